@@ -1,0 +1,39 @@
+/**
+ * `npm test`: runs the whole suite with `bun test`, writes JUnit XML to reports/junit.xml and
+ * ends with one line `N passed, N failed` (bun's own summary spans several lines, which CI
+ * does not read). Exits non-zero on any failure or when no test ran.
+ * Extra arguments are passed to `bun test` (e.g. a path filter).
+ */
+import { mkdirSync, readFileSync, existsSync, rmSync } from "node:fs";
+import { join, resolve } from "node:path";
+
+const root = resolve(import.meta.dir, "..");
+const reports = join(root, "reports");
+const junit = join(reports, "junit.xml");
+mkdirSync(reports, { recursive: true });
+rmSync(junit, { force: true });
+
+const args = process.argv.slice(2);
+const proc = Bun.spawn([process.execPath, "test", "--reporter=junit", `--reporter-outfile=${junit}`, ...args], {
+  cwd: root,
+  stdio: ["inherit", "inherit", "inherit"],
+  env: process.env,
+});
+const code = await proc.exited;
+
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+if (existsSync(junit)) {
+  const xml = readFileSync(junit, "utf8");
+  // One <testcase ...>...</testcase> or self-closing <testcase .../> per test.
+  const cases = xml.match(/<testcase\b[^>]*?(?:\/>|>[\s\S]*?<\/testcase>)/g) ?? [];
+  for (const c of cases) {
+    if (/<(failure|error)\b/.test(c)) failed++;
+    else if (/<skipped\b/.test(c)) skipped++;
+    else passed++;
+  }
+}
+if (code !== 0 && failed === 0) failed = 1; // the runner failed outside any test case (load error, crash)
+console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
+process.exit(code !== 0 || failed > 0 || passed === 0 ? 1 : 0);

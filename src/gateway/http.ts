@@ -1,0 +1,56 @@
+import { Hono } from "hono";
+import type { Logger } from "../kernel/logger.ts";
+import { newId } from "../kernel/ids.ts";
+import { authenticate } from "./auth.ts";
+import type { GatewayContext } from "./context.ts";
+import type { SupergraphManager } from "./supergraph/manager.ts";
+import { createGatewayYoga } from "./yoga.ts";
+
+export interface HttpAppOptions {
+  manager: SupergraphManager;
+  logger: Logger;
+  jwtSecret: string;
+  /** Module names that must be registered for readiness. */
+  expectedSubgraphs: readonly string[];
+}
+
+const REQUEST_ID_RE = /^[\w.-]{1,64}$/;
+
+/**
+ * The gateway's HTTP surface (hono): `/graphql` (yoga, GraphiQL on GET from a browser),
+ * `/health/live`, `/health/ready` (supergraph composed and every expected module registered),
+ * and `/admin/supergraph` (status and last composition errors).
+ */
+export function createHttpApp(opts: HttpAppOptions): Hono {
+  const app = new Hono();
+  const yoga = createGatewayYoga(opts.manager, opts.logger);
+
+  app.get("/health/live", (c) => c.json({ status: "ok" }));
+  app.get("/health/ready", (c) => {
+    const s = opts.manager.status;
+    const missing = opts.expectedSubgraphs.filter((n) => !s.registered.includes(n) || !s.current?.subgraphs.includes(n));
+    const ready = s.current !== null && missing.length === 0;
+    return c.json({ status: ready ? "ready" : "not_ready", supergraphVersion: s.current?.version ?? null, missing }, ready ? 200 : 503);
+  });
+  app.get("/admin/supergraph", (c) => {
+    const s = opts.manager.status;
+    return c.json({ version: s.current?.version ?? null, subgraphs: s.current?.subgraphs ?? [], composedAt: s.current?.composedAt ?? null, registered: s.registered, errors: s.lastErrors, sdl: s.current?.sdl ?? null });
+  });
+
+  app.on(["GET", "POST", "OPTIONS"], "/graphql", async (c) => {
+    const incoming = c.req.header("x-request-id");
+    const requestId = incoming && REQUEST_ID_RE.test(incoming) ? incoming : newId();
+    const auth = await authenticate(c.req.header("authorization"), opts.jwtSecret);
+    if (!auth.ok) {
+      return c.json({ errors: [{ message: auth.reason, extensions: { code: "UNAUTHENTICATED", requestId } }] }, 401, {
+        "x-request-id": requestId,
+        "www-authenticate": 'Bearer error="invalid_token"',
+      });
+    }
+    const ctx: GatewayContext = { identity: auth.identity, requestId };
+    const res = await yoga.fetch(c.req.raw, ctx);
+    res.headers.set("x-request-id", requestId);
+    return res;
+  });
+  return app;
+}

@@ -1,0 +1,38 @@
+/** Base class of every error the bus raises, so callers can `instanceof BusError`. */
+export class BusError extends Error {
+  /** Stable machine-readable code, e.g. `"BUS_TIMEOUT"`. */
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** A request got no reply within its timeout (ms). */
+export class BusTimeoutError extends BusError {
+  constructor(readonly subject: string, readonly timeoutMs: number) {
+    super("BUS_TIMEOUT", `request to "${subject}" timed out after ${timeoutMs} ms`);
+  }
+}
+
+/** A request was sent to a subject nobody listens on (NATS reports this as status 503). */
+export class NoRespondersError extends BusError {
+  constructor(readonly subject: string) {
+    super("NO_RESPONDERS", `no responders for "${subject}"`);
+  }
+}
+
+/** The bus was closed (or drained) before or while the operation ran. */
+export class BusClosedError extends BusError {
+  constructor() {
+    super("BUS_CLOSED", "bus is closed");
+  }
+}
+
+/** A subject or subscription pattern is not valid NATS syntax. */
+export class InvalidSubjectError extends BusError {
+  constructor(readonly subject: string, reason: string) {
+    super("INVALID_SUBJECT", `invalid subject "${subject}": ${reason}`);
+  }
+}

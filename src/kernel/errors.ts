@@ -1,0 +1,58 @@
+import { GraphQLError } from "graphql";
+
+/**
+ * Stable error codes carried in GraphQL `extensions.code` and in bus error replies.
+ * Clients switch on these; never rename one.
+ */
+export const ErrorCode = {
+  UNAUTHENTICATED: "UNAUTHENTICATED",
+  FORBIDDEN: "FORBIDDEN",
+  NOT_FOUND: "NOT_FOUND",
+  BAD_USER_INPUT: "BAD_USER_INPUT",
+  OUT_OF_STOCK: "OUT_OF_STOCK",
+  CONFLICT: "CONFLICT",
+  EMAIL_TAKEN: "EMAIL_TAKEN",
+  INVALID_CREDENTIALS: "INVALID_CREDENTIALS",
+  SERVICE_UNAVAILABLE: "SERVICE_UNAVAILABLE",
+  INTERNAL: "INTERNAL_SERVER_ERROR",
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/**
+ * An expected, user-facing failure with a stable code. Thrown by module logic; the subgraph
+ * server turns it into a GraphQL error with `extensions.code`, and the RPC helpers carry it
+ * across the bus so the caller re-throws the same code.
+ */
+export class AppError extends Error {
+  override readonly name = "AppError";
+  constructor(
+    readonly code: ErrorCode | (string & {}),
+    message: string,
+    /** Extra machine-readable details (JSON-serialisable), e.g. `{ productId }`. */
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message);
+  }
+
+  /**
+   * GraphQL error extensions. graphql-js copies `originalError.extensions` onto the located
+   * error, so throwing an AppError from a resolver yields `extensions.code` with no wrapping.
+   */
+  get extensions(): Record<string, unknown> {
+    return { ...this.details, code: this.code };
+  }
+
+  /** Converts to a GraphQLError with `extensions: { code, ...details }`. */
+  toGraphQLError(): GraphQLError {
+    return new GraphQLError(this.message, { extensions: { ...this.details, code: this.code } });
+  }
+}
+
+/** Shorthands for the common cases. */
+export const notFound = (what: string, id: string): AppError =>
+  new AppError(ErrorCode.NOT_FOUND, `${what} ${id} not found`, { id });
+export const badInput = (message: string, details?: Record<string, unknown>): AppError =>
+  new AppError(ErrorCode.BAD_USER_INPUT, message, details);
+export const unauthenticated = (): AppError =>
+  new AppError(ErrorCode.UNAUTHENTICATED, "authentication required");
+export const forbidden = (message = "not allowed"): AppError => new AppError(ErrorCode.FORBIDDEN, message);

@@ -1,0 +1,25 @@
+/**
+ * The kernel's public surface for modules and the gateway. Modules import from here (and
+ * from other modules' `contract/` folders) only.
+ */
+export type { Bus, Headers, Msg, Subscription } from "./bus/types.ts";
+export { BusError, BusTimeoutError, NoRespondersError, BusClosedError } from "./bus/errors.ts";
+export { AppError, ErrorCode, notFound, badInput, unauthenticated, forbidden } from "./errors.ts";
+export { newId, isId } from "./ids.ts";
+export { money, MONEY_SDL, type Money } from "./money.ts";
+export { IDENTITY_HEADER, REQUEST_ID_HEADER, type Identity } from "./identity.ts";
+export { signToken, verifyToken, InvalidTokenError } from "./auth/jwt.ts";
+export { openSqlite, type Database } from "./storage/sqlite.ts";
+export { migrateSqlite, type Migration } from "./storage/migrations.ts";
+export type { Logger } from "./logger.ts";
+export type { Config } from "./config.ts";
+export type { Kernel } from "./kernel.ts";
+export {
+  subgraphSubject,
+  type ModuleDefinition,
+  type ModuleContext,
+  type ModuleInstance,
+  type Resolvers,
+  type SubgraphContext,
+  type HandlerMeta,
+} from "./module.ts";

@@ -1,0 +1,228 @@
+import { buildSubgraphSchema } from "@apollo/subgraph";
+import { createHash } from "node:crypto";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { parse } from "graphql";
+import type { GraphQLResolverMap } from "@apollo/subgraph/dist/schema-helper";
+import { requestJson, serveJson } from "./bus/rpc.ts";
+import { encodeJson } from "./bus/codec.ts";
+import type { Bus, Headers, Subscription } from "./bus/types.ts";
+import type { Config } from "./config.ts";
+import { REQUEST_ID_HEADER } from "./identity.ts";
+import { newId } from "./ids.ts";
+import type { Logger } from "./logger.ts";
+import { subgraphSubject, type HandlerMeta, type ModuleContext, type ModuleDefinition, type ModuleInstance, type PartDefinition } from "./module.ts";
+import type { Registration, Registry } from "./registry/types.ts";
+import { serveSubgraph } from "./subgraph/server.ts";
+
+export interface KernelOptions {
+  bus: Bus;
+  registry: Registry;
+  config: Config;
+  logger: Logger;
+}
+
+interface Running {
+  def: ModuleDefinition;
+  instance: ModuleInstance;
+  subscriptions: Subscription[];
+  registration: Registration | undefined;
+}
+
+/** sha256 hex of an SDL string; what the registry stores as `sdlHash`. */
+export function sdlHash(sdl: string): string {
+  return createHash("sha256").update(sdl).digest("hex");
+}
+
+/**
+ * Orders definitions so that each comes after the ones it depends on. Dependencies not in the
+ * list are ignored (they run in another process). Throws on a dependency cycle.
+ * Algorithm: depth-first topological sort (Tarjan 1976), stable in input order.
+ */
+export function startOrder(defs: readonly ModuleDefinition[]): ModuleDefinition[] {
+  const byName = new Map(defs.map((d) => [d.name, d]));
+  const out: ModuleDefinition[] = [];
+  const state = new Map<string, "visiting" | "done">();
+  const visit = (d: ModuleDefinition, path: string[]): void => {
+    const s = state.get(d.name);
+    if (s === "done") return;
+    if (s === "visiting") throw new Error(`module dependency cycle: ${[...path, d.name].join(" -> ")}`);
+    state.set(d.name, "visiting");
+    for (const dep of d.dependsOn) {
+      const next = byName.get(dep);
+      if (next) visit(next, [...path, d.name]);
+    }
+    state.set(d.name, "done");
+    out.push(d);
+  };
+  for (const d of defs) visit(d, []);
+  return out;
+}
+
+/**
+ * The kernel: owns the bus and registry handles of a process, starts its modules in
+ * dependency order (each: start → serve its subgraph on `graphql.<name>` → register), then
+ * its parts (the gateway); stops everything in reverse, draining in-flight requests.
+ */
+export class Kernel {
+  readonly bus: Bus;
+  readonly registry: Registry;
+  readonly config: Config;
+  readonly logger: Logger;
+  private readonly modules: ModuleDefinition[] = [];
+  private readonly parts: PartDefinition[] = [];
+  private running: Running[] = [];
+  private runningParts: { name: string; stop(): Promise<void> }[] = [];
+  private state: "new" | "starting" | "started" | "stopping" | "stopped" = "new";
+
+  constructor(opts: KernelOptions) {
+    this.bus = opts.bus;
+    this.registry = opts.registry;
+    this.config = opts.config;
+    this.logger = opts.logger;
+  }
+
+  /** Adds a module (what a module's `register(kernel)` calls). Throws on duplicates or after start. */
+  addModule(def: ModuleDefinition): void {
+    if (this.state !== "new") throw new Error("modules must be added before start");
+    if (this.modules.some((m) => m.name === def.name)) throw new Error(`module ${def.name} added twice`);
+    this.modules.push(def);
+  }
+
+  /** Adds a part (the gateway). */
+  addPart(def: PartDefinition): void {
+    if (this.state !== "new") throw new Error("parts must be added before start");
+    this.parts.push(def);
+  }
+
+  /** Names of the modules added to this kernel. */
+  get moduleNames(): string[] {
+    return this.modules.map((m) => m.name);
+  }
+
+  /**
+   * Starts modules then parts. If any fails, what already started is stopped and the error
+   * is re-thrown.
+   */
+  async start(): Promise<void> {
+    if (this.state !== "new") throw new Error(`kernel already ${this.state}`);
+    this.state = "starting";
+    try {
+      for (const def of startOrder(this.modules)) await this.startModule(def);
+      for (const part of this.parts) {
+        const log = this.logger.child({ module: part.name });
+        const handle = await part.start({
+          bus: this.bus,
+          registry: this.registry,
+          config: this.config,
+          logger: log,
+          localModules: this.moduleNames,
+        });
+        this.runningParts.push({ name: part.name, stop: () => handle.stop() });
+      }
+      this.state = "started";
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+  }
+
+  private async startModule(def: ModuleDefinition): Promise<void> {
+    const log = this.logger.child({ module: def.name });
+    const subscriptions: Subscription[] = [];
+    const queue = def.name;
+    const metaFor = (subject: string, headers: Headers): HandlerMeta => ({
+      subject,
+      headers,
+      logger: log.child({ request_id: headers[REQUEST_ID_HEADER] }),
+    });
+    const ctx: ModuleContext = {
+      name: def.name,
+      bus: this.bus,
+      config: this.config,
+      logger: log,
+      databasePath: join(this.config.dataDir, `${def.name}.sqlite`),
+      serve: (subject, handler) => {
+        subscriptions.push(
+          serveJson(this.bus, subject, (req, m) => handler(req as never, metaFor(m.subject, m.headers)), {
+            queue,
+            onUnexpected: (err, m) => log.error({ err, subject: m.subject, request_id: m.headers[REQUEST_ID_HEADER] }, "handler failed"),
+          }),
+        );
+      },
+      on: (subject, handler) => {
+        subscriptions.push(
+          this.bus.subscribe(
+            subject,
+            async (msg) => {
+              const meta = metaFor(msg.subject, msg.headers);
+              try {
+                await handler(msg.json(), meta);
+              } catch (err) {
+                meta.logger.error({ err, subject: msg.subject }, "event handler failed");
+              }
+            },
+            { queue },
+          ),
+        );
+      },
+      emit: (subject, event, headers) => this.bus.publish(subject, encodeJson(event), headers ? { headers } : {}),
+      call: (subject, body, opts) => requestJson(this.bus, subject, body, opts ?? {}),
+    };
+    const instance = await def.start(ctx);
+    const running: Running = { def, instance, subscriptions, registration: undefined };
+    this.running.push(running);
+
+    const schema = buildSubgraphSchema({
+      typeDefs: parse(def.typeDefs),
+      resolvers: instance.resolvers as GraphQLResolverMap<unknown>,
+    });
+    subscriptions.push(serveSubgraph({ bus: this.bus, subject: subgraphSubject(def.name), queue, schema, logger: log }));
+    running.registration = await this.registry.register({
+      name: def.name,
+      instanceId: newId(),
+      version: def.version,
+      subjects: [subgraphSubject(def.name), ...def.subjects],
+      sdlHash: sdlHash(def.typeDefs),
+      metadata: { host: hostname(), pid: String(process.pid), startedAt: new Date().toISOString(), ...(process.env["FLY_REGION"] ? { region: process.env["FLY_REGION"] } : {}) },
+    });
+    log.info({ version: def.version, subjects: running.registration.instance.subjects }, `module ${def.name} started`);
+  }
+
+  /**
+   * Stops parts, then modules in reverse start order: deregister, drain the module's
+   * subscriptions (waiting for in-flight requests, bounded by DRAIN_TIMEOUT_MS), then the
+   * module's own `stop`. Idempotent; never throws (failures are logged).
+   */
+  async stop(): Promise<void> {
+    if (this.state === "stopping" || this.state === "stopped") return;
+    this.state = "stopping";
+    for (const part of this.runningParts.reverse()) {
+      try {
+        await part.stop();
+      } catch (err) {
+        this.logger.error({ err, module: part.name }, "part stop failed");
+      }
+    }
+    this.runningParts = [];
+    for (const r of this.running.reverse()) {
+      const log = this.logger.child({ module: r.def.name });
+      try {
+        await r.registration?.deregister();
+        await withTimeout(Promise.all(r.subscriptions.map((s) => s.drain())), this.config.drainTimeoutMs);
+        await r.instance.stop?.();
+        log.info(`module ${r.def.name} stopped`);
+      } catch (err) {
+        log.error({ err }, "module stop failed");
+      }
+    }
+    this.running = [];
+    this.state = "stopped";
+  }
+}
+
+async function withTimeout(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([p, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
+}

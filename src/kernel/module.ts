@@ -1,0 +1,116 @@
+import type { GraphQLFieldResolver, GraphQLScalarType } from "graphql";
+import type { Bus, Headers } from "./bus/types.ts";
+import type { Config } from "./config.ts";
+import type { Identity } from "./identity.ts";
+import type { Logger } from "./logger.ts";
+
+/** Context every subgraph resolver receives (built by the subgraph server from bus headers). */
+export interface SubgraphContext {
+  /** Caller identity forwarded by the gateway, or null for anonymous calls. */
+  identity: Identity | null;
+  /** Request id assigned at the edge; also in every log line of this request. */
+  requestId: string;
+  /** Logger bound to module and request id. */
+  logger: Logger;
+  /** Raw bus headers of the subgraph request (to forward to further bus calls). */
+  headers: Headers;
+}
+
+/** Resolver map in the shape `buildSubgraphSchema` accepts (incl. `__resolveReference`). */
+export interface Resolvers {
+  [typeName: string]:
+    | {
+        [fieldName: string]:
+          | GraphQLFieldResolver<unknown, SubgraphContext>
+          | { resolve?: GraphQLFieldResolver<unknown, SubgraphContext>; subscribe?: GraphQLFieldResolver<unknown, SubgraphContext> };
+      }
+    | GraphQLScalarType;
+}
+
+/** Metadata of a bus request or event delivered to a module handler. */
+export interface HandlerMeta {
+  subject: string;
+  headers: Headers;
+  /** Logger bound to module and request id (from headers when present). */
+  logger: Logger;
+}
+
+/**
+ * What the kernel hands a module at start. Subscriptions made through `serve`/`on` are
+ * tracked by the kernel: they join the module's queue group (so N instances share the load)
+ * and are drained on stop before the module's own `stop` runs.
+ */
+export interface ModuleContext {
+  readonly name: string;
+  readonly bus: Bus;
+  readonly config: Config;
+  readonly logger: Logger;
+  /** Path of this module's SQLite database file (under DATA_DIR). */
+  readonly databasePath: string;
+  /**
+   * Serves a request/reply subject with a JSON handler in queue group `<module>`.
+   * Throw `AppError` for expected failures: the caller receives the same code.
+   */
+  serve<Req, Res>(subject: string, handler: (req: Req, meta: HandlerMeta) => Res | Promise<Res>): void;
+  /** Consumes an event subject in queue group `<module>` (one instance handles each event). */
+  on<E>(subject: string, handler: (event: E, meta: HandlerMeta) => void | Promise<void>): void;
+  /** Publishes an event (JSON). `headers` usually forwards the request id. */
+  emit<E>(subject: string, event: E, headers?: Headers): void;
+  /**
+   * Calls another module's subject (JSON request/reply).
+   * @throws AppError with the responder's code; BusTimeoutError/NoRespondersError from the bus.
+   */
+  call<Res>(subject: string, body: unknown, opts?: { headers?: Headers; timeoutMs?: number }): Promise<Res>;
+}
+
+/** What a started module returns. */
+export interface ModuleInstance {
+  /** Resolvers for the module's SDL. */
+  resolvers: Resolvers;
+  /** Releases the module's resources (close databases, timers). Called after its subscriptions drained. */
+  stop?(): Promise<void> | void;
+}
+
+/**
+ * A module: a folder with a small public surface (its `contract/`: SDL, subjects, events) and
+ * a `register(kernel)` entry that hands this definition to the kernel.
+ */
+export interface ModuleDefinition {
+  /** Lowercase name; also the subgraph name, queue group and `graphql.<name>` subject. */
+  name: string;
+  /** Semver of the module. */
+  version: string;
+  /** Modules this one calls at start or at run time: started first when in the same process. */
+  dependsOn: readonly string[];
+  /** Federation v2 subgraph SDL. */
+  typeDefs: string;
+  /** Request/reply subjects served (besides `graphql.<name>`), for the registry. */
+  subjects: readonly string[];
+  /** Event subjects published. */
+  publishes: readonly string[];
+  /** Event subjects consumed. */
+  consumes: readonly string[];
+  start(ctx: ModuleContext): Promise<ModuleInstance>;
+}
+
+/**
+ * A non-module part of the process (the gateway): started after the modules of the same
+ * process, stopped before them.
+ */
+export interface PartDefinition {
+  name: string;
+  start(ctx: PartContext): Promise<{ stop(): Promise<void> }>;
+}
+
+/** What the kernel hands a part. */
+export interface PartContext {
+  readonly bus: Bus;
+  readonly registry: import("./registry/types.ts").Registry;
+  readonly config: Config;
+  readonly logger: Logger;
+  /** Names of the modules this process runs (the gateway expects at least these). */
+  readonly localModules: readonly string[];
+}
+
+/** Subject on which a module's subgraph executes GraphQL requests (request/reply). */
+export const subgraphSubject = (module: string): string => `graphql.${module}`;

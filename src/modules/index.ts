@@ -1,0 +1,14 @@
+import type { Kernel } from "../kernel/kernel.ts";
+import { register as registerAccount } from "./account/index.ts";
+import { register as registerCatalog } from "./catalog/index.ts";
+import { register as registerOrder } from "./order/index.ts";
+
+/**
+ * Every module this binary can run, by name. `MODULES` selects from these (plus `gateway`).
+ * Adding a module means adding its `register` here; nothing else refers to module internals.
+ */
+export const MODULES: Readonly<Record<string, (kernel: Kernel) => void>> = {
+  account: registerAccount,
+  catalog: registerCatalog,
+  order: registerOrder,
+};

@@ -1,0 +1,52 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync, existsSync, copyFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ROOT, startMonolith, type Topology } from "../helpers/topology.ts";
+import { orderFlow } from "./flows.ts";
+
+/**
+ * The single binary: `npm run build` (bun build --compile) produces dist/switchyard; here we
+ * build it the same way into a temp dir, copy it to a directory WITHOUT node_modules, and
+ * run the order flow against it.
+ */
+describe("compiled binary", () => {
+  let dir: string;
+  let bin: string;
+  let t: Topology | undefined;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "switchyard-bin-"));
+    const build = Bun.spawn(["npm", "run", "--silent", "build"], {
+      cwd: ROOT,
+      env: { ...process.env, SWITCHYARD_OUTFILE: join(dir, "build", "switchyard") },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const code = await build.exited;
+    if (code !== 0) throw new Error(`build failed (${code}):\n${await new Response(build.stdout).text()}\n${await new Response(build.stderr).text()}`);
+    bin = join(dir, "switchyard");
+    copyFileSync(join(dir, "build", "switchyard"), bin);
+    rmSync(join(dir, "build"), { recursive: true, force: true });
+  }, 180_000);
+
+  afterAll(async () => {
+    await t?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("builds a standalone executable", () => {
+    expect(existsSync(bin)).toBe(true);
+  });
+
+  test("--help works from the binary", async () => {
+    const p = Bun.spawn([bin, "--help"], { cwd: dir, stdout: "pipe" });
+    expect(await p.exited).toBe(0);
+    expect(await new Response(p.stdout).text()).toContain("MODULES");
+  });
+
+  test("serves the order flow (monolith mode), run from a directory without node_modules", async () => {
+    t = await startMonolith({ command: [bin], cwd: dir });
+    await orderFlow(t.graphqlUrl);
+  }, 120_000);
+});

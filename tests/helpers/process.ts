@@ -1,0 +1,50 @@
+import type { Subprocess } from "bun";
+import { waitFor } from "./ports.ts";
+
+/** A child process of the system under test, with its output captured for failure reports. */
+export interface Child {
+  proc: Subprocess<"ignore", "pipe", "pipe">;
+  /** Everything written to stdout+stderr so far. */
+  output(): string;
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves with the exit code. */
+  stop(graceMs?: number): Promise<number | null>;
+}
+
+/** Spawns `cmd` with `env` (added to the current environment), capturing output. */
+export function spawnChild(cmd: string[], env: Record<string, string>, cwd?: string): Child {
+  const proc = Bun.spawn(cmd, { env: { ...process.env, ...env }, stdout: "pipe", stderr: "pipe", stdin: "ignore", ...(cwd ? { cwd } : {}) });
+  let out = "";
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    const dec = new TextDecoder();
+    for await (const chunk of stream) out += dec.decode(chunk, { stream: true });
+  };
+  void pump(proc.stdout);
+  void pump(proc.stderr);
+  return {
+    proc,
+    output: () => out,
+    async stop(graceMs = 5000) {
+      if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
+      proc.kill("SIGTERM");
+      const timer = setTimeout(() => proc.kill("SIGKILL"), graceMs);
+      const code = await proc.exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}
+
+/** Waits until `GET url` answers 200, failing early (with the child's output) if the child exits. */
+export async function waitHttpOk(child: Child, url: string, timeoutMs = 30_000): Promise<void> {
+  await waitFor(
+    `${url} to answer 200`,
+    async () => {
+      if (child.proc.exitCode !== null) throw new Error(`process exited with ${child.proc.exitCode}:\n${child.output()}`);
+      const res = await fetch(url).catch(() => null);
+      return res?.status === 200;
+    },
+    timeoutMs,
+  ).catch((err: unknown) => {
+    throw new Error(`${String(err)}\n--- process output ---\n${child.output().slice(-4000)}`);
+  });
+}

@@ -1,0 +1,71 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { freePort } from "./ports.ts";
+import { spawnChild, waitHttpOk, type Child } from "./process.ts";
+
+/** A running deployment of Switchyard that the end-to-end suite talks to over HTTP. */
+export interface Topology {
+  name: string;
+  /** The GraphQL endpoint, e.g. `http://127.0.0.1:41234/graphql`. */
+  graphqlUrl: string;
+  /** Base URL of the gateway, e.g. `http://127.0.0.1:41234`. */
+  baseUrl: string;
+  /** All process output, for failure messages. */
+  output(): string;
+  stop(): Promise<void>;
+}
+
+export const ROOT = resolve(import.meta.dir, "../..");
+const BUN = process.execPath;
+
+/** Options shared by the topology starters. */
+export interface StartOptions {
+  /** Command that runs the binary; default: `bun src/main.ts`. */
+  command?: string[];
+  env?: Record<string, string>;
+  /** Working directory of the process(es). */
+  cwd?: string;
+}
+
+/** Monolith: one process, MODULES=all, memory bus, SQLite in a temp DATA_DIR. */
+export async function startMonolith(opts: StartOptions = {}): Promise<Topology> {
+  const dataDir = mkdtempSync(join(tmpdir(), "switchyard-e2e-"));
+  const port = await freePort();
+  const child: Child = spawnChild(opts.command ?? [BUN, join(ROOT, "src/main.ts")], {
+    PORT: String(port),
+    DATA_DIR: dataDir,
+    LOG_LEVEL: "info",
+    JWT_SECRET: "e2e-secret-e2e-secret-e2e-secret-0123456789",
+    ...opts.env,
+  }, opts.cwd);
+  const baseUrl = `http://127.0.0.1:${port}`;
+  try {
+    await waitHttpOk(child, `${baseUrl}/health/ready`);
+  } catch (err) {
+    await child.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    name: "monolith",
+    graphqlUrl: `${baseUrl}/graphql`,
+    baseUrl,
+    output: child.output,
+    async stop() {
+      await child.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Topologies the end-to-end suite runs against, by name. */
+export const TOPOLOGIES: Record<string, (opts?: StartOptions) => Promise<Topology>> = {
+  monolith: startMonolith,
+};
+
+/** Names to run: `E2E_TOPOLOGIES` (comma list) or all known ones. */
+export function selectedTopologies(): string[] {
+  const env = process.env["E2E_TOPOLOGIES"];
+  return env ? env.split(",").map((s) => s.trim()).filter(Boolean) : Object.keys(TOPOLOGIES);
+}

@@ -28,7 +28,7 @@ const printCached = (doc: DocumentNode): string => {
  */
 export function createBusExecutor(bus: Bus, name: string, timeoutMs: number): Executor {
   const subject = subgraphSubject(name);
-  return async (request: ExecutionRequest): Promise<ExecutionResult> => {
+  const executor = async (request: ExecutionRequest): Promise<ExecutionResult> => {
     const ctx = request.context as Partial<GatewayContext> | undefined;
     const headers: Headers = {};
     if (ctx?.requestId) headers[REQUEST_ID_HEADER] = ctx.requestId;
@@ -44,4 +44,5 @@ export function createBusExecutor(bus: Bus, name: string, timeoutMs: number): Ex
       throw err;
     }
   };
+  return executor as Executor;
 }

@@ -23,7 +23,7 @@ const NOT_READY = new GraphQLSchema({
  * The gateway's GraphQL server (graphql-yoga). The schema is looked up per request from the
  * supergraph manager, which is how a recomposed supergraph is swapped in without a restart.
  */
-export function createGatewayYoga(manager: SupergraphManager, logger: Logger): YogaServerInstance<GatewayContext, Record<string, never>> {
+export function createGatewayYoga(manager: SupergraphManager, logger: Logger): YogaServerInstance<GatewayContext, object> {
   return createYoga<GatewayContext>({
     schema: () => manager.getSchema() ?? NOT_READY,
     graphqlEndpoint: "/graphql",

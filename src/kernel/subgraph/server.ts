@@ -1,4 +1,4 @@
-import { GraphQLError, execute, parse, validate, type DocumentNode, type ExecutionResult, type GraphQLFormattedError, type GraphQLSchema } from "graphql";
+import { GraphQLError, execute, parse, validate, type DocumentNode, type ExecutionResult, type FormattedExecutionResult, type GraphQLFormattedError, type GraphQLSchema } from "graphql";
 import { encodeJson } from "../bus/codec.ts";
 import type { Bus, Msg, Subscription } from "../bus/types.ts";
 import { BusError } from "../bus/errors.ts";
@@ -55,7 +55,7 @@ export function serveSubgraph(opts: SubgraphServerOptions): Subscription {
     async (msg: Msg) => {
       const requestId = msg.headers[REQUEST_ID_HEADER] ?? newId();
       const logger = opts.logger.child({ request_id: requestId });
-      let result: ExecutionResult;
+      let result: ExecutionResult | FormattedExecutionResult;
       try {
         const req = msg.json<SubgraphRequest>();
         const doc = prepare(req.query);
@@ -92,9 +92,10 @@ function withCode(err: GraphQLError, code: string): GraphQLFormattedError {
 }
 
 /** Maps resolver errors to stable codes and masks unexpected ones. */
-function formatResult(result: ExecutionResult, requestId: string, logger: Logger): ExecutionResult<unknown> & { errors?: GraphQLFormattedError[] } {
-  if (!result.errors?.length) return result as ExecutionResult<unknown>;
+function formatResult(result: ExecutionResult | FormattedExecutionResult, requestId: string, logger: Logger): FormattedExecutionResult {
+  if (!result.errors?.length) return result as FormattedExecutionResult;
   const errors = result.errors.map((e): GraphQLFormattedError => {
+    if (!(e instanceof GraphQLError)) return e;
     const original = e.originalError;
     if (!original || original instanceof AppError || (original instanceof GraphQLError && original.extensions?.["code"])) {
       return withCode(e, ErrorCode.BAD_USER_INPUT);
@@ -106,5 +107,5 @@ function formatResult(result: ExecutionResult, requestId: string, logger: Logger
     logger.error({ err: original, path: e.path }, "resolver failed");
     return { message: `internal error (request ${requestId})`, path: e.path, extensions: { code: ErrorCode.INTERNAL, requestId } };
   });
-  return { ...result, errors } as ExecutionResult<unknown> & { errors: GraphQLFormattedError[] };
+  return { ...result, errors } as FormattedExecutionResult;
 }

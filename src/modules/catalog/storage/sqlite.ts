@@ -1,0 +1,270 @@
+import { AppError, ErrorCode, migrateSqlite, openSqlite, type Database } from "../../../kernel/index.ts";
+import type { ReleaseStockRequest, ReservedItem, ReserveStockRequest } from "../contract/index.ts";
+import { CATALOG_MIGRATIONS } from "./migrations.ts";
+import type {
+  CatalogStore,
+  CategoryRecord,
+  CommitOutcome,
+  NewCategory,
+  ProductFilter,
+  ProductPage,
+  ProductPageQuery,
+  ProductRecord,
+  ReleaseOutcome,
+  ReserveOutcome,
+  StockLevel,
+} from "./types.ts";
+
+type Bind = string | number | null;
+
+/** bm25 column weights (name, description): a name hit counts ten times a description hit. */
+const BM25 = "bm25(products_fts, 10.0, 1.0)";
+
+const PRODUCT_COLUMNS = `p.id, p.name, p.description, p.price_cents AS priceCents, p.currency, p.stock,
+  p.category_id AS categoryId, c.name AS categoryName, p.created_at AS createdAt`;
+const PRODUCT_FROM = "products p JOIN categories c ON c.id = p.category_id";
+
+/**
+ * Turns plain word tokens into an FTS5 MATCH expression: each becomes a quoted prefix query
+ * `"term"*` (implicitly AND-ed). Quoting makes FTS operators (`OR`, `NEAR`, `*`, `:`) literal
+ * text, so user input cannot change the query's structure; quotes are doubled, FTS5's escape.
+ * @example toFtsQuery(["espres", "or"]) // '"espres"* "or"*'
+ */
+export function toFtsQuery(terms: readonly string[]): string {
+  return terms.map((t) => `"${t.replaceAll('"', '""')}"*`).join(" ");
+}
+
+/**
+ * Opens (creating and migrating) the catalog's SQLite database and returns a store on it.
+ * @param path database file, or `":memory:"`.
+ * @throws MigrationError when the database was migrated by newer code.
+ */
+export function openSqliteCatalogStore(path: string): SqliteCatalogStore {
+  const db = openSqlite(path);
+  try {
+    migrateSqlite(db, CATALOG_MIGRATIONS);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+  return new SqliteCatalogStore(db);
+}
+
+/**
+ * {@link CatalogStore} on bun:sqlite. Every write runs in a `BEGIN IMMEDIATE` transaction:
+ * it takes the write lock up front, so two connections (two processes on one file) queue on
+ * `busy_timeout` instead of failing to upgrade a read lock. Stock decrements are conditional
+ * (`stock >= quantity`), so stock can never go negative whatever the interleaving.
+ */
+export class SqliteCatalogStore implements CatalogStore {
+  constructor(readonly db: Database) {}
+
+  async productsByIds(ids: readonly string[]): Promise<ProductRecord[]> {
+    if (ids.length === 0) return [];
+    // One statement for any batch size: the ids travel as one JSON array parameter.
+    return this.db
+      .query<ProductRecord, [string]>(`SELECT ${PRODUCT_COLUMNS} FROM ${PRODUCT_FROM} WHERE p.id IN (SELECT value FROM json_each(?))`)
+      .all(JSON.stringify(ids));
+  }
+
+  async categoriesByIds(ids: readonly string[]): Promise<CategoryRecord[]> {
+    if (ids.length === 0) return [];
+    return this.db
+      .query<CategoryRecord, [string]>("SELECT id, name FROM categories WHERE id IN (SELECT value FROM json_each(?))")
+      .all(JSON.stringify(ids));
+  }
+
+  async listCategories(): Promise<CategoryRecord[]> {
+    return this.db.query<CategoryRecord, []>("SELECT id, name FROM categories ORDER BY name, id").all();
+  }
+
+  async listProducts(q: ProductPageQuery): Promise<ProductPage> {
+    // One row more than asked tells whether another page follows.
+    const limit = q.first + 1;
+    if (q.terms?.length) {
+      if (q.after && q.after.order !== "rank") throw new RangeError("a search page continues only from a rank position");
+      const where = ["products_fts MATCH ?"];
+      const params: Bind[] = [toFtsQuery(q.terms)];
+      if (q.categoryId !== undefined) {
+        where.push("p.category_id = ?");
+        params.push(q.categoryId);
+      }
+      const outer: string[] = [];
+      if (q.after) {
+        outer.push("(score, id) > (?, ?)");
+        params.push(q.after.key, q.after.id);
+      }
+      params.push(limit);
+      const sql = `SELECT * FROM (
+          SELECT ${PRODUCT_COLUMNS}, ${BM25} AS score
+          FROM products_fts JOIN ${PRODUCT_FROM} ON p.seq = products_fts.rowid
+          WHERE ${where.join(" AND ")}
+        ) ${outer.length ? `WHERE ${outer.join(" AND ")}` : ""}
+        ORDER BY score, id LIMIT ?`;
+      const rows = this.db.query<ProductRecord & { score: number }, Bind[]>(sql).all(...params);
+      const page = rows.slice(0, q.first).map(({ score, ...product }) => ({
+        product,
+        position: { order: "rank" as const, key: score, id: product.id },
+      }));
+      return { items: page, hasNextPage: rows.length > q.first };
+    }
+
+    if (q.after && q.after.order !== "name") throw new RangeError("a listing page continues only from a name position");
+    const where: string[] = [];
+    const params: Bind[] = [];
+    if (q.categoryId !== undefined) {
+      where.push("p.category_id = ?");
+      params.push(q.categoryId);
+    }
+    if (q.after) {
+      where.push("(p.name, p.id) > (?, ?)");
+      params.push(q.after.key, q.after.id);
+    }
+    params.push(limit);
+    const sql = `SELECT ${PRODUCT_COLUMNS} FROM ${PRODUCT_FROM}
+      ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
+      ORDER BY p.name, p.id LIMIT ?`;
+    const rows = this.db.query<ProductRecord, Bind[]>(sql).all(...params);
+    const page = rows.slice(0, q.first).map((product) => ({
+      product,
+      position: { order: "name" as const, key: product.name, id: product.id },
+    }));
+    return { items: page, hasNextPage: rows.length > q.first };
+  }
+
+  async countProducts(f: ProductFilter): Promise<number> {
+    const where: string[] = [];
+    const params: Bind[] = [];
+    let from = "products p";
+    if (f.terms?.length) {
+      from = "products_fts JOIN products p ON p.seq = products_fts.rowid";
+      where.push("products_fts MATCH ?");
+      params.push(toFtsQuery(f.terms));
+    }
+    if (f.categoryId !== undefined) {
+      where.push("p.category_id = ?");
+      params.push(f.categoryId);
+    }
+    const sql = `SELECT count(*) AS n FROM ${from} ${where.length ? `WHERE ${where.join(" AND ")}` : ""}`;
+    return this.db.query<{ n: number }, Bind[]>(sql).get(...params)?.n ?? 0;
+  }
+
+  async reserve(req: ReserveStockRequest): Promise<ReserveOutcome> {
+    return this.reserveTx.immediate(req);
+  }
+
+  async release(req: ReleaseStockRequest): Promise<ReleaseOutcome> {
+    return this.releaseTx.immediate(req.reservationId);
+  }
+
+  async commit(reservationId: string, eventId: string): Promise<CommitOutcome> {
+    return this.commitTx.immediate(reservationId, eventId);
+  }
+
+  async seedIfEmpty(categories: readonly NewCategory[]): Promise<number> {
+    return this.seedTx.immediate(categories);
+  }
+
+  async close(): Promise<void> {
+    this.db.close();
+  }
+
+  private status(reservationId: string): string | undefined {
+    return this.db.query<{ status: string }, [string]>("SELECT status FROM reservations WHERE id = ?").get(reservationId)?.status;
+  }
+
+  private reservedItems(reservationId: string): ReservedItem[] {
+    return this.db
+      .query<ReservedItem, [string]>(
+        `SELECT product_id AS productId, quantity, unit_price_cents AS unitPriceCents, currency
+         FROM reservation_items WHERE reservation_id = ? ORDER BY position`,
+      )
+      .all(reservationId);
+  }
+
+  private readonly reserveTx = this.db.transaction((req: ReserveStockRequest): ReserveOutcome => {
+    const status = this.status(req.reservationId);
+    if (status === "held" || status === "committed") {
+      return { reservation: { reservationId: req.reservationId, items: this.reservedItems(req.reservationId) }, created: false, changes: [] };
+    }
+    if (status === "released") {
+      // Re-holding would hand stock to an order its caller already gave up on.
+      throw new AppError(ErrorCode.CONFLICT, `reservation ${req.reservationId} was released`, { reservationId: req.reservationId });
+    }
+    const decrement = this.db.query<{ stock: number; unitPriceCents: number; currency: string }, [number, string, number]>(
+      "UPDATE products SET stock = stock - ?1 WHERE id = ?2 AND stock >= ?3 RETURNING stock, price_cents AS unitPriceCents, currency",
+    );
+    const items: ReservedItem[] = [];
+    const changes: StockLevel[] = [];
+    for (const item of req.items) {
+      const row = decrement.get(item.quantity, item.productId, item.quantity);
+      if (!row) {
+        // Throwing rolls back the decrements already made for earlier items.
+        const current = this.db.query<{ stock: number }, [string]>("SELECT stock FROM products WHERE id = ?").get(item.productId);
+        if (!current) throw new AppError(ErrorCode.NOT_FOUND, `product ${item.productId} not found`, { productId: item.productId });
+        throw new AppError(ErrorCode.OUT_OF_STOCK, `only ${current.stock} of product ${item.productId} available, ${item.quantity} requested`, {
+          productId: item.productId,
+          requested: item.quantity,
+          available: current.stock,
+        });
+      }
+      items.push({ productId: item.productId, quantity: item.quantity, unitPriceCents: row.unitPriceCents, currency: row.currency });
+      changes.push({ productId: item.productId, stock: row.stock });
+    }
+    const now = new Date().toISOString();
+    this.db.query("INSERT INTO reservations (id, status, created_at, updated_at) VALUES (?, 'held', ?, ?)").run(req.reservationId, now, now);
+    const insertItem = this.db.query(
+      "INSERT INTO reservation_items (reservation_id, position, product_id, quantity, unit_price_cents, currency) VALUES (?, ?, ?, ?, ?, ?)",
+    );
+    items.forEach((it, i) => insertItem.run(req.reservationId, i, it.productId, it.quantity, it.unitPriceCents, it.currency));
+    return { reservation: { reservationId: req.reservationId, items }, created: true, changes };
+  });
+
+  private readonly releaseTx = this.db.transaction((reservationId: string): ReleaseOutcome => {
+    const held = this.db
+      .query("UPDATE reservations SET status = 'released', updated_at = ? WHERE id = ? AND status = 'held'")
+      .run(new Date().toISOString(), reservationId);
+    if (held.changes === 0) return { released: false, changes: [] };
+    const restock = this.db.query<{ stock: number }, [number, string]>("UPDATE products SET stock = stock + ? WHERE id = ? RETURNING stock");
+    const changes: StockLevel[] = [];
+    for (const item of this.reservedItems(reservationId)) {
+      const row = restock.get(item.quantity, item.productId);
+      // Products cannot be deleted while reservation items reference them (foreign key).
+      if (row) changes.push({ productId: item.productId, stock: row.stock });
+    }
+    return { released: true, changes };
+  });
+
+  private readonly commitTx = this.db.transaction((reservationId: string, eventId: string): CommitOutcome => {
+    const fresh = this.db
+      .query("INSERT OR IGNORE INTO processed_events (event_id, subject, processed_at) VALUES (?, 'order.created', ?)")
+      .run(eventId, new Date().toISOString());
+    if (fresh.changes === 0) return "duplicate";
+    const updated = this.db
+      .query("UPDATE reservations SET status = 'committed', updated_at = ? WHERE id = ? AND status = 'held'")
+      .run(new Date().toISOString(), reservationId);
+    if (updated.changes > 0) return "committed";
+    const status = this.status(reservationId);
+    if (status === "committed") return "already-committed";
+    if (status === "released") return "released";
+    return "unknown";
+  });
+
+  private readonly seedTx = this.db.transaction((categories: readonly NewCategory[]): number => {
+    // Checked inside the write transaction so that two instances starting together seed once.
+    if (this.db.query<{ n: number }, []>("SELECT count(*) AS n FROM products").get()?.n) return 0;
+    const insertCategory = this.db.query("INSERT INTO categories (id, name) VALUES (?, ?)");
+    const insertProduct = this.db.query(
+      "INSERT INTO products (id, category_id, name, description, price_cents, currency, stock, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    );
+    let n = 0;
+    for (const c of categories) {
+      insertCategory.run(c.id, c.name);
+      for (const p of c.products) {
+        insertProduct.run(p.id, c.id, p.name, p.description, p.priceCents, p.currency, p.stock, p.createdAt);
+        n++;
+      }
+    }
+    return n;
+  });
+}

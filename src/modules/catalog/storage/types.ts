@@ -1,0 +1,150 @@
+import type { ReleaseStockRequest, ReserveStockReply, ReserveStockRequest } from "../contract/index.ts";
+
+/** A category row. */
+export interface CategoryRecord {
+  /** KSUID. */
+  id: string;
+  name: string;
+}
+
+/** A product row joined with its category's name (so `Product.category` needs no second query). */
+export interface ProductRecord {
+  /** KSUID. */
+  id: string;
+  name: string;
+  description: string;
+  /** Unit price, integer minor units. */
+  priceCents: number;
+  /** ISO 4217 code. */
+  currency: string;
+  /** Units available, >= 0. */
+  stock: number;
+  categoryId: string;
+  categoryName: string;
+  /** ISO-8601 UTC. */
+  createdAt: string;
+}
+
+/**
+ * Position of a product in one ordering, for keyset pagination: `name` ordering
+ * (`key` = name) or relevance ordering (`key` = bm25 score, lower is better). Ties break on id.
+ */
+export type ProductPosition = { order: "name"; key: string; id: string } | { order: "rank"; key: number; id: string };
+
+/** Filters of a product listing. */
+export interface ProductFilter {
+  /**
+   * Search terms, already reduced to plain word tokens (letters and digits only); each matches
+   * as a prefix, all must match. Empty or absent: no text filter.
+   */
+  terms?: readonly string[];
+  categoryId?: string;
+}
+
+/** One page request. */
+export interface ProductPageQuery extends ProductFilter {
+  /** Page size, 0..100 (validated by the caller). */
+  first: number;
+  /** Continue strictly after this position; its `order` must match the query's ordering. */
+  after?: ProductPosition;
+}
+
+/** One page: rows with their positions (for edge cursors) and whether more follow. */
+export interface ProductPage {
+  items: { product: ProductRecord; position: ProductPosition }[];
+  hasNextPage: boolean;
+}
+
+/** A product's stock after a committed change (what `catalog.stock_changed` announces). */
+export interface StockLevel {
+  productId: string;
+  /** Units after the change. */
+  stock: number;
+}
+
+/** Result of {@link CatalogStore.reserve}. */
+export interface ReserveOutcome {
+  reservation: ReserveStockReply;
+  /** False when the reservation already existed (idempotent repeat: nothing changed). */
+  created: boolean;
+  /** Stock levels changed by this call (empty on a repeat). */
+  changes: StockLevel[];
+}
+
+/** Result of {@link CatalogStore.release}. */
+export interface ReleaseOutcome {
+  released: boolean;
+  /** Stock levels changed by this call (empty when nothing was released). */
+  changes: StockLevel[];
+}
+
+/** What handling an `order.created` event did to its reservation. */
+export type CommitOutcome =
+  /** held → committed. */
+  | "committed"
+  /** The event id was processed before. */
+  | "duplicate"
+  /** The reservation was already committed (another event for it). */
+  | "already-committed"
+  /** The reservation was released before the order arrived (stock already returned). */
+  | "released"
+  /** No such reservation. */
+  | "unknown";
+
+/** A category to insert, with its products. */
+export interface NewCategory {
+  id: string;
+  name: string;
+  products: NewProduct[];
+}
+
+export interface NewProduct {
+  id: string;
+  name: string;
+  description: string;
+  /** Integer minor units. */
+  priceCents: number;
+  currency: string;
+  /** Integer >= 0. */
+  stock: number;
+  /** ISO-8601 UTC. */
+  createdAt: string;
+}
+
+/**
+ * Persistence of the catalog: everything the resolvers and bus handlers need. Methods return
+ * promises so that a PostgreSQL implementation can be dropped in; the SQLite one is synchronous
+ * underneath. Money is integer cents throughout.
+ */
+export interface CatalogStore {
+  /** Products by id, in no particular order; unknown ids are absent. One query for the batch. */
+  productsByIds(ids: readonly string[]): Promise<ProductRecord[]>;
+  /** Categories by id, in no particular order; unknown ids are absent. */
+  categoriesByIds(ids: readonly string[]): Promise<CategoryRecord[]>;
+  /** Every category, ordered by name. */
+  listCategories(): Promise<CategoryRecord[]>;
+  /** A page of products: by name without terms, by relevance with terms. */
+  listProducts(query: ProductPageQuery): Promise<ProductPage>;
+  /** Number of products matching the filter (all pages). */
+  countProducts(filter: ProductFilter): Promise<number>;
+  /**
+   * Reserves every item atomically, capturing unit prices; idempotent per reservation id.
+   * Input must already be validated (non-empty, quantities >= 1, distinct products).
+   * @throws AppError NOT_FOUND `{ productId }`, OUT_OF_STOCK `{ productId, requested, available }`,
+   *   CONFLICT when the reservation id was used and released before. Nothing changes on error.
+   */
+  reserve(req: ReserveStockRequest): Promise<ReserveOutcome>;
+  /** Returns the stock of a `held` reservation and marks it released; otherwise changes nothing. */
+  release(req: ReleaseStockRequest): Promise<ReleaseOutcome>;
+  /**
+   * Marks a held reservation committed (its order exists), deduplicating by `eventId`.
+   */
+  commit(reservationId: string, eventId: string): Promise<CommitOutcome>;
+  /**
+   * Inserts the given catalog in one transaction, only if there are no products yet.
+   * @returns the number of products inserted (0 when the catalog was not empty).
+   */
+  seedIfEmpty(categories: readonly NewCategory[]): Promise<number>;
+  /** Closes the underlying connection. */
+  close(): Promise<void>;
+}

@@ -1,5 +1,6 @@
 import { AppError, ErrorCode, migrateSqlite, openSqlite, type Database } from "../../../kernel/index.ts";
 import type { ReleaseStockRequest, ReservedItem, ReserveStockRequest } from "../contract/index.ts";
+import { OrderEvents } from "../../order/contract/events.ts";
 import { CATALOG_MIGRATIONS } from "./migrations.ts";
 import type {
   CatalogStore,
@@ -23,6 +24,7 @@ const BM25 = "bm25(products_fts, 10.0, 1.0)";
 const PRODUCT_COLUMNS = `p.id, p.name, p.description, p.price_cents AS priceCents, p.currency, p.stock,
   p.category_id AS categoryId, c.name AS categoryName, p.created_at AS createdAt`;
 const PRODUCT_FROM = "products p JOIN categories c ON c.id = p.category_id";
+const SEARCH_FROM = "products_fts JOIN products p ON p.seq = products_fts.rowid JOIN categories c ON c.id = p.category_id";
 
 /**
  * Turns plain word tokens into an FTS5 MATCH expression: each becomes a quoted prefix query
@@ -57,7 +59,19 @@ export function openSqliteCatalogStore(path: string): SqliteCatalogStore {
  * (`stock >= quantity`), so stock can never go negative whatever the interleaving.
  */
 export class SqliteCatalogStore implements CatalogStore {
-  constructor(readonly db: Database) {}
+  readonly db: Database;
+  private readonly reserveTx;
+  private readonly releaseTx;
+  private readonly commitTx;
+  private readonly seedTx;
+
+  constructor(db: Database) {
+    this.db = db;
+    this.reserveTx = db.transaction((req: ReserveStockRequest) => this.reserveInTx(req));
+    this.releaseTx = db.transaction((reservationId: string) => this.releaseInTx(reservationId));
+    this.commitTx = db.transaction((reservationId: string, eventId: string) => this.commitInTx(reservationId, eventId));
+    this.seedTx = db.transaction((categories: readonly NewCategory[]) => this.seedInTx(categories));
+  }
 
   async productsByIds(ids: readonly string[]): Promise<ProductRecord[]> {
     if (ids.length === 0) return [];
@@ -97,7 +111,7 @@ export class SqliteCatalogStore implements CatalogStore {
       params.push(limit);
       const sql = `SELECT * FROM (
           SELECT ${PRODUCT_COLUMNS}, ${BM25} AS score
-          FROM products_fts JOIN ${PRODUCT_FROM} ON p.seq = products_fts.rowid
+          FROM ${SEARCH_FROM}
           WHERE ${where.join(" AND ")}
         ) ${outer.length ? `WHERE ${outer.join(" AND ")}` : ""}
         ORDER BY score, id LIMIT ?`;
@@ -182,7 +196,7 @@ export class SqliteCatalogStore implements CatalogStore {
       .all(reservationId);
   }
 
-  private readonly reserveTx = this.db.transaction((req: ReserveStockRequest): ReserveOutcome => {
+  private reserveInTx(req: ReserveStockRequest): ReserveOutcome {
     const status = this.status(req.reservationId);
     if (status === "held" || status === "committed") {
       return { reservation: { reservationId: req.reservationId, items: this.reservedItems(req.reservationId) }, created: false, changes: [] };
@@ -218,9 +232,9 @@ export class SqliteCatalogStore implements CatalogStore {
     );
     items.forEach((it, i) => insertItem.run(req.reservationId, i, it.productId, it.quantity, it.unitPriceCents, it.currency));
     return { reservation: { reservationId: req.reservationId, items }, created: true, changes };
-  });
+  }
 
-  private readonly releaseTx = this.db.transaction((reservationId: string): ReleaseOutcome => {
+  private releaseInTx(reservationId: string): ReleaseOutcome {
     const held = this.db
       .query("UPDATE reservations SET status = 'released', updated_at = ? WHERE id = ? AND status = 'held'")
       .run(new Date().toISOString(), reservationId);
@@ -233,12 +247,12 @@ export class SqliteCatalogStore implements CatalogStore {
       if (row) changes.push({ productId: item.productId, stock: row.stock });
     }
     return { released: true, changes };
-  });
+  }
 
-  private readonly commitTx = this.db.transaction((reservationId: string, eventId: string): CommitOutcome => {
+  private commitInTx(reservationId: string, eventId: string): CommitOutcome {
     const fresh = this.db
-      .query("INSERT OR IGNORE INTO processed_events (event_id, subject, processed_at) VALUES (?, 'order.created', ?)")
-      .run(eventId, new Date().toISOString());
+      .query("INSERT OR IGNORE INTO processed_events (event_id, subject, processed_at) VALUES (?, ?, ?)")
+      .run(eventId, OrderEvents.created, new Date().toISOString());
     if (fresh.changes === 0) return "duplicate";
     const updated = this.db
       .query("UPDATE reservations SET status = 'committed', updated_at = ? WHERE id = ? AND status = 'held'")
@@ -248,9 +262,9 @@ export class SqliteCatalogStore implements CatalogStore {
     if (status === "committed") return "already-committed";
     if (status === "released") return "released";
     return "unknown";
-  });
+  }
 
-  private readonly seedTx = this.db.transaction((categories: readonly NewCategory[]): number => {
+  private seedInTx(categories: readonly NewCategory[]): number {
     // Checked inside the write transaction so that two instances starting together seed once.
     if (this.db.query<{ n: number }, []>("SELECT count(*) AS n FROM products").get()?.n) return 0;
     const insertCategory = this.db.query("INSERT INTO categories (id, name) VALUES (?, ?)");
@@ -266,5 +280,5 @@ export class SqliteCatalogStore implements CatalogStore {
       }
     }
     return n;
-  });
+  }
 }

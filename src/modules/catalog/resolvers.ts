@@ -1,0 +1,102 @@
+import type { GraphQLFieldResolver } from "graphql";
+import { money, type Money, type Resolvers, type SubgraphContext } from "../../kernel/index.ts";
+import { BatchLoader } from "./loader.ts";
+import { decodeCursor, encodeCursor, pageSize } from "./pagination.ts";
+import { DateTimeScalar } from "./scalars.ts";
+import { searchTerms } from "./search.ts";
+import type { CatalogStore, CategoryRecord, ProductFilter, ProductRecord } from "./storage/types.ts";
+
+/** A `ProductConnection` as resolved; `filter` is kept for the lazy `totalCount`. */
+interface Connection {
+  edges: { node: ProductRecord; cursor: string }[];
+  pageInfo: { hasNextPage: boolean; endCursor: string | null };
+  filter: ProductFilter;
+}
+
+interface PageArgs {
+  first?: number | null;
+  after?: string | null;
+}
+
+interface ProductsArgs extends PageArgs {
+  search?: string | null;
+  categoryId?: string | null;
+}
+
+type Resolver = GraphQLFieldResolver<unknown, SubgraphContext>;
+
+/** Adapts a typed resolver to the resolver map; graphql-js has already checked args against the SDL. */
+const typed =
+  <P, A = Record<string, never>>(fn: (parent: P, args: A, ctx: SubgraphContext) => unknown): Resolver =>
+  (parent, args, ctx) =>
+    fn(parent as P, args as A, ctx);
+
+/** Adapts an Apollo `__resolveReference(representation, context)` function. */
+const reference =
+  (fn: (ref: { id: string }, ctx: SubgraphContext) => unknown): Resolver =>
+  (ref, ctx: SubgraphContext) =>
+    fn(ref as { id: string }, ctx);
+
+interface Loaders {
+  products: BatchLoader<ProductRecord>;
+  categories: BatchLoader<CategoryRecord>;
+}
+
+/**
+ * The catalog's resolvers on a store. Entity lookups (`product`, `category`, and the
+ * gateway's `_entities` batches) go through per-request batch loaders: one query per batch.
+ */
+export function createResolvers(store: CatalogStore): Resolvers {
+  // Keyed by the per-request context object, so loaders (and their caches) live for one request.
+  const perRequest = new WeakMap<SubgraphContext, Loaders>();
+  const loaders = (ctx: SubgraphContext): Loaders => {
+    let l = perRequest.get(ctx);
+    if (!l) {
+      l = {
+        products: new BatchLoader((ids) => store.productsByIds(ids)),
+        categories: new BatchLoader((ids) => store.categoriesByIds(ids)),
+      };
+      perRequest.set(ctx, l);
+    }
+    return l;
+  };
+
+  const connection = async (args: PageArgs, filter: ProductFilter): Promise<Connection> => {
+    const first = pageSize(args.first);
+    const order = filter.terms?.length ? "rank" : "name";
+    const after = args.after ? decodeCursor(args.after, order) : undefined;
+    const page = await store.listProducts({ ...filter, first, ...(after ? { after } : {}) });
+    const edges = page.items.map((it) => ({ node: it.product, cursor: encodeCursor(it.position) }));
+    return { edges, pageInfo: { hasNextPage: page.hasNextPage, endCursor: edges.at(-1)?.cursor ?? null }, filter };
+  };
+
+  return {
+    DateTime: DateTimeScalar,
+    Query: {
+      product: typed<unknown, { id: string }>((_, { id }, ctx) => loaders(ctx).products.load(id)),
+      category: typed<unknown, { id: string }>((_, { id }, ctx) => loaders(ctx).categories.load(id)),
+      categories: () => store.listCategories(),
+      products: typed<unknown, ProductsArgs>((_, args) => {
+        const terms = searchTerms(args.search);
+        return connection(args, {
+          ...(terms.length ? { terms } : {}),
+          ...(args.categoryId != null ? { categoryId: args.categoryId } : {}),
+        });
+      }),
+    },
+    ProductConnection: {
+      // Counted only when asked for: it is a second query.
+      totalCount: typed<Connection>((c) => store.countProducts(c.filter)),
+    },
+    Product: {
+      __resolveReference: reference((ref, ctx) => loaders(ctx).products.load(ref.id)),
+      price: typed<ProductRecord>((p): Money => money(p.priceCents, p.currency)),
+      inStock: typed<ProductRecord>((p) => p.stock > 0),
+      category: typed<ProductRecord>((p): CategoryRecord => ({ id: p.categoryId, name: p.categoryName })),
+    },
+    Category: {
+      __resolveReference: reference((ref, ctx) => loaders(ctx).categories.load(ref.id)),
+      products: typed<CategoryRecord, PageArgs>((c, args) => connection(args, { categoryId: c.id })),
+    },
+  };
+}

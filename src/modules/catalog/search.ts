@@ -1,0 +1,21 @@
+import { badInput } from "../../kernel/index.ts";
+
+/** Longest accepted search string, in characters (bounds the cost of a prefix query). */
+export const MAX_SEARCH_LENGTH = 200;
+
+/**
+ * Splits user search input into plain word tokens (runs of letters, digits and combining
+ * marks, as FTS5's unicode61 tokenizer sees words). Everything else (quotes, `*`, `:`,
+ * parentheses, `-`) only separates words, so no input can carry query syntax into the engine.
+ * Returns `[]` for absent, empty or punctuation-only input: no text filter.
+ *
+ * @example searchTerms('"foo" OR bar*') // ["foo", "OR", "bar"]
+ * @throws AppError BAD_USER_INPUT when longer than {@link MAX_SEARCH_LENGTH}.
+ */
+export function searchTerms(input: string | null | undefined): string[] {
+  if (!input) return [];
+  if (input.length > MAX_SEARCH_LENGTH) {
+    throw badInput(`search must be at most ${MAX_SEARCH_LENGTH} characters`, { length: input.length });
+  }
+  return input.match(/[\p{L}\p{N}\p{M}]+/gu) ?? [];
+}

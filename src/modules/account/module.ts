@@ -1,0 +1,57 @@
+import { REQUEST_ID_HEADER, type Headers, type ModuleContext, type ModuleDefinition } from "../../kernel/index.ts";
+import { ACCOUNT_SDL, AccountEvents, type AccountRegisteredEvent } from "./contract/index.ts";
+import { createResolvers } from "./resolvers.ts";
+import { AccountService } from "./service.ts";
+import { openSqliteAccountStore } from "./storage/sqlite.ts";
+import type { AccountStore } from "./storage/types.ts";
+
+export interface AccountModuleOptions {
+  /**
+   * Opens the module's store. Default: SQLite at `ctx.databasePath`, migrated. The module
+   * closes the store on stop (and when start fails after opening it).
+   */
+  storeFactory?: (ctx: ModuleContext) => AccountStore | Promise<AccountStore>;
+}
+
+/** Only the request id travels on events: identity headers are for subgraph requests. */
+const eventHeaders = (headers: Headers): Headers => {
+  const requestId = headers[REQUEST_ID_HEADER];
+  return requestId ? { [REQUEST_ID_HEADER]: requestId } : {};
+};
+
+/**
+ * Builds the account module: registration, login (it is the one module that issues JWTs),
+ * and the `Account` entity. Owns `<DATA_DIR>/account.sqlite` by default.
+ * Start throws when `config.jwtSecret` is undefined (main.ts generates one in development).
+ */
+export function createAccountModule(opts: AccountModuleOptions = {}): ModuleDefinition {
+  return {
+    name: "account",
+    version: "0.1.0",
+    dependsOn: [],
+    typeDefs: ACCOUNT_SDL,
+    subjects: [],
+    publishes: [AccountEvents.registered],
+    consumes: [],
+    async start(ctx) {
+      const jwtSecret = ctx.config.jwtSecret;
+      if (jwtSecret === undefined) throw new Error("account module needs a JWT secret (JWT_SECRET) to issue tokens");
+      const store = await (opts.storeFactory ?? ((c: ModuleContext) => openSqliteAccountStore(c.databasePath)))(ctx);
+      try {
+        const service = await AccountService.create({
+          store,
+          jwtSecret,
+          jwtTtlS: ctx.config.jwtTtlS,
+          emitRegistered: (event, headers) => ctx.emit<AccountRegisteredEvent>(AccountEvents.registered, event, eventHeaders(headers)),
+        });
+        return { resolvers: createResolvers(store, service), stop: () => store.close() };
+      } catch (err) {
+        await store.close();
+        throw err;
+      }
+    },
+  };
+}
+
+/** The account module with its default (SQLite) storage. */
+export const accountModule: ModuleDefinition = createAccountModule();

@@ -1,0 +1,129 @@
+import { AppError, badInput, newId, REQUEST_ID_HEADER, type Headers, type Logger, type ModuleContext } from "../../kernel/index.ts";
+import {
+  CatalogSubjects,
+  type ReleaseStockReply,
+  type ReleaseStockRequest,
+  type ReservedItem,
+  type ReserveItem,
+  type ReserveStockReply,
+  type ReserveStockRequest,
+} from "../catalog/contract/index.ts";
+import { OrderEvents, type OrderCreatedEvent } from "./contract/index.ts";
+import type { OrderItemRecord, OrderRecord, OrderStore } from "./storage/types.ts";
+import { validateOrderItems, type OrderItemInput } from "./validation.ts";
+
+/** What placing an order needs from the module context. */
+export interface CheckoutDeps {
+  store: OrderStore;
+  call: ModuleContext["call"];
+  emit: ModuleContext["emit"];
+}
+
+/** What placing an order needs from the request. */
+export interface CheckoutRequest {
+  accountId: string;
+  items: readonly OrderItemInput[];
+  /** Headers of the subgraph request; the request id is forwarded on bus calls and events. */
+  headers: Headers;
+  logger: Logger;
+}
+
+/** The headers forwarded to the catalog and on events: the request id only (it needs no identity). */
+const forwardHeaders = (headers: Headers): Headers => {
+  const requestId = headers[REQUEST_ID_HEADER];
+  return requestId ? { [REQUEST_ID_HEADER]: requestId } : {};
+};
+
+/**
+ * Places an order: validate → reserve stock in the catalog (over the bus, keyed by the new
+ * order id) → write order and lines in one transaction → publish `order.created` (on which
+ * the catalog commits the reservation). If anything fails after the reservation, it is
+ * released before the error propagates, so a failed order holds no stock.
+ *
+ * @throws AppError `BAD_USER_INPUT` (see {@link validateOrderItems}; mixed currencies);
+ *   the catalog's `NOT_FOUND` / `OUT_OF_STOCK` / `BAD_USER_INPUT` unchanged; bus errors
+ *   (`BusTimeoutError`, `NoRespondersError`) when the catalog is unreachable; store errors.
+ */
+export async function placeOrder(deps: CheckoutDeps, req: CheckoutRequest): Promise<OrderRecord> {
+  const items = validateOrderItems(req.items);
+  const headers = forwardHeaders(req.headers);
+  const orderId = newId();
+
+  const release = async (why: string): Promise<void> => {
+    try {
+      const body: ReleaseStockRequest = { reservationId: orderId };
+      const r = await deps.call<ReleaseStockReply>(CatalogSubjects.releaseStock, body, { headers });
+      req.logger.info({ orderId, released: r.released, why }, "reservation released");
+    } catch (err) {
+      // The original failure matters more to the caller; a stuck reservation is for operators.
+      req.logger.error({ err, orderId, why }, "could not release reservation");
+    }
+  };
+
+  let reserved: ReserveStockReply;
+  try {
+    const body: ReserveStockRequest = { reservationId: orderId, items };
+    reserved = await deps.call<ReserveStockReply>(CatalogSubjects.reserveStock, body, { headers });
+  } catch (err) {
+    // An AppError means the catalog refused and reserved nothing. A transport error (timeout)
+    // leaves it unknown, so release just in case: release is idempotent and ignores unknown ids.
+    if (!(err instanceof AppError)) await release("reserve call failed");
+    throw err;
+  }
+
+  let order: OrderRecord;
+  try {
+    order = buildOrder(orderId, req.accountId, items, reserved.items);
+  } catch (err) {
+    await release("reservation unusable");
+    throw err;
+  }
+
+  try {
+    await deps.store.create(order);
+  } catch (err) {
+    await release("order write failed");
+    throw err;
+  }
+
+  const event: OrderCreatedEvent = {
+    eventId: newId(),
+    orderId: order.id,
+    accountId: order.accountId,
+    reservationId: order.id,
+    items: order.items.map((i) => ({ ...i })),
+    totalCents: order.totalCents,
+    currency: order.currency,
+    createdAt: order.createdAt,
+  };
+  try {
+    deps.emit<OrderCreatedEvent>(OrderEvents.created, event, headers);
+  } catch (err) {
+    // The order exists: failing the request now would invite a duplicate order. Without the
+    // event the reservation stays held (not committed); an outbox would make this reliable.
+    req.logger.error({ err, orderId }, "could not publish order.created");
+  }
+  return order;
+}
+
+/**
+ * Builds the order from the requested lines and the catalog's reservation (unit prices).
+ * @throws AppError `BAD_USER_INPUT` when lines have different currencies or the total is not a
+ *   safe integer; Error when the reply does not match the request (a catalog bug).
+ */
+function buildOrder(id: string, accountId: string, requested: readonly ReserveItem[], reserved: readonly ReservedItem[]): OrderRecord {
+  const byProduct = new Map(reserved.map((r) => [r.productId, r]));
+  const items: OrderItemRecord[] = requested.map(({ productId, quantity }) => {
+    const r = byProduct.get(productId);
+    if (!r || r.quantity !== quantity || !Number.isSafeInteger(r.unitPriceCents) || r.unitPriceCents < 0) {
+      throw new Error(`catalog reservation does not match the request for product ${productId}`);
+    }
+    return { productId, quantity, unitPriceCents: r.unitPriceCents, currency: r.currency };
+  });
+  const currency = (items[0] as OrderItemRecord).currency;
+  const other = items.find((i) => i.currency !== currency);
+  if (other) throw badInput("all items of an order must have the same currency", { currencies: [currency, other.currency] });
+  const totalCents = items.reduce((sum, i) => sum + i.quantity * i.unitPriceCents, 0);
+  if (!Number.isSafeInteger(totalCents)) throw badInput("order total is too large");
+  return { id, accountId, status: "PENDING", totalCents, currency, createdAt: new Date().toISOString(), items };
+}

@@ -1,0 +1,93 @@
+import { MONEY_SDL } from "../../../kernel/index.ts";
+
+/**
+ * The order subgraph's SDL (Apollo Federation v2). Entity: `Order` (resolvable by `id`, for
+ * its owner only). It contributes `Account.orders` to the account module's `Account`, and
+ * refers to the catalog's `Product` by id (a stub it cannot resolve itself).
+ */
+export const ORDER_SDL = /* GraphQL */ `
+extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key", "@shareable"])
+
+${MONEY_SDL}
+
+"""An instant as an ISO-8601 string in UTC, e.g. \`"2024-05-01T12:00:00.000Z"\`."""
+scalar DateTime
+
+"""Where an order is in its life."""
+enum OrderStatus {
+  "Created, stock reserved, not paid yet."
+  PENDING
+  PAID
+  CANCELLED
+  PAYMENT_FAILED
+  SHIPPED
+}
+
+"""An order placed by an account. Readable by its owner only."""
+type Order @key(fields: "id") {
+  "Order id (KSUID); also the id of its stock reservation in the catalog."
+  id: ID!
+  "The account that placed the order."
+  account: Account!
+  "Order lines, in the order they were given."
+  items: [OrderItem!]!
+  "Sum of the line totals."
+  total: Money!
+  status: OrderStatus!
+  createdAt: DateTime!
+}
+
+"""One line of an order; the unit price is the price when the order was placed."""
+type OrderItem {
+  product: Product!
+  "Units, >= 1."
+  quantity: Int!
+  "Price of one unit when the order was placed."
+  unitPrice: Money!
+  "quantity × unitPrice."
+  lineTotal: Money!
+}
+
+"""An account (owned by the account module); this subgraph adds its orders."""
+type Account @key(fields: "id") {
+  id: ID!
+  """
+  The account's orders, newest first. Only the account itself sees them: for any other
+  caller (or anonymous) the list is empty, as if it had none.
+  """
+  orders: [Order!]!
+}
+
+"""A product (owned by the catalog module), referenced by id."""
+type Product @key(fields: "id", resolvable: false) {
+  id: ID!
+}
+
+"""A new order."""
+input CreateOrderInput {
+  "1 to 100 lines, each for a different product."
+  items: [OrderItemInput!]!
+}
+
+input OrderItemInput {
+  productId: ID!
+  "Units, >= 1."
+  quantity: Int!
+}
+
+type Query {
+  "An order by id. Errors: UNAUTHENTICATED without a token. Null when it does not exist or belongs to another account."
+  order(id: ID!): Order
+}
+
+type Mutation {
+  """
+  Places an order for the caller: reserves stock in the catalog (all lines or none) at current
+  prices, then records the order as PENDING. Errors: UNAUTHENTICATED; BAD_USER_INPUT (no
+  lines, more than 100, quantity < 1, a product twice, mixed currencies); NOT_FOUND (unknown
+  product, details { productId }); OUT_OF_STOCK (details { productId, requested, available }).
+  A failed order writes nothing and leaves stock unchanged.
+  """
+  createOrder(input: CreateOrderInput!): Order!
+}
+`;

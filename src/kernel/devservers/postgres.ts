@@ -1,0 +1,83 @@
+import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import postgres from "postgres";
+import { freePort, spawnServer, waitUntil, type ServerProcess } from "./proc.ts";
+
+export interface PostgresServer {
+  /** Base URL without a database: `postgres://postgres@127.0.0.1:<port>` */
+  baseUrl: string;
+  port: number;
+  dir: string;
+  /** URL of database `name`, e.g. `postgres://postgres@127.0.0.1:5433/catalog`. */
+  urlFor(name: string): string;
+  /** Creates a database (no-op when it exists) and returns its URL. */
+  createDatabase(name: string): Promise<string>;
+  stop(): Promise<void>;
+}
+
+/** Finds Debian's PostgreSQL binaries (`/usr/lib/postgresql/<v>/bin`), newest version first. */
+export function postgresBinDir(): string {
+  const base = "/usr/lib/postgresql";
+  const versions = existsSync(base) ? readdirSync(base).filter((v) => existsSync(join(base, v, "bin", "initdb"))).sort((a, b) => Number(b) - Number(a)) : [];
+  if (!versions[0]) throw new Error("PostgreSQL not found: install the Debian package postgresql (apt-get install -y postgresql)");
+  return join(base, versions[0], "bin");
+}
+
+/**
+ * Starts a throwaway PostgreSQL cluster (initdb with trust auth for loopback, superuser
+ * `postgres`) on a free loopback port with its data and socket in a temp dir. As root the
+ * server runs as the `postgres` system user (PostgreSQL refuses to run as root).
+ */
+export async function startPostgres(): Promise<PostgresServer> {
+  const bin = postgresBinDir();
+  const dir = mkdtempSync(join(tmpdir(), "switchyard-pg-"));
+  const asRoot = process.getuid?.() === 0;
+  if (asRoot) {
+    const uid = Number((await Bun.$`id -u postgres`.text()).trim());
+    const gid = Number((await Bun.$`id -g postgres`.text()).trim());
+    chownSync(dir, uid, gid);
+  }
+  const run = (cmd: string[]): string[] => (asRoot ? ["runuser", "-u", "postgres", "--", ...cmd] : cmd);
+  const init = Bun.spawnSync(run([join(bin, "initdb"), "-D", join(dir, "data"), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"]), { stdout: "pipe", stderr: "pipe" });
+  if (init.exitCode !== 0) throw new Error(`initdb failed: ${init.stderr.toString()}`);
+  const port = await freePort();
+  const server: ServerProcess = spawnServer(
+    run([join(bin, "postgres"), "-D", join(dir, "data"), "-p", String(port), "-k", dir, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200"]),
+  );
+  const baseUrl = `postgres://postgres@127.0.0.1:${port}`;
+  await waitUntil(`postgres on ${port}`, async () => {
+    const sql = postgres(`${baseUrl}/postgres`, { max: 1, connect_timeout: 1, onnotice: () => {} });
+    try {
+      await sql`select 1`;
+      return true;
+    } finally {
+      await sql.end({ timeout: 1 });
+    }
+  }, server, 30_000);
+  return {
+    baseUrl,
+    port,
+    dir,
+    urlFor: (name) => `${baseUrl}/${name}`,
+    async createDatabase(name) {
+      if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`bad database name ${name}`);
+      const sql = postgres(`${baseUrl}/postgres`, { max: 1, onnotice: () => {} });
+      try {
+        const exists = await sql`select 1 from pg_database where datname = ${name}`;
+        if (exists.length === 0) await sql.unsafe(`create database ${name}`);
+      } finally {
+        await sql.end({ timeout: 1 });
+      }
+      return `${baseUrl}/${name}`;
+    },
+    async stop() {
+      // pg_ctl as the server's user: runuser does not forward every signal to the server.
+      Bun.spawnSync(run([join(bin, "pg_ctl"), "-D", join(dir, "data"), "stop", "-m", "fast", "-w", "-t", "10"]), { stdout: "ignore", stderr: "ignore" });
+      const t = setTimeout(() => server.proc.kill("SIGKILL"), 10_000);
+      await server.proc.exited;
+      clearTimeout(t);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

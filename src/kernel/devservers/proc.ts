@@ -1,0 +1,69 @@
+import type { Subprocess } from "bun";
+import { createServer } from "node:net";
+
+/** A spawned server process with its captured output. */
+export interface ServerProcess {
+  proc: Subprocess<"ignore", "pipe", "pipe">;
+  output(): string;
+  /** SIGTERM (SIGKILL after `graceMs`), resolves when the process exited. */
+  kill(graceMs?: number): Promise<void>;
+}
+
+/** Spawns a server, capturing stdout+stderr. */
+export function spawnServer(cmd: string[], opts: { env?: Record<string, string>; cwd?: string } = {}): ServerProcess {
+  const proc = Bun.spawn(cmd, { env: { ...process.env, ...opts.env }, stdin: "ignore", stdout: "pipe", stderr: "pipe", ...(opts.cwd ? { cwd: opts.cwd } : {}) });
+  let out = "";
+  const pump = async (s: ReadableStream<Uint8Array>) => {
+    const dec = new TextDecoder();
+    for await (const c of s) out = (out + dec.decode(c, { stream: true })).slice(-64_000);
+  };
+  void pump(proc.stdout);
+  void pump(proc.stderr);
+  return {
+    proc,
+    output: () => out,
+    async kill(graceMs = 5000) {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      proc.kill("SIGTERM");
+      const t = setTimeout(() => proc.kill("SIGKILL"), graceMs);
+      await proc.exited;
+      clearTimeout(t);
+    },
+  };
+}
+
+/** A TCP port that was free on 127.0.0.1 a moment ago. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const a = srv.address();
+      const port = typeof a === "object" && a ? a.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Polls until `fn` returns true; throws after `timeoutMs` (ms) with `what` and the server output. */
+export async function waitUntil(what: string, fn: () => Promise<boolean> | boolean, server: ServerProcess, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (server.proc.exitCode !== null) throw new Error(`${what}: process exited with ${server.proc.exitCode}\n${server.output().slice(-3000)}`);
+    try {
+      if (await fn()) return;
+    } catch {
+      // not up yet
+    }
+    await Bun.sleep(50);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${server.output().slice(-3000)}`);
+}
+
+/** Resolves `name` on PATH (or known sbin dirs); throws with the Debian package to install. */
+export function findBinary(name: string, debianPackage: string): string {
+  const found = Bun.which(name, { PATH: `${process.env["PATH"] ?? ""}:/usr/sbin:/usr/local/sbin:/sbin` });
+  if (!found) throw new Error(`${name} not found: install the Debian package ${debianPackage} (apt-get install -y ${debianPackage})`);
+  return found;
+}

@@ -18,7 +18,7 @@ const REQUEST_ID_RE = /^[\w.-]{1,64}$/;
 
 /**
  * The gateway's HTTP surface (hono): `/graphql` (yoga, GraphiQL on GET from a browser),
- * `/health/live`, `/health/ready` (supergraph composed and every expected module registered),
+ * `/health/live`, `/health/ready` (a supergraph with every expected subgraph is loaded),
  * and `/admin/supergraph` (status and last composition errors).
  */
 export function createHttpApp(opts: HttpAppOptions): Hono {
@@ -28,13 +28,15 @@ export function createHttpApp(opts: HttpAppOptions): Hono {
   app.get("/health/live", (c) => c.json({ status: "ok" }));
   app.get("/health/ready", (c) => {
     const s = opts.manager.status;
-    const missing = opts.expectedSubgraphs.filter((n) => !s.registered.includes(n) || !s.current?.subgraphs.includes(n));
+    // Ready while a good supergraph with every expected subgraph is loaded; a later failed
+    // composition does not turn readiness red (the last good supergraph keeps serving).
+    const missing = opts.expectedSubgraphs.filter((n) => !s.current?.subgraphs.includes(n));
     const ready = s.current !== null && missing.length === 0;
     return c.json({ status: ready ? "ready" : "not_ready", supergraphVersion: s.current?.version ?? null, missing }, ready ? 200 : 503);
   });
   app.get("/admin/supergraph", (c) => {
     const s = opts.manager.status;
-    return c.json({ version: s.current?.version ?? null, subgraphs: s.current?.subgraphs ?? [], composedAt: s.current?.composedAt ?? null, registered: s.registered, errors: s.lastErrors, sdl: s.current?.sdl ?? null });
+    return c.json({ version: s.current?.version ?? null, subgraphs: s.current?.subgraphs ?? [], composedAt: s.current?.composedAt ?? null, aggregator: s.aggregator, registered: s.registered, errors: s.lastErrors, sdl: s.current?.sdl ?? null });
   });
 
   app.on(["GET", "POST", "OPTIONS"], "/graphql", async (c) => {

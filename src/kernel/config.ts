@@ -26,6 +26,35 @@ export interface Config {
   subgraphTimeoutMs: number;
   /** Max time to finish in-flight work on SIGINT/SIGTERM, in ms. */
   drainTimeoutMs: number;
+  /** Bus transport: in-process, or NATS servers (`nats://host:port`). */
+  bus: BusConfig;
+  /** NATS auth/TLS (only with `bus.kind === "nats"`). */
+  nats: NatsAuthConfig;
+  /** Service registry: in-process, or etcd endpoints (`http://host:port`). */
+  registry: RegistryConfig;
+  /** Registry lease TTL in seconds (etcd): how fast a dead instance disappears. */
+  registryTtlS: number;
+  /** `DATABASE_URL`: shared database for every module; undefined = SQLite files in DATA_DIR. */
+  databaseUrl: string | undefined;
+  /** `<MODULE>_DATABASE_URL` overrides, by module name. */
+  moduleDatabaseUrls: Record<string, string>;
+  /** Max connections per module pool (PostgreSQL). */
+  dbPoolMax: number;
+  /** Subgraphs the gateway needs before it reports ready; undefined = default (see main). */
+  gatewaySubgraphs: string[] | undefined;
+}
+
+export type BusConfig = { kind: "memory" } | { kind: "nats"; servers: string[] };
+export type RegistryConfig = { kind: "memory" } | { kind: "etcd"; hosts: string[] };
+export interface NatsAuthConfig {
+  token?: string;
+  user?: string;
+  pass?: string;
+  /** Path of a `.creds` file (JWT + nkey seed). */
+  credsFile?: string;
+  tlsCaFile?: string;
+  tlsCertFile?: string;
+  tlsKeyFile?: string;
 }
 
 /** Thrown for an invalid option; `message` is the single line shown to the user. */
@@ -42,7 +71,8 @@ interface OptionSpec<K extends keyof Config> {
   /** What is allowed, for --help and error lines. */
   allowed: string;
   describe: string;
-  parse: (raw: string, ctx: ParseContext) => Config[K];
+  /** `acc` holds the options parsed so far (options sharing a key merge through it). */
+  parse: (raw: string, ctx: ParseContext, acc: Partial<Config>) => Config[K];
 }
 
 interface ParseContext {
@@ -74,6 +104,35 @@ function parseModules(raw: string, ctx: ParseContext): string[] {
   return [...new Set(list)];
 }
 
+const HOSTPORT = /^[A-Za-z0-9.-]+:\d{1,5}$/;
+
+function parseBus(raw: string): BusConfig {
+  if (raw === "memory") return { kind: "memory" };
+  const servers = raw.split(",").map((s) => s.trim());
+  for (const s of servers) {
+    if (!s.startsWith("nats://") || !HOSTPORT.test(s.slice("nats://".length))) throw new ConfigError("memory | nats://host:port[,nats://host:port...]");
+  }
+  return { kind: "nats", servers };
+}
+
+function parseRegistry(raw: string): RegistryConfig {
+  if (raw === "memory") return { kind: "memory" };
+  const hosts = raw.split(",").map((s) => s.trim()).map((s) => {
+    if (!s.startsWith("etcd://") || !HOSTPORT.test(s.slice("etcd://".length))) throw new ConfigError("memory | etcd://host:port[,etcd://host:port...]");
+    return `http://${s.slice("etcd://".length)}`;
+  });
+  return { kind: "etcd", hosts };
+}
+
+/** Validates `sqlite:<path>` or `postgres://user@host[:port]/db` (also `postgresql://`). */
+export function parseDatabaseUrl(raw: string): string {
+  if (raw.startsWith("sqlite:") && raw.length > "sqlite:".length) return raw;
+  if (/^postgres(ql)?:\/\/[^/\s]+\/[^\s]+$/.test(raw)) return raw;
+  throw new ConfigError("sqlite:<path> | postgres://user:pass@host:port/database");
+}
+
+const natsField = (field: keyof NatsAuthConfig) => (raw: string, _ctx: ParseContext, acc: Partial<Config>): NatsAuthConfig => ({ ...acc.nats, ...(raw ? { [field]: raw } : {}) });
+
 /** Every option, in `--help` order. */
 export const OPTIONS = [
   { key: "modules", env: "MODULES", flag: "--modules", default: "all", allowed: "all | comma list of part names", describe: "Which parts this process runs (modules and/or gateway).", parse: parseModules },
@@ -86,6 +145,19 @@ export const OPTIONS = [
   { key: "seed", env: "SEED", flag: "--seed", default: "true", allowed: "true | false", describe: "Seed the demo catalog when the catalog database is empty.", parse: bool },
   { key: "subgraphTimeoutMs", env: "SUBGRAPH_TIMEOUT_MS", flag: "--subgraph-timeout-ms", default: "10000", allowed: "100-120000 (ms)", describe: "Timeout of one gateway-to-subgraph request over the bus.", parse: intIn(100, 120_000) },
   { key: "drainTimeoutMs", env: "DRAIN_TIMEOUT_MS", flag: "--drain-timeout-ms", default: "10000", allowed: "0-600000 (ms)", describe: "How long shutdown waits for in-flight requests.", parse: intIn(0, 600_000) },
+  { key: "bus", env: "BUS", flag: "--bus", default: "memory", allowed: "memory | nats://host:port[,nats://host:port...]", describe: "Bus transport: in-process, or NATS (JetStream for durable events).", parse: parseBus },
+  { key: "nats", env: "NATS_TOKEN", flag: "--nats-token", default: "", allowed: "token string", describe: "NATS token auth.", parse: natsField("token") },
+  { key: "nats", env: "NATS_USER", flag: "--nats-user", default: "", allowed: "user name", describe: "NATS user (with NATS_PASS).", parse: natsField("user") },
+  { key: "nats", env: "NATS_PASS", flag: "--nats-pass", default: "", allowed: "password", describe: "NATS password.", parse: natsField("pass") },
+  { key: "nats", env: "NATS_CREDS", flag: "--nats-creds", default: "", allowed: "path of a .creds file", describe: "NATS decentralised auth (JWT + nkey) credentials file.", parse: natsField("credsFile") },
+  { key: "nats", env: "NATS_TLS_CA", flag: "--nats-tls-ca", default: "", allowed: "PEM file path", describe: "CA certificate to verify NATS servers (enables TLS).", parse: natsField("tlsCaFile") },
+  { key: "nats", env: "NATS_TLS_CERT", flag: "--nats-tls-cert", default: "", allowed: "PEM file path", describe: "Client certificate for NATS mutual TLS.", parse: natsField("tlsCertFile") },
+  { key: "nats", env: "NATS_TLS_KEY", flag: "--nats-tls-key", default: "", allowed: "PEM file path", describe: "Client key for NATS mutual TLS.", parse: natsField("tlsKeyFile") },
+  { key: "registry", env: "REGISTRY", flag: "--registry", default: "memory", allowed: "memory | etcd://host:port[,etcd://host:port...]", describe: "Service registry: in-process, or etcd (leases, watch, supergraph store).", parse: parseRegistry },
+  { key: "registryTtlS", env: "REGISTRY_TTL_S", flag: "--registry-ttl-s", default: "10", allowed: "1-300 (seconds)", describe: "etcd lease TTL: a dead instance disappears within this time.", parse: intIn(1, 300) },
+  { key: "databaseUrl", env: "DATABASE_URL", flag: "--database-url", default: "", allowed: "sqlite:<path> | postgres://user:pass@host:port/db", describe: "Database of every module (unset: SQLite files in DATA_DIR). A shared postgres URL gives each module its own schema; sqlite:<dir> one file per module in <dir>.", parse: (raw) => (raw === "" ? undefined : parseDatabaseUrl(raw)) },
+  { key: "dbPoolMax", env: "DB_POOL_MAX", flag: "--db-pool-max", default: "10", allowed: "1-200", describe: "Max PostgreSQL connections per module.", parse: intIn(1, 200) },
+  { key: "gatewaySubgraphs", env: "GATEWAY_SUBGRAPHS", flag: "--gateway-subgraphs", default: "", allowed: "comma list of module names", describe: "Subgraphs the gateway waits for before it is ready (default: the modules of this process with REGISTRY=memory, every module with etcd).", parse: (raw, ctx) => (raw === "" ? undefined : parseModules(raw, { parts: ctx.parts.filter((p) => p !== "gateway") })) },
 ] as const satisfies readonly OptionSpec<keyof Config>[];
 
 /** Result of parsing the command line: either a config or a request for help. */
@@ -112,29 +184,55 @@ export function loadConfig(argv: readonly string[], env: Record<string, string |
   const out: Record<string, unknown> = {};
   for (const opt of OPTIONS as readonly OptionSpec<keyof Config>[]) {
     const fromFlag = flags.get(opt.flag);
-    const raw = fromFlag ?? env[opt.env] ?? opt.default;
+    const fromEnv = env[opt.env];
+    const raw = fromFlag ?? (fromEnv === undefined || (fromEnv === "" && opt.default !== undefined) ? opt.default : fromEnv);
     const source = fromFlag !== undefined ? opt.flag : opt.env;
     if (raw === undefined) {
       out[opt.key] = undefined;
       continue;
     }
     try {
-      out[opt.key] = opt.parse(raw, ctx);
+      out[opt.key] = opt.parse(raw, ctx, out as Partial<Config>);
     } catch (err) {
       const allowed = err instanceof ConfigError ? err.message : opt.allowed;
       throw new ConfigError(`${source}: invalid value "${raw}"; allowed: ${allowed}`);
     }
   }
-  return { help: false, config: out as unknown as Config };
+  // <MODULE>_DATABASE_URL for every module this binary knows.
+  const moduleDatabaseUrls: Record<string, string> = {};
+  for (const part of ctx.parts) {
+    if (part === "gateway") continue;
+    const name = moduleDbEnv(part);
+    const raw = env[name];
+    if (raw === undefined || raw === "") continue;
+    try {
+      moduleDatabaseUrls[part] = parseDatabaseUrl(raw);
+    } catch (err) {
+      throw new ConfigError(`${name}: invalid value "${raw}"; allowed: ${(err as Error).message}`);
+    }
+  }
+  out["moduleDatabaseUrls"] = moduleDatabaseUrls;
+  const config = out as unknown as Config;
+  if (config.bus.kind === "memory" && config.registry.kind === "etcd") {
+    throw new ConfigError("REGISTRY: etcd needs BUS=nats://... (modules in other processes are reached over the bus)");
+  }
+  return { help: false, config };
 }
+
+/** Name of the per-module database variable, e.g. `CATALOG_DATABASE_URL`. */
+export const moduleDbEnv = (module: string): string => `${module.toUpperCase().replace(/[^A-Z0-9]/g, "_")}_DATABASE_URL`;
 
 /** The `--help` text: usage plus one line per option with env var, flag, default and allowed values. */
 export function helpText(ctx: ParseContext): string {
-  const rows = OPTIONS.map((o) => {
-    const def = o.default === undefined ? "(unset)" : o.default;
+  const rows: string[] = OPTIONS.map((o) => {
+    const def = o.default === undefined || o.default === "" ? "(unset)" : o.default;
     const allowed = o.key === "modules" ? `all | ${ctx.parts.join(",")} (comma list)` : o.allowed;
     return `  ${o.flag.padEnd(22)} ${o.env.padEnd(20)} default ${def}\n      ${o.describe} Allowed: ${allowed}.`;
   });
+  for (const part of ctx.parts) {
+    if (part === "gateway") continue;
+    rows.push(`  ${"".padEnd(22)} ${moduleDbEnv(part).padEnd(20)} default DATABASE_URL\n      Database of the ${part} module only. Allowed: sqlite:<file> | postgres://...`);
+  }
   return [
     "switchyard: federated GraphQL commerce API (modular monolith on a NATS-shaped bus)",
     "",

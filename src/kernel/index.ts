@@ -22,4 +22,5 @@ export {
   type Resolvers,
   type SubgraphContext,
   type HandlerMeta,
+  type DatabaseConfig,
 } from "./module.ts";

@@ -13,6 +13,8 @@ import { newId } from "./ids.ts";
 import type { Logger } from "./logger.ts";
 import { subgraphSubject, type HandlerMeta, type ModuleContext, type ModuleDefinition, type ModuleInstance, type PartDefinition } from "./module.ts";
 import type { Registration, Registry } from "./registry/types.ts";
+import type { SupergraphStore } from "./supergraph/types.ts";
+import { createMemorySupergraphStore } from "./supergraph/memory.ts";
 import { serveSubgraph } from "./subgraph/server.ts";
 
 export interface KernelOptions {
@@ -20,6 +22,8 @@ export interface KernelOptions {
   registry: Registry;
   config: Config;
   logger: Logger;
+  /** Supergraph store for the gateway part (memory in one process, etcd in split mode). */
+  supergraphStore?: SupergraphStore;
 }
 
 interface Running {
@@ -69,6 +73,7 @@ export class Kernel {
   readonly registry: Registry;
   readonly config: Config;
   readonly logger: Logger;
+  readonly supergraphStore: SupergraphStore;
   private readonly modules: ModuleDefinition[] = [];
   private readonly parts: PartDefinition[] = [];
   private running: Running[] = [];
@@ -80,6 +85,7 @@ export class Kernel {
     this.registry = opts.registry;
     this.config = opts.config;
     this.logger = opts.logger;
+    this.supergraphStore = opts.supergraphStore ?? createMemorySupergraphStore();
   }
 
   /** Adds a module (what a module's `register(kernel)` calls). Throws on duplicates or after start. */
@@ -117,6 +123,7 @@ export class Kernel {
           config: this.config,
           logger: log,
           localModules: this.moduleNames,
+          supergraphStore: this.supergraphStore,
         });
         this.runningParts.push({ name: part.name, stop: () => handle.stop() });
       }
@@ -141,6 +148,7 @@ export class Kernel {
       bus: this.bus,
       config: this.config,
       logger: log,
+      database: { kind: "sqlite", path: join(this.config.dataDir, `${def.name}.sqlite`) },
       databasePath: join(this.config.dataDir, `${def.name}.sqlite`),
       serve: (subject, handler) => {
         subscriptions.push(

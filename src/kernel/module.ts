@@ -45,7 +45,12 @@ export interface ModuleContext {
   readonly bus: Bus;
   readonly config: Config;
   readonly logger: Logger;
-  /** Path of this module's SQLite database file (under DATA_DIR). */
+  /**
+   * This module's database: `{ kind: "sqlite", path }` (default: `<DATA_DIR>/<module>.sqlite`)
+   * or `{ kind: "postgres", url, poolMax }` (from `DATABASE_URL` / `<MODULE>_DATABASE_URL`).
+   */
+  readonly database: DatabaseConfig;
+  /** Path of the SQLite file when `database.kind === "sqlite"` (kept for SQLite-only callers). */
   readonly databasePath: string;
   /**
    * Serves a request/reply subject with a JSON handler in queue group `<module>`.
@@ -62,6 +67,11 @@ export interface ModuleContext {
    */
   call<Res>(subject: string, body: unknown, opts?: { headers?: Headers; timeoutMs?: number }): Promise<Res>;
 }
+
+/** Where a module keeps its data. */
+export type DatabaseConfig =
+  | { kind: "sqlite"; path: string }
+  | { kind: "postgres"; url: string; /** Max pool connections. */ poolMax: number };
 
 /** What a started module returns. */
 export interface ModuleInstance {
@@ -108,8 +118,10 @@ export interface PartContext {
   readonly registry: import("./registry/types.ts").Registry;
   readonly config: Config;
   readonly logger: Logger;
-  /** Names of the modules this process runs (the gateway expects at least these). */
+  /** Names of the modules this process runs. */
   readonly localModules: readonly string[];
+  /** Where the composed supergraph is stored and the aggregator elected. */
+  readonly supergraphStore: import("./supergraph/types.ts").SupergraphStore;
 }
 
 /** Subject on which a module's subgraph executes GraphQL requests (request/reply). */

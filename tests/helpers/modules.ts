@@ -42,6 +42,14 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     seed: false,
     subgraphTimeoutMs: 5000,
     drainTimeoutMs: 2000,
+    bus: { kind: "memory" },
+    nats: {},
+    registry: { kind: "memory" },
+    registryTtlS: 10,
+    databaseUrl: undefined,
+    moduleDatabaseUrls: {},
+    dbPoolMax: 5,
+    gatewaySubgraphs: undefined,
     ...overrides,
   };
 }

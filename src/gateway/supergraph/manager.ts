@@ -2,156 +2,85 @@ import type { GraphQLSchema } from "graphql";
 import { getStitchedSchemaFromSupergraphSdl } from "@graphql-tools/federation";
 import type { Bus } from "../../kernel/bus/types.ts";
 import type { Logger } from "../../kernel/logger.ts";
-import type { Registry, ServiceInstance } from "../../kernel/registry/types.ts";
+import type { StoredSupergraph, SupergraphStore } from "../../kernel/supergraph/types.ts";
 import { createBusExecutor } from "../executor.ts";
-import { composeSupergraph, type SubgraphSdl } from "./compose.ts";
-import { fetchSubgraphSdl } from "./fetch-sdl.ts";
+import type { CompositionIssue } from "./composer.ts";
 
 /** Observable state of the supergraph, for readiness and `/admin/supergraph`. */
 export interface SupergraphStatus {
-  /** Composed and executable; null until the first successful composition. */
+  /** The supergraph this gateway executes; null until one was loaded. */
   current: { version: number; sdl: string; subgraphs: string[]; composedAt: string } | null;
-  /** Errors of the last failed attempt (cleared by a success), with subgraph names. */
-  lastErrors: { message: string; subgraphs: string[] }[];
-  /** Subgraph names currently registered. */
+  /** Errors of the aggregator's last attempt (only known where the aggregator runs). */
+  lastErrors: CompositionIssue[];
+  /** Subgraph names registered at the aggregator's last attempt. */
   registered: string[];
+  /** Whether this gateway is the elected aggregator. */
+  aggregator: boolean;
 }
 
 export interface SupergraphManagerOptions {
   bus: Bus;
-  registry: Registry;
+  store: SupergraphStore;
   logger: Logger;
   /** Per-request timeout to subgraphs, ms. */
   subgraphTimeoutMs: number;
-  /** Coalesces bursts of registry changes (e.g. four modules starting), ms. Default 25. */
-  debounceMs?: number;
 }
 
 /**
- * Keeps the gateway's executable schema in line with the registry: on every join, leave or
- * SDL change it fetches SDLs over the bus, composes, and when composition succeeds swaps in a
- * new stitched schema (`@graphql-tools/federation`) whose executors talk to the bus. A failed
- * composition keeps the last good schema. In-flight requests keep the schema they started with
- * (yoga resolves the schema once per request), so a swap never fails them.
+ * Serves the stored supergraph: loads `current` from the store at start (so a restarted
+ * gateway serves at once, before any composition), watches it, and builds a new executable
+ * schema (`@graphql-tools/federation`, one bus executor per subgraph) for every new version.
+ * In-flight requests keep the schema they started with (yoga resolves it once per request),
+ * so a swap never fails them. A version that cannot be built keeps the previous schema.
  */
 export class SupergraphManager {
   private schema: GraphQLSchema | null = null;
-  private readonly sdlCache = new Map<string, { hash: string; sdl: string }>();
-  private unwatch: (() => void) | undefined;
-  private timer: ReturnType<typeof setTimeout> | undefined;
-  private running: Promise<void> | undefined;
-  private again = false;
-  private version = 0;
+  private stopWatch: (() => void) | undefined;
   private readonly listeners = new Set<(s: SupergraphStatus) => void>();
-  readonly status: SupergraphStatus = { current: null, lastErrors: [], registered: [] };
+  readonly status: SupergraphStatus = { current: null, lastErrors: [], registered: [], aggregator: false };
 
   constructor(private readonly opts: SupergraphManagerOptions) {}
 
-  /** Starts watching the registry and performs a first composition. */
+  /** Loads the current supergraph (if any) and starts watching for new versions. */
   async start(): Promise<void> {
-    this.unwatch = this.opts.registry.watch(() => this.schedule());
-    await this.refresh();
+    this.stopWatch = this.opts.store.watch((s) => this.load(s));
+    const current = await this.opts.store.current();
+    if (current) this.load(current);
   }
 
-  /** The current executable schema, or null before the first successful composition. */
+  stop(): void {
+    this.stopWatch?.();
+  }
+
+  /** The executable schema, or null before the first supergraph was loaded. */
   getSchema(): GraphQLSchema | null {
     return this.schema;
   }
 
-  /** Calls `fn` after every refresh (successful or not). Returns an unsubscribe function. */
+  /** Calls `fn` after every swap. Returns an unsubscribe function. */
   onChange(fn: (s: SupergraphStatus) => void): () => void {
     this.listeners.add(fn);
     return () => this.listeners.delete(fn);
   }
 
-  stop(): void {
-    this.unwatch?.();
-    clearTimeout(this.timer);
-  }
-
-  private schedule(): void {
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => void this.refresh(), this.opts.debounceMs ?? 25);
-  }
-
-  /** Recomposes now (serialised: a call during a run triggers one more run after it). */
-  refresh(): Promise<void> {
-    if (this.running) {
-      this.again = true;
-      return this.running;
+  private load(s: StoredSupergraph): void {
+    if (this.status.current && this.status.current.version >= s.version) return;
+    try {
+      this.schema = getStitchedSchemaFromSupergraphSdl({
+        supergraphSdl: s.sdl,
+        // Several fetches to the same subgraph in one plan step go out as one bus request.
+        batch: true,
+        onSubschemaConfig: (cfg) => {
+          const name = cfg.endpoint.replace(/^bus:\/\/graphql\./, "");
+          cfg.executor = createBusExecutor(this.opts.bus, name, this.opts.subgraphTimeoutMs);
+        },
+      });
+    } catch (err) {
+      this.opts.logger.error({ err, version: s.version }, "supergraph could not be loaded; keeping the previous one");
+      return;
     }
-    this.running = (async () => {
-      do {
-        this.again = false;
-        await this.compose();
-      } while (this.again);
-    })().finally(() => (this.running = undefined));
-    return this.running;
-  }
-
-  private async compose(): Promise<void> {
-    const log = this.opts.logger;
-    const instances = await this.opts.registry.list();
-    const byName = new Map<string, ServiceInstance>();
-    for (const i of instances) if (i.sdlHash) byName.set(i.name, i);
-    this.status.registered = [...byName.keys()].sort();
-    const subgraphs: SubgraphSdl[] = [];
-    const errors: SupergraphStatus["lastErrors"] = [];
-    await Promise.all(
-      [...byName.values()].map(async (inst) => {
-        const cached = this.sdlCache.get(inst.name);
-        if (cached && cached.hash === inst.sdlHash) return subgraphs.push({ name: inst.name, sdl: cached.sdl });
-        try {
-          const sdl = await fetchSubgraphSdl(this.opts.bus, inst.name, this.opts.subgraphTimeoutMs);
-          this.sdlCache.set(inst.name, { hash: inst.sdlHash, sdl });
-          subgraphs.push({ name: inst.name, sdl });
-        } catch (err) {
-          errors.push({ message: err instanceof Error ? err.message : String(err), subgraphs: [inst.name] });
-        }
-      }),
-    );
-    if (!errors.length && subgraphs.length) {
-      if (this.schema && this.lastComposed === key(subgraphs)) {
-        // Nothing changed that matters (e.g. a second instance of a module joined).
-        this.status.lastErrors = [];
-        for (const fn of this.listeners) fn(this.status);
-        return;
-      }
-      const result = composeSupergraph(subgraphs);
-      if (result.ok) {
-        try {
-          this.schema = this.buildSchema(result.supergraphSdl);
-          this.lastComposed = key(subgraphs);
-          this.status.current = { version: ++this.version, sdl: result.supergraphSdl, subgraphs: subgraphs.map((s) => s.name).sort(), composedAt: new Date().toISOString() };
-          this.status.lastErrors = [];
-          log.info({ version: this.version, subgraphs: this.status.current.subgraphs }, "supergraph composed");
-        } catch (err) {
-          errors.push({ message: `building the executable schema failed: ${err instanceof Error ? err.message : String(err)}`, subgraphs: subgraphs.map((s) => s.name) });
-        }
-      } else {
-        errors.push(...result.errors);
-      }
-    }
-    if (errors.length) {
-      this.status.lastErrors = errors;
-      for (const e of errors) log.error({ subgraphs: e.subgraphs }, `supergraph composition failed: ${e.message}`);
-    }
+    this.status.current = { version: s.version, sdl: s.sdl, subgraphs: Object.keys(s.subgraphs).sort(), composedAt: s.composedAt };
+    this.opts.logger.info({ version: s.version, subgraphs: this.status.current.subgraphs }, "supergraph loaded");
     for (const fn of this.listeners) fn(this.status);
   }
-
-  private lastComposed = "";
-
-  private buildSchema(supergraphSdl: string): GraphQLSchema {
-    return getStitchedSchemaFromSupergraphSdl({
-      supergraphSdl,
-      // Several fetches to the same subgraph in one plan step go out as one bus request.
-      batch: true,
-      onSubschemaConfig: (cfg) => {
-        const name = cfg.endpoint.replace(/^bus:\/\/graphql\./, "");
-        cfg.executor = createBusExecutor(this.opts.bus, name, this.opts.subgraphTimeoutMs);
-      },
-    });
-  }
 }
-
-const key = (s: SubgraphSdl[]): string => s.map((x) => `${x.name}:${x.sdl.length}:${Bun.hash(x.sdl)}`).sort().join("|");

@@ -1,0 +1,74 @@
+import type { Bus } from "./bus/types.ts";
+import type { Config } from "./config.ts";
+import type { EventStream } from "./events/types.ts";
+import type { Logger } from "./logger.ts";
+import type { Registry } from "./registry/types.ts";
+import type { SupergraphStore } from "./supergraph/types.ts";
+import { createMemoryBus } from "./bus/memory.ts";
+import { createNatsBus } from "./bus/nats.ts";
+import { createMemoryEventStream } from "./events/memory.ts";
+import { createJetStreamEvents } from "./events/jetstream.ts";
+import { createMemoryRegistry } from "./registry/memory.ts";
+import { createEtcdRegistry } from "./registry/etcd.ts";
+import { createMemorySupergraphStore } from "./supergraph/memory.ts";
+import { createEtcdSupergraphStore } from "./supergraph/etcd.ts";
+
+/** The infrastructure handles of one process, chosen by config. */
+export interface Transports {
+  bus: Bus;
+  events: EventStream;
+  registry: Registry;
+  supergraphStore: SupergraphStore;
+  /** Closes everything in the right order (events, bus drain, registry, store). */
+  close(): Promise<void>;
+}
+
+/**
+ * Creates the bus, event stream, registry and supergraph store that `config` asks for:
+ * memory (one process) or NATS + JetStream and etcd (split mode).
+ * @throws when NATS or etcd cannot be reached at start.
+ */
+export async function createTransports(config: Config, logger: Logger, name: string): Promise<Transports> {
+  let bus: Bus;
+  let events: EventStream;
+  if (config.bus.kind === "nats") {
+    const nats = await createNatsBus({
+      servers: config.bus.servers,
+      name,
+      logger: logger.child({ component: "nats" }),
+      ...(config.nats.token ? { token: config.nats.token } : {}),
+      ...(config.nats.user ? { user: config.nats.user } : {}),
+      ...(config.nats.pass ? { pass: config.nats.pass } : {}),
+      ...(config.nats.credsFile ? { credsFile: config.nats.credsFile } : {}),
+      ...(config.nats.tlsCaFile || config.nats.tlsCertFile
+        ? { tls: { ...(config.nats.tlsCaFile ? { caFile: config.nats.tlsCaFile } : {}), ...(config.nats.tlsCertFile ? { certFile: config.nats.tlsCertFile } : {}), ...(config.nats.tlsKeyFile ? { keyFile: config.nats.tlsKeyFile } : {}) } }
+        : {}),
+    });
+    bus = nats;
+    events = createJetStreamEvents(nats.connection, { logger: logger.child({ component: "jetstream" }) });
+  } else {
+    bus = createMemoryBus({ logger });
+    events = createMemoryEventStream(bus, { logger });
+  }
+  let registry: Registry;
+  let supergraphStore: SupergraphStore;
+  if (config.registry.kind === "etcd") {
+    registry = await createEtcdRegistry({ hosts: config.registry.hosts, ttlS: config.registryTtlS, logger: logger.child({ component: "etcd" }) });
+    supergraphStore = await createEtcdSupergraphStore({ hosts: config.registry.hosts, ttlS: config.registryTtlS, logger: logger.child({ component: "etcd" }) });
+  } else {
+    registry = createMemoryRegistry({ logger });
+    supergraphStore = createMemorySupergraphStore();
+  }
+  return {
+    bus,
+    events,
+    registry,
+    supergraphStore,
+    async close() {
+      await events.close().catch((err: unknown) => logger.warn({ err }, "closing events failed"));
+      await bus.drain().catch((err: unknown) => logger.warn({ err }, "draining the bus failed"));
+      await registry.close().catch((err: unknown) => logger.warn({ err }, "closing the registry failed"));
+      await supergraphStore.close().catch((err: unknown) => logger.warn({ err }, "closing the supergraph store failed"));
+    },
+  };
+}

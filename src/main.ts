@@ -6,6 +6,9 @@ import { createTransports } from "./kernel/transports.ts";
 import { prepareDatabases, resolveDatabase } from "./kernel/storage/resolve.ts";
 import { MODULES } from "./modules/index.ts";
 import { createGatewayPart } from "./gateway/index.ts";
+import { createOpsApp } from "./kernel/ops-http.ts";
+import { createMemoryBus } from "./kernel/bus/memory.ts";
+import { createMemoryRegistry } from "./kernel/registry/memory.ts";
 
 /**
  * Entry point of the one binary. `MODULES` chooses what this process runs: `all` (every
@@ -14,11 +17,21 @@ import { createGatewayPart } from "./gateway/index.ts";
  * Exit codes: 0 clean shutdown, 1 start failure, 2 invalid configuration.
  */
 async function main(): Promise<void> {
+  // `--probe [url]`: container health check without curl; exit 0 when the URL answers 2xx.
+  if (process.argv[2] === "--probe") {
+    const url = process.argv[3] ?? `http://127.0.0.1:${process.env["PORT"] ?? "4000"}/health/live`;
+    const ok = await fetch(url, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false);
+    process.exit(ok ? 0 : 1);
+  }
+  // `--migrate`: apply every selected module's migrations (and first-start seed) and exit;
+  // what Fly's release_command runs before new machines start.
+  const migrateOnly = process.argv.includes("--migrate");
+  const argv = process.argv.slice(2).filter((a) => a !== "--migrate");
   const moduleNames = Object.keys(MODULES);
   const parts = [...moduleNames, "gateway"];
   let config: Config;
   try {
-    const r = loadConfig(process.argv.slice(2), process.env, { parts });
+    const r = loadConfig(argv, process.env, { parts });
     if (r.help) {
       process.stdout.write(helpText({ parts }));
       return;
@@ -33,6 +46,10 @@ async function main(): Promise<void> {
   }
 
   const logger = createLogger({ level: config.logLevel });
+  if (!config.jwtSecret && migrateOnly) {
+    // Migrations issue no tokens; the account module only needs some secret to start.
+    config = { ...config, jwtSecret: crypto.randomUUID() + crypto.randomUUID() };
+  }
   if (!config.jwtSecret) {
     if (config.bus.kind !== "memory") {
       process.stderr.write("switchyard: configuration error: JWT_SECRET: must be set when BUS is not memory (every process must share it)\n");
@@ -44,6 +61,10 @@ async function main(): Promise<void> {
   }
 
   const local = config.modules.filter((m) => m !== "gateway");
+  if (migrateOnly) {
+    await migrate(config, local, logger);
+    return;
+  }
   let transports: Awaited<ReturnType<typeof createTransports>>;
   try {
     transports = await createTransports(config, logger, `switchyard-${config.modules.join("+")}`);
@@ -59,13 +80,22 @@ async function main(): Promise<void> {
     kernel.addPart(createGatewayPart({ expectedSubgraphs: expected }));
   }
 
+  // Module-only processes still answer health probes (the gateway serves its own).
+  let started = false;
+  const ops = config.modules.includes("gateway")
+    ? undefined
+    : Bun.serve({ port: config.port, hostname: config.host, fetch: createOpsApp(() => started, local).fetch });
+  if (ops) logger.info({ port: ops.port }, `health endpoints on http://${config.host}:${ops.port}/health/live`);
+
   let stopping = false;
   const shutdown = async (signal: string): Promise<void> => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, "shutting down");
+    started = false;
     await kernel.stop();
     await transports.close();
+    await ops?.stop(true);
     logger.info("bye");
     process.exit(0);
   };
@@ -79,7 +109,29 @@ async function main(): Promise<void> {
     await transports.close();
     process.exit(1);
   }
+  started = true;
   logger.info({ modules: config.modules, bus: transports.bus.transport, events: transports.events.kind, registry: transports.registry.kind }, "switchyard started");
+}
+
+/**
+ * Runs each module's start (which migrates its database idempotently and seeds when empty)
+ * on a private in-memory bus, then stops it. Exit code 1 when a database is unreachable or a
+ * migration fails.
+ */
+async function migrate(config: Config, modules: readonly string[], logger: ReturnType<typeof createLogger>): Promise<void> {
+  const bus = createMemoryBus();
+  const kernel = new Kernel({ bus, registry: createMemoryRegistry(), config, logger, databaseFor: (m) => resolveDatabase(config, m) });
+  for (const name of modules) MODULES[name]?.(kernel);
+  try {
+    await prepareDatabases(config, modules);
+    await kernel.start();
+    await kernel.stop();
+    await bus.close();
+    logger.info({ modules }, "migrations applied");
+  } catch (err) {
+    logger.fatal({ err }, "migration failed");
+    process.exit(1);
+  }
 }
 
 await main();

@@ -240,6 +240,8 @@ export function helpText(ctx: ParseContext): string {
     "",
     "Options:",
     "  --help, -h             show this help",
+    "  --probe [url]          exit 0 if url (default http://127.0.0.1:$PORT/health/live) answers 2xx",
+    "  --migrate              apply the selected modules' database migrations (and first-start seed), then exit",
     ...rows,
     "",
   ].join("\n");

@@ -11,10 +11,12 @@ import type { Config } from "./config.ts";
 import { REQUEST_ID_HEADER } from "./identity.ts";
 import { newId } from "./ids.ts";
 import type { Logger } from "./logger.ts";
-import { subgraphSubject, type HandlerMeta, type ModuleContext, type ModuleDefinition, type ModuleInstance, type PartDefinition } from "./module.ts";
+import { subgraphSubject, type DatabaseConfig, type HandlerMeta, type ModuleContext, type ModuleDefinition, type ModuleInstance, type PartDefinition } from "./module.ts";
 import type { Registration, Registry } from "./registry/types.ts";
 import type { SupergraphStore } from "./supergraph/types.ts";
 import { createMemorySupergraphStore } from "./supergraph/memory.ts";
+import type { EventStream } from "./events/types.ts";
+import { createMemoryEventStream } from "./events/memory.ts";
 import { serveSubgraph } from "./subgraph/server.ts";
 
 export interface KernelOptions {
@@ -24,6 +26,10 @@ export interface KernelOptions {
   logger: Logger;
   /** Supergraph store for the gateway part (memory in one process, etcd in split mode). */
   supergraphStore?: SupergraphStore;
+  /** Durable events (JetStream in split mode); default: memory events over `bus`. */
+  events?: EventStream;
+  /** Database of each module; default `<DATA_DIR>/<module>.sqlite`. */
+  databaseFor?: (module: string) => DatabaseConfig;
 }
 
 interface Running {
@@ -74,6 +80,8 @@ export class Kernel {
   readonly config: Config;
   readonly logger: Logger;
   readonly supergraphStore: SupergraphStore;
+  readonly events: EventStream;
+  private readonly databaseFor: (module: string) => DatabaseConfig;
   private readonly modules: ModuleDefinition[] = [];
   private readonly parts: PartDefinition[] = [];
   private running: Running[] = [];
@@ -86,6 +94,8 @@ export class Kernel {
     this.config = opts.config;
     this.logger = opts.logger;
     this.supergraphStore = opts.supergraphStore ?? createMemorySupergraphStore();
+    this.events = opts.events ?? createMemoryEventStream(opts.bus, { logger: opts.logger });
+    this.databaseFor = opts.databaseFor ?? ((m) => ({ kind: "sqlite", path: join(this.config.dataDir, `${m}.sqlite`) }));
   }
 
   /** Adds a module (what a module's `register(kernel)` calls). Throws on duplicates or after start. */
@@ -138,18 +148,21 @@ export class Kernel {
     const log = this.logger.child({ module: def.name });
     const subscriptions: Subscription[] = [];
     const queue = def.name;
-    const metaFor = (subject: string, headers: Headers): HandlerMeta => ({
+    const metaFor = (subject: string, headers: Headers, deliveryCount?: number): HandlerMeta => ({
       subject,
       headers,
       logger: log.child({ request_id: headers[REQUEST_ID_HEADER] }),
+      ...(deliveryCount !== undefined ? { deliveryCount } : {}),
     });
+    const database = this.databaseFor(def.name);
+    const pendingConsumers: Promise<Subscription>[] = [];
     const ctx: ModuleContext = {
       name: def.name,
       bus: this.bus,
       config: this.config,
       logger: log,
-      database: { kind: "sqlite", path: join(this.config.dataDir, `${def.name}.sqlite`) },
-      databasePath: join(this.config.dataDir, `${def.name}.sqlite`),
+      database,
+      databasePath: database.kind === "sqlite" ? database.path : join(this.config.dataDir, `${def.name}.sqlite`),
       serve: (subject, handler) => {
         subscriptions.push(
           serveJson(this.bus, subject, (req, m) => handler(req as never, metaFor(m.subject, m.headers)), {
@@ -159,25 +172,33 @@ export class Kernel {
         );
       },
       on: (subject, handler) => {
-        subscriptions.push(
-          this.bus.subscribe(
+        // Durable consumer shared by every instance of this module; a handler that throws
+        // gets the event again later (at-least-once), so handlers deduplicate by eventId.
+        pendingConsumers.push(
+          this.events.consume(
             subject,
             async (msg) => {
-              const meta = metaFor(msg.subject, msg.headers);
+              const meta = metaFor(msg.subject, msg.headers, msg.deliveryCount);
               try {
                 await handler(msg.json(), meta);
               } catch (err) {
-                meta.logger.error({ err, subject: msg.subject }, "event handler failed");
+                meta.logger.error({ err, subject: msg.subject, deliveryCount: msg.deliveryCount }, "event handler failed; will be redelivered");
+                throw err;
               }
             },
-            { queue },
+            { durable: def.name },
           ),
         );
       },
-      emit: (subject, event, headers) => this.bus.publish(subject, encodeJson(event), headers ? { headers } : {}),
+      emit: (subject, event, headers) => {
+        const eventId = typeof (event as { eventId?: unknown }).eventId === "string" ? (event as { eventId: string }).eventId : newId();
+        return this.events.publish(subject, encodeJson(event), { eventId, ...(headers ? { headers } : {}) });
+      },
       call: (subject, body, opts) => requestJson(this.bus, subject, body, opts ?? {}),
     };
+    await this.events.declare(def.name, def.publishes);
     const instance = await def.start(ctx);
+    subscriptions.push(...(await Promise.all(pendingConsumers)));
     const running: Running = { def, instance, subscriptions, registration: undefined };
     this.running.push(running);
 

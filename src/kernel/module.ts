@@ -33,6 +33,8 @@ export interface HandlerMeta {
   headers: Headers;
   /** Logger bound to module and request id (from headers when present). */
   logger: Logger;
+  /** For events: 1 on first delivery, 2+ on redelivery. */
+  deliveryCount?: number;
 }
 
 /**
@@ -57,10 +59,18 @@ export interface ModuleContext {
    * Throw `AppError` for expected failures: the caller receives the same code.
    */
   serve<Req, Res>(subject: string, handler: (req: Req, meta: HandlerMeta) => Res | Promise<Res>): void;
-  /** Consumes an event subject in queue group `<module>` (one instance handles each event). */
+  /**
+   * Consumes an event subject with a durable consumer named after the module (one instance
+   * handles each event). At-least-once: a handler that throws gets the event again, so it
+   * must be idempotent (deduplicate by `eventId`). Call during `start`.
+   */
   on<E>(subject: string, handler: (event: E, meta: HandlerMeta) => void | Promise<void>): void;
-  /** Publishes an event (JSON). `headers` usually forwards the request id. */
-  emit<E>(subject: string, event: E, headers?: Headers): void;
+  /**
+   * Publishes an event (JSON) durably: resolves once stored (JetStream) or handed to the
+   * memory bus. Its `eventId` field (if any) is the deduplication id. `headers` usually
+   * forwards the request id. Rejects with a BusError when it could not be stored.
+   */
+  emit<E>(subject: string, event: E, headers?: Headers): Promise<void>;
   /**
    * Calls another module's subject (JSON request/reply).
    * @throws AppError with the responder's code; BusTimeoutError/NoRespondersError from the bus.

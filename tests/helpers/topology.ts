@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { freePort } from "./ports.ts";
 import { spawnChild, waitHttpOk, type Child } from "./process.ts";
+import { startSplit, type SplitTopology } from "../../scripts/split-topology.ts";
 
 /** A running deployment of Switchyard that the end-to-end suite talks to over HTTP. */
 export interface Topology {
@@ -59,9 +60,16 @@ export async function startMonolith(opts: StartOptions = {}): Promise<Topology> 
   };
 }
 
+/** Split: gateway + account + catalog + order processes on real NATS, etcd and PostgreSQL. */
+export async function startSplitTopology(opts: StartOptions = {}): Promise<Topology & { split: SplitTopology }> {
+  const split = await startSplit({ ...(opts.command ? { command: opts.command } : {}), ...(opts.env ? { env: opts.env } : {}), ...(opts.cwd ? { cwd: opts.cwd } : {}) });
+  return { name: "split", graphqlUrl: split.graphqlUrl, baseUrl: split.baseUrl, output: split.output, stop: split.stop, split };
+}
+
 /** Topologies the end-to-end suite runs against, by name. */
 export const TOPOLOGIES: Record<string, (opts?: StartOptions) => Promise<Topology>> = {
   monolith: startMonolith,
+  split: startSplitTopology,
 };
 
 /** Names to run: `E2E_TOPOLOGIES` (comma list) or all known ones. */

@@ -10,12 +10,21 @@ export interface ServerProcess {
 }
 
 /** Spawns a server, capturing stdout+stderr. */
-export function spawnServer(cmd: string[], opts: { env?: Record<string, string>; cwd?: string } = {}): ServerProcess {
+export function spawnServer(cmd: string[], opts: { env?: Record<string, string>; cwd?: string; onLine?: (line: string) => void } = {}): ServerProcess {
   const proc = Bun.spawn(cmd, { env: { ...process.env, ...opts.env }, stdin: "ignore", stdout: "pipe", stderr: "pipe", ...(opts.cwd ? { cwd: opts.cwd } : {}) });
   let out = "";
   const pump = async (s: ReadableStream<Uint8Array>) => {
     const dec = new TextDecoder();
-    for await (const c of s) out = (out + dec.decode(c, { stream: true })).slice(-64_000);
+    let partial = "";
+    for await (const c of s) {
+      const text = dec.decode(c, { stream: true });
+      out = (out + text).slice(-64_000);
+      if (opts.onLine) {
+        const lines = (partial + text).split("\n");
+        partial = lines.pop() ?? "";
+        for (const l of lines) opts.onLine(l);
+      }
+    }
   };
   void pump(proc.stdout);
   void pump(proc.stderr);

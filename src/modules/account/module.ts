@@ -42,7 +42,10 @@ export function createAccountModule(opts: AccountModuleOptions = {}): ModuleDefi
           store,
           jwtSecret,
           jwtTtlS: ctx.config.jwtTtlS,
-          emitRegistered: (event, headers) => ctx.emit<AccountRegisteredEvent>(AccountEvents.registered, event, eventHeaders(headers)),
+          emitRegistered: (event, headers) =>
+            ctx.emit<AccountRegisteredEvent>(AccountEvents.registered, event, eventHeaders(headers)).catch((err: unknown) =>
+              ctx.logger.warn({ err, accountId: event.accountId }, "could not publish account.registered"),
+            ),
         });
         return { resolvers: createResolvers(store, service), stop: () => store.close() };
       } catch (err) {

@@ -20,7 +20,8 @@ export interface AccountServiceOptions {
   /** Token lifetime, seconds. */
   jwtTtlS: number;
   /** Publishes `account.registered`; `headers` forwards the request id. */
-  emitRegistered(event: AccountRegisteredEvent, headers: Headers): void;
+  /** Publishes `account.registered`; must not reject (the account exists: log failures instead). */
+  emitRegistered(event: AccountRegisteredEvent, headers: Headers): Promise<void>;
 }
 
 const hashPassword = (password: string): Promise<string> => Bun.password.hash(password, { algorithm: "argon2id" });
@@ -57,10 +58,7 @@ export class AccountService {
     };
     // Uniqueness is left to the store's constraint: a pre-check would race with a concurrent registration.
     await this.opts.store.create({ ...account, passwordHash: await hashPassword(valid.password) });
-    this.opts.emitRegistered(
-      { eventId: newId(), accountId: account.id, email: account.email, name: account.name, occurredAt: account.createdAt },
-      headers,
-    );
+    await this.opts.emitRegistered({ eventId: newId(), accountId: account.id, email: account.email, name: account.name, occurredAt: account.createdAt }, headers);
     return { token: await this.tokenFor(account), account };
   }
 

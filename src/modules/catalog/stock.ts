@@ -15,7 +15,10 @@ export function serveStock(ctx: ModuleContext, store: CatalogStore): void {
     const headers: Headers = requestId ? { [REQUEST_ID_HEADER]: requestId } : {};
     const occurredAt = new Date().toISOString();
     for (const c of changes) {
-      ctx.emit<StockChangedEvent>(CatalogEvents.stockChanged, { eventId: newId(), productId: c.productId, stock: c.stock, occurredAt }, headers);
+      // Fire-and-forget: a lost stock notification only delays a subscriber; stock itself is committed.
+      ctx.emit<StockChangedEvent>(CatalogEvents.stockChanged, { eventId: newId(), productId: c.productId, stock: c.stock, occurredAt }, headers).catch((err: unknown) =>
+        ctx.logger.warn({ err, productId: c.productId }, "could not publish catalog.stock_changed"),
+      );
     }
   };
 

@@ -97,7 +97,7 @@ export async function placeOrder(deps: CheckoutDeps, req: CheckoutRequest): Prom
     createdAt: order.createdAt,
   };
   try {
-    deps.emit<OrderCreatedEvent>(OrderEvents.created, event, headers);
+    await deps.emit<OrderCreatedEvent>(OrderEvents.created, event, headers);
   } catch (err) {
     // The order exists: failing the request now would invite a duplicate order. Without the
     // event the reservation stays held (not committed); an outbox would make this reliable.

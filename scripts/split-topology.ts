@@ -1,0 +1,125 @@
+/**
+ * Launches the split topology on this machine: real nats-server (JetStream), etcd and
+ * PostgreSQL from Debian's packages on free loopback ports in temp dirs, plus one process of
+ * the binary per part (gateway, account, catalog, order), each module on its own PostgreSQL
+ * database. Used by `npm run start:split` and by the end-to-end suite's `split` topology.
+ */
+import { startEtcd, startNats, startPostgres, type EtcdServer, type NatsServer, type PostgresServer } from "../src/kernel/devservers/index.ts";
+import { freePort, spawnServer, waitUntil, type ServerProcess } from "../src/kernel/devservers/proc.ts";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+export const ROOT = resolve(import.meta.dir, "..");
+export const SPLIT_MODULES = ["account", "catalog", "order"] as const;
+
+export interface SplitOptions {
+  /** Command running the binary; default `bun src/main.ts`. */
+  command?: string[];
+  /** Extra env for every process. */
+  env?: Record<string, string>;
+  /** Gateway HTTP port; default a free one. */
+  port?: number;
+  /** Instances per module, default 1. */
+  instances?: Partial<Record<(typeof SPLIT_MODULES)[number], number>>;
+  /** Called with each process's output lines (e.g. to print them prefixed). */
+  onOutput?: (name: string, line: string) => void;
+  cwd?: string;
+}
+
+/** One process of the binary in the topology. */
+export interface SplitProcess {
+  name: string;
+  /** MODULES value. */
+  part: string;
+  server: ServerProcess;
+  env: Record<string, string>;
+}
+
+export interface SplitTopology {
+  nats: NatsServer;
+  etcd: EtcdServer;
+  postgres: PostgresServer;
+  processes: SplitProcess[];
+  baseUrl: string;
+  graphqlUrl: string;
+  /** Env shared by every process (BUS, REGISTRY, JWT_SECRET...). */
+  sharedEnv: Record<string, string>;
+  /** Starts one more process running `part` (e.g. a second catalog) and waits until it registered. */
+  spawn(part: string, name?: string, extraEnv?: Record<string, string>): Promise<SplitProcess>;
+  /** All processes' output, for failure messages. */
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/** Starts infrastructure and the four processes, and waits until the gateway is ready. */
+export async function startSplit(opts: SplitOptions = {}): Promise<SplitTopology> {
+  const [nats, etcd, postgres] = await Promise.all([startNats(), startEtcd(), startPostgres()]);
+  const dataDir = mkdtempSync(join(tmpdir(), "switchyard-split-"));
+  const port = opts.port ?? (await freePort());
+  const dbUrls: Record<string, string> = {};
+  for (const m of SPLIT_MODULES) dbUrls[`${m.toUpperCase()}_DATABASE_URL`] = await postgres.createDatabase(m);
+  const sharedEnv: Record<string, string> = {
+    BUS: nats.url,
+    REGISTRY: `etcd://127.0.0.1:${etcd.port}`,
+    REGISTRY_TTL_S: "3",
+    JWT_SECRET: "split-secret-split-secret-split-secret-0123",
+    DATA_DIR: dataDir,
+    LOG_LEVEL: "info",
+    ...dbUrls,
+    ...opts.env,
+  };
+  const command = opts.command ?? [process.execPath, join(ROOT, "src/main.ts")];
+  const processes: SplitProcess[] = [];
+  let seq = 0;
+  const launch = (part: string, name: string, extra: Record<string, string> = {}): SplitProcess => {
+    const env = { ...sharedEnv, MODULES: part, PORT: part === "gateway" ? String(port) : "0", ...extra };
+    const onOutput = opts.onOutput;
+    const server = spawnServer(command, { env, ...(opts.cwd ? { cwd: opts.cwd } : {}), ...(onOutput ? { onLine: (line: string) => onOutput(name, line) } : {}) });
+    const p = { name, part, server, env };
+    processes.push(p);
+    return p;
+  };
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const topology: SplitTopology = {
+    nats,
+    etcd,
+    postgres,
+    processes,
+    baseUrl,
+    graphqlUrl: `${baseUrl}/graphql`,
+    sharedEnv,
+    async spawn(part, name, extraEnv) {
+      const p = launch(part, name ?? `${part}-${++seq}`, extraEnv);
+      await waitUntil(`${p.name} registered`, () => p.server.output().includes(`module ${part} started`), p.server, 30_000);
+      return p;
+    },
+    output: () => processes.map((p) => `--- ${p.name} ---\n${p.server.output().slice(-6000)}`).join("\n"),
+    async stop() {
+      // Gateway first (stops accepting), then modules, then infrastructure.
+      const gw = processes.filter((p) => p.part === "gateway");
+      await Promise.all(gw.map((p) => p.server.kill()));
+      await Promise.all(processes.filter((p) => p.part !== "gateway").map((p) => p.server.kill()));
+      await Promise.all([nats.stop(), etcd.stop(), postgres.stop()]);
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+  try {
+    for (const m of SPLIT_MODULES) {
+      for (let i = 0; i < (opts.instances?.[m] ?? 1); i++) launch(m, i === 0 ? m : `${m}-${i + 1}`);
+    }
+    const gateway = launch("gateway", "gateway");
+    await waitUntil(
+      "gateway ready",
+      async () => (await fetch(`${baseUrl}/health/ready`)).status === 200,
+      gateway.server,
+      60_000,
+    ).catch((err: unknown) => {
+      throw new Error(`${String(err)}\n${topology.output()}`);
+    });
+  } catch (err) {
+    await topology.stop();
+    throw err;
+  }
+  return topology;
+}

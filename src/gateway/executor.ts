@@ -1,11 +1,23 @@
-import { print, type DocumentNode, type ExecutionResult } from "graphql";
+import { OperationTypeNode, print, type DocumentNode, type ExecutionResult } from "graphql";
 import type { ExecutionRequest, Executor } from "@graphql-tools/utils";
 import type { Bus, Headers } from "../kernel/bus/types.ts";
 import { encodeJson } from "../kernel/bus/codec.ts";
-import { BusError } from "../kernel/bus/errors.ts";
+import { BusError, BusTimeoutError, NoRespondersError } from "../kernel/bus/errors.ts";
+import { ExponentialBackoff, handleWhen, retry } from "cockatiel";
 import { IDENTITY_HEADER, REQUEST_ID_HEADER, encodeIdentity } from "../kernel/identity.ts";
 import { subgraphSubject } from "../kernel/module.ts";
 import type { GatewayContext } from "./context.ts";
+
+/**
+ * Retry policy for idempotent subgraph requests (queries only, never mutations): when an
+ * instance dies mid-request (timeout) or none is subscribed for a moment (no responders),
+ * try again — NATS routes the retry to another member of the module's queue group.
+ * Exponential backoff with jitter (cockatiel's decorrelated jitter), 50 ms → 500 ms, 3 attempts.
+ */
+const queryRetry = retry(
+  handleWhen((err) => err instanceof BusTimeoutError || err instanceof NoRespondersError),
+  { maxAttempts: 2, backoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: 500 }) },
+);
 
 /** Error code on fields whose subgraph could not be reached. */
 export const SUBGRAPH_UNAVAILABLE = "SUBGRAPH_UNAVAILABLE";
@@ -35,7 +47,8 @@ export function createBusExecutor(bus: Bus, name: string, timeoutMs: number): Ex
     if (ctx?.identity) headers[IDENTITY_HEADER] = encodeIdentity(ctx.identity);
     const body = encodeJson({ query: printCached(request.document), variables: request.variables ?? {}, operationName: request.operationName });
     try {
-      const reply = await bus.request(subject, body, { timeoutMs, headers });
+      const send = () => bus.request(subject, body, { timeoutMs, headers });
+      const reply = request.operationType === OperationTypeNode.QUERY ? await queryRetry.execute(send) : await send();
       return reply.json<ExecutionResult>();
     } catch (err) {
       if (err instanceof BusError) {

@@ -84,7 +84,7 @@ async function main(): Promise<void> {
   let started = false;
   const ops = config.modules.includes("gateway")
     ? undefined
-    : Bun.serve({ port: config.port, hostname: config.host, fetch: createOpsApp(() => started, local).fetch });
+    : Bun.serve({ port: config.port, hostname: config.host, fetch: createOpsApp(() => started, local, kernel.handled).fetch });
   if (ops) logger.info({ port: ops.port }, `health endpoints on http://${config.host}:${ops.port}/health/live`);
 
   let stopping = false;

@@ -10,7 +10,17 @@ export { money, MONEY_SDL, type Money } from "./money.ts";
 export { IDENTITY_HEADER, REQUEST_ID_HEADER, type Identity } from "./identity.ts";
 export { signToken, verifyToken, InvalidTokenError } from "./auth/jwt.ts";
 export { openSqlite, type Database } from "./storage/sqlite.ts";
-export { migrateSqlite, type Migration } from "./storage/migrations.ts";
+export { migrateSqlite, MigrationError, type Migration } from "./storage/migrations.ts";
+export {
+  openPostgres,
+  migratePostgres,
+  pgErrorCode,
+  isPgUniqueViolation,
+  type PgSql,
+  type PgTx,
+  type PgMigration,
+  type OpenPostgresOptions,
+} from "./storage/postgres.ts";
 export type { Logger } from "./logger.ts";
 export type { Config } from "./config.ts";
 export type { Kernel } from "./kernel.ts";

@@ -82,6 +82,8 @@ export class Kernel {
   readonly supergraphStore: SupergraphStore;
   readonly events: EventStream;
   private readonly databaseFor: (module: string) => DatabaseConfig;
+  /** Requests handled by this process, by served subject (`graphql.catalog`, ...). */
+  readonly handled = new Map<string, number>();
   private readonly modules: ModuleDefinition[] = [];
   private readonly parts: PartDefinition[] = [];
   private running: Running[] = [];
@@ -165,7 +167,7 @@ export class Kernel {
       databasePath: database.kind === "sqlite" ? database.path : join(this.config.dataDir, `${def.name}.sqlite`),
       serve: (subject, handler) => {
         subscriptions.push(
-          serveJson(this.bus, subject, (req, m) => handler(req as never, metaFor(m.subject, m.headers)), {
+          serveJson(this.bus, subject, (req, m) => (this.handled.set(subject, (this.handled.get(subject) ?? 0) + 1), handler(req as never, metaFor(m.subject, m.headers))), {
             queue,
             onUnexpected: (err, m) => log.error({ err, subject: m.subject, request_id: m.headers[REQUEST_ID_HEADER] }, "handler failed"),
           }),
@@ -206,7 +208,10 @@ export class Kernel {
       typeDefs: parse(def.typeDefs),
       resolvers: instance.resolvers as GraphQLResolverMap<unknown>,
     });
-    subscriptions.push(serveSubgraph({ bus: this.bus, subject: subgraphSubject(def.name), queue, schema, logger: log }));
+    const gqlSubject = subgraphSubject(def.name);
+    subscriptions.push(
+      serveSubgraph({ bus: this.bus, subject: gqlSubject, queue, schema, logger: log, onRequest: () => this.handled.set(gqlSubject, (this.handled.get(gqlSubject) ?? 0) + 1) }),
+    );
     running.registration = await this.registry.register({
       name: def.name,
       instanceId: newId(),

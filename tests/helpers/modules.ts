@@ -10,8 +10,10 @@ import { Kernel } from "../../src/kernel/kernel.ts";
 import type { Config } from "../../src/kernel/config.ts";
 import { createLogger } from "../../src/kernel/logger.ts";
 import { IDENTITY_HEADER, REQUEST_ID_HEADER, encodeIdentity, type Identity } from "../../src/kernel/identity.ts";
-import { subgraphSubject, type ModuleDefinition } from "../../src/kernel/module.ts";
+import { subgraphSubject, type DatabaseConfig, type ModuleDefinition } from "../../src/kernel/module.ts";
+import { prepareDatabases, resolveDatabase } from "../../src/kernel/storage/resolve.ts";
 import type { Bus, Headers } from "../../src/kernel/bus/types.ts";
+import { freshPostgresDatabase, type DatabaseKind } from "./databases.ts";
 
 /** A kernel running some modules on a memory bus with a temp DATA_DIR, for module tests. */
 export interface ModuleHarness {
@@ -19,6 +21,10 @@ export interface ModuleHarness {
   bus: Bus;
   dataDir: string;
   config: Config;
+  /** The database the kernel gave module `name` (SQLite file, or PostgreSQL URL with the module's schema). */
+  database(name: string): DatabaseConfig;
+  /** PostgreSQL only: the harness's database (pass it as `postgresUrl` to restart on the same data). */
+  postgresUrl: string | undefined;
   /** Executes a GraphQL operation directly against one module's subgraph over the bus. */
   query<T = Record<string, unknown>>(module: string, query: string, variables?: Record<string, unknown>, identity?: Identity): Promise<ExecutionResult<T>>;
   /** Calls a bus subject with JSON (throws AppError on error replies). */
@@ -54,13 +60,28 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
   };
 }
 
+export interface StartOptions {
+  /**
+   * Store of every module: `"sqlite"` (default: `<dataDir>/<module>.sqlite`) or `"postgres"`:
+   * one database per harness on the file's shared server (see `usePostgres()`), each module
+   * in its own schema, as with `DATABASE_URL` in production.
+   */
+  database?: DatabaseKind;
+  /** PostgreSQL: reuse this database (from an earlier harness's `postgresUrl`) instead of a fresh one. */
+  postgresUrl?: string;
+}
+
 /** Starts the given modules in one kernel (dependency order handled by the kernel). */
-export async function startModules(defs: ModuleDefinition[], overrides: Partial<Config> = {}): Promise<ModuleHarness> {
-  const config = testConfig(overrides);
+export async function startModules(defs: ModuleDefinition[], overrides: Partial<Config> = {}, opts: StartOptions = {}): Promise<ModuleHarness> {
+  const postgresUrl = opts.database === "postgres" ? (opts.postgresUrl ?? (await freshPostgresDatabase())) : undefined;
+  const config = testConfig({ ...overrides, ...(postgresUrl ? { databaseUrl: postgresUrl } : {}) });
+  // The production resolution (resolve.ts): PostgreSQL URL + search_path=<module>, or the SQLite file.
+  const database = (name: string): DatabaseConfig => resolveDatabase(config, name);
+  if (postgresUrl) await prepareDatabases(config, defs.map((d) => d.name));
   const bus = createMemoryBus();
   const registry = createMemoryRegistry();
   const logger = createLogger({ level: config.logLevel, pretty: false });
-  const kernel = new Kernel({ bus, registry, config, logger });
+  const kernel = new Kernel({ bus, registry, config, logger, databaseFor: database });
   for (const d of defs) kernel.addModule(d);
   await kernel.start();
   return {
@@ -68,6 +89,8 @@ export async function startModules(defs: ModuleDefinition[], overrides: Partial<
     bus,
     dataDir: config.dataDir,
     config,
+    database,
+    postgresUrl,
     async query<T>(module: string, query: string, variables?: Record<string, unknown>, identity?: Identity) {
       const headers: Headers = { [REQUEST_ID_HEADER]: "test" };
       if (identity) headers[IDENTITY_HEADER] = encodeIdentity(identity);

@@ -1,4 +1,4 @@
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -9,10 +9,19 @@ import { openSqlite } from "../../src/kernel/storage/sqlite.ts";
 import { catalogModule } from "../../src/modules/catalog/module.ts";
 import { DEMO_CATALOG, LIMITED_MUG_NAME, seedDemoCatalog } from "../../src/modules/catalog/seed.ts";
 import { CATALOG_MIGRATIONS } from "../../src/modules/catalog/storage/migrations.ts";
+import { openPostgresCatalogStore, type PostgresCatalogStore } from "../../src/modules/catalog/storage/postgres.ts";
 import { openSqliteCatalogStore } from "../../src/modules/catalog/storage/sqlite.ts";
+import type { CatalogStore } from "../../src/modules/catalog/storage/types.ts";
+import { DATABASES, freshPostgresDatabase, openProbe, usePostgres, WITH_POSTGRES, type DatabaseKind } from "../helpers/databases.ts";
 import { startModules } from "../helpers/modules.ts";
 
-/** The catalog's SQLite storage: migrations, seeding, FTS synchronisation, cross-connection races. */
+/**
+ * The catalog's storage: migrations, seeding, full-text synchronisation, cross-connection races.
+ * SQLite-only checks (the file, FTS5's own integrity check) stay SQLite-only; PostgreSQL has
+ * its equivalents (its migrations: catalog-search-parity.test.ts).
+ */
+
+usePostgres();
 
 const dirs: string[] = [];
 const tempDir = (): string => {
@@ -26,7 +35,13 @@ afterAll(() => {
 
 const count = (db: Database, sql: string): number => db.query<{ n: number }, []>(sql).get()?.n ?? -1;
 
-describe("migrations", () => {
+/** A fresh, migrated, empty store of the given kind (SQLite in memory, or a new PostgreSQL database). */
+async function freshStore(kind: DatabaseKind): Promise<CatalogStore> {
+  return kind === "sqlite" ? openSqliteCatalogStore(":memory:") : openPostgresCatalogStore(await freshPostgresDatabase(), { poolMax: 5 });
+}
+const productCount = async (store: CatalogStore): Promise<number> => store.countProducts({});
+
+describe("migrations [sqlite]", () => {
   test("a fresh database gets every version; a second run applies none", () => {
     const db = openSqlite(join(tempDir(), "catalog.sqlite"));
     expect(migrateSqlite(db, CATALOG_MIGRATIONS)).toEqual([1, 2, 3, 4]);
@@ -41,14 +56,6 @@ describe("migrations", () => {
     db.close();
   });
 
-  test("the module migrates its own database on start", async () => {
-    const h = await startModules([catalogModule]);
-    const db = new Database(join(h.dataDir, "catalog.sqlite"), { readonly: true });
-    expect(db.query<{ version: number }, []>("SELECT version FROM schema_migrations ORDER BY version").all().map((r) => r.version)).toEqual([1, 2, 3, 4]);
-    expect(count(db, "SELECT count(*) AS n FROM products")).toBe(0); // seed is off by default in tests
-    db.close();
-    await h.stop();
-  });
 
   test("constraints: stock can never be negative", () => {
     const store = openSqliteCatalogStore(":memory:");
@@ -74,42 +81,87 @@ describe("seed", () => {
     }
   });
 
-  test("seeds once on first start; a restart with the same data dir keeps the same catalog", async () => {
-    const dataDir = tempDir();
-    const q = "{ categories { id name } products(first: 100) { totalCount edges { node { id name stock } } } }";
-    type R = { categories: { id: string }[]; products: { totalCount: number; edges: { node: { id: string; name: string; stock: number } }[] } };
-
-    const h1 = await startModules([catalogModule], { dataDir, seed: true });
-    const first = (await h1.query<R>("catalog", q)).data;
-    await h1.stop();
-    expect(first?.products.totalCount).toBe(total);
-    expect(first?.categories.length).toBe(DEMO_CATALOG.length);
-    expect(first?.products.edges.find((e) => e.node.name === LIMITED_MUG_NAME)?.node.stock).toBe(10);
-    for (const e of first?.products.edges ?? []) expect(e.node.id).toMatch(/^[0-9A-Za-z]{27}$/);
-
-    const h2 = await startModules([catalogModule], { dataDir, seed: true });
-    const second = (await h2.query<R>("catalog", q)).data;
-    await h2.stop();
-    expect(second).toEqual(first);
-  });
-
-  test("seedIfEmpty inserts in one transaction and only into an empty catalog", async () => {
-    const store = openSqliteCatalogStore(":memory:");
-    expect(await seedDemoCatalog(store)).toBe(total);
-    expect(await seedDemoCatalog(store)).toBe(0);
-    expect(count(store.db, "SELECT count(*) AS n FROM products")).toBe(total);
-    expect(count(store.db, "SELECT count(*) AS n FROM categories")).toBe(DEMO_CATALOG.length);
-    // A failing insert (duplicate category name) rolls the whole seed back.
-    const fresh = openSqliteCatalogStore(":memory:");
-    const p = { id: newId(), name: "x", description: "y", priceCents: 1, currency: "USD", stock: 1, createdAt: new Date().toISOString() };
-    await expect(fresh.seedIfEmpty([{ id: newId(), name: "Same", products: [p] }, { id: newId(), name: "Same", products: [] }])).rejects.toThrow();
-    expect(count(fresh.db, "SELECT count(*) AS n FROM products")).toBe(0);
-    await store.close();
-    await fresh.close();
-  });
 });
 
-describe("full-text index", () => {
+for (const kind of DATABASES) {
+  describe(`module start [${kind}]`, () => {
+    const total = DEMO_CATALOG.reduce((n, c) => n + c.products.length, 0);
+
+    test("the module migrates its own database on start", async () => {
+      const h = await startModules([catalogModule], {}, { database: kind });
+      const probe = openProbe(h.database("catalog"));
+      try {
+        expect((await probe.all<{ version: number }>("SELECT version FROM schema_migrations ORDER BY version")).map((r) => r.version)).toEqual([1, 2, 3, 4]);
+        expect((await probe.get<{ n: number }>("SELECT count(*) AS n FROM products"))?.n).toBe(0); // seed is off by default in tests
+        if (kind === "postgres") {
+          // DATABASE_URL mode: the module's tables live in its own schema.
+          expect((await probe.get<{ s: string }>("SELECT current_schema() AS s"))?.s).toBe("catalog");
+          expect((await probe.get<{ n: number }>("SELECT count(*) AS n FROM information_schema.tables WHERE table_schema = 'public'"))?.n).toBe(0);
+        }
+      } finally {
+        await probe.close();
+        await h.stop();
+      }
+    });
+
+    test("seeds once on first start; a restart on the same database keeps the same catalog", async () => {
+      const dataDir = tempDir();
+      const q = "{ categories { id name } products(first: 100) { totalCount edges { node { id name stock createdAt } } } }";
+      type R = { categories: { id: string }[]; products: { totalCount: number; edges: { node: { id: string; name: string; stock: number } }[] } };
+
+      const h1 = await startModules([catalogModule], { dataDir, seed: true }, { database: kind });
+      const first = (await h1.query<R>("catalog", q)).data;
+      await h1.stop();
+      expect(first?.products.totalCount).toBe(total);
+      expect(first?.categories.length).toBe(DEMO_CATALOG.length);
+      expect(first?.products.edges.find((e) => e.node.name === LIMITED_MUG_NAME)?.node.stock).toBe(10);
+      for (const e of first?.products.edges ?? []) expect(e.node.id).toMatch(/^[0-9A-Za-z]{27}$/);
+
+      const h2 = await startModules([catalogModule], { dataDir, seed: true }, { database: kind, ...(h1.postgresUrl ? { postgresUrl: h1.postgresUrl } : {}) });
+      const second = (await h2.query<R>("catalog", q)).data;
+      await h2.stop();
+      expect(second).toEqual(first);
+    });
+
+    test("seedIfEmpty inserts in one transaction and only into an empty catalog", async () => {
+      const store = await freshStore(kind);
+      expect(await seedDemoCatalog(store)).toBe(total);
+      expect(await seedDemoCatalog(store)).toBe(0);
+      expect(await productCount(store)).toBe(total);
+      expect((await store.listCategories()).length).toBe(DEMO_CATALOG.length);
+      // A failing insert (duplicate category name) rolls the whole seed back.
+      const fresh = await freshStore(kind);
+      const p = { id: newId(), name: "x", description: "y", priceCents: 1, currency: "USD", stock: 1, createdAt: new Date().toISOString() };
+      await expect(fresh.seedIfEmpty([{ id: newId(), name: "Same", products: [p] }, { id: newId(), name: "Same", products: [] }])).rejects.toThrow();
+      expect(await productCount(fresh)).toBe(0);
+      expect(await fresh.listCategories()).toEqual([]);
+      await store.close();
+      await fresh.close();
+    });
+
+    test("two instances seeding an empty database at once seed it once", async () => {
+      if (kind === "sqlite") {
+        const path = join(tempDir(), "catalog.sqlite");
+        const [a, b] = [openSqliteCatalogStore(path), openSqliteCatalogStore(path)];
+        const counts = await Promise.all([seedDemoCatalog(a), seedDemoCatalog(b)]);
+        expect(counts.sort((x, y) => x - y)).toEqual([0, total]);
+        expect(await productCount(a)).toBe(total);
+        await a.close();
+        await b.close();
+        return;
+      }
+      const url = await freshPostgresDatabase();
+      const [a, b] = await Promise.all([openPostgresCatalogStore(url, { poolMax: 2 }), openPostgresCatalogStore(url, { poolMax: 2 })]);
+      const counts = await Promise.all([seedDemoCatalog(a), seedDemoCatalog(b)]);
+      expect(counts.sort((x, y) => x - y)).toEqual([0, total]);
+      expect(await productCount(a)).toBe(total);
+      await a.close();
+      await b.close();
+    });
+  });
+}
+
+describe("full-text index [sqlite]", () => {
   test("triggers keep the external-content index in sync on insert, update and delete", async () => {
     const store = openSqliteCatalogStore(":memory:");
     await seedDemoCatalog(store);
@@ -133,7 +185,7 @@ describe("full-text index", () => {
   });
 });
 
-describe("cross-process races", () => {
+describe("cross-process races [sqlite]", () => {
   test("4 processes × 25 reservations on one database file sell exactly the 10 in stock", async () => {
     const dir = tempDir();
     const path = join(dir, "catalog.sqlite");
@@ -192,4 +244,111 @@ describe("cross-process races", () => {
     expect(count(db, "SELECT count(*) AS n FROM reservations")).toBe(10);
     db.close();
   }, 20_000);
+});
+
+describe.if(WITH_POSTGRES)("PostgreSQL storage [postgres]", () => {
+  let store: PostgresCatalogStore;
+  beforeAll(async () => {
+    store = await openPostgresCatalogStore(await freshPostgresDatabase(), { poolMax: 5 });
+    await seedDemoCatalog(store);
+  });
+  afterAll(async () => {
+    await store.close();
+  });
+  const find = async (word: string) => (await store.listProducts({ terms: [word], first: 100 })).items.map((i) => i.product.name);
+
+  test("constraints: stock can never be negative; prices are integer cents", async () => {
+    const [c] = await store.listCategories();
+    const insert = (stock: number, price: number | string) =>
+      store.sql`INSERT INTO products (id, category_id, name, description, price_cents, currency, stock, created_at)
+        VALUES (${newId()}, ${c?.id ?? ""}, 'n', 'd', ${price}, 'USD', ${stock}, now())`;
+    await expect(insert(-1, 1)).rejects.toThrow(/check constraint/);
+    await expect(insert(1, "1.5")).rejects.toThrow(/invalid input syntax for type bigint/);
+    await expect(store.sql`UPDATE products SET stock = stock - 1000000`).rejects.toThrow(/check constraint/);
+  });
+
+  test("the generated search column follows name and description changes, not stock changes", async () => {
+    expect(await find("moka")).toEqual(["Stovetop Espresso Maker"]);
+    await store.sql`UPDATE products SET name = 'Moka Pot Deluxe', description = 'Brews on any hob.' WHERE name = 'Stovetop Espresso Maker'`;
+    expect(await find("moka")).toEqual(["Moka Pot Deluxe"]);
+    expect(await find("flip")).toEqual([]); // old description gone
+    await store.sql`UPDATE products SET stock = stock + 1 WHERE name = 'Moka Pot Deluxe'`;
+    expect(await find("deluxe")).toEqual(["Moka Pot Deluxe"]);
+    await store.sql`DELETE FROM products WHERE name = 'Moka Pot Deluxe'`;
+    expect(await find("moka")).toEqual([]);
+    // Every row's vector and token count are what the functions compute from its text now.
+    const [stale] = await store.sql<{ n: number }[]>`
+      SELECT count(*) AS n FROM products
+      WHERE search <> catalog_search_vector(name, description) OR search_tokens <> catalog_token_count(catalog_search_vector(name, description))`;
+    expect(stale?.n).toBe(0);
+  });
+
+  test("4 pools × 25 reservations on one database sell exactly the 10 in stock", async () => {
+    // Separate pools are separate sessions, as separate instances (processes) would have.
+    const url = await freshPostgresDatabase();
+    const productId = newId();
+    const setup = await openPostgresCatalogStore(url, { poolMax: 1 });
+    await setup.seedIfEmpty([
+      { id: newId(), name: "Race", products: [{ id: productId, name: "Scarce", description: "Only ten.", priceCents: 100, currency: "USD", stock: 10, createdAt: new Date().toISOString() }] },
+    ]);
+    const stores = await Promise.all(Array.from({ length: 4 }, () => openPostgresCatalogStore(url, { poolMax: 3 })));
+    const results = await Promise.all(
+      stores.map(async (s) => {
+        let ok = 0;
+        let out = 0;
+        await Promise.all(
+          Array.from({ length: 25 }, async () => {
+            try {
+              await s.reserve({ reservationId: newId(), items: [{ productId, quantity: 1 }] });
+              ok++;
+            } catch (err) {
+              if ((err as { code?: unknown }).code === "OUT_OF_STOCK") out++;
+              else throw err;
+            }
+          }),
+        );
+        return { ok, out };
+      }),
+    );
+    expect(results.reduce((n, r) => n + r.ok, 0)).toBe(10);
+    expect(results.reduce((n, r) => n + r.out, 0)).toBe(90);
+    const [row] = await setup.sql<{ stock: number; reservations: number }[]>`
+      SELECT stock, (SELECT count(*) FROM reservations) AS reservations FROM products WHERE id = ${productId}`;
+    expect(row).toEqual({ stock: 0, reservations: 10 });
+    await Promise.all([setup, ...stores].map((s) => s.close()));
+  });
+
+  test("multi-item reservations in opposite orders neither deadlock nor oversell", async () => {
+    const [a, b] = (await store.listProducts({ first: 2 })).items.map((i) => i.product);
+    if (!a || !b) throw new Error("seed missing");
+    const before = { a: a.stock, b: b.stock };
+    const results = await Promise.allSettled(
+      Array.from({ length: 30 }, (_, i) =>
+        store.reserve({
+          reservationId: newId(),
+          items: i % 2 ? [{ productId: a.id, quantity: 1 }, { productId: b.id, quantity: 1 }] : [{ productId: b.id, quantity: 1 }, { productId: a.id, quantity: 1 }],
+        }),
+      ),
+    );
+    const ok = results.filter((r) => r.status === "fulfilled").length;
+    for (const r of results) if (r.status === "rejected") expect((r.reason as { code?: unknown }).code).toBe("OUT_OF_STOCK");
+    expect(ok).toBe(Math.min(30, before.a, before.b));
+    const after = await store.productsByIds([a.id, b.id]);
+    expect(after.find((p) => p.id === a.id)?.stock).toBe(before.a - ok);
+    expect(after.find((p) => p.id === b.id)?.stock).toBe(before.b - ok);
+  });
+
+  test("concurrent duplicates of one reservation id: one reservation, stock taken once", async () => {
+    const [p] = (await store.listProducts({ first: 1, terms: ["kettle"] })).items.map((i) => i.product);
+    if (!p) throw new Error("seed missing");
+    const id = newId();
+    const outcomes = await Promise.all(Array.from({ length: 10 }, () => store.reserve({ reservationId: id, items: [{ productId: p.id, quantity: 2 }] })));
+    expect(outcomes.filter((o) => o.created)).toHaveLength(1);
+    for (const o of outcomes) expect(o.reservation).toEqual({ reservationId: id, items: [{ productId: p.id, quantity: 2, unitPriceCents: p.priceCents, currency: p.currency }] });
+    expect((await store.productsByIds([p.id]))[0]?.stock).toBe(p.stock - 2);
+    // And concurrent duplicate order.created deliveries commit once.
+    const eventId = newId();
+    const commits = await Promise.all(Array.from({ length: 5 }, () => store.commit(id, eventId)));
+    expect(commits.sort()).toEqual(["committed", "duplicate", "duplicate", "duplicate", "duplicate"]);
+  });
 });

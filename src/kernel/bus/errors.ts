@@ -36,3 +36,19 @@ export class InvalidSubjectError extends BusError {
     super("INVALID_SUBJECT", `invalid subject "${subject}": ${reason}`);
   }
 }
+
+/**
+ * A durable event could not be stored (JetStream gave no publish ack, or the subject belongs to
+ * no declared stream). The event may or may not have been stored when `reason` is `"timeout"`:
+ * republishing with the same event id is safe, the stream deduplicates it (`Nats-Msg-Id`).
+ */
+export class EventPublishError extends BusError {
+  constructor(
+    readonly subject: string,
+    /** `"no_stream"` (nothing stores this subject), `"timeout"` (no ack in time) or `"rejected"` (the stream refused it). */
+    readonly reason: "no_stream" | "timeout" | "rejected",
+    detail: string,
+  ) {
+    super("EVENT_PUBLISH_FAILED", `event on "${subject}" was not stored (${reason}): ${detail}`);
+  }
+}

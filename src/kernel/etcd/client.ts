@@ -56,7 +56,9 @@ export function createEtcdClient(opts: EtcdClientOptions): Etcd3 {
         maxAttempts: 2,
         backoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: 500 }),
       }),
-      watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 1000 }),
+      // etcd3 calls `.next()` on this for the first delay (it was typed for cockatiel 2), so pass
+      // an IBackoff state, not the factory.
+      watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 1000 }).next(),
     },
   };
   return new Etcd3(options);

@@ -40,6 +40,18 @@ export interface ConsumeOptions {
   maxDeliver?: number;
   /** Wait before a failed event is redelivered, ms; default 1000. */
   retryDelayMs?: number;
+  /**
+   * JetStream only: how long the server waits for an ack before it redelivers (covers a consumer
+   * process dying mid-handler), ms; default 30000. A running handler keeps its event claimed past
+   * this (the client sends "in progress" acks), so lower it only to recover faster from crashes.
+   */
+  ackWaitMs?: number;
+  /**
+   * JetStream only: handlers running at once for this `consume` call in this process; default 16.
+   * 1 handles events one at a time in stream order (redeliveries aside). The memory transport runs
+   * every delivery at once, as the bus does.
+   */
+  maxInFlight?: number;
 }
 
 export interface EventStream {

@@ -26,6 +26,8 @@ export interface SubgraphServerOptions {
   logger: Logger;
   /** Max cached parsed+validated documents. Default 1000. */
   documentCacheSize?: number;
+  /** Called once per request handled (for per-instance statistics). */
+  onRequest?: () => void;
 }
 
 /**
@@ -53,6 +55,7 @@ export function serveSubgraph(opts: SubgraphServerOptions): Subscription {
   return opts.bus.subscribe(
     opts.subject,
     async (msg: Msg) => {
+      opts.onRequest?.();
       const requestId = msg.headers[REQUEST_ID_HEADER] ?? newId();
       const logger = opts.logger.child({ request_id: requestId });
       let result: ExecutionResult | FormattedExecutionResult;

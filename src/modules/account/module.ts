@@ -2,15 +2,28 @@ import { REQUEST_ID_HEADER, type Headers, type ModuleContext, type ModuleDefinit
 import { ACCOUNT_SDL, AccountEvents, type AccountRegisteredEvent } from "./contract/index.ts";
 import { createResolvers } from "./resolvers.ts";
 import { AccountService } from "./service.ts";
+import { openPostgresAccountStore } from "./storage/postgres.ts";
 import { openSqliteAccountStore } from "./storage/sqlite.ts";
 import type { AccountStore } from "./storage/types.ts";
 
 export interface AccountModuleOptions {
   /**
-   * Opens the module's store. Default: SQLite at `ctx.databasePath`, migrated. The module
-   * closes the store on stop (and when start fails after opening it).
+   * Opens the module's store. Default: {@link openAccountStore} (the database `ctx.database`
+   * names, migrated). The module closes the store on stop (and when start fails after opening it).
    */
   storeFactory?: (ctx: ModuleContext) => AccountStore | Promise<AccountStore>;
+}
+
+/**
+ * Opens the store on the database the kernel assigned: a PostgreSQL pool of `poolMax`
+ * connections for `{ kind: "postgres" }`, else the SQLite file. Migrated before it returns.
+ * @throws MigrationError when the database was migrated by newer code; the driver's error
+ *   when it cannot be opened.
+ */
+export async function openAccountStore(ctx: ModuleContext): Promise<AccountStore> {
+  const db = ctx.database;
+  if (db.kind === "postgres") return openPostgresAccountStore(db.url, { poolMax: db.poolMax, logger: ctx.logger });
+  return openSqliteAccountStore(db.path);
 }
 
 /** Only the request id travels on events: identity headers are for subgraph requests. */
@@ -21,7 +34,8 @@ const eventHeaders = (headers: Headers): Headers => {
 
 /**
  * Builds the account module: registration, login (it is the one module that issues JWTs),
- * and the `Account` entity. Owns `<DATA_DIR>/account.sqlite` by default.
+ * and the `Account` entity. Owns `<DATA_DIR>/account.sqlite` by default, or the PostgreSQL
+ * database `ctx.database` names.
  * Start throws when `config.jwtSecret` is undefined (main.ts generates one in development).
  */
 export function createAccountModule(opts: AccountModuleOptions = {}): ModuleDefinition {
@@ -36,7 +50,7 @@ export function createAccountModule(opts: AccountModuleOptions = {}): ModuleDefi
     async start(ctx) {
       const jwtSecret = ctx.config.jwtSecret;
       if (jwtSecret === undefined) throw new Error("account module needs a JWT secret (JWT_SECRET) to issue tokens");
-      const store = await (opts.storeFactory ?? ((c: ModuleContext) => openSqliteAccountStore(c.databasePath)))(ctx);
+      const store = await (opts.storeFactory ?? openAccountStore)(ctx);
       try {
         const service = await AccountService.create({
           store,
@@ -56,5 +70,5 @@ export function createAccountModule(opts: AccountModuleOptions = {}): ModuleDefi
   };
 }
 
-/** The account module with its default (SQLite) storage. */
+/** The account module with its default storage (SQLite or PostgreSQL, from `ctx.database`). */
 export const accountModule: ModuleDefinition = createAccountModule();

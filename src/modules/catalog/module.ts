@@ -1,14 +1,29 @@
-import type { ModuleDefinition } from "../../kernel/index.ts";
+import type { ModuleContext, ModuleDefinition } from "../../kernel/index.ts";
 import { OrderEvents } from "../order/contract/events.ts";
 import { CATALOG_SDL, CatalogEvents, CatalogSubjects } from "./contract/index.ts";
 import { createResolvers } from "./resolvers.ts";
 import { seedDemoCatalog } from "./seed.ts";
 import { serveStock } from "./stock.ts";
+import { openPostgresCatalogStore } from "./storage/postgres.ts";
 import { openSqliteCatalogStore } from "./storage/sqlite.ts";
+import type { CatalogStore } from "./storage/types.ts";
+
+/**
+ * Opens the store on the database the kernel assigned: a PostgreSQL pool of `poolMax`
+ * connections for `{ kind: "postgres" }`, else the SQLite file. Migrated before it returns.
+ * @throws MigrationError when the database was migrated by newer code; the driver's error
+ *   when it cannot be opened.
+ */
+export async function openCatalogStore(ctx: ModuleContext): Promise<CatalogStore> {
+  const db = ctx.database;
+  if (db.kind === "postgres") return openPostgresCatalogStore(db.url, { poolMax: db.poolMax, logger: ctx.logger });
+  return openSqliteCatalogStore(db.path);
+}
 
 /**
  * The catalog module: products, categories, full-text search, and stock reservations.
- * Owns `<DATA_DIR>/catalog.sqlite`; seeds the demo catalog on first start when `SEED` is on.
+ * Owns `<DATA_DIR>/catalog.sqlite` (or the PostgreSQL database `ctx.database` names); seeds
+ * the demo catalog on first start when `SEED` is on.
  */
 export const catalogModule: ModuleDefinition = {
   name: "catalog",
@@ -19,7 +34,7 @@ export const catalogModule: ModuleDefinition = {
   publishes: [CatalogEvents.stockChanged],
   consumes: [OrderEvents.created],
   async start(ctx) {
-    const store = openSqliteCatalogStore(ctx.databasePath);
+    const store = await openCatalogStore(ctx);
     try {
       if (ctx.config.seed) {
         const n = await seedDemoCatalog(store);

@@ -1,0 +1,367 @@
+/**
+ * In-process durable-events transport: the default in single-binary mode, held to the same
+ * contract as JetStream (tests/contract/events.contract.ts) except for durability itself.
+ *
+ * - `publish` is a bus publish carrying the event id in {@link EVENT_ID_HEADER}, so core bus
+ *   subscribers see events as plain messages, as on NATS;
+ * - `consume` is a bus queue subscription whose group is the per-subject durable name
+ *   ({@link consumerName}): instances of one module split the events, other modules get them all;
+ * - a rejected handler gets the event again after `retryDelayMs` with `deliveryCount + 1`, in this
+ *   process, up to `maxDeliver` deliveries (then it is logged and dropped).
+ * Not durable: events published while nobody consumes are lost, and redeliveries still pending
+ * when a consumer stops are dropped (logged).
+ */
+
+import { EMPTY, decodeJson } from "../bus/codec.ts";
+import { BusClosedError, EventPublishError } from "../bus/errors.ts";
+import { matches, validatePattern, validateSubject } from "../bus/subject.ts";
+import type { Bus, Headers, Msg, Subscription } from "../bus/types.ts";
+import {
+  EVENT_ID_HEADER,
+  type ConsumeOptions,
+  type EventMsg,
+  type EventStream,
+  type PublishEventOptions,
+} from "./types.ts";
+
+/** The subset of a pino logger the event transports use: `(fields, message)`. */
+export interface EventLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface MemoryEventStreamOptions {
+  /** Receives handler failures, give-ups and dropped redeliveries. */
+  logger?: EventLogger;
+}
+
+/** `ConsumeOptions.maxDeliver` default. */
+export const DEFAULT_MAX_DELIVER = 10;
+/** `ConsumeOptions.retryDelayMs` default, ms. */
+export const DEFAULT_RETRY_DELAY_MS = 1000;
+
+/**
+ * The per-subject durable name both transports use: `<durable>__<subject>` with `.` → `_`,
+ * `*` → `STAR`, `>` → `GT` and any other character outside `[A-Za-z0-9_-]` → `_` (JetStream
+ * consumer names may not contain `.`, `*`, `>`, whitespace or path separators:
+ * https://docs.nats.io/running-a-nats-service/nats_admin/jetstream_admin/naming).
+ * Example: `("catalog", "order.created")` → `catalog__order_created`.
+ */
+export function consumerName(durable: string, subject: string): string {
+  const clean = (s: string): string =>
+    s.replaceAll("*", "STAR").replaceAll(">", "GT").replace(/[^A-Za-z0-9_-]/g, "_");
+  return `${clean(durable)}__${clean(subject)}`;
+}
+
+/** Resolved consume settings (defaults applied, ranges checked). */
+export interface ConsumeSettings {
+  durable: string;
+  name: string;
+  maxDeliver: number;
+  retryDelayMs: number;
+}
+
+/**
+ * Validates `subject` and `opts` and applies defaults.
+ * @throws InvalidSubjectError for a bad subject pattern; RangeError for an empty durable,
+ *   a `maxDeliver` that is not an integer ≥ 1, or a negative / non-finite `retryDelayMs`.
+ */
+export function consumeSettings(subject: string, opts: ConsumeOptions): ConsumeSettings {
+  validatePattern(subject);
+  if (typeof opts.durable !== "string" || opts.durable.trim() === "") {
+    throw new RangeError("ConsumeOptions.durable must be a non-empty name");
+  }
+  const maxDeliver = opts.maxDeliver ?? DEFAULT_MAX_DELIVER;
+  if (!Number.isInteger(maxDeliver) || maxDeliver < 1) {
+    throw new RangeError(`maxDeliver must be an integer >= 1, got ${maxDeliver}`);
+  }
+  const retryDelayMs = opts.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS;
+  if (!(retryDelayMs >= 0) || !Number.isFinite(retryDelayMs)) {
+    throw new RangeError(`retryDelayMs must be a finite number of ms >= 0, got ${retryDelayMs}`);
+  }
+  return { durable: opts.durable, name: consumerName(opts.durable, subject), maxDeliver, retryDelayMs };
+}
+
+/** @throws RangeError when the event id is missing or empty. */
+export function checkEventId(opts: PublishEventOptions): void {
+  if (typeof opts?.eventId !== "string" || opts.eventId === "") {
+    throw new RangeError("PublishEventOptions.eventId must be a non-empty string");
+  }
+}
+
+/** Headers to publish: the caller's, minus any spelling of the id header, plus the event id. */
+export function eventHeaders(opts: PublishEventOptions): Headers {
+  const out: Headers = {};
+  const idKey = EVENT_ID_HEADER.toLowerCase();
+  if (opts.headers !== undefined) {
+    for (const key in opts.headers) {
+      const value = opts.headers[key];
+      if (value !== undefined && key.toLowerCase() !== idKey) out[key] = value;
+    }
+  }
+  out[EVENT_ID_HEADER] = opts.eventId;
+  return out;
+}
+
+/** Counts running handlers and lets callers wait until none are left. */
+export class Inflight {
+  #count = 0;
+  #waiters: Array<() => void> = [];
+
+  get count(): number {
+    return this.#count;
+  }
+
+  enter(): void {
+    this.#count++;
+  }
+
+  leave(): void {
+    if (--this.#count === 0 && this.#waiters.length > 0) {
+      const waiters = this.#waiters;
+      this.#waiters = [];
+      for (const wake of waiters) wake();
+    }
+  }
+
+  idle(): Promise<void> {
+    if (this.#count === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+}
+
+/** Calls a logger method, swallowing logger failures (they must not break delivery). */
+export function safeLog(logger: EventLogger | undefined, level: keyof EventLogger, obj: object, msg: string): void {
+  if (logger === undefined) return;
+  try {
+    logger[level](obj, msg);
+  } catch {
+    // A failing logger must not take the delivery path down with it.
+  }
+}
+
+class MemoryEventMsg implements EventMsg {
+  constructor(
+    readonly subject: string,
+    readonly data: Uint8Array,
+    readonly headers: Headers,
+    readonly eventId: string,
+    readonly deliveryCount: number,
+  ) {}
+
+  json<T>(): T {
+    return decodeJson<T>(this.data);
+  }
+}
+
+/** One received event: the pristine payload, copied into every delivery (handlers may mutate theirs). */
+interface Pending {
+  readonly subject: string;
+  readonly data: Uint8Array;
+  readonly headers: Headers;
+  readonly eventId: string;
+}
+
+const OPEN = 0;
+const DRAINING = 1;
+const CLOSED = 2;
+type State = typeof OPEN | typeof DRAINING | typeof CLOSED;
+
+class MemoryConsumer implements Subscription {
+  readonly queue: string;
+  state: State = OPEN;
+  readonly #settings: ConsumeSettings;
+  readonly #handler: (msg: EventMsg) => Promise<void>;
+  readonly #logger: EventLogger | undefined;
+  readonly #inflight = new Inflight();
+  readonly #timers = new Set<ReturnType<typeof setTimeout>>();
+  readonly #onClosed: (c: MemoryConsumer) => void;
+  #sub!: Subscription;
+  #drained: Promise<void> | undefined;
+
+  constructor(
+    readonly subject: string,
+    settings: ConsumeSettings,
+    handler: (msg: EventMsg) => Promise<void>,
+    logger: EventLogger | undefined,
+    onClosed: (c: MemoryConsumer) => void,
+  ) {
+    this.queue = settings.name;
+    this.#settings = settings;
+    this.#handler = handler;
+    this.#logger = logger;
+    this.#onClosed = onClosed;
+  }
+
+  start(bus: Bus): void {
+    // The bus handler returns the first attempt's promise, so a bus-level drain also waits for it.
+    this.#sub = bus.subscribe(this.subject, (msg) => this.#receive(msg), { queue: this.queue });
+  }
+
+  unsubscribe(): void {
+    if (this.state === CLOSED) return;
+    this.state = CLOSED;
+    this.#sub.unsubscribe();
+    this.#dropRetries();
+    this.#onClosed(this);
+  }
+
+  /** Stops delivery, drops pending redeliveries (logged), waits for running handlers. */
+  drain(): Promise<void> {
+    if (this.#drained !== undefined) return this.#drained;
+    if (this.state === CLOSED) return this.#inflight.idle();
+    this.state = DRAINING;
+    this.#drained = (async () => {
+      await this.#sub.drain();
+      this.#dropRetries();
+      await this.#inflight.idle();
+      this.state = CLOSED;
+      this.#onClosed(this);
+    })();
+    return this.#drained;
+  }
+
+  #receive(msg: Msg): Promise<void> | undefined {
+    if (this.state === CLOSED) return undefined;
+    // The bus already copied payload and headers for this subscription: they are ours to keep.
+    const event: Pending = {
+      subject: msg.subject,
+      data: msg.data,
+      headers: msg.headers,
+      // Plain bus publishes (no id header) still get an id, stable across their redeliveries.
+      eventId: msg.headers[EVENT_ID_HEADER] ?? `mem-${crypto.randomUUID()}`,
+    };
+    return this.#attempt(event, 1);
+  }
+
+  async #attempt(event: Pending, deliveryCount: number): Promise<void> {
+    this.#inflight.enter();
+    try {
+      const data = event.data.length === 0 ? EMPTY : event.data.slice();
+      await this.#handler(new MemoryEventMsg(event.subject, data, { ...event.headers }, event.eventId, deliveryCount));
+    } catch (err) {
+      this.#failed(event, deliveryCount, err);
+    } finally {
+      this.#inflight.leave();
+    }
+  }
+
+  #failed(event: Pending, deliveryCount: number, err: unknown): void {
+    const fields = {
+      err,
+      subject: event.subject,
+      eventId: event.eventId,
+      durable: this.queue,
+      deliveryCount,
+      maxDeliver: this.#settings.maxDeliver,
+    };
+    if (deliveryCount >= this.#settings.maxDeliver) {
+      safeLog(this.#logger, "error", fields, "event handler failed on its last delivery; event given up");
+      return;
+    }
+    if (this.state !== OPEN) {
+      safeLog(this.#logger, "warn", fields, "event handler failed while the consumer stops; redelivery dropped (memory events)");
+      return;
+    }
+    safeLog(this.#logger, "warn", { ...fields, retryDelayMs: this.#settings.retryDelayMs }, "event handler failed; will redeliver");
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer);
+      if (this.state === OPEN) void this.#attempt(event, deliveryCount + 1);
+    }, this.#settings.retryDelayMs);
+    this.#timers.add(timer);
+  }
+
+  #dropRetries(): void {
+    if (this.#timers.size === 0) return;
+    safeLog(
+      this.#logger,
+      "warn",
+      { subject: this.subject, durable: this.queue, dropped: this.#timers.size },
+      "consumer stopped with redeliveries pending; dropped (memory events are not durable)",
+    );
+    for (const timer of this.#timers) clearTimeout(timer);
+    this.#timers.clear();
+  }
+}
+
+class MemoryEventStream implements EventStream {
+  readonly kind = "memory";
+  readonly #bus: Bus;
+  readonly #logger: EventLogger | undefined;
+  /** Declared subject patterns per module. */
+  readonly #declared = new Map<string, readonly string[]>();
+  readonly #consumers = new Set<MemoryConsumer>();
+  #closed = false;
+
+  constructor(bus: Bus, logger: EventLogger | undefined) {
+    this.#bus = bus;
+    this.#logger = logger;
+  }
+
+  /**
+   * Records the subjects `module` publishes (replacing its previous declaration). Idempotent.
+   * Rejects with InvalidSubjectError for a bad pattern, RangeError for an empty module name,
+   * BusClosedError after `close`.
+   */
+  async declare(module: string, subjects: readonly string[]): Promise<void> {
+    if (this.#closed) throw new BusClosedError();
+    if (typeof module !== "string" || module.trim() === "") throw new RangeError("module name must be non-empty");
+    for (const subject of subjects) validatePattern(subject);
+    this.#declared.set(module, [...subjects]);
+  }
+
+  /**
+   * Publishes on the bus with the event id header; resolves once handed to the bus.
+   * Rejects with EventPublishError (`no_stream`) when no module declared the subject (as
+   * JetStream would), InvalidSubjectError, RangeError (no event id) or BusClosedError.
+   */
+  async publish(subject: string, data: Uint8Array, opts: PublishEventOptions): Promise<void> {
+    if (this.#closed) throw new BusClosedError();
+    validateSubject(subject);
+    checkEventId(opts);
+    if (!this.#isDeclared(subject)) {
+      throw new EventPublishError(subject, "no_stream", "no module declared this subject");
+    }
+    // The bus copies the payload per recipient, so the caller may reuse `data` at once.
+    this.#bus.publish(subject, data, { headers: eventHeaders(opts) });
+  }
+
+  /**
+   * Subscribes with the per-subject durable as queue group; resolves at once.
+   * Rejects with InvalidSubjectError / RangeError for bad arguments, BusClosedError after `close`.
+   */
+  async consume(
+    subject: string,
+    handler: (msg: EventMsg) => Promise<void>,
+    opts: ConsumeOptions,
+  ): Promise<Subscription> {
+    if (this.#closed) throw new BusClosedError();
+    const settings = consumeSettings(subject, opts);
+    const consumer = new MemoryConsumer(subject, settings, handler, this.#logger, (c) => this.#consumers.delete(c));
+    consumer.start(this.#bus);
+    this.#consumers.add(consumer);
+    return consumer;
+  }
+
+  /** Drains every consumer (running handlers awaited, pending redeliveries dropped). Leaves the bus open. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await Promise.all(Array.from(this.#consumers, (c) => c.drain()));
+  }
+
+  #isDeclared(subject: string): boolean {
+    for (const subjects of this.#declared.values()) {
+      for (const pattern of subjects) if (matches(pattern, subject)) return true;
+    }
+    return false;
+  }
+}
+
+/**
+ * Creates memory events over `bus` (normally the memory bus; any {@link Bus} works).
+ * `close` drains its consumers but leaves the bus open.
+ */
+export function createMemoryEventStream(bus: Bus, opts?: MemoryEventStreamOptions): EventStream {
+  return new MemoryEventStream(bus, opts?.logger);
+}

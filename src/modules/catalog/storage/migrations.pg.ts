@@ -1,0 +1,100 @@
+import type { PgMigration } from "../../../kernel/index.ts";
+
+/**
+ * Versioned schema of the catalog database (PostgreSQL), mirroring `migrations.ts` (SQLite)
+ * version for version. Append only: never edit a released migration, add a new version.
+ *
+ * Text that is sorted or compared (ids, names) is `COLLATE "C"`: byte order, like SQLite's
+ * BINARY, so listings and keyset cursors behave the same whatever the database's locale.
+ */
+export const CATALOG_PG_MIGRATIONS: readonly PgMigration[] = [
+  {
+    version: 1,
+    name: "categories and products",
+    up: `
+      CREATE TABLE categories (
+        id text COLLATE "C" PRIMARY KEY,
+        name text COLLATE "C" NOT NULL UNIQUE
+      );
+      CREATE TABLE products (
+        id text COLLATE "C" PRIMARY KEY,
+        category_id text COLLATE "C" NOT NULL REFERENCES categories(id),
+        name text COLLATE "C" NOT NULL,
+        description text NOT NULL,
+        -- Integer cents.
+        price_cents bigint NOT NULL CHECK (price_cents >= 0),
+        currency text NOT NULL CHECK (length(currency) = 3),
+        stock integer NOT NULL CHECK (stock >= 0),
+        created_at timestamptz NOT NULL
+      );
+      CREATE INDEX products_by_name ON products (name, id);
+      CREATE INDEX products_by_category_name ON products (category_id, name, id);
+    `,
+  },
+  {
+    version: 2,
+    name: "products full-text index",
+    up: `
+      -- Name ('A') and description ('B') as weighted lexemes; the ranking weights hits by
+      -- column, as bm25(products_fts, 10.0, 1.0) does. The text is split as SQLite's FTS5
+      -- tokenizer (unicode61, remove_diacritics 2) splits it, so both stores find the same
+      -- products: diacritics dropped (NFD, then combining marks removed) and ASCII punctuation
+      -- made a separator (else PostgreSQL's parser keeps compounds like 'six-cup' or '1.5' as
+      -- extra lexemes, changing hits and document lengths). The 'simple' configuration then
+      -- lower-cases, with no stemming and no stop words (FTS5 has neither). The store runs
+      -- search terms through the same function. Only built-in functions inside, so it works
+      -- under any search_path (pg_restore runs with an empty one). Needs a UTF8 database.
+      CREATE FUNCTION catalog_search_vector(name text, description text) RETURNS tsvector
+        LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+        AS $$ SELECT
+          setweight(to_tsvector('simple', regexp_replace(regexp_replace(normalize(name, NFD),
+            '[\\u0300-\\u036f]+', '', 'g'), '[\\x21-\\x2f\\x3a-\\x40\\x5b-\\x60\\x7b-\\x7e]+', ' ', 'g')), 'A')
+          || setweight(to_tsvector('simple', regexp_replace(regexp_replace(normalize(description, NFD),
+            '[\\u0300-\\u036f]+', '', 'g'), '[\\x21-\\x2f\\x3a-\\x40\\x5b-\\x60\\x7b-\\x7e]+', ' ', 'g')), 'B') $$;
+      -- Tokens of a document (FTS5's column sizes, summed): bm25's document length.
+      CREATE FUNCTION catalog_token_count(v tsvector) RETURNS integer
+        LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+        AS $$ SELECT coalesce(sum(cardinality(positions)), 0)::integer FROM unnest(v) $$;
+      -- Generated: always in step with name and description (no triggers to forget), and
+      -- recomputed only when they change, never by the stock updates of the hot path.
+      ALTER TABLE products
+        ADD COLUMN search tsvector GENERATED ALWAYS AS (catalog_search_vector(name, description)) STORED,
+        ADD COLUMN search_tokens integer GENERATED ALWAYS AS (catalog_token_count(catalog_search_vector(name, description))) STORED;
+      CREATE INDEX products_search ON products USING gin (search);
+    `,
+  },
+  {
+    version: 3,
+    name: "stock reservations",
+    up: `
+      CREATE TABLE reservations (
+        id text COLLATE "C" PRIMARY KEY,
+        status text NOT NULL CHECK (status IN ('held', 'released', 'committed')),
+        created_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL
+      );
+      CREATE TABLE reservation_items (
+        reservation_id text COLLATE "C" NOT NULL REFERENCES reservations(id),
+        position integer NOT NULL,
+        product_id text COLLATE "C" NOT NULL REFERENCES products(id),
+        quantity integer NOT NULL CHECK (quantity >= 1),
+        unit_price_cents bigint NOT NULL CHECK (unit_price_cents >= 0),
+        currency text NOT NULL,
+        PRIMARY KEY (reservation_id, position),
+        UNIQUE (reservation_id, product_id)
+      );
+    `,
+  },
+  {
+    version: 4,
+    name: "processed events",
+    up: `
+      -- Ids of consumed events, so a redelivered event is applied once.
+      CREATE TABLE processed_events (
+        event_id text COLLATE "C" PRIMARY KEY,
+        subject text NOT NULL,
+        processed_at timestamptz NOT NULL
+      );
+    `,
+  },
+];

@@ -1,0 +1,331 @@
+import { AppError, ErrorCode, migratePostgres, openPostgres, type Logger, type PgSql, type PgTx } from "../../../kernel/index.ts";
+import type { ReleaseStockRequest, ReservedItem, ReserveStockRequest } from "../contract/index.ts";
+import { OrderEvents } from "../../order/contract/events.ts";
+import { CATALOG_PG_MIGRATIONS } from "./migrations.pg.ts";
+import type {
+  CatalogStore,
+  CategoryRecord,
+  CommitOutcome,
+  NewCategory,
+  ProductFilter,
+  ProductPage,
+  ProductPageQuery,
+  ProductRecord,
+  ReleaseOutcome,
+  ReserveOutcome,
+  StockLevel,
+} from "./types.ts";
+
+/** A product row as selected (`createdAt` still a Date). */
+type ProductRow = Omit<ProductRecord, "createdAt"> & { createdAt: Date };
+
+const toRecord = ({ createdAt, ...rest }: ProductRow): ProductRecord => ({ ...rest, createdAt: createdAt.toISOString() });
+
+/**
+ * Opens a pool on the catalog database, migrates it and returns a store on it.
+ * @param url PostgreSQL URL (its `search_path` parameter selects the schema); UTF8 database.
+ * @throws MigrationError when the database was migrated by newer code; the driver's error
+ *   when the database is unreachable. The pool is closed on failure.
+ */
+export async function openPostgresCatalogStore(url: string, opts: { poolMax: number; logger?: Logger }): Promise<PostgresCatalogStore> {
+  const sql = openPostgres(url, opts);
+  try {
+    await migratePostgres(sql, CATALOG_PG_MIGRATIONS);
+  } catch (err) {
+    await sql.end({ timeout: 5 });
+    throw err;
+  }
+  return new PostgresCatalogStore(sql);
+}
+
+/**
+ * {@link CatalogStore} on a PostgreSQL pool, behaving like the SQLite store:
+ *
+ * - Search finds and orders what FTS5 does: the same tokens (see migration 2), every term a
+ *   prefix, all terms required, and relevance by the formula of FTS5's `bm25()` (Okapi BM25,
+ *   k1 = 1.2, b = 0.75, IDF floored at 1e-6, name hits weighted 10, description hits 1),
+ *   computed from the GIN-indexed `search` tsvector. `ts_rank` would be cheaper but orders
+ *   differently (no IDF, another length normalisation), so page contents would differ.
+ *   The rank key is the negated score (lower is better), as in SQLite.
+ * - Stock: writes run in READ COMMITTED transactions that lock the product rows they change
+ *   in id order (so two multi-item reservations cannot deadlock) and decrement only where
+ *   `stock >= quantity`; reservation and event ids are primary keys, so a concurrent
+ *   duplicate waits for the first and then sees its outcome.
+ */
+export class PostgresCatalogStore implements CatalogStore {
+  constructor(readonly sql: PgSql) {}
+
+  async productsByIds(ids: readonly string[]): Promise<ProductRecord[]> {
+    if (ids.length === 0) return [];
+    const sql = this.sql;
+    const rows = await sql<ProductRow[]>`
+      SELECT ${productColumns(sql)} FROM products p JOIN categories c ON c.id = p.category_id
+      WHERE p.id = ANY(${sql.array([...ids])}::text[])`;
+    return rows.map(toRecord);
+  }
+
+  async categoriesByIds(ids: readonly string[]): Promise<CategoryRecord[]> {
+    if (ids.length === 0) return [];
+    return [...(await this.sql<CategoryRecord[]>`SELECT id, name FROM categories WHERE id = ANY(${this.sql.array([...ids])}::text[])`)];
+  }
+
+  async listCategories(): Promise<CategoryRecord[]> {
+    return [...(await this.sql<CategoryRecord[]>`SELECT id, name FROM categories ORDER BY name, id`)];
+  }
+
+  async listProducts(q: ProductPageQuery): Promise<ProductPage> {
+    const sql = this.sql;
+    // One row more than asked tells whether another page follows.
+    const limit = q.first + 1;
+    const category = q.categoryId !== undefined ? sql`AND p.category_id = ${q.categoryId}` : sql``;
+    if (q.terms?.length) {
+      if (q.after && q.after.order !== "rank") throw new RangeError("a search page continues only from a rank position");
+      const after = q.after ? sql`WHERE (score, id) > (${q.after.key}::float8, ${q.after.id})` : sql``;
+      const rows = await sql<(ProductRow & { score: number })[]>`
+        WITH ${searchCtes(sql, q.terms)},
+        ranked AS (
+          SELECT ${productColumns(sql)}, ${bm25(sql)} AS score
+          FROM products p JOIN categories c ON c.id = p.category_id CROSS JOIN stats
+          WHERE p.search @@ (SELECT tsq FROM query) ${category}
+        )
+        SELECT * FROM ranked ${after} ORDER BY score, id LIMIT ${limit}`;
+      const items = rows.slice(0, q.first).map(({ score, ...row }) => {
+        const product = toRecord(row);
+        return { product, position: { order: "rank" as const, key: score, id: product.id } };
+      });
+      return { items, hasNextPage: rows.length > q.first };
+    }
+
+    if (q.after && q.after.order !== "name") throw new RangeError("a listing page continues only from a name position");
+    const after = q.after ? sql`AND (p.name, p.id) > (${q.after.key}, ${q.after.id})` : sql``;
+    const rows = await sql<ProductRow[]>`
+      SELECT ${productColumns(sql)} FROM products p JOIN categories c ON c.id = p.category_id
+      WHERE true ${category} ${after}
+      ORDER BY p.name, p.id LIMIT ${limit}`;
+    const items = rows.slice(0, q.first).map((row) => {
+      const product = toRecord(row);
+      return { product, position: { order: "name" as const, key: product.name, id: product.id } };
+    });
+    return { items, hasNextPage: rows.length > q.first };
+  }
+
+  async countProducts(f: ProductFilter): Promise<number> {
+    const sql = this.sql;
+    const category = f.categoryId !== undefined ? sql`AND p.category_id = ${f.categoryId}` : sql``;
+    const [row] = f.terms?.length
+      ? await sql<{ n: number }[]>`
+          WITH ${termCtes(sql, f.terms)}
+          SELECT count(*) AS n FROM products p WHERE p.search @@ (SELECT tsq FROM query) ${category}`
+      : await sql<{ n: number }[]>`SELECT count(*) AS n FROM products p WHERE true ${category}`;
+    return row?.n ?? 0;
+  }
+
+  async reserve(req: ReserveStockRequest): Promise<ReserveOutcome> {
+    return this.sql.begin(async (tx): Promise<ReserveOutcome> => {
+      const now = new Date().toISOString();
+      // Claims the id first: a concurrent duplicate blocks here until this transaction ends,
+      // then finds the row (committed) or inserts it itself (this one rolled back).
+      const claimed = await tx`
+        INSERT INTO reservations (id, status, created_at, updated_at) VALUES (${req.reservationId}, 'held', ${now}, ${now})
+        ON CONFLICT (id) DO NOTHING RETURNING id`;
+      if (claimed.length === 0) {
+        const [existing] = await tx<{ status: string }[]>`SELECT status FROM reservations WHERE id = ${req.reservationId}`;
+        if (existing?.status === "released") {
+          // Re-holding would hand stock to an order its caller already gave up on.
+          throw new AppError(ErrorCode.CONFLICT, `reservation ${req.reservationId} was released`, { reservationId: req.reservationId });
+        }
+        return { reservation: { reservationId: req.reservationId, items: await reservedItems(tx, req.reservationId) }, created: false, changes: [] };
+      }
+
+      // Locks every product of the request in id order (deadlock-free), then checks them in
+      // request order so the error names the same item as the SQLite store would.
+      const ids = req.items.map((i) => i.productId);
+      const locked = await tx<{ id: string; stock: number; priceCents: number; currency: string }[]>`
+        SELECT id, stock, price_cents AS "priceCents", currency FROM products
+        WHERE id = ANY(${tx.array(ids)}::text[]) ORDER BY id FOR NO KEY UPDATE`;
+      const byId = new Map(locked.map((p) => [p.id, p]));
+      for (const item of req.items) {
+        const p = byId.get(item.productId);
+        // Throwing rolls back the claim above, so the id stays usable for a retry.
+        if (!p) throw new AppError(ErrorCode.NOT_FOUND, `product ${item.productId} not found`, { productId: item.productId });
+        if (p.stock < item.quantity) {
+          throw new AppError(ErrorCode.OUT_OF_STOCK, `only ${p.stock} of product ${item.productId} available, ${item.quantity} requested`, {
+            productId: item.productId,
+            requested: item.quantity,
+            available: p.stock,
+          });
+        }
+      }
+      // Still conditional: the invariant must not depend on the check above being right.
+      const updated = await tx<{ id: string; stock: number }[]>`
+        UPDATE products p SET stock = p.stock - i.quantity
+        FROM unnest(${tx.array(ids)}::text[], ${tx.array(req.items.map((i) => i.quantity))}::integer[]) AS i(id, quantity)
+        WHERE p.id = i.id AND p.stock >= i.quantity
+        RETURNING p.id, p.stock`;
+      if (updated.length !== req.items.length) throw new Error(`reservation ${req.reservationId}: stock changed under a row lock`);
+      const stockAfter = new Map(updated.map((u) => [u.id, u.stock]));
+
+      const items: ReservedItem[] = req.items.map((i) => {
+        const p = byId.get(i.productId) as { priceCents: number; currency: string };
+        return { productId: i.productId, quantity: i.quantity, unitPriceCents: p.priceCents, currency: p.currency };
+      });
+      await tx`
+        INSERT INTO reservation_items (reservation_id, position, product_id, quantity, unit_price_cents, currency)
+        SELECT ${req.reservationId}, i.ord - 1, i.product_id, i.quantity, i.unit_price_cents, i.currency
+        FROM unnest(
+          ${tx.array(items.map((i) => i.productId))}::text[],
+          ${tx.array(items.map((i) => i.quantity))}::integer[],
+          ${tx.array(items.map((i) => i.unitPriceCents))}::bigint[],
+          ${tx.array(items.map((i) => i.currency))}::text[]
+        ) WITH ORDINALITY AS i(product_id, quantity, unit_price_cents, currency, ord)`;
+      const changes: StockLevel[] = req.items.map((i) => ({ productId: i.productId, stock: stockAfter.get(i.productId) as number }));
+      return { reservation: { reservationId: req.reservationId, items }, created: true, changes };
+    });
+  }
+
+  async release(req: ReleaseStockRequest): Promise<ReleaseOutcome> {
+    return this.sql.begin(async (tx): Promise<ReleaseOutcome> => {
+      // The row lock makes concurrent releases of one id wait; they then see 'released'.
+      const held = await tx`
+        UPDATE reservations SET status = 'released', updated_at = ${new Date().toISOString()}
+        WHERE id = ${req.reservationId} AND status = 'held' RETURNING id`;
+      if (held.length === 0) return { released: false, changes: [] };
+      const items = await reservedItems(tx, req.reservationId);
+      // Same lock order as reserve (product id), so a release and a reserve cannot deadlock.
+      await tx`
+        SELECT id FROM products WHERE id = ANY(${tx.array(items.map((i) => i.productId))}::text[]) ORDER BY id FOR NO KEY UPDATE`;
+      const restocked = await tx<{ id: string; stock: number }[]>`
+        UPDATE products p SET stock = p.stock + ri.quantity
+        FROM reservation_items ri
+        WHERE ri.reservation_id = ${req.reservationId} AND p.id = ri.product_id
+        RETURNING p.id, p.stock`;
+      const stockAfter = new Map(restocked.map((r) => [r.id, r.stock]));
+      // Products cannot be deleted while reservation items reference them (foreign key).
+      const changes = items.flatMap((i): StockLevel[] => {
+        const stock = stockAfter.get(i.productId);
+        return stock === undefined ? [] : [{ productId: i.productId, stock }];
+      });
+      return { released: true, changes };
+    });
+  }
+
+  async commit(reservationId: string, eventId: string): Promise<CommitOutcome> {
+    return this.sql.begin(async (tx): Promise<CommitOutcome> => {
+      const now = new Date().toISOString();
+      const fresh = await tx`
+        INSERT INTO processed_events (event_id, subject, processed_at) VALUES (${eventId}, ${OrderEvents.created}, ${now})
+        ON CONFLICT (event_id) DO NOTHING RETURNING event_id`;
+      if (fresh.length === 0) return "duplicate";
+      const updated = await tx`
+        UPDATE reservations SET status = 'committed', updated_at = ${now} WHERE id = ${reservationId} AND status = 'held' RETURNING id`;
+      if (updated.length > 0) return "committed";
+      const [row] = await tx<{ status: string }[]>`SELECT status FROM reservations WHERE id = ${reservationId}`;
+      if (row?.status === "committed") return "already-committed";
+      if (row?.status === "released") return "released";
+      return "unknown";
+    });
+  }
+
+  async seedIfEmpty(categories: readonly NewCategory[]): Promise<number> {
+    return this.sql.begin(async (tx): Promise<number> => {
+      // Self-conflicting lock, taken before the emptiness check: two instances starting
+      // together queue here, and the second finds the first one's products.
+      await tx`LOCK TABLE products IN SHARE ROW EXCLUSIVE MODE`;
+      const [any] = await tx`SELECT 1 FROM products LIMIT 1`;
+      if (any) return 0;
+      const products = categories.flatMap((c) => c.products.map((p) => ({ ...p, categoryId: c.id })));
+      await tx`
+        INSERT INTO categories (id, name)
+        SELECT * FROM unnest(${tx.array(categories.map((c) => c.id))}::text[], ${tx.array(categories.map((c) => c.name))}::text[])`;
+      if (products.length > 0) {
+        await tx`
+          INSERT INTO products (id, category_id, name, description, price_cents, currency, stock, created_at)
+          SELECT * FROM unnest(
+            ${tx.array(products.map((p) => p.id))}::text[],
+            ${tx.array(products.map((p) => p.categoryId))}::text[],
+            ${tx.array(products.map((p) => p.name))}::text[],
+            ${tx.array(products.map((p) => p.description))}::text[],
+            ${tx.array(products.map((p) => p.priceCents))}::bigint[],
+            ${tx.array(products.map((p) => p.currency))}::text[],
+            ${tx.array(products.map((p) => p.stock))}::integer[],
+            ${tx.array(products.map((p) => p.createdAt))}::timestamptz[]
+          )`;
+      }
+      return products.length;
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.sql.end({ timeout: 5 });
+  }
+}
+
+/** Columns of a {@link ProductRow}, from `products p JOIN categories c`. */
+const productColumns = (sql: PgSql) => sql`
+  p.id, p.name, p.description, p.price_cents AS "priceCents", p.currency, p.stock,
+  p.category_id AS "categoryId", c.name AS "categoryName", p.created_at AS "createdAt"`;
+
+/** Items of a reservation in request order. */
+async function reservedItems(tx: PgTx, reservationId: string): Promise<ReservedItem[]> {
+  return [
+    ...(await tx<ReservedItem[]>`
+      SELECT product_id AS "productId", quantity, unit_price_cents AS "unitPriceCents", currency
+      FROM reservation_items WHERE reservation_id = ${reservationId} ORDER BY position`),
+  ];
+}
+
+/**
+ * CTEs `terms(ord, lexeme)` and `query(tsq)`: each search term run through the same
+ * tokenizer as the documents (`catalog_search_vector`, so case and diacritics fold alike),
+ * and their AND as prefix matches (`'term':*`). A term that yields no lexeme (only combining
+ * marks) is dropped, as FTS5 ignores an empty phrase; with none left, `tsq` is NULL and
+ * nothing matches, as in SQLite. The lexemes are alphanumeric (punctuation was removed), so
+ * quoting them makes a valid tsquery.
+ */
+const termCtes = (sql: PgSql, terms: readonly string[]) => sql`
+  terms AS (
+    SELECT t.ord, v.lexeme
+    FROM unnest(${sql.array([...terms])}::text[]) WITH ORDINALITY AS t(term, ord)
+    CROSS JOIN LATERAL unnest(catalog_search_vector(t.term, '')) AS v
+  ),
+  query AS (
+    SELECT string_agg(quote_literal(lexeme) || ':*', ' & ' ORDER BY ord, lexeme)::tsquery AS tsq FROM terms
+  )`;
+
+/**
+ * {@link termCtes} plus what bm25 needs besides the row: `stats(n, avgdl)` over the whole
+ * table (FTS5's row count and average tokens per row; a category filter does not change
+ * them) and `idf(ord, lexeme, idf)` per term, from the number of rows it matches (GIN).
+ * The statistics cost a scan of `products` per search, like FTS5 reading its totals.
+ */
+const searchCtes = (sql: PgSql, terms: readonly string[]) => sql`
+  ${termCtes(sql, terms)},
+  stats AS (
+    SELECT count(*)::float8 AS n, coalesce(sum(search_tokens), 0)::float8 / greatest(count(*), 1)::float8 AS avgdl FROM products
+  ),
+  idf AS (
+    -- A term in more than half the rows would get a negative IDF; FTS5 uses 1e-6 instead.
+    SELECT terms.ord, terms.lexeme, CASE WHEN l.v <= 0 THEN 1e-6::float8 ELSE l.v END AS idf
+    FROM terms CROSS JOIN stats
+    CROSS JOIN LATERAL (
+      SELECT count(*)::float8 AS n FROM products WHERE search @@ (quote_literal(terms.lexeme) || ':*')::tsquery
+    ) hits
+    CROSS JOIN LATERAL (SELECT ln((stats.n - hits.n + 0.5::float8) / (hits.n + 0.5::float8)) AS v) l
+  )`;
+
+/**
+ * FTS5's bm25 for row `p`, negated (lower is better), evaluated in the same order of float
+ * operations as fts5_aux.c so that scores match SQLite's to the last bit or nearly:
+ * `-Σ idf · (f · (k1 + 1)) / (f + k1 · (1 − b + b · D / avgdl))`, where f is the term's
+ * prefix hits weighted by column (name 10, description 1) and D the row's token count.
+ */
+const bm25 = (sql: PgSql) => sql`-(
+  SELECT sum(
+    idf.idf * ((f.freq * (1.2::float8 + 1.0::float8)) / (f.freq + 1.2::float8 * (1.0::float8 - 0.75::float8 + 0.75::float8 * p.search_tokens / stats.avgdl)))
+    ORDER BY idf.ord, idf.lexeme)
+  FROM idf CROSS JOIN LATERAL (
+    SELECT coalesce(sum(CASE w WHEN 'A' THEN 10.0::float8 ELSE 1.0::float8 END), 0::float8) AS freq
+    FROM unnest(p.search) AS v CROSS JOIN LATERAL unnest(v.weights) AS w
+    WHERE starts_with(v.lexeme, idf.lexeme)
+  ) f
+)`;

@@ -1,0 +1,252 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { newId } from "../../src/kernel/ids.ts";
+import { MigrationError } from "../../src/kernel/storage/migrations.ts";
+import { migratePostgres, openPostgres, type PgMigration } from "../../src/kernel/storage/postgres.ts";
+import { ACCOUNT_PG_MIGRATIONS } from "../../src/modules/account/storage/migrations.pg.ts";
+import { searchTerms } from "../../src/modules/catalog/search.ts";
+import { DEMO_CATALOG, DEMO_CURRENCY } from "../../src/modules/catalog/seed.ts";
+import { CATALOG_PG_MIGRATIONS } from "../../src/modules/catalog/storage/migrations.pg.ts";
+import { openPostgresCatalogStore, type PostgresCatalogStore } from "../../src/modules/catalog/storage/postgres.ts";
+import { openSqliteCatalogStore, type SqliteCatalogStore } from "../../src/modules/catalog/storage/sqlite.ts";
+import type { CatalogStore, NewCategory, ProductPosition } from "../../src/modules/catalog/storage/types.ts";
+import { ORDER_PG_MIGRATIONS } from "../../src/modules/order/storage/migrations.pg.ts";
+import { freshPostgresDatabase, usePostgres, WITH_POSTGRES } from "../helpers/databases.ts";
+
+/**
+ * The PostgreSQL catalog store answers searches exactly as the SQLite (FTS5) one: same
+ * products, same order, same bm25 scores (to float rounding), same counts and cursors, on the
+ * demo catalog seeded with the same ids in both. Plus the PostgreSQL migrator's contract.
+ */
+
+usePostgres();
+
+/** The demo catalog with fixed ids and time, so both stores hold identical rows. */
+const CATALOG: NewCategory[] = (() => {
+  const createdAt = "2024-05-01T12:00:00.000Z";
+  return DEMO_CATALOG.map((c) => ({
+    id: newId(),
+    name: c.name,
+    products: c.products.map((p) => ({ id: newId(), ...p, currency: DEMO_CURRENCY, createdAt })),
+  }));
+})();
+const categoryId = (name: string): string => CATALOG.find((c) => c.name === name)?.id ?? "missing";
+
+/** The search cases of catalog.test.ts, verbatim. */
+const SUITE_CASES = [
+  "sauerkraut",
+  "espresso",
+  "espres",
+  "ESPRES",
+  "fermentation",
+  "cast iron",
+  "steel",
+  '"foo" OR',
+  "OR",
+  "AND NOT",
+  "NEAR(a b)",
+  "name:espresso",
+  "espresso*",
+  '"espresso',
+  "espresso OR kettle",
+  "-espresso",
+  "^espresso",
+  "'; DROP TABLE products; --",
+  "e%",
+  "_",
+  "{a b}",
+  "a + b",
+  "ünïcödé café",
+];
+
+/** More queries: single words, prefixes, several words, description-only words, no match, edge cases. */
+const MORE_CASES = [
+  "coffee",
+  "tea",
+  "glass",
+  "blue",
+  "st",
+  "ca",
+  "a",
+  "s",
+  "water bottle",
+  "green tea",
+  "steel mug",
+  "jasmine", // only in a description
+  "oxygen", // only in a description
+  "bergamot blueberry",
+  "nonexistent",
+  "zzzz",
+  "1.5", // "1.5-litre": FTS5 splits at '.', so must PostgreSQL
+  "5 litre",
+  "six cup", // "Six-cup": hyphenated
+  "chef s", // "Chef's"
+  "Éspresso", // diacritics fold on both sides
+  "cást",
+  "\u0301", // a combining mark alone: an empty term, nothing matches
+  "cast \u0301", // an empty term among others is ignored
+  "cast cast", // a repeated term counts twice in both
+];
+
+
+/** Every page of a query, 3 at a time, following the positions (cursors) each store returns. */
+async function walk(store: CatalogStore, terms: string[] | undefined, categoryId?: string): Promise<string[]> {
+  const ids: string[] = [];
+  let after: ProductPosition | undefined;
+  for (let i = 0; i < 50; i++) {
+    const page = await store.listProducts({ first: 3, ...(terms ? { terms } : {}), ...(categoryId ? { categoryId } : {}), ...(after ? { after } : {}) });
+    ids.push(...page.items.map((it) => it.product.id));
+    if (!page.hasNextPage) return ids;
+    after = page.items.at(-1)?.position;
+  }
+  throw new Error("pagination did not end");
+}
+
+describe.if(WITH_POSTGRES)("search parity: SQLite FTS5 vs PostgreSQL tsvector + bm25", () => {
+  let lite: SqliteCatalogStore;
+  let pg: PostgresCatalogStore;
+  beforeAll(async () => {
+    lite = openSqliteCatalogStore(":memory:");
+    pg = await openPostgresCatalogStore(await freshPostgresDatabase(), { poolMax: 3 });
+    expect(await lite.seedIfEmpty(CATALOG)).toBe(await pg.seedIfEmpty(CATALOG));
+  });
+  afterAll(async () => {
+    await lite.close();
+    await pg.close();
+  });
+
+  test.each([...SUITE_CASES, ...MORE_CASES].map((q) => [q]))("%p: same products in the same order, same scores and count", async (q) => {
+    const terms = searchTerms(q);
+    const a = await lite.listProducts({ terms, first: 100 });
+    const b = await pg.listProducts({ terms, first: 100 });
+    expect(b.items.map((i) => i.product.id)).toEqual(a.items.map((i) => i.product.id));
+    // Whole rows too: money, stock, category and the ISO timestamp come back alike.
+    expect(b.items.map((i) => i.product)).toEqual(a.items.map((i) => i.product));
+    b.items.forEach((it, i) => {
+      const other = a.items[i]?.position;
+      if (it.position.order === "rank" && other?.order === "rank") {
+        expect(Math.abs(it.position.key - other.key)).toBeLessThanOrEqual(1e-12 * Math.max(1, Math.abs(other.key)));
+      } else {
+        // No terms (punctuation only): a listing by name, positions are names.
+        expect(it.position).toEqual(other as ProductPosition);
+      }
+    });
+    expect(await pg.countProducts({ terms })).toBe(await lite.countProducts({ terms }));
+  });
+
+  test("the suite's expectations hold on PostgreSQL", async () => {
+    const names = async (q: string) => (await pg.listProducts({ terms: searchTerms(q), first: 100 })).items.map((i) => i.product.name);
+    expect(await names("sauerkraut")).toEqual(["Stoneware Fermentation Crock"]);
+    expect((await names("fermentation"))[0]).toBe("The Art of Fermentation");
+    expect((await names("cast iron")).sort()).toEqual(["Cast Iron Kettlebell", "Cast Iron Skillet", "Enamelled Dutch Oven"]);
+    expect(await names("espresso OR kettle")).toEqual([]);
+    const espresso = await names("espresso");
+    const inName = espresso.map((n) => n.toLowerCase().includes("espresso"));
+    expect(inName.indexOf(false)).toBe(inName.lastIndexOf(true) + 1);
+  });
+
+  test("with a category filter: same products, order and count", async () => {
+    for (const [q, cat] of [["cast iron", "Kitchen"], ["steel", "Kitchen"], ["a", "Outdoor"], ["st", "Fitness"], ["coffee", "Books"]] as const) {
+      const filter = { terms: searchTerms(q), categoryId: categoryId(cat) };
+      const a = await lite.listProducts({ ...filter, first: 100 });
+      const b = await pg.listProducts({ ...filter, first: 100 });
+      expect({ q, cat, ids: b.items.map((i) => i.product.id) }).toEqual({ q, cat, ids: a.items.map((i) => i.product.id) });
+      expect(await pg.countProducts(filter)).toBe(await lite.countProducts(filter));
+    }
+  });
+
+  test("cursors: walking pages of 3 gives the same sequence as one page, on both stores", async () => {
+    for (const q of ["steel", "st", "a", "coffee", "espres"]) {
+      const terms = searchTerms(q);
+      const one = (await lite.listProducts({ terms, first: 100 })).items.map((i) => i.product.id);
+      expect({ q, ids: await walk(lite, terms) }).toEqual({ q, ids: one });
+      expect({ q, ids: await walk(pg, terms) }).toEqual({ q, ids: one });
+    }
+    // Listings by name, whole catalog and per category.
+    expect(await walk(pg, undefined)).toEqual(await walk(lite, undefined));
+    expect(await walk(pg, undefined, categoryId("Kitchen"))).toEqual(await walk(lite, undefined, categoryId("Kitchen")));
+    expect(await pg.listCategories()).toEqual(await lite.listCategories());
+  });
+
+  test("a position from one page continues on the other store (same key, same order)", async () => {
+    const terms = searchTerms("st");
+    const first = await lite.listProducts({ terms, first: 5 });
+    const after = first.items.at(-1)?.position;
+    if (!after) throw new Error("no page");
+    const a = await lite.listProducts({ terms, first: 5, after });
+    const b = await pg.listProducts({ terms, first: 5, after });
+    expect(b.items.map((i) => i.product.id)).toEqual(a.items.map((i) => i.product.id));
+  });
+});
+
+describe.if(WITH_POSTGRES)("migratePostgres", () => {
+  let url: string;
+  let schemas = 0;
+  /** A pool on a new, empty schema of the test database (as DATABASE_URL gives each module). */
+  async function freshSchema(poolMax = 1) {
+    const schema = `m${++schemas}`;
+    const admin = openPostgres(url, { poolMax: 1 });
+    await admin.unsafe(`CREATE SCHEMA ${schema}`);
+    await admin.end();
+    return openPostgres(`${url}?search_path=${schema}`, { poolMax });
+  }
+  beforeAll(async () => {
+    url = await freshPostgresDatabase();
+  });
+
+  test.each([
+    ["account", ACCOUNT_PG_MIGRATIONS],
+    ["catalog", CATALOG_PG_MIGRATIONS],
+    ["order", ORDER_PG_MIGRATIONS],
+  ] as const)("%s: a fresh schema gets every version; a second run applies none", async (_name, migrations) => {
+    const sql = await freshSchema();
+    try {
+      expect(await migratePostgres(sql, migrations)).toEqual(migrations.map((m) => m.version));
+      expect(await migratePostgres(sql, migrations)).toEqual([]);
+      const rows = await sql<{ version: number; name: string; appliedAt: Date }[]>`SELECT version, name, applied_at AS "appliedAt" FROM schema_migrations ORDER BY version`;
+      expect(rows.map((r) => [r.version, r.name])).toEqual(migrations.map((m) => [m.version, m.name]));
+      for (const r of rows) expect(Math.abs(r.appliedAt.getTime() - Date.now())).toBeLessThan(60_000);
+    } finally {
+      await sql.end();
+    }
+  });
+
+  test("two pools migrating one schema at once apply each version once", async () => {
+    const a = await freshSchema(2);
+    const b = openPostgres(`${url}?search_path=m${schemas}`, { poolMax: 2 });
+    try {
+      const [ra, rb] = await Promise.all([migratePostgres(a, CATALOG_PG_MIGRATIONS), migratePostgres(b, CATALOG_PG_MIGRATIONS)]);
+      expect([...ra, ...rb].sort((x, y) => x - y)).toEqual([1, 2, 3, 4]);
+      const [row] = await a<{ n: number }[]>`SELECT count(*) AS n FROM schema_migrations`;
+      expect(row?.n).toBe(4);
+    } finally {
+      await a.end();
+      await b.end();
+    }
+  });
+
+  test("a database ahead of the code (unknown version) is refused", async () => {
+    const sql = await freshSchema();
+    try {
+      await migratePostgres(sql, ORDER_PG_MIGRATIONS);
+      await sql`INSERT INTO schema_migrations (version, name) VALUES (99, 'from the future')`;
+      await expect(migratePostgres(sql, ORDER_PG_MIGRATIONS)).rejects.toBeInstanceOf(MigrationError);
+    } finally {
+      await sql.end();
+    }
+  });
+
+  test("versions must increase; a failing migration rolls back alone and stops the run", async () => {
+    const sql = await freshSchema();
+    try {
+      const m = (version: number, up: string): PgMigration => ({ version, name: `v${version}`, up });
+      await expect(migratePostgres(sql, [m(2, "SELECT 1"), m(1, "SELECT 1")])).rejects.toBeInstanceOf(MigrationError);
+      const list = [m(1, "CREATE TABLE a (x int)"), m(2, "CREATE TABLE b (x int); SELECT 1/0"), m(3, "CREATE TABLE c (x int)")];
+      await expect(migratePostgres(sql, list)).rejects.toThrow(/division by zero/);
+      const tables = await sql<{ t: string }[]>`SELECT table_name AS t FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY 1`;
+      expect(tables.map((r) => r.t)).toEqual(["a", "schema_migrations"]);
+      expect(await migratePostgres(sql, [list[0] as PgMigration, m(2, "CREATE TABLE b (x int)"), list[2] as PgMigration])).toEqual([2, 3]);
+    } finally {
+      await sql.end();
+    }
+  });
+});

@@ -91,7 +91,9 @@ export async function startSplit(opts: SplitOptions = {}): Promise<SplitTopology
     sharedEnv,
     async spawn(part, name, extraEnv) {
       const p = launch(part, name ?? `${part}-${++seq}`, extraEnv);
-      await waitUntil(`${p.name} registered`, () => p.server.output().includes(`module ${part} started`), p.server, 30_000);
+      // A module is up once it has registered; a gateway once it has a supergraph to serve.
+      const marker = part === "gateway" ? '"msg":"switchyard started"' : `module ${part} started`;
+      await waitUntil(`${p.name} started`, () => p.server.output().includes(marker), p.server, 30_000);
       return p;
     },
     output: () => processes.map((p) => `--- ${p.name} ---\n${p.server.output().slice(-6000)}`).join("\n"),

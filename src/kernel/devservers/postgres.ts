@@ -65,7 +65,7 @@ export async function startPostgres(): Promise<PostgresServer> {
       const sql = postgres(`${baseUrl}/postgres`, { max: 1, onnotice: () => {} });
       try {
         const exists = await sql`select 1 from pg_database where datname = ${name}`;
-        if (exists.length === 0) await sql.unsafe(`create database ${name}`);
+        if (exists.length === 0) await sql.unsafe(`create database "${name}"`);
       } finally {
         await sql.end({ timeout: 1 });
       }

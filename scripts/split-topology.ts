@@ -54,11 +54,24 @@ export interface SplitTopology {
 
 /** Starts infrastructure and the four processes, and waits until the gateway is ready. */
 export async function startSplit(opts: SplitOptions = {}): Promise<SplitTopology> {
-  const [nats, etcd, postgres] = await Promise.all([startNats(), startEtcd(), startPostgres()]);
+  const started = await Promise.allSettled([startNats(), startEtcd(), startPostgres()]);
+  const failed = started.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed) {
+    // Stop what did start, so a failed launch leaves no server behind.
+    await Promise.all(started.map((r) => (r.status === "fulfilled" ? r.value.stop() : undefined)));
+    throw failed.reason;
+  }
+  const [nats, etcd, postgres] = started.map((r) => (r as PromiseFulfilledResult<NatsServer | EtcdServer | PostgresServer>).value) as [NatsServer, EtcdServer, PostgresServer];
   const dataDir = mkdtempSync(join(tmpdir(), "switchyard-split-"));
   const port = opts.port ?? (await freePort());
   const dbUrls: Record<string, string> = {};
-  for (const m of SPLIT_MODULES) dbUrls[`${m.toUpperCase()}_DATABASE_URL`] = await postgres.createDatabase(m);
+  try {
+    for (const m of SPLIT_MODULES) dbUrls[`${m.toUpperCase()}_DATABASE_URL`] = await postgres.createDatabase(m);
+  } catch (err) {
+    await Promise.all([nats.stop(), etcd.stop(), postgres.stop()]);
+    rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  }
   const sharedEnv: Record<string, string> = {
     BUS: nats.url,
     REGISTRY: `etcd://127.0.0.1:${etcd.port}`,

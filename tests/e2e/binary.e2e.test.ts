@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, existsSync, copyFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT, startMonolith, type Topology } from "../helpers/topology.ts";
+import { startSplit, type SplitTopology } from "../../scripts/split-topology.ts";
 import { orderFlow } from "./flows.ts";
 
 /**
@@ -14,6 +15,7 @@ describe("compiled binary", () => {
   let dir: string;
   let bin: string;
   let t: Topology | undefined;
+  let split: SplitTopology | undefined;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "switchyard-bin-"));
@@ -32,6 +34,7 @@ describe("compiled binary", () => {
 
   afterAll(async () => {
     await t?.stop();
+    await split?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -48,5 +51,13 @@ describe("compiled binary", () => {
   test("serves the order flow (monolith mode), run from a directory without node_modules", async () => {
     t = await startMonolith({ command: [bin], cwd: dir });
     await orderFlow(t.graphqlUrl);
+    await t.stop();
+    t = undefined;
   }, 120_000);
+
+  test("serves the order flow in split mode (4 binary processes on NATS, etcd, PostgreSQL)", async () => {
+    split = await startSplit({ command: [bin], cwd: dir });
+    for (const p of split.processes) expect(p.server.output()).toContain('"bus":"nats"');
+    await orderFlow(split.graphqlUrl);
+  }, 180_000);
 });

@@ -2,7 +2,7 @@ import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import postgres from "postgres";
-import { freePort, spawnServer, waitUntil, type ServerProcess } from "./proc.ts";
+import { freePort, onExitCleanup, spawnServer, waitUntil, type ServerProcess } from "./proc.ts";
 
 export interface PostgresServer {
   /** Base URL without a database: `postgres://postgres@127.0.0.1:<port>` */
@@ -45,6 +45,11 @@ export async function startPostgres(): Promise<PostgresServer> {
   const server: ServerProcess = spawnServer(
     run([join(bin, "postgres"), "-D", join(dir, "data"), "-p", String(port), "-k", dir, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200"]),
   );
+  // runuser does not pass SIGKILL on to postgres: stop it with pg_ctl if we die first.
+  const unregister = onExitCleanup(() => {
+    Bun.spawnSync(run([join(bin, "pg_ctl"), "-D", join(dir, "data"), "stop", "-m", "immediate"]), { stdout: "ignore", stderr: "ignore" });
+    rmSync(dir, { recursive: true, force: true });
+  });
   const baseUrl = `postgres://postgres@127.0.0.1:${port}`;
   await waitUntil(`postgres on ${port}`, async () => {
     const sql = postgres(`${baseUrl}/postgres`, { max: 1, connect_timeout: 1, onnotice: () => {} });
@@ -72,6 +77,7 @@ export async function startPostgres(): Promise<PostgresServer> {
       return `${baseUrl}/${name}`;
     },
     async stop() {
+      unregister();
       // pg_ctl as the server's user: runuser does not forward every signal to the server.
       Bun.spawnSync(run([join(bin, "pg_ctl"), "-D", join(dir, "data"), "stop", "-m", "fast", "-w", "-t", "10"]), { stdout: "ignore", stderr: "ignore" });
       const t = setTimeout(() => server.proc.kill("SIGKILL"), 10_000);

@@ -9,7 +9,32 @@ export interface ServerProcess {
   kill(graceMs?: number): Promise<void>;
 }
 
-/** Spawns a server, capturing stdout+stderr. */
+const exitCleanups = new Set<() => void>();
+let exitHookInstalled = false;
+
+/**
+ * Registers a synchronous last-resort cleanup run when this process exits without having
+ * stopped its dev servers (a crashed test file, an uncaught error): servers are spawned
+ * detached from our lifetime, so without this they would outlive us. Returns the unregister.
+ */
+export function onExitCleanup(fn: () => void): () => void {
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.on("exit", () => {
+      for (const f of exitCleanups) {
+        try {
+          f();
+        } catch {
+          // best effort: the process is going away
+        }
+      }
+    });
+  }
+  exitCleanups.add(fn);
+  return () => exitCleanups.delete(fn);
+}
+
+/** Spawns a server, capturing stdout+stderr. SIGKILLed when this process exits first. */
 export function spawnServer(cmd: string[], opts: { env?: Record<string, string>; cwd?: string; onLine?: (line: string) => void } = {}): ServerProcess {
   const proc = Bun.spawn(cmd, { env: { ...process.env, ...opts.env }, stdin: "ignore", stdout: "pipe", stderr: "pipe", ...(opts.cwd ? { cwd: opts.cwd } : {}) });
   let out = "";
@@ -28,6 +53,8 @@ export function spawnServer(cmd: string[], opts: { env?: Record<string, string>;
   };
   void pump(proc.stdout);
   void pump(proc.stderr);
+  const unregister = onExitCleanup(() => proc.kill("SIGKILL"));
+  void proc.exited.then(unregister);
   return {
     proc,
     output: () => out,

@@ -9,7 +9,7 @@ import { CATALOG_SDL } from "../../src/modules/catalog/contract/index.ts";
 import { BatchLoader } from "../../src/modules/catalog/loader.ts";
 import { decodeCursor, encodeCursor, pageSize } from "../../src/modules/catalog/pagination.ts";
 import { createResolvers } from "../../src/modules/catalog/resolvers.ts";
-import { DateTimeScalar } from "../../src/modules/catalog/scalars.ts";
+import { DateTimeScalar } from "../../src/kernel/graphql/scalars.ts";
 import { searchTerms } from "../../src/modules/catalog/search.ts";
 import { seedDemoCatalog } from "../../src/modules/catalog/seed.ts";
 import { openSqliteCatalogStore, toFtsQuery } from "../../src/modules/catalog/storage/sqlite.ts";

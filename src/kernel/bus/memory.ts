@@ -29,6 +29,7 @@ import type {
   SubscribeOptions,
   Subscription,
 } from "./types.ts";
+import { Inflight, OPEN, DRAINING, CLOSED, type TransportState as State } from "./inflight.ts";
 
 /** The subset of a pino logger the bus uses to report handler errors. */
 export interface MemoryBusLogger {
@@ -51,33 +52,7 @@ const ROUTE_CACHE_MAX = 1024;
 const BATCH = 10_000;
 const INBOX = "_INBOX.";
 
-const OPEN = 0;
-const DRAINING = 1;
-const CLOSED = 2;
-type State = typeof OPEN | typeof DRAINING | typeof CLOSED;
 
-/** Counts running async handlers and lets callers wait until none are left. */
-class Inflight {
-  #count = 0;
-  #waiters: Array<() => void> = [];
-
-  enter(): void {
-    this.#count++;
-  }
-
-  leave(): void {
-    if (--this.#count === 0 && this.#waiters.length > 0) {
-      const waiters = this.#waiters;
-      this.#waiters = [];
-      for (const wake of waiters) wake();
-    }
-  }
-
-  idle(): Promise<void> {
-    if (this.#count === 0) return Promise.resolve();
-    return new Promise((resolve) => this.#waiters.push(resolve));
-  }
-}
 
 class MemoryMsg implements Msg {
   readonly #bus: MemoryBus;

@@ -48,6 +48,7 @@ import type {
   SubscribeOptions,
   Subscription,
 } from "./types.ts";
+import { Inflight, OPEN, DRAINING, CLOSED, type TransportState as State } from "./inflight.ts";
 
 /** The subset of a pino logger the NATS bus uses: `(fields, message)`. */
 export interface NatsBusLogger {
@@ -110,33 +111,7 @@ export interface NatsBus extends Bus {
 /** Default request timeout in ms (the `RequestOptions.timeoutMs` default), as in the memory bus. */
 const DEFAULT_TIMEOUT_MS = 5000;
 
-const OPEN = 0;
-const DRAINING = 1;
-const CLOSED = 2;
-type State = typeof OPEN | typeof DRAINING | typeof CLOSED;
 
-/** Counts running async handlers and lets callers wait until none are left. */
-class Inflight {
-  #count = 0;
-  #waiters: Array<() => void> = [];
-
-  enter(): void {
-    this.#count++;
-  }
-
-  leave(): void {
-    if (--this.#count === 0 && this.#waiters.length > 0) {
-      const waiters = this.#waiters;
-      this.#waiters = [];
-      for (const wake of waiters) wake();
-    }
-  }
-
-  idle(): Promise<void> {
-    if (this.#count === 0) return Promise.resolve();
-    return new Promise((resolve) => this.#waiters.push(resolve));
-  }
-}
 
 /** Resolves when `promise` settles or after `ms`, whichever is first; true when it settled in time. */
 async function settledWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {

@@ -23,6 +23,7 @@ import {
   type EventStream,
   type PublishEventOptions,
 } from "./types.ts";
+import { Inflight, OPEN, DRAINING, CLOSED, type TransportState as State } from "../bus/inflight.ts";
 
 /** The subset of a pino logger the event transports use: `(fields, message)`. */
 export interface EventLogger {
@@ -104,32 +105,7 @@ export function eventHeaders(opts: PublishEventOptions): Headers {
   return out;
 }
 
-/** Counts running handlers and lets callers wait until none are left. */
-export class Inflight {
-  #count = 0;
-  #waiters: Array<() => void> = [];
-
-  get count(): number {
-    return this.#count;
-  }
-
-  enter(): void {
-    this.#count++;
-  }
-
-  leave(): void {
-    if (--this.#count === 0 && this.#waiters.length > 0) {
-      const waiters = this.#waiters;
-      this.#waiters = [];
-      for (const wake of waiters) wake();
-    }
-  }
-
-  idle(): Promise<void> {
-    if (this.#count === 0) return Promise.resolve();
-    return new Promise((resolve) => this.#waiters.push(resolve));
-  }
-}
+export { Inflight };
 
 /** Calls a logger method, swallowing logger failures (they must not break delivery). */
 export function safeLog(logger: EventLogger | undefined, level: keyof EventLogger, obj: object, msg: string): void {
@@ -163,10 +139,6 @@ interface Pending {
   readonly eventId: string;
 }
 
-const OPEN = 0;
-const DRAINING = 1;
-const CLOSED = 2;
-type State = typeof OPEN | typeof DRAINING | typeof CLOSED;
 
 class MemoryConsumer implements Subscription {
   readonly queue: string;

@@ -1,6 +1,6 @@
 import type { GraphQLFieldResolver } from "graphql";
 import { unauthenticated, type Resolvers, type SubgraphContext } from "../../kernel/index.ts";
-import { DateTimeScalar } from "./scalars.ts";
+import { DateTimeScalar } from "../../kernel/graphql/scalars.ts";
 import type { AccountService } from "./service.ts";
 import type { AccountRecord, AccountStore } from "./storage/types.ts";
 import type { RegisterInput } from "./validation.ts";

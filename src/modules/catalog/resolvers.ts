@@ -2,7 +2,7 @@ import type { GraphQLFieldResolver } from "graphql";
 import { money, type Money, type Resolvers, type SubgraphContext } from "../../kernel/index.ts";
 import { BatchLoader } from "./loader.ts";
 import { decodeCursor, encodeCursor, pageSize } from "./pagination.ts";
-import { DateTimeScalar } from "./scalars.ts";
+import { DateTimeScalar } from "../../kernel/graphql/scalars.ts";
 import { searchTerms } from "./search.ts";
 import type { CatalogStore, CategoryRecord, ProductFilter, ProductRecord } from "./storage/types.ts";
 

@@ -1,7 +1,7 @@
 import type { GraphQLFieldResolver } from "graphql";
 import { money, unauthenticated, type Identity, type Money, type Resolvers, type SubgraphContext } from "../../kernel/index.ts";
 import { placeOrder, type CheckoutDeps } from "./checkout.ts";
-import { DateTimeScalar } from "./scalars.ts";
+import { DateTimeScalar } from "../../kernel/graphql/scalars.ts";
 import type { OrderItemRecord, OrderRecord } from "./storage/types.ts";
 import type { OrderItemInput } from "./validation.ts";
 

@@ -1,20 +1,10 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { findBinary, freePort, spawnServer, waitUntil, type ServerProcess } from "./proc.ts";
+import { findBinary, freePort, spawnServer, waitUntil, type ServerProcess, restartableServer, type RestartableServer } from "./proc.ts";
 
-export interface EtcdServer {
-  /** `http://127.0.0.1:<port>` (client URL) */
-  url: string;
-  port: number;
-  dir: string;
-  server: ServerProcess;
-  /** Stops the process keeping its data (to test an etcd outage). */
-  kill(): Promise<void>;
-  /** Starts it again on the same ports and data. */
-  restart(): Promise<void>;
-  stop(): Promise<void>;
-}
+/** A local single-member etcd for tests and `start:split` (see {@link RestartableServer}). */
+export type EtcdServer = RestartableServer;
 
 /** Starts a single-member etcd cluster on free loopback ports with data in a temp dir. */
 export async function startEtcd(): Promise<EtcdServer> {
@@ -39,22 +29,5 @@ export async function startEtcd(): Promise<EtcdServer> {
     await waitUntil(`etcd on ${port}`, async () => (await fetch(`${client}/health`)).ok, server);
     return server;
   };
-  const handle: EtcdServer = {
-    url: client,
-    port,
-    dir,
-    server: await launch(),
-    async kill() {
-      await handle.server.kill();
-    },
-    async restart() {
-      await handle.server.kill();
-      handle.server = await launch();
-    },
-    async stop() {
-      await handle.server.kill();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-  return handle;
+  return restartableServer(client, port, dir, launch);
 }

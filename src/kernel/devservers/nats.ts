@@ -1,22 +1,11 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect } from "node:net";
-import { findBinary, freePort, spawnServer, waitUntil, type ServerProcess } from "./proc.ts";
+import { findBinary, freePort, spawnServer, waitUntil, type ServerProcess, restartableServer, type RestartableServer } from "./proc.ts";
 
-export interface NatsServer {
-  /** `nats://127.0.0.1:<port>` */
-  url: string;
-  port: number;
-  dir: string;
-  server: ServerProcess;
-  /** Kills the server (SIGTERM), keeping its JetStream store so `restart` finds it. */
-  kill(): Promise<void>;
-  /** Starts it again on the same port and store. */
-  restart(): Promise<void>;
-  /** Kills it and removes its directory. */
-  stop(): Promise<void>;
-}
+/** A local nats-server (JetStream on) for tests and `start:split` (see {@link RestartableServer}). */
+export type NatsServer = RestartableServer;
 
 const tcpOpen = (port: number) =>
   new Promise<boolean>((resolve) => {
@@ -35,22 +24,5 @@ export async function startNats(opts: { port?: number } = {}): Promise<NatsServe
     await waitUntil(`nats-server on ${port}`, () => tcpOpen(port), server);
     return server;
   };
-  const handle: NatsServer = {
-    url: `nats://127.0.0.1:${port}`,
-    port,
-    dir,
-    server: await launch(),
-    async kill() {
-      await handle.server.kill();
-    },
-    async restart() {
-      await handle.server.kill();
-      handle.server = await launch();
-    },
-    async stop() {
-      await handle.server.kill();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-  return handle;
+  return restartableServer(`nats://127.0.0.1:${port}`, port, dir, launch);
 }

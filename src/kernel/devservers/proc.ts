@@ -1,5 +1,6 @@
 import type { Subprocess } from "bun";
 import { createServer } from "node:net";
+import { rmSync } from "node:fs";
 
 /** A spawned server process with its captured output. */
 export interface ServerProcess {
@@ -102,4 +103,46 @@ export function findBinary(name: string, debianPackage: string): string {
   const found = Bun.which(name, { PATH: `${process.env["PATH"] ?? ""}:/usr/sbin:/usr/local/sbin:/sbin` });
   if (!found) throw new Error(`${name} not found: install the Debian package ${debianPackage} (apt-get install -y ${debianPackage})`);
   return found;
+}
+
+/**
+ * A dev server that can be killed and relaunched on the same ports and data (to test outages).
+ * Shape shared by nats-server and etcd.
+ */
+export interface RestartableServer {
+  /** Client URL (`nats://127.0.0.1:<port>`, `http://127.0.0.1:<port>`). */
+  url: string;
+  port: number;
+  /** Temp dir holding the server's data; removed by `stop`. */
+  dir: string;
+  /** The running process (replaced by `restart`). */
+  server: ServerProcess;
+  /** Stops the process (SIGTERM), keeping its data so `restart` finds it. */
+  kill(): Promise<void>;
+  /** Starts it again on the same ports and data. */
+  restart(): Promise<void>;
+  /** Kills it and removes its directory. */
+  stop(): Promise<void>;
+}
+
+/** Wraps a `launch` function (spawn + wait until serving) into a {@link RestartableServer}. */
+export async function restartableServer(url: string, port: number, dir: string, launch: () => Promise<ServerProcess>): Promise<RestartableServer> {
+  const handle: RestartableServer = {
+    url,
+    port,
+    dir,
+    server: await launch(),
+    async kill() {
+      await handle.server.kill();
+    },
+    async restart() {
+      await handle.server.kill();
+      handle.server = await launch();
+    },
+    async stop() {
+      await handle.server.kill();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return handle;
 }

@@ -1,7 +1,7 @@
 /**
  * Launches the split topology on this machine: real nats-server (JetStream), etcd and
  * PostgreSQL from Debian's packages on free loopback ports in temp dirs, plus one process of
- * the binary per part (gateway, account, catalog, order), each module on its own PostgreSQL
+ * the binary per part (gateway, account, catalog, order, payment), each module on its own PostgreSQL
  * database. Used by `npm run start:split` and by the end-to-end suite's `split` topology.
  */
 import { startEtcd, startNats, startPostgres, type EtcdServer, type NatsServer, type PostgresServer } from "../src/kernel/devservers/index.ts";
@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
 export const ROOT = resolve(import.meta.dir, "..");
-export const SPLIT_MODULES = ["account", "catalog", "order"] as const;
+export const SPLIT_MODULES = ["account", "catalog", "order", "payment"] as const;
 
 export interface SplitOptions {
   /** Command running the binary; default `bun src/main.ts`. */

@@ -1,5 +1,5 @@
 // Makes sure the Debian packages the split-mode tests and `npm run start:split` need are
-// installed: nats-server, etcd-server, postgresql. Installs them with apt-get when running as
+// installed: nats-server, etcd-server, postgresql (and wrk for the benchmark harness's smoke test). Installs them with apt-get when running as
 // root; otherwise exits with the exact command to run. Never skips silently.
 import { existsSync, readdirSync } from "node:fs";
 import { spawnSync } from "node:child_process";
@@ -16,6 +16,8 @@ export function missingPackages() {
   if (!onPath("nats-server")) missing.push("nats-server");
   if (!onPath("etcd")) missing.push("etcd-server");
   if (!hasPostgres()) missing.push("postgresql");
+  // wrk: the HTTP load generator of bench/ (its smoke test runs in the suite).
+  if (!onPath("wrk")) missing.push("wrk");
   return missing;
 }
 

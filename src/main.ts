@@ -9,6 +9,9 @@ import { createGatewayPart } from "./gateway/index.ts";
 import { createOpsApp } from "./kernel/ops-http.ts";
 import { createMemoryBus } from "./kernel/bus/memory.ts";
 import { createMemoryRegistry } from "./kernel/registry/memory.ts";
+import { initTracing } from "./kernel/tracing.ts";
+import { configureBreakers } from "./kernel/bus/resilience.ts";
+import { infrastructureHealth } from "./kernel/health.ts";
 
 /**
  * Entry point of the one binary. `MODULES` chooses what this process runs: `all` (every
@@ -60,6 +63,9 @@ async function main(): Promise<void> {
     logger.warn({ dataDir: config.dataDir }, created ? "JWT_SECRET not set: generated a development secret in DATA_DIR" : "JWT_SECRET not set: using the development secret from DATA_DIR");
   }
 
+  // Tracing first, so every span and log line of the start already has a trace context.
+  const tracing = initTracing({ serviceName: `switchyard-${config.modules.length > 1 ? "all" : config.modules[0]}`, otlpEndpoint: config.otlpEndpoint });
+  configureBreakers({ failures: config.breakerFailures, resetMs: config.breakerResetMs });
   const local = config.modules.filter((m) => m !== "gateway");
   if (migrateOnly) {
     await migrate(config, local, logger);
@@ -84,7 +90,7 @@ async function main(): Promise<void> {
   let started = false;
   const ops = config.modules.includes("gateway")
     ? undefined
-    : Bun.serve({ port: config.port, hostname: config.host, fetch: createOpsApp(() => started, local, kernel.handled).fetch });
+    : Bun.serve({ port: config.port, hostname: config.host, fetch: createOpsApp(() => started, local, kernel.handled, { logger, health: async () => ({ ...(await infrastructureHealth(kernel.bus, kernel.registry)) }) }).fetch });
   if (ops) logger.info({ port: ops.port }, `health endpoints on http://${config.host}:${ops.port}/health/live`);
 
   let stopping = false;
@@ -96,6 +102,7 @@ async function main(): Promise<void> {
     await kernel.stop();
     await transports.close();
     await ops?.stop(true);
+    await tracing.shutdown();
     logger.info("bye");
     process.exit(0);
   };

@@ -1,10 +1,14 @@
 import { Hono } from "hono";
 import type { Logger } from "../kernel/logger.ts";
-import { newId } from "../kernel/ids.ts";
 import { authenticate } from "./auth.ts";
 import type { GatewayContext } from "./context.ts";
 import type { SupergraphManager } from "./supergraph/manager.ts";
 import { createGatewayYoga } from "./yoga.ts";
+import type { GatewayPlugin } from "./plugins/index.ts";
+import type { OperationCaches } from "./plugins/operation-cache.ts";
+import type { GatewayMiddleware } from "./middleware/index.ts";
+import type { GatewayYogaOptions } from "./yoga.ts";
+import { observeHttp } from "../kernel/http-observability.ts";
 
 export interface HttpAppOptions {
   manager: SupergraphManager;
@@ -12,9 +16,19 @@ export interface HttpAppOptions {
   jwtSecret: string;
   /** Module names that must be registered for readiness. */
   expectedSubgraphs: readonly string[];
+  /** Yoga/envelop plugins (see plugins/index.ts); none by default. */
+  plugins?: readonly GatewayPlugin[];
+  /** Bounded parse caches (plugins/operation-cache.ts); yoga's default LRU when absent. */
+  operationCaches?: OperationCaches;
+  /** Protection middleware (middleware/index.ts), mounted in order before the routes. */
+  middleware?: readonly GatewayMiddleware[];
+  /** GraphiQL / production switches of yoga. */
+  yoga?: GatewayYogaOptions;
+  /** Extra fields of `GET /admin/health` (bus, registry, breakers: see kernel/health.ts). */
+  health?: () => Promise<Record<string, unknown>>;
+  /** Receives the yoga instance: the WebSocket server (ws.ts) runs its operations through it too. */
+  onYoga?: (yoga: ReturnType<typeof createGatewayYoga>) => void;
 }
-
-const REQUEST_ID_RE = /^[\w.-]{1,64}$/;
 
 /**
  * The gateway's HTTP surface (hono): `/graphql` (yoga, GraphiQL on GET from a browser),
@@ -23,7 +37,17 @@ const REQUEST_ID_RE = /^[\w.-]{1,64}$/;
  */
 export function createHttpApp(opts: HttpAppOptions): Hono {
   const app = new Hono();
-  const yoga = createGatewayYoga(opts.manager, opts.logger);
+  // Request id, access log, HTTP metrics and spans for every route; /metrics and /admin/health.
+  observeHttp(app, {
+    logger: opts.logger,
+    health: async () => {
+      const s = opts.manager.status;
+      return { role: "gateway", supergraph: { version: s.current?.version ?? null, subgraphs: s.current?.subgraphs ?? [], aggregator: s.aggregator }, ...(await opts.health?.()) };
+    },
+  });
+  for (const m of opts.middleware ?? []) app.use(m.path, m.handler);
+  const yoga = createGatewayYoga(opts.manager, opts.logger, opts.plugins, opts.operationCaches, opts.yoga);
+  opts.onYoga?.(yoga);
 
   app.get("/health/live", (c) => c.json({ status: "ok" }));
   app.get("/health/ready", (c) => {
@@ -40,8 +64,7 @@ export function createHttpApp(opts: HttpAppOptions): Hono {
   });
 
   app.on(["GET", "POST", "OPTIONS"], "/graphql", async (c) => {
-    const incoming = c.req.header("x-request-id");
-    const requestId = incoming && REQUEST_ID_RE.test(incoming) ? incoming : newId();
+    const requestId = c.get("requestId");
     const auth = await authenticate(c.req.header("authorization"), opts.jwtSecret);
     if (!auth.ok) {
       return c.json({ errors: [{ message: auth.reason, extensions: { code: "UNAUTHENTICATED", requestId } }] }, 401, {

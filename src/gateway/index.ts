@@ -2,8 +2,15 @@ import type { PartContext, PartDefinition } from "../kernel/module.ts";
 import { newId } from "../kernel/ids.ts";
 import type { Leadership } from "../kernel/supergraph/types.ts";
 import { createHttpApp } from "./http.ts";
+import { createGraphQLWsServer, type GraphQLWsServer, type WsData } from "./ws.ts";
+import { infrastructureHealth } from "../kernel/health.ts";
+import { createGatewayPlugins } from "./plugins/index.ts";
+import { createGatewayMiddleware } from "./middleware/index.ts";
+import { createOperationCaches } from "./plugins/operation-cache.ts";
 import { SupergraphComposer } from "./supergraph/composer.ts";
 import { SupergraphManager } from "./supergraph/manager.ts";
+import { staticSupergraph } from "./supergraph/static.ts";
+import { readFileSync } from "node:fs";
 
 /** Name under which gateways elect the one aggregator that composes. */
 export const AGGREGATOR_ELECTION = "aggregator";
@@ -20,8 +27,11 @@ export function createGatewayPart(opts: { expectedSubgraphs: readonly string[] }
     async start(ctx: PartContext) {
       const { config, logger, bus, registry, supergraphStore: store } = ctx;
       if (!config.jwtSecret) throw new Error("gateway needs JWT_SECRET");
-      const manager = new SupergraphManager({ bus, store, logger, subgraphTimeoutMs: config.subgraphTimeoutMs });
-      await manager.start();
+      const manager = new SupergraphManager({ bus, store, logger, subgraphTimeoutMs: config.subgraphTimeoutMs, subscriptionHeartbeatMs: config.subscriptionHeartbeatMs });
+      // --supergraph: serve that file as is (no registry, no composition, no election).
+      const fixed = config.supergraphFile ? staticSupergraph(readFileSync(config.supergraphFile, "utf8")) : undefined;
+      if (fixed) manager.loadStatic(fixed);
+      else await manager.start();
       const composer = new SupergraphComposer({
         bus,
         registry,
@@ -58,14 +68,31 @@ export function createGatewayPart(opts: { expectedSubgraphs: readonly string[] }
           if (!stopped) logger.warn("aggregator leadership lost; campaigning again");
         }
       };
-      const election = campaign();
-      if (store.kind === "memory") {
+      const election = fixed ? Promise.resolve() : campaign();
+      if (store.kind === "memory" && !fixed) {
         // One process: wait for the first composition so the endpoint is usable right away.
         await waitForFirst(manager, 10_000);
       }
 
-      const app = createHttpApp({ manager, logger, jwtSecret: config.jwtSecret, expectedSubgraphs: opts.expectedSubgraphs });
-      const server = Bun.serve({ port: config.port, hostname: config.host, fetch: app.fetch, idleTimeout: 30 });
+      const stopHooks: (() => void | Promise<void>)[] = [];
+      const plugins = createGatewayPlugins({ part: ctx, manager, onStop: (fn) => void stopHooks.push(fn) });
+      // Protection at the HTTP edge (headers, CORS, rate limit, body size); see middleware/index.ts.
+      const middleware = await createGatewayMiddleware({ config, jwtSecret: config.jwtSecret, logger, natsConnection: ctx.natsConnection, onStop: (fn) => void stopHooks.push(fn) });
+      let ws: GraphQLWsServer | undefined;
+      const app = createHttpApp({ onYoga: (yoga) => (ws = createGraphQLWsServer({ yoga, jwtSecret: config.jwtSecret as string, logger })), manager, logger, jwtSecret: config.jwtSecret, expectedSubgraphs: fixed ? Object.keys(fixed.subgraphs) : opts.expectedSubgraphs, plugins, middleware, yoga: { graphiql: config.graphiql, production: config.nodeEnv === "production" }, operationCaches: createOperationCaches(config.operationCacheMax), health: async () => ({ ...(await infrastructureHealth(bus, registry)) }) });
+      // GraphQL over WebSocket on the same /graphql (ws.ts); everything else is the hono app.
+      if (!ws) throw new Error("yoga instance not created");
+      const wsServer = ws;
+      const server = Bun.serve<WsData>({
+        port: config.port,
+        hostname: config.host,
+        fetch: (req, srv) => {
+          const upgraded = wsServer.upgrade(req, srv);
+          return upgraded === null ? app.fetch(req, srv) : upgraded;
+        },
+        websocket: wsServer.websocket,
+        idleTimeout: 30,
+      });
       const url = `http://${config.host}:${server.port}/graphql`;
       logger.info({ url, port: server.port }, `gateway listening on ${url}`);
       return {
@@ -75,8 +102,20 @@ export function createGatewayPart(opts: { expectedSubgraphs: readonly string[] }
           manager.stop();
           await leadership?.resign().catch(() => {});
           void election;
+          // Open subscriptions never finish by themselves: end them with a reconnectable last
+          // result (GATEWAY_SHUTTING_DOWN), so their SSE responses and WebSocket operations complete.
+          const ended = manager.subscriptions.endAll();
+          if (ended > 0) logger.info({ subscriptions: ended }, "open subscriptions ended for shutdown");
           // Stop accepting; let in-flight requests finish.
-          await server.stop(false);
+          // Bounded by DRAIN_TIMEOUT_MS: a request still running then is cut off, not waited for forever.
+          let timer: ReturnType<typeof setTimeout> | undefined;
+          const drained = await Promise.race([server.stop(false).then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), config.drainTimeoutMs)))]);
+          clearTimeout(timer);
+          if (!drained) {
+            logger.warn({ drainTimeoutMs: config.drainTimeoutMs }, "in-flight HTTP requests still running after DRAIN_TIMEOUT_MS; closing them");
+            await server.stop(true);
+          }
+          for (const fn of stopHooks) await Promise.resolve().then(fn).catch((err: unknown) => logger.warn({ err }, "gateway plugin cleanup failed"));
           logger.info("gateway stopped");
         },
       };

@@ -3,6 +3,8 @@ import { GraphQLError, GraphQLSchema, GraphQLObjectType, GraphQLString } from "g
 import type { Logger } from "../kernel/logger.ts";
 import type { GatewayContext } from "./context.ts";
 import type { SupergraphManager } from "./supergraph/manager.ts";
+import type { GatewayPlugin } from "./plugins/index.ts";
+import type { OperationCaches } from "./plugins/operation-cache.ts";
 
 // Served while no supergraph exists yet: every operation fails with a clear, stable code.
 const NOT_READY = new GraphQLSchema({
@@ -19,15 +21,35 @@ const NOT_READY = new GraphQLSchema({
   }),
 });
 
+/** Per-environment switches of the yoga server (protection; see README "Protection"). */
+export interface GatewayYogaOptions {
+  /** Serve GraphiQL on GET /graphql to browsers; default true. */
+  graphiql?: boolean;
+  /** NODE_ENV=production: yoga's own masked errors carry no `originalError` details. */
+  production?: boolean;
+}
+
 /**
  * The gateway's GraphQL server (graphql-yoga). The schema is looked up per request from the
  * supergraph manager, which is how a recomposed supergraph is swapped in without a restart.
+ * `plugins` (see plugins/index.ts) add the gateway's capabilities (authorization, ...).
  */
-export function createGatewayYoga(manager: SupergraphManager, logger: Logger): YogaServerInstance<GatewayContext, object> {
+export function createGatewayYoga(manager: SupergraphManager, logger: Logger, plugins: readonly GatewayPlugin[] = [], operationCaches?: OperationCaches, options: GatewayYogaOptions = {}): YogaServerInstance<GatewayContext, object> {
   return createYoga<GatewayContext>({
-    schema: () => manager.getSchema() ?? NOT_READY,
+    // Bounded parse caches (plugins/operation-cache.ts); yoga's default LRU when not given.
+    parserAndValidationCache: operationCaches ? { documentCache: operationCaches.documentCache, errorCache: operationCaches.errorCache } : true,
+    // Assembled by plugins/index.ts (createGatewayPlugins).
+    // First: the current supergraph, set when each operation's envelop is created, over HTTP
+    // and WebSocket alike (yoga's `schema: () => ...` factory only hooks HTTP request parsing,
+    // so ws.ts's getEnveloped would find no schema). An operation keeps the schema it started
+    // with across a swap (open subscriptions included).
+    plugins: [{ onEnveloped: ({ setSchema }: { setSchema: (schema: GraphQLSchema) => void }) => setSchema(manager.getSchema() ?? NOT_READY) }, ...plugins],
     graphqlEndpoint: "/graphql",
-    graphiql: { title: "Switchyard" },
+    graphiql: options.graphiql === false ? false : { title: "Switchyard" },
+    // CORS is the allow-list middleware's job (middleware/cors.ts); yoga's default would allow any origin.
+    cors: false,
+    // Errors thrown outside execution; execution errors are masked by plugins/masked-errors.ts.
+    maskedErrors: { isDev: options.production !== true },
     landingPage: false,
     logging: {
       debug: (...args) => logger.debug({ args }, "yoga"),

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { existsSync } from "node:fs";
 import { LOG_LEVELS, type LogLevel } from "./logger.ts";
 
 /**
@@ -26,6 +27,8 @@ export interface Config {
   subgraphTimeoutMs: number;
   /** Max time to finish in-flight work on SIGINT/SIGTERM, in ms. */
   drainTimeoutMs: number;
+  /** Heartbeat interval of subscription streams between gateway and subgraphs, in ms (a peer silent for 3 intervals is dead). */
+  subscriptionHeartbeatMs: number;
   /** Bus transport: in-process, or NATS servers (`nats://host:port`). */
   bus: BusConfig;
   /** NATS auth/TLS (only with `bus.kind === "nats"`). */
@@ -42,6 +45,77 @@ export interface Config {
   dbPoolMax: number;
   /** Subgraphs the gateway needs before it reports ready; undefined = default (see main). */
   gatewaySubgraphs: string[] | undefined;
+  /** `BUS_TIMEOUTS`: per-subject request timeouts (first matching pattern wins), ms. */
+  busTimeouts: { pattern: string; timeoutMs: number }[];
+  /** Consecutive transport failures that open a circuit breaker (per subgraph / subject). */
+  breakerFailures: number;
+  /** How long an open breaker rejects calls before one trial call (half-open), ms. */
+  breakerResetMs: number;
+  /** `OTEL_EXPORTER_OTLP_ENDPOINT`: OTLP/HTTP collector base URL; undefined = spans not exported. */
+  otlpEndpoint: string | undefined;
+  /**
+   * `SUPERGRAPH_FILE` / `--supergraph`: serve this supergraph SDL file instead of composing from
+   * the registry; each subgraph is reached at its `join__graph(url:)` (http(s) or bus://graphql.<name>).
+   */
+  supergraphFile: string | undefined;
+  /** `ADMIN_EMAIL`: account made admin at account-module start (with `adminPassword`); undefined = none. */
+  adminEmail: string | undefined;
+  /** `ADMIN_PASSWORD`: that account's password when it is created (>= 8 characters). */
+  adminPassword: string | undefined;
+  /** Simulated payment provider: latency of each call, ms. */
+  paymentProviderLatencyMs: number;
+  /** How long the payment module waits for the provider before giving up (`PAYMENT_PROVIDER_TIMEOUT`), ms. */
+  paymentProviderTimeoutMs: number;
+  /** PENDING orders not paid within this many seconds are cancelled and their stock released. */
+  orderPaymentTimeoutS: number;
+  /** Poll interval of the transactional-outbox relay (it is also woken on every commit), ms. */
+  outboxPollMs: number;
+  /** Test-only fault injection point (e.g. `outbox.after_commit[:<subject>]`); undefined = none. */
+  faultInject: string | undefined;
+  /** `NODE_ENV`: `production` turns development aids off by default (cache metadata, subgraph timings). */
+  nodeEnv: string;
+  /** Response cache of public reads at the gateway (`RESPONSE_CACHE`). */
+  responseCache: boolean;
+  /** Max cached responses per gateway (LRU), entries. */
+  responseCacheMax: number;
+  /** TTL of a response none of whose types has a TTL of its own, ms; 0 = such responses are not cached. */
+  responseCacheTtlMs: number;
+  /** TTL per type or schema coordinate (`Product`, `Query.products`), ms; 0 = never cached. */
+  responseCacheTtls: Record<string, number>;
+  /** `PERSISTED_OPERATIONS`: `off`, `apq` (Automatic Persisted Queries) or `only` (allow-list from a manifest). */
+  persistedOperations: "off" | "apq" | "only";
+  /** Manifest of the allow-list (`only` mode): `{ "<sha256>": "<query>" }` or Apollo's persisted query manifest. */
+  persistedOperationsFile: string | undefined;
+  /** Max APQ-registered operations kept per gateway (LRU), entries. */
+  apqMax: number;
+  /** Max parsed documents (and parse errors) the gateway caches (LRU), entries each. */
+  operationCacheMax: number;
+  /** Whether a client may ask for per-subgraph timings (`x-switchyard-trace: 1`). */
+  subgraphTimings: boolean;
+  /** Protection (gateway): GraphiQL served on `GET /graphql` to browsers (`GRAPHIQL`; default: not in production). */
+  graphiql: boolean;
+  /** Introspection (`__schema`, `__type`) allowed (`INTROSPECTION`; default: not in production). */
+  introspection: boolean;
+  /** Max selection depth of an operation; 0 = no limit. */
+  maxDepth: number;
+  /** Max aliases in an operation; 0 = no limit. */
+  maxAliases: number;
+  /** Max lexical tokens in a document; 0 = no limit. */
+  maxTokens: number;
+  /** Max directives in an operation; 0 = no limit. */
+  maxDirectives: number;
+  /** Max static cost of an operation (graphql-armor cost model); 0 = no limit. */
+  maxCost: number;
+  /** Max request body, bytes (larger requests get 413 `PAYLOAD_TOO_LARGE`). */
+  maxBodyBytes: number;
+  /** `CORS_ORIGINS`: origins allowed cross-origin (`["*"]` = any); empty = no CORS headers at all. */
+  corsOrigins: string[];
+  /** `TRUST_PROXY`: take the client IP from `Fly-Client-IP` / `X-Forwarded-For` (only behind a proxy that sets them). */
+  trustProxy: boolean;
+  /** Requests per client per window; 0 = rate limiting off. */
+  rateLimitMax: number;
+  /** Rate-limit window, seconds. */
+  rateLimitWindowS: number;
 }
 
 export type BusConfig = { kind: "memory" } | { kind: "nats"; servers: string[] };
@@ -131,6 +205,50 @@ export function parseDatabaseUrl(raw: string): string {
   throw new ConfigError("sqlite:<path> | postgres://user:pass@host:port/database");
 }
 
+/** Loose e-mail check (one @, no spaces, a dot in the domain), as the account module's registration. */
+function parseAdminEmail(raw: string): string | undefined {
+  if (raw === "") return undefined;
+  const email = raw.trim().toLowerCase();
+  if (email.length > 254 || !/^[^\s@]+@[^\s@.]+(?:\.[^\s@.]+)+$/.test(email)) throw new ConfigError("an e-mail address");
+  return email;
+}
+
+/** Parses `BUS_TIMEOUTS`: `pattern=ms` pairs; patterns use NATS wildcards (`*`, `>`). */
+export function parseBusTimeouts(raw: string): { pattern: string; timeoutMs: number }[] {
+  if (raw.trim() === "") return [];
+  return raw.split(",").map((pair) => {
+    const m = /^\s*([^\s=]+)\s*=\s*(\d+)\s*$/.exec(pair);
+    const ms = m ? Number(m[2]) : NaN;
+    if (!m || !Number.isInteger(ms) || ms < 1 || ms > 600_000 || !/^[^.\s]+(\.[^.\s]+)*$/.test(m[1] as string)) {
+      throw new ConfigError("comma list of <subject pattern>=<ms> (1-600000), e.g. catalog.stock.*=2000,graphql.*=10000");
+    }
+    return { pattern: m[1] as string, timeoutMs: ms };
+  });
+}
+
+/** Parses `RESPONSE_CACHE_TTLS`: `Type=ms` or `Type.field=ms` pairs. */
+export function parseTtls(raw: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (raw.trim() === "") return out;
+  for (const pair of raw.split(",")) {
+    const m = /^\s*([_A-Za-z]\w*(?:\.[_A-Za-z]\w*)?)\s*=\s*(\d+)\s*$/.exec(pair);
+    const ms = m ? Number(m[2]) : NaN;
+    if (!m || ms > 86_400_000) throw new ConfigError("comma list of <Type or Type.field>=<ms> (0-86400000), e.g. Product=60000,Order=0");
+    out[m[1] as string] = ms;
+  }
+  return out;
+}
+
+/** Parses `CORS_ORIGINS`: empty, `*`, or a comma list of origins (`scheme://host[:port]`, no path). */
+export function parseCorsOrigins(raw: string): string[] {
+  if (raw.trim() === "") return [];
+  if (raw.trim() === "*") return ["*"];
+  return raw.split(",").map((s) => s.trim()).map((o) => {
+    if (!/^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$/.test(o)) throw new ConfigError("empty, * or a comma list of origins like https://shop.example.com");
+    return o;
+  });
+}
+
 const natsField = (field: keyof NatsAuthConfig) => (raw: string, _ctx: ParseContext, acc: Partial<Config>): NatsAuthConfig => ({ ...acc.nats, ...(raw ? { [field]: raw } : {}) });
 
 /** Every option, in `--help` order. */
@@ -145,6 +263,7 @@ export const OPTIONS = [
   { key: "seed", env: "SEED", flag: "--seed", default: "true", allowed: "true | false", describe: "Seed the demo catalog when the catalog database is empty.", parse: bool },
   { key: "subgraphTimeoutMs", env: "SUBGRAPH_TIMEOUT_MS", flag: "--subgraph-timeout-ms", default: "10000", allowed: "100-120000 (ms)", describe: "Timeout of one gateway-to-subgraph request over the bus.", parse: intIn(100, 120_000) },
   { key: "drainTimeoutMs", env: "DRAIN_TIMEOUT_MS", flag: "--drain-timeout-ms", default: "10000", allowed: "0-600000 (ms)", describe: "How long shutdown waits for in-flight requests.", parse: intIn(0, 600_000) },
+  { key: "subscriptionHeartbeatMs", env: "SUBSCRIPTION_HEARTBEAT_MS", flag: "--subscription-heartbeat-ms", default: "5000", allowed: "100-60000 (ms)", describe: "Heartbeat of subscription streams between gateway and subgraphs; a side silent for 3 intervals ends the subscription with SUBGRAPH_UNAVAILABLE.", parse: intIn(100, 60_000) },
   { key: "bus", env: "BUS", flag: "--bus", default: "memory", allowed: "memory | nats://host:port[,nats://host:port...]", describe: "Bus transport: in-process, or NATS (JetStream for durable events).", parse: parseBus },
   { key: "nats", env: "NATS_TOKEN", flag: "--nats-token", default: "", allowed: "token string", describe: "NATS token auth.", parse: natsField("token") },
   { key: "nats", env: "NATS_USER", flag: "--nats-user", default: "", allowed: "user name", describe: "NATS user (with NATS_PASS).", parse: natsField("user") },
@@ -158,6 +277,40 @@ export const OPTIONS = [
   { key: "databaseUrl", env: "DATABASE_URL", flag: "--database-url", default: "", allowed: "sqlite:<path> | postgres://user:pass@host:port/db", describe: "Database of every module (unset: SQLite files in DATA_DIR). A shared postgres URL gives each module its own schema; sqlite:<dir> one file per module in <dir>.", parse: (raw) => (raw === "" ? undefined : parseDatabaseUrl(raw)) },
   { key: "dbPoolMax", env: "DB_POOL_MAX", flag: "--db-pool-max", default: "10", allowed: "1-200", describe: "Max PostgreSQL connections per module.", parse: intIn(1, 200) },
   { key: "gatewaySubgraphs", env: "GATEWAY_SUBGRAPHS", flag: "--gateway-subgraphs", default: "", allowed: "comma list of module names", describe: "Subgraphs the gateway waits for before it is ready (default: the modules of this process with REGISTRY=memory, every module with etcd).", parse: (raw, ctx) => (raw === "" ? undefined : parseModules(raw, { parts: ctx.parts.filter((p) => p !== "gateway") })) },
+  { key: "busTimeouts", env: "BUS_TIMEOUTS", flag: "--bus-timeouts", default: "", allowed: "comma list of <subject pattern>=<ms>, e.g. catalog.stock.*=2000,graphql.*=10000", describe: "Per-subject bus request timeouts (NATS wildcards; the first matching pattern wins over the caller's timeout).", parse: parseBusTimeouts },
+  { key: "breakerFailures", env: "BREAKER_FAILURES", flag: "--breaker-failures", default: "5", allowed: "1-1000", describe: "Consecutive timeouts / no-responders that open the circuit breaker of a subgraph or subject.", parse: intIn(1, 1000) },
+  { key: "breakerResetMs", env: "BREAKER_RESET_MS", flag: "--breaker-reset-ms", default: "5000", allowed: "100-600000 (ms)", describe: "How long an open circuit breaker fails fast before letting one trial request through (half-open).", parse: intIn(100, 600_000) },
+  { key: "otlpEndpoint", env: "OTEL_EXPORTER_OTLP_ENDPOINT", flag: "--otlp-endpoint", default: "", allowed: "http(s)://host:port[/path]", describe: "OpenTelemetry collector (OTLP/HTTP, JSON); traces go to <endpoint>/v1/traces. Unset: tracing is not exported.", parse: (raw) => { if (raw === "") return undefined; if (!/^https?:\/\/[^\s/]+(\/\S*)?$/.test(raw)) throw new ConfigError("http(s)://host:port[/path]"); return raw; } },
+  { key: "supergraphFile", env: "SUPERGRAPH_FILE", flag: "--supergraph", default: "", allowed: "path of a supergraph SDL file", describe: "Gateway serves this supergraph instead of composing from the registry; subgraphs are reached at their join__graph URLs (http(s)://... over HTTP, bus://graphql.<name> over the bus).", parse: (raw) => { if (raw === "") return undefined; if (!existsSync(raw)) throw new ConfigError("path of an existing supergraph SDL file"); return raw; } },
+  { key: "adminEmail", env: "ADMIN_EMAIL", flag: "--admin-email", default: "", allowed: "an e-mail address (with ADMIN_PASSWORD)", describe: "First admin: the account module creates this account at start if missing (password ADMIN_PASSWORD) and grants it the admin role.", parse: parseAdminEmail },
+  { key: "adminPassword", env: "ADMIN_PASSWORD", flag: "--admin-password", default: "", allowed: "at least 8 characters (with ADMIN_EMAIL)", describe: "Password of the ADMIN_EMAIL account when it is created; an existing account must already have it.", parse: (raw) => { if (raw === "") return undefined; if ([...raw].length < 8) throw new ConfigError("at least 8 characters"); return raw; } },
+  { key: "paymentProviderLatencyMs", env: "PAYMENT_PROVIDER_LATENCY_MS", flag: "--payment-provider-latency-ms", default: "50", allowed: "0-60000 (ms)", describe: "Latency of each call to the simulated payment provider.", parse: intIn(0, 60_000) },
+  { key: "paymentProviderTimeoutMs", env: "PAYMENT_PROVIDER_TIMEOUT_MS", flag: "--payment-provider-timeout-ms", default: "5000", allowed: "10-120000 (ms)", describe: "How long the payment module waits for the provider (tok_timeout never answers): the payment then fails with PAYMENT_PROVIDER_TIMEOUT.", parse: intIn(10, 120_000) },
+  { key: "orderPaymentTimeoutS", env: "ORDER_PAYMENT_TIMEOUT_S", flag: "--order-payment-timeout-s", default: "900", allowed: "1-604800 (seconds)", describe: "PENDING orders not paid within this time are cancelled and their stock released (periodic sweeper).", parse: intIn(1, 604_800) },
+  { key: "outboxPollMs", env: "OUTBOX_POLL_MS", flag: "--outbox-poll-ms", default: "1000", allowed: "10-60000 (ms)", describe: "Poll interval of the transactional-outbox relay (it also wakes on every commit).", parse: intIn(10, 60_000) },
+  { key: "faultInject", env: "FAULT_INJECT", flag: "--fault-inject", default: "", allowed: "outbox.after_commit[:<subject>]", describe: "TEST ONLY: outbox.after_commit kills the process (SIGKILL) right after an outbox commit, before the publish.", parse: (raw) => { if (raw === "") return undefined; if (!/^outbox\.after_commit(:[\w.]+)?$/.test(raw)) throw new ConfigError("outbox.after_commit[:<subject>]"); return raw; } },
+  { key: "nodeEnv", env: "NODE_ENV", flag: "--node-env", default: "development", allowed: "production | development | test | ...", describe: "Environment; production turns development aids off by default (GraphiQL, introspection, subgraph timings); response-cache metadata is shown only with development.", parse: (raw) => { if (!/^[\w-]{1,32}$/.test(raw)) throw new ConfigError("a word such as production or development"); return raw; } },
+  { key: "responseCache", env: "RESPONSE_CACHE", flag: "--response-cache", default: "true", allowed: "true | false", describe: "Cache public read responses at the gateway (per caller, invalidated by catalog events).", parse: bool },
+  { key: "responseCacheMax", env: "RESPONSE_CACHE_MAX", flag: "--response-cache-max", default: "1000", allowed: "1-1000000 (entries)", describe: "Max cached responses per gateway (least recently used are evicted).", parse: intIn(1, 1_000_000) },
+  { key: "responseCacheTtlMs", env: "RESPONSE_CACHE_TTL_MS", flag: "--response-cache-ttl-ms", default: "0", allowed: "0-86400000 (ms)", describe: "TTL of a response none of whose types has its own TTL in RESPONSE_CACHE_TTLS; 0: such responses are not cached.", parse: intIn(0, 86_400_000) },
+  { key: "responseCacheTtls", env: "RESPONSE_CACHE_TTLS", flag: "--response-cache-ttls", default: "Product=60000,Category=300000,Account=0,Order=0", allowed: "comma list of <Type or Type.field>=<ms>", describe: "TTL per type or schema coordinate; a response gets the smallest TTL of the types it contains; 0 = never cached.", parse: parseTtls },
+  { key: "persistedOperations", env: "PERSISTED_OPERATIONS", flag: "--persisted-operations", default: "apq", allowed: "off | apq | only", describe: "apq: Automatic Persisted Queries; only: execute only the operations of PERSISTED_OPERATIONS_FILE.", parse: (raw) => { if (raw !== "off" && raw !== "apq" && raw !== "only") throw new ConfigError("off | apq | only"); return raw; } },
+  { key: "persistedOperationsFile", env: "PERSISTED_OPERATIONS_FILE", flag: "--persisted-operations-file", default: "", allowed: "path of a JSON manifest (required with PERSISTED_OPERATIONS=only)", describe: "Allow-list: { \"<sha256>\": \"<query>\" } or an Apollo persisted query manifest.", parse: (raw, _ctx, acc) => { if (raw === "") { if (acc.persistedOperations === "only") throw new ConfigError("a manifest path (PERSISTED_OPERATIONS=only needs one)"); return undefined; } if (!existsSync(raw)) throw new ConfigError("path of an existing JSON manifest"); return raw; } },
+  { key: "apqMax", env: "APQ_MAX", flag: "--apq-max", default: "1000", allowed: "1-1000000 (entries)", describe: "Max operations registered by Automatic Persisted Queries per gateway (LRU).", parse: intIn(1, 1_000_000) },
+  { key: "operationCacheMax", env: "OPERATION_CACHE_MAX", flag: "--operation-cache-max", default: "1000", allowed: "1-1000000 (entries)", describe: "Max parsed operations (and parse errors) cached by the gateway (LRU); bounds validation and query-plan caches too.", parse: intIn(1, 1_000_000) },
+  { key: "subgraphTimings", env: "SUBGRAPH_TIMINGS", flag: "--subgraph-timings", default: "", allowed: "true | false (unset: true unless NODE_ENV=production)", describe: "Let clients ask for per-subgraph timings (header x-switchyard-trace: 1; subgraphs answer Apollo ftv1 traces).", parse: (raw, _ctx, acc) => (raw === "" ? acc.nodeEnv !== "production" : bool(raw)) },
+  { key: "graphiql", env: "GRAPHIQL", flag: "--graphiql", default: "", allowed: "true | false (unset: true unless NODE_ENV=production)", describe: "Serve GraphiQL on GET /graphql to browsers.", parse: (raw, _ctx, acc) => (raw === "" ? acc.nodeEnv !== "production" : bool(raw)) },
+  { key: "introspection", env: "INTROSPECTION", flag: "--introspection", default: "", allowed: "true | false (unset: true unless NODE_ENV=production)", describe: "Allow introspection queries; when off, field suggestions (\"Did you mean\") are hidden too.", parse: (raw, _ctx, acc) => (raw === "" ? acc.nodeEnv !== "production" : bool(raw)) },
+  { key: "maxDepth", env: "MAX_DEPTH", flag: "--max-depth", default: "12", allowed: "0-1000 (0 = no limit)", describe: "Max selection depth of an operation (QUERY_TOO_DEEP).", parse: intIn(0, 1000) },
+  { key: "maxAliases", env: "MAX_ALIASES", flag: "--max-aliases", default: "30", allowed: "0-100000 (0 = no limit)", describe: "Max aliases in an operation (TOO_MANY_ALIASES).", parse: intIn(0, 100_000) },
+  { key: "maxTokens", env: "MAX_TOKENS", flag: "--max-tokens", default: "2000", allowed: "0-1000000 (0 = no limit)", describe: "Max lexical tokens in a GraphQL document, checked while parsing (TOO_MANY_TOKENS).", parse: intIn(0, 1_000_000) },
+  { key: "maxDirectives", env: "MAX_DIRECTIVES", flag: "--max-directives", default: "50", allowed: "0-100000 (0 = no limit)", describe: "Max directives in an operation (TOO_MANY_DIRECTIVES).", parse: intIn(0, 100_000) },
+  { key: "maxCost", env: "MAX_COST", flag: "--max-cost", default: "5000", allowed: "0-100000000 (0 = no limit)", describe: "Max static cost of an operation: object 2, scalar 1, times 1.5 per depth level (QUERY_TOO_COMPLEX).", parse: intIn(0, 100_000_000) },
+  { key: "maxBodyBytes", env: "MAX_BODY_BYTES", flag: "--max-body-bytes", default: "1048576", allowed: "1024-1073741824 (bytes)", describe: "Max request body on /graphql; larger requests get 413 PAYLOAD_TOO_LARGE.", parse: intIn(1024, 1_073_741_824) },
+  { key: "corsOrigins", env: "CORS_ORIGINS", flag: "--cors-origins", default: "", allowed: "empty | * | comma list of https://host[:port]", describe: "Origins allowed to call /graphql from a browser (CORS); empty: no cross-origin access.", parse: parseCorsOrigins },
+  { key: "trustProxy", env: "TRUST_PROXY", flag: "--trust-proxy", default: "false", allowed: "true | false", describe: "Client IP (rate limiting) from Fly-Client-IP, else the last X-Forwarded-For entry; only behind a proxy that sets them.", parse: bool },
+  { key: "rateLimitMax", env: "RATE_LIMIT_MAX", flag: "--rate-limit-max", default: "600", allowed: "0-1000000 (0 = off)", describe: "Requests per client (account of the token, else IP) per RATE_LIMIT_WINDOW_S; more get 429 RATE_LIMITED. Shared by all gateways over NATS KV in split mode.", parse: intIn(0, 1_000_000) },
+  { key: "rateLimitWindowS", env: "RATE_LIMIT_WINDOW_S", flag: "--rate-limit-window-s", default: "60", allowed: "1-86400 (seconds)", describe: "Rate-limit window (fixed windows aligned to the clock).", parse: intIn(1, 86_400) },
 ] as const satisfies readonly OptionSpec<keyof Config>[];
 
 /** Result of parsing the command line: either a config or a request for help. */
@@ -213,6 +366,9 @@ export function loadConfig(argv: readonly string[], env: Record<string, string |
   }
   out["moduleDatabaseUrls"] = moduleDatabaseUrls;
   const config = out as unknown as Config;
+  if ((config.adminEmail === undefined) !== (config.adminPassword === undefined)) {
+    throw new ConfigError("ADMIN_EMAIL and ADMIN_PASSWORD: set both (first admin account) or neither");
+  }
   if (config.bus.kind === "memory" && config.registry.kind === "etcd") {
     throw new ConfigError("REGISTRY: etcd needs BUS=nats://... (modules in other processes are reached over the bus)");
   }

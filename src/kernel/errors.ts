@@ -11,6 +11,8 @@ export const ErrorCode = {
   BAD_USER_INPUT: "BAD_USER_INPUT",
   OUT_OF_STOCK: "OUT_OF_STOCK",
   CONFLICT: "CONFLICT",
+  /** The object is not in a state that allows the operation (e.g. cancelling a shipped order). */
+  INVALID_STATE: "INVALID_STATE",
   EMAIL_TAKEN: "EMAIL_TAKEN",
   INVALID_CREDENTIALS: "INVALID_CREDENTIALS",
   SERVICE_UNAVAILABLE: "SERVICE_UNAVAILABLE",

@@ -6,6 +6,7 @@ export type { Bus, Headers, Msg, Subscription } from "./bus/types.ts";
 export { BusError, BusTimeoutError, NoRespondersError, BusClosedError } from "./bus/errors.ts";
 export { AppError, ErrorCode, notFound, badInput, unauthenticated, forbidden } from "./errors.ts";
 export { newId, isId } from "./ids.ts";
+export { liveEvents, type LiveEventsOptions } from "./events/live.ts";
 export { money, MONEY_SDL, type Money } from "./money.ts";
 export { IDENTITY_HEADER, REQUEST_ID_HEADER, type Identity } from "./identity.ts";
 export { signToken, verifyToken, InvalidTokenError } from "./auth/jwt.ts";
@@ -34,3 +35,12 @@ export {
   type HandlerMeta,
   type DatabaseConfig,
 } from "./module.ts";
+export {
+  SqliteOutbox,
+  PostgresOutbox,
+  sqliteOutboxMigration,
+  postgresOutboxMigration,
+  type OutboxSource,
+  type OutboxEvent,
+  type OutboxNotify,
+} from "./outbox/index.ts";

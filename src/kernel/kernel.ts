@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { parse } from "graphql";
 import type { GraphQLResolverMap } from "@apollo/subgraph/dist/schema-helper";
 import { requestJson, serveJson } from "./bus/rpc.ts";
+import { AppError } from "./errors.ts";
 import { encodeJson } from "./bus/codec.ts";
 import type { Bus, Headers, Subscription } from "./bus/types.ts";
 import type { Config } from "./config.ts";
@@ -17,7 +18,16 @@ import type { SupergraphStore } from "./supergraph/types.ts";
 import { createMemorySupergraphStore } from "./supergraph/memory.ts";
 import type { EventStream } from "./events/types.ts";
 import { createMemoryEventStream } from "./events/memory.ts";
-import { serveSubgraph } from "./subgraph/server.ts";
+import { serveSubgraph, subgraphStreamSubject } from "./subgraph/server.ts";
+import { OutboxRelay } from "./outbox/relay.ts";
+import { instrumentBus } from "./bus/instrumented.ts";
+import { natsConnectionOf } from "./bus/nats.ts";
+import type { NatsConnection } from "nats";
+import { idempotentRetry, throughBreaker } from "./bus/resilience.ts";
+import { eventsConsumed, eventsRedelivered } from "./metrics.ts";
+import { instrumentEvents } from "./events/instrumented.ts";
+import { runWithRequestId } from "./request-context.ts";
+import { SpanKind, extractTraceContext, injectTraceHeaders, withSpan } from "./tracing.ts";
 
 export interface KernelOptions {
   bus: Bus;
@@ -37,6 +47,8 @@ interface Running {
   instance: ModuleInstance;
   subscriptions: Subscription[];
   registration: Registration | undefined;
+  /** Outbox relays started by the module (`ctx.relayOutbox`). */
+  relays: OutboxRelay[];
 }
 
 /** sha256 hex of an SDL string; what the registry stores as `sdlHash`. */
@@ -80,6 +92,8 @@ export class Kernel {
   readonly config: Config;
   readonly logger: Logger;
   readonly supergraphStore: SupergraphStore;
+  /** The NATS connection under the (undecorated) transport bus, if it is NATS; handed to parts. */
+  private readonly natsConnection: NatsConnection | undefined;
   readonly events: EventStream;
   private readonly databaseFor: (module: string) => DatabaseConfig;
   /** Requests handled by this process, by served subject (`graphql.catalog`, ...). */
@@ -91,12 +105,15 @@ export class Kernel {
   private state: "new" | "starting" | "started" | "stopping" | "stopped" = "new";
 
   constructor(opts: KernelOptions) {
-    this.bus = opts.bus;
+    // Every bus use of the kernel, its modules and parts goes through the instrumented bus
+    // (metrics, tracing, request ids, per-subject timeouts); transports stay untouched.
+    this.bus = instrumentBus(opts.bus, { timeouts: opts.config.busTimeouts });
+    this.natsConnection = natsConnectionOf(opts.bus) ?? undefined;
     this.registry = opts.registry;
     this.config = opts.config;
     this.logger = opts.logger;
     this.supergraphStore = opts.supergraphStore ?? createMemorySupergraphStore();
-    this.events = opts.events ?? createMemoryEventStream(opts.bus, { logger: opts.logger });
+    this.events = instrumentEvents(opts.events ?? createMemoryEventStream(opts.bus, { logger: opts.logger }));
     this.databaseFor = opts.databaseFor ?? ((m) => ({ kind: "sqlite", path: join(this.config.dataDir, `${m}.sqlite`) }));
   }
 
@@ -136,6 +153,7 @@ export class Kernel {
           logger: log,
           localModules: this.moduleNames,
           supergraphStore: this.supergraphStore,
+          natsConnection: this.natsConnection,
         });
         this.runningParts.push({ name: part.name, stop: () => handle.stop() });
       }
@@ -158,6 +176,7 @@ export class Kernel {
     });
     const database = this.databaseFor(def.name);
     const pendingConsumers: Promise<Subscription>[] = [];
+    const relays: OutboxRelay[] = [];
     const ctx: ModuleContext = {
       name: def.name,
       bus: this.bus,
@@ -181,12 +200,21 @@ export class Kernel {
             subject,
             async (msg) => {
               const meta = metaFor(msg.subject, msg.headers, msg.deliveryCount);
-              try {
-                await handler(msg.json(), meta);
-              } catch (err) {
-                meta.logger.error({ err, subject: msg.subject, deliveryCount: msg.deliveryCount }, "event handler failed; will be redelivered");
-                throw err;
-              }
+              const labels = { subject, consumer: def.name };
+              if (msg.deliveryCount > 1) eventsRedelivered.inc(labels);
+              const handle = () =>
+                withSpan(`event.handle ${subject}`, { kind: SpanKind.CONSUMER, parent: extractTraceContext(msg.headers), attributes: { "messaging.message.id": msg.eventId, "switchyard.delivery_count": msg.deliveryCount } }, async () => {
+                  try {
+                    await handler(msg.json(), meta);
+                    eventsConsumed.inc({ ...labels, outcome: "ok" });
+                  } catch (err) {
+                    eventsConsumed.inc({ ...labels, outcome: "error" });
+                    meta.logger.error({ err, subject: msg.subject, deliveryCount: msg.deliveryCount }, "event handler failed; will be redelivered");
+                    throw err;
+                  }
+                });
+              const requestId = msg.headers[REQUEST_ID_HEADER];
+              await (requestId ? runWithRequestId(requestId, handle) : handle());
             },
             { durable: def.name },
           ),
@@ -194,14 +222,47 @@ export class Kernel {
       },
       emit: (subject, event, headers) => {
         const eventId = typeof (event as { eventId?: unknown }).eventId === "string" ? (event as { eventId: string }).eventId : newId();
-        return this.events.publish(subject, encodeJson(event), { eventId, ...(headers ? { headers } : {}) });
+        // The trace context travels with the event, so its consumers join the publisher's trace.
+        const withTrace = injectTraceHeaders({ ...headers });
+        return this.events.publish(subject, encodeJson(event), { eventId, headers: withTrace });
       },
-      call: (subject, body, opts) => requestJson(this.bus, subject, body, opts ?? {}),
+      call: <Res>(subject: string, body: unknown, opts?: { headers?: Headers; timeoutMs?: number; idempotent?: boolean }): Promise<Res> => {
+        const { idempotent, ...rest } = opts ?? {};
+        // A breaker per subject fails fast while the target is unreachable; only requests the
+        // caller marks idempotent (lookups, or commands carrying an idempotency key) are retried.
+        // An error reply (AppError) proves the target is up: it counts as a success for the breaker.
+        const once = () =>
+          throughBreaker(`subject:${subject}`, () =>
+            requestJson<Res>(this.bus, subject, body, rest).then(
+              (value) => ({ value }),
+              (err: unknown) => (err instanceof AppError ? { err } : Promise.reject(err)),
+            ),
+          ).then((r) => ("err" in r ? Promise.reject(r.err) : r.value));
+        return idempotent ? callRetry.execute(once) : once();
+      },
+      relayOutbox: (source) => {
+        const relay = new OutboxRelay({
+          source,
+          events: this.events,
+          logger: log.child({ component: "outbox" }),
+          pollMs: this.config.outboxPollMs,
+          faultInject: this.config.faultInject,
+        });
+        relays.push(relay);
+        relay.start();
+      },
     };
     await this.events.declare(def.name, def.publishes);
-    const instance = await def.start(ctx);
+    let instance: ModuleInstance;
+    try {
+      instance = await def.start(ctx);
+    } catch (err) {
+      // The module closes its own resources on a failed start; its relays are the kernel's.
+      await Promise.all(relays.map((relay) => relay.stop()));
+      throw err;
+    }
     subscriptions.push(...(await Promise.all(pendingConsumers)));
-    const running: Running = { def, instance, subscriptions, registration: undefined };
+    const running: Running = { def, instance, subscriptions, registration: undefined, relays };
     this.running.push(running);
 
     const schema = buildSubgraphSchema({
@@ -210,13 +271,13 @@ export class Kernel {
     });
     const gqlSubject = subgraphSubject(def.name);
     subscriptions.push(
-      serveSubgraph({ bus: this.bus, subject: gqlSubject, queue, schema, logger: log, onRequest: () => this.handled.set(gqlSubject, (this.handled.get(gqlSubject) ?? 0) + 1) }),
+      serveSubgraph({ bus: this.bus, subject: gqlSubject, queue, schema, logger: log, heartbeatMs: this.config.subscriptionHeartbeatMs, onRequest: () => this.handled.set(gqlSubject, (this.handled.get(gqlSubject) ?? 0) + 1) }),
     );
     running.registration = await this.registry.register({
       name: def.name,
       instanceId: newId(),
       version: def.version,
-      subjects: [subgraphSubject(def.name), ...def.subjects],
+      subjects: [subgraphSubject(def.name), subgraphStreamSubject(def.name), ...def.subjects],
       sdlHash: sdlHash(def.typeDefs),
       metadata: { host: hostname(), pid: String(process.pid), startedAt: new Date().toISOString(), ...(process.env["FLY_REGION"] ? { region: process.env["FLY_REGION"] } : {}) },
     });
@@ -244,6 +305,8 @@ export class Kernel {
       try {
         await r.registration?.deregister();
         await withTimeout(Promise.all(r.subscriptions.map((s) => s.drain())), this.config.drainTimeoutMs);
+        // After the subscriptions drained (no handler writes any more), before the database closes.
+        await Promise.all(r.relays.map((relay) => relay.stop()));
         await r.instance.stop?.();
         log.info(`module ${r.def.name} stopped`);
       } catch (err) {
@@ -254,6 +317,9 @@ export class Kernel {
     this.state = "stopped";
   }
 }
+
+/** Retries of idempotent module-to-module calls (see `ModuleContext.call`). */
+const callRetry = idempotentRetry();
 
 async function withTimeout(p: Promise<unknown>, ms: number): Promise<void> {
   let timer: ReturnType<typeof setTimeout> | undefined;

@@ -72,10 +72,22 @@ export interface ModuleContext {
    */
   emit<E>(subject: string, event: E, headers?: Headers): Promise<void>;
   /**
-   * Calls another module's subject (JSON request/reply).
-   * @throws AppError with the responder's code; BusTimeoutError/NoRespondersError from the bus.
+   * Calls another module's subject (JSON request/reply), through the subject's circuit breaker
+   * (`subject:<subject>` at `/admin/health`). `idempotent: true` retries transport failures
+   * (timeout, no responders) with exponential backoff and jitter: set it only for lookups and
+   * for commands whose body carries an idempotency key, never for other commands.
+   * @throws AppError with the responder's code; BusTimeoutError/NoRespondersError from the bus;
+   *   CircuitOpenError (a BusError) while the subject's breaker is open.
    */
-  call<Res>(subject: string, body: unknown, opts?: { headers?: Headers; timeoutMs?: number }): Promise<Res>;
+  call<Res>(subject: string, body: unknown, opts?: { headers?: Headers; timeoutMs?: number; idempotent?: boolean }): Promise<Res>;
+  /**
+   * Starts the kernel's relay on this module's transactional outbox (`src/kernel/outbox`): the
+   * events the module's store wrote in its transactions are published through the event
+   * stream (JetStream, `Nats-Msg-Id` = event id) right after each commit and every
+   * `OUTBOX_POLL_MS`. The kernel stops the relay after draining the module's subscriptions and
+   * before the module's own `stop` (which closes the database). Call during `start`.
+   */
+  relayOutbox(source: import("./outbox/types.ts").OutboxSource): void;
 }
 
 /** Where a module keeps its data. */
@@ -132,6 +144,12 @@ export interface PartContext {
   readonly localModules: readonly string[];
   /** Where the composed supergraph is stored and the aggregator elected. */
   readonly supergraphStore: import("./supergraph/types.ts").SupergraphStore;
+  /**
+   * The NATS connection under the bus in split mode (undefined with the memory bus), for JetStream
+   * features beyond the bus (e.g. the gateway's rate-limit KV bucket) without a second connection.
+   * Do not close it: the kernel's transports own it.
+   */
+  readonly natsConnection?: import("nats").NatsConnection | undefined;
 }
 
 /** Subject on which a module's subgraph executes GraphQL requests (request/reply). */

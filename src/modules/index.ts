@@ -2,6 +2,7 @@ import type { Kernel } from "../kernel/kernel.ts";
 import { register as registerAccount } from "./account/index.ts";
 import { register as registerCatalog } from "./catalog/index.ts";
 import { register as registerOrder } from "./order/index.ts";
+import { register as registerPayment } from "./payment/index.ts";
 
 /**
  * Every module this binary can run, by name. `MODULES` selects from these (plus `gateway`).
@@ -11,4 +12,5 @@ export const MODULES: Readonly<Record<string, (kernel: Kernel) => void>> = {
   account: registerAccount,
   catalog: registerCatalog,
   order: registerOrder,
+  payment: registerPayment,
 };

@@ -21,7 +21,7 @@ describe("module boundaries", () => {
   });
 
   test("every module has a contract/ and a register entry", () => {
-    for (const m of ["account", "catalog", "order"]) {
+    for (const m of ["account", "catalog", "order", "payment"]) {
       const index = readFileSync(join(ROOT, "src/modules", m, "index.ts"), "utf8");
       expect(index).toMatch(/export function register\(kernel: Kernel\)/);
       expect(readFileSync(join(ROOT, "src/modules", m, "contract/index.ts"), "utf8").length).toBeGreaterThan(0);

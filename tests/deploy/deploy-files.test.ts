@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { loadConfig, OPTIONS, moduleDbEnv } from "../../src/kernel/config.ts";
 import { ROOT } from "../helpers/topology.ts";
 
-const parts = ["account", "catalog", "order", "gateway"];
+const parts = ["account", "catalog", "order", "payment", "gateway"];
 const fly = Bun.TOML.parse(readFileSync(join(ROOT, "fly.toml"), "utf8")) as {
   processes: Record<string, string>;
   env: Record<string, string>;
@@ -26,7 +26,7 @@ function argsOf(cmd: string): string[] {
 
 describe("fly.toml agrees with the binary", () => {
   test("a process per part, each a valid invocation running exactly that part", () => {
-    expect(Object.keys(fly.processes).sort()).toEqual(["account", "catalog", "gateway", "order"]);
+    expect(Object.keys(fly.processes).sort()).toEqual(["account", "catalog", "gateway", "order", "payment"]);
     for (const [name, cmd] of Object.entries(fly.processes)) {
       const r = loadConfig(argsOf(cmd), { ...fly.env, JWT_SECRET: "x".repeat(40) }, { parts });
       if (r.help) throw new Error("help");
@@ -47,7 +47,7 @@ describe("fly.toml agrees with the binary", () => {
     expect(fly.http_service.processes).toEqual(["gateway"]);
     expect(fly.http_service.checks.map((c) => c.path)).toEqual(["/health/ready"]);
     const live = Object.values(fly.checks);
-    expect(live.flatMap((c) => c.processes).sort()).toEqual(["account", "catalog", "order"]);
+    expect(live.flatMap((c) => c.processes).sort()).toEqual(["account", "catalog", "order", "payment"]);
     for (const c of live) expect(c.path).toBe("/health/live");
   });
 

@@ -30,6 +30,12 @@ export const CREATE_ORDER = gql`
   mutation Create($input: CreateOrderInput!) { createOrder(input: $input) { id status total { amount cents currency } } }
 `;
 export const MY_ORDERS = gql`query { me { id orders { id } } }`;
+export const PAY_ORDER = gql`
+  mutation Pay($orderId: ID!, $token: String!) { payOrder(orderId: $orderId, payment: { token: $token }) { id status } }
+`;
+export const ORDER_WITH_PAYMENT = gql`
+  query O($id: ID!) { order(id: $id) { id status total { cents } payment { id status amount { cents currency } providerReference } } }
+`;
 
 /** Lists every product through pagination (100 per page). */
 export async function allProducts(url: string): Promise<ProductNode[]> {

@@ -223,7 +223,7 @@ for (const db of DATABASES) describe(`account [${db}]`, () => {
 
     test("account(id) returns the account, null when unknown", async () => {
       const q = `query A($id: ID!) { account(id: $id) { ${ACCOUNT} } }`;
-      expect((await gql<{ account: Account }>(q, { id: acc.account.id })).account).toEqual(acc.account);
+      expect((await gql<{ account: Account }>(q, { id: acc.account.id }, asUser(acc.account.id))).account).toEqual(acc.account);
       expect((await gql<{ account: Account | null }>(q, { id: newId() })).account).toBeNull();
     });
   });
@@ -235,6 +235,7 @@ for (const db of DATABASES) describe(`account [${db}]`, () => {
       const r = await gql<{ _entities: (Account | null)[] }>(
         `query E($r: [_Any!]!) { _entities(representations: $r) { ... on Account { ${ACCOUNT} } } }`,
         { r: [{ __typename: "Account", id: acc.account.id }, { __typename: "Account", id: missing }] },
+        asUser(acc.account.id),
       );
       expect(r._entities).toEqual([acc.account, null]);
     });

@@ -215,9 +215,10 @@ describe.if(WITH_POSTGRES)("migratePostgres", () => {
     const b = openPostgres(`${url}?search_path=m${schemas}`, { poolMax: 2 });
     try {
       const [ra, rb] = await Promise.all([migratePostgres(a, CATALOG_PG_MIGRATIONS), migratePostgres(b, CATALOG_PG_MIGRATIONS)]);
-      expect([...ra, ...rb].sort((x, y) => x - y)).toEqual([1, 2, 3, 4]);
+      const versions = CATALOG_PG_MIGRATIONS.map((m) => m.version);
+      expect([...ra, ...rb].sort((x, y) => x - y)).toEqual(versions);
       const [row] = await a<{ n: number }[]>`SELECT count(*) AS n FROM schema_migrations`;
-      expect(row?.n).toBe(4);
+      expect(row?.n).toBe(versions.length);
     } finally {
       await a.end();
       await b.end();

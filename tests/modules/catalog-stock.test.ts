@@ -6,11 +6,11 @@ import { REQUEST_ID_HEADER } from "../../src/kernel/identity.ts";
 import { newId } from "../../src/kernel/ids.ts";
 import { CatalogEvents, CatalogSubjects, type ReleaseStockReply, type ReserveStockReply, type StockChangedEvent } from "../../src/modules/catalog/contract/index.ts";
 import { catalogModule } from "../../src/modules/catalog/module.ts";
-import { OrderEvents, type OrderCreatedEvent } from "../../src/modules/order/contract/events.ts";
+import { OrderEvents, type OrderCreatedEvent, type OrderStatusChangedEvent, type OrderStatusName } from "../../src/modules/order/contract/events.ts";
 import { DATABASES, openProbe, until, usePostgres, type DbProbe } from "../helpers/databases.ts";
 import { startModules, type ModuleHarness } from "../helpers/modules.ts";
 
-/** Stock reservation over the bus: reserve, release, commit on order.created, events, races. */
+/** Stock reservation over the bus: reserve, release, commit on order.status_changed PAID, release on CANCELLED, events, races. */
 
 usePostgres();
 
@@ -59,6 +59,9 @@ for (const dbKind of DATABASES) describe(`catalog stock [${dbKind}]`, () => {
 
   function orderCreated(reservationId: string, eventId = newId()): OrderCreatedEvent {
     return { eventId, orderId: reservationId, accountId: newId(), reservationId, items: [], totalCents: 0, currency: "USD", createdAt: new Date().toISOString() };
+  }
+  function statusChanged(orderId: string, status: OrderStatusName, eventId = newId()): OrderStatusChangedEvent {
+    return { eventId, orderId, accountId: newId(), status, previousStatus: "PENDING", at: new Date().toISOString() };
   }
   const eventsFor = (productId: string) => events.filter((e) => e.event.productId === productId).map((e) => e.event);
 
@@ -184,11 +187,26 @@ for (const dbKind of DATABASES) describe(`catalog stock [${dbKind}]`, () => {
       expect(await stockOf(a.id)).toBe(a.stock);
     });
 
-    test("order.created commits the reservation: release then returns false and stock stays sold", async () => {
+    test("order.created leaves the reservation held (a PENDING order can still be cancelled)", async () => {
       const a = product("Resistance Band Set");
       const id = newId();
-      await reserve({ reservationId: id, items: [{ productId: a.id, quantity: 3 }] });
+      await reserve({ reservationId: id, items: [{ productId: a.id, quantity: 1 }] });
       h.bus.publish(OrderEvents.created, encodeJson(orderCreated(id)));
+      // A later event on the same consumer path proves the first one was seen (and ignored).
+      const marker = newId();
+      await reserve({ reservationId: marker, items: [{ productId: a.id, quantity: 1 }] });
+      h.bus.publish(OrderEvents.statusChanged, encodeJson(statusChanged(marker, "PAID")));
+      await until(async () => (await statusOf(marker)) === "committed");
+      expect(await statusOf(id)).toBe("held");
+      expect(await release(id)).toEqual({ released: true });
+      expect(await stockOf(a.id)).toBe(a.stock - 1);
+    });
+
+    test("order.status_changed PAID commits the reservation: release then returns false and stock stays sold", async () => {
+      const a = product("Natural Rubber Yoga Mat");
+      const id = newId();
+      await reserve({ reservationId: id, items: [{ productId: a.id, quantity: 3 }] });
+      h.bus.publish(OrderEvents.statusChanged, encodeJson(statusChanged(id, "PAID")));
       await until(async () => (await statusOf(id)) === "committed");
       expect(await release(id)).toEqual({ released: false });
       expect(await stockOf(a.id)).toBe(a.stock - 3);
@@ -197,21 +215,39 @@ for (const dbKind of DATABASES) describe(`catalog stock [${dbKind}]`, () => {
       expect(await stockOf(a.id)).toBe(a.stock - 3);
     });
 
-    test("order.created is deduplicated by eventId", async () => {
+    test("order.status_changed CANCELLED releases a held reservation once and announces the stock; other statuses change nothing", async () => {
+      const a = product("Stainless Steel Hand Trowel");
+      const id = newId();
+      await reserve({ reservationId: id, items: [{ productId: a.id, quantity: 2 }] });
+      h.bus.publish(OrderEvents.statusChanged, encodeJson(statusChanged(id, "PAYMENT_FAILED")));
+      h.bus.publish(OrderEvents.statusChanged, encodeJson(statusChanged(id, "CANCELLED")));
+      h.bus.publish(OrderEvents.statusChanged, encodeJson(statusChanged(id, "CANCELLED")));
+      await until(async () => (await statusOf(id)) === "released");
+      await until(() => eventsFor(a.id).some((e) => e.stock === a.stock));
+      expect(await stockOf(a.id)).toBe(a.stock);
+      // A PAID after the release cannot commit it: the stock stays returned.
+      const paid = newId();
+      h.bus.publish(OrderEvents.statusChanged, encodeJson(statusChanged(id, "PAID", paid)));
+      await until(async () => (await db.get("SELECT 1 AS one FROM processed_events WHERE event_id = ?", paid)) !== undefined);
+      expect(await statusOf(id)).toBe("released");
+      expect(await stockOf(a.id)).toBe(a.stock);
+    });
+
+    test("order.status_changed PAID is deduplicated by eventId", async () => {
       const a = product("Speed Jump Rope");
       const r1 = newId();
       const r2 = newId();
       await reserve({ reservationId: r1, items: [{ productId: a.id, quantity: 1 }] });
       await reserve({ reservationId: r2, items: [{ productId: a.id, quantity: 1 }] });
       const eventId = newId();
-      h.bus.publish(OrderEvents.created, encodeJson(orderCreated(r1, eventId)));
-      h.bus.publish(OrderEvents.created, encodeJson(orderCreated(r1, eventId)));
+      h.bus.publish(OrderEvents.statusChanged, encodeJson(statusChanged(r1, "PAID", eventId)));
+      h.bus.publish(OrderEvents.statusChanged, encodeJson(statusChanged(r1, "PAID", eventId)));
       // Same event id, other reservation: treated as the already-processed event, not applied.
-      h.bus.publish(OrderEvents.created, encodeJson(orderCreated(r2, eventId)));
+      h.bus.publish(OrderEvents.statusChanged, encodeJson(statusChanged(r2, "PAID", eventId)));
       // A malformed event is logged and skipped, and does not stop the consumer.
-      h.bus.publish(OrderEvents.created, encodeJson({ nonsense: true }));
+      h.bus.publish(OrderEvents.statusChanged, encodeJson({ nonsense: true }));
       const marker = newId();
-      h.bus.publish(OrderEvents.created, encodeJson(orderCreated(marker, marker)));
+      h.bus.publish(OrderEvents.statusChanged, encodeJson(statusChanged(marker, "PAID", marker)));
       await until(async () => (await db.get("SELECT 1 AS one FROM processed_events WHERE event_id = ?", marker)) !== undefined);
       expect(await statusOf(r1)).toBe("committed");
       expect(await statusOf(r2)).toBe("held");

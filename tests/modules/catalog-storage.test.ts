@@ -44,7 +44,7 @@ const productCount = async (store: CatalogStore): Promise<number> => store.count
 describe("migrations [sqlite]", () => {
   test("a fresh database gets every version; a second run applies none", () => {
     const db = openSqlite(join(tempDir(), "catalog.sqlite"));
-    expect(migrateSqlite(db, CATALOG_MIGRATIONS)).toEqual([1, 2, 3, 4]);
+    expect(migrateSqlite(db, CATALOG_MIGRATIONS)).toEqual(CATALOG_MIGRATIONS.map((m) => m.version));
     expect(migrateSqlite(db, CATALOG_MIGRATIONS)).toEqual([]);
     const rows = db.query<{ version: number; name: string; applied_at: string }, []>("SELECT version, name, applied_at FROM schema_migrations ORDER BY version").all();
     expect(rows.map((r) => [r.version, r.name])).toEqual(CATALOG_MIGRATIONS.map((m) => [m.version, m.name]));
@@ -91,7 +91,7 @@ for (const kind of DATABASES) {
       const h = await startModules([catalogModule], {}, { database: kind });
       const probe = openProbe(h.database("catalog"));
       try {
-        expect((await probe.all<{ version: number }>("SELECT version FROM schema_migrations ORDER BY version")).map((r) => r.version)).toEqual([1, 2, 3, 4]);
+        expect((await probe.all<{ version: number }>("SELECT version FROM schema_migrations ORDER BY version")).map((r) => r.version)).toEqual(CATALOG_MIGRATIONS.map((m) => m.version));
         expect((await probe.get<{ n: number }>("SELECT count(*) AS n FROM products"))?.n).toBe(0); // seed is off by default in tests
         if (kind === "postgres") {
           // DATABASE_URL mode: the module's tables live in its own schema.

@@ -8,6 +8,7 @@ import type { SubgraphContext } from "../../src/kernel/module.ts";
 import { CATALOG_SDL } from "../../src/modules/catalog/contract/index.ts";
 import { BatchLoader } from "../../src/modules/catalog/loader.ts";
 import { decodeCursor, encodeCursor, pageSize } from "../../src/modules/catalog/pagination.ts";
+import { CatalogAdmin } from "../../src/modules/catalog/admin.ts";
 import { createResolvers } from "../../src/modules/catalog/resolvers.ts";
 import { DateTimeScalar } from "../../src/kernel/graphql/scalars.ts";
 import { searchTerms } from "../../src/modules/catalog/search.ts";
@@ -131,8 +132,9 @@ describe("BatchLoader", () => {
       return byIds(ids);
     };
     const ids = store.db.query<{ id: string }, []>("SELECT id FROM products ORDER BY name").all().map((r) => r.id);
-    const schema = buildSubgraphSchema({ typeDefs: parse(CATALOG_SDL), resolvers: createResolvers(store) as GraphQLResolverMap<unknown> });
     const logger = createLogger({ level: "silent", pretty: false });
+    const admin = new CatalogAdmin(store); // no admin mutation runs here
+    const schema = buildSubgraphSchema({ typeDefs: parse(CATALOG_SDL), resolvers: createResolvers(store, admin) as GraphQLResolverMap<unknown> });
     const contextValue: SubgraphContext = { identity: null, requestId: "t", logger, headers: {} };
     const result = await execute({
       schema,

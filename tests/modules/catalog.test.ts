@@ -251,7 +251,7 @@ for (const db of DATABASES) describe(`catalog [${db}]`, () => {
       expect(_service.sdl).toMatch(/type Product\s+@key\(fields: "id"\)/);
       expect(_service.sdl).toMatch(/type Category\s+@key\(fields: "id"\)/);
       expect(_service.sdl).toMatch(/type PageInfo\s+@shareable/);
-      expect(_service.sdl).toContain("federation/v2.3");
+      expect(_service.sdl).toContain("federation/v2.5");
     });
 
     test("_entities resolves Product and Category references in one call (unknown → null)", async () => {

@@ -153,9 +153,12 @@ for (const db of DATABASES) describe(`order [${db}]`, () => {
   /** Wraps the real store (SQLite or PostgreSQL) so that `create` fails while {@link failWrites} is set. */
   function failingStore(inner: OrderStore): OrderStore {
     return {
-      create: (o) => (failWrites ? Promise.reject(new Error("disk I/O error")) : inner.create(o)),
+      // The outbox passes through: events written with a change are relayed as from the real store.
+      ...(inner.outbox ? { outbox: inner.outbox } : {}),
+      create: (o, events) => (failWrites ? Promise.reject(new Error("disk I/O error")) : inner.create(o, events)),
       byId: (id) => inner.byId(id),
       byAccount: (id) => inner.byAccount(id),
+      transition: (id, from, to, opts) => inner.transition(id, from, to, opts),
       close: () => inner.close(),
     };
   }

@@ -38,6 +38,8 @@ export interface ComposerOptions {
  */
 export class SupergraphComposer {
   private readonly sdlCache = new Map<string, { hash: string; sdl: string }>();
+  /** Subgraphs composed before whose instances are all gone (kept with their last SDL). */
+  private down = new Set<string>();
   private unwatch: (() => void) | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private running: Promise<void> | undefined;
@@ -101,6 +103,18 @@ export class SupergraphComposer {
     const subgraphs: SubgraphSdl[] = [];
     const errors: CompositionIssue[] = [];
     const hashes: Record<string, string> = {};
+    // A subgraph whose every instance is gone (crash, restart) stays in the supergraph with
+    // its last SDL: its fields answer SUBGRAPH_UNAVAILABLE (the others keep working) instead
+    // of the schema shrinking and queries naming them failing validation; when the module
+    // registers again nothing changes and its fields work again. A module removed for good
+    // leaves the supergraph when the aggregator restarts.
+    for (const [name, cached] of this.sdlCache) {
+      if (byName.has(name)) continue;
+      subgraphs.push({ name, sdl: cached.sdl });
+      hashes[name] = cached.hash;
+      if (!this.down.has(name)) logger.warn({ subgraph: name }, `subgraph ${name} has no live instance; kept in the supergraph (its fields answer SUBGRAPH_UNAVAILABLE until it returns)`);
+    }
+    this.down = new Set([...this.sdlCache.keys()].filter((n) => !byName.has(n)));
     await Promise.all(
       [...byName.values()].map(async (inst) => {
         const cached = this.sdlCache.get(inst.name);

@@ -4,6 +4,8 @@ import type { Bus } from "../../kernel/bus/types.ts";
 import type { Logger } from "../../kernel/logger.ts";
 import type { StoredSupergraph, SupergraphStore } from "../../kernel/supergraph/types.ts";
 import { createBusExecutor } from "../executor.ts";
+import { OpenSubscriptions, withBusSubscriptions } from "../subscription-executor.ts";
+import { createHttpSubgraphExecutor } from "../http-executor.ts";
 import type { CompositionIssue } from "./composer.ts";
 
 /** Observable state of the supergraph, for readiness and `/admin/supergraph`. */
@@ -24,6 +26,8 @@ export interface SupergraphManagerOptions {
   logger: Logger;
   /** Per-request timeout to subgraphs, ms. */
   subgraphTimeoutMs: number;
+  /** Heartbeat of subscription streams to subgraphs, ms (default 5000). */
+  subscriptionHeartbeatMs?: number;
 }
 
 /**
@@ -37,6 +41,8 @@ export class SupergraphManager {
   private schema: GraphQLSchema | null = null;
   private stopWatch: (() => void) | undefined;
   private readonly listeners = new Set<(s: SupergraphStatus) => void>();
+  /** Subscriptions open through this gateway, across supergraph versions (ended on shutdown). */
+  readonly subscriptions = new OpenSubscriptions();
   readonly status: SupergraphStatus = { current: null, lastErrors: [], registered: [], aggregator: false };
 
   constructor(private readonly opts: SupergraphManagerOptions) {}
@@ -63,24 +69,45 @@ export class SupergraphManager {
     return () => this.listeners.delete(fn);
   }
 
-  private load(s: StoredSupergraph): void {
-    if (this.status.current && this.status.current.version >= s.version) return;
+  /**
+   * Serves a fixed supergraph (a `--supergraph` file) without watching the store.
+   * @throws Error when the executable schema cannot be built from it.
+   */
+  loadStatic(s: StoredSupergraph): void {
+    if (!this.load(s)) throw new Error("supergraph file could not be loaded (see the log line before)");
+  }
+
+  /** Builds and swaps in `s`; false when it is not newer or cannot be built (previous kept). */
+  private load(s: StoredSupergraph): boolean {
+    if (this.status.current && this.status.current.version >= s.version) return false;
     try {
       this.schema = getStitchedSchemaFromSupergraphSdl({
         supergraphSdl: s.sdl,
         // Several fetches to the same subgraph in one plan step go out as one bus request.
         batch: true,
         onSubschemaConfig: (cfg) => {
+          // http(s):// subgraphs (a --supergraph file federating external services) over HTTP;
+          // everything else is a module reached over the bus at bus://graphql.<name>.
+          if (/^https?:\/\//.test(cfg.endpoint)) {
+            cfg.executor = createHttpSubgraphExecutor(cfg.endpoint, cfg.name, this.opts.subgraphTimeoutMs);
+            return;
+          }
           const name = cfg.endpoint.replace(/^bus:\/\/graphql\./, "");
-          cfg.executor = createBusExecutor(this.opts.bus, name, this.opts.subgraphTimeoutMs);
+          // Subscriptions: bus streams (subscription-executor.ts); the rest: bus request/reply.
+          cfg.executor = withBusSubscriptions(createBusExecutor(this.opts.bus, name, this.opts.subgraphTimeoutMs), this.opts.bus, name, {
+            timeoutMs: this.opts.subgraphTimeoutMs,
+            open: this.subscriptions,
+            ...(this.opts.subscriptionHeartbeatMs !== undefined ? { heartbeatMs: this.opts.subscriptionHeartbeatMs } : {}),
+          });
         },
       });
     } catch (err) {
       this.opts.logger.error({ err, version: s.version }, "supergraph could not be loaded; keeping the previous one");
-      return;
+      return false;
     }
     this.status.current = { version: s.version, sdl: s.sdl, subgraphs: Object.keys(s.subgraphs).sort(), composedAt: s.composedAt };
     this.opts.logger.info({ version: s.version, subgraphs: this.status.current.subgraphs }, "supergraph loaded");
     for (const fn of this.listeners) fn(this.status);
+    return true;
   }
 }

@@ -723,6 +723,14 @@ class NatsBusImpl implements NatsBus {
 }
 
 /**
+ * The nats.js connection of `bus` when it is a NATS transport bus (not a decorator over one),
+ * else null. Lets the kernel hand JetStream users the connection instead of opening a second one.
+ */
+export function natsConnectionOf(bus: Bus): NatsConnection | null {
+  return bus instanceof NatsBusImpl ? bus.connection : null;
+}
+
+/**
  * Connects to NATS and returns a {@link NatsBus}. Echo is on (a process receives its own
  * messages, like the memory bus); reconnects forever by default, every `reconnectTimeWaitMs`.
  * @throws BusError `BUS_CONNECT_FAILED` (with `cause`) when no server accepts the connection, or

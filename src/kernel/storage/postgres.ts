@@ -1,6 +1,7 @@
 import postgres from "postgres";
 import type { Logger } from "../logger.ts";
 import { MigrationError, type Migration } from "./migrations.ts";
+import { instrumentPostgres } from "./instrument.ts";
 
 /**
  * A PostgreSQL connection pool (porsager `postgres`) as {@link openPostgres} configures it:
@@ -48,6 +49,21 @@ const int8: postgres.PostgresType<number> = {
  * @throws the driver's error on a malformed URL (connection errors surface on first query).
  */
 export function openPostgres(url: string, opts: OpenPostgresOptions): PgSql {
+  // Statement metrics and spans; module label = the schema (search_path) or the database name.
+  return instrumentPostgres(openPool(url, opts), postgresModuleLabel(url));
+}
+
+/** `search_path` of the URL when set (shared database, one schema per module), else the database name. */
+function postgresModuleLabel(url: string): string {
+  try {
+    const u = new URL(url);
+    return u.searchParams.get("search_path") || decodeURIComponent(u.pathname.replace(/^\//, "")) || "postgres";
+  } catch {
+    return "postgres";
+  }
+}
+
+function openPool(url: string, opts: OpenPostgresOptions): PgSql {
   return postgres(url, {
     max: opts.poolMax,
     idle_timeout: opts.idleTimeoutS ?? 30,

@@ -1,6 +1,7 @@
 import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
+import { instrumentSqlite, sqliteModuleLabel } from "./instrument.ts";
 
 /**
  * Opens (creating if needed) a SQLite database with the settings every module uses:
@@ -19,7 +20,8 @@ export function openSqlite(path: string): Database {
   db.exec("PRAGMA journal_mode = WAL");
   db.exec("PRAGMA synchronous = NORMAL");
   db.exec("PRAGMA foreign_keys = ON");
-  return db;
+  // Statement metrics and spans (module label = file name, e.g. catalog.sqlite → catalog).
+  return instrumentSqlite(db, sqliteModuleLabel(path));
 }
 
 export type { Database };

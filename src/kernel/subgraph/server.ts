@@ -1,4 +1,4 @@
-import { GraphQLError, execute, parse, validate, type DocumentNode, type ExecutionResult, type FormattedExecutionResult, type GraphQLFormattedError, type GraphQLSchema } from "graphql";
+import { GraphQLError, execute, getOperationAST, parse, subscribe, validate, type DocumentNode, type ExecutionResult, type FormattedExecutionResult, type GraphQLFormattedError, type GraphQLSchema } from "graphql";
 import { encodeJson } from "../bus/codec.ts";
 import type { Bus, Msg, Subscription } from "../bus/types.ts";
 import { BusError } from "../bus/errors.ts";
@@ -8,6 +8,14 @@ import type { Logger } from "../logger.ts";
 import type { SubgraphContext } from "../module.ts";
 import { newId } from "../ids.ts";
 import { Lru } from "./lru.ts";
+import { serveStreams, type StreamOpen } from "../bus/stream.ts";
+import { FTV1, FTV1_HEADER, createInlineTracer } from "./inline-trace.ts";
+
+/**
+ * Subject on which a module's subgraph opens subscription streams (see `../bus/stream.ts`):
+ * `graphql.<module>.subscribe`, queue group `<module>`.
+ */
+export const subgraphStreamSubject = (module: string): string => `graphql.${module}.subscribe`;
 
 /** Body of a subgraph request on `graphql.<module>` (GraphQL over HTTP's JSON body, on the bus). */
 export interface SubgraphRequest {
@@ -28,6 +36,12 @@ export interface SubgraphServerOptions {
   documentCacheSize?: number;
   /** Called once per request handled (for per-instance statistics). */
   onRequest?: () => void;
+  /**
+   * Subject of subscription streams (default `<subject>.subscribe`); see {@link subgraphStreamSubject}.
+   */
+  streamSubject?: string;
+  /** Heartbeat interval of subscription streams, ms (default 5000). */
+  heartbeatMs?: number;
 }
 
 /**
@@ -35,6 +49,10 @@ export interface SubgraphServerOptions {
  * `ExecutionResult`. Errors: `AppError` keeps its code; bus failures of nested calls become
  * `SERVICE_UNAVAILABLE`; anything else is logged and masked as `INTERNAL_SERVER_ERROR`
  * with the request id, so internals never leak to clients.
+ *
+ * Subscriptions are served as bus streams on `<subject>.subscribe` (see `../bus/stream.ts`):
+ * each event's `ExecutionResult` is one stream item. Draining ends open subscriptions with
+ * `SERVICE_UNAVAILABLE` so their clients can subscribe again on another instance.
  */
 export function serveSubgraph(opts: SubgraphServerOptions): Subscription {
   const cache = new Lru<string, DocumentNode | readonly GraphQLError[]>(opts.documentCacheSize ?? 1000);
@@ -52,7 +70,49 @@ export function serveSubgraph(opts: SubgraphServerOptions): Subscription {
     return doc;
   };
 
-  return opts.bus.subscribe(
+  const traced = createInlineTracer(opts.schema, (r, ctx) => formatResult(r, ctx.requestId, ctx.logger));
+  const contextFor = (headers: Msg["headers"], requestId: string, logger: Logger): SubgraphContext => ({
+    identity: decodeIdentity(headers[IDENTITY_HEADER]),
+    requestId,
+    logger,
+    headers,
+  });
+
+  // Subscriptions: one stream per subscription operation. A non-subscription operation sent
+  // here is answered once, so the gateway may route every operation of a stream request here.
+  const streams = serveStreams<SubgraphRequest, FormattedExecutionResult>(
+    opts.bus,
+    opts.streamSubject ?? `${opts.subject}.subscribe`,
+    async (req, meta): Promise<StreamOpen<FormattedExecutionResult>> => {
+      opts.onRequest?.();
+      const requestId = meta.headers[REQUEST_ID_HEADER] ?? newId();
+      const logger = opts.logger.child({ request_id: requestId });
+      const doc = prepare(req.query);
+      if (!("kind" in doc)) return { result: { errors: doc.map((e) => withCode(e, "GRAPHQL_VALIDATION_FAILED")) } };
+      const args = {
+        schema: opts.schema,
+        document: doc,
+        variableValues: req.variables ?? undefined,
+        operationName: req.operationName ?? undefined,
+        contextValue: contextFor(meta.headers, requestId, logger),
+      };
+      if (getOperationAST(doc, req.operationName ?? undefined)?.operation !== "subscription") {
+        return { result: formatResult(await execute(args), requestId, logger) };
+      }
+      const res = await subscribe(args);
+      if (!(Symbol.asyncIterator in res)) return { result: formatResult(res, requestId, logger) };
+      logger.debug({ operationName: req.operationName }, "subscription started");
+      return { stream: mapResults(res, (r) => formatResult(r, requestId, logger)) };
+    },
+    {
+      queue: opts.queue,
+      ...(opts.heartbeatMs !== undefined ? { heartbeatMs: opts.heartbeatMs } : {}),
+      onUnexpected: (err, meta) => opts.logger.error({ err, request_id: meta.headers[REQUEST_ID_HEADER] }, "subscription failed"),
+      onStreamEnd: (meta, why) => opts.logger.debug({ request_id: meta.headers[REQUEST_ID_HEADER], why }, "subscription ended"),
+    },
+  );
+
+  const requests = opts.bus.subscribe(
     opts.subject,
     async (msg: Msg) => {
       opts.onRequest?.();
@@ -65,19 +125,17 @@ export function serveSubgraph(opts: SubgraphServerOptions): Subscription {
         if (!("kind" in doc)) {
           result = { errors: doc.map((e) => withCode(e, "GRAPHQL_VALIDATION_FAILED")) };
         } else {
-          const contextValue: SubgraphContext = {
-            identity: decodeIdentity(msg.headers[IDENTITY_HEADER]),
-            requestId,
-            logger,
-            headers: msg.headers,
-          };
-          result = await execute({
-            schema: opts.schema,
-            document: doc,
-            variableValues: req.variables ?? undefined,
-            operationName: req.operationName ?? undefined,
-            contextValue,
-          });
+          const contextValue = contextFor(msg.headers, requestId, logger);
+          // The gateway asked for an Apollo federated trace (ftv1): see inline-trace.ts.
+          result = msg.headers[FTV1_HEADER] === FTV1
+            ? await traced(req, contextValue)
+            : await execute({
+                schema: opts.schema,
+                document: doc,
+                variableValues: req.variables ?? undefined,
+                operationName: req.operationName ?? undefined,
+                contextValue,
+              });
         }
       } catch (err) {
         logger.error({ err }, "subgraph request failed");
@@ -87,6 +145,39 @@ export function serveSubgraph(opts: SubgraphServerOptions): Subscription {
     },
     { queue: opts.queue },
   );
+
+  return {
+    subject: opts.subject,
+    queue: opts.queue,
+    unsubscribe() {
+      requests.unsubscribe();
+      streams.unsubscribe();
+    },
+    async drain() {
+      // Open subscriptions end with SERVICE_UNAVAILABLE (clients subscribe again, reaching another instance).
+      await Promise.all([requests.drain(), streams.drain()]);
+    },
+  };
+}
+
+/**
+ * Maps each result of a subscription. Not an async generator on purpose: `return()` must
+ * reach the source at once (a generator would wait for the pending `next()`, i.e. for the next
+ * event, before it could let go of the source's bus subscription).
+ */
+function mapResults<A, B>(source: AsyncGenerator<A, void, void>, fn: (a: A) => B): AsyncIterableIterator<B> {
+  const it: AsyncIterableIterator<B> = {
+    async next() {
+      const r = await source.next();
+      return r.done ? { value: undefined, done: true } : { value: fn(r.value), done: false };
+    },
+    async return() {
+      await source.return();
+      return { value: undefined, done: true };
+    },
+    [Symbol.asyncIterator]: () => it,
+  };
+  return it;
 }
 
 function withCode(err: GraphQLError, code: string): GraphQLFormattedError {

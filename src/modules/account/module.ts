@@ -1,5 +1,5 @@
-import { REQUEST_ID_HEADER, type Headers, type ModuleContext, type ModuleDefinition } from "../../kernel/index.ts";
-import { ACCOUNT_SDL, AccountEvents, type AccountRegisteredEvent } from "./contract/index.ts";
+import type { ModuleContext, ModuleDefinition } from "../../kernel/index.ts";
+import { ACCOUNT_SDL, AccountEvents } from "./contract/index.ts";
 import { createResolvers } from "./resolvers.ts";
 import { AccountService } from "./service.ts";
 import { openPostgresAccountStore } from "./storage/postgres.ts";
@@ -26,11 +26,6 @@ export async function openAccountStore(ctx: ModuleContext): Promise<AccountStore
   return openSqliteAccountStore(db.path);
 }
 
-/** Only the request id travels on events: identity headers are for subgraph requests. */
-const eventHeaders = (headers: Headers): Headers => {
-  const requestId = headers[REQUEST_ID_HEADER];
-  return requestId ? { [REQUEST_ID_HEADER]: requestId } : {};
-};
 
 /**
  * Builds the account module: registration, login (it is the one module that issues JWTs),
@@ -56,11 +51,14 @@ export function createAccountModule(opts: AccountModuleOptions = {}): ModuleDefi
           store,
           jwtSecret,
           jwtTtlS: ctx.config.jwtTtlS,
-          emitRegistered: (event, headers) =>
-            ctx.emit<AccountRegisteredEvent>(AccountEvents.registered, event, eventHeaders(headers)).catch((err: unknown) =>
-              ctx.logger.warn({ err, accountId: event.accountId }, "could not publish account.registered"),
-            ),
         });
+        // Publishes account.registered, committed with each new account (transactional outbox).
+        if (store.outbox) ctx.relayOutbox(store.outbox);
+        const { adminEmail, adminPassword } = ctx.config;
+        if (adminEmail !== undefined && adminPassword !== undefined) {
+          const { account, outcome } = await service.ensureAdmin(adminEmail, adminPassword);
+          ctx.logger.info({ accountId: account.id, email: account.email, outcome }, `admin account ${outcome}`);
+        }
         return { resolvers: createResolvers(store, service), stop: () => store.close() };
       } catch (err) {
         await store.close();

@@ -1,7 +1,7 @@
 import type { GraphQLFieldResolver } from "graphql";
-import { unauthenticated, type Resolvers, type SubgraphContext } from "../../kernel/index.ts";
+import { forbidden, unauthenticated, type Resolvers, type SubgraphContext } from "../../kernel/index.ts";
 import { DateTimeScalar } from "../../kernel/graphql/scalars.ts";
-import type { AccountService } from "./service.ts";
+import { ADMIN_ROLE, type AccountService, type AuthPayload } from "./service.ts";
 import type { AccountRecord, AccountStore } from "./storage/types.ts";
 import type { RegisterInput } from "./validation.ts";
 
@@ -21,9 +21,33 @@ const reference =
 
 /**
  * The account subgraph's resolvers. `Account` fields resolve from {@link AccountRecord} by
- * default field resolution (the record's keys match the SDL; the password hash is never on it).
+ * default field resolution (the record's keys match the SDL; the password hash is never on it),
+ * except the private ones (`email`, `roles`), which only the account itself and admins read.
+ *
+ * That rule depends on the object, not only on the caller, so the gateway's directives cannot
+ * express it: it is enforced here, per field, with the identity the gateway forwards. A denied
+ * field resolves to null with a `FORBIDDEN` error and the rest of the response is unaffected.
  */
 export function createResolvers(store: AccountStore, service: AccountService): Resolvers {
+  // Records that register/login returned in this request: their caller has just proved
+  // ownership (a new account, or the password) but carries no identity yet. Keyed by object
+  // identity, so nothing outlives the request or reaches another caller.
+  const provenOwner = new WeakSet<AccountRecord>();
+  const owned = (p: Promise<AuthPayload>): Promise<AuthPayload> =>
+    p.then((payload) => {
+      provenOwner.add(payload.account);
+      return payload;
+    });
+  const privateField =
+    <K extends "email" | "roles">(field: K): Resolver =>
+    (parent, _args, ctx: SubgraphContext) => {
+      const account = parent as AccountRecord;
+      const id = ctx.identity;
+      if (provenOwner.has(account) || id?.accountId === account.id || id?.roles.includes(ADMIN_ROLE)) return account[field];
+      if (!id) throw unauthenticated();
+      throw forbidden(`Account.${field} is visible to the account itself and admins only`);
+    };
+
   return {
     DateTime: DateTimeScalar,
     Query: {
@@ -34,11 +58,13 @@ export function createResolvers(store: AccountStore, service: AccountService): R
       account: typed<unknown, { id: string }>((_p, { id }) => store.byId(id)),
     },
     Mutation: {
-      register: typed<unknown, { input: RegisterInput }>((_p, { input }, ctx) => service.register(input, ctx.headers)),
-      login: typed<unknown, { email: string; password: string }>((_p, { email, password }) => service.login(email, password)),
+      register: typed<unknown, { input: RegisterInput }>((_p, { input }, ctx) => owned(service.register(input, ctx.headers))),
+      login: typed<unknown, { email: string; password: string }>((_p, { email, password }) => owned(service.login(email, password))),
     },
     Account: {
       __resolveReference: reference((ref) => store.byId(ref.id)),
+      email: privateField("email"),
+      roles: privateField("roles"),
     },
   };
 }

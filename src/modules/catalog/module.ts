@@ -1,7 +1,9 @@
 import type { ModuleContext, ModuleDefinition } from "../../kernel/index.ts";
 import { OrderEvents } from "../order/contract/events.ts";
 import { CATALOG_SDL, CatalogEvents, CatalogSubjects } from "./contract/index.ts";
+import { CatalogAdmin } from "./admin.ts";
 import { createResolvers } from "./resolvers.ts";
+import { createSubscriptionResolvers } from "./subscriptions.ts";
 import { seedDemoCatalog } from "./seed.ts";
 import { serveStock } from "./stock.ts";
 import { openPostgresCatalogStore } from "./storage/postgres.ts";
@@ -31,8 +33,8 @@ export const catalogModule: ModuleDefinition = {
   dependsOn: [],
   typeDefs: CATALOG_SDL,
   subjects: [CatalogSubjects.reserveStock, CatalogSubjects.releaseStock],
-  publishes: [CatalogEvents.stockChanged],
-  consumes: [OrderEvents.created],
+  publishes: [CatalogEvents.stockChanged, CatalogEvents.productChanged],
+  consumes: [OrderEvents.statusChanged],
   async start(ctx) {
     const store = await openCatalogStore(ctx);
     try {
@@ -46,6 +48,9 @@ export const catalogModule: ModuleDefinition = {
       await store.close();
       throw err;
     }
-    return { resolvers: createResolvers(store), stop: () => store.close() };
+    // Publishes the events the store commits with each change (transactional outbox).
+    ctx.relayOutbox(store.outbox);
+    const admin = new CatalogAdmin(store);
+    return { resolvers: { ...createResolvers(store, admin), ...createSubscriptionResolvers(ctx.bus, store) }, stop: () => store.close() };
   },
 };

@@ -4,6 +4,8 @@ import { BatchLoader } from "./loader.ts";
 import { decodeCursor, encodeCursor, pageSize } from "./pagination.ts";
 import { DateTimeScalar } from "../../kernel/graphql/scalars.ts";
 import { searchTerms } from "./search.ts";
+import { requireAdmin, type CatalogAdmin } from "./admin.ts";
+import type { CreateProductInput, UpdateProductInput } from "./validation.ts";
 import type { CatalogStore, CategoryRecord, ProductFilter, ProductRecord } from "./storage/types.ts";
 
 /** A `ProductConnection` as resolved; `filter` is kept for the lazy `totalCount`. */
@@ -46,7 +48,7 @@ interface Loaders {
  * The catalog's resolvers on a store. Entity lookups (`product`, `category`, and the
  * gateway's `_entities` batches) go through per-request batch loaders: one query per batch.
  */
-export function createResolvers(store: CatalogStore): Resolvers {
+export function createResolvers(store: CatalogStore, admin: CatalogAdmin): Resolvers {
   // Keyed by the per-request context object, so loaders (and their caches) live for one request.
   const perRequest = new WeakMap<SubgraphContext, Loaders>();
   const loaders = (ctx: SubgraphContext): Loaders => {
@@ -83,6 +85,13 @@ export function createResolvers(store: CatalogStore): Resolvers {
           ...(args.categoryId != null ? { categoryId: args.categoryId } : {}),
         });
       }),
+    },
+    // Admin only: checked here too (requireAdmin), not only by the gateway's @requiresScopes.
+    Mutation: {
+      createCategory: typed<unknown, { name: string }>((_, { name }, ctx) => (requireAdmin(ctx.identity), admin.createCategory(name))),
+      createProduct: typed<unknown, { input: CreateProductInput }>((_, { input }, ctx) => (requireAdmin(ctx.identity), admin.createProduct(input, ctx.headers))),
+      updateProduct: typed<unknown, { id: string; input: UpdateProductInput }>((_, { id, input }, ctx) => (requireAdmin(ctx.identity), admin.updateProduct(id, input, ctx.headers))),
+      setStock: typed<unknown, { productId: string; stock: number }>((_, { productId, stock }, ctx) => (requireAdmin(ctx.identity), admin.setStock(productId, stock, ctx.headers))),
     },
     ProductConnection: {
       // Counted only when asked for: it is a second query.

@@ -1,56 +1,54 @@
-import { newId, REQUEST_ID_HEADER, type Headers, type ModuleContext } from "../../kernel/index.ts";
-import { OrderEvents, type OrderCreatedEvent } from "../order/contract/events.ts";
-import { CatalogEvents, CatalogSubjects, type ReleaseStockReply, type ReserveStockReply, type StockChangedEvent } from "./contract/index.ts";
-import type { CatalogStore, StockLevel } from "./storage/types.ts";
+import { REQUEST_ID_HEADER, type Headers, type ModuleContext } from "../../kernel/index.ts";
+import { OrderEvents, type OrderStatusChangedEvent } from "../order/contract/events.ts";
+import { CatalogSubjects, type ReleaseStockReply, type ReserveStockReply } from "./contract/index.ts";
+import type { CatalogStore } from "./storage/types.ts";
 import { parseReleaseRequest, parseReserveRequest } from "./validation.ts";
 
 /**
  * Wires the catalog's stock handling to the bus: serves reserve and release, consumes
- * `order.created` (commits the reservation), and publishes `catalog.stock_changed` once per
- * product after each committed change.
+ * `order.status_changed` (commits the reservation on PAID, releases it on CANCELLED), and
+ * publishes `catalog.stock_changed` once per product after each committed change.
  */
 export function serveStock(ctx: ModuleContext, store: CatalogStore): void {
-  const announce = (changes: readonly StockLevel[], requestHeaders: Headers): void => {
+  // catalog.stock_changed is written by the store in the transaction of each stock change
+  // (outbox), with the request id of the call that caused it.
+  const eventHeaders = (requestHeaders: Headers): { headers: Headers } => {
     const requestId = requestHeaders[REQUEST_ID_HEADER];
-    const headers: Headers = requestId ? { [REQUEST_ID_HEADER]: requestId } : {};
-    const occurredAt = new Date().toISOString();
-    for (const c of changes) {
-      // Fire-and-forget: a lost stock notification only delays a subscriber; stock itself is committed.
-      ctx.emit<StockChangedEvent>(CatalogEvents.stockChanged, { eventId: newId(), productId: c.productId, stock: c.stock, occurredAt }, headers).catch((err: unknown) =>
-        ctx.logger.warn({ err, productId: c.productId }, "could not publish catalog.stock_changed"),
-      );
-    }
+    return { headers: requestId ? { [REQUEST_ID_HEADER]: requestId } : {} };
   };
 
   ctx.serve<unknown, ReserveStockReply>(CatalogSubjects.reserveStock, async (body, meta) => {
     const req = parseReserveRequest(body);
-    const outcome = await store.reserve(req);
-    if (outcome.created) {
-      meta.logger.debug({ reservationId: req.reservationId, items: req.items.length }, "stock reserved");
-      announce(outcome.changes, meta.headers);
-    }
+    const outcome = await store.reserve(req, eventHeaders(meta.headers));
+    if (outcome.created) meta.logger.debug({ reservationId: req.reservationId, items: req.items.length }, "stock reserved");
     return outcome.reservation;
   });
 
   ctx.serve<unknown, ReleaseStockReply>(CatalogSubjects.releaseStock, async (body, meta) => {
     const req = parseReleaseRequest(body);
-    const outcome = await store.release(req);
-    if (outcome.released) {
-      meta.logger.debug({ reservationId: req.reservationId }, "reservation released");
-      announce(outcome.changes, meta.headers);
-    }
+    const outcome = await store.release(req, eventHeaders(meta.headers));
+    if (outcome.released) meta.logger.debug({ reservationId: req.reservationId }, "reservation released");
     return { released: outcome.released };
   });
 
-  ctx.on<OrderCreatedEvent>(OrderEvents.created, async (event, meta) => {
-    if (typeof event?.eventId !== "string" || typeof event.reservationId !== "string") {
-      meta.logger.warn({ event }, "malformed order.created event ignored");
+  // Reservation lifecycle: held while the order is PENDING (or PAYMENT_FAILED), committed
+  // when it is PAID, returned when it is CANCELLED. Both are idempotent (commit deduplicates
+  // by event id, release only acts on a held reservation), as at-least-once delivery needs.
+  ctx.on<OrderStatusChangedEvent>(OrderEvents.statusChanged, async (event, meta) => {
+    if (typeof event?.eventId !== "string" || typeof event.orderId !== "string" || typeof event.status !== "string") {
+      meta.logger.warn({ event }, "malformed order.status_changed event ignored");
       return;
     }
-    const outcome = await store.commit(event.reservationId, event.eventId);
-    const log = { reservationId: event.reservationId, eventId: event.eventId, outcome };
-    // An order whose stock was already released (or never reserved) is an inconsistency to look at.
-    if (outcome === "released" || outcome === "unknown") meta.logger.warn(log, "order.created for a reservation that is not held");
-    else meta.logger.debug(log, "reservation committed");
+    if (event.status === "PAID") {
+      const outcome = await store.commit(event.orderId, event.eventId);
+      const log = { reservationId: event.orderId, eventId: event.eventId, outcome };
+      // A paid order whose stock was already released (or never reserved) is an inconsistency to look at.
+      if (outcome === "released" || outcome === "unknown") meta.logger.warn(log, "order paid but its reservation is not held");
+      else meta.logger.debug(log, "reservation committed");
+    } else if (event.status === "CANCELLED") {
+      // Usually already released by the order module's synchronous call; this repairs a failed one.
+      const outcome = await store.release({ reservationId: event.orderId }, eventHeaders(meta.headers));
+      if (outcome.released) meta.logger.info({ reservationId: event.orderId }, "reservation released on order.status_changed");
+    }
   });
 }

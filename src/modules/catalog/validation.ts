@@ -48,3 +48,108 @@ export function parseReleaseRequest(body: unknown): ReleaseStockRequest {
   if (!isId(reservationId)) throw badInput("reservationId must be a non-empty string");
   return { reservationId };
 }
+
+/** Limits of the admin mutations' input; lengths in Unicode code points after trimming. */
+export const ADMIN_LIMITS = {
+  productNameMax: 200,
+  descriptionMax: 2000,
+  categoryNameMax: 100,
+  /** Cents: at most 1,000,000.00 in the product's currency. */
+  priceCentsMax: 100_000_000,
+  stockMax: 1_000_000_000,
+} as const;
+
+/** Currency when `CreateProductInput.currency` is omitted or null. */
+export const DEFAULT_CURRENCY = "USD";
+
+/** `createProduct`'s input as received from GraphQL (types already checked against the SDL). */
+export interface CreateProductInput {
+  name: string;
+  description: string;
+  priceCents: number;
+  currency?: string | null;
+  categoryId: string;
+  stock: number;
+}
+
+/** `updateProduct`'s input as received from GraphQL: null or absent = unchanged. */
+export interface UpdateProductInput {
+  name?: string | null;
+  description?: string | null;
+  priceCents?: number | null;
+}
+
+const codePoints = (s: string): number => [...s].length;
+
+/** @throws AppError BAD_USER_INPUT `{ field }` */
+function productName(raw: string): string {
+  const name = raw.trim();
+  const n = codePoints(name);
+  if (n < 1 || n > ADMIN_LIMITS.productNameMax) throw badInput(`name must be 1 to ${ADMIN_LIMITS.productNameMax} characters`, { field: "name" });
+  return name;
+}
+
+/** @throws AppError BAD_USER_INPUT `{ field }` */
+function description(raw: string): string {
+  const d = raw.trim();
+  if (codePoints(d) > ADMIN_LIMITS.descriptionMax) throw badInput(`description must be at most ${ADMIN_LIMITS.descriptionMax} characters`, { field: "description" });
+  return d;
+}
+
+/** @throws AppError BAD_USER_INPUT `{ field }` */
+function priceCents(v: number): number {
+  if (!Number.isSafeInteger(v) || v < 0 || v > ADMIN_LIMITS.priceCentsMax) {
+    throw badInput(`priceCents must be an integer from 0 to ${ADMIN_LIMITS.priceCentsMax}`, { field: "priceCents" });
+  }
+  return v;
+}
+
+/**
+ * Checks a stock level: integer units from 0 to {@link ADMIN_LIMITS}.stockMax.
+ * @throws AppError BAD_USER_INPUT `{ field: "stock" }`
+ */
+export function validateStock(v: number): number {
+  if (!Number.isSafeInteger(v) || v < 0 || v > ADMIN_LIMITS.stockMax) throw badInput(`stock must be an integer from 0 to ${ADMIN_LIMITS.stockMax}`, { field: "stock" });
+  return v;
+}
+
+/**
+ * Normalises and validates `createProduct` input: name 1..200 and description 0..2000
+ * characters (trimmed), price 0..{@link ADMIN_LIMITS}.priceCentsMax cents, currency three
+ * upper-case letters (default {@link DEFAULT_CURRENCY}), stock 0..stockMax units, a category id.
+ * @throws AppError BAD_USER_INPUT `{ field }` naming the first invalid field.
+ */
+export function validateCreateProduct(input: CreateProductInput): Required<{ [K in keyof CreateProductInput]: NonNullable<CreateProductInput[K]> }> {
+  const name = productName(input.name);
+  const desc = description(input.description);
+  const price = priceCents(input.priceCents);
+  const currency = input.currency ?? DEFAULT_CURRENCY;
+  if (!/^[A-Z]{3}$/.test(currency)) throw badInput("currency must be an ISO 4217 code (three upper-case letters)", { field: "currency" });
+  if (!isId(input.categoryId)) throw badInput("categoryId must be a non-empty id", { field: "categoryId" });
+  return { name, description: desc, priceCents: price, currency, categoryId: input.categoryId, stock: validateStock(input.stock) };
+}
+
+/**
+ * Normalises and validates `updateProduct` input (same limits as {@link validateCreateProduct});
+ * null fields are dropped.
+ * @throws AppError BAD_USER_INPUT `{ field }`, or without a field when nothing would change.
+ */
+export function validateUpdateProduct(input: UpdateProductInput): { name?: string; description?: string; priceCents?: number } {
+  const out: { name?: string; description?: string; priceCents?: number } = {};
+  if (input.name != null) out.name = productName(input.name);
+  if (input.description != null) out.description = description(input.description);
+  if (input.priceCents != null) out.priceCents = priceCents(input.priceCents);
+  if (Object.keys(out).length === 0) throw badInput("input must change at least one of name, description, priceCents");
+  return out;
+}
+
+/**
+ * Normalises and validates a category name: 1..{@link ADMIN_LIMITS}.categoryNameMax characters after trimming.
+ * @throws AppError BAD_USER_INPUT `{ field: "name" }`
+ */
+export function validateCategoryName(raw: string): string {
+  const name = raw.trim();
+  const n = codePoints(name);
+  if (n < 1 || n > ADMIN_LIMITS.categoryNameMax) throw badInput(`name must be 1 to ${ADMIN_LIMITS.categoryNameMax} characters`, { field: "name" });
+  return name;
+}

@@ -17,6 +17,13 @@ export interface CheckoutDeps {
   store: OrderStore;
   call: ModuleContext["call"];
   emit: ModuleContext["emit"];
+  /**
+   * Reservation intents (see the order migration "reservation intents"): recorded before the
+   * reservation is requested and dropped once the order is written, so that the sweeper
+   * releases a reservation whose order was never written (crash, lost reply). Optional: test
+   * doubles of the store have no intents table.
+   */
+  intents?: { add(orderId: string): Promise<void>; drop(orderId: string): Promise<void> };
 }
 
 /** What placing an order needs from the request. */
@@ -36,9 +43,10 @@ const forwardHeaders = (headers: Headers): Headers => {
 
 /**
  * Places an order: validate → reserve stock in the catalog (over the bus, keyed by the new
- * order id) → write order and lines in one transaction → publish `order.created` (on which
- * the catalog commits the reservation). If anything fails after the reservation, it is
- * released before the error propagates, so a failed order holds no stock.
+ * order id) → write order, lines and the `order.created` event (transactional outbox) in one
+ * transaction. If anything fails after the reservation, it is released before the error
+ * propagates, so a failed order holds no stock; if this process dies in between, the
+ * reservation intent lets the sweeper release it.
  *
  * @throws AppError `BAD_USER_INPUT` (see {@link validateOrderItems}; mixed currencies);
  *   the catalog's `NOT_FOUND` / `OUT_OF_STOCK` / `BAD_USER_INPUT` unchanged; bus errors
@@ -60,6 +68,14 @@ export async function placeOrder(deps: CheckoutDeps, req: CheckoutRequest): Prom
     }
   };
 
+  // Before the reservation exists: if this process dies after the catalog reserved, the intent
+  // tells the sweeper to release it.
+  await deps.intents?.add(orderId);
+  const dropIntent = async (): Promise<void> => {
+    // Best effort: a leftover intent is swept (and finds its order, or releases nothing twice).
+    await deps.intents?.drop(orderId).catch((err: unknown) => req.logger.warn({ err, orderId }, "could not drop the reservation intent"));
+  };
+
   let reserved: ReserveStockReply;
   try {
     const body: ReserveStockRequest = { reservationId: orderId, items };
@@ -68,6 +84,7 @@ export async function placeOrder(deps: CheckoutDeps, req: CheckoutRequest): Prom
     // An AppError means the catalog refused and reserved nothing. A transport error (timeout)
     // leaves it unknown, so release just in case: release is idempotent and ignores unknown ids.
     if (!(err instanceof AppError)) await release("reserve call failed");
+    else await dropIntent();
     throw err;
   }
 
@@ -76,13 +93,6 @@ export async function placeOrder(deps: CheckoutDeps, req: CheckoutRequest): Prom
     order = buildOrder(orderId, req.accountId, items, reserved.items);
   } catch (err) {
     await release("reservation unusable");
-    throw err;
-  }
-
-  try {
-    await deps.store.create(order);
-  } catch (err) {
-    await release("order write failed");
     throw err;
   }
 
@@ -97,12 +107,13 @@ export async function placeOrder(deps: CheckoutDeps, req: CheckoutRequest): Prom
     createdAt: order.createdAt,
   };
   try {
-    await deps.emit<OrderCreatedEvent>(OrderEvents.created, event, headers);
+    // order.created goes to the outbox in the order's own transaction: published iff the order exists.
+    await deps.store.create(order, [{ subject: OrderEvents.created, event, headers }]);
   } catch (err) {
-    // The order exists: failing the request now would invite a duplicate order. Without the
-    // event the reservation stays held (not committed); an outbox would make this reliable.
-    req.logger.error({ err, orderId }, "could not publish order.created");
+    await release("order write failed");
+    throw err;
   }
+  await dropIntent();
   return order;
 }
 

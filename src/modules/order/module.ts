@@ -1,9 +1,20 @@
 import type { ModuleContext, ModuleDefinition } from "../../kernel/index.ts";
 import { ORDER_SDL, OrderEvents } from "./contract/index.ts";
 import { createResolvers } from "./resolvers.ts";
-import { openPostgresOrderStore } from "./storage/postgres.ts";
-import { openSqliteOrderStore } from "./storage/sqlite.ts";
+import { openPostgresOrderStore, PostgresOrderStore } from "./storage/postgres.ts";
+import { openSqliteOrderStore, SqliteOrderStore } from "./storage/sqlite.ts";
 import type { OrderStore } from "./storage/types.ts";
+import { CheckoutSagas } from "./saga.ts";
+import type { SagaStore } from "./storage/saga.ts";
+import { PostgresSagaStore } from "./storage/saga-postgres.ts";
+import { SqliteSagaStore } from "./storage/saga-sqlite.ts";
+
+/** The saga store on the same database as `store` (SQLite or PostgreSQL), or undefined for other stores. */
+export function openSagaStore(store: OrderStore): SagaStore | undefined {
+  if (store instanceof SqliteOrderStore) return new SqliteSagaStore(store.db);
+  if (store instanceof PostgresOrderStore) return new PostgresSagaStore(store.sql);
+  return undefined;
+}
 
 export interface OrderModuleOptions {
   /**
@@ -35,16 +46,41 @@ export function createOrderModule(opts: OrderModuleOptions = {}): ModuleDefiniti
   return {
     name: "order",
     version: "0.1.0",
-    dependsOn: ["catalog"],
+    dependsOn: ["catalog", "payment"],
     typeDefs: ORDER_SDL,
     subjects: [],
-    publishes: [OrderEvents.created],
+    publishes: [OrderEvents.created, OrderEvents.statusChanged],
     consumes: [],
     async start(ctx) {
       const store = await (opts.storeFactory ?? openOrderStore)(ctx);
       try {
-        const resolvers = createResolvers({ store, call: ctx.call, emit: ctx.emit });
-        return { resolvers, stop: () => store.close() };
+        const sagaStore = openSagaStore(store);
+        // Checkout (payOrder) needs the saga table: the real stores have it, test doubles may not.
+        const checkout = sagaStore
+          ? new CheckoutSagas({
+              store,
+              call: ctx.call,
+              emit: ctx.emit,
+              sagas: sagaStore,
+              logger: ctx.logger.child({ component: "checkout" }),
+              providerTimeoutMs: ctx.config.paymentProviderTimeoutMs,
+              paymentTimeoutS: ctx.config.orderPaymentTimeoutS,
+            })
+          : undefined;
+        const intents = sagaStore ? { add: (id: string) => sagaStore.addIntent(id), drop: (id: string) => sagaStore.dropIntent(id) } : undefined;
+        const resolvers = createResolvers({ store, call: ctx.call, emit: ctx.emit, bus: ctx.bus, ...(checkout ? { checkout } : {}), ...(intents ? { intents } : {}) });
+        // Publishes the events the store committed (order.created, order.status_changed), including
+        // what a previous process committed but did not publish.
+        if (store.outbox) ctx.relayOutbox(store.outbox);
+        // Resumes (or compensates) sagas a previous process left unfinished, and sweeps unpaid orders.
+        checkout?.start();
+        return {
+          resolvers,
+          stop: async () => {
+            await checkout?.stop();
+            await store.close();
+          },
+        };
       } catch (err) {
         await store.close();
         throw err;

@@ -3,7 +3,7 @@
  * from other subgraphs (the order module contributes `Account.orders`).
  */
 export const ACCOUNT_SDL = /* GraphQL */ `
-extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key", "@shareable"])
+extend schema @link(url: "https://specs.apollo.dev/federation/v2.5", import: ["@key", "@shareable", "@authenticated"])
 
 """An instant as an ISO-8601 string in UTC, e.g. \`"2024-05-01T12:00:00.000Z"\`."""
 scalar DateTime
@@ -14,10 +14,14 @@ type Account @key(fields: "id") {
   id: ID!
   "Display name, 1 to 100 characters."
   name: String!
-  "E-mail address, normalised (trimmed, lower case); unique across accounts."
-  email: String!
-  "Roles granted to the account, e.g. [\\"customer\\"]; copied into issued tokens."
-  roles: [String!]!
+  """
+  E-mail address, normalised (trimmed, lower case); unique across accounts. Private: only the
+  account itself (or the caller who just registered or logged in to it) and admins read it;
+  for anyone else it is null with a FORBIDDEN error (the rest of the response is intact).
+  """
+  email: String
+  "Roles granted to the account, e.g. [\\"customer\\"] or [\\"customer\\", \\"admin\\"]; copied into issued tokens. Private like \`email\`."
+  roles: [String!]
   createdAt: DateTime!
 }
 
@@ -40,7 +44,7 @@ input RegisterInput {
 
 type Query {
   "The caller's account. Errors: UNAUTHENTICATED without a token. Null if the account no longer exists."
-  me: Account
+  me: Account @authenticated
   "An account by id; null when it does not exist."
   account(id: ID!): Account
 }

@@ -1,4 +1,4 @@
-import type { PgMigration } from "../../../kernel/index.ts";
+import { postgresOutboxMigration, type PgMigration } from "../../../kernel/index.ts";
 
 /**
  * Versioned schema of the account database (PostgreSQL), mirroring `migrations.ts` (SQLite)
@@ -22,4 +22,6 @@ export const ACCOUNT_PG_MIGRATIONS: readonly PgMigration[] = [
       );
     `,
   },
+  // account.registered commits with the account it announces.
+  postgresOutboxMigration(2),
 ];

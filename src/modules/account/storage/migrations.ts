@@ -1,4 +1,4 @@
-import type { Migration } from "../../../kernel/index.ts";
+import { sqliteOutboxMigration, type Migration } from "../../../kernel/index.ts";
 
 /**
  * Versioned schema of the account database (SQLite). Append only: never edit a released
@@ -21,4 +21,6 @@ export const ACCOUNT_MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  // account.registered commits with the account it announces.
+  sqliteOutboxMigration(2),
 ];

@@ -1,6 +1,6 @@
-import { AppError, ErrorCode, migrateSqlite, openSqlite, type Database } from "../../../kernel/index.ts";
+import { AppError, ErrorCode, migrateSqlite, openSqlite, SqliteOutbox, type Database } from "../../../kernel/index.ts";
 import { ACCOUNT_MIGRATIONS } from "./migrations.ts";
-import type { AccountRecord, AccountStore, Credentials, NewAccount } from "./types.ts";
+import type { AccountOutboxMessage, AccountRecord, AccountStore, Credentials, NewAccount } from "./types.ts";
 
 /** A row of `accounts` as selected (roles still JSON text). */
 interface AccountRow {
@@ -43,17 +43,27 @@ export function openSqliteAccountStore(path: string): SqliteAccountStore {
 
 /** {@link AccountStore} on bun:sqlite. */
 export class SqliteAccountStore implements AccountStore {
-  constructor(readonly db: Database) {}
+  readonly outbox: SqliteOutbox;
+  private readonly createTx;
 
-  async create(a: NewAccount): Promise<void> {
+  constructor(readonly db: Database) {
+    this.outbox = new SqliteOutbox(db);
+    this.createTx = db.transaction((a: NewAccount, events: readonly AccountOutboxMessage[]) => {
+      db.query("INSERT INTO accounts (id, name, email, password_hash, roles, created_at) VALUES (?, ?, ?, ?, ?, ?)").run(
+        a.id, a.name, a.email, a.passwordHash, JSON.stringify(a.roles), a.createdAt,
+      );
+      for (const e of events) this.outbox.add(e.subject, e.event, e.headers);
+    }).immediate;
+  }
+
+  async create(a: NewAccount, events: readonly AccountOutboxMessage[] = []): Promise<void> {
     try {
-      this.db
-        .query("INSERT INTO accounts (id, name, email, password_hash, roles, created_at) VALUES (?, ?, ?, ?, ?, ?)")
-        .run(a.id, a.name, a.email, a.passwordHash, JSON.stringify(a.roles), a.createdAt);
+      this.createTx(a, events);
     } catch (err) {
       if (isUniqueViolation(err)) throw new AppError(ErrorCode.EMAIL_TAKEN, "an account with this e-mail already exists");
       throw err;
     }
+    if (events.length > 0) void this.outbox.committed(events.map((e) => e.subject));
   }
 
   async byId(id: string): Promise<AccountRecord | null> {
@@ -66,6 +76,14 @@ export class SqliteAccountStore implements AccountStore {
       .query<AccountRow & { passwordHash: string }, [string]>(`SELECT ${COLUMNS}, password_hash AS passwordHash FROM accounts WHERE email = ?`)
       .get(email);
     return row ? { account: toRecord(row), passwordHash: row.passwordHash } : null;
+  }
+
+  async addRole(id: string, role: string): Promise<AccountRecord | null> {
+    // One statement: appends only when absent, so a concurrent grant cannot be lost or doubled.
+    this.db
+      .query("UPDATE accounts SET roles = json_insert(roles, '$[#]', ?1) WHERE id = ?2 AND NOT EXISTS (SELECT 1 FROM json_each(accounts.roles) WHERE value = ?1)")
+      .run(role, id);
+    return this.byId(id);
   }
 
   async close(): Promise<void> {

@@ -6,7 +6,7 @@ import { MONEY_SDL } from "../../../kernel/index.ts";
  * subgraphs may declare identically, hence `@shareable`.
  */
 export const CATALOG_SDL = /* GraphQL */ `
-extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key", "@shareable"])
+extend schema @link(url: "https://specs.apollo.dev/federation/v2.5", import: ["@key", "@shareable", "@authenticated", "@requiresScopes"])
 
 ${MONEY_SDL}
 
@@ -87,5 +87,55 @@ type Query {
   categories: [Category!]!
   "A category by id; null when it does not exist."
   category(id: ID!): Category
+}
+
+"""A new product (\`createProduct\`)."""
+input CreateProductInput {
+  "1 to 200 characters after trimming."
+  name: String!
+  "Up to 2000 characters after trimming (may be empty)."
+  description: String!
+  "Unit price in integer minor units (cents), 0 to 100000000."
+  priceCents: Int!
+  "ISO 4217 code, three upper-case letters; default USD."
+  currency: String = "USD"
+  "Category of the product (see \`createCategory\`)."
+  categoryId: ID!
+  "Units available, 0 to 1000000000."
+  stock: Int!
+}
+
+"""Changes to a product (\`updateProduct\`); omitted or null fields keep their value."""
+input UpdateProductInput {
+  "1 to 200 characters after trimming."
+  name: String
+  "Up to 2000 characters after trimming."
+  description: String
+  "Unit price in integer minor units (cents), 0 to 100000000."
+  priceCents: Int
+}
+
+# Catalog administration: every field needs the admin role (enforced by the gateway from
+# @requiresScopes, and again by the resolvers): UNAUTHENTICATED without a token, FORBIDDEN
+# without the role. Each change publishes catalog.product_changed (setStock also
+# catalog.stock_changed); search finds a created or renamed product at once.
+type Mutation {
+  "Admin only: creates a product. Errors: UNAUTHENTICATED, FORBIDDEN, BAD_USER_INPUT (see the input's limits), NOT_FOUND (categoryId)."
+  createProduct(input: CreateProductInput!): Product! @requiresScopes(scopes: [["admin"]])
+  "Admin only: changes a product's name, description or price. Errors: UNAUTHENTICATED, FORBIDDEN, BAD_USER_INPUT, NOT_FOUND (id)."
+  updateProduct(id: ID!, input: UpdateProductInput!): Product! @requiresScopes(scopes: [["admin"]])
+  "Admin only: sets a product's stock (units, 0 to 1000000000). Errors: UNAUTHENTICATED, FORBIDDEN, BAD_USER_INPUT, NOT_FOUND (productId)."
+  setStock(productId: ID!, stock: Int!): Product! @requiresScopes(scopes: [["admin"]])
+  "Admin only: creates a category. Errors: UNAUTHENTICATED, FORBIDDEN, BAD_USER_INPUT (name not 1 to 100 characters), CONFLICT (name taken)."
+  createCategory(name: String!): Category! @requiresScopes(scopes: [["admin"]])
+}
+
+type Subscription {
+  """
+  The product each time its stock level changes (orders reserving or returning stock, admin
+  setStock), with the new level in stock. Public. Served over SSE and WebSocket at /graphql.
+  Errors at subscribe time: NOT_FOUND (unknown productId).
+  """
+  productStockChanged(productId: ID!): Product!
 }
 `;

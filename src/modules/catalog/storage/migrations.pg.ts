@@ -1,4 +1,4 @@
-import type { PgMigration } from "../../../kernel/index.ts";
+import { postgresOutboxMigration, type PgMigration } from "../../../kernel/index.ts";
 
 /**
  * Versioned schema of the catalog database (PostgreSQL), mirroring `migrations.ts` (SQLite)
@@ -97,4 +97,6 @@ export const CATALOG_PG_MIGRATIONS: readonly PgMigration[] = [
       );
     `,
   },
+  // catalog.stock_changed and catalog.product_changed commit with the change they announce.
+  postgresOutboxMigration(5),
 ];

@@ -1,4 +1,4 @@
-import type { Migration } from "../../../kernel/index.ts";
+import { sqliteOutboxMigration, type Migration } from "../../../kernel/index.ts";
 
 /**
  * Versioned schema of the catalog database (SQLite). Append only: never edit a released
@@ -89,4 +89,6 @@ export const CATALOG_MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  // catalog.stock_changed and catalog.product_changed commit with the change they announce.
+  sqliteOutboxMigration(5),
 ];

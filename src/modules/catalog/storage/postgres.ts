@@ -1,12 +1,15 @@
-import { AppError, ErrorCode, migratePostgres, openPostgres, type Logger, type PgSql, type PgTx } from "../../../kernel/index.ts";
-import type { ReleaseStockRequest, ReservedItem, ReserveStockRequest } from "../contract/index.ts";
+import { AppError, ErrorCode, isPgUniqueViolation, migratePostgres, openPostgres, PostgresOutbox, type Headers, type Logger, type PgSql, type PgTx } from "../../../kernel/index.ts";
+import { productChangedEntry, stockChangedEntries, type CatalogEventOptions, type CatalogOutboxEntry } from "./events.ts";
+import { CatalogEvents, type ReleaseStockRequest, type ReservedItem, type ReserveStockRequest } from "../contract/index.ts";
 import { OrderEvents } from "../../order/contract/events.ts";
 import { CATALOG_PG_MIGRATIONS } from "./migrations.pg.ts";
 import type {
   CatalogStore,
   CategoryRecord,
   CommitOutcome,
+  CreateProductRecord,
   NewCategory,
+  ProductChanges,
   ProductFilter,
   ProductPage,
   ProductPageQuery,
@@ -53,7 +56,37 @@ export async function openPostgresCatalogStore(url: string, opts: { poolMax: num
  *   duplicate waits for the first and then sees its outcome.
  */
 export class PostgresCatalogStore implements CatalogStore {
-  constructor(readonly sql: PgSql) {}
+  readonly outbox: PostgresOutbox;
+
+  constructor(readonly sql: PgSql) {
+    this.outbox = new PostgresOutbox(sql);
+  }
+
+  /** Writes outbox entries in transaction `tx`. */
+  private async addEvents(tx: PgTx, entries: readonly CatalogOutboxEntry[], headers: Headers): Promise<void> {
+    for (const e of entries) await this.outbox.add(tx, e.subject, e.event, headers);
+  }
+
+  async reserve(req: ReserveStockRequest, opts: CatalogEventOptions = {}): Promise<ReserveOutcome> {
+    const out = await this.sql.begin(async (tx): Promise<ReserveOutcome> => {
+      const o = await this.reserveInTx(tx, req);
+      // In the same transaction (outbox): a stock change and its announcement commit together.
+      await this.addEvents(tx, stockChangedEntries(o.changes), opts.headers ?? {});
+      return o;
+    });
+    if (out.changes.length > 0) void this.outbox.committed([CatalogEvents.stockChanged]);
+    return out;
+  }
+
+  async release(req: ReleaseStockRequest, opts: CatalogEventOptions = {}): Promise<ReleaseOutcome> {
+    const out = await this.sql.begin(async (tx): Promise<ReleaseOutcome> => {
+      const o = await this.releaseInTx(tx, req);
+      await this.addEvents(tx, stockChangedEntries(o.changes), opts.headers ?? {});
+      return o;
+    });
+    if (out.changes.length > 0) void this.outbox.committed([CatalogEvents.stockChanged]);
+    return out;
+  }
 
   async productsByIds(ids: readonly string[]): Promise<ProductRecord[]> {
     if (ids.length === 0) return [];
@@ -120,8 +153,8 @@ export class PostgresCatalogStore implements CatalogStore {
     return row?.n ?? 0;
   }
 
-  async reserve(req: ReserveStockRequest): Promise<ReserveOutcome> {
-    return this.sql.begin(async (tx): Promise<ReserveOutcome> => {
+  private reserveInTx(tx: PgTx, req: ReserveStockRequest): Promise<ReserveOutcome> {
+    return (async (): Promise<ReserveOutcome> => {
       const now = new Date().toISOString();
       // Claims the id first: a concurrent duplicate blocks here until this transaction ends,
       // then finds the row (committed) or inserts it itself (this one rolled back).
@@ -180,11 +213,11 @@ export class PostgresCatalogStore implements CatalogStore {
         ) WITH ORDINALITY AS i(product_id, quantity, unit_price_cents, currency, ord)`;
       const changes: StockLevel[] = req.items.map((i) => ({ productId: i.productId, stock: stockAfter.get(i.productId) as number }));
       return { reservation: { reservationId: req.reservationId, items }, created: true, changes };
-    });
+    })();
   }
 
-  async release(req: ReleaseStockRequest): Promise<ReleaseOutcome> {
-    return this.sql.begin(async (tx): Promise<ReleaseOutcome> => {
+  private releaseInTx(tx: PgTx, req: ReleaseStockRequest): Promise<ReleaseOutcome> {
+    return (async (): Promise<ReleaseOutcome> => {
       // The row lock makes concurrent releases of one id wait; they then see 'released'.
       const held = await tx`
         UPDATE reservations SET status = 'released', updated_at = ${new Date().toISOString()}
@@ -206,14 +239,14 @@ export class PostgresCatalogStore implements CatalogStore {
         return stock === undefined ? [] : [{ productId: i.productId, stock }];
       });
       return { released: true, changes };
-    });
+    })();
   }
 
   async commit(reservationId: string, eventId: string): Promise<CommitOutcome> {
     return this.sql.begin(async (tx): Promise<CommitOutcome> => {
       const now = new Date().toISOString();
       const fresh = await tx`
-        INSERT INTO processed_events (event_id, subject, processed_at) VALUES (${eventId}, ${OrderEvents.created}, ${now})
+        INSERT INTO processed_events (event_id, subject, processed_at) VALUES (${eventId}, ${OrderEvents.statusChanged}, ${now})
         ON CONFLICT (event_id) DO NOTHING RETURNING event_id`;
       if (fresh.length === 0) return "duplicate";
       const updated = await tx`
@@ -255,8 +288,75 @@ export class PostgresCatalogStore implements CatalogStore {
     });
   }
 
+  async createCategory(category: CategoryRecord): Promise<CategoryRecord> {
+    try {
+      await this.sql`INSERT INTO categories (id, name) VALUES (${category.id}, ${category.name})`;
+    } catch (err) {
+      // Migration 1's UNIQUE (name) constraint, under PostgreSQL's default name.
+      if (isPgUniqueViolation(err, "categories_name_key")) throw new AppError(ErrorCode.CONFLICT, `a category named "${category.name}" exists`, { name: category.name });
+      throw err;
+    }
+    return { id: category.id, name: category.name };
+  }
+
+  async createProduct(p: CreateProductRecord, opts: CatalogEventOptions = {}): Promise<ProductRecord> {
+    const entries = [productChangedEntry(p.id, "created")];
+    await this.sql.begin(async (tx) => {
+      // INSERT … SELECT from the category: no row inserted means no such category (and the
+      // foreign key keeps it from vanishing mid-statement). The generated search columns are
+      // computed in the same statement, so the product is searchable once this commits.
+      const inserted = await tx`
+        INSERT INTO products (id, category_id, name, description, price_cents, currency, stock, created_at)
+        SELECT ${p.id}, id, ${p.name}, ${p.description}, ${p.priceCents}, ${p.currency}, ${p.stock}, ${p.createdAt}
+        FROM categories WHERE id = ${p.categoryId}
+        RETURNING id`;
+      if (inserted.length === 0) throw new AppError(ErrorCode.NOT_FOUND, `category ${p.categoryId} not found`, { categoryId: p.categoryId });
+      await this.addEvents(tx, entries, opts.headers ?? {});
+    });
+    await this.outbox.committed([CatalogEvents.productChanged]);
+    return (await this.productById(p.id)) as ProductRecord;
+  }
+
+  async updateProduct(id: string, c: ProductChanges, opts: CatalogEventOptions = {}): Promise<ProductRecord | null> {
+    const found = await this.sql.begin(async (tx) => {
+      // COALESCE keeps a column when its change is absent; the generated search columns are
+      // recomputed by the same UPDATE, so search sees the new text once it commits.
+      const updated = await tx`
+        UPDATE products SET
+          name = COALESCE(${c.name ?? null}::text, name),
+          description = COALESCE(${c.description ?? null}::text, description),
+          price_cents = COALESCE(${c.priceCents ?? null}::bigint, price_cents)
+        WHERE id = ${id} RETURNING id`;
+      if (updated.length === 0) return false;
+      await this.addEvents(tx, [productChangedEntry(id, "updated")], opts.headers ?? {});
+      return true;
+    });
+    if (!found) return null;
+    await this.outbox.committed([CatalogEvents.productChanged]);
+    return this.productById(id);
+  }
+
+  async setStock(id: string, stock: number, opts: CatalogEventOptions = {}): Promise<ProductRecord | null> {
+    const found = await this.sql.begin(async (tx) => {
+      const updated = await tx<{ stock: number }[]>`UPDATE products SET stock = ${stock} WHERE id = ${id} RETURNING stock`;
+      const row = updated[0];
+      if (!row) return false;
+      const at = new Date().toISOString();
+      await this.addEvents(tx, [...stockChangedEntries([{ productId: id, stock: row.stock }], at), productChangedEntry(id, "stock", at)], opts.headers ?? {});
+      return true;
+    });
+    if (!found) return null;
+    await this.outbox.committed([CatalogEvents.stockChanged, CatalogEvents.productChanged]);
+    return this.productById(id);
+  }
+
   async close(): Promise<void> {
     await this.sql.end({ timeout: 5 });
+  }
+
+  private async productById(id: string): Promise<ProductRecord | null> {
+    const [row] = await this.productsByIds([id]);
+    return row ?? null;
   }
 }
 

@@ -1,12 +1,15 @@
-import { AppError, ErrorCode, migrateSqlite, openSqlite, type Database } from "../../../kernel/index.ts";
-import type { ReleaseStockRequest, ReservedItem, ReserveStockRequest } from "../contract/index.ts";
+import { AppError, ErrorCode, migrateSqlite, openSqlite, SqliteOutbox, type Database, type Headers } from "../../../kernel/index.ts";
+import { productChangedEntry, stockChangedEntries, type CatalogEventOptions, type CatalogOutboxEntry } from "./events.ts";
+import { CatalogEvents as CatalogEventsSubjects, type ReleaseStockRequest, type ReservedItem, type ReserveStockRequest } from "../contract/index.ts";
 import { OrderEvents } from "../../order/contract/events.ts";
 import { CATALOG_MIGRATIONS } from "./migrations.ts";
 import type {
   CatalogStore,
   CategoryRecord,
   CommitOutcome,
+  CreateProductRecord,
   NewCategory,
+  ProductChanges,
   ProductFilter,
   ProductPage,
   ProductPageQuery,
@@ -17,6 +20,10 @@ import type {
 } from "./types.ts";
 
 type Bind = string | number | null;
+
+/** True for SQLite's unique-constraint violation (bun:sqlite sets `code` on its errors). */
+const isUniqueViolation = (err: unknown): boolean =>
+  typeof err === "object" && err !== null && (err as { code?: unknown }).code === "SQLITE_CONSTRAINT_UNIQUE";
 
 /** bm25 column weights (name, description): a name hit counts ten times a description hit. */
 const BM25 = "bm25(products_fts, 10.0, 1.0)";
@@ -60,6 +67,7 @@ export function openSqliteCatalogStore(path: string): SqliteCatalogStore {
  */
 export class SqliteCatalogStore implements CatalogStore {
   readonly db: Database;
+  readonly outbox: SqliteOutbox;
   private readonly reserveTx;
   private readonly releaseTx;
   private readonly commitTx;
@@ -67,8 +75,18 @@ export class SqliteCatalogStore implements CatalogStore {
 
   constructor(db: Database) {
     this.db = db;
-    this.reserveTx = db.transaction((req: ReserveStockRequest) => this.reserveInTx(req));
-    this.releaseTx = db.transaction((reservationId: string) => this.releaseInTx(reservationId));
+    this.outbox = new SqliteOutbox(db);
+    // Each change writes its events in its own transaction (transactional outbox).
+    this.reserveTx = db.transaction((req: ReserveStockRequest, headers: Headers) => {
+      const out = this.reserveInTx(req);
+      this.addEvents(stockChangedEntries(out.changes), headers);
+      return out;
+    });
+    this.releaseTx = db.transaction((reservationId: string, headers: Headers) => {
+      const out = this.releaseInTx(reservationId);
+      this.addEvents(stockChangedEntries(out.changes), headers);
+      return out;
+    });
     this.commitTx = db.transaction((reservationId: string, eventId: string) => this.commitInTx(reservationId, eventId));
     this.seedTx = db.transaction((categories: readonly NewCategory[]) => this.seedInTx(categories));
   }
@@ -163,12 +181,36 @@ export class SqliteCatalogStore implements CatalogStore {
     return this.db.query<{ n: number }, Bind[]>(sql).get(...params)?.n ?? 0;
   }
 
-  async reserve(req: ReserveStockRequest): Promise<ReserveOutcome> {
-    return this.reserveTx.immediate(req);
+  async reserve(req: ReserveStockRequest, opts: CatalogEventOptions = {}): Promise<ReserveOutcome> {
+    const out = this.reserveTx.immediate(req, opts.headers ?? {});
+    if (out.changes.length > 0) void this.outbox.committed([CatalogEventsSubjects.stockChanged]);
+    return out;
   }
 
-  async release(req: ReleaseStockRequest): Promise<ReleaseOutcome> {
-    return this.releaseTx.immediate(req.reservationId);
+  async release(req: ReleaseStockRequest, opts: CatalogEventOptions = {}): Promise<ReleaseOutcome> {
+    const out = this.releaseTx.immediate(req.reservationId, opts.headers ?? {});
+    if (out.changes.length > 0) void this.outbox.committed([CatalogEventsSubjects.stockChanged]);
+    return out;
+  }
+
+  /** Writes outbox entries; must run inside the change's transaction. */
+  private addEvents(entries: readonly CatalogOutboxEntry[], headers: Headers): void {
+    for (const e of entries) this.outbox.add(e.subject, e.event, headers);
+  }
+
+  /** Runs `fn` and writes `entries(result)` in one IMMEDIATE transaction, then waits for the relay to publish them. */
+  private async withEvents<T>(fn: () => T, entries: (result: T) => CatalogOutboxEntry[], headers: Headers): Promise<T> {
+    let written: CatalogOutboxEntry[] = [];
+    const result = this.db
+      .transaction(() => {
+        const r = fn();
+        written = entries(r);
+        this.addEvents(written, headers);
+        return r;
+      })
+      .immediate();
+    if (written.length > 0) await this.outbox.committed([...new Set(written.map((e) => e.subject))]);
+    return result;
   }
 
   async commit(reservationId: string, eventId: string): Promise<CommitOutcome> {
@@ -179,8 +221,74 @@ export class SqliteCatalogStore implements CatalogStore {
     return this.seedTx.immediate(categories);
   }
 
+  async createCategory(category: CategoryRecord): Promise<CategoryRecord> {
+    try {
+      this.db.query("INSERT INTO categories (id, name) VALUES (?, ?)").run(category.id, category.name);
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new AppError(ErrorCode.CONFLICT, `a category named "${category.name}" exists`, { name: category.name });
+      throw err;
+    }
+    return { id: category.id, name: category.name };
+  }
+
+  async createProduct(p: CreateProductRecord, opts: CatalogEventOptions = {}): Promise<ProductRecord> {
+    return this.withEvents(() => this.createProductInTx(p), (product) => [productChangedEntry(product.id, "created")], opts.headers ?? {});
+  }
+
+  private createProductInTx(p: CreateProductRecord): ProductRecord {
+    // INSERT … SELECT from the category: one statement, so the category cannot vanish between
+    // a check and the insert; no row inserted means no such category. The FTS trigger indexes
+    // the new row in the same statement.
+    const inserted = this.db
+      .query(
+        `INSERT INTO products (id, category_id, name, description, price_cents, currency, stock, created_at)
+         SELECT ?, id, ?, ?, ?, ?, ?, ? FROM categories WHERE id = ?`,
+      )
+      .run(p.id, p.name, p.description, p.priceCents, p.currency, p.stock, p.createdAt, p.categoryId);
+    if (inserted.changes === 0) throw new AppError(ErrorCode.NOT_FOUND, `category ${p.categoryId} not found`, { categoryId: p.categoryId });
+    return this.productById(p.id) as ProductRecord;
+  }
+
+  async updateProduct(id: string, c: ProductChanges, opts: CatalogEventOptions = {}): Promise<ProductRecord | null> {
+    return this.withEvents(() => this.updateProductInTx(id, c), (product) => (product ? [productChangedEntry(product.id, "updated")] : []), opts.headers ?? {});
+  }
+
+  private updateProductInTx(id: string, c: ProductChanges): ProductRecord | null {
+    const sets: string[] = [];
+    const params: Bind[] = [];
+    if (c.name !== undefined) (sets.push("name = ?"), params.push(c.name));
+    if (c.description !== undefined) (sets.push("description = ?"), params.push(c.description));
+    if (c.priceCents !== undefined) (sets.push("price_cents = ?"), params.push(c.priceCents));
+    if (sets.length > 0) {
+      // Only the columns that change are set, so the FTS trigger (AFTER UPDATE OF name,
+      // description) re-indexes only on text changes.
+      const updated = this.db.query<unknown, Bind[]>(`UPDATE products SET ${sets.join(", ")} WHERE id = ?`).run(...params, id);
+      if (updated.changes === 0) return null;
+    }
+    return this.productById(id);
+  }
+
+  async setStock(id: string, stock: number, opts: CatalogEventOptions = {}): Promise<ProductRecord | null> {
+    return this.withEvents(
+      () => {
+        const updated = this.db.query("UPDATE products SET stock = ? WHERE id = ?").run(stock, id);
+        return updated.changes === 0 ? null : this.productById(id);
+      },
+      (product) => {
+        if (!product) return [];
+        const at = new Date().toISOString();
+        return [...stockChangedEntries([{ productId: product.id, stock: product.stock }], at), productChangedEntry(product.id, "stock", at)];
+      },
+      opts.headers ?? {},
+    );
+  }
+
   async close(): Promise<void> {
     this.db.close();
+  }
+
+  private productById(id: string): ProductRecord | null {
+    return this.db.query<ProductRecord, [string]>(`SELECT ${PRODUCT_COLUMNS} FROM ${PRODUCT_FROM} WHERE p.id = ?`).get(id);
   }
 
   private status(reservationId: string): string | undefined {
@@ -252,7 +360,7 @@ export class SqliteCatalogStore implements CatalogStore {
   private commitInTx(reservationId: string, eventId: string): CommitOutcome {
     const fresh = this.db
       .query("INSERT OR IGNORE INTO processed_events (event_id, subject, processed_at) VALUES (?, ?, ?)")
-      .run(eventId, OrderEvents.created, new Date().toISOString());
+      .run(eventId, OrderEvents.statusChanged, new Date().toISOString());
     if (fresh.changes === 0) return "duplicate";
     const updated = this.db
       .query("UPDATE reservations SET status = 'committed', updated_at = ? WHERE id = ? AND status = 'held'")

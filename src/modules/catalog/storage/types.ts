@@ -1,3 +1,5 @@
+import type { OutboxSource } from "../../../kernel/index.ts";
+import type { CatalogEventOptions } from "./events.ts";
 import type { ReleaseStockRequest, ReserveStockReply, ReserveStockRequest } from "../contract/index.ts";
 
 /** A category row. */
@@ -78,7 +80,7 @@ export interface ReleaseOutcome {
   changes: StockLevel[];
 }
 
-/** What handling an `order.created` event did to its reservation. */
+/** What handling an `order.status_changed` event with status PAID did to the order's reservation. */
 export type CommitOutcome =
   /** held → committed. */
   | "committed"
@@ -111,6 +113,19 @@ export interface NewProduct {
   createdAt: string;
 }
 
+/** A product to create through the admin API: a {@link NewProduct} in an existing category. */
+export interface CreateProductRecord extends NewProduct {
+  categoryId: string;
+}
+
+/** Changes of `updateProduct`: absent fields keep their value. Validated by the caller. */
+export interface ProductChanges {
+  name?: string;
+  description?: string;
+  /** Integer minor units, >= 0. */
+  priceCents?: number;
+}
+
 /**
  * Persistence of the catalog: everything the resolvers and bus handlers need. Methods return
  * promises so that a PostgreSQL implementation can be dropped in; the SQLite one is synchronous
@@ -128,16 +143,24 @@ export interface CatalogStore {
   /** Number of products matching the filter (all pages). */
   countProducts(filter: ProductFilter): Promise<number>;
   /**
+   * The transactional outbox: every change below writes its events in its own transaction
+   * (`catalog.stock_changed` per product whose stock changed on reserve, release and setStock;
+   * `catalog.product_changed` on createProduct, updateProduct and setStock), with
+   * `opts.headers`. The kernel relays them. The admin methods resolve once the events were
+   * published (so a cache listening to them is invalidated before the mutation answers).
+   */
+  readonly outbox: OutboxSource;
+  /**
    * Reserves every item atomically, capturing unit prices; idempotent per reservation id.
    * Input must already be validated (non-empty, quantities >= 1, distinct products).
    * @throws AppError NOT_FOUND `{ productId }`, OUT_OF_STOCK `{ productId, requested, available }`,
    *   CONFLICT when the reservation id was used and released before. Nothing changes on error.
    */
-  reserve(req: ReserveStockRequest): Promise<ReserveOutcome>;
+  reserve(req: ReserveStockRequest, opts?: CatalogEventOptions): Promise<ReserveOutcome>;
   /** Returns the stock of a `held` reservation and marks it released; otherwise changes nothing. */
-  release(req: ReleaseStockRequest): Promise<ReleaseOutcome>;
+  release(req: ReleaseStockRequest, opts?: CatalogEventOptions): Promise<ReleaseOutcome>;
   /**
-   * Marks a held reservation committed (its order exists), deduplicating by `eventId`.
+   * Marks a held reservation committed (its order was paid), deduplicating by `eventId`.
    */
   commit(reservationId: string, eventId: string): Promise<CommitOutcome>;
   /**
@@ -145,6 +168,27 @@ export interface CatalogStore {
    * @returns the number of products inserted (0 when the catalog was not empty).
    */
   seedIfEmpty(categories: readonly NewCategory[]): Promise<number>;
+  /**
+   * Inserts a category.
+   * @throws AppError CONFLICT `{ name }` when a category of that name exists (unique constraint).
+   */
+  createCategory(category: CategoryRecord): Promise<CategoryRecord>;
+  /**
+   * Inserts a product (input validated by the caller); it is searchable as soon as this resolves.
+   * @returns the stored product (with its category's name).
+   * @throws AppError NOT_FOUND `{ categoryId }` when the category does not exist.
+   */
+  createProduct(product: CreateProductRecord, opts?: CatalogEventOptions): Promise<ProductRecord>;
+  /**
+   * Applies `changes` (the search index follows name and description in the same transaction).
+   * @returns the product after the change, or null when `id` is unknown.
+   */
+  updateProduct(id: string, changes: ProductChanges, opts?: CatalogEventOptions): Promise<ProductRecord | null>;
+  /**
+   * Sets a product's stock to `stock` units (>= 0), whatever reservations did before.
+   * @returns the product after the change, or null when `id` is unknown.
+   */
+  setStock(id: string, stock: number, opts?: CatalogEventOptions): Promise<ProductRecord | null>;
   /** Closes the underlying connection. */
   close(): Promise<void>;
 }

@@ -6,7 +6,7 @@ import { MONEY_SDL } from "../../../kernel/index.ts";
  * refers to the catalog's `Product` by id (a stub it cannot resolve itself).
  */
 export const ORDER_SDL = /* GraphQL */ `
-extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key", "@shareable"])
+extend schema @link(url: "https://specs.apollo.dev/federation/v2.5", import: ["@key", "@shareable", "@authenticated", "@requiresScopes"])
 
 ${MONEY_SDL}
 
@@ -69,6 +69,12 @@ input CreateOrderInput {
   items: [OrderItemInput!]!
 }
 
+"""How an order is paid."""
+input PaymentInput {
+  "Card token from the payment provider's client library (sandbox: tok_visa, tok_chargeDeclined, tok_processingError, tok_timeout)."
+  token: String!
+}
+
 input OrderItemInput {
   productId: ID!
   "Units, >= 1."
@@ -77,7 +83,7 @@ input OrderItemInput {
 
 type Query {
   "An order by id. Errors: UNAUTHENTICATED without a token. Null when it does not exist or belongs to another account."
-  order(id: ID!): Order
+  order(id: ID!): Order @authenticated
 }
 
 type Mutation {
@@ -88,6 +94,42 @@ type Mutation {
   product, details { productId }); OUT_OF_STOCK (details { productId, requested, available }).
   A failed order writes nothing and leaves stock unchanged.
   """
-  createOrder(input: CreateOrderInput!): Order!
+  createOrder(input: CreateOrderInput!): Order! @authenticated
+  """
+  Pays one of the caller's PENDING orders with a card token (sandbox: tok_visa succeeds,
+  tok_chargeDeclined is declined, tok_processingError fails at capture, tok_timeout never
+  answers). Runs the checkout saga: authorize → capture → order PAID (the catalog commits its
+  stock). On failure it compensates (void or refund, stock released) and the order becomes
+  PAYMENT_FAILED. Idempotent: paying a PAID order returns it without a second charge, and a
+  repeat after a failure returns the same error. Errors: UNAUTHENTICATED; NOT_FOUND (unknown
+  id, or another account's order); BAD_USER_INPUT (empty token); INVALID_STATE (cancelled
+  order); PAYMENT_DECLINED; PAYMENT_FAILED (provider timeout, capture failure, payment service
+  unreachable: nothing stays charged); SERVICE_UNAVAILABLE (still settling; the order shows
+  the outcome shortly).
+  """
+  payOrder(orderId: ID!, payment: PaymentInput!): Order! @authenticated
+  """
+  Cancels one of the caller's orders (admins: any order) while it is PENDING or
+  PAYMENT_FAILED; its reserved stock goes back to the catalog. Publishes
+  order.status_changed. Errors: UNAUTHENTICATED; NOT_FOUND (unknown id, or another account's
+  order); INVALID_STATE (details { status, requested }: already paid, shipped or cancelled).
+  """
+  cancelOrder(id: ID!): Order! @authenticated
+  """
+  Admin only: moves an order along its lifecycle: PENDING → PAID | PAYMENT_FAILED | CANCELLED,
+  PAYMENT_FAILED → PAID | CANCELLED, PAID → SHIPPED. PAID commits the order's stock, CANCELLED
+  returns it. Publishes order.status_changed. Errors: UNAUTHENTICATED, FORBIDDEN, NOT_FOUND,
+  INVALID_STATE (details { status, requested }).
+  """
+  setOrderStatus(id: ID!, status: OrderStatus!): Order! @requiresScopes(scopes: [["admin"]])
+}
+
+type Subscription {
+  """
+  The order, each time its status changes: the caller's orders (admins: every order), or only
+  order orderId. Served over SSE and WebSocket at /graphql. Errors at subscribe time:
+  UNAUTHENTICATED (no token); NOT_FOUND (orderId unknown or another account's order).
+  """
+  orderStatusChanged(orderId: ID): Order!
 }
 `;

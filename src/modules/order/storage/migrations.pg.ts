@@ -1,4 +1,4 @@
-import type { PgMigration } from "../../../kernel/index.ts";
+import { postgresOutboxMigration, type PgMigration } from "../../../kernel/index.ts";
 
 /**
  * Versioned schema of the order database (PostgreSQL), mirroring `migrations.ts` (SQLite)
@@ -35,4 +35,47 @@ export const ORDER_PG_MIGRATIONS: readonly PgMigration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: "payment sagas",
+    up: `
+      CREATE TABLE payment_sagas (
+        order_id text COLLATE "C" PRIMARY KEY REFERENCES orders(id),
+        payment_id text COLLATE "C" NOT NULL,
+        account_id text COLLATE "C" NOT NULL,
+        token text NOT NULL,
+        amount_cents bigint NOT NULL,
+        currency text NOT NULL,
+        step text NOT NULL CHECK (step IN ('AUTHORIZE', 'CAPTURE', 'MARK_PAID', 'VOID', 'REFUND', 'RELEASE_STOCK', 'MARK_FAILED', 'DONE')),
+        status text NOT NULL CHECK (status IN ('RUNNING', 'COMPENSATING', 'SUCCEEDED', 'FAILED')),
+        failure_code text,
+        failure_message text,
+        authorize_key text NOT NULL,
+        capture_key text NOT NULL,
+        void_key text NOT NULL,
+        refund_key text NOT NULL,
+        attempts integer NOT NULL DEFAULT 0,
+        lease_until bigint NOT NULL DEFAULT 0,
+        created_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL
+      );
+      CREATE INDEX payment_sagas_unfinished ON payment_sagas (lease_until) WHERE status IN ('RUNNING', 'COMPENSATING');
+      CREATE INDEX orders_pending_by_created ON orders (created_at) WHERE status = 'PENDING';
+    `,
+  },
+  {
+    version: 3,
+    name: "reservation intents",
+    up: `
+      -- A stock reservation requested for an order not written yet. Deleted when the order is
+      -- written; one left behind (the process died, or the catalog's reply was lost) is released
+      -- by the sweeper after ORDER_PAYMENT_TIMEOUT_S, so no stock stays held without an order.
+      CREATE TABLE reservation_intents (
+        order_id text COLLATE "C" PRIMARY KEY,
+        created_at timestamptz NOT NULL
+      );
+    `,
+  },
+  // Events (order.created, order.status_changed) commit with the change they announce.
+  postgresOutboxMigration(4),
 ];

@@ -1,4 +1,4 @@
-import type { Migration } from "../../../kernel/index.ts";
+import { sqliteOutboxMigration, type Migration } from "../../../kernel/index.ts";
 
 /**
  * Versioned schema of the order database (SQLite). Append only: never edit a released
@@ -34,4 +34,51 @@ export const ORDER_MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: "payment sagas",
+    up: `
+      -- One checkout saga per order (payOrder), persisted step by step: step is the next action
+      -- to run, so a restarted module resumes (or compensates) exactly where it stopped.
+      CREATE TABLE payment_sagas (
+        order_id TEXT PRIMARY KEY REFERENCES orders(id),
+        payment_id TEXT NOT NULL,
+        account_id TEXT NOT NULL,
+        token TEXT NOT NULL,
+        amount_cents INTEGER NOT NULL,
+        currency TEXT NOT NULL,
+        step TEXT NOT NULL CHECK (step IN ('AUTHORIZE', 'CAPTURE', 'MARK_PAID', 'VOID', 'REFUND', 'RELEASE_STOCK', 'MARK_FAILED', 'DONE')),
+        status TEXT NOT NULL CHECK (status IN ('RUNNING', 'COMPENSATING', 'SUCCEEDED', 'FAILED')),
+        failure_code TEXT,
+        failure_message TEXT,
+        authorize_key TEXT NOT NULL,
+        capture_key TEXT NOT NULL,
+        void_key TEXT NOT NULL,
+        refund_key TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        -- Epoch ms until which the instance driving the saga owns it; others resume it after.
+        lease_until INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      );
+      CREATE INDEX payment_sagas_unfinished ON payment_sagas (lease_until) WHERE status IN ('RUNNING', 'COMPENSATING');
+      -- The unpaid-order sweeper's scan.
+      CREATE INDEX orders_pending_by_created ON orders (created_at) WHERE status = 'PENDING';
+    `,
+  },
+  {
+    version: 3,
+    name: "reservation intents",
+    up: `
+      -- A stock reservation requested for an order not written yet. Deleted when the order is
+      -- written; one left behind (the process died, or the catalog's reply was lost) is released
+      -- by the sweeper after ORDER_PAYMENT_TIMEOUT_S, so no stock stays held without an order.
+      CREATE TABLE reservation_intents (
+        order_id TEXT PRIMARY KEY,
+        created_at TEXT NOT NULL
+      );
+    `,
+  },
+  // Events (order.created, order.status_changed) commit with the change they announce.
+  sqliteOutboxMigration(4),
 ];

@@ -1,6 +1,8 @@
-import { migratePostgres, openPostgres, type Logger, type PgSql } from "../../../kernel/index.ts";
+import { migratePostgres, openPostgres, PostgresOutbox, type Headers, type Logger, type PgSql } from "../../../kernel/index.ts";
+import { OrderEvents } from "../contract/index.ts";
+import { statusChangedEvent } from "./events.ts";
 import { ORDER_PG_MIGRATIONS } from "./migrations.pg.ts";
-import type { OrderItemRecord, OrderRecord, OrderStatus, OrderStore } from "./types.ts";
+import type { OrderItemRecord, OrderRecord, OrderStatus, OrderStore, OutboxMessage, TransitionOutcome } from "./types.ts";
 
 interface OrderRow {
   id: string;
@@ -34,10 +36,15 @@ export async function openPostgresOrderStore(url: string, opts: { poolMax: numbe
 
 /** {@link OrderStore} on a PostgreSQL pool. Money columns are bigint cents, read back as numbers. */
 export class PostgresOrderStore implements OrderStore {
-  constructor(readonly sql: PgSql) {}
+  readonly outbox: PostgresOutbox;
 
-  async create(o: OrderRecord): Promise<void> {
+  constructor(readonly sql: PgSql) {
+    this.outbox = new PostgresOutbox(sql);
+  }
+
+  async create(o: OrderRecord, events: readonly OutboxMessage[] = []): Promise<void> {
     await this.sql.begin(async (tx) => {
+      for (const e of events) await this.outbox.add(tx, e.subject, e.event, e.headers);
       await tx`
         INSERT INTO orders (id, account_id, status, total_cents, currency, created_at)
         VALUES (${o.id}, ${o.accountId}, ${o.status}, ${o.totalCents}, ${o.currency}, ${o.createdAt})`;
@@ -53,6 +60,7 @@ export class PostgresOrderStore implements OrderStore {
           ${tx.array(o.items.map((i) => i.currency))}::text[]
         ) WITH ORDINALITY AS i(product_id, quantity, unit_price_cents, currency, position)`;
     });
+    if (events.length > 0) void this.outbox.committed(events.map((e) => e.subject));
   }
 
   async byId(id: string): Promise<OrderRecord | null> {
@@ -64,6 +72,22 @@ export class PostgresOrderStore implements OrderStore {
       SELECT order_id AS "orderId", product_id AS "productId", quantity, unit_price_cents AS "unitPriceCents", currency
       FROM order_items WHERE order_id = ${id} ORDER BY position`;
     return withItems(row, items);
+  }
+
+  async transition(id: string, from: readonly OrderStatus[], to: OrderStatus, opts: { headers?: Headers } = {}): Promise<TransitionOutcome> {
+    // The row lock (FOR UPDATE) serialises concurrent transitions of one order: the second
+    // one re-reads the status the first one wrote.
+    const previous = await this.sql.begin(async (tx): Promise<OrderStatus | null> => {
+      const [row] = await tx<{ status: OrderStatus; accountId: string }[]>`SELECT status, account_id AS "accountId" FROM orders WHERE id = ${id} FOR UPDATE`;
+      if (!row || !from.includes(row.status)) return null;
+      await tx`UPDATE orders SET status = ${to} WHERE id = ${id}`;
+      // The event commits with the change (transactional outbox): published iff the change happened.
+      await this.outbox.add(tx, OrderEvents.statusChanged, statusChangedEvent(id, row.accountId, to, row.status), opts.headers ?? {});
+      return row.status;
+    });
+    if (previous) void this.outbox.committed([OrderEvents.statusChanged]);
+    const order = await this.byId(id);
+    return previous && order ? { changed: true, order, previous } : { changed: false, order };
   }
 
   async byAccount(accountId: string): Promise<OrderRecord[]> {

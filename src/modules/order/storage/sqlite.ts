@@ -1,6 +1,8 @@
-import { migrateSqlite, openSqlite, type Database } from "../../../kernel/index.ts";
+import { migrateSqlite, openSqlite, SqliteOutbox, type Database, type Headers } from "../../../kernel/index.ts";
+import { OrderEvents } from "../contract/index.ts";
+import { statusChangedEvent } from "./events.ts";
 import { ORDER_MIGRATIONS } from "./migrations.ts";
-import type { OrderItemRecord, OrderRecord, OrderStatus, OrderStore } from "./types.ts";
+import type { OrderItemRecord, OrderRecord, OrderStatus, OrderStore, OutboxMessage, TransitionOutcome } from "./types.ts";
 
 interface OrderRow {
   id: string;
@@ -37,13 +39,16 @@ export function openSqliteOrderStore(path: string): SqliteOrderStore {
 /** {@link OrderStore} on bun:sqlite. */
 export class SqliteOrderStore implements OrderStore {
   readonly db: Database;
+  readonly outbox: SqliteOutbox;
   private readonly createTx;
+  private readonly transitionTx;
 
   constructor(db: Database) {
     this.db = db;
+    this.outbox = new SqliteOutbox(db);
     // IMMEDIATE takes the write lock up front: a second connection to the file waits on
     // busy_timeout instead of failing to upgrade a read lock mid-transaction.
-    this.createTx = db.transaction((o: OrderRecord) => {
+    this.createTx = db.transaction((o: OrderRecord, events: readonly OutboxMessage[]) => {
       db.query("INSERT INTO orders (id, account_id, status, total_cents, currency, created_at) VALUES (?, ?, ?, ?, ?, ?)").run(
         o.id,
         o.accountId,
@@ -56,11 +61,22 @@ export class SqliteOrderStore implements OrderStore {
         "INSERT INTO order_items (order_id, position, product_id, quantity, unit_price_cents, currency) VALUES (?, ?, ?, ?, ?, ?)",
       );
       o.items.forEach((i, position) => insertItem.run(o.id, position, i.productId, i.quantity, i.unitPriceCents, i.currency));
+      for (const e of events) this.outbox.add(e.subject, e.event, e.headers);
+    }).immediate;
+    // Read and update under one write lock: the check and the change cannot interleave with another transition.
+    this.transitionTx = db.transaction((id: string, from: readonly OrderStatus[], to: OrderStatus, headers: Headers): { previous: OrderStatus } | null => {
+      const row = db.query<{ status: OrderStatus; accountId: string }, [string]>("SELECT status, account_id AS accountId FROM orders WHERE id = ?").get(id);
+      if (!row || !from.includes(row.status)) return null;
+      db.query("UPDATE orders SET status = ? WHERE id = ?").run(to, id);
+      // The event commits with the change (transactional outbox): published iff the change happened.
+      this.outbox.add(OrderEvents.statusChanged, statusChangedEvent(id, row.accountId, to, row.status), headers);
+      return { previous: row.status };
     }).immediate;
   }
 
-  async create(order: OrderRecord): Promise<void> {
-    this.createTx(order);
+  async create(order: OrderRecord, events: readonly OutboxMessage[] = []): Promise<void> {
+    this.createTx(order, events);
+    if (events.length > 0) void this.outbox.committed(events.map((e) => e.subject));
   }
 
   async byId(id: string): Promise<OrderRecord | null> {
@@ -70,6 +86,13 @@ export class SqliteOrderStore implements OrderStore {
       .query<ItemRow, [string]>(`SELECT ${ITEM_COLUMNS} FROM order_items WHERE order_id = ? ORDER BY position`)
       .all(id);
     return withItems(row, items);
+  }
+
+  async transition(id: string, from: readonly OrderStatus[], to: OrderStatus, opts: { headers?: Headers } = {}): Promise<TransitionOutcome> {
+    const done = this.transitionTx(id, from, to, opts.headers ?? {});
+    if (done) void this.outbox.committed([OrderEvents.statusChanged]);
+    const order = await this.byId(id);
+    return done && order ? { changed: true, order, previous: done.previous } : { changed: false, order };
   }
 
   async byAccount(accountId: string): Promise<OrderRecord[]> {

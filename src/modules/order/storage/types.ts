@@ -1,3 +1,5 @@
+import type { Headers, OutboxSource } from "../../../kernel/index.ts";
+
 /** Status of an order (GraphQL `OrderStatus`); stored as this text. */
 export type OrderStatus = "PENDING" | "PAID" | "CANCELLED" | "PAYMENT_FAILED" | "SHIPPED";
 
@@ -28,17 +30,46 @@ export interface OrderRecord {
   items: OrderItemRecord[];
 }
 
+/** Result of {@link OrderStore.transition}. */
+export type TransitionOutcome =
+  | { changed: true; order: OrderRecord; previous: OrderStatus }
+  | { changed: false; order: OrderRecord | null };
+
 /**
  * Persistence of orders. Methods return promises so that a PostgreSQL implementation can be
  * dropped in; the SQLite one is synchronous underneath. Money is integer cents throughout.
  */
 export interface OrderStore {
-  /** Writes an order and all its lines in one transaction: all or nothing. */
-  create(order: OrderRecord): Promise<void>;
+  /**
+   * The transactional outbox of the order database (real stores): every event below is
+   * written in the transaction of its change; the kernel relays them (`ctx.relayOutbox`).
+   */
+  readonly outbox?: OutboxSource;
+  /**
+   * Writes an order and all its lines in one transaction: all or nothing. `events` (e.g.
+   * `order.created`) go to the outbox in the same transaction.
+   */
+  create(order: OrderRecord, events?: readonly OutboxMessage[]): Promise<void>;
   /** The order with this id (any owner), or null. */
   byId(id: string): Promise<OrderRecord | null>;
   /** An account's orders, newest (last written) first. */
   byAccount(accountId: string): Promise<OrderRecord[]>;
+  /**
+   * Moves an order to `to` if its current status is one of `from`, atomically (compare and
+   * set: of two concurrent transitions from the same status, one wins). Returns the order
+   * after the change and the status it had, or `{ changed: false }` with the order as it is
+   * (null when it does not exist). A change writes its `order.status_changed` event (with
+   * `opts.headers`) to the outbox in the same transaction, so it is published exactly when
+   * the change committed.
+   */
+  transition(id: string, from: readonly OrderStatus[], to: OrderStatus, opts?: { headers?: Headers }): Promise<TransitionOutcome>;
   /** Closes the underlying connection. */
   close(): Promise<void>;
+}
+
+/** An event to write to the outbox with a change. */
+export interface OutboxMessage {
+  subject: string;
+  event: { eventId: string };
+  headers?: Headers;
 }

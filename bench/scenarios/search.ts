@@ -1,0 +1,92 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { newId } from "../../src/kernel/ids.ts";
+import { openSqliteCatalogStore } from "../../src/modules/catalog/storage/sqlite.ts";
+import type { NewCategory } from "../../src/modules/catalog/storage/types.ts";
+import type { ScenarioResult } from "../lib/report.ts";
+import type { ScenarioContext } from "./index.ts";
+import { loadGraphql, startProduct } from "./product.ts";
+
+/** Products generated for the search scenario. */
+export const SEARCH_PRODUCTS = 100_000;
+
+const ADJECTIVES = ["compact", "rugged", "classic", "modern", "vintage", "premium", "portable", "wireless", "ergonomic", "handmade", "organic", "stainless", "foldable", "insulated", "waterproof", "lightweight", "adjustable", "cordless", "ceramic", "bamboo"];
+const MATERIALS = ["oak", "steel", "cotton", "linen", "leather", "glass", "copper", "walnut", "wool", "carbon", "silicone", "marble", "canvas", "aluminium", "cork"];
+const NOUNS = ["kettle", "grinder", "lamp", "backpack", "blanket", "chair", "desk", "mug", "knife", "skillet", "speaker", "headphones", "jacket", "boots", "tent", "bottle", "notebook", "pen", "shelf", "rug", "pillow", "planter", "clock", "mirror", "tray"];
+const WORDS = ["brews", "keeps", "warm", "cool", "daily", "travel", "office", "kitchen", "garden", "outdoor", "gift", "durable", "easy", "clean", "quiet", "bright", "soft", "strong", "set", "pair", "large", "small", "family", "studio", "weekend"];
+
+/** Deterministic PRNG (mulberry32) so every run searches the same catalog. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** `count` generated products in 50 categories: name "<adjective> <material> <noun> <n>", a 12-word description. */
+export function generateCatalog(count: number): NewCategory[] {
+  const r = rng(42);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)] as T;
+  const categories: NewCategory[] = Array.from({ length: 50 }, (_, i) => ({ id: newId(), name: `Category ${i + 1}`, products: [] }));
+  const now = new Date().toISOString();
+  for (let i = 0; i < count; i++) {
+    const noun = pick(NOUNS);
+    const description = Array.from({ length: 12 }, () => pick(WORDS)).join(" ");
+    (categories[i % categories.length] as NewCategory).products.push({ id: newId(), name: `${pick(ADJECTIVES)} ${pick(MATERIALS)} ${noun} ${i + 1}`, description: `A ${noun} that ${description}.`, priceCents: 100 + Math.floor(r() * 50_000), currency: "USD", stock: Math.floor(r() * 500), createdAt: now });
+  }
+  return categories;
+}
+
+const SEARCH = "query($q: String!) { products(search: $q, first: 10) { totalCount edges { node { id name price { amount currency } } } } }";
+/** Search terms: whole words of several selectivities, two-word queries, prefixes. */
+const TERMS = ["kettle", "walnut lamp", "wireless", "steel", "backpack", "insulated bottle", "marble tray", "kitch", "porta", "cork", "handmade rug", "headph", "garden", "oak desk", "vintage clock", "skill", "travel mug", "boots", "canvas", "ergonomic chair"];
+
+/**
+ * The `search` scenario: 100,000 generated products written into the catalog's SQLite file
+ * (the store's own bulk seed, FTS5 index maintained by its triggers), then the product
+ * started on it and `products(search:, first: 10)` with totalCount measured through the
+ * gateway: one connection (the latency goal) and 50 connections (throughput).
+ */
+export async function searchScenario(ctx: ScenarioContext): Promise<ScenarioResult> {
+  const dataDir = mkdtempSync(join(tmpdir(), "switchyard-bench-search-"));
+  try {
+    const t0 = performance.now();
+    const store = openSqliteCatalogStore(join(dataDir, "catalog.sqlite"));
+    const inserted = await store.seedIfEmpty(generateCatalog(SEARCH_PRODUCTS));
+    await store.close();
+    ctx.log(`  search: ${inserted} products generated in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    const p = await startProduct({ dataDir, serverCpus: ctx.serverCpus });
+    try {
+      const { products } = await p.gql<{ products: { totalCount: number } }>("{ products(first: 1) { totalCount } }");
+      if (products.totalCount < SEARCH_PRODUCTS) throw new Error(`catalog has ${products.totalCount} products, expected ${SEARCH_PRODUCTS}`);
+      const bodies = TERMS.map((q) => JSON.stringify({ query: SEARCH, variables: { q } }));
+      const load = { url: p.url, bodies, mustContain: '"totalCount":', loadCpus: ctx.loadCpus };
+      await loadGraphql({ ...load, connections: 10, durationS: Math.min(2, ctx.durationS), what: "search warm-up" });
+      const one = await loadGraphql({ ...load, connections: 1, durationS: ctx.durationS, what: "search, 1 connection" });
+      const many = await loadGraphql({ ...load, connections: 50, durationS: ctx.durationS, what: "search, 50 connections" });
+      return {
+        name: "search",
+        describe: SEARCH_DESCRIBE,
+        rows: [
+          { metric: "products in catalog", value: products.totalCount, unit: "" },
+          { metric: "search p50, 1 connection", value: one.p50Ms, unit: "ms" },
+          { metric: "search p95, 1 connection", value: one.p95Ms, unit: "ms", goal: "≤ 5 ms", met: one.p95Ms <= 5 },
+          { metric: "search p99, 1 connection", value: one.p99Ms, unit: "ms" },
+          { metric: "search/s, 50 connections", value: many.rps, unit: "req/s" },
+          { metric: "search p95, 50 connections", value: many.p95Ms, unit: "ms" },
+        ],
+      };
+    } finally {
+      await p.stop();
+    }
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+export const SEARCH_DESCRIBE = `Full-text product search (SQLite FTS5, bm25) through the gateway over ${SEARCH_PRODUCTS.toLocaleString("en")} generated products: \`products(search:, first: 10) { totalCount edges { node { id name price } } }\`, 20 terms in turn (words, two-word queries, prefixes).`;

@@ -1,0 +1,55 @@
+import type { Plugin } from "graphql-yoga";
+import type { PartContext } from "../../kernel/module.ts";
+import type { GatewayContext } from "../context.ts";
+import type { SupergraphManager } from "../supergraph/manager.ts";
+import { useAuthDirectives } from "./auth-directives.ts";
+import { persistedOperationsFromConfig } from "./persisted-operations.ts";
+import { responseCacheFromConfig } from "./response-cache.ts";
+import { useSubgraphTimings } from "./subgraph-timings.ts";
+import { useOperationMetrics } from "./metrics.ts";
+import { useCsrfPrevention } from "./csrf.ts";
+import { useIntrospectionSwitch } from "./introspection.ts";
+import { useOperationLimits } from "./limits.ts";
+import { useMaskedInternalErrors } from "./masked-errors.ts";
+
+/** A yoga/envelop plugin of the gateway, typed for the gateway's per-request context. */
+export type GatewayPlugin = Plugin<GatewayContext>;
+
+/** What a gateway plugin may need to set itself up. */
+export interface GatewayPluginOptions {
+  /** The gateway part's context: validated config, logger, bus, registry, supergraph store. */
+  part: PartContext;
+  /** The supergraph manager (current schema, `onChange` after every swap). */
+  manager: SupergraphManager;
+  /**
+   * Registers cleanup run when the gateway stops (after the HTTP server stopped accepting),
+   * e.g. to unsubscribe from the bus. Errors are logged, not thrown.
+   */
+  onStop(fn: () => void | Promise<void>): void;
+}
+
+/**
+ * The gateway's plugin list, in order (yoga runs hooks in this order). Each capability lives
+ * in its own file in this folder and is added here with one line, configured from
+ * `opts.part.config`; a disabled capability is simply left out of the list.
+ */
+export function createGatewayPlugins(opts: GatewayPluginOptions): GatewayPlugin[] {
+  void opts;
+  const plugins: GatewayPlugin[] = [];
+  // Observability first (outermost): operation metrics and the operation span.
+  plugins.push(useOperationMetrics());
+  // Protection: CSRF for non-JSON requests, introspection switch, operation limits (graphql-armor), masked internal errors.
+  plugins.push(useCsrfPrevention());
+  plugins.push(...useIntrospectionSwitch(opts.part.config.introspection));
+  plugins.push(...useOperationLimits(opts.part.config));
+  plugins.push(useMaskedInternalErrors({ production: opts.part.config.nodeEnv === "production", logger: opts.part.logger }));
+  // Authorization: federation @authenticated / @requiresScopes, field by field.
+  plugins.push(useAuthDirectives());
+  // Persisted operations (APQ / allow-list): before the response cache, whose key needs the operation text.
+  plugins.push(...[persistedOperationsFromConfig(opts.part.config)].filter((p) => p !== undefined));
+  // Response cache of public reads (per caller), invalidated by catalog bus events on every gateway.
+  plugins.push(...[responseCacheFromConfig(opts)?.plugin].filter((p) => p !== undefined));
+  // x-switchyard-trace: 1 → extensions.subgraphTimings from the subgraphs' ftv1 traces (development).
+  if (opts.part.config.subgraphTimings) plugins.push(useSubgraphTimings());
+  return plugins;
+}

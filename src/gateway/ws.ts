@@ -1,0 +1,135 @@
+import type { ExecutionArgs } from "graphql";
+import type { Server, WebSocketHandler } from "bun";
+import { CloseCode, type ExecutionResult } from "graphql-ws";
+import { handleProtocols, makeHandler } from "graphql-ws/use/bun";
+import type { YogaServerInstance } from "graphql-yoga";
+import { newId } from "../kernel/ids.ts";
+import type { Identity } from "../kernel/identity.ts";
+import type { Logger } from "../kernel/logger.ts";
+import { authenticate } from "./auth.ts";
+import type { GatewayContext } from "./context.ts";
+
+/**
+ * GraphQL over WebSocket (the `graphql-transport-ws` protocol of the `graphql-ws` library) on
+ * the same `/graphql` endpoint, with Bun's native WebSocket server. Every operation runs
+ * through the same yoga/envelop pipeline as HTTP (`yoga.getEnveloped`: schema = current
+ * supergraph, the gateway's plugins, error masking), so queries, mutations and subscriptions
+ * behave as over HTTP.
+ *
+ * Authentication: the client sends its token in the `connection_init` payload,
+ * `{ "authorization": "Bearer <jwt>" }` (browsers cannot set headers on a WebSocket); without
+ * it, an `Authorization` header on the upgrade request is used. No token = anonymous (public
+ * subscriptions such as `productStockChanged` work; protected ones answer `UNAUTHENTICATED`).
+ * A malformed, forged or expired token closes the socket with code **4403** (`Forbidden`,
+ * graphql-ws's code for a refused `connection_init`); the client should not retry with the
+ * same token. The token is checked once per connection.
+ */
+
+/** What Bun keeps per socket (set at upgrade time). */
+export interface WsData {
+  /** The upgrade request (headers for auth fallback and for plugins reading `request`). */
+  request: Request;
+}
+
+/** Per-connection state graphql-ws keeps in `ctx.extra` (besides the socket). */
+interface WsExtra extends Record<PropertyKey, unknown> {
+  identity: Identity | null;
+}
+
+/** The `connection_init` payload the gateway reads. */
+export interface WsConnectionParams extends Record<string, unknown> {
+  /** `Bearer <jwt>`; `Authorization` is accepted too. */
+  authorization?: string;
+}
+
+/** Close code for a refused token at `connection_init` (graphql-ws `CloseCode.Forbidden`). */
+export const WS_CLOSE_INVALID_TOKEN = CloseCode.Forbidden;
+
+export interface GraphQLWsServer {
+  /**
+   * Upgrades a `/graphql` WebSocket request speaking `graphql-transport-ws`; returns a
+   * Response when the request is a WebSocket request that cannot be served (wrong
+   * subprotocol: 400), `undefined` when it was upgraded (Bun answers) and `null` when it is
+   * not a WebSocket request (serve it over HTTP).
+   */
+  upgrade(req: Request, server: Server<WsData>): Response | undefined | null;
+  /** Bun's `websocket` handler for `Bun.serve`. */
+  websocket: WebSocketHandler<WsData>;
+}
+
+/** Creates the WebSocket side of the gateway for `Bun.serve({ fetch, websocket })`. */
+export function createGraphQLWsServer(opts: { yoga: YogaServerInstance<GatewayContext, object>; jwtSecret: string; logger: Logger; path?: string }): GraphQLWsServer {
+  const path = opts.path ?? "/graphql";
+  const handler = makeHandler<WsConnectionParams, WsExtra>({
+    async onConnect(ctx) {
+      const params = ctx.connectionParams ?? {};
+      const raw = params.authorization ?? params["Authorization"];
+      const header = typeof raw === "string" ? raw : dataOf(ctx.extra.socket).request.headers.get("authorization");
+      const auth = await authenticate(header, opts.jwtSecret);
+      if (!auth.ok) {
+        opts.logger.info({ reason: auth.reason }, "websocket connection refused: invalid token");
+        return false; // graphql-ws closes with 4403 Forbidden
+      }
+      ctx.extra.identity = auth.identity;
+      return true;
+    },
+    async onSubscribe(ctx, _id, payload) {
+      const request = dataOf(ctx.extra.socket).request;
+      const gatewayContext: GatewayContext = { identity: ctx.extra.identity ?? null, requestId: newId() };
+      const { schema, execute, subscribe, contextFactory, parse, validate } = opts.yoga.getEnveloped({ ...gatewayContext, request, params: payload });
+      let document;
+      try {
+        document = parse(payload.query);
+      } catch (err) {
+        return [err as import("graphql").GraphQLError];
+      }
+      const errors = validate(schema, document);
+      if (errors.length > 0) return errors;
+      const args: ExecutionArgs = {
+        schema,
+        document,
+        operationName: payload.operationName ?? null,
+        variableValues: payload.variables ?? null,
+        contextValue: await contextFactory(),
+        // Carries this operation's enveloped execute/subscribe to the handlers below.
+        rootValue: { execute, subscribe },
+      };
+      return args;
+    },
+    execute: (args) => (args.rootValue as Enveloped).execute(args),
+    subscribe: (args) => (args.rootValue as Enveloped).subscribe(args),
+  });
+
+  return {
+    upgrade(req, server) {
+      if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") return null;
+      if (new URL(req.url).pathname !== path) return null;
+      const protocol = handleProtocols(req.headers.get("sec-websocket-protocol") ?? "");
+      if (!protocol) return new Response("unsupported WebSocket subprotocol: use graphql-transport-ws", { status: 400 });
+      if (server.upgrade(req, { data: { request: req }, headers: { "sec-websocket-protocol": protocol } })) return undefined;
+      return new Response("WebSocket upgrade failed", { status: 400 });
+    },
+    websocket: {
+      ...(handler as WebSocketHandler<WsData>),
+      // A failure in an operation's setup must close that socket, not reject into Bun (which
+      // would take the process down as an unhandled rejection).
+      async message(socket, message) {
+        try {
+          await (handler as Required<WebSocketHandler<WsData>>).message(socket, message);
+        } catch (err) {
+          opts.logger.error({ err }, "websocket message failed");
+          socket.close(CloseCode.InternalServerError, "internal error");
+        }
+      },
+    },
+  };
+}
+
+/** The data Bun attached at upgrade (graphql-ws types the socket without it). */
+const dataOf = (socket: { data: unknown }): WsData => socket.data as WsData;
+
+/** The enveloped execute/subscribe stored in `rootValue` by `onSubscribe`. */
+interface Enveloped {
+  execute: (args: ExecutionArgs) => ExecutionResult | Promise<ExecutionResult> | AsyncIterable<ExecutionResult> | Promise<AsyncIterable<ExecutionResult>>;
+  subscribe: (args: ExecutionArgs) => ExecutionResult | Promise<ExecutionResult> | AsyncIterable<ExecutionResult> | Promise<AsyncIterable<ExecutionResult> | ExecutionResult>;
+}

@@ -1,0 +1,77 @@
+import type { Database } from "bun:sqlite";
+import type { Headers } from "../bus/types.ts";
+import type { Migration } from "../storage/migrations.ts";
+import { OutboxBase, parseHeaders, type OutboxEvent, type OutboxRecord, type OutboxSource } from "./types.ts";
+
+/**
+ * The `outbox` table (SQLite). A module appends this migration to its own list (its next
+ * version number), so the table lives in the module's database next to its state.
+ */
+export function sqliteOutboxMigration(version: number): Migration {
+  return {
+    version,
+    name: "transactional outbox",
+    up: `
+      CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY,
+        event_id TEXT NOT NULL UNIQUE,
+        subject TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        headers TEXT NOT NULL DEFAULT '{}',
+        created_at TEXT NOT NULL,
+        sent_at TEXT
+      );
+      -- The relay's scan: unsent rows in insertion order.
+      CREATE INDEX outbox_unsent ON outbox (seq) WHERE sent_at IS NULL;
+    `,
+  };
+}
+
+/**
+ * Outbox on a module's SQLite database. `add` runs inside the module's write transaction;
+ * after the commit the store calls `committed`, which wakes the relay. SQLite has one writer
+ * process, so the relay needs no row claiming.
+ */
+export class SqliteOutbox extends OutboxBase implements OutboxSource {
+  constructor(private readonly db: Database) {
+    super();
+  }
+
+  /**
+   * Stores `event` (JSON) for publication on `subject`.
+   * @throws Error when called outside a transaction (the event would not be atomic with the
+   *   state change); the driver's error on a duplicate `eventId`.
+   */
+  add(subject: string, event: OutboxEvent, headers: Headers = {}): void {
+    if (!this.db.inTransaction) throw new Error("outbox.add must run inside the transaction of the state change");
+    this.db
+      .query("INSERT INTO outbox (event_id, subject, payload, headers, created_at) VALUES (?, ?, ?, ?, ?)")
+      .run(event.eventId, subject, JSON.stringify(event), JSON.stringify(headers), new Date().toISOString());
+  }
+
+  async relayBatch(limit: number, publish: (record: OutboxRecord) => Promise<void>): Promise<number> {
+    const rows = this.db
+      .query<{ seq: number; eventId: string; subject: string; payload: string; headers: string }, [number]>(
+        "SELECT seq, event_id AS eventId, subject, payload, headers FROM outbox WHERE sent_at IS NULL ORDER BY seq LIMIT ?",
+      )
+      .all(limit);
+    const mark = this.db.query("UPDATE outbox SET sent_at = ? WHERE seq = ?");
+    let sent = 0;
+    for (const r of rows) {
+      await publish({ seq: r.seq, eventId: r.eventId, subject: r.subject, payload: r.payload, headers: parseHeaders(r.headers) });
+      // Marked one by one: a crash after publishing re-publishes at most this row (same event id).
+      mark.run(new Date().toISOString(), r.seq);
+      sent++;
+    }
+    return sent;
+  }
+
+  async prune(olderThanMs: number): Promise<number> {
+    const cutoff = new Date(Date.now() - olderThanMs).toISOString();
+    return this.db.query("DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < ?").run(cutoff).changes;
+  }
+
+  async pending(): Promise<number> {
+    return this.db.query<{ n: number }, []>("SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL").get()?.n ?? 0;
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * OpenTelemetry tracing of this process.
+ *
+ * Spans: `HTTP <method> <route>` (gateway edge) → `graphql.<type> <operation>` (envelop plugin)
+ * → `subgraph <name>` (bus executor) → `bus.request <subject>` → `bus.handle <pattern>` (the
+ * responder, possibly in another process) → `db <statement>` (SQL). The W3C `traceparent`
+ * (and `tracestate`) travel in bus message headers, so a trace spans processes in split mode.
+ *
+ * {@link initTracing} always installs the AsyncLocalStorage context manager (it works under
+ * Bun: AsyncLocalStorage follows promises, timers and microtasks), the W3C propagator and a
+ * tracer provider, so trace ids exist and propagate even when nothing is exported (every log
+ * line carries `trace_id`). Without an exporter the sampler is `AlwaysOff`: spans are
+ * non-recording, which costs an id and a context object per span, no attributes, no export.
+ * With `OTEL_EXPORTER_OTLP_ENDPOINT` set, spans are batched to `<endpoint>/v1/traces` over
+ * OTLP/HTTP with JSON bodies (`@opentelemetry/exporter-trace-otlp-http`).
+ */
+import { context, propagation, trace, SpanKind, SpanStatusCode, type Context, type Span, type Tracer } from "@opentelemetry/api";
+import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
+import { W3CTraceContextPropagator } from "@opentelemetry/core";
+import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
+import { resourceFromAttributes } from "@opentelemetry/resources";
+import {
+  AlwaysOffSampler,
+  AlwaysOnSampler,
+  BasicTracerProvider,
+  BatchSpanProcessor,
+  ParentBasedSampler,
+  SimpleSpanProcessor,
+  type SpanExporter,
+  type SpanProcessor,
+} from "@opentelemetry/sdk-trace-base";
+import type { Headers } from "./bus/types.ts";
+
+/** Instrumentation scope name of every span this code base creates. */
+export const TRACER_NAME = "switchyard";
+
+export interface TracingOptions {
+  /** `service.name` resource attribute, e.g. `switchyard-gateway`. */
+  serviceName: string;
+  /** OTLP/HTTP base URL (`OTEL_EXPORTER_OTLP_ENDPOINT`), e.g. `http://collector:4318`; spans go to `<endpoint>/v1/traces`. */
+  otlpEndpoint?: string | undefined;
+  /** An exporter to use instead (tests: `InMemorySpanExporter`); exported synchronously, span by span. */
+  exporter?: SpanExporter;
+}
+
+/** What {@link initTracing} returns. */
+export interface TracingHandle {
+  /** True when spans are recorded and exported. */
+  readonly recording: boolean;
+  /** Exports what is buffered and stops the provider (call at shutdown). Never throws. */
+  shutdown(): Promise<void>;
+}
+
+let current: BasicTracerProvider | undefined;
+let contextManagerInstalled = false;
+
+/**
+ * Installs tracing for this process (see the file comment). Calling it again replaces the
+ * previous provider (tests install an in-memory exporter per file).
+ */
+export function initTracing(opts: TracingOptions): TracingHandle {
+  const processors: SpanProcessor[] = [];
+  if (opts.exporter) processors.push(new SimpleSpanProcessor(opts.exporter));
+  if (opts.otlpEndpoint) {
+    const url = `${opts.otlpEndpoint.replace(/\/+$/, "")}/v1/traces`;
+    processors.push(new BatchSpanProcessor(new OTLPTraceExporter({ url }), { scheduledDelayMillis: 1000 }));
+  }
+  const recording = processors.length > 0;
+  const provider = new BasicTracerProvider({
+    resource: resourceFromAttributes({ "service.name": opts.serviceName }),
+    // Follow the caller's decision when there is one, so one trace is recorded everywhere or nowhere.
+    sampler: new ParentBasedSampler({ root: recording ? new AlwaysOnSampler() : new AlwaysOffSampler() }),
+    spanProcessors: processors,
+  });
+  if (!contextManagerInstalled) {
+    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+    propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+    contextManagerInstalled = true;
+  }
+  if (current) trace.disable();
+  trace.setGlobalTracerProvider(provider);
+  current = provider;
+  return {
+    recording,
+    async shutdown() {
+      await provider.shutdown().catch(() => {});
+    },
+  };
+}
+
+/** The tracer of this code base (resolved per call, so a replaced provider takes effect). */
+export function tracer(): Tracer {
+  return trace.getTracer(TRACER_NAME);
+}
+
+/** Trace id of the active span, or undefined when there is none. */
+export function activeTraceId(): string | undefined {
+  const ctx = trace.getActiveSpan()?.spanContext();
+  return ctx && ctx.traceId !== "00000000000000000000000000000000" ? ctx.traceId : undefined;
+}
+
+/** Writes the active trace context (`traceparent`, `tracestate`) into bus headers (mutates `headers`). */
+export function injectTraceHeaders(headers: Headers, ctx: Context = context.active()): Headers {
+  propagation.inject(ctx, headers);
+  return headers;
+}
+
+/** The context carried by incoming bus or HTTP headers (the active context when there is none). */
+export function extractTraceContext(headers: Headers | Record<string, string | undefined>): Context {
+  return propagation.extract(context.active(), headers);
+}
+
+/**
+ * Runs `fn` inside a new active span and ends it when `fn` settles; a throw records the
+ * exception, sets status ERROR and is re-thrown.
+ */
+export async function withSpan<T>(
+  name: string,
+  opts: { kind?: SpanKind; attributes?: Record<string, string | number | boolean>; parent?: Context },
+  fn: (span: Span) => Promise<T>,
+): Promise<T> {
+  const parent = opts.parent ?? context.active();
+  return tracer().startActiveSpan(name, { kind: opts.kind ?? SpanKind.INTERNAL, ...(opts.attributes ? { attributes: opts.attributes } : {}) }, parent, async (span) => {
+    try {
+      return await fn(span);
+    } catch (err) {
+      markError(span, err);
+      throw err;
+    } finally {
+      span.end();
+    }
+  });
+}
+
+/** Records `err` on `span` and sets status ERROR. */
+export function markError(span: Span, err: unknown, message?: string): void {
+  if (!span.isRecording()) return;
+  if (err instanceof Error) span.recordException(err);
+  span.setStatus({ code: SpanStatusCode.ERROR, message: message ?? (err instanceof Error ? err.message : String(err)) });
+}
+
+export { SpanKind, SpanStatusCode, context, trace };

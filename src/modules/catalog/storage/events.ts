@@ -1,0 +1,25 @@
+import { newId, type Headers } from "../../../kernel/index.ts";
+import { CatalogEvents, type ProductChangedEvent, type ProductChangeKind, type StockChangedEvent } from "../contract/index.ts";
+import type { StockLevel } from "./types.ts";
+
+/** What a store method writes to the outbox with its change (see `CatalogStore`). */
+export interface CatalogEventOptions {
+  /** Headers of the events (the request id only). */
+  headers?: Headers;
+}
+
+/** An event with its subject, as the stores write it to the outbox. */
+export interface CatalogOutboxEntry {
+  subject: string;
+  event: StockChangedEvent | ProductChangedEvent;
+}
+
+/** One `catalog.stock_changed` per product whose stock changed. */
+export const stockChangedEntries = (changes: readonly StockLevel[], occurredAt = new Date().toISOString()): CatalogOutboxEntry[] =>
+  changes.map((c) => ({ subject: CatalogEvents.stockChanged, event: { eventId: newId(), productId: c.productId, stock: c.stock, occurredAt } }));
+
+/** A `catalog.product_changed` of `productId`. */
+export const productChangedEntry = (productId: string, change: ProductChangeKind, occurredAt = new Date().toISOString()): CatalogOutboxEntry => ({
+  subject: CatalogEvents.productChanged,
+  event: { eventId: newId(), productId, change, occurredAt },
+});

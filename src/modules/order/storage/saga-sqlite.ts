@@ -1,0 +1,80 @@
+import type { Database } from "../../../kernel/index.ts";
+import type { SagaAdvance, SagaRecord, SagaStep, SagaStore } from "./saga.ts";
+
+const COLUMNS = `order_id AS orderId, payment_id AS paymentId, account_id AS accountId, token, amount_cents AS amountCents,
+  currency, step, status, failure_code AS failureCode, failure_message AS failureMessage, authorize_key AS authorizeKey,
+  capture_key AS captureKey, void_key AS voidKey, refund_key AS refundKey, attempts, lease_until AS leaseUntil,
+  created_at AS createdAt, updated_at AS updatedAt`;
+
+/** {@link SagaStore} on the order module's SQLite database (the order store's connection). */
+export class SqliteSagaStore implements SagaStore {
+  constructor(private readonly db: Database) {}
+
+  async start(s: SagaRecord): Promise<{ saga: SagaRecord; created: boolean }> {
+    const r = this.db
+      .query(
+        `INSERT INTO payment_sagas (order_id, payment_id, account_id, token, amount_cents, currency, step, status, failure_code, failure_message,
+           authorize_key, capture_key, void_key, refund_key, attempts, lease_until, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (order_id) DO NOTHING`,
+      )
+      .run(s.orderId, s.paymentId, s.accountId, s.token, s.amountCents, s.currency, s.step, s.status, s.failureCode, s.failureMessage,
+        s.authorizeKey, s.captureKey, s.voidKey, s.refundKey, s.attempts, s.leaseUntil, s.createdAt, s.updatedAt);
+    return { saga: (await this.get(s.orderId)) as SagaRecord, created: r.changes > 0 };
+  }
+
+  async get(orderId: string): Promise<SagaRecord | null> {
+    return this.db.query<SagaRecord, [string]>(`SELECT ${COLUMNS} FROM payment_sagas WHERE order_id = ?`).get(orderId);
+  }
+
+  async advance(orderId: string, fromStep: SagaStep, next: SagaAdvance, leaseUntil: number): Promise<SagaRecord | null> {
+    const r = this.db
+      .query(
+        `UPDATE payment_sagas SET step = ?, status = ?, failure_code = coalesce(?, failure_code), failure_message = coalesce(?, failure_message),
+           attempts = 0, lease_until = ?, updated_at = ? WHERE order_id = ? AND step = ?`,
+      )
+      .run(next.step, next.status, next.failureCode ?? null, next.failureMessage ?? null, leaseUntil, new Date().toISOString(), orderId, fromStep);
+    return r.changes > 0 ? this.get(orderId) : null;
+  }
+
+  async failedAttempt(orderId: string, leaseUntil: number): Promise<void> {
+    this.db.query("UPDATE payment_sagas SET attempts = attempts + 1, lease_until = ?, updated_at = ? WHERE order_id = ?").run(leaseUntil, new Date().toISOString(), orderId);
+  }
+
+  async claim(orderId: string, now: number, leaseUntil: number): Promise<boolean> {
+    return this.db.query("UPDATE payment_sagas SET lease_until = ? WHERE order_id = ? AND lease_until < ? AND step <> 'DONE'").run(leaseUntil, orderId, now).changes > 0;
+  }
+
+  async unfinished(now: number, limit: number): Promise<SagaRecord[]> {
+    return this.db
+      .query<SagaRecord, [number, number]>(`SELECT ${COLUMNS} FROM payment_sagas WHERE status IN ('RUNNING', 'COMPENSATING') AND lease_until < ? ORDER BY created_at LIMIT ?`)
+      .all(now, limit);
+  }
+
+  async unpaidBefore(cutoff: string, limit: number): Promise<string[]> {
+    return this.db
+      .query<{ id: string }, [string, number]>(
+        `SELECT id FROM orders o WHERE status = 'PENDING' AND created_at < ?
+         AND NOT EXISTS (SELECT 1 FROM payment_sagas s WHERE s.order_id = o.id) ORDER BY created_at LIMIT ?`,
+      )
+      .all(cutoff, limit)
+      .map((r) => r.id);
+  }
+
+  async addIntent(orderId: string): Promise<void> {
+    this.db.query("INSERT INTO reservation_intents (order_id, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING").run(orderId, new Date().toISOString());
+  }
+
+  async dropIntent(orderId: string): Promise<void> {
+    this.db.query("DELETE FROM reservation_intents WHERE order_id = ?").run(orderId);
+  }
+
+  async staleIntents(cutoff: string, limit: number): Promise<{ orderId: string; orderExists: boolean }[]> {
+    return this.db
+      .query<{ orderId: string; orderExists: number }, [string, number]>(
+        `SELECT i.order_id AS orderId, EXISTS (SELECT 1 FROM orders o WHERE o.id = i.order_id) AS orderExists
+         FROM reservation_intents i WHERE i.created_at < ? ORDER BY i.created_at LIMIT ?`,
+      )
+      .all(cutoff, limit)
+      .map((r) => ({ orderId: r.orderId, orderExists: r.orderExists === 1 }));
+  }
+}

@@ -1,0 +1,61 @@
+import type { ModuleContext, ModuleDefinition } from "../../kernel/index.ts";
+import { PAYMENT_SDL, PaymentEvents, PaymentSubjects, type AuthorizePaymentRequest, type PaymentCommandRequest, type PaymentReply } from "./contract/index.ts";
+import { createSandboxProvider, type PaymentProvider } from "./provider.ts";
+import { createResolvers } from "./resolvers.ts";
+import { PaymentService } from "./service.ts";
+import { openPostgresPaymentStore } from "./storage/postgres.ts";
+import { openSqlitePaymentStore } from "./storage/sqlite.ts";
+import type { PaymentStore } from "./storage/types.ts";
+
+export interface PaymentModuleOptions {
+  /** Opens the store; default {@link openPaymentStore}. */
+  storeFactory?: (ctx: ModuleContext) => PaymentStore | Promise<PaymentStore>;
+  /** The provider; default the sandbox with `PAYMENT_PROVIDER_LATENCY_MS`. */
+  provider?: PaymentProvider;
+}
+
+/**
+ * Opens the store on the database the kernel assigned (PostgreSQL pool or SQLite file), migrated.
+ * @throws MigrationError / the driver's error.
+ */
+export async function openPaymentStore(ctx: ModuleContext): Promise<PaymentStore> {
+  const db = ctx.database;
+  if (db.kind === "postgres") return openPostgresPaymentStore(db.url, { poolMax: db.poolMax, logger: ctx.logger });
+  return openSqlitePaymentStore(db.path);
+}
+
+/**
+ * Builds the payment module: payments of orders against a (simulated) card provider. Serves
+ * `payment.authorize|capture|void|refund` (queue group `payment`, idempotent per key),
+ * publishes `payment.status_changed` through its outbox, and contributes `Order.payment`.
+ */
+export function createPaymentModule(opts: PaymentModuleOptions = {}): ModuleDefinition {
+  return {
+    name: "payment",
+    version: "0.1.0",
+    dependsOn: [],
+    typeDefs: PAYMENT_SDL,
+    subjects: [PaymentSubjects.authorize, PaymentSubjects.capture, PaymentSubjects.void, PaymentSubjects.refund],
+    publishes: [PaymentEvents.statusChanged],
+    consumes: [],
+    async start(ctx) {
+      const store = await (opts.storeFactory ?? openPaymentStore)(ctx);
+      try {
+        const provider = opts.provider ?? createSandboxProvider({ latencyMs: ctx.config.paymentProviderLatencyMs });
+        const service = new PaymentService(store, provider, ctx.config.paymentProviderTimeoutMs, ctx.logger);
+        ctx.serve<AuthorizePaymentRequest, PaymentReply>(PaymentSubjects.authorize, (req) => service.authorize(req));
+        ctx.serve<PaymentCommandRequest, PaymentReply>(PaymentSubjects.capture, (req) => service.capture(req));
+        ctx.serve<PaymentCommandRequest, PaymentReply>(PaymentSubjects.void, (req) => service.void(req));
+        ctx.serve<PaymentCommandRequest, PaymentReply>(PaymentSubjects.refund, (req) => service.refund(req));
+        ctx.relayOutbox(store.outbox);
+        return { resolvers: createResolvers(store), stop: () => store.close() };
+      } catch (err) {
+        await store.close();
+        throw err;
+      }
+    },
+  };
+}
+
+/** The payment module with its default storage and the sandbox provider. */
+export const paymentModule: ModuleDefinition = createPaymentModule();

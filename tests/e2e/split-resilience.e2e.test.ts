@@ -1,0 +1,121 @@
+/**
+ * Resilience in split mode, with real processes: a module killed and restarted (partial
+ * answers, then recovery through the circuit breaker's half-open trial), and a module
+ * stopped with SIGTERM under load (graceful drain: nothing in flight is lost).
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { ClientError } from "graphql-request";
+import { client } from "../helpers/client.ts";
+import { waitFor } from "../helpers/ports.ts";
+import { startSplitTopology } from "../helpers/topology.ts";
+import type { SplitTopology } from "../../scripts/split-topology.ts";
+import { allProducts, CREATE_ORDER, MY_ORDERS, newAccount, stockOf } from "./flows.ts";
+
+const MIXED = `query Mixed { categories { name } me { name } }`;
+type Mixed = { categories: { name: string }[]; me: { name: string } | null };
+type Answer = { data?: Mixed | null; errors?: { message: string; extensions?: Record<string, unknown> }[] };
+
+async function post(url: string, query: string, token: string, variables: Record<string, unknown> = {}): Promise<Answer> {
+  const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${token}` }, body: JSON.stringify({ query, variables }) });
+  return (await res.json()) as Answer;
+}
+
+describe("split mode resilience (real processes)", () => {
+  let t: SplitTopology;
+  let url: string;
+  beforeAll(async () => {
+    const top = await startSplitTopology({ env: { BREAKER_RESET_MS: "500", SUBGRAPH_TIMEOUT_MS: "3000" } });
+    t = top.split;
+    url = top.graphqlUrl;
+  }, 120_000);
+  afterAll(async () => {
+    await t?.stop();
+  });
+
+  test("account killed: other subgraphs still answer, its fields get SUBGRAPH_UNAVAILABLE; restarted: full answers again", async () => {
+    const acc = await newAccount(url, "Kim Killed");
+    const full = await post(url, MIXED, acc.token);
+    expect(full.errors).toBeUndefined();
+    expect(full.data?.me?.name).toBe("Kim Killed");
+
+    const account = t.processes.find((p) => p.part === "account" && p.server.proc.exitCode === null);
+    if (!account) throw new Error("no account process");
+    account.server.proc.kill("SIGKILL");
+    await account.server.proc.exited;
+
+    const partial = await post(url, MIXED, acc.token);
+    expect(partial.data?.categories.length).toBeGreaterThan(0);
+    expect(partial.data?.me).toBeNull();
+    expect(partial.errors?.map((e) => e.extensions?.["code"])).toEqual(["SUBGRAPH_UNAVAILABLE"]);
+
+    // Once its lease expired the account module is gone from the registry, but the supergraph
+    // keeps its fields: still a partial answer, not a validation error.
+    await waitFor("account to leave the registry", async () => {
+      const s = (await (await fetch(`${t.baseUrl}/admin/supergraph`)).json()) as { registered: string[] };
+      return !s.registered.includes("account");
+    }, 15_000, 200);
+    const later = await post(url, MIXED, acc.token);
+    expect(later.data?.categories.length).toBeGreaterThan(0);
+    expect(later.errors?.map((e) => e.extensions?.["code"])).toEqual(["SUBGRAPH_UNAVAILABLE"]);
+    const health = (await (await fetch(`${t.baseUrl}/admin/health`)).json()) as { breakers: Record<string, string> };
+    expect(health.breakers["subgraph:account"]).toBe("open");
+
+    await t.spawn("account", "account-2");
+    let answer: Answer | undefined;
+    await waitFor("full answers after account returns", async () => {
+      answer = await post(url, MIXED, acc.token);
+      return answer.data?.me?.name === "Kim Killed";
+    }, 20_000, 200);
+    expect(answer?.errors).toBeUndefined();
+    const after = (await (await fetch(`${t.baseUrl}/admin/health`)).json()) as { breakers: Record<string, string> };
+    expect(after.breakers["subgraph:account"]).toBe("closed");
+  }, 90_000);
+
+  test("SIGTERM to the order process under load: every order either completes or was never accepted", async () => {
+    const acc = await newAccount(url, "Sigrid Term");
+    const product = (await allProducts(url)).filter((p) => p.stock >= 60).at(-1);
+    if (!product) throw new Error("no product with enough stock");
+    const stockBefore = await stockOf(url, product.id);
+    const order = t.processes.find((p) => p.part === "order" && p.server.proc.exitCode === null);
+    if (!order) throw new Error("no order process");
+
+    const c = client(url, acc.token);
+    const attempts = Array.from({ length: 40 }, async (_, i): Promise<"ok" | "unavailable"> => {
+      await Bun.sleep(i * 15);
+      try {
+        const r = await c.request<{ createOrder: { id: string } }>(CREATE_ORDER, { input: { items: [{ productId: product.id, quantity: 1 }] } });
+        expect(r.createOrder.id).toBeTruthy();
+        return "ok";
+      } catch (err) {
+        if (!(err instanceof ClientError)) throw err;
+        const codes = (err.response.errors ?? []).map((e) => (e.extensions as Record<string, unknown> | undefined)?.["code"]);
+        // Not accepted: the gateway found no order instance (never retried: a mutation).
+        expect(codes).toEqual(["SUBGRAPH_UNAVAILABLE"]);
+        return "unavailable";
+      }
+    });
+    await Bun.sleep(200);
+    order.server.proc.kill("SIGTERM");
+    const outcomes = await Promise.all(attempts);
+    expect(await order.server.proc.exited).toBe(0);
+    expect(order.server.output()).toContain('"msg":"bye"');
+    const ok = outcomes.filter((o) => o === "ok").length;
+    expect(ok).toBeGreaterThan(0);
+    // The signal came mid-load: later requests found no order instance.
+    expect(outcomes).toContain("unavailable");
+
+    // Restart the order module: exactly the completed orders exist, and the stock moved by them only.
+    await t.spawn("order", "order-2");
+    await waitFor("order module back", async () => {
+      try {
+        await c.request(MY_ORDERS);
+        return true;
+      } catch {
+        return false;
+      }
+    }, 20_000, 200);
+    const mine = await c.request<{ me: { orders: { id: string }[] } }>(MY_ORDERS);
+    expect(mine.me.orders.length).toBe(ok);
+    expect(await stockOf(url, product.id)).toBe(stockBefore - ok);
+  }, 90_000);
+});

@@ -1,0 +1,148 @@
+/**
+ * Subgraph outage at the gateway, in one process: the account module runs in its own kernel on
+ * the shared memory bus and registry (as a separate process would on NATS and etcd); it stops
+ * and comes back while the gateway keeps serving.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { Writable } from "node:stream";
+import { rmSync } from "node:fs";
+import { Kernel } from "../../src/kernel/kernel.ts";
+import { createMemoryBus } from "../../src/kernel/bus/memory.ts";
+import { createMemoryRegistry } from "../../src/kernel/registry/memory.ts";
+import { createLogger } from "../../src/kernel/logger.ts";
+import { configureBreakers, DEFAULT_BREAKER } from "../../src/kernel/bus/resilience.ts";
+import { metricsRegistry } from "../../src/kernel/metrics.ts";
+import type { Bus } from "../../src/kernel/bus/types.ts";
+import type { Registry } from "../../src/kernel/registry/types.ts";
+import { MODULES } from "../../src/modules/index.ts";
+import { createGatewayPart } from "../../src/gateway/index.ts";
+import { testConfig } from "../helpers/modules.ts";
+
+const RESET_MS = 300;
+let bus: Bus;
+let registry: Registry;
+let gatewayKernel: Kernel;
+let accountKernel: Kernel | undefined;
+let baseUrl: string;
+const dataDir = testConfig().dataDir;
+const lines: Record<string, unknown>[] = [];
+
+function capture(): Writable {
+  return new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const l of chunk.toString().split("\n")) if (l.trim()) lines.push(JSON.parse(l) as Record<string, unknown>);
+      cb();
+    },
+  });
+}
+
+async function startAccount(): Promise<Kernel> {
+  const k = new Kernel({ bus, registry, config: testConfig({ dataDir }), logger: createLogger({ level: "silent" }) });
+  MODULES["account"]?.(k);
+  await k.start();
+  return k;
+}
+
+type Result<T> = { data?: T | null; errors?: { message: string; path?: string[]; extensions?: Record<string, unknown> }[] };
+async function gql<T>(query: string, variables: Record<string, unknown> = {}, token?: string): Promise<Result<T>> {
+  const res = await fetch(`${baseUrl}/graphql`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify({ query, variables }),
+  });
+  return (await res.json()) as Result<T>;
+}
+
+function sample(text: string, name: string, labels: Record<string, string>): number {
+  const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
+  const line = text.split("\n").find((l) => l.startsWith(`${name}{`) && want.every((w) => l.includes(w)));
+  return line ? Number(line.slice(line.lastIndexOf(" ") + 1)) : 0;
+}
+
+const health = async (): Promise<{ breakers: Record<string, string> }> => (await (await fetch(`${baseUrl}/admin/health`)).json()) as never;
+
+beforeAll(async () => {
+  configureBreakers({ failures: 2, resetMs: RESET_MS });
+  bus = createMemoryBus();
+  registry = createMemoryRegistry();
+  accountKernel = await startAccount();
+  gatewayKernel = new Kernel({ bus, registry, config: testConfig({ dataDir, seed: true, port: 0 }), logger: createLogger({ level: "info", destination: capture() }) });
+  MODULES["catalog"]?.(gatewayKernel);
+  gatewayKernel.addPart(createGatewayPart({ expectedSubgraphs: ["account", "catalog"] }));
+  await gatewayKernel.start();
+  const listening = lines.find((l) => String(l["msg"]).startsWith("gateway listening"));
+  baseUrl = `http://127.0.0.1:${listening?.["port"] as number}`;
+});
+
+afterAll(async () => {
+  await gatewayKernel?.stop();
+  await accountKernel?.stop();
+  await bus?.close();
+  await registry?.close();
+  configureBreakers(DEFAULT_BREAKER);
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe("a subgraph goes down and comes back", () => {
+  const MIXED = `query Mixed { categories { name } me { name } }`;
+  let token: string;
+
+  beforeAll(async () => {
+    const r = await gql<{ register: { token: string } }>(`mutation($input: RegisterInput!) { register(input: $input) { token } }`, {
+      input: { name: "Outage Olga", email: `olga-${Date.now()}@example.com`, password: "correct horse battery" },
+    });
+    token = r.data?.register.token as string;
+    expect(token).toBeTruthy();
+    const full = await gql<{ categories: { name: string }[]; me: { name: string } }>(MIXED, {}, token);
+    expect(full.errors).toBeUndefined();
+    expect(full.data?.me.name).toBe("Outage Olga");
+    await accountKernel?.stop();
+    accountKernel = undefined;
+  });
+
+  test("a mutation on the missing subgraph is not retried and answers SUBGRAPH_UNAVAILABLE", async () => {
+    const before = await metricsRegistry.metrics();
+    const r = await gql(`mutation { login(email: "nobody@example.com", password: "whatever-pass") { token } }`);
+    expect(r.errors?.[0]?.extensions?.["code"]).toBe("SUBGRAPH_UNAVAILABLE");
+    const after = await metricsRegistry.metrics();
+    const sent = (t: string) => sample(t, "switchyard_bus_request_duration_seconds_count", { subject: "graphql.account", outcome: "no_responders" });
+    expect(sent(after) - sent(before)).toBe(1);
+  });
+
+  test("a query mixing subgraphs answers the others' data plus SUBGRAPH_UNAVAILABLE on the missing one's fields", async () => {
+    const r = await gql<{ categories: { name: string }[]; me: { name: string } | null }>(MIXED, {}, token);
+    expect(r.data?.categories.length).toBeGreaterThan(0);
+    expect(r.data?.me).toBeNull();
+    const err = r.errors?.find((e) => e.extensions?.["code"] === "SUBGRAPH_UNAVAILABLE");
+    expect(err).toBeDefined();
+    expect(r.errors?.every((e) => e.extensions?.["code"] === "SUBGRAPH_UNAVAILABLE")).toBe(true);
+  });
+
+  test("the breaker opens: /admin/health and the gauge show it, fetches fail fast", async () => {
+    expect((await health()).breakers["subgraph:account"]).toBe("open");
+    const before = await metricsRegistry.metrics();
+    const r = await gql<{ categories: { name: string }[]; me: null }>(MIXED, {}, token);
+    expect(r.data?.categories.length).toBeGreaterThan(0);
+    expect(r.errors?.[0]?.extensions?.["code"]).toBe("SUBGRAPH_UNAVAILABLE");
+    const after = await metricsRegistry.metrics();
+    expect(sample(after, "switchyard_circuit_breaker_state", { target: "subgraph:account" })).toBe(2);
+    const fast = (t: string) => sample(t, "switchyard_subgraph_fetch_duration_seconds_count", { subgraph: "account", outcome: "circuit_open" });
+    expect(fast(after) - fast(before)).toBe(1);
+    // Nothing was sent to the bus for that fetch.
+    const sent = (t: string) => sample(t, "switchyard_bus_request_duration_seconds_count", { subject: "graphql.account", outcome: "no_responders" });
+    expect(sent(after)).toBe(sent(before));
+  });
+
+  test("the module comes back: after the half-open trial the gateway answers in full again, breaker closed", async () => {
+    accountKernel = await startAccount();
+    let last: Result<{ me: { name: string } | null }> | undefined;
+    for (let i = 0; i < 50; i++) {
+      last = await gql<{ me: { name: string } | null }>(MIXED, {}, token);
+      if (last.data?.me?.name) break;
+      await Bun.sleep(100);
+    }
+    expect(last?.errors).toBeUndefined();
+    expect(last?.data?.me?.name).toBe("Outage Olga");
+    expect((await health()).breakers["subgraph:account"]).toBe("closed");
+  });
+});

@@ -1,0 +1,48 @@
+import { describe, expect, test } from "bun:test";
+import { ConfigError, loadConfig } from "../../src/kernel/config.ts";
+
+const load = (env: Record<string, string> = {}, argv: string[] = []) => {
+  const r = loadConfig(argv, env, { parts: ["account", "catalog", "order", "gateway"] });
+  if (r.help) throw new Error("unexpected help");
+  return r.config;
+};
+
+describe("protection options", () => {
+  test("defaults (development)", () => {
+    const c = load();
+    expect(c.graphiql).toBe(true);
+    expect(c.introspection).toBe(true);
+    expect([c.maxDepth, c.maxAliases, c.maxTokens, c.maxDirectives, c.maxCost]).toEqual([12, 30, 2000, 50, 5000]);
+    expect(c.maxBodyBytes).toBe(1_048_576);
+    expect(c.corsOrigins).toEqual([]);
+    expect(c.trustProxy).toBe(false);
+    expect(c.rateLimitMax).toBe(600);
+    expect(c.rateLimitWindowS).toBe(60);
+  });
+
+  test("NODE_ENV=production turns GraphiQL and introspection off unless set explicitly", () => {
+    const prod = load({ NODE_ENV: "production" });
+    expect(prod.graphiql).toBe(false);
+    expect(prod.introspection).toBe(false);
+    const explicit = load({ NODE_ENV: "production", GRAPHIQL: "true", INTROSPECTION: "true" });
+    expect(explicit.graphiql).toBe(true);
+    expect(explicit.introspection).toBe(true);
+    expect(load({ INTROSPECTION: "false" }, ["--graphiql", "false"])).toMatchObject({ graphiql: false, introspection: false });
+  });
+
+  test("CORS_ORIGINS: empty, * or a list of origins", () => {
+    expect(load({ CORS_ORIGINS: "*" }).corsOrigins).toEqual(["*"]);
+    expect(load({ CORS_ORIGINS: "https://shop.example.com, http://localhost:5173" }).corsOrigins).toEqual(["https://shop.example.com", "http://localhost:5173"]);
+    for (const bad of ["shop.example.com", "https://shop.example.com/path", "ftp://x.example", "https://a.example,"]) {
+      expect(() => load({ CORS_ORIGINS: bad })).toThrow(ConfigError);
+    }
+  });
+
+  test("limits: 0 = off accepted; out of range values are refused with one line naming the variable", () => {
+    expect(load({ MAX_DEPTH: "0", RATE_LIMIT_MAX: "0" })).toMatchObject({ maxDepth: 0, rateLimitMax: 0 });
+    expect(() => load({ MAX_BODY_BYTES: "10" })).toThrow(/MAX_BODY_BYTES: invalid value "10"/);
+    expect(() => load({ RATE_LIMIT_WINDOW_S: "0" })).toThrow(/RATE_LIMIT_WINDOW_S/);
+    expect(() => load({ MAX_COST: "-1" })).toThrow(/MAX_COST/);
+    expect(() => load({ TRUST_PROXY: "maybe" })).toThrow(/TRUST_PROXY/);
+  });
+});

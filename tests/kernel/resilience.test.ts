@@ -1,0 +1,142 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { rmSync } from "node:fs";
+import { createMemoryBus } from "../../src/kernel/bus/memory.ts";
+import { instrumentBus } from "../../src/kernel/bus/instrumented.ts";
+import { BusTimeoutError, NoRespondersError } from "../../src/kernel/bus/errors.ts";
+import { BreakerRegistry, CircuitOpenError, configureBreakers, DEFAULT_BREAKER, throughBreaker } from "../../src/kernel/bus/resilience.ts";
+import { ConfigError, loadConfig, parseBusTimeouts } from "../../src/kernel/config.ts";
+import { Kernel } from "../../src/kernel/kernel.ts";
+import { createMemoryRegistry } from "../../src/kernel/registry/memory.ts";
+import { createLogger } from "../../src/kernel/logger.ts";
+import { metricsRegistry, subjectLabel } from "../../src/kernel/metrics.ts";
+import type { ModuleContext } from "../../src/kernel/module.ts";
+import { testConfig } from "../helpers/modules.ts";
+
+function sample(text: string, name: string, labels: Record<string, string>): number {
+  const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
+  const line = text.split("\n").find((l) => l.startsWith(`${name}{`) && want.every((w) => l.includes(w)));
+  return line ? Number(line.slice(line.lastIndexOf(" ") + 1)) : 0;
+}
+
+describe("BUS_TIMEOUTS", () => {
+  test("parses pattern=ms pairs in order; rejects malformed entries with one line", () => {
+    expect(parseBusTimeouts("catalog.stock.*=2000, graphql.>=10000")).toEqual([
+      { pattern: "catalog.stock.*", timeoutMs: 2000 },
+      { pattern: "graphql.>", timeoutMs: 10000 },
+    ]);
+    expect(parseBusTimeouts("")).toEqual([]);
+    for (const bad of ["catalog.stock.*", "a=0", "a=x", "a..b=10", "=10"]) expect(() => parseBusTimeouts(bad)).toThrow(ConfigError);
+    expect(() => loadConfig([], { BUS_TIMEOUTS: "nope" }, { parts: ["gateway"] })).toThrow(/BUS_TIMEOUTS: invalid value "nope"/);
+    const r = loadConfig([], { BUS_TIMEOUTS: "x.*=50" }, { parts: ["gateway"] });
+    expect(r.help === false && r.config.busTimeouts).toEqual([{ pattern: "x.*", timeoutMs: 50 }]);
+  });
+
+  test("the first matching pattern's timeout replaces the caller's; outcomes are labelled", async () => {
+    const raw = createMemoryBus();
+    const bus = instrumentBus(raw, { timeouts: [{ pattern: "slow.*", timeoutMs: 50 }, { pattern: ">", timeoutMs: 5000 }] });
+    bus.subscribe("slow.never", () => {
+      // never replies
+    });
+    const before = await metricsRegistry.metrics();
+    const err = await bus.request("slow.never", undefined, { timeoutMs: 60_000 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BusTimeoutError);
+    expect((err as BusTimeoutError).timeoutMs).toBe(50);
+    expect(await bus.request("nobody.home").catch((e: unknown) => e)).toBeInstanceOf(NoRespondersError);
+    const after = await metricsRegistry.metrics();
+    const d = (labels: Record<string, string>) => sample(after, "switchyard_bus_request_duration_seconds_count", labels) - sample(before, "switchyard_bus_request_duration_seconds_count", labels);
+    expect(d({ subject: "slow.never", outcome: "timeout" })).toBe(1);
+    expect(d({ subject: "nobody.home", outcome: "no_responders" })).toBe(1);
+    await raw.close();
+  });
+
+  test("subject labels never carry ids", () => {
+    expect(subjectLabel("graphql.catalog")).toBe("graphql.catalog");
+    expect(subjectLabel("catalog.stock.reserve")).toBe("catalog.stock.reserve");
+    expect(subjectLabel("_INBOX.abc.def")).toBe("_INBOX.>");
+    expect(subjectLabel("order.2ZfKJ0wYwHhHQvPaRKcA1fC3xYz.paid")).toBe("order.*.paid");
+    expect(subjectLabel("payment.4711.capture")).toBe("payment.*.capture");
+  });
+});
+
+describe("circuit breaker", () => {
+  test("opens after N consecutive transport failures, fails fast, half-opens after resetMs and closes on success", async () => {
+    const reg = configureBreakers({ failures: 2, resetMs: 100 });
+    const target = "subject:test.breaker";
+    const fail = () => Promise.reject(new NoRespondersError("test.breaker"));
+    await expect(throughBreaker(target, fail)).rejects.toBeInstanceOf(NoRespondersError);
+    // Any answer proves the target is up and resets the count.
+    expect(await throughBreaker(target, async () => "an error reply")).toBe("an error reply");
+    await expect(throughBreaker(target, fail)).rejects.toBeInstanceOf(NoRespondersError);
+    expect(reg.states()[target]).toBe("closed");
+    await expect(throughBreaker(target, fail)).rejects.toBeInstanceOf(NoRespondersError);
+    expect(reg.states()[target]).toBe("open");
+    let called = false;
+    await expect(throughBreaker(target, async () => void (called = true))).rejects.toBeInstanceOf(CircuitOpenError);
+    expect(called).toBe(false);
+    expect(sample(await metricsRegistry.metrics(), "switchyard_circuit_breaker_state", { target })).toBe(2);
+    await Bun.sleep(150);
+    expect(await throughBreaker(target, async () => "back")).toBe("back");
+    expect(reg.states()[target]).toBe("closed");
+    expect(sample(await metricsRegistry.metrics(), "switchyard_circuit_breaker_state", { target })).toBe(0);
+    configureBreakers(DEFAULT_BREAKER);
+  });
+
+  test("a registry keeps one breaker per target", () => {
+    const reg = new BreakerRegistry({ failures: 3, resetMs: 1000 });
+    expect(reg.get("a")).toBe(reg.get("a"));
+    expect(reg.get("a")).not.toBe(reg.get("b"));
+  });
+});
+
+describe("module calls: retries only when idempotent", () => {
+  let kernel: Kernel;
+  let ctx: ModuleContext | undefined;
+  const bus = createMemoryBus();
+  beforeAll(async () => {
+    kernel = new Kernel({ bus, registry: createMemoryRegistry(), config: testConfig(), logger: createLogger({ level: "silent" }) });
+    kernel.addModule({
+      name: "caller",
+      version: "1.0.0",
+      dependsOn: [],
+      typeDefs: `extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key"])\ntype Query { x: String }`,
+      subjects: [],
+      publishes: [],
+      consumes: [],
+      async start(c) {
+        ctx = c;
+        return { resolvers: { Query: { x: () => "x" } } };
+      },
+    });
+    await kernel.start();
+  });
+  afterAll(async () => {
+    await kernel.stop();
+    await bus.close();
+    rmSync(kernel.config.dataDir, { recursive: true, force: true });
+  });
+
+  const attempts = async (subject: string, idempotent: boolean): Promise<number> => {
+    const before = await metricsRegistry.metrics();
+    const err = await ctx?.call(subject, {}, { idempotent }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NoRespondersError);
+    const after = await metricsRegistry.metrics();
+    const n = (t: string) => sample(t, "switchyard_bus_request_duration_seconds_count", { subject, outcome: "no_responders" });
+    return n(after) - n(before);
+  };
+
+  test("a non-idempotent command is sent once; an idempotent lookup is retried with backoff", async () => {
+    expect(await attempts("nobody.command", false)).toBe(1);
+    expect(await attempts("nobody.lookup", true)).toBe(3);
+  });
+
+  test("a responder's error reply is never retried", async () => {
+    let calls = 0;
+    const sub = kernel.bus.subscribe("errs.lookup", (m) => {
+      calls++;
+      m.respond(new TextEncoder().encode(JSON.stringify({ message: "no such thing" })), { headers: { "sy-error": "NOT_FOUND" } });
+    });
+    await expect(ctx?.call("errs.lookup", {}, { idempotent: true })).rejects.toMatchObject({ code: "NOT_FOUND" });
+    expect(calls).toBe(1);
+    sub.unsubscribe();
+  });
+});

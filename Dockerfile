@@ -1,13 +1,15 @@
 # syntax=docker/dockerfile:1
 # Switchyard: one compiled Bun binary; MODULES (env) chooses what a container runs.
-# Stages: deps (npm ci from the lockfile) → build (official Bun image, bun build --compile)
+# Stages: deps (npm ci --omit=dev from the lockfile) → build (official Bun image, bun build --compile)
 # → runtime (small Debian, non-root, binary only: no node_modules at run time).
 # CI runs the same commands outside Docker (tests/deploy/dockerfile.test.ts).
 
 FROM node:20-bookworm-slim AS deps
 WORKDIR /src
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+# Runtime dependencies only: the build stage's image brings Bun, and the devDependencies
+# (benchmark gateways, TypeScript, test clients) are not part of the binary.
+RUN npm ci --omit=dev --no-audit --no-fund
 
 FROM oven/bun:1.4.4 AS build
 WORKDIR /src

@@ -14,7 +14,9 @@ mkdirSync(reports, { recursive: true });
 rmSync(junit, { force: true });
 
 const args = process.argv.slice(2);
-const proc = Bun.spawn([process.execPath, "test", "--reporter=junit", `--reporter-outfile=${junit}`, ...args], {
+// --timeout on the command line also bounds beforeAll/afterAll hooks (bunfig's [test].timeout
+// only reaches tests, hooks keep bun's 5 s default): hooks here start real servers.
+const proc = Bun.spawn([process.execPath, "test", "--timeout=60000", "--reporter=junit", `--reporter-outfile=${junit}`, ...args], {
   cwd: root,
   stdio: ["inherit", "inherit", "inherit"],
   env: process.env,

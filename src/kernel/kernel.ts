@@ -273,6 +273,10 @@ export class Kernel {
     subscriptions.push(
       serveSubgraph({ bus: this.bus, subject: gqlSubject, queue, schema, logger: log, heartbeatMs: this.config.subscriptionHeartbeatMs, onRequest: () => this.handled.set(gqlSubject, (this.handled.get(gqlSubject) ?? 0) + 1) }),
     );
+    // The registry entry tells gateways to send requests here: every subscription above must
+    // be live on the server first (a NATS SUB takes effect once the server read it), or the
+    // aggregator's first SDL fetch meets "no responders".
+    await this.bus.flush();
     running.registration = await this.registry.register({
       name: def.name,
       instanceId: newId(),

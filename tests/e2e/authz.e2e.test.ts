@@ -71,13 +71,13 @@ for (const name of selectedTopologies()) {
       const cat = await post<{ createCategory: { id: string; name: string } }>(url, CREATE_CATEGORY, { name: `Authz ${word}` }, adminToken);
       expect(cat.body.errors).toBeUndefined();
       const category = cat.body.data?.createCategory as { id: string; name: string };
-      const created = await post<{ createProduct: { id: string } }>(
+      const created = await post<{ createProduct: { id: string; name: string } }>(
         url,
         CREATE_PRODUCT,
         { input: { name: `Moka ${word}`, description: "A stovetop espresso maker for the e2e suite.", priceCents: 3450, categoryId: category.id, stock: 7 } },
         adminToken,
       );
-      expect(created.body).toEqual({
+      expect(created.body as unknown).toEqual({
         data: { createProduct: { id: expect.any(String), name: `Moka ${word}`, price: { cents: 3450, currency: "USD" }, stock: 7, category } },
       });
       const id = (created.body.data as { createProduct: { id: string } }).createProduct.id;

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { freePort } from "../helpers/ports.ts";
 import { selectedTopologies, TOPOLOGIES, type Topology } from "../helpers/topology.ts";
 import type { SplitTopology } from "../../scripts/split-topology.ts";
@@ -10,6 +10,9 @@ import type { SplitTopology } from "../../scripts/split-topology.ts";
  * test be its own client by its X-Forwarded-For address (documented use: behind a proxy), so the
  * tests do not eat each other's budget; the limiter itself counts in NATS KV in split mode.
  */
+// Processes and real servers under a loaded CI machine: bun's 5 s default is too short.
+setDefaultTimeout(60_000);
+
 const RATE_LIMIT_MAX = 20;
 const ENV = { NODE_ENV: "production", RATE_LIMIT_MAX: String(RATE_LIMIT_MAX), RATE_LIMIT_WINDOW_S: "86400", TRUST_PROXY: "true" };
 
@@ -196,7 +199,7 @@ for (const name of selectedTopologies()) {
         const byGateway = [0, 1].map((g) => statuses.filter((s, i) => i % 2 === g && s === 200).length);
         expect(byGateway[0]).toBeGreaterThan(0);
         expect(byGateway[1]).toBeGreaterThan(0);
-      });
+      }, 120_000);
     }
   });
 }

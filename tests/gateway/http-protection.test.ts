@@ -1,8 +1,11 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { Hono } from "hono";
 import { clientIp } from "../../src/gateway/middleware/rate-limit.ts";
 import { corsAllowList } from "../../src/gateway/middleware/cors.ts";
 import { startInProcess, type InProcessGateway } from "./harness.ts";
+
+// A whole monolith in process on a loaded machine: bun's 5 s default is too short.
+setDefaultTimeout(30_000);
 
 const REGISTER = `mutation($input: RegisterInput!) { register(input: $input) { token } }`;
 
@@ -40,10 +43,10 @@ describe("gateway HTTP protection (in-process monolith)", () => {
   beforeAll(async () => {
     gw = await startInProcess({ rateLimitMax: 5, rateLimitWindowS: 3600, trustProxy: true, corsOrigins: ["https://shop.example"], maxBodyBytes: 4096 });
     base = gw.url.replace(/\/graphql$/, "");
-  });
+  }, 60_000);
   afterAll(async () => {
     await gw?.stop();
-  });
+  }, 60_000);
 
   // Each test is its own client (TRUST_PROXY=true in this gateway), so budgets do not mix.
   let n = 0;

@@ -1,8 +1,11 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { connect, type NatsConnection } from "nats";
 import { startNats, type NatsServer } from "../../src/kernel/devservers/nats.ts";
 import { RateLimiter } from "../../src/gateway/middleware/rate-limit.ts";
 import { MemoryRateLimitStore, NatsKvRateLimitStore, type RateLimitStore } from "../../src/gateway/middleware/rate-limit-store.ts";
+
+// A real nats-server on a loaded machine: bun's 5 s default is too short.
+setDefaultTimeout(30_000);
 
 /**
  * One contract for both stores: what the rate limiter relies on. `open()` returns a store over a
@@ -74,11 +77,11 @@ describe("NATS KV store (real nats-server)", () => {
   };
   beforeAll(async () => {
     server = await startNats();
-  });
+  }, 60_000);
   afterAll(async () => {
     for (const nc of conns) await nc.close();
     await server?.stop();
-  });
+  }, 60_000);
 
   storeContract("nats-kv", async () => NatsKvRateLimitStore.open(await connection(), { windowMs: 60_000 }));
 

@@ -62,7 +62,7 @@ function streamSuite(name: string, sides: () => Promise<{ server: Bus; client: B
     let close: () => Promise<void>;
     beforeAll(async () => {
       ({ server, client, close } = await sides());
-    });
+    }, 60_000);
     afterAll(async () => {
       await close();
     });

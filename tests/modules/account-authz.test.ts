@@ -15,6 +15,9 @@ import { startModules, TEST_JWT_SECRET, type ModuleHarness } from "../helpers/mo
 
 usePostgres();
 
+/** Hooks default to 5 s whatever bunfig's timeout says; starting PostgreSQL on a busy machine takes longer. */
+const HOOK_TIMEOUT_MS = 60_000;
+
 // Data dirs of harnesses restarted on the same data (their stop() leaves the dir in place).
 const keptDirs: string[] = [];
 afterAll(() => {
@@ -52,8 +55,8 @@ for (const db of DATABASES) describe(`account authorization [${db}]`, () => {
       h = await startModules([accountModule], {}, { database: db });
       alice = await register("Alice");
       bob = await register("Bob");
-    });
-    afterAll(() => h.stop());
+    }, HOOK_TIMEOUT_MS);
+    afterAll(() => h.stop(), HOOK_TIMEOUT_MS);
 
     test("register and login show email and roles to their (still anonymous) caller", async () => {
       const r = await h.query<{ register: { account: { email: string; roles: string[] } } }>("account", REGISTER, { input: { name: "Carol", email: email("carol"), password: PASSWORD } });
@@ -77,7 +80,7 @@ for (const db of DATABASES) describe(`account authorization [${db}]`, () => {
         as(alice.id),
       );
       expect(r.data).toEqual({ a: { id: bob.id, name: "Bob", email: null, roles: null }, me: { email: alice.email } });
-      const errors = (r.errors ?? []) as Err[];
+      const errors = (r.errors ?? []) as readonly Err[];
       expect(errors.map((e) => [e.extensions?.code, e.path])).toEqual([
         ["FORBIDDEN", ["a", "email"]],
         ["FORBIDDEN", ["a", "roles"]],
@@ -87,7 +90,7 @@ for (const db of DATABASES) describe(`account authorization [${db}]`, () => {
     test("anonymous: email is null with UNAUTHENTICATED; name still resolves", async () => {
       const r = await h.query<{ account: { name: string; email: string | null } }>("account", `query($id: ID!) { account(id: $id) { name email } }`, { id: bob.id });
       expect(r.data).toEqual({ account: { name: "Bob", email: null } });
-      expect(((r.errors ?? []) as Err[]).map((e) => e.extensions?.code)).toEqual(["UNAUTHENTICATED"]);
+      expect(((r.errors ?? []) as readonly Err[]).map((e) => e.extensions?.code)).toEqual(["UNAUTHENTICATED"]);
     });
 
     test("an admin reads any account's email, also through _entities", async () => {
@@ -108,15 +111,15 @@ for (const db of DATABASES) describe(`account authorization [${db}]`, () => {
         as(alice.id),
       );
       expect(r.data?._entities).toEqual([{ name: "Alice", email: alice.email }, { name: "Bob", email: null }]);
-      expect(((r.errors ?? []) as Err[]).map((e) => [e.extensions?.code, e.path])).toEqual([["FORBIDDEN", ["_entities", 1, "email"]]]);
+      expect(((r.errors ?? []) as readonly Err[]).map((e) => [e.extensions?.code, e.path])).toEqual([["FORBIDDEN", ["_entities", 1, "email"]]]);
     });
   });
 
   describe("first admin from ADMIN_EMAIL / ADMIN_PASSWORD", () => {
     const login = async (h: ModuleHarness, e: string, password: string) => {
-      const r = await h.query<{ login: { token: string; account: { id: string; roles: string[] } } }>("account", LOGIN, { email: e, password });
+      const r = await h.query<{ login: { token: string; account: { id: string; email: string; roles: string[] } } }>("account", LOGIN, { email: e, password });
       if (r.errors?.length) throw new Error(JSON.stringify(r.errors));
-      return r.data?.login as { token: string; account: { id: string; roles: string[] } };
+      return r.data?.login as { token: string; account: { id: string; email: string; roles: string[] } };
     };
 
     test("created when missing (roles customer + admin, e-mail normalised); a restart changes nothing", async () => {

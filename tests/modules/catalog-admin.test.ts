@@ -14,6 +14,9 @@ import { startModules, type ModuleHarness } from "../helpers/modules.ts";
 
 usePostgres();
 
+/** Hooks default to 5 s whatever bunfig's timeout says; starting PostgreSQL on a busy machine takes longer. */
+const HOOK_TIMEOUT_MS = 60_000;
+
 const ADMIN: Identity = { accountId: "admin-1", roles: ["customer", "admin"] };
 const CUSTOMER: Identity = { accountId: "cust-1", roles: ["customer"] };
 const PRODUCT = "id name description price { cents currency } stock inStock category { id name }";
@@ -64,8 +67,8 @@ for (const db of DATABASES) describe(`catalog admin [${db}]`, () => {
     h = await startModules([catalogModule], { seed: false }, { database: db });
     h.bus.subscribe(CatalogEvents.productChanged, (m: Msg) => void productEvents.push(m.json<ProductChangedEvent>()));
     h.bus.subscribe(CatalogEvents.stockChanged, (m: Msg) => void stockEvents.push(m.json<StockChangedEvent>()));
-  });
-  afterAll(() => h.stop());
+  }, HOOK_TIMEOUT_MS);
+  afterAll(() => h.stop(), HOOK_TIMEOUT_MS);
 
   test("createCategory + createProduct: stored, defaults applied, listed and found by search at once", async () => {
     const cat = await newCategory();
@@ -129,7 +132,7 @@ for (const db of DATABASES) describe(`catalog admin [${db}]`, () => {
     beforeAll(async () => {
       cat = await newCategory();
       p = await newProduct(cat.id);
-    });
+    }, HOOK_TIMEOUT_MS);
 
     test("the module checks the role itself: anonymous UNAUTHENTICATED, customer FORBIDDEN, nothing written", async () => {
       const name = unique("Nope ");

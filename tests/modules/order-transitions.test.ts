@@ -82,7 +82,7 @@ for (const db of DATABASES) describe(`order status transitions [${db}]`, () => {
     const r = await h.query<{ products: { edges: { node: P }[] } }>("catalog", "{ products(first: 100) { edges { node { id name stock } } } }");
     products = (r.data?.products.edges ?? []).map((e) => e.node);
     h.bus.subscribe(OrderEvents.statusChanged, (m: Msg) => void statusEvents.push(m.json<OrderStatusChangedEvent>()));
-  });
+  }, 60_000);
   afterAll(async () => {
     await catalogDb.close();
     await h.stop();

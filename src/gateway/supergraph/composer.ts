@@ -45,6 +45,9 @@ export class SupergraphComposer {
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = false;
+  /** Consecutive attempts whose SDL fetch failed (drives the retry backoff). */
+  private fetchFailures = 0;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
   /** Errors of the last attempt; empty after a success. */
   lastErrors: CompositionIssue[] = [];
   /** Subgraph names registered at the last attempt. */
@@ -62,6 +65,19 @@ export class SupergraphComposer {
     this.stopped = true;
     this.unwatch?.();
     clearTimeout(this.timer);
+    clearTimeout(this.retryTimer);
+  }
+
+  /**
+   * A failed SDL fetch is transient (an instance registered a moment before it could answer,
+   * or died just after): try again with exponential backoff (0.5 s doubling to 10 s) until it
+   * succeeds, since no registry change may come to trigger another attempt.
+   */
+  private scheduleRetry(): void {
+    if (this.stopped) return;
+    clearTimeout(this.retryTimer);
+    const delayMs = Math.min(10_000, 500 * 2 ** Math.min(this.fetchFailures - 1, 5));
+    this.retryTimer = setTimeout(() => void this.refresh(), delayMs);
   }
 
   private schedule(): void {
@@ -129,6 +145,12 @@ export class SupergraphComposer {
         }
       }),
     );
+    if (errors.length > 0) {
+      this.fetchFailures++;
+      this.scheduleRetry();
+    } else {
+      this.fetchFailures = 0;
+    }
     if (errors.length === 0) {
       const result = composeSupergraph(subgraphs);
       if (result.ok) {

@@ -127,7 +127,7 @@ async function main(): Promise<void> {
  */
 async function migrate(config: Config, modules: readonly string[], logger: ReturnType<typeof createLogger>): Promise<void> {
   const bus = createMemoryBus();
-  const kernel = new Kernel({ bus, registry: createMemoryRegistry(), config, logger, databaseFor: (m) => resolveDatabase(config, m) });
+  const kernel = new Kernel({ bus, registry: createMemoryRegistry(), config, logger, databaseFor: (m) => resolveDatabase(config, m), migrateOnly: true });
   for (const name of modules) MODULES[name]?.(kernel);
   try {
     await prepareDatabases(config, modules);

@@ -17,7 +17,7 @@ async function ordersOn(kind: "sqlite" | "postgres", ctx: ScenarioContext): Prom
   try {
     const env: Record<string, string> = {};
     if (pg) env["DATABASE_URL"] = await pg.createDatabase("bench");
-    const p = await startProduct({ env, serverCpus: ctx.serverCpus });
+    const p = await startProduct({ env, serverCpus: ctx.serverCpus, profileName: `orders-${kind}` });
     try {
       const { login } = await p.gql<{ login: { token: string } }>("mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }", { e: ADMIN.email, p: ADMIN.password });
       const { products } = await p.gql<{ products: { edges: { node: { id: string } }[] } }>("{ products(first: 20) { edges { node { id } } } }");

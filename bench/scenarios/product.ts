@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { freePort, spawnServer, type ServerProcess } from "../../src/kernel/devservers/proc.ts";
 import { pin, processTree } from "../lib/procstat.ts";
 import { runWrk, type WrkResult } from "../lib/wrk.ts";
-import { BASE_ENV, ROOT } from "../targets.ts";
+import { BASE_ENV, PROFILE_DIR, ROOT } from "../targets.ts";
 
 /** Credentials of the first admin the scenarios start the product with (ADMIN_EMAIL/ADMIN_PASSWORD). */
 export const ADMIN = { email: "bench-admin@switchyard.example", password: "bench admin password" };
@@ -23,14 +23,17 @@ export interface ProductServer {
 /**
  * Starts the product (`bun src/main.ts`, or `cmd` e.g. the compiled binary) with MODULES=all,
  * the bench environment (no response cache, no rate limit), a first admin, `env` on top, and
- * waits until /health/ready answers 200. Pinned to `serverCpus` when given.
+ * waits until /health/ready answers 200. Pinned to `serverCpus` when given; under Bun's CPU
+ * profiler with BENCH_PROFILE=1 (into bench/results/profiles/<profileName>/).
  * @param dataDir DATA_DIR (a new temp dir when undefined; removed by `stop` only then).
  */
-export async function startProduct(opts: { env?: Record<string, string>; dataDir?: string; cmd?: string[]; serverCpus?: string | undefined }): Promise<ProductServer> {
+export async function startProduct(opts: { env?: Record<string, string>; dataDir?: string; cmd?: string[]; serverCpus?: string | undefined; profileName?: string }): Promise<ProductServer> {
   const own = opts.dataDir === undefined;
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), "switchyard-bench-data-"));
   const port = await freePort();
-  const server = spawnServer(opts.cmd ?? [process.execPath, join(ROOT, "src/main.ts")], {
+  // BENCH_PROFILE=1: the product under Bun's CPU profiler too (not a compiled binary).
+  const profile = process.env["BENCH_PROFILE"] === "1" && !opts.cmd ? ["--cpu-prof", "--cpu-prof-md", `--cpu-prof-dir=${join(PROFILE_DIR, opts.profileName ?? "product")}`] : [];
+  const server = spawnServer(opts.cmd ?? [process.execPath, ...profile, join(ROOT, "src/main.ts")], {
     cwd: ROOT,
     env: { ...BASE_ENV, MODULES: "all", PORT: String(port), DATA_DIR: dataDir, JWT_SECRET: JWT, ADMIN_EMAIL: ADMIN.email, ADMIN_PASSWORD: ADMIN.password, ...opts.env },
   });

@@ -40,6 +40,12 @@ export interface KernelOptions {
   events?: EventStream;
   /** Database of each module; default `<DATA_DIR>/<module>.sqlite`. */
   databaseFor?: (module: string) => DatabaseConfig;
+  /**
+   * `--migrate`: modules start only to migrate (and seed) their databases on a private bus, so
+   * no background work may run: `ctx.relayOutbox` does nothing (publishing on that bus would
+   * mark real events sent and lose them) and `ctx.migrateOnly` tells modules to skip theirs.
+   */
+  migrateOnly?: boolean;
 }
 
 interface Running {
@@ -96,6 +102,7 @@ export class Kernel {
   private readonly natsConnection: NatsConnection | undefined;
   readonly events: EventStream;
   private readonly databaseFor: (module: string) => DatabaseConfig;
+  private readonly migrateOnly: boolean;
   /** Requests handled by this process, by served subject (`graphql.catalog`, ...). */
   readonly handled = new Map<string, number>();
   private readonly modules: ModuleDefinition[] = [];
@@ -114,6 +121,7 @@ export class Kernel {
     this.logger = opts.logger;
     this.supergraphStore = opts.supergraphStore ?? createMemorySupergraphStore();
     this.events = instrumentEvents(opts.events ?? createMemoryEventStream(opts.bus, { logger: opts.logger }));
+    this.migrateOnly = opts.migrateOnly ?? false;
     this.databaseFor = opts.databaseFor ?? ((m) => ({ kind: "sqlite", path: join(this.config.dataDir, `${m}.sqlite`) }));
   }
 
@@ -240,7 +248,9 @@ export class Kernel {
           ).then((r) => ("err" in r ? Promise.reject(r.err) : r.value));
         return idempotent ? callRetry.execute(once) : once();
       },
+      migrateOnly: this.migrateOnly,
       relayOutbox: (source) => {
+        if (this.migrateOnly) return;
         const relay = new OutboxRelay({
           source,
           events: this.events,

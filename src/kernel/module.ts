@@ -55,6 +55,11 @@ export interface ModuleContext {
   /** Path of the SQLite file when `database.kind === "sqlite"` (kept for SQLite-only callers). */
   readonly databasePath: string;
   /**
+   * True under `switchyard --migrate`: the module starts only to migrate and seed its database
+   * and is stopped right after; it must start no background work (sweepers, saga resumers).
+   */
+  readonly migrateOnly: boolean;
+  /**
    * Serves a request/reply subject with a JSON handler in queue group `<module>`.
    * Throw `AppError` for expected failures: the caller receives the same code.
    */

@@ -1,5 +1,6 @@
 import type { Headers } from "../bus/types.ts";
 import type { PgMigration, PgSql, PgTx } from "../storage/postgres.ts";
+import { injectTraceHeaders } from "../tracing.ts";
 import { OutboxBase, type OutboxEvent, type OutboxRecord, type OutboxSource } from "./types.ts";
 
 /** The `outbox` table (PostgreSQL); a module appends it to its migrations under its next version. */
@@ -34,9 +35,9 @@ export class PostgresOutbox extends OutboxBase implements OutboxSource {
     super();
   }
 
-  /** Stores `event` (JSON) for publication on `subject`, in transaction `tx`. */
+  /** Stores `event` (JSON) for publication on `subject`, in transaction `tx`; the active trace context travels with it. */
   async add(tx: PgTx, subject: string, event: OutboxEvent, headers: Headers = {}): Promise<void> {
-    await tx`INSERT INTO outbox (event_id, subject, payload, headers) VALUES (${event.eventId}, ${subject}, ${JSON.stringify(event)}, ${tx.json(headers as Record<string, string>)})`;
+    await tx`INSERT INTO outbox (event_id, subject, payload, headers) VALUES (${event.eventId}, ${subject}, ${JSON.stringify(event)}, ${tx.json(injectTraceHeaders({ ...headers }) as Record<string, string>)})`;
   }
 
   async relayBatch(limit: number, publish: (record: OutboxRecord) => Promise<void>): Promise<number> {

@@ -1,6 +1,7 @@
 import { encodeText } from "../bus/codec.ts";
 import type { EventStream } from "../events/types.ts";
 import type { Logger } from "../logger.ts";
+import { eventsPublished } from "../metrics.ts";
 import type { OutboxRecord, OutboxSource } from "./types.ts";
 
 export interface OutboxRelayOptions {
@@ -96,7 +97,13 @@ export class OutboxRelay {
   async #pass(): Promise<void> {
     const { source, events, batchSize } = this.#o;
     const publish = (r: OutboxRecord): Promise<void> =>
-      events.publish(r.subject, encodeText(r.payload), { eventId: r.eventId, headers: r.headers });
+      events.publish(r.subject, encodeText(r.payload), { eventId: r.eventId, headers: r.headers }).then(
+        () => void eventsPublished.inc({ subject: r.subject, outcome: "ok" }),
+        (err: unknown) => {
+          eventsPublished.inc({ subject: r.subject, outcome: "error" });
+          throw err;
+        },
+      );
     try {
       for (;;) {
         if (this.#stopped) return;

@@ -1,6 +1,7 @@
 import type { Database } from "bun:sqlite";
 import type { Headers } from "../bus/types.ts";
 import type { Migration } from "../storage/migrations.ts";
+import { injectTraceHeaders } from "../tracing.ts";
 import { OutboxBase, parseHeaders, type OutboxEvent, type OutboxRecord, type OutboxSource } from "./types.ts";
 
 /**
@@ -46,7 +47,8 @@ export class SqliteOutbox extends OutboxBase implements OutboxSource {
     if (!this.db.inTransaction) throw new Error("outbox.add must run inside the transaction of the state change");
     this.db
       .query("INSERT INTO outbox (event_id, subject, payload, headers, created_at) VALUES (?, ?, ?, ?, ?)")
-      .run(event.eventId, subject, JSON.stringify(event), JSON.stringify(headers), new Date().toISOString());
+      // The active trace context travels with the event, so its consumers join this trace.
+      .run(event.eventId, subject, JSON.stringify(event), JSON.stringify(injectTraceHeaders({ ...headers })), new Date().toISOString());
   }
 
   async relayBatch(limit: number, publish: (record: OutboxRecord) => Promise<void>): Promise<number> {

@@ -72,8 +72,9 @@ export function createOrderModule(opts: OrderModuleOptions = {}): ModuleDefiniti
         // Publishes the events the store committed (order.created, order.status_changed), including
         // what a previous process committed but did not publish.
         if (store.outbox) ctx.relayOutbox(store.outbox);
-        // Resumes (or compensates) sagas a previous process left unfinished, and sweeps unpaid orders.
-        checkout?.start();
+        // Resumes (or compensates) sagas a previous process left unfinished, and sweeps unpaid
+        // orders; never under --migrate (its private bus reaches no catalog or payment module).
+        if (!ctx.migrateOnly) checkout?.start();
         return {
           resolvers,
           stop: async () => {

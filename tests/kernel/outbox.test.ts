@@ -1,0 +1,204 @@
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { createMemoryBus } from "../../src/kernel/bus/memory.ts";
+import type { Bus, Msg } from "../../src/kernel/bus/types.ts";
+import { createMemoryEventStream } from "../../src/kernel/events/memory.ts";
+import type { EventStream } from "../../src/kernel/events/types.ts";
+import { newId } from "../../src/kernel/ids.ts";
+import { createLogger } from "../../src/kernel/logger.ts";
+import { OutboxRelay, PostgresOutbox, SqliteOutbox, postgresOutboxMigration, sqliteOutboxMigration } from "../../src/kernel/outbox/index.ts";
+import { migrateSqlite } from "../../src/kernel/storage/migrations.ts";
+import { migratePostgres, openPostgres, type PgSql } from "../../src/kernel/storage/postgres.ts";
+import { openSqlite, type Database } from "../../src/kernel/storage/sqlite.ts";
+import { DATABASES, freshPostgresDatabase, until, usePostgres } from "../helpers/databases.ts";
+
+usePostgres();
+
+const SUBJECT = "t.happened";
+const logger = createLogger({ level: "silent", pretty: false });
+
+/** Publishes through `inner` but rejects while `failing` is set (a NATS outage). */
+function flaky(inner: EventStream): EventStream & { failing: boolean } {
+  const s = {
+    failing: false,
+    kind: "flaky",
+    declare: (m: string, subjects: readonly string[]) => inner.declare(m, subjects),
+    publish: (subject: string, data: Uint8Array, opts: { eventId: string }) => (s.failing ? Promise.reject(new Error("nats down")) : inner.publish(subject, data, opts)),
+    consume: inner.consume.bind(inner),
+    close: () => inner.close(),
+  };
+  return s;
+}
+
+/** One database with an `items` table and the outbox: a change plus its events in one transaction. */
+interface Db {
+  outbox: SqliteOutbox | PostgresOutbox;
+  /** Inserts `n` items with one event each, in one transaction (rolled back when `fail`), then notifies. */
+  change(n: number, fail?: boolean): Promise<string[]>;
+  count(sql: string): Promise<number>;
+  /** A second outbox on a second connection (another instance). */
+  second(): Promise<PostgresOutbox | undefined>;
+  close(): Promise<void>;
+}
+
+async function openDb(kind: "sqlite" | "postgres"): Promise<Db> {
+  if (kind === "sqlite") {
+    const db: Database = openSqlite(":memory:");
+    migrateSqlite(db, [{ version: 1, name: "items", up: "CREATE TABLE items (id TEXT PRIMARY KEY)" }, sqliteOutboxMigration(2)]);
+    const outbox = new SqliteOutbox(db);
+    return {
+      outbox,
+      async change(n, fail = false) {
+        const ids = Array.from({ length: n }, () => newId());
+        try {
+          db.transaction(() => {
+            for (const id of ids) {
+              db.query("INSERT INTO items (id) VALUES (?)").run(id);
+              outbox.add(SUBJECT, { eventId: id }, { "sy-request-id": "r1" });
+            }
+            if (fail) throw new Error("rollback");
+          }).immediate();
+        } catch (err) {
+          if (!fail) throw err;
+          return [];
+        }
+        void outbox.committed([SUBJECT]);
+        return ids;
+      },
+      count: async (sql) => db.query<{ n: number }, []>(sql).get()?.n ?? 0,
+      second: async () => undefined,
+      close: async () => db.close(),
+    };
+  }
+  const url = await freshPostgresDatabase();
+  const pools: PgSql[] = [openPostgres(url, { poolMax: 4 })];
+  const sql = pools[0] as PgSql;
+  await migratePostgres(sql, [{ version: 1, name: "items", up: "CREATE TABLE items (id text PRIMARY KEY)" }, postgresOutboxMigration(2)]);
+  const outbox = new PostgresOutbox(sql);
+  return {
+    outbox,
+    async change(n, fail = false) {
+      const ids = Array.from({ length: n }, () => newId());
+      try {
+        await sql.begin(async (tx) => {
+          for (const id of ids) {
+            await tx`INSERT INTO items (id) VALUES (${id})`;
+            await outbox.add(tx, SUBJECT, { eventId: id }, { "sy-request-id": "r1" });
+          }
+          if (fail) throw new Error("rollback");
+        });
+      } catch (err) {
+        if (!fail) throw err;
+        return [];
+      }
+      void outbox.committed([SUBJECT]);
+      return ids;
+    },
+    count: async (q) => Number((await sql.unsafe<{ n: number }[]>(q))[0]?.n ?? 0),
+    async second() {
+      const other = openPostgres(url, { poolMax: 4 });
+      pools.push(other);
+      return new PostgresOutbox(other);
+    },
+    close: async () => {
+      await Promise.all(pools.map((p) => p.end({ timeout: 5 })));
+    },
+  };
+}
+
+for (const kind of DATABASES) {
+  describe(`transactional outbox [${kind}]`, () => {
+    let bus: Bus;
+    let events: ReturnType<typeof flaky>;
+    let db: Db;
+    let seen: { eventId: string; requestId: string | undefined }[];
+    const relays: OutboxRelay[] = [];
+    const relay = (source: SqliteOutbox | PostgresOutbox, pollMs = 50) => {
+      const r = new OutboxRelay({ source, events, logger, pollMs });
+      relays.push(r);
+      r.start();
+      return r;
+    };
+
+    beforeEach(async () => {
+      bus = createMemoryBus();
+      events = flaky(createMemoryEventStream(bus));
+      await events.declare("t", [SUBJECT]);
+      seen = [];
+      bus.subscribe(SUBJECT, (m: Msg) => void seen.push({ eventId: m.json<{ eventId: string }>().eventId, requestId: m.headers["sy-request-id"] }));
+      db = await openDb(kind);
+    }, 60_000);
+    afterEach(async () => {
+      await Promise.all(relays.splice(0).map((r) => r.stop()));
+      await db.close();
+      await bus.close();
+    });
+
+    test("committed events are published in commit order with their headers, and marked sent", async () => {
+      relay(db.outbox, 60_000); // no polling: the commit wakes it
+      const a = await db.change(3);
+      const b = await db.change(2);
+      await until(() => seen.length === 5);
+      expect(seen.map((e) => e.eventId)).toEqual([...a, ...b]);
+      expect(seen.every((e) => e.requestId === "r1")).toBe(true);
+      expect(await db.count("SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL")).toBe(0);
+    });
+
+    test("a rolled-back change publishes nothing", async () => {
+      relay(db.outbox);
+      await db.change(2, true);
+      const ok = await db.change(1);
+      await until(() => seen.length === 1);
+      await Bun.sleep(150);
+      expect(seen.map((e) => e.eventId)).toEqual(ok);
+      expect(await db.count("SELECT count(*) AS n FROM outbox")).toBe(1);
+    });
+
+    test("events committed while nothing relays (a crashed process) are published by the next relay", async () => {
+      const ids = await db.change(4);
+      expect(await db.count("SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL")).toBe(4);
+      relay(db.outbox);
+      await until(() => seen.length === 4);
+      expect(seen.map((e) => e.eventId)).toEqual(ids);
+    });
+
+    test("publish failures keep the rows; they are published once, in order, when the stream is back", async () => {
+      const r = relay(db.outbox);
+      events.failing = true;
+      const ids = [...(await db.change(3)), ...(await db.change(3))];
+      await until(() => r.stats.failures >= 2);
+      expect(seen).toEqual([]);
+      expect(await db.count("SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL")).toBe(6);
+      events.failing = false;
+      await until(() => seen.length === 6);
+      await Bun.sleep(150);
+      expect(seen.map((e) => e.eventId)).toEqual(ids);
+    });
+
+    test("committed() resolves after a pass that saw the commit", async () => {
+      relay(db.outbox, 60_000);
+      const ids = await db.change(1);
+      await db.outbox.committed([SUBJECT]);
+      expect(seen.map((e) => e.eventId)).toEqual(ids);
+    });
+
+    if (kind === "sqlite") {
+      test("add outside a transaction is refused", () => {
+        expect(() => (db.outbox as SqliteOutbox).add(SUBJECT, { eventId: newId() })).toThrow(/inside the transaction/);
+      });
+    }
+
+    if (kind === "postgres") {
+      test("two relays on one table (two instances) publish every row exactly once", async () => {
+        const ids: string[] = [];
+        for (let i = 0; i < 20; i++) ids.push(...(await db.change(10)));
+        const other = (await db.second()) as PostgresOutbox;
+        relay(db.outbox, 20);
+        relay(other, 20);
+        await until(() => seen.length >= 200, 20_000);
+        await Bun.sleep(300);
+        expect(seen.length).toBe(200);
+        expect(new Set(seen.map((e) => e.eventId))).toEqual(new Set(ids));
+      });
+    }
+  });
+}

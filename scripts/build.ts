@@ -13,7 +13,7 @@
  * descriptor: same package definition, no file access.
  */
 
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import type { BunPlugin } from "bun";
@@ -73,6 +73,29 @@ export function etcdProtoPlugin(): BunPlugin {
 }
 
 /**
+ * Bun build plugin: embeds the Rust query planner's N-API addon (`QUERY_PLANNER=rust`).
+ * `@graphql-hive/router-query-planner` (napi-rs) picks its `.node` file at run time through a
+ * `createRequire(import.meta.url)` require, which the bundler cannot follow, so a compiled binary
+ * would look for the file next to a `node_modules` that is not there. The loader module is
+ * replaced by a static `require` of the addon for the platform being built (what napi-rs's loader
+ * would pick here), which `--compile` embeds in the executable. The library code is unchanged.
+ * @throws at build time when the package has no addon for this platform.
+ */
+export function queryPlannerAddonPlugin(): BunPlugin {
+  return {
+    name: "switchyard-query-planner-addon",
+    setup(build) {
+      build.onLoad({ filter: /[\\/]@graphql-hive[\\/]router-query-planner[\\/]dist[\\/]index\.js$/ }, (args) => {
+        const libc = process.platform === "linux" ? (process.report?.getReport?.() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header?.glibcVersionRuntime ? "-gnu" : "-musl" : "";
+        const addon = `hive_router_query_planner.${process.platform}-${process.arch}${libc}.node`;
+        if (!existsSync(join(dirname(args.path), addon))) throw new Error(`${args.path}: no ${addon} for this platform; QUERY_PLANNER=rust cannot be compiled in`);
+        return { contents: `const binding = require(${JSON.stringify(`./${addon}`)});\nexport const QueryPlanner = binding.QueryPlanner;\n`, loader: "js" };
+      });
+    },
+  };
+}
+
+/**
  * Compiles `entry` into a standalone executable at `outfile` (`--minify-syntax`, inline source
  * map, etcd3 protos embedded).
  * @throws Error with Bun's build messages when the build fails.
@@ -85,7 +108,7 @@ export async function buildBinary(opts: BuildBinaryOptions): Promise<void> {
     compile: { outfile },
     minify: { syntax: true },
     sourcemap: "inline",
-    plugins: [etcdProtoPlugin()],
+    plugins: [etcdProtoPlugin(), queryPlannerAddonPlugin()],
   });
   if (!result.success) {
     throw new Error(`build of ${opts.entry} failed:\n${result.logs.map((l) => String(l)).join("\n")}`);

@@ -49,7 +49,7 @@ export function generateCatalog(count: number): NewCategory[] {
 
 const SEARCH = "query($q: String!) { products(search: $q, first: 10) { totalCount edges { node { id name price { amount currency } } } } }";
 /** Search terms: whole words of several selectivities, two-word queries, prefixes. */
-const TERMS = ["kettle", "walnut lamp", "wireless", "steel", "backpack", "insulated bottle", "marble tray", "grind", "porta", "cork", "handmade rug", "headph", "planter", "oak desk", "vintage clock", "skill", "copper mug", "boots", "kalomi", "ergonomic chair"];
+export const SEARCH_TERMS: readonly string[] = ["kettle", "walnut lamp", "wireless", "steel", "backpack", "insulated bottle", "marble tray", "grind", "porta", "cork", "handmade rug", "headph", "planter", "oak desk", "vintage clock", "skill", "copper mug", "boots", "kalomi", "ergonomic chair"];
 
 /**
  * The `search` scenario: 100,000 generated products written into the catalog's SQLite file
@@ -69,7 +69,7 @@ export async function searchScenario(ctx: ScenarioContext): Promise<ScenarioResu
     try {
       const { products } = await p.gql<{ products: { totalCount: number } }>("{ products(first: 1) { totalCount } }");
       if (products.totalCount < SEARCH_PRODUCTS) throw new Error(`catalog has ${products.totalCount} products, expected ${SEARCH_PRODUCTS}`);
-      const bodies = TERMS.map((q) => JSON.stringify({ query: SEARCH, variables: { q } }));
+      const bodies = SEARCH_TERMS.map((q) => JSON.stringify({ query: SEARCH, variables: { q } }));
       const load = { url: p.url, bodies, mustContain: '"totalCount":', loadCpus: ctx.loadCpus };
       await loadGraphql({ ...load, connections: 10, durationS: Math.min(2, ctx.durationS), what: "search warm-up" });
       const one = await loadGraphql({ ...load, connections: 1, durationS: ctx.durationS, what: "search, 1 connection" });

@@ -5,6 +5,7 @@ import type { GatewayContext } from "./context.ts";
 import type { SupergraphManager } from "./supergraph/manager.ts";
 import type { GatewayPlugin } from "./plugins/index.ts";
 import type { OperationCaches } from "./plugins/operation-cache.ts";
+import { useQueryPlanner } from "./supergraph/query-planner.ts";
 
 // Served while no supergraph exists yet: every operation fails with a clear, stable code.
 const NOT_READY = new GraphQLSchema({
@@ -43,7 +44,13 @@ export function createGatewayYoga(manager: SupergraphManager, logger: Logger, pl
     // and WebSocket alike (yoga's `schema: () => ...` factory only hooks HTTP request parsing,
     // so ws.ts's getEnveloped would find no schema). An operation keeps the schema it started
     // with across a swap (open subscriptions included).
-    plugins: [{ onEnveloped: ({ setSchema }: { setSchema: (schema: GraphQLSchema) => void }) => setSchema(manager.getSchema() ?? NOT_READY) }, ...plugins],
+    plugins: [
+      { onEnveloped: ({ setSchema }: { setSchema: (schema: GraphQLSchema) => void }) => setSchema(manager.getSchema() ?? NOT_READY) },
+      // QUERY_PLANNER=rust: queries and mutations of that schema run on its Rust-planned executor
+      // (before any plugin wraps the execute function; see supergraph/query-planner.ts).
+      useQueryPlanner({ executorFor: (schema) => manager.getPlannedExecutor(schema), maxOperations: operationCaches?.documentCache.capacity ?? 1000 }),
+      ...plugins,
+    ],
     graphqlEndpoint: "/graphql",
     graphiql: options.graphiql === false ? false : { title: "Switchyard" },
     // CORS is the allow-list middleware's job (middleware/cors.ts); yoga's default would allow any origin.

@@ -92,6 +92,8 @@ export interface Config {
   operationCacheMax: number;
   /** Whether a client may ask for per-subgraph timings (`x-switchyard-trace: 1`). */
   subgraphTimings: boolean;
+  /** `QUERY_PLANNER`: runtime of gateway queries and mutations, `rust` (Hive's Rust planner, default) or `js` (stitching); subscriptions always `js`. */
+  queryPlanner: "js" | "rust";
   /** Protection (gateway): GraphiQL served on `GET /graphql` to browsers (`GRAPHIQL`; default: not in production). */
   graphiql: boolean;
   /** Introspection (`__schema`, `__type`) allowed (`INTROSPECTION`; default: not in production). */
@@ -299,6 +301,7 @@ export const OPTIONS = [
   { key: "apqMax", env: "APQ_MAX", flag: "--apq-max", default: "1000", allowed: "1-1000000 (entries)", describe: "Max operations registered by Automatic Persisted Queries per gateway (LRU).", parse: intIn(1, 1_000_000) },
   { key: "operationCacheMax", env: "OPERATION_CACHE_MAX", flag: "--operation-cache-max", default: "1000", allowed: "1-1000000 (entries)", describe: "Max parsed operations (and parse errors) cached by the gateway (LRU); bounds validation and query-plan caches too.", parse: intIn(1, 1_000_000) },
   { key: "subgraphTimings", env: "SUBGRAPH_TIMINGS", flag: "--subgraph-timings", default: "", allowed: "true | false (unset: true unless NODE_ENV=production)", describe: "Let clients ask for per-subgraph timings (header x-switchyard-trace: 1; subgraphs answer Apollo ftv1 traces).", parse: (raw, _ctx, acc) => (raw === "" ? acc.nodeEnv !== "production" : bool(raw)) },
+  { key: "queryPlanner", env: "QUERY_PLANNER", flag: "--query-planner", default: "rust", allowed: "rust | js", describe: "Gateway runtime of queries and mutations: rust (The Guild's Rust query planner, @graphql-hive/router-runtime) or js (@graphql-tools stitching); subscriptions always run on js.", parse: (raw) => { if (raw !== "js" && raw !== "rust") throw new ConfigError("rust | js"); return raw; } },
   { key: "graphiql", env: "GRAPHIQL", flag: "--graphiql", default: "", allowed: "true | false (unset: true unless NODE_ENV=production)", describe: "Serve GraphiQL on GET /graphql to browsers.", parse: (raw, _ctx, acc) => (raw === "" ? acc.nodeEnv !== "production" : bool(raw)) },
   { key: "introspection", env: "INTROSPECTION", flag: "--introspection", default: "", allowed: "true | false (unset: true unless NODE_ENV=production)", describe: "Allow introspection queries; when off, field suggestions (\"Did you mean\") are hidden too.", parse: (raw, _ctx, acc) => (raw === "" ? acc.nodeEnv !== "production" : bool(raw)) },
   { key: "maxDepth", env: "MAX_DEPTH", flag: "--max-depth", default: "12", allowed: "0-1000 (0 = no limit)", describe: "Max selection depth of an operation (QUERY_TOO_DEEP).", parse: intIn(0, 1000) },

@@ -57,6 +57,8 @@ describe.skipIf(!enabled)("faults [split]", () => {
 
   beforeAll(async () => {
     split = await startSplit({
+      // Two order instances: sagas, sweepers and outbox relays run in both (leases, compare-and-set, SKIP LOCKED).
+      instances: { order: 2 },
       env: {
         PAYMENT_PROVIDER_TIMEOUT_MS: "300",
         PAYMENT_PROVIDER_LATENCY_MS: "5",
@@ -108,7 +110,7 @@ describe.skipIf(!enabled)("faults [split]", () => {
   }
 
   /** Runs `n` operations, `CONCURRENCY` at a time, while `chaos` runs; returns when both ended. */
-  async function run(n: number, chaos: (done: () => boolean) => Promise<void>): Promise<void> {
+  async function run(n: number, chaos: (done: () => boolean, started: () => number) => Promise<void>): Promise<void> {
     const productIds = [...initialStock.keys()];
     let started = 0;
     let finished = false;
@@ -118,7 +120,7 @@ describe.skipIf(!enabled)("faults [split]", () => {
         await operation(productIds);
       }
     };
-    const chaosDone = chaos(() => finished);
+    const chaosDone = chaos(() => finished, () => started);
     await Promise.all(Array.from({ length: CONCURRENCY }, worker));
     finished = true;
     await chaosDone;
@@ -191,10 +193,14 @@ describe.skipIf(!enabled)("faults [split]", () => {
   }, 400_000);
 
   test("nats-server restarted mid-run: clients reconnect, JetStream redelivers, totals consistent", async () => {
-    await run(40, async (done) => {
-      await Bun.sleep(1500);
-      if (!done()) await split.nats.restart();
+    let restarted = false;
+    await run(60, async (_done, started) => {
+      // A third of the way in, with operations in flight.
+      while (started() < 20) await Bun.sleep(20);
+      await split.nats.restart();
+      restarted = true;
     });
+    expect(restarted).toBe(true);
     await settledAndConsistent();
     // The bus works again end to end.
     const acc = pick(accounts);
@@ -232,8 +238,12 @@ describe.skipIf(!enabled)("faults [split]", () => {
 
   test("crash between the outbox commit and the publish: the event is published exactly once after restart", async () => {
     const subject = "order.status_changed";
-    // An order process that dies right after committing an order.status_changed.
-    await killAndRestart("order", 0, { FAULT_INJECT: `outbox.after_commit:${subject}` });
+    // The only order process: one that dies right after committing an order.status_changed.
+    for (let p = live("order"); p; p = live("order")) {
+      p.server.proc.kill("SIGKILL");
+      await p.server.proc.exited;
+    }
+    await split.spawn("order", undefined, { FAULT_INJECT: `outbox.after_commit:${subject}` });
     const acc = pick(accounts);
     const product = [...initialStock.entries()].find(([, s]) => s > 5)?.[0] as string;
     const created = await client(url, acc.token).request<{ createOrder: { id: string } }>(CREATE_ORDER, { input: { items: [{ productId: product, quantity: 1 }] } });

@@ -70,6 +70,8 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     outboxPollMs: 100,
     faultInject: undefined,
     nodeEnv: "test",
+    // As in production (rust by default); QUERY_PLANNER=js in the test environment runs the in-process gateways on the stitching runtime.
+    queryPlanner: process.env["QUERY_PLANNER"] === "js" ? "js" : "rust",
     responseCache: true,
     responseCacheMax: 1000,
     responseCacheTtlMs: 0,

@@ -202,3 +202,41 @@ for (const kind of DATABASES) {
     }
   });
 }
+
+describe("outbox under --migrate", () => {
+  test("a migrate-only kernel starts no relay: unsent events stay for the real processes", async () => {
+    const { Kernel } = await import("../../src/kernel/kernel.ts");
+    const { createMemoryRegistry } = await import("../../src/kernel/registry/memory.ts");
+    const { testConfig } = await import("../helpers/modules.ts");
+    const db = openSqlite(":memory:");
+    migrateSqlite(db, [sqliteOutboxMigration(1)]);
+    const outbox = new SqliteOutbox(db);
+    db.transaction(() => outbox.add(SUBJECT, { eventId: newId() })).immediate();
+    const bus = createMemoryBus();
+    const seen: string[] = [];
+    bus.subscribe(SUBJECT, (m: Msg) => void seen.push(m.subject));
+    const module = {
+      name: "t",
+      version: "0.0.0",
+      dependsOn: [],
+      typeDefs: `extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key"]) type Query { ok: Boolean }`,
+      subjects: [],
+      publishes: [SUBJECT],
+      consumes: [],
+      async start(ctx: import("../../src/kernel/module.ts").ModuleContext) {
+        expect(ctx.migrateOnly).toBe(true);
+        ctx.relayOutbox(outbox);
+        return { resolvers: {} };
+      },
+    };
+    const kernel = new Kernel({ bus, registry: createMemoryRegistry(), config: testConfig({ outboxPollMs: 10 }), logger, migrateOnly: true });
+    kernel.addModule(module);
+    await kernel.start();
+    await Bun.sleep(100);
+    await kernel.stop();
+    expect(seen).toEqual([]);
+    expect(await outbox.pending()).toBe(1);
+    db.close();
+    await bus.close();
+  });
+});

@@ -1,5 +1,6 @@
 import type { GraphQLSchema } from "graphql";
 import { getStitchedSchemaFromSupergraphSdl } from "@graphql-tools/federation";
+import type { Executor } from "@graphql-tools/utils";
 import type { Bus } from "../../kernel/bus/types.ts";
 import type { Logger } from "../../kernel/logger.ts";
 import type { StoredSupergraph, SupergraphStore } from "../../kernel/supergraph/types.ts";
@@ -7,6 +8,7 @@ import { createBusExecutor } from "../executor.ts";
 import { OpenSubscriptions, withBusSubscriptions } from "../subscription-executor.ts";
 import { createHttpSubgraphExecutor } from "../http-executor.ts";
 import type { CompositionIssue } from "./composer.ts";
+import { createRustPlannedExecutor, type QueryPlannerKind } from "./query-planner.ts";
 
 /** Observable state of the supergraph, for readiness and `/admin/supergraph`. */
 export interface SupergraphStatus {
@@ -28,6 +30,11 @@ export interface SupergraphManagerOptions {
   subgraphTimeoutMs: number;
   /** Heartbeat of subscription streams to subgraphs, ms (default 5000). */
   subscriptionHeartbeatMs?: number;
+  /**
+   * Runtime of queries and mutations (`QUERY_PLANNER`); see query-planner.ts. `js` when omitted
+   * (the gateway part always passes the config's value, `rust` by default).
+   */
+  queryPlanner?: QueryPlannerKind;
 }
 
 /**
@@ -36,9 +43,15 @@ export interface SupergraphManagerOptions {
  * schema (`@graphql-tools/federation`, one bus executor per subgraph) for every new version.
  * In-flight requests keep the schema they started with (yoga resolves it once per request),
  * so a swap never fails them. A version that cannot be built keeps the previous schema.
+ *
+ * With `queryPlanner: "rust"` each version also gets a Rust-planned executor over the same
+ * subgraph executors ({@link getPlannedExecutor}); the version is swapped in only once both are
+ * built (the planner loads asynchronously), and one that the planner rejects is not swapped in.
  */
 export class SupergraphManager {
   private schema: GraphQLSchema | null = null;
+  // Rust-planned executor of each served schema (QUERY_PLANNER=rust), freed with the schema.
+  private readonly planned = new WeakMap<GraphQLSchema, Executor>();
   private stopWatch: (() => void) | undefined;
   private readonly listeners = new Set<(s: SupergraphStatus) => void>();
   /** Subscriptions open through this gateway, across supergraph versions (ended on shutdown). */
@@ -49,9 +62,9 @@ export class SupergraphManager {
 
   /** Loads the current supergraph (if any) and starts watching for new versions. */
   async start(): Promise<void> {
-    this.stopWatch = this.opts.store.watch((s) => this.load(s));
+    this.stopWatch = this.opts.store.watch((s) => void this.load(s));
     const current = await this.opts.store.current();
-    if (current) this.load(current);
+    if (current) await this.load(current);
   }
 
   stop(): void {
@@ -63,6 +76,14 @@ export class SupergraphManager {
     return this.schema;
   }
 
+  /**
+   * The Rust-planned executor of the supergraph version whose schema is `schema`; undefined with
+   * `QUERY_PLANNER=js` or for a schema this manager did not build.
+   */
+  getPlannedExecutor(schema: GraphQLSchema): Executor | undefined {
+    return this.planned.get(schema);
+  }
+
   /** Calls `fn` after every swap. Returns an unsubscribe function. */
   onChange(fn: (s: SupergraphStatus) => void): () => void {
     this.listeners.add(fn);
@@ -70,18 +91,26 @@ export class SupergraphManager {
   }
 
   /**
-   * Serves a fixed supergraph (a `--supergraph` file) without watching the store.
-   * @throws Error when the executable schema cannot be built from it.
+   * Serves a fixed supergraph (a `--supergraph` file) without watching the store. With the js
+   * planner the schema is swapped in before this returns (the promise is already settled).
+   * @throws Error (rejects) when the executable schema or its query planner cannot be built from it.
    */
-  loadStatic(s: StoredSupergraph): void {
-    if (!this.load(s)) throw new Error("supergraph file could not be loaded (see the log line before)");
+  async loadStatic(s: StoredSupergraph): Promise<void> {
+    if (!(await this.load(s))) throw new Error("supergraph file could not be loaded (see the log line before)");
   }
 
-  /** Builds and swaps in `s`; false when it is not newer or cannot be built (previous kept). */
-  private load(s: StoredSupergraph): boolean {
-    if (this.status.current && this.status.current.version >= s.version) return false;
+  /**
+   * Builds and swaps in `s`; false when it is not newer or cannot be built (previous kept).
+   * Synchronous up to the swap with the js planner; with the rust planner the swap waits for the
+   * planner, and a newer version swapped in meanwhile wins.
+   */
+  private load(s: StoredSupergraph): Promise<boolean> {
+    if (this.status.current && this.status.current.version >= s.version) return Promise.resolve(false);
+    let schema: GraphQLSchema;
+    // Subgraph executors by name, shared by the stitching runtime and the Rust-planned executor.
+    const executors = new Map<string, Executor>();
     try {
-      this.schema = getStitchedSchemaFromSupergraphSdl({
+      schema = getStitchedSchemaFromSupergraphSdl({
         supergraphSdl: s.sdl,
         // Several fetches to the same subgraph in one plan step go out as one bus request.
         batch: true,
@@ -90,11 +119,14 @@ export class SupergraphManager {
           // everything else is a module reached over the bus at bus://graphql.<name>.
           if (/^https?:\/\//.test(cfg.endpoint)) {
             cfg.executor = createHttpSubgraphExecutor(cfg.endpoint, cfg.name, this.opts.subgraphTimeoutMs);
+            executors.set(cfg.name, cfg.executor);
             return;
           }
           const name = cfg.endpoint.replace(/^bus:\/\/graphql\./, "");
+          const requests = createBusExecutor(this.opts.bus, name, this.opts.subgraphTimeoutMs);
+          executors.set(cfg.name, requests);
           // Subscriptions: bus streams (subscription-executor.ts); the rest: bus request/reply.
-          cfg.executor = withBusSubscriptions(createBusExecutor(this.opts.bus, name, this.opts.subgraphTimeoutMs), this.opts.bus, name, {
+          cfg.executor = withBusSubscriptions(requests, this.opts.bus, name, {
             timeoutMs: this.opts.subgraphTimeoutMs,
             open: this.subscriptions,
             ...(this.opts.subscriptionHeartbeatMs !== undefined ? { heartbeatMs: this.opts.subscriptionHeartbeatMs } : {}),
@@ -103,8 +135,24 @@ export class SupergraphManager {
       });
     } catch (err) {
       this.opts.logger.error({ err, version: s.version }, "supergraph could not be loaded; keeping the previous one");
-      return false;
+      return Promise.resolve(false);
     }
+    if (this.opts.queryPlanner !== "rust") return Promise.resolve(this.swap(s, schema));
+    return createRustPlannedExecutor(s.sdl, executors).then(
+      (executor) => {
+        if (this.status.current && this.status.current.version >= s.version) return false;
+        this.planned.set(schema, executor);
+        return this.swap(s, schema);
+      },
+      (err: unknown) => {
+        this.opts.logger.error({ err, version: s.version }, "query planner rejected the supergraph; keeping the previous one");
+        return false;
+      },
+    );
+  }
+
+  private swap(s: StoredSupergraph, schema: GraphQLSchema): boolean {
+    this.schema = schema;
     this.status.current = { version: s.version, sdl: s.sdl, subgraphs: Object.keys(s.subgraphs).sort(), composedAt: s.composedAt };
     this.opts.logger.info({ version: s.version, subgraphs: this.status.current.subgraphs }, "supergraph loaded");
     for (const fn of this.listeners) fn(this.status);

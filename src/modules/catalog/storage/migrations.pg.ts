@@ -99,4 +99,70 @@ export const CATALOG_PG_MIGRATIONS: readonly PgMigration[] = [
   },
   // catalog.stock_changed and catalog.product_changed commit with the change they announce.
   postgresOutboxMigration(5),
+  {
+    version: 6,
+    name: "search generation and statistics",
+    up: `
+      -- One row kept by triggers in the same transaction as every change to products:
+      -- generation: bumped whenever a search's matches, order or bm25 statistics may change
+      --   (products inserted, deleted or truncated, a name or description really changed), so
+      --   cached search rankings are checked with one row read (SearchCache); stock and price
+      --   updates do not touch it;
+      -- products, tokens: the row count and the sum of search_tokens, i.e. bm25's N and
+      --   average document length, which every search needs and which otherwise cost a scan
+      --   of the whole table per search (FTS5 keeps the same totals in its index).
+      -- Inserts and deletes per statement (transition tables): a bulk insert updates it once.
+      -- The functions keep the schema they were created in, so they find search_state
+      -- whatever the caller's search_path.
+      LOCK TABLE products IN SHARE ROW EXCLUSIVE MODE;
+      CREATE TABLE search_state (
+        id integer PRIMARY KEY CHECK (id = 1),
+        generation bigint NOT NULL,
+        products bigint NOT NULL,
+        tokens bigint NOT NULL
+      );
+      INSERT INTO search_state (id, generation, products, tokens)
+        SELECT 1, 0, count(*), coalesce(sum(search_tokens), 0) FROM products;
+      CREATE FUNCTION catalog_search_state_insert() RETURNS trigger
+        LANGUAGE plpgsql SET search_path FROM CURRENT
+        AS $$ BEGIN
+          UPDATE search_state SET generation = generation + 1,
+            products = products + (SELECT count(*) FROM inserted_rows),
+            tokens = tokens + (SELECT coalesce(sum(search_tokens), 0) FROM inserted_rows)
+          WHERE id = 1;
+          RETURN NULL;
+        END $$;
+      CREATE FUNCTION catalog_search_state_delete() RETURNS trigger
+        LANGUAGE plpgsql SET search_path FROM CURRENT
+        AS $$ BEGIN
+          UPDATE search_state SET generation = generation + 1,
+            products = products - (SELECT count(*) FROM deleted_rows),
+            tokens = tokens - (SELECT coalesce(sum(search_tokens), 0) FROM deleted_rows)
+          WHERE id = 1;
+          RETURN NULL;
+        END $$;
+      CREATE FUNCTION catalog_search_state_update() RETURNS trigger
+        LANGUAGE plpgsql SET search_path FROM CURRENT
+        AS $$ BEGIN
+          UPDATE search_state SET generation = generation + 1, tokens = tokens - OLD.search_tokens + NEW.search_tokens WHERE id = 1;
+          RETURN NULL;
+        END $$;
+      CREATE FUNCTION catalog_search_state_truncate() RETURNS trigger
+        LANGUAGE plpgsql SET search_path FROM CURRENT
+        AS $$ BEGIN
+          UPDATE search_state SET generation = generation + 1, products = 0, tokens = 0 WHERE id = 1;
+          RETURN NULL;
+        END $$;
+      CREATE TRIGGER products_search_state_insert AFTER INSERT ON products
+        REFERENCING NEW TABLE AS inserted_rows FOR EACH STATEMENT EXECUTE FUNCTION catalog_search_state_insert();
+      CREATE TRIGGER products_search_state_delete AFTER DELETE ON products
+        REFERENCING OLD TABLE AS deleted_rows FOR EACH STATEMENT EXECUTE FUNCTION catalog_search_state_delete();
+      -- Per row, only when the text really changes: updateProduct sets every column it may change.
+      CREATE TRIGGER products_search_state_update AFTER UPDATE OF name, description ON products
+        FOR EACH ROW WHEN (OLD.name IS DISTINCT FROM NEW.name OR OLD.description IS DISTINCT FROM NEW.description)
+        EXECUTE FUNCTION catalog_search_state_update();
+      CREATE TRIGGER products_search_state_truncate AFTER TRUNCATE ON products
+        FOR EACH STATEMENT EXECUTE FUNCTION catalog_search_state_truncate();
+    `,
+  },
 ];

@@ -91,4 +91,30 @@ export const CATALOG_MIGRATIONS: readonly Migration[] = [
   },
   // catalog.stock_changed and catalog.product_changed commit with the change they announce.
   sqliteOutboxMigration(5),
+  {
+    version: 6,
+    name: "search generation",
+    up: `
+      -- A counter bumped in the same transaction as every change that can change a search's
+      -- matches, order or bm25 statistics (a product inserted or deleted, a name or description
+      -- changed), so cached search rankings can be checked with one row read (SearchCache).
+      -- Stock and price changes do not touch it.
+      CREATE TABLE search_state (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        generation INTEGER NOT NULL
+      );
+      INSERT INTO search_state (id, generation) VALUES (1, 0);
+      CREATE TRIGGER products_search_generation_insert AFTER INSERT ON products BEGIN
+        UPDATE search_state SET generation = generation + 1 WHERE id = 1;
+      END;
+      CREATE TRIGGER products_search_generation_delete AFTER DELETE ON products BEGIN
+        UPDATE search_state SET generation = generation + 1 WHERE id = 1;
+      END;
+      -- Only when the text really changes: updateProduct may set a name or description unchanged.
+      CREATE TRIGGER products_search_generation_update AFTER UPDATE OF name, description ON products
+      WHEN old.name IS NOT new.name OR old.description IS NOT new.description BEGIN
+        UPDATE search_state SET generation = generation + 1 WHERE id = 1;
+      END;
+    `,
+  },
 ];

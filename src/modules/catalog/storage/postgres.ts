@@ -3,6 +3,7 @@ import { productChangedEntry, stockChangedEntries, type CatalogEventOptions, typ
 import { CatalogEvents, type ReleaseStockRequest, type ReservedItem, type ReserveStockRequest } from "../contract/index.ts";
 import { OrderEvents } from "../../order/contract/events.ts";
 import { CATALOG_PG_MIGRATIONS } from "./migrations.pg.ts";
+import { DEFAULT_SEARCH_CACHE_ENTRIES, SearchCache, type SearchCacheSource } from "./search-cache.ts";
 import type {
   CatalogStore,
   CategoryRecord,
@@ -30,7 +31,7 @@ const toRecord = ({ createdAt, ...rest }: ProductRow): ProductRecord => ({ ...re
  * @throws MigrationError when the database was migrated by newer code; the driver's error
  *   when the database is unreachable. The pool is closed on failure.
  */
-export async function openPostgresCatalogStore(url: string, opts: { poolMax: number; logger?: Logger }): Promise<PostgresCatalogStore> {
+export async function openPostgresCatalogStore(url: string, opts: { poolMax: number; logger?: Logger; searchCacheEntries?: number }): Promise<PostgresCatalogStore> {
   const sql = openPostgres(url, opts);
   try {
     await migratePostgres(sql, CATALOG_PG_MIGRATIONS);
@@ -38,7 +39,7 @@ export async function openPostgresCatalogStore(url: string, opts: { poolMax: num
     await sql.end({ timeout: 5 });
     throw err;
   }
-  return new PostgresCatalogStore(sql);
+  return new PostgresCatalogStore(sql, opts.searchCacheEntries);
 }
 
 /**
@@ -54,12 +55,19 @@ export async function openPostgresCatalogStore(url: string, opts: { poolMax: num
  *   in id order (so two multi-item reservations cannot deadlock) and decrement only where
  *   `stock >= quantity`; reservation and event ids are primary keys, so a concurrent
  *   duplicate waits for the first and then sees its outcome.
+ * - Search rankings and counts are cached per search generation ({@link SearchCache}).
  */
-export class PostgresCatalogStore implements CatalogStore {
+export class PostgresCatalogStore implements CatalogStore, SearchCacheSource {
   readonly outbox: PostgresOutbox;
+  private readonly searchCache: SearchCache;
 
-  constructor(readonly sql: PgSql) {
+  /** @param searchCacheEntries searches whose ranking and count are cached; 0 = no cache. */
+  constructor(
+    readonly sql: PgSql,
+    searchCacheEntries: number = DEFAULT_SEARCH_CACHE_ENTRIES,
+  ) {
     this.outbox = new PostgresOutbox(sql);
+    this.searchCache = new SearchCache(this, searchCacheEntries);
   }
 
   /** Writes outbox entries in transaction `tx`. */
@@ -107,6 +115,21 @@ export class PostgresCatalogStore implements CatalogStore {
   }
 
   async listProducts(q: ProductPageQuery): Promise<ProductPage> {
+    return q.terms?.length ? this.searchCache.listProducts(q) : this.listProductsUncached(q);
+  }
+
+  async countProducts(f: ProductFilter): Promise<number> {
+    return f.terms?.length ? this.searchCache.countProducts(f) : this.countProductsUncached(f);
+  }
+
+  async searchGeneration(): Promise<number> {
+    // float8: bigint arrives as a string; exact up to 2^53 changes.
+    const [row] = await this.sql<{ g: number }[]>`SELECT generation::float8 AS g FROM search_state WHERE id = 1`;
+    return row?.g ?? 0;
+  }
+
+  /** A page straight from the database (the search cache's source of truth). */
+  async listProductsUncached(q: ProductPageQuery): Promise<ProductPage> {
     const sql = this.sql;
     // One row more than asked tells whether another page follows.
     const limit = q.first + 1;
@@ -142,7 +165,8 @@ export class PostgresCatalogStore implements CatalogStore {
     return { items, hasNextPage: rows.length > q.first };
   }
 
-  async countProducts(f: ProductFilter): Promise<number> {
+  /** A count straight from the database. */
+  async countProductsUncached(f: ProductFilter): Promise<number> {
     const sql = this.sql;
     const category = f.categoryId !== undefined ? sql`AND p.category_id = ${f.categoryId}` : sql``;
     const [row] = f.terms?.length
@@ -396,14 +420,17 @@ const termCtes = (sql: PgSql, terms: readonly string[]) => sql`
  * {@link termCtes} plus what bm25 needs besides the row: `stats(n, avgdl)` over the whole
  * table (FTS5's row count and average tokens per row; a category filter does not change
  * them) and `idf(ord, lexeme, idf)` per term, from the number of rows it matches (GIN).
- * The statistics cost a scan of `products` per search, like FTS5 reading its totals.
+ * The totals come from `search_state`, kept by triggers (migration 6), like FTS5 reading
+ * the totals its index keeps, instead of a scan of `products` per search.
  */
 const searchCtes = (sql: PgSql, terms: readonly string[]) => sql`
   ${termCtes(sql, terms)},
   stats AS (
-    SELECT count(*)::float8 AS n, coalesce(sum(search_tokens), 0)::float8 / greatest(count(*), 1)::float8 AS avgdl FROM products
+    SELECT products::float8 AS n, tokens::float8 / greatest(products, 1)::float8 AS avgdl FROM search_state WHERE id = 1
   ),
-  idf AS (
+  idf AS MATERIALIZED (
+    -- Computed once per search: referenced only inside the per-row bm25 subquery, PostgreSQL
+    -- would otherwise inline it there and count every term's matches again for every row.
     -- A term in more than half the rows would get a negative IDF; FTS5 uses 1e-6 instead.
     SELECT terms.ord, terms.lexeme, CASE WHEN l.v <= 0 THEN 1e-6::float8 ELSE l.v END AS idf
     FROM terms CROSS JOIN stats

@@ -3,6 +3,7 @@ import { productChangedEntry, stockChangedEntries, type CatalogEventOptions, typ
 import { CatalogEvents as CatalogEventsSubjects, type ReleaseStockRequest, type ReservedItem, type ReserveStockRequest } from "../contract/index.ts";
 import { OrderEvents } from "../../order/contract/events.ts";
 import { CATALOG_MIGRATIONS } from "./migrations.ts";
+import { DEFAULT_SEARCH_CACHE_ENTRIES, SearchCache, type SearchCacheSource } from "./search-cache.ts";
 import type {
   CatalogStore,
   CategoryRecord,
@@ -48,7 +49,7 @@ export function toFtsQuery(terms: readonly string[]): string {
  * @param path database file, or `":memory:"`.
  * @throws MigrationError when the database was migrated by newer code.
  */
-export function openSqliteCatalogStore(path: string): SqliteCatalogStore {
+export function openSqliteCatalogStore(path: string, opts: SqliteCatalogStoreOptions = {}): SqliteCatalogStore {
   const db = openSqlite(path);
   try {
     migrateSqlite(db, CATALOG_MIGRATIONS);
@@ -56,8 +57,22 @@ export function openSqliteCatalogStore(path: string): SqliteCatalogStore {
     db.close();
     throw err;
   }
-  return new SqliteCatalogStore(db);
+  return new SqliteCatalogStore(db, opts);
 }
+
+/** Tuning of {@link SqliteCatalogStore}. */
+export interface SqliteCatalogStoreOptions {
+  /** Searches whose ranking and count are cached (see {@link SearchCache}); 0 = no cache. Default {@link DEFAULT_SEARCH_CACHE_ENTRIES}. */
+  searchCacheEntries?: number;
+}
+
+/**
+ * Page cache of the catalog connection, in KiB (SQLite's negative `cache_size`). The default
+ * 2 MB makes a common word's search (thousands of matches, each joined to its product row)
+ * read the same pages from the OS again and again; 32 MB holds the products and the FTS index
+ * of a 100,000-product catalog's hot part. Memory is taken only as pages are read.
+ */
+const CACHE_KIB = 32 * 1024;
 
 /**
  * {@link CatalogStore} on bun:sqlite. Every write runs in a `BEGIN IMMEDIATE` transaction:
@@ -65,16 +80,19 @@ export function openSqliteCatalogStore(path: string): SqliteCatalogStore {
  * `busy_timeout` instead of failing to upgrade a read lock. Stock decrements are conditional
  * (`stock >= quantity`), so stock can never go negative whatever the interleaving.
  */
-export class SqliteCatalogStore implements CatalogStore {
+export class SqliteCatalogStore implements CatalogStore, SearchCacheSource {
   readonly db: Database;
+  private readonly searchCache: SearchCache;
   readonly outbox: SqliteOutbox;
   private readonly reserveTx;
   private readonly releaseTx;
   private readonly commitTx;
   private readonly seedTx;
 
-  constructor(db: Database) {
+  constructor(db: Database, opts: SqliteCatalogStoreOptions = {}) {
     this.db = db;
+    db.exec(`PRAGMA cache_size = -${CACHE_KIB}`);
+    this.searchCache = new SearchCache(this, opts.searchCacheEntries ?? DEFAULT_SEARCH_CACHE_ENTRIES);
     this.outbox = new SqliteOutbox(db);
     // Each change writes its events in its own transaction (transactional outbox).
     this.reserveTx = db.transaction((req: ReserveStockRequest, headers: Headers) => {
@@ -111,6 +129,19 @@ export class SqliteCatalogStore implements CatalogStore {
   }
 
   async listProducts(q: ProductPageQuery): Promise<ProductPage> {
+    return q.terms?.length ? this.searchCache.listProducts(q) : this.listProductsUncached(q);
+  }
+
+  async countProducts(f: ProductFilter): Promise<number> {
+    return f.terms?.length ? this.searchCache.countProducts(f) : this.countProductsUncached(f);
+  }
+
+  async searchGeneration(): Promise<number> {
+    return this.db.query<{ g: number }, []>("SELECT generation AS g FROM search_state WHERE id = 1").get()?.g ?? 0;
+  }
+
+  /** A page straight from the database (the search cache's source of truth). */
+  async listProductsUncached(q: ProductPageQuery): Promise<ProductPage> {
     // One row more than asked tells whether another page follows.
     const limit = q.first + 1;
     if (q.terms?.length) {
@@ -164,10 +195,16 @@ export class SqliteCatalogStore implements CatalogStore {
     return { items: page, hasNextPage: rows.length > q.first };
   }
 
-  async countProducts(f: ProductFilter): Promise<number> {
+  /** A count straight from the database. */
+  async countProductsUncached(f: ProductFilter): Promise<number> {
     const where: string[] = [];
     const params: Bind[] = [];
     let from = "products p";
+    if (f.terms?.length && f.categoryId === undefined) {
+      // The index alone: its triggers keep it row for row in step with products, and not
+      // visiting every match's product row makes a common word's count ~20x cheaper.
+      return this.db.query<{ n: number }, [string]>("SELECT count(*) AS n FROM products_fts WHERE products_fts MATCH ?").get(toFtsQuery(f.terms))?.n ?? 0;
+    }
     if (f.terms?.length) {
       from = "products_fts JOIN products p ON p.seq = products_fts.rowid";
       where.push("products_fts MATCH ?");

@@ -148,7 +148,7 @@ for (const kind of DATABASES) {
       expect(await cached.countProducts({ terms: ["doohickey"] })).toBe(0);
     });
 
-    test.if(kind === "postgres")("bm25's totals kept by triggers equal the table's, through inserts, updates, deletes and truncate", async () => {
+    if (kind === "postgres") test("bm25's totals kept by triggers equal the table's, through inserts, updates, deletes and truncate", async () => {
       if (!(plain instanceof PostgresCatalogStore)) throw new Error("not postgres");
       const sql = plain.sql;
       const check = async () => {

@@ -7,7 +7,7 @@ import type { OrderRecord, OrderStatus, OrderStore } from "./storage/types.ts";
  *
  * ```
  * PENDING ──► PAID ──► SHIPPED
- *    │  └───► PAYMENT_FAILED ──► PAID
+ *    │  └───► PAYMENT_FAILED
  *    └──────────┴──► CANCELLED
  * ```
  *
@@ -18,7 +18,9 @@ import type { OrderRecord, OrderStatus, OrderStore } from "./storage/types.ts";
  */
 export const TRANSITIONS: Readonly<Record<OrderStatus, readonly OrderStatus[]>> = {
   PENDING: ["PAID", "PAYMENT_FAILED", "CANCELLED"],
-  PAYMENT_FAILED: ["PAID", "CANCELLED"],
+  // Not back to PAID: the saga returns a failed order's stock, so PAID would sell units the
+  // catalog no longer holds for it. A customer who still wants the goods places a new order.
+  PAYMENT_FAILED: ["CANCELLED"],
   PAID: ["SHIPPED"],
   SHIPPED: [],
   CANCELLED: [],

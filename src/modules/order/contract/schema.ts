@@ -117,7 +117,7 @@ type Mutation {
   cancelOrder(id: ID!): Order! @authenticated
   """
   Admin only: moves an order along its lifecycle: PENDING → PAID | PAYMENT_FAILED | CANCELLED,
-  PAYMENT_FAILED → PAID | CANCELLED, PAID → SHIPPED. PAID commits the order's stock, CANCELLED
+  PAYMENT_FAILED → CANCELLED, PAID → SHIPPED. PAID commits the order's stock, CANCELLED
   returns it. Publishes order.status_changed. Errors: UNAUTHENTICATED, FORBIDDEN, NOT_FOUND,
   INVALID_STATE (details { status, requested }).
   """

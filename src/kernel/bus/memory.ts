@@ -16,7 +16,7 @@
  * (on NATS the wire does that copy).
  */
 
-import { EMPTY, decodeJson, decodeText } from "./codec.ts";
+import { EMPTY } from "./codec.ts";
 import { BusClosedError, BusTimeoutError, InvalidSubjectError, NoRespondersError } from "./errors.ts";
 import { hasWildcard, matches, validatePattern, validateSubject } from "./subject.ts";
 import type {
@@ -29,6 +29,7 @@ import type {
   SubscribeOptions,
   Subscription,
 } from "./types.ts";
+import { BusMsg } from "./msg.ts";
 import { Inflight, OPEN, DRAINING, CLOSED, type TransportState as State } from "./inflight.ts";
 
 /** The subset of a pino logger the bus uses to report handler errors. */
@@ -54,33 +55,6 @@ const INBOX = "_INBOX.";
 
 
 
-class MemoryMsg implements Msg {
-  readonly #bus: MemoryBus;
-
-  constructor(
-    readonly subject: string,
-    readonly data: Uint8Array,
-    readonly headers: Headers,
-    readonly reply: string | undefined,
-    bus: MemoryBus,
-  ) {
-    this.#bus = bus;
-  }
-
-  json<T>(): T {
-    return decodeJson<T>(this.data);
-  }
-
-  string(): string {
-    return decodeText(this.data);
-  }
-
-  respond(data?: Uint8Array, opts?: { headers?: Headers }): boolean {
-    if (this.reply === undefined) return false;
-    this.#bus.publish(this.reply, data, opts?.headers === undefined ? undefined : { headers: opts.headers });
-    return true;
-  }
-}
 
 /** What a subscription needs from its bus (kept off MemoryBus's public surface). */
 interface SubscriptionHost {
@@ -201,7 +175,7 @@ export class MemoryBus implements Bus {
 
   /** Delivery queue as parallel arrays; a `undefined` subscription marks a flush callback. */
   #qSub: Array<MemorySubscription | undefined> = [];
-  #qItem: Array<MemoryMsg | (() => void)> = [];
+  #qItem: Array<BusMsg | (() => void)> = [];
   #qHead = 0;
   #scheduled = false;
 
@@ -411,22 +385,22 @@ export class MemoryBus implements Bus {
         // First reply wins; promise resolution already defers the requester past this stack.
         this.#pending.delete(subject);
         clearTimeout(pending.timer);
-        pending.resolve(new MemoryMsg(subject, copyBytes(data), copyHeaders(headers), reply, this));
+        pending.resolve(new BusMsg(subject, copyBytes(data), copyHeaders(headers), reply, this));
       }
     }
     for (const sub of route.plain) {
-      this.#enqueue(sub, new MemoryMsg(subject, copyBytes(data), copyHeaders(headers), reply, this));
+      this.#enqueue(sub, new BusMsg(subject, copyBytes(data), copyHeaders(headers), reply, this));
     }
     for (const group of route.groups) {
       const members = group.members;
       const sub = members[group.next++ % members.length];
       if (sub !== undefined) {
-        this.#enqueue(sub, new MemoryMsg(subject, copyBytes(data), copyHeaders(headers), reply, this));
+        this.#enqueue(sub, new BusMsg(subject, copyBytes(data), copyHeaders(headers), reply, this));
       }
     }
   }
 
-  #enqueue(sub: MemorySubscription | undefined, item: MemoryMsg | (() => void)): void {
+  #enqueue(sub: MemorySubscription | undefined, item: BusMsg | (() => void)): void {
     this.#qSub.push(sub);
     this.#qItem.push(item);
     if (!this.#scheduled) {
@@ -462,7 +436,7 @@ export class MemoryBus implements Bus {
       if (sub === undefined) {
         (item as () => void)();
       } else {
-        this.#deliver(sub, item as MemoryMsg);
+        this.#deliver(sub, item as BusMsg);
       }
     }
     subs.length = 0;
@@ -471,7 +445,7 @@ export class MemoryBus implements Bus {
     this.#scheduled = false;
   };
 
-  #deliver(sub: MemorySubscription, msg: MemoryMsg): void {
+  #deliver(sub: MemorySubscription, msg: BusMsg): void {
     if (sub.state === CLOSED) return;
     let result: unknown;
     try {
@@ -496,7 +470,7 @@ export class MemoryBus implements Bus {
     );
   }
 
-  #report(err: unknown, sub: MemorySubscription, msg: MemoryMsg): void {
+  #report(err: unknown, sub: MemorySubscription, msg: BusMsg): void {
     if (this.#logger === undefined) return;
     try {
       this.#logger.warn(

@@ -35,7 +35,7 @@ import {
   type Status,
   type Subscription as NatsSubscription,
 } from "nats";
-import { EMPTY, decodeJson, decodeText } from "./codec.ts";
+import { EMPTY } from "./codec.ts";
 import { BusClosedError, BusError, BusTimeoutError, InvalidSubjectError, NoRespondersError } from "./errors.ts";
 import { validatePattern, validateSubject } from "./subject.ts";
 import type {
@@ -48,6 +48,7 @@ import type {
   SubscribeOptions,
   Subscription,
 } from "./types.ts";
+import { BusMsg } from "./msg.ts";
 import { Inflight, OPEN, DRAINING, CLOSED, type TransportState as State } from "./inflight.ts";
 
 /** The subset of a pino logger the NATS bus uses: `(fields, message)`. */
@@ -282,37 +283,10 @@ function copyBytes(data: Uint8Array | undefined): Uint8Array {
   return copy;
 }
 
-class NatsBusMsg implements Msg {
-  readonly #bus: NatsBusImpl;
 
-  constructor(
-    readonly subject: string,
-    readonly data: Uint8Array,
-    readonly headers: Headers,
-    readonly reply: string | undefined,
-    bus: NatsBusImpl,
-  ) {
-    this.#bus = bus;
-  }
-
-  json<T>(): T {
-    return decodeJson<T>(this.data);
-  }
-
-  string(): string {
-    return decodeText(this.data);
-  }
-
-  respond(data?: Uint8Array, opts?: { headers?: Headers }): boolean {
-    if (this.reply === undefined) return false;
-    this.#bus.publish(this.reply, data, opts?.headers === undefined ? undefined : { headers: opts.headers });
-    return true;
-  }
-}
-
-function toMsg(m: NatsMsg, bus: NatsBusImpl): NatsBusMsg {
+function toMsg(m: NatsMsg, bus: NatsBusImpl): BusMsg {
   const reply = m.reply === undefined || m.reply === "" ? undefined : m.reply;
-  return new NatsBusMsg(m.subject, m.data.length === 0 ? EMPTY : m.data, fromNatsHeaders(m.headers), reply, bus);
+  return new BusMsg(m.subject, m.data.length === 0 ? EMPTY : m.data, fromNatsHeaders(m.headers), reply, bus);
 }
 
 class NatsBusSubscription implements Subscription {

@@ -1,23 +1,12 @@
-import type { GraphQLFieldResolver } from "graphql";
+import { reference, typed, type Resolver } from "../../kernel/graphql/resolvers.ts";
 import { forbidden, unauthenticated, type Resolvers, type SubgraphContext } from "../../kernel/index.ts";
 import { DateTimeScalar } from "../../kernel/graphql/scalars.ts";
 import { ADMIN_ROLE, type AccountService, type AuthPayload } from "./service.ts";
 import type { AccountRecord, AccountStore } from "./storage/types.ts";
 import type { RegisterInput } from "./validation.ts";
 
-type Resolver = GraphQLFieldResolver<unknown, SubgraphContext>;
 
-/** Adapts a typed resolver to the resolver map; graphql-js has already checked args against the SDL. */
-const typed =
-  <P, A = Record<string, never>>(fn: (parent: P, args: A, ctx: SubgraphContext) => unknown): Resolver =>
-  (parent, args, ctx) =>
-    fn(parent as P, args as A, ctx);
 
-/** Adapts an Apollo `__resolveReference(representation, context)` function. */
-const reference =
-  (fn: (ref: { id: string }, ctx: SubgraphContext) => unknown): Resolver =>
-  (ref, ctx: SubgraphContext) =>
-    fn(ref as { id: string }, ctx);
 
 /**
  * The account subgraph's resolvers. `Account` fields resolve from {@link AccountRecord} by

@@ -1,4 +1,4 @@
-import type { GraphQLFieldResolver } from "graphql";
+import { reference, typed, type Resolver } from "../../kernel/graphql/resolvers.ts";
 import { money, type Money, type Resolvers, type SubgraphContext } from "../../kernel/index.ts";
 import { BatchLoader } from "./loader.ts";
 import { decodeCursor, encodeCursor, pageSize } from "./pagination.ts";
@@ -25,19 +25,8 @@ interface ProductsArgs extends PageArgs {
   categoryId?: string | null;
 }
 
-type Resolver = GraphQLFieldResolver<unknown, SubgraphContext>;
 
-/** Adapts a typed resolver to the resolver map; graphql-js has already checked args against the SDL. */
-const typed =
-  <P, A = Record<string, never>>(fn: (parent: P, args: A, ctx: SubgraphContext) => unknown): Resolver =>
-  (parent, args, ctx) =>
-    fn(parent as P, args as A, ctx);
 
-/** Adapts an Apollo `__resolveReference(representation, context)` function. */
-const reference =
-  (fn: (ref: { id: string }, ctx: SubgraphContext) => unknown): Resolver =>
-  (ref, ctx: SubgraphContext) =>
-    fn(ref as { id: string }, ctx);
 
 interface Loaders {
   products: BatchLoader<ProductRecord>;

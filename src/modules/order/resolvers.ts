@@ -1,4 +1,4 @@
-import type { GraphQLFieldResolver } from "graphql";
+import { reference, typed, type Resolver } from "../../kernel/graphql/resolvers.ts";
 import { AppError, ErrorCode, liveEvents, money, notFound, unauthenticated, type Bus, type Identity, type Money, type Resolvers, type SubgraphContext } from "../../kernel/index.ts";
 import { placeOrder, type CheckoutDeps } from "./checkout.ts";
 import type { CheckoutSagas } from "./saga.ts";
@@ -9,19 +9,8 @@ import { DateTimeScalar } from "../../kernel/graphql/scalars.ts";
 import type { OrderItemRecord, OrderRecord } from "./storage/types.ts";
 import type { OrderItemInput } from "./validation.ts";
 
-type Resolver = GraphQLFieldResolver<unknown, SubgraphContext>;
 
-/** Adapts a typed resolver to the resolver map; graphql-js has already checked args against the SDL. */
-const typed =
-  <P, A = Record<string, never>>(fn: (parent: P, args: A, ctx: SubgraphContext) => unknown): Resolver =>
-  (parent, args, ctx) =>
-    fn(parent as P, args as A, ctx);
 
-/** Adapts an Apollo `__resolveReference(representation, context)` function. */
-const reference =
-  (fn: (ref: { id: string }, ctx: SubgraphContext) => unknown): Resolver =>
-  (ref, ctx: SubgraphContext) =>
-    fn(ref as { id: string }, ctx);
 
 /** An entity reference for the router to resolve in the owning subgraph. */
 interface EntityRef {

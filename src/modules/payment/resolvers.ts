@@ -1,19 +1,10 @@
-import type { GraphQLFieldResolver } from "graphql";
+import { reference, typed, type Resolver } from "../../kernel/graphql/resolvers.ts";
 import { money, type Identity, type Money, type Resolvers, type SubgraphContext } from "../../kernel/index.ts";
 import { DateTimeScalar } from "../../kernel/graphql/scalars.ts";
 import type { PaymentRecord, PaymentStore } from "./storage/types.ts";
 
-type Resolver = GraphQLFieldResolver<unknown, SubgraphContext>;
 
-const typed =
-  <P, A = Record<string, never>>(fn: (parent: P, args: A, ctx: SubgraphContext) => unknown): Resolver =>
-  (parent, args, ctx) =>
-    fn(parent as P, args as A, ctx);
 
-const reference =
-  (fn: (ref: { id: string }, ctx: SubgraphContext) => unknown): Resolver =>
-  (ref, ctx: SubgraphContext) =>
-    fn(ref as { id: string }, ctx);
 
 /** A payment is visible to the account that owns its order only; anyone else sees null. */
 const ownedBy = (p: PaymentRecord | null, identity: Identity | null): PaymentRecord | null =>

@@ -1,0 +1,39 @@
+import { decodeJson, decodeText } from "./codec.ts";
+import type { Bus, Headers, Msg } from "./types.ts";
+
+/**
+ * The one {@link Msg} both transports deliver: payload, headers and a reply subject that
+ * `respond` publishes to on the bus the message came from.
+ */
+export class BusMsg implements Msg {
+  readonly #bus: Pick<Bus, "publish">;
+
+  /**
+   * @param data payload bytes (owned by the message: transports copy or hand over)
+   * @param reply reply subject (`_INBOX.…`) for request/reply, else undefined
+   */
+  constructor(
+    readonly subject: string,
+    readonly data: Uint8Array,
+    readonly headers: Headers,
+    readonly reply: string | undefined,
+    bus: Pick<Bus, "publish">,
+  ) {
+    this.#bus = bus;
+  }
+
+  json<T>(): T {
+    return decodeJson<T>(this.data);
+  }
+
+  string(): string {
+    return decodeText(this.data);
+  }
+
+  /** Publishes the reply; false (nothing sent) when the message expects none. */
+  respond(data?: Uint8Array, opts?: { headers?: Headers }): boolean {
+    if (this.reply === undefined) return false;
+    this.#bus.publish(this.reply, data, opts?.headers === undefined ? undefined : { headers: opts.headers });
+    return true;
+  }
+}

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { client } from "../helpers/client.ts";
 import { selectedTopologies, TOPOLOGIES, type Topology } from "../helpers/topology.ts";
 import type { SplitTopology, SplitProcess } from "../../scripts/split-topology.ts";
-import { allProducts, CREATE_ORDER, newAccount } from "./flows.ts";
+import { allProducts, CREATE_ORDER, newAccount, PAY_ORDER } from "./flows.ts";
 
 /** One span as the OTLP JSON encoding carries it (ids are hex strings). */
 interface OtlpSpan {
@@ -77,6 +77,8 @@ for (const name of selectedTopologies()) {
       const r = await c.request<{ createOrder: { id: string } }>(CREATE_ORDER, { input: { items: [{ productId: p.id, quantity: 1 }] } });
       orderId = r.createOrder.id;
       expect(orderId).toBeTruthy();
+      const paid = await c.request<{ payOrder: { status: string } }>(PAY_ORDER, { orderId, token: "tok_visa" });
+      expect(paid.payOrder.status).toBe("PAID");
     }, 120_000);
 
     afterAll(async () => {
@@ -98,6 +100,39 @@ for (const name of selectedTopologies()) {
         // Modules run in this process: their handlers and SQL are here too.
         expect(total(text, "switchyard_bus_handler_duration_seconds_count", { subject: "catalog.stock.reserve", outcome: "ok" })).toBeGreaterThanOrEqual(1);
         expect(total(text, "switchyard_db_query_duration_seconds_count", { module: "order", driver: "sqlite" })).toBeGreaterThanOrEqual(1);
+      }
+    });
+
+    test("GET /metrics shows the payOrder saga: payment commands over the bus and a completed checkout", async () => {
+      // The saga runs in the order module: in this process (monolith) or the order process (split).
+      const split = name === "split" ? (t as Topology & { split: SplitTopology }).split : undefined;
+      const orderProc = split?.processes.find((p) => p.part === "order" && p.server.proc.exitCode === null);
+      const text = await (await fetch(orderProc ? `http://127.0.0.1:${opsPort(orderProc)}/metrics` : `${t.baseUrl}/metrics`)).text();
+      expect(total(text, "switchyard_saga_outcomes_total", { saga: "checkout", outcome: "completed" })).toBeGreaterThanOrEqual(1);
+      expect(total(text, "switchyard_bus_request_duration_seconds_count", { subject: "payment.authorize", outcome: "ok" })).toBeGreaterThanOrEqual(1);
+      expect(total(text, "switchyard_bus_request_duration_seconds_count", { subject: "payment.capture", outcome: "ok" })).toBeGreaterThanOrEqual(1);
+      const gateway = await (await fetch(`${t.baseUrl}/metrics`)).text();
+      expect(total(gateway, "switchyard_subgraph_fetch_duration_seconds_count", { subgraph: "order", outcome: "ok" })).toBeGreaterThanOrEqual(2);
+    });
+
+    test("one payOrder trace: gateway → order handler → payment.authorize and payment.capture handled by the payment module", async () => {
+      let handler: OtlpSpan | undefined;
+      for (let i = 0; i < 100; i++) {
+        const op = receiver.spans.find((s) => s.name === "graphql.mutation Pay");
+        handler = op && receiver.spans.find((s) => s.traceId === op.traceId && s.name === "bus.handle payment.capture");
+        if (handler) break;
+        await Bun.sleep(100);
+      }
+      if (!handler) throw new Error(`no payment.capture handler span; got: ${receiver.spans.map((s) => `${s.service}:${s.name}`).join(", ")}`);
+      const parent = (s: OtlpSpan) => receiver.spans.find((x) => x.spanId === s.parentSpanId && x.traceId === s.traceId);
+      const request = parent(handler);
+      expect(request?.name).toBe("bus.request payment.capture");
+      const inTrace = receiver.spans.filter((s) => s.traceId === handler?.traceId);
+      expect(inTrace.some((s) => s.name === "bus.handle payment.authorize")).toBe(true);
+      expect(inTrace.some((s) => s.name === "bus.handle graphql.order")).toBe(true);
+      if (name === "split") {
+        expect(handler.service).toBe("switchyard-payment");
+        expect(request?.service).toBe("switchyard-order");
       }
     });
 

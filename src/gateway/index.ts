@@ -8,6 +8,9 @@ import { createGatewayPlugins } from "./plugins/index.ts";
 import { createGatewayMiddleware } from "./middleware/index.ts";
 import { createOperationCaches } from "./plugins/operation-cache.ts";
 import { SupergraphComposer } from "./supergraph/composer.ts";
+import { fileCompositionCache } from "./supergraph/composition-cache.ts";
+import { version as COMPOSITION_VERSION } from "@theguild/federation-composition/package.json";
+import { join } from "node:path";
 import { SupergraphManager } from "./supergraph/manager.ts";
 import { staticSupergraph } from "./supergraph/static.ts";
 import { readFileSync } from "node:fs";
@@ -38,6 +41,7 @@ export function createGatewayPart(opts: { expectedSubgraphs: readonly string[] }
         store,
         logger: logger.child({ role: "aggregator" }),
         sdlTimeoutMs: config.subgraphTimeoutMs,
+        cache: fileCompositionCache(join(config.dataDir, "supergraph-cache"), `@theguild/federation-composition@${COMPOSITION_VERSION}`),
         onAttempt: (errors, registered) => {
           manager.status.lastErrors = errors;
           manager.status.registered = registered;

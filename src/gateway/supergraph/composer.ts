@@ -3,7 +3,8 @@ import { encodeJson } from "../../kernel/bus/codec.ts";
 import type { Logger } from "../../kernel/logger.ts";
 import type { Registry, ServiceInstance } from "../../kernel/registry/types.ts";
 import type { SupergraphStore } from "../../kernel/supergraph/types.ts";
-import { composeSupergraph, type SubgraphSdl } from "./compose.ts";
+import { composeSupergraph, type ComposeResult, type SubgraphSdl } from "./compose.ts";
+import type { CompositionCache } from "./composition-cache.ts";
 import { fetchSubgraphSdl } from "./fetch-sdl.ts";
 
 /** Bus subject announcing a newly stored supergraph: `{ version, subgraphs }`. */
@@ -24,6 +25,8 @@ export interface ComposerOptions {
   sdlTimeoutMs: number;
   /** Coalesces bursts of registry changes, ms. Default 25. */
   debounceMs?: number;
+  /** Successful compositions from earlier runs (skips composing unchanged subgraphs again). */
+  cache?: CompositionCache;
   /** Called after every attempt with its errors (empty on success) and the registered names. */
   onAttempt?: (errors: CompositionIssue[], registered: string[]) => void;
 }
@@ -152,7 +155,9 @@ export class SupergraphComposer {
       this.fetchFailures = 0;
     }
     if (errors.length === 0) {
-      const result = composeSupergraph(subgraphs);
+      const cached = this.opts.cache?.get(subgraphs);
+      const result: ComposeResult = cached !== undefined ? { ok: true, supergraphSdl: cached } : composeSupergraph(subgraphs);
+      if (result.ok && cached === undefined) this.opts.cache?.set(subgraphs, result.supergraphSdl);
       if (result.ok) {
         const current = await this.opts.store.current();
         if (current?.sdl !== result.supergraphSdl) {

@@ -41,12 +41,18 @@ export class AccountService {
   private constructor(
     private readonly opts: AccountServiceOptions,
     /** Hash verified against when the e-mail is unknown, so both login failures cost the same. */
-    private readonly dummyHash: string,
+    private readonly dummyHash: Promise<string>,
   ) {}
 
-  /** Builds the service; hashes a dummy password once (tens of ms), hence async. */
+  /**
+   * Builds the service. The dummy password hash (argon2id, ~170 ms) is computed on Bun's
+   * thread pool in the background rather than awaited here: it only matters to the first
+   * login with an unknown e-mail, and awaiting it cost every cold start that much.
+   */
   static async create(opts: AccountServiceOptions): Promise<AccountService> {
-    return new AccountService(opts, await hashPassword(`dummy-${newId()}`));
+    const dummyHash = hashPassword(`dummy-${newId()}`);
+    dummyHash.catch(() => {}); // a failure surfaces at the login that awaits it
+    return new AccountService(opts, dummyHash);
   }
 
   /**
@@ -77,7 +83,7 @@ export class AccountService {
    */
   async login(email: string, password: string): Promise<AuthPayload> {
     const creds = await this.opts.store.credentialsByEmail(normaliseEmail(email));
-    const ok = await Bun.password.verify(password, creds?.passwordHash ?? this.dummyHash);
+    const ok = await Bun.password.verify(password, creds?.passwordHash ?? (await this.dummyHash));
     if (!creds || !ok) throw new AppError(ErrorCode.INVALID_CREDENTIALS, "invalid e-mail or password");
     return { token: await this.tokenFor(creds.account), account: creds.account };
   }

@@ -4,7 +4,7 @@ import { Kernel } from "./kernel/kernel.ts";
 import { devJwtSecret } from "./kernel/secrets.ts";
 import { createTransports } from "./kernel/transports.ts";
 import { prepareDatabases, resolveDatabase } from "./kernel/storage/resolve.ts";
-import { MODULES } from "./modules/index.ts";
+import { MODULES } from "./module-list.ts";
 import { createGatewayPart } from "./gateway/index.ts";
 import { createOpsApp } from "./kernel/ops-http.ts";
 import { createMemoryBus } from "./kernel/bus/memory.ts";

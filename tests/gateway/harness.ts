@@ -6,7 +6,7 @@ import type { Bus } from "../../src/kernel/bus/types.ts";
 import { createMemoryRegistry } from "../../src/kernel/registry/memory.ts";
 import { createLogger } from "../../src/kernel/logger.ts";
 import type { Config } from "../../src/kernel/config.ts";
-import { MODULES } from "../../src/modules/index.ts";
+import { MODULES } from "../../src/module-list.ts";
 import { createGatewayPart } from "../../src/gateway/index.ts";
 import { testConfig } from "../helpers/modules.ts";
 

@@ -14,7 +14,7 @@ import { configureBreakers, DEFAULT_BREAKER } from "../../src/kernel/bus/resilie
 import { metricsRegistry } from "../../src/kernel/metrics.ts";
 import type { Bus } from "../../src/kernel/bus/types.ts";
 import type { Registry } from "../../src/kernel/registry/types.ts";
-import { MODULES } from "../../src/modules/index.ts";
+import { MODULES } from "../../src/module-list.ts";
 import { createGatewayPart } from "../../src/gateway/index.ts";
 import { testConfig } from "../helpers/modules.ts";
 

@@ -31,7 +31,8 @@ const seg = (p: string): string[] => normalize(p).split(sep);
  * - a module (src/modules/<m>/...) may import another module only through its `contract/`;
  * - modules never import the gateway; the gateway never imports modules;
  * - the kernel imports neither modules nor the gateway.
- * `src/modules/index.ts` (the list of modules main.ts starts) may import each module's `index.ts`.
+ * `src/module-list.ts` (the list of modules main.ts starts, outside every module) imports each
+ * module's `index.ts` (its `register` entry); nothing inside `src/modules/` may.
  */
 export function findViolations(files: readonly SourceFile[]): Violation[] {
   const violations: Violation[] = [];

@@ -13,7 +13,7 @@ import { createLogger } from "../../src/kernel/logger.ts";
 import { activeTraceId, initTracing, tracer, type TracingHandle } from "../../src/kernel/tracing.ts";
 import { currentRequestId } from "../../src/kernel/request-context.ts";
 import { metricsRegistry } from "../../src/kernel/metrics.ts";
-import { MODULES } from "../../src/modules/index.ts";
+import { MODULES } from "../../src/module-list.ts";
 import { createGatewayPart } from "../../src/gateway/index.ts";
 import { testConfig } from "../helpers/modules.ts";
 import { rmSync } from "node:fs";

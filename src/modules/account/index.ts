@@ -4,7 +4,7 @@ import { accountModule, createAccountModule, type AccountModuleOptions } from ".
 export * from "./contract/index.ts";
 export { accountModule, createAccountModule, type AccountModuleOptions };
 
-/** Adds the account module to a kernel (called by `src/modules/index.ts`). */
+/** Adds the account module to a kernel (called by `src/module-list.ts`). */
 export function register(kernel: Kernel): void {
   kernel.addModule(accountModule);
 }

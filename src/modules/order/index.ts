@@ -4,7 +4,7 @@ import { createOrderModule, orderModule, type OrderModuleOptions } from "./modul
 export * from "./contract/index.ts";
 export { createOrderModule, orderModule, type OrderModuleOptions };
 
-/** Adds the order module to a kernel (called by `src/modules/index.ts`). */
+/** Adds the order module to a kernel (called by `src/module-list.ts`). */
 export function register(kernel: Kernel): void {
   kernel.addModule(orderModule);
 }

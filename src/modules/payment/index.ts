@@ -4,7 +4,7 @@ import { createPaymentModule, paymentModule, type PaymentModuleOptions } from ".
 export * from "./contract/index.ts";
 export { createPaymentModule, paymentModule, type PaymentModuleOptions };
 
-/** Adds the payment module to a kernel (called by `src/modules/index.ts`). */
+/** Adds the payment module to a kernel (called by `src/module-list.ts`). */
 export function register(kernel: Kernel): void {
   kernel.addModule(paymentModule);
 }

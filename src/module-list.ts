@@ -1,8 +1,8 @@
-import type { Kernel } from "../kernel/kernel.ts";
-import { register as registerAccount } from "./account/index.ts";
-import { register as registerCatalog } from "./catalog/index.ts";
-import { register as registerOrder } from "./order/index.ts";
-import { register as registerPayment } from "./payment/index.ts";
+import type { Kernel } from "./kernel/kernel.ts";
+import { register as registerAccount } from "./modules/account/index.ts";
+import { register as registerCatalog } from "./modules/catalog/index.ts";
+import { register as registerOrder } from "./modules/order/index.ts";
+import { register as registerPayment } from "./modules/payment/index.ts";
 
 /**
  * Every module this binary can run, by name. `MODULES` selects from these (plus `gateway`).

@@ -116,15 +116,18 @@ for (const name of selectedTopologies()) {
     });
 
     test("one payOrder trace: gateway → order handler → payment.authorize and payment.capture handled by the payment module", async () => {
+      const parent = (s: OtlpSpan) => receiver.spans.find((x) => x.spanId === s.parentSpanId && x.traceId === s.traceId);
+      // Each process exports its spans in its own batches: wait until the handler's parent (from
+      // the order process) and the authorize handler have arrived too, not just the first span.
       let handler: OtlpSpan | undefined;
-      for (let i = 0; i < 100; i++) {
+      for (let i = 0; i < 150; i++) {
         const op = receiver.spans.find((s) => s.name === "graphql.mutation Pay");
         handler = op && receiver.spans.find((s) => s.traceId === op.traceId && s.name === "bus.handle payment.capture");
-        if (handler) break;
+        const complete = handler && parent(handler) && receiver.spans.some((s) => s.traceId === handler?.traceId && s.name === "bus.handle payment.authorize") && receiver.spans.some((s) => s.traceId === handler?.traceId && s.name === "bus.handle graphql.order");
+        if (complete) break;
         await Bun.sleep(100);
       }
       if (!handler) throw new Error(`no payment.capture handler span; got: ${receiver.spans.map((s) => `${s.service}:${s.name}`).join(", ")}`);
-      const parent = (s: OtlpSpan) => receiver.spans.find((x) => x.spanId === s.parentSpanId && x.traceId === s.traceId);
       const request = parent(handler);
       expect(request?.name).toBe("bus.request payment.capture");
       const inTrace = receiver.spans.filter((s) => s.traceId === handler?.traceId);

@@ -28,6 +28,13 @@ export interface HttpAppOptions {
   health?: () => Promise<Record<string, unknown>>;
   /** Receives the yoga instance: the WebSocket server (ws.ts) runs its operations through it too. */
   onYoga?: (yoga: ReturnType<typeof createGatewayYoga>) => void;
+  /**
+   * Upgrades a `/graphql` WebSocket request (ws.ts `upgrade`: a Response to refuse it, undefined
+   * once upgraded, null when it is no WebSocket request). Called from the `/graphql` route, so
+   * the protection middleware (security headers, rate limit) has run on the upgrade request.
+   * `server` is the second argument Bun passed to `fetch`.
+   */
+  upgradeWebSocket?: (req: Request, server: unknown) => Response | undefined | null;
 }
 
 /**
@@ -64,6 +71,12 @@ export function createHttpApp(opts: HttpAppOptions): Hono {
   });
 
   app.on(["GET", "POST", "OPTIONS"], "/graphql", async (c) => {
+    if (opts.upgradeWebSocket && c.req.header("upgrade")?.toLowerCase() === "websocket") {
+      const upgraded = opts.upgradeWebSocket(c.req.raw, c.env);
+      // Bun ignores the response of a request it upgraded (hono's own Bun adapter does the same).
+      if (upgraded === undefined) return new Response(null);
+      if (upgraded) return upgraded;
+    }
     const requestId = c.get("requestId");
     const auth = await authenticate(c.req.header("authorization"), opts.jwtSecret);
     if (!auth.ok) {

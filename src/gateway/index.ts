@@ -3,6 +3,7 @@ import { newId } from "../kernel/ids.ts";
 import type { Leadership } from "../kernel/supergraph/types.ts";
 import { createHttpApp } from "./http.ts";
 import { createGraphQLWsServer, type GraphQLWsServer, type WsData } from "./ws.ts";
+import type { Server } from "bun";
 import { infrastructureHealth } from "../kernel/health.ts";
 import { createGatewayPlugins } from "./plugins/index.ts";
 import { createGatewayMiddleware } from "./middleware/index.ts";
@@ -83,17 +84,16 @@ export function createGatewayPart(opts: { expectedSubgraphs: readonly string[] }
       // Protection at the HTTP edge (headers, CORS, rate limit, body size); see middleware/index.ts.
       const middleware = await createGatewayMiddleware({ config, jwtSecret: config.jwtSecret, logger, natsConnection: ctx.natsConnection, onStop: (fn) => void stopHooks.push(fn) });
       let ws: GraphQLWsServer | undefined;
-      const app = createHttpApp({ onYoga: (yoga) => (ws = createGraphQLWsServer({ yoga, jwtSecret: config.jwtSecret as string, logger })), manager, logger, jwtSecret: config.jwtSecret, expectedSubgraphs: fixed ? Object.keys(fixed.subgraphs) : opts.expectedSubgraphs, plugins, middleware, yoga: { graphiql: config.graphiql, production: config.nodeEnv === "production" }, operationCaches: createOperationCaches(config.operationCacheMax), health: async () => ({ ...(await infrastructureHealth(bus, registry)) }) });
+      const app = createHttpApp({ onYoga: (yoga) => (ws = createGraphQLWsServer({ yoga, jwtSecret: config.jwtSecret as string, logger })), upgradeWebSocket: (req, srv) => (ws ? ws.upgrade(req, srv as Server<WsData>) : null), manager, logger, jwtSecret: config.jwtSecret, expectedSubgraphs: fixed ? Object.keys(fixed.subgraphs) : opts.expectedSubgraphs, plugins, middleware, yoga: { graphiql: config.graphiql, production: config.nodeEnv === "production" }, operationCaches: createOperationCaches(config.operationCacheMax), health: async () => ({ ...(await infrastructureHealth(bus, registry)) }) });
       // GraphQL over WebSocket on the same /graphql (ws.ts); everything else is the hono app.
       if (!ws) throw new Error("yoga instance not created");
       const wsServer = ws;
       const server = Bun.serve<WsData>({
         port: config.port,
         hostname: config.host,
-        fetch: (req, srv) => {
-          const upgraded = wsServer.upgrade(req, srv);
-          return upgraded === null ? app.fetch(req, srv) : upgraded;
-        },
+        // WebSocket upgrades go through the hono app too (see createHttpApp's upgradeWebSocket),
+        // so they pass the same rate limit and headers as every other /graphql request.
+        fetch: (req, srv) => app.fetch(req, srv),
         websocket: wsServer.websocket,
         idleTimeout: 30,
       });

@@ -152,8 +152,9 @@ for (const name of selectedTopologies()) {
       expect(typo.body.errors?.[0]?.message).not.toContain("Did you mean");
     });
 
-    test(`rate limit: after RATE_LIMIT_MAX (${RATE_LIMIT_MAX}) requests, 429 + Retry-After + RATE_LIMITED`, async () => {
+    test(`rate limit: after RATE_LIMIT_MAX (${RATE_LIMIT_MAX}) requests, 429 + Retry-After + RATE_LIMITED (WebSocket upgrades too)`, async () => {
       const client = newClient();
+      const limitedClient = client;
       // Fixed windows: a boundary could fall inside the loop, so go on until refused (at most two windows' worth).
       let refused: Answer | undefined;
       let before: Answer | undefined;
@@ -176,6 +177,18 @@ for (const name of selectedTopologies()) {
       expect(refused?.body.errors?.[0]?.extensions?.["retryAfterS"]).toBe(retryAfter);
       // Another client is not affected.
       expect((await post(url, newClient(), "{ __typename }")).status).toBe(200);
+      // WebSocket upgrades pass the same limit: the refused client cannot open a graphql-ws socket, another can.
+      const wsOutcome = (client: string) =>
+        new Promise<"open" | "refused">((resolve) => {
+          // Bun's WebSocket takes request headers (the client's address, as a proxy would set it).
+          const init = { headers: { "x-forwarded-for": client }, protocols: ["graphql-transport-ws"] };
+          const ws = new WebSocket(url.replace(/^http/, "ws"), init as unknown as string[]);
+          ws.onopen = () => (ws.close(), resolve("open"));
+          ws.onerror = () => resolve("refused");
+          ws.onclose = () => resolve("refused");
+        });
+      expect(await wsOutcome(limitedClient)).toBe("refused");
+      expect(await wsOutcome(newClient())).toBe("open");
     });
 
     if (name === "split") {

@@ -45,20 +45,9 @@ function response(status, hdrs, body)
   end
 end
 
+-- report(): the shared BENCH_RESULT line (report.lua, next to this script).
+dofile((debug.getinfo(1, "S").source:sub(2):match("(.*/)") or "./") .. "report.lua")
+
 function done(summary, latency, requests)
-  local w, s, c = 0, 0, 0
-  for _, t in ipairs(threads) do
-    w = w + (t:get("wrong") or 0)
-    s = s + (t:get("bad_status") or 0)
-    c = c + (t:get("checked") or 0)
-  end
-  local e = summary.errors
-  io.write(string.format(
-    'BENCH_RESULT {"requests":%d,"duration_us":%d,"bytes":%d,"checked":%d,"wrong":%d,"bad_status":%d,' ..
-    '"err_connect":%d,"err_read":%d,"err_write":%d,"err_status":%d,"err_timeout":%d,' ..
-    '"p50_us":%d,"p90_us":%d,"p95_us":%d,"p99_us":%d,"max_us":%d,"mean_us":%f}\n',
-    summary.requests, summary.duration, summary.bytes, c, w, s,
-    e.connect, e.read, e.write, e.status, e.timeout,
-    latency:percentile(50), latency:percentile(90), latency:percentile(95), latency:percentile(99),
-    latency.max, latency.mean))
+  report(threads, summary, latency)
 end

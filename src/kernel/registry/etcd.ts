@@ -31,6 +31,7 @@ import {
   type ServiceInstance,
   type Unwatch,
 } from "./types.ts";
+import { compareInstances, copyInstance, mergeInstance, type InstancePatch } from "./instance.ts";
 
 export interface EtcdRegistryOptions {
   /** etcd client URLs, `http://host:port`. */
@@ -46,22 +47,12 @@ export interface EtcdRegistryOptions {
   logger?: EtcdLogger;
 }
 
-type Patch = Partial<Omit<ServiceInstance, "name" | "instanceId">>;
+type Patch = InstancePatch;
 
 function fail(message: string, cause?: unknown): RegistryError {
   return cause === undefined ? new RegistryError(message) : new RegistryError(`${message}: ${errorText(cause)}`, { cause });
 }
 
-function copyInstance(instance: ServiceInstance): ServiceInstance {
-  return {
-    name: instance.name,
-    instanceId: instance.instanceId,
-    version: instance.version,
-    subjects: [...instance.subjects],
-    sdlHash: instance.sdlHash,
-    metadata: { ...instance.metadata },
-  };
-}
 
 /** A key segment: non-empty, no `/` (it would change the key layout), no control characters. */
 function checkSegment(value: unknown, what: string): void {
@@ -98,12 +89,6 @@ function parseInstance(value: Buffer, logger: EtcdLogger | undefined, key: strin
   }
 }
 
-/** Code-unit order (like etcd's byte-ordered keys), not locale order. */
-function compareInstances(a: ServiceInstance, b: ServiceInstance): number {
-  if (a.name !== b.name) return a.name < b.name ? -1 : 1;
-  if (a.instanceId !== b.instanceId) return a.instanceId < b.instanceId ? -1 : 1;
-  return 0;
-}
 
 function isCompacted(err: unknown): boolean {
   return err instanceof Error && /compacted/i.test(err.message);
@@ -220,14 +205,7 @@ class EtcdRegistration implements Registration {
   async update(patch: Patch): Promise<void> {
     if (!this.#live) throw new RegistryError(`${this.#current.name}/${this.#current.instanceId} is not registered`);
     const cur = this.#current;
-    const merged: ServiceInstance = {
-      name: cur.name,
-      instanceId: cur.instanceId,
-      version: patch.version ?? cur.version,
-      subjects: patch.subjects ?? cur.subjects,
-      sdlHash: patch.sdlHash ?? cur.sdlHash,
-      metadata: patch.metadata ?? cur.metadata,
-    };
+    const merged = mergeInstance(cur, patch);
     checkInstance(merged);
     const next = copyInstance(merged);
     await this.#serial(async () => {

@@ -17,6 +17,7 @@ import {
   type ServiceInstance,
   type Unwatch,
 } from "./types.ts";
+import { compareInstances, copyInstance, mergeInstance, type InstancePatch } from "./instance.ts";
 
 /** The subset of a pino logger the registry uses to report listener errors. */
 export interface MemoryRegistryLogger {
@@ -34,27 +35,11 @@ export interface MemoryRegistryStore {
   connect(): Registry;
 }
 
-function copyInstance(instance: ServiceInstance): ServiceInstance {
-  return {
-    name: instance.name,
-    instanceId: instance.instanceId,
-    version: instance.version,
-    subjects: [...instance.subjects],
-    sdlHash: instance.sdlHash,
-    metadata: { ...instance.metadata },
-  };
-}
 
 function keyOf(instance: ServiceInstance): string {
   return `${instance.name}\u0000${instance.instanceId}`;
 }
 
-/** Code-unit order (like etcd's byte-ordered keys), not locale order: stable across hosts. */
-function compareInstances(a: ServiceInstance, b: ServiceInstance): number {
-  if (a.name !== b.name) return a.name < b.name ? -1 : 1;
-  if (a.instanceId !== b.instanceId) return a.instanceId < b.instanceId ? -1 : 1;
-  return 0;
-}
 
 function checkInstance(instance: ServiceInstance): void {
   if (typeof instance?.name !== "string" || instance.name.length === 0) {
@@ -160,19 +145,12 @@ class MemoryRegistration implements Registration {
    * Replaces the given fields (`undefined` values are ignored; `name`/`instanceId` cannot change).
    * @throws RegistryError after `deregister` (or after the registry was closed).
    */
-  async update(patch: Partial<Omit<ServiceInstance, "name" | "instanceId">>): Promise<void> {
+  async update(patch: InstancePatch): Promise<void> {
     if (!this.#live) {
       throw new RegistryError(`${this.#current.name}/${this.#current.instanceId} is not registered`);
     }
     const cur = this.#current;
-    const merged: ServiceInstance = {
-      name: cur.name,
-      instanceId: cur.instanceId,
-      version: patch.version ?? cur.version,
-      subjects: patch.subjects ?? cur.subjects,
-      sdlHash: patch.sdlHash ?? cur.sdlHash,
-      metadata: patch.metadata ?? cur.metadata,
-    };
+    const merged = mergeInstance(cur, patch);
     checkInstance(merged);
     const next = copyInstance(merged);
     this.#current = next;

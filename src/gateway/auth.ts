@@ -19,3 +19,16 @@ export async function authenticate(header: string | undefined | null, secret: st
     return { ok: false, reason: err instanceof InvalidTokenError ? err.message : "invalid token" };
   }
 }
+
+const perRequest = new WeakMap<Request, Promise<AuthResult>>();
+
+/**
+ * {@link authenticate} of a request's `Authorization` header, verified once per request: the
+ * rate limiter (to key by account) and the `/graphql` route both need it, and a JWT signature
+ * check per use would be paid twice on the hot path. Keyed weakly by the Request object.
+ */
+export function authenticateRequest(req: Request, secret: string): Promise<AuthResult> {
+  let auth = perRequest.get(req);
+  if (!auth) perRequest.set(req, (auth = authenticate(req.headers.get("authorization"), secret)));
+  return auth;
+}

@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import type { Logger } from "../kernel/logger.ts";
-import { authenticate } from "./auth.ts";
+import { authenticateRequest } from "./auth.ts";
 import type { GatewayContext } from "./context.ts";
 import type { SupergraphManager } from "./supergraph/manager.ts";
 import { createGatewayYoga } from "./yoga.ts";
@@ -78,7 +78,7 @@ export function createHttpApp(opts: HttpAppOptions): Hono {
       if (upgraded) return upgraded;
     }
     const requestId = c.get("requestId");
-    const auth = await authenticate(c.req.header("authorization"), opts.jwtSecret);
+    const auth = await authenticateRequest(c.req.raw, opts.jwtSecret);
     if (!auth.ok) {
       return c.json({ errors: [{ message: auth.reason, extensions: { code: "UNAUTHENTICATED", requestId } }] }, 401, {
         "x-request-id": requestId,

@@ -17,7 +17,7 @@
  */
 import type { Context, MiddlewareHandler } from "hono";
 import type { Logger } from "../../kernel/logger.ts";
-import { authenticate } from "../auth.ts";
+import { authenticateRequest } from "../auth.ts";
 import { graphqlErrorResponse } from "./errors.ts";
 import type { RateLimitStore } from "./rate-limit-store.ts";
 
@@ -103,7 +103,7 @@ export function rateLimit(opts: RateLimitMiddlewareOptions): MiddlewareHandler {
   let lastFailureLog = 0;
   return async (c, next) => {
     if (c.req.method === "OPTIONS") return next();
-    const auth = await authenticate(c.req.header("authorization"), opts.jwtSecret);
+    const auth = await authenticateRequest(c.req.raw, opts.jwtSecret);
     const client = auth.ok && auth.identity ? `account:${auth.identity.accountId}` : `ip:${clientIp(c, opts.trustProxy)}`;
     let decision: RateLimitDecision;
     try {

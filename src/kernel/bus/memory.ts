@@ -29,7 +29,7 @@ import type {
   SubscribeOptions,
   Subscription,
 } from "./types.ts";
-import { BusMsg } from "./msg.ts";
+import { BusMsg, requestTimeoutMs } from "./msg.ts";
 import { Inflight, OPEN, DRAINING, CLOSED, type TransportState as State } from "./inflight.ts";
 
 /** The subset of a pino logger the bus uses to report handler errors. */
@@ -42,8 +42,6 @@ export interface MemoryBusOptions {
   logger?: MemoryBusLogger;
 }
 
-/** Default request timeout in ms (the `RequestOptions.timeoutMs` default). */
-const DEFAULT_TIMEOUT_MS = 5000;
 /** Route cache entries before the cache is reset (bounds memory for high-cardinality subjects). */
 const ROUTE_CACHE_MAX = 1024;
 /**
@@ -245,10 +243,8 @@ export class MemoryBus implements Bus {
    */
   request(subject: string, data?: Uint8Array, opts?: RequestOptions): Promise<Msg> {
     if (this.#state === CLOSED) return Promise.reject(new BusClosedError());
-    const timeoutMs = opts?.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    if (!(timeoutMs > 0) || !Number.isFinite(timeoutMs)) {
-      return Promise.reject(new RangeError(`timeoutMs must be a positive number of ms, got ${timeoutMs}`));
-    }
+    const timeoutMs = requestTimeoutMs(opts);
+    if (timeoutMs instanceof RangeError) return Promise.reject(timeoutMs);
     let route: Route;
     try {
       route = this.#route(subject);

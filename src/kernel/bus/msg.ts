@@ -37,3 +37,15 @@ export class BusMsg implements Msg {
     return true;
   }
 }
+
+/** Default of `RequestOptions.timeoutMs`, ms (both transports). */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 5000;
+
+/**
+ * The request timeout of `opts` (ms), {@link DEFAULT_REQUEST_TIMEOUT_MS} when unset, or the
+ * RangeError a transport rejects the request with when it is not a positive finite number.
+ */
+export function requestTimeoutMs(opts: { timeoutMs?: number } | undefined): number | RangeError {
+  const timeoutMs = opts?.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  return timeoutMs > 0 && Number.isFinite(timeoutMs) ? timeoutMs : new RangeError(`timeoutMs must be a positive number of ms, got ${timeoutMs}`);
+}

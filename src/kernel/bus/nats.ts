@@ -48,7 +48,7 @@ import type {
   SubscribeOptions,
   Subscription,
 } from "./types.ts";
-import { BusMsg } from "./msg.ts";
+import { BusMsg, DEFAULT_REQUEST_TIMEOUT_MS, requestTimeoutMs } from "./msg.ts";
 import { Inflight, OPEN, DRAINING, CLOSED, type TransportState as State } from "./inflight.ts";
 
 /** The subset of a pino logger the NATS bus uses: `(fields, message)`. */
@@ -109,8 +109,6 @@ export interface NatsBus extends Bus {
   readonly connection: NatsConnection;
 }
 
-/** Default request timeout in ms (the `RequestOptions.timeoutMs` default), as in the memory bus. */
-const DEFAULT_TIMEOUT_MS = 5000;
 
 
 
@@ -506,10 +504,8 @@ class NatsBusImpl implements NatsBus {
    */
   request(subject: string, data?: Uint8Array, opts?: RequestOptions): Promise<Msg> {
     if (this.#state === CLOSED) return Promise.reject(new BusClosedError());
-    const timeoutMs = opts?.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    if (!(timeoutMs > 0) || !Number.isFinite(timeoutMs)) {
-      return Promise.reject(new RangeError(`timeoutMs must be a positive number of ms, got ${timeoutMs}`));
-    }
+    const timeoutMs = requestTimeoutMs(opts);
+    if (timeoutMs instanceof RangeError) return Promise.reject(timeoutMs);
     let headers: MsgHdrs | undefined;
     try {
       validateSubject(subject);
@@ -566,8 +562,8 @@ class NatsBusImpl implements NatsBus {
   async flush(): Promise<void> {
     if (this.#state === CLOSED) throw new BusClosedError();
     if (this.#link.state === "disconnected") {
-      const state = await this.#link.waitUp(DEFAULT_TIMEOUT_MS);
-      if (state === "disconnected") throw new BusTimeoutError("flush", DEFAULT_TIMEOUT_MS);
+      const state = await this.#link.waitUp(DEFAULT_REQUEST_TIMEOUT_MS);
+      if (state === "disconnected") throw new BusTimeoutError("flush", DEFAULT_REQUEST_TIMEOUT_MS);
       if (this.#isClosed() || state === "closed") throw new BusClosedError();
     }
     try {

@@ -16,7 +16,7 @@
  */
 
 import { afterEach, describe, expect, test } from "bun:test";
-import { EMPTY, encodeJson, encodeText } from "../../src/kernel/bus/codec.ts";
+import { EMPTY, encodeJson, encodeText, jsonPayload } from "../../src/kernel/bus/codec.ts";
 import {
   BusClosedError,
   BusTimeoutError,
@@ -347,6 +347,37 @@ export function busContract(name: string, factory: BusFactory): void {
         expect(seen?.headers["x-request"]).toBe("r1");
         expect(seen?.subject).toBe(`${p}.echo`);
         expect(seen?.reply).toStartWith("_INBOX.");
+      });
+
+      test("JSON payloads (jsonPayload) go both ways; their bytes are the JSON encoding", async () => {
+        const server = await open();
+        const client = await open();
+        let request: { representations: { id: string }[] } | undefined;
+        let requestBytes = "";
+        server.subscribe(`${p}.jsonp`, (msg) => {
+          request = msg.json();
+          requestBytes = msg.string();
+          msg.respond(jsonPayload({ data: { n: request?.representations.length, nested: [{ a: null }] } }));
+        });
+        await server.flush();
+        const sent = { representations: [{ id: "1" }, { id: "2" }] };
+        const reply = await client.request(`${p}.jsonp`, jsonPayload(sent), { timeoutMs: 2000 });
+        expect(request).toEqual(sent);
+        expect(requestBytes).toBe(JSON.stringify(sent));
+        expect(reply.json<unknown>()).toEqual({ data: { n: 2, nested: [{ a: null }] } });
+        expect(reply.string()).toBe(JSON.stringify({ data: { n: 2, nested: [{ a: null }] } }));
+      });
+
+      test("a JSON payload published to several subscribers gives each its own copy", async () => {
+        const bus = await open();
+        const a = collect(bus, `${p}.jsonfan`);
+        const b = collect(bus, `${p}.jsonfan`);
+        await bus.flush();
+        bus.publish(`${p}.jsonfan`, jsonPayload({ list: [1, 2] }));
+        await waitFor(() => a.msgs.length === 1 && b.msgs.length === 1, "fan-out");
+        const first = a.msgs[0]!.json<{ list: number[] }>();
+        first.list.push(3);
+        expect(b.msgs[0]!.json<{ list: number[] }>()).toEqual({ list: [1, 2] });
       });
 
       test("each request gets its own inbox", async () => {

@@ -8,7 +8,7 @@ import { createYoga } from "graphql-yoga";
 import type { Identity } from "../../kernel/identity.ts";
 import type { GatewayContext } from "../context.ts";
 import { composeSupergraph } from "../supergraph/compose.ts";
-import { satisfiesScopes, useAuthDirectives } from "./auth-directives.ts";
+import { satisfiesScopes, selectsProtectedField, useAuthDirectives } from "./auth-directives.ts";
 
 /**
  * The plugin on the real federation path: subgraph SDLs importing the Federation v2.5
@@ -157,6 +157,23 @@ describe("@requiresScopes (scopes = roles)", () => {
     const { body } = await run("query { ...Q } fragment Q on Query { s: secret items { name } }", customer);
     expect(body.data).toEqual({ s: null, items: [{ name: "one" }, { name: "two" }] });
     expect(codes(body)).toEqual(["FORBIDDEN"]);
+  });
+});
+
+describe("selectsProtectedField (the check is skipped for operations without protected fields)", () => {
+  test("true for a protected field anywhere (root, nested, fragment, inline fragment); false otherwise", () => {
+    const yes = ["{ me }", "{ items { id cost } }", "query { ...Q } fragment Q on Query { s: secret }", "{ items { ... on Item { cost } } }", 'mutation { createItem(name: "x") { id } }'];
+    const no = ["{ items { id name } }", "mutation { ping }", "{ __typename items { __typename id } }"];
+    for (const q of yes) expect(selectsProtectedField(supergraph, parse(q))).toBe(true);
+    for (const q of no) expect(selectsProtectedField(supergraph, parse(q))).toBe(false);
+  });
+
+  test("an operation without protected fields runs unchecked and unchanged, for any caller", async () => {
+    expect((await run("{ items { id name } }", null)).body).toEqual({ data: { items: [{ id: "1", name: "one" }, { id: "2", name: "two" }] } });
+    // The same document object is asked once (cached per schema and document).
+    const doc = parse("{ items { id } }");
+    expect(selectsProtectedField(supergraph, doc)).toBe(false);
+    expect(selectsProtectedField(supergraph, doc)).toBe(false);
   });
 });
 

@@ -1,6 +1,7 @@
 import { useGenericAuth, type ValidateUserFnParams } from "@envelop/generic-auth";
 import type { Plugin } from "graphql-yoga";
-import { GraphQLError, type FieldNode } from "graphql";
+import { BREAK, GraphQLError, TypeInfo, getNamedType, isInterfaceType, isObjectType, isUnionType, visit, visitWithTypeInfo, type DocumentNode, type FieldNode, type GraphQLNamedType, type GraphQLSchema } from "graphql";
+import { getDirectiveExtensions } from "@graphql-tools/utils";
 import { ErrorCode } from "../../kernel/errors.ts";
 import type { Identity } from "../../kernel/identity.ts";
 import type { GatewayContext } from "../context.ts";
@@ -29,7 +30,7 @@ import type { GatewayContext } from "../context.ts";
  * (defence in depth), so subgraph resolvers check the forwarded identity as well.
  */
 export function useAuthDirectives(): Plugin<GatewayContext> {
-  return useGenericAuth<Identity, GatewayContext, "identity">({
+  const inner = useGenericAuth<Identity, GatewayContext, "identity">({
     mode: "protect-granular",
     // The HTTP edge (http.ts) has already verified the token and put the identity here.
     contextFieldName: "identity",
@@ -39,6 +40,91 @@ export function useAuthDirectives(): Plugin<GatewayContext> {
     rejectUnauthenticated: false,
     validateUser: validateDirectives,
   }) as Plugin<GatewayContext>;
+  // generic-auth checks fields in an "extended validation" pass on every execution: a TypeInfo
+  // walk of the whole document that also rebuilds it. Most operations (every public catalog
+  // read, the benchmark's) select no protected field at all; for them the pass is skipped, which
+  // also keeps the parsed document's identity (the query planner's plan cache key).
+  const guard = (plugin: Plugin<GatewayContext>): Plugin<GatewayContext> => {
+    const { onExecute, onSubscribe } = plugin;
+    return {
+      ...plugin,
+      ...(onExecute ? { onExecute: (payload: Parameters<typeof onExecute>[0]) => (selectsProtectedField(payload.args.schema, payload.args.document) ? onExecute(payload) : undefined) } : {}),
+      ...(onSubscribe ? { onSubscribe: (payload: Parameters<typeof onSubscribe>[0]) => (selectsProtectedField(payload.args.schema, payload.args.document) ? onSubscribe(payload) : undefined) } : {}),
+    } as Plugin<GatewayContext>;
+  };
+  const init = inner.onPluginInit;
+  return {
+    ...inner,
+    ...(init ? { onPluginInit: (ctx: Parameters<typeof init>[0]) => init({ ...ctx, addPlugin: (p) => ctx.addPlugin(guard(p as Plugin<GatewayContext>)) }) } : {}),
+  } as Plugin<GatewayContext>;
+}
+
+/** The authorization directives generic-auth reads (`@policy` too, though no module uses it). */
+const AUTH_DIRECTIVES = ["authenticated", "requiresScopes", "policy"] as const;
+
+/** Types and fields (`Type.field`) of a schema that carry an authorization directive. */
+interface ProtectedCoordinates {
+  readonly types: ReadonlySet<string>;
+  readonly fields: ReadonlySet<string>;
+}
+
+const coordinatesBySchema = new WeakMap<GraphQLSchema, ProtectedCoordinates>();
+const verdictsBySchema = new WeakMap<GraphQLSchema, WeakMap<DocumentNode, boolean>>();
+
+function protectedCoordinates(schema: GraphQLSchema): ProtectedCoordinates {
+  let known = coordinatesBySchema.get(schema);
+  if (known) return known;
+  const types = new Set<string>();
+  const fields = new Set<string>();
+  const hasAuth = (d: Record<string, unknown>): boolean => AUTH_DIRECTIVES.some((name) => d[name] !== undefined);
+  for (const type of Object.values(schema.getTypeMap())) {
+    if (type.name.startsWith("__") || !(isObjectType(type) || isInterfaceType(type))) continue;
+    if (hasAuth(getDirectiveExtensions(type, schema))) types.add(type.name);
+    for (const field of Object.values(type.getFields())) {
+      if (hasAuth(getDirectiveExtensions(field, schema))) fields.add(`${type.name}.${field.name}`);
+    }
+  }
+  coordinatesBySchema.set(schema, (known = { types, fields }));
+  return known;
+}
+
+/**
+ * True when `document` selects a field that generic-auth would check: a field of a type with an
+ * authorization directive, or a field carrying one. Conservative (a superset of what generic-auth
+ * checks): `@include`/`@skip` are ignored and a field on an interface counts its implementations.
+ * Cached per schema and document object (yoga's parse cache returns the same document for the
+ * same operation text).
+ */
+export function selectsProtectedField(schema: GraphQLSchema, document: DocumentNode): boolean {
+  let verdicts = verdictsBySchema.get(schema);
+  if (!verdicts) verdictsBySchema.set(schema, (verdicts = new WeakMap()));
+  const cached = verdicts.get(document);
+  if (cached !== undefined) return cached;
+  const { types, fields } = protectedCoordinates(schema);
+  let found = false;
+  if (types.size > 0 || fields.size > 0) {
+    const typeInfo = new TypeInfo(schema);
+    const isProtected = (type: GraphQLNamedType, field: string): boolean => types.has(type.name) || fields.has(`${type.name}.${field}`);
+    visit(
+      document,
+      visitWithTypeInfo(typeInfo, {
+        Field(node) {
+          const parent = typeInfo.getParentType();
+          if (!parent) return undefined;
+          const named = getNamedType(parent);
+          const candidates: GraphQLNamedType[] = [named];
+          if (isUnionType(named) || isInterfaceType(named)) candidates.push(...schema.getPossibleTypes(named));
+          if (candidates.some((t) => isProtected(t, node.name.value))) {
+            found = true;
+            return BREAK;
+          }
+          return undefined;
+        },
+      }),
+    );
+  }
+  verdicts.set(document, found);
+  return found;
 }
 
 /** The scopes `@requiresScopes` is checked against: the identity's roles. */

@@ -110,16 +110,22 @@ export interface QueryPlannerPluginOptions {
  * Plan reuse: the handler caches plans by `DocumentNode` identity, but the authorization and
  * response-cache plugins build a new document for every request. The executor therefore gets a
  * canonical document per operation text (an LRU of `maxOperations`), so a repeated operation is
- * planned once; the print this costs is far cheaper than planning.
+ * planned once; the print this costs is far cheaper than planning, and is skipped for a document
+ * object seen before.
  */
 export function useQueryPlanner(opts: QueryPlannerPluginOptions): GatewayPlugin {
   const canonical = new Lru<string, DocumentNode>(opts.maxOperations);
+  // Documents seen before (yoga's parse cache hands out the same object for the same text when
+  // no plugin rewrote it): no print at all.
+  const seen = new WeakMap<DocumentNode, DocumentNode>();
   const canonicalOf = (doc: DocumentNode): DocumentNode => {
+    const direct = seen.get(doc);
+    if (direct) return direct;
     const text = print(doc);
-    const known = canonical.get(text);
-    if (known) return known;
-    canonical.set(text, doc);
-    return doc;
+    let known = canonical.get(text);
+    if (!known) canonical.set(text, (known = doc));
+    seen.set(doc, known);
+    return known;
   };
   return {
     onExecute({ args, setExecuteFn }) {

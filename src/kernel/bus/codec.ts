@@ -37,3 +37,40 @@ export function encodeJson(value: unknown): Uint8Array {
 export function decodeJson<T>(bytes: Uint8Array): T {
   return JSON.parse(decodeText(bytes)) as T;
 }
+
+/**
+ * A JSON payload handed to the bus as a value rather than as bytes. A transport that crosses a
+ * process boundary (NATS) sends {@link JsonPayload.bytes}; the in-memory transport hands the
+ * value itself to the single recipient of a request or reply, so in one process a subgraph
+ * request and its result are never stringified and parsed again (the JSON round trip was ~12%
+ * of the monolith gateway's CPU in the gateways benchmark, bench/README.md).
+ *
+ * Ownership: the sender gives the value up. It must be a fresh, JSON-shaped value (plain
+ * objects, arrays, strings, finite numbers, booleans, null) that the sender neither keeps nor
+ * mutates afterwards; the recipient may mutate it. When a message reaches several recipients
+ * (fan-out), each gets its own decoded copy, as over the wire.
+ */
+export class JsonPayload {
+  #bytes: Uint8Array | undefined;
+  /** @param value the JSON-shaped value (ownership passes to the bus). */
+  constructor(readonly value: unknown) {}
+
+  /**
+   * The UTF-8 JSON encoding of the value, computed once.
+   * @throws TypeError when the value has no JSON form (see {@link encodeJson}).
+   */
+  bytes(): Uint8Array {
+    return (this.#bytes ??= encodeJson(this.value));
+  }
+}
+
+/** Wraps a value as a {@link JsonPayload} (ownership passes to the bus). */
+export function jsonPayload(value: unknown): JsonPayload {
+  return new JsonPayload(value);
+}
+
+/** The bytes of a payload: its JSON encoding for a {@link JsonPayload}, {@link EMPTY} for none. */
+export function payloadBytes(data: Uint8Array | JsonPayload | undefined): Uint8Array {
+  if (data === undefined) return EMPTY;
+  return data instanceof JsonPayload ? data.bytes() : data;
+}

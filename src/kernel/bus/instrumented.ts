@@ -20,7 +20,7 @@ import { markError, tracer } from "../tracing.ts";
 import { BusTimeoutError, NoRespondersError } from "./errors.ts";
 import { ERROR_HEADER } from "./rpc.ts";
 import { matches } from "./subject.ts";
-import type { Bus, Headers, Msg, MsgHandler, PublishOptions, RequestOptions, SubscribeOptions, Subscription } from "./types.ts";
+import type { Bus, Headers, Msg, MsgHandler, Payload, PublishOptions, RequestOptions, SubscribeOptions, Subscription } from "./types.ts";
 
 /** A per-subject timeout: requests whose subject matches `pattern` (NATS wildcards) wait `timeoutMs`. */
 export interface SubjectTimeout {
@@ -57,7 +57,7 @@ class InstrumentedBus implements Bus {
     return this.inner.closed;
   }
 
-  publish(subject: string, data?: Uint8Array, opts?: PublishOptions): void {
+  publish(subject: string, data?: Payload, opts?: PublishOptions): void {
     const headers = { ...opts?.headers };
     propagation.inject(context.active(), headers);
     this.inner.publish(subject, data, { ...opts, headers });
@@ -75,12 +75,15 @@ class InstrumentedBus implements Bus {
       const observed: Msg = msg.reply
         ? {
             subject: msg.subject,
-            data: msg.data,
+            // A getter: reading the bytes of an in-process JSON payload would encode it.
+            get data() {
+              return msg.data;
+            },
             headers: msg.headers,
             reply: msg.reply,
             json: <T>() => msg.json<T>(),
             string: () => msg.string(),
-            respond: (data?: Uint8Array, o?: { headers?: Headers }) => {
+            respond: (data?: Payload, o?: { headers?: Headers }) => {
               errorReply = o?.headers?.[ERROR_HEADER];
               return msg.respond(data, o);
             },
@@ -114,7 +117,7 @@ class InstrumentedBus implements Bus {
     return this.inner.subscribe(pattern, wrapped, opts);
   }
 
-  request(subject: string, data?: Uint8Array, opts?: RequestOptions): Promise<Msg> {
+  request(subject: string, data?: Payload, opts?: RequestOptions): Promise<Msg> {
     const label = subjectLabel(subject);
     const timeoutMs = this.timeouts.find((t) => matches(t.pattern, subject))?.timeoutMs ?? opts?.timeoutMs;
     const start = performance.now();

@@ -13,10 +13,12 @@
  * - `unsubscribe` drops messages already routed but not yet handled; `drain` delivers them first
  *   (nats.js behaviour), then waits for running handlers.
  * Payload bytes and headers are copied per recipient, so neither side can mutate the other's view
- * (on NATS the wire does that copy).
+ * (on NATS the wire does that copy). A {@link JsonPayload} goes to its recipient as the value
+ * itself when there is exactly one (a request, a reply, a queue group): no JSON round trip in
+ * process; with several recipients each decodes its own copy.
  */
 
-import { EMPTY } from "./codec.ts";
+import { EMPTY, JsonPayload } from "./codec.ts";
 import { BusClosedError, BusTimeoutError, InvalidSubjectError, NoRespondersError } from "./errors.ts";
 import { hasWildcard, matches, validatePattern, validateSubject } from "./subject.ts";
 import type {
@@ -24,6 +26,7 @@ import type {
   Headers,
   Msg,
   MsgHandler,
+  Payload,
   PublishOptions,
   RequestOptions,
   SubscribeOptions,
@@ -132,7 +135,8 @@ interface PendingRequest {
   timer: ReturnType<typeof setTimeout>;
 }
 
-function copyBytes(data: Uint8Array): Uint8Array {
+function copyBytes(data: Payload): Payload {
+  if (data instanceof JsonPayload) return data;
   if (data.length === 0) return EMPTY;
   const copy = new Uint8Array(data.length);
   copy.set(data);
@@ -202,7 +206,7 @@ export class MemoryBus implements Bus {
    * Publishes asynchronously. Allowed while draining, so running handlers can still reply.
    * @throws BusClosedError once closed; InvalidSubjectError for a bad subject or reply subject.
    */
-  publish(subject: string, data?: Uint8Array, opts?: PublishOptions): void {
+  publish(subject: string, data?: Payload, opts?: PublishOptions): void {
     if (this.#state === CLOSED) throw new BusClosedError();
     const route = this.#route(subject);
     const reply = opts?.reply;
@@ -241,7 +245,7 @@ export class MemoryBus implements Bus {
    * NoRespondersError (no subscription matches now), BusTimeoutError (no reply within
    * `timeoutMs`, default 5000 ms) or BusClosedError (closed before or while waiting).
    */
-  request(subject: string, data?: Uint8Array, opts?: RequestOptions): Promise<Msg> {
+  request(subject: string, data?: Payload, opts?: RequestOptions): Promise<Msg> {
     if (this.#state === CLOSED) return Promise.reject(new BusClosedError());
     const timeoutMs = requestTimeoutMs(opts);
     if (timeoutMs instanceof RangeError) return Promise.reject(timeoutMs);
@@ -370,19 +374,20 @@ export class MemoryBus implements Bus {
 
   #dispatch(
     subject: string,
-    data: Uint8Array,
+    payload: Payload,
     headers: Headers | undefined,
     reply: string | undefined,
     route: Route,
   ): void {
-    if (this.#pending.size > 0) {
-      const pending = this.#pending.get(subject);
-      if (pending !== undefined) {
-        // First reply wins; promise resolution already defers the requester past this stack.
-        this.#pending.delete(subject);
-        clearTimeout(pending.timer);
-        pending.resolve(new BusMsg(subject, copyBytes(data), copyHeaders(headers), reply, this));
-      }
+    const pending = this.#pending.size > 0 ? this.#pending.get(subject) : undefined;
+    // A JSON value is handed over only to a single recipient; several get copies of its bytes.
+    const recipients = (pending === undefined ? 0 : 1) + route.plain.length + route.groups.length;
+    const data = payload instanceof JsonPayload && recipients > 1 ? payload.bytes() : payload;
+    if (pending !== undefined) {
+      // First reply wins; promise resolution already defers the requester past this stack.
+      this.#pending.delete(subject);
+      clearTimeout(pending.timer);
+      pending.resolve(new BusMsg(subject, copyBytes(data), copyHeaders(headers), reply, this));
     }
     for (const sub of route.plain) {
       this.#enqueue(sub, new BusMsg(subject, copyBytes(data), copyHeaders(headers), reply, this));

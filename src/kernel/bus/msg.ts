@@ -1,5 +1,5 @@
-import { decodeJson, decodeText } from "./codec.ts";
-import type { Bus, Headers, Msg } from "./types.ts";
+import { JsonPayload, decodeJson, decodeText } from "./codec.ts";
+import type { Bus, Headers, Msg, Payload } from "./types.ts";
 
 /**
  * The one {@link Msg} both transports deliver: payload, headers and a reply subject that
@@ -7,23 +7,32 @@ import type { Bus, Headers, Msg } from "./types.ts";
  */
 export class BusMsg implements Msg {
   readonly #bus: Pick<Bus, "publish">;
+  readonly #payload: Payload;
 
   /**
-   * @param data payload bytes (owned by the message: transports copy or hand over)
+   * @param payload payload bytes, or a JSON value handed over in process (owned by the
+   *   message: transports copy or hand over)
    * @param reply reply subject (`_INBOX.…`) for request/reply, else undefined
    */
   constructor(
     readonly subject: string,
-    readonly data: Uint8Array,
+    payload: Payload,
     readonly headers: Headers,
     readonly reply: string | undefined,
     bus: Pick<Bus, "publish">,
   ) {
+    this.#payload = payload;
     this.#bus = bus;
   }
 
+  get data(): Uint8Array {
+    const p = this.#payload;
+    return p instanceof JsonPayload ? p.bytes() : p;
+  }
+
   json<T>(): T {
-    return decodeJson<T>(this.data);
+    const p = this.#payload;
+    return p instanceof JsonPayload ? (p.value as T) : decodeJson<T>(p);
   }
 
   string(): string {
@@ -31,7 +40,7 @@ export class BusMsg implements Msg {
   }
 
   /** Publishes the reply; false (nothing sent) when the message expects none. */
-  respond(data?: Uint8Array, opts?: { headers?: Headers }): boolean {
+  respond(data?: Payload, opts?: { headers?: Headers }): boolean {
     if (this.reply === undefined) return false;
     this.#bus.publish(this.reply, data, opts?.headers === undefined ? undefined : { headers: opts.headers });
     return true;

@@ -35,7 +35,7 @@ import {
   type Status,
   type Subscription as NatsSubscription,
 } from "nats";
-import { EMPTY } from "./codec.ts";
+import { EMPTY, JsonPayload } from "./codec.ts";
 import { BusClosedError, BusError, BusTimeoutError, InvalidSubjectError, NoRespondersError } from "./errors.ts";
 import { validatePattern, validateSubject } from "./subject.ts";
 import type {
@@ -43,6 +43,7 @@ import type {
   Headers,
   Msg,
   MsgHandler,
+  Payload,
   PublishOptions,
   RequestOptions,
   SubscribeOptions,
@@ -273,8 +274,13 @@ export function fromNatsHeaders(h: MsgHdrs | undefined): Headers {
   return out;
 }
 
-/** Copies the payload: nats.js queues the caller's array and writes it in a later microtask. */
-function copyBytes(data: Uint8Array | undefined): Uint8Array {
+/**
+ * Copies the payload: nats.js queues the caller's array and writes it in a later microtask.
+ * A {@link JsonPayload} is encoded (fresh bytes nobody else holds: no copy needed).
+ * @throws TypeError when a JSON payload has no JSON form.
+ */
+function copyBytes(data: Payload | undefined): Uint8Array {
+  if (data instanceof JsonPayload) return data.bytes();
   if (data === undefined || data.length === 0) return EMPTY;
   const copy = new Uint8Array(data.length);
   copy.set(data);
@@ -406,7 +412,7 @@ class NatsBusImpl implements NatsBus {
    *   BusError `NATS_BAD_HEADER` / `NATS_MAX_PAYLOAD_EXCEEDED` for headers/payloads NATS cannot
    *   carry, `BUS_RECONNECT_BUFFER_FULL` when disconnected with a full buffer.
    */
-  publish(subject: string, data?: Uint8Array, opts?: PublishOptions): void {
+  publish(subject: string, data?: Payload, opts?: PublishOptions): void {
     if (this.#state === CLOSED) throw new BusClosedError();
     validateSubject(subject);
     const reply = opts?.reply;
@@ -502,18 +508,19 @@ class NatsBusImpl implements NatsBus {
    * NoRespondersError (server status 503), BusTimeoutError (no reply within `timeoutMs`, default
    * 5000 ms, reconnect wait included) or BusClosedError (closed before or while waiting).
    */
-  request(subject: string, data?: Uint8Array, opts?: RequestOptions): Promise<Msg> {
+  request(subject: string, data?: Payload, opts?: RequestOptions): Promise<Msg> {
     if (this.#state === CLOSED) return Promise.reject(new BusClosedError());
     const timeoutMs = requestTimeoutMs(opts);
     if (timeoutMs instanceof RangeError) return Promise.reject(timeoutMs);
     let headers: MsgHdrs | undefined;
+    let payload: Uint8Array;
     try {
       validateSubject(subject);
       headers = toNatsHeaders(opts?.headers);
+      payload = copyBytes(data);
     } catch (err) {
       return Promise.reject(err);
     }
-    const payload = copyBytes(data);
     const deadline = performance.now() + timeoutMs;
     const { promise, resolve, reject } = Promise.withResolvers<Msg>();
     let settled = false;

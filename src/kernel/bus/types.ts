@@ -6,20 +6,35 @@
  * transport behaves the same on a real server.
  */
 
+import type { JsonPayload } from "./codec.ts";
+
 /** Message headers. Keys are case-sensitive ASCII tokens; values are strings. */
 export type Headers = Record<string, string>;
+
+/**
+ * What a sender hands to the bus: bytes, or a JSON value ({@link JsonPayload}, see codec.ts)
+ * that the in-memory transport passes to its single recipient without encoding it, and a
+ * network transport encodes.
+ */
+export type Payload = Uint8Array | JsonPayload;
 
 /** A received message. `data` is the raw payload (bytes); use {@link Msg.json} to decode JSON. */
 export interface Msg {
   /** The concrete subject the message was published to (never a wildcard). */
   readonly subject: string;
-  /** Payload bytes; empty `Uint8Array` when published without data. */
+  /**
+   * Payload bytes; empty `Uint8Array` when published without data. For a {@link JsonPayload}
+   * passed in process, the bytes are encoded on first read: prefer {@link Msg.json}.
+   */
   readonly data: Uint8Array;
   /** Headers; an empty object when none were sent. */
   readonly headers: Headers;
   /** Inbox subject to reply to, when the sender used `request`. */
   readonly reply?: string;
-  /** Decodes the payload as UTF-8 JSON. Throws `SyntaxError` on invalid JSON. */
+  /**
+   * Decodes the payload as UTF-8 JSON. Throws `SyntaxError` on invalid JSON. A
+   * {@link JsonPayload} passed in process is returned as is (no copy): the recipient owns it.
+   */
   json<T>(): T;
   /** Decodes the payload as a UTF-8 string. */
   string(): string;
@@ -27,7 +42,7 @@ export interface Msg {
    * Replies to a request (publishes to `reply`). Returns false when the message has no
    * reply subject (it was published, not requested).
    */
-  respond(data?: Uint8Array, opts?: { headers?: Headers }): boolean;
+  respond(data?: Payload, opts?: { headers?: Headers }): boolean;
 }
 
 /** Called for each message delivered to a subscription. Errors thrown are logged, never propagated to the publisher. */
@@ -75,7 +90,7 @@ export interface Bus {
    * the publisher's stack). Throws `BusClosedError` after `close`/`drain`.
    * Throws `InvalidSubjectError` for subjects containing wildcards or empty tokens.
    */
-  publish(subject: string, data?: Uint8Array, opts?: PublishOptions): void;
+  publish(subject: string, data?: Payload, opts?: PublishOptions): void;
   /** Subscribes to a subject or wildcard pattern. Throws `InvalidSubjectError` on bad patterns. */
   subscribe(subject: string, handler: MsgHandler, opts?: SubscribeOptions): Subscription;
   /**
@@ -83,7 +98,7 @@ export interface Bus {
    * Rejects with `NoRespondersError` when nobody subscribes to the subject (NATS status 503),
    * `BusTimeoutError` when no reply arrives within `timeoutMs`, `BusClosedError` when closed.
    */
-  request(subject: string, data?: Uint8Array, opts?: RequestOptions): Promise<Msg>;
+  request(subject: string, data?: Payload, opts?: RequestOptions): Promise<Msg>;
   /** Resolves when everything published so far has been handed to the transport (NATS PING/PONG). */
   flush(): Promise<void>;
   /** Graceful close: unsubscribes everything, waits for running handlers, then closes. */

@@ -1,5 +1,5 @@
 import { GraphQLError, execute, getOperationAST, parse, subscribe, validate, type DocumentNode, type ExecutionResult, type FormattedExecutionResult, type GraphQLFormattedError, type GraphQLSchema } from "graphql";
-import { encodeJson } from "../bus/codec.ts";
+import { jsonPayload } from "../bus/codec.ts";
 import type { Bus, Msg, Subscription } from "../bus/types.ts";
 import { BusError } from "../bus/errors.ts";
 import { AppError, ErrorCode } from "../errors.ts";
@@ -141,7 +141,8 @@ export function serveSubgraph(opts: SubgraphServerOptions): Subscription {
         logger.error({ err }, "subgraph request failed");
         result = { errors: [new GraphQLError(`internal error (request ${requestId})`, { extensions: { code: ErrorCode.INTERNAL, requestId } })] };
       }
-      msg.respond(encodeJson(formatResult(result, requestId, logger)));
+      // The result is this request's own (fresh from execute): handed to the bus, not encoded in process.
+      msg.respond(jsonPayload(formatResult(result, requestId, logger)));
     },
     { queue: opts.queue },
   );

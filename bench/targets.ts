@@ -49,7 +49,7 @@ export interface TargetDef {
 
 const BUN = process.execPath;
 /** Where BENCH_PROFILE=1 writes CPU profiles (`bun --cpu-prof`, .cpuprofile + markdown), per process. */
-export const PROFILE_DIR = join(ROOT, "bench", "results", "profiles");
+export const PROFILE_DIR = process.env["BENCH_PROFILE_DIR"] ?? join(ROOT, "bench", "results", "profiles");
 /**
  * The Bun command of a target's process; with `BENCH_PROFILE=1`, under Bun's CPU profiler
  * (written when the process exits at the end of the run, into {@link PROFILE_DIR}/<name>/).

@@ -10,6 +10,7 @@ import { newId } from "../ids.ts";
 import { Lru } from "./lru.ts";
 import { serveStreams, type StreamOpen } from "../bus/stream.ts";
 import { FTV1, FTV1_HEADER, createInlineTracer } from "./inline-trace.ts";
+import { createCompiledExecutor } from "./compiled.ts";
 
 /**
  * Subject on which a module's subgraph opens subscription streams (see `../bus/stream.ts`):
@@ -70,6 +71,8 @@ export function serveSubgraph(opts: SubgraphServerOptions): Subscription {
     return doc;
   };
 
+  // Queries and mutations run compiled (graphql-jit); subscriptions and ftv1-traced requests on graphql-js.
+  const run = createCompiledExecutor(opts.schema, opts.documentCacheSize ?? 1000);
   const traced = createInlineTracer(opts.schema, (r, ctx) => formatResult(r, ctx.requestId, ctx.logger));
   const contextFor = (headers: Msg["headers"], requestId: string, logger: Logger): SubgraphContext => ({
     identity: decodeIdentity(headers[IDENTITY_HEADER]),
@@ -129,13 +132,7 @@ export function serveSubgraph(opts: SubgraphServerOptions): Subscription {
           // The gateway asked for an Apollo federated trace (ftv1): see inline-trace.ts.
           result = msg.headers[FTV1_HEADER] === FTV1
             ? await traced(req, contextValue)
-            : await execute({
-                schema: opts.schema,
-                document: doc,
-                variableValues: req.variables ?? undefined,
-                operationName: req.operationName ?? undefined,
-                contextValue,
-              });
+            : await run({ document: doc, query: req.query, operationName: req.operationName, variables: req.variables, contextValue });
         }
       } catch (err) {
         logger.error({ err }, "subgraph request failed");

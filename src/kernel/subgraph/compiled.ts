@@ -1,0 +1,45 @@
+import { execute, type DocumentNode, type ExecutionResult, type GraphQLSchema } from "graphql";
+import { compileQuery, isCompiledQuery, type CompiledQuery } from "graphql-jit";
+import { Lru } from "./lru.ts";
+
+/** One query or mutation to run against a subgraph schema. */
+export interface SubgraphExecution {
+  /** The parsed and validated document. */
+  document: DocumentNode;
+  /** The operation's text: the cache key of its compiled form, with `operationName`. */
+  query: string;
+  operationName?: string | null | undefined;
+  variables?: Record<string, unknown> | null | undefined;
+  contextValue: unknown;
+}
+
+/** Runs validated queries and mutations against one schema; see {@link createCompiledExecutor}. */
+export type CompiledExecutor = (run: SubgraphExecution) => Promise<ExecutionResult> | ExecutionResult;
+
+/**
+ * Executes queries and mutations of a subgraph with graphql-jit (zalando-incubator/graphql-jit):
+ * each distinct operation is compiled once into a JavaScript function (resolver calls, leaf
+ * serialization and result building specialised for its selection set), cached in an LRU of
+ * `maxOperations` entries, then run per request. graphql-js's `execute` interprets the document
+ * on every request instead; in the gateways benchmark it was ~17% of the monolith's CPU.
+ *
+ * An operation graphql-jit cannot compile (it returns errors instead of a function) runs on
+ * graphql-js's `execute`, so results never depend on the compiler's coverage.
+ * @param maxOperations compiled operations kept, entries (>= 1).
+ */
+export function createCompiledExecutor(schema: GraphQLSchema, maxOperations: number): CompiledExecutor {
+  const compiled = new Lru<string, CompiledQuery | null>(maxOperations);
+  return (run) => {
+    const key = `${run.operationName ?? ""}\n${run.query}`;
+    let entry = compiled.get(key);
+    if (entry === undefined) {
+      const c = compileQuery(schema, run.document, run.operationName ?? undefined);
+      entry = isCompiledQuery(c) ? c : null;
+      compiled.set(key, entry);
+    }
+    if (entry === null) {
+      return execute({ schema, document: run.document, variableValues: run.variables ?? undefined, operationName: run.operationName ?? undefined, contextValue: run.contextValue });
+    }
+    return entry.query(undefined, run.contextValue, run.variables ?? {});
+  };
+}

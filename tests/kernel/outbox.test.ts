@@ -112,8 +112,8 @@ for (const kind of DATABASES) {
     let db: Db;
     let seen: { eventId: string; requestId: string | undefined }[];
     const relays: OutboxRelay[] = [];
-    const relay = (source: SqliteOutbox | PostgresOutbox, pollMs = 50) => {
-      const r = new OutboxRelay({ source, events, logger, pollMs });
+    const relay = (source: SqliteOutbox | PostgresOutbox, pollMs = 50, minPassIntervalMs?: number) => {
+      const r = new OutboxRelay({ source, events, logger, pollMs, ...(minPassIntervalMs !== undefined ? { minPassIntervalMs } : {}) });
       relays.push(r);
       r.start();
       return r;
@@ -179,6 +179,37 @@ for (const kind of DATABASES) {
       const ids = await db.change(1);
       await db.outbox.committed([SUBJECT]);
       expect(seen.map((e) => e.eventId)).toEqual(ids);
+    });
+
+    test("commits close together share a pass; each committed() still resolves after its events were published", async () => {
+      const r = relay(db.outbox, 60_000, 100);
+      await db.change(1);
+      await until(() => seen.length === 1);
+      const passesBefore = r.stats.passes;
+      // Within 100 ms of the first pass: these wait for one shared pass.
+      const ids: string[] = [];
+      const waits: Promise<void>[] = [];
+      for (let i = 0; i < 5; i++) {
+        ids.push(...(await db.change(1)));
+        waits.push(db.outbox.committed([SUBJECT]));
+      }
+      await Promise.all(waits);
+      expect(seen.slice(1).map((e) => e.eventId)).toEqual(ids);
+      expect(r.stats.passes - passesBefore).toBeLessThanOrEqual(2);
+      expect(await db.count("SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL")).toBe(0);
+    });
+
+    test("relayBatch marks the events published before a failure, and rethrows it", async () => {
+      const ids = await db.change(4);
+      let n = 0;
+      const publish = async (): Promise<void> => {
+        if (++n === 3) throw new Error("nats down");
+      };
+      await expect(db.outbox.relayBatch(10, publish)).rejects.toThrow("nats down");
+      expect(await db.count("SELECT count(*) AS n FROM outbox WHERE sent_at IS NOT NULL")).toBe(2);
+      const left: string[] = [];
+      expect(await db.outbox.relayBatch(10, async (rec) => void left.push(rec.eventId))).toBe(2);
+      expect(left).toEqual(ids.slice(2));
     });
 
     if (kind === "sqlite") {

@@ -57,15 +57,25 @@ export class SqliteOutbox extends OutboxBase implements OutboxSource {
         "SELECT seq, event_id AS eventId, subject, payload, headers FROM outbox WHERE sent_at IS NULL ORDER BY seq LIMIT ?",
       )
       .all(limit);
-    const mark = this.db.query("UPDATE outbox SET sent_at = ? WHERE seq = ?");
-    let sent = 0;
+    const done: number[] = [];
+    let failure: unknown;
     for (const r of rows) {
-      await publish({ seq: r.seq, eventId: r.eventId, subject: r.subject, payload: r.payload, headers: parseHeaders(r.headers) });
-      // Marked one by one: a crash after publishing re-publishes at most this row (same event id).
-      mark.run(new Date().toISOString(), r.seq);
-      sent++;
+      try {
+        await publish({ seq: r.seq, eventId: r.eventId, subject: r.subject, payload: r.payload, headers: parseHeaders(r.headers) });
+      } catch (err) {
+        failure = err;
+        break;
+      }
+      done.push(r.seq);
     }
-    return sent;
+    // One statement (one commit) for the batch rather than one per row: a crash between the
+    // publishes and this mark re-publishes at most this batch, with the same event ids, which
+    // JetStream and consumers deduplicate (see OutboxSource).
+    if (done.length > 0) {
+      this.db.query("UPDATE outbox SET sent_at = ? WHERE seq IN (SELECT value FROM json_each(?))").run(new Date().toISOString(), JSON.stringify(done));
+    }
+    if (failure !== undefined) throw failure;
+    return done.length;
   }
 
   async prune(olderThanMs: number): Promise<number> {

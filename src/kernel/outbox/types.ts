@@ -33,8 +33,9 @@ export interface OutboxEvent {
 export interface OutboxSource {
   /**
    * Hands up to `limit` unsent events, oldest first, to `publish` one at a time and marks each
-   * one `publish` resolved for as sent. Stops at the first `publish` rejection (the events
-   * before it stay marked) and rethrows it. PostgreSQL claims the rows with
+   * one `publish` resolved for as sent (together, after the batch: a crash in between
+   * re-publishes them with the same event ids). Stops at the first `publish` rejection (the
+   * events before it are marked) and rethrows it. PostgreSQL claims the rows with
    * `FOR UPDATE SKIP LOCKED`, so relays of several instances never publish the same row at once.
    * @returns how many events were marked sent.
    */

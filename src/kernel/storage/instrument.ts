@@ -26,9 +26,11 @@ export function sqliteModuleLabel(path: string): string {
   return basename(path).replace(/\.[^.]*$/, "") || "sqlite";
 }
 
-/** Times `run` as one SQL statement (sync or async), with a span when the caller is traced. */
-function observe<T>(module: string, driver: string, sql: string, run: () => T): T {
-  const kind = statementKind(sql);
+/**
+ * Times `run` as one SQL statement (sync or async), with a span when the caller is traced.
+ * @param kind {@link statementKind} of `sql` (prepared statements compute it once, not per run).
+ */
+function observe<T>(module: string, driver: string, sql: string, run: () => T, kind: string = statementKind(sql)): T {
   const start = performance.now();
   const parent = trace.getActiveSpan();
   const span = parent?.isRecording()
@@ -77,10 +79,11 @@ export function instrumentSqlite(db: Database, module: string): Database {
     const s = stmt as Record<string | symbol, unknown>;
     if (s[WRAPPED]) return; // `query` caches statements: wrap each once.
     s[WRAPPED] = true;
+    const kind = statementKind(sql);
     for (const name of STATEMENT_METHODS) {
       const original = s[name] as ((...args: unknown[]) => unknown) | undefined;
       if (typeof original !== "function") continue;
-      s[name] = (...args: unknown[]) => observe(module, "sqlite", sql, () => original.apply(stmt, args));
+      s[name] = (...args: unknown[]) => observe(module, "sqlite", sql, () => original.apply(stmt, args), kind);
     }
   };
   for (const factory of ["query", "prepare"] as const) {

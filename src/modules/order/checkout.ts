@@ -21,7 +21,8 @@ export interface CheckoutDeps {
    * Reservation intents (see the order migration "reservation intents"): recorded before the
    * reservation is requested and dropped once the order is written, so that the sweeper
    * releases a reservation whose order was never written (crash, lost reply). Optional: test
-   * doubles of the store have no intents table.
+   * doubles of the store have no intents table. `drop` is for failed checkouts only: a written
+   * order's intent is deleted by `store.create` in the order's own transaction.
    */
   intents?: { add(orderId: string): Promise<void>; drop(orderId: string): Promise<void> };
 }
@@ -46,7 +47,7 @@ const forwardHeaders = (headers: Headers): Headers => {
  * order id) → write order, lines and the `order.created` event (transactional outbox) in one
  * transaction. If anything fails after the reservation, it is released before the error
  * propagates, so a failed order holds no stock; if this process dies in between, the
- * reservation intent lets the sweeper release it.
+ * reservation intent lets the sweeper release it (the order's transaction deletes the intent).
  *
  * @throws AppError `BAD_USER_INPUT` (see {@link validateOrderItems}; mixed currencies);
  *   the catalog's `NOT_FOUND` / `OUT_OF_STOCK` / `BAD_USER_INPUT` unchanged; bus errors
@@ -71,6 +72,7 @@ export async function placeOrder(deps: CheckoutDeps, req: CheckoutRequest): Prom
   // Before the reservation exists: if this process dies after the catalog reserved, the intent
   // tells the sweeper to release it.
   await deps.intents?.add(orderId);
+  // On failures only: `store.create` deletes the intent with the order it writes.
   const dropIntent = async (): Promise<void> => {
     // Best effort: a leftover intent is swept (and finds its order, or releases nothing twice).
     await deps.intents?.drop(orderId).catch((err: unknown) => req.logger.warn({ err, orderId }, "could not drop the reservation intent"));
@@ -113,7 +115,6 @@ export async function placeOrder(deps: CheckoutDeps, req: CheckoutRequest): Prom
     await release("order write failed");
     throw err;
   }
-  await dropIntent();
   return order;
 }
 

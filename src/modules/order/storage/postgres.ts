@@ -48,6 +48,8 @@ export class PostgresOrderStore implements OrderStore {
       await tx`
         INSERT INTO orders (id, account_id, status, total_cents, currency, created_at)
         VALUES (${o.id}, ${o.accountId}, ${o.status}, ${o.totalCents}, ${o.currency}, ${o.createdAt})`;
+      // The reservation intent ends with the order's commit (see OrderStore.create).
+      await tx`DELETE FROM reservation_intents WHERE order_id = ${o.id}`;
       if (o.items.length === 0) return;
       // All lines in one statement; a failing line (e.g. a repeated product) rolls back the order too.
       await tx`

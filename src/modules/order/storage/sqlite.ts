@@ -48,20 +48,16 @@ export class SqliteOrderStore implements OrderStore {
     this.outbox = new SqliteOutbox(db);
     // IMMEDIATE takes the write lock up front: a second connection to the file waits on
     // busy_timeout instead of failing to upgrade a read lock mid-transaction.
+    // Prepared once: createOrder's hot path (bun:sqlite's query cache would look each up by its SQL).
+    const insertOrder = db.prepare("INSERT INTO orders (id, account_id, status, total_cents, currency, created_at) VALUES (?, ?, ?, ?, ?, ?)");
+    const insertItem = db.prepare("INSERT INTO order_items (order_id, position, product_id, quantity, unit_price_cents, currency) VALUES (?, ?, ?, ?, ?, ?)");
+    const dropIntent = db.prepare("DELETE FROM reservation_intents WHERE order_id = ?");
     this.createTx = db.transaction((o: OrderRecord, events: readonly OutboxMessage[]) => {
-      db.query("INSERT INTO orders (id, account_id, status, total_cents, currency, created_at) VALUES (?, ?, ?, ?, ?, ?)").run(
-        o.id,
-        o.accountId,
-        o.status,
-        o.totalCents,
-        o.currency,
-        o.createdAt,
-      );
-      const insertItem = db.query(
-        "INSERT INTO order_items (order_id, position, product_id, quantity, unit_price_cents, currency) VALUES (?, ?, ?, ?, ?, ?)",
-      );
+      insertOrder.run(o.id, o.accountId, o.status, o.totalCents, o.currency, o.createdAt);
       o.items.forEach((i, position) => insertItem.run(o.id, position, i.productId, i.quantity, i.unitPriceCents, i.currency));
       for (const e of events) this.outbox.add(e.subject, e.event, e.headers);
+      // The reservation intent ends with the order's commit (see OrderStore.create).
+      dropIntent.run(o.id);
     }).immediate;
     // Read and update under one write lock: the check and the change cannot interleave with another transition.
     this.transitionTx = db.transaction((id: string, from: readonly OrderStatus[], to: OrderStatus, headers: Headers): { previous: OrderStatus } | null => {

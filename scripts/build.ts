@@ -17,6 +17,10 @@ import { existsSync, mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import type { BunPlugin } from "bun";
+import type { Kernel } from "../src/kernel/kernel.ts";
+import type { ModuleDefinition } from "../src/kernel/module.ts";
+import type { SubgraphSdl } from "../src/gateway/supergraph/compose.ts";
+import type { PrebuiltSubgraph } from "../src/kernel/subgraph/schema.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 
@@ -95,9 +99,159 @@ export function queryPlannerAddonPlugin(): BunPlugin {
   };
 }
 
+/** The module definitions of src/module-list.ts (what each module's `register(kernel)` adds). */
+export async function moduleDefinitions(): Promise<ModuleDefinition[]> {
+  const { MODULES } = await import("../src/module-list.ts");
+  const defs: ModuleDefinition[] = [];
+  // A module's register(kernel) only hands its definition to kernel.addModule.
+  const collector: Pick<Kernel, "addModule"> = { addModule: (def) => void defs.push(def) };
+  for (const register of Object.values(MODULES)) register(collector as Kernel);
+  return defs;
+}
+
+/** The slice of `@apollo/federation-internals` (the copy `@apollo/subgraph` uses) that buildSubgraphSchema runs. */
+interface FederationInternals {
+  FEDERATION_UNNAMED_SUBGRAPH_NAME: string;
+  buildSubgraph(name: string, url: string, source: import("graphql").DocumentNode, withRootTypeRenaming?: boolean): {
+    schema: { toAST(): import("graphql").DocumentNode; schemaDefinition: { rootType(kind: "query"): { name: string } | undefined } };
+    metadata(): { entityType(): unknown };
+  };
+  printSchema(schema: unknown): string;
+}
+
 /**
- * Compiles `entry` into a standalone executable at `outfile` (`--minify-syntax`, inline source
- * map, etcd3 protos embedded).
+ * The `@apollo/federation-internals` half of `buildSubgraphSchema({ typeDefs: parse(typeDefs) })`
+ * (@apollo/subgraph 2.x): validation and completion of one SDL, as a {@link PrebuiltSubgraph}.
+ * @throws the federation errors of an invalid SDL.
+ */
+export async function completeSubgraph(typeDefs: string): Promise<PrebuiltSubgraph> {
+  const { concatAST, parse, print } = await import("graphql");
+  const fed = createRequire(createRequire(import.meta.path).resolve("@apollo/subgraph"))("@apollo/federation-internals") as FederationInternals;
+  // As buildSubgraphSchema does with a single { typeDefs } module: its typeDefs concatenated.
+  const subgraph = fed.buildSubgraph(fed.FEDERATION_UNNAMED_SUBGRAPH_NAME, "", concatAST([parse(typeDefs)]), false);
+  const queryType = subgraph.schema.schemaDefinition.rootType("query")?.name;
+  if (!queryType) throw new Error("the subgraph has no query root");
+  return { schemaSdl: print(subgraph.schema.toAST()), serviceSdl: fed.printSchema(subgraph.schema), queryType, hasEntities: Boolean(subgraph.metadata().entityType()) };
+}
+
+/**
+ * Runs, for every module SDL, the `@apollo/federation-internals` half of `buildSubgraphSchema`
+ * (validation and completion of the SDL) and keeps what the binary needs to build the same
+ * schema without it (src/kernel/subgraph/schema.ts). A module is embedded only when its
+ * completed SDL and schema are valid (the binary does not validate them again) and the schema
+ * rebuilt from its entry prints identically (with directives), introspects identically and
+ * answers `_service { sdl }` identically to `buildSubgraphSchema`'s; otherwise (with a warning)
+ * the binary builds that one at start as before.
+ * @returns entries by SHA-256 of the SDL (the kernel's `sdlHash`).
+ */
+export async function prebuiltSubgraphs(): Promise<Record<string, PrebuiltSubgraph>> {
+  const [defs, { buildSubgraphSchema }, { buildASTSchema, graphql, introspectionFromSchema, parse, validateSchema }, { printSchemaWithDirectives }, { fromPrebuilt }, { sdlHash }, { SERVICE_SDL_QUERY }] = await Promise.all([
+    moduleDefinitions(),
+    import("@apollo/subgraph"),
+    import("graphql"),
+    import("@graphql-tools/utils"),
+    import("../src/kernel/subgraph/schema.ts"),
+    import("../src/kernel/kernel.ts"),
+    import("../src/gateway/supergraph/fetch-sdl.ts"),
+  ]);
+  const serviceSdl = async (schema: import("graphql").GraphQLSchema): Promise<unknown> => ((await graphql({ schema, source: SERVICE_SDL_QUERY })).data as { _service?: { sdl?: unknown } } | null | undefined)?._service?.sdl;
+  const out: Record<string, PrebuiltSubgraph> = {};
+  for (const def of defs) {
+    // A module whose SDL does not complete is left to buildSubgraphSchema at start (which reports it).
+    const entry = await completeSubgraph(def.typeDefs).catch((err: unknown) => void console.warn(`module ${def.name}: ${err instanceof Error ? err.message : String(err)}`));
+    if (!entry) continue;
+    const expected = buildSubgraphSchema({ typeDefs: parse(def.typeDefs) });
+    const actual = fromPrebuilt(entry, undefined);
+    // fromPrebuilt does not validate (the binary trusts the entry): validate SDL and schema here.
+    let valid: boolean;
+    try {
+      valid = validateSchema(buildASTSchema(parse(entry.schemaSdl))).length === 0;
+    } catch {
+      valid = false;
+    }
+    const same =
+      valid &&
+      printSchemaWithDirectives(actual) === printSchemaWithDirectives(expected) &&
+      JSON.stringify(introspectionFromSchema(actual)) === JSON.stringify(introspectionFromSchema(expected)) &&
+      (await serviceSdl(actual)) === (await serviceSdl(expected));
+    if (same) out[sdlHash(def.typeDefs)] = entry;
+    else console.warn(`module ${def.name}: the prebuilt subgraph schema differs from buildSubgraphSchema's; built at start instead`);
+  }
+  return out;
+}
+
+/**
+ * Bun build plugin: replaces src/kernel/subgraph/prebuilt-data.ts (empty in the source) with
+ * `entries` ({@link prebuiltSubgraphs}).
+ */
+export function prebuiltSubgraphsPlugin(entries: Readonly<Record<string, PrebuiltSubgraph>>): BunPlugin {
+  return {
+    name: "switchyard-prebuilt-subgraphs",
+    setup(build) {
+      build.onLoad({ filter: /[\\/]src[\\/]kernel[\\/]subgraph[\\/]prebuilt-data\.ts$/ }, () => ({
+        contents: `export const PREBUILT_SUBGRAPHS = JSON.parse(${JSON.stringify(JSON.stringify(entries))});\n`,
+        loader: "js",
+      }));
+    },
+  };
+}
+
+/**
+ * Composes the supergraph of every module in src/module-list.ts exactly as the aggregator does
+ * at run time (each module's `_service { sdl }` as `buildSubgraphSchema` serves it, then
+ * `composeSupergraph`), keyed by the composition cache's key. Embedded by
+ * {@link precomposedPlugin}, it spares a binary the composition of its own modules even on a
+ * first start (see src/gateway/supergraph/precomposed.ts).
+ * @returns `{ [key]: supergraphSdl }`; empty (with a warning) when the modules do not compose,
+ *   so the binary composes at start and reports the errors as it always did.
+ */
+export async function precomposedSupergraphs(): Promise<Record<string, string>> {
+  // Imported here: only builds need the modules and composition (tests import the plugins above).
+  const [defs, { buildSubgraphSchema }, { graphql, parse }, { composeSupergraph }, { COMPOSITION_ENGINE, compositionKey }, { SERVICE_SDL_QUERY }] = await Promise.all([
+    moduleDefinitions(),
+    import("@apollo/subgraph"),
+    import("graphql"),
+    import("../src/gateway/supergraph/compose.ts"),
+    import("../src/gateway/supergraph/composition-cache.ts"),
+    import("../src/gateway/supergraph/fetch-sdl.ts"),
+  ]);
+  const subgraphs: SubgraphSdl[] = [];
+  for (const def of defs) {
+    // The SDL does not depend on resolvers (printed from the typeDefs), so none are needed here.
+    const result = await graphql({ schema: buildSubgraphSchema({ typeDefs: parse(def.typeDefs) }), source: SERVICE_SDL_QUERY });
+    const sdl = (result.data as { _service?: { sdl?: unknown } } | null | undefined)?._service?.sdl;
+    if (typeof sdl !== "string") throw new Error(`module ${def.name}: no _service SDL (${JSON.stringify(result.errors)})`);
+    subgraphs.push({ name: def.name, sdl });
+  }
+  const composed = composeSupergraph(subgraphs);
+  if (!composed.ok) {
+    console.warn(`the modules do not compose; nothing precomposed:\n${composed.errors.map((e) => e.message).join("\n")}`);
+    return {};
+  }
+  return { [compositionKey(COMPOSITION_ENGINE, subgraphs)]: composed.supergraphSdl };
+}
+
+/**
+ * Bun build plugin: replaces src/gateway/supergraph/precomposed.ts (empty in the source) with
+ * `entries` ({@link precomposedSupergraphs}).
+ */
+export function precomposedPlugin(entries: Readonly<Record<string, string>>): BunPlugin {
+  return {
+    name: "switchyard-precomposed-supergraph",
+    setup(build) {
+      build.onLoad({ filter: /[\\/]src[\\/]gateway[\\/]supergraph[\\/]precomposed\.ts$/ }, () => ({
+        // JSON.parse of a string literal, as for the etcd descriptor: cheap to start.
+        contents: `export const PRECOMPOSED = JSON.parse(${JSON.stringify(JSON.stringify(entries))});\n`,
+        loader: "js",
+      }));
+    },
+  };
+}
+
+/**
+ * Compiles `entry` into a standalone executable at `outfile` (`--bytecode`, `--minify-syntax`,
+ * inline source map; etcd3 protos, the query planner addon, the modules' completed subgraph
+ * schemas and their composed supergraph embedded).
  * @throws Error with Bun's build messages when the build fails.
  */
 export async function buildBinary(opts: BuildBinaryOptions): Promise<void> {
@@ -106,9 +260,14 @@ export async function buildBinary(opts: BuildBinaryOptions): Promise<void> {
   const result = await Bun.build({
     entrypoints: [resolve(ROOT, opts.entry)],
     compile: { outfile },
+    // Precompiled JavaScriptCore bytecode in the executable: the binary starts without parsing
+    // its ~6.5 MB bundle (half of the time `switchyard --help` took). ESM, because main.ts
+    // awaits at top level (bytecode defaults to CommonJS).
+    bytecode: true,
+    format: "esm",
     minify: { syntax: true },
     sourcemap: "inline",
-    plugins: [etcdProtoPlugin(), queryPlannerAddonPlugin()],
+    plugins: [etcdProtoPlugin(), queryPlannerAddonPlugin(), precomposedPlugin(await precomposedSupergraphs()), prebuiltSubgraphsPlugin(await prebuiltSubgraphs())],
   });
   if (!result.success) {
     throw new Error(`build of ${opts.entry} failed:\n${result.logs.map((l) => String(l)).join("\n")}`);

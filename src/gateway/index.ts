@@ -9,8 +9,8 @@ import { createGatewayPlugins } from "./plugins/index.ts";
 import { createGatewayMiddleware } from "./middleware/index.ts";
 import { createOperationCaches } from "./plugins/operation-cache.ts";
 import { SupergraphComposer } from "./supergraph/composer.ts";
-import { fileCompositionCache } from "./supergraph/composition-cache.ts";
-import { version as COMPOSITION_VERSION } from "@theguild/federation-composition/package.json";
+import { COMPOSITION_ENGINE, fileCompositionCache } from "./supergraph/composition-cache.ts";
+import { PRECOMPOSED } from "./supergraph/precomposed.ts";
 import { join } from "node:path";
 import { SupergraphManager } from "./supergraph/manager.ts";
 import { staticSupergraph } from "./supergraph/static.ts";
@@ -42,7 +42,7 @@ export function createGatewayPart(opts: { expectedSubgraphs: readonly string[] }
         store,
         logger: logger.child({ role: "aggregator" }),
         sdlTimeoutMs: config.subgraphTimeoutMs,
-        cache: fileCompositionCache(join(config.dataDir, "supergraph-cache"), `@theguild/federation-composition@${COMPOSITION_VERSION}`),
+        cache: fileCompositionCache(join(config.dataDir, "supergraph-cache"), COMPOSITION_ENGINE, PRECOMPOSED),
         onAttempt: (errors, registered) => {
           manager.status.lastErrors = errors;
           manager.status.registered = registered;

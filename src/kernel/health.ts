@@ -1,5 +1,5 @@
 import { transportOf } from "./bus/instrumented.ts";
-import { natsLink } from "./bus/nats.ts";
+import type { natsLink } from "./bus/nats.ts";
 import type { Bus } from "./bus/types.ts";
 import { breakers, type BreakerStateName } from "./bus/resilience.ts";
 import type { Registry } from "./registry/types.ts";
@@ -20,7 +20,8 @@ export interface InfrastructureHealth {
  */
 export async function infrastructureHealth(bus: Bus, registry: Registry, probeMs = 1000): Promise<InfrastructureHealth> {
   const inner = transportOf(bus) as Bus & { connection?: Parameters<typeof natsLink>[0] };
-  const busState = bus.closed ? "closed" : inner.connection ? natsLink(inner.connection).state : "connected";
+  // nats.ts (and nats.js) loaded only when there is a NATS connection: not on a monolith's start path.
+  const busState = bus.closed ? "closed" : inner.connection ? (await import("./bus/nats.ts")).natsLink(inner.connection).state : "connected";
   let timer: ReturnType<typeof setTimeout> | undefined;
   const registryOk = await Promise.race([
     registry.list().then(() => true, () => false),

@@ -1,8 +1,6 @@
-import { buildSubgraphSchema } from "@apollo/subgraph";
 import { createHash } from "node:crypto";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { parse } from "graphql";
 import type { GraphQLResolverMap } from "@apollo/subgraph/dist/schema-helper";
 import { requestJson, serveJson } from "./bus/rpc.ts";
 import { AppError } from "./errors.ts";
@@ -19,9 +17,9 @@ import { createMemorySupergraphStore } from "./supergraph/memory.ts";
 import type { EventStream } from "./events/types.ts";
 import { createMemoryEventStream } from "./events/memory.ts";
 import { serveSubgraph, subgraphStreamSubject } from "./subgraph/server.ts";
+import { subgraphSchema } from "./subgraph/schema.ts";
 import { OutboxRelay } from "./outbox/relay.ts";
 import { instrumentBus } from "./bus/instrumented.ts";
-import { natsConnectionOf } from "./bus/nats.ts";
 import type { NatsConnection } from "nats";
 import { idempotentRetry, throughBreaker } from "./bus/resilience.ts";
 import { eventsConsumed, eventsRedelivered } from "./metrics.ts";
@@ -99,7 +97,9 @@ export class Kernel {
   readonly logger: Logger;
   readonly supergraphStore: SupergraphStore;
   /** The NATS connection under the (undecorated) transport bus, if it is NATS; handed to parts. */
-  private readonly natsConnection: NatsConnection | undefined;
+  private natsConnection: NatsConnection | undefined;
+  /** The transport bus as given (undecorated), to find its NATS connection at start. */
+  private readonly transportBus: Bus;
   readonly events: EventStream;
   private readonly databaseFor: (module: string) => DatabaseConfig;
   private readonly migrateOnly: boolean;
@@ -115,7 +115,7 @@ export class Kernel {
     // Every bus use of the kernel, its modules and parts goes through the instrumented bus
     // (metrics, tracing, request ids, per-subject timeouts); transports stay untouched.
     this.bus = instrumentBus(opts.bus, { timeouts: opts.config.busTimeouts });
-    this.natsConnection = natsConnectionOf(opts.bus) ?? undefined;
+    this.transportBus = opts.bus;
     this.registry = opts.registry;
     this.config = opts.config;
     this.logger = opts.logger;
@@ -151,6 +151,8 @@ export class Kernel {
     if (this.state !== "new") throw new Error(`kernel already ${this.state}`);
     this.state = "starting";
     try {
+      // Imported here, and only for a NATS bus: the memory-bus monolith never loads nats.js.
+      if (this.transportBus.transport === "nats") this.natsConnection = (await import("./bus/nats.ts")).natsConnectionOf(this.transportBus) ?? undefined;
       for (const def of startOrder(this.modules)) await this.startModule(def);
       for (const part of this.parts) {
         const log = this.logger.child({ module: part.name });
@@ -275,10 +277,9 @@ export class Kernel {
     const running: Running = { def, instance, subscriptions, registration: undefined, relays };
     this.running.push(running);
 
-    const schema = buildSubgraphSchema({
-      typeDefs: parse(def.typeDefs),
-      resolvers: instance.resolvers as GraphQLResolverMap<unknown>,
-    });
+    const typeDefsHash = sdlHash(def.typeDefs);
+    // buildSubgraphSchema's result, from the completion embedded at build time when there is one.
+    const schema = await subgraphSchema(typeDefsHash, def.typeDefs, instance.resolvers as GraphQLResolverMap<unknown>);
     const gqlSubject = subgraphSubject(def.name);
     subscriptions.push(
       serveSubgraph({ bus: this.bus, subject: gqlSubject, queue, schema, logger: log, heartbeatMs: this.config.subscriptionHeartbeatMs, onRequest: () => this.handled.set(gqlSubject, (this.handled.get(gqlSubject) ?? 0) + 1) }),
@@ -292,7 +293,7 @@ export class Kernel {
       instanceId: newId(),
       version: def.version,
       subjects: [subgraphSubject(def.name), subgraphStreamSubject(def.name), ...def.subjects],
-      sdlHash: sdlHash(def.typeDefs),
+      sdlHash: typeDefsHash,
       metadata: { host: hostname(), pid: String(process.pid), startedAt: new Date().toISOString(), ...(process.env["FLY_REGION"] ? { region: process.env["FLY_REGION"] } : {}) },
     });
     log.info({ version: def.version, subjects: running.registration.instance.subjects }, `module ${def.name} started`);

@@ -16,8 +16,7 @@
  */
 import { context, propagation, trace, SpanKind, SpanStatusCode, type Context, type Span, type Tracer } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
-import { W3CTraceContextPropagator } from "@opentelemetry/core";
-import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
+import { ExportResultCode, W3CTraceContextPropagator, type ExportResult } from "@opentelemetry/core";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import {
   AlwaysOffSampler,
@@ -63,7 +62,7 @@ export function initTracing(opts: TracingOptions): TracingHandle {
   if (opts.exporter) processors.push(new SimpleSpanProcessor(opts.exporter));
   if (opts.otlpEndpoint) {
     const url = `${opts.otlpEndpoint.replace(/\/+$/, "")}/v1/traces`;
-    processors.push(new BatchSpanProcessor(new OTLPTraceExporter({ url }), { scheduledDelayMillis: 1000 }));
+    processors.push(new BatchSpanProcessor(lazyOtlpExporter(url), { scheduledDelayMillis: 1000 }));
   }
   const recording = processors.length > 0;
   const provider = new BasicTracerProvider({
@@ -85,6 +84,28 @@ export function initTracing(opts: TracingOptions): TracingHandle {
     async shutdown() {
       await provider.shutdown().catch(() => {});
     },
+  };
+}
+
+/**
+ * `new OTLPTraceExporter({ url })`, with `@opentelemetry/exporter-trace-otlp-http` (and its HTTP,
+ * zlib and protobuf dependencies) imported when the first batch is exported instead of at every
+ * start: a process without `OTEL_EXPORTER_OTLP_ENDPOINT` never loads it. The batch processor
+ * waits for each export's callback, so batches still go out one after the other, in order.
+ */
+function lazyOtlpExporter(url: string): SpanExporter {
+  let loaded: Promise<SpanExporter> | undefined;
+  const exporter = (): Promise<SpanExporter> => (loaded ??= import("@opentelemetry/exporter-trace-otlp-http").then(({ OTLPTraceExporter }) => new OTLPTraceExporter({ url })));
+  return {
+    export(spans, resultCallback: (result: ExportResult) => void) {
+      exporter().then(
+        (e) => e.export(spans, resultCallback),
+        (error: unknown) => resultCallback({ code: ExportResultCode.FAILED, error: error instanceof Error ? error : new Error(String(error)) }),
+      );
+    },
+    // Nothing was ever exported when it is not loaded: nothing to flush or shut down.
+    shutdown: () => (loaded ? loaded.then((e) => e.shutdown()) : Promise.resolve()),
+    forceFlush: () => (loaded ? loaded.then((e) => e.forceFlush?.()) : Promise.resolve()),
   };
 }
 

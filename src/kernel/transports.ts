@@ -5,13 +5,11 @@ import type { Logger } from "./logger.ts";
 import type { Registry } from "./registry/types.ts";
 import type { SupergraphStore } from "./supergraph/types.ts";
 import { createMemoryBus } from "./bus/memory.ts";
-import { createNatsBus } from "./bus/nats.ts";
 import { createMemoryEventStream } from "./events/memory.ts";
-import { createJetStreamEvents } from "./events/jetstream.ts";
 import { createMemoryRegistry } from "./registry/memory.ts";
-import { createEtcdRegistry } from "./registry/etcd.ts";
 import { createMemorySupergraphStore } from "./supergraph/memory.ts";
-import { createEtcdSupergraphStore } from "./supergraph/etcd.ts";
+// The split-mode transports (nats, etcd3 with gRPC and protobuf) are imported only when the
+// config asks for them: evaluating those libraries is a large part of a monolith's cold start.
 
 /** The infrastructure handles of one process, chosen by config. */
 export interface Transports {
@@ -32,6 +30,7 @@ export async function createTransports(config: Config, logger: Logger, name: str
   let bus: Bus;
   let events: EventStream;
   if (config.bus.kind === "nats") {
+    const [{ createNatsBus }, { createJetStreamEvents }] = await Promise.all([import("./bus/nats.ts"), import("./events/jetstream.ts")]);
     const nats = await createNatsBus({
       servers: config.bus.servers,
       name,
@@ -53,6 +52,7 @@ export async function createTransports(config: Config, logger: Logger, name: str
   let registry: Registry;
   let supergraphStore: SupergraphStore;
   if (config.registry.kind === "etcd") {
+    const [{ createEtcdRegistry }, { createEtcdSupergraphStore }] = await Promise.all([import("./registry/etcd.ts"), import("./supergraph/etcd.ts")]);
     registry = await createEtcdRegistry({ hosts: config.registry.hosts, ttlS: config.registryTtlS, logger: logger.child({ component: "etcd" }) });
     supergraphStore = await createEtcdSupergraphStore({ hosts: config.registry.hosts, ttlS: config.registryTtlS, logger: logger.child({ component: "etcd" }) });
   } else {

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { composeSupergraph } from "../../src/gateway/supergraph/compose.ts";
-import { fileCompositionCache } from "../../src/gateway/supergraph/composition-cache.ts";
+import { compositionKey, fileCompositionCache } from "../../src/gateway/supergraph/composition-cache.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "switchyard-ccache-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -30,6 +30,16 @@ describe("composition cache", () => {
     expect(fileCompositionCache(join(dir, "b"), "engine@2").get([{ name: "a", sdl: sdl("a") }])).toBeUndefined();
     expect(cache.get([{ name: "a", sdl: sdl("a") }])).toBe("SUPERGRAPH");
     expect(readdirSync(join(dir, "b")).every((f) => f.endsWith(".graphql"))).toBe(true);
+  });
+
+  test("a precomposed entry (the build's) answers for exactly its subgraphs and engine, without any file", () => {
+    const subgraphs = [{ name: "a", sdl: sdl("a") }, { name: "b", sdl: sdl("b") }];
+    const precomposed = { [compositionKey("engine@1", subgraphs)]: "PRECOMPOSED" };
+    const cache = fileCompositionCache(join(dir, "p"), "engine@1", precomposed);
+    expect(cache.get([...subgraphs].reverse())).toBe("PRECOMPOSED");
+    expect(cache.get([{ name: "a", sdl: sdl("a") }])).toBeUndefined();
+    expect(fileCompositionCache(join(dir, "p"), "engine@2", precomposed).get(subgraphs)).toBeUndefined();
+    expect(fileCompositionCache(join(dir, "p"), "engine@1").get(subgraphs)).toBeUndefined();
   });
 
   test("a cache that cannot write never throws; it stays cold", () => {

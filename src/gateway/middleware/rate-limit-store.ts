@@ -6,7 +6,9 @@
  * - {@link NatsKvRateLimitStore}: a NATS JetStream key-value bucket shared by every gateway
  *   instance (split mode), so N gateways enforce one limit together rather than N limits.
  */
-import { NatsError, StorageType, type KV, type NatsConnection } from "nats";
+// Types only at the top: nats.js is loaded by NatsKvRateLimitStore.open (split mode), so a
+// monolith's start does not evaluate it.
+import type { KV, NatsConnection, NatsError } from "nats";
 
 /** A counter store for {@link RateLimiter}; both implementations are tested against the same cases. */
 export interface RateLimitStore {
@@ -50,7 +52,7 @@ export class MemoryRateLimitStore implements RateLimitStore {
 /** JetStream's API error for a failed compare-and-set (`Nats-Expected-Last-Subject-Sequence`). */
 const WRONG_LAST_SEQUENCE = 10071;
 
-const isCasConflict = (err: unknown): boolean => err instanceof NatsError && err.api_error?.err_code === WRONG_LAST_SEQUENCE;
+const isCasConflict = (err: unknown, natsError: typeof NatsError): boolean => err instanceof natsError && err.api_error?.err_code === WRONG_LAST_SEQUENCE;
 
 export interface NatsKvRateLimitStoreOptions {
   /** Window length, ms: the bucket's TTL (`max_age`), so counters of past windows disappear. */
@@ -80,12 +82,14 @@ export class NatsKvRateLimitStore implements RateLimitStore {
   readonly kind = "nats-kv";
   readonly #kv: KV;
   readonly #maxAttempts: number;
+  readonly #natsError: typeof NatsError;
   readonly #queues = new Map<string, { waiting: { resolve(n: number): void; reject(e: unknown): void }[] }>();
   #closed = false;
 
-  private constructor(kv: KV, maxAttempts: number) {
+  private constructor(kv: KV, maxAttempts: number, natsError: typeof NatsError) {
     this.#kv = kv;
     this.#maxAttempts = maxAttempts;
+    this.#natsError = natsError;
   }
 
   /**
@@ -93,10 +97,11 @@ export class NatsKvRateLimitStore implements RateLimitStore {
    * @throws when JetStream is unavailable or the bucket cannot be created.
    */
   static async open(nc: NatsConnection, opts: NatsKvRateLimitStoreOptions): Promise<NatsKvRateLimitStore> {
+    const { NatsError, StorageType } = await import("nats");
     const timeout = opts.timeoutMs ?? 2000;
     const name = `${opts.bucket ?? "switchyard_ratelimit"}_${Math.ceil(opts.windowMs / 1000)}s`;
     const kv = await nc.jetstream({ timeout }).views.kv(name, { history: 1, ttl: opts.windowMs, storage: StorageType.Memory, timeout, description: "Switchyard gateway rate-limit counters" });
-    return new NatsKvRateLimitStore(kv, opts.maxAttempts ?? 25);
+    return new NatsKvRateLimitStore(kv, opts.maxAttempts ?? 25, NatsError);
   }
 
   increment(key: string, window: number): Promise<number> {
@@ -136,7 +141,7 @@ export class NatsKvRateLimitStore implements RateLimitStore {
         else await this.#kv.create(k, String(next));
         return next;
       } catch (err) {
-        if (!isCasConflict(err) || attempt >= this.#maxAttempts) throw err;
+        if (!isCasConflict(err, this.#natsError) || attempt >= this.#maxAttempts) throw err;
       }
     }
   }

@@ -3,7 +3,7 @@ import { encodeJson } from "../../kernel/bus/codec.ts";
 import type { Logger } from "../../kernel/logger.ts";
 import type { Registry, ServiceInstance } from "../../kernel/registry/types.ts";
 import type { SupergraphStore } from "../../kernel/supergraph/types.ts";
-import { composeSupergraph, type ComposeResult, type SubgraphSdl } from "./compose.ts";
+import type { ComposeResult, SubgraphSdl } from "./compose.ts";
 import type { CompositionCache } from "./composition-cache.ts";
 import { fetchSubgraphSdl } from "./fetch-sdl.ts";
 
@@ -155,8 +155,10 @@ export class SupergraphComposer {
       this.fetchFailures = 0;
     }
     if (errors.length === 0) {
+      // The composition library is loaded on the first miss only (a start served by the cache
+      // or the build's precomposed supergraph never evaluates it).
       const cached = this.opts.cache?.get(subgraphs);
-      const result: ComposeResult = cached !== undefined ? { ok: true, supergraphSdl: cached } : composeSupergraph(subgraphs);
+      const result: ComposeResult = cached !== undefined ? { ok: true, supergraphSdl: cached } : (await import("./compose.ts")).composeSupergraph(subgraphs);
       if (result.ok && cached === undefined) this.opts.cache?.set(subgraphs, result.supergraphSdl);
       if (result.ok) {
         const current = await this.opts.store.current();

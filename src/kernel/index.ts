@@ -4,6 +4,7 @@
  */
 export type { Bus, Headers, Msg, Subscription } from "./bus/types.ts";
 export { BusError, BusTimeoutError, NoRespondersError, BusClosedError } from "./bus/errors.ts";
+export { handOver } from "./bus/rpc.ts";
 export { AppError, ErrorCode, notFound, badInput, unauthenticated, forbidden } from "./errors.ts";
 export { newId, isId } from "./ids.ts";
 export { liveEvents, type LiveEventsOptions } from "./events/live.ts";

@@ -1,4 +1,4 @@
-import { REQUEST_ID_HEADER, type Headers, type ModuleContext } from "../../kernel/index.ts";
+import { handOver, REQUEST_ID_HEADER, type Headers, type ModuleContext } from "../../kernel/index.ts";
 import { OrderEvents, type OrderStatusChangedEvent } from "../order/contract/events.ts";
 import { CatalogSubjects, type ReleaseStockReply, type ReserveStockReply } from "./contract/index.ts";
 import type { CatalogStore } from "./storage/types.ts";
@@ -21,14 +21,15 @@ export function serveStock(ctx: ModuleContext, store: CatalogStore): void {
     const req = parseReserveRequest(body);
     const outcome = await store.reserve(req, eventHeaders(meta.headers));
     if (outcome.created) meta.logger.debug({ reservationId: req.reservationId, items: req.items.length }, "stock reserved");
-    return outcome.reservation;
+    // Built per call by the store (never cached): in process the order module gets it as is.
+    return handOver(outcome.reservation);
   });
 
   ctx.serve<unknown, ReleaseStockReply>(CatalogSubjects.releaseStock, async (body, meta) => {
     const req = parseReleaseRequest(body);
     const outcome = await store.release(req, eventHeaders(meta.headers));
     if (outcome.released) meta.logger.debug({ reservationId: req.reservationId }, "reservation released");
-    return { released: outcome.released };
+    return handOver({ released: outcome.released });
   });
 
   // Reservation lifecycle: held while the order is PENDING (or PAYMENT_FAILED), committed

@@ -1,4 +1,4 @@
-import { AppError, badInput, newId, REQUEST_ID_HEADER, type Headers, type Logger, type ModuleContext } from "../../kernel/index.ts";
+import { AppError, badInput, handOver, newId, REQUEST_ID_HEADER, type Headers, type Logger, type ModuleContext } from "../../kernel/index.ts";
 import {
   CatalogSubjects,
   type ReleaseStockReply,
@@ -61,7 +61,7 @@ export async function placeOrder(deps: CheckoutDeps, req: CheckoutRequest): Prom
   const release = async (why: string): Promise<void> => {
     try {
       const body: ReleaseStockRequest = { reservationId: orderId };
-      const r = await deps.call<ReleaseStockReply>(CatalogSubjects.releaseStock, body, { headers });
+      const r = await deps.call<ReleaseStockReply>(CatalogSubjects.releaseStock, handOver(body), { headers });
       req.logger.info({ orderId, released: r.released, why }, "reservation released");
     } catch (err) {
       // The original failure matters more to the caller; a stuck reservation is for operators.
@@ -80,8 +80,10 @@ export async function placeOrder(deps: CheckoutDeps, req: CheckoutRequest): Prom
 
   let reserved: ReserveStockReply;
   try {
-    const body: ReserveStockRequest = { reservationId: orderId, items };
-    reserved = await deps.call<ReserveStockReply>(CatalogSubjects.reserveStock, body, { headers });
+    // Own copies of the lines: the body is handed over (no JSON round trip in process), and
+    // `items` is still needed below.
+    const body: ReserveStockRequest = { reservationId: orderId, items: items.map((i) => ({ productId: i.productId, quantity: i.quantity })) };
+    reserved = await deps.call<ReserveStockReply>(CatalogSubjects.reserveStock, handOver(body), { headers });
   } catch (err) {
     // An AppError means the catalog refused and reserved nothing. A transport error (timeout)
     // leaves it unknown, so release just in case: release is idempotent and ignores unknown ids.

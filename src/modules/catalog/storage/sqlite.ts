@@ -342,13 +342,20 @@ export class SqliteCatalogStore implements CatalogStore, SearchCacheSource {
   }
 
   private reserveInTx(req: ReserveStockRequest): ReserveOutcome {
-    const status = this.status(req.reservationId);
-    if (status === "held" || status === "committed") {
+    const now = new Date().toISOString();
+    // The reservation row first: a new id inserts (no separate status lookup on createOrder's
+    // hot path); an existing one is left as is and its status decides. A failure below rolls
+    // the row back with the transaction.
+    const inserted = this.db
+      .query("INSERT INTO reservations (id, status, created_at, updated_at) VALUES (?, 'held', ?, ?) ON CONFLICT (id) DO NOTHING")
+      .run(req.reservationId, now, now);
+    if (inserted.changes === 0) {
+      const status = this.status(req.reservationId);
+      if (status === "released") {
+        // Re-holding would hand stock to an order its caller already gave up on.
+        throw new AppError(ErrorCode.CONFLICT, `reservation ${req.reservationId} was released`, { reservationId: req.reservationId });
+      }
       return { reservation: { reservationId: req.reservationId, items: this.reservedItems(req.reservationId) }, created: false, changes: [] };
-    }
-    if (status === "released") {
-      // Re-holding would hand stock to an order its caller already gave up on.
-      throw new AppError(ErrorCode.CONFLICT, `reservation ${req.reservationId} was released`, { reservationId: req.reservationId });
     }
     const decrement = this.db.query<{ stock: number; unitPriceCents: number; currency: string }, [number, string, number]>(
       "UPDATE products SET stock = stock - ?1 WHERE id = ?2 AND stock >= ?3 RETURNING stock, price_cents AS unitPriceCents, currency",
@@ -358,7 +365,7 @@ export class SqliteCatalogStore implements CatalogStore, SearchCacheSource {
     for (const item of req.items) {
       const row = decrement.get(item.quantity, item.productId, item.quantity);
       if (!row) {
-        // Throwing rolls back the decrements already made for earlier items.
+        // Throwing rolls back the reservation row and the decrements already made for earlier items.
         const current = this.db.query<{ stock: number }, [string]>("SELECT stock FROM products WHERE id = ?").get(item.productId);
         if (!current) throw new AppError(ErrorCode.NOT_FOUND, `product ${item.productId} not found`, { productId: item.productId });
         throw new AppError(ErrorCode.OUT_OF_STOCK, `only ${current.stock} of product ${item.productId} available, ${item.quantity} requested`, {
@@ -370,8 +377,6 @@ export class SqliteCatalogStore implements CatalogStore, SearchCacheSource {
       items.push({ productId: item.productId, quantity: item.quantity, unitPriceCents: row.unitPriceCents, currency: row.currency });
       changes.push({ productId: item.productId, stock: row.stock });
     }
-    const now = new Date().toISOString();
-    this.db.query("INSERT INTO reservations (id, status, created_at, updated_at) VALUES (?, 'held', ?, ?)").run(req.reservationId, now, now);
     const insertItem = this.db.query(
       "INSERT INTO reservation_items (reservation_id, position, product_id, quantity, unit_price_cents, currency) VALUES (?, ?, ?, ?, ?, ?)",
     );

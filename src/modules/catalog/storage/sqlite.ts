@@ -1,4 +1,5 @@
 import { AppError, ErrorCode, migrateSqlite, openSqlite, SqliteOutbox, type Database, type Headers } from "../../../kernel/index.ts";
+import { GroupCommit } from "../../../kernel/storage/group-commit.ts";
 import { productChangedEntry, stockChangedEntries, type CatalogEventOptions, type CatalogOutboxEntry } from "./events.ts";
 import { CatalogEvents as CatalogEventsSubjects, type ReleaseStockRequest, type ReservedItem, type ReserveStockRequest } from "../contract/index.ts";
 import { OrderEvents } from "../../order/contract/events.ts";
@@ -84,7 +85,7 @@ export class SqliteCatalogStore implements CatalogStore, SearchCacheSource {
   readonly db: Database;
   private readonly searchCache: SearchCache;
   readonly outbox: SqliteOutbox;
-  private readonly reserveTx;
+  private readonly reserveBatch: GroupCommit<[ReserveStockRequest, Headers], ReserveOutcome>;
   private readonly releaseTx;
   private readonly commitTx;
   private readonly seedTx;
@@ -95,7 +96,9 @@ export class SqliteCatalogStore implements CatalogStore, SearchCacheSource {
     this.searchCache = new SearchCache(this, opts.searchCacheEntries ?? DEFAULT_SEARCH_CACHE_ENTRIES);
     this.outbox = new SqliteOutbox(db);
     // Each change writes its events in its own transaction (transactional outbox).
-    this.reserveTx = db.transaction((req: ReserveStockRequest, headers: Headers) => {
+    // Group commit: the reservations of one event-loop turn (concurrent checkouts) share one
+    // transaction, each in its own savepoint: a refused one (OUT_OF_STOCK, ...) rolls back alone.
+    this.reserveBatch = new GroupCommit(db, (req: ReserveStockRequest, headers: Headers) => {
       const out = this.reserveInTx(req);
       this.addEvents(stockChangedEntries(out.changes), headers);
       return out;
@@ -219,7 +222,7 @@ export class SqliteCatalogStore implements CatalogStore, SearchCacheSource {
   }
 
   async reserve(req: ReserveStockRequest, opts: CatalogEventOptions = {}): Promise<ReserveOutcome> {
-    const out = this.reserveTx.immediate(req, opts.headers ?? {});
+    const out = await this.reserveBatch.submit(req, opts.headers ?? {});
     if (out.changes.length > 0) void this.outbox.committed([CatalogEventsSubjects.stockChanged]);
     return out;
   }

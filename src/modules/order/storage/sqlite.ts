@@ -1,4 +1,5 @@
 import { migrateSqlite, openSqlite, SqliteOutbox, type Database, type Headers } from "../../../kernel/index.ts";
+import { GroupCommit } from "../../../kernel/storage/group-commit.ts";
 import { OrderEvents } from "../contract/index.ts";
 import { statusChangedEvent } from "./events.ts";
 import { ORDER_MIGRATIONS } from "./migrations.ts";
@@ -40,7 +41,7 @@ export function openSqliteOrderStore(path: string): SqliteOrderStore {
 export class SqliteOrderStore implements OrderStore {
   readonly db: Database;
   readonly outbox: SqliteOutbox;
-  private readonly createTx;
+  private readonly createBatch: GroupCommit<[OrderRecord, readonly OutboxMessage[]], void>;
   private readonly transitionTx;
 
   constructor(db: Database) {
@@ -52,13 +53,15 @@ export class SqliteOrderStore implements OrderStore {
     const insertOrder = db.prepare("INSERT INTO orders (id, account_id, status, total_cents, currency, created_at) VALUES (?, ?, ?, ?, ?, ?)");
     const insertItem = db.prepare("INSERT INTO order_items (order_id, position, product_id, quantity, unit_price_cents, currency) VALUES (?, ?, ?, ?, ?, ?)");
     const dropIntent = db.prepare("DELETE FROM reservation_intents WHERE order_id = ?");
-    this.createTx = db.transaction((o: OrderRecord, events: readonly OutboxMessage[]) => {
+    // Group commit: the orders written in one event-loop turn share one transaction, each in
+    // its own savepoint (all or nothing per order, as before; see GroupCommit).
+    this.createBatch = new GroupCommit(db, (o: OrderRecord, events: readonly OutboxMessage[]) => {
       insertOrder.run(o.id, o.accountId, o.status, o.totalCents, o.currency, o.createdAt);
       o.items.forEach((i, position) => insertItem.run(o.id, position, i.productId, i.quantity, i.unitPriceCents, i.currency));
       for (const e of events) this.outbox.add(e.subject, e.event, e.headers);
       // The reservation intent ends with the order's commit (see OrderStore.create).
       dropIntent.run(o.id);
-    }).immediate;
+    });
     // Read and update under one write lock: the check and the change cannot interleave with another transition.
     this.transitionTx = db.transaction((id: string, from: readonly OrderStatus[], to: OrderStatus, headers: Headers): { previous: OrderStatus } | null => {
       const row = db.query<{ status: OrderStatus; accountId: string }, [string]>("SELECT status, account_id AS accountId FROM orders WHERE id = ?").get(id);
@@ -71,7 +74,7 @@ export class SqliteOrderStore implements OrderStore {
   }
 
   async create(order: OrderRecord, events: readonly OutboxMessage[] = []): Promise<void> {
-    this.createTx(order, events);
+    await this.createBatch.submit(order, events);
     if (events.length > 0) void this.outbox.committed(events.map((e) => e.subject));
   }
 

@@ -11,8 +11,7 @@
  * ({@link subjectLabel}), operation names go through {@link BoundedLabel} (at most 200
  * distinct values, then `"other"`), routes are hono route patterns, never raw paths.
  */
-import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
-import { FastHistogram } from "./fast-histogram.ts";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 
 /** The registry every metric of this process is registered on. */
 export const metricsRegistry = new Registry();
@@ -24,7 +23,7 @@ const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 const DB_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
 
 /** HTTP requests by hono route pattern, method and status; seconds. */
-export const httpRequestDuration = new FastHistogram({
+export const httpRequestDuration = new Histogram({
   name: "switchyard_http_request_duration_seconds",
   help: "HTTP requests served, by route pattern, method and status code (seconds).",
   labelNames: ["route", "method", "status"] as const,
@@ -33,7 +32,7 @@ export const httpRequestDuration = new FastHistogram({
 });
 
 /** GraphQL operations executed by the gateway; seconds. */
-export const graphqlOperationDuration = new FastHistogram({
+export const graphqlOperationDuration = new Histogram({
   name: "switchyard_graphql_operation_duration_seconds",
   help: "GraphQL operations executed by the gateway, by operation name and type (seconds).",
   labelNames: ["operation", "type"] as const,
@@ -50,7 +49,7 @@ export const graphqlOperationErrors = new Counter({
 });
 
 /** Subgraph fetches of the gateway; outcome `ok` | `error` | `unavailable` | `circuit_open`; seconds. */
-export const subgraphFetchDuration = new FastHistogram({
+export const subgraphFetchDuration = new Histogram({
   name: "switchyard_subgraph_fetch_duration_seconds",
   help: "Gateway-to-subgraph fetches over the bus, by subgraph and outcome (seconds).",
   labelNames: ["subgraph", "outcome"] as const,
@@ -59,7 +58,7 @@ export const subgraphFetchDuration = new FastHistogram({
 });
 
 /** Bus requests sent by this process; outcome `ok` | `timeout` | `no_responders` | `error`; seconds. */
-export const busRequestDuration = new FastHistogram({
+export const busRequestDuration = new Histogram({
   name: "switchyard_bus_request_duration_seconds",
   help: "Bus requests sent, by subject pattern and outcome (ok, timeout, no_responders, error) (seconds).",
   labelNames: ["subject", "outcome"] as const,
@@ -68,7 +67,7 @@ export const busRequestDuration = new FastHistogram({
 });
 
 /** Bus messages handled by this process's subscriptions; outcome `ok` | `error`; seconds. */
-export const busHandlerDuration = new FastHistogram({
+export const busHandlerDuration = new Histogram({
   name: "switchyard_bus_handler_duration_seconds",
   help: "Bus messages handled, by subscription pattern and outcome (ok, error) (seconds).",
   labelNames: ["subject", "outcome"] as const,
@@ -101,7 +100,7 @@ export const eventsRedelivered = new Counter({
 });
 
 /** SQL statements by database (module) and statement kind; seconds. */
-export const dbQueryDuration = new FastHistogram({
+export const dbQueryDuration = new Histogram({
   name: "switchyard_db_query_duration_seconds",
   help: "SQL statements, by module database, driver and statement kind (select, insert, update, delete, other) (seconds).",
   labelNames: ["module", "driver", "statement"] as const,

@@ -11,7 +11,7 @@ describe("newId (KSUID)", () => {
     }
   });
 
-  test("unique over many ids (pool refills included)", () => {
+  test("unique over many ids", () => {
     const n = 50_000;
     const ids = new Set<string>();
     for (let i = 0; i < n; i++) ids.add(newId());
@@ -25,16 +25,6 @@ describe("newId (KSUID)", () => {
       expect(parsed.date.getTime()).toBe(Date.UTC(2026, 11, 2, 10, 20, 30));
       expect(parsed.payload.length).toBe(16);
     }
-  });
-
-  test("the same string the ksuid package encodes for the same bytes (old and new ids interoperate)", () => {
-    for (let i = 0; i < 200; i++) {
-      const ours = newIdAt(Date.now());
-      expect(KSUID.fromParts(KSUID.parse(ours).date.getTime(), KSUID.parse(ours).payload).string).toBe(ours);
-    }
-    // Extremes: all-zero and all-one payloads at the epoch and at the last second.
-    expect(KSUID.fromParts(14e11, Buffer.alloc(16, 0)).string).toBe("000000000000000000000000000");
-    expect(KSUID.fromParts(14e11 + (2 ** 32 - 1) * 1000, Buffer.alloc(16, 0xff)).string).toBe("aWgEPTl1tmebfsQzFP4bxwgy80V");
   });
 
   test("string order follows the creation second", () => {

@@ -32,9 +32,10 @@ export interface HttpAppOptions {
    * Upgrades a `/graphql` WebSocket request (ws.ts `upgrade`: a Response to refuse it, undefined
    * once upgraded, null when it is no WebSocket request). Called from the `/graphql` route, so
    * the protection middleware (security headers, rate limit) has run on the upgrade request.
-   * `server` is the second argument Bun passed to `fetch`.
+   * `server` is the second argument Bun passed to `fetch`; `clientIp` the address the rate
+   * limiter keyed the upgrade by (undefined when rate limiting is off).
    */
-  upgradeWebSocket?: (req: Request, server: unknown) => Response | undefined | null;
+  upgradeWebSocket?: (req: Request, server: unknown, clientIp: string | undefined) => Response | undefined | null;
 }
 
 /**
@@ -72,7 +73,7 @@ export function createHttpApp(opts: HttpAppOptions): Hono {
 
   app.on(["GET", "POST", "OPTIONS"], "/graphql", async (c) => {
     if (opts.upgradeWebSocket && c.req.header("upgrade")?.toLowerCase() === "websocket") {
-      const upgraded = opts.upgradeWebSocket(c.req.raw, c.env);
+      const upgraded = opts.upgradeWebSocket(c.req.raw, c.env, c.get("clientIp"));
       // Bun ignores the response of a request it upgraded (hono's own Bun adapter does the same).
       if (upgraded === undefined) return new Response(null);
       if (upgraded) return upgraded;

@@ -82,9 +82,9 @@ export function createGatewayPart(opts: { expectedSubgraphs: readonly string[] }
       const stopHooks: (() => void | Promise<void>)[] = [];
       const plugins = createGatewayPlugins({ part: ctx, manager, onStop: (fn) => void stopHooks.push(fn) });
       // Protection at the HTTP edge (headers, CORS, rate limit, body size); see middleware/index.ts.
-      const middleware = await createGatewayMiddleware({ config, jwtSecret: config.jwtSecret, logger, natsConnection: ctx.natsConnection, onStop: (fn) => void stopHooks.push(fn) });
+      const { middleware, limiter } = await createGatewayMiddleware({ config, jwtSecret: config.jwtSecret, logger, natsConnection: ctx.natsConnection, onStop: (fn) => void stopHooks.push(fn) });
       let ws: GraphQLWsServer | undefined;
-      const app = createHttpApp({ onYoga: (yoga) => (ws = createGraphQLWsServer({ yoga, jwtSecret: config.jwtSecret as string, logger })), upgradeWebSocket: (req, srv) => (ws ? ws.upgrade(req, srv as Server<WsData>) : null), manager, logger, jwtSecret: config.jwtSecret, expectedSubgraphs: fixed ? Object.keys(fixed.subgraphs) : opts.expectedSubgraphs, plugins, middleware, yoga: { graphiql: config.graphiql, production: config.nodeEnv === "production" }, operationCaches: createOperationCaches(config.operationCacheMax), health: async () => ({ ...(await infrastructureHealth(bus, registry)) }) });
+      const app = createHttpApp({ onYoga: (yoga) => (ws = createGraphQLWsServer({ yoga, jwtSecret: config.jwtSecret as string, logger, limiter })), upgradeWebSocket: (req, srv, clientIp) => (ws ? ws.upgrade(req, srv as Server<WsData>, clientIp) : null), manager, logger, jwtSecret: config.jwtSecret, expectedSubgraphs: fixed ? Object.keys(fixed.subgraphs) : opts.expectedSubgraphs, plugins, middleware, yoga: { graphiql: config.graphiql, production: config.nodeEnv === "production" }, operationCaches: createOperationCaches(config.operationCacheMax), health: async () => ({ ...(await infrastructureHealth(bus, registry)) }) });
       // GraphQL over WebSocket on the same /graphql (ws.ts); everything else is the hono app.
       if (!ws) throw new Error("yoga instance not created");
       const wsServer = ws;

@@ -8,6 +8,7 @@ import type { Identity } from "../kernel/identity.ts";
 import type { Logger } from "../kernel/logger.ts";
 import { authenticate } from "./auth.ts";
 import type { GatewayContext } from "./context.ts";
+import { limitOperation, type RateLimiter } from "./middleware/rate-limit.ts";
 
 /**
  * GraphQL over WebSocket (the `graphql-transport-ws` protocol of the `graphql-ws` library) on
@@ -23,12 +24,20 @@ import type { GatewayContext } from "./context.ts";
  * A malformed, forged or expired token closes the socket with code **4403** (`Forbidden`,
  * graphql-ws's code for a refused `connection_init`); the client should not retry with the
  * same token. The token is checked once per connection.
+ *
+ * Rate limit: the upgrade is one request of the HTTP rate limit (middleware/rate-limit.ts), and
+ * every operation sent on the socket (`subscribe` message) counts as one more against the same
+ * per-client budget (the account of the `connection_init` token, else the upgrade's address).
+ * Over the limit, that operation gets an `error` message with `RATE_LIMITED` and
+ * `extensions.retryAfterS`; the socket and its other operations stay open.
  */
 
 /** What Bun keeps per socket (set at upgrade time). */
 export interface WsData {
   /** The upgrade request (headers for auth fallback and for plugins reading `request`). */
   request: Request;
+  /** The client address the rate limiter keyed the upgrade by; undefined when rate limiting is off. */
+  clientIp: string | undefined;
 }
 
 /** Per-connection state graphql-ws keeps in `ctx.extra` (besides the socket). */
@@ -52,14 +61,21 @@ export interface GraphQLWsServer {
    * subprotocol: 400), `undefined` when it was upgraded (Bun answers) and `null` when it is
    * not a WebSocket request (serve it over HTTP).
    */
-  upgrade(req: Request, server: Server<WsData>): Response | undefined | null;
+  upgrade(req: Request, server: Server<WsData>, clientIp?: string): Response | undefined | null;
   /** Bun's `websocket` handler for `Bun.serve`. */
   websocket: WebSocketHandler<WsData>;
 }
 
 /** Creates the WebSocket side of the gateway for `Bun.serve({ fetch, websocket })`. */
-export function createGraphQLWsServer(opts: { yoga: YogaServerInstance<GatewayContext, object>; jwtSecret: string; logger: Logger; path?: string }): GraphQLWsServer {
+export function createGraphQLWsServer(opts: { yoga: YogaServerInstance<GatewayContext, object>; jwtSecret: string; logger: Logger; path?: string; limiter?: RateLimiter | undefined }): GraphQLWsServer {
   const path = opts.path ?? "/graphql";
+  let lastStoreFailureLog = 0;
+  const onStoreError = (err: unknown): void => {
+    const now = Date.now();
+    if (now - lastStoreFailureLog < 10_000) return;
+    lastStoreFailureLog = now;
+    opts.logger.warn({ err }, "rate-limit store unavailable; letting websocket operations through");
+  };
   const handler = makeHandler<WsConnectionParams, WsExtra>({
     async onConnect(ctx) {
       const params = ctx.connectionParams ?? {};
@@ -74,7 +90,12 @@ export function createGraphQLWsServer(opts: { yoga: YogaServerInstance<GatewayCo
       return true;
     },
     async onSubscribe(ctx, _id, payload) {
-      const request = dataOf(ctx.extra.socket).request;
+      const { request, clientIp } = dataOf(ctx.extra.socket);
+      if (opts.limiter) {
+        const identity = ctx.extra.identity;
+        const refused = await limitOperation(opts.limiter, identity ? `account:${identity.accountId}` : `ip:${clientIp ?? "unknown"}`, onStoreError);
+        if (refused) return [refused];
+      }
       const gatewayContext: GatewayContext = { identity: ctx.extra.identity ?? null, requestId: newId() };
       const { schema, execute, subscribe, contextFactory, parse, validate } = opts.yoga.getEnveloped({ ...gatewayContext, request, params: payload });
       let document;
@@ -101,12 +122,12 @@ export function createGraphQLWsServer(opts: { yoga: YogaServerInstance<GatewayCo
   });
 
   return {
-    upgrade(req, server) {
+    upgrade(req, server, clientIp) {
       if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") return null;
       if (new URL(req.url).pathname !== path) return null;
       const protocol = handleProtocols(req.headers.get("sec-websocket-protocol") ?? "");
       if (!protocol) return new Response("unsupported WebSocket subprotocol: use graphql-transport-ws", { status: 400 });
-      if (server.upgrade(req, { data: { request: req }, headers: { "sec-websocket-protocol": protocol } })) return undefined;
+      if (server.upgrade(req, { data: { request: req, clientIp }, headers: { "sec-websocket-protocol": protocol } })) return undefined;
       return new Response("WebSocket upgrade failed", { status: 400 });
     },
     websocket: {

@@ -191,6 +191,52 @@ for (const name of selectedTopologies()) {
       expect(await wsOutcome(newClient())).toBe("open");
     });
 
+    test("rate limit: operations sent on an open WebSocket count against the client's budget; over it, RATE_LIMITED per operation and the socket stays open", async () => {
+      const client = newClient();
+      const init = { headers: { "x-forwarded-for": client }, protocols: ["graphql-transport-ws"] };
+      const ws = new WebSocket(url.replace(/^http/, "ws"), init as unknown as string[]);
+      const inbox: { type: string; id?: string; payload?: unknown }[] = [];
+      let wake: (() => void) | undefined;
+      ws.onmessage = (e) => {
+        inbox.push(JSON.parse(String(e.data)) as { type: string; id?: string; payload?: unknown });
+        wake?.();
+      };
+      const next = async (pred: (m: { type: string; id?: string; payload?: unknown }) => boolean) => {
+        const deadline = Date.now() + 10_000;
+        for (;;) {
+          const i = inbox.findIndex(pred);
+          if (i >= 0) return inbox.splice(i, 1)[0]!;
+          if (Date.now() > deadline) throw new Error(`no matching message; got ${JSON.stringify(inbox)}`);
+          await new Promise<void>((r) => ((wake = r), setTimeout(r, 50)));
+        }
+      };
+      await new Promise<void>((resolve, reject) => ((ws.onopen = () => resolve()), (ws.onerror = () => reject(new Error("socket refused")))));
+      ws.send(JSON.stringify({ type: "connection_init", payload: {} }));
+      await next((m) => m.type === "connection_ack");
+      // The upgrade was one request of the budget; each operation is one more.
+      let allowed = 0;
+      let refused: { type: string; payload?: unknown } | undefined;
+      for (let i = 0; i < 2 * RATE_LIMIT_MAX && !refused; i++) {
+        ws.send(JSON.stringify({ id: `op${i}`, type: "subscribe", payload: { query: "{ __typename }" } }));
+        const m = await next((m) => m.id === `op${i}` && (m.type === "next" || m.type === "error"));
+        if (m.type === "next") {
+          allowed++;
+          await next((m) => m.id === `op${i}` && m.type === "complete");
+        } else refused = m;
+      }
+      expect(allowed).toBe(RATE_LIMIT_MAX - 1);
+      const errors = refused?.payload as GqlError[] | undefined;
+      expect(errors?.[0]?.extensions?.code).toBe("RATE_LIMITED");
+      expect(Number(errors?.[0]?.extensions?.["retryAfterS"])).toBeGreaterThanOrEqual(1);
+      // The socket is still open; the next operation is refused the same way.
+      expect(ws.readyState).toBe(WebSocket.OPEN);
+      ws.send(JSON.stringify({ id: "again", type: "subscribe", payload: { query: "{ __typename }" } }));
+      expect((await next((m) => m.id === "again")).type).toBe("error");
+      // HTTP requests of the same client share the budget: refused too.
+      expect((await post(url, client, "{ __typename }")).status).toBe(429);
+      ws.close();
+    });
+
     if (name === "split") {
       test("split: two gateways share one limit (NATS KV): a client alternating between them is refused after RATE_LIMIT_MAX in total", async () => {
         const split = (t as Topology & { split: SplitTopology }).split;

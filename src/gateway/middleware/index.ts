@@ -40,11 +40,14 @@ export interface GatewayMiddlewareOptions {
 /**
  * Builds the middleware list; see the file comment. With a NATS connection the rate limiter
  * counts in JetStream KV (shared by every gateway), else in memory.
+ * @returns the middleware in order, and the rate limiter (undefined when `RATE_LIMIT_MAX` is 0),
+ *   which the WebSocket server uses for the operations sent on an open socket.
  * @throws when the KV bucket cannot be opened (JetStream disabled on the server).
  */
-export async function createGatewayMiddleware(opts: GatewayMiddlewareOptions): Promise<GatewayMiddleware[]> {
+export async function createGatewayMiddleware(opts: GatewayMiddlewareOptions): Promise<{ middleware: GatewayMiddleware[]; limiter: RateLimiter | undefined }> {
   const { config } = opts;
   const list: GatewayMiddleware[] = [{ path: "*", handler: securityHeaders() }];
+  let limiter: RateLimiter | undefined;
   const cors = corsAllowList(config.corsOrigins);
   if (cors) list.push({ path: "/graphql", handler: cors });
   if (config.rateLimitMax > 0) {
@@ -53,9 +56,9 @@ export async function createGatewayMiddleware(opts: GatewayMiddlewareOptions): P
       : new MemoryRateLimitStore();
     opts.onStop(() => store.close());
     opts.logger.info({ store: store.kind, max: config.rateLimitMax, windowS: config.rateLimitWindowS }, "rate limiting on");
-    const limiter = new RateLimiter(store, { max: config.rateLimitMax, windowS: config.rateLimitWindowS });
+    limiter = new RateLimiter(store, { max: config.rateLimitMax, windowS: config.rateLimitWindowS });
     list.push({ path: "/graphql", handler: rateLimit({ limiter, jwtSecret: opts.jwtSecret, trustProxy: config.trustProxy, logger: opts.logger }) });
   }
   list.push({ path: "/graphql", handler: bodySizeLimit(config.maxBodyBytes) });
-  return list;
+  return { middleware: list, limiter };
 }

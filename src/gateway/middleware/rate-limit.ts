@@ -16,10 +16,18 @@
  * an outage of the limiter must not become an outage of the API.
  */
 import type { Context, MiddlewareHandler } from "hono";
+import { GraphQLError } from "graphql";
 import type { Logger } from "../../kernel/logger.ts";
 import { authenticateRequest } from "../auth.ts";
 import { graphqlErrorResponse } from "./errors.ts";
 import type { RateLimitStore } from "./rate-limit-store.ts";
+
+declare module "hono" {
+  interface ContextVariableMap {
+    /** The client address the rate limiter keyed an anonymous request by (set by {@link rateLimit}). */
+    clientIp: string;
+  }
+}
 
 /** Error code of a request over the limit. */
 export const RATE_LIMITED = "RATE_LIMITED";
@@ -104,7 +112,10 @@ export function rateLimit(opts: RateLimitMiddlewareOptions): MiddlewareHandler {
   return async (c, next) => {
     if (c.req.method === "OPTIONS") return next();
     const auth = await authenticateRequest(c.req.raw, opts.jwtSecret);
-    const client = auth.ok && auth.identity ? `account:${auth.identity.accountId}` : `ip:${clientIp(c, opts.trustProxy)}`;
+    const ip = clientIp(c, opts.trustProxy);
+    // Kept for a WebSocket upgrade: its operations are counted per client too (ws.ts).
+    c.set("clientIp", ip);
+    const client = auth.ok && auth.identity ? `account:${auth.identity.accountId}` : `ip:${ip}`;
     let decision: RateLimitDecision;
     try {
       decision = await opts.limiter.hit(client);
@@ -134,4 +145,27 @@ export function rateLimit(opts: RateLimitMiddlewareOptions): MiddlewareHandler {
       // Immutable headers (e.g. a WebSocket upgrade response): the counters still applied.
     }
   };
+}
+
+/**
+ * Counts one GraphQL operation sent on an open WebSocket against the same per-client budget as
+ * HTTP requests (the socket's upgrade was one request; each `subscribe` message is one more), so
+ * a client cannot bypass the limit by sending everything over one socket.
+ * @param client `account:<id>` for a socket whose `connection_init` carried a valid token, else
+ *   `ip:<address>` of the upgrade request.
+ * @returns the operation's error (`RATE_LIMITED`, `extensions.retryAfterS`) when over the
+ *   limit, undefined to let it run; a store failure lets it run (logged by `onStoreError`).
+ */
+export async function limitOperation(limiter: RateLimiter, client: string, onStoreError: (err: unknown) => void): Promise<GraphQLError | undefined> {
+  let decision: RateLimitDecision;
+  try {
+    decision = await limiter.hit(client);
+  } catch (err) {
+    onStoreError(err);
+    return undefined;
+  }
+  if (decision.allowed) return undefined;
+  return new GraphQLError(`rate limit of ${decision.limit} requests per window exceeded; retry in ${decision.resetS} s`, {
+    extensions: { code: RATE_LIMITED, retryAfterS: decision.resetS },
+  });
 }

@@ -1,7 +1,7 @@
 import { OperationTypeNode, print, type DocumentNode, type ExecutionResult } from "graphql";
 import type { ExecutionRequest, Executor } from "@graphql-tools/utils";
 import type { Bus, Headers } from "../kernel/bus/types.ts";
-import { jsonPayload } from "../kernel/bus/codec.ts";
+import { encodeJson, jsonPayload } from "../kernel/bus/codec.ts";
 import { BusError } from "../kernel/bus/errors.ts";
 import { CircuitOpenError, breakers, idempotentRetry, throughBreaker } from "../kernel/bus/resilience.ts";
 import { secondsSince, subgraphFetchDuration } from "../kernel/metrics.ts";
@@ -53,13 +53,17 @@ export function createBusExecutor(bus: Bus, name: string, timeoutMs: number): Ex
     if (ctx?.identity) headers[IDENTITY_HEADER] = encodeIdentity(ctx.identity);
     // x-switchyard-trace: asks the subgraph for an ftv1 trace (plugins/subgraph-timings.ts).
     const traced = traceSubgraphFetch(request.context, name, request.operationType, headers);
-    // A fresh object handed to the bus: in process the subgraph receives it without a JSON round trip.
-    const body = jsonPayload({ query: printCached(request.document), variables: request.variables ?? {}, operationName: request.operationName });
+    const body = { query: printCached(request.document), variables: request.variables ?? {}, operationName: request.operationName };
+    let attempts = 0;
+    // The first attempt hands the body to the bus (in process the subgraph receives the object
+    // without a JSON round trip); a retry sends its encoding, so a timed-out handler that may
+    // still hold the object never shares it with the next one.
+    const payload = () => (attempts++ === 0 ? jsonPayload(body) : encodeJson(body));
     const start = performance.now();
     return tracer().startActiveSpan(`subgraph ${name}`, { kind: SpanKind.CLIENT, attributes: { "switchyard.subgraph": name, "graphql.operation.type": request.operationType ?? "query" } }, async (span) => {
       let outcome = "ok";
       try {
-        const send = () => throughBreaker(breakerTarget, () => bus.request(subject, body, { timeoutMs, headers }));
+        const send = () => throughBreaker(breakerTarget, () => bus.request(subject, payload(), { timeoutMs, headers }));
         const reply = request.operationType === OperationTypeNode.QUERY ? await queryRetry.execute(send) : await send();
         const result = reply.json<ExecutionResult>();
         traced?.(result);

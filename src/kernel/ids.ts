@@ -11,25 +11,12 @@ import KSUID from "ksuid";
  * for, and the maintained package wins over our own code.)
  */
 
-/** KSUID epoch, ms since the Unix epoch. */
-const KSUID_EPOCH_MS = 1_400_000_000_000;
-
 /**
  * Returns a new KSUID string: 27 base62 characters, time-sortable to the second, 128 random
  * bits (from the CSPRNG).
  */
 export function newId(): string {
   return KSUID.randomSync().string;
-}
-
-/**
- * {@link newId} for the creation time `nowMs` (ms since the Unix epoch): for tests.
- * @throws RangeError when `nowMs` is before the KSUID epoch or past its uint32 range (year 2150).
- */
-export function newIdAt(nowMs: number): string {
-  const seconds = Math.floor((nowMs - KSUID_EPOCH_MS) / 1000);
-  if (!(seconds >= 0 && seconds <= 0xffff_ffff)) throw new RangeError(`time ${nowMs} ms is outside the KSUID range`);
-  return KSUID.randomSync(nowMs).string;
 }
 
 /** True when `id` is a syntactically valid KSUID string. */

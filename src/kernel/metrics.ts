@@ -12,6 +12,7 @@
  * distinct values, then `"other"`), routes are hono route patterns, never raw paths.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Lru } from "./subgraph/lru.ts";
 
 /** The registry every metric of this process is registered on. */
 export const metricsRegistry = new Registry();
@@ -170,14 +171,15 @@ export function subjectLabel(subject: string): string {
   const known = subjectLabels.get(subject);
   if (known !== undefined) return known;
   const label = labelOf(subject);
-  // Bounded: subjects carrying ids are unbounded; once full, new subjects are computed each time.
-  if (subjectLabels.size < SUBJECT_LABELS_MAX) subjectLabels.set(subject, label);
+  subjectLabels.set(subject, label);
   return label;
 }
 
-/** Memo of {@link subjectLabel} (subject → label), at most {@link SUBJECT_LABELS_MAX} entries. */
-const subjectLabels = new Map<string, string>();
-const SUBJECT_LABELS_MAX = 1000;
+/**
+ * Memo of {@link subjectLabel} (subject → label), an LRU of 1,000 subjects: subjects carrying
+ * ids are unbounded, and must not crowd out the few hot ones for good.
+ */
+const subjectLabels = new Lru<string, string>(1000);
 
 function labelOf(subject: string): string {
   if (!ID_TOKEN.test(subject) && !subject.includes(".")) return subject;

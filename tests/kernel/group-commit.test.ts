@@ -3,6 +3,8 @@ import { Database } from "bun:sqlite";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { context, createContextKey } from "@opentelemetry/api";
+import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { GroupCommit } from "../../src/kernel/storage/group-commit.ts";
 
 let db: Database;
@@ -76,4 +78,30 @@ test("when the transaction cannot begin (another connection holds the write lock
     file.close();
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("a write after which SQLite rolled the whole transaction back aborts the batch: all reject, nothing is written", async () => {
+  // Stands for SQLITE_FULL / IOERR / NOMEM / INTERRUPT, after which SQLite has rolled the
+  // transaction back itself: later writes must not autocommit one by one.
+  const batch = new GroupCommit(db, (x: number) => {
+    db.query("INSERT INTO t (x) VALUES (?)").run(x);
+    if (x === 2) {
+      db.exec("ROLLBACK");
+      throw new Error("disk full");
+    }
+  });
+  const settled = await Promise.allSettled([1, 2, 3].map((x) => batch.submit(x)));
+  expect(settled.map((s) => s.status)).toEqual(["rejected", "rejected", "rejected"]);
+  expect(rows()).toEqual([]);
+  await batch.submit(4);
+  expect(rows()).toEqual([4]);
+});
+
+test("each write runs in the OpenTelemetry context of its submit call (its own request's trace)", async () => {
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  const key = createContextKey("request");
+  const seen: unknown[] = [];
+  const batch = new GroupCommit(db, (x: number) => void seen.push(`${x}:${String(context.active().getValue(key))}`));
+  await Promise.all([1, 2, 3].map((x) => context.with(context.active().setValue(key, `r${x}`), () => batch.submit(x))));
+  expect(seen).toEqual(["1:r1", "2:r2", "3:r3"]);
 });

@@ -31,7 +31,11 @@ import type { GatewayContext } from "../context.ts";
  */
 export function useAuthDirectives(): Plugin<GatewayContext> {
   const inner = useGenericAuth<Identity, GatewayContext, "identity">({
+    // protect-granular: only fields with a directive are checked (what selectsProtectedField skips on).
     mode: "protect-granular",
+    authDirectiveName: AUTH_DIRECTIVES[0],
+    scopesDirectiveName: AUTH_DIRECTIVES[1],
+    policyDirectiveName: AUTH_DIRECTIVES[2],
     // The HTTP edge (http.ts) has already verified the token and put the identity here.
     contextFieldName: "identity",
     resolveUserFn: (ctx) => ctx.identity,
@@ -59,7 +63,11 @@ export function useAuthDirectives(): Plugin<GatewayContext> {
   } as Plugin<GatewayContext>;
 }
 
-/** The authorization directives generic-auth reads (`@policy` too, though no module uses it). */
+/**
+ * The authorization directives generic-auth reads, passed to it by name and looked for by
+ * {@link selectsProtectedField} (one list, so the skip can never miss a directive it checks):
+ * `@authenticated`, `@requiresScopes`, `@policy` (no module uses the last one).
+ */
 const AUTH_DIRECTIVES = ["authenticated", "requiresScopes", "policy"] as const;
 
 /** Types and fields (`Type.field`) of a schema that carry an authorization directive. */

@@ -27,7 +27,7 @@ export interface CompositionCache {
  */
 export function compositionKey(engine: string, subgraphs: readonly SubgraphSdl[]): string {
   const h = createHash("sha256").update(engine);
-  for (const s of [...subgraphs].sort((a, b) => a.name.localeCompare(b.name))) h.update(`\0${s.name}\0${s.sdl}`);
+  for (const s of [...subgraphs].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) h.update(`\0${s.name}\0${s.sdl}`);
   return h.digest("hex");
 }
 

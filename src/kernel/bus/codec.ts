@@ -47,7 +47,9 @@ export function decodeJson<T>(bytes: Uint8Array): T {
  *
  * Ownership: the sender gives the value up. It must be a fresh, JSON-shaped value (plain
  * objects, arrays, strings, finite numbers, booleans, null) that the sender neither keeps nor
- * mutates afterwards; the recipient may mutate it. When a message reaches several recipients
+ * mutates afterwards, nor sends again (a retry sends bytes); the recipient may mutate it. Nothing
+ * in it may reference the sender's own state (a cache entry, an error's `details` object kept
+ * elsewhere). When a message reaches several recipients
  * (fan-out), each gets its own decoded copy, as over the wire.
  */
 export class JsonPayload {
@@ -67,10 +69,4 @@ export class JsonPayload {
 /** Wraps a value as a {@link JsonPayload} (ownership passes to the bus). */
 export function jsonPayload(value: unknown): JsonPayload {
   return new JsonPayload(value);
-}
-
-/** The bytes of a payload: its JSON encoding for a {@link JsonPayload}, {@link EMPTY} for none. */
-export function payloadBytes(data: Uint8Array | JsonPayload | undefined): Uint8Array {
-  if (data === undefined) return EMPTY;
-  return data instanceof JsonPayload ? data.bytes() : data;
 }

@@ -1,4 +1,5 @@
 import type { Database } from "bun:sqlite";
+import { context, type Context } from "@opentelemetry/api";
 
 /**
  * Group commit on one SQLite connection: the writes submitted during one event-loop turn run
@@ -11,14 +12,17 @@ import type { Database } from "bun:sqlite";
  * Semantics per submitted write, as if it ran in its own transaction: its savepoint is rolled
  * back when `run` throws (the promise rejects with that error; the batch's other writes are
  * unaffected); otherwise the promise resolves with `run`'s result once the batch committed.
- * If the commit itself fails, every write of the batch that had succeeded rejects with the
- * commit's error (nothing of the batch was written). Writes run in submission order, so a
- * later write sees the earlier ones of its batch, as it would have sequentially.
+ * If the batch's transaction itself fails (BEGIN, COMMIT, or an error after which SQLite rolled
+ * the whole transaction back: SQLITE_FULL, IOERR, NOMEM, INTERRUPT), every write of the batch
+ * rejects with that error and nothing of the batch is written. Writes run in submission order,
+ * so a later write sees the earlier ones of its batch, as it would have sequentially. Each
+ * write runs in the OpenTelemetry context of its `submit` call (its request's trace: SQL spans
+ * and the `traceparent` of outbox events), not in the context of the flush.
  */
 export class GroupCommit<A extends unknown[], R> {
   readonly #db: Database;
   readonly #run: (...args: A) => R;
-  #pending: { args: A; resolve: (r: R) => void; reject: (err: unknown) => void }[] = [];
+  #pending: { args: A; ctx: Context; resolve: (r: R) => void; reject: (err: unknown) => void }[] = [];
 
   /**
    * @param db the connection (writes must not hold a transaction open across awaits on it).
@@ -36,7 +40,7 @@ export class GroupCommit<A extends unknown[], R> {
    */
   submit(...args: A): Promise<R> {
     return new Promise<R>((resolve, reject) => {
-      this.#pending.push({ args, resolve, reject });
+      this.#pending.push({ args, ctx: context.active(), resolve, reject });
       if (this.#pending.length === 1) setImmediate(() => this.#flush());
     });
   }
@@ -49,15 +53,18 @@ export class GroupCommit<A extends unknown[], R> {
         .transaction(() => {
           for (const w of batch) {
             try {
-              outcomes.push({ ok: true, value: this.#run(...w.args) });
+              outcomes.push({ ok: true, value: context.with(w.ctx, () => this.#run(...w.args)) });
             } catch (err) {
+              // SQLite rolled the whole transaction back (not just the savepoint): later writes
+              // would autocommit one by one; abort the batch instead (all reject, nothing written).
+              if (!this.#db.inTransaction) throw err;
               outcomes.push({ ok: false, err });
             }
           }
         })
         .immediate();
     } catch (err) {
-      // BEGIN or COMMIT failed: nothing of the batch is written.
+      // BEGIN, COMMIT or a transaction-wide rollback: nothing of the batch is written.
       for (const w of batch) w.reject(err);
       return;
     }

@@ -24,8 +24,11 @@ export type CompiledExecutor = (run: SubgraphExecution) => Promise<ExecutionResu
  * on every request instead; in the gateways benchmark it was ~17% of the monolith's CPU.
  *
  * An operation graphql-jit cannot compile (it returns errors instead of a function) runs on
- * graphql-js's `execute`, so results never depend on the compiler's coverage.
+ * graphql-js's `execute`, so results never depend on the compiler's coverage; that outcome is
+ * cached too (the compile is not retried while the entry stays in the LRU).
+ * @param schema the subgraph's executable schema (resolvers attached).
  * @param maxOperations compiled operations kept, entries (>= 1).
+ * @throws RangeError when `maxOperations` < 1.
  */
 export function createCompiledExecutor(schema: GraphQLSchema, maxOperations: number): CompiledExecutor {
   const compiled = new Lru<string, CompiledQuery | null>(maxOperations);

@@ -138,7 +138,8 @@ export function serveSubgraph(opts: SubgraphServerOptions): Subscription {
         logger.error({ err }, "subgraph request failed");
         result = { errors: [new GraphQLError(`internal error (request ${requestId})`, { extensions: { code: ErrorCode.INTERNAL, requestId } })] };
       }
-      // The result is this request's own (fresh from execute): handed to the bus, not encoded in process.
+      // The result is this request's own (fresh from execute; errors copied by withCode/formatResult):
+      // handed to the bus, not encoded in process.
       msg.respond(jsonPayload(formatResult(result, requestId, logger)));
     },
     { queue: opts.queue },
@@ -180,7 +181,14 @@ function mapResults<A, B>(source: AsyncGenerator<A, void, void>, fn: (a: A) => B
 
 function withCode(err: GraphQLError, code: string): GraphQLFormattedError {
   const f = err.toJSON();
-  return { ...f, extensions: { ...f.extensions, code: f.extensions?.["code"] ?? code } };
+  // Own copies: validation errors are cached with their document, and the reply is handed over
+  // as a value on the in-memory bus (the gateway may change what it receives).
+  return {
+    ...f,
+    ...(f.locations ? { locations: f.locations.map((l) => ({ ...l })) } : {}),
+    ...(f.path ? { path: [...f.path] } : {}),
+    extensions: { ...f.extensions, code: f.extensions?.["code"] ?? code },
+  };
 }
 
 /** Maps resolver errors to stable codes and masks unexpected ones. */

@@ -1,4 +1,5 @@
 import type { Database } from "../../../kernel/index.ts";
+import { GroupCommit } from "../../../kernel/storage/group-commit.ts";
 import type { SagaAdvance, SagaRecord, SagaStep, SagaStore } from "./saga.ts";
 
 const COLUMNS = `order_id AS orderId, payment_id AS paymentId, account_id AS accountId, token, amount_cents AS amountCents,
@@ -8,7 +9,11 @@ const COLUMNS = `order_id AS orderId, payment_id AS paymentId, account_id AS acc
 
 /** {@link SagaStore} on the order module's SQLite database (the order store's connection). */
 export class SqliteSagaStore implements SagaStore {
-  constructor(private readonly db: Database) {}
+  constructor(private readonly db: Database) {
+    this.#intents = new GroupCommit(db, (orderId: string) => {
+      db.query("INSERT INTO reservation_intents (order_id, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING").run(orderId, new Date().toISOString());
+    });
+  }
 
   async start(s: SagaRecord): Promise<{ saga: SagaRecord; created: boolean }> {
     const r = this.db
@@ -60,42 +65,21 @@ export class SqliteSagaStore implements SagaStore {
       .map((r) => r.id);
   }
 
-  /** Intents waiting for the next group commit (see {@link addIntent}). */
-  #pendingIntents: { orderId: string; resolve: () => void; reject: (err: unknown) => void }[] = [];
-
   /**
-   * Group commit: the intents of all checkouts that reach this point in one event-loop turn
-   * are inserted in one transaction, at `setImmediate` (under 50 concurrent createOrders,
-   * ~30 per commit instead of a commit each). The promise resolves once the intent is
-   * committed, as before, so the reservation is still requested only after its intent is
-   * durable; if the transaction fails, every intent of that batch rejects with the driver's
-   * error (none was written, and those checkouts fail before reserving anything).
+   * Group commit (kernel/storage/group-commit.ts): the intents of all checkouts that reach this
+   * point in one event-loop turn are inserted in one transaction (under 50 concurrent
+   * createOrders, ~30 per commit instead of a commit each). The promise resolves once the
+   * intent is committed, as before, so the reservation is still requested only after its intent
+   * is durable; if the commit fails, every intent of that batch rejects with the driver's error
+   * (none was written, and those checkouts fail before reserving anything).
    * Measured: createOrder/s +30%, server CPU per order -24% (orders benchmark, SQLite), far
    * more than the commits saved: the checkouts of a turn then also run their later steps
    * (reservation, order write, replies) together, one after the other.
    */
-  addIntent(orderId: string): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      this.#pendingIntents.push({ orderId, resolve, reject });
-      if (this.#pendingIntents.length === 1) setImmediate(() => this.#flushIntents());
-    });
-  }
+  readonly #intents: GroupCommit<[string], void>;
 
-  #flushIntents(): void {
-    const batch = this.#pendingIntents.splice(0);
-    try {
-      const now = new Date().toISOString();
-      const insert = this.db.query("INSERT INTO reservation_intents (order_id, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING");
-      this.db
-        .transaction(() => {
-          for (const i of batch) insert.run(i.orderId, now);
-        })
-        .immediate();
-    } catch (err) {
-      for (const i of batch) i.reject(err);
-      return;
-    }
-    for (const i of batch) i.resolve();
+  addIntent(orderId: string): Promise<void> {
+    return this.#intents.submit(orderId);
   }
 
   async dropIntent(orderId: string): Promise<void> {

@@ -1,0 +1,430 @@
+/**
+ * `npm run new-module -- <name> [--root <dir>]`: scaffolds a module in `src/modules/<name>/`
+ * with the shape every module has, and adds its `register` to `src/module-list.ts`:
+ *
+ * - `contract/` (its public surface: SDL, bus subjects, event types): a `<Name>Item` entity
+ *   (`@key(fields: "id")`), `<name>Items` / `<name>Item` queries, an `@authenticated`
+ *   `create<Name>Item` mutation, the request/reply subject `<name>.item.get` and the event
+ *   `<name>.item_created`;
+ * - `storage/`: SQLite (`bun:sqlite`) and PostgreSQL stores behind one interface, versioned
+ *   migrations for both, and the transactional outbox (the event is written in the same
+ *   transaction as the item);
+ * - `module.ts` (the `ModuleDefinition`: opens the store on the database the kernel assigns,
+ *   serves the subject, relays the outbox), `resolvers.ts`, `index.ts` (`register(kernel)`).
+ *
+ * The result builds, composes into the supergraph and runs in both modes as generated
+ * (tests/scripts/new-module.test.ts starts it); replace the item with the module's own model.
+ * `--root` (default: this repository) is the project whose `src/` receives the module.
+ * Exit codes: 0 done, 2 invalid name or the module exists.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+
+/** Names a module can take: lowercase, used as-is in subjects, table and SDL names. */
+const NAME = /^[a-z][a-z0-9]{1,29}$/;
+const RESERVED = new Set(["all", "gateway", "kernel", "modules", "graphql", "outbox"]);
+
+/** The files of a module named `name` (`review` → `Review`, `ReviewItem`, `review.item.get`). */
+export function moduleFiles(name: string): Record<string, string> {
+  const Pascal = name[0]!.toUpperCase() + name.slice(1);
+  const UPPER = name.toUpperCase();
+  const Item = `${Pascal}Item`;
+  const k = "../../../kernel/index.ts";
+  return {
+    "contract/schema.ts": `/** The ${name} subgraph's SDL (Apollo Federation v2). */
+export const ${UPPER}_SDL = /* GraphQL */ \`
+  extend schema @link(url: "https://specs.apollo.dev/federation/v2.5", import: ["@key", "@authenticated"])
+
+  "An item of the ${name} module (scaffold: replace with the module's own model)."
+  type ${Item} @key(fields: "id") {
+    id: ID!
+    name: String!
+    "Account that created it."
+    createdBy: ID!
+    "ISO-8601 UTC."
+    createdAt: String!
+  }
+
+  type Query {
+    "Newest first; at most 100."
+    ${name}Items(first: Int = 20): [${Item}!]!
+    ${name}Item(id: ID!): ${Item}
+  }
+
+  type Mutation {
+    "Creates an item; BAD_USER_INPUT for an empty or longer than 200 characters name."
+    create${Item}(name: String!): ${Item}! @authenticated
+  }
+\`;
+`,
+    "contract/subjects.ts": `/** Bus subjects the ${name} module serves (request/reply, queue group \`${name}\`). */
+export const ${Pascal}Subjects = {
+  /** Reads an item. Request {@link Get${Item}Request} → {@link ${Item}Reply}; error \`NOT_FOUND\`. */
+  getItem: "${name}.item.get",
+} as const;
+
+export interface Get${Item}Request {
+  id: string;
+}
+
+/** An item as other modules see it. */
+export interface ${Item}Reply {
+  id: string;
+  name: string;
+  createdBy: string;
+  /** ISO-8601 UTC. */
+  createdAt: string;
+}
+`,
+    "contract/events.ts": `/** Events the ${name} module publishes (through its transactional outbox). */
+export const ${Pascal}Events = {
+  /** An item was created. Payload {@link ${Item}CreatedEvent}. */
+  itemCreated: "${name}.item_created",
+} as const;
+
+export interface ${Item}CreatedEvent {
+  /** Event id (KSUID) for consumer deduplication. */
+  eventId: string;
+  id: string;
+  name: string;
+  createdBy: string;
+  /** ISO-8601 UTC, when the item was committed. */
+  at: string;
+}
+`,
+    "contract/index.ts": `/** The ${name} module's public contract: the only ${name} files other modules may import. */
+export * from "./subjects.ts";
+export * from "./events.ts";
+export { ${UPPER}_SDL } from "./schema.ts";
+`,
+    "storage/types.ts": `import type { OutboxSource } from "${k}";
+
+/** A stored item. */
+export interface ItemRecord {
+  id: string;
+  name: string;
+  createdBy: string;
+  /** ISO-8601 UTC. */
+  createdAt: string;
+}
+
+/** The ${name} module's storage (SQLite or PostgreSQL). */
+export interface ${Pascal}Store {
+  /** The outbox the kernel relays (events written with the changes they announce). */
+  readonly outbox: OutboxSource;
+  /** Inserts an item and its \`${name}.item_created\` event in one transaction. */
+  create(item: ItemRecord): Promise<ItemRecord>;
+  byId(id: string): Promise<ItemRecord | null>;
+  /** Newest first; \`first\` in 1..100. */
+  list(first: number): Promise<ItemRecord[]>;
+  close(): Promise<void>;
+}
+`,
+    "storage/events.ts": `import { newId } from "${k}";
+import type { ${Item}CreatedEvent } from "../contract/index.ts";
+import type { ItemRecord } from "./types.ts";
+
+/** The \`${name}.item_created\` payload of a new item. */
+export const itemCreated = (item: ItemRecord): ${Item}CreatedEvent => ({ eventId: newId(), id: item.id, name: item.name, createdBy: item.createdBy, at: item.createdAt });
+`,
+    "storage/migrations.ts": `import { sqliteOutboxMigration, type Migration } from "${k}";
+
+/** Versioned schema of the ${name} database (SQLite). Append only. */
+export const ${UPPER}_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: "items",
+    up: \`
+      CREATE TABLE items (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL
+      );
+    \`,
+  },
+  sqliteOutboxMigration(2),
+];
+`,
+    "storage/migrations.pg.ts": `import { postgresOutboxMigration, type PgMigration } from "${k}";
+
+/** Versioned schema of the ${name} database (PostgreSQL), mirroring \`migrations.ts\`. Append only. */
+export const ${UPPER}_PG_MIGRATIONS: readonly PgMigration[] = [
+  {
+    version: 1,
+    name: "items",
+    up: \`
+      CREATE TABLE items (
+        seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        id text COLLATE "C" NOT NULL UNIQUE,
+        name text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+        created_by text COLLATE "C" NOT NULL,
+        created_at timestamptz NOT NULL
+      );
+    \`,
+  },
+  postgresOutboxMigration(2),
+];
+`,
+    "storage/sqlite.ts": `import { migrateSqlite, openSqlite, SqliteOutbox, type Database } from "${k}";
+import { ${Pascal}Events } from "../contract/index.ts";
+import { itemCreated } from "./events.ts";
+import { ${UPPER}_MIGRATIONS } from "./migrations.ts";
+import type { ${Pascal}Store, ItemRecord } from "./types.ts";
+
+const COLUMNS = "id, name, created_by AS createdBy, created_at AS createdAt";
+
+/**
+ * Opens (creating and migrating) the ${name} database and returns a store on it.
+ * @param path database file, or \`":memory:"\`.
+ * @throws MigrationError when the database was migrated by newer code.
+ */
+export function openSqlite${Pascal}Store(path: string): Sqlite${Pascal}Store {
+  const db = openSqlite(path);
+  try {
+    migrateSqlite(db, ${UPPER}_MIGRATIONS);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+  return new Sqlite${Pascal}Store(db);
+}
+
+/** {@link ${Pascal}Store} on bun:sqlite; writes are \`BEGIN IMMEDIATE\` transactions. */
+export class Sqlite${Pascal}Store implements ${Pascal}Store {
+  readonly outbox: SqliteOutbox;
+  private readonly insertTx: (item: ItemRecord) => void;
+
+  constructor(readonly db: Database) {
+    this.outbox = new SqliteOutbox(db);
+    this.insertTx = db.transaction((item: ItemRecord) => {
+      db.query("INSERT INTO items (id, name, created_by, created_at) VALUES (?, ?, ?, ?)").run(item.id, item.name, item.createdBy, item.createdAt);
+      this.outbox.add(${Pascal}Events.itemCreated, itemCreated(item));
+    }).immediate;
+  }
+
+  async create(item: ItemRecord): Promise<ItemRecord> {
+    this.insertTx(item);
+    void this.outbox.committed([${Pascal}Events.itemCreated]);
+    return item;
+  }
+
+  async byId(id: string): Promise<ItemRecord | null> {
+    return this.db.query<ItemRecord, [string]>(\`SELECT \${COLUMNS} FROM items WHERE id = ?\`).get(id);
+  }
+
+  async list(first: number): Promise<ItemRecord[]> {
+    return this.db.query<ItemRecord, [number]>(\`SELECT \${COLUMNS} FROM items ORDER BY seq DESC LIMIT ?\`).all(first);
+  }
+
+  async close(): Promise<void> {
+    this.db.close();
+  }
+}
+`,
+    "storage/postgres.ts": `import { migratePostgres, openPostgres, PostgresOutbox, type Logger, type PgSql } from "${k}";
+import { ${Pascal}Events } from "../contract/index.ts";
+import { itemCreated } from "./events.ts";
+import { ${UPPER}_PG_MIGRATIONS } from "./migrations.pg.ts";
+import type { ${Pascal}Store, ItemRecord } from "./types.ts";
+
+interface Row extends Omit<ItemRecord, "createdAt"> {
+  createdAt: Date;
+}
+
+const COLUMNS = \`id, name, created_by AS "createdBy", created_at AS "createdAt"\`;
+const toRecord = (r: Row): ItemRecord => ({ ...r, createdAt: r.createdAt.toISOString() });
+
+/**
+ * Opens a pool on the ${name} database, migrates it and returns a store on it.
+ * @throws MigrationError / the driver's error; the pool is closed on failure.
+ */
+export async function openPostgres${Pascal}Store(url: string, opts: { poolMax: number; logger?: Logger }): Promise<Postgres${Pascal}Store> {
+  const sql = openPostgres(url, opts);
+  try {
+    await migratePostgres(sql, ${UPPER}_PG_MIGRATIONS);
+  } catch (err) {
+    await sql.end({ timeout: 5 });
+    throw err;
+  }
+  return new Postgres${Pascal}Store(sql);
+}
+
+/** {@link ${Pascal}Store} on a PostgreSQL pool. */
+export class Postgres${Pascal}Store implements ${Pascal}Store {
+  readonly outbox: PostgresOutbox;
+
+  constructor(readonly sql: PgSql) {
+    this.outbox = new PostgresOutbox(sql);
+  }
+
+  async create(item: ItemRecord): Promise<ItemRecord> {
+    await this.sql.begin(async (tx) => {
+      await tx\`INSERT INTO items (id, name, created_by, created_at) VALUES (\${item.id}, \${item.name}, \${item.createdBy}, \${item.createdAt})\`;
+      await this.outbox.add(tx, ${Pascal}Events.itemCreated, itemCreated(item));
+    });
+    void this.outbox.committed([${Pascal}Events.itemCreated]);
+    return item;
+  }
+
+  async byId(id: string): Promise<ItemRecord | null> {
+    const rows = await this.sql.unsafe<Row[]>(\`SELECT \${COLUMNS} FROM items WHERE id = $1\`, [id]);
+    return rows[0] ? toRecord(rows[0]) : null;
+  }
+
+  async list(first: number): Promise<ItemRecord[]> {
+    const rows = await this.sql.unsafe<Row[]>(\`SELECT \${COLUMNS} FROM items ORDER BY seq DESC LIMIT $1\`, [first]);
+    return rows.map(toRecord);
+  }
+
+  async close(): Promise<void> {
+    await this.sql.end({ timeout: 5 });
+  }
+}
+`,
+    "resolvers.ts": `import { reference, typed } from "../../kernel/graphql/resolvers.ts";
+import { badInput, newId, unauthenticated, type Resolvers } from "../../kernel/index.ts";
+import type { ${Pascal}Store } from "./storage/types.ts";
+
+/** The ${name} subgraph's resolvers. */
+export function createResolvers(store: ${Pascal}Store): Resolvers {
+  return {
+    Query: {
+      ${name}Items: typed<unknown, { first: number }>((_p, { first }) => {
+        if (!Number.isInteger(first) || first < 1 || first > 100) throw badInput("first must be between 1 and 100", { first });
+        return store.list(first);
+      }),
+      ${name}Item: typed<unknown, { id: string }>((_p, { id }) => store.byId(id)),
+    },
+    Mutation: {
+      create${Item}: typed<unknown, { name: string }>(async (_p, { name }, ctx) => {
+        // The gateway enforces @authenticated; a module never relies on it (defence in depth).
+        if (!ctx.identity) throw unauthenticated();
+        const trimmed = name.trim();
+        if (trimmed.length < 1 || trimmed.length > 200) throw badInput("name must have 1 to 200 characters", { field: "name" });
+        return store.create({ id: newId(), name: trimmed, createdBy: ctx.identity.accountId, createdAt: new Date().toISOString() });
+      }),
+    },
+    ${Item}: {
+      __resolveReference: reference((ref) => store.byId(ref.id)),
+    },
+  };
+}
+`,
+    "module.ts": `import { notFound, type ModuleContext, type ModuleDefinition } from "../../kernel/index.ts";
+import { ${UPPER}_SDL, ${Pascal}Events, ${Pascal}Subjects, type Get${Item}Request, type ${Item}Reply } from "./contract/index.ts";
+import { createResolvers } from "./resolvers.ts";
+import { openPostgres${Pascal}Store } from "./storage/postgres.ts";
+import { openSqlite${Pascal}Store } from "./storage/sqlite.ts";
+import type { ${Pascal}Store } from "./storage/types.ts";
+
+/**
+ * Opens the store on the database the kernel assigned (PostgreSQL pool or SQLite file), migrated.
+ * @throws MigrationError / the driver's error.
+ */
+export async function open${Pascal}Store(ctx: ModuleContext): Promise<${Pascal}Store> {
+  const db = ctx.database;
+  if (db.kind === "postgres") return openPostgres${Pascal}Store(db.url, { poolMax: db.poolMax, logger: ctx.logger });
+  return openSqlite${Pascal}Store(db.path);
+}
+
+/** The ${name} module: its subgraph, \`${name}.item.get\` (queue group \`${name}\`) and \`${name}.item_created\` through its outbox. */
+export const ${name}Module: ModuleDefinition = {
+  name: "${name}",
+  version: "0.1.0",
+  dependsOn: [],
+  typeDefs: ${UPPER}_SDL,
+  subjects: [${Pascal}Subjects.getItem],
+  publishes: [${Pascal}Events.itemCreated],
+  consumes: [],
+  async start(ctx) {
+    const store = await open${Pascal}Store(ctx);
+    try {
+      ctx.serve<Get${Item}Request, ${Item}Reply>(${Pascal}Subjects.getItem, async (req) => {
+        const item = await store.byId(req.id);
+        if (!item) throw notFound("${name} item", req.id);
+        return item;
+      });
+      ctx.relayOutbox(store.outbox);
+      return { resolvers: createResolvers(store), stop: () => store.close() };
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
+  },
+};
+`,
+    "index.ts": `import type { Kernel } from "../../kernel/index.ts";
+import { ${name}Module } from "./module.ts";
+
+export * from "./contract/index.ts";
+export { ${name}Module };
+
+/** Adds the ${name} module to a kernel (called by \`src/module-list.ts\`). */
+export function register(kernel: Kernel): void {
+  kernel.addModule(${name}Module);
+}
+`,
+  };
+}
+
+/**
+ * Adds `name`'s `register` to the module list source (an import and an entry, after the last
+ * ones). @throws Error when the file does not have the expected shape.
+ */
+export function addToModuleList(source: string, name: string): string {
+  const Pascal = name[0]!.toUpperCase() + name.slice(1);
+  const imports = [...source.matchAll(/^import \{ register as register\w+ \} from "\.\/modules\/\w+\/index\.ts";$/gm)];
+  const last = imports.at(-1);
+  const close = source.lastIndexOf("};");
+  if (!last || last.index === undefined || close < 0) throw new Error("src/module-list.ts does not have the expected shape (imports of register + the MODULES object)");
+  const afterImport = last.index + last[0].length;
+  const withImport = `${source.slice(0, afterImport)}\nimport { register as register${Pascal} } from "./modules/${name}/index.ts";${source.slice(afterImport)}`;
+  const at = withImport.lastIndexOf("};");
+  return `${withImport.slice(0, at)}  ${name}: register${Pascal},\n${withImport.slice(at)}`;
+}
+
+/**
+ * Writes the module under `<root>/src/modules/<name>` and registers it.
+ * @throws Error (message for the user) on an invalid or taken name.
+ */
+export function createModule(root: string, name: string): string[] {
+  if (!NAME.test(name) || RESERVED.has(name)) throw new Error(`invalid module name "${name}": 2-30 lowercase letters or digits, starting with a letter, not one of ${[...RESERVED].join(", ")}`);
+  const dir = join(root, "src", "modules", name);
+  if (existsSync(dir)) throw new Error(`module "${name}" exists already (${dir})`);
+  const listFile = join(root, "src", "module-list.ts");
+  const list = addToModuleList(readFileSync(listFile, "utf8"), name);
+  const written: string[] = [];
+  for (const [rel, text] of Object.entries(moduleFiles(name))) {
+    const file = join(dir, rel);
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, text);
+    written.push(file);
+  }
+  writeFileSync(listFile, list);
+  written.push(listFile);
+  return written;
+}
+
+if (import.meta.main) {
+  let root = join(import.meta.dir, "..");
+  let name: string | undefined;
+  const args = process.argv.slice(2);
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === "--root") root = args[++i] ?? root;
+    else name ??= args[i];
+  }
+  root = resolve(root);
+  if (!name) {
+    process.stderr.write("usage: npm run new-module -- <name> [--root <dir>]\n");
+    process.exit(2);
+  }
+  try {
+    const files = createModule(root, name);
+    process.stdout.write(`created module ${name}:\n${files.map((f) => `  ${f}`).join("\n")}\nIt runs with MODULES=all (or MODULES=${name} in split mode); replace the scaffold item with the module's own model.\n`);
+  } catch (err) {
+    process.stderr.write(`new-module: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
+}

@@ -1,0 +1,116 @@
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join, relative } from "node:path";
+import { tmpdir } from "node:os";
+import { Glob } from "bun";
+import { addToModuleList, createModule } from "../../scripts/new-module.ts";
+import { findViolations, type SourceFile } from "../helpers/boundaries.ts";
+import { client, expectCode, uniqueEmail } from "../helpers/client.ts";
+import { freshPostgresDatabase, usePostgres, WITH_POSTGRES } from "../helpers/databases.ts";
+import { freePort } from "../helpers/ports.ts";
+import { spawnChild, waitHttpOk, type Child } from "../helpers/process.ts";
+import { ROOT } from "../helpers/topology.ts";
+
+/**
+ * `npm run new-module`: the scaffold is generated into a copy of this project's `src/` (inside
+ * the repository, so `node_modules` resolves), then must typecheck, keep the module boundaries,
+ * compose into the supergraph and answer through the gateway of a monolith started from that
+ * copy, and its PostgreSQL store must work against a real server.
+ */
+setDefaultTimeout(60_000);
+usePostgres();
+
+let project: string;
+let server: Child | undefined;
+let dataDir: string;
+
+beforeAll(() => {
+  project = mkdtempSync(join(ROOT, ".tmp-new-module-"));
+  cpSync(join(ROOT, "src"), join(project, "src"), { recursive: true });
+  writeFileSync(join(project, "tsconfig.json"), JSON.stringify({ extends: "../tsconfig.json", include: ["src"] }));
+  dataDir = mkdtempSync(join(tmpdir(), "switchyard-new-module-"));
+});
+
+afterAll(async () => {
+  await server?.stop();
+  rmSync(project, { recursive: true, force: true });
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe("npm run new-module", () => {
+  test("refuses invalid and taken names (exit 2, nothing written)", async () => {
+    for (const args of [["Bad-Name"], ["gateway"], ["catalog"], []]) {
+      const p = Bun.spawn([process.execPath, join(ROOT, "scripts/new-module.ts"), ...args, "--root", project], { stdout: "pipe", stderr: "pipe" });
+      expect(await p.exited).toBe(2);
+    }
+    expect(readFileSync(join(project, "src/module-list.ts"), "utf8")).toBe(readFileSync(join(ROOT, "src/module-list.ts"), "utf8"));
+  });
+
+  test("the CLI writes the module and registers it in src/module-list.ts", async () => {
+    const p = Bun.spawn([process.execPath, join(ROOT, "scripts/new-module.ts"), "review", "--root", project], { stdout: "pipe", stderr: "pipe" });
+    expect(await p.exited).toBe(0);
+    const list = readFileSync(join(project, "src/module-list.ts"), "utf8");
+    expect(list).toContain('import { register as registerReview } from "./modules/review/index.ts";');
+    expect(list).toContain("  review: registerReview,");
+    expect(() => createModule(project, "review")).toThrow(/exists already/);
+    expect(() => addToModuleList("export const X = 1;", "x1")).toThrow(/expected shape/);
+  });
+
+  test("the project typechecks with it and the module boundaries hold", () => {
+    const tsc = Bun.spawnSync([join(ROOT, "node_modules/.bin/tsc"), "--noEmit", "-p", join(project, "tsconfig.json")], { stdout: "pipe", stderr: "pipe" });
+    expect(tsc.stdout.toString() + tsc.stderr.toString()).toBe("");
+    expect(tsc.exitCode).toBe(0);
+    const files: SourceFile[] = [];
+    for (const p of new Glob("src/**/*.ts").scanSync({ cwd: project })) files.push({ path: relative(project, join(project, p)), source: readFileSync(join(project, p), "utf8") });
+    expect(files.some((f) => f.path === join("src", "modules", "review", "contract", "index.ts"))).toBe(true);
+    expect(findViolations(files)).toEqual([]);
+  });
+
+  test("MODULES=all: the new subgraph composes and answers through the gateway (auth, validation, entity)", async () => {
+    const port = await freePort();
+    server = spawnChild([process.execPath, join(project, "src/main.ts")], { MODULES: "all", PORT: String(port), HOST: "127.0.0.1", DATA_DIR: dataDir, JWT_SECRET: "new-module-test-secret-new-module-test-secret", LOG_LEVEL: "warn", RATE_LIMIT_MAX: "0" });
+    await waitHttpOk(server, `http://127.0.0.1:${port}/health/ready`);
+    const url = `http://127.0.0.1:${port}/graphql`;
+    const anon = client(url);
+    await expectCode(anon.request('mutation { createReviewItem(name: "x") { id } }'), "UNAUTHENTICATED");
+    const { register } = await anon.request<{ register: { token: string; account: { id: string } } }>(
+      "mutation($i: RegisterInput!) { register(input: $i) { token account { id } } }",
+      { i: { name: "Scaffold User", email: uniqueEmail("scaffold"), password: "scaffold password 123" } },
+    );
+    const user = client(url, register.token);
+    await expectCode(user.request('mutation { createReviewItem(name: "  ") { id } }'), "BAD_USER_INPUT");
+    const { createReviewItem } = await user.request<{ createReviewItem: { id: string; name: string; createdBy: string } }>('mutation { createReviewItem(name: " first ") { id name createdBy } }');
+    expect(createReviewItem.name).toBe("first");
+    expect(createReviewItem.createdBy).toBe(register.account.id);
+    await user.request('mutation { createReviewItem(name: "second") { id } }');
+    const list = await anon.request<{ reviewItems: { name: string }[]; reviewItem: { id: string } | null }>(`{ reviewItems(first: 10) { name } reviewItem(id: "${createReviewItem.id}") { id } }`);
+    expect(list.reviewItems.map((i) => i.name)).toEqual(["second", "first"]);
+    expect(list.reviewItem?.id).toBe(createReviewItem.id);
+    await expectCode(anon.request("{ reviewItems(first: 1000) { id } }"), "BAD_USER_INPUT");
+  });
+
+  test.if(WITH_POSTGRES)("its PostgreSQL store migrates, writes the item with its outbox event, and reads it back", async () => {
+    const { openPostgresReviewStore } = (await import(join(project, "src/modules/review/storage/postgres.ts"))) as {
+      openPostgresReviewStore(url: string, o: { poolMax: number }): Promise<{
+        create(i: { id: string; name: string; createdBy: string; createdAt: string }): Promise<unknown>;
+        byId(id: string): Promise<{ id: string; name: string; createdAt: string } | null>;
+        list(first: number): Promise<{ id: string }[]>;
+        sql: { unsafe<T>(q: string): Promise<T> };
+        close(): Promise<void>;
+      }>;
+    };
+    const store = await openPostgresReviewStore(await freshPostgresDatabase(), { poolMax: 2 });
+    try {
+      const at = new Date().toISOString();
+      await store.create({ id: "r1", name: "one", createdBy: "a1", createdAt: at });
+      await store.create({ id: "r2", name: "two", createdBy: "a1", createdAt: at });
+      expect(await store.byId("r1")).toEqual({ id: "r1", name: "one", createdBy: "a1", createdAt: at } as never);
+      expect((await store.list(10)).map((i) => i.id)).toEqual(["r2", "r1"]);
+      expect(await store.byId("nope")).toBeNull();
+      const events = await store.sql.unsafe<{ subject: string }[]>("SELECT subject FROM outbox ORDER BY seq");
+      expect(events.map((e) => e.subject)).toEqual(["review.item_created", "review.item_created"]);
+    } finally {
+      await store.close();
+    }
+  });
+});

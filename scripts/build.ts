@@ -135,6 +135,16 @@ export async function completeSubgraph(typeDefs: string): Promise<PrebuiltSubgra
 }
 
 /**
+ * What a subgraph schema answers to `{ _service { sdl } }` (the query the aggregator sends,
+ * src/gateway/supergraph/fetch-sdl.ts), or undefined when it answers no string.
+ */
+async function serviceSdlOf(schema: import("graphql").GraphQLSchema): Promise<string | undefined> {
+  const [{ graphql }, { SERVICE_SDL_QUERY }] = await Promise.all([import("graphql"), import("../src/gateway/supergraph/fetch-sdl.ts")]);
+  const sdl = ((await graphql({ schema, source: SERVICE_SDL_QUERY })).data as { _service?: { sdl?: unknown } } | null | undefined)?._service?.sdl;
+  return typeof sdl === "string" ? sdl : undefined;
+}
+
+/**
  * Runs, for every module SDL, the `@apollo/federation-internals` half of `buildSubgraphSchema`
  * (validation and completion of the SDL) and keeps what the binary needs to build the same
  * schema without it (src/kernel/subgraph/schema.ts). A module is embedded only when its
@@ -142,19 +152,18 @@ export async function completeSubgraph(typeDefs: string): Promise<PrebuiltSubgra
  * rebuilt from its entry prints identically (with directives), introspects identically and
  * answers `_service { sdl }` identically to `buildSubgraphSchema`'s; otherwise (with a warning)
  * the binary builds that one at start as before.
+ * @param definitions the modules (default: src/module-list.ts's, {@link moduleDefinitions}).
  * @returns entries by SHA-256 of the SDL (the kernel's `sdlHash`).
  */
-export async function prebuiltSubgraphs(): Promise<Record<string, PrebuiltSubgraph>> {
-  const [defs, { buildSubgraphSchema }, { buildASTSchema, graphql, introspectionFromSchema, parse, validateSchema }, { printSchemaWithDirectives }, { fromPrebuilt }, { sdlHash }, { SERVICE_SDL_QUERY }] = await Promise.all([
-    moduleDefinitions(),
+export async function prebuiltSubgraphs(definitions?: readonly ModuleDefinition[]): Promise<Record<string, PrebuiltSubgraph>> {
+  const [defs, { buildSubgraphSchema }, { buildASTSchema, introspectionFromSchema, parse, validateSchema }, { printSchemaWithDirectives }, { fromPrebuilt }, { sdlHash }] = await Promise.all([
+    definitions ?? moduleDefinitions(),
     import("@apollo/subgraph"),
     import("graphql"),
     import("@graphql-tools/utils"),
     import("../src/kernel/subgraph/schema.ts"),
     import("../src/kernel/kernel.ts"),
-    import("../src/gateway/supergraph/fetch-sdl.ts"),
   ]);
-  const serviceSdl = async (schema: import("graphql").GraphQLSchema): Promise<unknown> => ((await graphql({ schema, source: SERVICE_SDL_QUERY })).data as { _service?: { sdl?: unknown } } | null | undefined)?._service?.sdl;
   const out: Record<string, PrebuiltSubgraph> = {};
   for (const def of defs) {
     // A module whose SDL does not complete is left to buildSubgraphSchema at start (which reports it).
@@ -173,7 +182,7 @@ export async function prebuiltSubgraphs(): Promise<Record<string, PrebuiltSubgra
       valid &&
       printSchemaWithDirectives(actual) === printSchemaWithDirectives(expected) &&
       JSON.stringify(introspectionFromSchema(actual)) === JSON.stringify(introspectionFromSchema(expected)) &&
-      (await serviceSdl(actual)) === (await serviceSdl(expected));
+      (await serviceSdlOf(actual)) === (await serviceSdlOf(expected));
     if (same) out[sdlHash(def.typeDefs)] = entry;
     else console.warn(`module ${def.name}: the prebuilt subgraph schema differs from buildSubgraphSchema's; built at start instead`);
   }
@@ -181,15 +190,20 @@ export async function prebuiltSubgraphs(): Promise<Record<string, PrebuiltSubgra
 }
 
 /**
- * Bun build plugin: replaces src/kernel/subgraph/prebuilt-data.ts (empty in the source) with
- * `entries` ({@link prebuiltSubgraphs}).
+ * Bun build plugin that replaces a module of the source (a placeholder exporting an empty
+ * record) with `export const <exportName> = <value>`: how build-time results are embedded.
+ * The value is written as `JSON.parse` of a string literal, which starts faster than the same
+ * object literal (as for the etcd descriptor).
+ * @param file the placeholder, relative to the repository root (e.g. `src/gateway/supergraph/precomposed.ts`).
+ * @param value JSON-serialisable.
  */
-export function prebuiltSubgraphsPlugin(entries: Readonly<Record<string, PrebuiltSubgraph>>): BunPlugin {
+export function embedJsonPlugin(file: string, exportName: string, value: unknown): BunPlugin {
+  const path = resolve(ROOT, file);
   return {
-    name: "switchyard-prebuilt-subgraphs",
+    name: `switchyard-embed:${file}`,
     setup(build) {
-      build.onLoad({ filter: /[\\/]src[\\/]kernel[\\/]subgraph[\\/]prebuilt-data\.ts$/ }, () => ({
-        contents: `export const PREBUILT_SUBGRAPHS = JSON.parse(${JSON.stringify(JSON.stringify(entries))});\n`,
+      build.onLoad({ filter: new RegExp(`${path.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}$`) }, () => ({
+        contents: `export const ${exportName} = JSON.parse(${JSON.stringify(JSON.stringify(value))});\n`,
         loader: "js",
       }));
     },
@@ -200,27 +214,26 @@ export function prebuiltSubgraphsPlugin(entries: Readonly<Record<string, Prebuil
  * Composes the supergraph of every module in src/module-list.ts exactly as the aggregator does
  * at run time (each module's `_service { sdl }` as `buildSubgraphSchema` serves it, then
  * `composeSupergraph`), keyed by the composition cache's key. Embedded by
- * {@link precomposedPlugin}, it spares a binary the composition of its own modules even on a
+ * {@link embedJsonPlugin} into src/gateway/supergraph/precomposed.ts, it spares a binary the composition of its own modules even on a
  * first start (see src/gateway/supergraph/precomposed.ts).
+ * @param definitions the modules (default: src/module-list.ts's, {@link moduleDefinitions}).
  * @returns `{ [key]: supergraphSdl }`; empty (with a warning) when the modules do not compose,
  *   so the binary composes at start and reports the errors as it always did.
  */
-export async function precomposedSupergraphs(): Promise<Record<string, string>> {
+export async function precomposedSupergraphs(definitions?: readonly ModuleDefinition[]): Promise<Record<string, string>> {
   // Imported here: only builds need the modules and composition (tests import the plugins above).
-  const [defs, { buildSubgraphSchema }, { graphql, parse }, { composeSupergraph }, { COMPOSITION_ENGINE, compositionKey }, { SERVICE_SDL_QUERY }] = await Promise.all([
-    moduleDefinitions(),
+  const [defs, { buildSubgraphSchema }, { parse }, { composeSupergraph }, { COMPOSITION_ENGINE, compositionKey }] = await Promise.all([
+    definitions ?? moduleDefinitions(),
     import("@apollo/subgraph"),
     import("graphql"),
     import("../src/gateway/supergraph/compose.ts"),
     import("../src/gateway/supergraph/composition-cache.ts"),
-    import("../src/gateway/supergraph/fetch-sdl.ts"),
   ]);
   const subgraphs: SubgraphSdl[] = [];
   for (const def of defs) {
     // The SDL does not depend on resolvers (printed from the typeDefs), so none are needed here.
-    const result = await graphql({ schema: buildSubgraphSchema({ typeDefs: parse(def.typeDefs) }), source: SERVICE_SDL_QUERY });
-    const sdl = (result.data as { _service?: { sdl?: unknown } } | null | undefined)?._service?.sdl;
-    if (typeof sdl !== "string") throw new Error(`module ${def.name}: no _service SDL (${JSON.stringify(result.errors)})`);
+    const sdl = await serviceSdlOf(buildSubgraphSchema({ typeDefs: parse(def.typeDefs) }));
+    if (sdl === undefined) throw new Error(`module ${def.name}: no _service SDL`);
     subgraphs.push({ name: def.name, sdl });
   }
   const composed = composeSupergraph(subgraphs);
@@ -232,23 +245,6 @@ export async function precomposedSupergraphs(): Promise<Record<string, string>> 
 }
 
 /**
- * Bun build plugin: replaces src/gateway/supergraph/precomposed.ts (empty in the source) with
- * `entries` ({@link precomposedSupergraphs}).
- */
-export function precomposedPlugin(entries: Readonly<Record<string, string>>): BunPlugin {
-  return {
-    name: "switchyard-precomposed-supergraph",
-    setup(build) {
-      build.onLoad({ filter: /[\\/]src[\\/]gateway[\\/]supergraph[\\/]precomposed\.ts$/ }, () => ({
-        // JSON.parse of a string literal, as for the etcd descriptor: cheap to start.
-        contents: `export const PRECOMPOSED = JSON.parse(${JSON.stringify(JSON.stringify(entries))});\n`,
-        loader: "js",
-      }));
-    },
-  };
-}
-
-/**
  * Compiles `entry` into a standalone executable at `outfile` (`--bytecode`, `--minify-syntax`,
  * inline source map; etcd3 protos, the query planner addon, the modules' completed subgraph
  * schemas and their composed supergraph embedded).
@@ -257,6 +253,8 @@ export function precomposedPlugin(entries: Readonly<Record<string, string>>): Bu
 export async function buildBinary(opts: BuildBinaryOptions): Promise<void> {
   const outfile = resolve(opts.outfile);
   mkdirSync(dirname(outfile), { recursive: true });
+  // One pass over the modules for both build-time results.
+  const defs = await moduleDefinitions();
   const result = await Bun.build({
     entrypoints: [resolve(ROOT, opts.entry)],
     compile: { outfile },
@@ -267,7 +265,12 @@ export async function buildBinary(opts: BuildBinaryOptions): Promise<void> {
     format: "esm",
     minify: { syntax: true },
     sourcemap: "inline",
-    plugins: [etcdProtoPlugin(), queryPlannerAddonPlugin(), precomposedPlugin(await precomposedSupergraphs()), prebuiltSubgraphsPlugin(await prebuiltSubgraphs())],
+    plugins: [
+      etcdProtoPlugin(),
+      queryPlannerAddonPlugin(),
+      embedJsonPlugin("src/gateway/supergraph/precomposed.ts", "PRECOMPOSED", await precomposedSupergraphs(defs)),
+      embedJsonPlugin("src/kernel/subgraph/prebuilt-data.ts", "PREBUILT_SUBGRAPHS", await prebuiltSubgraphs(defs)),
+    ],
   });
   if (!result.success) {
     throw new Error(`build of ${opts.entry} failed:\n${result.logs.map((l) => String(l)).join("\n")}`);

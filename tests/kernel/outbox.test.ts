@@ -140,6 +140,8 @@ for (const kind of DATABASES) {
       await until(() => seen.length === 5);
       expect(seen.map((e) => e.eventId)).toEqual([...a, ...b]);
       expect(seen.every((e) => e.requestId === "r1")).toBe(true);
+      // A batch is marked sent after its last publish: subscribers can see the events first.
+      await until(async () => (await db.count("SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL")) === 0);
       expect(await db.count("SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL")).toBe(0);
     });
 

@@ -242,6 +242,9 @@ for (const dbKind of DATABASES) describe(`catalog stock [${dbKind}]`, () => {
       const eventId = newId();
       h.bus.publish(OrderEvents.statusChanged, encodeJson(statusChanged(r1, "PAID", eventId)));
       h.bus.publish(OrderEvents.statusChanged, encodeJson(statusChanged(r1, "PAID", eventId)));
+      // The memory event stream runs deliveries concurrently: let the first one win before the
+      // look-alike below, which would otherwise race it for the event id.
+      await until(async () => (await statusOf(r1)) === "committed");
       // Same event id, other reservation: treated as the already-processed event, not applied.
       h.bus.publish(OrderEvents.statusChanged, encodeJson(statusChanged(r2, "PAID", eventId)));
       // A malformed event is logged and skipped, and does not stop the consumer.

@@ -166,7 +166,10 @@ for (const name of selectedTopologies()) {
       for (let i = 0; i < 100; i++) {
         const http = find((s) => s.name === "HTTP POST /graphql" && receiver.spans.some((x) => x.traceId === s.traceId && x.name === "graphql.mutation Create"));
         handler = http && find((s) => s.traceId === http.traceId && s.name === "bus.handle graphql.order");
-        if (handler && receiver.spans.some((x) => x.traceId === handler?.traceId && x.name.startsWith("db "))) break;
+        // Every process exports in its own batches (the catalog's may come later, its exporter
+        // loading on its first batch): wait for the order's SQL and the catalog's handler span.
+        const traced = (pred: (x: OtlpSpan) => boolean) => receiver.spans.some((x) => x.traceId === handler?.traceId && pred(x));
+        if (handler && traced((x) => x.name.startsWith("db ")) && traced((x) => x.name === "bus.handle catalog.stock.reserve")) break;
         await Bun.sleep(100);
       }
       if (!handler) throw new Error(`no handler span; got: ${receiver.spans.map((s) => `${s.service}:${s.name}`).join(", ")}`);

@@ -118,6 +118,22 @@ export interface Config {
   rateLimitMax: number;
   /** Rate-limit window, seconds. */
   rateLimitWindowS: number;
+  // [issue-10:deploy] new Config fields of this part go below this line
+  // [/issue-10:deploy]
+  // [issue-10:cache] new Config fields of this part go below this line
+  // [/issue-10:cache]
+  // [issue-10:orders] new Config fields of this part go below this line
+  // [/issue-10:orders]
+  // [issue-10:reservations] new Config fields of this part go below this line
+  // [/issue-10:reservations]
+  // [issue-10:ratelimit] new Config fields of this part go below this line
+  // [/issue-10:ratelimit]
+  // [issue-10:tokens] new Config fields of this part go below this line
+  // [/issue-10:tokens]
+  // [issue-10:trustedbus] new Config fields of this part go below this line
+  // [/issue-10:trustedbus]
+  // [issue-10:hostile] new Config fields of this part go below this line
+  // [/issue-10:hostile]
 }
 
 export type BusConfig = { kind: "memory" } | { kind: "nats"; servers: string[] };
@@ -314,6 +330,22 @@ export const OPTIONS = [
   { key: "trustProxy", env: "TRUST_PROXY", flag: "--trust-proxy", default: "false", allowed: "true | false", describe: "Client IP (rate limiting) from Fly-Client-IP, else the last X-Forwarded-For entry; only behind a proxy that sets them.", parse: bool },
   { key: "rateLimitMax", env: "RATE_LIMIT_MAX", flag: "--rate-limit-max", default: "600", allowed: "0-1000000 (0 = off)", describe: "Requests per client (account of the token, else IP) per RATE_LIMIT_WINDOW_S; more get 429 RATE_LIMITED. Shared by all gateways over NATS KV in split mode.", parse: intIn(0, 1_000_000) },
   { key: "rateLimitWindowS", env: "RATE_LIMIT_WINDOW_S", flag: "--rate-limit-window-s", default: "60", allowed: "1-86400 (seconds)", describe: "Rate-limit window (fixed windows aligned to the clock).", parse: intIn(1, 86_400) },
+  // [issue-10:deploy] new OPTIONS rows of this part go below this line
+  // [/issue-10:deploy]
+  // [issue-10:cache] new OPTIONS rows of this part go below this line
+  // [/issue-10:cache]
+  // [issue-10:orders] new OPTIONS rows of this part go below this line
+  // [/issue-10:orders]
+  // [issue-10:reservations] new OPTIONS rows of this part go below this line
+  // [/issue-10:reservations]
+  // [issue-10:ratelimit] new OPTIONS rows of this part go below this line
+  // [/issue-10:ratelimit]
+  // [issue-10:tokens] new OPTIONS rows of this part go below this line
+  // [/issue-10:tokens]
+  // [issue-10:trustedbus] new OPTIONS rows of this part go below this line
+  // [/issue-10:trustedbus]
+  // [issue-10:hostile] new OPTIONS rows of this part go below this line
+  // [/issue-10:hostile]
 ] as const satisfies readonly OptionSpec<keyof Config>[];
 
 /** Result of parsing the command line: either a config or a request for help. */

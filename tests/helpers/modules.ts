@@ -94,6 +94,22 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     // Off: harness tests send bursts from one client; rate limiting has its own tests.
     rateLimitMax: 0,
     rateLimitWindowS: 60,
+    // [issue-10:deploy]
+    // [/issue-10:deploy]
+    // [issue-10:cache]
+    // [/issue-10:cache]
+    // [issue-10:orders]
+    // [/issue-10:orders]
+    // [issue-10:reservations]
+    // [/issue-10:reservations]
+    // [issue-10:ratelimit]
+    // [/issue-10:ratelimit]
+    // [issue-10:tokens]
+    // [/issue-10:tokens]
+    // [issue-10:trustedbus]
+    // [/issue-10:trustedbus]
+    // [issue-10:hostile]
+    // [/issue-10:hostile]
     ...overrides,
   };
 }

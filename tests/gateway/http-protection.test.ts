@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { Hono } from "hono";
-import { clientIp } from "../../src/gateway/middleware/rate-limit.ts";
+import { clientIp } from "../../src/gateway/middleware/client-ip.ts";
 import { corsAllowList } from "../../src/gateway/middleware/cors.ts";
 import { startInProcess, type InProcessGateway } from "./harness.ts";
 

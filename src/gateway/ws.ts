@@ -1,6 +1,7 @@
 import { getOperationAST, type ExecutionArgs } from "graphql";
 import type { Server, WebSocketHandler } from "bun";
 import { CloseCode, type ExecutionResult } from "graphql-ws";
+import { isAsyncIterable } from "graphql-yoga";
 import { handleProtocols, makeHandler } from "graphql-ws/use/bun";
 import type { YogaServerInstance } from "graphql-yoga";
 import { newId } from "../kernel/ids.ts";
@@ -9,7 +10,7 @@ import type { Logger } from "../kernel/logger.ts";
 import { authenticate } from "./auth.ts";
 import type { GatewayContext } from "./context.ts";
 import { limitOperation, storeFailureLogger, type RateLimits } from "./middleware/rate-limit.ts";
-import type { SubscriptionSlots } from "./plugins/subscription-limits.ts";
+import { releasing, type SubscriptionSlots } from "./plugins/subscription-limits.ts";
 
 /**
  * GraphQL over WebSocket (the `graphql-transport-ws` protocol of the `graphql-ws` library) on
@@ -49,8 +50,8 @@ export interface WsData {
 /** Per-connection state graphql-ws keeps in `ctx.extra` (besides the socket). */
 interface WsExtra extends Record<PropertyKey, unknown> {
   identity: Identity | null;
-  /** Release of the subscription slot held by each running subscription, by operation id. */
-  slots?: Map<string, () => void>;
+  /** Releases of the subscription slots this connection holds (one per running subscription). */
+  slots?: Set<() => void>;
 }
 
 /** The `connection_init` payload the gateway reads. */
@@ -78,10 +79,6 @@ export interface GraphQLWsServer {
 export function createGraphQLWsServer(opts: { yoga: YogaServerInstance<GatewayContext, object>; jwtSecret: string; logger: Logger; path?: string; limits?: RateLimits | undefined; subscriptionSlots?: SubscriptionSlots | undefined }): GraphQLWsServer {
   const path = opts.path ?? "/graphql";
   const onStoreError = storeFailureLogger(opts.logger, "websocket operations");
-  const releaseSlot = (extra: Partial<WsExtra>, id: string): void => {
-    extra.slots?.get(id)?.();
-    extra.slots?.delete(id);
-  };
   const handler = makeHandler<WsConnectionParams, WsExtra>({
     async onConnect(ctx) {
       const params = ctx.connectionParams ?? {};
@@ -95,7 +92,7 @@ export function createGraphQLWsServer(opts: { yoga: YogaServerInstance<GatewayCo
       ctx.extra.identity = auth.identity;
       return true;
     },
-    async onSubscribe(ctx, id, payload) {
+    async onSubscribe(ctx, _id, payload) {
       const { request, clientIp } = dataOf(ctx.extra.socket);
       const holder = { ip: clientIp ?? "unknown", accountId: ctx.extra.identity?.accountId };
       if (opts.limits) {
@@ -112,15 +109,22 @@ export function createGraphQLWsServer(opts: { yoga: YogaServerInstance<GatewayCo
       }
       const errors = validate(schema, document);
       if (errors.length > 0) return errors;
-      // Last check before running: a slot is taken only for a subscription that will start, and
-      // released in onComplete (graphql-ws calls it however the operation ends) or onClose.
+      // Last check before running: a slot is taken only for a subscription that will start. It
+      // is bound to this operation (not to its id, which a client may reuse once it sent
+      // `complete`) and released when its stream ends (`subscribe` below) or the socket closes.
+      let release: (() => void) | undefined;
       if (opts.subscriptionSlots && getOperationAST(document, payload.operationName)?.operation === "subscription") {
-        const slots = (ctx.extra.slots ??= new Map());
+        const slots = (ctx.extra.slots ??= new Set());
         const full = opts.subscriptionSlots.connectionFull(slots.size);
         if (full) return [full];
         const slot = opts.subscriptionSlots.acquire(holder);
         if ("error" in slot) return [slot.error];
-        slots.set(id, slot.release);
+        const held = (): void => {
+          slots.delete(held);
+          slot.release();
+        };
+        slots.add(held);
+        release = held;
       }
       const args: ExecutionArgs = {
         schema,
@@ -128,17 +132,30 @@ export function createGraphQLWsServer(opts: { yoga: YogaServerInstance<GatewayCo
         operationName: payload.operationName ?? null,
         variableValues: payload.variables ?? null,
         contextValue: await contextFactory(),
-        // Carries this operation's enveloped execute/subscribe to the handlers below.
-        rootValue: { execute, subscribe },
+        // Carries this operation's enveloped execute/subscribe (and slot release) to the handlers below.
+        rootValue: { execute, subscribe, release } satisfies Enveloped,
       };
       return args;
     },
-    onComplete: (ctx, id) => releaseSlot(ctx.extra, id),
+    // Safety net: graphql-ws returns every running stream on close (which releases), but a slot
+    // must never outlive its socket.
     onClose: (ctx) => {
-      for (const id of [...(ctx.extra.slots?.keys() ?? [])]) releaseSlot(ctx.extra, id);
+      for (const release of [...(ctx.extra.slots ?? [])]) release();
     },
     execute: (args) => (args.rootValue as Enveloped).execute(args),
-    subscribe: (args) => (args.rootValue as Enveloped).subscribe(args),
+    subscribe: async (args) => {
+      const { subscribe, release } = args.rootValue as Enveloped;
+      if (!release) return subscribe(args);
+      try {
+        const result = await subscribe(args);
+        if (isAsyncIterable(result)) return releasing(result, release);
+        release();
+        return result;
+      } catch (err) {
+        release();
+        throw err;
+      }
+    },
   });
 
   return {
@@ -173,4 +190,6 @@ const dataOf = (socket: { data: unknown }): WsData => socket.data as WsData;
 interface Enveloped {
   execute: (args: ExecutionArgs) => ExecutionResult | Promise<ExecutionResult> | AsyncIterable<ExecutionResult> | Promise<AsyncIterable<ExecutionResult>>;
   subscribe: (args: ExecutionArgs) => ExecutionResult | Promise<ExecutionResult> | AsyncIterable<ExecutionResult> | Promise<AsyncIterable<ExecutionResult> | ExecutionResult>;
+  /** Frees the operation's subscription slot (idempotent); undefined when it holds none. */
+  release: (() => void) | undefined;
 }

@@ -168,6 +168,17 @@ for (const name of selectedTopologies()) {
       s.complete("s1");
       const fresh = await subscribeOnceFree(s, "s5");
       await changeStockUntil(() => s.nexts(fresh) > 0);
+      // Reusing an id once completed (the protocol allows it) neither leaks a slot nor frees one twice.
+      s.complete("s2");
+      for (let i = 0; i < 5; i++) {
+        s.subscribe("again", productId);
+        s.complete("again");
+      }
+      const one = await subscribeOnceFree(s, "s6");
+      s.subscribe("s7", productId);
+      expect(await eventually(() => s.errorOf("s7") !== undefined, 10_000)).toBe(true);
+      expect(limitOf(s.errorOf("s7"))).toMatchObject({ code: "SUBSCRIPTION_LIMIT", scope: "connection" });
+      await changeStockUntil(() => s.nexts(one) > 0);
       s.ws.close();
     });
 

@@ -6,4 +6,8 @@ export interface GatewayContext {
   identity: Identity | null;
   /** Request id (from `x-request-id` when valid, else a new KSUID); echoed in the response. */
   requestId: string;
+  /** Client address of the request (middleware/client-ip.ts); keys the per-IP limits. Absent when no middleware resolved it. */
+  clientIp?: string | undefined;
+  /** `"ws"` for an operation sent on a WebSocket (ws.ts), else HTTP (including SSE). */
+  transport?: "http" | "ws";
 }

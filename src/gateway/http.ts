@@ -86,7 +86,7 @@ export function createHttpApp(opts: HttpAppOptions): Hono {
         "www-authenticate": 'Bearer error="invalid_token"',
       });
     }
-    const ctx: GatewayContext = { identity: auth.identity, requestId };
+    const ctx: GatewayContext = { identity: auth.identity, requestId, clientIp: c.get("clientIp"), transport: "http" };
     const res = await yoga.fetch(c.req.raw, ctx);
     res.headers.set("x-request-id", requestId);
     return res;

@@ -128,6 +128,8 @@ function endWithResult(inner: AsyncIterableIterator<ExecutionResult>, name: stri
   let endedWith: ExecutionResult | undefined;
   // Set while a next() waits on the subgraph: OpenSubscriptions.endAll answers it instead.
   let wake: ((last: ExecutionResult) => void) | undefined;
+  // The resolver of a next() still waiting on the subgraph, which return() ends (done).
+  let pending: ((r: IteratorResult<ExecutionResult>) => void) | undefined;
   const forget = open?.add((last) => {
     endedWith = last;
     wake?.(last);
@@ -147,6 +149,7 @@ function endWithResult(inner: AsyncIterableIterator<ExecutionResult>, name: stri
       };
       if (endedWith) return Promise.resolve(endNow(endedWith));
       return new Promise((resolve) => {
+        pending = resolve;
         wake = (last) => resolve(endNow(last));
         inner.next().then(
           (r) => {
@@ -165,6 +168,10 @@ function endWithResult(inner: AsyncIterableIterator<ExecutionResult>, name: stri
     },
     async return() {
       finish();
+      // Without this, a consumer's loop would wait for the next event after a client's
+      // `complete` (forever on a quiet stream), keeping the operation and its subscription slot.
+      pending?.({ value: undefined, done: true });
+      pending = undefined;
       await inner.return?.();
       return { value: undefined, done: true };
     },

@@ -1,6 +1,7 @@
-import type { ExecutionArgs } from "graphql";
+import { getOperationAST, type ExecutionArgs } from "graphql";
 import type { Server, WebSocketHandler } from "bun";
 import { CloseCode, type ExecutionResult } from "graphql-ws";
+import { isAsyncIterable } from "graphql-yoga";
 import { handleProtocols, makeHandler } from "graphql-ws/use/bun";
 import type { YogaServerInstance } from "graphql-yoga";
 import { newId } from "../kernel/ids.ts";
@@ -8,7 +9,8 @@ import type { Identity } from "../kernel/identity.ts";
 import type { Logger } from "../kernel/logger.ts";
 import { authenticate } from "./auth.ts";
 import type { GatewayContext } from "./context.ts";
-import { limitOperation, type RateLimiter } from "./middleware/rate-limit.ts";
+import { limitOperation, storeFailureLogger, type RateLimits } from "./middleware/rate-limit.ts";
+import { releasing, type SubscriptionSlots } from "./plugins/subscription-limits.ts";
 
 /**
  * GraphQL over WebSocket (the `graphql-transport-ws` protocol of the `graphql-ws` library) on
@@ -27,22 +29,29 @@ import { limitOperation, type RateLimiter } from "./middleware/rate-limit.ts";
  *
  * Rate limit: the upgrade is one request of the HTTP rate limit (middleware/rate-limit.ts), and
  * every operation sent on the socket (`subscribe` message) counts as one more against the same
- * per-client budget (the account of the `connection_init` token, else the upgrade's address).
+ * budgets (the upgrade's address and, with a `connection_init` token, its account).
  * Over the limit, that operation gets an `error` message with `RATE_LIMITED` and
  * `extensions.retryAfterS`; the socket and its other operations stay open.
+ *
+ * Subscription caps (plugins/subscription-limits.ts): a subscription over the per-connection,
+ * per-account or per-IP cap gets an `error` message with `SUBSCRIPTION_LIMIT`; the socket and its
+ * other subscriptions stay open. A slot is freed when its subscription completes (either side)
+ * or the socket closes.
  */
 
 /** What Bun keeps per socket (set at upgrade time). */
 export interface WsData {
   /** The upgrade request (headers for auth fallback and for plugins reading `request`). */
   request: Request;
-  /** The client address the rate limiter keyed the upgrade by; undefined when rate limiting is off. */
+  /** The client address of the upgrade request (middleware/client-ip.ts); undefined when no middleware resolved it. */
   clientIp: string | undefined;
 }
 
 /** Per-connection state graphql-ws keeps in `ctx.extra` (besides the socket). */
 interface WsExtra extends Record<PropertyKey, unknown> {
   identity: Identity | null;
+  /** Releases of the subscription slots this connection holds (one per running subscription). */
+  slots?: Set<() => void>;
 }
 
 /** The `connection_init` payload the gateway reads. */
@@ -67,15 +76,9 @@ export interface GraphQLWsServer {
 }
 
 /** Creates the WebSocket side of the gateway for `Bun.serve({ fetch, websocket })`. */
-export function createGraphQLWsServer(opts: { yoga: YogaServerInstance<GatewayContext, object>; jwtSecret: string; logger: Logger; path?: string; limiter?: RateLimiter | undefined }): GraphQLWsServer {
+export function createGraphQLWsServer(opts: { yoga: YogaServerInstance<GatewayContext, object>; jwtSecret: string; logger: Logger; path?: string; limits?: RateLimits | undefined; subscriptionSlots?: SubscriptionSlots | undefined }): GraphQLWsServer {
   const path = opts.path ?? "/graphql";
-  let lastStoreFailureLog = 0;
-  const onStoreError = (err: unknown): void => {
-    const now = Date.now();
-    if (now - lastStoreFailureLog < 10_000) return;
-    lastStoreFailureLog = now;
-    opts.logger.warn({ err }, "rate-limit store unavailable; letting websocket operations through");
-  };
+  const onStoreError = storeFailureLogger(opts.logger, "websocket operations");
   const handler = makeHandler<WsConnectionParams, WsExtra>({
     async onConnect(ctx) {
       const params = ctx.connectionParams ?? {};
@@ -91,12 +94,12 @@ export function createGraphQLWsServer(opts: { yoga: YogaServerInstance<GatewayCo
     },
     async onSubscribe(ctx, _id, payload) {
       const { request, clientIp } = dataOf(ctx.extra.socket);
-      if (opts.limiter) {
-        const identity = ctx.extra.identity;
-        const refused = await limitOperation(opts.limiter, identity ? `account:${identity.accountId}` : `ip:${clientIp ?? "unknown"}`, onStoreError);
+      const holder = { ip: clientIp ?? "unknown", accountId: ctx.extra.identity?.accountId };
+      if (opts.limits) {
+        const refused = await limitOperation(opts.limits, holder, onStoreError);
         if (refused) return [refused];
       }
-      const gatewayContext: GatewayContext = { identity: ctx.extra.identity ?? null, requestId: newId() };
+      const gatewayContext: GatewayContext = { identity: ctx.extra.identity ?? null, requestId: newId(), clientIp, transport: "ws" };
       const { schema, execute, subscribe, contextFactory, parse, validate } = opts.yoga.getEnveloped({ ...gatewayContext, request, params: payload });
       let document;
       try {
@@ -106,19 +109,53 @@ export function createGraphQLWsServer(opts: { yoga: YogaServerInstance<GatewayCo
       }
       const errors = validate(schema, document);
       if (errors.length > 0) return errors;
+      // Last check before running: a slot is taken only for a subscription that will start. It
+      // is bound to this operation (not to its id, which a client may reuse once it sent
+      // `complete`) and released when its stream ends (`subscribe` below) or the socket closes.
+      let release: (() => void) | undefined;
+      if (opts.subscriptionSlots && getOperationAST(document, payload.operationName)?.operation === "subscription") {
+        const slots = (ctx.extra.slots ??= new Set());
+        const full = opts.subscriptionSlots.connectionFull(slots.size);
+        if (full) return [full];
+        const slot = opts.subscriptionSlots.acquire(holder);
+        if ("error" in slot) return [slot.error];
+        const held = (): void => {
+          slots.delete(held);
+          slot.release();
+        };
+        slots.add(held);
+        release = held;
+      }
       const args: ExecutionArgs = {
         schema,
         document,
         operationName: payload.operationName ?? null,
         variableValues: payload.variables ?? null,
         contextValue: await contextFactory(),
-        // Carries this operation's enveloped execute/subscribe to the handlers below.
-        rootValue: { execute, subscribe },
+        // Carries this operation's enveloped execute/subscribe (and slot release) to the handlers below.
+        rootValue: { execute, subscribe, release } satisfies Enveloped,
       };
       return args;
     },
+    // Safety net: graphql-ws returns every running stream on close (which releases), but a slot
+    // must never outlive its socket.
+    onClose: (ctx) => {
+      for (const release of [...(ctx.extra.slots ?? [])]) release();
+    },
     execute: (args) => (args.rootValue as Enveloped).execute(args),
-    subscribe: (args) => (args.rootValue as Enveloped).subscribe(args),
+    subscribe: async (args) => {
+      const { subscribe, release } = args.rootValue as Enveloped;
+      if (!release) return subscribe(args);
+      try {
+        const result = await subscribe(args);
+        if (isAsyncIterable(result)) return releasing(result, release);
+        release();
+        return result;
+      } catch (err) {
+        release();
+        throw err;
+      }
+    },
   });
 
   return {
@@ -153,4 +190,6 @@ const dataOf = (socket: { data: unknown }): WsData => socket.data as WsData;
 interface Enveloped {
   execute: (args: ExecutionArgs) => ExecutionResult | Promise<ExecutionResult> | AsyncIterable<ExecutionResult> | Promise<AsyncIterable<ExecutionResult>>;
   subscribe: (args: ExecutionArgs) => ExecutionResult | Promise<ExecutionResult> | AsyncIterable<ExecutionResult> | Promise<AsyncIterable<ExecutionResult> | ExecutionResult>;
+  /** Frees the operation's subscription slot (idempotent); undefined when it holds none. */
+  release: (() => void) | undefined;
 }

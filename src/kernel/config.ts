@@ -114,7 +114,7 @@ export interface Config {
   corsOrigins: string[];
   /** `TRUST_PROXY`: take the client IP from `Fly-Client-IP` / `X-Forwarded-For` (only behind a proxy that sets them). */
   trustProxy: boolean;
-  /** Requests per client per window; 0 = rate limiting off. */
+  /** Requests per account (valid token) per window, besides the IP budget; 0 = off. */
   rateLimitMax: number;
   /** Rate-limit window, seconds. */
   rateLimitWindowS: number;
@@ -127,6 +127,18 @@ export interface Config {
   // [issue-10:reservations] new Config fields of this part go below this line
   // [/issue-10:reservations]
   // [issue-10:ratelimit] new Config fields of this part go below this line
+  /** Requests per client IP per window, whether or not they carry a token (a token never lifts it); 0 = off. Default 3 × `rateLimitMax`. */
+  rateLimitIpMax: number;
+  /** Registration/login operations (the Mutation fields of `rateLimitAuthFields`, each occurrence counted) per client IP per window; 0 = off. */
+  rateLimitAuthMax: number;
+  /** Mutation fields counted against `rateLimitAuthMax`, e.g. `["register", "login", "refreshToken"]`. */
+  rateLimitAuthFields: string[];
+  /** Concurrent subscriptions per WebSocket connection; 0 = no limit. */
+  maxSubscriptionsPerConnection: number;
+  /** Concurrent subscriptions per account (WebSocket and SSE, counted per gateway); 0 = no limit. */
+  maxSubscriptionsPerAccount: number;
+  /** Concurrent subscriptions per client IP (with or without a token; WebSocket and SSE, per gateway); 0 = no limit. */
+  maxSubscriptionsPerIp: number;
   // [/issue-10:ratelimit]
   // [issue-10:tokens] new Config fields of this part go below this line
   // [/issue-10:tokens]
@@ -328,7 +340,7 @@ export const OPTIONS = [
   { key: "maxBodyBytes", env: "MAX_BODY_BYTES", flag: "--max-body-bytes", default: "1048576", allowed: "1024-1073741824 (bytes)", describe: "Max request body on /graphql; larger requests get 413 PAYLOAD_TOO_LARGE.", parse: intIn(1024, 1_073_741_824) },
   { key: "corsOrigins", env: "CORS_ORIGINS", flag: "--cors-origins", default: "", allowed: "empty | * | comma list of https://host[:port]", describe: "Origins allowed to call /graphql from a browser (CORS); empty: no cross-origin access.", parse: parseCorsOrigins },
   { key: "trustProxy", env: "TRUST_PROXY", flag: "--trust-proxy", default: "false", allowed: "true | false", describe: "Client IP (rate limiting) from Fly-Client-IP, else the last X-Forwarded-For entry; only behind a proxy that sets them.", parse: bool },
-  { key: "rateLimitMax", env: "RATE_LIMIT_MAX", flag: "--rate-limit-max", default: "600", allowed: "0-1000000 (0 = off)", describe: "Requests per client (account of the token, else IP) per RATE_LIMIT_WINDOW_S; more get 429 RATE_LIMITED. Shared by all gateways over NATS KV in split mode.", parse: intIn(0, 1_000_000) },
+  { key: "rateLimitMax", env: "RATE_LIMIT_MAX", flag: "--rate-limit-max", default: "600", allowed: "0-1000000 (0 = off)", describe: "Requests per account (valid token) per RATE_LIMIT_WINDOW_S, on top of the IP budget RATE_LIMIT_IP_MAX; more get 429 RATE_LIMITED. Shared by all gateways over NATS KV in split mode.", parse: intIn(0, 1_000_000) },
   { key: "rateLimitWindowS", env: "RATE_LIMIT_WINDOW_S", flag: "--rate-limit-window-s", default: "60", allowed: "1-86400 (seconds)", describe: "Rate-limit window (fixed windows aligned to the clock).", parse: intIn(1, 86_400) },
   // [issue-10:deploy] new OPTIONS rows of this part go below this line
   // [/issue-10:deploy]
@@ -339,6 +351,12 @@ export const OPTIONS = [
   // [issue-10:reservations] new OPTIONS rows of this part go below this line
   // [/issue-10:reservations]
   // [issue-10:ratelimit] new OPTIONS rows of this part go below this line
+  { key: "rateLimitIpMax", env: "RATE_LIMIT_IP_MAX", flag: "--rate-limit-ip-max", default: "", allowed: "0-1000000 (0 = off; unset: 3 x RATE_LIMIT_MAX)", describe: "Requests per client IP per RATE_LIMIT_WINDOW_S, with or without a token (a token never lifts it; room for a NAT shared by a few users); more get 429 RATE_LIMITED.", parse: (raw, _ctx, acc) => (raw === "" ? 3 * (acc.rateLimitMax ?? 0) : intIn(0, 1_000_000)(raw)) },
+  { key: "rateLimitAuthMax", env: "RATE_LIMIT_AUTH_MAX", flag: "--rate-limit-auth-max", default: "10", allowed: "0-1000000 (0 = off)", describe: "Registration/login operations (RATE_LIMIT_AUTH_FIELDS, each field of a request counted) per client IP per RATE_LIMIT_WINDOW_S; more get RATE_LIMITED (HTTP 429).", parse: intIn(0, 1_000_000) },
+  { key: "rateLimitAuthFields", env: "RATE_LIMIT_AUTH_FIELDS", flag: "--rate-limit-auth-fields", default: "register,login,refreshToken", allowed: "comma list of Mutation field names", describe: "Mutation fields counted against RATE_LIMIT_AUTH_MAX.", parse: (raw) => { const list = raw.split(",").map((s) => s.trim()).filter(Boolean); const bad = list.find((n) => !/^[_A-Za-z]\w*$/.test(n)); if (list.length === 0 || bad !== undefined) throw new ConfigError(`a comma list of GraphQL field names${bad === undefined ? "" : `; "${bad}" is not one`}`); return [...new Set(list)]; } },
+  { key: "maxSubscriptionsPerConnection", env: "MAX_SUBSCRIPTIONS_PER_CONNECTION", flag: "--max-subscriptions-per-connection", default: "20", allowed: "0-100000 (0 = no limit)", describe: "Concurrent subscriptions on one WebSocket; more are refused with SUBSCRIPTION_LIMIT (the socket stays open).", parse: intIn(0, 100_000) },
+  { key: "maxSubscriptionsPerAccount", env: "MAX_SUBSCRIPTIONS_PER_ACCOUNT", flag: "--max-subscriptions-per-account", default: "50", allowed: "0-100000 (0 = no limit)", describe: "Concurrent subscriptions of one account (WebSocket and SSE), per gateway; more are refused with SUBSCRIPTION_LIMIT.", parse: intIn(0, 100_000) },
+  { key: "maxSubscriptionsPerIp", env: "MAX_SUBSCRIPTIONS_PER_IP", flag: "--max-subscriptions-per-ip", default: "200", allowed: "0-100000 (0 = no limit)", describe: "Concurrent subscriptions from one client IP, with or without a token (WebSocket and SSE), per gateway; more are refused with SUBSCRIPTION_LIMIT.", parse: intIn(0, 100_000) },
   // [/issue-10:ratelimit]
   // [issue-10:tokens] new OPTIONS rows of this part go below this line
   // [/issue-10:tokens]

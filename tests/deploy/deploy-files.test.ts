@@ -37,6 +37,12 @@ describe("fly.toml agrees with the binary", () => {
     }
   });
 
+  test("the gateway keys its per-IP limits by Fly-Client-IP (TRUST_PROXY): behind Fly's proxy the peer is the proxy", () => {
+    const r = loadConfig(argsOf(fly.processes["gateway"] ?? ""), { ...fly.env, JWT_SECRET: "x".repeat(40) }, { parts });
+    if (r.help) throw new Error("help");
+    expect(r.config.trustProxy).toBe(true);
+  });
+
   test("release_command runs migrations with a valid invocation", () => {
     const args = argsOf(fly.deploy.release_command);
     expect(args).toContain("--migrate");

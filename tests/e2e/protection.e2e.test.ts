@@ -14,7 +14,21 @@ import type { SplitTopology } from "../../scripts/split-topology.ts";
 setDefaultTimeout(60_000);
 
 const RATE_LIMIT_MAX = 20;
-const ENV = { NODE_ENV: "production", RATE_LIMIT_MAX: String(RATE_LIMIT_MAX), RATE_LIMIT_WINDOW_S: "86400", TRUST_PROXY: "true" };
+const RATE_LIMIT_AUTH_MAX = 10;
+// The IP budget equals the account budget here, so the anonymous tests below count RATE_LIMIT_MAX.
+const ENV = { NODE_ENV: "production", RATE_LIMIT_MAX: String(RATE_LIMIT_MAX), RATE_LIMIT_IP_MAX: String(RATE_LIMIT_MAX), RATE_LIMIT_AUTH_MAX: String(RATE_LIMIT_AUTH_MAX), RATE_LIMIT_WINDOW_S: "86400", TRUST_PROXY: "true" };
+const REGISTER = `mutation($input: RegisterInput!) { register(input: $input) { token } }`;
+const LOGIN = `mutation($email: String!, $password: String!) { login(email: $email, password: $password) { token } }`;
+const PASSWORD = "protection e2e password";
+
+/** Registers a fresh account from `client`; returns its e-mail and token. */
+async function registerFrom(url: string, client: string): Promise<{ email: string; token: string }> {
+  const email = `protect.${crypto.randomUUID()}@example.com`;
+  const r = await post(url, client, REGISTER, { input: { name: "Protection", email, password: PASSWORD } });
+  const token = (r.body.data?.["register"] as { token?: string } | undefined)?.token;
+  if (!token) throw new Error(`register failed: ${JSON.stringify(r.body)}`);
+  return { email, token };
+}
 
 interface GqlError {
   message: string;
@@ -237,12 +251,60 @@ for (const name of selectedTopologies()) {
       ws.close();
     });
 
+    test("rate limit: N accounts registered from one address do not give it N budgets; a token never lifts the IP budget", async () => {
+      const client = newClient();
+      const tokens: string[] = [];
+      for (let i = 0; i < 3; i++) tokens.push((await registerFrom(url, client)).token);
+      let allowed = 0;
+      let refused: Answer | undefined;
+      for (let i = 0; i < 4 * RATE_LIMIT_MAX && !refused; i++) {
+        const r = await post(url, client, "{ __typename }", {}, { authorization: `Bearer ${tokens[i % tokens.length]}` });
+        if (r.status === 200) allowed++;
+        else refused = r;
+      }
+      // Per-account budgets alone would allow 3 x RATE_LIMIT_MAX; the address has RATE_LIMIT_IP_MAX, 3 used by the registrations.
+      expect(allowed).toBe(RATE_LIMIT_MAX - 3);
+      expect(refused?.status).toBe(429);
+      expect(refused?.codes).toEqual(["RATE_LIMITED"]);
+    });
+
+    test(`registration/login budget: the ${RATE_LIMIT_AUTH_MAX + 1}th login from one address is 429 RATE_LIMITED; other operations from it pass`, async () => {
+      const { email } = await registerFrom(url, newClient());
+      const client = newClient();
+      for (let i = 0; i < RATE_LIMIT_AUTH_MAX; i++) expect((await post(url, client, LOGIN, { email, password: PASSWORD })).status).toBe(200);
+      const refused = await post(url, client, LOGIN, { email, password: PASSWORD });
+      expect(refused.status).toBe(429);
+      expect(refused.codes).toEqual(["RATE_LIMITED"]);
+      expect(refused.body.errors?.[0]?.extensions?.["retryAfterS"]).toBe(Number(refused.headers.get("retry-after")));
+      const other = await post(url, client, "{ categories { id } }");
+      expect(other.status).toBe(200);
+      expect(Array.isArray(other.body.data?.["categories"])).toBe(true);
+      expect((await post(url, newClient(), LOGIN, { email, password: PASSWORD })).status).toBe(200);
+    });
+
     if (name === "split") {
-      test("split: two gateways share one limit (NATS KV): a client alternating between them is refused after RATE_LIMIT_MAX in total", async () => {
+      let second: string | undefined;
+      /** A second gateway process on the same NATS, started once for the split tests. */
+      const secondGateway = async (): Promise<string> => {
+        if (second) return second;
         const split = (t as Topology & { split: SplitTopology }).split;
         const port = await freePort();
         await split.spawn("gateway", "gateway-protection-2", { PORT: String(port) });
-        const urls = [url, `http://127.0.0.1:${port}/graphql`];
+        return (second = `http://127.0.0.1:${port}/graphql`);
+      };
+
+      test("split: two gateways share one registration/login budget (NATS KV): logins alternating between them are refused after RATE_LIMIT_AUTH_MAX in total", async () => {
+        const urls = [url, await secondGateway()];
+        const { email } = await registerFrom(url, newClient());
+        const client = newClient();
+        const statuses: number[] = [];
+        for (let i = 0; i < 2 * RATE_LIMIT_AUTH_MAX && !statuses.includes(429); i++) statuses.push((await post(urls[i % 2] as string, client, LOGIN, { email, password: PASSWORD })).status);
+        // Separate budgets would have allowed 2 x RATE_LIMIT_AUTH_MAX.
+        expect(statuses).toEqual([...Array<number>(RATE_LIMIT_AUTH_MAX).fill(200), 429]);
+      }, 120_000);
+
+      test("split: two gateways share one limit (NATS KV): a client alternating between them is refused after RATE_LIMIT_MAX in total", async () => {
+        const urls = [url, await secondGateway()];
         const client = newClient();
         const statuses: number[] = [];
         let allowed = 0;

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { Hono } from "hono";
-import { clientIp } from "../../src/gateway/middleware/rate-limit.ts";
+import { clientIp } from "../../src/gateway/middleware/client-ip.ts";
 import { corsAllowList } from "../../src/gateway/middleware/cors.ts";
 import { startInProcess, type InProcessGateway } from "./harness.ts";
 
@@ -41,7 +41,7 @@ describe("gateway HTTP protection (in-process monolith)", () => {
   let gw: InProcessGateway;
   let base: string;
   beforeAll(async () => {
-    gw = await startInProcess({ rateLimitMax: 5, rateLimitWindowS: 3600, trustProxy: true, corsOrigins: ["https://shop.example"], maxBodyBytes: 4096 });
+    gw = await startInProcess({ rateLimitMax: 5, rateLimitIpMax: 20, rateLimitAuthMax: 10, rateLimitWindowS: 3600, trustProxy: true, corsOrigins: ["https://shop.example"], maxBodyBytes: 4096 });
     base = gw.url.replace(/\/graphql$/, "");
   }, 60_000);
   afterAll(async () => {
@@ -104,16 +104,16 @@ describe("gateway HTTP protection (in-process monolith)", () => {
     expect(small.status).toBe(200);
   });
 
-  test("rate limit: RATE_LIMIT_MAX requests pass, the next is 429 + Retry-After + RATE_LIMITED; other clients are unaffected", async () => {
+  test("rate limit: RATE_LIMIT_IP_MAX requests of an address pass, the next is 429 + Retry-After + RATE_LIMITED; other clients are unaffected", async () => {
     const me = newClient();
     const statuses: number[] = [];
     let last: Response | undefined;
-    for (let i = 0; i < 6; i++) {
+    for (let i = 0; i < 21; i++) {
       last = await post({ query: "{ __typename }" }, { "x-forwarded-for": me });
       statuses.push(last.status);
-      if (i < 5) expect(last.headers.get("ratelimit-remaining")).toBe(String(4 - i));
+      if (i < 20) expect(last.headers.get("ratelimit-remaining")).toBe(String(19 - i));
     }
-    expect(statuses).toEqual([200, 200, 200, 200, 200, 429]);
+    expect(statuses).toEqual([...Array<number>(20).fill(200), 429]);
     const retryAfter = Number(last?.headers.get("retry-after"));
     expect(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= 3600).toBe(true);
     const body = (await last?.json()) as { errors: { extensions: Record<string, unknown> }[] };
@@ -131,10 +131,33 @@ describe("gateway HTTP protection (in-process monolith)", () => {
     expect(statuses).toEqual([200, 200, 200, 200, 200, 429]);
   });
 
+  test("rate limit: N accounts registered from one address do not give it N budgets (a token never lifts the IP budget)", async () => {
+    const me = newClient();
+    const tokens: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const r = (await (await post({ query: REGISTER, variables: { input: { name: "Many", email: `many.${crypto.randomUUID()}@example.com`, password: "long enough pw" } } }, { "x-forwarded-for": me })).json()) as { data: { register: { token: string } } };
+      tokens.push(r.data.register.token);
+    }
+    let allowed = 0;
+    let refused: Response | undefined;
+    for (let i = 0; i < 40 && !refused; i++) {
+      const res = await post({ query: "{ __typename }" }, { authorization: `Bearer ${tokens[i % tokens.length]}`, "x-forwarded-for": me });
+      if (res.status === 200) allowed++;
+      else refused = res;
+    }
+    // One budget per account would allow 5 accounts x RATE_LIMIT_MAX (5) = 25; the address has
+    // RATE_LIMIT_IP_MAX (20), 5 of which the registrations used.
+    expect(allowed).toBe(15);
+    expect(refused?.status).toBe(429);
+    expect(refused?.headers.get("ratelimit-limit")).toBe("20");
+    // Another address with one of those tokens still gets that account's remaining budget.
+    expect((await post({ query: "{ __typename }" }, { authorization: `Bearer ${tokens[0]}`, "x-forwarded-for": newClient() })).status).toBe(200);
+  });
+
   test("rate limit: an invalid token counts against the IP (and is still refused with 401)", async () => {
     const me = newClient();
     const statuses: number[] = [];
-    for (let i = 0; i < 6; i++) statuses.push((await post({ query: "{ __typename }" }, { authorization: `Bearer forged.${i}.token`, "x-forwarded-for": me })).status);
-    expect(statuses).toEqual([401, 401, 401, 401, 401, 429]);
+    for (let i = 0; i < 21; i++) statuses.push((await post({ query: "{ __typename }" }, { authorization: `Bearer forged.${i}.token`, "x-forwarded-for": me })).status);
+    expect(statuses).toEqual([...Array<number>(20).fill(401), 429]);
   });
 });

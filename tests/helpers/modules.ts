@@ -103,6 +103,13 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     // [issue-10:reservations]
     // [/issue-10:reservations]
     // [issue-10:ratelimit]
+    // Off like rateLimitMax (bursts from one address); the subscription caps at their defaults.
+    rateLimitIpMax: 0,
+    rateLimitAuthMax: 0,
+    rateLimitAuthFields: ["register", "login", "refreshToken"],
+    maxSubscriptionsPerConnection: 20,
+    maxSubscriptionsPerAccount: 50,
+    maxSubscriptionsPerIp: 200,
     // [/issue-10:ratelimit]
     // [issue-10:tokens]
     // [/issue-10:tokens]

@@ -20,6 +20,14 @@ export interface Topology {
 export const ROOT = resolve(import.meta.dir, "../..");
 const BUN = process.execPath;
 
+/**
+ * Every test process talks from 127.0.0.1, so the per-IP budgets (RATE_LIMIT_IP_MAX, and
+ * RATE_LIMIT_AUTH_MAX: 10 registrations/logins a minute) would make whole test files share one
+ * budget. Off unless a test's `env` sets them (the rate-limit tests do); the per-account budget
+ * (RATE_LIMIT_MAX) keeps its default.
+ */
+const PER_IP_LIMITS_OFF = { RATE_LIMIT_IP_MAX: "0", RATE_LIMIT_AUTH_MAX: "0" };
+
 /** Options shared by the topology starters. */
 export interface StartOptions {
   /** Command that runs the binary; default: `bun src/main.ts`. */
@@ -38,6 +46,7 @@ export async function startMonolith(opts: StartOptions = {}): Promise<Topology> 
     DATA_DIR: dataDir,
     LOG_LEVEL: "info",
     JWT_SECRET: "e2e-secret-e2e-secret-e2e-secret-0123456789",
+    ...PER_IP_LIMITS_OFF,
     ...opts.env,
   }, opts.cwd);
   const baseUrl = `http://127.0.0.1:${port}`;
@@ -62,7 +71,7 @@ export async function startMonolith(opts: StartOptions = {}): Promise<Topology> 
 
 /** Split: gateway + account + catalog + order processes on real NATS, etcd and PostgreSQL. */
 export async function startSplitTopology(opts: StartOptions = {}): Promise<Topology & { split: SplitTopology }> {
-  const split = await startSplit({ ...(opts.command ? { command: opts.command } : {}), ...(opts.env ? { env: opts.env } : {}), ...(opts.cwd ? { cwd: opts.cwd } : {}) });
+  const split = await startSplit({ ...(opts.command ? { command: opts.command } : {}), env: { ...PER_IP_LIMITS_OFF, ...opts.env }, ...(opts.cwd ? { cwd: opts.cwd } : {}) });
   return { name: "split", graphqlUrl: split.graphqlUrl, baseUrl: split.baseUrl, output: split.output, stop: split.stop, split };
 }
 

@@ -45,4 +45,19 @@ describe("protection options", () => {
     expect(() => load({ MAX_COST: "-1" })).toThrow(/MAX_COST/);
     expect(() => load({ TRUST_PROXY: "maybe" })).toThrow(/TRUST_PROXY/);
   });
+
+  test("abuse limits: IP budget 3 x RATE_LIMIT_MAX unless set, registration/login budget, subscription caps", () => {
+    const c = load();
+    expect([c.rateLimitIpMax, c.rateLimitAuthMax, c.rateLimitAuthFields]).toEqual([1800, 10, ["register", "login", "refreshToken"]]);
+    expect([c.maxSubscriptionsPerConnection, c.maxSubscriptionsPerAccount, c.maxSubscriptionsPerIp]).toEqual([20, 50, 200]);
+    expect(load({ RATE_LIMIT_MAX: "100" }).rateLimitIpMax).toBe(300);
+    expect(load({ RATE_LIMIT_MAX: "0" }).rateLimitIpMax).toBe(0);
+    expect(load({ RATE_LIMIT_MAX: "100", RATE_LIMIT_IP_MAX: "50" }).rateLimitIpMax).toBe(50);
+    expect(load({ RATE_LIMIT_AUTH_FIELDS: " login , signIn,login" }).rateLimitAuthFields).toEqual(["login", "signIn"]);
+    expect(() => load({ RATE_LIMIT_AUTH_FIELDS: "login,sign-in" })).toThrow(/RATE_LIMIT_AUTH_FIELDS: invalid value "login,sign-in"; allowed: .*"sign-in" is not one/);
+    expect(() => load({ RATE_LIMIT_AUTH_FIELDS: " , " })).toThrow(/RATE_LIMIT_AUTH_FIELDS/);
+    expect(() => load({ RATE_LIMIT_IP_MAX: "-1" })).toThrow(/RATE_LIMIT_IP_MAX/);
+    expect(() => load({ MAX_SUBSCRIPTIONS_PER_CONNECTION: "many" })).toThrow(/MAX_SUBSCRIPTIONS_PER_CONNECTION/);
+    expect(load({ MAX_SUBSCRIPTIONS_PER_ACCOUNT: "0" }).maxSubscriptionsPerAccount).toBe(0);
+  });
 });

@@ -4,8 +4,9 @@
  *
  * 1. security headers (every route);
  * 2. CORS allow-list (`/graphql`; answers preflights);
- * 3. rate limit (`/graphql`; 429 `RATE_LIMITED`);
- * 4. body size limit (`/graphql`; 413 `PAYLOAD_TOO_LARGE`).
+ * 3. client address (`/graphql`; `c.var.clientIp`, honouring `TRUST_PROXY`);
+ * 4. rate limit per IP and per account (`/graphql`; 429 `RATE_LIMITED`);
+ * 5. body size limit (`/graphql`; 413 `PAYLOAD_TOO_LARGE`).
  *
  * GraphQL-level protection (operation limits, CSRF, introspection, masked errors) is in
  * ../plugins/ (yoga plugins).
@@ -16,7 +17,8 @@ import type { Config } from "../../kernel/config.ts";
 import type { Logger } from "../../kernel/logger.ts";
 import { bodySizeLimit } from "./body-limit.ts";
 import { corsAllowList } from "./cors.ts";
-import { RateLimiter, rateLimit } from "./rate-limit.ts";
+import { clientAddress } from "./client-ip.ts";
+import { RateLimiter, rateLimit, type RateLimits } from "./rate-limit.ts";
 import { MemoryRateLimitStore, NatsKvRateLimitStore, type RateLimitStore } from "./rate-limit-store.ts";
 import { securityHeaders } from "./secure-headers.ts";
 
@@ -28,7 +30,7 @@ export interface GatewayMiddleware {
 }
 
 export interface GatewayMiddlewareOptions {
-  config: Pick<Config, "corsOrigins" | "maxBodyBytes" | "rateLimitMax" | "rateLimitWindowS" | "trustProxy">;
+  config: Pick<Config, "corsOrigins" | "maxBodyBytes" | "rateLimitMax" | "rateLimitWindowS" | "trustProxy" | "rateLimitIpMax" | "rateLimitAuthMax">;
   jwtSecret: string;
   logger: Logger;
   /** NATS connection of the process (split mode): the rate-limit counters are shared through it. */
@@ -39,26 +41,32 @@ export interface GatewayMiddlewareOptions {
 
 /**
  * Builds the middleware list; see the file comment. With a NATS connection the rate limiter
- * counts in JetStream KV (shared by every gateway), else in memory.
- * @returns the middleware in order, and the rate limiter (undefined when `RATE_LIMIT_MAX` is 0),
- *   which the WebSocket server uses for the operations sent on an open socket.
+ * counts in JetStream KV (shared by every gateway), else in memory; the IP, account and auth
+ * budgets share one store and window (distinct keys).
+ * @returns the middleware in order, and the budgets (each undefined when its option is 0),
+ *   which the WebSocket server and the registration/login plugin count against too.
  * @throws when the KV bucket cannot be opened (JetStream disabled on the server).
  */
-export async function createGatewayMiddleware(opts: GatewayMiddlewareOptions): Promise<{ middleware: GatewayMiddleware[]; limiter: RateLimiter | undefined }> {
+export async function createGatewayMiddleware(opts: GatewayMiddlewareOptions): Promise<{ middleware: GatewayMiddleware[]; limits: RateLimits }> {
   const { config } = opts;
   const list: GatewayMiddleware[] = [{ path: "*", handler: securityHeaders() }];
-  let limiter: RateLimiter | undefined;
+  const limits: RateLimits = {};
   const cors = corsAllowList(config.corsOrigins);
   if (cors) list.push({ path: "/graphql", handler: cors });
-  if (config.rateLimitMax > 0) {
+  list.push({ path: "/graphql", handler: clientAddress(config.trustProxy) });
+  const budgets = { ip: config.rateLimitIpMax, account: config.rateLimitMax, auth: config.rateLimitAuthMax };
+  if (budgets.ip > 0 || budgets.account > 0 || budgets.auth > 0) {
     const store: RateLimitStore = opts.natsConnection
       ? await NatsKvRateLimitStore.open(opts.natsConnection, { windowMs: config.rateLimitWindowS * 1000 })
       : new MemoryRateLimitStore();
     opts.onStop(() => store.close());
-    opts.logger.info({ store: store.kind, max: config.rateLimitMax, windowS: config.rateLimitWindowS }, "rate limiting on");
-    limiter = new RateLimiter(store, { max: config.rateLimitMax, windowS: config.rateLimitWindowS });
-    list.push({ path: "/graphql", handler: rateLimit({ limiter, jwtSecret: opts.jwtSecret, trustProxy: config.trustProxy, logger: opts.logger }) });
+    opts.logger.info({ store: store.kind, ipMax: budgets.ip, accountMax: budgets.account, authMax: budgets.auth, windowS: config.rateLimitWindowS }, "rate limiting on");
+    const limiter = (max: number) => (max > 0 ? new RateLimiter(store, { max, windowS: config.rateLimitWindowS }) : undefined);
+    limits.ip = limiter(budgets.ip);
+    limits.account = limiter(budgets.account);
+    limits.auth = limiter(budgets.auth);
+    if (limits.ip || limits.account) list.push({ path: "/graphql", handler: rateLimit({ limits, jwtSecret: opts.jwtSecret, logger: opts.logger }) });
   }
   list.push({ path: "/graphql", handler: bodySizeLimit(config.maxBodyBytes) });
-  return { middleware: list, limiter };
+  return { middleware: list, limits };
 }

@@ -1,38 +1,37 @@
 /**
- * Rate limiting per client on `/graphql`: at most `max` requests per fixed window of `windowS`
- * seconds (windows aligned to the clock; a burst across a boundary can reach 2 × max).
+ * Rate limiting on `/graphql`: fixed windows of `RATE_LIMIT_WINDOW_S` seconds (aligned to the
+ * clock; a burst across a boundary can reach 2 × a budget), several budgets per request:
  *
- * The client is the account of a valid bearer token (so users behind one NAT do not share a
- * budget, and one user does not get more by switching IPs), else the client IP: the socket peer
- * (`server.requestIP`), or with `TRUST_PROXY=true` `Fly-Client-IP`, else the last
- * `X-Forwarded-For` entry (the one the proxy in front added; earlier entries are client-supplied).
+ * - **IP** (`RATE_LIMIT_IP_MAX`, default 3 × `RATE_LIMIT_MAX`): every request of the client IP
+ *   (see client-ip.ts), with or without a token. A token never lifts it, so registering N
+ *   accounts from one address does not give N budgets; the headroom over the account budget
+ *   leaves room for a few users behind one NAT.
+ * - **account** (`RATE_LIMIT_MAX`): every request carrying a valid token also counts against its
+ *   account, so one user does not get more by switching IPs.
+ * - **auth** (`RATE_LIMIT_AUTH_MAX`): registration/login operations per IP, counted by the
+ *   GraphQL plugin that sees the mutation fields (../plugins/auth-rate-limit.ts).
  *
- * Over the limit: HTTP 429, `Retry-After: <seconds until the window ends>`, and a GraphQL-shaped
- * body `{ errors: [{ extensions: { code: "RATE_LIMITED", retryAfterS, requestId } }] }`. Every
- * response carries `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` (seconds)
- * (IETF draft "RateLimit header fields for HTTP"). CORS preflights (`OPTIONS`) are not counted.
+ * A request is refused when any budget it counts against is exhausted: HTTP 429,
+ * `Retry-After: <seconds until the window ends>`, and a GraphQL-shaped body
+ * `{ errors: [{ extensions: { code: "RATE_LIMITED", retryAfterS, requestId } }] }`. Every response
+ * carries `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` (seconds) of the budget
+ * closest to exhaustion (IETF draft "RateLimit header fields for HTTP"). CORS preflights
+ * (`OPTIONS`) are not counted.
  *
  * If the store fails (NATS unreachable), requests are let through and the failure is logged:
  * an outage of the limiter must not become an outage of the API.
  */
-import type { Context, MiddlewareHandler } from "hono";
+import type { MiddlewareHandler } from "hono";
 import { GraphQLError } from "graphql";
 import type { Logger } from "../../kernel/logger.ts";
 import { authenticateRequest } from "../auth.ts";
 import { graphqlErrorResponse } from "./errors.ts";
 import type { RateLimitStore } from "./rate-limit-store.ts";
 
-declare module "hono" {
-  interface ContextVariableMap {
-    /** The client address the rate limiter keyed an anonymous request by (set by {@link rateLimit}). */
-    clientIp: string;
-  }
-}
-
-/** Error code of a request over the limit. */
+/** Error code of a request over a limit. */
 export const RATE_LIMITED = "RATE_LIMITED";
 
-/** Outcome of counting one request. */
+/** Outcome of counting one request against one budget (or the binding one of several). */
 export interface RateLimitDecision {
   allowed: boolean;
   /** Requests allowed per window. */
@@ -43,7 +42,7 @@ export interface RateLimitDecision {
   resetS: number;
 }
 
-/** Counts requests per client in fixed windows over a {@link RateLimitStore}. */
+/** Counts requests per key in fixed windows over a {@link RateLimitStore}, against one budget. */
 export class RateLimiter {
   readonly #store: RateLimitStore;
   readonly #max: number;
@@ -62,7 +61,7 @@ export class RateLimiter {
   }
 
   /**
-   * Counts one request of `client` and decides.
+   * Counts one request of `client` (a store key such as `ip:203.0.113.7`) and decides.
    * @throws what the store throws (unreachable store).
    */
   async hit(client: string): Promise<RateLimitDecision> {
@@ -74,59 +73,102 @@ export class RateLimiter {
   }
 }
 
-/** What the Bun server passes hono as `c.env` (the second argument of `fetch`). */
-interface BunServerLike {
-  requestIP?(req: Request): { address: string } | null;
+/** The gateway's budgets; a missing one is off (its option is 0). They share one store and window. */
+export interface RateLimits {
+  /** Every request per client IP (`RATE_LIMIT_IP_MAX`). */
+  ip?: RateLimiter | undefined;
+  /** Every request with a valid token per account (`RATE_LIMIT_MAX`). */
+  account?: RateLimiter | undefined;
+  /** Registration/login operations per client IP (`RATE_LIMIT_AUTH_MAX`). */
+  auth?: RateLimiter | undefined;
+}
+
+/** Who sent a request: its client IP and, with a valid token, its account. */
+export interface RateLimitClient {
+  ip: string;
+  accountId?: string | undefined;
 }
 
 /**
- * The client IP of a request: see the file comment. `"unknown"` when the runtime gives no peer
- * address (e.g. `app.request()` in tests), so such requests share one budget rather than none.
+ * The binding decision of several: a refused one (the one whose window ends last), else the one
+ * with the fewest requests left; undefined for none.
  */
-export function clientIp(c: Context, trustProxy: boolean): string {
-  if (trustProxy) {
-    const fly = c.req.header("fly-client-ip")?.trim();
-    if (fly) return fly;
-    const xff = c.req.header("x-forwarded-for");
-    const last = xff?.split(",").map((s) => s.trim()).filter(Boolean).pop();
-    if (last) return last;
+export function bindingDecision(decisions: readonly RateLimitDecision[]): RateLimitDecision | undefined {
+  let pick: RateLimitDecision | undefined;
+  for (const d of decisions) {
+    if (!pick) pick = d;
+    else if (!d.allowed && (pick.allowed || d.resetS > pick.resetS)) pick = d;
+    else if (d.allowed && pick.allowed && d.remaining < pick.remaining) pick = d;
   }
-  const env = c.env as BunServerLike | { server?: BunServerLike } | undefined;
-  const server: BunServerLike | undefined = env && "server" in env && env.server ? env.server : (env as BunServerLike | undefined);
-  const peer = typeof server?.requestIP === "function" ? server.requestIP(c.req.raw) : null;
-  return peer?.address ?? "unknown";
+  return pick;
+}
+
+/**
+ * Counts one request of `client` against the IP budget and, with an account, the account
+ * budget (both always counted, so a refused request still uses up both).
+ * @returns the binding decision; undefined when both budgets are off.
+ * @throws what the store throws (unreachable store).
+ */
+export async function hitRequestBudgets(limits: RateLimits, client: RateLimitClient): Promise<RateLimitDecision | undefined> {
+  const hits: Promise<RateLimitDecision>[] = [];
+  if (limits.ip) hits.push(limits.ip.hit(`ip:${client.ip}`));
+  if (limits.account && client.accountId !== undefined) hits.push(limits.account.hit(`account:${client.accountId}`));
+  return bindingDecision(await Promise.all(hits));
+}
+
+/**
+ * Counts `count` registration/login operations of `ip` against the auth budget.
+ * @returns the binding decision (refused if any of them is over); undefined when the budget is
+ *   off or `count` is 0.
+ * @throws what the store throws (unreachable store).
+ */
+export async function hitAuthBudget(limits: RateLimits, ip: string, count: number): Promise<RateLimitDecision | undefined> {
+  const auth = limits.auth;
+  if (!auth || count <= 0) return undefined;
+  return bindingDecision(await Promise.all(Array.from({ length: count }, () => auth.hit(`auth:${ip}`))));
+}
+
+/** The GraphQL error of a refused operation: `RATE_LIMITED` with `extensions.retryAfterS` (and `extra`). */
+export function rateLimitedError(decision: RateLimitDecision, what = "requests", extra: Record<string, unknown> = {}): GraphQLError {
+  return new GraphQLError(`rate limit of ${decision.limit} ${what} per window exceeded; retry in ${decision.resetS} s`, {
+    extensions: { code: RATE_LIMITED, retryAfterS: decision.resetS, ...extra },
+  });
+}
+
+/** Logs a store failure at most once per 10 s; the caller lets the request through. */
+export function storeFailureLogger(logger: Logger, what: string): (err: unknown) => void {
+  let last = 0;
+  return (err) => {
+    const now = Date.now();
+    if (now - last < 10_000) return;
+    last = now;
+    logger.warn({ err }, `rate-limit store unavailable; letting ${what} through`);
+  };
 }
 
 export interface RateLimitMiddlewareOptions {
-  limiter: RateLimiter;
-  /** HS256 secret, to key a request by the account of its token (an invalid token counts by IP). */
+  limits: RateLimits;
+  /** HS256 secret, to count a request against the account of its token (an invalid token counts by IP only). */
   jwtSecret: string;
-  trustProxy: boolean;
   /** Store failures are logged here (at most one line per 10 s). */
   logger: Logger;
 }
 
-/** The hono middleware; see the file comment. */
+/** The hono middleware; see the file comment. Needs `c.var.clientIp` (client-ip.ts). */
 export function rateLimit(opts: RateLimitMiddlewareOptions): MiddlewareHandler {
-  let lastFailureLog = 0;
+  const onStoreError = storeFailureLogger(opts.logger, "requests");
   return async (c, next) => {
     if (c.req.method === "OPTIONS") return next();
     const auth = await authenticateRequest(c.req.raw, opts.jwtSecret);
-    const ip = clientIp(c, opts.trustProxy);
-    // Kept for a WebSocket upgrade: its operations are counted per client too (ws.ts).
-    c.set("clientIp", ip);
-    const client = auth.ok && auth.identity ? `account:${auth.identity.accountId}` : `ip:${ip}`;
-    let decision: RateLimitDecision;
+    const accountId = auth.ok && auth.identity ? auth.identity.accountId : undefined;
+    let decision: RateLimitDecision | undefined;
     try {
-      decision = await opts.limiter.hit(client);
+      decision = await hitRequestBudgets(opts.limits, { ip: c.get("clientIp"), accountId });
     } catch (err) {
-      const now = Date.now();
-      if (now - lastFailureLog > 10_000) {
-        lastFailureLog = now;
-        opts.logger.warn({ err }, "rate-limit store unavailable; letting requests through");
-      }
+      onStoreError(err);
       return next();
     }
+    if (!decision) return next();
     const headers = {
       "ratelimit-limit": String(decision.limit),
       "ratelimit-remaining": String(decision.remaining),
@@ -148,24 +190,20 @@ export function rateLimit(opts: RateLimitMiddlewareOptions): MiddlewareHandler {
 }
 
 /**
- * Counts one GraphQL operation sent on an open WebSocket against the same per-client budget as
- * HTTP requests (the socket's upgrade was one request; each `subscribe` message is one more), so
- * a client cannot bypass the limit by sending everything over one socket.
- * @param client `account:<id>` for a socket whose `connection_init` carried a valid token, else
- *   `ip:<address>` of the upgrade request.
- * @returns the operation's error (`RATE_LIMITED`, `extensions.retryAfterS`) when over the
- *   limit, undefined to let it run; a store failure lets it run (logged by `onStoreError`).
+ * Counts one GraphQL operation sent on an open WebSocket against the same budgets as HTTP
+ * requests (the socket's upgrade was one request; each `subscribe` message is one more), so a
+ * client cannot bypass the limit by sending everything over one socket.
+ * @param client the upgrade's address and the account of the `connection_init` token, if any.
+ * @returns the operation's error (`RATE_LIMITED`, `extensions.retryAfterS`) when over a budget,
+ *   undefined to let it run; a store failure lets it run (reported to `onStoreError`).
  */
-export async function limitOperation(limiter: RateLimiter, client: string, onStoreError: (err: unknown) => void): Promise<GraphQLError | undefined> {
-  let decision: RateLimitDecision;
+export async function limitOperation(limits: RateLimits, client: RateLimitClient, onStoreError: (err: unknown) => void): Promise<GraphQLError | undefined> {
+  let decision: RateLimitDecision | undefined;
   try {
-    decision = await limiter.hit(client);
+    decision = await hitRequestBudgets(limits, client);
   } catch (err) {
     onStoreError(err);
     return undefined;
   }
-  if (decision.allowed) return undefined;
-  return new GraphQLError(`rate limit of ${decision.limit} requests per window exceeded; retry in ${decision.resetS} s`, {
-    extensions: { code: RATE_LIMITED, retryAfterS: decision.resetS },
-  });
+  return decision && !decision.allowed ? rateLimitedError(decision) : undefined;
 }

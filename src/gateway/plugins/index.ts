@@ -11,6 +11,9 @@ import { useCsrfPrevention } from "./csrf.ts";
 import { useIntrospectionSwitch } from "./introspection.ts";
 import { useOperationLimits } from "./limits.ts";
 import { useMaskedInternalErrors } from "./masked-errors.ts";
+import { useAuthRateLimit } from "./auth-rate-limit.ts";
+import { useSubscriptionLimits, type SubscriptionSlots } from "./subscription-limits.ts";
+import type { RateLimits } from "../middleware/rate-limit.ts";
 
 /** A yoga/envelop plugin of the gateway, typed for the gateway's per-request context. */
 export type GatewayPlugin = Plugin<GatewayContext>;
@@ -26,6 +29,10 @@ export interface GatewayPluginOptions {
    * e.g. to unsubscribe from the bus. Errors are logged, not thrown.
    */
   onStop(fn: () => void | Promise<void>): void;
+  /** The rate-limit budgets (middleware/index.ts); the registration/login budget is counted by a plugin. */
+  rateLimits?: RateLimits;
+  /** Live subscription counts (subscription-limits.ts), shared with the WebSocket server. */
+  subscriptionSlots?: SubscriptionSlots;
 }
 
 /**
@@ -43,6 +50,9 @@ export function createGatewayPlugins(opts: GatewayPluginOptions): GatewayPlugin[
   plugins.push(...useIntrospectionSwitch(opts.part.config.introspection));
   plugins.push(...useOperationLimits(opts.part.config));
   plugins.push(useMaskedInternalErrors({ production: opts.part.config.nodeEnv === "production", logger: opts.part.logger }));
+  // Abuse limits: registration/login operations per IP, concurrent subscriptions (SSE; ws.ts counts its own).
+  if (opts.rateLimits) plugins.push(...[useAuthRateLimit({ limits: opts.rateLimits, fields: opts.part.config.rateLimitAuthFields, logger: opts.part.logger })].filter((p) => p !== undefined));
+  if (opts.subscriptionSlots) plugins.push(useSubscriptionLimits(opts.subscriptionSlots));
   // Authorization: federation @authenticated / @requiresScopes, field by field.
   plugins.push(useAuthDirectives());
   // Persisted operations (APQ / allow-list): before the response cache, whose key needs the operation text.

@@ -1,5 +1,8 @@
 import type { PgSql } from "../../../kernel/index.ts";
-import type { SagaAdvance, SagaRecord, SagaStep, SagaStore } from "./saga.ts";
+import { pendingLimitExceeded, type PendingLimit, type SagaAdvance, type SagaRecord, type SagaStep, type SagaStore } from "./saga.ts";
+
+/** First key of the advisory locks that serialise one account's checkouts ("ORDR"). */
+const PENDING_LOCK_CLASS = 0x4f524452;
 
 const COLUMNS = `order_id AS "orderId", payment_id AS "paymentId", account_id AS "accountId", token, amount_cents AS "amountCents",
   currency, step, status, failure_code AS "failureCode", failure_message AS "failureMessage", authorize_key AS "authorizeKey",
@@ -61,8 +64,24 @@ export class PostgresSagaStore implements SagaStore {
     return rows.map((r) => r.id);
   }
 
-  async addIntent(orderId: string): Promise<void> {
-    await this.sql`INSERT INTO reservation_intents (order_id, created_at) VALUES (${orderId}, now()) ON CONFLICT DO NOTHING`;
+  async addIntent(orderId: string, pending?: PendingLimit): Promise<void> {
+    if (!pending) {
+      await this.sql`INSERT INTO reservation_intents (order_id, created_at) VALUES (${orderId}, now()) ON CONFLICT DO NOTHING`;
+      return;
+    }
+    await this.sql.begin(async (tx) => {
+      // One account's checkouts queue on this lock (every instance, until commit), so each
+      // count below sees the intents committed before it: READ COMMITTED takes a fresh
+      // snapshot per statement, and a concurrent store.create swaps intent for order atomically.
+      await tx`SELECT pg_advisory_xact_lock(${PENDING_LOCK_CLASS}::int4, hashtext(${pending.accountId}))`;
+      const [row] = await tx<{ n: number }[]>`
+        SELECT ((SELECT count(*) FROM orders WHERE account_id = ${pending.accountId} AND status = 'PENDING')
+          + (SELECT count(*) FROM reservation_intents i WHERE i.account_id = ${pending.accountId}
+             AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = i.order_id)))::int AS n`;
+      const n = row?.n ?? 0;
+      if (n >= pending.maxPending) throw pendingLimitExceeded(pending.maxPending, n);
+      await tx`INSERT INTO reservation_intents (order_id, created_at, account_id) VALUES (${orderId}, now(), ${pending.accountId}) ON CONFLICT DO NOTHING`;
+    });
   }
 
   async dropIntent(orderId: string): Promise<void> {

@@ -119,7 +119,9 @@ for (const db of DATABASES) {
     });
 
     test("bad input is refused with BAD_USER_INPUT", async () => {
-      await rejectsWith(h.call(PaymentSubjects.authorize, authorizeReq("tok_visa", { amountCents: 0 })), "BAD_USER_INPUT");
+      await rejectsWith(h.call(PaymentSubjects.authorize, authorizeReq("tok_visa", { amountCents: -1 })), "BAD_USER_INPUT");
+      // Above 2^31 - 1 (what Money.cents can show); 0 is valid (a free order, see order-limits.test.ts).
+      await rejectsWith(h.call(PaymentSubjects.authorize, authorizeReq("tok_visa", { amountCents: 2_147_483_648 })), "BAD_USER_INPUT");
       await rejectsWith(h.call(PaymentSubjects.authorize, authorizeReq("tok_visa", { paymentId: "nope" })), "BAD_USER_INPUT");
       await rejectsWith(h.call(PaymentSubjects.capture, { idempotencyKey: "", paymentId: newId(), orderId: "o" }), "BAD_USER_INPUT");
     });

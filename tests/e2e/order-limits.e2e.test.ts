@@ -48,7 +48,7 @@ for (const name of selectedTopologies()) {
 
     const product = async (priceCents: number, stock = 100): Promise<string> =>
       (await client(url, adminToken).request<{ createProduct: { id: string } }>(CREATE_PRODUCT, { input: { name: `Limit item ${name} ${++seq}`, description: "", priceCents, categoryId, stock } })).createProduct.id;
-    const order = (acc: Account, items: Line[]) => client(url, acc.token).request<{ createOrder: { id: string; status: string; total: { cents: number; amount: string } } }>(CREATE_ORDER, { input: { items } });
+    const order = (acc: Account, items: Line[]) => client(url, acc.token).request<{ createOrder: { id: string; status: string; total: { cents: number; amount: string; currency: string } } }>(CREATE_ORDER, { input: { items } });
     const myOrders = async (acc: Account) =>
       (await client(url, acc.token).request<{ me: { orders: { id: string; status: string; total: { cents: number; amount: string }; items: unknown[] }[] } | null }>(MY_ORDER_TOTALS)).me?.orders;
     /** createOrder must fail with LIMIT_EXCEEDED of `limitName`, leaving stock and the account's orders as they were. */

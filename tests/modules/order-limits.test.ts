@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Identity } from "../../src/kernel/identity.ts";
 import { newId } from "../../src/kernel/ids.ts";
-import type { Config } from "../../src/kernel/config.ts";
+import { loadConfig, type Config } from "../../src/kernel/config.ts";
+import { DEFAULT_ORDER_LIMITS, orderLimitsOf } from "../../src/modules/order/limits.ts";
 import { catalogModule } from "../../src/modules/catalog/module.ts";
 import { createOrderModule } from "../../src/modules/order/module.ts";
 import { createPaymentModule } from "../../src/modules/payment/module.ts";
@@ -90,6 +91,16 @@ function suite(db: (typeof DATABASES)[number], overrides: Partial<Config>) {
   return { s, product, stock, createOrder, refused, footprint };
 }
 
+test("the documented defaults: ORDER_MAX_LINE_QUANTITY 10, ORDER_MAX_LINES 50, ORDER_MAX_PENDING 3, ORDER_MAX_TOTAL_CENTS 100000000, ORDER_PAYMENT_TIMEOUT_S 600", () => {
+  const r = loadConfig([], {}, { parts: ["account", "catalog", "order", "payment", "gateway"] });
+  if (r.help) throw new Error("unexpected --help");
+  expect(orderLimitsOf(r.config)).toEqual({ maxLineQuantity: 10, maxLines: 50, maxPending: 3, maxTotalCents: 100_000_000 });
+  expect(DEFAULT_ORDER_LIMITS).toEqual(orderLimitsOf(r.config));
+  expect(r.config.orderPaymentTimeoutS).toBe(600);
+  // The total bound cannot be configured past what Money.cents (GraphQL Int) shows.
+  expect(() => loadConfig([], { ORDER_MAX_TOTAL_CENTS: "2147483648" }, { parts: ["order"] })).toThrow(/ORDER_MAX_TOTAL_CENTS/);
+});
+
 for (const db of DATABASES) {
   describe(`order abuse limits, defaults [${db}]`, () => {
     // The documented defaults (testConfig relaxes ORDER_MAX_PENDING for other suites).
@@ -152,15 +163,15 @@ for (const db of DATABASES) {
       expect((await t.createOrder([{ productId: p, quantity: 1 }], who)).errors).toBeUndefined();
     });
 
-    test("ORDER_MAX_PENDING holds under 12 concurrent createOrder calls of one account: exactly 3 orders, 3 units reserved", async () => {
+    test("ORDER_MAX_PENDING holds under 20 concurrent createOrder calls of one account: exactly 3 orders, 3 units reserved", async () => {
       const p = await t.product(100, 50);
       const who = customer();
       const before = await t.footprint(who.accountId);
-      const results = await Promise.all(Array.from({ length: 12 }, () => t.createOrder([{ productId: p, quantity: 1 }], who)));
+      const results = await Promise.all(Array.from({ length: 20 }, () => t.createOrder([{ productId: p, quantity: 1 }], who)));
       const ok = results.filter((r) => !r.errors);
       const codes = results.filter((r) => r.errors).map((r) => r.errors?.[0]?.extensions?.["code"]);
       expect(ok.length).toBe(3);
-      expect(codes).toEqual(Array.from({ length: 9 }, () => "LIMIT_EXCEEDED"));
+      expect(codes).toEqual(Array.from({ length: 17 }, () => "LIMIT_EXCEEDED"));
       expect(await t.stock(p)).toBe(47);
       const after = await t.footprint(who.accountId);
       expect(after.orders).toBe(3);

@@ -60,7 +60,7 @@ const NODE = Bun.which("node") ?? "node";
 /**
  * Same environment for every target: production mode, quiet logs. For Switchyard also: no
  * response cache (every request must do the federated work, as for the other gateways), no
- * rate limit (one client sends all the load), and the embedded transports and databases
+ * rate limit and no cap on unpaid orders per account (one client sends all the load), and the embedded transports and databases
  * whatever the caller's environment says (a target sets BUS / DATABASE_URL itself).
  */
 export const BASE_ENV: Record<string, string> = {
@@ -68,6 +68,7 @@ export const BASE_ENV: Record<string, string> = {
   LOG_LEVEL: "warn",
   RESPONSE_CACHE: "false",
   RATE_LIMIT_MAX: "0",
+  ORDER_MAX_PENDING: "1000000",
   BUS: "memory",
   REGISTRY: "memory",
   DATABASE_URL: "",

@@ -123,6 +123,14 @@ export interface Config {
   // [issue-10:cache] new Config fields of this part go below this line
   // [/issue-10:cache]
   // [issue-10:orders] new Config fields of this part go below this line
+  /** Order module: most units of one product in one order line (`ORDER_MAX_LINE_QUANTITY`). */
+  orderMaxLineQuantity: number;
+  /** Order module: most lines (distinct products) in one order (`ORDER_MAX_LINES`). */
+  orderMaxLines: number;
+  /** Order module: most unpaid (PENDING, or being placed) orders one account may hold (`ORDER_MAX_PENDING`). */
+  orderMaxPending: number;
+  /** Order module: largest order total, integer minor units (`ORDER_MAX_TOTAL_CENTS`; at most 2^31 - 1, so `Money.cents` can show it). */
+  orderMaxTotalCents: number;
   // [/issue-10:orders]
   // [issue-10:reservations] new Config fields of this part go below this line
   // [/issue-10:reservations]
@@ -316,7 +324,7 @@ export const OPTIONS = [
   { key: "adminPassword", env: "ADMIN_PASSWORD", flag: "--admin-password", default: "", allowed: "at least 8 characters (with ADMIN_EMAIL)", describe: "Password of the ADMIN_EMAIL account when it is created; an existing account must already have it.", parse: (raw) => { if (raw === "") return undefined; if ([...raw].length < 8) throw new ConfigError("at least 8 characters"); return raw; } },
   { key: "paymentProviderLatencyMs", env: "PAYMENT_PROVIDER_LATENCY_MS", flag: "--payment-provider-latency-ms", default: "50", allowed: "0-60000 (ms)", describe: "Latency of each call to the simulated payment provider.", parse: intIn(0, 60_000) },
   { key: "paymentProviderTimeoutMs", env: "PAYMENT_PROVIDER_TIMEOUT_MS", flag: "--payment-provider-timeout-ms", default: "5000", allowed: "10-120000 (ms)", describe: "How long the payment module waits for the provider (tok_timeout never answers): the payment then fails with PAYMENT_PROVIDER_TIMEOUT.", parse: intIn(10, 120_000) },
-  { key: "orderPaymentTimeoutS", env: "ORDER_PAYMENT_TIMEOUT_S", flag: "--order-payment-timeout-s", default: "900", allowed: "1-604800 (seconds)", describe: "PENDING orders not paid within this time are cancelled and their stock released (periodic sweeper).", parse: intIn(1, 604_800) },
+  { key: "orderPaymentTimeoutS", env: "ORDER_PAYMENT_TIMEOUT_S", flag: "--order-payment-timeout-s", default: "600", allowed: "1-604800 (seconds)", describe: "Payment window: PENDING orders not paid within this time are cancelled and their stock released (periodic sweeper).", parse: intIn(1, 604_800) },
   { key: "outboxPollMs", env: "OUTBOX_POLL_MS", flag: "--outbox-poll-ms", default: "1000", allowed: "10-60000 (ms)", describe: "Poll interval of the transactional-outbox relay (it also wakes on every commit).", parse: intIn(10, 60_000) },
   { key: "faultInject", env: "FAULT_INJECT", flag: "--fault-inject", default: "", allowed: "outbox.after_commit[:<subject>]", describe: "TEST ONLY: outbox.after_commit kills the process (SIGKILL) right after an outbox commit, before the publish.", parse: (raw) => { if (raw === "") return undefined; if (!/^outbox\.after_commit(:[\w.]+)?$/.test(raw)) throw new ConfigError("outbox.after_commit[:<subject>]"); return raw; } },
   { key: "nodeEnv", env: "NODE_ENV", flag: "--node-env", default: "development", allowed: "production | development | test | ...", describe: "Environment; production turns development aids off by default (GraphiQL, introspection, subgraph timings); response-cache metadata is shown only with development.", parse: (raw) => { if (!/^[\w-]{1,32}$/.test(raw)) throw new ConfigError("a word such as production or development"); return raw; } },
@@ -347,6 +355,10 @@ export const OPTIONS = [
   // [issue-10:cache] new OPTIONS rows of this part go below this line
   // [/issue-10:cache]
   // [issue-10:orders] new OPTIONS rows of this part go below this line
+  { key: "orderMaxLineQuantity", env: "ORDER_MAX_LINE_QUANTITY", flag: "--order-max-line-quantity", default: "10", allowed: "1-1000000 (units)", describe: "Most units of one product per order line; more: createOrder fails with LIMIT_EXCEEDED before any stock is reserved.", parse: intIn(1, 1_000_000) },
+  { key: "orderMaxLines", env: "ORDER_MAX_LINES", flag: "--order-max-lines", default: "50", allowed: "1-100 (lines)", describe: "Most lines (distinct products) per order; more: LIMIT_EXCEEDED, nothing reserved.", parse: intIn(1, 100) },
+  { key: "orderMaxPending", env: "ORDER_MAX_PENDING", flag: "--order-max-pending", default: "3", allowed: "1-1000000 (orders)", describe: "Most unpaid orders (PENDING, or being placed) per account; one more createOrder fails with LIMIT_EXCEEDED, nothing reserved. Pay or cancel one to order again.", parse: intIn(1, 1_000_000) },
+  { key: "orderMaxTotalCents", env: "ORDER_MAX_TOTAL_CENTS", flag: "--order-max-total-cents", default: "100000000", allowed: "1-2147483647 (minor units)", describe: "Largest order total (1,000,000.00 by default); a larger order fails with LIMIT_EXCEEDED, checked by the catalog in the reservation's transaction before anything is written. At most 2^31 - 1, so every amount fits Money.cents (GraphQL Int).", parse: intIn(1, 2_147_483_647) },
   // [/issue-10:orders]
   // [issue-10:reservations] new OPTIONS rows of this part go below this line
   // [/issue-10:reservations]

@@ -13,6 +13,8 @@ export const ErrorCode = {
   CONFLICT: "CONFLICT",
   /** The object is not in a state that allows the operation (e.g. cancelling a shipped order). */
   INVALID_STATE: "INVALID_STATE",
+  /** A configured limit refused the request (details `{ limitName, limit }`; e.g. too many unpaid orders). */
+  LIMIT_EXCEEDED: "LIMIT_EXCEEDED",
   EMAIL_TAKEN: "EMAIL_TAKEN",
   INVALID_CREDENTIALS: "INVALID_CREDENTIALS",
   SERVICE_UNAVAILABLE: "SERVICE_UNAVAILABLE",
@@ -57,4 +59,11 @@ export const badInput = (message: string, details?: Record<string, unknown>): Ap
   new AppError(ErrorCode.BAD_USER_INPUT, message, details);
 export const unauthenticated = (): AppError =>
   new AppError(ErrorCode.UNAUTHENTICATED, "authentication required");
+/**
+ * A configured limit refused the request: `extensions` `{ code: "LIMIT_EXCEEDED", limitName, limit, ...details }`.
+ * @param limitName stable name of the limit (its configuration variable, e.g. `ORDER_MAX_LINES`).
+ * @param limit the configured bound that was exceeded.
+ */
+export const limitExceeded = (limitName: string, limit: number, message: string, details?: Record<string, unknown>): AppError =>
+  new AppError(ErrorCode.LIMIT_EXCEEDED, message, { ...details, limitName, limit });
 export const forbidden = (message = "not allowed"): AppError => new AppError(ErrorCode.FORBIDDEN, message);

@@ -5,7 +5,7 @@
 export type { Bus, Headers, Msg, Subscription } from "./bus/types.ts";
 export { BusError, BusTimeoutError, NoRespondersError, BusClosedError } from "./bus/errors.ts";
 export { handOver } from "./bus/rpc.ts";
-export { AppError, ErrorCode, notFound, badInput, unauthenticated, forbidden } from "./errors.ts";
+export { AppError, ErrorCode, notFound, badInput, unauthenticated, forbidden, limitExceeded } from "./errors.ts";
 export { newId, isId } from "./ids.ts";
 export { liveEvents, type LiveEventsOptions } from "./events/live.ts";
 export { money, MONEY_SDL, type Money } from "./money.ts";

@@ -1,7 +1,10 @@
 /**
  * Money on the API: `Money { amount: String!, currency: String!, cents: Int! }`, a
  * `@shareable` value type each subgraph declares identically. Internally money is always an
- * integer number of minor units (cents).
+ * integer number of minor units (cents). `amount` is exact for any safe integer; `cents` is a
+ * GraphQL Int (32-bit), which every stored amount fits because writes are bounded: product
+ * prices <= 100,000,000 (catalog), order totals <= `ORDER_MAX_TOTAL_CENTS` <= 2^31 - 1 (checked
+ * by the catalog as it reserves), payments <= 2^31 - 1.
  */
 export interface Money {
   /** Decimal string with 2 places, e.g. `"19.99"`. */
@@ -32,7 +35,10 @@ type Money @shareable {
   amount: String!
   "ISO 4217 currency code."
   currency: String!
-  "Integer minor units (cents)."
+  """
+  Integer minor units (cents). Every amount the API accepts fits: prices are at most
+  100000000 and order totals at most ORDER_MAX_TOTAL_CENTS (at most 2147483647).
+  """
   cents: Int!
 }
 `;

@@ -5,7 +5,7 @@ import { gql } from "graphql-request";
 import { startSplit, type SplitProcess, type SplitTopology } from "../../scripts/split-topology.ts";
 import { client } from "../helpers/client.ts";
 import { openProbe, until, type DbProbe } from "../helpers/databases.ts";
-import { selectedTopologies } from "../helpers/topology.ts";
+import { E2E_ENV, selectedTopologies } from "../helpers/topology.ts";
 import { CREATE_ORDER, newAccount, PAY_ORDER } from "./flows.ts";
 
 /**
@@ -60,6 +60,7 @@ describe.skipIf(!enabled)("faults [split]", () => {
       // Two order instances: sagas, sweepers and outbox relays run in both (leases, compare-and-set, SKIP LOCKED).
       instances: { order: 2 },
       env: {
+        ...E2E_ENV,
         PAYMENT_PROVIDER_TIMEOUT_MS: "300",
         PAYMENT_PROVIDER_LATENCY_MS: "5",
         ORDER_PAYMENT_TIMEOUT_S: String(PAYMENT_TIMEOUT_S),

@@ -11,7 +11,9 @@ for (const name of selectedTopologies()) {
     beforeAll(async () => {
       const start = TOPOLOGIES[name];
       if (!start) throw new Error(`unknown topology ${name}`);
-      t = await start();
+      // OUT_OF_STOCK below orders stock + 1 units (more than ORDER_MAX_LINE_QUANTITY's default);
+      // the limits themselves are tested in order-limits.e2e.test.ts.
+      t = await start({ env: { ORDER_MAX_LINE_QUANTITY: "1000000" } });
       url = t.graphqlUrl;
     });
     afterAll(async () => {

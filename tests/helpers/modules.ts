@@ -99,6 +99,12 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     // [issue-10:cache]
     // [/issue-10:cache]
     // [issue-10:orders]
+    // Production defaults except unpaid orders per account: harness tests place many orders from
+    // one account; the limit has its own tests (tests/modules/order-limits.test.ts).
+    orderMaxLineQuantity: 10,
+    orderMaxLines: 50,
+    orderMaxPending: 10_000,
+    orderMaxTotalCents: 100_000_000,
     // [/issue-10:orders]
     // [issue-10:reservations]
     // [/issue-10:reservations]

@@ -28,6 +28,13 @@ const BUN = process.execPath;
  */
 const PER_IP_LIMITS_OFF = { RATE_LIMIT_IP_MAX: "0", RATE_LIMIT_AUTH_MAX: "0" };
 
+/**
+ * Settings every end-to-end topology gets unless the test passes its own: end-to-end suites
+ * place many unpaid orders from one account (load, faults, subscriptions), so the cap on
+ * unpaid orders is lifted; tests/e2e/order-limits.e2e.test.ts runs the documented defaults.
+ */
+export const E2E_ENV: Readonly<Record<string, string>> = { ORDER_MAX_PENDING: "1000000" };
+
 /** Options shared by the topology starters. */
 export interface StartOptions {
   /** Command that runs the binary; default: `bun src/main.ts`. */
@@ -47,6 +54,7 @@ export async function startMonolith(opts: StartOptions = {}): Promise<Topology> 
     LOG_LEVEL: "info",
     JWT_SECRET: "e2e-secret-e2e-secret-e2e-secret-0123456789",
     ...PER_IP_LIMITS_OFF,
+    ...E2E_ENV,
     ...opts.env,
   }, opts.cwd);
   const baseUrl = `http://127.0.0.1:${port}`;
@@ -71,7 +79,7 @@ export async function startMonolith(opts: StartOptions = {}): Promise<Topology> 
 
 /** Split: gateway + account + catalog + order processes on real NATS, etcd and PostgreSQL. */
 export async function startSplitTopology(opts: StartOptions = {}): Promise<Topology & { split: SplitTopology }> {
-  const split = await startSplit({ ...(opts.command ? { command: opts.command } : {}), env: { ...PER_IP_LIMITS_OFF, ...opts.env }, ...(opts.cwd ? { cwd: opts.cwd } : {}) });
+  const split = await startSplit({ ...(opts.command ? { command: opts.command } : {}), env: { ...PER_IP_LIMITS_OFF, ...E2E_ENV, ...opts.env }, ...(opts.cwd ? { cwd: opts.cwd } : {}) });
   return { name: "split", graphqlUrl: split.graphqlUrl, baseUrl: split.baseUrl, output: split.output, stop: split.stop, split };
 }
 

@@ -65,7 +65,8 @@ for (const db of DATABASES) describe(`order with the real catalog [${db}]`, () =
   beforeAll(async () => {
     h = await startModules(
       [createOrderModule({ storeFactory: async (ctx) => failingStore(await openOrderStore(ctx)) }), catalogModule],
-      { seed: true },
+      // OUT_OF_STOCK below orders stock + 1 units of a product (more than ORDER_MAX_LINE_QUANTITY's default).
+      { seed: true, orderMaxLineQuantity: 1_000_000 },
       { database: db },
     );
     catalogDb = openProbe(h.database("catalog"));

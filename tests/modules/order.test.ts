@@ -237,7 +237,8 @@ for (const db of DATABASES) describe(`order [${db}]`, () => {
       const [reserve, ...more] = catalog.calls;
       expect(more).toEqual([]);
       expect(reserve?.subject).toBe(CatalogSubjects.reserveStock);
-      expect(reserve?.body).toEqual({ reservationId: o.id, items: [{ productId: a, quantity: 2 }, { productId: b, quantity: 1 }] });
+      // maxTotalCents: ORDER_MAX_TOTAL_CENTS, for the catalog to check at the prices it captures.
+      expect(reserve?.body).toEqual({ reservationId: o.id, items: [{ productId: a, quantity: 2 }, { productId: b, quantity: 1 }], maxTotalCents: 100_000_000 });
       expect(reserve?.headers["sy-request-id"]).toBe("test");
       expect(reserve?.headers["sy-identity"]).toBeUndefined();
 
@@ -277,13 +278,25 @@ for (const db of DATABASES) describe(`order [${db}]`, () => {
       ["one bad line among good ones", () => [{ productId: usd450, quantity: 1 }, { productId: usd1999, quantity: 0 }]],
       ["the same product twice", () => [{ productId: usd1999, quantity: 1 }, { productId: usd1999, quantity: 2 }]],
       ["an empty product id", () => [{ productId: "", quantity: 1 }]],
-      ["more than 100 lines", () => Array.from({ length: 101 }, () => ({ productId: newId(), quantity: 1 }))],
     ];
     test.each(invalid)("BAD_USER_INPUT: %s; nothing reserved or written", async (_label, items) => {
       const before = await orderRows();
       const err = await failure(CREATE, { input: { items: items() } }, alice);
       expect(err.code).toBe("BAD_USER_INPUT");
       expect(err.data).toBeNull();
+      expect(catalog.calls).toEqual([]);
+      expect(await orderRows()).toEqual(before);
+    });
+
+    const overLimit: [string, string, () => { productId: string; quantity: number }[]][] = [
+      ["ORDER_MAX_LINES", "51 lines", () => Array.from({ length: 51 }, () => ({ productId: newId(), quantity: 1 }))],
+      ["ORDER_MAX_LINE_QUANTITY", "11 units of one product", () => [{ productId: usd450, quantity: 1 }, { productId: usd1999, quantity: 11 }]],
+    ];
+    test.each(overLimit)("LIMIT_EXCEEDED %s: %s; the catalog is not even asked", async (limitName, _label, items) => {
+      const before = await orderRows();
+      const err = await failure(CREATE, { input: { items: items() } }, alice);
+      expect(err.code).toBe("LIMIT_EXCEEDED");
+      expect(err.extensions).toMatchObject({ limitName, limit: limitName === "ORDER_MAX_LINES" ? 50 : 10 });
       expect(catalog.calls).toEqual([]);
       expect(await orderRows()).toEqual(before);
     });

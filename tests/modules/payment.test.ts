@@ -118,8 +118,31 @@ for (const db of DATABASES) {
       expect(events.filter((e) => e.paymentId === req.paymentId && e.status === "CAPTURED").length).toBe(1);
     });
 
+    test("amount 0 (a free order): authorize, capture, refund and void without the provider, even with a declined card", async () => {
+      // tok_chargeDeclined: the provider would decline; a 0 amount never reaches it.
+      const req = authorizeReq("tok_chargeDeclined", { amountCents: 0 });
+      const auth = await h.call<PaymentReply>(PaymentSubjects.authorize, req);
+      expect(auth).toMatchObject({ status: "AUTHORIZED", providerRef: null, amountCents: 0 });
+      expect(await h.call<PaymentReply>(PaymentSubjects.authorize, req)).toEqual(auth);
+      const captured = await h.call<PaymentReply>(PaymentSubjects.capture, cmd(req.paymentId, req.orderId));
+      expect(captured).toMatchObject({ status: "CAPTURED", providerRef: null, amountCents: 0 });
+      const refunded = await h.call<PaymentReply>(PaymentSubjects.refund, cmd(req.paymentId, req.orderId));
+      expect(refunded.status).toBe("REFUNDED");
+      await until(() => events.filter((e) => e.paymentId === req.paymentId).length >= 4);
+      expect(events.filter((e) => e.paymentId === req.paymentId).map((e) => e.status)).toEqual(["PENDING", "AUTHORIZED", "CAPTURED", "REFUNDED"]);
+
+      const other = authorizeReq("tok_visa", { amountCents: 0 });
+      await h.call<PaymentReply>(PaymentSubjects.authorize, other);
+      expect((await h.call<PaymentReply>(PaymentSubjects.void, cmd(other.paymentId, other.orderId))).status).toBe("VOIDED");
+      const q = `query($r: [_Any!]!) { _entities(representations: $r) { ... on Order { payment { status amount { cents amount } providerReference chargeRequired } } } }`;
+      const view = await h.query<{ _entities: { payment: unknown }[] }>("payment", q, { r: [{ __typename: "Order", id: req.orderId }] }, { accountId: req.accountId, roles: ["customer"] });
+      expect(view.data?._entities[0]?.payment).toEqual({ status: "REFUNDED", amount: { cents: 0, amount: "0.00" }, providerReference: null, chargeRequired: false });
+    });
+
     test("bad input is refused with BAD_USER_INPUT", async () => {
-      await rejectsWith(h.call(PaymentSubjects.authorize, authorizeReq("tok_visa", { amountCents: 0 })), "BAD_USER_INPUT");
+      await rejectsWith(h.call(PaymentSubjects.authorize, authorizeReq("tok_visa", { amountCents: -1 })), "BAD_USER_INPUT");
+      // Above 2^31 - 1 (what Money.cents can show); 0 is valid (a free order, see order-limits.test.ts).
+      await rejectsWith(h.call(PaymentSubjects.authorize, authorizeReq("tok_visa", { amountCents: 2_147_483_648 })), "BAD_USER_INPUT");
       await rejectsWith(h.call(PaymentSubjects.authorize, authorizeReq("tok_visa", { paymentId: "nope" })), "BAD_USER_INPUT");
       await rejectsWith(h.call(PaymentSubjects.capture, { idempotencyKey: "", paymentId: newId(), orderId: "o" }), "BAD_USER_INPUT");
     });

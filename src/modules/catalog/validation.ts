@@ -36,7 +36,10 @@ export function parseReserveRequest(body: unknown): ReserveStockRequest {
     seen.add(productId);
     return { productId, quantity };
   });
-  return { reservationId, items: clean };
+  const maxTotalCents = body["maxTotalCents"];
+  if (maxTotalCents === undefined || maxTotalCents === null) return { reservationId, items: clean };
+  if (typeof maxTotalCents !== "number" || !Number.isSafeInteger(maxTotalCents) || maxTotalCents < 0) throw badInput("maxTotalCents must be an integer >= 0");
+  return { reservationId, items: clean, maxTotalCents };
 }
 
 /**
@@ -54,7 +57,10 @@ export const ADMIN_LIMITS = {
   productNameMax: 200,
   descriptionMax: 2000,
   categoryNameMax: 100,
-  /** Cents: at most 1,000,000.00 in the product's currency. */
+  /**
+   * Cents: at most 1,000,000.00 in the product's currency. Below 2^31, so a price always fits
+   * `Money.cents` (GraphQL Int); order totals have their own bound (`ORDER_MAX_TOTAL_CENTS`).
+   */
   priceCentsMax: 100_000_000,
   stockMax: 1_000_000_000,
 } as const;

@@ -1,4 +1,4 @@
-import { AppError, badInput, handOver, newId, REQUEST_ID_HEADER, type Headers, type Logger, type ModuleContext } from "../../kernel/index.ts";
+import { AppError, badInput, handOver, limitExceeded, newId, REQUEST_ID_HEADER, type Headers, type Logger, type ModuleContext } from "../../kernel/index.ts";
 import {
   CatalogSubjects,
   type ReleaseStockReply,
@@ -10,6 +10,7 @@ import {
 } from "../catalog/contract/index.ts";
 import { OrderEvents, type OrderCreatedEvent } from "./contract/index.ts";
 import type { OrderItemRecord, OrderRecord, OrderStore } from "./storage/types.ts";
+import { DEFAULT_ORDER_LIMITS, LimitNames, type OrderLimits } from "./limits.ts";
 import { validateOrderItems, type OrderItemInput } from "./validation.ts";
 
 /** What placing an order needs from the module context. */
@@ -23,8 +24,14 @@ export interface CheckoutDeps {
    * releases a reservation whose order was never written (crash, lost reply). Optional: test
    * doubles of the store have no intents table. `drop` is for failed checkouts only: a written
    * order's intent is deleted by `store.create` in the order's own transaction.
+   * `add` with `pending` also enforces `ORDER_MAX_PENDING`: it counts the account's PENDING
+   * orders plus its intents (orders being placed) and adds the intent only below the limit,
+   * atomically per account (throws `LIMIT_EXCEEDED` otherwise). Without intents (test doubles)
+   * that limit is not enforced.
    */
-  intents?: { add(orderId: string): Promise<void>; drop(orderId: string): Promise<void> };
+  intents?: { add(orderId: string, pending?: { accountId: string; maxPending: number }): Promise<void>; drop(orderId: string): Promise<void> };
+  /** Abuse limits and the order-total bound; default {@link DEFAULT_ORDER_LIMITS}. */
+  limits?: OrderLimits;
 }
 
 /** What placing an order needs from the request. */
@@ -49,12 +56,19 @@ const forwardHeaders = (headers: Headers): Headers => {
  * propagates, so a failed order holds no stock; if this process dies in between, the
  * reservation intent lets the sweeper release it (the order's transaction deletes the intent).
  *
- * @throws AppError `BAD_USER_INPUT` (see {@link validateOrderItems}; mixed currencies);
+ * Every limit is checked before stock is reserved: lines and units per line here, unpaid orders
+ * per account with the intent, and the total by the catalog inside the reservation's
+ * transaction (`maxTotalCents`), so a refused order reserves and writes nothing.
+ *
+ * @throws AppError `LIMIT_EXCEEDED` (`limitName` `ORDER_MAX_LINES`, `ORDER_MAX_LINE_QUANTITY`,
+ *   `ORDER_MAX_PENDING` or `ORDER_MAX_TOTAL_CENTS`, with `limit`);
+ *   `BAD_USER_INPUT` (see {@link validateOrderItems}; mixed currencies);
  *   the catalog's `NOT_FOUND` / `OUT_OF_STOCK` / `BAD_USER_INPUT` unchanged; bus errors
  *   (`BusTimeoutError`, `NoRespondersError`) when the catalog is unreachable; store errors.
  */
 export async function placeOrder(deps: CheckoutDeps, req: CheckoutRequest): Promise<OrderRecord> {
-  const items = validateOrderItems(req.items);
+  const limits = deps.limits ?? DEFAULT_ORDER_LIMITS;
+  const items = validateOrderItems(req.items, limits);
   const headers = forwardHeaders(req.headers);
   const orderId = newId();
 
@@ -71,7 +85,8 @@ export async function placeOrder(deps: CheckoutDeps, req: CheckoutRequest): Prom
 
   // Before the reservation exists: if this process dies after the catalog reserved, the intent
   // tells the sweeper to release it.
-  await deps.intents?.add(orderId);
+  // The intent also counts against the account's unpaid orders (refused here: nothing reserved).
+  await deps.intents?.add(orderId, { accountId: req.accountId, maxPending: limits.maxPending });
   // On failures only: `store.create` deletes the intent with the order it writes.
   const dropIntent = async (): Promise<void> => {
     // Best effort: a leftover intent is swept (and finds its order, or releases nothing twice).
@@ -82,7 +97,12 @@ export async function placeOrder(deps: CheckoutDeps, req: CheckoutRequest): Prom
   try {
     // Own copies of the lines: the body is handed over (no JSON round trip in process), and
     // `items` is still needed below.
-    const body: ReserveStockRequest = { reservationId: orderId, items: items.map((i) => ({ productId: i.productId, quantity: i.quantity })) };
+    // maxTotalCents: the catalog refuses a larger total in the transaction that captures the prices.
+    const body: ReserveStockRequest = {
+      reservationId: orderId,
+      items: items.map((i) => ({ productId: i.productId, quantity: i.quantity })),
+      maxTotalCents: limits.maxTotalCents,
+    };
     reserved = await deps.call<ReserveStockReply>(CatalogSubjects.reserveStock, handOver(body), { headers });
   } catch (err) {
     // An AppError means the catalog refused and reserved nothing. A transport error (timeout)
@@ -94,7 +114,7 @@ export async function placeOrder(deps: CheckoutDeps, req: CheckoutRequest): Prom
 
   let order: OrderRecord;
   try {
-    order = buildOrder(orderId, req.accountId, items, reserved.items);
+    order = buildOrder(orderId, req.accountId, items, reserved.items, limits.maxTotalCents);
   } catch (err) {
     await release("reservation unusable");
     throw err;
@@ -122,10 +142,11 @@ export async function placeOrder(deps: CheckoutDeps, req: CheckoutRequest): Prom
 
 /**
  * Builds the order from the requested lines and the catalog's reservation (unit prices).
- * @throws AppError `BAD_USER_INPUT` when lines have different currencies or the total is not a
- *   safe integer; Error when the reply does not match the request (a catalog bug).
+ * @throws AppError `BAD_USER_INPUT` when lines have different currencies; `LIMIT_EXCEEDED` when
+ *   the total exceeds `maxTotalCents` (a catalog that ignored the bound); Error when the reply
+ *   does not match the request (a catalog bug).
  */
-function buildOrder(id: string, accountId: string, requested: readonly ReserveItem[], reserved: readonly ReservedItem[]): OrderRecord {
+function buildOrder(id: string, accountId: string, requested: readonly ReserveItem[], reserved: readonly ReservedItem[], maxTotalCents: number): OrderRecord {
   const byProduct = new Map(reserved.map((r) => [r.productId, r]));
   const items: OrderItemRecord[] = requested.map(({ productId, quantity }) => {
     const r = byProduct.get(productId);
@@ -138,6 +159,8 @@ function buildOrder(id: string, accountId: string, requested: readonly ReserveIt
   const other = items.find((i) => i.currency !== currency);
   if (other) throw badInput("all items of an order must have the same currency", { currencies: [currency, other.currency] });
   const totalCents = items.reduce((sum, i) => sum + i.quantity * i.unitPriceCents, 0);
-  if (!Number.isSafeInteger(totalCents)) throw badInput("order total is too large");
+  if (!Number.isSafeInteger(totalCents) || totalCents > maxTotalCents) {
+    throw limitExceeded(LimitNames.maxTotalCents, maxTotalCents, `an order total may be at most ${maxTotalCents} cents`);
+  }
   return { id, accountId, status: "PENDING", totalCents, currency, createdAt: new Date().toISOString(), items };
 }

@@ -5,7 +5,8 @@ import { openPostgresOrderStore, PostgresOrderStore } from "./storage/postgres.t
 import { openSqliteOrderStore, SqliteOrderStore } from "./storage/sqlite.ts";
 import type { OrderStore } from "./storage/types.ts";
 import { CheckoutSagas } from "./saga.ts";
-import type { SagaStore } from "./storage/saga.ts";
+import type { PendingLimit, SagaStore } from "./storage/saga.ts";
+import { orderLimitsOf } from "./limits.ts";
 import { PostgresSagaStore } from "./storage/saga-postgres.ts";
 import { SqliteSagaStore } from "./storage/saga-sqlite.ts";
 
@@ -67,8 +68,11 @@ export function createOrderModule(opts: OrderModuleOptions = {}): ModuleDefiniti
               paymentTimeoutS: ctx.config.orderPaymentTimeoutS,
             })
           : undefined;
-        const intents = sagaStore ? { add: (id: string) => sagaStore.addIntent(id), drop: (id: string) => sagaStore.dropIntent(id) } : undefined;
-        const resolvers = createResolvers({ store, call: ctx.call, emit: ctx.emit, bus: ctx.bus, ...(checkout ? { checkout } : {}), ...(intents ? { intents } : {}) });
+        const intents = sagaStore
+          ? { add: (id: string, pending?: PendingLimit) => sagaStore.addIntent(id, pending), drop: (id: string) => sagaStore.dropIntent(id) }
+          : undefined;
+        const limits = orderLimitsOf(ctx.config);
+        const resolvers = createResolvers({ store, call: ctx.call, emit: ctx.emit, bus: ctx.bus, limits, ...(checkout ? { checkout } : {}), ...(intents ? { intents } : {}) });
         // Publishes the events the store committed (order.created, order.status_changed), including
         // what a previous process committed but did not publish.
         if (store.outbox) ctx.relayOutbox(store.outbox);

@@ -21,6 +21,7 @@ export function createResolvers(store: PaymentStore): Resolvers {
       __resolveReference: reference(async (ref, ctx) => ownedBy(await store.byId(ref.id), ctx.identity)),
       amount: typed<PaymentRecord>((p): Money => money(p.amountCents, p.currency)),
       providerReference: typed<PaymentRecord>((p) => p.providerRef),
+      chargeRequired: typed<PaymentRecord>((p) => p.amountCents > 0),
     },
     Order: {
       // Any order id is accepted: the gateway only asks for orders the order subgraph resolved

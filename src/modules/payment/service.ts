@@ -46,7 +46,9 @@ export class PaymentService {
   ) {}
 
   /**
-   * Authorizes `req.amountCents` on `req.token` as payment `req.paymentId`.
+   * Authorizes `req.amountCents` on `req.token` as payment `req.paymentId`. An amount of 0 (a
+   * free order) is authorized without calling the provider: nothing to hold, and providers
+   * refuse zero charges; its capture and refund are recorded without a provider call too.
    * @throws AppError `PAYMENT_DECLINED`, `PAYMENT_PROVIDER_TIMEOUT`, `CONFLICT` (voided first), `BAD_USER_INPUT`.
    */
   authorize(req: AuthorizePaymentRequest): Promise<PaymentReply> {
@@ -69,6 +71,10 @@ export class PaymentService {
         throw badInput(`payment ${req.paymentId} exists for another order or amount`, { paymentId: req.paymentId });
       }
       if (payment.status !== "PENDING") return authorizeAnswer(payment);
+      if (req.amountCents === 0) {
+        const free = await this.store.transition(req.paymentId, ["PENDING"], "AUTHORIZED");
+        return authorizeAnswer(free ?? ((await this.store.byId(req.paymentId)) as PaymentRecord));
+      }
       const result = await within(
         this.provider.authorize({ idempotencyKey: `${req.idempotencyKey}:provider`, token: req.token, amountCents: req.amountCents, currency: req.currency }),
         this.timeoutMs,
@@ -102,6 +108,7 @@ export class PaymentService {
       if (!p) throw notFound("payment", req.paymentId);
       if (p.status === "CAPTURED") return reply(p);
       if (p.status === "FAILED" && p.failureReason === "processing_error") throw captureFailed(p);
+      if (p.status === "AUTHORIZED" && p.amountCents === 0) return reply(await this.settleFree(p, "CAPTURED", "capture"));
       if (p.status !== "AUTHORIZED" || !p.providerRef) throw invalidState(p, "capture");
       const result = await within(this.provider.capture({ idempotencyKey: `${req.idempotencyKey}:provider`, providerRef: p.providerRef, amountCents: p.amountCents }), this.timeoutMs);
       if (result === "timeout") throw new AppError(PaymentErrorCodes.providerTimeout, "the payment provider did not answer the capture in time", { paymentId: p.id, transient: true });
@@ -154,6 +161,7 @@ export class PaymentService {
       const p = await this.store.byId(req.paymentId);
       if (!p) throw notFound("payment", req.paymentId);
       if (p.status === "REFUNDED") return reply(p);
+      if (p.status === "CAPTURED" && p.amountCents === 0) return reply(await this.settleFree(p, "REFUNDED", "refund"));
       if (p.status !== "CAPTURED" || !p.providerRef) throw invalidState(p, "refund");
       await this.provider.refund({ idempotencyKey: `${req.idempotencyKey}:provider`, providerRef: p.providerRef, amountCents: p.amountCents });
       const refunded = await this.store.transition(p.id, ["CAPTURED"], "REFUNDED");
@@ -161,6 +169,18 @@ export class PaymentService {
       if (now.status !== "REFUNDED") throw invalidState(now, "refund");
       return reply(now);
     });
+  }
+
+  /**
+   * Moves a zero-amount payment on (AUTHORIZED → CAPTURED, CAPTURED → REFUNDED) without the
+   * provider: there is no money to move. Compare-and-set like the paid path.
+   * @throws AppError `INVALID_STATE` when it changed meanwhile to something else.
+   */
+  private async settleFree(p: PaymentRecord, to: "CAPTURED" | "REFUNDED", what: string): Promise<PaymentRecord> {
+    const moved = await this.store.transition(p.id, [p.status], to);
+    const now = moved ?? ((await this.store.byId(p.id)) as PaymentRecord);
+    if (now.status !== to) throw invalidState(now, what);
+    return now;
   }
 
   /** Replays the stored outcome of `key`, or runs `fn` and stores a final outcome. */
@@ -212,6 +232,9 @@ const captureFailed = (p: PaymentRecord): AppError =>
 const invalidState = (p: PaymentRecord, what: string): AppError =>
   new AppError(ErrorCode.INVALID_STATE, `cannot ${what} payment ${p.id} in status ${p.status}`, { paymentId: p.id, status: p.status });
 
+/** Largest amount: 2^31 - 1 minor units, the most `Money.cents` (GraphQL Int) can show. */
+const MAX_AMOUNT_CENTS = 2_147_483_647;
+
 const nonEmpty = (v: unknown): v is string => typeof v === "string" && v.trim() !== "" && v.length <= 200;
 
 /** @throws AppError BAD_USER_INPUT */
@@ -225,7 +248,9 @@ function validateCommand(req: PaymentCommandRequest): void {
 function validateAuthorize(req: AuthorizePaymentRequest): void {
   validateCommand(req);
   if (!nonEmpty(req.accountId)) throw badInput("accountId must be a non-empty string");
-  if (!Number.isSafeInteger(req.amountCents) || req.amountCents <= 0) throw badInput("amountCents must be a positive integer");
+  if (!Number.isSafeInteger(req.amountCents) || req.amountCents < 0 || req.amountCents > MAX_AMOUNT_CENTS) {
+    throw badInput(`amountCents must be an integer from 0 to ${MAX_AMOUNT_CENTS}`);
+  }
   if (typeof req.currency !== "string" || !/^[A-Z]{3}$/.test(req.currency)) throw badInput("currency must be an ISO 4217 code");
   if (!nonEmpty(req.token)) throw badInput("token must be a non-empty string");
 }

@@ -7,7 +7,10 @@ export const CatalogSubjects = {
    * Reserve stock for all items atomically (all or nothing), capturing the unit price.
    * Request {@link ReserveStockRequest} → reply {@link ReserveStockReply}.
    * Errors (AppError codes): `BAD_USER_INPUT` (empty items, quantity < 1, duplicate ids),
-   * `NOT_FOUND` (details `{ productId }`), `OUT_OF_STOCK` (details `{ productId, requested, available }`).
+   * `NOT_FOUND` (details `{ productId }`), `OUT_OF_STOCK` (details `{ productId, requested, available }`),
+   * `LIMIT_EXCEEDED` (details `{ limitName: "ORDER_MAX_TOTAL_CENTS", limit, totalCents }`: the
+   * total at current prices exceeds `maxTotalCents`; checked in the reservation's transaction
+   * before anything is written).
    * Idempotent per `reservationId`: repeating it returns the existing reservation.
    */
   reserveStock: "catalog.stock.reserve",
@@ -30,6 +33,11 @@ export interface ReserveStockRequest {
   /** Chosen by the caller (the order id), making the call idempotent. */
   reservationId: string;
   items: ReserveItem[];
+  /**
+   * Largest allowed sum of quantity × unit price (integer minor units, >= 0), checked against
+   * the prices this reservation captures; absent = no bound beyond safe integers.
+   */
+  maxTotalCents?: number;
 }
 
 export interface ReservedItem extends ReserveItem {

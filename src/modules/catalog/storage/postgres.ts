@@ -3,6 +3,7 @@ import { productChangedEntry, stockChangedEntries, type CatalogEventOptions, typ
 import { CatalogEvents, type ReleaseStockRequest, type ReservedItem, type ReserveStockRequest } from "../contract/index.ts";
 import { OrderEvents } from "../../order/contract/events.ts";
 import { CATALOG_PG_MIGRATIONS } from "./migrations.pg.ts";
+import { checkReservationTotal } from "../reservation-total.ts";
 import { DEFAULT_SEARCH_CACHE_ENTRIES, SearchCache, type SearchCacheSource } from "./search-cache.ts";
 import type {
   CatalogStore,
@@ -213,6 +214,12 @@ export class PostgresCatalogStore implements CatalogStore, SearchCacheSource {
           });
         }
       }
+      const items: ReservedItem[] = req.items.map((i) => {
+        const p = byId.get(i.productId) as { priceCents: number; currency: string };
+        return { productId: i.productId, quantity: i.quantity, unitPriceCents: p.priceCents, currency: p.currency };
+      });
+      // At the prices read under the row locks, before any write (throwing rolls back the claim).
+      checkReservationTotal(items, req.maxTotalCents);
       // Still conditional: the invariant must not depend on the check above being right.
       const updated = await tx<{ id: string; stock: number }[]>`
         UPDATE products p SET stock = p.stock - i.quantity
@@ -221,11 +228,6 @@ export class PostgresCatalogStore implements CatalogStore, SearchCacheSource {
         RETURNING p.id, p.stock`;
       if (updated.length !== req.items.length) throw new Error(`reservation ${req.reservationId}: stock changed under a row lock`);
       const stockAfter = new Map(updated.map((u) => [u.id, u.stock]));
-
-      const items: ReservedItem[] = req.items.map((i) => {
-        const p = byId.get(i.productId) as { priceCents: number; currency: string };
-        return { productId: i.productId, quantity: i.quantity, unitPriceCents: p.priceCents, currency: p.currency };
-      });
       await tx`
         INSERT INTO reservation_items (reservation_id, position, product_id, quantity, unit_price_cents, currency)
         SELECT ${req.reservationId}, i.ord - 1, i.product_id, i.quantity, i.unit_price_cents, i.currency

@@ -1,5 +1,6 @@
 import { AppError, ErrorCode, migrateSqlite, openSqlite, SqliteOutbox, type Database, type Headers } from "../../../kernel/index.ts";
 import { GroupCommit } from "../../../kernel/storage/group-commit.ts";
+import { checkReservationTotal } from "../reservation-total.ts";
 import { productChangedEntry, stockChangedEntries, type CatalogEventOptions, type CatalogOutboxEntry } from "./events.ts";
 import { CatalogEvents as CatalogEventsSubjects, type ReleaseStockRequest, type ReservedItem, type ReserveStockRequest } from "../contract/index.ts";
 import { OrderEvents } from "../../order/contract/events.ts";
@@ -380,6 +381,8 @@ export class SqliteCatalogStore implements CatalogStore, SearchCacheSource {
       items.push({ productId: item.productId, quantity: item.quantity, unitPriceCents: row.unitPriceCents, currency: row.currency });
       changes.push({ productId: item.productId, stock: row.stock });
     }
+    // At the prices just captured; throwing rolls back the decrements and the reservation row.
+    checkReservationTotal(items, req.maxTotalCents);
     const insertItem = this.db.query(
       "INSERT INTO reservation_items (reservation_id, position, product_id, quantity, unit_price_cents, currency) VALUES (?, ?, ?, ?, ?, ?)",
     );

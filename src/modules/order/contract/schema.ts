@@ -65,7 +65,7 @@ type Product @key(fields: "id", resolvable: false) {
 
 """A new order."""
 input CreateOrderInput {
-  "1 to 100 lines, each for a different product."
+  "1 to ORDER_MAX_LINES (default 50) lines, each for a different product."
   items: [OrderItemInput!]!
 }
 
@@ -77,7 +77,7 @@ input PaymentInput {
 
 input OrderItemInput {
   productId: ID!
-  "Units, >= 1."
+  "Units, 1 to ORDER_MAX_LINE_QUANTITY (default 10)."
   quantity: Int!
 }
 
@@ -90,9 +90,11 @@ type Mutation {
   """
   Places an order for the caller: reserves stock in the catalog (all lines or none) at current
   prices, then records the order as PENDING. Errors: UNAUTHENTICATED; BAD_USER_INPUT (no
-  lines, more than 100, quantity < 1, a product twice, mixed currencies); NOT_FOUND (unknown
-  product, details { productId }); OUT_OF_STOCK (details { productId, requested, available }).
-  A failed order writes nothing and leaves stock unchanged.
+  lines, quantity < 1, a product twice, mixed currencies); LIMIT_EXCEEDED (details
+  { limitName, limit }: ORDER_MAX_LINES lines, ORDER_MAX_LINE_QUANTITY units of a product,
+  ORDER_MAX_PENDING unpaid orders of the caller, ORDER_MAX_TOTAL_CENTS total); NOT_FOUND
+  (unknown product, details { productId }); OUT_OF_STOCK (details { productId, requested,
+  available }). A failed order writes nothing and leaves stock unchanged.
   """
   createOrder(input: CreateOrderInput!): Order! @authenticated
   """
@@ -105,7 +107,8 @@ type Mutation {
   id, or another account's order); BAD_USER_INPUT (empty token); INVALID_STATE (cancelled
   order); PAYMENT_DECLINED; PAYMENT_FAILED (provider timeout, capture failure, payment service
   unreachable: nothing stays charged); SERVICE_UNAVAILABLE (still settling; the order shows
-  the outcome shortly).
+  the outcome shortly). An order of 0.00 is completed without calling the provider (any
+  token): PAID, with a CAPTURED payment of 0.00 whose chargeRequired is false.
   """
   payOrder(orderId: ID!, payment: PaymentInput!): Order! @authenticated
   """

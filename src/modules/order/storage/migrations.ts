@@ -81,4 +81,15 @@ export const ORDER_MIGRATIONS: readonly Migration[] = [
   },
   // Events (order.created, order.status_changed) commit with the change they announce.
   sqliteOutboxMigration(4),
+  {
+    version: 5,
+    name: "unpaid orders per account",
+    up: `
+      -- ORDER_MAX_PENDING counts an account's PENDING orders plus its intents (orders being
+      -- placed), so intents record their account (null for intents written before this).
+      ALTER TABLE reservation_intents ADD COLUMN account_id TEXT;
+      CREATE INDEX reservation_intents_by_account ON reservation_intents (account_id) WHERE account_id IS NOT NULL;
+      CREATE INDEX orders_pending_by_account ON orders (account_id) WHERE status = 'PENDING';
+    `,
+  },
 ];

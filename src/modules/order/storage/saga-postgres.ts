@@ -1,5 +1,8 @@
-import type { PgSql } from "../../../kernel/index.ts";
-import type { SagaAdvance, SagaRecord, SagaStep, SagaStore } from "./saga.ts";
+import type { PgSql, PgTx } from "../../../kernel/index.ts";
+import { pendingLimitExceeded, type PendingLimit, type SagaAdvance, type SagaRecord, type SagaStep, type SagaStore } from "./saga.ts";
+
+/** First key of the advisory locks that serialise one account's checkouts ("ORDR"). */
+const PENDING_LOCK_CLASS = 0x4f524452;
 
 const COLUMNS = `order_id AS "orderId", payment_id AS "paymentId", account_id AS "accountId", token, amount_cents AS "amountCents",
   currency, step, status, failure_code AS "failureCode", failure_message AS "failureMessage", authorize_key AS "authorizeKey",
@@ -8,6 +11,11 @@ const COLUMNS = `order_id AS "orderId", payment_id AS "paymentId", account_id AS
 
 type Row = Omit<SagaRecord, "createdAt" | "updatedAt"> & { createdAt: Date; updatedAt: Date };
 const toRecord = (r: Row): SagaRecord => ({ ...r, createdAt: r.createdAt.toISOString(), updatedAt: r.updatedAt.toISOString() });
+
+/** An account's unpaid orders (a query fragment): PENDING ones plus those being placed (intent, no order yet). */
+const pendingCount = (tx: PgTx, accountId: string) => tx`
+  (SELECT count(*) FROM orders WHERE account_id = ${accountId} AND status = 'PENDING')
+  + (SELECT count(*) FROM reservation_intents i WHERE i.account_id = ${accountId} AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = i.order_id))`;
 
 /** {@link SagaStore} on the order module's PostgreSQL pool. */
 export class PostgresSagaStore implements SagaStore {
@@ -61,8 +69,28 @@ export class PostgresSagaStore implements SagaStore {
     return rows.map((r) => r.id);
   }
 
-  async addIntent(orderId: string): Promise<void> {
-    await this.sql`INSERT INTO reservation_intents (order_id, created_at) VALUES (${orderId}, now()) ON CONFLICT DO NOTHING`;
+  async addIntent(orderId: string, pending?: PendingLimit): Promise<void> {
+    if (!pending) {
+      await this.sql`INSERT INTO reservation_intents (order_id, created_at) VALUES (${orderId}, now()) ON CONFLICT DO NOTHING`;
+      return;
+    }
+    await this.sql.begin(async (tx) => {
+      // One account's checkouts queue on this lock (every instance, until commit). The insert
+      // below is a later statement, so under READ COMMITTED its snapshot sees every intent and
+      // order committed before the lock was granted; store.create swaps intent for order in one
+      // transaction, so an order being placed is counted exactly once.
+      await tx`SELECT pg_advisory_xact_lock(${PENDING_LOCK_CLASS}::int4, hashtext(${pending.accountId}))`;
+      const inserted = await tx`
+        INSERT INTO reservation_intents (order_id, created_at, account_id)
+        SELECT ${orderId}, now(), ${pending.accountId}
+        WHERE (${pendingCount(tx, pending.accountId)}) < ${pending.maxPending}
+        ON CONFLICT DO NOTHING RETURNING order_id`;
+      if (inserted.length > 0) return;
+      const [row] = await tx<{ n: number }[]>`SELECT (${pendingCount(tx, pending.accountId)})::int AS n`;
+      const n = row?.n ?? 0;
+      // Below the limit: the intent already existed (a repeated id), which is fine.
+      if (n >= pending.maxPending) throw pendingLimitExceeded(pending.maxPending, n);
+    });
   }
 
   async dropIntent(orderId: string): Promise<void> {

@@ -1,17 +1,27 @@
 import type { Database } from "../../../kernel/index.ts";
 import { GroupCommit } from "../../../kernel/storage/group-commit.ts";
-import type { SagaAdvance, SagaRecord, SagaStep, SagaStore } from "./saga.ts";
+import { pendingLimitExceeded, type PendingLimit, type SagaAdvance, type SagaRecord, type SagaStep, type SagaStore } from "./saga.ts";
 
 const COLUMNS = `order_id AS orderId, payment_id AS paymentId, account_id AS accountId, token, amount_cents AS amountCents,
   currency, step, status, failure_code AS failureCode, failure_message AS failureMessage, authorize_key AS authorizeKey,
   capture_key AS captureKey, void_key AS voidKey, refund_key AS refundKey, attempts, lease_until AS leaseUntil,
   created_at AS createdAt, updated_at AS updatedAt`;
 
+/** An account's unpaid orders: PENDING ones plus those being placed (intent, no order yet). */
+const PENDING_COUNT_SQL = `SELECT (SELECT count(*) FROM orders WHERE account_id = ?1 AND status = 'PENDING')
+  + (SELECT count(*) FROM reservation_intents i WHERE i.account_id = ?1 AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = i.order_id)) AS n`;
+
 /** {@link SagaStore} on the order module's SQLite database (the order store's connection). */
 export class SqliteSagaStore implements SagaStore {
   constructor(private readonly db: Database) {
-    this.#intents = new GroupCommit(db, (orderId: string) => {
-      db.query("INSERT INTO reservation_intents (order_id, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING").run(orderId, new Date().toISOString());
+    this.#intents = new GroupCommit(db, (orderId: string, limit: PendingLimit | undefined) => {
+      // Counted and inserted in one write transaction (BEGIN IMMEDIATE, batches run in order):
+      // no other intent or order of any process on this file can come in between.
+      if (limit) {
+        const n = db.query<{ n: number }, [string]>(PENDING_COUNT_SQL).get(limit.accountId)?.n ?? 0;
+        if (n >= limit.maxPending) throw pendingLimitExceeded(limit.maxPending, n);
+      }
+      db.query("INSERT INTO reservation_intents (order_id, created_at, account_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING").run(orderId, new Date().toISOString(), limit?.accountId ?? null);
     });
   }
 
@@ -76,10 +86,10 @@ export class SqliteSagaStore implements SagaStore {
    * more than the commits saved: the checkouts of a turn then also run their later steps
    * (reservation, order write, replies) together, one after the other.
    */
-  readonly #intents: GroupCommit<[string], void>;
+  readonly #intents: GroupCommit<[string, PendingLimit | undefined], void>;
 
-  addIntent(orderId: string): Promise<void> {
-    return this.#intents.submit(orderId);
+  addIntent(orderId: string, pending?: PendingLimit): Promise<void> {
+    return this.#intents.submit(orderId, pending);
   }
 
   async dropIntent(orderId: string): Promise<void> {

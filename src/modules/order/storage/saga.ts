@@ -1,3 +1,6 @@
+import { limitExceeded, type AppError } from "../../../kernel/index.ts";
+import { LimitNames } from "../limits.ts";
+
 /**
  * Persistence of checkout sagas (`payOrder`), in the order module's database next to the
  * orders (table `payment_sagas`, migration 2). See `../saga.ts` for the state machine.
@@ -44,6 +47,17 @@ export interface SagaAdvance {
   failureMessage?: string | null;
 }
 
+/** The unpaid-orders limit an intent is checked against. */
+export interface PendingLimit {
+  accountId: string;
+  /** `ORDER_MAX_PENDING`: most PENDING orders plus orders being placed of that account. */
+  maxPending: number;
+}
+
+/** The error of an intent refused by {@link PendingLimit} (`pending` = what the account holds). */
+export const pendingLimitExceeded = (maxPending: number, pending: number): AppError =>
+  limitExceeded(LimitNames.maxPending, maxPending, `at most ${maxPending} unpaid orders per account; pay or cancel one first`, { pending });
+
 export interface SagaStore {
   /** Inserts `saga` unless the order has one; returns the order's saga and whether this call created it. */
   start(saga: SagaRecord): Promise<{ saga: SagaRecord; created: boolean }>;
@@ -62,8 +76,14 @@ export interface SagaStore {
   unfinished(now: number, limit: number): Promise<SagaRecord[]>;
   /** Ids of PENDING orders created before `cutoff` (ISO) that have no saga, oldest first. */
   unpaidBefore(cutoff: string, limit: number): Promise<string[]>;
-  /** Records that stock is about to be reserved for order `orderId` (not written yet). */
-  addIntent(orderId: string): Promise<void>;
+  /**
+   * Records that stock is about to be reserved for order `orderId` (not written yet). With
+   * `pending`, atomically per account (serialised with the account's other `addIntent` calls,
+   * on every instance): counts the account's PENDING orders plus its intents whose order does
+   * not exist yet, and records the intent only when that count is below `pending.maxPending`.
+   * @throws AppError `LIMIT_EXCEEDED` (`limitName` `ORDER_MAX_PENDING`, `limit`, `pending`): nothing recorded.
+   */
+  addIntent(orderId: string, pending?: PendingLimit): Promise<void>;
   /** Forgets the intent (the order was written, or its reservation released). */
   dropIntent(orderId: string): Promise<void>;
   /**

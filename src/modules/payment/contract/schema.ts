@@ -37,8 +37,13 @@ type Payment @key(fields: "id") {
   id: ID!
   amount: Money!
   status: PaymentStatus!
-  "The provider's reference of the authorization; null before the provider answered."
+  "The provider's reference of the authorization; null before the provider answered, and for a payment of 0.00."
   providerReference: String
+  """
+  False for a payment of 0.00 (a free order): it was recorded CAPTURED without calling the card
+  provider, since there was nothing to charge. True otherwise.
+  """
+  chargeRequired: Boolean!
   "Why the payment was declined or failed (provider reason), else null."
   failureReason: String
   createdAt: DateTime!

@@ -45,7 +45,10 @@ export interface AuthorizePaymentRequest {
   orderId: string;
   /** Owner of the order: only this account reads the payment through GraphQL. */
   accountId: string;
-  /** Integer minor units, > 0. */
+  /**
+   * Integer minor units, 0 to 2^31 - 1. 0 (a free order) is authorized, captured and refunded
+   * without calling the card provider: the payment ends CAPTURED with no provider reference.
+   */
   amountCents: number;
   /** ISO 4217 code. */
   currency: string;

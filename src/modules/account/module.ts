@@ -1,5 +1,5 @@
 import type { ModuleContext, ModuleDefinition } from "../../kernel/index.ts";
-import { ACCOUNT_SDL, AccountEvents } from "./contract/index.ts";
+import { ACCOUNT_SDL, AccountEvents, AccountSubjects, type SessionCheckReply, type SessionCheckRequest } from "./contract/index.ts";
 import { createResolvers } from "./resolvers.ts";
 import { AccountService } from "./service.ts";
 import { openPostgresAccountStore } from "./storage/postgres.ts";
@@ -39,8 +39,8 @@ export function createAccountModule(opts: AccountModuleOptions = {}): ModuleDefi
     version: "0.1.0",
     dependsOn: [],
     typeDefs: ACCOUNT_SDL,
-    subjects: [],
-    publishes: [AccountEvents.registered],
+    subjects: [AccountSubjects.sessionCheck],
+    publishes: [AccountEvents.registered, AccountEvents.disabled, AccountEvents.enabled, AccountEvents.sessionRevoked],
     consumes: [],
     async start(ctx) {
       const jwtSecret = ctx.config.jwtSecret;
@@ -51,9 +51,12 @@ export function createAccountModule(opts: AccountModuleOptions = {}): ModuleDefi
           store,
           jwtSecret,
           jwtTtlS: ctx.config.jwtTtlS,
+          refreshTokenTtlS: ctx.config.refreshTokenTtlS,
         });
-        // Publishes account.registered, committed with each new account (transactional outbox).
+        // Publishes the account events, committed with each change (transactional outbox).
         if (store.outbox) ctx.relayOutbox(store.outbox);
+        // The gateways' session check (cached by them for SESSION_CHECK_TTL_MS).
+        ctx.serve<SessionCheckRequest, SessionCheckReply>(AccountSubjects.sessionCheck, (req) => service.checkSession(req));
         const { adminEmail, adminPassword } = ctx.config;
         if (adminEmail !== undefined && adminPassword !== undefined) {
           const { account, outcome } = await service.ensureAdmin(adminEmail, adminPassword);

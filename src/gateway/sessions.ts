@@ -25,7 +25,7 @@ export type SessionVerdict =
   | { ok: true }
   /** 401 `UNAUTHENTICATED` (account missing or disabled, session revoked). */
   | { ok: false; status: 401; code: "UNAUTHENTICATED"; reason: string }
-  /** 503 `SERVICE_UNAVAILABLE`: the account module did not answer (fail closed). */
+  /** 503 `SERVICE_UNAVAILABLE`: the account module did not answer and the token was never seen active (fail closed). */
   | { ok: false; status: 503; code: "SERVICE_UNAVAILABLE"; reason: string };
 
 /** Checks that a token's account exists and is enabled and its session is not revoked. */
@@ -72,6 +72,12 @@ const REASONS: Record<string, string> = {
  * `account.session_revoked` (core bus subscription, so every gateway gets them) drop the
  * account's cached answers at once; a gateway that missed the event refuses within `ttlMs`.
  * An answer fetched while such an event arrived is used once but not cached.
+ *
+ * When the account module does not answer (down, partitioned), a token this gateway last saw
+ * active keeps working on that stale answer (retried after `ttlMs`), so an account outage does
+ * not take every other subgraph down with it; a token never seen active is refused (503
+ * `SERVICE_UNAVAILABLE`). Revocations need the account module anyway: a disable committed just
+ * before it went down takes effect when it is back (its outbox relays the event).
  */
 export function createSessionGuard(opts: SessionGuardOptions): SessionGuard {
   const accounts = new Map<string, Map<string, Answer>>();
@@ -83,6 +89,8 @@ export function createSessionGuard(opts: SessionGuardOptions): SessionGuard {
     accounts.delete(accountId);
     epoch++;
   };
+  const cachedAnswer = (accountId: string, sid: string): Answer | undefined => accounts.get(accountId)?.get(sid);
+  let lastFailureLog = 0;
   const remember = (accountId: string, sid: string, answer: Answer): void => {
     let sessions = accounts.get(accountId);
     if (sessions) accounts.delete(accountId);
@@ -131,15 +139,24 @@ export function createSessionGuard(opts: SessionGuardOptions): SessionGuard {
   return {
     async check(identity) {
       const sid = identity.sessionId ?? "";
-      const cached = accounts.get(identity.accountId)?.get(sid);
+      const cached = cachedAnswer(identity.accountId, sid);
       let reply: CheckReply;
       if (cached && Date.now() < cached.untilMs) reply = cached.reply;
       else {
+        const startEpoch = epoch;
         try {
           reply = await ask(identity.accountId, sid);
         } catch (err) {
-          opts.logger.warn({ err, accountId: identity.accountId }, "session check failed; refusing the token's request");
-          return { ok: false, status: 503, code: "SERVICE_UNAVAILABLE", reason: "cannot check the token's account right now; retry" };
+          const now = Date.now();
+          if (now - lastFailureLog > 10_000) {
+            lastFailureLog = now;
+            opts.logger.warn({ err }, "session check failed (account module unreachable); using last answers, refusing unknown tokens");
+          }
+          // Stale-if-error, only for an answer no event has dropped since.
+          const stale = epoch === startEpoch ? cachedAnswer(identity.accountId, sid) : undefined;
+          if (!stale?.reply.active) return { ok: false, status: 503, code: "SERVICE_UNAVAILABLE", reason: "cannot check the token's account right now; retry" };
+          remember(identity.accountId, sid, { reply: stale.reply, untilMs: now + opts.ttlMs });
+          reply = stale.reply;
         }
       }
       if (reply.active) return { ok: true };

@@ -90,6 +90,24 @@ describe("session guard", () => {
     expect(await g.check(me)).toMatchObject({ ok: false, code: "UNAUTHENTICATED" });
   });
 
+  test("account module gone: a token last seen active keeps working on that answer; a token never seen is refused 503", async () => {
+    const own = await startModules([accountModule]);
+    const g = createSessionGuard({ bus: own.bus, logger, ttlMs: 100, max: 10, timeoutMs: 500 });
+    try {
+      const r = await own.query<{ register: { token: string } }>("account", REGISTER, { input: { name: "S", email: "stale@example.com", password: "correct horse battery" } });
+      const seen = await verifyToken(TEST_JWT_SECRET, r.data?.register.token as string);
+      expect(await g.check(seen)).toEqual({ ok: true });
+      await own.kernel.stop(); // the account module stops serving account.session.check
+      await Bun.sleep(150); // past the TTL: the guard must ask again, and nobody answers
+      expect(await g.check(seen)).toEqual({ ok: true });
+      expect(await g.check({ ...seen, sessionId: "never-checked" })).toMatchObject({ ok: false, status: 503, code: "SERVICE_UNAVAILABLE" });
+      expect(await g.check({ accountId: "ghost", roles: [] })).toMatchObject({ ok: false, status: 503 });
+    } finally {
+      g.stop();
+      await own.stop(); // kernel.stop is idempotent; closes the bus and registry, removes the temp dir
+    }
+  });
+
   test("no account module answering: 503 SERVICE_UNAVAILABLE (fail closed), nothing cached", async () => {
     const { createMemoryBus } = await import("../../src/kernel/bus/memory.ts");
     const empty = createMemoryBus();

@@ -5,6 +5,9 @@ import type { Msg } from "../../src/kernel/bus/types.ts";
 import type { Identity } from "../../src/kernel/identity.ts";
 import { AccountEvents, AccountSubjects, type SessionCheckReply } from "../../src/modules/account/contract/index.ts";
 import { accountModule } from "../../src/modules/account/module.ts";
+import { AccountService } from "../../src/modules/account/service.ts";
+import { openPostgresAccountStore } from "../../src/modules/account/storage/postgres.ts";
+import { openSqliteAccountStore } from "../../src/modules/account/storage/sqlite.ts";
 import { SESSION_SUBJECTS } from "../../src/gateway/sessions.ts";
 import { DATABASES, openProbe, until, usePostgres, type DbProbe } from "../helpers/databases.ts";
 import { startModules, TEST_JWT_SECRET, type ModuleHarness } from "../helpers/modules.ts";
@@ -212,6 +215,32 @@ for (const db of DATABASES) describe(`account tokens [${db}]`, () => {
     expect(await check(r.account.id, sid)).toEqual({ active: false, reason: "session_revoked" });
     const again = (await ok<{ login: Pair }>(LOGIN, { email: r.email, password: PASSWORD })).login;
     expect(await check(r.account.id, (await identityOf(again.token)).sessionId)).toEqual({ active: true });
+  });
+
+  test("expired refresh tokens are pruned; the session survives (a revoked one stays revoked), unexpired tokens stay", async () => {
+    const db = h.database("account");
+    const store = db.kind === "postgres" ? await openPostgresAccountStore(db.url, { poolMax: 2 }) : openSqliteAccountStore(db.path);
+    try {
+      const service = await AccountService.create({ store, jwtSecret: TEST_JWT_SECRET, jwtTtlS: 900, refreshTokenTtlS: 3600 });
+      const old = await register();
+      const oldSid = (await identityOf(old.token)).sessionId as string;
+      await ok(LOGOUT, {}, await identityOf(old.token));
+      const inAnHour = new Date(Date.now() + 3601_000);
+      const now = await register(); // expires just before the prune instant
+      const count = async (t: string) => Number((await probe.get<{ n: number }>("SELECT count(*) AS n FROM refresh_tokens WHERE token_hash = ?", sha256(t)))?.n);
+      setSystemTime(new Date(Date.now() + 1800_000));
+      const fresh = await register(); // registered half an hour later: expires after the prune instant
+      setSystemTime();
+      expect(await service.pruneExpiredRefreshTokens(inAnHour)).toBeGreaterThanOrEqual(2);
+      expect(await count(old.refreshToken)).toBe(0);
+      expect(await count(now.refreshToken)).toBe(0);
+      expect(await count(fresh.refreshToken)).toBe(1);
+      expect(await check(old.account.id, oldSid)).toEqual({ active: false, reason: "session_revoked" });
+      expect((await refresh(old.refreshToken)).code).toBe("UNAUTHENTICATED");
+      expect(await service.pruneExpiredRefreshTokens(inAnHour)).toBe(0);
+    } finally {
+      await store.close();
+    }
   });
 
   test("session check: a missing account is refused, a token minted without a stored session is judged by its account, bad requests are BAD_USER_INPUT", async () => {

@@ -27,6 +27,9 @@ export async function openAccountStore(ctx: ModuleContext): Promise<AccountStore
 }
 
 
+/** How often expired refresh tokens are deleted, ms (they are refused anyway; this bounds the table). */
+export const PRUNE_INTERVAL_MS = 3_600_000;
+
 /**
  * Builds the account module: registration, login (it is the one module that issues JWTs),
  * and the `Account` entity. Owns `<DATA_DIR>/account.sqlite` by default, or the PostgreSQL
@@ -62,7 +65,24 @@ export function createAccountModule(opts: AccountModuleOptions = {}): ModuleDefi
           const { account, outcome } = await service.ensureAdmin(adminEmail, adminPassword);
           ctx.logger.info({ accountId: account.id, email: account.email, outcome }, `admin account ${outcome}`);
         }
-        return { resolvers: createResolvers(store, service), stop: () => store.close() };
+        // Expired refresh tokens are deleted hourly (not under --migrate).
+        let pruning: Promise<unknown> = Promise.resolve();
+        const prune = (): void => {
+          pruning = service.pruneExpiredRefreshTokens().then(
+            (n) => n > 0 && ctx.logger.info({ deleted: n }, "expired refresh tokens deleted"),
+            (err: unknown) => ctx.logger.warn({ err }, "pruning expired refresh tokens failed; retrying in an hour"),
+          );
+        };
+        const timer = ctx.migrateOnly ? undefined : setInterval(prune, PRUNE_INTERVAL_MS);
+        timer?.unref();
+        return {
+          resolvers: createResolvers(store, service),
+          async stop() {
+            clearInterval(timer);
+            await pruning;
+            await store.close();
+          },
+        };
       } catch (err) {
         await store.close();
         throw err;

@@ -36,6 +36,8 @@ export interface AccountServiceOptions {
 
 /** Refresh tokens longer than this are refused without a lookup (ours are 43 characters). */
 const REFRESH_TOKEN_MAX = 256;
+/** Expired refresh tokens deleted per statement by {@link AccountService.pruneExpiredRefreshTokens}. */
+export const PRUNE_BATCH = 1000;
 /** A new refresh token: 256 random bits, base64url. */
 const newRefreshToken = (): string => randomBytes(32).toString("base64url");
 /** What the database keeps of a refresh token: its SHA-256, hex. */
@@ -167,6 +169,20 @@ export class AccountService {
     const account = await this.opts.store.setDisabled(id, disabled ? occurredAt : null, { subject: disabled ? AccountEvents.disabled : AccountEvents.enabled, event, headers: eventHeaders(headers) });
     if (!account) throw notFound("account", id);
     return account;
+  }
+
+  /**
+   * Deletes the refresh tokens that expired before `now`, in batches of {@link PRUNE_BATCH}
+   * (each a short statement, so logins and rotations are not held up).
+   * @returns how many were deleted.
+   */
+  async pruneExpiredRefreshTokens(now = new Date()): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const n = await this.opts.store.pruneRefreshTokens(now.toISOString(), PRUNE_BATCH);
+      total += n;
+      if (n < PRUNE_BATCH) return total;
+    }
   }
 
   /**

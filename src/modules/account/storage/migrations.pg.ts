@@ -50,6 +50,8 @@ export const ACCOUNT_PG_MIGRATIONS: readonly PgMigration[] = [
         used_at timestamptz
       );
       CREATE INDEX refresh_tokens_session ON refresh_tokens(session_id);
+      -- The hourly prune of expired tokens.
+      CREATE INDEX refresh_tokens_expiry ON refresh_tokens(expires_at);
     `,
   },
 ];

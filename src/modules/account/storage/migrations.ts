@@ -49,6 +49,8 @@ export const ACCOUNT_MIGRATIONS: readonly Migration[] = [
         used_at TEXT
       );
       CREATE INDEX refresh_tokens_session ON refresh_tokens(session_id);
+      -- The hourly prune of expired tokens.
+      CREATE INDEX refresh_tokens_expiry ON refresh_tokens(expires_at);
     `,
   },
 ];

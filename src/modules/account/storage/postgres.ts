@@ -153,6 +153,11 @@ export class PostgresAccountStore implements AccountStore {
     return this.byId(id);
   }
 
+  async pruneRefreshTokens(before: string, limit: number): Promise<number> {
+    const rows = await this.sql`DELETE FROM refresh_tokens WHERE token_hash IN (SELECT token_hash FROM refresh_tokens WHERE expires_at < ${before} LIMIT ${limit}) RETURNING 1`;
+    return rows.length;
+  }
+
   async sessionStatus(accountId: string, sessionId: string | undefined): Promise<SessionStatus> {
     const [account] = await this.sql<{ disabled: boolean }[]>`SELECT disabled_at IS NOT NULL AS disabled FROM accounts WHERE id = ${accountId}`;
     if (!account) return { exists: false, disabled: false, session: sessionId === undefined ? "none" : "unknown" };

@@ -171,6 +171,10 @@ export class SqliteAccountStore implements AccountStore {
     return this.byId(id);
   }
 
+  async pruneRefreshTokens(before: string, limit: number): Promise<number> {
+    return this.db.query("DELETE FROM refresh_tokens WHERE rowid IN (SELECT rowid FROM refresh_tokens WHERE expires_at < ? LIMIT ?)").run(before, limit).changes;
+  }
+
   async sessionStatus(accountId: string, sessionId: string | undefined): Promise<SessionStatus> {
     const account = this.db.query<{ disabledAt: string | null }, [string]>("SELECT disabled_at AS disabledAt FROM accounts WHERE id = ?").get(accountId);
     if (!account) return { exists: false, disabled: false, session: sessionId === undefined ? "none" : "unknown" };

@@ -80,6 +80,13 @@ export interface AccountStore {
    * @returns the account after the call (unchanged when it already had that status), or null when `id` is unknown.
    */
   setDisabled(id: string, disabledAt: string | null, event: AccountOutboxMessage): Promise<AccountRecord | null>;
+  /**
+   * Deletes up to `limit` refresh tokens that expired before `before` (ISO-8601 UTC). Harmless
+   * to rotation: an expired token can no longer rotate, so its reuse need not be detected.
+   * Sessions are kept (the gateway's check still finds revoked ones).
+   * @returns how many were deleted.
+   */
+  pruneRefreshTokens(before: string, limit: number): Promise<number>;
   /** What the gateway's session check needs: whether the account exists and is enabled, and the session's state. */
   sessionStatus(accountId: string, sessionId: string | undefined): Promise<SessionStatus>;
   /** Closes the underlying connection. */

@@ -225,8 +225,9 @@ for (const db of DATABASES) describe(`account tokens [${db}]`, () => {
       const old = await register();
       const oldSid = (await identityOf(old.token)).sessionId as string;
       await ok(LOGOUT, {}, await identityOf(old.token));
-      const inAnHour = new Date(Date.now() + 3601_000);
       const now = await register(); // expires just before the prune instant
+      // After both registrations (each ends before now): every token so far expires before it.
+      const inAnHour = new Date(Date.now() + 3601_000);
       const count = async (t: string) => Number((await probe.get<{ n: number }>("SELECT count(*) AS n FROM refresh_tokens WHERE token_hash = ?", sha256(t)))?.n);
       setSystemTime(new Date(Date.now() + 1800_000));
       const fresh = await register(); // registered half an hour later: expires after the prune instant

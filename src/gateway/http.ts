@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import type { Logger } from "../kernel/logger.ts";
 import { authenticateRequest } from "./auth.ts";
+import type { SessionGuard } from "./sessions.ts";
 import type { GatewayContext } from "./context.ts";
 import type { SupergraphManager } from "./supergraph/manager.ts";
 import { createGatewayYoga } from "./yoga.ts";
@@ -14,6 +15,11 @@ export interface HttpAppOptions {
   manager: SupergraphManager;
   logger: Logger;
   jwtSecret: string;
+  /**
+   * Refuses verified tokens whose account is missing or disabled or whose session is revoked
+   * (sessions.ts), before the operation runs; every token is accepted as verified when absent.
+   */
+  sessions?: SessionGuard;
   /** Module names that must be registered for readiness. */
   expectedSubgraphs: readonly string[];
   /** Yoga/envelop plugins (see plugins/index.ts); none by default. */
@@ -84,6 +90,13 @@ export function createHttpApp(opts: HttpAppOptions): Hono {
       return c.json({ errors: [{ message: auth.reason, extensions: { code: "UNAUTHENTICATED", requestId } }] }, 401, {
         "x-request-id": requestId,
         "www-authenticate": 'Bearer error="invalid_token"',
+      });
+    }
+    const verdict = auth.identity && opts.sessions ? await opts.sessions.check(auth.identity) : undefined;
+    if (verdict && !verdict.ok) {
+      return c.json({ errors: [{ message: verdict.reason, extensions: { code: verdict.code, requestId } }] }, verdict.status, {
+        "x-request-id": requestId,
+        ...(verdict.status === 401 ? { "www-authenticate": 'Bearer error="invalid_token"' } : { "retry-after": "1" }),
       });
     }
     const ctx: GatewayContext = { identity: auth.identity, requestId, clientIp: c.get("clientIp"), transport: "http" };

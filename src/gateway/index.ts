@@ -9,6 +9,7 @@ import { createGatewayPlugins } from "./plugins/index.ts";
 import { createGatewayMiddleware } from "./middleware/index.ts";
 import { createOperationCaches } from "./plugins/operation-cache.ts";
 import { SubscriptionSlots } from "./plugins/subscription-limits.ts";
+import { createSessionGuard } from "./sessions.ts";
 import { SupergraphComposer } from "./supergraph/composer.ts";
 import { COMPOSITION_ENGINE, fileCompositionCache } from "./supergraph/composition-cache.ts";
 import { PRECOMPOSED } from "./supergraph/precomposed.ts";
@@ -85,8 +86,12 @@ export function createGatewayPart(opts: { expectedSubgraphs: readonly string[] }
       const { middleware, limits } = await createGatewayMiddleware({ config, jwtSecret: config.jwtSecret, logger, natsConnection: ctx.natsConnection, onStop: (fn) => void stopHooks.push(fn) });
       const subscriptionSlots = new SubscriptionSlots({ perConnection: config.maxSubscriptionsPerConnection, perAccount: config.maxSubscriptionsPerAccount, perIp: config.maxSubscriptionsPerIp });
       const plugins = createGatewayPlugins({ part: ctx, manager, onStop: (fn) => void stopHooks.push(fn), rateLimits: limits, subscriptionSlots });
+      // Tokens of missing/disabled accounts and revoked sessions are refused (account.session.check, cached);
+      // not with a --supergraph file without the account subgraph (nobody there issues or revokes tokens).
+      const sessions = fixed && !Object.keys(fixed.subgraphs).includes("account") ? undefined : createSessionGuard({ bus, logger, ttlMs: config.sessionCheckTtlMs, max: config.sessionCheckMax, timeoutMs: config.subgraphTimeoutMs });
+      if (sessions) stopHooks.push(() => sessions.stop());
       let ws: GraphQLWsServer | undefined;
-      const app = createHttpApp({ onYoga: (yoga) => (ws = createGraphQLWsServer({ yoga, jwtSecret: config.jwtSecret as string, logger, limits, subscriptionSlots })), upgradeWebSocket: (req, srv, clientIp) => (ws ? ws.upgrade(req, srv as Server<WsData>, clientIp) : null), manager, logger, jwtSecret: config.jwtSecret, expectedSubgraphs: fixed ? Object.keys(fixed.subgraphs) : opts.expectedSubgraphs, plugins, middleware, yoga: { graphiql: config.graphiql, production: config.nodeEnv === "production" }, operationCaches: createOperationCaches(config.operationCacheMax), health: async () => ({ ...(await infrastructureHealth(bus, registry)) }) });
+      const app = createHttpApp({ sessions, onYoga: (yoga) => (ws = createGraphQLWsServer({ yoga, jwtSecret: config.jwtSecret as string, logger, limits, subscriptionSlots, sessions })), upgradeWebSocket: (req, srv, clientIp) => (ws ? ws.upgrade(req, srv as Server<WsData>, clientIp) : null), manager, logger, jwtSecret: config.jwtSecret, expectedSubgraphs: fixed ? Object.keys(fixed.subgraphs) : opts.expectedSubgraphs, plugins, middleware, yoga: { graphiql: config.graphiql, production: config.nodeEnv === "production" }, operationCaches: createOperationCaches(config.operationCacheMax), health: async () => ({ ...(await infrastructureHealth(bus, registry)) }) });
       // GraphQL over WebSocket on the same /graphql (ws.ts); everything else is the hono app.
       if (!ws) throw new Error("yoga instance not created");
       const wsServer = ws;

@@ -11,6 +11,8 @@ import { authenticate } from "./auth.ts";
 import type { GatewayContext } from "./context.ts";
 import { limitOperation, storeFailureLogger, type RateLimits } from "./middleware/rate-limit.ts";
 import { releasing, type SubscriptionSlots } from "./plugins/subscription-limits.ts";
+import type { SessionGuard } from "./sessions.ts";
+import { GraphQLError } from "graphql";
 
 /**
  * GraphQL over WebSocket (the `graphql-transport-ws` protocol of the `graphql-ws` library) on
@@ -76,7 +78,7 @@ export interface GraphQLWsServer {
 }
 
 /** Creates the WebSocket side of the gateway for `Bun.serve({ fetch, websocket })`. */
-export function createGraphQLWsServer(opts: { yoga: YogaServerInstance<GatewayContext, object>; jwtSecret: string; logger: Logger; path?: string; limits?: RateLimits | undefined; subscriptionSlots?: SubscriptionSlots | undefined }): GraphQLWsServer {
+export function createGraphQLWsServer(opts: { yoga: YogaServerInstance<GatewayContext, object>; jwtSecret: string; logger: Logger; path?: string; limits?: RateLimits | undefined; subscriptionSlots?: SubscriptionSlots | undefined; sessions?: SessionGuard | undefined }): GraphQLWsServer {
   const path = opts.path ?? "/graphql";
   const onStoreError = storeFailureLogger(opts.logger, "websocket operations");
   const handler = makeHandler<WsConnectionParams, WsExtra>({
@@ -89,11 +91,22 @@ export function createGraphQLWsServer(opts: { yoga: YogaServerInstance<GatewayCo
         opts.logger.info({ reason: auth.reason }, "websocket connection refused: invalid token");
         return false; // graphql-ws closes with 4403 Forbidden
       }
+      // Account missing or disabled, session revoked (or not checkable): refused like a bad token.
+      const verdict = auth.identity && opts.sessions ? await opts.sessions.check(auth.identity) : undefined;
+      if (verdict && !verdict.ok) {
+        opts.logger.info({ reason: verdict.reason }, "websocket connection refused: token's session not active");
+        return false;
+      }
       ctx.extra.identity = auth.identity;
       return true;
     },
     async onSubscribe(ctx, _id, payload) {
       const { request, clientIp } = dataOf(ctx.extra.socket);
+      // Checked again per operation (cached answers): a socket opened before a logout or
+      // disableAccount cannot start new operations with the revoked identity.
+      const identity = ctx.extra.identity;
+      const verdict = identity && opts.sessions ? await opts.sessions.check(identity) : undefined;
+      if (verdict && !verdict.ok) return [new GraphQLError(verdict.reason, { extensions: { code: verdict.code } })];
       const holder = { ip: clientIp ?? "unknown", accountId: ctx.extra.identity?.accountId };
       if (opts.limits) {
         const refused = await limitOperation(opts.limits, holder, onStoreError);

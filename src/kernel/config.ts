@@ -18,7 +18,7 @@ export interface Config {
   dataDir: string;
   /** HS256 secret; undefined means "generate one and keep it in DATA_DIR" (development). */
   jwtSecret: string | undefined;
-  /** Token lifetime in seconds. */
+  /** Access-token lifetime in seconds. */
   jwtTtlS: number;
   logLevel: LogLevel;
   /** Seed the demo catalog on first start (empty database). */
@@ -149,6 +149,16 @@ export interface Config {
   maxSubscriptionsPerIp: number;
   // [/issue-10:ratelimit]
   // [issue-10:tokens] new Config fields of this part go below this line
+  /** Refresh-token lifetime, seconds (`REFRESH_TOKEN_TTL_S`); each rotation issues a new one with a full lifetime. */
+  refreshTokenTtlS: number;
+  /**
+   * How long a gateway reuses an answer of the account module's session check (account exists,
+   * enabled, session not revoked), ms: the bound on refusing a disabled account or logged-out
+   * session for a gateway that missed the event. 0 = ask on every request.
+   */
+  sessionCheckTtlMs: number;
+  /** Session-check answers a gateway keeps (LRU), entries. */
+  sessionCheckMax: number;
   // [/issue-10:tokens]
   // [issue-10:trustedbus] new Config fields of this part go below this line
   // [/issue-10:trustedbus]
@@ -296,7 +306,7 @@ export const OPTIONS = [
   { key: "host", env: "HOST", flag: "--host", default: "127.0.0.1", allowed: "IP address or host name", describe: "Interface the gateway binds to (0.0.0.0 inside containers).", parse: (raw) => { if (!/^[\w.:-]+$/.test(raw)) throw new ConfigError("an IP address or host name"); return raw; } },
   { key: "dataDir", env: "DATA_DIR", flag: "--data-dir", default: "./data", allowed: "directory path", describe: "Where embedded SQLite databases and generated secrets live.", parse: (raw) => { if (!raw.trim()) throw new ConfigError("a non-empty directory path"); return raw; } },
   { key: "jwtSecret", env: "JWT_SECRET", flag: "--jwt-secret", default: undefined, allowed: "at least 32 characters", describe: "HS256 signing secret. Unset: generated once into DATA_DIR/jwt-secret (development only).", parse: (raw) => { if (raw.length < 32) throw new ConfigError("at least 32 characters"); return raw; } },
-  { key: "jwtTtlS", env: "JWT_TTL_S", flag: "--jwt-ttl-s", default: "86400", allowed: "60-31536000 (seconds)", describe: "Lifetime of issued tokens, in seconds.", parse: intIn(60, 31_536_000) },
+  { key: "jwtTtlS", env: "JWT_TTL_S", flag: "--jwt-ttl-s", default: "900", allowed: "60-31536000 (seconds)", describe: "Lifetime of issued access tokens, in seconds (short: refresh tokens renew them).", parse: intIn(60, 31_536_000) },
   { key: "logLevel", env: "LOG_LEVEL", flag: "--log-level", default: "info", allowed: LOG_LEVELS.join(" | "), describe: "Minimum log level.", parse: (raw) => { if (!(LOG_LEVELS as readonly string[]).includes(raw)) throw new ConfigError(LOG_LEVELS.join(" | ")); return raw as LogLevel; } },
   { key: "seed", env: "SEED", flag: "--seed", default: "true", allowed: "true | false", describe: "Seed the demo catalog when the catalog database is empty.", parse: bool },
   { key: "subgraphTimeoutMs", env: "SUBGRAPH_TIMEOUT_MS", flag: "--subgraph-timeout-ms", default: "10000", allowed: "100-120000 (ms)", describe: "Timeout of one gateway-to-subgraph request over the bus.", parse: intIn(100, 120_000) },
@@ -371,6 +381,9 @@ export const OPTIONS = [
   { key: "maxSubscriptionsPerIp", env: "MAX_SUBSCRIPTIONS_PER_IP", flag: "--max-subscriptions-per-ip", default: "200", allowed: "0-100000 (0 = no limit)", describe: "Concurrent subscriptions from one client IP, with or without a token (WebSocket and SSE), per gateway; more are refused with SUBSCRIPTION_LIMIT.", parse: intIn(0, 100_000) },
   // [/issue-10:ratelimit]
   // [issue-10:tokens] new OPTIONS rows of this part go below this line
+  { key: "refreshTokenTtlS", env: "REFRESH_TOKEN_TTL_S", flag: "--refresh-token-ttl-s", default: "2592000", allowed: "60-31536000 (seconds)", describe: "Lifetime of a refresh token (single use; each rotation issues a new one).", parse: intIn(60, 31_536_000) },
+  { key: "sessionCheckTtlMs", env: "SESSION_CHECK_TTL_MS", flag: "--session-check-ttl-ms", default: "5000", allowed: "0-300000 (ms)", describe: "How long a gateway caches the account module's answer that a token's account and session are active: the bound on refusing a disabled account or revoked session when the event was missed. 0 = check every request.", parse: intIn(0, 300_000) },
+  { key: "sessionCheckMax", env: "SESSION_CHECK_MAX", flag: "--session-check-max", default: "10000", allowed: "1-10000000 (entries)", describe: "Session-check answers a gateway caches (LRU).", parse: intIn(1, 10_000_000) },
   // [/issue-10:tokens]
   // [issue-10:trustedbus] new OPTIONS rows of this part go below this line
   // [/issue-10:trustedbus]

@@ -17,6 +17,10 @@ export const ErrorCode = {
   LIMIT_EXCEEDED: "LIMIT_EXCEEDED",
   EMAIL_TAKEN: "EMAIL_TAKEN",
   INVALID_CREDENTIALS: "INVALID_CREDENTIALS",
+  /** A refresh token that was already rotated was presented again: its whole family is revoked. */
+  TOKEN_REUSED: "TOKEN_REUSED",
+  /** The account was disabled by an admin: login and refresh are refused. */
+  ACCOUNT_DISABLED: "ACCOUNT_DISABLED",
   SERVICE_UNAVAILABLE: "SERVICE_UNAVAILABLE",
   INTERNAL: "INTERNAL_SERVER_ERROR",
 } as const;

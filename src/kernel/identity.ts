@@ -8,6 +8,11 @@ export interface Identity {
   accountId: string;
   /** Roles, e.g. `["customer"]`. */
   roles: string[];
+  /**
+   * Session (refresh-token family) the access token belongs to (JWT `sid`); `logout` revokes
+   * it. Absent for tokens minted without a session.
+   */
+  sessionId?: string;
 }
 
 /** Bus header carrying the JSON-encoded {@link Identity}. Absent for anonymous callers. */
@@ -17,17 +22,17 @@ export const REQUEST_ID_HEADER = "sy-request-id";
 
 /** Encodes an identity for {@link IDENTITY_HEADER}. */
 export function encodeIdentity(identity: Identity): string {
-  return JSON.stringify({ accountId: identity.accountId, roles: identity.roles });
+  return JSON.stringify({ accountId: identity.accountId, roles: identity.roles, ...(identity.sessionId ? { sessionId: identity.sessionId } : {}) });
 }
 
 /** Decodes {@link IDENTITY_HEADER}; returns null when absent or malformed (treated as anonymous). */
 export function decodeIdentity(header: string | undefined): Identity | null {
   if (!header) return null;
   try {
-    const v = JSON.parse(header) as { accountId?: unknown; roles?: unknown };
+    const v = JSON.parse(header) as { accountId?: unknown; roles?: unknown; sessionId?: unknown };
     if (typeof v.accountId !== "string" || !v.accountId) return null;
     const roles = Array.isArray(v.roles) ? v.roles.filter((r): r is string => typeof r === "string") : [];
-    return { accountId: v.accountId, roles };
+    return typeof v.sessionId === "string" && v.sessionId ? { accountId: v.accountId, roles, sessionId: v.sessionId } : { accountId: v.accountId, roles };
   } catch {
     return null;
   }

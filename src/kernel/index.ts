@@ -10,7 +10,7 @@ export { newId, isId } from "./ids.ts";
 export { liveEvents, type LiveEventsOptions } from "./events/live.ts";
 export { money, MONEY_SDL, type Money } from "./money.ts";
 export { IDENTITY_HEADER, REQUEST_ID_HEADER, type Identity } from "./identity.ts";
-export { signToken, verifyToken, InvalidTokenError } from "./auth/jwt.ts";
+export { signToken, verifyToken, tokenExpiresAtMs, InvalidTokenError } from "./auth/jwt.ts";
 export { openSqlite, type Database } from "./storage/sqlite.ts";
 export { migrateSqlite, MigrationError, type Migration } from "./storage/migrations.ts";
 export {

@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createHash } from "node:crypto";
 import { signToken } from "../../src/kernel/auth/jwt.ts";
+import { decodeJwt } from "jose";
 import { freePort } from "../helpers/ports.ts";
 import { waitFor } from "../helpers/ports.ts";
 import { selectedTopologies, startMonolith, TOPOLOGIES, type Topology } from "../helpers/topology.ts";
@@ -107,7 +108,8 @@ for (const name of selectedTopologies()) {
       productId = p.id;
       tokenA = await register("Ada");
       tokenB = await register("Brian");
-      admin = await signToken(JWT_SECRET, { accountId: "caching-e2e-admin", roles: ["customer", "admin"] }, 3600);
+      // The admin role is signed in, for a real account (the gateway refuses tokens of missing accounts).
+      admin = await signToken(JWT_SECRET, { accountId: decodeJwt(await register("Admin")).sub as string, roles: ["customer", "admin"] }, 3600);
     }, 240_000);
     afterAll(async () => {
       await stopPq?.();

@@ -10,6 +10,7 @@ import { encodeJson } from "../../src/kernel/bus/codec.ts";
 import { createMemoryBus } from "../../src/kernel/bus/memory.ts";
 import { createLogger } from "../../src/kernel/logger.ts";
 import { signToken } from "../../src/kernel/auth/jwt.ts";
+import { decodeJwt } from "jose";
 import type { GatewayContext } from "../../src/gateway/context.ts";
 import { createResponseCache, INVALIDATING_EVENTS, responseCacheTotals } from "../../src/gateway/plugins/response-cache.ts";
 import { parseTtls } from "../../src/kernel/config.ts";
@@ -88,8 +89,10 @@ describe("response cache on the gateway (development)", () => {
 
   test("the same account with other roles does not share entries", async () => {
     const q = `query Roles($id: ID!) { product(id: $id) { id } }`;
-    const customer = await signToken(gw.config.jwtSecret as string, { accountId: "acc-roles", roles: ["customer"] }, 600);
-    const admin = await signToken(gw.config.jwtSecret as string, { accountId: "acc-roles", roles: ["customer", "admin"] }, 600);
+    // Tokens of one real account (the gateway refuses tokens of missing accounts), with other roles.
+    const accountId = decodeJwt(tokenA).sub as string;
+    const customer = await signToken(gw.config.jwtSecret as string, { accountId, roles: ["customer"] }, 600);
+    const admin = await signToken(gw.config.jwtSecret as string, { accountId, roles: ["customer", "admin"] }, 600);
     expect(meta(await gw.gql(q, { id: productId }, customer))).toMatchObject({ hit: false, didCache: true });
     expect(meta(await gw.gql(q, { id: productId }, admin))).toMatchObject({ hit: false, didCache: true });
     expect(meta(await gw.gql(q, { id: productId }, customer))).toEqual({ hit: true });
@@ -124,7 +127,7 @@ describe("response cache on the gateway (development)", () => {
   });
 
   test("a mutation returning the product drops it on this gateway at once (updateProduct)", async () => {
-    const admin = await signToken(gw.config.jwtSecret as string, { accountId: "admin-1", roles: ["customer", "admin"] }, 600);
+    const admin = await signToken(gw.config.jwtSecret as string, { accountId: decodeJwt(tokenB).sub as string, roles: ["customer", "admin"] }, 600);
     const q = `query Name($id: ID!) { product(id: $id) { id name } }`;
     const before = await gw.gql<{ product: { name: string } }>(q, { id: productId });
     expect(meta(await gw.gql(q, { id: productId }))).toEqual({ hit: true });

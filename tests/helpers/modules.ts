@@ -118,6 +118,9 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     maxSubscriptionsPerIp: 200,
     // [/issue-10:ratelimit]
     // [issue-10:tokens]
+    refreshTokenTtlS: 2_592_000,
+    sessionCheckTtlMs: 5000,
+    sessionCheckMax: 10_000,
     // [/issue-10:tokens]
     // [issue-10:trustedbus]
     // [/issue-10:trustedbus]

@@ -83,7 +83,8 @@ for (const db of DATABASES) describe(`account [${db}]`, () => {
       expect(r.account.id).toMatch(/^[0-9A-Za-z]{27}$/);
       expect(Math.abs(Date.parse(r.account.createdAt) - Date.now())).toBeLessThan(10_000);
       const identity = await verifyToken(TEST_JWT_SECRET, r.token);
-      expect(identity).toEqual({ accountId: r.account.id, roles: ["customer"] });
+      // The access token belongs to a new session (its refresh-token family).
+      expect(identity).toEqual({ accountId: r.account.id, roles: ["customer"], sessionId: expect.stringMatching(/^[0-9A-Za-z]{27}$/) });
     });
 
     test("publishes account.registered with the request id", async () => {

@@ -1,5 +1,5 @@
 import type { ModuleContext, ModuleDefinition } from "../../kernel/index.ts";
-import { ACCOUNT_SDL, AccountEvents } from "./contract/index.ts";
+import { ACCOUNT_SDL, AccountEvents, AccountSubjects, type SessionCheckReply, type SessionCheckRequest } from "./contract/index.ts";
 import { createResolvers } from "./resolvers.ts";
 import { AccountService } from "./service.ts";
 import { openPostgresAccountStore } from "./storage/postgres.ts";
@@ -27,6 +27,9 @@ export async function openAccountStore(ctx: ModuleContext): Promise<AccountStore
 }
 
 
+/** How often expired refresh tokens are deleted, ms (they are refused anyway; this bounds the table). */
+export const PRUNE_INTERVAL_MS = 3_600_000;
+
 /**
  * Builds the account module: registration, login (it is the one module that issues JWTs),
  * and the `Account` entity. Owns `<DATA_DIR>/account.sqlite` by default, or the PostgreSQL
@@ -39,8 +42,8 @@ export function createAccountModule(opts: AccountModuleOptions = {}): ModuleDefi
     version: "0.1.0",
     dependsOn: [],
     typeDefs: ACCOUNT_SDL,
-    subjects: [],
-    publishes: [AccountEvents.registered],
+    subjects: [AccountSubjects.sessionCheck],
+    publishes: [AccountEvents.registered, AccountEvents.disabled, AccountEvents.enabled, AccountEvents.sessionRevoked],
     consumes: [],
     async start(ctx) {
       const jwtSecret = ctx.config.jwtSecret;
@@ -51,15 +54,35 @@ export function createAccountModule(opts: AccountModuleOptions = {}): ModuleDefi
           store,
           jwtSecret,
           jwtTtlS: ctx.config.jwtTtlS,
+          refreshTokenTtlS: ctx.config.refreshTokenTtlS,
         });
-        // Publishes account.registered, committed with each new account (transactional outbox).
+        // Publishes the account events, committed with each change (transactional outbox).
         if (store.outbox) ctx.relayOutbox(store.outbox);
+        // The gateways' session check (cached by them for SESSION_CHECK_TTL_MS).
+        ctx.serve<SessionCheckRequest, SessionCheckReply>(AccountSubjects.sessionCheck, (req) => service.checkSession(req));
         const { adminEmail, adminPassword } = ctx.config;
         if (adminEmail !== undefined && adminPassword !== undefined) {
           const { account, outcome } = await service.ensureAdmin(adminEmail, adminPassword);
           ctx.logger.info({ accountId: account.id, email: account.email, outcome }, `admin account ${outcome}`);
         }
-        return { resolvers: createResolvers(store, service), stop: () => store.close() };
+        // Expired refresh tokens are deleted hourly (not under --migrate).
+        let pruning: Promise<unknown> = Promise.resolve();
+        const prune = (): void => {
+          pruning = service.pruneExpiredRefreshTokens().then(
+            (n) => n > 0 && ctx.logger.info({ deleted: n }, "expired refresh tokens deleted"),
+            (err: unknown) => ctx.logger.warn({ err }, "pruning expired refresh tokens failed; retrying in an hour"),
+          );
+        };
+        const timer = ctx.migrateOnly ? undefined : setInterval(prune, PRUNE_INTERVAL_MS);
+        timer?.unref();
+        return {
+          resolvers: createResolvers(store, service),
+          async stop() {
+            clearInterval(timer);
+            await pruning;
+            await store.close();
+          },
+        };
       } catch (err) {
         await store.close();
         throw err;

@@ -28,7 +28,7 @@ export function createResolvers(store: AccountStore, service: AccountService): R
       return payload;
     });
   const privateField =
-    <K extends "email" | "roles">(field: K): Resolver =>
+    <K extends "email" | "roles" | "disabledAt">(field: K): Resolver =>
     (parent, _args, ctx: SubgraphContext) => {
       const account = parent as AccountRecord;
       const id = ctx.identity;
@@ -49,11 +49,19 @@ export function createResolvers(store: AccountStore, service: AccountService): R
     Mutation: {
       register: typed<unknown, { input: RegisterInput }>((_p, { input }, ctx) => owned(service.register(input, ctx.headers))),
       login: typed<unknown, { email: string; password: string }>((_p, { email, password }) => owned(service.login(email, password))),
+      refreshToken: typed<unknown, { refreshToken: string }>((_p, { refreshToken }, ctx) => owned(service.refresh(refreshToken, ctx.headers))),
+      logout: typed<unknown, { refreshToken?: string | null }>((_p, { refreshToken }, ctx) => {
+        if (!ctx.identity) throw unauthenticated();
+        return service.logout(ctx.identity, refreshToken ?? undefined, ctx.headers);
+      }),
+      disableAccount: typed<unknown, { id: string }>((_p, { id }, ctx) => service.setDisabled(ctx.identity, id, true, ctx.headers)),
+      enableAccount: typed<unknown, { id: string }>((_p, { id }, ctx) => service.setDisabled(ctx.identity, id, false, ctx.headers)),
     },
     Account: {
       __resolveReference: reference((ref) => store.byId(ref.id)),
       email: privateField("email"),
       roles: privateField("roles"),
+      disabledAt: privateField("disabledAt"),
     },
   };
 }

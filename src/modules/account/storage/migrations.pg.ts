@@ -24,4 +24,34 @@ export const ACCOUNT_PG_MIGRATIONS: readonly PgMigration[] = [
   },
   // account.registered commits with the account it announces.
   postgresOutboxMigration(2),
+  {
+    version: 3,
+    name: "sessions and refresh tokens",
+    up: `
+      -- Set by an admin (disableAccount): login and refresh refused, sessions revoked.
+      ALTER TABLE accounts ADD COLUMN disabled_at timestamptz;
+      -- A session is one refresh-token family (the JWT sid of its access tokens).
+      CREATE TABLE sessions (
+        id text COLLATE "C" PRIMARY KEY,
+        account_id text COLLATE "C" NOT NULL REFERENCES accounts(id),
+        created_at timestamptz NOT NULL,
+        revoked_at timestamptz,
+        -- logout | reuse | disabled
+        revoke_reason text
+      );
+      CREATE INDEX sessions_account ON sessions(account_id) WHERE revoked_at IS NULL;
+      -- Only the SHA-256 of a refresh token is stored: a database leak yields no usable token.
+      CREATE TABLE refresh_tokens (
+        token_hash text COLLATE "C" PRIMARY KEY,
+        session_id text COLLATE "C" NOT NULL REFERENCES sessions(id),
+        created_at timestamptz NOT NULL,
+        expires_at timestamptz NOT NULL,
+        -- Set when rotated: presenting it again revokes the session.
+        used_at timestamptz
+      );
+      CREATE INDEX refresh_tokens_session ON refresh_tokens(session_id);
+      -- The hourly prune of expired tokens.
+      CREATE INDEX refresh_tokens_expiry ON refresh_tokens(expires_at);
+    `,
+  },
 ];

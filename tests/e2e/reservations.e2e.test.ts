@@ -3,7 +3,7 @@ import { openPostgres, type PgSql } from "../../src/kernel/storage/postgres.ts";
 import { startSplit, type SplitTopology } from "../../scripts/split-topology.ts";
 import { client } from "../helpers/client.ts";
 import { openProbe, until, type DbProbe } from "../helpers/databases.ts";
-import { selectedTopologies } from "../helpers/topology.ts";
+import { E2E_ENV, selectedTopologies } from "../helpers/topology.ts";
 import { allProducts, CREATE_ORDER, newAccount, PAY_ORDER } from "./flows.ts";
 
 /**
@@ -45,6 +45,7 @@ describe.skipIf(!enabled)("reservations after a bus outage [split]", () => {
   beforeAll(async () => {
     split = await startSplit({
       env: {
+        ...E2E_ENV,
         ORDER_INTENT_GRACE_S: String(GRACE_S),
         // The default 15 min: no unpaid order is cancelled during the test, so only the intent sweeper can give stock back.
         ORDER_PAYMENT_TIMEOUT_S: "900",
@@ -53,7 +54,10 @@ describe.skipIf(!enabled)("reservations after a bus outage [split]", () => {
         OUTBOX_POLL_MS: "200",
         SUBGRAPH_TIMEOUT_MS: "8000",
         BREAKER_RESET_MS: "500",
+        // Many requests from one address and a few registrations in a moment: rate limits are not under test.
         RATE_LIMIT_MAX: "0",
+        RATE_LIMIT_IP_MAX: "0",
+        RATE_LIMIT_AUTH_MAX: "0",
       },
     });
     url = split.graphqlUrl;

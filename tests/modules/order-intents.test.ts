@@ -17,6 +17,11 @@ import { prepareDatabases, resolveDatabase } from "../../src/kernel/storage/reso
 import { catalogModule } from "../../src/modules/catalog/module.ts";
 import { createOrderModule, openOrderStore } from "../../src/modules/order/module.ts";
 import type { OrderRecord, OrderStore } from "../../src/modules/order/storage/types.ts";
+import type { SagaStore } from "../../src/modules/order/storage/saga.ts";
+import { PostgresSagaStore } from "../../src/modules/order/storage/saga-postgres.ts";
+import { SqliteSagaStore } from "../../src/modules/order/storage/saga-sqlite.ts";
+import { openPostgres } from "../../src/kernel/storage/postgres.ts";
+import { openSqlite } from "../../src/kernel/storage/sqlite.ts";
 import { createPaymentModule } from "../../src/modules/payment/module.ts";
 import { DATABASES, freshPostgresDatabase, openProbe, until, usePostgres, type DatabaseKind, type DbProbe } from "../helpers/databases.ts";
 import { testConfig } from "../helpers/modules.ts";
@@ -139,6 +144,26 @@ for (const db of DATABASES) describe(`reservations of orders never written [${db
     parts.query<{ createOrder: { id: string; status: string } }>("order", CREATE, { input: { items: [{ productId, quantity }] } }, who);
   const codes = (r: ExecutionResult): unknown[] => (r.errors ?? []).map((e) => e.extensions?.["code"]);
 
+  /** A second saga store on the order database (as another order instance would have). */
+  async function withSagaStore(fn: (sagas: SagaStore) => Promise<void>): Promise<void> {
+    const d = resolveDatabase(parts.config, "order");
+    if (d.kind === "sqlite") {
+      const conn = openSqlite(d.path);
+      try {
+        await fn(new SqliteSagaStore(conn));
+      } finally {
+        conn.close();
+      }
+    } else {
+      const sql = openPostgres(d.url, { poolMax: 2 });
+      try {
+        await fn(new PostgresSagaStore(sql));
+      } finally {
+        await sql.end({ timeout: 5 });
+      }
+    }
+  }
+
   beforeEach(async () => start(db), 60_000);
   afterEach(async () => {
     await catalogDb?.close();
@@ -242,4 +267,22 @@ for (const db of DATABASES) describe(`reservations of orders never written [${db
     const held = Number((await catalogDb.get<{ n: number }>("SELECT count(*) AS n FROM reservations WHERE status = 'held'"))?.n);
     expect(held).toBe(0);
   }, 60_000);
+
+  test("sweeping is a compare-and-set, and a swept intent no longer counts as an unpaid order (ORDER_MAX_PENDING)", async () => {
+    await withSagaStore(async (sagas) => {
+      const accountId = newId();
+      const limit = { accountId, maxPending: 1 };
+      const [first, second] = [newId(), newId()];
+      await sagas.addIntent(first, limit);
+      // The account's one order is being placed: a second one is refused.
+      await expect(sagas.addIntent(second, limit)).rejects.toMatchObject({ code: "LIMIT_EXCEEDED" });
+      // Too young to be stale; then swept once: a second sweep (another instance) loses.
+      expect(await sagas.staleIntents(60_000, 10)).toEqual([]);
+      expect(await sagas.sweepIntent(first)).toBe(true);
+      expect(await sagas.sweepIntent(first)).toBe(false);
+      expect(await sagas.staleIntents(60_000, 10)).toEqual([{ orderId: first, orderExists: false, swept: true }]);
+      // Its order can never be written, so it does not hold the account's slot while its release is pending.
+      await sagas.addIntent(second, limit);
+    });
+  }, 30_000);
 });

@@ -15,9 +15,11 @@ import { allProducts, CREATE_ORDER, newAccount, PAY_ORDER } from "./flows.ts";
  * so reserve requests for it are inside the catalog when the bus goes away: they commit after
  * their checkouts gave up and after the checkouts' own releases failed (bus down longer than
  * the reserve and release timeouts), which leaves reservations held by no order, with their
- * intents in the order database. After recovery, within ORDER_INTENT_GRACE_S plus one sweep
- * (plus a margin for sagas interrupted by the outage to settle), every product's stock must be
- * initial − units of PENDING and PAID orders, and nothing may be held without such an order.
+ * intents in the order database. Within ORDER_INTENT_GRACE_S plus one sweep after the load
+ * stopped (plus what a checkout still running may take) no reservation may be held without its
+ * order and no intent may be left; then (once the sagas the outage interrupted settled) every
+ * product's stock must be initial − units of PENDING and PAID orders. Against the code before
+ * the sweeper change this fails: the orphans stay held until ORDER_PAYMENT_TIMEOUT_S.
  *
  * Split only; bounded: a few seconds of load, at most MAX_OPS orders.
  */

@@ -133,6 +133,12 @@ export interface Config {
   orderMaxTotalCents: number;
   // [/issue-10:orders]
   // [issue-10:reservations] new Config fields of this part go below this line
+  /**
+   * `ORDER_INTENT_GRACE_S`: a reservation whose order was not written within this many seconds
+   * is released by the order module's sweeper (and the order can then no longer be written).
+   * Keep it above the `catalog.stock.reserve` timeout plus the order write.
+   */
+  orderIntentGraceS: number;
   // [/issue-10:reservations]
   // [issue-10:ratelimit] new Config fields of this part go below this line
   /** Requests per client IP per window, whether or not they carry a token (a token never lifts it); 0 = off. Default 3 × `rateLimitMax`. */
@@ -371,6 +377,7 @@ export const OPTIONS = [
   { key: "orderMaxTotalCents", env: "ORDER_MAX_TOTAL_CENTS", flag: "--order-max-total-cents", default: "100000000", allowed: "1-2147483647 (minor units)", describe: "Largest order total (1,000,000.00 by default); a larger order fails with LIMIT_EXCEEDED, checked by the catalog in the reservation's transaction before anything is written. At most 2^31 - 1, so every amount fits Money.cents (GraphQL Int).", parse: intIn(1, 2_147_483_647) },
   // [/issue-10:orders]
   // [issue-10:reservations] new OPTIONS rows of this part go below this line
+  { key: "orderIntentGraceS", env: "ORDER_INTENT_GRACE_S", flag: "--order-intent-grace-s", default: "30", allowed: "1-86400 (seconds; above the catalog.stock.reserve timeout, 5 s unless BUS_TIMEOUTS says otherwise)", describe: "Stock reserved for an order that was not written within this time (the process died, a reply was lost) is released by the sweeper, retried until the catalog answers; such a late order write then fails with SERVICE_UNAVAILABLE.", parse: intIn(1, 86_400) },
   // [/issue-10:reservations]
   // [issue-10:ratelimit] new OPTIONS rows of this part go below this line
   { key: "rateLimitIpMax", env: "RATE_LIMIT_IP_MAX", flag: "--rate-limit-ip-max", default: "", allowed: "0-1000000 (0 = off; unset: 3 x RATE_LIMIT_MAX)", describe: "Requests per client IP per RATE_LIMIT_WINDOW_S, with or without a token (a token never lifts it; room for a NAT shared by a few users); more get 429 RATE_LIMITED.", parse: (raw, _ctx, acc) => (raw === "" ? 3 * (acc.rateLimitMax ?? 0) : intIn(0, 1_000_000)(raw)) },

@@ -107,6 +107,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     orderMaxTotalCents: 100_000_000,
     // [/issue-10:orders]
     // [issue-10:reservations]
+    orderIntentGraceS: 30,
     // [/issue-10:reservations]
     // [issue-10:ratelimit]
     // Off like rateLimitMax (bursts from one address); the subscription caps at their defaults.

@@ -187,6 +187,23 @@ for (const dbKind of DATABASES) describe(`catalog stock [${dbKind}]`, () => {
       expect(await stockOf(a.id)).toBe(a.stock);
     });
 
+    test("release is final: an id released before its reserve arrives can never hold stock (late reserve refused)", async () => {
+      const a = product("Cable Management Tray");
+      const before = await stockOf(a.id);
+      const id = newId();
+      // The order gave up and released; its reserve request, delayed on the bus, arrives after.
+      expect(await release(id)).toEqual({ released: false });
+      const err = await failure(reserve({ reservationId: id, items: [{ productId: a.id, quantity: 2 }] }));
+      expect(err.code).toBe("CONFLICT");
+      expect(await stockOf(a.id)).toBe(before);
+      expect(await statusOf(id)).toBe("released");
+      // Concurrent release and reserve of one fresh id: whichever the store orders first, nothing stays held.
+      const ids = Array.from({ length: 10 }, () => newId());
+      await Promise.allSettled(ids.flatMap((rid) => [reserve({ reservationId: rid, items: [{ productId: a.id, quantity: 1 }] }), release(rid)]));
+      for (const rid of ids) expect(await statusOf(rid)).toBe("released");
+      expect(await stockOf(a.id)).toBe(before);
+    });
+
     test("order.created leaves the reservation held (a PENDING order can still be cancelled)", async () => {
       const a = product("Resistance Band Set");
       const id = newId();

@@ -47,6 +47,8 @@ interface Call {
 class FakeCatalog {
   readonly products = new Map<string, FakeProduct>();
   readonly calls: Call[] = [];
+  /** Set to make reserve fail after it reserved (a crash before the reply: the caller gets INTERNAL_SERVER_ERROR). */
+  failAfterReserve = false;
   private readonly reservations = new Map<string, { items: ReservedItem[]; status: "held" | "released" }>();
   private subs: Subscription[] = [];
 
@@ -68,7 +70,9 @@ class FakeCatalog {
     this.subs = [
       serveJson<ReserveStockRequest, ReserveStockReply>(this.bus, CatalogSubjects.reserveStock, (req, meta) => {
         this.calls.push({ subject: meta.subject, body: req, headers: meta.headers });
-        return this.reserve(req);
+        const reply = this.reserve(req);
+        if (this.failAfterReserve) throw new Error("crashed after the commit");
+        return reply;
       }, { queue: "catalog" }),
       serveJson<ReleaseStockRequest, ReleaseStockReply>(this.bus, CatalogSubjects.releaseStock, (req, meta) => {
         this.calls.push({ subject: meta.subject, body: req, headers: meta.headers });
@@ -362,6 +366,23 @@ for (const db of DATABASES) describe(`order [${db}]`, () => {
       expect(created.length).toBe(events);
       failWrites = false;
       expect((await gql<{ order: OrderOut | null }>(GET, { id: reservationId }, alice)).order).toBeNull();
+    });
+
+    test("reserve fails with an internal error (outcome unknown): the reservation is released just in case", async () => {
+      const a = catalog.add({ priceCents: 100, currency: "USD", stock: 5 });
+      const before = await orderRows();
+      catalog.failAfterReserve = true;
+      try {
+        const err = await failure(CREATE, { input: { items: [{ productId: a, quantity: 2 }] } }, alice);
+        expect(err.code).toBe("INTERNAL_SERVER_ERROR");
+      } finally {
+        catalog.failAfterReserve = false;
+      }
+      const reserve = catalog.callsTo(CatalogSubjects.reserveStock).find((c) => (c.body as ReserveStockRequest).items[0]?.productId === a);
+      const reservationId = (reserve?.body as ReserveStockRequest).reservationId;
+      expect(catalog.callsTo(CatalogSubjects.releaseStock).filter((c) => (c.body as ReleaseStockRequest).reservationId === reservationId)).toHaveLength(1);
+      expect(catalog.stock(a)).toBe(5);
+      expect(await orderRows()).toEqual(before);
     });
 
     test("catalog unreachable: SERVICE_UNAVAILABLE, nothing written", async () => {

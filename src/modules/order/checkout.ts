@@ -1,4 +1,4 @@
-import { AppError, badInput, handOver, limitExceeded, newId, REQUEST_ID_HEADER, type Headers, type Logger, type ModuleContext } from "../../kernel/index.ts";
+import { AppError, badInput, ErrorCode, handOver, limitExceeded, newId, REQUEST_ID_HEADER, type Headers, type Logger, type ModuleContext } from "../../kernel/index.ts";
 import {
   CatalogSubjects,
   type ReleaseStockReply,
@@ -105,9 +105,11 @@ export async function placeOrder(deps: CheckoutDeps, req: CheckoutRequest): Prom
     };
     reserved = await deps.call<ReserveStockReply>(CatalogSubjects.reserveStock, handOver(body), { headers });
   } catch (err) {
-    // An AppError means the catalog refused and reserved nothing. A transport error (timeout)
-    // leaves it unknown, so release just in case: release is idempotent and ignores unknown ids.
-    if (!(err instanceof AppError)) await release("reserve call failed");
+    // A refusal (OUT_OF_STOCK, NOT_FOUND, ...) means the catalog reserved nothing. A transport
+    // error (timeout) or an internal error leaves it unknown, so release just in case (release
+    // is idempotent and final for unknown ids) and keep the intent: if this release does not
+    // get through either, the sweeper releases after ORDER_INTENT_GRACE_S.
+    if (outcomeUnknown(err)) await release("reserve call failed");
     else await dropIntent();
     throw err;
   }
@@ -132,13 +134,18 @@ export async function placeOrder(deps: CheckoutDeps, req: CheckoutRequest): Prom
   };
   try {
     // order.created goes to the outbox in the order's own transaction: published iff the order exists.
-    await deps.store.create(order, [{ subject: OrderEvents.created, event, headers }]);
+    // With an intent, the order is written only while it stands (not swept by the sweeper).
+    await deps.store.create(order, [{ subject: OrderEvents.created, event, headers }], { requireIntent: deps.intents !== undefined });
   } catch (err) {
     await release("order write failed");
     throw err;
   }
   return order;
 }
+
+/** True when a failed reserve call may still have reserved (not a refusal by the catalog). */
+const outcomeUnknown = (err: unknown): boolean =>
+  !(err instanceof AppError) || err.code === ErrorCode.INTERNAL || err.code === ErrorCode.SERVICE_UNAVAILABLE;
 
 /**
  * Builds the order from the requested lines and the catalog's reservation (unit prices).

@@ -4,6 +4,7 @@ import { createResolvers } from "./resolvers.ts";
 import { openPostgresOrderStore, PostgresOrderStore } from "./storage/postgres.ts";
 import { openSqliteOrderStore, SqliteOrderStore } from "./storage/sqlite.ts";
 import type { OrderStore } from "./storage/types.ts";
+import { intentGraceMs } from "./intents.ts";
 import { CheckoutSagas } from "./saga.ts";
 import type { PendingLimit, SagaStore } from "./storage/saga.ts";
 import { orderLimitsOf } from "./limits.ts";
@@ -66,6 +67,7 @@ export function createOrderModule(opts: OrderModuleOptions = {}): ModuleDefiniti
               logger: ctx.logger.child({ component: "checkout" }),
               providerTimeoutMs: ctx.config.paymentProviderTimeoutMs,
               paymentTimeoutS: ctx.config.orderPaymentTimeoutS,
+              intentGraceMs: intentGraceMs(ctx.config, ctx.logger),
             })
           : undefined;
         const intents = sagaStore

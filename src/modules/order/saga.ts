@@ -10,6 +10,7 @@ import {
 } from "../payment/contract/index.ts";
 import type { SagaAdvance, SagaRecord, SagaStep, SagaStore } from "./storage/saga.ts";
 import type { OrderRecord } from "./storage/types.ts";
+import { sweepIntents } from "./intents.ts";
 import { changeOrderStatus, type TransitionDeps } from "./transitions.ts";
 
 /**
@@ -50,6 +51,8 @@ export interface SagaDeps extends TransitionDeps {
   providerTimeoutMs: number;
   /** Unpaid PENDING orders are cancelled after this many seconds. */
   paymentTimeoutS: number;
+  /** Reservations of orders not written within this many ms are released (`ORDER_INTENT_GRACE_S`, see intents.ts). */
+  intentGraceMs: number;
 }
 
 /** What a step's action decided. */
@@ -280,13 +283,14 @@ export class CheckoutSagas {
   }
 
   /**
-   * Starts the background loop (every `min(5 s, timeout / 4)`): resume unfinished sagas whose
-   * lease expired (a crashed instance's, or this process's before a restart), then cancel
-   * PENDING orders without a saga that are older than `ORDER_PAYMENT_TIMEOUT_S` (their stock is
-   * released by the status change). Runs once at once.
+   * Starts the background loop (every `min(5 s, ORDER_PAYMENT_TIMEOUT_S / 4, ORDER_INTENT_GRACE_S / 4)`):
+   * resume unfinished sagas whose lease expired (a crashed instance's, or this process's before
+   * a restart), release the reservations of orders never written within the grace period (see
+   * intents.ts), then cancel PENDING orders without a saga that are older than
+   * `ORDER_PAYMENT_TIMEOUT_S` (their stock is released by the status change). Runs once at once.
    */
   start(): void {
-    const every = Math.max(100, Math.min(5000, (this.#deps.paymentTimeoutS * 1000) / 4));
+    const every = Math.max(100, Math.min(5000, (this.#deps.paymentTimeoutS * 1000) / 4, this.#deps.intentGraceMs / 4));
     this.#timer = setInterval(() => void this.#loop(), every);
     void this.#loop();
   }
@@ -320,21 +324,10 @@ export class CheckoutSagas {
         d.logger.error({ err, orderId: saga.orderId }, "resumed saga failed"),
       );
     }
-    const cutoff = new Date(now - d.paymentTimeoutS * 1000).toISOString();
     // Reservations requested for orders that were never written: give the stock back.
-    for (const intent of await d.sagas.staleIntents(cutoff, 100)) {
-      if (this.#stopped) return;
-      try {
-        if (!intent.orderExists) {
-          const body: ReleaseStockRequest = { reservationId: intent.orderId };
-          const r = await d.call<ReleaseStockReply>(CatalogSubjects.releaseStock, body, { idempotent: true });
-          d.logger.warn({ orderId: intent.orderId, released: r.released }, "released a reservation whose order was never written");
-        }
-        await d.sagas.dropIntent(intent.orderId);
-      } catch (err) {
-        d.logger.warn({ err, orderId: intent.orderId }, "could not settle a reservation intent; retrying later");
-      }
-    }
+    await sweepIntents({ sagas: d.sagas, call: d.call, logger: d.logger, graceMs: d.intentGraceMs, stopped: () => this.#stopped });
+    if (this.#stopped) return;
+    const cutoff = new Date(now - d.paymentTimeoutS * 1000).toISOString();
     for (const orderId of await d.sagas.unpaidBefore(cutoff, 100)) {
       if (this.#stopped) return;
       try {

@@ -244,9 +244,18 @@ export class PostgresCatalogStore implements CatalogStore, SearchCacheSource {
 
   private releaseInTx(tx: PgTx, req: ReleaseStockRequest): Promise<ReleaseOutcome> {
     return (async (): Promise<ReleaseOutcome> => {
+      const now = new Date().toISOString();
+      // An unknown id is recorded as released first (no items): a reserve with this id that
+      // arrives later (a request delayed on the bus after its order gave up) is refused with
+      // CONFLICT instead of holding stock that no order and no intent will ever release. If a
+      // reserve of this id is in flight, the insert waits for it; once it committed, the
+      // insert does nothing and the update below (a new snapshot) releases what it reserved.
+      await tx`
+        INSERT INTO reservations (id, status, created_at, updated_at) VALUES (${req.reservationId}, 'released', ${now}, ${now})
+        ON CONFLICT (id) DO NOTHING`;
       // The row lock makes concurrent releases of one id wait; they then see 'released'.
       const held = await tx`
-        UPDATE reservations SET status = 'released', updated_at = ${new Date().toISOString()}
+        UPDATE reservations SET status = 'released', updated_at = ${now}
         WHERE id = ${req.reservationId} AND status = 'held' RETURNING id`;
       if (held.length === 0) return { released: false, changes: [] };
       const items = await reservedItems(tx, req.reservationId);

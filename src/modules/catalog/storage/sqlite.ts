@@ -391,10 +391,17 @@ export class SqliteCatalogStore implements CatalogStore, SearchCacheSource {
   }
 
   private releaseInTx(reservationId: string): ReleaseOutcome {
+    const now = new Date().toISOString();
     const held = this.db
       .query("UPDATE reservations SET status = 'released', updated_at = ? WHERE id = ? AND status = 'held'")
-      .run(new Date().toISOString(), reservationId);
-    if (held.changes === 0) return { released: false, changes: [] };
+      .run(now, reservationId);
+    if (held.changes === 0) {
+      // An unknown id is recorded as released (no items): a reserve with this id that arrives
+      // later (a request delayed on the bus after its order gave up) is refused with CONFLICT
+      // instead of holding stock that no order and no intent will ever release.
+      this.db.query("INSERT INTO reservations (id, status, created_at, updated_at) VALUES (?, 'released', ?, ?) ON CONFLICT (id) DO NOTHING").run(reservationId, now, now);
+      return { released: false, changes: [] };
+    }
     const restock = this.db.query<{ stock: number }, [number, string]>("UPDATE products SET stock = stock + ? WHERE id = ? RETURNING stock");
     const changes: StockLevel[] = [];
     for (const item of this.reservedItems(reservationId)) {

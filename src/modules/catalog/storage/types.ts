@@ -157,7 +157,11 @@ export interface CatalogStore {
    *   CONFLICT when the reservation id was used and released before. Nothing changes on error.
    */
   reserve(req: ReserveStockRequest, opts?: CatalogEventOptions): Promise<ReserveOutcome>;
-  /** Returns the stock of a `held` reservation and marks it released; otherwise changes nothing. */
+  /**
+   * Returns the stock of a `held` reservation and marks it released. Release is final: an
+   * unknown id is recorded as released (without items), so a reserve of that id arriving later
+   * is refused with CONFLICT; a released or committed one is left as is.
+   */
   release(req: ReleaseStockRequest, opts?: CatalogEventOptions): Promise<ReleaseOutcome>;
   /**
    * Marks a held reservation committed (its order was paid), deduplicating by `eventId`.

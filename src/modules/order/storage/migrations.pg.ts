@@ -89,4 +89,14 @@ export const ORDER_PG_MIGRATIONS: readonly PgMigration[] = [
       CREATE INDEX orders_pending_by_account ON orders (account_id) WHERE status = 'PENDING';
     `,
   },
+  {
+    version: 6,
+    name: "reservation intents swept",
+    up: `
+      -- See migrations.ts (SQLite) version 6: the sweeper's compare-and-set mark; the order's
+      -- transaction fails on a swept intent, so exactly one of them wins.
+      ALTER TABLE reservation_intents ADD COLUMN swept_at timestamptz;
+      CREATE INDEX reservation_intents_by_created ON reservation_intents (created_at);
+    `,
+  },
 ];

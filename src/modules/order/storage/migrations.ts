@@ -92,4 +92,16 @@ export const ORDER_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX orders_pending_by_account ON orders (account_id) WHERE status = 'PENDING';
     `,
   },
+  {
+    version: 6,
+    name: "reservation intents swept",
+    up: `
+      -- Set (compare-and-set) by the sweeper when it takes over an intent whose order was not
+      -- written within ORDER_INTENT_GRACE_S: from then on the order can no longer be written
+      -- (the order's transaction fails on a swept intent), and the row is deleted once the
+      -- catalog confirmed the release. Exactly one of the order write and the sweeper wins.
+      ALTER TABLE reservation_intents ADD COLUMN swept_at TEXT;
+      CREATE INDEX reservation_intents_by_created ON reservation_intents (created_at);
+    `,
+  },
 ];

@@ -1,8 +1,9 @@
 import { migratePostgres, openPostgres, PostgresOutbox, type Headers, type Logger, type PgSql } from "../../../kernel/index.ts";
 import { OrderEvents } from "../contract/index.ts";
 import { statusChangedEvent } from "./events.ts";
+import { orderWriteTooLate } from "./intent-errors.ts";
 import { ORDER_PG_MIGRATIONS } from "./migrations.pg.ts";
-import type { OrderItemRecord, OrderRecord, OrderStatus, OrderStore, OutboxMessage, TransitionOutcome } from "./types.ts";
+import type { CreateOptions, OrderItemRecord, OrderRecord, OrderStatus, OrderStore, OutboxMessage, TransitionOutcome } from "./types.ts";
 
 interface OrderRow {
   id: string;
@@ -42,14 +43,18 @@ export class PostgresOrderStore implements OrderStore {
     this.outbox = new PostgresOutbox(sql);
   }
 
-  async create(o: OrderRecord, events: readonly OutboxMessage[] = []): Promise<void> {
+  async create(o: OrderRecord, events: readonly OutboxMessage[] = [], opts: CreateOptions = {}): Promise<void> {
     await this.sql.begin(async (tx) => {
+      // The reservation intent ends with the order's commit (see OrderStore.create). First, so
+      // that the row lock orders this transaction against the sweeper's compare-and-set: a
+      // swept (or, when required, missing) intent means the stock is being released, and the
+      // order must not be written.
+      const [intent] = await tx<{ sweptAt: Date | null }[]>`DELETE FROM reservation_intents WHERE order_id = ${o.id} RETURNING swept_at AS "sweptAt"`;
+      if (intent?.sweptAt || (opts.requireIntent && !intent)) throw orderWriteTooLate(o.id);
       for (const e of events) await this.outbox.add(tx, e.subject, e.event, e.headers);
       await tx`
         INSERT INTO orders (id, account_id, status, total_cents, currency, created_at)
         VALUES (${o.id}, ${o.accountId}, ${o.status}, ${o.totalCents}, ${o.currency}, ${o.createdAt})`;
-      // The reservation intent ends with the order's commit (see OrderStore.create).
-      await tx`DELETE FROM reservation_intents WHERE order_id = ${o.id}`;
       if (o.items.length === 0) return;
       // All lines in one statement; a failing line (e.g. a repeated product) rolls back the order too.
       await tx`

@@ -1,5 +1,5 @@
 import type { PgSql, PgTx } from "../../../kernel/index.ts";
-import { pendingLimitExceeded, type PendingLimit, type SagaAdvance, type SagaRecord, type SagaStep, type SagaStore } from "./saga.ts";
+import { pendingLimitExceeded, type PendingLimit, type SagaAdvance, type SagaRecord, type SagaStep, type SagaStore, type StaleIntent } from "./saga.ts";
 
 /** First key of the advisory locks that serialise one account's checkouts ("ORDR"). */
 const PENDING_LOCK_CLASS = 0x4f524452;
@@ -12,10 +12,13 @@ const COLUMNS = `order_id AS "orderId", payment_id AS "paymentId", account_id AS
 type Row = Omit<SagaRecord, "createdAt" | "updatedAt"> & { createdAt: Date; updatedAt: Date };
 const toRecord = (r: Row): SagaRecord => ({ ...r, createdAt: r.createdAt.toISOString(), updatedAt: r.updatedAt.toISOString() });
 
-/** An account's unpaid orders (a query fragment): PENDING ones plus those being placed (intent, no order yet). */
+/**
+ * An account's unpaid orders (a query fragment): PENDING ones plus those being placed (intent,
+ * no order yet, not swept: a swept intent's order can never be written).
+ */
 const pendingCount = (tx: PgTx, accountId: string) => tx`
   (SELECT count(*) FROM orders WHERE account_id = ${accountId} AND status = 'PENDING')
-  + (SELECT count(*) FROM reservation_intents i WHERE i.account_id = ${accountId} AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = i.order_id))`;
+  + (SELECT count(*) FROM reservation_intents i WHERE i.account_id = ${accountId} AND i.swept_at IS NULL AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = i.order_id))`;
 
 /** {@link SagaStore} on the order module's PostgreSQL pool. */
 export class PostgresSagaStore implements SagaStore {
@@ -97,9 +100,21 @@ export class PostgresSagaStore implements SagaStore {
     await this.sql`DELETE FROM reservation_intents WHERE order_id = ${orderId}`;
   }
 
-  async staleIntents(cutoff: string, limit: number): Promise<{ orderId: string; orderExists: boolean }[]> {
-    return await this.sql<{ orderId: string; orderExists: boolean }[]>`
-      SELECT i.order_id AS "orderId", EXISTS (SELECT 1 FROM orders o WHERE o.id = i.order_id) AS "orderExists"
-      FROM reservation_intents i WHERE i.created_at < ${cutoff} ORDER BY i.created_at LIMIT ${limit}`;
+  async staleIntents(olderThanMs: number, limit: number): Promise<StaleIntent[]> {
+    // The database's clock, as it stamped created_at (addIntent): app hosts' clocks may differ.
+    return await this.sql<StaleIntent[]>`
+      SELECT i.order_id AS "orderId", EXISTS (SELECT 1 FROM orders o WHERE o.id = i.order_id) AS "orderExists", i.swept_at IS NOT NULL AS swept
+      FROM reservation_intents i
+      WHERE i.created_at < now() - ${olderThanMs}::float8 * interval '1 millisecond' OR i.swept_at IS NOT NULL
+      ORDER BY i.created_at LIMIT ${limit}`;
+  }
+
+  async sweepIntent(orderId: string): Promise<boolean> {
+    // The order's transaction deletes the intent first (row lock): if it commits, this update
+    // finds no row; if this commits first, the order's delete sees swept_at and rolls back.
+    const r = await this.sql`
+      UPDATE reservation_intents SET swept_at = now()
+      WHERE order_id = ${orderId} AND swept_at IS NULL AND NOT EXISTS (SELECT 1 FROM orders WHERE id = ${orderId})`;
+    return r.count > 0;
   }
 }

@@ -1,15 +1,18 @@
 import type { Database } from "../../../kernel/index.ts";
 import { GroupCommit } from "../../../kernel/storage/group-commit.ts";
-import { pendingLimitExceeded, type PendingLimit, type SagaAdvance, type SagaRecord, type SagaStep, type SagaStore } from "./saga.ts";
+import { pendingLimitExceeded, type PendingLimit, type SagaAdvance, type SagaRecord, type SagaStep, type SagaStore, type StaleIntent } from "./saga.ts";
 
 const COLUMNS = `order_id AS orderId, payment_id AS paymentId, account_id AS accountId, token, amount_cents AS amountCents,
   currency, step, status, failure_code AS failureCode, failure_message AS failureMessage, authorize_key AS authorizeKey,
   capture_key AS captureKey, void_key AS voidKey, refund_key AS refundKey, attempts, lease_until AS leaseUntil,
   created_at AS createdAt, updated_at AS updatedAt`;
 
-/** An account's unpaid orders: PENDING ones plus those being placed (intent, no order yet). */
+/**
+ * An account's unpaid orders: PENDING ones plus those being placed (intent, no order yet, not
+ * swept: a swept intent's order can never be written).
+ */
 const PENDING_COUNT_SQL = `SELECT (SELECT count(*) FROM orders WHERE account_id = ?1 AND status = 'PENDING')
-  + (SELECT count(*) FROM reservation_intents i WHERE i.account_id = ?1 AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = i.order_id)) AS n`;
+  + (SELECT count(*) FROM reservation_intents i WHERE i.account_id = ?1 AND i.swept_at IS NULL AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = i.order_id)) AS n`;
 
 /** {@link SagaStore} on the order module's SQLite database (the order store's connection). */
 export class SqliteSagaStore implements SagaStore {
@@ -96,13 +99,24 @@ export class SqliteSagaStore implements SagaStore {
     this.db.query("DELETE FROM reservation_intents WHERE order_id = ?").run(orderId);
   }
 
-  async staleIntents(cutoff: string, limit: number): Promise<{ orderId: string; orderExists: boolean }[]> {
+  async staleIntents(olderThanMs: number, limit: number): Promise<StaleIntent[]> {
+    // created_at is this process's clock (addIntent), so the cutoff is too.
+    const cutoff = new Date(Date.now() - olderThanMs).toISOString();
     return this.db
-      .query<{ orderId: string; orderExists: number }, [string, number]>(
-        `SELECT i.order_id AS orderId, EXISTS (SELECT 1 FROM orders o WHERE o.id = i.order_id) AS orderExists
-         FROM reservation_intents i WHERE i.created_at < ? ORDER BY i.created_at LIMIT ?`,
+      .query<{ orderId: string; orderExists: number; swept: number }, [string, number]>(
+        `SELECT i.order_id AS orderId, EXISTS (SELECT 1 FROM orders o WHERE o.id = i.order_id) AS orderExists, i.swept_at IS NOT NULL AS swept
+         FROM reservation_intents i WHERE i.created_at < ?1 OR i.swept_at IS NOT NULL ORDER BY i.created_at LIMIT ?2`,
       )
       .all(cutoff, limit)
-      .map((r) => ({ orderId: r.orderId, orderExists: r.orderExists === 1 }));
+      .map((r) => ({ orderId: r.orderId, orderExists: r.orderExists === 1, swept: r.swept === 1 }));
+  }
+
+  async sweepIntent(orderId: string): Promise<boolean> {
+    // One statement, one write lock: it cannot interleave with the order's transaction.
+    return (
+      this.db
+        .query("UPDATE reservation_intents SET swept_at = ?1 WHERE order_id = ?2 AND swept_at IS NULL AND NOT EXISTS (SELECT 1 FROM orders WHERE id = ?2)")
+        .run(new Date().toISOString(), orderId).changes > 0
+    );
   }
 }

@@ -87,8 +87,24 @@ export interface SagaStore {
   /** Forgets the intent (the order was written, or its reservation released). */
   dropIntent(orderId: string): Promise<void>;
   /**
-   * Intents older than `cutoff` (ISO), oldest first, with whether their order exists: an
-   * intent without an order is a reservation that may be held for nothing.
+   * Intents created more than `olderThanMs` ago, plus every swept one, oldest first, with
+   * whether their order exists: an intent without an order is a reservation that may be held
+   * for nothing. PostgreSQL measures the age on the database's clock (as it stamped them).
    */
-  staleIntents(cutoff: string, limit: number): Promise<{ orderId: string; orderExists: boolean }[]>;
+  staleIntents(olderThanMs: number, limit: number): Promise<StaleIntent[]>;
+  /**
+   * Compare-and-set: marks the intent of `orderId` swept if it is not yet and its order does
+   * not exist. From then on the order can no longer be written (`OrderStore.create` fails on a
+   * swept intent), so its reservation may be released. @returns whether this call swept it.
+   */
+  sweepIntent(orderId: string): Promise<boolean>;
+}
+
+/** A reservation intent the sweeper looks at (see {@link SagaStore.staleIntents}). */
+export interface StaleIntent {
+  orderId: string;
+  /** The order was written (the intent is a leftover: just drop it). */
+  orderExists: boolean;
+  /** Already swept (by this or another instance): release and drop it. */
+  swept: boolean;
 }

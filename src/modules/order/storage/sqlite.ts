@@ -2,8 +2,9 @@ import { migrateSqlite, openSqlite, SqliteOutbox, type Database, type Headers } 
 import { GroupCommit } from "../../../kernel/storage/group-commit.ts";
 import { OrderEvents } from "../contract/index.ts";
 import { statusChangedEvent } from "./events.ts";
+import { orderWriteTooLate } from "./intent-errors.ts";
 import { ORDER_MIGRATIONS } from "./migrations.ts";
-import type { OrderItemRecord, OrderRecord, OrderStatus, OrderStore, OutboxMessage, TransitionOutcome } from "./types.ts";
+import type { CreateOptions, OrderItemRecord, OrderRecord, OrderStatus, OrderStore, OutboxMessage, TransitionOutcome } from "./types.ts";
 
 interface OrderRow {
   id: string;
@@ -41,7 +42,7 @@ export function openSqliteOrderStore(path: string): SqliteOrderStore {
 export class SqliteOrderStore implements OrderStore {
   readonly db: Database;
   readonly outbox: SqliteOutbox;
-  private readonly createBatch: GroupCommit<[OrderRecord, readonly OutboxMessage[]], void>;
+  private readonly createBatch: GroupCommit<[OrderRecord, readonly OutboxMessage[], boolean], void>;
   private readonly transitionTx;
 
   constructor(db: Database) {
@@ -52,15 +53,18 @@ export class SqliteOrderStore implements OrderStore {
     // Prepared once: createOrder's hot path (bun:sqlite's query cache would look each up by its SQL).
     const insertOrder = db.prepare("INSERT INTO orders (id, account_id, status, total_cents, currency, created_at) VALUES (?, ?, ?, ?, ?, ?)");
     const insertItem = db.prepare("INSERT INTO order_items (order_id, position, product_id, quantity, unit_price_cents, currency) VALUES (?, ?, ?, ?, ?, ?)");
-    const dropIntent = db.prepare("DELETE FROM reservation_intents WHERE order_id = ?");
+    const takeIntent = db.prepare<{ sweptAt: string | null }, [string]>("DELETE FROM reservation_intents WHERE order_id = ? RETURNING swept_at AS sweptAt");
     // Group commit: the orders written in one event-loop turn share one transaction, each in
     // its own savepoint (all or nothing per order, as before; see GroupCommit).
-    this.createBatch = new GroupCommit(db, (o: OrderRecord, events: readonly OutboxMessage[]) => {
+    this.createBatch = new GroupCommit(db, (o: OrderRecord, events: readonly OutboxMessage[], requireIntent: boolean) => {
+      // The reservation intent ends with the order's commit (see OrderStore.create); a swept
+      // (or, when required, missing) one means the sweeper releases the stock: the order must
+      // not be written (savepoint rolled back, this write rejects).
+      const intent = takeIntent.get(o.id);
+      if (intent?.sweptAt || (requireIntent && !intent)) throw orderWriteTooLate(o.id);
       insertOrder.run(o.id, o.accountId, o.status, o.totalCents, o.currency, o.createdAt);
       o.items.forEach((i, position) => insertItem.run(o.id, position, i.productId, i.quantity, i.unitPriceCents, i.currency));
       for (const e of events) this.outbox.add(e.subject, e.event, e.headers);
-      // The reservation intent ends with the order's commit (see OrderStore.create).
-      dropIntent.run(o.id);
     });
     // Read and update under one write lock: the check and the change cannot interleave with another transition.
     this.transitionTx = db.transaction((id: string, from: readonly OrderStatus[], to: OrderStatus, headers: Headers): { previous: OrderStatus } | null => {
@@ -73,8 +77,8 @@ export class SqliteOrderStore implements OrderStore {
     }).immediate;
   }
 
-  async create(order: OrderRecord, events: readonly OutboxMessage[] = []): Promise<void> {
-    await this.createBatch.submit(order, events);
+  async create(order: OrderRecord, events: readonly OutboxMessage[] = [], opts: CreateOptions = {}): Promise<void> {
+    await this.createBatch.submit(order, events, opts.requireIntent === true);
     if (events.length > 0) void this.outbox.committed(events.map((e) => e.subject));
   }
 

@@ -50,8 +50,14 @@ export interface OrderStore {
    * `order.created`) go to the outbox in the same transaction, and the order's reservation
    * intent (`reservation_intents` row of `order.id`, if any) is deleted in it: once the order
    * exists there is nothing left to sweep, and one commit fewer per order than a separate delete.
+   * With `opts.requireIntent` (checkouts that recorded one) the intent is the permission to
+   * write: the order is written only if its intent exists and was not swept.
+   * @throws AppError `SERVICE_UNAVAILABLE` (details `reason: "RESERVATION_EXPIRED"`) when the
+   *   intent was swept (`SagaStore.sweepIntent`), or is gone and `requireIntent` is set: its
+   *   stock is being (or was) released, so nothing is written. Exactly one of the order write
+   *   and the sweeper wins. Store errors otherwise.
    */
-  create(order: OrderRecord, events?: readonly OutboxMessage[]): Promise<void>;
+  create(order: OrderRecord, events?: readonly OutboxMessage[], opts?: CreateOptions): Promise<void>;
   /** The order with this id (any owner), or null. */
   byId(id: string): Promise<OrderRecord | null>;
   /** An account's orders, newest (last written) first. */
@@ -67,6 +73,12 @@ export interface OrderStore {
   transition(id: string, from: readonly OrderStatus[], to: OrderStatus, opts?: { headers?: Headers }): Promise<TransitionOutcome>;
   /** Closes the underlying connection. */
   close(): Promise<void>;
+}
+
+/** Options of {@link OrderStore.create}. */
+export interface CreateOptions {
+  /** Write the order only if its reservation intent exists (and was not swept). Default false. */
+  requireIntent?: boolean;
 }
 
 /** An event to write to the outbox with a change. */

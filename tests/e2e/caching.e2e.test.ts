@@ -200,7 +200,7 @@ for (const name of selectedTopologies()) {
         await gql(url, setStock, { id: "zzz", n: 0 }, admin),
       ];
       expect(refused.map((r) => codes(r)[0])).toEqual(["UNAUTHENTICATED", "UNAUTHENTICATED", "FORBIDDEN", expect.any(String)]);
-      for (const r of refused) expect(r.data?.["setStock"] ?? null).toBeNull();
+      for (const r of refused) expect((r.data as Record<string, unknown> | undefined)?.["setStock"] ?? null).toBeNull();
       // Long enough for any bus event to arrive; none should drop anything.
       await Bun.sleep(300);
       for (const id of [productId, other]) expect(cacheMeta(await gql(url, q, { id }))).toEqual({ hit: true });

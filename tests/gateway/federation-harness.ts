@@ -34,12 +34,15 @@ export interface ServedSubgraphs {
   /** Operation texts each subgraph received, by subgraph name (cleared with `reset`). */
   received: Map<string, string[]>;
   reset(): void;
+  /** Stops the server of one subgraph (the others keep answering). */
+  stopOne(name: string): void;
   stop(): void;
 }
 
 /** Serves `subgraphs` on free loopback ports and composes them. */
 export function serveSubgraphs(subgraphs: readonly TestSubgraph[]): ServedSubgraphs {
   const servers: Server<undefined>[] = [];
+  const byName = new Map<string, Server<undefined>>();
   const received = new Map<string, string[]>();
   const services = subgraphs.map((s) => {
     const schema: GraphQLSchema = buildSubgraphSchema([{ typeDefs: parse(s.typeDefs), resolvers: s.resolvers }]);
@@ -55,6 +58,7 @@ export function serveSubgraphs(subgraphs: readonly TestSubgraph[]): ServedSubgra
       },
     });
     servers.push(server);
+    byName.set(s.name, server);
     return { name: s.name, typeDefs: parse(s.typeDefs), url: `http://127.0.0.1:${server.port}/graphql` };
   });
   const composed = composeServices(services);
@@ -68,6 +72,7 @@ export function serveSubgraphs(subgraphs: readonly TestSubgraph[]): ServedSubgra
     reset: () => {
       for (const list of received.values()) list.length = 0;
     },
+    stopOne: (name) => void byName.get(name)?.stop(true),
     stop: () => {
       for (const s of servers) void s.stop(true);
     },

@@ -4,6 +4,7 @@ import type { ExecutionRequest, Executor } from "@graphql-tools/utils";
 import type { Logger } from "../kernel/logger.ts";
 import type { GatewayContext } from "./context.ts";
 import { SUBGRAPH_UNAVAILABLE } from "./executor.ts";
+import { printRequestDocument } from "./print-request.ts";
 import { INTERNAL_SERVER_ERROR } from "./plugins/masked-errors.ts";
 
 /** A subgraph's HTTP request failed below HTTP: connection refused or reset, DNS, TLS. */
@@ -49,6 +50,7 @@ export function createHttpSubgraphExecutor(endpoint: string, name: string, timeo
     endpoint,
     timeout: timeoutMs,
     fetch: markedFetch,
+    print: printRequestDocument,
     headers: (req?: ExecutionRequest): Record<string, string> => {
       const ctx = req?.context as Partial<GatewayContext> | undefined;
       return ctx?.requestId ? { "x-request-id": ctx.requestId } : {};

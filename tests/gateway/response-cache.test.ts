@@ -271,6 +271,24 @@ describe("createResponseCache (unit)", () => {
     cache.stop();
   });
 
+  test("a response showing a product without its id is dropped when that product changes (the document is not extended with ids)", async () => {
+    const { run, bus, cache } = setup();
+    const q = `{ product { name } }`;
+    await run(q);
+    expect(meta(await run(q))).toEqual({ hit: true });
+    // Another product changed: the entry may hold it (its id was not selected), so it goes too.
+    bus.publish("catalog.stock_changed", encodeJson({ productId: "p1", stock: 3 }));
+    await until(async () => meta(await run(q))?.hit === false, 2000);
+    // With the id selected, only that product's change drops it.
+    const withId = `{ product { id name } }`;
+    await run(withId);
+    bus.publish("catalog.stock_changed", encodeJson({ productId: "p2", stock: 3 }));
+    await bus.flush();
+    expect(meta(await run(withId))).toEqual({ hit: true });
+    cache.stop();
+    await bus.close();
+  });
+
   test("product_changed created drops every product list; invalidation events are declared for both subjects", async () => {
     expect(INVALIDATING_EVENTS.map((e) => e.subject).sort()).toEqual(["catalog.product_changed", "catalog.stock_changed"]);
     const { run, bus, cache } = setup();

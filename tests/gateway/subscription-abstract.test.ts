@@ -13,68 +13,14 @@ import { Kernel } from "../../src/kernel/kernel.ts";
 import { createMemoryBus } from "../../src/kernel/bus/memory.ts";
 import { createMemoryRegistry } from "../../src/kernel/registry/memory.ts";
 import { createLogger } from "../../src/kernel/logger.ts";
-import type { ModuleDefinition } from "../../src/kernel/module.ts";
 import { createGatewayPart } from "../../src/gateway/index.ts";
-import { reference } from "../../src/kernel/graphql/resolvers.ts";
+import { FEED_MODULE, TAGS_MODULE } from "../fixtures/feed-modules.ts";
 import { testConfig } from "../helpers/modules.ts";
-
-const FED = `extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key", "@shareable"])`;
-// Abstract types resolve by the `__typename` each value carries (graphql-js's default resolveType).
-const ITEMS = [
-  { __typename: "Note", id: "n1", title: "hello", text: "world" },
-  { __typename: "Alert", id: "a1", title: "fire", level: 3 },
-];
-
-const feed: ModuleDefinition = {
-  name: "feed",
-  version: "0.0.1",
-  dependsOn: [],
-  typeDefs: `${FED}
-type Query { feedItems: [FeedItem] }
-type Subscription { feed: FeedItem }
-union FeedItem = Note | Alert
-type Note @key(fields: "id") { id: ID! title: String @shareable text: String }
-type Alert @key(fields: "id") { id: ID! title: String @shareable level: Int }`,
-  subjects: [],
-  publishes: [],
-  consumes: [],
-  async start() {
-    async function* events() {
-      for (const item of ITEMS) {
-        await Bun.sleep(10);
-        yield item;
-      }
-    }
-    return {
-      resolvers: {
-        Query: { feedItems: () => ITEMS },
-        Subscription: { feed: { subscribe: () => events(), resolve: (x: unknown) => x } },
-      },
-    };
-  },
-};
-
-const tags: ModuleDefinition = {
-  name: "tags",
-  version: "0.0.1",
-  dependsOn: [],
-  typeDefs: `${FED}
-interface Titled { title: String }
-type Note implements Titled @key(fields: "id") { id: ID! title: String @shareable likes: Int }
-type Alert implements Titled @key(fields: "id") { id: ID! title: String @shareable }`,
-  subjects: [],
-  publishes: [],
-  consumes: [],
-  async start() {
-    const find = (id: string) => ITEMS.find((i) => i.id === id);
-    return {
-      resolvers: {
-        Note: { __resolveReference: reference(async (r) => ({ id: r.id, title: find(r.id)?.title, likes: 7 })) },
-        Alert: { __resolveReference: reference(async (r) => ({ id: r.id, title: find(r.id)?.title })) },
-      },
-    };
-  },
-};
+import { join } from "node:path";
+import { spawnServer, type ServerProcess } from "../../src/kernel/devservers/proc.ts";
+import { ROOT, startSplitTopology, type Topology } from "../helpers/topology.ts";
+import { waitFor } from "../helpers/ports.ts";
+import type { SplitTopology } from "../../scripts/split-topology.ts";
 
 /** Events of a GraphQL-over-SSE subscription (until `complete`), as JSON results. */
 async function subscribeSse(url: string, query: string): Promise<unknown[]> {
@@ -105,8 +51,8 @@ for (const planner of ["rust", "js"] as const) {
         },
       });
       kernel = new Kernel({ bus, registry, config, logger: createLogger({ level: "info", destination }) });
-      kernel.addModule(feed);
-      kernel.addModule(tags);
+      kernel.addModule(FEED_MODULE);
+      kernel.addModule(TAGS_MODULE);
       kernel.addPart(createGatewayPart({ expectedSubgraphs: ["feed", "tags"] }));
       await kernel.start();
       url = `http://127.0.0.1:${port}/graphql`;
@@ -136,3 +82,33 @@ for (const planner of ["rust", "js"] as const) {
     }
   });
 }
+
+describe("subscriptions through unions and interfaces [split: gateway, modules and the test modules in their own processes over NATS]", () => {
+  let t: Topology & { split: SplitTopology };
+  let feed: ServerProcess | undefined;
+  beforeAll(async () => {
+    t = await startSplitTopology();
+    feed = spawnServer([process.execPath, join(ROOT, "tests/fixtures/feed-modules.ts")], { env: t.split.sharedEnv });
+    // Served once the aggregator composed a supergraph with both test modules.
+    await waitFor(
+      "a supergraph with the feed and tags modules",
+      async () => {
+        const res = await fetch(t.graphqlUrl, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: "{ feedItems { ... on Note { likes } } }" }) });
+        const body = (await res.json()) as { data?: { feedItems?: unknown[] } };
+        return body.data?.feedItems?.length === 2;
+      },
+      60_000,
+      200,
+    );
+  }, 240_000);
+  afterAll(async () => {
+    await feed?.kill();
+    await t?.stop();
+  }, 60_000);
+
+  test("an interface fragment on a union member field, with entity fields of another process", async () => {
+    expect(await subscribeSse(t.graphqlUrl, `subscription { feed { ... on Titled { title } } }`)).toEqual([{ data: { feed: { title: "hello" } } }, { data: { feed: { title: "fire" } } }]);
+    const events = await subscribeSse(t.graphqlUrl, `subscription { feed { __typename ... on Titled { title } ... on Note { likes } ... on Alert { level } } }`);
+    expect(events).toEqual([{ data: { feed: { __typename: "Note", title: "hello", likes: 7 } } }, { data: { feed: { __typename: "Alert", title: "fire", level: 3 } } }]);
+  });
+});

@@ -114,7 +114,18 @@ export function collectCacheEntities(
     );
   }
 
+  // Lists repeat the same selection set for every item: its fields are collected once per type.
+  const memo = new WeakMap<SelectionSetNode, Map<GraphQLObjectType, Map<string, FieldNode[]>>>();
   const collect = (runtime: GraphQLObjectType, selectionSets: readonly SelectionSetNode[]): Map<string, FieldNode[]> => {
+    const only = selectionSets.length === 1 ? selectionSets[0] : undefined;
+    if (!only) return collectFields(runtime, selectionSets);
+    let byType = memo.get(only);
+    if (!byType) memo.set(only, (byType = new Map()));
+    let fields = byType.get(runtime);
+    if (!fields) byType.set(runtime, (fields = collectFields(runtime, selectionSets)));
+    return fields;
+  };
+  const collectFields = (runtime: GraphQLObjectType, selectionSets: readonly SelectionSetNode[]): Map<string, FieldNode[]> => {
     const fields = new Map<string, FieldNode[]>();
     const seen = new Set<string>();
     const walkSet = (set: SelectionSetNode): void => {

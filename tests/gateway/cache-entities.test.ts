@@ -49,7 +49,7 @@ describe("collectCacheEntities", () => {
   test("mutations (changedOnly): only returned entities; null fields and the root count for nothing", () => {
     expect(tags(collect(`mutation { setStock(id: "p1") { id } other { id } }`, { setStock: { id: "p1" }, other: null }, { changedOnly: true }))).toEqual(["Product:p1"]);
     expect(collect(`mutation { setStock(id: "zzz") { id } }`, { setStock: null }, { changedOnly: true }).entities).toEqual([]);
-    // No id selected: the whole type.
-    expect(tags(collect(`mutation { setStock(id: "p1") { name } }`, { setStock: { name: "A" } }, { changedOnly: true }))).toEqual(["Product"]);
+    // No id selected: nothing (not even the whole type: an order's products could empty the cache).
+    expect(collect(`mutation { setStock(id: "p1") { name category { id } } }`, { setStock: { name: "A", category: { id: "c1" } } }, { changedOnly: true }).entities).toEqual([{ typename: "Category", id: "c1" }]);
   });
 });

@@ -55,8 +55,9 @@ export interface CollectOptions {
   /** TTL by type name or schema coordinate (`Product`, `Query.products`), ms. */
   ttls?: Readonly<Record<string, number>>;
   /**
-   * Mutations: only entities the result shows (by id, or the whole type when the id was not
-   * selected); no tags for null or empty fields (a refused field is null and changed nothing).
+   * Mutations: only entities the result shows with their id (`Type:id`); an entity shown without
+   * its id, a null or empty field (a refused field is null and changed nothing) and type-level
+   * tags count for nothing, so a mutation can never drop a whole type.
    */
   changedOnly?: boolean;
 }
@@ -182,9 +183,9 @@ export function collectCacheEntities(
       ttlOf(runtime.name);
       let id: unknown;
       for (const [key, nodes] of fields) if (nodes[0]?.name.value === ID_FIELD && id == null) id = obj[key];
+      // (A changed entity shown without its id is left to the bus event of the change.)
       if (typeof id === "string" || typeof id === "number") tag({ typename: runtime.name, id });
-      else if (opts.changedOnly) tag({ typename: runtime.name });
-      else {
+      else if (!opts.changedOnly) {
         tag({ typename: runtime.name });
         if (runtime.getFields()[ID_FIELD]) tag({ typename: unknownIdTag(runtime.name) });
       }

@@ -141,8 +141,9 @@ const NEVER_CACHED: Readonly<Record<string, number>> = { "Query.__schema": 0, "Q
  * callers share one session), the operation text, operation name, variables and the supergraph version.
  *
  * Invalidation, only by what changed: (1) a mutation drops the responses containing the entities
- * its successful root fields returned (`Product:<id>` after `updateProduct`; the whole type when
- * the id was not selected), on the gateway that ran it; a root field that failed or was refused
+ * its successful root fields returned with their id (`Product:<id>` after `updateProduct`), on
+ * the gateway that ran it, before its response is sent (an entity returned without its id is left
+ * to the bus event of the change, so no mutation, however cheap, can empty a whole type); a root field that failed or was refused
  * (null, or an error under it) invalidates nothing, so an anonymous caller cannot empty the cache;
  * (2) bus events ({@link INVALIDATING_EVENTS}) drop entries on every gateway; (3) a supergraph swap
  * empties the cache. A read racing an invalidation can store a response fetched just before it;

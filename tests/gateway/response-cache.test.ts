@@ -152,8 +152,8 @@ describe("response cache on the gateway (development)", () => {
     };
     await warm();
     const setStock = `mutation S($id: ID!, $n: Int!) { setStock(productId: $id, stock: $n) { id stock } }`;
-    const customer = await signToken(gw.config.jwtSecret as string, { accountId: "cust-1", roles: ["customer"] }, 600);
-    const admin = await signToken(gw.config.jwtSecret as string, { accountId: "admin-2", roles: ["customer", "admin"] }, 600);
+    const customer = tokenA;
+    const admin = await signToken(gw.config.jwtSecret as string, { accountId: decodeJwt(tokenB).sub as string, roles: ["customer", "admin"] }, 600);
     // Anonymous, a customer, an admin on a product that does not exist: all refused or failed.
     for (const [vars, token] of [[{ id: "zzz", n: 0 }, undefined], [{ id: productId, n: 0 }, undefined], [{ id: productId, n: 0 }, customer], [{ id: "zzz", n: 0 }, admin]] as const) {
       const r = await gw.gql(setStock, vars, token);

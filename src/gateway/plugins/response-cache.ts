@@ -142,9 +142,10 @@ const NEVER_CACHED: Readonly<Record<string, number>> = { "Query.__schema": 0, "Q
  *
  * Invalidation, only by what changed: (1) a mutation drops the responses containing the entities
  * its successful root fields returned with their id (`Product:<id>` after `updateProduct`), on
- * the gateway that ran it, before its response is sent (an entity returned without its id is left
- * to the bus event of the change, so no mutation, however cheap, can empty a whole type); a root field that failed or was refused
- * (null, or an error under it) invalidates nothing, so an anonymous caller cannot empty the cache;
+ * the gateway that ran it, before its response is sent (an entity returned without its id is
+ * left to the bus event of the change, so no mutation, however cheap, can empty a whole type); a
+ * root field that failed or was refused (null, or an error under it) invalidates nothing, so an
+ * anonymous caller cannot empty the cache;
  * (2) bus events ({@link INVALIDATING_EVENTS}) drop entries on every gateway; (3) a supergraph swap
  * empties the cache. A read racing an invalidation can store a response fetched just before it;
  * its TTL bounds how long that lasts.
@@ -198,15 +199,17 @@ export function createResponseCache(opts: ResponseCacheOptions): ResponseCache {
 
   const plugin: GatewayPlugin = {
     // A client holding a live entry's ETag gets 304 Not Modified.
-    async onRequest({ request, fetchAPI, endResponse }) {
+    // (Synchronous without the header: no promise on every request.)
+    onRequest({ request, fetchAPI, endResponse }) {
       const etag = request.headers.get("if-none-match");
       if (!etag) return;
-      const cached = await cache.get(etag);
-      const lastModified = (cached?.extensions?.["http"] as { headers?: Record<string, string> } | undefined)?.headers?.["Last-Modified"];
-      if (!lastModified) return;
-      const since = request.headers.get("if-modified-since");
-      if (since !== null && new Date(since).getTime() < new Date(lastModified).getTime()) return;
-      endResponse(new fetchAPI.Response(null, { status: 304, headers: { ETag: etag, "Last-Modified": lastModified } }));
+      return Promise.resolve(cache.get(etag)).then((cached) => {
+        const lastModified = (cached?.extensions?.["http"] as { headers?: Record<string, string> } | undefined)?.headers?.["Last-Modified"];
+        if (!lastModified) return;
+        const since = request.headers.get("if-modified-since");
+        if (since !== null && new Date(since).getTime() < new Date(lastModified).getTime()) return;
+        endResponse(new fetchAPI.Response(null, { status: 304, headers: { ETag: etag, "Last-Modified": lastModified } }));
+      });
     },
     async onParams({ params, context, setResult }) {
       // The caller and its roles are part of the key: a token with other roles (e.g. admin

@@ -27,7 +27,9 @@ const markedFetch = async (input: string | URL | Request, init?: RequestInit): P
 function isUnavailable(error: unknown): boolean {
   if (!(error instanceof GraphQLError)) return false;
   const original = error.originalError;
-  return original instanceof SubgraphUnreachableError || original?.name === "TimeoutError" || error.extensions["code"] === "TIMEOUT_ERROR";
+  // Only errors the executor made itself (with the original attached): a subgraph's own
+  // errors, whatever their code, pass through.
+  return original instanceof SubgraphUnreachableError || original?.name === "TimeoutError";
 }
 
 /**

@@ -1,4 +1,4 @@
-import { OperationTypeNode, print, type DocumentNode, type ExecutionResult } from "graphql";
+import { OperationTypeNode, type ExecutionResult } from "graphql";
 import type { ExecutionRequest, Executor } from "@graphql-tools/utils";
 import type { Bus, Headers } from "../kernel/bus/types.ts";
 import { encodeJson, jsonPayload } from "../kernel/bus/codec.ts";
@@ -9,6 +9,7 @@ import { SpanKind, markError, tracer } from "../kernel/tracing.ts";
 import { IDENTITY_HEADER, REQUEST_ID_HEADER, encodeIdentity } from "../kernel/identity.ts";
 import { subgraphSubject } from "../kernel/module.ts";
 import type { GatewayContext } from "./context.ts";
+import { printRequestDocument } from "./print-request.ts";
 import { traceSubgraphFetch } from "./plugins/subgraph-timings.ts";
 
 /**
@@ -25,14 +26,6 @@ const queryRetry = idempotentRetry();
 /** Error code on fields whose subgraph could not be reached. */
 export const SUBGRAPH_UNAVAILABLE = "SUBGRAPH_UNAVAILABLE";
 
-// Query plans reuse the same DocumentNode objects for the same operation, so printing once
-// per node saves the dominant cost of turning a plan step into a request body.
-const printed = new WeakMap<DocumentNode, string>();
-const printCached = (doc: DocumentNode): string => {
-  let s = printed.get(doc);
-  if (s === undefined) printed.set(doc, (s = print(doc)));
-  return s;
-};
 
 /**
  * An executor for one subgraph that sends each request over the bus to `graphql.<name>`
@@ -53,7 +46,7 @@ export function createBusExecutor(bus: Bus, name: string, timeoutMs: number): Ex
     if (ctx?.identity) headers[IDENTITY_HEADER] = encodeIdentity(ctx.identity);
     // x-switchyard-trace: asks the subgraph for an ftv1 trace (plugins/subgraph-timings.ts).
     const traced = traceSubgraphFetch(request.context, name, request.operationType, headers);
-    const body = { query: printCached(request.document), variables: request.variables ?? {}, operationName: request.operationName };
+    const body = { query: printRequestDocument(request.document), variables: request.variables ?? {}, operationName: request.operationName };
     let attempts = 0;
     // The first attempt hands the body to the bus (in process the subgraph receives the object
     // without a JSON round trip); a retry sends its encoding, so a timed-out handler that may

@@ -1,30 +1,73 @@
-import type { ExecutionResult } from "graphql";
+import { GraphQLError, type ExecutionResult } from "graphql";
 import { buildHTTPExecutor } from "@graphql-tools/executor-http";
 import type { ExecutionRequest, Executor } from "@graphql-tools/utils";
+import type { Logger } from "../kernel/logger.ts";
 import type { GatewayContext } from "./context.ts";
 import { SUBGRAPH_UNAVAILABLE } from "./executor.ts";
+import { printRequestDocument } from "./print-request.ts";
+import { INTERNAL_SERVER_ERROR } from "./plugins/masked-errors.ts";
+
+/** A subgraph's HTTP request failed below HTTP: connection refused or reset, DNS, TLS. */
+class SubgraphUnreachableError extends Error {
+  override readonly name = "SubgraphUnreachableError";
+}
+
+/** `fetch` whose network failures (not aborts) become {@link SubgraphUnreachableError}. */
+const markedFetch = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+  try {
+    return await fetch(input, init);
+  } catch (err) {
+    const name = (err as { name?: unknown } | null)?.name;
+    if (name === "AbortError" || name === "TimeoutError") throw err;
+    throw new SubgraphUnreachableError((err as Error).message ?? String(err), { cause: err });
+  }
+};
+
+/** Whether an error of `@graphql-tools/executor-http` means the subgraph could not be reached in time. */
+function isUnavailable(error: unknown): boolean {
+  if (!(error instanceof GraphQLError)) return false;
+  const original = error.originalError;
+  // Only errors the executor made itself (with the original attached): a subgraph's own
+  // errors, whatever their code, pass through.
+  return original instanceof SubgraphUnreachableError || original?.name === "TimeoutError";
+}
 
 /**
  * An executor for a subgraph served over GraphQL-over-HTTP (a `join__graph` URL that is
  * `http(s)://...` in a supergraph file): POSTs each request with `@graphql-tools/executor-http`,
- * forwarding the request id in `x-request-id`. A request that throws (connection refused,
- * timeout) becomes an `ExecutionResult` with a `SUBGRAPH_UNAVAILABLE` error, as on the bus.
+ * forwarding the request id in `x-request-id`.
+ *
+ * Errors are told apart:
+ * - the subgraph could not be reached (connection refused/reset, DNS, TLS) or did not answer
+ *   within `timeoutMs`: an error with `SUBGRAPH_UNAVAILABLE` (as on the bus), so the other
+ *   subgraphs' data is still returned;
+ * - an error of the gateway itself while building or sending the request (e.g. printing the
+ *   document): logged with the request id and the stack, answered as `INTERNAL_SERVER_ERROR`
+ *   with the request id (message masked);
+ * - errors in the subgraph's GraphQL response pass through unchanged.
  * @param timeoutMs per-request timeout in ms.
  */
-export function createHttpSubgraphExecutor(endpoint: string, name: string, timeoutMs: number): Executor {
+export function createHttpSubgraphExecutor(endpoint: string, name: string, timeoutMs: number, logger: Logger): Executor {
   const http = buildHTTPExecutor({
     endpoint,
     timeout: timeoutMs,
+    fetch: markedFetch,
+    print: printRequestDocument,
     headers: (req?: ExecutionRequest): Record<string, string> => {
       const ctx = req?.context as Partial<GatewayContext> | undefined;
       return ctx?.requestId ? { "x-request-id": ctx.requestId } : {};
     },
   });
+  const unavailable = (why: string) => ({ message: `subgraph ${name} unavailable: ${why}`, extensions: { code: SUBGRAPH_UNAVAILABLE, subgraph: name } });
   const executor = async (request: ExecutionRequest): Promise<ExecutionResult> => {
     try {
-      return (await http(request)) as ExecutionResult;
+      const result = (await http(request)) as ExecutionResult;
+      if (!result.errors?.some(isUnavailable)) return result;
+      return { ...result, errors: result.errors.map((e) => (isUnavailable(e) ? unavailable(e.message) : e)) } as unknown as ExecutionResult;
     } catch (err) {
-      return { errors: [{ message: `subgraph ${name} unavailable: ${(err as Error).message}`, extensions: { code: SUBGRAPH_UNAVAILABLE, subgraph: name } }] } as unknown as ExecutionResult;
+      const requestId = (request.context as Partial<GatewayContext> | undefined)?.requestId;
+      logger.error({ err, subgraph: name, request_id: requestId }, "gateway error while calling an HTTP subgraph");
+      return { errors: [{ message: `internal error (request ${requestId ?? "unknown"})`, extensions: { code: INTERNAL_SERVER_ERROR, subgraph: name, ...(requestId ? { requestId } : {}) } }] } as unknown as ExecutionResult;
     }
   };
   return executor as Executor;

@@ -105,7 +105,8 @@ export function createGatewayPart(opts: { expectedSubgraphs: readonly string[] }
         idleTimeout: 30,
       });
       const url = `http://${config.host}:${server.port}/graphql`;
-      logger.info({ url, port: server.port }, `gateway listening on ${url}`);
+      // The runtime of queries and mutations (QUERY_PLANNER); subscriptions always run on js.
+      logger.info({ url, port: server.port, queryPlanner: config.queryPlanner }, `gateway listening on ${url} (query planner: ${config.queryPlanner})`);
       return {
         async stop() {
           stopped = true;

@@ -1,4 +1,4 @@
-import { OperationTypeNode, print, type DocumentNode, type ExecutionResult } from "graphql";
+import { OperationTypeNode, type ExecutionResult } from "graphql";
 import type { ExecutionRequest, Executor } from "@graphql-tools/utils";
 import type { Bus, Headers } from "../kernel/bus/types.ts";
 import { BusError } from "../kernel/bus/errors.ts";
@@ -8,6 +8,7 @@ import { AppError, ErrorCode } from "../kernel/errors.ts";
 import { IDENTITY_HEADER, REQUEST_ID_HEADER, encodeIdentity } from "../kernel/identity.ts";
 import { subgraphStreamSubject } from "../kernel/subgraph/server.ts";
 import type { GatewayContext } from "./context.ts";
+import { printRequestDocument } from "./print-request.ts";
 
 /**
  * Code of the last result of a subscription that the gateway could not keep open: the
@@ -67,12 +68,6 @@ export interface SubscriptionExecutorOptions {
   open?: OpenSubscriptions;
 }
 
-const printed = new WeakMap<DocumentNode, string>();
-const printCached = (doc: DocumentNode): string => {
-  let s = printed.get(doc);
-  if (s === undefined) printed.set(doc, (s = print(doc)));
-  return s;
-};
 
 const errorResult = (message: string, extensions: Record<string, unknown>): ExecutionResult =>
   ({ errors: [{ message, extensions }] }) as unknown as ExecutionResult;
@@ -99,7 +94,7 @@ export async function executeSubscription(
   const headers: Headers = {};
   if (ctx?.requestId) headers[REQUEST_ID_HEADER] = ctx.requestId;
   if (ctx?.identity) headers[IDENTITY_HEADER] = encodeIdentity(ctx.identity);
-  const body = { query: printCached(request.document), variables: request.variables ?? {}, operationName: request.operationName };
+  const body = { query: printRequestDocument(request.document), variables: request.variables ?? {}, operationName: request.operationName };
   let opened;
   try {
     opened = await openStream<ExecutionResult>(bus, subgraphStreamSubject(name), body, {

@@ -48,7 +48,7 @@ export function createGatewayYoga(manager: SupergraphManager, logger: Logger, pl
       { onEnveloped: ({ setSchema }: { setSchema: (schema: GraphQLSchema) => void }) => setSchema(manager.getSchema() ?? NOT_READY) },
       // QUERY_PLANNER=rust: queries and mutations of that schema run on its Rust-planned executor
       // (before any plugin wraps the execute function; see supergraph/query-planner.ts).
-      useQueryPlanner({ executorFor: (schema) => manager.getPlannedExecutor(schema), maxOperations: operationCaches?.documentCache.capacity ?? 1000 }),
+      useQueryPlanner({ executorFor: (schema) => manager.getPlannedExecutor(schema), maxOperations: operationCaches?.documentCache.capacity ?? 1000, logger }),
       ...plugins,
     ],
     graphqlEndpoint: "/graphql",

@@ -179,6 +179,48 @@ for (const name of selectedTopologies()) {
       }
     });
 
+    test("a refused or failed setStock invalidates nothing (cache stays warm); an admin's setStock drops that product only (and on every gateway)", async () => {
+      const list = await gql<{ products: { edges: { node: { id: string } }[] } }>(url, `{ products(first: 5) { edges { node { id } } } }`);
+      const other = list.data?.products.edges.map((e) => e.node.id).find((id) => id !== productId) as string;
+      const q = `query Warm($id: ID!) { product(id: $id) { id name stock } }`;
+      const listed = () => post<{ product: { stock: number } }>(pqUrl, { variables: { id: productId }, ...byHash(LISTED_PRODUCT) });
+      for (const id of [productId, other]) {
+        await gql(url, q, { id });
+        expect(cacheMeta(await gql(url, q, { id }))).toEqual({ hit: true });
+      }
+      if (name === "split") {
+        await listed();
+        expect(cacheMeta(await listed())).toEqual({ hit: true });
+      }
+      const setStock = `mutation S($id: ID!, $n: Int!) { setStock(productId: $id, stock: $n) { id stock } }`;
+      const refused = [
+        await gql(url, setStock, { id: "zzz", n: 0 }),
+        await gql(url, setStock, { id: productId, n: 0 }),
+        await gql(url, setStock, { id: productId, n: 0 }, tokenA),
+        await gql(url, setStock, { id: "zzz", n: 0 }, admin),
+      ];
+      expect(refused.map((r) => codes(r)[0])).toEqual(["UNAUTHENTICATED", "UNAUTHENTICATED", "FORBIDDEN", expect.any(String)]);
+      for (const r of refused) expect((r.data as Record<string, unknown> | undefined)?.["setStock"] ?? null).toBeNull();
+      // Long enough for any bus event to arrive; none should drop anything.
+      await Bun.sleep(300);
+      for (const id of [productId, other]) expect(cacheMeta(await gql(url, q, { id }))).toEqual({ hit: true });
+      if (name === "split") expect(cacheMeta(await listed())).toEqual({ hit: true });
+
+      const before = (await gql<{ product: { stock: number } }>(url, q, { id: productId })).data?.product.stock as number;
+      const ok = await gql(url, setStock, { id: productId, n: before + 1 }, admin);
+      expect(ok.errors).toBeUndefined();
+      // This gateway: the next read is fresh.
+      const after = await gql<{ product: { stock: number } }>(url, q, { id: productId });
+      expect(cacheMeta(after)?.hit).toBe(false);
+      expect(after.data?.product.stock).toBe(before + 1);
+      if (name === "split") {
+        const fresh = await eventually(listed, (r) => r.data?.product.stock === before + 1);
+        expect(cacheMeta(fresh)?.hit).toBe(false);
+      }
+      await Bun.sleep(300);
+      expect(cacheMeta(await gql(url, q, { id: other }))).toEqual({ hit: true });
+    });
+
     test("APQ: hash miss → PERSISTED_QUERY_NOT_FOUND, query + hash registers, then the hash alone works (POST and GET)", async () => {
       const query = `query Apq${Date.now()} { categories { id name } }`;
       const ext = { persistedQuery: { version: 1, sha256Hash: sha256(query) } };

@@ -138,6 +138,43 @@ describe("response cache on the gateway (development)", () => {
     expect(after.data?.product.name).toBe(name);
     expect(meta(after)?.hit).toBe(false);
   });
+
+  test("a refused or failed mutation invalidates nothing; a successful setStock drops that product only", async () => {
+    const ids = (await gw.gql<{ products: { edges: { node: { id: string } }[] } }>(`{ products(first: 2) { edges { node { id } } } }`)).data?.products.edges.map((e) => e.node.id) ?? [];
+    const other = ids.find((id) => id !== productId) as string;
+    const q = `query Warm($id: ID!) { product(id: $id) { id name stock } }`;
+    const list = `{ products(first: 3) { edges { node { name stock } } } }`;
+    const warm = async () => {
+      for (const v of [{ id: productId }, { id: other }]) await gw.gql(q, v);
+      await gw.gql(list);
+      for (const v of [{ id: productId }, { id: other }]) expect(meta(await gw.gql(q, v))).toEqual({ hit: true });
+      expect(meta(await gw.gql(list))).toEqual({ hit: true });
+    };
+    await warm();
+    const setStock = `mutation S($id: ID!, $n: Int!) { setStock(productId: $id, stock: $n) { id stock } }`;
+    const customer = tokenA;
+    const admin = await signToken(gw.config.jwtSecret as string, { accountId: decodeJwt(tokenB).sub as string, roles: ["customer", "admin"] }, 600);
+    // Anonymous, a customer, an admin on a product that does not exist: all refused or failed.
+    for (const [vars, token] of [[{ id: "zzz", n: 0 }, undefined], [{ id: productId, n: 0 }, undefined], [{ id: productId, n: 0 }, customer], [{ id: "zzz", n: 0 }, admin]] as const) {
+      const r = await gw.gql(setStock, vars, token);
+      expect(r.errors?.length).toBeGreaterThan(0);
+      expect(r.data?.["setStock"] ?? null).toBeNull();
+    }
+    await gw.bus.flush();
+    expect(meta(await gw.gql(q, { id: productId }))).toEqual({ hit: true });
+    expect(meta(await gw.gql(q, { id: other }))).toEqual({ hit: true });
+    expect(meta(await gw.gql(list))).toEqual({ hit: true });
+    // An admin's setStock drops that product's entries at once, on this gateway.
+    const before = (await gw.gql<{ product: { stock: number } }>(q, { id: productId })).data?.product.stock as number;
+    const ok = await gw.gql(setStock, { id: productId, n: before + 1 }, admin);
+    expect(ok.errors).toBeUndefined();
+    const after = await gw.gql<{ product: { stock: number } }>(q, { id: productId });
+    expect(meta(after)?.hit).toBe(false);
+    expect(after.data?.product.stock).toBe(before + 1);
+    await gw.bus.flush();
+    // The other product's entry stays.
+    expect(meta(await gw.gql(q, { id: other }))).toEqual({ hit: true });
+  });
 });
 
 describe("response cache in production", () => {
@@ -232,6 +269,24 @@ describe("createResponseCache (unit)", () => {
     expect(after.data).toEqual({ product: { id: "p1", name: "v2" } });
     expect(cache.stats.invalidations).toBeGreaterThanOrEqual(1);
     cache.stop();
+  });
+
+  test("a response showing a product without its id is dropped when that product changes (the document is not extended with ids)", async () => {
+    const { run, bus, cache } = setup();
+    const q = `{ product { name } }`;
+    await run(q);
+    expect(meta(await run(q))).toEqual({ hit: true });
+    // Another product changed: the entry may hold it (its id was not selected), so it goes too.
+    bus.publish("catalog.stock_changed", encodeJson({ productId: "p1", stock: 3 }));
+    await until(async () => meta(await run(q))?.hit === false, 2000);
+    // With the id selected, only that product's change drops it.
+    const withId = `{ product { id name } }`;
+    await run(withId);
+    bus.publish("catalog.stock_changed", encodeJson({ productId: "p2", stock: 3 }));
+    await bus.flush();
+    expect(meta(await run(withId))).toEqual({ hit: true });
+    cache.stop();
+    await bus.close();
   });
 
   test("product_changed created drops every product list; invalidation events are declared for both subjects", async () => {

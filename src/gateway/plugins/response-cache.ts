@@ -1,8 +1,7 @@
-import type { ExecutionResult } from "graphql";
+import { OperationTypeNode, getOperationAST, type ExecutionArgs, type ExecutionResult } from "graphql";
 import { isAsyncIterable } from "graphql-yoga";
-import type { CacheEntityRecord } from "@envelop/response-cache";
-import { createInMemoryCache, useResponseCache, type Cache } from "@graphql-yoga/plugin-response-cache";
-import { defaultBuildResponseCacheKey } from "@envelop/response-cache";
+import { createInMemoryCache, defaultBuildResponseCacheKey, type Cache, type CacheEntityRecord } from "@envelop/response-cache";
+import { collectCacheEntities, unknownIdTag } from "./cache-entities.ts";
 import type { Bus, Subscription } from "../../kernel/bus/types.ts";
 import type { Logger } from "../../kernel/logger.ts";
 import type { GatewayContext } from "../context.ts";
@@ -81,7 +80,11 @@ export interface ResponseCache {
   stop(): void;
 }
 
-/** The in-memory cache behind a fixed reference, so that a swap can replace it whole. */
+/**
+ * The in-memory cache behind a fixed reference, so that a swap can replace it whole. Invalidating
+ * `Type:id` also drops the responses that show an entity of `Type` without its id
+ * ({@link unknownIdTag}): they may hold that very entity.
+ */
 class SwappableCache implements Cache {
   private inner: Cache;
   constructor(private readonly make: () => Cache) {
@@ -97,39 +100,61 @@ class SwappableCache implements Cache {
     return this.inner.set(id, data, entities, ttl);
   }
   invalidate(entities: Iterable<CacheEntityRecord>): ReturnType<Cache["invalidate"]> {
-    return this.inner.invalidate(entities);
+    const all: CacheEntityRecord[] = [];
+    for (const e of entities) {
+      all.push(e);
+      if (e.id != null) all.push({ typename: unknownIdTag(e.typename) });
+    }
+    return this.inner.invalidate(all);
   }
 }
 
+/** `extensions.responseCache` (shown with `exposeMetadata`). */
 interface CacheMetadata {
-  hit?: boolean;
+  hit: boolean;
   didCache?: boolean;
-  invalidatedEntities?: unknown[];
+  ttl?: number;
+  invalidatedEntities?: CacheEntityRecord[];
 }
 
+/** Introspection is never cached (as @envelop/response-cache does). */
+const NEVER_CACHED: Readonly<Record<string, number>> = { "Query.__schema": 0, "Query.__type": 0 };
+
 /**
- * The gateway's response cache: `@graphql-yoga/plugin-response-cache` (over
- * `@envelop/response-cache`, in-memory LRU of `max` entries) for public catalog reads.
+ * The gateway's response cache for public catalog reads: an in-memory LRU of `max` entries
+ * (`@envelop/response-cache`'s store) driven by this plugin.
+ *
+ * The cache never changes what is executed: the document is planned and sent to subgraphs exactly
+ * as the client wrote it (no `__typename` / `id` selections are added, unlike
+ * `@envelop/response-cache`'s plugin, whose additions changed federation plans: `@provides`,
+ * null keys, abstract types). Which entities a result holds is read from the result itself with
+ * the schema's types ({@link collectCacheEntities}).
  *
  * What is cached: query results without errors whose TTL is > 0. A result's TTL is the smallest
  * TTL of the types (or schema coordinates) it contains, from `ttls` (default `Product` 60 s,
  * `Category` 300 s, `Account` 0, `Order` 0); a result with none of them gets `ttlMs` (default 0:
  * not cached). So products, categories and search are cached; anything containing an account
- * or an order never is; mutations and introspection never are.
+ * or an order never is; mutations, subscriptions, introspection and incremental (`@defer`)
+ * results never are.
  *
  * Never across users: the key includes the caller (`identity.accountId` and roles; anonymous
  * callers share one session), the operation text, operation name, variables and the supergraph version.
  *
- * Invalidation: (1) a mutation drops the responses containing the entities it returns
- * (`Product:<id>` after `updateProduct`), on the gateway that ran it; (2) bus events
- * ({@link INVALIDATING_EVENTS}) drop entries on every gateway; (3) a supergraph swap empties the
- * cache. A read racing an invalidation can store a response fetched just before it; its TTL
- * bounds how long that lasts.
+ * Invalidation, only by what changed: (1) a mutation drops the responses containing the entities
+ * its successful root fields returned with their id (`Product:<id>` after `updateProduct`), on
+ * the gateway that ran it, before its response is sent (an entity returned without its id is
+ * left to the bus event of the change, so no mutation, however cheap, can empty a whole type); a
+ * root field that failed or was refused (null, or an error under it) invalidates nothing, so an
+ * anonymous caller cannot empty the cache;
+ * (2) bus events ({@link INVALIDATING_EVENTS}) drop entries on every gateway; (3) a supergraph swap
+ * empties the cache. A read racing an invalidation can store a response fetched just before it;
+ * its TTL bounds how long that lasts.
  *
  * Observability: hits, misses and stored responses are counted ({@link ResponseCache.stats},
  * {@link responseCacheTotals}); `extensions.responseCache` is shown only when `exposeMetadata`.
  * Cached responses carry an `ETag`; a request with `If-None-Match` of a live entry gets a 304.
- * Only operations over HTTP use the cache (queries sent over graphql-ws bypass it).
+ * Only queries over HTTP use the cache (queries sent over graphql-ws bypass it); mutations
+ * invalidate whichever way they arrive.
  */
 export function createResponseCache(opts: ResponseCacheOptions): ResponseCache {
   const stats: ResponseCacheCounters = { hits: 0, misses: 0, stored: 0, invalidations: 0 };
@@ -139,6 +164,7 @@ export function createResponseCache(opts: ResponseCacheOptions): ResponseCache {
     totals[key]++;
   };
   const cache = new SwappableCache(() => createInMemoryCache({ max: opts.max }));
+  const ttls: Readonly<Record<string, number>> = { ...opts.ttls, ...NEVER_CACHED };
 
   const invalidate = async (entities: readonly CacheEntityRecord[]): Promise<void> => {
     if (entities.length === 0) return;
@@ -162,63 +188,79 @@ export function createResponseCache(opts: ResponseCacheOptions): ResponseCache {
     cache.reset();
   });
 
-  // Contexts of operations that went through yoga's HTTP pipeline (onParams, where the yoga
-  // plugin computes the cache key). Operations executed through `yoga.getEnveloped` directly
-  // (graphql-ws, ws.ts) have no key: the cache is bypassed for them instead of failing.
-  const keyed = new WeakSet<object>();
-  // HTTP requests seen by yoga (for the `If-None-Match` → 304 check, which runs before onParams).
-  const viaHttp = new WeakSet<Request>();
-  const markKeyed: GatewayPlugin = {
-    onRequest({ request }) {
-      viaHttp.add(request);
-    },
-    onParams({ context }) {
-      keyed.add(context);
-    },
-  };
+  // Cache keys of operations that went through yoga's HTTP pipeline (computed in onParams, from
+  // the operation text). Operations executed through `yoga.getEnveloped` directly (graphql-ws,
+  // ws.ts) have none: they bypass the cache.
+  const keys = new WeakMap<object, string>();
+  const withMeta = (result: ExecutionResult, meta: CacheMetadata): ExecutionResult =>
+    opts.exposeMetadata ? { ...result, extensions: { ...result.extensions, responseCache: meta } } : result;
+  const session = (context: Partial<GatewayContext>): string | null =>
+    context.identity ? `${context.identity.accountId}|${[...context.identity.roles].sort().join(",")}` : null;
 
-  const responseCache = useResponseCache<GatewayContext>({
-    cache,
-    enabled: (request, context) => keyed.has(context) || viaHttp.has(request),
-    // The caller and its roles: a token with other roles (e.g. admin revoked) never sees responses
-    // computed for the old ones.
-    session: (_request, context) => (context.identity ? `${context.identity.accountId}|${[...context.identity.roles].sort().join(",")}` : null),
-    ttl: opts.ttlMs,
-    ttlPerSchemaCoordinate: { ...opts.ttls },
-    // Always computed (the counters read it); removed below unless exposeMetadata.
-    includeExtensionMetadata: true,
-    buildResponseCacheKey: (params) => defaultBuildResponseCacheKey({ ...params, documentString: `${opts.schemaVersion() ?? "none"}\n${params.documentString}` }),
-  });
-
-  const observe: GatewayPlugin = {
-    onExecutionResult({ result, setResult }) {
-      if (!result || Array.isArray(result) || isAsyncIterable(result)) return;
-      const extensions = (result as ExecutionResult).extensions as Record<string, unknown> | undefined;
-      const meta = extensions?.["responseCache"] as CacheMetadata | undefined;
-      if (!meta) return;
-      if (meta.hit === true) count("hits");
-      else if (meta.hit === false) {
-        count("misses");
-        if (meta.didCache) count("stored");
+  const plugin: GatewayPlugin = {
+    // A client holding a live entry's ETag gets 304 Not Modified.
+    // (Synchronous without the header: no promise on every request.)
+    onRequest({ request, fetchAPI, endResponse }) {
+      const etag = request.headers.get("if-none-match");
+      if (!etag) return;
+      return Promise.resolve(cache.get(etag)).then((cached) => {
+        const lastModified = (cached?.extensions?.["http"] as { headers?: Record<string, string> } | undefined)?.headers?.["Last-Modified"];
+        if (!lastModified) return;
+        const since = request.headers.get("if-modified-since");
+        if (since !== null && new Date(since).getTime() < new Date(lastModified).getTime()) return;
+        endResponse(new fetchAPI.Response(null, { status: 304, headers: { ETag: etag, "Last-Modified": lastModified } }));
+      });
+    },
+    async onParams({ params, context, setResult }) {
+      // The caller and its roles are part of the key: a token with other roles (e.g. admin
+      // revoked) never sees responses computed for the old ones.
+      const key = await defaultBuildResponseCacheKey({
+        documentString: `${opts.schemaVersion() ?? "none"}\n${params.query ?? ""}`,
+        variableValues: params.variables ?? {},
+        operationName: params.operationName ?? null,
+        sessionId: session(context),
+      });
+      keys.set(context, key);
+      const cached = await cache.get(key);
+      if (!cached) return;
+      count("hits");
+      setResult(withMeta(cached, { hit: true }));
+    },
+    onExecute({ args }) {
+      const op = getOperationAST(args.document, args.operationName);
+      if (op?.operation === OperationTypeNode.MUTATION) {
+        return {
+          onExecuteDone({ result, setResult }) {
+            if (isAsyncIterable(result)) return;
+            const changed = changedEntities(args, result);
+            if (changed.length === 0) return;
+            void invalidate(changed);
+            if (opts.exposeMetadata) setResult({ ...result, extensions: { ...result.extensions, responseCache: { invalidatedEntities: changed } } });
+          },
+        };
       }
-      if (meta.invalidatedEntities?.length) count("invalidations");
-      if (!opts.exposeMetadata) {
-        const { extensions: _all, ...withoutExtensions } = result as ExecutionResult;
-        const { responseCache: _meta, ...rest } = extensions as Record<string, unknown>;
-        void _all, void _meta;
-        setResult(Object.keys(rest).length ? { ...withoutExtensions, extensions: rest } : withoutExtensions);
-      }
+      const key = keys.get(args.contextValue as object);
+      if (op?.operation !== OperationTypeNode.QUERY || key === undefined) return;
+      count("misses");
+      return {
+        onExecuteDone({ result, setResult }) {
+          if (isAsyncIterable(result)) return;
+          if (result.errors?.length || !result.data) return setResult(withMeta(result, { hit: false, didCache: false }));
+          const { entities, ttl: found } = collectCacheEntities(args.schema, args.document, args.operationName, args.variableValues ?? undefined, result.data, { ttls });
+          const ttl = found ?? opts.ttlMs;
+          if (ttl <= 0) return setResult(withMeta(result, { hit: false, didCache: false }));
+          const http = { headers: { ETag: key, "Last-Modified": new Date().toUTCString() } };
+          const stored: ExecutionResult = { ...result, extensions: { ...result.extensions, http } };
+          void cache.set(key, stored, entities, ttl);
+          count("stored");
+          setResult(withMeta(stored, { hit: false, didCache: true, ttl }));
+        },
+      };
     },
   };
 
   return {
-    plugin: {
-      onPluginInit({ addPlugin }) {
-        addPlugin(markKeyed);
-        addPlugin(responseCache as GatewayPlugin);
-        addPlugin(observe);
-      },
-    },
+    plugin,
     stats,
     invalidate,
     clear: () => cache.reset(),
@@ -227,6 +269,21 @@ export function createResponseCache(opts: ResponseCacheOptions): ResponseCache {
       for (const s of subscriptions) s.unsubscribe();
     },
   };
+}
+
+/**
+ * The entities a mutation changed: those its successful root fields returned. A root field that
+ * is null or has an error at or under it (refused: UNAUTHENTICATED, FORBIDDEN; or failed) counts
+ * for nothing.
+ */
+function changedEntities(args: ExecutionArgs, result: ExecutionResult): CacheEntityRecord[] {
+  if (!result.data) return [];
+  const failed = new Set((result.errors ?? []).map((e) => e.path?.[0]).filter((k) => k !== undefined));
+  // An error without a path (e.g. the whole operation failed) leaves nothing to trust.
+  if ((result.errors ?? []).some((e) => !e.path?.length)) return [];
+  const succeeded: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(result.data)) if (v !== null && !failed.has(k)) succeeded[k] = v;
+  return collectCacheEntities(args.schema, args.document, args.operationName, args.variableValues ?? undefined, succeeded, { changedOnly: true }).entities;
 }
 
 /**

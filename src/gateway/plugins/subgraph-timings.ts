@@ -102,9 +102,8 @@ export function decodeFtv1(base64: string): Pick<SubgraphTiming, "executionMs" |
     for (const child of node.child ?? []) {
       const key = child.responseName || String(child.index ?? 0);
       const childPath = path ? `${path}.${key}` : key;
-      // Nodes of list indexes carry no timing; field nodes do (ns from the trace start). Fields the
-      // response cache adds to the selection (`__responseCacheId`, ...) are gateway plumbing.
-      if (child.responseName && !child.responseName.startsWith("__responseCache") && child.endTime != null && child.startTime != null) {
+      // Nodes of list indexes carry no timing; field nodes do (ns from the trace start).
+      if (child.responseName && child.endTime != null && child.startTime != null) {
         resolvers.push({ path: childPath, durationMs: round((child.endTime - child.startTime) / 1e6) });
       }
       walk(child, childPath);

@@ -118,7 +118,7 @@ export class SupergraphManager {
           // http(s):// subgraphs (a --supergraph file federating external services) over HTTP;
           // everything else is a module reached over the bus at bus://graphql.<name>.
           if (/^https?:\/\//.test(cfg.endpoint)) {
-            cfg.executor = createHttpSubgraphExecutor(cfg.endpoint, cfg.name, this.opts.subgraphTimeoutMs);
+            cfg.executor = createHttpSubgraphExecutor(cfg.endpoint, cfg.name, this.opts.subgraphTimeoutMs, this.opts.logger);
             executors.set(cfg.name, cfg.executor);
             return;
           }

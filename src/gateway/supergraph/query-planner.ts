@@ -2,7 +2,25 @@ import { GraphQLEnumType, GraphQLError, Kind, buildASTSchema, getOperationAST, p
 import { unifiedGraphHandler } from "@graphql-hive/router-runtime";
 import type { ExecutionRequest, Executor } from "@graphql-tools/utils";
 import { Lru } from "../../kernel/subgraph/lru.ts";
+import type { Logger } from "../../kernel/logger.ts";
 import type { GatewayPlugin } from "../plugins/index.ts";
+
+/**
+ * Code of the error answered when the query planner cannot plan a (valid) operation on the
+ * served supergraph, e.g. a supergraph whose fields cannot all be reached from the root
+ * ("walker failed to locate path"). The planner's reason is logged, not sent.
+ */
+export const QUERY_PLAN_FAILED = "QUERY_PLAN_FAILED";
+
+/**
+ * Whether `err` was thrown by the Rust query planner while planning (its native errors carry a
+ * napi status `code`, e.g. "GenericFailure", and "Failed to plan query: <reason>"); errors of
+ * executing a plan are never such.
+ */
+export function isPlanningError(err: unknown): err is Error {
+  if (!(err instanceof Error)) return false;
+  return err.message.startsWith("Failed to plan query") || err.message.startsWith("Failed to parse query") || err.message.startsWith("Failed to normalize operation") || (err as { code?: unknown }).code === "GenericFailure";
+}
 
 /**
  * Which runtime plans and executes queries and mutations (`QUERY_PLANNER`):
@@ -88,6 +106,8 @@ export interface QueryPlannerPluginOptions {
   executorFor(schema: GraphQLSchema): Executor | undefined;
   /** Max distinct operation texts whose canonical document is kept (LRU), entries; >= 1. */
   maxOperations: number;
+  /** Where planning failures are logged (warn, with the planner's reason and the request id). */
+  logger: Logger;
 }
 
 /**
@@ -99,16 +119,20 @@ export interface QueryPlannerPluginOptions {
  * What stays as it was: yoga's schema is still the stitched schema, so validation, the
  * authorization directives (`@envelop/generic-auth` reads `@authenticated` / `@requiresScopes`
  * from it and removes denied fields from the document before execution), limits and the
- * response cache (which adds `__typename` / id fields to the document) see the same schema and
- * hand their rewritten document to this executor. Left on the stitching runtime:
+ * response cache (which never changes the document) see the same schema; the authorization
+ * plugin hands its rewritten document to this executor. Left on the stitching runtime:
  * - subscriptions (yoga's `subscribe`, not `execute`): the Rust plan's `Subscription` node only
  *   covers the primary fetch, while the stitching runtime resolves entity fields of every event
  *   and our bus streams (subscription-executor.ts) plug into it;
  * - introspection-only operations (`__schema`, `__type`, `__typename` at the root), answered
  *   from the stitched schema exactly as before (the handler would answer from its own copy).
  *
- * Plan reuse: the handler caches plans by `DocumentNode` identity, but the authorization and
- * response-cache plugins build a new document for every request. The executor therefore gets a
+ * Failures: a document the planner cannot plan answers {@link QUERY_PLAN_FAILED} (the reason is
+ * logged), any other error thrown while executing a plan an `INTERNAL_SERVER_ERROR` with the
+ * request id (masked-errors plugin) — never an HTTP 500.
+ *
+ * Plan reuse: the handler caches plans by `DocumentNode` identity, but the authorization
+ * plugin builds a new document for every request. The executor therefore gets a
  * canonical document per operation text (an LRU of `maxOperations`), so a repeated operation is
  * planned once; the print this costs is far cheaper than planning, and is skipped for a document
  * object seen before.
@@ -137,16 +161,36 @@ export function useQueryPlanner(opts: QueryPlannerPluginOptions): GatewayPlugin 
         // The authorization plugin removed every root field (all denied): nothing to plan or
         // fetch; its errors and nulls are added to this empty result, as after graphql-js's execute.
         if (getOperationAST(a.document, a.operationName)?.selectionSet.selections.length === 0) return { data: {} };
-        return executor({
-          document: canonicalOf(a.document),
-          variables: a.variableValues ?? {},
-          context: a.contextValue as Record<string, unknown>,
-          rootValue: a.rootValue,
-          ...(a.operationName != null ? { operationName: a.operationName } : {}),
-        }) as Promise<ExecutionResult>;
+        const run = async (): Promise<ExecutionResult> =>
+          (await executor({
+            document: canonicalOf(a.document),
+            variables: a.variableValues ?? {},
+            context: a.contextValue as Record<string, unknown>,
+            rootValue: a.rootValue,
+            ...(a.operationName != null ? { operationName: a.operationName } : {}),
+          })) as ExecutionResult;
+        // A rejection would reach yoga as an HTTP 500 "Unexpected error." (and a log line without
+        // the reason): answered as a GraphQL error instead.
+        return run().catch((err: unknown) => failedExecution(err, a, opts.logger));
       });
     },
   };
+}
+
+/**
+ * The result of an operation whose planned execution threw: {@link QUERY_PLAN_FAILED} (logged
+ * with the planner's reason) when the planner could not plan it; anything else becomes an
+ * uncoded error with the original attached, which the masked-errors plugin logs and answers as
+ * `INTERNAL_SERVER_ERROR` with the request id.
+ */
+function failedExecution(err: unknown, args: ExecutionArgs, logger: Logger): ExecutionResult {
+  const requestId = (args.contextValue as { requestId?: string } | undefined)?.requestId;
+  if (isPlanningError(err)) {
+    logger.warn({ request_id: requestId, operationName: args.operationName ?? undefined, reason: err.message }, "query planner could not plan the operation");
+    return { errors: [new GraphQLError("the query planner could not plan this operation on the served supergraph", { extensions: { code: QUERY_PLAN_FAILED } })] };
+  }
+  const original = err instanceof Error ? err : new Error(String(err));
+  return { errors: [new GraphQLError(original.message, { originalError: original })] };
 }
 
 /** True when every root field of the operation is `__schema`, `__type` or `__typename`. */

@@ -4,6 +4,7 @@ import type { Leadership } from "../kernel/supergraph/types.ts";
 import { createHttpApp, gatewayAdminRoutes, gatewayHealth } from "./http.ts";
 import { startOpsServer, type OpsServer } from "../kernel/ops-http.ts";
 import { isDevelopment } from "../kernel/config.ts";
+import type { Identity } from "../kernel/identity.ts";
 import { createGraphQLWsServer, type GraphQLWsServer, type WsData } from "./ws.ts";
 import type { Server } from "bun";
 import { infrastructureHealth } from "../kernel/health.ts";
@@ -112,7 +113,12 @@ export function createGatewayPart(opts: { expectedSubgraphs: readonly string[] }
       // /metrics and /admin/* on their own listener (OPS_HOST:OPS_PORT), not the public port.
       let ops: OpsServer;
       try {
-        ops = startOpsServer(config, { logger, jwtSecret: config.jwtSecret, health: async () => ({ ...gatewayHealth(manager), ...(await infrastructureHealth(bus, registry)) }), routes: gatewayAdminRoutes(manager) });
+        ops = startOpsServer(config, {
+          logger,
+          jwtSecret: config.jwtSecret,
+          // An admin token of a missing or disabled account, or of a revoked session, is refused like on /graphql.
+          ...(sessions ? { checkIdentity: async (identity: Identity) => { const v = await sessions.check(identity); return v.ok ? undefined : { status: v.status, code: v.code, message: v.reason }; } } : {}),
+          health: async () => ({ ...gatewayHealth(manager), ...(await infrastructureHealth(bus, registry)) }), routes: gatewayAdminRoutes(manager) });
       } catch (err) {
         await server.stop(true);
         throw err;

@@ -1,5 +1,5 @@
 import { Hono } from "hono";
-import { requireAdminToken } from "./auth/admin-token.ts";
+import { requireAdminToken, type AdminIdentityCheck } from "./auth/admin-token.ts";
 import type { Config } from "./config.ts";
 import { observeHttp } from "./http-observability.ts";
 import type { Logger } from "./logger.ts";
@@ -25,6 +25,8 @@ export interface OpsAppOptions {
   logger: Logger;
   /** JWT_SECRET: `/admin/*` needs a token signed with it carrying the `admin` role. */
   jwtSecret: string;
+  /** Further check of an admin token's identity (the gateway's session guard); none = signature and role only. */
+  checkIdentity?: AdminIdentityCheck;
   /** Body of `GET /admin/health` after `status: "ok"` (role, bus, registry, breakers...). */
   health: () => Promise<Record<string, unknown>>;
   /** Adds this process's own `/admin/...` routes (registered behind the admin-token check). */
@@ -45,7 +47,7 @@ export function createOpsApp(opts: OpsAppOptions): Hono {
     const m = await metricsText();
     return c.body(m.body, 200, { "content-type": m.contentType });
   });
-  app.use("/admin/*", requireAdminToken(opts.jwtSecret));
+  app.use("/admin/*", requireAdminToken(opts.jwtSecret, opts.checkIdentity));
   app.get("/admin/health", async (c) => c.json({ status: "ok", ...(await opts.health()) }));
   opts.routes?.(app);
   return app;

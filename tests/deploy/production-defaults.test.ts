@@ -94,5 +94,11 @@ describe("admin token", () => {
     expect(await checkAdminToken(`Bearer ${customer}`, secret)).toMatchObject({ status: 403, code: "FORBIDDEN" });
     const admin = await signToken(secret, { accountId: "a", roles: ["customer", "admin"] }, 60);
     expect(await checkAdminToken(`Bearer ${admin}`, secret)).toBeUndefined();
+    // A further identity check (the gateway's session guard) has the last word, only for admins.
+    const seen: string[] = [];
+    const check = async (id: { accountId: string }) => (seen.push(id.accountId), { status: 401 as const, code: "UNAUTHENTICATED" as const, message: "account disabled" });
+    expect(await checkAdminToken(`Bearer ${admin}`, secret, check)).toEqual({ status: 401, code: "UNAUTHENTICATED", message: "account disabled" });
+    expect(await checkAdminToken(`Bearer ${customer}`, secret, check)).toMatchObject({ status: 403 });
+    expect(seen).toEqual(["a"]);
   });
 });

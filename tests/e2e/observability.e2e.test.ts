@@ -135,7 +135,7 @@ for (const name of selectedTopologies()) {
     });
 
     test("GET /admin/health reports the supergraph, the bus, the registry and the breakers", async () => {
-      const h = await adminJson<Record<string, unknown>>(t.opsUrl, t.jwtSecret, "/admin/health");
+      const h = await adminJson<Record<string, unknown>>(t.opsUrl, t, "/admin/health");
       expect(h).toMatchObject({ status: "ok", role: "gateway", bus: { state: "connected" }, registry: { state: "connected" } });
       expect((h["breakers"] as Record<string, string>)["subgraph:order"]).toBe("closed");
       expect((h["supergraph"] as { subgraphs: string[] }).subgraphs).toEqual(expect.arrayContaining(["account", "catalog", "order"]));
@@ -151,7 +151,7 @@ for (const name of selectedTopologies()) {
       expect(total(orderMetrics, "switchyard_db_query_duration_seconds_count", { driver: "postgres" })).toBeGreaterThanOrEqual(1);
       const catalogMetrics = await (await fetch(`${opsUrlOf(proc("catalog"))}/metrics`)).text();
       expect(total(catalogMetrics, "switchyard_bus_handler_duration_seconds_count", { subject: "catalog.stock.reserve", outcome: "ok" })).toBeGreaterThanOrEqual(1);
-      const h = await adminJson<Record<string, unknown>>(opsUrlOf(proc("order")), t.jwtSecret, "/admin/health");
+      const h = await adminJson<Record<string, unknown>>(opsUrlOf(proc("order")), t, "/admin/health");
       expect(h).toMatchObject({ status: "ok", role: "modules", modules: ["order"], bus: { transport: "nats", state: "connected" }, registry: { kind: "etcd", state: "connected" } });
     });
 

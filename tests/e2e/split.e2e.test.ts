@@ -11,8 +11,8 @@ import { spawnServer } from "../../src/kernel/devservers/proc.ts";
 import { allProducts, orderFlow } from "./flows.ts";
 
 /** Requests a module process served on `subject` (its `/admin/stats`, on its operations listener). */
-async function handled(p: SplitProcess, subject: string): Promise<number> {
-  const r = await adminJson<{ handled: Record<string, number> }>(opsUrlOf(p), p.env["JWT_SECRET"] as string, "/admin/stats");
+async function handled(p: SplitProcess, subject: string, graphqlUrl: string): Promise<number> {
+  const r = await adminJson<{ handled: Record<string, number> }>(opsUrlOf(p), { jwtSecret: p.env["JWT_SECRET"] as string, graphqlUrl }, "/admin/stats");
   return r.handled[subject] ?? 0;
 }
 
@@ -20,7 +20,7 @@ async function handled(p: SplitProcess, subject: string): Promise<number> {
 function supergraphOf<T>(t: SplitTopology): Promise<T> {
   const gw = t.processes.find((p) => p.part === "gateway" && p.server.proc.exitCode === null);
   if (!gw) throw new Error("no running gateway");
-  return adminJson<T>(opsUrlOf(gw), t.sharedEnv["JWT_SECRET"] as string, "/admin/supergraph");
+  return adminJson<T>(opsUrlOf(gw), { jwtSecret: t.sharedEnv["JWT_SECRET"] as string, graphqlUrl: t.graphqlUrl }, "/admin/supergraph");
 }
 
 const PRODUCT_QUERY = gql`query($id: ID!) { product(id: $id) { id name stock category { name } } }`;
@@ -47,11 +47,11 @@ describe("split mode only (4 processes, NATS, etcd, PostgreSQL)", () => {
     if (!first) throw new Error("no catalog process");
     const [p] = await allProducts(url);
     if (!p) throw new Error("no products");
-    const before1 = await handled(first, "graphql.catalog");
-    const before2 = await handled(second, "graphql.catalog");
+    const before1 = await handled(first, "graphql.catalog", url);
+    const before2 = await handled(second, "graphql.catalog", url);
     await Promise.all(Array.from({ length: 40 }, () => client(url).request(PRODUCT_QUERY, { id: p.id })));
-    expect((await handled(first, "graphql.catalog")) - before1).toBeGreaterThan(0);
-    expect((await handled(second, "graphql.catalog")) - before2).toBeGreaterThan(0);
+    expect((await handled(first, "graphql.catalog", url)) - before1).toBeGreaterThan(0);
+    expect((await handled(second, "graphql.catalog", url)) - before2).toBeGreaterThan(0);
 
     // Kill -9 the first instance while queries are running: every query must still succeed.
     const running = Promise.all(

@@ -289,7 +289,7 @@ for (const name of selectedTopologies()) {
     if (name === "split") {
       test("a supergraph swap (a new subgraph joins) keeps open subscriptions running", async () => {
         const split = (t as Topology & { split: SplitTopology }).split;
-        const version = () => adminJson<{ version: number; subgraphs: string[] }>(t.opsUrl, t.jwtSecret, "/admin/supergraph");
+        const version = () => adminJson<{ version: number; subgraphs: string[] }>(t.opsUrl, t, "/admin/supergraph");
         const before = await version();
         const p = fresh();
         const stream = await sse(url, WATCH_ORDERS, {}, alice.token);

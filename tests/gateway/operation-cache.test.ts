@@ -24,7 +24,7 @@ describe("bounded operation caches", () => {
   beforeAll(async () => {
     gw = await startInProcess();
     // The supergraph the in-process gateway composed, served by a second gateway yoga whose caches we hold.
-    const admin = await adminJson<{ sdl: string }>(gw.opsUrl, gw.config.jwtSecret as string, "/admin/supergraph");
+    const admin = await adminJson<{ sdl: string }>(gw.opsUrl, { jwtSecret: gw.config.jwtSecret as string, graphqlUrl: gw.url }, "/admin/supergraph");
     const logger = createLogger({ level: "silent" });
     const manager = new SupergraphManager({ bus: gw.bus, store: createMemorySupergraphStore(), logger, subgraphTimeoutMs: 5000 });
     manager.loadStatic({ version: 1, sdl: admin.sdl, subgraphs: {}, composedAt: new Date().toISOString() });

@@ -56,7 +56,7 @@ describe("QUERY_PLANNER=rust", () => {
 
   beforeAll(async () => {
     gw = await startInProcess({ queryPlanner: "rust" });
-    sdl = (await adminJson<{ sdl: string }>(gw.opsUrl, gw.config.jwtSecret as string, "/admin/supergraph")).sdl;
+    sdl = (await adminJson<{ sdl: string }>(gw.opsUrl, { jwtSecret: gw.config.jwtSecret as string, graphqlUrl: gw.url }, "/admin/supergraph")).sdl;
     // A customer with one order (through the in-process gateway, itself on the Rust planner).
     const reg = await gw.gql<{ register: { token: string; account: { id: string } } }>(`mutation { register(input: { name: "Quinn", email: "quinn-qp@example.com", password: "password-123" }) { token account { id } } }`);
     expect(reg.errors).toBeUndefined();

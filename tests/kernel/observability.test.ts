@@ -185,7 +185,7 @@ describe("observability in one process", () => {
     const text = await res.text();
     expect(text).toContain("# TYPE switchyard_bus_request_duration_seconds histogram");
     expect(text).toContain('switchyard_circuit_breaker_state{target="subgraph:order"} 0');
-    const health = await adminJson<Record<string, unknown>>(opsUrl, TEST_JWT_SECRET, "/admin/health");
+    const health = await adminJson<Record<string, unknown>>(opsUrl, { jwtSecret: TEST_JWT_SECRET, graphqlUrl: `${baseUrl}/graphql` }, "/admin/health");
     expect(health).toMatchObject({ status: "ok", role: "gateway", bus: { transport: "memory", state: "connected" }, registry: { kind: "memory", state: "connected" } });
     expect((health["breakers"] as Record<string, string>)["subgraph:order"]).toBe("closed");
     expect((health["supergraph"] as { version: unknown }).version).toBeTruthy();
@@ -193,7 +193,7 @@ describe("observability in one process", () => {
     const healthCount = (t: string) => sample(t, "switchyard_http_request_duration_seconds_count", { route: "/admin/health", method: "GET", status: "200" });
     const unmatched = (t: string) => sample(t, "switchyard_http_request_duration_seconds_count", { route: "unmatched", method: "GET", status: "404" });
     const before = await metricsRegistry.metrics();
-    await adminGet(opsUrl, TEST_JWT_SECRET, "/admin/health");
+    await adminGet(opsUrl, { jwtSecret: TEST_JWT_SECRET, graphqlUrl: `${baseUrl}/graphql` }, "/admin/health");
     await fetch(`${baseUrl}/no/such/path/12345`);
     const after = await metricsRegistry.metrics();
     expect(healthCount(after) - healthCount(before)).toBe(1);

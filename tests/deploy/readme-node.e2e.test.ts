@@ -56,9 +56,11 @@ describe("Node version of the README", () => {
     expect(refused).toEqual([]);
   });
 
-  test("package.json's engines.node admits it", () => {
+  test("package.json's engines.node starts at it (npm warns below the version the README names)", () => {
     const engines = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { engines: { node: string } }).engines.node;
+    const [major, minor] = readmeNode().split(".").map(Number) as [number, number];
     expect(Bun.semver.satisfies(readmeNode(), engines)).toBe(true);
+    expect(Bun.semver.satisfies(`${major}.${Math.max(minor - 1, 0)}.99`, engines)).toBe(minor === 0);
   });
 });
 

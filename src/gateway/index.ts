@@ -118,7 +118,9 @@ export function createGatewayPart(opts: { expectedSubgraphs: readonly string[] }
           jwtSecret: config.jwtSecret,
           // An admin token of a missing or disabled account, or of a revoked session, is refused like on /graphql.
           ...(sessions ? { checkIdentity: async (identity: Identity) => { const v = await sessions.check(identity); return v.ok ? undefined : { status: v.status, code: v.code, message: v.reason }; } } : {}),
-          health: async () => ({ ...gatewayHealth(manager), ...(await infrastructureHealth(bus, registry)) }), routes: gatewayAdminRoutes(manager) });
+          health: async () => ({ ...gatewayHealth(manager), ...(await infrastructureHealth(bus, registry)) }),
+          routes: gatewayAdminRoutes(manager),
+        });
       } catch (err) {
         await server.stop(true);
         throw err;

@@ -24,9 +24,14 @@ RUN groupadd --system switchyard && useradd --system --gid switchyard --home-dir
 COPY --from=build /src/dist/switchyard /usr/local/bin/switchyard
 USER switchyard
 WORKDIR /var/lib/switchyard
-ENV MODULES=all \
+# NODE_ENV=production: no GraphiQL, no introspection, masked errors, JWT_SECRET required (the
+# binary defaults to production anyway; stated here so that nothing depends on that default).
+# /metrics and /admin/* listen on OPS_PORT, on loopback unless OPS_HOST says otherwise.
+ENV NODE_ENV=production \
+    MODULES=all \
     HOST=0.0.0.0 \
     PORT=8080 \
+    OPS_PORT=9091 \
     DATA_DIR=/var/lib/switchyard/data \
     LOG_LEVEL=info
 EXPOSE 8080

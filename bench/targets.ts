@@ -66,6 +66,8 @@ const NODE = Bun.which("node") ?? "node";
 export const BASE_ENV: Record<string, string> = {
   NODE_ENV: "production",
   LOG_LEVEL: "warn",
+  // Operations listener (/metrics, /admin/*) on a free port: several bench processes run at once.
+  OPS_PORT: "0",
   RESPONSE_CACHE: "false",
   RATE_LIMIT_MAX: "0",
   ORDER_MAX_PENDING: "1000000",

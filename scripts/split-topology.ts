@@ -43,6 +43,8 @@ export interface SplitTopology {
   processes: SplitProcess[];
   baseUrl: string;
   graphqlUrl: string;
+  /** Operations listener of the gateway (`/metrics`, `/admin/*`): every process gets its own free OPS_PORT. */
+  opsUrl: string;
   /** Env shared by every process (BUS, REGISTRY, JWT_SECRET...). */
   sharedEnv: Record<string, string>;
   /** Starts one more process running `part` (e.g. a second catalog) and waits until it registered. */
@@ -52,7 +54,30 @@ export interface SplitTopology {
   stop(): Promise<void>;
 }
 
-/** Starts infrastructure and the four processes, and waits until the gateway is ready. */
+/** Base URL of the operations listener a process of the binary logged (`ops endpoints on http://...`). */
+export function opsUrlOf(p: SplitProcess): string {
+  const m = /ops endpoints on (http:\/\/[^\s"]+)/.exec(p.server.output());
+  if (!m?.[1]) throw new Error(`no ops endpoint in the output of ${p.name}`);
+  return m[1];
+}
+
+/** Processes of the binary {@link startSplit} starts: one per module instance, plus the gateway. */
+export function splitProcessCount(instances: SplitOptions["instances"] = {}): number {
+  return SPLIT_MODULES.reduce((n, m) => n + (instances[m] ?? 1), 0) + 1;
+}
+
+/**
+ * Stops a topology in dependency order: gateways first (they stop accepting and drain), then
+ * the module processes (they finish their work, which still needs the bus, registry and
+ * database), and only then NATS, etcd and PostgreSQL.
+ */
+export async function stopInOrder(processes: readonly Pick<SplitProcess, "part" | "server">[], infrastructure: readonly { stop(): Promise<void> }[]): Promise<void> {
+  await Promise.all(processes.filter((p) => p.part === "gateway").map((p) => p.server.kill()));
+  await Promise.all(processes.filter((p) => p.part !== "gateway").map((p) => p.server.kill()));
+  await Promise.all(infrastructure.map((s) => s.stop()));
+}
+
+/** Starts infrastructure and the binary's processes (see {@link splitProcessCount}), and waits until the gateway is ready. */
 export async function startSplit(opts: SplitOptions = {}): Promise<SplitTopology> {
   const started = await Promise.allSettled([startNats(), startEtcd(), startPostgres()]);
   const failed = started.find((r): r is PromiseRejectedResult => r.status === "rejected");
@@ -86,7 +111,8 @@ export async function startSplit(opts: SplitOptions = {}): Promise<SplitTopology
   const processes: SplitProcess[] = [];
   let seq = 0;
   const launch = (part: string, name: string, extra: Record<string, string> = {}): SplitProcess => {
-    const env = { ...sharedEnv, MODULES: part, PORT: part === "gateway" ? String(port) : "0", ...extra };
+    // OPS_PORT=0: every process has its own operations listener on one machine (a free port, logged).
+    const env = { ...sharedEnv, MODULES: part, PORT: part === "gateway" ? String(port) : "0", OPS_PORT: "0", ...extra };
     const onOutput = opts.onOutput;
     const server = spawnServer(command, { env, ...(opts.cwd ? { cwd: opts.cwd } : {}), ...(onOutput ? { onLine: (line: string) => onOutput(name, line) } : {}) });
     const p = { name, part, server, env };
@@ -101,21 +127,18 @@ export async function startSplit(opts: SplitOptions = {}): Promise<SplitTopology
     processes,
     baseUrl,
     graphqlUrl: `${baseUrl}/graphql`,
+    opsUrl: "",
     sharedEnv,
     async spawn(part, name, extraEnv) {
       const p = launch(part, name ?? `${part}-${++seq}`, extraEnv);
       // A module is up once it has registered; a gateway once it has a supergraph to serve.
-      const marker = part === "gateway" ? '"msg":"switchyard started"' : `module ${part} started`;
+      const marker = part === "gateway" ? '"msg":"switchyard started' : `module ${part} started`;
       await waitUntil(`${p.name} started`, () => p.server.output().includes(marker), p.server, 30_000);
       return p;
     },
     output: () => processes.map((p) => `--- ${p.name} ---\n${p.server.output().slice(-6000)}`).join("\n"),
     async stop() {
-      // Gateway first (stops accepting), then modules, then infrastructure.
-      const gw = processes.filter((p) => p.part === "gateway");
-      await Promise.all(gw.map((p) => p.server.kill()));
-      await Promise.all(processes.filter((p) => p.part !== "gateway").map((p) => p.server.kill()));
-      await Promise.all([nats.stop(), etcd.stop(), postgres.stop()]);
+      await stopInOrder(processes, [nats, etcd, postgres]);
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
@@ -132,6 +155,8 @@ export async function startSplit(opts: SplitOptions = {}): Promise<SplitTopology
     ).catch((err: unknown) => {
       throw new Error(`${String(err)}\n${topology.output()}`);
     });
+    await waitUntil("gateway ops endpoint logged", () => gateway.server.output().includes("ops endpoints on"), gateway.server, 10_000);
+    topology.opsUrl = opsUrlOf(gateway);
   } catch (err) {
     await topology.stop();
     throw err;

@@ -1,36 +1,48 @@
 /**
  * `npm run start:split`: the split deployment on this machine — nats-server (JetStream),
  * etcd, PostgreSQL and five processes of the binary (gateway, account, catalog, order, payment).
- * Ctrl-C stops all of it. Needs the Debian packages nats-server, etcd-server, postgresql.
+ * Ctrl-C stops all of it, in order: the binary's processes first, then NATS, etcd and
+ * PostgreSQL (every server runs in its own process group, so the terminal's SIGINT reaches only
+ * this script). Needs the Debian packages nats-server, etcd-server, postgresql.
  */
-import { startSplit } from "./split-topology.ts";
+import { detachServersFromTerminal } from "../src/kernel/devservers/proc.ts";
+import { opsUrlOf, splitProcessCount, startSplit } from "./split-topology.ts";
 
 const port = Number(process.env["PORT"] ?? 4000);
 const colors: Record<string, string> = { gateway: "\x1b[36m", account: "\x1b[33m", catalog: "\x1b[32m", order: "\x1b[35m", payment: "\x1b[34m" };
-console.log("starting nats-server, etcd, PostgreSQL and 4 processes...");
+detachServersFromTerminal();
+let stopping = false;
+// Until the topology is up, an exit (signal) SIGKILLs what was started (devservers/proc.ts).
+let stopTopology: (() => Promise<void>) | undefined;
+let processCount = splitProcessCount();
+const stop = async (signal: string) => {
+  if (stopping) return;
+  stopping = true;
+  console.log(`${signal}: stopping the ${processCount} processes, then nats-server, etcd and PostgreSQL...`);
+  await stopTopology?.();
+  console.log("stopped");
+  process.exit(0);
+};
+// Installed before the start, so a Ctrl-C during it still stops what was started.
+for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(sig, () => void stop(sig));
+console.log(`starting nats-server, etcd, PostgreSQL and ${splitProcessCount()} processes...`);
 const topology = await startSplit({
   port,
-  env: { LOG_LEVEL: process.env["LOG_LEVEL"] ?? "info" },
+  // Local development: GraphiQL, introspection and the rest of NODE_ENV=development, unless set.
+  env: { LOG_LEVEL: process.env["LOG_LEVEL"] ?? "info", NODE_ENV: process.env["NODE_ENV"] || "development" },
   onOutput: (name, line) => {
     const c = colors[name.split("-")[0] ?? ""] ?? "";
     process.stdout.write(`${c}${name.padEnd(8)}\x1b[0m ${line}\n`);
   },
 });
+stopTopology = () => topology.stop();
+processCount = topology.processes.length;
 console.log(`
-Switchyard split topology is up:
+Switchyard split topology is up (${topology.processes.length} processes):
   GraphiQL   ${topology.graphqlUrl}
+  Ops        ${topology.processes.map((p) => `${p.name} ${opsUrlOf(p)}`).join(", ")}   (/metrics; /admin/* with an admin token)
   NATS       ${topology.nats.url}   (JetStream on)
   etcd       ${topology.etcd.url}
   PostgreSQL ${topology.postgres.baseUrl}/{account,catalog,order,payment}
 Ctrl-C stops everything.`);
-let stopping = false;
-const stop = async () => {
-  if (stopping) return;
-  stopping = true;
-  console.log("stopping...");
-  await topology.stop();
-  process.exit(0);
-};
-process.on("SIGINT", () => void stop());
-process.on("SIGTERM", () => void stop());
 await new Promise(() => {});

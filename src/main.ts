@@ -1,12 +1,12 @@
-import { ConfigError, helpText, loadConfig, type Config } from "./kernel/config.ts";
+import { ConfigError, helpText, isDevelopment, loadConfig, type Config } from "./kernel/config.ts";
 import { createLogger } from "./kernel/logger.ts";
 import { Kernel } from "./kernel/kernel.ts";
-import { devJwtSecret } from "./kernel/secrets.ts";
+import { resolveJwtSecret } from "./kernel/secrets.ts";
 import { createTransports } from "./kernel/transports.ts";
 import { prepareDatabases, resolveDatabase } from "./kernel/storage/resolve.ts";
 import { MODULES } from "./module-list.ts";
 import { createGatewayPart } from "./gateway/index.ts";
-import { createOpsApp } from "./kernel/ops-http.ts";
+import { createProbeApp, startOpsServer, type OpsServer } from "./kernel/ops-http.ts";
 import { createMemoryBus } from "./kernel/bus/memory.ts";
 import { createMemoryRegistry } from "./kernel/registry/memory.ts";
 import { initTracing } from "./kernel/tracing.ts";
@@ -49,18 +49,18 @@ async function main(): Promise<void> {
   }
 
   const logger = createLogger({ level: config.logLevel });
-  if (!config.jwtSecret && migrateOnly) {
-    // Migrations issue no tokens; the account module only needs some secret to start.
-    config = { ...config, jwtSecret: crypto.randomUUID() + crypto.randomUUID() };
-  }
-  if (!config.jwtSecret) {
-    if (config.bus.kind !== "memory") {
-      process.stderr.write("switchyard: configuration error: JWT_SECRET: must be set when BUS is not memory (every process must share it)\n");
-      process.exit(2);
-    }
-    const { secret, created } = devJwtSecret(config.dataDir);
+  // Production unless NODE_ENV=development was asked for (npm start does): see config.ts isDevelopment.
+  const mode = isDevelopment(config) ? "development" : "production";
+  try {
+    const { secret, source } = resolveJwtSecret(config, { migrateOnly });
     config = { ...config, jwtSecret: secret };
-    logger.warn({ dataDir: config.dataDir }, created ? "JWT_SECRET not set: generated a development secret in DATA_DIR" : "JWT_SECRET not set: using the development secret from DATA_DIR");
+    if (source === "generated" || source === "dev-file") {
+      logger.warn({ dataDir: config.dataDir }, source === "generated" ? "JWT_SECRET not set: generated a development secret in DATA_DIR" : "JWT_SECRET not set: using the development secret from DATA_DIR");
+    }
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`switchyard: configuration error: ${err.message}\n`);
+    process.exit(2);
   }
 
   // Tracing first, so every span and log line of the start already has a trace context.
@@ -86,12 +86,27 @@ async function main(): Promise<void> {
     kernel.addPart(createGatewayPart({ expectedSubgraphs: expected }));
   }
 
-  // Module-only processes still answer health probes (the gateway serves its own).
+  // Module-only processes still answer health probes on PORT (the gateway serves its own), and
+  // serve /metrics and /admin/* on the operations listener like a gateway (ops-http.ts).
   let started = false;
-  const ops = config.modules.includes("gateway")
-    ? undefined
-    : Bun.serve({ port: config.port, hostname: config.host, fetch: createOpsApp(() => started, local, kernel.handled, { logger, health: async () => ({ ...(await infrastructureHealth(kernel.bus, kernel.registry)) }) }).fetch });
-  if (ops) logger.info({ port: ops.port }, `health endpoints on http://${config.host}:${ops.port}/health/live`);
+  let probes: ReturnType<typeof Bun.serve> | undefined;
+  let ops: OpsServer | undefined;
+  if (!config.modules.includes("gateway")) {
+    probes = Bun.serve({ port: config.port, hostname: config.host, fetch: createProbeApp(() => started, local, logger).fetch });
+    logger.info({ port: probes.port }, `health endpoints on http://${config.host}:${probes.port}/health/live`);
+    try {
+      ops = startOpsServer(config, {
+        logger,
+        jwtSecret: config.jwtSecret as string,
+        health: async () => ({ role: "modules", modules: local, ...(await infrastructureHealth(kernel.bus, kernel.registry)) }),
+        // Requests this instance served, by subject: shows how a queue group spreads the load.
+        routes: (app) => void app.get("/admin/stats", (c) => c.json({ modules: local, handled: Object.fromEntries(kernel.handled) })),
+      });
+    } catch (err) {
+      logger.fatal({ err }, "start failed");
+      process.exit(1);
+    }
+  }
 
   let stopping = false;
   const shutdown = async (signal: string): Promise<void> => {
@@ -101,7 +116,8 @@ async function main(): Promise<void> {
     started = false;
     await kernel.stop();
     await transports.close();
-    await ops?.stop(true);
+    await probes?.stop(true);
+    await ops?.stop();
     await tracing.shutdown();
     logger.info("bye");
     process.exit(0);
@@ -117,7 +133,7 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   started = true;
-  logger.info({ modules: config.modules, bus: transports.bus.transport, events: transports.events.kind, registry: transports.registry.kind }, "switchyard started");
+  logger.info({ mode, modules: config.modules, bus: transports.bus.transport, events: transports.events.kind, registry: transports.registry.kind, ...(ops ? { opsUrl: ops.url } : {}) }, `switchyard started in ${mode} mode${mode === "development" ? " (GraphiQL, introspection, unmasked errors: NODE_ENV=development)" : ""}`);
 }
 
 /**

@@ -30,8 +30,6 @@ export interface HttpAppOptions {
   middleware?: readonly GatewayMiddleware[];
   /** GraphiQL / production switches of yoga. */
   yoga?: GatewayYogaOptions;
-  /** Extra fields of `GET /admin/health` (bus, registry, breakers: see kernel/health.ts). */
-  health?: () => Promise<Record<string, unknown>>;
   /** Receives the yoga instance: the WebSocket server (ws.ts) runs its operations through it too. */
   onYoga?: (yoga: ReturnType<typeof createGatewayYoga>) => void;
   /**
@@ -45,20 +43,15 @@ export interface HttpAppOptions {
 }
 
 /**
- * The gateway's HTTP surface (hono): `/graphql` (yoga, GraphiQL on GET from a browser),
- * `/health/live`, `/health/ready` (a supergraph with every expected subgraph is loaded),
- * and `/admin/supergraph` (status and last composition errors).
+ * The gateway's public HTTP surface (hono): `/graphql` (yoga, GraphiQL on GET from a browser),
+ * `/health/live`, `/health/ready` (a supergraph with every expected subgraph is loaded).
+ * `/metrics` and `/admin/*` are not served here (404) but on the operations listener
+ * (kernel/ops-http.ts; the gateway's routes there: {@link gatewayAdminRoutes}).
  */
 export function createHttpApp(opts: HttpAppOptions): Hono {
   const app = new Hono();
-  // Request id, access log, HTTP metrics and spans for every route; /metrics and /admin/health.
-  observeHttp(app, {
-    logger: opts.logger,
-    health: async () => {
-      const s = opts.manager.status;
-      return { role: "gateway", supergraph: { version: s.current?.version ?? null, subgraphs: s.current?.subgraphs ?? [], aggregator: s.aggregator }, ...(await opts.health?.()) };
-    },
-  });
+  // Request id, access log, HTTP metrics and spans for every route.
+  observeHttp(app, { logger: opts.logger });
   for (const m of opts.middleware ?? []) app.use(m.path, m.handler);
   const yoga = createGatewayYoga(opts.manager, opts.logger, opts.plugins, opts.operationCaches, opts.yoga);
   opts.onYoga?.(yoga);
@@ -72,11 +65,6 @@ export function createHttpApp(opts: HttpAppOptions): Hono {
     const ready = s.current !== null && missing.length === 0;
     return c.json({ status: ready ? "ready" : "not_ready", supergraphVersion: s.current?.version ?? null, missing }, ready ? 200 : 503);
   });
-  app.get("/admin/supergraph", (c) => {
-    const s = opts.manager.status;
-    return c.json({ version: s.current?.version ?? null, subgraphs: s.current?.subgraphs ?? [], composedAt: s.current?.composedAt ?? null, aggregator: s.aggregator, registered: s.registered, errors: s.lastErrors, sdl: s.current?.sdl ?? null });
-  });
-
   app.on(["GET", "POST", "OPTIONS"], "/graphql", async (c) => {
     if (opts.upgradeWebSocket && c.req.header("upgrade")?.toLowerCase() === "websocket") {
       const upgraded = opts.upgradeWebSocket(c.req.raw, c.env, c.get("clientIp"));
@@ -105,4 +93,23 @@ export function createHttpApp(opts: HttpAppOptions): Hono {
     return res;
   });
   return app;
+}
+
+/** `GET /admin/health` fields of a gateway: its role and the supergraph it serves. */
+export function gatewayHealth(manager: SupergraphManager): Record<string, unknown> {
+  const s = manager.status;
+  return { role: "gateway", supergraph: { version: s.current?.version ?? null, subgraphs: s.current?.subgraphs ?? [], aggregator: s.aggregator } };
+}
+
+/**
+ * The gateway's routes on the operations listener (behind the admin token):
+ * `GET /admin/supergraph`: status, last composition errors and the supergraph SDL.
+ */
+export function gatewayAdminRoutes(manager: SupergraphManager): (app: Hono) => void {
+  return (app) => {
+    app.get("/admin/supergraph", (c) => {
+      const s = manager.status;
+      return c.json({ version: s.current?.version ?? null, subgraphs: s.current?.subgraphs ?? [], composedAt: s.current?.composedAt ?? null, aggregator: s.aggregator, registered: s.registered, errors: s.lastErrors, sdl: s.current?.sdl ?? null });
+    });
+  };
 }

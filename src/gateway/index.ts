@@ -1,7 +1,10 @@
 import type { PartContext, PartDefinition } from "../kernel/module.ts";
 import { newId } from "../kernel/ids.ts";
 import type { Leadership } from "../kernel/supergraph/types.ts";
-import { createHttpApp } from "./http.ts";
+import { createHttpApp, gatewayAdminRoutes, gatewayHealth } from "./http.ts";
+import { startOpsServer, type OpsServer } from "../kernel/ops-http.ts";
+import { isDevelopment } from "../kernel/config.ts";
+import type { Identity } from "../kernel/identity.ts";
 import { createGraphQLWsServer, type GraphQLWsServer, type WsData } from "./ws.ts";
 import type { Server } from "bun";
 import { infrastructureHealth } from "../kernel/health.ts";
@@ -91,7 +94,7 @@ export function createGatewayPart(opts: { expectedSubgraphs: readonly string[] }
       const sessions = fixed && !Object.keys(fixed.subgraphs).includes("account") ? undefined : createSessionGuard({ bus, logger, ttlMs: config.sessionCheckTtlMs, max: config.sessionCheckMax, timeoutMs: config.subgraphTimeoutMs });
       if (sessions) stopHooks.push(() => sessions.stop());
       let ws: GraphQLWsServer | undefined;
-      const app = createHttpApp({ sessions, onYoga: (yoga) => (ws = createGraphQLWsServer({ yoga, jwtSecret: config.jwtSecret as string, logger, limits, subscriptionSlots, sessions })), upgradeWebSocket: (req, srv, clientIp) => (ws ? ws.upgrade(req, srv as Server<WsData>, clientIp) : null), manager, logger, jwtSecret: config.jwtSecret, expectedSubgraphs: fixed ? Object.keys(fixed.subgraphs) : opts.expectedSubgraphs, plugins, middleware, yoga: { graphiql: config.graphiql, production: config.nodeEnv === "production" }, operationCaches: createOperationCaches(config.operationCacheMax), health: async () => ({ ...(await infrastructureHealth(bus, registry)) }) });
+      const app = createHttpApp({ sessions, onYoga: (yoga) => (ws = createGraphQLWsServer({ yoga, jwtSecret: config.jwtSecret as string, logger, limits, subscriptionSlots, sessions })), upgradeWebSocket: (req, srv, clientIp) => (ws ? ws.upgrade(req, srv as Server<WsData>, clientIp) : null), manager, logger, jwtSecret: config.jwtSecret, expectedSubgraphs: fixed ? Object.keys(fixed.subgraphs) : opts.expectedSubgraphs, plugins, middleware, yoga: { graphiql: config.graphiql, production: !isDevelopment(config) }, operationCaches: createOperationCaches(config.operationCacheMax) });
       // GraphQL over WebSocket on the same /graphql (ws.ts); everything else is the hono app.
       if (!ws) throw new Error("yoga instance not created");
       const wsServer = ws;
@@ -107,6 +110,21 @@ export function createGatewayPart(opts: { expectedSubgraphs: readonly string[] }
       const url = `http://${config.host}:${server.port}/graphql`;
       // The runtime of queries and mutations (QUERY_PLANNER); subscriptions always run on js.
       logger.info({ url, port: server.port, queryPlanner: config.queryPlanner }, `gateway listening on ${url} (query planner: ${config.queryPlanner})`);
+      // /metrics and /admin/* on their own listener (OPS_HOST:OPS_PORT), not the public port.
+      let ops: OpsServer;
+      try {
+        ops = startOpsServer(config, {
+          logger,
+          jwtSecret: config.jwtSecret,
+          // An admin token of a missing or disabled account, or of a revoked session, is refused like on /graphql.
+          ...(sessions ? { checkIdentity: async (identity: Identity) => { const v = await sessions.check(identity); return v.ok ? undefined : { status: v.status, code: v.code, message: v.reason }; } } : {}),
+          health: async () => ({ ...gatewayHealth(manager), ...(await infrastructureHealth(bus, registry)) }),
+          routes: gatewayAdminRoutes(manager),
+        });
+      } catch (err) {
+        await server.stop(true);
+        throw err;
+      }
       return {
         async stop() {
           stopped = true;
@@ -127,6 +145,7 @@ export function createGatewayPart(opts: { expectedSubgraphs: readonly string[] }
             logger.warn({ drainTimeoutMs: config.drainTimeoutMs }, "in-flight HTTP requests still running after DRAIN_TIMEOUT_MS; closing them");
             await server.stop(true);
           }
+          await ops.stop();
           for (const fn of stopHooks) await Promise.resolve().then(fn).catch((err: unknown) => logger.warn({ err }, "gateway plugin cleanup failed"));
           logger.info("gateway stopped");
         },

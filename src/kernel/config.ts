@@ -16,7 +16,7 @@ export interface Config {
   host: string;
   /** Directory for embedded data (SQLite files, generated secrets). */
   dataDir: string;
-  /** HS256 secret; undefined means "generate one and keep it in DATA_DIR" (development). */
+  /** HS256 secret; undefined means "generate one and keep it in DATA_DIR" (NODE_ENV=development only; see secrets.ts). */
   jwtSecret: string | undefined;
   /** Access-token lifetime in seconds. */
   jwtTtlS: number;
@@ -72,7 +72,10 @@ export interface Config {
   outboxPollMs: number;
   /** Test-only fault injection point (e.g. `outbox.after_commit[:<subject>]`); undefined = none. */
   faultInject: string | undefined;
-  /** `NODE_ENV`: `production` turns development aids off by default (cache metadata, subgraph timings). */
+  /**
+   * `NODE_ENV`: `production` (default) unless the operator asks for `development` (which `npm start`
+   * sets): only `development` turns the development aids on (see {@link isDevelopment}).
+   */
   nodeEnv: string;
   /** Response cache of public reads at the gateway (`RESPONSE_CACHE`). */
   responseCache: boolean;
@@ -119,6 +122,10 @@ export interface Config {
   /** Rate-limit window, seconds. */
   rateLimitWindowS: number;
   // [issue-10:deploy] new Config fields of this part go below this line
+  /** Port of the operations listener (`/metrics`, `/admin/*`); 0 = pick a free port. */
+  opsPort: number;
+  /** Interface the operations listener binds to (loopback by default: not public). */
+  opsHost: string;
   // [/issue-10:deploy]
   // [issue-10:cache] new Config fields of this part go below this line
   // [/issue-10:cache]
@@ -184,6 +191,12 @@ export interface NatsAuthConfig {
   tlsCertFile?: string;
   tlsKeyFile?: string;
 }
+
+/**
+ * True only when the operator asked for development (`NODE_ENV=development`): every other value,
+ * unset included, runs as production (masked errors, no GraphiQL/introspection/timings by default).
+ */
+export const isDevelopment = (config: Pick<Config, "nodeEnv">): boolean => config.nodeEnv === "development";
 
 /** Thrown for an invalid option; `message` is the single line shown to the user. */
 export class ConfigError extends Error {
@@ -343,7 +356,7 @@ export const OPTIONS = [
   { key: "orderPaymentTimeoutS", env: "ORDER_PAYMENT_TIMEOUT_S", flag: "--order-payment-timeout-s", default: "600", allowed: "1-604800 (seconds)", describe: "Payment window: PENDING orders not paid within this time are cancelled and their stock released (periodic sweeper).", parse: intIn(1, 604_800) },
   { key: "outboxPollMs", env: "OUTBOX_POLL_MS", flag: "--outbox-poll-ms", default: "1000", allowed: "10-60000 (ms)", describe: "Poll interval of the transactional-outbox relay (it also wakes on every commit).", parse: intIn(10, 60_000) },
   { key: "faultInject", env: "FAULT_INJECT", flag: "--fault-inject", default: "", allowed: "outbox.after_commit[:<subject>]", describe: "TEST ONLY: outbox.after_commit kills the process (SIGKILL) right after an outbox commit, before the publish.", parse: (raw) => { if (raw === "") return undefined; if (!/^outbox\.after_commit(:[\w.]+)?$/.test(raw)) throw new ConfigError("outbox.after_commit[:<subject>]"); return raw; } },
-  { key: "nodeEnv", env: "NODE_ENV", flag: "--node-env", default: "development", allowed: "production | development | test | ...", describe: "Environment; production turns development aids off by default (GraphiQL, introspection, subgraph timings); response-cache metadata is shown only with development.", parse: (raw) => { if (!/^[\w-]{1,32}$/.test(raw)) throw new ConfigError("a word such as production or development"); return raw; } },
+  { key: "nodeEnv", env: "NODE_ENV", flag: "--node-env", default: "production", allowed: "production | development | test | ...", describe: "Environment; anything but development is run as production: GraphiQL, introspection, subgraph timings, original messages of internal errors and the generated JWT secret are development aids, on only with development (npm start sets it); response-cache metadata too.", parse: (raw) => { if (!/^[\w-]{1,32}$/.test(raw)) throw new ConfigError("a word such as production or development"); return raw; } },
   { key: "responseCache", env: "RESPONSE_CACHE", flag: "--response-cache", default: "true", allowed: "true | false", describe: "Cache public read responses at the gateway (per caller, invalidated by catalog events).", parse: bool },
   { key: "responseCacheMax", env: "RESPONSE_CACHE_MAX", flag: "--response-cache-max", default: "1000", allowed: "1-1000000 (entries)", describe: "Max cached responses per gateway (least recently used are evicted).", parse: intIn(1, 1_000_000) },
   { key: "responseCacheTtlMs", env: "RESPONSE_CACHE_TTL_MS", flag: "--response-cache-ttl-ms", default: "0", allowed: "0-86400000 (ms)", describe: "TTL of a response none of whose types has its own TTL in RESPONSE_CACHE_TTLS; 0: such responses are not cached.", parse: intIn(0, 86_400_000) },
@@ -352,10 +365,10 @@ export const OPTIONS = [
   { key: "persistedOperationsFile", env: "PERSISTED_OPERATIONS_FILE", flag: "--persisted-operations-file", default: "", allowed: "path of a JSON manifest (required with PERSISTED_OPERATIONS=only)", describe: "Allow-list: { \"<sha256>\": \"<query>\" } or an Apollo persisted query manifest.", parse: (raw, _ctx, acc) => { if (raw === "") { if (acc.persistedOperations === "only") throw new ConfigError("a manifest path (PERSISTED_OPERATIONS=only needs one)"); return undefined; } if (!existsSync(raw)) throw new ConfigError("path of an existing JSON manifest"); return raw; } },
   { key: "apqMax", env: "APQ_MAX", flag: "--apq-max", default: "1000", allowed: "1-1000000 (entries)", describe: "Max operations registered by Automatic Persisted Queries per gateway (LRU).", parse: intIn(1, 1_000_000) },
   { key: "operationCacheMax", env: "OPERATION_CACHE_MAX", flag: "--operation-cache-max", default: "1000", allowed: "1-1000000 (entries)", describe: "Max parsed operations (and parse errors) cached by the gateway (LRU); bounds validation and query-plan caches too.", parse: intIn(1, 1_000_000) },
-  { key: "subgraphTimings", env: "SUBGRAPH_TIMINGS", flag: "--subgraph-timings", default: "", allowed: "true | false (unset: true unless NODE_ENV=production)", describe: "Let clients ask for per-subgraph timings (header x-switchyard-trace: 1; subgraphs answer Apollo ftv1 traces).", parse: (raw, _ctx, acc) => (raw === "" ? acc.nodeEnv !== "production" : bool(raw)) },
+  { key: "subgraphTimings", env: "SUBGRAPH_TIMINGS", flag: "--subgraph-timings", default: "", allowed: "true | false (unset: true only with NODE_ENV=development)", describe: "Let clients ask for per-subgraph timings (header x-switchyard-trace: 1; subgraphs answer Apollo ftv1 traces).", parse: (raw, _ctx, acc) => (raw === "" ? acc.nodeEnv === "development" : bool(raw)) },
   { key: "queryPlanner", env: "QUERY_PLANNER", flag: "--query-planner", default: "rust", allowed: "rust | js", describe: "Gateway runtime of queries and mutations: rust (The Guild's Rust query planner, @graphql-hive/router-runtime) or js (@graphql-tools stitching); subscriptions always run on js.", parse: (raw) => { if (raw !== "js" && raw !== "rust") throw new ConfigError("rust | js"); return raw; } },
-  { key: "graphiql", env: "GRAPHIQL", flag: "--graphiql", default: "", allowed: "true | false (unset: true unless NODE_ENV=production)", describe: "Serve GraphiQL on GET /graphql to browsers.", parse: (raw, _ctx, acc) => (raw === "" ? acc.nodeEnv !== "production" : bool(raw)) },
-  { key: "introspection", env: "INTROSPECTION", flag: "--introspection", default: "", allowed: "true | false (unset: true unless NODE_ENV=production)", describe: "Allow introspection queries; when off, field suggestions (\"Did you mean\") are hidden too.", parse: (raw, _ctx, acc) => (raw === "" ? acc.nodeEnv !== "production" : bool(raw)) },
+  { key: "graphiql", env: "GRAPHIQL", flag: "--graphiql", default: "", allowed: "true | false (unset: true only with NODE_ENV=development)", describe: "Serve GraphiQL on GET /graphql to browsers.", parse: (raw, _ctx, acc) => (raw === "" ? acc.nodeEnv === "development" : bool(raw)) },
+  { key: "introspection", env: "INTROSPECTION", flag: "--introspection", default: "", allowed: "true | false (unset: true only with NODE_ENV=development)", describe: "Allow introspection queries; when off, field suggestions (\"Did you mean\") are hidden too.", parse: (raw, _ctx, acc) => (raw === "" ? acc.nodeEnv === "development" : bool(raw)) },
   { key: "maxDepth", env: "MAX_DEPTH", flag: "--max-depth", default: "12", allowed: "0-1000 (0 = no limit)", describe: "Max selection depth of an operation (QUERY_TOO_DEEP).", parse: intIn(0, 1000) },
   { key: "maxAliases", env: "MAX_ALIASES", flag: "--max-aliases", default: "30", allowed: "0-100000 (0 = no limit)", describe: "Max aliases in an operation (TOO_MANY_ALIASES).", parse: intIn(0, 100_000) },
   { key: "maxTokens", env: "MAX_TOKENS", flag: "--max-tokens", default: "2000", allowed: "0-1000000 (0 = no limit)", describe: "Max lexical tokens in a GraphQL document, checked while parsing (TOO_MANY_TOKENS).", parse: intIn(0, 1_000_000) },
@@ -367,6 +380,8 @@ export const OPTIONS = [
   { key: "rateLimitMax", env: "RATE_LIMIT_MAX", flag: "--rate-limit-max", default: "600", allowed: "0-1000000 (0 = off)", describe: "Requests per account (valid token) per RATE_LIMIT_WINDOW_S, on top of the IP budget RATE_LIMIT_IP_MAX; more get 429 RATE_LIMITED. Shared by all gateways over NATS KV in split mode.", parse: intIn(0, 1_000_000) },
   { key: "rateLimitWindowS", env: "RATE_LIMIT_WINDOW_S", flag: "--rate-limit-window-s", default: "60", allowed: "1-86400 (seconds)", describe: "Rate-limit window (fixed windows aligned to the clock).", parse: intIn(1, 86_400) },
   // [issue-10:deploy] new OPTIONS rows of this part go below this line
+  { key: "opsPort", env: "OPS_PORT", flag: "--ops-port", default: "9091", allowed: "0-65535 (0 = pick a free port)", describe: "Port of the operations listener: /metrics (Prometheus) and /admin/* (admin token required); the public PORT answers 404 for them.", parse: intIn(0, 65535) },
+  { key: "opsHost", env: "OPS_HOST", flag: "--ops-host", default: "127.0.0.1", allowed: "IP address or host name", describe: "Interface of the operations listener; keep it off the public interface (Fly: fly-local-6pn, reached by Fly's metrics scraper on the private network).", parse: (raw) => { if (!/^[\w.:-]+$/.test(raw)) throw new ConfigError("an IP address or host name"); return raw; } },
   // [/issue-10:deploy]
   // [issue-10:cache] new OPTIONS rows of this part go below this line
   // [/issue-10:cache]

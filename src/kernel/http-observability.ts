@@ -3,7 +3,7 @@ import { matchedRoutes } from "hono/route";
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, propagation } from "@opentelemetry/api";
 import { newId } from "./ids.ts";
 import type { Logger } from "./logger.ts";
-import { httpRequestDuration, metricsText, secondsSince } from "./metrics.ts";
+import { httpRequestDuration, secondsSince } from "./metrics.ts";
 import { runWithRequestId } from "./request-context.ts";
 import { tracer } from "./tracing.ts";
 
@@ -22,19 +22,16 @@ const QUIET = /^\/(health\/|metrics$)/;
 
 export interface ObserveHttpOptions {
   logger: Logger;
-  /** Body of `GET /admin/health` (breakers, connections, ...). */
-  health: () => Record<string, unknown> | Promise<Record<string, unknown>>;
 }
 
 /**
- * Instruments a hono app and adds the observability routes:
+ * Instruments a hono app (the public one and the operations listener alike; the operations
+ * routes `/metrics` and `/admin/*` live in ops-http.ts):
  * - every request gets a request id (`c.get("requestId")`, echoed as `x-request-id`), runs
  *   as the current request id and inside a SERVER span (child of an incoming `traceparent`),
  *   is counted in `switchyard_http_request_duration_seconds{route,method,status}` (route =
  *   hono route pattern, `unmatched` for 404s) and writes one access-log line
- *   `{ method, path, route, status, duration_ms, request_id }` ("request");
- * - `GET /metrics`: Prometheus text of this process;
- * - `GET /admin/health`: `{ status: "ok", ...health() }`.
+ *   `{ method, path, route, status, duration_ms, request_id }` ("request").
  * Call right after `new Hono()`, before other routes.
  */
 export function observeHttp(app: Hono, opts: ObserveHttpOptions): void {
@@ -72,9 +69,4 @@ export function observeHttp(app: Hono, opts: ObserveHttpOptions): void {
       }),
     );
   });
-  app.get("/metrics", async (c) => {
-    const m = await metricsText();
-    return c.body(m.body, 200, { "content-type": m.contentType });
-  });
-  app.get("/admin/health", async (c) => c.json({ status: "ok", ...(await opts.health()) }));
 }

@@ -2,17 +2,12 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { loadConfig, OPTIONS, moduleDbEnv } from "../../src/kernel/config.ts";
+import { isDevelopment, loadConfig, OPTIONS, moduleDbEnv } from "../../src/kernel/config.ts";
+import { flyToml, imageEnv } from "../helpers/deploy-env.ts";
 import { ROOT } from "../helpers/topology.ts";
 
 const parts = ["account", "catalog", "order", "payment", "gateway"];
-const fly = Bun.TOML.parse(readFileSync(join(ROOT, "fly.toml"), "utf8")) as {
-  processes: Record<string, string>;
-  env: Record<string, string>;
-  deploy: { release_command: string };
-  http_service: { internal_port: number; processes: string[]; checks: { path: string }[] };
-  checks: Record<string, { path: string; port: number; processes: string[] }>;
-};
+const fly = flyToml();
 const dockerfile = readFileSync(join(ROOT, "Dockerfile"), "utf8");
 const deployDoc = readFileSync(join(ROOT, "docs/deploy-fly.md"), "utf8");
 const knownEnv = new Set([...OPTIONS.map((o) => o.env), ...parts.filter((p) => p !== "gateway").map(moduleDbEnv)]);
@@ -57,6 +52,22 @@ describe("fly.toml agrees with the binary", () => {
     for (const c of live) expect(c.path).toBe("/health/live");
   });
 
+  test("production mode; Fly's [metrics] scrapes the operations listener (OPS_PORT), not the public port", () => {
+    expect(fly.env["NODE_ENV"]).toBe("production");
+    const opsPort = Number(fly.env["OPS_PORT"]);
+    expect(fly.metrics).toEqual({ port: opsPort, path: "/metrics" });
+    expect(opsPort).not.toBe(fly.http_service.internal_port);
+    for (const cmd of Object.values(fly.processes)) {
+      const r = loadConfig(argsOf(cmd), { ...fly.env, JWT_SECRET: "x".repeat(40) }, { parts });
+      if (r.help) throw new Error("help");
+      expect(isDevelopment(r.config)).toBe(false);
+      expect(r.config).toMatchObject({ graphiql: false, introspection: false, subgraphTimings: false, opsPort, opsHost: fly.env["OPS_HOST"] });
+      // Not the public interface: Fly's private network address of the machine.
+      expect(r.config.opsHost).not.toBe(r.config.host);
+    }
+    expect(deployDoc).toContain("OPS_PORT");
+  });
+
   test("every env var is a known option; required secrets are documented", () => {
     for (const key of Object.keys(fly.env)) expect(knownEnv.has(key)).toBe(true);
     for (const secret of ["JWT_SECRET", "DATABASE_URL"]) {
@@ -76,10 +87,12 @@ describe("Dockerfile", () => {
     expect(dockerfile).toMatch(/^FROM oven\/bun:[\d.]+ AS build$/m);
     expect(dockerfile).toMatch(/^USER switchyard$/m);
     expect(dockerfile).toMatch(/^HEALTHCHECK .*\n?.*--probe/m);
-    expect(dockerfile).toMatch(/ENV MODULES=all/);
+    expect(imageEnv()["MODULES"]).toBe("all");
     expect(dockerfile).toMatch(/^CMD \["switchyard"\]$/m);
     expect(dockerfile).toContain(`EXPOSE ${fly.http_service.internal_port}`);
     expect(dockerfile).toContain(`PORT=${fly.http_service.internal_port}`);
+    // Production stated in the image itself; the operations listener on the port Fly scrapes.
+    expect(imageEnv()).toMatchObject({ NODE_ENV: "production", OPS_PORT: String(fly.metrics?.port) });
   });
 
   test("the Bun image tag is the Bun version the lockfile pins", () => {

@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, existsSync, copyFileSync } from "node:fs";
+import { mkdtempSync, rmSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ROOT, startMonolith, type Topology } from "../helpers/topology.ts";
+import { startMonolith, type Topology } from "../helpers/topology.ts";
+import { buildTestBinary } from "../helpers/binary.ts";
 import { startSplit, type SplitTopology } from "../../scripts/split-topology.ts";
 import { orderFlow } from "./flows.ts";
 
@@ -19,17 +20,7 @@ describe("compiled binary", () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "switchyard-bin-"));
-    const build = Bun.spawn(["npm", "run", "--silent", "build"], {
-      cwd: ROOT,
-      env: { ...process.env, SWITCHYARD_OUTFILE: join(dir, "build", "switchyard") },
-      stdout: "pipe",
-      stderr: "pipe",
-    });
-    const code = await build.exited;
-    if (code !== 0) throw new Error(`build failed (${code}):\n${await new Response(build.stdout).text()}\n${await new Response(build.stderr).text()}`);
-    bin = join(dir, "switchyard");
-    copyFileSync(join(dir, "build", "switchyard"), bin);
-    rmSync(join(dir, "build"), { recursive: true, force: true });
+    bin = await buildTestBinary(dir);
   }, 180_000);
 
   afterAll(async () => {

@@ -6,7 +6,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { client } from "../helpers/client.ts";
 import { selectedTopologies, TOPOLOGIES, type Topology } from "../helpers/topology.ts";
-import type { SplitTopology, SplitProcess } from "../../scripts/split-topology.ts";
+import { opsUrlOf, type SplitTopology, type SplitProcess } from "../../scripts/split-topology.ts";
+import { adminJson } from "../helpers/admin.ts";
 import { allProducts, CREATE_ORDER, newAccount, PAY_ORDER } from "./flows.ts";
 
 /** One span as the OTLP JSON encoding carries it (ids are hex strings). */
@@ -40,12 +41,6 @@ function startReceiver(): { url: string; spans: OtlpSpan[]; stop(): void } {
   return { url: `http://127.0.0.1:${server.port}`, spans, stop: () => void server.stop(true) };
 }
 
-/** Port of a module-only process's ops server, from its start log line. */
-function opsPort(p: SplitProcess): number {
-  const m = /health endpoints on http:\/\/127\.0\.0\.1:(\d+)/.exec(p.server.output());
-  if (!m?.[1]) throw new Error(`no ops port in output of ${p.name}`);
-  return Number(m[1]);
-}
 
 /** Sum of the values of the sample lines of `name` whose labels include `labels`. */
 function total(text: string, name: string, labels: Record<string, string> = {}): number {
@@ -87,7 +82,7 @@ for (const name of selectedTopologies()) {
     });
 
     test("GET /metrics on the gateway shows the createOrder flow", async () => {
-      const res = await fetch(`${t.baseUrl}/metrics`);
+      const res = await fetch(`${t.opsUrl}/metrics`);
       expect(res.status).toBe(200);
       const text = await res.text();
       expect(total(text, "switchyard_http_request_duration_seconds_count", { route: "/graphql", method: "POST", status: "200" })).toBeGreaterThanOrEqual(3);
@@ -107,11 +102,11 @@ for (const name of selectedTopologies()) {
       // The saga runs in the order module: in this process (monolith) or the order process (split).
       const split = name === "split" ? (t as Topology & { split: SplitTopology }).split : undefined;
       const orderProc = split?.processes.find((p) => p.part === "order" && p.server.proc.exitCode === null);
-      const text = await (await fetch(orderProc ? `http://127.0.0.1:${opsPort(orderProc)}/metrics` : `${t.baseUrl}/metrics`)).text();
+      const text = await (await fetch(orderProc ? `${opsUrlOf(orderProc)}/metrics` : `${t.opsUrl}/metrics`)).text();
       expect(total(text, "switchyard_saga_outcomes_total", { saga: "checkout", outcome: "completed" })).toBeGreaterThanOrEqual(1);
       expect(total(text, "switchyard_bus_request_duration_seconds_count", { subject: "payment.authorize", outcome: "ok" })).toBeGreaterThanOrEqual(1);
       expect(total(text, "switchyard_bus_request_duration_seconds_count", { subject: "payment.capture", outcome: "ok" })).toBeGreaterThanOrEqual(1);
-      const gateway = await (await fetch(`${t.baseUrl}/metrics`)).text();
+      const gateway = await (await fetch(`${t.opsUrl}/metrics`)).text();
       expect(total(gateway, "switchyard_subgraph_fetch_duration_seconds_count", { subgraph: "order", outcome: "ok" })).toBeGreaterThanOrEqual(2);
     });
 
@@ -140,7 +135,7 @@ for (const name of selectedTopologies()) {
     });
 
     test("GET /admin/health reports the supergraph, the bus, the registry and the breakers", async () => {
-      const h = (await (await fetch(`${t.baseUrl}/admin/health`)).json()) as Record<string, unknown>;
+      const h = await adminJson<Record<string, unknown>>(t.opsUrl, t, "/admin/health");
       expect(h).toMatchObject({ status: "ok", role: "gateway", bus: { state: "connected" }, registry: { state: "connected" } });
       expect((h["breakers"] as Record<string, string>)["subgraph:order"]).toBe("closed");
       expect((h["supergraph"] as { subgraphs: string[] }).subgraphs).toEqual(expect.arrayContaining(["account", "catalog", "order"]));
@@ -150,13 +145,13 @@ for (const name of selectedTopologies()) {
       if (name !== "split") return;
       const split = (t as Topology & { split: SplitTopology }).split;
       const proc = (part: string) => split.processes.find((p) => p.part === part && p.server.proc.exitCode === null) as SplitProcess;
-      const orderMetrics = await (await fetch(`http://127.0.0.1:${opsPort(proc("order"))}/metrics`)).text();
+      const orderMetrics = await (await fetch(`${opsUrlOf(proc("order"))}/metrics`)).text();
       expect(total(orderMetrics, "switchyard_bus_handler_duration_seconds_count", { subject: "graphql.order", outcome: "ok" })).toBeGreaterThanOrEqual(1);
       expect(total(orderMetrics, "switchyard_bus_request_duration_seconds_count", { subject: "catalog.stock.reserve", outcome: "ok" })).toBeGreaterThanOrEqual(1);
       expect(total(orderMetrics, "switchyard_db_query_duration_seconds_count", { driver: "postgres" })).toBeGreaterThanOrEqual(1);
-      const catalogMetrics = await (await fetch(`http://127.0.0.1:${opsPort(proc("catalog"))}/metrics`)).text();
+      const catalogMetrics = await (await fetch(`${opsUrlOf(proc("catalog"))}/metrics`)).text();
       expect(total(catalogMetrics, "switchyard_bus_handler_duration_seconds_count", { subject: "catalog.stock.reserve", outcome: "ok" })).toBeGreaterThanOrEqual(1);
-      const h = (await (await fetch(`http://127.0.0.1:${opsPort(proc("order"))}/admin/health`)).json()) as Record<string, unknown>;
+      const h = await adminJson<Record<string, unknown>>(opsUrlOf(proc("order")), t, "/admin/health");
       expect(h).toMatchObject({ status: "ok", role: "modules", modules: ["order"], bus: { transport: "nats", state: "connected" }, registry: { kind: "etcd", state: "connected" } });
     });
 

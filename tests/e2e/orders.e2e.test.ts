@@ -12,8 +12,9 @@ for (const name of selectedTopologies()) {
       const start = TOPOLOGIES[name];
       if (!start) throw new Error(`unknown topology ${name}`);
       // OUT_OF_STOCK below orders stock + 1 units (more than ORDER_MAX_LINE_QUANTITY's default);
-      // the limits themselves are tested in order-limits.e2e.test.ts.
-      t = await start({ env: { ORDER_MAX_LINE_QUANTITY: "1000000" } });
+      // the limits themselves are tested in order-limits.e2e.test.ts. GraphiQL is off by default
+      // outside NODE_ENV=development; switched on for its test below.
+      t = await start({ env: { ORDER_MAX_LINE_QUANTITY: "1000000", GRAPHIQL: "true" } });
       url = t.graphqlUrl;
     });
     afterAll(async () => {

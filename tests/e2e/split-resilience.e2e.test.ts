@@ -3,6 +3,7 @@
  * answers, then recovery through the circuit breaker's half-open trial), and a module
  * stopped with SIGTERM under load (graceful drain: nothing in flight is lost).
  */
+import { adminJson } from "../helpers/admin.ts";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { ClientError } from "graphql-request";
 import { client } from "../helpers/client.ts";
@@ -27,6 +28,9 @@ describe("split mode resilience (real processes)", () => {
     const top = await startSplitTopology({ env: { BREAKER_RESET_MS: "500", SUBGRAPH_TIMEOUT_MS: "3000" } });
     t = top.split;
     url = top.graphqlUrl;
+    // The admin token of /admin/* is registered and seen active while the account module is up:
+    // the gateway's session guard keeps accepting it when the account process is killed below.
+    await adminJson(t.opsUrl, { jwtSecret: t.sharedEnv["JWT_SECRET"] as string, graphqlUrl: url }, "/admin/health");
   }, 120_000);
   afterAll(async () => {
     await t?.stop();
@@ -51,13 +55,13 @@ describe("split mode resilience (real processes)", () => {
     // Once its lease expired the account module is gone from the registry, but the supergraph
     // keeps its fields: still a partial answer, not a validation error.
     await waitFor("account to leave the registry", async () => {
-      const s = (await (await fetch(`${t.baseUrl}/admin/supergraph`)).json()) as { registered: string[] };
+      const s = await adminJson<{ registered: string[] }>(t.opsUrl, { jwtSecret: t.sharedEnv["JWT_SECRET"] as string, graphqlUrl: t.graphqlUrl }, "/admin/supergraph");
       return !s.registered.includes("account");
     }, 15_000, 200);
     const later = await post(url, MIXED, acc.token);
     expect(later.data?.categories.length).toBeGreaterThan(0);
     expect(later.errors?.map((e) => e.extensions?.["code"])).toEqual(["SUBGRAPH_UNAVAILABLE"]);
-    const health = (await (await fetch(`${t.baseUrl}/admin/health`)).json()) as { breakers: Record<string, string> };
+    const health = await adminJson<{ breakers: Record<string, string> }>(t.opsUrl, { jwtSecret: t.sharedEnv["JWT_SECRET"] as string, graphqlUrl: t.graphqlUrl }, "/admin/health");
     expect(health.breakers["subgraph:account"]).toBe("open");
 
     await t.spawn("account", "account-2");
@@ -67,7 +71,7 @@ describe("split mode resilience (real processes)", () => {
       return answer.data?.me?.name === "Kim Killed";
     }, 20_000, 200);
     expect(answer?.errors).toBeUndefined();
-    const after = (await (await fetch(`${t.baseUrl}/admin/health`)).json()) as { breakers: Record<string, string> };
+    const after = await adminJson<{ breakers: Record<string, string> }>(t.opsUrl, { jwtSecret: t.sharedEnv["JWT_SECRET"] as string, graphqlUrl: t.graphqlUrl }, "/admin/health");
     expect(after.breakers["subgraph:account"]).toBe("closed");
   }, 90_000);
 

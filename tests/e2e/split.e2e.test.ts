@@ -4,21 +4,23 @@ import { join } from "node:path";
 import { client } from "../helpers/client.ts";
 import { waitFor } from "../helpers/ports.ts";
 import { ROOT, startSplitTopology } from "../helpers/topology.ts";
-import type { SplitProcess, SplitTopology } from "../../scripts/split-topology.ts";
+import { opsUrlOf, type SplitProcess, type SplitTopology } from "../../scripts/split-topology.ts";
+import { adminJson } from "../helpers/admin.ts";
 import { createEtcdRegistry } from "../../src/kernel/registry/etcd.ts";
 import { spawnServer } from "../../src/kernel/devservers/proc.ts";
 import { allProducts, orderFlow } from "./flows.ts";
 
-/** Port of a module-only process's health server, read from its log line. */
-function opsPort(p: SplitProcess): number {
-  const m = /health endpoints on http:\/\/127\.0\.0\.1:(\d+)/.exec(p.server.output());
-  if (!m?.[1]) throw new Error(`no ops port in output of ${p.name}`);
-  return Number(m[1]);
+/** Requests a module process served on `subject` (its `/admin/stats`, on its operations listener). */
+async function handled(p: SplitProcess, subject: string, graphqlUrl: string): Promise<number> {
+  const r = await adminJson<{ handled: Record<string, number> }>(opsUrlOf(p), { jwtSecret: p.env["JWT_SECRET"] as string, graphqlUrl }, "/admin/stats");
+  return r.handled[subject] ?? 0;
 }
 
-async function handled(p: SplitProcess, subject: string): Promise<number> {
-  const r = (await (await fetch(`http://127.0.0.1:${opsPort(p)}/admin/stats`)).json()) as { handled: Record<string, number> };
-  return r.handled[subject] ?? 0;
+/** `/admin/supergraph` of the running gateway (its operations listener, with an admin token). */
+function supergraphOf<T>(t: SplitTopology): Promise<T> {
+  const gw = t.processes.find((p) => p.part === "gateway" && p.server.proc.exitCode === null);
+  if (!gw) throw new Error("no running gateway");
+  return adminJson<T>(opsUrlOf(gw), { jwtSecret: t.sharedEnv["JWT_SECRET"] as string, graphqlUrl: t.graphqlUrl }, "/admin/supergraph");
 }
 
 const PRODUCT_QUERY = gql`query($id: ID!) { product(id: $id) { id name stock category { name } } }`;
@@ -45,11 +47,11 @@ describe("split mode only (4 processes, NATS, etcd, PostgreSQL)", () => {
     if (!first) throw new Error("no catalog process");
     const [p] = await allProducts(url);
     if (!p) throw new Error("no products");
-    const before1 = await handled(first, "graphql.catalog");
-    const before2 = await handled(second, "graphql.catalog");
+    const before1 = await handled(first, "graphql.catalog", url);
+    const before2 = await handled(second, "graphql.catalog", url);
     await Promise.all(Array.from({ length: 40 }, () => client(url).request(PRODUCT_QUERY, { id: p.id })));
-    expect((await handled(first, "graphql.catalog")) - before1).toBeGreaterThan(0);
-    expect((await handled(second, "graphql.catalog")) - before2).toBeGreaterThan(0);
+    expect((await handled(first, "graphql.catalog", url)) - before1).toBeGreaterThan(0);
+    expect((await handled(second, "graphql.catalog", url)) - before2).toBeGreaterThan(0);
 
     // Kill -9 the first instance while queries are running: every query must still succeed.
     const running = Promise.all(
@@ -74,12 +76,12 @@ describe("split mode only (4 processes, NATS, etcd, PostgreSQL)", () => {
   test("a restarted gateway recovers the supergraph from etcd", async () => {
     const gw = t.processes.find((p) => p.part === "gateway" && p.server.proc.exitCode === null);
     if (!gw) throw new Error("no gateway");
-    const before = (await (await fetch(`${t.baseUrl}/admin/supergraph`)).json()) as { version: number; subgraphs: string[] };
+    const before = await supergraphOf<{ version: number; subgraphs: string[] }>(t);
     await gw.server.kill();
     const restarted = await t.spawn("gateway", "gateway-2", { PORT: new URL(t.baseUrl).port });
     void restarted;
     await waitFor("gateway ready again", async () => (await fetch(`${t.baseUrl}/health/ready`)).status === 200, 20_000);
-    const after = (await (await fetch(`${t.baseUrl}/admin/supergraph`)).json()) as { version: number; subgraphs: string[] };
+    const after = await supergraphOf<{ version: number; subgraphs: string[] }>(t);
     expect(after.version).toBe(before.version);
     expect(after.subgraphs).toEqual(before.subgraphs);
     expect(restarted.server.output()).toContain('"msg":"supergraph loaded"');
@@ -88,14 +90,14 @@ describe("split mode only (4 processes, NATS, etcd, PostgreSQL)", () => {
   }, 60_000);
 
   test("a module whose SDL does not compose leaves the gateway on the previous supergraph", async () => {
-    const before = (await (await fetch(`${t.baseUrl}/admin/supergraph`)).json()) as { version: number };
+    const before = await supergraphOf<{ version: number }>(t);
     const rogue = spawnServer([process.execPath, join(ROOT, "tests/fixtures/rogue-module.ts")], { env: t.sharedEnv });
     try {
       await waitFor("composition error naming the rogue subgraph", async () => {
-        const s = (await (await fetch(`${t.baseUrl}/admin/supergraph`)).json()) as { errors: { subgraphs: string[] }[] };
+        const s = await supergraphOf<{ errors: { subgraphs: string[] }[] }>(t);
         return s.errors.some((e) => e.subgraphs.includes("rogue"));
       }, 20_000, 200);
-      const after = (await (await fetch(`${t.baseUrl}/admin/supergraph`)).json()) as { version: number; subgraphs: string[] };
+      const after = await supergraphOf<{ version: number; subgraphs: string[] }>(t);
       expect(after.version).toBe(before.version);
       expect(after.subgraphs).not.toContain("rogue");
       expect((await fetch(`${t.baseUrl}/health/ready`)).status).toBe(200);

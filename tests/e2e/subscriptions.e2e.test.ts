@@ -4,6 +4,7 @@ import { createClient as createSseClient } from "graphql-sse";
 import { createClient as createWsClient, type Client as WsClient } from "graphql-ws";
 import { client } from "../helpers/client.ts";
 import { waitFor } from "../helpers/ports.ts";
+import { adminJson } from "../helpers/admin.ts";
 import { ROOT, selectedTopologies, TOPOLOGIES, type Topology } from "../helpers/topology.ts";
 import { spawnServer } from "../../src/kernel/devservers/proc.ts";
 import type { SplitTopology } from "../../scripts/split-topology.ts";
@@ -288,7 +289,7 @@ for (const name of selectedTopologies()) {
     if (name === "split") {
       test("a supergraph swap (a new subgraph joins) keeps open subscriptions running", async () => {
         const split = (t as Topology & { split: SplitTopology }).split;
-        const version = async () => ((await (await fetch(`${t.baseUrl}/admin/supergraph`)).json()) as { version: number; subgraphs: string[] });
+        const version = () => adminJson<{ version: number; subgraphs: string[] }>(t.opsUrl, t, "/admin/supergraph");
         const before = await version();
         const p = fresh();
         const stream = await sse(url, WATCH_ORDERS, {}, alice.token);

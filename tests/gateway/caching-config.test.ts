@@ -15,7 +15,7 @@ const load = (env: Record<string, string>): Config => {
 describe("caching config", () => {
   test("defaults", () => {
     const c = load({});
-    expect(c.nodeEnv).toBe("development");
+    expect(c.nodeEnv).toBe("production");
     expect(c.responseCache).toBe(true);
     expect(c.responseCacheMax).toBe(1000);
     expect(c.responseCacheTtlMs).toBe(0);
@@ -24,13 +24,16 @@ describe("caching config", () => {
     expect(c.persistedOperationsFile).toBeUndefined();
     expect(c.apqMax).toBe(1000);
     expect(c.operationCacheMax).toBe(1000);
-    expect(c.subgraphTimings).toBe(true);
+    // Production by default: timings are a development aid.
+    expect(c.subgraphTimings).toBe(false);
   });
 
-  test("NODE_ENV=production turns subgraph timings off unless set explicitly", () => {
+  test("subgraph timings default on only with NODE_ENV=development; explicit values win", () => {
+    expect(load({ NODE_ENV: "development" }).subgraphTimings).toBe(true);
     expect(load({ NODE_ENV: "production" }).subgraphTimings).toBe(false);
+    expect(load({ NODE_ENV: "test" }).subgraphTimings).toBe(false);
     expect(load({ NODE_ENV: "production", SUBGRAPH_TIMINGS: "true" }).subgraphTimings).toBe(true);
-    expect(load({ SUBGRAPH_TIMINGS: "off" }).subgraphTimings).toBe(false);
+    expect(load({ NODE_ENV: "development", SUBGRAPH_TIMINGS: "off" }).subgraphTimings).toBe(false);
   });
 
   test("RESPONSE_CACHE_TTLS takes types and schema coordinates", () => {

@@ -22,6 +22,8 @@ export interface GqlResponse<T = Record<string, unknown>> {
 /** Every module and the gateway in one kernel on the memory bus (the monolith, in process). */
 export interface InProcessGateway {
   url: string;
+  /** Operations listener (`/metrics`, `/admin/*` with an admin token: helpers/admin.ts). */
+  opsUrl: string;
   bus: Bus;
   config: Config;
   /** POSTs an operation (JSON body); `body` fields beyond query/variables are sent as they are. */
@@ -35,12 +37,13 @@ export interface InProcessGateway {
 export async function startInProcess(overrides: Partial<Config> = {}): Promise<InProcessGateway> {
   const config = testConfig({ seed: true, port: 0, logLevel: "info", ...overrides });
   let port = 0;
-  // The gateway logs its port (PORT=0 picks a free one).
+  let opsUrl = "";
+  // The gateway logs its ports (PORT=0 and OPS_PORT=0 pick free ones).
   const destination = new Writable({
     write(chunk: Buffer, _enc, cb) {
       for (const l of chunk.toString().split("\n")) {
-        if (!l.includes("gateway listening")) continue;
-        port = (JSON.parse(l) as { port: number }).port;
+        if (l.includes("gateway listening")) port = (JSON.parse(l) as { port: number }).port;
+        if (l.includes("ops endpoints on")) opsUrl = (JSON.parse(l) as { opsUrl: string }).opsUrl;
       }
       cb();
     },
@@ -60,6 +63,7 @@ export async function startInProcess(overrides: Partial<Config> = {}): Promise<I
   };
   return {
     url,
+    opsUrl,
     bus,
     config,
     post,

@@ -9,6 +9,7 @@ import type { DocumentNode } from "graphql";
 import { createLogger } from "../../src/kernel/logger.ts";
 import { createMemorySupergraphStore } from "../../src/kernel/supergraph/memory.ts";
 import { SupergraphManager } from "../../src/gateway/supergraph/manager.ts";
+import { adminJson } from "../helpers/admin.ts";
 import { createGatewayYoga } from "../../src/gateway/yoga.ts";
 import { createOperationCaches, type OperationCaches } from "../../src/gateway/plugins/operation-cache.ts";
 import { startInProcess, type InProcessGateway } from "./harness.ts";
@@ -23,7 +24,7 @@ describe("bounded operation caches", () => {
   beforeAll(async () => {
     gw = await startInProcess();
     // The supergraph the in-process gateway composed, served by a second gateway yoga whose caches we hold.
-    const admin = (await (await fetch(gw.url.replace("/graphql", "/admin/supergraph"))).json()) as { sdl: string };
+    const admin = await adminJson<{ sdl: string }>(gw.opsUrl, { jwtSecret: gw.config.jwtSecret as string, graphqlUrl: gw.url }, "/admin/supergraph");
     const logger = createLogger({ level: "silent" });
     const manager = new SupergraphManager({ bus: gw.bus, store: createMemorySupergraphStore(), logger, subgraphTimeoutMs: 5000 });
     manager.loadStatic({ version: 1, sdl: admin.sdl, subgraphs: {}, composedAt: new Date().toISOString() });

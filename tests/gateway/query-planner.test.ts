@@ -14,6 +14,7 @@ import { createMemorySupergraphStore } from "../../src/kernel/supergraph/memory.
 import { loadConfig } from "../../src/kernel/config.ts";
 import type { Identity } from "../../src/kernel/identity.ts";
 import { SupergraphManager } from "../../src/gateway/supergraph/manager.ts";
+import { adminJson } from "../helpers/admin.ts";
 import type { QueryPlannerKind } from "../../src/gateway/supergraph/query-planner.ts";
 import { createGatewayYoga } from "../../src/gateway/yoga.ts";
 import { useAuthDirectives } from "../../src/gateway/plugins/auth-directives.ts";
@@ -55,7 +56,7 @@ describe("QUERY_PLANNER=rust", () => {
 
   beforeAll(async () => {
     gw = await startInProcess({ queryPlanner: "rust" });
-    sdl = ((await (await fetch(gw.url.replace("/graphql", "/admin/supergraph"))).json()) as { sdl: string }).sdl;
+    sdl = (await adminJson<{ sdl: string }>(gw.opsUrl, { jwtSecret: gw.config.jwtSecret as string, graphqlUrl: gw.url }, "/admin/supergraph")).sdl;
     // A customer with one order (through the in-process gateway, itself on the Rust planner).
     const reg = await gw.gql<{ register: { token: string; account: { id: string } } }>(`mutation { register(input: { name: "Quinn", email: "quinn-qp@example.com", password: "password-123" }) { token account { id } } }`);
     expect(reg.errors).toBeUndefined();

@@ -95,6 +95,9 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     rateLimitMax: 0,
     rateLimitWindowS: 60,
     // [issue-10:deploy]
+    // A free port per harness (several run at once); the gateway logs it ("ops endpoints on ...").
+    opsPort: 0,
+    opsHost: "127.0.0.1",
     // [/issue-10:deploy]
     // [issue-10:cache]
     // [/issue-10:cache]

@@ -12,6 +12,10 @@ export interface Topology {
   graphqlUrl: string;
   /** Base URL of the gateway, e.g. `http://127.0.0.1:41234`. */
   baseUrl: string;
+  /** Base URL of the gateway's operations listener (`/metrics`, `/admin/*`), e.g. `http://127.0.0.1:41235`. */
+  opsUrl: string;
+  /** JWT_SECRET of the deployment (to sign an admin token for `/admin/*`: see helpers/admin.ts). */
+  jwtSecret: string;
   /** All process output, for failure messages. */
   output(): string;
   stop(): Promise<void>;
@@ -48,15 +52,18 @@ export interface StartOptions {
 export async function startMonolith(opts: StartOptions = {}): Promise<Topology> {
   const dataDir = mkdtempSync(join(tmpdir(), "switchyard-e2e-"));
   const port = await freePort();
-  const child: Child = spawnChild(opts.command ?? [BUN, join(ROOT, "src/main.ts")], {
+  const opsPort = await freePort();
+  const env = {
     PORT: String(port),
+    OPS_PORT: String(opsPort),
     DATA_DIR: dataDir,
     LOG_LEVEL: "info",
     JWT_SECRET: "e2e-secret-e2e-secret-e2e-secret-0123456789",
     ...PER_IP_LIMITS_OFF,
     ...E2E_ENV,
     ...opts.env,
-  }, opts.cwd);
+  };
+  const child: Child = spawnChild(opts.command ?? [BUN, join(ROOT, "src/main.ts")], env, opts.cwd);
   const baseUrl = `http://127.0.0.1:${port}`;
   try {
     await waitHttpOk(child, `${baseUrl}/health/ready`);
@@ -69,6 +76,8 @@ export async function startMonolith(opts: StartOptions = {}): Promise<Topology> 
     name: "monolith",
     graphqlUrl: `${baseUrl}/graphql`,
     baseUrl,
+    opsUrl: `http://127.0.0.1:${env.OPS_PORT}`,
+    jwtSecret: env.JWT_SECRET,
     output: child.output,
     async stop() {
       await child.stop();
@@ -80,7 +89,7 @@ export async function startMonolith(opts: StartOptions = {}): Promise<Topology> 
 /** Split: gateway + account + catalog + order processes on real NATS, etcd and PostgreSQL. */
 export async function startSplitTopology(opts: StartOptions = {}): Promise<Topology & { split: SplitTopology }> {
   const split = await startSplit({ ...(opts.command ? { command: opts.command } : {}), env: { ...PER_IP_LIMITS_OFF, ...E2E_ENV, ...opts.env }, ...(opts.cwd ? { cwd: opts.cwd } : {}) });
-  return { name: "split", graphqlUrl: split.graphqlUrl, baseUrl: split.baseUrl, output: split.output, stop: split.stop, split };
+  return { name: "split", graphqlUrl: split.graphqlUrl, baseUrl: split.baseUrl, opsUrl: split.opsUrl, jwtSecret: split.sharedEnv["JWT_SECRET"] as string, output: split.output, stop: split.stop, split };
 }
 
 /** Topologies the end-to-end suite runs against, by name. */

@@ -8,10 +8,10 @@ const load = (env: Record<string, string> = {}, argv: string[] = []) => {
 };
 
 describe("protection options", () => {
-  test("defaults (development)", () => {
+  test("defaults (production)", () => {
     const c = load();
-    expect(c.graphiql).toBe(true);
-    expect(c.introspection).toBe(true);
+    expect(c.graphiql).toBe(false);
+    expect(c.introspection).toBe(false);
     expect([c.maxDepth, c.maxAliases, c.maxTokens, c.maxDirectives, c.maxCost]).toEqual([12, 30, 2000, 50, 5000]);
     expect(c.maxBodyBytes).toBe(1_048_576);
     expect(c.corsOrigins).toEqual([]);
@@ -20,7 +20,10 @@ describe("protection options", () => {
     expect(c.rateLimitWindowS).toBe(60);
   });
 
-  test("NODE_ENV=production turns GraphiQL and introspection off unless set explicitly", () => {
+  test("GraphiQL and introspection default on only with NODE_ENV=development; explicit values win", () => {
+    expect(load({ NODE_ENV: "development" })).toMatchObject({ graphiql: true, introspection: true });
+    for (const env of ["production", "test", "staging"]) expect(load({ NODE_ENV: env })).toMatchObject({ graphiql: false, introspection: false });
+    expect(load({ NODE_ENV: "development", GRAPHIQL: "false" }).graphiql).toBe(false);
     const prod = load({ NODE_ENV: "production" });
     expect(prod.graphiql).toBe(false);
     expect(prod.introspection).toBe(false);

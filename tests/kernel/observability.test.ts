@@ -15,13 +15,15 @@ import { currentRequestId } from "../../src/kernel/request-context.ts";
 import { metricsRegistry } from "../../src/kernel/metrics.ts";
 import { MODULES } from "../../src/module-list.ts";
 import { createGatewayPart } from "../../src/gateway/index.ts";
-import { testConfig } from "../helpers/modules.ts";
+import { TEST_JWT_SECRET, testConfig } from "../helpers/modules.ts";
+import { adminGet, adminJson } from "../helpers/admin.ts";
 import { rmSync } from "node:fs";
 
 const exporter = new InMemorySpanExporter();
 let tracing: TracingHandle;
 let kernel: Kernel;
 let baseUrl: string;
+let opsUrl: string;
 let dataDir: string;
 const lines: Record<string, unknown>[] = [];
 
@@ -61,6 +63,7 @@ beforeAll(async () => {
   await kernel.start();
   const listening = lines.find((l) => typeof l["msg"] === "string" && (l["msg"] as string).startsWith("gateway listening"));
   baseUrl = `http://127.0.0.1:${listening?.["port"] as number}`;
+  opsUrl = lines.find((l) => typeof l["msg"] === "string" && (l["msg"] as string).startsWith("ops endpoints on"))?.["opsUrl"] as string;
 });
 
 afterAll(async () => {
@@ -175,14 +178,14 @@ describe("observability in one process", () => {
     expect(d("hit")).toBeGreaterThanOrEqual(1);
   });
 
-  test("GET /metrics serves Prometheus text; GET /admin/health shows bus, registry and breakers", async () => {
-    const res = await fetch(`${baseUrl}/metrics`);
+  test("GET /metrics serves Prometheus text; GET /admin/health shows bus, registry and breakers (operations listener)", async () => {
+    const res = await fetch(`${opsUrl}/metrics`);
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toContain("text/plain");
     const text = await res.text();
     expect(text).toContain("# TYPE switchyard_bus_request_duration_seconds histogram");
     expect(text).toContain('switchyard_circuit_breaker_state{target="subgraph:order"} 0');
-    const health = (await (await fetch(`${baseUrl}/admin/health`)).json()) as Record<string, unknown>;
+    const health = await adminJson<Record<string, unknown>>(opsUrl, { jwtSecret: TEST_JWT_SECRET, graphqlUrl: `${baseUrl}/graphql` }, "/admin/health");
     expect(health).toMatchObject({ status: "ok", role: "gateway", bus: { transport: "memory", state: "connected" }, registry: { kind: "memory", state: "connected" } });
     expect((health["breakers"] as Record<string, string>)["subgraph:order"]).toBe("closed");
     expect((health["supergraph"] as { version: unknown }).version).toBeTruthy();
@@ -190,7 +193,7 @@ describe("observability in one process", () => {
     const healthCount = (t: string) => sample(t, "switchyard_http_request_duration_seconds_count", { route: "/admin/health", method: "GET", status: "200" });
     const unmatched = (t: string) => sample(t, "switchyard_http_request_duration_seconds_count", { route: "unmatched", method: "GET", status: "404" });
     const before = await metricsRegistry.metrics();
-    await fetch(`${baseUrl}/admin/health`);
+    await adminGet(opsUrl, { jwtSecret: TEST_JWT_SECRET, graphqlUrl: `${baseUrl}/graphql` }, "/admin/health");
     await fetch(`${baseUrl}/no/such/path/12345`);
     const after = await metricsRegistry.metrics();
     expect(healthCount(after) - healthCount(before)).toBe(1);

@@ -68,7 +68,7 @@ describe("npm run new-module", () => {
 
   test("MODULES=all: the new subgraph composes and answers through the gateway (auth, validation, entity)", async () => {
     const port = await freePort();
-    server = spawnChild([process.execPath, join(project, "src/main.ts")], { MODULES: "all", PORT: String(port), HOST: "127.0.0.1", DATA_DIR: dataDir, JWT_SECRET: "new-module-test-secret-new-module-test-secret", LOG_LEVEL: "warn", RATE_LIMIT_MAX: "0" });
+    server = spawnChild([process.execPath, join(project, "src/main.ts")], { MODULES: "all", PORT: String(port), OPS_PORT: "0", HOST: "127.0.0.1", DATA_DIR: dataDir, JWT_SECRET: "new-module-test-secret-new-module-test-secret", LOG_LEVEL: "warn", RATE_LIMIT_MAX: "0" });
     await waitHttpOk(server, `http://127.0.0.1:${port}/health/ready`);
     const url = `http://127.0.0.1:${port}/graphql`;
     const anon = client(url);

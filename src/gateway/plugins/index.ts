@@ -1,5 +1,6 @@
 import type { Plugin } from "graphql-yoga";
 import type { PartContext } from "../../kernel/module.ts";
+import { isDevelopment } from "../../kernel/config.ts";
 import type { GatewayContext } from "../context.ts";
 import type { SupergraphManager } from "../supergraph/manager.ts";
 import { useAuthDirectives } from "./auth-directives.ts";
@@ -49,7 +50,7 @@ export function createGatewayPlugins(opts: GatewayPluginOptions): GatewayPlugin[
   plugins.push(useCsrfPrevention());
   plugins.push(...useIntrospectionSwitch(opts.part.config.introspection));
   plugins.push(...useOperationLimits(opts.part.config));
-  plugins.push(useMaskedInternalErrors({ production: opts.part.config.nodeEnv === "production", logger: opts.part.logger }));
+  plugins.push(useMaskedInternalErrors({ production: !isDevelopment(opts.part.config), logger: opts.part.logger }));
   // Abuse limits: registration/login operations per IP, concurrent subscriptions (SSE; ws.ts counts its own).
   if (opts.rateLimits) plugins.push(...[useAuthRateLimit({ limits: opts.rateLimits, fields: opts.part.config.rateLimitAuthFields, logger: opts.part.logger })].filter((p) => p !== undefined));
   if (opts.subscriptionSlots) plugins.push(useSubscriptionLimits(opts.subscriptionSlots));

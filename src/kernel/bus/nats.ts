@@ -394,10 +394,10 @@ class NatsBusImpl implements NatsBus {
     this.#link.onReconnect(() => this.#sendBuffered());
     // The connection can close on its own (reconnect attempts exhausted, auth revoked).
     void nc.closed().then((err) => {
-      if (this.#state !== CLOSED) {
-        this.#log("error", { err, server: nc.getServer() }, "nats connection closed");
-        this.#closeNow();
-      }
+      if (this.#state === CLOSED) return;
+      // While draining, the close is the one drain() asked for (nc.drain() ends in a close): not an error.
+      if (this.#state === OPEN || err) this.#log("error", { err, server: nc.getServer() }, "nats connection closed");
+      this.#closeNow();
     });
   }
 

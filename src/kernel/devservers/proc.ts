@@ -35,9 +35,21 @@ export function onExitCleanup(fn: () => void): () => void {
   return () => exitCleanups.delete(fn);
 }
 
+let detachAll = false;
+
+/**
+ * From now on, spawn servers in their own process group (session), so that Ctrl-C in the
+ * terminal (SIGINT to the foreground process group) reaches only this process, which then stops
+ * them in its own order (`npm run start:split`: the binary's processes first, then NATS, etcd and
+ * PostgreSQL). Call it only where a SIGINT/SIGTERM handler stops the servers.
+ */
+export function detachServersFromTerminal(): void {
+  detachAll = true;
+}
+
 /** Spawns a server, capturing stdout+stderr. SIGKILLed when this process exits first. */
 export function spawnServer(cmd: string[], opts: { env?: Record<string, string>; cwd?: string; onLine?: (line: string) => void } = {}): ServerProcess {
-  const proc = Bun.spawn(cmd, { env: { ...process.env, ...opts.env }, stdin: "ignore", stdout: "pipe", stderr: "pipe", ...(opts.cwd ? { cwd: opts.cwd } : {}) });
+  const proc = Bun.spawn(cmd, { env: { ...process.env, ...opts.env }, stdin: "ignore", stdout: "pipe", stderr: "pipe", ...(opts.cwd ? { cwd: opts.cwd } : {}), ...(detachAll ? { detached: true } : {}) });
   let out = "";
   const pump = async (s: ReadableStream<Uint8Array>) => {
     const dec = new TextDecoder();

@@ -1,0 +1,82 @@
+/**
+ * `npm run start:split` (scripts/start-split.ts) and Ctrl-C: the terminal sends SIGINT to the
+ * whole foreground process group. The script must stop the binary's processes first and only
+ * then nats-server, etcd and PostgreSQL, so no process logs an error on the way down, and it
+ * must name the number of processes it really runs.
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import { SPLIT_MODULES, splitProcessCount, stopInOrder } from "../../scripts/split-topology.ts";
+import { freePort, waitFor } from "../helpers/ports.ts";
+import { ROOT } from "../helpers/topology.ts";
+
+describe("split topology helpers", () => {
+  test("process count: one per module instance plus the gateway", () => {
+    expect(splitProcessCount()).toBe(SPLIT_MODULES.length + 1);
+    expect(splitProcessCount({ catalog: 3 })).toBe(SPLIT_MODULES.length + 3);
+  });
+
+  test("stop order: gateways, then modules, then infrastructure", async () => {
+    const events: string[] = [];
+    const proc = (part: string) => ({ part, server: { kill: async () => void events.push(`${part} stopped`) } as never });
+    const infra = (name: string) => ({ stop: async () => void events.push(`${name} stopped`) });
+    await stopInOrder([proc("order"), proc("gateway"), proc("catalog")], [infra("nats"), infra("etcd")]);
+    expect(events.slice(0, 1)).toEqual(["gateway stopped"]);
+    expect(new Set(events.slice(1, 3))).toEqual(new Set(["order stopped", "catalog stopped"]));
+    expect(new Set(events.slice(3))).toEqual(new Set(["nats stopped", "etcd stopped"]));
+  });
+});
+
+describe("npm run start:split, then Ctrl-C", () => {
+  let group: number | undefined;
+  afterAll(() => {
+    // Whatever is left of the process group (nothing, when the test passed).
+    if (group) {
+      try {
+        process.kill(-group, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+  });
+
+  test("SIGINT to the foreground process group: the 5 processes stop cleanly first, then NATS, etcd, PostgreSQL; no error logs", async () => {
+    const port = await freePort();
+    // detached: a process group of its own, like the foreground job of a terminal.
+    const proc = Bun.spawn([process.execPath, "scripts/start-split.ts"], { cwd: ROOT, env: { ...process.env, PORT: String(port), LOG_LEVEL: "info" }, stdin: "ignore", stdout: "pipe", stderr: "pipe", detached: true });
+    group = proc.pid;
+    let out = "";
+    const pump = async (s: ReadableStream<Uint8Array>) => {
+      const dec = new TextDecoder();
+      for await (const c of s) out += dec.decode(c, { stream: true });
+    };
+    void pump(proc.stdout as ReadableStream<Uint8Array>);
+    void pump(proc.stderr as ReadableStream<Uint8Array>);
+    await waitFor("the split topology to be up", () => {
+      if (proc.exitCode !== null) throw new Error(`exited ${proc.exitCode}:\n${out}`);
+      return out.includes("Ctrl-C stops everything.");
+    }, 120_000, 200);
+    expect(out).toContain(`starting nats-server, etcd, PostgreSQL and ${SPLIT_MODULES.length + 1} processes`);
+    expect(out).toContain(`topology is up (${SPLIT_MODULES.length + 1} processes)`);
+    const nats = /NATS\s+nats:\/\/127\.0\.0\.1:(\d+)/.exec(out)?.[1];
+    const etcd = /etcd\s+http:\/\/127\.0\.0\.1:(\d+)/.exec(out)?.[1];
+    expect(nats && etcd).toBeTruthy();
+    const upTo = out.length;
+
+    process.kill(-proc.pid, "SIGINT"); // what Ctrl-C does
+    const timer = setTimeout(() => process.kill(-proc.pid, "SIGKILL"), 60_000);
+    const code = await proc.exited;
+    clearTimeout(timer);
+    await Bun.sleep(100);
+    const shutdown = out.slice(upTo);
+    expect(code).toBe(0);
+    expect(shutdown).toContain(`stopping the ${SPLIT_MODULES.length + 1} processes, then nats-server, etcd and PostgreSQL`);
+    // Every process of the binary drained and said goodbye...
+    expect(shutdown.match(/"msg":"bye"/g)?.length).toBe(SPLIT_MODULES.length + 1);
+    // ...with nothing at error level (50) or above on the way: the infrastructure was still up.
+    const errors = shutdown.split("\n").filter((l) => /"level":(5\d|6\d)/.test(l));
+    expect(errors).toEqual([]);
+    // And the infrastructure is gone too.
+    for (const p of [nats, etcd]) expect(await fetch(`http://127.0.0.1:${p}/`).then(() => "open", () => "closed")).toBe("closed");
+    group = undefined;
+  }, 200_000);
+});

@@ -1,0 +1,136 @@
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { startInProcess, type InProcessGateway } from "./harness.ts";
+
+// A whole monolith in process on a loaded machine: bun's 5 s default is too short.
+setDefaultTimeout(30_000);
+
+/**
+ * GraphQL-over-HTTP request errors (plugins/request-errors.ts, masked-errors.ts, http.ts) on a
+ * production-configured in-process monolith: every refusal has a code, a JSON body and the
+ * request id; statuses follow the GraphQL-over-HTTP spec for each response media type.
+ */
+interface Body {
+  data?: unknown;
+  errors?: { message: string; extensions?: Record<string, unknown> }[];
+}
+const GRAPHQL_RESPONSE = "application/graphql-response+json";
+
+describe("request errors (production, in-process monolith)", () => {
+  let gw: InProcessGateway;
+  let productId: string;
+  beforeAll(async () => {
+    gw = await startInProcess({ nodeEnv: "production", graphiql: false, introspection: false, subgraphTimings: false });
+    const res = await gw.gql<{ products: { edges: { node: { id: string } }[] } }>("{ products(first: 1) { edges { node { id } } } }");
+    productId = res.data?.products.edges[0]?.node.id as string;
+  }, 60_000);
+  afterAll(async () => {
+    await gw?.stop();
+  }, 60_000);
+
+  const send = async (init: RequestInit & { headers?: Record<string, string> }): Promise<{ status: number; headers: Headers; body: Body; text: string }> => {
+    const res = await fetch(gw.url, init);
+    const text = await res.text();
+    let body: Body = {};
+    try {
+      body = JSON.parse(text) as Body;
+    } catch {
+      // left empty: the assertions below say what was expected
+    }
+    return { status: res.status, headers: res.headers, body, text };
+  };
+  const postJson = (body: unknown, accept?: string) =>
+    send({ method: "POST", headers: { "content-type": "application/json", ...(accept ? { accept } : {}) }, body: typeof body === "string" ? body : JSON.stringify(body) });
+  const expectCoded = (r: { body: Body; headers: Headers }, code: string): void => {
+    expect(r.body.errors?.[0]?.extensions?.["code"]).toBe(code);
+    const requestId = r.headers.get("x-request-id");
+    expect(requestId).toBeTruthy();
+    expect(r.body.errors?.[0]?.extensions?.["requestId"]).toBe(requestId as string);
+  };
+
+  test("variables that do not coerce: BAD_USER_INPUT, 400 for graphql-response+json, 200 for application/json (GraphQL over HTTP)", async () => {
+    const wrongType = { query: "query($id: ID!) { product(id: $id) { id } }", variables: { id: { a: 1 } } };
+    const missing = { query: "query($id: ID!) { product(id: $id) { id } }" };
+    const nullForNonNull = { query: "query($n: Int!) { products(first: $n) { totalCount } }", variables: { n: null } };
+    for (const op of [wrongType, missing, nullForNonNull]) {
+      const strict = await postJson(op, GRAPHQL_RESPONSE);
+      expect(strict.status).toBe(400);
+      expect(strict.body.data).toBeUndefined();
+      expectCoded(strict, "BAD_USER_INPUT");
+      const legacy = await postJson(op, "application/json");
+      expect(legacy.status).toBe(200);
+      expectCoded(legacy, "BAD_USER_INPUT");
+    }
+    // A subscription's variables too (no stream is opened for it).
+    const sub = await postJson({ query: "subscription($p: ID!) { productStockChanged(productId: $p) { id } }", variables: { p: [1, 2] } }, `${GRAPHQL_RESPONSE}, text/event-stream`);
+    expect(sub.status).toBe(400);
+    expectCoded(sub, "BAD_USER_INPUT");
+  });
+
+  test("no query ({} or a bare GET): 400 BAD_REQUEST whatever the Accept", async () => {
+    for (const accept of [undefined, "application/json", GRAPHQL_RESPONSE]) {
+      const r = await postJson({}, accept);
+      expect(r.status).toBe(400);
+      expectCoded(r, "BAD_REQUEST");
+    }
+    const get = await send({ method: "GET", headers: { "apollo-require-preflight": "1", accept: "application/json" } });
+    expect(get.status).toBe(400);
+    expectCoded(get, "BAD_REQUEST");
+  });
+
+  test("an unreadable Content-Type: 415 UNSUPPORTED_MEDIA_TYPE with a JSON body and the request id", async () => {
+    const r = await send({ method: "POST", headers: { "content-type": "application/xml", "x-graphql-yoga-csrf": "1" }, body: "<query/>" });
+    expect(r.status).toBe(415);
+    expect(r.headers.get("content-type")).toContain("application/json");
+    expectCoded(r, "UNSUPPORTED_MEDIA_TYPE");
+    expect(r.headers.get("accept")).toContain("application/json");
+  });
+
+  test("malformed JSON: 400 BAD_REQUEST without the parser's message in production", async () => {
+    for (const accept of [undefined, GRAPHQL_RESPONSE]) {
+      const r = await postJson('{"query": "{ __typename }"', accept);
+      expect(r.status).toBe(400);
+      expectCoded(r, "BAD_REQUEST");
+      expect(r.body.errors?.[0]?.extensions?.["originalError"]).toBeUndefined();
+      expect(r.text).not.toContain("SyntaxError");
+      expect(r.text).not.toContain("JSON Parse error");
+    }
+  });
+
+  test("an Accept nothing can be sent as: 406 NOT_ACCEPTABLE with a JSON body", async () => {
+    const r = await postJson({ query: "{ __typename }" }, "text/html");
+    expect(r.status).toBe(406);
+    expectCoded(r, "NOT_ACCEPTABLE");
+  });
+
+  test("subscriptions over POST: SSE at once for text/event-stream, */* or no Accept; a coded 406 pointing at SSE/WebSocket for JSON only", async () => {
+    const query = `subscription { productStockChanged(productId: "${productId}") { id stock } }`;
+    for (const accept of ["*/*", "text/event-stream", undefined]) {
+      const ctl = new AbortController();
+      const started = Date.now();
+      const timer = setTimeout(() => ctl.abort(), 5_000);
+      const res = await fetch(gw.url, { method: "POST", headers: { "content-type": "application/json", ...(accept ? { accept } : {}) }, body: JSON.stringify({ query }), signal: ctl.signal });
+      expect(res.status).toBe(200);
+      expect(res.headers.get("content-type")).toContain("text/event-stream");
+      expect(res.headers.get("x-request-id")).toBeTruthy();
+      const first = await (res.body as ReadableStream<Uint8Array>).getReader().read();
+      expect(first.done).toBe(false);
+      expect(Date.now() - started).toBeLessThan(5_000);
+      ctl.abort();
+      clearTimeout(timer);
+    }
+    for (const accept of ["application/json", GRAPHQL_RESPONSE]) {
+      const r = await postJson({ query }, accept);
+      expect(r.status).toBe(406);
+      expectCoded(r, "NOT_ACCEPTABLE");
+      expect(r.body.errors?.[0]?.message).toContain("text/event-stream");
+      expect(r.body.errors?.[0]?.message).toContain("WebSocket");
+    }
+  });
+
+  test("another method on /graphql: 405 METHOD_NOT_ALLOWED with Allow", async () => {
+    const r = await send({ method: "PUT", headers: { "content-type": "application/json" }, body: "{}" });
+    expect(r.status).toBe(405);
+    expect(r.headers.get("allow")).toContain("POST");
+    expectCoded(r, "METHOD_NOT_ALLOWED");
+  });
+});

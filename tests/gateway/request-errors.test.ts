@@ -127,6 +127,22 @@ describe("request errors (production, in-process monolith)", () => {
     }
   });
 
+  test("variables nested deeper than MAX_JSON_DEPTH (64): 400 JSON_TOO_DEEP, however deep (was a 500 from a stack overflow)", async () => {
+    const nested = (d: number) => `{"query":"{ __typename }","variables":{"v":${"[".repeat(d - 1)}${"]".repeat(d - 1)}}}`;
+    const fine = await postJson(nested(64));
+    expect(fine.status).toBe(200);
+    expect(fine.body.errors).toBeUndefined();
+    for (const depth of [65, 200_000]) {
+      const r = await postJson(nested(depth), GRAPHQL_RESPONSE);
+      expect(r.status).toBe(400);
+      expectCoded(r, "JSON_TOO_DEEP");
+      expect(r.body.errors?.[0]?.extensions?.["limit"]).toBe(64);
+    }
+    const ext = await postJson(`{"query":"{ __typename }","extensions":{"x":${"[".repeat(100)}${"]".repeat(100)}}}`);
+    expect(ext.status).toBe(400);
+    expectCoded(ext, "JSON_TOO_DEEP");
+  });
+
   test("another method on /graphql: 405 METHOD_NOT_ALLOWED with Allow", async () => {
     const r = await send({ method: "PUT", headers: { "content-type": "application/json" }, body: "{}" });
     expect(r.status).toBe(405);

@@ -45,22 +45,28 @@ const jsonError = (status: 406 | 415, code: string, message: string, requestId: 
 /**
  * Codes the errors of a result that has no `data` (a request error: the operation never ran)
  * and lets yoga answer 400 for `application/graphql-response+json` (`http.spec`: 200 for
- * `application/json`). Errors with a code, and unexpected ones (masked-errors.ts), are left alone.
+ * `application/json`); variable errors next to data (the authorization plugin refused the
+ * fields first) get their code too. Errors with a code, and unexpected ones (masked-errors.ts),
+ * are left alone.
  */
 function codeRequestErrors(result: ExecutionResult): ExecutionResult | undefined {
+  // graphql-js CoerceVariableValues() messages all start with `Variable "$name"`.
+  const isVariableError = (e: GraphQLError): boolean => e.message.startsWith('Variable "$');
   // `data: undefined` (the Rust-planned executor) is no data entry either.
-  if (result.data !== undefined || !result.errors?.some((e) => e.extensions?.["code"] === undefined && !isUnexpectedError(e))) return undefined;
+  const requestError = result.data === undefined;
+  const uncoded = (e: GraphQLError): boolean => e.extensions?.["code"] === undefined && !isUnexpectedError(e) && (requestError || isVariableError(e));
+  if (!result.errors?.some(uncoded)) return undefined;
   const errors = result.errors.map((e) => {
-    if (e.extensions?.["code"] !== undefined || isUnexpectedError(e)) return e;
-    // graphql-js CoerceVariableValues() messages all start with `Variable "$name"`.
-    const code = e.message.startsWith('Variable "$') ? BAD_USER_INPUT : BAD_REQUEST;
+    if (!uncoded(e)) return e;
+    const code = isVariableError(e) ? BAD_USER_INPUT : BAD_REQUEST;
     return new GraphQLError(e.message, {
       nodes: e.nodes ?? null,
       source: e.source ?? null,
       positions: e.positions ?? null,
       path: e.path ?? null,
       originalError: e.originalError ?? null,
-      extensions: { ...e.extensions, code, http: { status: 400, spec: true } },
+      // With data (the authorization plugin already answered the fields it refused): no status change.
+      extensions: { ...e.extensions, code, ...(requestError ? { http: { status: 400, spec: true } } : {}) },
     });
   });
   return { ...result, errors };

@@ -48,7 +48,7 @@ export const hostileString: fc.Arbitrary<string> = fc.oneof(
     "tok_visa",
     "tok_chargeDeclined",
     "tok_processingError",
-    "tok_timeout",
+    // Not tok_timeout: its saga may settle after the response, racing the suite's stock bookkeeping.
     "x".repeat(10_000),
     "%00",
     "${jndi:ldap://x}",
@@ -356,3 +356,27 @@ async function readBriefly(res: Response, ms: number): Promise<string> {
   }
   return text;
 }
+
+/** One step of the ordering property: orders, payments, cancellations, status and stock changes. */
+export type OrderCommand =
+  | { k: "create"; as: "customer" | "admin"; items: { p: number; q: number }[]; parallel: number }
+  | { k: "pay"; as: "customer" | "admin"; o: number; token: string }
+  | { k: "cancel"; as: "customer" | "admin"; o: number }
+  | { k: "status"; o: number; status: string }
+  | { k: "stock"; p: number; stock: number };
+
+const who = fc.constantFrom("customer", "admin") as fc.Arbitrary<"customer" | "admin">;
+const quantity = fc.oneof({ arbitrary: fc.integer({ min: 1, max: 4 }), weight: 6 }, { arbitrary: hostileInt, weight: 1 });
+
+/**
+ * Mostly valid ordering steps (so that orders are really placed, paid, cancelled), with hostile
+ * quantities, tokens and statuses mixed in; `p` and `o` index the suite's product and order
+ * pools. `parallel` identical orders are sent at once (a race for the last units).
+ */
+export const orderCommand: fc.Arbitrary<OrderCommand> = fc.oneof(
+  { arbitrary: fc.record({ k: fc.constant("create" as const), as: who, items: fc.array(fc.record({ p: fc.nat({ max: 7 }), q: quantity }), { minLength: 1, maxLength: 4 }), parallel: fc.integer({ min: 1, max: 6 }) }), weight: 5 },
+  { arbitrary: fc.record({ k: fc.constant("pay" as const), as: who, o: fc.nat(), token: fc.oneof({ arbitrary: fc.constantFrom("tok_visa", "tok_chargeDeclined", "tok_processingError"), weight: 4 }, { arbitrary: hostileString, weight: 1 }) }), weight: 3 },
+  { arbitrary: fc.record({ k: fc.constant("cancel" as const), as: who, o: fc.nat() }), weight: 2 },
+  { arbitrary: fc.record({ k: fc.constant("status" as const), o: fc.nat(), status: fc.oneof({ arbitrary: fc.constantFrom("PENDING", "PAID", "SHIPPED", "CANCELLED", "PAYMENT_FAILED"), weight: 5 }, { arbitrary: hostileString, weight: 1 }) }), weight: 2 },
+  { arbitrary: fc.record({ k: fc.constant("stock" as const), p: fc.nat({ max: 7 }), stock: fc.oneof({ arbitrary: fc.integer({ min: 0, max: 6 }), weight: 4 }, { arbitrary: hostileInt, weight: 1 }) }), weight: 1 },
+);

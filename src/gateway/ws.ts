@@ -13,6 +13,7 @@ import { limitOperation, storeFailureLogger, type RateLimits } from "./middlewar
 import { releasing, type SubscriptionSlots } from "./plugins/subscription-limits.ts";
 import type { SessionGuard } from "./sessions.ts";
 import { GraphQLError } from "graphql";
+import { jsonDepthError } from "./plugins/json-depth.ts";
 
 /**
  * GraphQL over WebSocket (the `graphql-transport-ws` protocol of the `graphql-ws` library) on
@@ -78,7 +79,17 @@ export interface GraphQLWsServer {
 }
 
 /** Creates the WebSocket side of the gateway for `Bun.serve({ fetch, websocket })`. */
-export function createGraphQLWsServer(opts: { yoga: YogaServerInstance<GatewayContext, object>; jwtSecret: string; logger: Logger; path?: string; limits?: RateLimits | undefined; subscriptionSlots?: SubscriptionSlots | undefined; sessions?: SessionGuard | undefined }): GraphQLWsServer {
+export function createGraphQLWsServer(opts: {
+  yoga: YogaServerInstance<GatewayContext, object>;
+  jwtSecret: string;
+  logger: Logger;
+  path?: string;
+  limits?: RateLimits | undefined;
+  subscriptionSlots?: SubscriptionSlots | undefined;
+  sessions?: SessionGuard | undefined;
+  /** `MAX_JSON_DEPTH` for the variables and extensions of a `subscribe` message (0 or absent: no limit). */
+  maxJsonDepth?: number;
+}): GraphQLWsServer {
   const path = opts.path ?? "/graphql";
   const onStoreError = storeFailureLogger(opts.logger, "websocket operations");
   const handler = makeHandler<WsConnectionParams, WsExtra>({
@@ -112,6 +123,9 @@ export function createGraphQLWsServer(opts: { yoga: YogaServerInstance<GatewayCo
         const refused = await limitOperation(opts.limits, holder, onStoreError);
         if (refused) return [refused];
       }
+      // As over HTTP (plugins/json-depth.ts): nothing recursive may see deeper nesting.
+      const deep = opts.maxJsonDepth ? jsonDepthError(payload, opts.maxJsonDepth) : undefined;
+      if (deep) return [deep];
       const gatewayContext: GatewayContext = { identity: ctx.extra.identity ?? null, requestId: newId(), clientIp, transport: "ws" };
       const { schema, execute, subscribe, contextFactory, parse, validate } = opts.yoga.getEnveloped({ ...gatewayContext, request, params: payload });
       let document;

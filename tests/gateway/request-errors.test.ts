@@ -143,6 +143,26 @@ describe("request errors (production, in-process monolith)", () => {
     expectCoded(ext, "JSON_TOO_DEEP");
   });
 
+  test("over WebSocket too: deep variables are JSON_TOO_DEEP; a message over MAX_BODY_BYTES closes the socket (1009)", async () => {
+    const ws = new WebSocket(gw.url.replace("http", "ws"), "graphql-transport-ws");
+    const messages: { type: string; id?: string; payload?: { extensions?: { code?: string; limit?: number } }[] }[] = [];
+    const closed = new Promise<number>((resolve) => ws.addEventListener("close", (e) => resolve(e.code)));
+    ws.addEventListener("message", (e) => messages.push(JSON.parse(String(e.data)) as (typeof messages)[number]));
+    await new Promise((resolve) => ws.addEventListener("open", resolve));
+    ws.send(JSON.stringify({ type: "connection_init" }));
+    const until = async (ok: () => boolean) => {
+      for (let i = 0; i < 100 && !ok(); i++) await Bun.sleep(20);
+    };
+    await until(() => messages.some((m) => m.type === "connection_ack"));
+    ws.send(`{"type":"subscribe","id":"deep","payload":{"query":"{ __typename }","variables":{"v":${"[".repeat(1000)}${"]".repeat(1000)}}}}`);
+    await until(() => messages.some((m) => m.id === "deep"));
+    const answer = messages.find((m) => m.id === "deep");
+    expect(answer?.type).toBe("error");
+    expect(answer?.payload?.[0]?.extensions).toMatchObject({ code: "JSON_TOO_DEEP", limit: 64 });
+    ws.send(JSON.stringify({ type: "subscribe", id: "big", payload: { query: "{ __typename }", variables: { pad: "x".repeat(gw.config.maxBodyBytes + 10) } } }));
+    expect(await closed).toBe(1009);
+  });
+
   test("another method on /graphql: 405 METHOD_NOT_ALLOWED with Allow", async () => {
     const r = await send({ method: "PUT", headers: { "content-type": "application/json" }, body: "{}" });
     expect(r.status).toBe(405);

@@ -5,6 +5,7 @@
  * recursive code further on (the response cache's key, variable coercion, logging) would run out
  * of stack on it and answer 500. No input type of the schema needs more than a handful of levels.
  */
+import type { GraphQLError } from "graphql";
 import { createGraphQLError } from "graphql-yoga";
 import type { GatewayPlugin } from "./index.ts";
 
@@ -26,16 +27,24 @@ export function jsonDeeperThan(value: unknown, max: number): boolean {
   return false;
 }
 
+/**
+ * The `JSON_TOO_DEEP` error for a request (HTTP params or a WebSocket `subscribe` payload) whose
+ * `variables` or `extensions` nest deeper than `maxDepth`; undefined when they do not.
+ */
+export function jsonDepthError(params: { variables?: unknown; extensions?: unknown }, maxDepth: number): GraphQLError | undefined {
+  const deep = (["variables", "extensions"] as const).find((k) => jsonDeeperThan(params[k], maxDepth));
+  if (!deep) return undefined;
+  return createGraphQLError(`request ${deep} nest deeper than ${maxDepth} levels`, { extensions: { code: JSON_TOO_DEEP, limit: maxDepth, http: { status: 400 } } });
+}
+
 /** The limit as a plugin (none for `maxDepth` 0). */
 export function useJsonDepthLimit(maxDepth: number): GatewayPlugin[] {
   if (maxDepth <= 0) return [];
   return [
     {
       onParams({ params }) {
-        const deep = (["variables", "extensions"] as const).find((k) => jsonDeeperThan(params[k], maxDepth));
-        if (deep) {
-          throw createGraphQLError(`request ${deep} nest deeper than ${maxDepth} levels`, { extensions: { code: JSON_TOO_DEEP, limit: maxDepth, http: { status: 400 } } });
-        }
+        const error = jsonDepthError(params, maxDepth);
+        if (error) throw error;
       },
     },
   ];

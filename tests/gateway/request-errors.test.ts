@@ -170,3 +170,30 @@ describe("request errors (production, in-process monolith)", () => {
     expectCoded(r, "METHOD_NOT_ALLOWED");
   });
 });
+
+describe("a subscription refused with 406 is closed at once (in-process monolith, 2 subscriptions per IP)", () => {
+  let gw: InProcessGateway;
+  beforeAll(async () => {
+    gw = await startInProcess({ nodeEnv: "production", graphiql: false, introspection: false, subgraphTimings: false, maxSubscriptionsPerIp: 2 });
+  }, 60_000);
+  afterAll(async () => {
+    await gw?.stop();
+  }, 60_000);
+
+  test("five JSON-only subscription requests (406) leave the IP's two subscription slots free", async () => {
+    const res = await gw.gql<{ products: { edges: { node: { id: string } }[] } }>("{ products(first: 1) { edges { node { id } } } }");
+    const query = `subscription { productStockChanged(productId: "${res.data?.products.edges[0]?.node.id}") { id stock } }`;
+    for (let i = 0; i < 5; i++) {
+      const refused = await fetch(gw.url, { method: "POST", headers: { "content-type": "application/json", accept: "application/json" }, body: JSON.stringify({ query }) });
+      expect(refused.status).toBe(406);
+      await refused.text();
+    }
+    // yoga left those streams open (their slots held): a real subscription would now be refused.
+    await Bun.sleep(100);
+    const ctl = new AbortController();
+    const sse = await fetch(gw.url, { method: "POST", headers: { "content-type": "application/json", accept: "text/event-stream" }, body: JSON.stringify({ query }), signal: ctl.signal });
+    expect(sse.status).toBe(200);
+    expect(sse.headers.get("content-type")).toContain("text/event-stream");
+    ctl.abort();
+  });
+});

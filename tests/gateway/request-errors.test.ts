@@ -143,7 +143,7 @@ describe("request errors (production, in-process monolith)", () => {
     expectCoded(ext, "JSON_TOO_DEEP");
   });
 
-  test("over WebSocket too: deep variables are JSON_TOO_DEEP; a message over MAX_BODY_BYTES closes the socket (1009)", async () => {
+  test("over WebSocket too: deep variables are JSON_TOO_DEEP; introspection is off; a message over MAX_BODY_BYTES closes the socket (1009)", async () => {
     const ws = new WebSocket(gw.url.replace("http", "ws"), "graphql-transport-ws");
     const messages: { type: string; id?: string; payload?: { extensions?: { code?: string; limit?: number } }[] }[] = [];
     const closed = new Promise<number>((resolve) => ws.addEventListener("close", (e) => resolve(e.code)));
@@ -159,6 +159,12 @@ describe("request errors (production, in-process monolith)", () => {
     const answer = messages.find((m) => m.id === "deep");
     expect(answer?.type).toBe("error");
     expect(answer?.payload?.[0]?.extensions).toMatchObject({ code: "JSON_TOO_DEEP", limit: 64 });
+    // INTROSPECTION=false holds over WebSocket too (it used to answer __schema there).
+    ws.send(JSON.stringify({ type: "subscribe", id: "schema", payload: { query: "{ __schema { types { name } } }" } }));
+    await until(() => messages.some((m) => m.id === "schema"));
+    const schema = messages.find((m) => m.id === "schema");
+    expect(schema?.type).toBe("error");
+    expect(schema?.payload?.[0]?.extensions?.code).toBe("INTROSPECTION_DISABLED");
     ws.send(JSON.stringify({ type: "subscribe", id: "big", payload: { query: "{ __typename }", variables: { pad: "x".repeat(gw.config.maxBodyBytes + 10) } } }));
     expect(await closed).toBe(1009);
   });

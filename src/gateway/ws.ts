@@ -14,6 +14,7 @@ import { releasing, type SubscriptionSlots } from "./plugins/subscription-limits
 import type { SessionGuard } from "./sessions.ts";
 import { GraphQLError } from "graphql";
 import { jsonDepthError } from "./plugins/json-depth.ts";
+import { requestErrorResult } from "./plugins/request-errors.ts";
 
 /**
  * GraphQL over WebSocket (the `graphql-transport-ws` protocol of the `graphql-ws` library) on
@@ -169,18 +170,26 @@ export function createGraphQLWsServer(opts: {
     onClose: (ctx) => {
       for (const release of [...(ctx.extra.slots ?? [])]) release();
     },
-    execute: (args) => (args.rootValue as Enveloped).execute(args),
+    // A request error thrown by an executor (variables that do not coerce) is that operation's
+    // result, as over HTTP; thrown on, it would close the whole socket (4500).
+    execute: async (args) => {
+      try {
+        return await (args.rootValue as Enveloped).execute(args);
+      } catch (err) {
+        return requestErrorResult(err);
+      }
+    },
     subscribe: async (args) => {
       const { subscribe, release } = args.rootValue as Enveloped;
-      if (!release) return subscribe(args);
       try {
         const result = await subscribe(args);
+        if (!release) return result;
         if (isAsyncIterable(result)) return releasing(result, release);
         release();
         return result;
       } catch (err) {
-        release();
-        throw err;
+        release?.();
+        return requestErrorResult(err);
       }
     },
   });

@@ -143,7 +143,7 @@ describe("request errors (production, in-process monolith)", () => {
     expectCoded(ext, "JSON_TOO_DEEP");
   });
 
-  test("over WebSocket too: deep variables are JSON_TOO_DEEP; introspection is off; a message over MAX_BODY_BYTES closes the socket (1009)", async () => {
+  test("over WebSocket too: deep variables are JSON_TOO_DEEP; bad variables BAD_USER_INPUT with the socket kept; introspection is off; a message over MAX_BODY_BYTES closes the socket (1009)", async () => {
     const ws = new WebSocket(gw.url.replace("http", "ws"), "graphql-transport-ws");
     const messages: { type: string; id?: string; payload?: { extensions?: { code?: string; limit?: number } }[] }[] = [];
     const closed = new Promise<number>((resolve) => ws.addEventListener("close", (e) => resolve(e.code)));
@@ -159,6 +159,13 @@ describe("request errors (production, in-process monolith)", () => {
     const answer = messages.find((m) => m.id === "deep");
     expect(answer?.type).toBe("error");
     expect(answer?.payload?.[0]?.extensions).toMatchObject({ code: "JSON_TOO_DEEP", limit: 64 });
+    // Variables that do not coerce: that operation gets BAD_USER_INPUT, the socket stays open
+    // (the executor's throw used to close it with 4500, ending every other operation on it).
+    ws.send(JSON.stringify({ type: "subscribe", id: "coerce", payload: { query: "query($id: ID!) { product(id: $id) { id } }", variables: { id: {} } } }));
+    await until(() => messages.some((m) => m.id === "coerce"));
+    const coerced = messages.find((m) => m.id === "coerce") as { type: string; payload?: { errors?: { extensions?: { code?: string } }[] } } | undefined;
+    expect(coerced?.type).toBe("next");
+    expect(coerced?.payload?.errors?.[0]?.extensions?.code).toBe("BAD_USER_INPUT");
     // INTROSPECTION=false holds over WebSocket too (it used to answer __schema there).
     ws.send(JSON.stringify({ type: "subscribe", id: "schema", payload: { query: "{ __schema { types { name } } }" } }));
     await until(() => messages.some((m) => m.id === "schema"));

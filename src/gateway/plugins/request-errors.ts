@@ -73,6 +73,17 @@ function codeRequestErrors(result: ExecutionResult): ExecutionResult | undefined
 }
 
 /**
+ * The result for an error an executor threw (graphql-ws has no yoga `handle` around it to do
+ * this): a GraphQL error that is not unexpected becomes `{ errors: [it] }`, coded as a request
+ * error (`BAD_USER_INPUT` for variables). Anything else is rethrown.
+ * @throws `err` when it is not a GraphQLError or is an unexpected one (a bug: masked elsewhere).
+ */
+export function requestErrorResult(err: unknown): ExecutionResult {
+  if (!(err instanceof GraphQLError) || isUnexpectedError(err)) throw err;
+  return codeRequestErrors({ errors: [err] }) ?? { errors: [err] };
+}
+
+/**
  * yoga marks some not-well-formed requests (malformed JSON) `http.spec`, which under
  * `application/json` gives 200 once masked-errors.ts has removed `extensions.originalError` in
  * production; the spec asks 400 for a body the server cannot interpret, whatever the media type.

@@ -211,6 +211,13 @@ export function createGraphQLWsServer(opts: {
         try {
           await (handler as Required<WebSocketHandler<WsData>>).message(socket, message);
         } catch (err) {
+          // graphql-ws throws on a well-formed message of a type a client may not send (`next`,
+          // `error`, ...), where the protocol asks for 4400 as for any invalid message.
+          if (err instanceof Error && err.message.startsWith("Unexpected message of type")) {
+            opts.logger.info({ reason: err.message }, "websocket closed: invalid message");
+            socket.close(CloseCode.BadRequest, "Invalid message received");
+            return;
+          }
           opts.logger.error({ err }, "websocket message failed");
           socket.close(CloseCode.InternalServerError, "internal error");
         }

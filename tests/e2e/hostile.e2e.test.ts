@@ -5,7 +5,7 @@ import { composeSupergraph } from "../../src/gateway/supergraph/compose.ts";
 import { fetchSubgraphSdl } from "../../src/gateway/supergraph/fetch-sdl.ts";
 import { MODULES } from "../../src/module-list.ts";
 import { startInProcess, type InProcessGateway } from "../gateway/harness.ts";
-import { checkResponse, fieldOperation, hostileDocument, orderCommand, rawRequest, resolveIds, type IdRef, type OrderCommand } from "../helpers/hostile.ts";
+import { checkResponse, fieldOperation, hostileDocument, orderCommand, rawRequest, resolveIds, wsSession, type IdRef, type OrderCommand } from "../helpers/hostile.ts";
 
 /**
  * Hostile input, property-based (fast-check), against a running monolith: every module and the
@@ -156,7 +156,7 @@ describe("hostile input (property-based, production-configured in-process monoli
 
   test("every public field with random arguments of the right and wrong types, as anonymous, customer and admin", async () => {
     const ran = new Map<string, number>();
-    await check("fields", fieldOperation(schema), 250, async (op) => {
+    await check("fields", fieldOperation(schema), 200, async (op) => {
       const variables = resolveIds(op.variables, pools) as Record<string, unknown>;
       const token = op.as === "anonymous" ? undefined : tokens[op.as];
       const res = await fetch(gw.url, {
@@ -228,6 +228,43 @@ describe("hostile input (property-based, production-configured in-process monoli
     const placed = pools.Order.length;
     console.log(`hostile suite: ${placed} orders placed`);
     expect(placed).toBeGreaterThan(5);
+    await expectAlive();
+  });
+
+  test("WebSocket (graphql-transport-ws): hostile subscribe payloads, junk frames, bad tokens", async () => {
+    // Closes a client may get: normal, invalid message (4400), bad token (4403), duplicate id
+    // (4409), a second connection_init (4429), message too big (1009). Never 4500 / 1011 (the
+    // server failed).
+    const FINE_CLOSES = new Set([1000, 1005, 1006, 1009, 4400, 4403, 4409, 4429]);
+    await check("websocket", wsSession(schema), 60, async (session) => {
+      const ws = new WebSocket(gw.url.replace("http", "ws"), "graphql-transport-ws");
+      const received: string[] = [];
+      let closeCode: number | undefined;
+      const closed = new Promise<void>((resolve) => ws.addEventListener("close", (e) => ((closeCode = e.code), resolve())));
+      ws.addEventListener("message", (e) => received.push(String(e.data)));
+      await new Promise((resolve) => ws.addEventListener("open", resolve));
+      const authorization = session.auth === "customer" ? `Bearer ${tokens.customer}` : session.auth === "garbage" ? "Bearer not.a.token" : undefined;
+      ws.send(JSON.stringify({ type: "connection_init", ...(authorization ? { payload: { authorization } } : {}) }));
+      // Operations before the ack are a protocol error (4401): wait for it (or the 4403 close).
+      for (let i = 0; i < 100 && ws.readyState === WebSocket.OPEN && !received.some((t) => t.includes("connection_ack")); i++) await Bun.sleep(10);
+      session.messages.forEach((m, i) => {
+        if (ws.readyState !== WebSocket.OPEN) return;
+        ws.send("raw" in m ? m.raw : JSON.stringify({ type: "subscribe", id: `op${i}`, payload: { ...m.subscribe, variables: resolveIds(m.subscribe.variables, pools) } }));
+      });
+      await Promise.race([closed, Bun.sleep(250)]);
+      if (ws.readyState === WebSocket.OPEN) ws.close(1000);
+      await closed;
+      const what = `${session.auth} ${JSON.stringify(session.messages).slice(0, 1500)}`;
+      if (closeCode !== undefined && !FINE_CLOSES.has(closeCode)) throw new Error(`socket closed with ${closeCode} for ${what}\nreceived: ${received.join("\n").slice(0, 1500)}`);
+      for (const text of received) {
+        const m = JSON.parse(text) as { type: string; payload?: unknown };
+        const errors = m.type === "error" ? (m.payload as { extensions?: { code?: unknown } }[]) : m.type === "next" ? ((m.payload as { errors?: { extensions?: { code?: unknown } }[] }).errors ?? []) : [];
+        for (const e of errors) {
+          const code = e.extensions?.code;
+          if (typeof code !== "string" || code === "INTERNAL_SERVER_ERROR") throw new Error(`a WebSocket error coded ${String(code)} for ${what}\nmessage: ${text.slice(0, 1500)}`);
+        }
+      }
+    });
     await expectAlive();
   });
 

@@ -143,7 +143,7 @@ describe("request errors (production, in-process monolith)", () => {
     expectCoded(ext, "JSON_TOO_DEEP");
   });
 
-  test("over WebSocket too: deep variables are JSON_TOO_DEEP; bad variables BAD_USER_INPUT with the socket kept; introspection is off; a message over MAX_BODY_BYTES closes the socket (1009)", async () => {
+  test("over WebSocket too: deep variables are JSON_TOO_DEEP; bad variables BAD_USER_INPUT with the socket kept; introspection is off; a client-sent next closes with 4400; a message over MAX_BODY_BYTES closes the socket (1009)", async () => {
     const ws = new WebSocket(gw.url.replace("http", "ws"), "graphql-transport-ws");
     const messages: { type: string; id?: string; payload?: { extensions?: { code?: string; limit?: number } }[] }[] = [];
     const closed = new Promise<number>((resolve) => ws.addEventListener("close", (e) => resolve(e.code)));
@@ -172,6 +172,13 @@ describe("request errors (production, in-process monolith)", () => {
     const schema = messages.find((m) => m.id === "schema");
     expect(schema?.type).toBe("error");
     expect(schema?.payload?.[0]?.extensions?.code).toBe("INTROSPECTION_DISABLED");
+    // A client-sent `next` is an invalid message (4400), not a server failure (it closed with 4500).
+    const second = new WebSocket(gw.url.replace("http", "ws"), "graphql-transport-ws");
+    const secondClosed = new Promise<number>((resolve) => second.addEventListener("close", (e) => resolve(e.code)));
+    await new Promise((resolve) => second.addEventListener("open", resolve));
+    second.send(JSON.stringify({ type: "connection_init" }));
+    second.send(JSON.stringify({ type: "next", id: "1", payload: {} }));
+    expect(await secondClosed).toBe(4400);
     ws.send(JSON.stringify({ type: "subscribe", id: "big", payload: { query: "{ __typename }", variables: { pad: "x".repeat(gw.config.maxBodyBytes + 10) } } }));
     expect(await closed).toBe(1009);
   });

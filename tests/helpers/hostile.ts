@@ -380,3 +380,27 @@ export const orderCommand: fc.Arbitrary<OrderCommand> = fc.oneof(
   { arbitrary: fc.record({ k: fc.constant("status" as const), o: fc.nat(), status: fc.oneof({ arbitrary: fc.constantFrom("PENDING", "PAID", "SHIPPED", "CANCELLED", "PAYMENT_FAILED"), weight: 5 }, { arbitrary: hostileString, weight: 1 }) }), weight: 2 },
   { arbitrary: fc.record({ k: fc.constant("stock" as const), p: fc.nat({ max: 7 }), stock: fc.oneof({ arbitrary: fc.integer({ min: 0, max: 6 }), weight: 4 }, { arbitrary: hostileInt, weight: 1 }) }), weight: 1 },
 );
+
+/** One WebSocket session: how it authenticates and what it sends after `connection_init`. */
+export interface WsSession {
+  auth: "none" | "customer" | "garbage";
+  messages: ({ subscribe: { query: string; variables?: unknown; operationName?: unknown } } | { raw: string })[];
+}
+
+/** WebSocket sessions: hostile documents and field operations as `subscribe`, junk frames, odd ids. */
+export function wsSession(schema: GraphQLSchema): fc.Arbitrary<WsSession> {
+  const subscribe = fc.oneof(
+    fieldOperation(schema).map((op) => ({ subscribe: { query: op.query, variables: op.variables } })),
+    hostileDocument.map((query) => ({ subscribe: { query } })),
+    fc.record({ query: fc.oneof(hostileDocument, wrongValue), variables: wrongValue, operationName: wrongValue }, { requiredKeys: [] }).map((p) => ({ subscribe: p as { query: string } })),
+  );
+  const raw = fc.oneof(
+    fc.string({ maxLength: 100 }),
+    fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v)),
+    fc.constantFrom('{"type":"ping"}', '{"type":"complete","id":"nope"}', '{"type":"connection_init"}', '{"type":"subscribe"}', '{"type":"subscribe","id":"","payload":{}}', '{"type":"next","id":"1","payload":{}}'),
+  ).map((r) => ({ raw: r }));
+  return fc.record({
+    auth: fc.constantFrom("none", "customer", "garbage") as fc.Arbitrary<WsSession["auth"]>,
+    messages: fc.array(fc.oneof({ arbitrary: subscribe, weight: 4 }, { arbitrary: raw, weight: 1 }), { minLength: 1, maxLength: 5 }),
+  });
+}

@@ -51,11 +51,14 @@ describe("request errors (production, in-process monolith)", () => {
     const wrongType = { query: "query($id: ID!) { product(id: $id) { id } }", variables: { id: { a: 1 } } };
     const missing = { query: "query($id: ID!) { product(id: $id) { id } }" };
     const nullForNonNull = { query: "query($n: Int!) { products(first: $n) { totalCount } }", variables: { n: null } };
-    for (const op of [wrongType, missing, nullForNonNull]) {
+    // Two bad variables (the Rust-planned executor throws them together; they were masked as INTERNAL_SERVER_ERROR).
+    const twoBad = { query: "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }", variables: { e: {}, p: true } };
+    for (const op of [wrongType, missing, nullForNonNull, twoBad]) {
       const strict = await postJson(op, GRAPHQL_RESPONSE);
       expect(strict.status).toBe(400);
       expect(strict.body.data).toBeUndefined();
       expectCoded(strict, "BAD_USER_INPUT");
+      expect(strict.body.errors?.every((e) => e.extensions?.["code"] === "BAD_USER_INPUT")).toBe(true);
       const legacy = await postJson(op, "application/json");
       expect(legacy.status).toBe(200);
       expectCoded(legacy, "BAD_USER_INPUT");

@@ -73,14 +73,17 @@ function codeRequestErrors(result: ExecutionResult): ExecutionResult | undefined
 }
 
 /**
- * The result for an error an executor threw (graphql-ws has no yoga `handle` around it to do
- * this): a GraphQL error that is not unexpected becomes `{ errors: [it] }`, coded as a request
- * error (`BAD_USER_INPUT` for variables). Anything else is rethrown.
- * @throws `err` when it is not a GraphQLError or is an unexpected one (a bug: masked elsewhere).
+ * The result for an error an executor threw (the Rust-planned executor throws variable
+ * coercion errors; graphql-ws has no yoga `handle` around it either): a GraphQL error that is
+ * not unexpected, or an AggregateError of such, becomes `{ errors }`, coded as request errors
+ * (`BAD_USER_INPUT` for variables). Anything else is rethrown.
+ * @throws `err` when it is not such an error (a bug or an outage: masked elsewhere).
  */
 export function requestErrorResult(err: unknown): ExecutionResult {
-  if (!(err instanceof GraphQLError) || isUnexpectedError(err)) throw err;
-  return codeRequestErrors({ errors: [err] }) ?? { errors: [err] };
+  const list: unknown[] = err instanceof AggregateError ? err.errors : [err];
+  if (list.length === 0 || !list.every((e) => e instanceof GraphQLError && !isUnexpectedError(e))) throw err;
+  const result: ExecutionResult = { errors: list as GraphQLError[] };
+  return codeRequestErrors(result) ?? result;
 }
 
 /**

@@ -10,6 +10,7 @@ import type { OperationCaches } from "./plugins/operation-cache.ts";
 import type { GatewayMiddleware } from "./middleware/index.ts";
 import type { GatewayYogaOptions } from "./yoga.ts";
 import { observeHttp } from "../kernel/http-observability.ts";
+import { graphqlErrorResponse } from "./middleware/errors.ts";
 
 export interface HttpAppOptions {
   manager: SupergraphManager;
@@ -92,6 +93,8 @@ export function createHttpApp(opts: HttpAppOptions): Hono {
     res.headers.set("x-request-id", requestId);
     return res;
   });
+  // GraphQL over HTTP is GET and POST: any other method gets a coded error, not hono's text 404.
+  app.all("/graphql", (c) => graphqlErrorResponse(c, 405, "METHOD_NOT_ALLOWED", `method ${c.req.method.slice(0, 20)} is not allowed; use GET or POST`, { headers: { allow: "GET, POST, OPTIONS" } }));
   return app;
 }
 

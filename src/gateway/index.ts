@@ -94,7 +94,7 @@ export function createGatewayPart(opts: { expectedSubgraphs: readonly string[] }
       const sessions = fixed && !Object.keys(fixed.subgraphs).includes("account") ? undefined : createSessionGuard({ bus, logger, ttlMs: config.sessionCheckTtlMs, max: config.sessionCheckMax, timeoutMs: config.subgraphTimeoutMs });
       if (sessions) stopHooks.push(() => sessions.stop());
       let ws: GraphQLWsServer | undefined;
-      const app = createHttpApp({ sessions, onYoga: (yoga) => (ws = createGraphQLWsServer({ yoga, jwtSecret: config.jwtSecret as string, logger, limits, subscriptionSlots, sessions })), upgradeWebSocket: (req, srv, clientIp) => (ws ? ws.upgrade(req, srv as Server<WsData>, clientIp) : null), manager, logger, jwtSecret: config.jwtSecret, expectedSubgraphs: fixed ? Object.keys(fixed.subgraphs) : opts.expectedSubgraphs, plugins, middleware, yoga: { graphiql: config.graphiql, production: !isDevelopment(config) }, operationCaches: createOperationCaches(config.operationCacheMax) });
+      const app = createHttpApp({ sessions, onYoga: (yoga) => (ws = createGraphQLWsServer({ yoga, jwtSecret: config.jwtSecret as string, logger, limits, subscriptionSlots, sessions, maxJsonDepth: config.maxJsonDepth })), upgradeWebSocket: (req, srv, clientIp) => (ws ? ws.upgrade(req, srv as Server<WsData>, clientIp) : null), manager, logger, jwtSecret: config.jwtSecret, expectedSubgraphs: fixed ? Object.keys(fixed.subgraphs) : opts.expectedSubgraphs, plugins, middleware, yoga: { graphiql: config.graphiql, production: !isDevelopment(config) }, operationCaches: createOperationCaches(config.operationCacheMax) });
       // GraphQL over WebSocket on the same /graphql (ws.ts); everything else is the hono app.
       if (!ws) throw new Error("yoga instance not created");
       const wsServer = ws;
@@ -104,7 +104,8 @@ export function createGatewayPart(opts: { expectedSubgraphs: readonly string[] }
         // WebSocket upgrades go through the hono app too (see createHttpApp's upgradeWebSocket),
         // so they pass the same rate limit and headers as every other /graphql request.
         fetch: (req, srv) => app.fetch(req, srv),
-        websocket: wsServer.websocket,
+        // A WebSocket message is bounded like an HTTP body (Bun's default would be 16 MiB).
+        websocket: { ...wsServer.websocket, maxPayloadLength: config.maxBodyBytes },
         idleTimeout: 30,
       });
       const url = `http://${config.host}:${server.port}/graphql`;

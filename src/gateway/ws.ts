@@ -13,6 +13,8 @@ import { limitOperation, storeFailureLogger, type RateLimits } from "./middlewar
 import { releasing, type SubscriptionSlots } from "./plugins/subscription-limits.ts";
 import type { SessionGuard } from "./sessions.ts";
 import { GraphQLError } from "graphql";
+import { jsonDepthError } from "./plugins/json-depth.ts";
+import { requestErrorResult } from "./plugins/request-errors.ts";
 
 /**
  * GraphQL over WebSocket (the `graphql-transport-ws` protocol of the `graphql-ws` library) on
@@ -78,7 +80,17 @@ export interface GraphQLWsServer {
 }
 
 /** Creates the WebSocket side of the gateway for `Bun.serve({ fetch, websocket })`. */
-export function createGraphQLWsServer(opts: { yoga: YogaServerInstance<GatewayContext, object>; jwtSecret: string; logger: Logger; path?: string; limits?: RateLimits | undefined; subscriptionSlots?: SubscriptionSlots | undefined; sessions?: SessionGuard | undefined }): GraphQLWsServer {
+export function createGraphQLWsServer(opts: {
+  yoga: YogaServerInstance<GatewayContext, object>;
+  jwtSecret: string;
+  logger: Logger;
+  path?: string;
+  limits?: RateLimits | undefined;
+  subscriptionSlots?: SubscriptionSlots | undefined;
+  sessions?: SessionGuard | undefined;
+  /** `MAX_JSON_DEPTH` for the variables and extensions of a `subscribe` message (0 or absent: no limit). */
+  maxJsonDepth?: number;
+}): GraphQLWsServer {
   const path = opts.path ?? "/graphql";
   const onStoreError = storeFailureLogger(opts.logger, "websocket operations");
   const handler = makeHandler<WsConnectionParams, WsExtra>({
@@ -112,6 +124,9 @@ export function createGraphQLWsServer(opts: { yoga: YogaServerInstance<GatewayCo
         const refused = await limitOperation(opts.limits, holder, onStoreError);
         if (refused) return [refused];
       }
+      // As over HTTP (plugins/json-depth.ts): nothing recursive may see deeper nesting.
+      const deep = opts.maxJsonDepth ? jsonDepthError(payload, opts.maxJsonDepth) : undefined;
+      if (deep) return [deep];
       const gatewayContext: GatewayContext = { identity: ctx.extra.identity ?? null, requestId: newId(), clientIp, transport: "ws" };
       const { schema, execute, subscribe, contextFactory, parse, validate } = opts.yoga.getEnveloped({ ...gatewayContext, request, params: payload });
       let document;
@@ -155,18 +170,26 @@ export function createGraphQLWsServer(opts: { yoga: YogaServerInstance<GatewayCo
     onClose: (ctx) => {
       for (const release of [...(ctx.extra.slots ?? [])]) release();
     },
-    execute: (args) => (args.rootValue as Enveloped).execute(args),
+    // A request error thrown by an executor (variables that do not coerce) is that operation's
+    // result, as over HTTP; thrown on, it would close the whole socket (4500).
+    execute: async (args) => {
+      try {
+        return await (args.rootValue as Enveloped).execute(args);
+      } catch (err) {
+        return requestErrorResult(err);
+      }
+    },
     subscribe: async (args) => {
       const { subscribe, release } = args.rootValue as Enveloped;
-      if (!release) return subscribe(args);
       try {
         const result = await subscribe(args);
+        if (!release) return result;
         if (isAsyncIterable(result)) return releasing(result, release);
         release();
         return result;
       } catch (err) {
-        release();
-        throw err;
+        release?.();
+        return requestErrorResult(err);
       }
     },
   });
@@ -188,6 +211,13 @@ export function createGraphQLWsServer(opts: { yoga: YogaServerInstance<GatewayCo
         try {
           await (handler as Required<WebSocketHandler<WsData>>).message(socket, message);
         } catch (err) {
+          // graphql-ws throws on a well-formed message of a type a client may not send (`next`,
+          // `error`, ...), where the protocol asks for 4400 as for any invalid message.
+          if (err instanceof Error && err.message.startsWith("Unexpected message of type")) {
+            opts.logger.info({ reason: err.message }, "websocket closed: invalid message");
+            socket.close(CloseCode.BadRequest, "Invalid message received");
+            return;
+          }
           opts.logger.error({ err }, "websocket message failed");
           socket.close(CloseCode.InternalServerError, "internal error");
         }

@@ -6,6 +6,7 @@ import type { SupergraphManager } from "./supergraph/manager.ts";
 import type { GatewayPlugin } from "./plugins/index.ts";
 import type { OperationCaches } from "./plugins/operation-cache.ts";
 import { useQueryPlanner } from "./supergraph/query-planner.ts";
+import { useRequestErrors } from "./plugins/request-errors.ts";
 
 // Served while no supergraph exists yet: every operation fails with a clear, stable code.
 const NOT_READY = new GraphQLSchema({
@@ -50,6 +51,8 @@ export function createGatewayYoga(manager: SupergraphManager, logger: Logger, pl
       // (before any plugin wraps the execute function; see supergraph/query-planner.ts).
       useQueryPlanner({ executorFor: (schema) => manager.getPlannedExecutor(schema), maxOperations: operationCaches?.documentCache.capacity ?? 1000, logger }),
       ...plugins,
+      // Last: codes and statuses of request errors (415, 406, missing query, variables); see the file.
+      useRequestErrors(),
     ],
     graphqlEndpoint: "/graphql",
     graphiql: options.graphiql === false ? false : { title: "Switchyard" },

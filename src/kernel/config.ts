@@ -176,6 +176,8 @@ export interface Config {
   // [issue-10:trustedbus] new Config fields of this part go below this line
   // [/issue-10:trustedbus]
   // [issue-10:hostile] new Config fields of this part go below this line
+  /** Max nesting of arrays/objects in a request's `variables` and `extensions` (0 = no limit); JSON_TOO_DEEP. */
+  maxJsonDepth: number;
   // [/issue-10:hostile]
 }
 
@@ -410,6 +412,7 @@ export const OPTIONS = [
   // [issue-10:trustedbus] new OPTIONS rows of this part go below this line
   // [/issue-10:trustedbus]
   // [issue-10:hostile] new OPTIONS rows of this part go below this line
+  { key: "maxJsonDepth", env: "MAX_JSON_DEPTH", flag: "--max-json-depth", default: "64", allowed: "0-10000 (0 = no limit)", describe: "Max nesting of arrays and objects in a request's variables and extensions (JSON_TOO_DEEP, HTTP 400).", parse: intIn(0, 10_000) },
   // [/issue-10:hostile]
 ] as const satisfies readonly OptionSpec<keyof Config>[];
 

@@ -7,6 +7,7 @@ export { BusError, BusTimeoutError, NoRespondersError, BusClosedError } from "./
 export { handOver } from "./bus/rpc.ts";
 export { AppError, ErrorCode, notFound, badInput, unauthenticated, forbidden, limitExceeded } from "./errors.ts";
 export { newId, isId } from "./ids.ts";
+export { singleLineText, multiLineText, isCleanSingleLine, type TextBounds } from "./text.ts";
 export { liveEvents, type LiveEventsOptions } from "./events/live.ts";
 export { money, MONEY_SDL, type Money } from "./money.ts";
 export { IDENTITY_HEADER, REQUEST_ID_HEADER, type Identity } from "./identity.ts";

@@ -166,6 +166,36 @@ for (const name of selectedTopologies()) {
       expect(typo.body.errors?.[0]?.message).not.toContain("Did you mean");
     });
 
+    test("malformed requests get coded errors with GraphQL-over-HTTP statuses; names with control characters are refused and write nothing", async () => {
+      const client = newClient();
+      const raw = async (body: string, headers: Record<string, string> = {}) =>
+        answer(await fetch(url, { method: "POST", headers: { "content-type": "application/json", "x-forwarded-for": client, ...headers }, body }));
+      const strict = { accept: "application/graphql-response+json" };
+      const none = await raw("{}");
+      expect([none.status, none.codes]).toEqual([400, ["BAD_REQUEST"]]);
+      const broken = await raw('{"query": "{ __typename }"');
+      expect([broken.status, broken.codes]).toEqual([400, ["BAD_REQUEST"]]);
+      expect(broken.body.errors?.[0]?.extensions?.["originalError"]).toBeUndefined();
+      const coercion = await raw(JSON.stringify({ query: "query($id: ID!) { product(id: $id) { id } }", variables: { id: { a: 1 } } }), strict);
+      expect([coercion.status, coercion.codes]).toEqual([400, ["BAD_USER_INPUT"]]);
+      const deep = await raw(`{"query":"{ __typename }","variables":{"v":${"[".repeat(100_000)}${"]".repeat(100_000)}}}`, strict);
+      expect([deep.status, deep.codes]).toEqual([400, ["JSON_TOO_DEEP"]]);
+      const xml = await raw("<query/>", { "content-type": "application/xml", "graphql-preflight": "1" });
+      expect([xml.status, xml.codes]).toEqual([415, ["UNSUPPORTED_MEDIA_TYPE"]]);
+      const first = await post(url, client, "{ products(first: 1) { edges { node { id } } } }");
+      const productId = (first.body.data?.["products"] as { edges: { node: { id: string } }[] }).edges[0]?.node.id;
+      const sub = await raw(JSON.stringify({ query: `subscription { productStockChanged(productId: "${productId}") { id } }` }), { accept: "application/json" });
+      expect([sub.status, sub.codes]).toEqual([406, ["NOT_ACCEPTABLE"]]);
+      const email = `nul.${crypto.randomUUID()}@example.com`;
+      const register = "mutation($i: RegisterInput!) { register(input: $i) { account { name } } }";
+      const nul = await post(url, client, register, { i: { name: "Ada\u0000Lovelace", email, password: "long enough pw" } });
+      expect(nul.codes).toEqual(["BAD_USER_INPUT"]);
+      expect(nul.body.errors?.[0]?.extensions?.["field"]).toBe("name");
+      // Nothing was written: the address is still free; the name is stored NFC and trimmed.
+      const ok = await post(url, client, register, { i: { name: " Ame\u0301lie ", email, password: "long enough pw" } });
+      expect(ok.body.data?.["register"]).toEqual({ account: { name: "Am\u00e9lie" } });
+    });
+
     test(`rate limit: after RATE_LIMIT_MAX (${RATE_LIMIT_MAX}) requests, 429 + Retry-After + RATE_LIMITED (WebSocket upgrades too)`, async () => {
       const client = newClient();
       const limitedClient = client;

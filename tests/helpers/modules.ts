@@ -129,6 +129,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     // [issue-10:trustedbus]
     // [/issue-10:trustedbus]
     // [issue-10:hostile]
+    maxJsonDepth: 64,
     // [/issue-10:hostile]
     ...overrides,
   };

@@ -232,7 +232,17 @@ for (const dbKind of DATABASES) describe(`catalog stock [${dbKind}]`, () => {
       expect(await stockOf(a.id)).toBe(a.stock - 3);
     });
 
-    test("order.status_changed CANCELLED releases a held reservation once and announces the stock; other statuses change nothing", async () => {
+    test("order.status_changed PAYMENT_FAILED releases a held reservation (a failed order can never be paid)", async () => {
+      const a = product("Stainless Steel Hand Trowel");
+      const id = newId();
+      await reserve({ reservationId: id, items: [{ productId: a.id, quantity: 1 }] });
+      expect(await stockOf(a.id)).toBe(a.stock - 1);
+      h.bus.publish(OrderEvents.statusChanged, encodeJson(statusChanged(id, "PAYMENT_FAILED")));
+      await until(async () => (await statusOf(id)) === "released");
+      expect(await stockOf(a.id)).toBe(a.stock);
+    });
+
+    test("order.status_changed CANCELLED releases a held reservation once and announces the stock; PAYMENT_FAILED before it does not release twice", async () => {
       const a = product("Stainless Steel Hand Trowel");
       const id = newId();
       await reserve({ reservationId: id, items: [{ productId: a.id, quantity: 2 }] });

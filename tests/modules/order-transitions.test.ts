@@ -163,12 +163,15 @@ for (const db of DATABASES) describe(`order status transitions [${db}]`, () => {
       ]);
     });
 
-    test("PAYMENT_FAILED keeps the stock held; it can then be cancelled (stock back) by the owner", async () => {
+    test("PAYMENT_FAILED set by an admin returns the stock, as a failed payment does (it can never be paid); it can then be cancelled", async () => {
+      // Before: the reservation stayed held, and nothing ever released it (the sweeper cancels PENDING orders only).
       const a = fresh();
       const who = user();
       const id = await order(who, a, 1);
+      expect(await stockOf(a.id)).toBe(a.stock - 1);
       expect((await run<{ setOrderStatus: { status: string } }>(SET, { id, status: "PAYMENT_FAILED" }, admin)).data?.setOrderStatus.status).toBe("PAYMENT_FAILED");
-      expect(await reservationStatus(id)).toBe("held");
+      expect(await reservationStatus(id)).toBe("released");
+      expect(await stockOf(a.id)).toBe(a.stock);
       expect((await run<{ cancelOrder: { status: string } }>(CANCEL, { id }, who)).data?.cancelOrder.status).toBe("CANCELLED");
       expect(await stockOf(a.id)).toBe(a.stock);
     });

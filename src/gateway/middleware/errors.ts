@@ -20,7 +20,7 @@ export function requestIdOf(c: Context): string {
  */
 export function graphqlErrorResponse(
   c: Context,
-  status: 400 | 403 | 413 | 429,
+  status: 400 | 403 | 405 | 413 | 429,
   code: string,
   message: string,
   extra: { extensions?: Record<string, unknown>; headers?: Record<string, string> } = {},

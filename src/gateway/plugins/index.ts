@@ -15,6 +15,7 @@ import { useMaskedInternalErrors } from "./masked-errors.ts";
 import { useAuthRateLimit } from "./auth-rate-limit.ts";
 import { useSubscriptionLimits, type SubscriptionSlots } from "./subscription-limits.ts";
 import type { RateLimits } from "../middleware/rate-limit.ts";
+import { useJsonDepthLimit } from "./json-depth.ts";
 
 /** A yoga/envelop plugin of the gateway, typed for the gateway's per-request context. */
 export type GatewayPlugin = Plugin<GatewayContext>;
@@ -48,6 +49,8 @@ export function createGatewayPlugins(opts: GatewayPluginOptions): GatewayPlugin[
   plugins.push(useOperationMetrics());
   // Protection: CSRF for non-JSON requests, introspection switch, operation limits (graphql-armor), masked internal errors.
   plugins.push(useCsrfPrevention());
+  // First look at the parsed request: nothing recursive may see variables nested deeper than MAX_JSON_DEPTH.
+  plugins.push(...useJsonDepthLimit(opts.part.config.maxJsonDepth));
   plugins.push(...useIntrospectionSwitch(opts.part.config.introspection));
   plugins.push(...useOperationLimits(opts.part.config));
   plugins.push(useMaskedInternalErrors({ production: !isDevelopment(opts.part.config), logger: opts.part.logger }));

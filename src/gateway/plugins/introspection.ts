@@ -1,14 +1,15 @@
 /**
  * Introspection switch (`INTROSPECTION`, default off when `NODE_ENV=production`): with it off,
- * yoga's `@graphql-yoga/plugin-disable-introspection` adds graphql-js's
- * `NoSchemaIntrospectionCustomRule`, so any `__schema` / `__type` selection fails validation
+ * every validation adds graphql-js's `NoSchemaIntrospectionCustomRule` (over HTTP and WebSocket
+ * alike: yoga's `@graphql-yoga/plugin-disable-introspection` marks requests in `onRequestParse`,
+ * which WebSocket operations never pass, so it let introspection through over WebSocket), so any
+ * `__schema` / `__type` selection fails validation
  * (HTTP 400, `extensions.code: "INTROSPECTION_DISABLED"`; `__typename` stays allowed: clients and
  * federation need it), and graphql-armor's block-field-suggestions hides the "Did you mean ...?"
  * hints of validation errors, which would otherwise leak field names one typo at a time.
  */
 import { blockFieldSuggestionsPlugin } from "@escape.tech/graphql-armor-block-field-suggestions";
-import { useDisableIntrospection } from "@graphql-yoga/plugin-disable-introspection";
-import { GraphQLError } from "graphql";
+import { GraphQLError, NoSchemaIntrospectionCustomRule } from "graphql";
 import type { GatewayPlugin } from "./index.ts";
 
 /** Error code of an introspection query refused while introspection is off. */
@@ -36,8 +37,6 @@ const useIntrospectionErrorCode = (): GatewayPlugin => ({
 /** Plugins that turn introspection off (nothing when `enabled`). */
 export function useIntrospectionSwitch(enabled: boolean): GatewayPlugin[] {
   if (enabled) return [];
-  // Typed for Record<string, unknown> contexts (our interface has no index signature); it reads
-  // only the request, never the context, so the cast is safe.
-  const disable = useDisableIntrospection() as unknown as GatewayPlugin;
+  const disable: GatewayPlugin = { onValidate: ({ addValidationRule }) => addValidationRule(NoSchemaIntrospectionCustomRule) };
   return [disable, useIntrospectionErrorCode(), blockFieldSuggestionsPlugin()];
 }

@@ -8,7 +8,8 @@
  * - otherwise: the original message (development aid).
  * Coded errors (`BAD_USER_INPUT`, `FORBIDDEN`, subgraph errors, which subgraphs mask the same way
  * already) pass unchanged. Errors raised before execution (request parsing) are masked by yoga
- * itself (`maskedErrors`, "Unexpected error.") and only get the request id here.
+ * itself (`maskedErrors`, "Unexpected error.") and only get the request id here (in production
+ * also losing the `extensions.originalError` yoga gives some of them, e.g. a JSON parser message).
  *
  * Every error of a response also gets `extensions.requestId` (the `x-request-id` response header),
  * so a client report can be matched with the gateway's and the subgraphs' log lines.
@@ -41,8 +42,16 @@ export function isUnexpectedError(err: GraphQLError): boolean {
 
 type AnyError = GraphQLError | GraphQLFormattedError;
 
-const withRequestId = (e: AnyError, requestId: string): AnyError => {
-  if (e.extensions?.["requestId"] !== undefined) return e;
+/**
+ * `e` with `extensions.requestId`; in production also without `extensions.originalError`, the
+ * name and message of an internal exception that yoga attaches to some request errors (e.g. the
+ * JSON parser's message on a malformed body).
+ */
+const withRequestId = (e: AnyError, requestId: string, production: boolean): AnyError => {
+  const leaks = production && e.extensions?.["originalError"] !== undefined;
+  if (e.extensions?.["requestId"] !== undefined && !leaks) return e;
+  const extensions: Record<string, unknown> = { ...e.extensions, requestId };
+  if (production) delete extensions["originalError"];
   if (e instanceof GraphQLError) {
     return new GraphQLError(e.message, {
       nodes: e.nodes ?? null,
@@ -50,10 +59,10 @@ const withRequestId = (e: AnyError, requestId: string): AnyError => {
       positions: e.positions ?? null,
       path: e.path ?? null,
       originalError: e.originalError ?? null,
-      extensions: { ...e.extensions, requestId },
+      extensions,
     });
   }
-  return { ...e, extensions: { ...e.extensions, requestId } };
+  return { ...e, extensions };
 };
 
 /** The masking plugin; see the file comment. */
@@ -90,7 +99,7 @@ export function useMaskedInternalErrors(opts: MaskedErrorsOptions): GatewayPlugi
       const requestId = (serverContext as { requestId?: unknown }).requestId;
       if (typeof requestId !== "string") return;
       type Single = ExecutionResult & { stringify?: unknown };
-      const tag = (r: Single): Single => (r.errors?.length ? { ...r, errors: r.errors.map((e) => withRequestId(e, requestId)) as GraphQLError[] } : r);
+      const tag = (r: Single): Single => (r.errors?.length ? { ...r, errors: r.errors.map((e) => withRequestId(e, requestId, opts.production)) as GraphQLError[] } : r);
       if (isAsyncIterable(result)) setResult(mapAsyncIterator(result, (r) => tag(r) as typeof r));
       else if (Array.isArray(result)) setResult(result.map((r) => tag(r) as typeof r));
       else setResult(tag(result) as typeof result);

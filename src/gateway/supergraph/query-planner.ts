@@ -4,6 +4,7 @@ import type { ExecutionRequest, Executor } from "@graphql-tools/utils";
 import { Lru } from "../../kernel/subgraph/lru.ts";
 import type { Logger } from "../../kernel/logger.ts";
 import type { GatewayPlugin } from "../plugins/index.ts";
+import { requestErrorResult } from "../plugins/request-errors.ts";
 
 /**
  * Code of the error answered when the query planner cannot plan a (valid) operation on the
@@ -188,6 +189,12 @@ function failedExecution(err: unknown, args: ExecutionArgs, logger: Logger): Exe
   if (isPlanningError(err)) {
     logger.warn({ request_id: requestId, operationName: args.operationName ?? undefined, reason: err.message }, "query planner could not plan the operation");
     return { errors: [new GraphQLError("the query planner could not plan this operation on the served supergraph", { extensions: { code: QUERY_PLAN_FAILED } })] };
+  }
+  // A request error (variables that do not coerce): answered as such, coded (request-errors.ts).
+  try {
+    return requestErrorResult(err);
+  } catch {
+    // not a request error: masked below
   }
   const original = err instanceof Error ? err : new Error(String(err));
   return { errors: [new GraphQLError(original.message, { originalError: original })] };

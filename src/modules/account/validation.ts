@@ -1,4 +1,4 @@
-import { badInput } from "../../kernel/index.ts";
+import { badInput, isCleanSingleLine, singleLineText } from "../../kernel/index.ts";
 
 /** Registration input as received from GraphQL. */
 export interface RegisterInput {
@@ -23,20 +23,20 @@ const EMAIL_RE = /^[^\s@]+@[^\s@.]+(?:\.[^\s@.]+)+$/;
 
 const codePoints = (s: string): number => [...s].length;
 
-/** Trims and lower-cases an e-mail address: the form stored and compared. */
-export const normaliseEmail = (email: string): string => email.trim().toLowerCase();
+/** NFC-normalises, trims and lower-cases an e-mail address: the form stored and compared. */
+export const normaliseEmail = (email: string): string => email.normalize("NFC").trim().toLowerCase();
 
 /**
- * Normalises and validates registration input.
- * @returns the input with name trimmed and e-mail normalised (password untouched).
+ * Normalises and validates registration input. The name follows the kernel's text policy
+ * (kernel/text.ts: NFC, trimmed, no control or bidi-control characters); the e-mail address
+ * is normalised ({@link normaliseEmail}) and may not contain them either.
+ * @returns the input with name and e-mail normalised (password untouched).
  * @throws AppError `BAD_USER_INPUT` with details `{ field }` naming the first invalid field.
  */
 export function validateRegisterInput(input: RegisterInput): RegisterInput {
-  const name = input.name.trim();
+  const name = singleLineText(input.name, "name", { max: LIMITS.nameMax });
   const email = normaliseEmail(input.email);
-  const n = codePoints(name);
-  if (n < 1 || n > LIMITS.nameMax) throw badInput(`name must be 1 to ${LIMITS.nameMax} characters`, { field: "name" });
-  if (email.length > LIMITS.emailMax || !EMAIL_RE.test(email)) throw badInput("email is not a valid e-mail address", { field: "email" });
+  if (email.length > LIMITS.emailMax || !EMAIL_RE.test(email) || !isCleanSingleLine(email)) throw badInput("email is not a valid e-mail address", { field: "email" });
   const p = codePoints(input.password);
   if (p < LIMITS.passwordMin) throw badInput(`password must be at least ${LIMITS.passwordMin} characters`, { field: "password" });
   if (p > LIMITS.passwordMax) throw badInput(`password must be at most ${LIMITS.passwordMax} characters`, { field: "password" });

@@ -32,8 +32,8 @@ export function serveStock(ctx: ModuleContext, store: CatalogStore): void {
     return handOver({ released: outcome.released });
   });
 
-  // Reservation lifecycle: held while the order is PENDING (or PAYMENT_FAILED), committed
-  // when it is PAID, returned when it is CANCELLED. Both are idempotent (commit deduplicates
+  // Reservation lifecycle: held while the order is PENDING, committed when it is PAID,
+  // returned when it is PAYMENT_FAILED or CANCELLED. Both are idempotent (commit deduplicates
   // by event id, release only acts on a held reservation), as at-least-once delivery needs.
   ctx.on<OrderStatusChangedEvent>(OrderEvents.statusChanged, async (event, meta) => {
     if (typeof event?.eventId !== "string" || typeof event.orderId !== "string" || typeof event.status !== "string") {
@@ -46,7 +46,7 @@ export function serveStock(ctx: ModuleContext, store: CatalogStore): void {
       // A paid order whose stock was already released (or never reserved) is an inconsistency to look at.
       if (outcome === "released" || outcome === "unknown") meta.logger.warn(log, "order paid but its reservation is not held");
       else meta.logger.debug(log, "reservation committed");
-    } else if (event.status === "CANCELLED") {
+    } else if (event.status === "CANCELLED" || event.status === "PAYMENT_FAILED") {
       // Usually already released by the order module's synchronous call; this repairs a failed one.
       const outcome = await store.release({ reservationId: event.orderId }, eventHeaders(meta.headers));
       if (outcome.released) meta.logger.info({ reservationId: event.orderId }, "reservation released on order.status_changed");

@@ -1,4 +1,4 @@
-import { badInput } from "../../kernel/index.ts";
+import { badInput, multiLineText, singleLineText } from "../../kernel/index.ts";
 import type { ReleaseStockRequest, ReserveStockRequest } from "./contract/index.ts";
 
 /** Most lines one reservation may have. */
@@ -52,7 +52,7 @@ export function parseReleaseRequest(body: unknown): ReleaseStockRequest {
   return { reservationId };
 }
 
-/** Limits of the admin mutations' input; lengths in Unicode code points after trimming. */
+/** Limits of the admin mutations' input; lengths in Unicode code points after NFC and trimming. */
 export const ADMIN_LIMITS = {
   productNameMax: 200,
   descriptionMax: 2000,
@@ -85,22 +85,12 @@ export interface UpdateProductInput {
   priceCents?: number | null;
 }
 
-const codePoints = (s: string): number => [...s].length;
 
-/** @throws AppError BAD_USER_INPUT `{ field }` */
-function productName(raw: string): string {
-  const name = raw.trim();
-  const n = codePoints(name);
-  if (n < 1 || n > ADMIN_LIMITS.productNameMax) throw badInput(`name must be 1 to ${ADMIN_LIMITS.productNameMax} characters`, { field: "name" });
-  return name;
-}
+/** Kernel text policy (kernel/text.ts), one line. @throws AppError BAD_USER_INPUT `{ field }` */
+const productName = (raw: string): string => singleLineText(raw, "name", { max: ADMIN_LIMITS.productNameMax });
 
-/** @throws AppError BAD_USER_INPUT `{ field }` */
-function description(raw: string): string {
-  const d = raw.trim();
-  if (codePoints(d) > ADMIN_LIMITS.descriptionMax) throw badInput(`description must be at most ${ADMIN_LIMITS.descriptionMax} characters`, { field: "description" });
-  return d;
-}
+/** Kernel text policy, line feeds and tabs allowed, may be empty. @throws AppError BAD_USER_INPUT `{ field }` */
+const description = (raw: string): string => multiLineText(raw, "description", { min: 0, max: ADMIN_LIMITS.descriptionMax });
 
 /** @throws AppError BAD_USER_INPUT `{ field }` */
 function priceCents(v: number): number {
@@ -121,7 +111,8 @@ export function validateStock(v: number): number {
 
 /**
  * Normalises and validates `createProduct` input: name 1..200 and description 0..2000
- * characters (trimmed), price 0..{@link ADMIN_LIMITS}.priceCentsMax cents, currency three
+ * characters (kernel text policy, kernel/text.ts: NFC, trimmed, no control characters; the
+ * description may have line feeds and tabs), price 0..{@link ADMIN_LIMITS}.priceCentsMax cents, currency three
  * upper-case letters (default {@link DEFAULT_CURRENCY}), stock 0..stockMax units, a category id.
  * @throws AppError BAD_USER_INPUT `{ field }` naming the first invalid field.
  */
@@ -150,12 +141,10 @@ export function validateUpdateProduct(input: UpdateProductInput): { name?: strin
 }
 
 /**
- * Normalises and validates a category name: 1..{@link ADMIN_LIMITS}.categoryNameMax characters after trimming.
+ * Normalises and validates a category name (kernel text policy: NFC, trimmed, no control or
+ * bidi-control characters): 1..{@link ADMIN_LIMITS}.categoryNameMax characters.
  * @throws AppError BAD_USER_INPUT `{ field: "name" }`
  */
 export function validateCategoryName(raw: string): string {
-  const name = raw.trim();
-  const n = codePoints(name);
-  if (n < 1 || n > ADMIN_LIMITS.categoryNameMax) throw badInput(`name must be 1 to ${ADMIN_LIMITS.categoryNameMax} characters`, { field: "name" });
-  return name;
+  return singleLineText(raw, "name", { max: ADMIN_LIMITS.categoryNameMax });
 }

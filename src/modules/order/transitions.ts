@@ -11,10 +11,11 @@ import type { OrderRecord, OrderStatus, OrderStore } from "./storage/types.ts";
  *    └──────────┴──► CANCELLED
  * ```
  *
- * Stock: the catalog holds the order's reservation while the order is PENDING or
- * PAYMENT_FAILED, commits it when the order becomes PAID and returns it when the order is
- * CANCELLED (both driven by `order.status_changed`; cancelling also releases synchronously so
- * the stock is back when the mutation returns).
+ * Stock: the catalog holds the order's reservation while the order is PENDING, commits it when
+ * the order becomes PAID and returns it when the order becomes PAYMENT_FAILED or CANCELLED
+ * (driven by `order.status_changed`; those two changes also release synchronously so the stock
+ * is back when the mutation returns). A PAYMENT_FAILED order can never be paid again, so it
+ * holds nothing, whether the checkout saga or an admin failed it.
  */
 export const TRANSITIONS: Readonly<Record<OrderStatus, readonly OrderStatus[]>> = {
   PENDING: ["PAID", "PAYMENT_FAILED", "CANCELLED"],
@@ -61,12 +62,13 @@ const forwardHeaders = (headers: Headers): Headers => {
  * Changes an order's status (compare and set: a concurrent change of the same order makes
  * one of them fail with `INVALID_STATE`) and writes `order.status_changed` in the same
  * transaction (outbox: the kernel's relay publishes it after the commit, even across a crash),
- * then on `CANCELLED` releases the stock reservation (`catalog.stock.release`, idempotent).
+ * then on `CANCELLED` or `PAYMENT_FAILED` releases the stock reservation (`catalog.stock.release`,
+ * idempotent: the saga has usually released already).
  * Use this for every status change (payment included) so the catalog and subscribers hear
  * about it.
  *
  * A failed release cannot undo the committed change: it is logged, and the catalog also
- * releases on the `CANCELLED` event, so it is repaired when the event is consumed.
+ * releases on the `CANCELLED` and `PAYMENT_FAILED` events, so it is repaired when the event is consumed.
  *
  * @throws AppError `NOT_FOUND` (no such order), `INVALID_STATE` (details `{ status, requested }`:
  *   the change is not allowed from the order's current status); store errors.
@@ -86,13 +88,13 @@ export async function changeOrderStatus(deps: TransitionDeps, req: TransitionReq
   const { order, previous } = outcome;
   req.logger.info({ orderId: order.id, from: previous, to: order.status }, "order status changed");
 
-  if (order.status === "CANCELLED") {
+  if (order.status === "CANCELLED" || order.status === "PAYMENT_FAILED") {
     try {
       const body: ReleaseStockRequest = { reservationId: order.id };
       const r = await deps.call<ReleaseStockReply>(CatalogSubjects.releaseStock, body, { headers });
-      req.logger.info({ orderId: order.id, released: r.released }, "reservation released on cancel");
+      req.logger.info({ orderId: order.id, released: r.released, status: order.status }, "reservation released");
     } catch (err) {
-      // The order is cancelled either way; the catalog releases again on the event below.
+      // The status is changed either way; the catalog releases again on the event below.
       req.logger.error({ err, orderId: order.id }, "could not release the reservation now; the event will");
     }
   }

@@ -6,7 +6,7 @@ import type { Logger } from "./logger.ts";
 
 /** Context every subgraph resolver receives (built by the subgraph server from bus headers). */
 export interface SubgraphContext {
-  /** Caller identity forwarded by the gateway, or null for anonymous calls. */
+  /** Caller identity forwarded by the gateway (its signature verified), or null for anonymous calls. */
   identity: Identity | null;
   /** Request id assigned at the edge; also in every log line of this request. */
   requestId: string;
@@ -155,6 +155,8 @@ export interface PartContext {
    * Do not close it: the kernel's transports own it.
    */
   readonly natsConnection?: import("nats").NatsConnection | undefined;
+  /** Signs the caller identity the gateway forwards to subgraphs (the kernel's, one key per process). */
+  readonly busIdentity: import("./bus-identity.ts").BusIdentity;
 }
 
 /** Subject on which a module's subgraph executes GraphQL requests (request/reply). */

@@ -1,11 +1,12 @@
 import { describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { natsAuthorizationConfig, natsInboxPrefix, natsPermissions } from "../../src/kernel/bus/nats-permissions.ts";
 import { findBinary } from "../../src/kernel/devservers/proc.ts";
 import { matches } from "../../src/kernel/bus/subject.ts";
 import { moduleContracts, passwordEnv } from "../../scripts/nats-permissions.ts";
+import { ROOT } from "../helpers/topology.ts";
 
 /**
  * The generator of per-part NATS permissions, on the binary's real module contracts. The
@@ -105,5 +106,13 @@ describe("NATS permissions from the module contracts", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  test("docs/deploy-fly.md shows exactly what the generator prints for this binary", () => {
+    const r = Bun.spawnSync([process.execPath, join(ROOT, "scripts/nats-permissions.ts")]);
+    expect(r.exitCode).toBe(0);
+    const printed = r.stdout.toString();
+    expect(printed).toContain("authorization {");
+    expect(readFileSync(join(ROOT, "docs/deploy-fly.md"), "utf8")).toContain(printed);
   });
 });

@@ -40,7 +40,12 @@ describe("trusted bus [split]", () => {
       headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
       body: JSON.stringify({ query, variables }),
     });
-    return (await res.json()) as GqlResponse<T>;
+    const text = await res.text();
+    try {
+      return JSON.parse(text) as GqlResponse<T>;
+    } catch {
+      throw new Error(`HTTP ${res.status} from the gateway: ${text.slice(0, 500)}\n${top.output()}`);
+    }
   }
   const stockOf = async (id: string): Promise<number> => {
     const r = await gql<{ product: { stock: number } }>(`query($id: ID!) { product(id: $id) { stock } }`, { id });

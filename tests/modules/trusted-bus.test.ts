@@ -6,6 +6,7 @@ import { openStream } from "../../src/kernel/bus/stream.ts";
 import type { Headers } from "../../src/kernel/bus/types.ts";
 import { IDENTITY_HEADER, REQUEST_ID_HEADER, type Identity } from "../../src/kernel/identity.ts";
 import { subgraphStreamSubject } from "../../src/kernel/subgraph/server.ts";
+import { metricsRegistry } from "../../src/kernel/metrics.ts";
 import { catalogModule } from "../../src/modules/catalog/module.ts";
 import { startModules, type ModuleHarness } from "../helpers/modules.ts";
 
@@ -35,12 +36,19 @@ describe("trusted bus: forged identities reach no resolver (memory bus)", () => 
     const r = await raw<{ product: { stock: number } }>(STOCK, { id: productId }, { [REQUEST_ID_HEADER]: "read" });
     return r.data?.product.stock ?? -1;
   };
-  /** setStock(0) with `identity` as the header value; expects UNAUTHENTICATED and an unchanged stock. */
-  async function refused(identity: string, requestId = "forged"): Promise<void> {
+  /** switchyard_bus_identity_refused_total of the catalog for `reason`. */
+  const refusals = async (reason: string): Promise<number> => {
+    const m = (await metricsRegistry.getSingleMetric("switchyard_bus_identity_refused_total")?.get())?.values.find((v) => v.labels["module"] === "catalog" && v.labels["reason"] === reason);
+    return m?.value ?? 0;
+  };
+  /** setStock(0) with `identity` as the header value; expects UNAUTHENTICATED, an unchanged stock and one more refusal counted. */
+  async function refused(identity: string, reason: string, requestId = "forged"): Promise<void> {
+    const before = await refusals(reason);
     const r = await raw(SET_STOCK, { productId, stock: 0 }, { [REQUEST_ID_HEADER]: requestId, [IDENTITY_HEADER]: identity });
     expect(r.data ?? null).toBeNull();
     expect(r.errors?.map((e) => e.extensions?.["code"])).toEqual(["UNAUTHENTICATED"]);
     expect(await stockNow()).toBe(stock);
+    expect(await refusals(reason)).toBe(before + 1);
   }
 
   beforeAll(async () => {
@@ -57,21 +65,21 @@ describe("trusted bus: forged identities reach no resolver (memory bus)", () => 
   });
 
   test("the unsigned JSON header that used to make anyone admin is refused", async () => {
-    await refused(JSON.stringify({ accountId: "mallory", roles: ["admin"] }));
+    await refused(JSON.stringify({ accountId: "mallory", roles: ["admin"] }), "malformed");
   });
 
   test("an identity signed with another key is refused", async () => {
     const other = new BusIdentity({ key: "attacker-key-attacker-key-attacker-key-0", ttlMs: 30_000 });
-    await refused(other.sign({ accountId: "mallory", roles: ["admin"] }, "forged"));
+    await refused(other.sign({ accountId: "mallory", roles: ["admin"] }, "forged"), "bad-signature");
   });
 
   test("an expired identity (signed with the real key) is refused", async () => {
     const past = new BusIdentity({ key: h.config.busSigningKey as string, ttlMs: 1000, now: () => Date.now() - 2000 });
-    await refused(past.sign(ADMIN, "forged"));
+    await refused(past.sign(ADMIN, "forged"), "expired");
   });
 
   test("a captured identity replayed under another request id is refused", async () => {
-    await refused(h.kernel.busIdentity.sign(ADMIN, "captured"), "replayed");
+    await refused(h.kernel.busIdentity.sign(ADMIN, "captured"), "request-id-mismatch", "replayed");
   });
 
   test("an identity signed with the deployment's key runs; anonymous public reads still work", async () => {

@@ -5,6 +5,7 @@ import { BusError } from "../bus/errors.ts";
 import { AppError, ErrorCode } from "../errors.ts";
 import { IDENTITY_HEADER, REQUEST_ID_HEADER, type Identity } from "../identity.ts";
 import type { BusIdentity } from "../bus-identity.ts";
+import { busIdentityRefused } from "../metrics.ts";
 import type { Logger } from "../logger.ts";
 import type { SubgraphContext } from "../module.ts";
 import { newId } from "../ids.ts";
@@ -91,6 +92,7 @@ export function serveSubgraph(opts: SubgraphServerOptions): Subscription {
   const callerOf = (headers: Msg["headers"], requestId: string, logger: Logger): { identity: Identity | null } | { refused: FormattedExecutionResult } => {
     const check = opts.identity.verify(headers[IDENTITY_HEADER], headers[REQUEST_ID_HEADER]);
     if (check.ok) return { identity: check.identity };
+    busIdentityRefused.inc({ module: opts.queue, reason: check.reason });
     logger.warn({ reason: check.reason }, "caller identity refused (sy-identity not validly signed); nothing executed");
     return { refused: { errors: [{ message: `caller identity refused: ${check.reason}`, extensions: { code: ErrorCode.UNAUTHENTICATED, requestId } }] } };
   };

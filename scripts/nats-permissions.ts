@@ -4,8 +4,8 @@
  * modules' contracts (src/kernel/bus/nats-permissions.ts). Passwords are read by nats-server
  * from its environment (`NATS_PASS_<PART>`), so the file holds no secret.
  *
- *   bun scripts/nats-permissions.ts           # the config block (include it in nats-server.conf)
- *   bun scripts/nats-permissions.ts --json    # permissions per part, as JSON
+ *   npm run --silent nats-permissions             # the config block (include it in nats-server.conf)
+ *   npm run --silent nats-permissions -- --json   # permissions per part, as JSON
  *
  * Each process of the binary then connects with NATS_USER=<part> and NATS_PASS=<its password>.
  */

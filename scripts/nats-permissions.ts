@@ -11,7 +11,8 @@
  */
 import type { Kernel } from "../src/kernel/kernel.ts";
 import type { ModuleDefinition } from "../src/kernel/module.ts";
-import { GATEWAY_PART, natsAuthorizationConfig, natsPermissions, type ModuleContract, type NatsUserSpec } from "../src/kernel/bus/nats-permissions.ts";
+import { GATEWAY_PART, natsAuthorizationConfig, natsPermissions, type GatewayContract, type ModuleContract, type NatsUserSpec } from "../src/kernel/bus/nats-permissions.ts";
+import { SESSION_SUBJECTS } from "../src/gateway/sessions.ts";
 import { MODULES } from "../src/module-list.ts";
 
 /** Every module definition of this binary (what each `register` hands the kernel). */
@@ -22,6 +23,11 @@ export function moduleContracts(): ModuleContract[] {
   return defs.map(({ name, subjects, publishes, consumes, dependsOn }) => ({ name, subjects, publishes, consumes, dependsOn }));
 }
 
+/** What the gateway of this binary requests besides subgraphs (its session check). */
+export function gatewayContract(): GatewayContract {
+  return { calls: [SESSION_SUBJECTS.check] };
+}
+
 /** Name of the nats-server environment variable holding `part`'s password. */
 export const passwordEnv = (part: string): string => `NATS_PASS_${part.toUpperCase().replace(/[^A-Z0-9]/g, "_")}`;
 
@@ -29,9 +35,9 @@ if (import.meta.main) {
   const modules = moduleContracts();
   const parts = [GATEWAY_PART, ...modules.map((m) => m.name)];
   if (process.argv.includes("--json")) {
-    process.stdout.write(JSON.stringify(Object.fromEntries(parts.map((p) => [p, natsPermissions([p], modules)])), null, 2) + "\n");
+    process.stdout.write(JSON.stringify(Object.fromEntries(parts.map((p) => [p, natsPermissions([p], modules, gatewayContract())])), null, 2) + "\n");
   } else {
     const users: NatsUserSpec[] = parts.map((p) => ({ user: p, password: { env: passwordEnv(p) }, parts: [p] }));
-    process.stdout.write(natsAuthorizationConfig(users, modules));
+    process.stdout.write(natsAuthorizationConfig(users, modules, gatewayContract()));
   }
 }

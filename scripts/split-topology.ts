@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
 import { GATEWAY_PART, natsAuthorizationConfig, type ModuleContract, type NatsUserSpec } from "../src/kernel/bus/nats-permissions.ts";
-import { moduleContracts } from "./nats-permissions.ts";
+import { gatewayContract, moduleContracts } from "./nats-permissions.ts";
 
 export const ROOT = resolve(import.meta.dir, "..");
 export const SPLIT_MODULES = ["account", "catalog", "order", "payment"] as const;
@@ -100,7 +100,7 @@ export async function startSplit(opts: SplitOptions = {}): Promise<SplitTopology
   const secret = (): string => randomBytes(24).toString("base64url");
   const natsUsers: NatsUserSpec[] = [GATEWAY_PART, ...modules.map((m) => m.name)].map((part) => ({ user: part, password: secret(), parts: [part] }));
   const natsOps = { user: "ops", pass: secret() };
-  const natsConfig = natsAuthorizationConfig([...natsUsers, { user: natsOps.user, password: natsOps.pass, parts: "unrestricted" }], modules);
+  const natsConfig = natsAuthorizationConfig([...natsUsers, { user: natsOps.user, password: natsOps.pass, parts: "unrestricted" }], modules, gatewayContract());
   const natsEnv = (part: string): Record<string, string> => {
     const u = natsUsers.find((x) => x.user === part);
     if (!u || typeof u.password !== "string" || u.parts === "unrestricted") throw new Error(`no NATS user for part "${part}"`);

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { natsAuthorizationConfig, natsInboxPrefix, natsPermissions } from "../../src/kernel/bus/nats-permissions.ts";
 import { findBinary } from "../../src/kernel/devservers/proc.ts";
 import { matches } from "../../src/kernel/bus/subject.ts";
-import { moduleContracts, passwordEnv } from "../../scripts/nats-permissions.ts";
+import { gatewayContract, moduleContracts, passwordEnv } from "../../scripts/nats-permissions.ts";
 import { ROOT } from "../helpers/topology.ts";
 
 /**
@@ -17,7 +17,7 @@ import { ROOT } from "../helpers/topology.ts";
 const modules = moduleContracts();
 const allowed = (list: readonly string[], subject: string): boolean => list.some((pattern) => matches(pattern, subject));
 const may = (part: string) => {
-  const p = natsPermissions([part], modules);
+  const p = natsPermissions([part], modules, gatewayContract());
   return { publish: (s: string) => allowed(p.publish.allow, s), subscribe: (s: string) => allowed(p.subscribe.allow, s), responses: p.allow_responses };
 };
 
@@ -32,6 +32,17 @@ describe("NATS permissions from the module contracts", () => {
       expect(may("gateway").publish(`graphql.${m.name}.subscribe`)).toBe(true);
       for (const other of modules) expect(may(m.name).publish(`graphql.${other.name}`)).toBe(false);
     }
+  });
+
+  test("the gateway requests the commands it declares (session check) and no other module command", () => {
+    expect(may("gateway").publish("account.session.check")).toBe(true);
+    expect(may("account").subscribe("account.session.check")).toBe(true);
+    expect(may("order").publish("account.session.check")).toBe(false);
+    expect(may("gateway").subscribe("account.disabled")).toBe(true);
+    expect(may("gateway").subscribe("account.session_revoked")).toBe(true);
+    // A declared call no module serves is not granted.
+    const odd = natsPermissions(["gateway"], modules, { calls: ["nobody.serves.this"] });
+    expect(allowed(odd.publish.allow, "nobody.serves.this")).toBe(false);
   });
 
   test("a module serves only its own subgraph and command subjects", () => {
@@ -94,7 +105,7 @@ describe("NATS permissions from the module contracts", () => {
 
   test("the generated configuration is accepted by nats-server (passwords from its environment)", () => {
     const parts = ["gateway", ...modules.map((m) => m.name)];
-    const conf = natsAuthorizationConfig(parts.map((p) => ({ user: p, password: { env: passwordEnv(p) }, parts: [p] })), modules);
+    const conf = natsAuthorizationConfig(parts.map((p) => ({ user: p, password: { env: passwordEnv(p) }, parts: [p] })), modules, gatewayContract());
     expect(conf).toContain("password: $NATS_PASS_CATALOG");
     const dir = mkdtempSync(join(tmpdir(), "switchyard-natsconf-"));
     try {

@@ -10,7 +10,8 @@
  *   and update) and pulls/acks only its own durable consumers of the events it consumes;
  *   subscribes to its own and consumed event subjects (live subscriptions); replies to what it
  *   received (`allow_responses`) and publishes subscription-stream items to gateway inboxes;
- * - the gateway requests `graphql.>` (subgraphs join at run time), talks to subscription-stream
+ * - the gateway requests `graphql.>` (subgraphs join at run time) and the few module commands it
+ *   declares ({@link GatewayContract}: `account.session.check`), talks to subscription-stream
  *   control inboxes, publishes `switchyard.>`, subscribes to every module event (response-cache
  *   invalidation), and uses JetStream for its KV buckets (rate limits), without stream or
  *   consumer deletion;
@@ -26,6 +27,15 @@ import { consumerName } from "../events/memory.ts";
 
 /** The parts of a module's definition that decide its permissions. */
 export type ModuleContract = Pick<ModuleDefinition, "name" | "subjects" | "publishes" | "consumes" | "dependsOn">;
+
+/**
+ * What the gateway requests besides subgraphs: module command subjects it calls (e.g. the
+ * account module's `account.session.check`). The gateway imports no module, so its own code
+ * declares them (`src/gateway/sessions.ts`) and the caller of the generator passes them in.
+ */
+export interface GatewayContract {
+  calls: readonly string[];
+}
 
 /** Permissions of one NATS user, in nats-server's configuration shape. */
 export interface NatsUserPermissions {
@@ -82,9 +92,12 @@ function modulePermissions(m: ModuleContract, all: readonly ModuleContract[], in
 }
 
 /** Permissions of the gateway. */
-function gatewayPermissions(all: readonly ModuleContract[], inbox: string): NatsUserPermissions {
+function gatewayPermissions(all: readonly ModuleContract[], gateway: GatewayContract, inbox: string): NatsUserPermissions {
+  // Only commands some module of the deployment serves: the gateway cannot reach others' commands.
+  const served = new Set(all.flatMap((m) => m.subjects));
   const publish = [
     "graphql.>",
+    ...gateway.calls.filter((s) => served.has(s)),
     // Subscription-stream control (ping/cancel) goes to the serving module's inbox.
     "_INBOX.>",
     "switchyard.>",
@@ -109,13 +122,14 @@ function gatewayPermissions(all: readonly ModuleContract[], inbox: string): Nats
 
 /**
  * Permissions of the NATS user of a process running `parts` (one part per process in the
- * standard layout; several parts get the union). `modules` are every module of the deployment.
+ * standard layout; several parts get the union). `modules` are every module of the deployment,
+ * `gateway` what the gateway calls besides subgraphs.
  * @throws Error for a part that is neither the gateway nor one of `modules`.
  */
-export function natsPermissions(parts: readonly string[], modules: readonly ModuleContract[]): NatsUserPermissions {
+export function natsPermissions(parts: readonly string[], modules: readonly ModuleContract[], gateway: GatewayContract = { calls: [] }): NatsUserPermissions {
   const inbox = natsInboxPrefix(parts);
   const each = parts.map((part) => {
-    if (part === GATEWAY_PART) return gatewayPermissions(modules, inbox);
+    if (part === GATEWAY_PART) return gatewayPermissions(modules, gateway, inbox);
     const m = modules.find((d) => d.name === part);
     if (!m) throw new Error(`unknown part "${part}" (modules: ${modules.map((d) => d.name).join(", ")})`);
     return modulePermissions(m, modules, inbox);
@@ -143,13 +157,13 @@ export interface NatsUserSpec {
  * The `authorization { users = [...] }` block of a nats-server configuration for `users`, with
  * each user's {@link natsPermissions}. Include it in (or pass it as) the server's config file.
  */
-export function natsAuthorizationConfig(users: readonly NatsUserSpec[], modules: readonly ModuleContract[]): string {
+export function natsAuthorizationConfig(users: readonly NatsUserSpec[], modules: readonly ModuleContract[], gateway: GatewayContract = { calls: [] }): string {
   const q = (s: string): string => JSON.stringify(s);
   const list = (xs: readonly string[]): string => `[\n${xs.map((x) => `            ${q(x)}`).join(",\n")}\n          ]`;
   const blocks = users.map((u) => {
     const password = typeof u.password === "string" ? q(u.password) : `$${u.password.env}`;
     if (u.parts === "unrestricted") return [`    {`, `      # unrestricted (operators)`, `      user: ${q(u.user)}`, `      password: ${password}`, `    }`].join("\n");
-    const p = natsPermissions(u.parts, modules);
+    const p = natsPermissions(u.parts, modules, gateway);
     return [
       `    {`,
       `      # parts: ${u.parts.join(", ")}; inbox ${natsInboxPrefix(u.parts)}.>`,

@@ -2,6 +2,7 @@ import { createHmac, hkdfSync, timingSafeEqual } from "node:crypto";
 import type { Headers } from "./bus/types.ts";
 import { IDENTITY_HEADER, REQUEST_ID_HEADER, type Identity } from "./identity.ts";
 import { Lru } from "./subgraph/lru.ts";
+import { ConfigError, isDevelopment, type Config } from "./config.ts";
 
 /**
  * Signed caller identity on the bus. The gateway is the only part that turns a client's JWT
@@ -144,12 +145,25 @@ export class BusIdentity {
 
 /**
  * The bus signing key of this process: `busSigningKey` (BUS_SIGNING_KEY) when set, else one
- * derived from the JWT secret with HKDF-SHA256 (development: every process that shares
- * JWT_SECRET derives the same key; production split mode requires BUS_SIGNING_KEY, see config).
+ * derived from the JWT secret with HKDF-SHA256 (the monolith, and development split mode: every
+ * process that shares JWT_SECRET derives the same key; split mode otherwise requires
+ * BUS_SIGNING_KEY, see config).
  * @throws Error when neither is set.
  */
 export function resolveBusSigningKey(config: { busSigningKey?: string | undefined; jwtSecret?: string | undefined }): string {
   if (config.busSigningKey) return config.busSigningKey;
   if (!config.jwtSecret) throw new Error("BUS_SIGNING_KEY (or JWT_SECRET to derive it from) must be set");
   return Buffer.from(hkdfSync("sha256", config.jwtSecret, "", DERIVE_INFO, 32)).toString("base64url");
+}
+
+/**
+ * Checks at start that a process on NATS has BUS_SIGNING_KEY (checked where JWT_SECRET is, so
+ * `--migrate`, which uses no bus, does not need it). Without it only NODE_ENV=development may
+ * derive the key from JWT_SECRET: elsewhere a key derived from a secret every process already
+ * holds is accepted only in the monolith, whose bus never leaves the process.
+ * @throws ConfigError naming BUS_SIGNING_KEY.
+ */
+export function assertBusSigningKey(config: Pick<Config, "busSigningKey" | "bus" | "nodeEnv">, opts: { migrateOnly?: boolean } = {}): void {
+  if (config.busSigningKey || opts.migrateOnly || config.bus.kind !== "nats" || isDevelopment(config)) return;
+  throw new ConfigError("BUS_SIGNING_KEY: must be set (at least 32 characters, the same in every process) when BUS is NATS, unless NODE_ENV=development");
 }

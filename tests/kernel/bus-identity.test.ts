@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { BusIdentity, resolveBusSigningKey } from "../../src/kernel/bus-identity.ts";
+import { BusIdentity, assertBusSigningKey, resolveBusSigningKey } from "../../src/kernel/bus-identity.ts";
 import { IDENTITY_HEADER, REQUEST_ID_HEADER } from "../../src/kernel/identity.ts";
 import { ConfigError, loadConfig } from "../../src/kernel/config.ts";
 
@@ -123,17 +123,23 @@ describe("BUS_SIGNING_KEY", () => {
     expect(() => resolveBusSigningKey({})).toThrow();
   });
 
-  test("required with NODE_ENV=production on NATS; at least 32 characters; TTL bounded", () => {
-    const load = (env: Record<string, string>) => loadConfig([], env, { parts });
-    expect(() => load({ NODE_ENV: "production", BUS: "nats://127.0.0.1:4222" })).toThrow(ConfigError);
-    expect(() => load({ NODE_ENV: "production", BUS: "nats://127.0.0.1:4222" })).toThrow(/BUS_SIGNING_KEY/);
-    const ok = load({ NODE_ENV: "production", BUS: "nats://127.0.0.1:4222", BUS_SIGNING_KEY: KEY });
-    expect(!ok.help && ok.config.busSigningKey).toBe(KEY);
-    const dev = load({ BUS: "nats://127.0.0.1:4222" });
-    expect(!dev.help && dev.config.busSigningKey).toBeUndefined();
-    expect(!dev.help && dev.config.busIdentityTtlMs).toBe(30_000);
-    const mono = load({ NODE_ENV: "production" });
-    expect(!mono.help && mono.config.busSigningKey).toBeUndefined();
+  test("required on NATS unless NODE_ENV=development (production is the default), not for --migrate; at least 32 characters; TTL bounded", () => {
+    const load = (env: Record<string, string>) => {
+      const r = loadConfig([], env, { parts });
+      if (r.help) throw new Error("help");
+      return r.config;
+    };
+    const nats = "nats://127.0.0.1:4222";
+    expect(() => assertBusSigningKey(load({ NODE_ENV: "production", BUS: nats }))).toThrow(ConfigError);
+    expect(() => assertBusSigningKey(load({ BUS: nats }))).toThrow(/BUS_SIGNING_KEY/);
+    expect(() => assertBusSigningKey(load({ BUS: nats }), { migrateOnly: true })).not.toThrow();
+    expect(() => assertBusSigningKey(load({ NODE_ENV: "development", BUS: nats }))).not.toThrow();
+    expect(() => assertBusSigningKey(load({ NODE_ENV: "production" }))).not.toThrow();
+    const ok = load({ BUS: nats, BUS_SIGNING_KEY: KEY });
+    expect(ok.busSigningKey).toBe(KEY);
+    expect(() => assertBusSigningKey(ok)).not.toThrow();
+    expect(load({ NODE_ENV: "development", BUS: nats }).busSigningKey).toBeUndefined();
+    expect(load({}).busIdentityTtlMs).toBe(30_000);
     expect(() => load({ BUS_SIGNING_KEY: "short" })).toThrow(/BUS_SIGNING_KEY/);
     expect(() => load({ BUS_IDENTITY_TTL_MS: "10" })).toThrow(/BUS_IDENTITY_TTL_MS/);
   });

@@ -80,6 +80,8 @@ export const BASE_ENV: Record<string, string> = {
   PAYMENT_DATABASE_URL: "",
   SUPERGRAPH_FILE: "",
   GATEWAY_SUBGRAPHS: "",
+  // Shared by the NATS target's gateway and modules processes (required with BUS=nats in production).
+  BUS_SIGNING_KEY: "bench-bus-key-bench-bus-key-bench-bus-key-0123",
 };
 const JWT = "bench-secret-bench-secret-bench-secret-0123456789";
 

@@ -9,6 +9,9 @@ import { freePort, spawnServer, waitUntil, type ServerProcess } from "../src/ker
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { randomBytes } from "node:crypto";
+import { GATEWAY_PART, natsAuthorizationConfig, type ModuleContract, type NatsUserSpec } from "../src/kernel/bus/nats-permissions.ts";
+import { gatewayContract, moduleContracts } from "./nats-permissions.ts";
 
 export const ROOT = resolve(import.meta.dir, "..");
 export const SPLIT_MODULES = ["account", "catalog", "order", "payment"] as const;
@@ -22,6 +25,11 @@ export interface SplitOptions {
   port?: number;
   /** Instances per module, default 1. */
   instances?: Partial<Record<(typeof SPLIT_MODULES)[number], number>>;
+  /**
+   * Modules besides the binary's (e.g. test fixtures run from their own files) that get a NATS
+   * user too, with the permissions of their contract.
+   */
+  extraModules?: readonly ModuleContract[];
   /** Called with each process's output lines (e.g. to print them prefixed). */
   onOutput?: (name: string, line: string) => void;
   cwd?: string;
@@ -47,6 +55,14 @@ export interface SplitTopology {
   opsUrl: string;
   /** Env shared by every process (BUS, REGISTRY, JWT_SECRET...). */
   sharedEnv: Record<string, string>;
+  /**
+   * NATS credentials of `part` (`NATS_USER`, `NATS_PASS`): nats-server runs with one user per
+   * part and the subject permissions generated from the modules' contracts
+   * (src/kernel/bus/nats-permissions.ts). Throws for a part without a user.
+   */
+  natsEnv(part: string): Record<string, string>;
+  /** An unrestricted NATS user for operators and tests that inspect streams (never given to a part). */
+  natsOps: { user: string; pass: string };
   /** Starts one more process running `part` (e.g. a second catalog) and waits until it registered. */
   spawn(part: string, name?: string, extraEnv?: Record<string, string>): Promise<SplitProcess>;
   /** All processes' output, for failure messages. */
@@ -79,7 +95,18 @@ export async function stopInOrder(processes: readonly Pick<SplitProcess, "part" 
 
 /** Starts infrastructure and the binary's processes (see {@link splitProcessCount}), and waits until the gateway is ready. */
 export async function startSplit(opts: SplitOptions = {}): Promise<SplitTopology> {
-  const started = await Promise.allSettled([startNats(), startEtcd(), startPostgres()]);
+  // One NATS user per part, with the permissions its contract allows, and a random password each run.
+  const modules = [...moduleContracts(), ...(opts.extraModules ?? [])];
+  const secret = (): string => randomBytes(24).toString("base64url");
+  const natsUsers: NatsUserSpec[] = [GATEWAY_PART, ...modules.map((m) => m.name)].map((part) => ({ user: part, password: secret(), parts: [part] }));
+  const natsOps = { user: "ops", pass: secret() };
+  const natsConfig = natsAuthorizationConfig([...natsUsers, { user: natsOps.user, password: natsOps.pass, parts: "unrestricted" }], modules, gatewayContract());
+  const natsEnv = (part: string): Record<string, string> => {
+    const u = natsUsers.find((x) => x.user === part);
+    if (!u || typeof u.password !== "string" || u.parts === "unrestricted") throw new Error(`no NATS user for part "${part}"`);
+    return { NATS_USER: u.user, NATS_PASS: u.password };
+  };
+  const started = await Promise.allSettled([startNats({ config: natsConfig }), startEtcd(), startPostgres()]);
   const failed = started.find((r): r is PromiseRejectedResult => r.status === "rejected");
   if (failed) {
     // Stop what did start, so a failed launch leaves no server behind.
@@ -102,6 +129,7 @@ export async function startSplit(opts: SplitOptions = {}): Promise<SplitTopology
     REGISTRY: `etcd://127.0.0.1:${etcd.port}`,
     REGISTRY_TTL_S: "3",
     JWT_SECRET: "split-secret-split-secret-split-secret-0123",
+    BUS_SIGNING_KEY: secret(),
     DATA_DIR: dataDir,
     LOG_LEVEL: "info",
     ...dbUrls,
@@ -112,7 +140,7 @@ export async function startSplit(opts: SplitOptions = {}): Promise<SplitTopology
   let seq = 0;
   const launch = (part: string, name: string, extra: Record<string, string> = {}): SplitProcess => {
     // OPS_PORT=0: every process has its own operations listener on one machine (a free port, logged).
-    const env = { ...sharedEnv, MODULES: part, PORT: part === "gateway" ? String(port) : "0", OPS_PORT: "0", ...extra };
+    const env = { ...sharedEnv, MODULES: part, PORT: part === "gateway" ? String(port) : "0", OPS_PORT: "0", ...natsEnv(part), ...extra };
     const onOutput = opts.onOutput;
     const server = spawnServer(command, { env, ...(opts.cwd ? { cwd: opts.cwd } : {}), ...(onOutput ? { onLine: (line: string) => onOutput(name, line) } : {}) });
     const p = { name, part, server, env };
@@ -129,6 +157,8 @@ export async function startSplit(opts: SplitOptions = {}): Promise<SplitTopology
     graphqlUrl: `${baseUrl}/graphql`,
     opsUrl: "",
     sharedEnv,
+    natsEnv,
+    natsOps,
     async spawn(part, name, extraEnv) {
       const p = launch(part, name ?? `${part}-${++seq}`, extraEnv);
       // A module is up once it has registered; a gateway once it has a supergraph to serve.

@@ -45,4 +45,6 @@ Switchyard split topology is up (${topology.processes.length} processes):
   etcd       ${topology.etcd.url}
   PostgreSQL ${topology.postgres.baseUrl}/{account,catalog,order,payment}
 Ctrl-C stops everything.`);
+console.log(`  NATS users: one per part, permissions generated from the contracts (npm run nats-permissions);
+  operator user ${topology.natsOps.user} / ${topology.natsOps.pass}; BUS_SIGNING_KEY set for this run`);
 await new Promise(() => {});

@@ -1,4 +1,5 @@
 import { ConfigError, helpText, isDevelopment, loadConfig, type Config } from "./kernel/config.ts";
+import { assertBusSigningKey } from "./kernel/bus-identity.ts";
 import { createLogger } from "./kernel/logger.ts";
 import { Kernel } from "./kernel/kernel.ts";
 import { resolveJwtSecret } from "./kernel/secrets.ts";
@@ -54,6 +55,7 @@ async function main(): Promise<void> {
   try {
     const { secret, source } = resolveJwtSecret(config, { migrateOnly });
     config = { ...config, jwtSecret: secret };
+    assertBusSigningKey(config, { migrateOnly });
     if (source === "generated" || source === "dev-file") {
       logger.warn({ dataDir: config.dataDir }, source === "generated" ? "JWT_SECRET not set: generated a development secret in DATA_DIR" : "JWT_SECRET not set: using the development secret from DATA_DIR");
     }

@@ -6,7 +6,7 @@ import { BusError } from "../kernel/bus/errors.ts";
 import { CircuitOpenError, breakers, idempotentRetry, throughBreaker } from "../kernel/bus/resilience.ts";
 import { secondsSince, subgraphFetchDuration } from "../kernel/metrics.ts";
 import { SpanKind, markError, tracer } from "../kernel/tracing.ts";
-import { IDENTITY_HEADER, REQUEST_ID_HEADER, encodeIdentity } from "../kernel/identity.ts";
+import type { BusIdentity } from "../kernel/bus-identity.ts";
 import { subgraphSubject } from "../kernel/module.ts";
 import type { GatewayContext } from "./context.ts";
 import { printRequestDocument } from "./print-request.ts";
@@ -29,21 +29,20 @@ export const SUBGRAPH_UNAVAILABLE = "SUBGRAPH_UNAVAILABLE";
 
 /**
  * An executor for one subgraph that sends each request over the bus to `graphql.<name>`
- * (request/reply), forwarding the caller identity and request id in headers.
+ * (request/reply), forwarding the request id and the caller identity, signed with `identity`
+ * (the bus signing key), in headers.
  * Transport failures become an `ExecutionResult` with a `SUBGRAPH_UNAVAILABLE` error so the
  * gateway still returns the other subgraphs' data.
  * @param timeoutMs per-request timeout in ms.
  */
-export function createBusExecutor(bus: Bus, name: string, timeoutMs: number): Executor {
+export function createBusExecutor(bus: Bus, name: string, timeoutMs: number, identity: BusIdentity): Executor {
   const subject = subgraphSubject(name);
   const breakerTarget = `subgraph:${name}`;
   // Created now (closed), so /admin/health and the gauge list every subgraph from the start.
   breakers().get(breakerTarget);
   const executor = async (request: ExecutionRequest): Promise<ExecutionResult> => {
     const ctx = request.context as Partial<GatewayContext> | undefined;
-    const headers: Headers = {};
-    if (ctx?.requestId) headers[REQUEST_ID_HEADER] = ctx.requestId;
-    if (ctx?.identity) headers[IDENTITY_HEADER] = encodeIdentity(ctx.identity);
+    const headers: Headers = identity.headers(ctx?.identity, ctx?.requestId);
     // x-switchyard-trace: asks the subgraph for an ftv1 trace (plugins/subgraph-timings.ts).
     const traced = traceSubgraphFetch(request.context, name, request.operationType, headers);
     const body = { query: printRequestDocument(request.document), variables: request.variables ?? {}, operationName: request.operationName };

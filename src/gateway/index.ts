@@ -36,7 +36,7 @@ export function createGatewayPart(opts: { expectedSubgraphs: readonly string[] }
     async start(ctx: PartContext) {
       const { config, logger, bus, registry, supergraphStore: store } = ctx;
       if (!config.jwtSecret) throw new Error("gateway needs JWT_SECRET");
-      const manager = new SupergraphManager({ bus, store, logger, subgraphTimeoutMs: config.subgraphTimeoutMs, subscriptionHeartbeatMs: config.subscriptionHeartbeatMs, queryPlanner: config.queryPlanner });
+      const manager = new SupergraphManager({ bus, store, logger, subgraphTimeoutMs: config.subgraphTimeoutMs, subscriptionHeartbeatMs: config.subscriptionHeartbeatMs, queryPlanner: config.queryPlanner, identity: ctx.busIdentity });
       // --supergraph: serve that file as is (no registry, no composition, no election).
       const fixed = config.supergraphFile ? staticSupergraph(readFileSync(config.supergraphFile, "utf8")) : undefined;
       if (fixed) await manager.loadStatic(fixed);

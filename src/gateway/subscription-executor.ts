@@ -5,7 +5,7 @@ import { BusError } from "../kernel/bus/errors.ts";
 import { ChannelOverflowError } from "../kernel/bus/channel.ts";
 import { openStream } from "../kernel/bus/stream.ts";
 import { AppError, ErrorCode } from "../kernel/errors.ts";
-import { IDENTITY_HEADER, REQUEST_ID_HEADER, encodeIdentity } from "../kernel/identity.ts";
+import type { BusIdentity } from "../kernel/bus-identity.ts";
 import { subgraphStreamSubject } from "../kernel/subgraph/server.ts";
 import type { GatewayContext } from "./context.ts";
 import { printRequestDocument } from "./print-request.ts";
@@ -66,6 +66,8 @@ export interface SubscriptionExecutorOptions {
   maxBuffered?: number;
   /** Where open subscriptions are tracked (to end them on shutdown). */
   open?: OpenSubscriptions;
+  /** Signs the caller identity sent with the stream's open request (the bus signing key). */
+  identity: BusIdentity;
 }
 
 
@@ -91,9 +93,8 @@ export async function executeSubscription(
   opts: SubscriptionExecutorOptions,
 ): Promise<ExecutionResult | AsyncIterableIterator<ExecutionResult>> {
   const ctx = request.context as Partial<GatewayContext> | undefined;
-  const headers: Headers = {};
-  if (ctx?.requestId) headers[REQUEST_ID_HEADER] = ctx.requestId;
-  if (ctx?.identity) headers[IDENTITY_HEADER] = encodeIdentity(ctx.identity);
+  // Checked once, when the subgraph opens the stream; the signature's lifetime need not cover the stream's.
+  const headers: Headers = opts.identity.headers(ctx?.identity, ctx?.requestId);
   const body = { query: printRequestDocument(request.document), variables: request.variables ?? {}, operationName: request.operationName };
   let opened;
   try {

@@ -174,6 +174,14 @@ export interface Config {
   sessionCheckMax: number;
   // [/issue-10:tokens]
   // [issue-10:trustedbus] new Config fields of this part go below this line
+  /**
+   * `BUS_SIGNING_KEY`: HMAC key (>= 32 characters) the gateway signs forwarded caller identities
+   * with and modules verify them with; undefined = derived from the JWT secret (memory bus, or
+   * NODE_ENV=development; required with a NATS bus otherwise).
+   */
+  busSigningKey: string | undefined;
+  /** `BUS_IDENTITY_TTL_MS`: lifetime of a signed identity header, ms (refused once older). */
+  busIdentityTtlMs: number;
   // [/issue-10:trustedbus]
   // [issue-10:hostile] new Config fields of this part go below this line
   /** Max nesting of arrays/objects in a request's `variables` and `extensions` (0 = no limit); JSON_TOO_DEEP. */
@@ -410,6 +418,8 @@ export const OPTIONS = [
   { key: "sessionCheckMax", env: "SESSION_CHECK_MAX", flag: "--session-check-max", default: "10000", allowed: "1-10000000 (entries)", describe: "Session-check answers a gateway caches (LRU).", parse: intIn(1, 10_000_000) },
   // [/issue-10:tokens]
   // [issue-10:trustedbus] new OPTIONS rows of this part go below this line
+  { key: "busSigningKey", env: "BUS_SIGNING_KEY", flag: "--bus-signing-key", default: "", allowed: "at least 32 characters (required with BUS=nats://... unless NODE_ENV=development)", describe: "Shared key every process signs (gateway) and verifies (modules) the caller identity on the bus with (HMAC-SHA256); a forged or unsigned sy-identity is refused with UNAUTHENTICATED. Unset: derived from JWT_SECRET (the monolith, and development).", parse: (raw) => { if (raw === "") return undefined; if (raw.length < 32) throw new ConfigError("at least 32 characters"); return raw; } },
+  { key: "busIdentityTtlMs", env: "BUS_IDENTITY_TTL_MS", flag: "--bus-identity-ttl-ms", default: "30000", allowed: "1000-600000 (ms)", describe: "Lifetime of a signed caller identity on the bus; modules refuse older ones (UNAUTHENTICATED). Covers transit and clock skew between processes.", parse: intIn(1000, 600_000) },
   // [/issue-10:trustedbus]
   // [issue-10:hostile] new OPTIONS rows of this part go below this line
   { key: "maxJsonDepth", env: "MAX_JSON_DEPTH", flag: "--max-json-depth", default: "64", allowed: "0-10000 (0 = no limit)", describe: "Max nesting of arrays and objects in a request's variables and extensions (JSON_TOO_DEEP, HTTP 400).", parse: intIn(0, 10_000) },

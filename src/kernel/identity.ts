@@ -1,7 +1,7 @@
 /**
  * The caller's identity as the gateway established it from the JWT. The gateway forwards it
- * to subgraphs in the {@link IDENTITY_HEADER} bus header; modules trust only that header and
- * never parse tokens themselves.
+ * to subgraphs in the {@link IDENTITY_HEADER} bus header, signed with the bus signing key
+ * (`bus-identity.ts`); modules accept only a valid signature and never parse tokens themselves.
  */
 export interface Identity {
   /** Account id (JWT `sub`). */
@@ -15,25 +15,11 @@ export interface Identity {
   sessionId?: string;
 }
 
-/** Bus header carrying the JSON-encoded {@link Identity}. Absent for anonymous callers. */
+/**
+ * Bus header carrying the signed {@link Identity} (`v1.<payload>.<mac>`, see `bus-identity.ts`).
+ * Absent for anonymous callers; present but not validly signed, expired or bound to another
+ * request id: the subgraph refuses the request with UNAUTHENTICATED.
+ */
 export const IDENTITY_HEADER = "sy-identity";
 /** Bus header carrying the request id assigned at the gateway edge (or by the caller). */
 export const REQUEST_ID_HEADER = "sy-request-id";
-
-/** Encodes an identity for {@link IDENTITY_HEADER}. */
-export function encodeIdentity(identity: Identity): string {
-  return JSON.stringify({ accountId: identity.accountId, roles: identity.roles, ...(identity.sessionId ? { sessionId: identity.sessionId } : {}) });
-}
-
-/** Decodes {@link IDENTITY_HEADER}; returns null when absent or malformed (treated as anonymous). */
-export function decodeIdentity(header: string | undefined): Identity | null {
-  if (!header) return null;
-  try {
-    const v = JSON.parse(header) as { accountId?: unknown; roles?: unknown; sessionId?: unknown };
-    if (typeof v.accountId !== "string" || !v.accountId) return null;
-    const roles = Array.isArray(v.roles) ? v.roles.filter((r): r is string => typeof r === "string") : [];
-    return typeof v.sessionId === "string" && v.sessionId ? { accountId: v.accountId, roles, sessionId: v.sessionId } : { accountId: v.accountId, roles };
-  } catch {
-    return null;
-  }
-}

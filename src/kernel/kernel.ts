@@ -26,6 +26,7 @@ import { eventsConsumed, eventsRedelivered } from "./metrics.ts";
 import { instrumentEvents } from "./events/instrumented.ts";
 import { runWithRequestId } from "./request-context.ts";
 import { SpanKind, extractTraceContext, injectTraceHeaders, withSpan } from "./tracing.ts";
+import { BusIdentity, resolveBusSigningKey } from "./bus-identity.ts";
 
 export interface KernelOptions {
   bus: Bus;
@@ -96,6 +97,11 @@ export class Kernel {
   readonly config: Config;
   readonly logger: Logger;
   readonly supergraphStore: SupergraphStore;
+  /**
+   * Signs (gateway) and verifies (subgraph servers) the caller identity on the bus, with
+   * BUS_SIGNING_KEY (or the key derived from JWT_SECRET); see `bus-identity.ts`.
+   */
+  readonly busIdentity: BusIdentity;
   /** The NATS connection under the (undecorated) transport bus, if it is NATS; handed to parts. */
   private natsConnection: NatsConnection | undefined;
   /** The transport bus as given (undecorated), to find its NATS connection at start. */
@@ -120,6 +126,7 @@ export class Kernel {
     this.config = opts.config;
     this.logger = opts.logger;
     this.supergraphStore = opts.supergraphStore ?? createMemorySupergraphStore();
+    this.busIdentity = new BusIdentity({ key: resolveBusSigningKey(opts.config), ttlMs: opts.config.busIdentityTtlMs });
     this.events = instrumentEvents(opts.events ?? createMemoryEventStream(opts.bus, { logger: opts.logger }));
     this.migrateOnly = opts.migrateOnly ?? false;
     this.databaseFor = opts.databaseFor ?? ((m) => ({ kind: "sqlite", path: join(this.config.dataDir, `${m}.sqlite`) }));
@@ -164,6 +171,7 @@ export class Kernel {
           localModules: this.moduleNames,
           supergraphStore: this.supergraphStore,
           natsConnection: this.natsConnection,
+          busIdentity: this.busIdentity,
         });
         this.runningParts.push({ name: part.name, stop: () => handle.stop() });
       }
@@ -282,7 +290,7 @@ export class Kernel {
     const schema = await subgraphSchema(typeDefsHash, def.typeDefs, instance.resolvers as GraphQLResolverMap<unknown>);
     const gqlSubject = subgraphSubject(def.name);
     subscriptions.push(
-      serveSubgraph({ bus: this.bus, subject: gqlSubject, queue, schema, logger: log, heartbeatMs: this.config.subscriptionHeartbeatMs, onRequest: () => this.handled.set(gqlSubject, (this.handled.get(gqlSubject) ?? 0) + 1) }),
+      serveSubgraph({ bus: this.bus, subject: gqlSubject, queue, schema, logger: log, identity: this.busIdentity, heartbeatMs: this.config.subscriptionHeartbeatMs, onRequest: () => this.handled.set(gqlSubject, (this.handled.get(gqlSubject) ?? 0) + 1) }),
     );
     // The registry entry tells gateways to send requests here: every subscription above must
     // be live on the server first (a NATS SUB takes effect once the server read it), or the

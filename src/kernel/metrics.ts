@@ -100,6 +100,18 @@ export const eventsRedelivered = new Counter({
   registers: [metricsRegistry],
 });
 
+/**
+ * Subgraph requests refused because their `sy-identity` was not validly signed (`../bus-identity.ts`),
+ * by module and reason (malformed, bad-signature, expired, request-id-mismatch). Anything above
+ * zero means a client forging identities on the bus, or processes with different BUS_SIGNING_KEYs.
+ */
+export const busIdentityRefused = new Counter({
+  name: "switchyard_bus_identity_refused_total",
+  help: "Subgraph requests refused for an unsigned, forged, expired or replayed caller identity, by module and reason.",
+  labelNames: ["module", "reason"] as const,
+  registers: [metricsRegistry],
+});
+
 /** SQL statements by database (module) and statement kind; seconds. */
 export const dbQueryDuration = new Histogram({
   name: "switchyard_db_query_duration_seconds",

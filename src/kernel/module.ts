@@ -6,7 +6,7 @@ import type { Logger } from "./logger.ts";
 
 /** Context every subgraph resolver receives (built by the subgraph server from bus headers). */
 export interface SubgraphContext {
-  /** Caller identity forwarded by the gateway, or null for anonymous calls. */
+  /** Caller identity forwarded by the gateway (its signature verified), or null for anonymous calls. */
   identity: Identity | null;
   /** Request id assigned at the edge; also in every log line of this request. */
   requestId: string;
@@ -117,15 +117,21 @@ export interface ModuleDefinition {
   name: string;
   /** Semver of the module. */
   version: string;
-  /** Modules this one calls at start or at run time: started first when in the same process. */
+  /**
+   * Modules this one calls at start or at run time: started first when in the same process. In
+   * split mode its NATS user may request exactly their `subjects` (`bus/nats-permissions.ts`).
+   */
   dependsOn: readonly string[];
   /** Federation v2 subgraph SDL. */
   typeDefs: string;
-  /** Request/reply subjects served (besides `graphql.<name>`), for the registry. */
+  /**
+   * Request/reply subjects served (besides `graphql.<name>`), for the registry and the NATS
+   * permissions (only this module may serve them; only modules depending on it may request them).
+   */
   subjects: readonly string[];
-  /** Event subjects published. */
+  /** Event subjects published (only this module's NATS user may publish them). */
   publishes: readonly string[];
-  /** Event subjects consumed. */
+  /** Event subjects consumed (its NATS user may pull and ack only its own durable consumers of them). */
   consumes: readonly string[];
   start(ctx: ModuleContext): Promise<ModuleInstance>;
 }
@@ -155,6 +161,8 @@ export interface PartContext {
    * Do not close it: the kernel's transports own it.
    */
   readonly natsConnection?: import("nats").NatsConnection | undefined;
+  /** Signs the caller identity the gateway forwards to subgraphs (the kernel's, one key per process). */
+  readonly busIdentity: import("./bus-identity.ts").BusIdentity;
 }
 
 /** Subject on which a module's subgraph executes GraphQL requests (request/reply). */

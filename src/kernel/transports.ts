@@ -34,6 +34,8 @@ export async function createTransports(config: Config, logger: Logger, name: str
     const nats = await createNatsBus({
       servers: config.bus.servers,
       name,
+      // Replies and streams for this process arrive under its own prefix (per-part NATS permissions).
+      inboxPrefix: (await import("./bus/nats-permissions.ts")).natsInboxPrefix(config.modules),
       logger: logger.child({ component: "nats" }),
       ...(config.nats.token ? { token: config.nats.token } : {}),
       ...(config.nats.user ? { user: config.nats.user } : {}),

@@ -260,7 +260,7 @@ describe.skipIf(!enabled)("faults [split]", () => {
     await until(async () => (await num(db.order, "SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL")) === 0, 30_000);
     await settledAndConsistent();
     // Read the stream itself: how many times was this order's PAID change stored?
-    const nc: NatsConnection = await connect({ servers: split.nats.url });
+    const nc: NatsConnection = await connect({ servers: split.nats.url, user: split.natsOps.user, pass: split.natsOps.pass });
     try {
       const jsm = await nc.jetstreamManager();
       const info = await jsm.streams.info("EVENTS_ORDER");

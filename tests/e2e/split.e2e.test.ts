@@ -91,7 +91,7 @@ describe("split mode only (4 processes, NATS, etcd, PostgreSQL)", () => {
 
   test("a module whose SDL does not compose leaves the gateway on the previous supergraph", async () => {
     const before = await supergraphOf<{ version: number }>(t);
-    const rogue = spawnServer([process.execPath, join(ROOT, "tests/fixtures/rogue-module.ts")], { env: t.sharedEnv });
+    const rogue = spawnServer([process.execPath, join(ROOT, "tests/fixtures/rogue-module.ts")], { env: { ...t.sharedEnv, ...t.natsEnv("rogue") } });
     try {
       await waitFor("composition error naming the rogue subgraph", async () => {
         const s = await supergraphOf<{ errors: { subgraphs: string[] }[] }>(t);

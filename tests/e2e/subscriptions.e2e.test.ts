@@ -293,7 +293,7 @@ for (const name of selectedTopologies()) {
         const before = await version();
         const p = fresh();
         const stream = await sse(url, WATCH_ORDERS, {}, alice.token);
-        const extra = spawnServer([process.execPath, join(ROOT, "tests/fixtures/extra-module.ts")], { env: split.sharedEnv });
+        const extra = spawnServer([process.execPath, join(ROOT, "tests/fixtures/extra-module.ts")], { env: { ...split.sharedEnv, ...split.natsEnv("extra") } });
         try {
           await waitFor("a new supergraph with the extra subgraph", async () => {
             const v = await version();

@@ -13,6 +13,7 @@ import { adminJson } from "../helpers/admin.ts";
 import { createGatewayYoga } from "../../src/gateway/yoga.ts";
 import { createOperationCaches, type OperationCaches } from "../../src/gateway/plugins/operation-cache.ts";
 import { startInProcess, type InProcessGateway } from "./harness.ts";
+import { BusIdentity, resolveBusSigningKey } from "../../src/kernel/bus-identity.ts";
 
 const MAX = 100;
 
@@ -26,7 +27,7 @@ describe("bounded operation caches", () => {
     // The supergraph the in-process gateway composed, served by a second gateway yoga whose caches we hold.
     const admin = await adminJson<{ sdl: string }>(gw.opsUrl, { jwtSecret: gw.config.jwtSecret as string, graphqlUrl: gw.url }, "/admin/supergraph");
     const logger = createLogger({ level: "silent" });
-    const manager = new SupergraphManager({ bus: gw.bus, store: createMemorySupergraphStore(), logger, subgraphTimeoutMs: 5000 });
+    const manager = new SupergraphManager({ bus: gw.bus, store: createMemorySupergraphStore(), logger, subgraphTimeoutMs: 5000, identity: new BusIdentity({ key: resolveBusSigningKey(gw.config), ttlMs: gw.config.busIdentityTtlMs }) });
     manager.loadStatic({ version: 1, sdl: admin.sdl, subgraphs: {}, composedAt: new Date().toISOString() });
     caches = createOperationCaches(MAX);
     const yoga = createGatewayYoga(manager, logger, [], caches);

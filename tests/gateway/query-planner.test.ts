@@ -20,6 +20,7 @@ import { createGatewayYoga } from "../../src/gateway/yoga.ts";
 import { useAuthDirectives } from "../../src/gateway/plugins/auth-directives.ts";
 import type { GatewayContext } from "../../src/gateway/context.ts";
 import { startInProcess, type InProcessGateway } from "./harness.ts";
+import { BusIdentity, resolveBusSigningKey } from "../../src/kernel/bus-identity.ts";
 
 type Result = ExecutionResult<Record<string, unknown>, Record<string, unknown>> & { errors?: { message: string; path?: (string | number)[]; extensions?: Record<string, unknown> }[] };
 type Run = (query: string, variables?: Record<string, unknown>, identity?: Identity | null) => Promise<Result>;
@@ -44,7 +45,7 @@ describe("QUERY_PLANNER=rust", () => {
   /** A gateway yoga over `sdl` on the in-process bus, on the given runtime, with the auth plugin. */
   async function gatewayYoga(planner: QueryPlannerKind, supergraph: string, extra: Plugin<GatewayContext>[] = []): Promise<{ run: Run; manager: SupergraphManager }> {
     const logger = createLogger({ level: "silent" });
-    const manager = new SupergraphManager({ bus: gw.bus, store: createMemorySupergraphStore(), logger, subgraphTimeoutMs: 2000, queryPlanner: planner });
+    const manager = new SupergraphManager({ bus: gw.bus, store: createMemorySupergraphStore(), logger, subgraphTimeoutMs: 2000, queryPlanner: planner, identity: new BusIdentity({ key: resolveBusSigningKey(gw.config), ttlMs: gw.config.busIdentityTtlMs }) });
     await manager.loadStatic({ version: 1, sdl: supergraph, subgraphs: {}, composedAt: new Date().toISOString() });
     const yoga = createGatewayYoga(manager, logger, [useAuthDirectives(), ...extra]);
     const run: Run = async (query, variables = {}, identity = null) => {

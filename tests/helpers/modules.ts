@@ -9,7 +9,7 @@ import { encodeJson } from "../../src/kernel/bus/codec.ts";
 import { Kernel } from "../../src/kernel/kernel.ts";
 import type { Config } from "../../src/kernel/config.ts";
 import { createLogger } from "../../src/kernel/logger.ts";
-import { IDENTITY_HEADER, REQUEST_ID_HEADER, encodeIdentity, type Identity } from "../../src/kernel/identity.ts";
+import type { Identity } from "../../src/kernel/identity.ts";
 import { subgraphSubject, type DatabaseConfig, type ModuleDefinition } from "../../src/kernel/module.ts";
 import { prepareDatabases, resolveDatabase } from "../../src/kernel/storage/resolve.ts";
 import type { Bus, Headers } from "../../src/kernel/bus/types.ts";
@@ -127,6 +127,8 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     sessionCheckMax: 10_000,
     // [/issue-10:tokens]
     // [issue-10:trustedbus]
+    busSigningKey: "test-bus-key-test-bus-key-test-bus-key-0123",
+    busIdentityTtlMs: 30_000,
     // [/issue-10:trustedbus]
     // [issue-10:hostile]
     maxJsonDepth: 64,
@@ -167,8 +169,8 @@ export async function startModules(defs: ModuleDefinition[], overrides: Partial<
     database,
     postgresUrl,
     async query<T>(module: string, query: string, variables?: Record<string, unknown>, identity?: Identity) {
-      const headers: Headers = { [REQUEST_ID_HEADER]: "test" };
-      if (identity) headers[IDENTITY_HEADER] = encodeIdentity(identity);
+      // Signed as the gateway signs it (the kernel's bus identity; modules refuse unsigned ones).
+      const headers: Headers = kernel.busIdentity.headers(identity, "test");
       const reply = await bus.request(subgraphSubject(module), encodeJson({ query, variables }), { headers, timeoutMs: 5000 });
       return reply.json<ExecutionResult<T>>();
     },

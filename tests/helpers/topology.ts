@@ -86,9 +86,19 @@ export async function startMonolith(opts: StartOptions = {}): Promise<Topology> 
   };
 }
 
-/** Split: gateway + account + catalog + order processes on real NATS, etcd and PostgreSQL. */
+/**
+ * Modules the split tests run from fixture files (tests/fixtures/extra-module.ts, rogue-module.ts):
+ * they get NATS users too (`split.natsEnv(name)`), with the permissions of these contracts.
+ */
+export const FIXTURE_MODULES = ["extra", "rogue"].map((name) => ({ name, subjects: [], publishes: [], consumes: [], dependsOn: [] }));
+
+/**
+ * Split: gateway + account + catalog + order + payment processes on real NATS, etcd and
+ * PostgreSQL. nats-server runs with one user per part and the permissions generated from the
+ * contracts, so every split test runs under them.
+ */
 export async function startSplitTopology(opts: StartOptions = {}): Promise<Topology & { split: SplitTopology }> {
-  const split = await startSplit({ ...(opts.command ? { command: opts.command } : {}), env: { ...PER_IP_LIMITS_OFF, ...E2E_ENV, ...opts.env }, ...(opts.cwd ? { cwd: opts.cwd } : {}) });
+  const split = await startSplit({ extraModules: FIXTURE_MODULES, ...(opts.command ? { command: opts.command } : {}), env: { ...PER_IP_LIMITS_OFF, ...E2E_ENV, ...opts.env }, ...(opts.cwd ? { cwd: opts.cwd } : {}) });
   return { name: "split", graphqlUrl: split.graphqlUrl, baseUrl: split.baseUrl, opsUrl: split.opsUrl, jwtSecret: split.sharedEnv["JWT_SECRET"] as string, output: split.output, stop: split.stop, split };
 }
 

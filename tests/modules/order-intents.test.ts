@@ -7,7 +7,8 @@ import { encodeJson } from "../../src/kernel/bus/codec.ts";
 import { createMemoryBus } from "../../src/kernel/bus/memory.ts";
 import type { Bus, Headers } from "../../src/kernel/bus/types.ts";
 import type { Config } from "../../src/kernel/config.ts";
-import { IDENTITY_HEADER, REQUEST_ID_HEADER, encodeIdentity, type Identity } from "../../src/kernel/identity.ts";
+import type { Identity } from "../../src/kernel/identity.ts";
+import { BusIdentity, resolveBusSigningKey } from "../../src/kernel/bus-identity.ts";
 import { newId } from "../../src/kernel/ids.ts";
 import { Kernel } from "../../src/kernel/kernel.ts";
 import { createLogger } from "../../src/kernel/logger.ts";
@@ -84,8 +85,8 @@ class Parts {
   }
 
   async query<T>(module: string, query: string, variables: Record<string, unknown> = {}, identity?: Identity): Promise<ExecutionResult<T>> {
-    const headers: Headers = { [REQUEST_ID_HEADER]: "test" };
-    if (identity) headers[IDENTITY_HEADER] = encodeIdentity(identity);
+    // Signed as the gateway signs it (modules refuse unsigned identities).
+    const headers: Headers = new BusIdentity({ key: resolveBusSigningKey(this.config), ttlMs: this.config.busIdentityTtlMs }).headers(identity, "test");
     const reply = await this.bus.request(subgraphSubject(module), encodeJson({ query, variables }), { headers, timeoutMs: 30_000 });
     return reply.json<ExecutionResult<T>>();
   }

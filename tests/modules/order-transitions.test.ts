@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { ExecutionResult } from "graphql";
 import type { Msg } from "../../src/kernel/bus/types.ts";
 import { openStream } from "../../src/kernel/bus/stream.ts";
-import { IDENTITY_HEADER, REQUEST_ID_HEADER, encodeIdentity, type Identity } from "../../src/kernel/identity.ts";
+import type { Identity } from "../../src/kernel/identity.ts";
 import { newId } from "../../src/kernel/ids.ts";
 import { subgraphStreamSubject } from "../../src/kernel/subgraph/server.ts";
 import { CatalogEvents, type StockChangedEvent } from "../../src/modules/catalog/contract/index.ts";
@@ -71,8 +71,7 @@ for (const db of DATABASES) describe(`order status transitions [${db}]`, () => {
   }
   /** Opens a subscription on a subgraph's stream subject, as the gateway does. */
   async function subscribe(module: string, query: string, variables: Record<string, unknown>, who?: Identity) {
-    const headers: Record<string, string> = { [REQUEST_ID_HEADER]: "sub-test" };
-    if (who) headers[IDENTITY_HEADER] = encodeIdentity(who);
+    const headers = h.kernel.busIdentity.headers(who, "sub-test");
     return openStream<ExecutionResult>(h.bus, subgraphStreamSubject(module), { query, variables }, { headers });
   }
 

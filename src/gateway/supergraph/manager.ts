@@ -2,6 +2,7 @@ import type { GraphQLSchema } from "graphql";
 import { getStitchedSchemaFromSupergraphSdl } from "@graphql-tools/federation";
 import type { Executor } from "@graphql-tools/utils";
 import type { Bus } from "../../kernel/bus/types.ts";
+import type { BusIdentity } from "../../kernel/bus-identity.ts";
 import type { Logger } from "../../kernel/logger.ts";
 import type { StoredSupergraph, SupergraphStore } from "../../kernel/supergraph/types.ts";
 import { createBusExecutor } from "../executor.ts";
@@ -35,6 +36,8 @@ export interface SupergraphManagerOptions {
    * (the gateway part always passes the config's value, `rust` by default).
    */
   queryPlanner?: QueryPlannerKind;
+  /** Signs the caller identity forwarded to subgraphs (the kernel's `busIdentity`). */
+  identity: BusIdentity;
 }
 
 /**
@@ -123,12 +126,13 @@ export class SupergraphManager {
             return;
           }
           const name = cfg.endpoint.replace(/^bus:\/\/graphql\./, "");
-          const requests = createBusExecutor(this.opts.bus, name, this.opts.subgraphTimeoutMs);
+          const requests = createBusExecutor(this.opts.bus, name, this.opts.subgraphTimeoutMs, this.opts.identity);
           executors.set(cfg.name, requests);
           // Subscriptions: bus streams (subscription-executor.ts); the rest: bus request/reply.
           cfg.executor = withBusSubscriptions(requests, this.opts.bus, name, {
             timeoutMs: this.opts.subgraphTimeoutMs,
             open: this.subscriptions,
+            identity: this.opts.identity,
             ...(this.opts.subscriptionHeartbeatMs !== undefined ? { heartbeatMs: this.opts.subscriptionHeartbeatMs } : {}),
           });
         },

@@ -34,6 +34,7 @@ export interface InstrumentOptions {
 }
 
 const INSTRUMENTED = Symbol.for("switchyard.bus.instrumented");
+const defaultInbox = (): string => `_INBOX.${crypto.randomUUID().replaceAll("-", "")}`;
 
 /** Outcome label of a failed request. */
 function failureOutcome(err: unknown): "timeout" | "no_responders" | "error" {
@@ -146,6 +147,10 @@ class InstrumentedBus implements Bus {
 
   flush(): Promise<void> {
     return this.inner.flush();
+  }
+
+  newInbox(): string {
+    return this.inner.newInbox?.() ?? defaultInbox();
   }
 
   drain(): Promise<void> {

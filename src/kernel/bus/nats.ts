@@ -26,6 +26,7 @@ import {
   Events,
   NatsError,
   connect,
+  createInbox,
   credsAuthenticator,
   headers as natsHeaders,
   type ConnectionOptions,
@@ -79,6 +80,12 @@ export interface NatsBusOptions {
   /** User/password authentication. */
   user?: string;
   pass?: string;
+  /**
+   * Prefix of every inbox this connection receives on (nats.js `inboxPrefix`; default `_INBOX`),
+   * e.g. `_INBOX.catalog`: request replies, JetStream deliveries and bus streams. With per-part
+   * NATS permissions a part may subscribe only below its own prefix (see nats-permissions.ts).
+   */
+  inboxPrefix?: string;
   /** Path to a `.creds` file (JWT + NKey seed, env NATS_CREDS); read once at connect. */
   credsFile?: string;
   tls?: NatsTlsOptions;
@@ -369,6 +376,7 @@ class NatsBusImpl implements NatsBus {
   readonly #drainTimeoutMs: number;
   readonly #link: NatsLink;
   readonly #bufferLimit: number;
+  readonly #inboxPrefix: string | undefined;
   /** Publishes made while disconnected, sent in order on reconnect. */
   #buffer: Buffered[] = [];
   #bufferBytes = 0;
@@ -384,8 +392,9 @@ class NatsBusImpl implements NatsBus {
     this.#subs.delete(sub);
   };
 
-  constructor(nc: NatsConnection, logger: NatsBusLogger | undefined, drainTimeoutMs: number, bufferLimit: number) {
+  constructor(nc: NatsConnection, logger: NatsBusLogger | undefined, drainTimeoutMs: number, bufferLimit: number, inboxPrefix?: string) {
     this.connection = nc;
+    this.#inboxPrefix = inboxPrefix;
     this.#logger = logger;
     this.#drainTimeoutMs = drainTimeoutMs;
     this.#bufferLimit = bufferLimit;
@@ -403,6 +412,11 @@ class NatsBusImpl implements NatsBus {
 
   get closed(): boolean {
     return this.#state !== OPEN;
+  }
+
+  /** A fresh inbox under the connection's inbox prefix. */
+  newInbox(): string {
+    return createInbox(this.#inboxPrefix);
   }
 
   /**
@@ -726,6 +740,7 @@ export async function createNatsBus(opts: NatsBusOptions): Promise<NatsBus> {
     // ~1.5% of the gateway's CPU in split mode; our BusTimeoutError names the subject anyway.
     noAsyncTraces: true,
   };
+  if (opts.inboxPrefix !== undefined) options.inboxPrefix = opts.inboxPrefix;
   if (opts.token !== undefined) options.token = opts.token;
   if (opts.user !== undefined) options.user = opts.user;
   if (opts.pass !== undefined) options.pass = opts.pass;
@@ -756,7 +771,7 @@ export async function createNatsBus(opts: NatsBusOptions): Promise<NatsBus> {
   } catch (err) {
     throw fail(`cannot connect to NATS at ${opts.servers.join(", ")}`, err);
   }
-  const bus = new NatsBusImpl(nc, opts.logger, opts.drainTimeoutMs ?? 5000, opts.reconnectBufferBytes ?? 8 * 1024 * 1024);
+  const bus = new NatsBusImpl(nc, opts.logger, opts.drainTimeoutMs ?? 5000, opts.reconnectBufferBytes ?? 8 * 1024 * 1024, opts.inboxPrefix);
   opts.logger?.info({ transport: "nats", server: nc.getServer(), name: opts.name }, "nats connected");
   return bus;
 }

@@ -64,7 +64,8 @@ interface ErrorBody {
   details?: Record<string, unknown>;
 }
 
-const newInbox = (): string => `_INBOX.${crypto.randomUUID().replaceAll("-", "")}`;
+/** A fresh inbox under the bus's inbox prefix (each NATS user may only receive on its own prefix). */
+const newInbox = (bus: Bus): string => bus.newInbox?.() ?? `_INBOX.${crypto.randomUUID().replaceAll("-", "")}`;
 
 /** Parses a heartbeat header; falls back to the default for a missing or absurd value. */
 function heartbeatOf(headers: Headers): number {
@@ -123,7 +124,7 @@ export function serveStreams<Req, Item>(
   const open = new Set<ServerStream>();
 
   const startStream = (msg: Msg, to: string, meta: RequestMeta, source: AsyncIterable<Item>): void => {
-    const control = newInbox();
+    const control = newInbox(bus);
     const clientHeartbeatMs = heartbeatOf(msg.headers);
     const iterator = source[Symbol.asyncIterator]();
     let seq = 0;
@@ -271,7 +272,7 @@ export type OpenedStream<Item> = { result: Item } | { stream: AsyncIterableItera
  */
 export async function openStream<Item>(bus: Bus, subject: string, body: unknown, opts: OpenStreamOptions = {}): Promise<OpenedStream<Item>> {
   const heartbeatMs = opts.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
-  const inbox = newInbox();
+  const inbox = newInbox(bus);
   let control: string | undefined;
   let serverHeartbeatMs = DEFAULT_HEARTBEAT_MS;
   let expectedSeq = 1;

@@ -107,6 +107,12 @@ export interface Bus {
   close(): Promise<void>;
   /** True once `close` or `drain` was called. */
   readonly closed: boolean;
+  /**
+   * A fresh inbox subject under this connection's inbox prefix (NATS: `inboxPrefix`, e.g.
+   * `_INBOX.gateway.<id>`), for protocols that receive on their own subject (bus streams).
+   * Optional: without it callers use `_INBOX.<random>`.
+   */
+  newInbox?(): string;
 }
 
 /** Creates a bus; the contract suites are parameterised by one of these. */

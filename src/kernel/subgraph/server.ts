@@ -3,7 +3,9 @@ import { jsonPayload } from "../bus/codec.ts";
 import type { Bus, Msg, Subscription } from "../bus/types.ts";
 import { BusError } from "../bus/errors.ts";
 import { AppError, ErrorCode } from "../errors.ts";
-import { IDENTITY_HEADER, REQUEST_ID_HEADER, decodeIdentity } from "../identity.ts";
+import { IDENTITY_HEADER, REQUEST_ID_HEADER, type Identity } from "../identity.ts";
+import type { BusIdentity } from "../bus-identity.ts";
+import { busIdentityRefused } from "../metrics.ts";
 import type { Logger } from "../logger.ts";
 import type { SubgraphContext } from "../module.ts";
 import { newId } from "../ids.ts";
@@ -33,6 +35,12 @@ export interface SubgraphServerOptions {
   queue: string;
   schema: GraphQLSchema;
   logger: Logger;
+  /**
+   * Verifies the caller identity (`sy-identity`, signed by the gateway). A request whose header
+   * is unsigned, forged, expired or bound to another request id is answered UNAUTHENTICATED
+   * without running anything; a request without the header runs as anonymous.
+   */
+  identity: BusIdentity;
   /** Max cached parsed+validated documents. Default 1000. */
   documentCacheSize?: number;
   /** Called once per request handled (for per-instance statistics). */
@@ -74,12 +82,20 @@ export function serveSubgraph(opts: SubgraphServerOptions): Subscription {
   // Queries and mutations run compiled (graphql-jit); subscriptions and ftv1-traced requests on graphql-js.
   const run = createCompiledExecutor(opts.schema, opts.documentCacheSize ?? 1000);
   const traced = createInlineTracer(opts.schema, (r, ctx) => formatResult(r, ctx.requestId, ctx.logger));
-  const contextFor = (headers: Msg["headers"], requestId: string, logger: Logger): SubgraphContext => ({
-    identity: decodeIdentity(headers[IDENTITY_HEADER]),
+  const contextFor = (identity: Identity | null, headers: Msg["headers"], requestId: string, logger: Logger): SubgraphContext => ({
+    identity,
     requestId,
     logger,
     headers,
   });
+  // The caller, or the refusal to answer instead of running the operation (a forged admin never runs).
+  const callerOf = (headers: Msg["headers"], requestId: string, logger: Logger): { identity: Identity | null } | { refused: FormattedExecutionResult } => {
+    const check = opts.identity.verify(headers[IDENTITY_HEADER], headers[REQUEST_ID_HEADER]);
+    if (check.ok) return { identity: check.identity };
+    busIdentityRefused.inc({ module: opts.queue, reason: check.reason });
+    logger.warn({ reason: check.reason }, "caller identity refused (sy-identity not validly signed); nothing executed");
+    return { refused: { errors: [{ message: `caller identity refused: ${check.reason}`, extensions: { code: ErrorCode.UNAUTHENTICATED, requestId } }] } };
+  };
 
   // Subscriptions: one stream per subscription operation. A non-subscription operation sent
   // here is answered once, so the gateway may route every operation of a stream request here.
@@ -90,6 +106,8 @@ export function serveSubgraph(opts: SubgraphServerOptions): Subscription {
       opts.onRequest?.();
       const requestId = meta.headers[REQUEST_ID_HEADER] ?? newId();
       const logger = opts.logger.child({ request_id: requestId });
+      const caller = callerOf(meta.headers, requestId, logger);
+      if ("refused" in caller) return { result: caller.refused };
       const doc = prepare(req.query);
       if (!("kind" in doc)) return { result: { errors: doc.map((e) => withCode(e, "GRAPHQL_VALIDATION_FAILED")) } };
       const args = {
@@ -97,7 +115,7 @@ export function serveSubgraph(opts: SubgraphServerOptions): Subscription {
         document: doc,
         variableValues: req.variables ?? undefined,
         operationName: req.operationName ?? undefined,
-        contextValue: contextFor(meta.headers, requestId, logger),
+        contextValue: contextFor(caller.identity, meta.headers, requestId, logger),
       };
       if (getOperationAST(doc, req.operationName ?? undefined)?.operation !== "subscription") {
         return { result: formatResult(await execute(args), requestId, logger) };
@@ -123,16 +141,21 @@ export function serveSubgraph(opts: SubgraphServerOptions): Subscription {
       const logger = opts.logger.child({ request_id: requestId });
       let result: ExecutionResult | FormattedExecutionResult;
       try {
-        const req = msg.json<SubgraphRequest>();
-        const doc = prepare(req.query);
-        if (!("kind" in doc)) {
-          result = { errors: doc.map((e) => withCode(e, "GRAPHQL_VALIDATION_FAILED")) };
+        const caller = callerOf(msg.headers, requestId, logger);
+        if ("refused" in caller) {
+          result = caller.refused;
         } else {
-          const contextValue = contextFor(msg.headers, requestId, logger);
-          // The gateway asked for an Apollo federated trace (ftv1): see inline-trace.ts.
-          result = msg.headers[FTV1_HEADER] === FTV1
-            ? await traced(req, contextValue)
-            : await run({ document: doc, query: req.query, operationName: req.operationName, variables: req.variables, contextValue });
+          const req = msg.json<SubgraphRequest>();
+          const doc = prepare(req.query);
+          if (!("kind" in doc)) {
+            result = { errors: doc.map((e) => withCode(e, "GRAPHQL_VALIDATION_FAILED")) };
+          } else {
+            const contextValue = contextFor(caller.identity, msg.headers, requestId, logger);
+            // The gateway asked for an Apollo federated trace (ftv1): see inline-trace.ts.
+            result = msg.headers[FTV1_HEADER] === FTV1
+              ? await traced(req, contextValue)
+              : await run({ document: doc, query: req.query, operationName: req.operationName, variables: req.variables, contextValue });
+          }
         }
       } catch (err) {
         logger.error({ err }, "subgraph request failed");

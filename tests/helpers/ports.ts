@@ -1,18 +1,7 @@
-import { createServer } from "node:net";
+import { freePort } from "../../src/kernel/devservers/proc.ts";
 
-/** Returns a TCP port that was free on 127.0.0.1 a moment ago (bind to 0, read, close). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      const port = typeof addr === "object" && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+/** A TCP port that was free on 127.0.0.1 a moment ago (see the kernel's dev servers: picked below the ephemeral range). */
+export { freePort };
 
 /** Polls `fn` every `intervalMs` until it returns true or `timeoutMs` passes (then throws with `what`). */
 export async function waitFor(what: string, fn: () => Promise<boolean> | boolean, timeoutMs = 20_000, intervalMs = 50): Promise<void> {

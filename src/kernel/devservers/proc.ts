@@ -81,17 +81,35 @@ export function spawnServer(cmd: string[], opts: { env?: Record<string, string>;
   };
 }
 
-/** A TCP port that was free on 127.0.0.1 a moment ago. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** Ports {@link freePort} handed out by this process (never handed out twice). */
+const handedOut = new Set<number>();
+
+/**
+ * A TCP port that was free on 127.0.0.1 a moment ago: a random port in 20000-32767 that a
+ * test bind accepted. The range lies below Linux's ephemeral range (32768-60999), so a port
+ * picked here is never meanwhile taken by an outgoing connection's local port or by a server
+ * that asked for port 0 (each process here opens many of both), which an OS-assigned port 0
+ * would risk between this check and the real bind.
+ * @throws Error when 200 random ports in the range were all taken.
+ */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_768);
+    if (handedOut.has(port)) continue;
+    if (await canBind(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error("no free TCP port found in 20000-32767 on 127.0.0.1");
+}
+
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const srv = createServer();
     srv.unref();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const a = srv.address();
-      const port = typeof a === "object" && a ? a.port : 0;
-      srv.close(() => resolve(port));
-    });
+    srv.once("error", () => resolve(false));
+    srv.listen(port, "127.0.0.1", () => srv.close(() => resolve(true)));
   });
 }
 

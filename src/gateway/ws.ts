@@ -43,9 +43,18 @@ import { requestErrorResult } from "./plugins/request-errors.ts";
  * or the socket closes.
  */
 
+/**
+ * The request the socket's operations run with: the upgrade's URL and headers, as a POST. The
+ * upgrade itself is a GET, and yoga refuses mutations whose request is a GET (a CSRF guard for
+ * HTTP that does not apply to a socket, which only a graphql-transport-ws client can open).
+ */
+function operationRequest(upgrade: Request): Request {
+  return new Request(upgrade.url, { method: "POST", headers: upgrade.headers });
+}
+
 /** What Bun keeps per socket (set at upgrade time). */
 export interface WsData {
-  /** The upgrade request (headers for auth fallback and for plugins reading `request`). */
+  /** The upgrade request's URL and headers as a POST (auth fallback; plugins reading `request`): see `operationRequest`. */
   request: Request;
   /** The client address of the upgrade request (middleware/client-ip.ts); undefined when no middleware resolved it. */
   clientIp: string | undefined;
@@ -200,7 +209,7 @@ export function createGraphQLWsServer(opts: {
       if (new URL(req.url).pathname !== path) return null;
       const protocol = handleProtocols(req.headers.get("sec-websocket-protocol") ?? "");
       if (!protocol) return new Response("unsupported WebSocket subprotocol: use graphql-transport-ws", { status: 400 });
-      if (server.upgrade(req, { data: { request: req, clientIp }, headers: { "sec-websocket-protocol": protocol } })) return undefined;
+      if (server.upgrade(req, { data: { request: operationRequest(req), clientIp }, headers: { "sec-websocket-protocol": protocol } })) return undefined;
       return new Response("WebSocket upgrade failed", { status: 400 });
     },
     websocket: {

@@ -72,3 +72,31 @@ describe("session guard over WebSocket", () => {
     }
   });
 });
+
+describe("mutations over WebSocket", () => {
+  let gw: InProcessGateway;
+  beforeAll(async () => {
+    gw = await startInProcess({ rateLimitAuthMax: 3 });
+  });
+  afterAll(async () => {
+    await gw?.stop();
+  });
+
+  // graphql-ws runs queries and mutations too; yoga refused mutations on the socket because the
+  // operation's request was the GET upgrade ("Can only perform a mutation operation from a POST request").
+  test("a mutation sent on the socket runs like over HTTP (and counts against the registration/login budget)", async () => {
+    const r = await gw.gql<{ register: { token: string; account: { id: string } } }>(`mutation { register(input: { name: "Wanda", email: "wanda@example.com", password: "correct horse battery" }) { token account { id } } }`);
+    const token = r.data?.register.token as string;
+    const c = ws(gw.url, token);
+    try {
+      const login = await once(c, `mutation { login(email: "wanda@example.com", password: "correct horse battery") { account { id } } }`);
+      expect(login).toEqual({ data: { login: { account: { id: r.data?.register.account.id as string } } } });
+      // register (HTTP) and this login used 2 of the address's 3 attempts: one more passes, the next is refused.
+      expect(await once(c, `mutation { login(email: "wanda@example.com", password: "correct horse battery") { account { id } } }`)).toHaveProperty("data.login.account.id");
+      const refused = (await once(c, `mutation { login(email: "wanda@example.com", password: "correct horse battery") { account { id } } }`)) as ExecutionResult;
+      expect(refused.errors?.[0]?.extensions?.["code"]).toBe("RATE_LIMITED");
+    } finally {
+      await c.dispose();
+    }
+  });
+});

@@ -65,10 +65,20 @@ export function createGatewayYoga(manager: SupergraphManager, logger: Logger, pl
     maskedErrors: { isDev: options.production !== true },
     landingPage: false,
     logging: {
-      debug: (...args) => logger.debug({ args }, "yoga"),
-      info: (...args) => logger.info({ args }, "yoga"),
-      warn: (...args) => logger.warn({ args }, "yoga"),
-      error: (...args) => logger.error({ args }, "yoga"),
+      debug: (...args) => logger.debug(yogaLog(args), "yoga"),
+      info: (...args) => logger.info(yogaLog(args), "yoga"),
+      warn: (...args) => logger.warn(yogaLog(args), "yoga"),
+      error: (...args) => logger.error(yogaLog(args), "yoga"),
     },
   });
+}
+
+/**
+ * Yoga's log arguments as pino fields: an Error goes under `err` (pino's error serializer keeps
+ * its message and stack; inside an array it was serialized as `{}`), the rest under `args`.
+ */
+function yogaLog(args: unknown[]): { err?: unknown; args?: unknown[] } {
+  const err = args.find((a) => a instanceof Error);
+  const rest = args.filter((a) => a !== err);
+  return { ...(err ? { err } : {}), ...(rest.length ? { args: rest } : {}) };
 }

@@ -30,6 +30,8 @@ export interface SplitOptions {
    * user too, with the permissions of their contract.
    */
   extraModules?: readonly ModuleContract[];
+  /** NATS users for processes that run several of those modules together (user name, parts). */
+  extraUsers?: readonly { user: string; parts: readonly string[] }[];
   /** Called with each process's output lines (e.g. to print them prefixed). */
   onOutput?: (name: string, line: string) => void;
   cwd?: string;
@@ -99,6 +101,7 @@ export async function startSplit(opts: SplitOptions = {}): Promise<SplitTopology
   const modules = [...moduleContracts(), ...(opts.extraModules ?? [])];
   const secret = (): string => randomBytes(24).toString("base64url");
   const natsUsers: NatsUserSpec[] = [GATEWAY_PART, ...modules.map((m) => m.name)].map((part) => ({ user: part, password: secret(), parts: [part] }));
+  for (const u of opts.extraUsers ?? []) natsUsers.push({ user: u.user, password: secret(), parts: u.parts });
   const natsOps = { user: "ops", pass: secret() };
   const natsConfig = natsAuthorizationConfig([...natsUsers, { user: natsOps.user, password: natsOps.pass, parts: "unrestricted" }], modules, gatewayContract());
   const natsEnv = (part: string): Record<string, string> => {

@@ -88,7 +88,7 @@ describe("subscriptions through unions and interfaces [split: gateway, modules a
   let feed: ServerProcess | undefined;
   beforeAll(async () => {
     t = await startSplitTopology();
-    feed = spawnServer([process.execPath, join(ROOT, "tests/fixtures/feed-modules.ts")], { env: t.split.sharedEnv });
+    feed = spawnServer([process.execPath, join(ROOT, "tests/fixtures/feed-modules.ts")], { env: { ...t.split.sharedEnv, ...t.split.natsEnv("feed-modules") } });
     // Served once the aggregator composed a supergraph with both test modules.
     await waitFor(
       "a supergraph with the feed and tags modules",

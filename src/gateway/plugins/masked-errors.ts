@@ -18,6 +18,9 @@ import { GraphQLError, type ExecutionResult, type GraphQLFormattedError } from "
 import { handleStreamOrSingleExecutionResult, isAsyncIterable, mapAsyncIterator } from "graphql-yoga";
 import type { Logger } from "../../kernel/logger.ts";
 import type { GatewayPlugin } from "./index.ts";
+import { copyGraphQLError, isUnexpectedError } from "../graphql-errors.ts";
+
+export { isUnexpectedError };
 
 /** Code of a masked internal error. */
 export const INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR";
@@ -27,17 +30,6 @@ export interface MaskedErrorsOptions {
   production: boolean;
   /** Where unexpected errors are logged (with `request_id`). */
   logger: Logger;
-}
-
-/** True when `err` is neither coded nor a GraphQL error all the way down (yoga's notion of "original"). */
-export function isUnexpectedError(err: GraphQLError): boolean {
-  if (err.extensions?.["code"] !== undefined) return false;
-  let cause: unknown = err.originalError;
-  while (cause instanceof GraphQLError) {
-    if (cause.extensions?.["code"] !== undefined) return false;
-    cause = cause.originalError;
-  }
-  return cause !== undefined && cause !== null;
 }
 
 type AnyError = GraphQLError | GraphQLFormattedError;
@@ -53,14 +45,7 @@ const withRequestId = (e: AnyError, requestId: string, production: boolean): Any
   const extensions: Record<string, unknown> = { ...e.extensions, requestId };
   if (production) delete extensions["originalError"];
   if (e instanceof GraphQLError) {
-    return new GraphQLError(e.message, {
-      nodes: e.nodes ?? null,
-      source: e.source ?? null,
-      positions: e.positions ?? null,
-      path: e.path ?? null,
-      originalError: e.originalError ?? null,
-      extensions,
-    });
+    return copyGraphQLError(e, extensions);
   }
   return { ...e, extensions };
 };
@@ -73,13 +58,7 @@ export function useMaskedInternalErrors(opts: MaskedErrorsOptions): GatewayPlugi
       if (!isUnexpectedError(e)) return e;
       const original = e.originalError as Error;
       opts.logger.error({ err: original, path: e.path, request_id: requestId }, "unexpected error in the gateway");
-      return new GraphQLError(opts.production ? `internal error (request ${requestId})` : original.message, {
-        nodes: e.nodes ?? null,
-        source: e.source ?? null,
-        positions: e.positions ?? null,
-        path: e.path ?? null,
-        extensions: { code: INTERNAL_SERVER_ERROR, requestId },
-      });
+      return copyGraphQLError(e, { code: INTERNAL_SERVER_ERROR, requestId }, { message: opts.production ? `internal error (request ${requestId})` : original.message, dropOriginal: true });
     });
     return { ...result, errors };
   };

@@ -22,7 +22,7 @@
 import { GraphQLError, type ExecutionResult } from "graphql";
 import { createGraphQLError, isAsyncIterable } from "graphql-yoga";
 import type { GatewayPlugin } from "./index.ts";
-import { isUnexpectedError } from "./masked-errors.ts";
+import { copyGraphQLError, isUnexpectedError } from "../graphql-errors.ts";
 
 /** A request without a GraphQL document, or a request error raised before execution. */
 export const BAD_REQUEST = "BAD_REQUEST";
@@ -59,15 +59,8 @@ function codeRequestErrors(result: ExecutionResult): ExecutionResult | undefined
   const errors = result.errors.map((e) => {
     if (!uncoded(e)) return e;
     const code = isVariableError(e) ? BAD_USER_INPUT : BAD_REQUEST;
-    return new GraphQLError(e.message, {
-      nodes: e.nodes ?? null,
-      source: e.source ?? null,
-      positions: e.positions ?? null,
-      path: e.path ?? null,
-      originalError: e.originalError ?? null,
-      // With data (the authorization plugin already answered the fields it refused): no status change.
-      extensions: { ...e.extensions, code, ...(requestError ? { http: { status: 400, spec: true } } : {}) },
-    });
+    // With data (the authorization plugin already answered the fields it refused): no status change.
+    return copyGraphQLError(e, { ...e.extensions, code, ...(requestError ? { http: { status: 400, spec: true } } : {}) });
   });
   return { ...result, errors };
 }

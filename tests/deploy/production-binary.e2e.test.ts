@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { buildTestBinary } from "../helpers/binary.ts";
 import { flyToml, imageEnv } from "../helpers/deploy-env.ts";
 import { freePort, waitFor } from "../helpers/ports.ts";
+import { spawnChild, type Child } from "../helpers/process.ts";
 import { REGISTER } from "../e2e/flows.ts";
 
 const SECRET = "prod-binary-secret-prod-binary-secret-0123456789";
@@ -31,7 +32,7 @@ const ENVIRONMENTS: Record<string, () => Record<string, string>> = {
 };
 
 interface Running {
-  proc: ReturnType<typeof Bun.spawn>;
+  proc: Child["proc"];
   output(): string;
   url: string;
   opsUrl: string;
@@ -39,17 +40,7 @@ interface Running {
 }
 
 /** Spawns `bin` with `env` only (no variable of this test process leaks in, NODE_ENV included). */
-function spawnExact(bin: string, env: Record<string, string>, cwd: string): { proc: ReturnType<typeof Bun.spawn>; output(): string } {
-  const proc = Bun.spawn([bin], { env, cwd, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-  let out = "";
-  const pump = async (s: ReadableStream<Uint8Array>) => {
-    const dec = new TextDecoder();
-    for await (const c of s) out += dec.decode(c, { stream: true });
-  };
-  void pump(proc.stdout as ReadableStream<Uint8Array>);
-  void pump(proc.stderr as ReadableStream<Uint8Array>);
-  return { proc, output: () => out };
-}
+const spawnExact = (bin: string, env: Record<string, string>, cwd: string): Child => spawnChild([bin], env, cwd, { inheritEnv: false });
 
 let dir: string;
 let bin: string;

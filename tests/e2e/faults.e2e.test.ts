@@ -64,6 +64,8 @@ describe.skipIf(!enabled)("faults [split]", () => {
         PAYMENT_PROVIDER_TIMEOUT_MS: "300",
         PAYMENT_PROVIDER_LATENCY_MS: "5",
         ORDER_PAYMENT_TIMEOUT_S: String(PAYMENT_TIMEOUT_S),
+        // Above the reserve timeout (5 s) plus the order write, as in production; the default 30 s only slows the settling.
+        ORDER_INTENT_GRACE_S: "10",
         OUTBOX_POLL_MS: "200",
         SUBGRAPH_TIMEOUT_MS: "8000",
       },

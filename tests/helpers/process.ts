@@ -10,9 +10,17 @@ export interface Child {
   stop(graceMs?: number): Promise<number | null>;
 }
 
-/** Spawns `cmd` with `env` (added to the current environment), capturing output. */
-export function spawnChild(cmd: string[], env: Record<string, string>, cwd?: string): Child {
-  const proc = Bun.spawn(cmd, { env: { ...process.env, ...env }, stdout: "pipe", stderr: "pipe", stdin: "ignore", ...(cwd ? { cwd } : {}) });
+/** How {@link spawnChild} starts a process. */
+export interface SpawnOptions {
+  /** false: the child gets `env` only (nothing of this process's environment, NODE_ENV included); default true. */
+  inheritEnv?: boolean;
+  /** A process group of its own (signal it with `process.kill(-pid, ...)`, like a terminal's foreground job). */
+  detached?: boolean;
+}
+
+/** Spawns `cmd` with `env` (added to the current environment unless `opts.inheritEnv` is false), capturing output. */
+export function spawnChild(cmd: string[], env: Record<string, string | undefined>, cwd?: string, opts: SpawnOptions = {}): Child {
+  const proc = Bun.spawn(cmd, { env: opts.inheritEnv === false ? env : { ...process.env, ...env }, stdout: "pipe", stderr: "pipe", stdin: "ignore", ...(cwd ? { cwd } : {}), ...(opts.detached ? { detached: true } : {}) });
   let out = "";
   const pump = async (stream: ReadableStream<Uint8Array>) => {
     const dec = new TextDecoder();

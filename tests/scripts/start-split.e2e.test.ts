@@ -8,6 +8,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { SPLIT_MODULES, splitProcessCount, stopInOrder } from "../../scripts/split-topology.ts";
 import { freePort, waitFor } from "../helpers/ports.ts";
 import { ROOT } from "../helpers/topology.ts";
+import { spawnChild } from "../helpers/process.ts";
 
 describe("split topology helpers", () => {
   test("process count: one per module instance plus the gateway", () => {
@@ -42,32 +43,26 @@ describe("npm run start:split, then Ctrl-C", () => {
   test("SIGINT to the foreground process group: the 5 processes stop cleanly first, then NATS, etcd, PostgreSQL; no error logs", async () => {
     const port = await freePort();
     // detached: a process group of its own, like the foreground job of a terminal.
-    const proc = Bun.spawn([process.execPath, "scripts/start-split.ts"], { cwd: ROOT, env: { ...process.env, PORT: String(port), LOG_LEVEL: "info" }, stdin: "ignore", stdout: "pipe", stderr: "pipe", detached: true });
+    const child = spawnChild([process.execPath, "scripts/start-split.ts"], { PORT: String(port), LOG_LEVEL: "info" }, ROOT, { detached: true });
+    const proc = child.proc;
     group = proc.pid;
-    let out = "";
-    const pump = async (s: ReadableStream<Uint8Array>) => {
-      const dec = new TextDecoder();
-      for await (const c of s) out += dec.decode(c, { stream: true });
-    };
-    void pump(proc.stdout as ReadableStream<Uint8Array>);
-    void pump(proc.stderr as ReadableStream<Uint8Array>);
     await waitFor("the split topology to be up", () => {
-      if (proc.exitCode !== null) throw new Error(`exited ${proc.exitCode}:\n${out}`);
-      return out.includes("Ctrl-C stops everything.");
+      if (proc.exitCode !== null) throw new Error(`exited ${proc.exitCode}:\n${child.output()}`);
+      return child.output().includes("Ctrl-C stops everything.");
     }, 120_000, 200);
-    expect(out).toContain(`starting nats-server, etcd, PostgreSQL and ${SPLIT_MODULES.length + 1} processes`);
-    expect(out).toContain(`topology is up (${SPLIT_MODULES.length + 1} processes)`);
-    const nats = /NATS\s+nats:\/\/127\.0\.0\.1:(\d+)/.exec(out)?.[1];
-    const etcd = /etcd\s+http:\/\/127\.0\.0\.1:(\d+)/.exec(out)?.[1];
+    expect(child.output()).toContain(`starting nats-server, etcd, PostgreSQL and ${SPLIT_MODULES.length + 1} processes`);
+    expect(child.output()).toContain(`topology is up (${SPLIT_MODULES.length + 1} processes)`);
+    const nats = /NATS\s+nats:\/\/127\.0\.0\.1:(\d+)/.exec(child.output())?.[1];
+    const etcd = /etcd\s+http:\/\/127\.0\.0\.1:(\d+)/.exec(child.output())?.[1];
     expect(nats && etcd).toBeTruthy();
-    const upTo = out.length;
+    const upTo = child.output().length;
 
     process.kill(-proc.pid, "SIGINT"); // what Ctrl-C does
     const timer = setTimeout(() => process.kill(-proc.pid, "SIGKILL"), 60_000);
     const code = await proc.exited;
     clearTimeout(timer);
     await Bun.sleep(100);
-    const shutdown = out.slice(upTo);
+    const shutdown = child.output().slice(upTo);
     expect(code).toBe(0);
     expect(shutdown).toContain(`stopping the ${SPLIT_MODULES.length + 1} processes, then nats-server, etcd and PostgreSQL`);
     // Every process of the binary drained and said goodbye...

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, waitFor } from "../helpers/ports.ts";
 import { ROOT } from "../helpers/topology.ts";
+import { spawnChild, type Child } from "../helpers/process.ts";
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -25,27 +26,22 @@ const alive = (pid: number): boolean => {
 };
 
 /** Starts `cmd` in ROOT like a user would (no NODE_ENV, no JWT_SECRET), waits until the server is ready. */
-async function start(cmd: string[]): Promise<{ proc: ReturnType<typeof Bun.spawn>; output(): string; port: number; serverPid: number }> {
+async function start(cmd: string[]): Promise<{ proc: Child["proc"]; output(): string; port: number; serverPid: number }> {
   const dataDir = mkdtempSync(join(tmpdir(), "switchyard-start-"));
   dirs.push(dataDir);
   const port = await freePort();
   const { NODE_ENV: _nodeEnv, JWT_SECRET: _secret, ...env } = process.env;
-  const proc = Bun.spawn(cmd, { cwd: ROOT, env: { ...env, PORT: String(port), OPS_PORT: "0", DATA_DIR: dataDir, LOG_LEVEL: "info" }, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-  let out = "";
-  const pump = async (s: ReadableStream<Uint8Array>) => {
-    const dec = new TextDecoder();
-    for await (const c of s) out += dec.decode(c, { stream: true });
-  };
-  void pump(proc.stdout as ReadableStream<Uint8Array>);
-  void pump(proc.stderr as ReadableStream<Uint8Array>);
+  const child = spawnChild(cmd, { ...env, PORT: String(port), OPS_PORT: "0", DATA_DIR: dataDir, LOG_LEVEL: "info" }, ROOT, { inheritEnv: false });
+  const proc = child.proc;
+  const output = child.output;
   await waitFor("server ready", async () => {
-    if (proc.exitCode !== null) throw new Error(`exited ${proc.exitCode}: ${out}`);
-    return out.includes('"msg":"switchyard started') && (await fetch(`http://127.0.0.1:${port}/health/ready`).catch(() => null))?.status === 200;
+    if (proc.exitCode !== null) throw new Error(`exited ${proc.exitCode}: ${output()}`);
+    return output().includes('"msg":"switchyard started') && (await fetch(`http://127.0.0.1:${port}/health/ready`).catch(() => null))?.status === 200;
   }, 60_000);
-  const started = JSON.parse(out.split("\n").find((l) => l.includes('"msg":"switchyard started')) ?? "{}") as { pid?: number; mode?: string };
+  const started = JSON.parse(output().split("\n").find((l) => l.includes('"msg":"switchyard started')) ?? "{}") as { pid?: number; mode?: string };
   expect(started.mode).toBe("development");
-  if (!started.pid) throw new Error(`no pid in the start line:\n${out}`);
-  return { proc, output: () => out, port, serverPid: started.pid };
+  if (!started.pid) throw new Error(`no pid in the start line:\n${output()}`);
+  return { proc, output, port, serverPid: started.pid };
 }
 
 async function expectStopped(serverPid: number, port: number): Promise<void> {

@@ -121,15 +121,10 @@ export interface Config {
   rateLimitMax: number;
   /** Rate-limit window, seconds. */
   rateLimitWindowS: number;
-  // [issue-10:deploy] new Config fields of this part go below this line
   /** Port of the operations listener (`/metrics`, `/admin/*`); 0 = pick a free port. */
   opsPort: number;
   /** Interface the operations listener binds to (loopback by default: not public). */
   opsHost: string;
-  // [/issue-10:deploy]
-  // [issue-10:cache] new Config fields of this part go below this line
-  // [/issue-10:cache]
-  // [issue-10:orders] new Config fields of this part go below this line
   /** Order module: most units of one product in one order line (`ORDER_MAX_LINE_QUANTITY`). */
   orderMaxLineQuantity: number;
   /** Order module: most lines (distinct products) in one order (`ORDER_MAX_LINES`). */
@@ -138,16 +133,12 @@ export interface Config {
   orderMaxPending: number;
   /** Order module: largest order total, integer minor units (`ORDER_MAX_TOTAL_CENTS`; at most 2^31 - 1, so `Money.cents` can show it). */
   orderMaxTotalCents: number;
-  // [/issue-10:orders]
-  // [issue-10:reservations] new Config fields of this part go below this line
   /**
    * `ORDER_INTENT_GRACE_S`: a reservation whose order was not written within this many seconds
    * is released by the order module's sweeper (and the order can then no longer be written).
    * Keep it above the `catalog.stock.reserve` timeout plus the order write.
    */
   orderIntentGraceS: number;
-  // [/issue-10:reservations]
-  // [issue-10:ratelimit] new Config fields of this part go below this line
   /** Requests per client IP per window, whether or not they carry a token (a token never lifts it); 0 = off. Default 3 × `rateLimitMax`. */
   rateLimitIpMax: number;
   /** Registration/login operations (the Mutation fields of `rateLimitAuthFields`, each occurrence counted) per client IP per window; 0 = off. */
@@ -160,8 +151,6 @@ export interface Config {
   maxSubscriptionsPerAccount: number;
   /** Concurrent subscriptions per client IP (with or without a token; WebSocket and SSE, per gateway); 0 = no limit. */
   maxSubscriptionsPerIp: number;
-  // [/issue-10:ratelimit]
-  // [issue-10:tokens] new Config fields of this part go below this line
   /** Refresh-token lifetime, seconds (`REFRESH_TOKEN_TTL_S`); each rotation issues a new one with a full lifetime. */
   refreshTokenTtlS: number;
   /**
@@ -172,8 +161,6 @@ export interface Config {
   sessionCheckTtlMs: number;
   /** Session-check answers a gateway keeps (LRU), entries. */
   sessionCheckMax: number;
-  // [/issue-10:tokens]
-  // [issue-10:trustedbus] new Config fields of this part go below this line
   /**
    * `BUS_SIGNING_KEY`: HMAC key (>= 32 characters) the gateway signs forwarded caller identities
    * with and modules verify them with; undefined = derived from the JWT secret (memory bus, or
@@ -182,11 +169,8 @@ export interface Config {
   busSigningKey: string | undefined;
   /** `BUS_IDENTITY_TTL_MS`: lifetime of a signed identity header, ms (refused once older). */
   busIdentityTtlMs: number;
-  // [/issue-10:trustedbus]
-  // [issue-10:hostile] new Config fields of this part go below this line
   /** Max nesting of arrays/objects in a request's `variables` and `extensions` (0 = no limit); JSON_TOO_DEEP. */
   maxJsonDepth: number;
-  // [/issue-10:hostile]
 }
 
 export type BusConfig = { kind: "memory" } | { kind: "nats"; servers: string[] };
@@ -389,41 +373,25 @@ export const OPTIONS = [
   { key: "trustProxy", env: "TRUST_PROXY", flag: "--trust-proxy", default: "false", allowed: "true | false", describe: "Client IP (rate limiting) from Fly-Client-IP, else the last X-Forwarded-For entry; only behind a proxy that sets them.", parse: bool },
   { key: "rateLimitMax", env: "RATE_LIMIT_MAX", flag: "--rate-limit-max", default: "600", allowed: "0-1000000 (0 = off)", describe: "Requests per account (valid token) per RATE_LIMIT_WINDOW_S, on top of the IP budget RATE_LIMIT_IP_MAX; more get 429 RATE_LIMITED. Shared by all gateways over NATS KV in split mode.", parse: intIn(0, 1_000_000) },
   { key: "rateLimitWindowS", env: "RATE_LIMIT_WINDOW_S", flag: "--rate-limit-window-s", default: "60", allowed: "1-86400 (seconds)", describe: "Rate-limit window (fixed windows aligned to the clock).", parse: intIn(1, 86_400) },
-  // [issue-10:deploy] new OPTIONS rows of this part go below this line
   { key: "opsPort", env: "OPS_PORT", flag: "--ops-port", default: "9091", allowed: "0-65535 (0 = pick a free port)", describe: "Port of the operations listener: /metrics (Prometheus) and /admin/* (admin token required); the public PORT answers 404 for them.", parse: intIn(0, 65535) },
   { key: "opsHost", env: "OPS_HOST", flag: "--ops-host", default: "127.0.0.1", allowed: "IP address or host name", describe: "Interface of the operations listener; keep it off the public interface (Fly: fly-local-6pn, reached by Fly's metrics scraper on the private network).", parse: (raw) => { if (!/^[\w.:-]+$/.test(raw)) throw new ConfigError("an IP address or host name"); return raw; } },
-  // [/issue-10:deploy]
-  // [issue-10:cache] new OPTIONS rows of this part go below this line
-  // [/issue-10:cache]
-  // [issue-10:orders] new OPTIONS rows of this part go below this line
   { key: "orderMaxLineQuantity", env: "ORDER_MAX_LINE_QUANTITY", flag: "--order-max-line-quantity", default: "10", allowed: "1-1000000 (units)", describe: "Most units of one product per order line; more: createOrder fails with LIMIT_EXCEEDED before any stock is reserved.", parse: intIn(1, 1_000_000) },
   { key: "orderMaxLines", env: "ORDER_MAX_LINES", flag: "--order-max-lines", default: "50", allowed: "1-100 (lines)", describe: "Most lines (distinct products) per order; more: LIMIT_EXCEEDED, nothing reserved.", parse: intIn(1, 100) },
   { key: "orderMaxPending", env: "ORDER_MAX_PENDING", flag: "--order-max-pending", default: "3", allowed: "1-1000000 (orders)", describe: "Most unpaid orders (PENDING, or being placed) per account; one more createOrder fails with LIMIT_EXCEEDED, nothing reserved. Pay or cancel one to order again.", parse: intIn(1, 1_000_000) },
   { key: "orderMaxTotalCents", env: "ORDER_MAX_TOTAL_CENTS", flag: "--order-max-total-cents", default: "100000000", allowed: "1-2147483647 (minor units)", describe: "Largest order total (1,000,000.00 by default); a larger order fails with LIMIT_EXCEEDED, checked by the catalog in the reservation's transaction before anything is written. At most 2^31 - 1, so every amount fits Money.cents (GraphQL Int).", parse: intIn(1, 2_147_483_647) },
-  // [/issue-10:orders]
-  // [issue-10:reservations] new OPTIONS rows of this part go below this line
   { key: "orderIntentGraceS", env: "ORDER_INTENT_GRACE_S", flag: "--order-intent-grace-s", default: "30", allowed: "1-86400 (seconds; above the catalog.stock.reserve timeout, 5 s unless BUS_TIMEOUTS says otherwise)", describe: "Stock reserved for an order that was not written within this time (the process died, a reply was lost) is released by the sweeper, retried until the catalog answers; such a late order write then fails with SERVICE_UNAVAILABLE.", parse: intIn(1, 86_400) },
-  // [/issue-10:reservations]
-  // [issue-10:ratelimit] new OPTIONS rows of this part go below this line
   { key: "rateLimitIpMax", env: "RATE_LIMIT_IP_MAX", flag: "--rate-limit-ip-max", default: "", allowed: "0-1000000 (0 = off; unset: 3 x RATE_LIMIT_MAX)", describe: "Requests per client IP per RATE_LIMIT_WINDOW_S, with or without a token (a token never lifts it; room for a NAT shared by a few users); more get 429 RATE_LIMITED.", parse: (raw, _ctx, acc) => (raw === "" ? 3 * (acc.rateLimitMax ?? 0) : intIn(0, 1_000_000)(raw)) },
   { key: "rateLimitAuthMax", env: "RATE_LIMIT_AUTH_MAX", flag: "--rate-limit-auth-max", default: "10", allowed: "0-1000000 (0 = off)", describe: "Registration/login operations (RATE_LIMIT_AUTH_FIELDS, each field of a request counted) per client IP per RATE_LIMIT_WINDOW_S; more get RATE_LIMITED (HTTP 429).", parse: intIn(0, 1_000_000) },
   { key: "rateLimitAuthFields", env: "RATE_LIMIT_AUTH_FIELDS", flag: "--rate-limit-auth-fields", default: "register,login,refreshToken", allowed: "comma list of Mutation field names", describe: "Mutation fields counted against RATE_LIMIT_AUTH_MAX.", parse: (raw) => { const list = raw.split(",").map((s) => s.trim()).filter(Boolean); const bad = list.find((n) => !/^[_A-Za-z]\w*$/.test(n)); if (list.length === 0 || bad !== undefined) throw new ConfigError(`a comma list of GraphQL field names${bad === undefined ? "" : `; "${bad}" is not one`}`); return [...new Set(list)]; } },
   { key: "maxSubscriptionsPerConnection", env: "MAX_SUBSCRIPTIONS_PER_CONNECTION", flag: "--max-subscriptions-per-connection", default: "20", allowed: "0-100000 (0 = no limit)", describe: "Concurrent subscriptions on one WebSocket; more are refused with SUBSCRIPTION_LIMIT (the socket stays open).", parse: intIn(0, 100_000) },
   { key: "maxSubscriptionsPerAccount", env: "MAX_SUBSCRIPTIONS_PER_ACCOUNT", flag: "--max-subscriptions-per-account", default: "50", allowed: "0-100000 (0 = no limit)", describe: "Concurrent subscriptions of one account (WebSocket and SSE), per gateway; more are refused with SUBSCRIPTION_LIMIT.", parse: intIn(0, 100_000) },
   { key: "maxSubscriptionsPerIp", env: "MAX_SUBSCRIPTIONS_PER_IP", flag: "--max-subscriptions-per-ip", default: "200", allowed: "0-100000 (0 = no limit)", describe: "Concurrent subscriptions from one client IP, with or without a token (WebSocket and SSE), per gateway; more are refused with SUBSCRIPTION_LIMIT.", parse: intIn(0, 100_000) },
-  // [/issue-10:ratelimit]
-  // [issue-10:tokens] new OPTIONS rows of this part go below this line
   { key: "refreshTokenTtlS", env: "REFRESH_TOKEN_TTL_S", flag: "--refresh-token-ttl-s", default: "2592000", allowed: "60-31536000 (seconds)", describe: "Lifetime of a refresh token (single use; each rotation issues a new one).", parse: intIn(60, 31_536_000) },
   { key: "sessionCheckTtlMs", env: "SESSION_CHECK_TTL_MS", flag: "--session-check-ttl-ms", default: "5000", allowed: "0-300000 (ms)", describe: "How long a gateway caches the account module's answer that a token's account and session are active: the bound on refusing a disabled account or revoked session when the event was missed. 0 = check every request.", parse: intIn(0, 300_000) },
   { key: "sessionCheckMax", env: "SESSION_CHECK_MAX", flag: "--session-check-max", default: "10000", allowed: "1-10000000 (entries)", describe: "Session-check answers a gateway caches (LRU).", parse: intIn(1, 10_000_000) },
-  // [/issue-10:tokens]
-  // [issue-10:trustedbus] new OPTIONS rows of this part go below this line
   { key: "busSigningKey", env: "BUS_SIGNING_KEY", flag: "--bus-signing-key", default: "", allowed: "at least 32 characters (required with BUS=nats://... unless NODE_ENV=development)", describe: "Shared key every process signs (gateway) and verifies (modules) the caller identity on the bus with (HMAC-SHA256); a forged or unsigned sy-identity is refused with UNAUTHENTICATED. Unset: derived from JWT_SECRET (the monolith, and development).", parse: (raw) => { if (raw === "") return undefined; if (raw.length < 32) throw new ConfigError("at least 32 characters"); return raw; } },
   { key: "busIdentityTtlMs", env: "BUS_IDENTITY_TTL_MS", flag: "--bus-identity-ttl-ms", default: "30000", allowed: "1000-600000 (ms)", describe: "Lifetime of a signed caller identity on the bus; modules refuse older ones (UNAUTHENTICATED). Covers transit and clock skew between processes.", parse: intIn(1000, 600_000) },
-  // [/issue-10:trustedbus]
-  // [issue-10:hostile] new OPTIONS rows of this part go below this line
   { key: "maxJsonDepth", env: "MAX_JSON_DEPTH", flag: "--max-json-depth", default: "64", allowed: "0-10000 (0 = no limit)", describe: "Max nesting of arrays and objects in a request's variables and extensions (JSON_TOO_DEEP, HTTP 400).", parse: intIn(0, 10_000) },
-  // [/issue-10:hostile]
 ] as const satisfies readonly OptionSpec<keyof Config>[];
 
 /** Result of parsing the command line: either a config or a request for help. */

@@ -94,25 +94,16 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     // Off: harness tests send bursts from one client; rate limiting has its own tests.
     rateLimitMax: 0,
     rateLimitWindowS: 60,
-    // [issue-10:deploy]
     // A free port per harness (several run at once); the gateway logs it ("ops endpoints on ...").
     opsPort: 0,
     opsHost: "127.0.0.1",
-    // [/issue-10:deploy]
-    // [issue-10:cache]
-    // [/issue-10:cache]
-    // [issue-10:orders]
     // Production defaults except unpaid orders per account: harness tests place many orders from
     // one account; the limit has its own tests (tests/modules/order-limits.test.ts).
     orderMaxLineQuantity: 10,
     orderMaxLines: 50,
     orderMaxPending: 10_000,
     orderMaxTotalCents: 100_000_000,
-    // [/issue-10:orders]
-    // [issue-10:reservations]
     orderIntentGraceS: 30,
-    // [/issue-10:reservations]
-    // [issue-10:ratelimit]
     // Off like rateLimitMax (bursts from one address); the subscription caps at their defaults.
     rateLimitIpMax: 0,
     rateLimitAuthMax: 0,
@@ -120,19 +111,12 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     maxSubscriptionsPerConnection: 20,
     maxSubscriptionsPerAccount: 50,
     maxSubscriptionsPerIp: 200,
-    // [/issue-10:ratelimit]
-    // [issue-10:tokens]
     refreshTokenTtlS: 2_592_000,
     sessionCheckTtlMs: 5000,
     sessionCheckMax: 10_000,
-    // [/issue-10:tokens]
-    // [issue-10:trustedbus]
     busSigningKey: "test-bus-key-test-bus-key-test-bus-key-0123",
     busIdentityTtlMs: 30_000,
-    // [/issue-10:trustedbus]
-    // [issue-10:hostile]
     maxJsonDepth: 64,
-    // [/issue-10:hostile]
     ...overrides,
   };
 }

@@ -6,6 +6,9 @@ import { GraphQLError } from "graphql";
  * another.
  */
 
+/** Code of a masked internal error. */
+export const INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR";
+
 /** True when `err` is neither coded nor a GraphQL error all the way down (yoga's notion of "original"). */
 export function isUnexpectedError(err: GraphQLError): boolean {
   if (err.extensions?.["code"] !== undefined) return false;

@@ -5,7 +5,7 @@ import type { Logger } from "../kernel/logger.ts";
 import type { GatewayContext } from "./context.ts";
 import { SUBGRAPH_UNAVAILABLE } from "./executor.ts";
 import { printRequestDocument } from "./print-request.ts";
-import { INTERNAL_SERVER_ERROR } from "./plugins/masked-errors.ts";
+import { INTERNAL_SERVER_ERROR } from "./graphql-errors.ts";
 
 /** A subgraph's HTTP request failed below HTTP: connection refused or reset, DNS, TLS. */
 class SubgraphUnreachableError extends Error {

@@ -5,7 +5,7 @@ import type { SessionGuard } from "./sessions.ts";
 import type { GatewayContext } from "./context.ts";
 import type { SupergraphManager } from "./supergraph/manager.ts";
 import { createGatewayYoga } from "./yoga.ts";
-import type { GatewayPlugin } from "./plugins/index.ts";
+import type { GatewayPlugin } from "./plugins/types.ts";
 import type { OperationCaches } from "./plugins/operation-cache.ts";
 import type { GatewayMiddleware } from "./middleware/index.ts";
 import type { GatewayYogaOptions } from "./yoga.ts";

@@ -3,7 +3,7 @@ import { GraphQLError, GraphQLSchema, GraphQLObjectType, GraphQLString } from "g
 import type { Logger } from "../kernel/logger.ts";
 import type { GatewayContext } from "./context.ts";
 import type { SupergraphManager } from "./supergraph/manager.ts";
-import type { GatewayPlugin } from "./plugins/index.ts";
+import type { GatewayPlugin } from "./plugins/types.ts";
 import type { OperationCaches } from "./plugins/operation-cache.ts";
 import { useQueryPlanner } from "./supergraph/query-planner.ts";
 import { useRequestErrors } from "./plugins/request-errors.ts";

@@ -15,7 +15,7 @@ import { getOperationAST, Kind, type DocumentNode, type FragmentDefinitionNode, 
 import type { Logger } from "../../kernel/logger.ts";
 import type { GatewayContext } from "../context.ts";
 import { hitAuthBudget, rateLimitedError, storeFailureLogger, type RateLimitDecision, type RateLimits } from "../middleware/rate-limit.ts";
-import type { GatewayPlugin } from "./index.ts";
+import type { GatewayPlugin } from "./types.ts";
 
 /**
  * How many root fields named in `fields` the mutation `operationName` of `document` selects

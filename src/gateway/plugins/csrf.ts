@@ -12,7 +12,7 @@
  */
 import { useCSRFPrevention } from "@graphql-yoga/plugin-csrf-prevention";
 import { createGraphQLError } from "graphql-yoga";
-import type { GatewayPlugin } from "./index.ts";
+import type { GatewayPlugin } from "./types.ts";
 
 /**
  * Headers that mark a request as preflighted: yoga's own, Apollo's two (so Apollo clients and

@@ -1,8 +1,5 @@
-import type { Plugin } from "graphql-yoga";
-import type { PartContext } from "../../kernel/module.ts";
 import { isDevelopment } from "../../kernel/config.ts";
-import type { GatewayContext } from "../context.ts";
-import type { SupergraphManager } from "../supergraph/manager.ts";
+import type { GatewayPlugin, PluginSetup } from "./types.ts";
 import { useAuthDirectives } from "./auth-directives.ts";
 import { persistedOperationsFromConfig } from "./persisted-operations.ts";
 import { responseCacheFromConfig } from "./response-cache.ts";
@@ -17,20 +14,10 @@ import { useSubscriptionLimits, type SubscriptionSlots } from "./subscription-li
 import type { RateLimits } from "../middleware/rate-limit.ts";
 import { useJsonDepthLimit } from "./json-depth.ts";
 
-/** A yoga/envelop plugin of the gateway, typed for the gateway's per-request context. */
-export type GatewayPlugin = Plugin<GatewayContext>;
+export type { GatewayPlugin };
 
-/** What a gateway plugin may need to set itself up. */
-export interface GatewayPluginOptions {
-  /** The gateway part's context: validated config, logger, bus, registry, supergraph store. */
-  part: PartContext;
-  /** The supergraph manager (current schema, `onChange` after every swap). */
-  manager: SupergraphManager;
-  /**
-   * Registers cleanup run when the gateway stops (after the HTTP server stopped accepting),
-   * e.g. to unsubscribe from the bus. Errors are logged, not thrown.
-   */
-  onStop(fn: () => void | Promise<void>): void;
+/** What the gateway's plugins need to set themselves up. */
+export interface GatewayPluginOptions extends PluginSetup {
   /** The rate-limit budgets (middleware/index.ts); the registration/login budget is counted by a plugin. */
   rateLimits?: RateLimits;
   /** Live subscription counts (subscription-limits.ts), shared with the WebSocket server. */

@@ -10,7 +10,7 @@
  */
 import { blockFieldSuggestionsPlugin } from "@escape.tech/graphql-armor-block-field-suggestions";
 import { GraphQLError, NoSchemaIntrospectionCustomRule } from "graphql";
-import type { GatewayPlugin } from "./index.ts";
+import type { GatewayPlugin } from "./types.ts";
 
 /** Error code of an introspection query refused while introspection is off. */
 export const INTROSPECTION_DISABLED = "INTROSPECTION_DISABLED";

@@ -7,7 +7,7 @@
  */
 import type { GraphQLError } from "graphql";
 import { createGraphQLError } from "graphql-yoga";
-import type { GatewayPlugin } from "./index.ts";
+import type { GatewayPlugin } from "./types.ts";
 
 /** Code of a request whose variables or extensions nest deeper than the limit. */
 export const JSON_TOO_DEEP = "JSON_TOO_DEEP";

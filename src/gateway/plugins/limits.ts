@@ -26,7 +26,7 @@ import { maxDirectivesPlugin } from "@escape.tech/graphql-armor-max-directives";
 import { maxTokensPlugin } from "@escape.tech/graphql-armor-max-tokens";
 import type { GraphQLArmorRejectCallback } from "@escape.tech/graphql-armor-types";
 import { GraphQLError } from "graphql";
-import type { GatewayPlugin } from "./index.ts";
+import type { GatewayPlugin } from "./types.ts";
 
 /** Limits per operation; 0 turns one off. */
 export interface OperationLimits {

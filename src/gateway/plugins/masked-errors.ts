@@ -17,13 +17,11 @@
 import { GraphQLError, type ExecutionResult, type GraphQLFormattedError } from "graphql";
 import { handleStreamOrSingleExecutionResult, isAsyncIterable, mapAsyncIterator } from "graphql-yoga";
 import type { Logger } from "../../kernel/logger.ts";
-import type { GatewayPlugin } from "./index.ts";
-import { copyGraphQLError, isUnexpectedError } from "../graphql-errors.ts";
+import type { GatewayPlugin } from "./types.ts";
+import { copyGraphQLError, INTERNAL_SERVER_ERROR, isUnexpectedError } from "../graphql-errors.ts";
 
-export { isUnexpectedError };
+export { INTERNAL_SERVER_ERROR, isUnexpectedError };
 
-/** Code of a masked internal error. */
-export const INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR";
 
 export interface MaskedErrorsOptions {
   /** Replace the message of unexpected errors (`NODE_ENV=production`). */

@@ -5,7 +5,7 @@ import { Counter } from "prom-client";
 import { BoundedLabel, graphqlOperationDuration, graphqlOperationErrors, metricsRegistry, secondsSince } from "../../kernel/metrics.ts";
 import { responseCacheTotals } from "./response-cache.ts";
 import { SpanKind, SpanStatusCode, tracer } from "../../kernel/tracing.ts";
-import type { GatewayPlugin } from "./index.ts";
+import type { GatewayPlugin } from "./types.ts";
 
 /**
  * Response cache activity of every cache of this process (read from the cache's own totals at

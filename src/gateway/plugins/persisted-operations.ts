@@ -5,7 +5,7 @@ import { useAPQ, type APQStore } from "@graphql-yoga/plugin-apq";
 import { usePersistedOperations } from "@graphql-yoga/plugin-persisted-operations";
 import { Lru } from "../../kernel/subgraph/lru.ts";
 import type { Config } from "../../kernel/config.ts";
-import type { GatewayPlugin } from "./index.ts";
+import type { GatewayPlugin } from "./types.ts";
 
 /** `PERSISTED_OPERATIONS`: how the gateway treats operations sent by hash. */
 export type PersistedOperationsMode = "off" | "apq" | "only";

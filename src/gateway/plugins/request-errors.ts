@@ -21,7 +21,7 @@
  */
 import { GraphQLError, type ExecutionResult } from "graphql";
 import { createGraphQLError, isAsyncIterable } from "graphql-yoga";
-import type { GatewayPlugin } from "./index.ts";
+import type { GatewayPlugin } from "./types.ts";
 import { copyGraphQLError, isUnexpectedError } from "../graphql-errors.ts";
 
 /** A request without a GraphQL document, or a request error raised before execution. */

@@ -5,7 +5,7 @@ import { collectCacheEntities, unknownIdTag } from "./cache-entities.ts";
 import type { Bus, Subscription } from "../../kernel/bus/types.ts";
 import type { Logger } from "../../kernel/logger.ts";
 import type { GatewayContext } from "../context.ts";
-import type { GatewayPlugin, GatewayPluginOptions } from "./index.ts";
+import type { GatewayPlugin, PluginSetup } from "./types.ts";
 
 /**
  * Bus events that drop cached responses, on every gateway instance. Every durable event is also
@@ -292,7 +292,7 @@ function changedEntities(args: ExecutionArgs, result: ExecutionResult): CacheEnt
  * keyed by the manager's supergraph version and emptied on its swaps; stopped with the gateway.
  * Returns undefined when `RESPONSE_CACHE=false`.
  */
-export function responseCacheFromConfig(opts: GatewayPluginOptions): ResponseCache | undefined {
+export function responseCacheFromConfig(opts: PluginSetup): ResponseCache | undefined {
   const { config, bus, logger } = opts.part;
   if (!config.responseCache) return undefined;
   const cache = createResponseCache({

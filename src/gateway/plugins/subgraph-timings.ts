@@ -3,7 +3,7 @@ import { isAsyncIterable } from "graphql-yoga";
 import { Trace } from "@apollo/usage-reporting-protobuf";
 import type { Headers } from "../../kernel/bus/types.ts";
 import { FTV1, FTV1_HEADER } from "../../kernel/subgraph/inline-trace.ts";
-import type { GatewayPlugin } from "./index.ts";
+import type { GatewayPlugin } from "./types.ts";
 
 /** Request header with which a client asks for `extensions.subgraphTimings` (`1` or `true`). */
 export const TRACE_REQUEST_HEADER = "x-switchyard-trace";

@@ -21,7 +21,7 @@
 import { GraphQLError } from "graphql";
 import { isAsyncIterable } from "graphql-yoga";
 import type { GatewayContext } from "../context.ts";
-import type { GatewayPlugin } from "./index.ts";
+import type { GatewayPlugin } from "./types.ts";
 
 /** Error code of a refused subscription. */
 export const SUBSCRIPTION_LIMIT = "SUBSCRIPTION_LIMIT";

@@ -3,7 +3,7 @@ import { unifiedGraphHandler } from "@graphql-hive/router-runtime";
 import type { ExecutionRequest, Executor } from "@graphql-tools/utils";
 import { Lru } from "../../kernel/subgraph/lru.ts";
 import type { Logger } from "../../kernel/logger.ts";
-import type { GatewayPlugin } from "../plugins/index.ts";
+import type { GatewayPlugin } from "../plugins/types.ts";
 import { requestErrorResult } from "../plugins/request-errors.ts";
 
 /**

@@ -1,7 +1,8 @@
 -- wrk script of the scenarios: POSTs GraphQL request bodies taken in turn from a file (one
--- JSON body per line), with an optional Authorization header, and checks EVERY response:
--- status 200, the body contains a given substring and no "errors" key.
--- Usage: wrk -s graphql.lua <url> -- <bodies-file> <must-contain> <authorization or ->
+-- JSON body per line), with an optional Authorization header (one, or several taken in turn
+-- from a file: one header value per line), and checks EVERY response: status 200, the body
+-- contains a given substring and no "errors" key.
+-- Usage: wrk -s graphql.lua <url> -- <bodies-file> <must-contain> <authorization | @authorizations-file | ->
 -- Prints one line "BENCH_RESULT {json}" like check.lua.
 
 local threads = {}
@@ -16,6 +17,7 @@ end
 local bodies = {}
 local must
 local headers
+local auths = {}
 local i = 0
 
 function init(args)
@@ -24,7 +26,13 @@ function init(args)
   end
   must = args[2]
   headers = { ["Content-Type"] = "application/json", ["Accept"] = "application/json" }
-  if args[3] and args[3] ~= "-" then headers["Authorization"] = args[3] end
+  if args[3] and args[3]:sub(1, 1) == "@" then
+    for line in io.lines(args[3]:sub(2)) do
+      if #line > 0 then table.insert(auths, line) end
+    end
+  elseif args[3] and args[3] ~= "-" then
+    headers["Authorization"] = args[3]
+  end
   i = tid * 7919
   wrong = 0
   bad_status = 0
@@ -33,6 +41,7 @@ end
 
 function request()
   i = i + 1
+  if #auths > 0 then headers["Authorization"] = auths[(i % #auths) + 1] end
   return wrk.format("POST", nil, headers, bodies[(i % #bodies) + 1])
 end
 

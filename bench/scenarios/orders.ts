@@ -3,14 +3,17 @@ import type { ScenarioResult, ScenarioRow } from "../lib/report.ts";
 import type { ScenarioContext } from "./index.ts";
 import { ADMIN, loadGraphql, startProduct } from "./product.ts";
 
+/** Customers whose tokens the load takes in turn. */
+const CUSTOMERS = 50;
+
 const CREATE_ORDER = "mutation($input: CreateOrderInput!) { createOrder(input: $input) { id status total { amount currency } } }";
 
 /**
  * createOrder throughput and latency through the gateway, on one database kind: the product
  * (every module, memory bus) on SQLite files or on PostgreSQL (dev server: fsync off, one
  * database, a schema per module). 20 products get 10⁹ units of stock (admin setStock) so
- * no order fails for stock; a registered customer orders one unit of one product per request,
- * products in turn; every response must be a created order.
+ * no order fails for stock; 50 registered customers, in turn, order one unit of one product per
+ * request, products in turn; every response must be a created order.
  */
 async function ordersOn(kind: "sqlite" | "postgres", ctx: ScenarioContext): Promise<ScenarioRow[]> {
   const pg = kind === "postgres" ? await startPostgres() : undefined;
@@ -24,9 +27,15 @@ async function ordersOn(kind: "sqlite" | "postgres", ctx: ScenarioContext): Prom
       const ids = products.edges.map((e) => e.node.id);
       if (ids.length === 0) throw new Error("the seeded catalog has no products");
       for (const id of ids) await p.gql("mutation($id: ID!) { setStock(productId: $id, stock: 1000000000) { id } }", { id }, login.token);
-      const { register } = await p.gql<{ register: { token: string } }>("mutation($i: RegisterInput!) { register(input: $i) { token } }", { i: { name: "Bench Customer", email: `bench-${Date.now()}@switchyard.example`, password: "bench customer password" } });
+      // Many customers, as real traffic: an account's checkouts are serialised by its unpaid-orders
+      // limit (ORDER_MAX_PENDING), which one customer placing every order would measure instead.
+      const tokens: string[] = [];
+      for (let c = 0; c < CUSTOMERS; c++) {
+        const { register } = await p.gql<{ register: { token: string } }>("mutation($i: RegisterInput!) { register(input: $i) { token } }", { i: { name: `Bench Customer ${c}`, email: `bench-${c}-${Date.now()}@switchyard.example`, password: "bench customer password" } });
+        tokens.push(register.token);
+      }
       const bodies = ids.map((id) => JSON.stringify({ query: CREATE_ORDER, variables: { input: { items: [{ productId: id, quantity: 1 }] } } }));
-      const load = { url: p.url, bodies, mustContain: '"createOrder":{"id":', token: register.token, loadCpus: ctx.loadCpus };
+      const load = { url: p.url, bodies, mustContain: '"createOrder":{"id":', tokens, loadCpus: ctx.loadCpus };
       await loadGraphql({ ...load, connections: 50, durationS: Math.min(2, ctx.durationS), what: `createOrder warm-up (${kind})` });
       const r = await loadGraphql({ ...load, connections: 50, durationS: ctx.durationS, what: `createOrder (${kind})` });
       const s = await loadGraphql({ ...load, connections: 1, durationS: Math.max(1, Math.round(ctx.durationS / 2)), what: `createOrder single connection (${kind})` });
@@ -56,4 +65,4 @@ export async function ordersScenario(ctx: ScenarioContext): Promise<ScenarioResu
 }
 
 export const ORDERS_DESCRIBE =
-  "createOrder through the gateway (all modules in one process, memory bus): SQLite files, then PostgreSQL (local dev server, fsync off); one unit of one of 20 products per order, a registered customer's token, every response checked to be a created order.";
+  "createOrder through the gateway (all modules in one process, memory bus): SQLite files, then PostgreSQL (local dev server, fsync off); one unit of one of 20 products per order, the tokens of 50 registered customers in turn, every response checked to be a created order.";

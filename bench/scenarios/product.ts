@@ -72,12 +72,19 @@ export async function startProduct(opts: { env?: Record<string, string>; dataDir
  * 200, contain `mustContain` and have no errors.
  * @throws when any response was wrong (the scenario then reports nothing rather than a wrong number).
  */
-export async function loadGraphql(o: { url: string; bodies: readonly string[]; mustContain: string; token?: string; connections: number; durationS: number; loadCpus: string | undefined; what: string }): Promise<WrkResult> {
+export async function loadGraphql(o: { url: string; bodies: readonly string[]; mustContain: string; tokens?: readonly string[]; connections: number; durationS: number; loadCpus: string | undefined; what: string }): Promise<WrkResult> {
   const dir = mkdtempSync(join(tmpdir(), "switchyard-bench-load-"));
   try {
     const file = join(dir, "bodies.jsonl");
     writeFileSync(file, `${o.bodies.join("\n")}\n`);
-    const r = await runWrk({ url: o.url, connections: o.connections, durationS: o.durationS, script: "graphql.lua", scriptArgs: [file, o.mustContain, o.token ? `Bearer ${o.token}` : "-"], cpus: o.loadCpus });
+    // Several callers' tokens are taken in turn (graphql.lua), like many customers' traffic.
+    let auth = "-";
+    if (o.tokens?.length) {
+      const tokensFile = join(dir, "authorizations.txt");
+      writeFileSync(tokensFile, `${o.tokens.map((t) => `Bearer ${t}`).join("\n")}\n`);
+      auth = `@${tokensFile}`;
+    }
+    const r = await runWrk({ url: o.url, connections: o.connections, durationS: o.durationS, script: "graphql.lua", scriptArgs: [file, o.mustContain, auth], cpus: o.loadCpus });
     if (r.wrong || r.badStatus || r.socketErrors || r.requests === 0) throw new Error(`${o.what}: ${r.wrong} wrong, ${r.badStatus} non-200, ${r.socketErrors} socket errors of ${r.requests} requests`);
     return r;
   } finally {

@@ -14,11 +14,13 @@ const toRecord = (r: Row): SagaRecord => ({ ...r, createdAt: r.createdAt.toISOSt
 
 /**
  * An account's unpaid orders (a query fragment): PENDING ones plus those being placed (intent,
- * no order yet, not swept: a swept intent's order can never be written).
+ * no order yet, not swept: a swept intent's order can never be written). Each side counts at
+ * most `max` (the limit) rows: the check only needs to know whether the limit is reached, and a
+ * checkout must not cost more the more the account has pending.
  */
-const pendingCount = (tx: PgTx, accountId: string) => tx`
-  (SELECT count(*) FROM orders WHERE account_id = ${accountId} AND status = 'PENDING')
-  + (SELECT count(*) FROM reservation_intents i WHERE i.account_id = ${accountId} AND i.swept_at IS NULL AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = i.order_id))`;
+const pendingCount = (tx: PgTx, accountId: string, max: number) => tx`
+  (SELECT count(*) FROM (SELECT 1 FROM orders WHERE account_id = ${accountId} AND status = 'PENDING' LIMIT ${max}) o)
+  + (SELECT count(*) FROM (SELECT 1 FROM reservation_intents i WHERE i.account_id = ${accountId} AND i.swept_at IS NULL AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = i.order_id) LIMIT ${max}) i)`;
 
 /** {@link SagaStore} on the order module's PostgreSQL pool. */
 export class PostgresSagaStore implements SagaStore {
@@ -86,10 +88,10 @@ export class PostgresSagaStore implements SagaStore {
       const inserted = await tx`
         INSERT INTO reservation_intents (order_id, created_at, account_id)
         SELECT ${orderId}, now(), ${pending.accountId}
-        WHERE (${pendingCount(tx, pending.accountId)}) < ${pending.maxPending}
+        WHERE (${pendingCount(tx, pending.accountId, pending.maxPending)}) < ${pending.maxPending}
         ON CONFLICT DO NOTHING RETURNING order_id`;
       if (inserted.length > 0) return;
-      const [row] = await tx<{ n: number }[]>`SELECT (${pendingCount(tx, pending.accountId)})::int AS n`;
+      const [row] = await tx<{ n: number }[]>`SELECT (${pendingCount(tx, pending.accountId, pending.maxPending)})::int AS n`;
       const n = row?.n ?? 0;
       // Below the limit: the intent already existed (a repeated id), which is fine.
       if (n >= pending.maxPending) throw pendingLimitExceeded(pending.maxPending, n);

@@ -11,8 +11,10 @@ const COLUMNS = `order_id AS orderId, payment_id AS paymentId, account_id AS acc
  * An account's unpaid orders: PENDING ones plus those being placed (intent, no order yet, not
  * swept: a swept intent's order can never be written).
  */
-const PENDING_COUNT_SQL = `SELECT (SELECT count(*) FROM orders WHERE account_id = ?1 AND status = 'PENDING')
-  + (SELECT count(*) FROM reservation_intents i WHERE i.account_id = ?1 AND i.swept_at IS NULL AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = i.order_id)) AS n`;
+// Each side counts at most ?2 (= the limit) rows: the check only needs to know whether the
+// limit is reached, and an account's checkout must not cost more the more it has pending.
+const PENDING_COUNT_SQL = `SELECT (SELECT count(*) FROM (SELECT 1 FROM orders WHERE account_id = ?1 AND status = 'PENDING' LIMIT ?2))
+  + (SELECT count(*) FROM (SELECT 1 FROM reservation_intents i WHERE i.account_id = ?1 AND i.swept_at IS NULL AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = i.order_id) LIMIT ?2)) AS n`;
 
 /** {@link SagaStore} on the order module's SQLite database (the order store's connection). */
 export class SqliteSagaStore implements SagaStore {
@@ -21,7 +23,7 @@ export class SqliteSagaStore implements SagaStore {
       // Counted and inserted in one write transaction (BEGIN IMMEDIATE, batches run in order):
       // no other intent or order of any process on this file can come in between.
       if (limit) {
-        const n = db.query<{ n: number }, [string]>(PENDING_COUNT_SQL).get(limit.accountId)?.n ?? 0;
+        const n = db.query<{ n: number }, [string, number]>(PENDING_COUNT_SQL).get(limit.accountId, limit.maxPending)?.n ?? 0;
         if (n >= limit.maxPending) throw pendingLimitExceeded(limit.maxPending, n);
       }
       db.query("INSERT INTO reservation_intents (order_id, created_at, account_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING").run(orderId, new Date().toISOString(), limit?.accountId ?? null);

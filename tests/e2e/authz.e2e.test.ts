@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { client } from "../helpers/client.ts";
+import { client, postGraphql, type GqlResponse } from "../helpers/client.ts";
 import { selectedTopologies, TOPOLOGIES, type Topology } from "../helpers/topology.ts";
 import { LOGIN, newAccount } from "./flows.ts";
 
@@ -13,25 +13,8 @@ import { LOGIN, newAccount } from "./flows.ts";
 const ADMIN_EMAIL = "root@switchyard.example";
 const ADMIN_PASSWORD = "e2e admin password";
 
-interface GqlError {
-  message: string;
-  path?: (string | number)[];
-  extensions?: { code?: string };
-}
-interface GqlResponse<T> {
-  data?: T | null;
-  errors?: GqlError[];
-}
 
-/** POSTs one operation; returns the HTTP status and the parsed body (errors included). */
-async function post<T>(url: string, query: string, variables: Record<string, unknown> = {}, token?: string): Promise<{ status: number; body: GqlResponse<T> }> {
-  const res = await fetch(url, {
-    method: "POST",
-    headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify({ query, variables }),
-  });
-  return { status: res.status, body: (await res.json()) as GqlResponse<T> };
-}
+const post = postGraphql;
 const errorsOf = (b: GqlResponse<unknown>): [string | undefined, (string | number)[] | undefined][] => (b.errors ?? []).map((e) => [e.extensions?.code, e.path]);
 
 const CREATE_CATEGORY = `mutation($name: String!) { createCategory(name: $name) { id name } }`;

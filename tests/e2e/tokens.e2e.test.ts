@@ -7,7 +7,7 @@ import { JWT_AUDIENCE, JWT_ISSUER, signToken } from "../../src/kernel/auth/jwt.t
 import type { SplitTopology } from "../../scripts/split-topology.ts";
 import { openProbe, type DbProbe } from "../helpers/databases.ts";
 import { freePort, waitFor } from "../helpers/ports.ts";
-import { uniqueEmail } from "../helpers/client.ts";
+import { postGraphql, uniqueEmail, type GqlResponse } from "../helpers/client.ts";
 import { selectedTopologies, TOPOLOGIES, type Topology } from "../helpers/topology.ts";
 import { allProducts } from "./flows.ts";
 
@@ -27,10 +27,6 @@ const PASSWORD = "correct horse battery staple";
 /** How fast an event must make every gateway refuse (far below the 60 s cache TTL). */
 const EVENT_BOUND_MS = 5000;
 
-interface GqlResponse<T> {
-  data?: T | null;
-  errors?: { message: string; extensions?: { code?: string } }[];
-}
 interface Pair {
   token: string;
   refreshToken: string;
@@ -39,14 +35,7 @@ interface Pair {
 }
 const PAIR = "token refreshToken expiresAt account { id }";
 
-async function post<T>(url: string, query: string, variables: Record<string, unknown> = {}, token?: string): Promise<{ status: number; body: GqlResponse<T> }> {
-  const res = await fetch(url, {
-    method: "POST",
-    headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify({ query, variables }),
-  });
-  return { status: res.status, body: (await res.json()) as GqlResponse<T> };
-}
+const post = postGraphql;
 const codeOf = (b: GqlResponse<unknown>): string | undefined => b.errors?.[0]?.extensions?.code;
 
 for (const name of selectedTopologies()) {

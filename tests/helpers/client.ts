@@ -22,3 +22,22 @@ export async function expectCode(p: Promise<unknown>, code: string): Promise<{ m
 let seq = 0;
 /** A unique e-mail address for a test account. */
 export const uniqueEmail = (prefix = "user"): string => `${prefix}.${Date.now().toString(36)}.${++seq}@example.com`;
+
+/** A GraphQL response as sent over HTTP (errors with their path and code). */
+export interface GqlResponse<T> {
+  data?: T | null;
+  errors?: { message: string; path?: (string | number)[]; extensions?: { code?: string } & Record<string, unknown> }[];
+}
+
+/**
+ * POSTs one operation and returns the HTTP status and the parsed body, errors included (for
+ * tests that read partial results and statuses, which graphql-request turns into exceptions).
+ */
+export async function postGraphql<T>(url: string, query: string, variables: Record<string, unknown> = {}, token?: string): Promise<{ status: number; body: GqlResponse<T> }> {
+  const res = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify({ query, variables }),
+  });
+  return { status: res.status, body: (await res.json()) as GqlResponse<T> };
+}

@@ -1,6 +1,7 @@
 /**
- * `npm test`: runs the whole suite with `bun test`, writes JUnit XML to reports/junit.xml and
- * ends with one line `N passed, N failed` (bun's own summary spans several lines, which CI
+ * `npm test`: type-checks the project (`tsc --noEmit`: Bun strips types, so only this sees a
+ * broken contract; a failure counts as one failed test), runs the whole suite with `bun test`,
+ * writes JUnit XML to reports/junit.xml and ends with one line `N passed, N failed` (bun's own summary spans several lines, which CI
  * does not read). Exits non-zero on any failure or when no test ran.
  * Extra arguments are passed to `bun test` (e.g. a path filter).
  */
@@ -14,6 +15,12 @@ mkdirSync(reports, { recursive: true });
 rmSync(junit, { force: true });
 
 const args = process.argv.slice(2);
+
+// The type check first (about 2 s): its result joins the counts of the closing line.
+const tsc = Bun.spawnSync([join(root, "node_modules", ".bin", "tsc"), "--noEmit", "-p", root], { cwd: root, stdout: "pipe", stderr: "pipe" });
+const typecheckOk = tsc.exitCode === 0;
+console.log(typecheckOk ? "typecheck: tsc --noEmit passed" : `typecheck: tsc --noEmit FAILED\n${tsc.stdout.toString()}${tsc.stderr.toString()}`);
+
 // --timeout on the command line also bounds beforeAll/afterAll hooks (bunfig's [test].timeout
 // only reaches tests, hooks keep bun's 5 s default): hooks here start real servers.
 const proc = Bun.spawn([process.execPath, "test", "--timeout=60000", "--reporter=junit", `--reporter-outfile=${junit}`, ...args], {
@@ -37,5 +44,7 @@ if (existsSync(junit)) {
   }
 }
 if (code !== 0 && failed === 0) failed = 1; // the runner failed outside any test case (load error, crash)
+if (typecheckOk) passed++;
+else failed++;
 console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
-process.exit(code !== 0 || failed > 0 || passed === 0 ? 1 : 0);
+process.exit(code !== 0 || failed > 0 || passed <= 1 ? 1 : 0);

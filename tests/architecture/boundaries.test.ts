@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { Glob } from "bun";
-import { findViolations, importsOf, type SourceFile } from "../helpers/boundaries.ts";
+import { findCycles, findViolations, importsOf, type SourceFile } from "../helpers/boundaries.ts";
 import { ROOT } from "../helpers/topology.ts";
 
 function sources(): SourceFile[] {
@@ -42,5 +42,21 @@ describe("module boundaries", () => {
   test("import scanner sees static, dynamic, re-export and side-effect imports", () => {
     const src = `import a from "./a";\nexport * from "./b";\nawait import("./c");\nimport "./d";\nimport type { T } from "./e";`;
     expect(importsOf(src).sort()).toEqual(["./a", "./b", "./c", "./d", "./e"]);
+  });
+});
+
+describe("import cycles", () => {
+  test("src/ has no import cycle (type-only imports included)", () => {
+    expect(findCycles(sources())).toEqual([]);
+  });
+
+  test("the cycle finder finds a cycle (it can fail)", () => {
+    const files: SourceFile[] = [
+      { path: "src/a.ts", source: `import { b } from "./b.ts";` },
+      { path: "src/b.ts", source: `import type { C } from "./dir/c.ts";` },
+      { path: "src/dir/c.ts", source: `export * from "../a.ts";` },
+      { path: "src/d.ts", source: `import { a } from "./a.ts";` },
+    ];
+    expect(findCycles(files)).toEqual([["src/a.ts", "src/b.ts", "src/dir/c.ts"]]);
   });
 });

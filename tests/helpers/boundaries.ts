@@ -57,3 +57,51 @@ export function findViolations(files: readonly SourceFile[]): Violation[] {
   }
   return violations;
 }
+
+/**
+ * Import cycles among `files` (relative imports only, type-only imports included: a cycle of
+ * types still ties the files' designs together). Returns each strongly connected component of
+ * more than one file (or a file importing itself), as sorted paths; empty when the graph is
+ * acyclic. Tarjan's algorithm (R. Tarjan, "Depth-first search and linear graph algorithms", 1972).
+ */
+export function findCycles(files: readonly SourceFile[]): string[][] {
+  const known = new Set(files.map((f) => normalize(f.path)));
+  const edges = new Map<string, string[]>();
+  for (const f of files) {
+    const from = normalize(f.path);
+    const to = importsOf(f.source)
+      .filter((s) => s.startsWith("."))
+      .map((s) => normalize(join(dirname(from), s)))
+      .filter((p) => known.has(p));
+    edges.set(from, to);
+  }
+  let index = 0;
+  const idx = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const onStack = new Set<string>();
+  const cycles: string[][] = [];
+  const visit = (v: string): void => {
+    idx.set(v, index);
+    low.set(v, index++);
+    stack.push(v);
+    onStack.add(v);
+    for (const w of edges.get(v) ?? []) {
+      if (!idx.has(w)) {
+        visit(w);
+        low.set(v, Math.min(low.get(v) as number, low.get(w) as number));
+      } else if (onStack.has(w)) low.set(v, Math.min(low.get(v) as number, idx.get(w) as number));
+    }
+    if (low.get(v) !== idx.get(v)) return;
+    const scc: string[] = [];
+    let w: string;
+    do {
+      w = stack.pop() as string;
+      onStack.delete(w);
+      scc.push(w);
+    } while (w !== v);
+    if (scc.length > 1 || (edges.get(v) ?? []).includes(v)) cycles.push(scc.sort());
+  };
+  for (const v of edges.keys()) if (!idx.has(v)) visit(v);
+  return cycles;
+}

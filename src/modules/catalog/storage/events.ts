@@ -1,12 +1,6 @@
-import { newId, type Headers } from "../../../kernel/index.ts";
+import { newId } from "../../../kernel/index.ts";
 import { CatalogEvents, type ProductChangedEvent, type ProductChangeKind, type StockChangedEvent } from "../contract/index.ts";
 import type { StockLevel } from "./types.ts";
-
-/** What a store method writes to the outbox with its change (see `CatalogStore`). */
-export interface CatalogEventOptions {
-  /** Headers of the events (the request id only). */
-  headers?: Headers;
-}
 
 /** An event with its subject, as the stores write it to the outbox. */
 export interface CatalogOutboxEntry {

@@ -1,11 +1,12 @@
 import { AppError, ErrorCode, isPgUniqueViolation, migratePostgres, openPostgres, PostgresOutbox, type Headers, type Logger, type PgSql, type PgTx } from "../../../kernel/index.ts";
-import { productChangedEntry, stockChangedEntries, type CatalogEventOptions, type CatalogOutboxEntry } from "./events.ts";
+import { productChangedEntry, stockChangedEntries, type CatalogOutboxEntry } from "./events.ts";
 import { CatalogEvents, type ReleaseStockRequest, type ReservedItem, type ReserveStockRequest } from "../contract/index.ts";
 import { OrderEvents } from "../../order/contract/events.ts";
 import { CATALOG_PG_MIGRATIONS } from "./migrations.pg.ts";
 import { checkReservationTotal } from "../reservation-total.ts";
 import { DEFAULT_SEARCH_CACHE_ENTRIES, SearchCache, type SearchCacheSource } from "./search-cache.ts";
 import type {
+  CatalogEventOptions,
   CatalogStore,
   CategoryRecord,
   CommitOutcome,

@@ -1,12 +1,13 @@
 import { AppError, ErrorCode, migrateSqlite, openSqlite, SqliteOutbox, type Database, type Headers } from "../../../kernel/index.ts";
 import { GroupCommit } from "../../../kernel/storage/group-commit.ts";
 import { checkReservationTotal } from "../reservation-total.ts";
-import { productChangedEntry, stockChangedEntries, type CatalogEventOptions, type CatalogOutboxEntry } from "./events.ts";
+import { productChangedEntry, stockChangedEntries, type CatalogOutboxEntry } from "./events.ts";
 import { CatalogEvents as CatalogEventsSubjects, type ReleaseStockRequest, type ReservedItem, type ReserveStockRequest } from "../contract/index.ts";
 import { OrderEvents } from "../../order/contract/events.ts";
 import { CATALOG_MIGRATIONS } from "./migrations.ts";
 import { DEFAULT_SEARCH_CACHE_ENTRIES, SearchCache, type SearchCacheSource } from "./search-cache.ts";
 import type {
+  CatalogEventOptions,
   CatalogStore,
   CategoryRecord,
   CommitOutcome,

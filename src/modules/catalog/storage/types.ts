@@ -1,5 +1,4 @@
-import type { OutboxSource } from "../../../kernel/index.ts";
-import type { CatalogEventOptions } from "./events.ts";
+import type { Headers, OutboxSource } from "../../../kernel/index.ts";
 import type { ReleaseStockRequest, ReserveStockReply, ReserveStockRequest } from "../contract/index.ts";
 
 /** A category row. */
@@ -195,4 +194,10 @@ export interface CatalogStore {
   setStock(id: string, stock: number, opts?: CatalogEventOptions): Promise<ProductRecord | null>;
   /** Closes the underlying connection. */
   close(): Promise<void>;
+}
+
+/** What a store method writes to the outbox with its change (see `CatalogStore`). */
+export interface CatalogEventOptions {
+  /** Headers of the events (the request id only). */
+  headers?: Headers;
 }

@@ -13,8 +13,8 @@ describe("gateways-benchmark fixture copy", () => {
     }
   });
 
-  test("it equals ../shared's fixture wherever that is present (no drift)", () => {
-    if (!existsSync(SHARED)) return;
+  // ../shared is beside the developers' checkout, not in a clean clone: skipped (and reported) there.
+  test.skipIf(!existsSync(SHARED))("it equals ../shared's fixture wherever that is present (no drift)", () => {
     for (const f of readdirSync(SHARED)) expect(readFileSync(join(VENDORED, f), "utf8")).toBe(readFileSync(join(SHARED, f), "utf8"));
   });
 });

@@ -117,6 +117,8 @@ for (const db of DATABASES) {
       expect(auth.status).toBe("AUTHORIZED");
       await sagas.start(saga);
       await until(async () => (await status(order.id)) === "PAID", 10_000);
+      // The order is marked paid first, then the saga's own row moves to DONE (next step).
+      await until(async () => (await sagaRow(order.id))?.step === "DONE", 10_000);
       expect(await sagaRow(order.id)).toEqual({ step: "DONE", status: "SUCCEEDED", failure_code: null });
       // Re-running AUTHORIZE with the same key did not authorize again.
       expect((await payments(order.id)).map((p) => p.status)).toEqual(["CAPTURED"]);
@@ -140,6 +142,8 @@ for (const db of DATABASES) {
       await h.call(PaymentSubjects.authorize, { idempotencyKey: saga.authorizeKey, paymentId: saga.paymentId, orderId: order.id, accountId: user.accountId, amountCents: saga.amountCents, currency: saga.currency, token: "tok_processingError" });
       await sagas.start(saga);
       await until(async () => (await status(order.id)) === "PAYMENT_FAILED", 10_000);
+      // The order is marked failed first, then the saga's own row moves to DONE (next step).
+      await until(async () => (await sagaRow(order.id))?.step === "DONE", 10_000);
       expect(await sagaRow(order.id)).toEqual({ step: "DONE", status: "FAILED", failure_code: "PAYMENT_FAILED" });
       expect((await payments(order.id)).map((p) => p.status)).toEqual(["VOIDED"]);
       expect(await stock()).toBe(before);

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { client } from "../helpers/client.ts";
 import { selectedTopologies, TOPOLOGIES, type Topology } from "../helpers/topology.ts";
 import { allProducts, LOGIN, REGISTER } from "./flows.ts";
+import { readSse } from "../helpers/sse.ts";
 
 /**
  * Subscription caps (finding 8: one WebSocket held 300 concurrent subscriptions), through the
@@ -77,25 +78,9 @@ async function sse(url: string, address: string, productId: string, token?: stri
     signal: abort.signal,
   });
   const results: { data?: unknown; errors?: GqlError[] }[] = [];
-  void (async () => {
-    const reader = res.body?.getReader();
-    if (!reader) return;
-    const decoder = new TextDecoder();
-    let buf = "";
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return;
-      buf += decoder.decode(value, { stream: true });
-      let i: number;
-      while ((i = buf.indexOf("\n\n")) >= 0) {
-        const block = buf.slice(0, i);
-        buf = buf.slice(i + 2);
-        if (!/^event: ?next$/m.test(block)) continue;
-        const data = block.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trimStart()).join("\n");
-        results.push(JSON.parse(data) as { data?: unknown; errors?: GqlError[] });
-      }
-    }
-  })().catch(() => {});
+  void readSse(res, (e) => {
+    if (e.event === "next") results.push(JSON.parse(e.data) as { data?: unknown; errors?: GqlError[] });
+  });
   return { status: res.status, results, close: () => abort.abort() };
 }
 

@@ -9,6 +9,7 @@ import { ROOT, selectedTopologies, TOPOLOGIES, type Topology } from "../helpers/
 import { spawnServer } from "../../src/kernel/devservers/proc.ts";
 import type { SplitTopology } from "../../scripts/split-topology.ts";
 import { allProducts, CREATE_ORDER, LOGIN, newAccount, stockOf, type ProductNode } from "./flows.ts";
+import { readSse, type SseEvent } from "../helpers/sse.ts";
 
 /**
  * Federated subscriptions through the gateway, on the one `/graphql` endpoint: GraphQL over
@@ -46,39 +47,16 @@ async function sse(url: string, query: string, variables: Record<string, unknown
     body: JSON.stringify({ query, variables }),
     signal: abort.signal,
   });
-  const events: { event: string; data: string }[] = [];
+  const events: SseEvent[] = [];
   let wake: (() => void) | undefined;
   let ended = false;
-  void (async () => {
-    if (!res.body) return;
-    const reader = res.body.getReader();
-    const decoder = new TextDecoder();
-    let buf = "";
-    try {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        buf += decoder.decode(value, { stream: true });
-        let i: number;
-        while ((i = buf.indexOf("\n\n")) >= 0) {
-          const block = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          let event = "message";
-          const data: string[] = [];
-          for (const line of block.split("\n")) {
-            if (line.startsWith("event:")) event = line.slice(6).trim();
-            else if (line.startsWith("data:")) data.push(line.slice(5).trimStart());
-          }
-          if (data.length || event !== "message") events.push({ event, data: data.join("\n") });
-          wake?.();
-        }
-      }
-    } catch {
-      // aborted
-    }
+  void readSse(res, (e) => {
+    events.push(e);
+    wake?.();
+  }).then(() => {
     ended = true;
     wake?.();
-  })();
+  });
   let read = 0;
   return {
     status: res.status,

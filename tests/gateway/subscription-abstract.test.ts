@@ -21,16 +21,16 @@ import { spawnServer, type ServerProcess } from "../../src/kernel/devservers/pro
 import { ROOT, startSplitTopology, type Topology } from "../helpers/topology.ts";
 import { waitFor } from "../helpers/ports.ts";
 import type { SplitTopology } from "../../scripts/split-topology.ts";
+import { parseSse } from "../helpers/sse.ts";
 
 /** Events of a GraphQL-over-SSE subscription (until `complete`), as JSON results. */
 async function subscribeSse(url: string, query: string): Promise<unknown[]> {
   const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json", accept: "text/event-stream" }, body: JSON.stringify({ query }), signal: AbortSignal.timeout(10_000) });
   expect(res.status).toBe(200);
   const text = await res.text();
-  return text
-    .split("\n\n")
-    .filter((block) => block.includes("event: next"))
-    .map((block) => JSON.parse(block.split("\n").find((l) => l.startsWith("data:"))?.slice(5) ?? "null") as unknown);
+  return parseSse(text)
+    .filter((e) => e.event === "next")
+    .map((e) => JSON.parse(e.data) as unknown);
 }
 
 for (const planner of ["rust", "js"] as const) {

@@ -36,6 +36,7 @@ export interface SessionGuard {
   stop(): void;
 }
 
+/** Options of {@link createSessionGuard}. */
 export interface SessionGuardOptions {
   bus: Bus;
   logger: Logger;

@@ -27,6 +27,7 @@ export type IdentityRefusal = "malformed" | "bad-signature" | "expired" | "reque
 /** Outcome of {@link BusIdentity.verify}: `identity: null` when no header was sent (anonymous). */
 export type IdentityCheck = { ok: true; identity: Identity | null } | { ok: false; reason: IdentityRefusal };
 
+/** Options of {@link BusIdentity}: the shared key, the lifetime of a signed identity, the cache. */
 export interface BusIdentityOptions {
   /** Shared signing key (BUS_SIGNING_KEY, or derived by {@link resolveBusSigningKey}); >= 32 characters. */
   key: string;

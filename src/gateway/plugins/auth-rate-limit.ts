@@ -48,7 +48,9 @@ export function countRootMutationFields(document: DocumentNode, operationName: s
   return count(op.selectionSet);
 }
 
+/** Options of the registration/login budget plugin: the budget and which Mutation fields count. */
 export interface AuthRateLimitOptions {
+  /** The gateway's budgets (middleware/rate-limit.ts); the per-IP registration/login budget is counted here. */
   limits: RateLimits;
   /** Mutation field names counted (`RATE_LIMIT_AUTH_FIELDS`). */
   fields: readonly string[];

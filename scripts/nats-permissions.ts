@@ -35,7 +35,7 @@ if (import.meta.main) {
   const modules = moduleContracts();
   const parts = [GATEWAY_PART, ...modules.map((m) => m.name)];
   if (process.argv.includes("--json")) {
-    process.stdout.write(JSON.stringify(Object.fromEntries(parts.map((p) => [p, natsPermissions([p], modules, gatewayContract())])), null, 2) + "\n");
+    process.stdout.write(`${JSON.stringify(Object.fromEntries(parts.map((p) => [p, natsPermissions([p], modules, gatewayContract())])), null, 2)}\n`);
   } else {
     const users: NatsUserSpec[] = parts.map((p) => ({ user: p, password: { env: passwordEnv(p) }, parts: [p] }));
     process.stdout.write(natsAuthorizationConfig(users, modules, gatewayContract()));

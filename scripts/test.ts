@@ -1,6 +1,7 @@
 /**
  * `npm test`: type-checks the project (`tsc --noEmit`: Bun strips types, so only this sees a
- * broken contract; a failure counts as one failed test), runs the whole suite with `bun test`,
+ * broken contract), checks formatting and lint rules (`biome check`, biome.json; each check's
+ * failure counts as one failed test), runs the whole suite with `bun test`,
  * writes JUnit XML to reports/junit.xml and ends with one line `N passed, N failed` (bun's own summary spans several lines, which CI
  * does not read). Exits non-zero on any failure or when no test ran.
  * Extra arguments are passed to `bun test` (e.g. a path filter).
@@ -20,6 +21,11 @@ const args = process.argv.slice(2);
 const tsc = Bun.spawnSync([join(root, "node_modules", ".bin", "tsc"), "--noEmit", "-p", root], { cwd: root, stdout: "pipe", stderr: "pipe" });
 const typecheckOk = tsc.exitCode === 0;
 console.log(typecheckOk ? "typecheck: tsc --noEmit passed" : `typecheck: tsc --noEmit FAILED\n${tsc.stdout.toString()}${tsc.stderr.toString()}`);
+
+// Formatter and linter (under a second): `npm run format` fixes what the formatter reports.
+const biome = Bun.spawnSync([join(root, "node_modules", ".bin", "biome"), "check", "--max-diagnostics=50", root], { cwd: root, stdout: "pipe", stderr: "pipe" });
+const lintOk = biome.exitCode === 0;
+console.log(lintOk ? "lint: biome check passed" : `lint: biome check FAILED (npm run format fixes formatting)\n${biome.stdout.toString()}${biome.stderr.toString()}`);
 
 // --timeout on the command line also bounds beforeAll/afterAll hooks (bunfig's [test].timeout
 // only reaches tests, hooks keep bun's 5 s default): hooks here start real servers.
@@ -44,7 +50,9 @@ if (existsSync(junit)) {
   }
 }
 if (code !== 0 && failed === 0) failed = 1; // the runner failed outside any test case (load error, crash)
-if (typecheckOk) passed++;
-else failed++;
+for (const ok of [typecheckOk, lintOk]) {
+  if (ok) passed++;
+  else failed++;
+}
 console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
-process.exit(code !== 0 || failed > 0 || passed <= 1 ? 1 : 0);
+process.exit(code !== 0 || failed > 0 || passed <= 2 ? 1 : 0);

@@ -96,7 +96,7 @@ export async function executeSubscription(
   // Checked once, when the subgraph opens the stream; the signature's lifetime need not cover the stream's.
   const headers: Headers = opts.identity.headers(ctx?.identity, ctx?.requestId);
   const body = { query: printRequestDocument(request.document), variables: request.variables ?? {}, operationName: request.operationName };
-  let opened;
+  let opened: Awaited<ReturnType<typeof openStream<ExecutionResult>>>;
   try {
     opened = await openStream<ExecutionResult>(bus, subgraphStreamSubject(name), body, {
       headers,

@@ -138,7 +138,7 @@ export function createGraphQLWsServer(opts: {
       if (deep) return [deep];
       const gatewayContext: GatewayContext = { identity: ctx.extra.identity ?? null, requestId: newId(), clientIp, transport: "ws" };
       const { schema, execute, subscribe, contextFactory, parse, validate } = opts.yoga.getEnveloped({ ...gatewayContext, request, params: payload });
-      let document;
+      let document: import("graphql").DocumentNode;
       try {
         document = parse(payload.query);
       } catch (err) {

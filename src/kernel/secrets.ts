@@ -14,7 +14,7 @@ export function devJwtSecret(dataDir: string): { secret: string; created: boolea
   if (existsSync(file)) return { secret: readFileSync(file, "utf8").trim(), created: false };
   mkdirSync(dataDir, { recursive: true });
   const secret = randomBytes(48).toString("base64url");
-  writeFileSync(file, secret + "\n", { mode: 0o600 });
+  writeFileSync(file, `${secret}\n`, { mode: 0o600 });
   return { secret, created: true };
 }
 

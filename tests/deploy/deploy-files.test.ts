@@ -79,7 +79,7 @@ describe("fly.toml agrees with the binary", () => {
 });
 
 describe("Dockerfile", () => {
-  const stages = dockerfile.split(/^FROM /m).slice(1).map((s) => "FROM " + s);
+  const stages = dockerfile.split(/^FROM /m).slice(1).map((s) => `FROM ${s}`);
   const run = (stage: string) => [...stage.matchAll(/^RUN (.+(?:\\\n.+)*)$/gm)].map((m) => (m[1] ?? "").replace(/\\\n\s*/g, " "));
 
   test("multi-stage on the official Bun image, non-root, health check, MODULES by env", () => {

@@ -101,7 +101,10 @@ describe("hostile input (property-based, production-configured in-process monoli
   };
   /** Adds every `{ __typename, id }` of `data` to the id pools. */
   const collectIds = (data: unknown): void => {
-    if (Array.isArray(data)) return data.forEach(collectIds);
+    if (Array.isArray(data)) {
+      for (const d of data) collectIds(d);
+      return;
+    }
     if (data === null || typeof data !== "object") return;
     const o = data as Record<string, unknown>;
     const type = o["__typename"];

@@ -95,6 +95,7 @@ describe("SubscriptionSlots", () => {
     expect(released).toBe(1);
     await releasing(two(), release).return?.(undefined);
     expect(released).toBe(2);
+    // biome-ignore lint/correctness/useYield: a generator that fails before its first value.
     async function* failing(): AsyncGenerator<number> {
       throw new Error("boom");
     }

@@ -51,6 +51,7 @@ export const hostileString: fc.Arbitrary<string> = fc.oneof(
     // Not tok_timeout: its saga may settle after the response, racing the suite's stock bookkeeping.
     "x".repeat(10_000),
     "%00",
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a log4shell-style probe, literally.
     "${jndi:ldap://x}",
     "__proto__",
     "constructor",
@@ -79,19 +80,19 @@ export interface IdRef {
 const idRef: fc.Arbitrary<IdRef> = fc.record({ $id: fc.constantFrom("Product", "Category", "Order", "Account"), i: fc.nat() }) as fc.Arbitrary<IdRef>;
 
 /** A value of `type` (mostly well-typed), `wrongValue` now and then. */
-function valueOf(type: GraphQLInputType, depth = 0): fc.Arbitrary<unknown> {
+function inputValueOf(type: GraphQLInputType, depth = 0): fc.Arbitrary<unknown> {
   const right = rightValueOf(type, depth);
   return fc.oneof({ arbitrary: right, weight: 6 }, { arbitrary: wrongValue, weight: 1 });
 }
 
 function rightValueOf(type: GraphQLInputType, depth: number): fc.Arbitrary<unknown> {
   if (isNonNullType(type)) return rightValueOf(type.ofType, depth);
-  if (isListType(type)) return fc.array(valueOf(type.ofType, depth + 1), { maxLength: depth > 1 ? 2 : 5 });
+  if (isListType(type)) return fc.array(inputValueOf(type.ofType, depth + 1), { maxLength: depth > 1 ? 2 : 5 });
   if (isEnumType(type)) return fc.oneof({ arbitrary: fc.constantFrom(...type.getValues().map((v) => v.name)), weight: 5 }, { arbitrary: hostileString, weight: 1 });
   if (isInputObjectType(type)) {
     const fields = Object.values(type.getFields());
     const model: Record<string, fc.Arbitrary<unknown>> = {};
-    for (const f of fields) model[f.name] = valueOf(f.type, depth + 1);
+    for (const f of fields) model[f.name] = inputValueOf(f.type, depth + 1);
     const required = fields.filter((f) => isNonNullType(f.type) && f.defaultValue === undefined).map((f) => f.name);
     // Required fields mostly present; sometimes any subset (a missing required field is a case too).
     return fc.oneof({ arbitrary: fc.record(model, { requiredKeys: required }), weight: 5 }, { arbitrary: fc.record(model, { requiredKeys: [] }), weight: 1 });
@@ -163,7 +164,7 @@ export function fieldOperation(schema: GraphQLSchema): fc.Arbitrary<FieldOperati
   }
   return fc.constantFrom(...roots).chain(({ kind, field }) => {
     const args: Record<string, fc.Arbitrary<unknown>> = {};
-    for (const a of field.args) args[a.name] = valueOf(a.type);
+    for (const a of field.args) args[a.name] = inputValueOf(a.type);
     return fc.record({
       values: fc.record(args, { requiredKeys: [] }),
       as: fc.constantFrom("anonymous", "customer", "admin") as fc.Arbitrary<FieldOperation["as"]>,

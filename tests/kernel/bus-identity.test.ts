@@ -3,8 +3,8 @@ import { BusIdentity, assertBusSigningKey, resolveBusSigningKey } from "../../sr
 import { IDENTITY_HEADER, REQUEST_ID_HEADER } from "../../src/kernel/identity.ts";
 import { ConfigError, loadConfig } from "../../src/kernel/config.ts";
 
-const KEY = "k".repeat(16) + "bus-signing-key-0123456789";
-const OTHER_KEY = "o".repeat(16) + "bus-signing-key-0123456789";
+const KEY = `${"k".repeat(16)}bus-signing-key-0123456789`;
+const OTHER_KEY = `${"o".repeat(16)}bus-signing-key-0123456789`;
 const admin = { accountId: "acc_1", roles: ["admin"] };
 
 /** A signer/verifier on a clock the test moves. */

@@ -4,7 +4,7 @@ import { newId } from "../../src/kernel/ids.ts";
 import { catalogModule } from "../../src/modules/catalog/module.ts";
 import { createOrderModule, openOrderStore } from "../../src/modules/order/module.ts";
 import type { OrderStore } from "../../src/modules/order/storage/types.ts";
-import { DATABASES, openProbe, until, usePostgres, type DbProbe } from "../helpers/databases.ts";
+import { DATABASES, openProbe, usePostgres, type DbProbe } from "../helpers/databases.ts";
 import { startModules, type ModuleHarness } from "../helpers/modules.ts";
 
 /**

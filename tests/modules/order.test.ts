@@ -111,7 +111,7 @@ class FakeCatalog {
 
   private release(req: ReleaseStockRequest): ReleaseStockReply {
     const r = this.reservations.get(req.reservationId);
-    if (!r || r.status !== "held") return { released: false };
+    if (r?.status !== "held") return { released: false };
     for (const i of r.items) (this.products.get(i.productId) as FakeProduct).stock += i.quantity;
     r.status = "released";
     return { released: true };

@@ -122,7 +122,7 @@ export class NatsKvRateLimitStore implements RateLimitStore {
       const batch = queue.waiting.splice(0);
       try {
         const total = await this.#add(k, batch.length);
-        batch.forEach((w, i) => w.resolve(total - batch.length + 1 + i));
+        for (const [i, w] of batch.entries()) w.resolve(total - batch.length + 1 + i);
       } catch (err) {
         for (const w of batch) w.reject(err);
       }

@@ -26,7 +26,7 @@ const stringArg = (d: ConstDirectiveNode, arg: string): string | undefined => {
  *   subgraph has no name, an empty URL, or a URL that is neither http(s):// nor bus://.
  */
 export function supergraphSubgraphs(sdl: string): SupergraphSubgraph[] {
-  let doc;
+  let doc: import("graphql").DocumentNode;
   try {
     doc = parse(sdl, { noLocation: true });
   } catch (err) {

@@ -323,7 +323,7 @@ export class MemoryBus implements Bus {
       this.#wild.delete(sub);
     } else {
       const set = this.#exact.get(sub.subject);
-      if (set !== undefined && set.delete(sub) && set.size === 0) this.#exact.delete(sub.subject);
+      if (set?.delete(sub) && set.size === 0) this.#exact.delete(sub.subject);
     }
     this.#routes.clear();
   }

@@ -552,9 +552,15 @@ class NatsBusImpl implements NatsBus {
     this.#pending.add(pending);
     const send = (): void => {
       if (settled) return;
-      if (this.#isClosed()) return finish(new BusClosedError());
+      if (this.#isClosed()) {
+        finish(new BusClosedError());
+        return;
+      }
       const leftMs = deadline - performance.now();
-      if (leftMs < 1) return finish(new BusTimeoutError(subject, timeoutMs));
+      if (leftMs < 1) {
+        finish(new BusTimeoutError(subject, timeoutMs));
+        return;
+      }
       this.connection
         .request(subject, payload, { timeout: Math.ceil(leftMs), ...(headers === undefined ? {} : { headers }) })
         .then(

@@ -57,6 +57,7 @@ function fail(message: string, cause?: unknown): RegistryError {
 /** A key segment: non-empty, no `/` (it would change the key layout), no control characters. */
 function checkSegment(value: unknown, what: string): void {
   if (typeof value !== "string" || value.length === 0) throw new RegistryError(`${what} must be a non-empty string`);
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what this refuses.
   if (/[/\u0000-\u001f]/.test(value)) throw new RegistryError(`${what} must not contain "/" or control characters`);
 }
 

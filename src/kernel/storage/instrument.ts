@@ -119,6 +119,7 @@ export function instrumentPostgres<S extends object>(sql: S, module: string): S 
     const query = q as LazyQuery;
     const originalThen = query.then.bind(query);
     let observed: Promise<unknown> | undefined;
+    // biome-ignore lint/suspicious/noThenProperty: wraps the driver's own thenable query to observe its first await.
     query.then = (onFulfilled?: unknown, onRejected?: unknown) => {
       // The first await starts the query; later awaits reuse the same observation.
       observed ??= observe(module, "postgres", text(), () => new Promise((resolve, reject) => void originalThen(resolve, reject)));

@@ -1,4 +1,4 @@
-import { reference, typed, type Resolver } from "../../kernel/graphql/resolvers.ts";
+import { reference, typed, } from "../../kernel/graphql/resolvers.ts";
 import { money, type Money, type Resolvers, type SubgraphContext } from "../../kernel/index.ts";
 import { BatchLoader } from "./loader.ts";
 import { decodeCursor, encodeCursor, pageSize } from "./pagination.ts";

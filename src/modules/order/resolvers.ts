@@ -1,5 +1,5 @@
-import { reference, typed, type Resolver } from "../../kernel/graphql/resolvers.ts";
-import { AppError, ErrorCode, liveEvents, money, notFound, unauthenticated, type Bus, type Identity, type Money, type Resolvers, type SubgraphContext } from "../../kernel/index.ts";
+import { reference, typed, } from "../../kernel/graphql/resolvers.ts";
+import { AppError, ErrorCode, liveEvents, money, notFound, unauthenticated, type Bus, type Identity, type Money, type Resolvers, } from "../../kernel/index.ts";
 import { placeOrder, type CheckoutDeps } from "./checkout.ts";
 import type { CheckoutSagas } from "./saga.ts";
 import { OrderEvents, type OrderStatusChangedEvent } from "./contract/index.ts";

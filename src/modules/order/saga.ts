@@ -66,7 +66,6 @@ function isTransient(err: unknown): boolean {
   return err.code === ErrorCode.INTERNAL || err.code === ErrorCode.SERVICE_UNAVAILABLE || err.details?.["transient"] === true;
 }
 
-const reason = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 /** The client-facing error of a failed saga (code replayed on a repeated payOrder). */
 function failureError(saga: SagaRecord): AppError {
@@ -212,7 +211,7 @@ export class CheckoutSagas {
       case "AUTHORIZE":
       case "CAPTURE": {
         const order = await d.store.byId(saga.orderId);
-        if (!order || order.status !== "PENDING") return compensate(ErrorCode.INVALID_STATE, `the order became ${order?.status ?? "unknown"} during payment`);
+        if (order?.status !== "PENDING") return compensate(ErrorCode.INVALID_STATE, `the order became ${order?.status ?? "unknown"} during payment`);
         try {
           if (step === "AUTHORIZE") {
             const body: AuthorizePaymentRequest = {

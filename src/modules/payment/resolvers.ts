@@ -1,5 +1,5 @@
-import { reference, typed, type Resolver } from "../../kernel/graphql/resolvers.ts";
-import { money, type Identity, type Money, type Resolvers, type SubgraphContext } from "../../kernel/index.ts";
+import { reference, typed, } from "../../kernel/graphql/resolvers.ts";
+import { money, type Identity, type Money, type Resolvers, } from "../../kernel/index.ts";
 import { DateTimeScalar } from "../../kernel/graphql/scalars.ts";
 import type { PaymentRecord, PaymentStore } from "./storage/types.ts";
 

@@ -387,7 +387,7 @@ export class SqliteCatalogStore implements CatalogStore, SearchCacheSource {
     const insertItem = this.db.query(
       "INSERT INTO reservation_items (reservation_id, position, product_id, quantity, unit_price_cents, currency) VALUES (?, ?, ?, ?, ?, ?)",
     );
-    items.forEach((it, i) => insertItem.run(req.reservationId, i, it.productId, it.quantity, it.unitPriceCents, it.currency));
+    for (const [i, it] of items.entries()) insertItem.run(req.reservationId, i, it.productId, it.quantity, it.unitPriceCents, it.currency);
     return { reservation: { reservationId: req.reservationId, items }, created: true, changes };
   }
 

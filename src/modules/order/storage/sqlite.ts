@@ -63,7 +63,7 @@ export class SqliteOrderStore implements OrderStore {
       const intent = takeIntent.get(o.id);
       if (intent?.sweptAt || (requireIntent && !intent)) throw orderWriteTooLate(o.id);
       insertOrder.run(o.id, o.accountId, o.status, o.totalCents, o.currency, o.createdAt);
-      o.items.forEach((i, position) => insertItem.run(o.id, position, i.productId, i.quantity, i.unitPriceCents, i.currency));
+      for (const [position, i] of o.items.entries()) insertItem.run(o.id, position, i.productId, i.quantity, i.unitPriceCents, i.currency);
       for (const e of events) this.outbox.add(e.subject, e.event, e.headers);
     });
     // Read and update under one write lock: the check and the change cannot interleave with another transition.

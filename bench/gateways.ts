@@ -116,17 +116,38 @@ export async function runGatewayBench(o: GatewayBenchOptions): Promise<TargetRes
     single: WrkResult | undefined;
     checked: number;
   }
-  const live: Live[] = o.targets.map((name) => ({ name, running: undefined, canonicalFile: join(dir, `${name}.canonical`), problem: undefined, rounds: [], cpuAll: 0, cpuGateway: 0, requests: 0, peakAll: 0, peakGateway: 0, single: undefined, checked: 0 }));
+  const live: Live[] = o.targets.map((name) => ({
+    name,
+    running: undefined,
+    canonicalFile: join(dir, `${name}.canonical`),
+    problem: undefined,
+    rounds: [],
+    cpuAll: 0,
+    cpuGateway: 0,
+    requests: 0,
+    peakAll: 0,
+    peakGateway: 0,
+    single: undefined,
+    checked: 0,
+  }));
   const check = (t: Live, phase: string, r: WrkResult): void => {
     t.checked += r.checked;
     if (t.problem) return;
-    if (r.wrong > 0) t.problem = `${phase}: ${r.wrong} of ${r.checked} responses differ from the verified body (${describeMismatch(`${t.canonicalFile}.mismatch`, expected)})`;
+    if (r.wrong > 0)
+      t.problem = `${phase}: ${r.wrong} of ${r.checked} responses differ from the verified body (${describeMismatch(`${t.canonicalFile}.mismatch`, expected)})`;
     else if (r.badStatus > 0) t.problem = `${phase}: ${r.badStatus} non-200 responses`;
     else if (r.socketErrors > 0) t.problem = `${phase}: ${r.socketErrors} socket errors/timeouts`;
-    else if (r.requests === 0 && phase !== "warm-up") t.problem = `${phase}: no request completed within the window (raise BENCH_DURATION_S)`;
+    else if (r.requests === 0 && phase !== "warm-up")
+      t.problem = `${phase}: no request completed within the window (raise BENCH_DURATION_S)`;
   };
   const wrk = (t: Live, connections: number, durationS: number, tag: string): Promise<WrkResult> =>
-    runWrk({ url: (t.running as RunningTarget).url, connections, durationS, scriptArgs: checkArgs(t.canonicalFile, bodyFile, `${t.name}-${tag}`), cpus: o.loadCpus });
+    runWrk({
+      url: (t.running as RunningTarget).url,
+      connections,
+      durationS,
+      scriptArgs: checkArgs(t.canonicalFile, bodyFile, `${t.name}-${tag}`),
+      cpus: o.loadCpus,
+    });
 
   try {
     for (const t of live) {
@@ -168,7 +189,9 @@ export async function runGatewayBench(o: GatewayBenchOptions): Promise<TargetRes
         t.requests += r.requests;
         t.rounds.push(r);
         check(t, `round ${round + 1}`, r);
-        o.log(`round ${round + 1}/${o.rounds} ${t.name}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms${t.problem ? ` WRONG: ${t.problem}` : ""}`);
+        o.log(
+          `round ${round + 1}/${o.rounds} ${t.name}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms${t.problem ? ` WRONG: ${t.problem}` : ""}`,
+        );
       }
     }
     if (o.singleS > 0) {

@@ -32,7 +32,10 @@ function cpuSplit(): { server: string | undefined; load: string | undefined } {
   if (process.env["BENCH_PIN"] === "0") return { server: undefined, load: undefined };
   const n = cpus().length;
   if (n < 2 || !Bun.which("taskset")) return { server: undefined, load: undefined };
-  return { server: process.env["BENCH_SERVER_CPUS"] ?? (n === 2 ? "0" : `0-${n - 2}`), load: process.env["BENCH_LOAD_CPUS"] ?? String(n - 1) };
+  return {
+    server: process.env["BENCH_SERVER_CPUS"] ?? (n === 2 ? "0" : `0-${n - 2}`),
+    load: process.env["BENCH_LOAD_CPUS"] ?? String(n - 1),
+  };
 }
 
 /**
@@ -43,11 +46,15 @@ function profileSection(): string {
   if (!existsSync(PROFILE_DIR)) return "";
   const out = ["", "## CPU profiles (BENCH_PROFILE=1; self samples by package or folder, idle excluded)", ""];
   for (const name of readdirSync(PROFILE_DIR).sort()) {
-    const files = readdirSync(join(PROFILE_DIR, name)).filter((f) => f.endsWith(".cpuprofile")).sort();
+    const files = readdirSync(join(PROFILE_DIR, name))
+      .filter((f) => f.endsWith(".cpuprofile"))
+      .sort();
     const last = files[files.length - 1];
     if (!last) continue;
     const top = summarizeProfile(join(PROFILE_DIR, name, last), 12);
-    out.push(`- **${name}** (\`bench/results/profiles/${name}/${last}\`): ${top.map((b) => `${b.bucket} ${(b.share * 100).toFixed(1)}%`).join(", ")}`);
+    out.push(
+      `- **${name}** (\`bench/results/profiles/${name}/${last}\`): ${top.map((b) => `${b.bucket} ${(b.share * 100).toFixed(1)}%`).join(", ")}`,
+    );
   }
   out.push("");
   return out.join("\n");
@@ -55,9 +62,13 @@ function profileSection(): string {
 
 async function main(): Promise<number> {
   const args = process.argv.slice(2).filter((a) => a !== "--");
-  const unknown = args.filter((a) => !(TARGET_NAMES as readonly string[]).includes(a) && !(SCENARIO_NAMES as readonly string[]).includes(a));
+  const unknown = args.filter(
+    (a) => !(TARGET_NAMES as readonly string[]).includes(a) && !(SCENARIO_NAMES as readonly string[]).includes(a),
+  );
   if (unknown.length) {
-    process.stderr.write(`bench: unknown target or scenario: ${unknown.join(", ")}\ntargets: ${TARGET_NAMES.join(", ")}\nscenarios: ${SCENARIO_NAMES.join(", ")}\n`);
+    process.stderr.write(
+      `bench: unknown target or scenario: ${unknown.join(", ")}\ntargets: ${TARGET_NAMES.join(", ")}\nscenarios: ${SCENARIO_NAMES.join(", ")}\n`,
+    );
     return 2;
   }
   const targets = (args.length ? TARGET_NAMES.filter((t) => args.includes(t)) : [...TARGET_NAMES]) as TargetName[];
@@ -83,7 +94,18 @@ async function main(): Promise<number> {
   let results: TargetResult[] = [];
   if (targets.length) {
     try {
-      results = await runGatewayBench({ targets, durationS: info.durationS, warmupS: info.warmupS, rounds: info.rounds, connections: info.connections, singleS: info.singleS, serverCpus: info.serverCpus, loadCpus: info.loadCpus, verifyCount: Math.round(num("BENCH_VERIFY_N", 20)), log });
+      results = await runGatewayBench({
+        targets,
+        durationS: info.durationS,
+        warmupS: info.warmupS,
+        rounds: info.rounds,
+        connections: info.connections,
+        singleS: info.singleS,
+        serverCpus: info.serverCpus,
+        loadCpus: info.loadCpus,
+        verifyCount: Math.round(num("BENCH_VERIFY_N", 20)),
+        log,
+      });
     } catch (err) {
       if (err instanceof WrkMissingError) {
         process.stderr.write(`bench: ${err.message}\n`);
@@ -96,12 +118,17 @@ async function main(): Promise<number> {
   for (const name of scenarios) {
     log(`scenario ${name}`);
     try {
-      scenarioResults.push(await SCENARIOS[name].run({ log, durationS: info.durationS, serverCpus: info.serverCpus, loadCpus: info.loadCpus }));
+      scenarioResults.push(
+        await SCENARIOS[name].run({ log, durationS: info.durationS, serverCpus: info.serverCpus, loadCpus: info.loadCpus }),
+      );
     } catch (err) {
       scenarioResults.push({ name, describe: SCENARIOS[name].describe, rows: [], error: (err as Error).message });
     }
     const last = scenarioResults[scenarioResults.length - 1];
-    for (const row of last?.rows ?? []) log(`  ${name}: ${row.metric} = ${row.value.toFixed(2)} ${row.unit}${row.goal ? ` (goal ${row.goal}: ${row.met ? "met" : "NOT met"})` : ""}`);
+    for (const row of last?.rows ?? [])
+      log(
+        `  ${name}: ${row.metric} = ${row.value.toFixed(2)} ${row.unit}${row.goal ? ` (goal ${row.goal}: ${row.met ? "met" : "NOT met"})` : ""}`,
+      );
     if (last?.error) log(`  ${name} failed: ${last.error}`);
   }
 
@@ -119,10 +146,27 @@ async function main(): Promise<number> {
         return {};
       }
     })();
-    const merged = { ...previous, ...Object.fromEntries(scenarioResults.map((s) => [s.name, s.error ? { error: s.error } : Object.fromEntries(s.rows.map((r) => [r.metric, { value: Number(r.value.toFixed(3)), unit: r.unit, ...(r.goal ? { goal: r.goal, met: r.met } : {}) }]))])) };
+    const merged = {
+      ...previous,
+      ...Object.fromEntries(
+        scenarioResults.map((s) => [
+          s.name,
+          s.error
+            ? { error: s.error }
+            : Object.fromEntries(
+                s.rows.map((r) => [
+                  r.metric,
+                  { value: Number(r.value.toFixed(3)), unit: r.unit, ...(r.goal ? { goal: r.goal, met: r.met } : {}) },
+                ]),
+              ),
+        ]),
+      ),
+    };
     writeFileSync(join(dir, "latest-scenarios.json"), `${JSON.stringify(merged, null, 2)}\n`);
   }
-  process.stdout.write(`\n${md}\nwritten: bench/results/${info.date}.md${results.length ? ", bench/results/latest.json" : ""}${scenarioResults.length ? ", bench/results/latest-scenarios.json" : ""}\n`);
+  process.stdout.write(
+    `\n${md}\nwritten: bench/results/${info.date}.md${results.length ? ", bench/results/latest.json" : ""}${scenarioResults.length ? ", bench/results/latest-scenarios.json" : ""}\n`,
+  );
   return results.some((r) => !r.correct) || scenarioResults.some((s) => s.error) ? 1 : 0;
 }
 

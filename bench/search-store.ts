@@ -55,7 +55,9 @@ for (let i = 0; i < N; i++) {
   all.push(ms);
   perTerm.set(q, [...(perTerm.get(q) ?? []), ms]);
 }
-console.log(`${url ? "postgres" : "sqlite"}${searchCacheEntries === 0 ? " (no cache)" : ""}: ${N} searches p50 ${pct(all, 50).toFixed(2)} ms, p95 ${pct(all, 95).toFixed(2)} ms, p99 ${pct(all, 99).toFixed(2)} ms`);
+console.log(
+  `${url ? "postgres" : "sqlite"}${searchCacheEntries === 0 ? " (no cache)" : ""}: ${N} searches p50 ${pct(all, 50).toFixed(2)} ms, p95 ${pct(all, 95).toFixed(2)} ms, p99 ${pct(all, 99).toFixed(2)} ms`,
+);
 for (const [q, xs] of perTerm) console.log(`  ${q.padEnd(18)} ${pct(xs, 50).toFixed(2)} ms`);
 await store.close();
 await pgServer?.stop();

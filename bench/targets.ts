@@ -8,7 +8,16 @@ import { SUBGRAPH_NAMES, fixtureSupergraph, rewriteSupergraphUrls } from "./fixt
 export const ROOT = resolve(import.meta.dir, "..");
 
 /** Names of the gateway benchmark targets, in report order. */
-export const TARGET_NAMES = ["switchyard-monolith", "switchyard-nats", "switchyard-http", "hive-gateway-bun", "hive-gateway-node", "hive-gateway-bun-router", "apollo-gateway", "ceiling"] as const;
+export const TARGET_NAMES = [
+  "switchyard-monolith",
+  "switchyard-nats",
+  "switchyard-http",
+  "hive-gateway-bun",
+  "hive-gateway-node",
+  "hive-gateway-bun-router",
+  "apollo-gateway",
+  "ceiling",
+] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
 
 /** Infrastructure shared by several targets, started once per run. */
@@ -90,8 +99,12 @@ const JWT = "bench-secret-bench-secret-bench-secret-0123456789";
 async function waitReady(url: string, server: ServerProcess, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (server.proc.exitCode !== null) throw new Error(`exited with ${server.proc.exitCode} before ${url} answered 200:\n${server.output().slice(-3000)}`);
-    const ok = await fetch(url, { signal: AbortSignal.timeout(1000) }).then((r) => r.status === 200, () => false);
+    if (server.proc.exitCode !== null)
+      throw new Error(`exited with ${server.proc.exitCode} before ${url} answered 200:\n${server.output().slice(-3000)}`);
+    const ok = await fetch(url, { signal: AbortSignal.timeout(1000) }).then(
+      (r) => r.status === 200,
+      () => false,
+    );
     if (ok) return;
     await Bun.sleep(50);
   }
@@ -105,13 +118,29 @@ const portOf = (line: string): number => {
 };
 
 /** Starts a gateway process that prints `<TAG> <port>` when listening (hive, apollo, ceiling). */
-async function startPrinted(deps: SharedDeps, cmd: string[], tag: string, what: string, env: Record<string, string> = {}): Promise<RunningTarget> {
+async function startPrinted(
+  deps: SharedDeps,
+  cmd: string[],
+  tag: string,
+  what: string,
+  env: Record<string, string> = {},
+): Promise<RunningTarget> {
   const { server, line } = await deps.spawn(cmd, { ...BASE_ENV, ...env, PORT: "0" }, new RegExp(`^${tag} \\d+`), what);
-  return { url: `http://127.0.0.1:${portOf(line)}/graphql`, gatewayPid: server.proc.pid, pids: [server.proc.pid], stop: () => server.kill() };
+  return {
+    url: `http://127.0.0.1:${portOf(line)}/graphql`,
+    gatewayPid: server.proc.pid,
+    pids: [server.proc.pid],
+    stop: () => server.kill(),
+  };
 }
 
 /** Starts the main binary (`bun src/main.ts`) as a gateway serving a supergraph file. */
-async function startSwitchyardGateway(deps: SharedDeps, supergraph: string, env: Record<string, string>, profileName: string): Promise<{ server: ServerProcess; url: string }> {
+async function startSwitchyardGateway(
+  deps: SharedDeps,
+  supergraph: string,
+  env: Record<string, string>,
+  profileName: string,
+): Promise<{ server: ServerProcess; url: string }> {
   const port = await freePort();
   const { server } = await deps.spawn(
     [...bun(profileName), join(ROOT, "src/main.ts"), "--supergraph", supergraph],
@@ -127,22 +156,34 @@ async function startSwitchyardGateway(deps: SharedDeps, supergraph: string, env:
 export const TARGETS: Record<TargetName, TargetDef> = {
   "switchyard-monolith": {
     name: "switchyard-monolith",
-    describe: "Switchyard, one Bun process: the 4 fixture subgraphs as modules + gateway, in-memory bus, supergraph composed from the registry",
+    describe:
+      "Switchyard, one Bun process: the 4 fixture subgraphs as modules + gateway, in-memory bus, supergraph composed from the registry",
     uses: [],
     async start(deps) {
       const port = await freePort();
-      const { server } = await deps.spawn([...bun("switchyard-monolith"), join(ROOT, "bench/servers/switchyard.ts")], { ...BASE_ENV, PORT: String(port) }, /^SWITCHYARD_READY/, "switchyard monolith");
+      const { server } = await deps.spawn(
+        [...bun("switchyard-monolith"), join(ROOT, "bench/servers/switchyard.ts")],
+        { ...BASE_ENV, PORT: String(port) },
+        /^SWITCHYARD_READY/,
+        "switchyard monolith",
+      );
       await waitReady(`http://127.0.0.1:${port}/health/ready`, server);
       return { url: `http://127.0.0.1:${port}/graphql`, gatewayPid: server.proc.pid, pids: [server.proc.pid], stop: () => server.kill() };
     },
   },
   "switchyard-nats": {
     name: "switchyard-nats",
-    describe: "Switchyard split: gateway process (main binary, --supergraph with bus:// URLs) → nats-server → 4 fixture modules in a second Bun process",
+    describe:
+      "Switchyard split: gateway process (main binary, --supergraph with bus:// URLs) → nats-server → 4 fixture modules in a second Bun process",
     uses: ["nats"],
     async start(deps) {
       const nats = await deps.natsUrl();
-      const { server: modules } = await deps.spawn([...bun("switchyard-nats-modules"), join(ROOT, "bench/servers/switchyard.ts"), "--modules-only"], { ...BASE_ENV, BUS: nats }, /^SWITCHYARD_READY/, "fixture modules on NATS");
+      const { server: modules } = await deps.spawn(
+        [...bun("switchyard-nats-modules"), join(ROOT, "bench/servers/switchyard.ts"), "--modules-only"],
+        { ...BASE_ENV, BUS: nats },
+        /^SWITCHYARD_READY/,
+        "fixture modules on NATS",
+      );
       const gw = await startSwitchyardGateway(deps, deps.busSupergraph(), { BUS: nats }, "switchyard-nats-gateway");
       return {
         url: gw.url,
@@ -168,25 +209,51 @@ export const TARGETS: Record<TargetName, TargetDef> = {
     name: "hive-gateway-bun",
     describe: "Hive Gateway (@graphql-hive/gateway runtime) on Bun over the 4 HTTP subgraphs",
     uses: ["http-subgraphs"],
-    start: async (deps) => startPrinted(deps, [...bun("hive-gateway-bun"), join(ROOT, "bench/servers/hive-gateway.mjs"), await deps.httpSupergraph()], "HIVE_READY", "hive gateway (bun)"),
+    start: async (deps) =>
+      startPrinted(
+        deps,
+        [...bun("hive-gateway-bun"), join(ROOT, "bench/servers/hive-gateway.mjs"), await deps.httpSupergraph()],
+        "HIVE_READY",
+        "hive gateway (bun)",
+      ),
   },
   "hive-gateway-node": {
     name: "hive-gateway-node",
     describe: "Hive Gateway (@graphql-hive/gateway runtime) on Node over the 4 HTTP subgraphs",
     uses: ["http-subgraphs"],
-    start: async (deps) => startPrinted(deps, [NODE, join(ROOT, "bench/servers/hive-gateway.mjs"), await deps.httpSupergraph()], "HIVE_READY", "hive gateway (node)"),
+    start: async (deps) =>
+      startPrinted(
+        deps,
+        [NODE, join(ROOT, "bench/servers/hive-gateway.mjs"), await deps.httpSupergraph()],
+        "HIVE_READY",
+        "hive gateway (node)",
+      ),
   },
   "hive-gateway-bun-router": {
     name: "hive-gateway-bun-router",
-    describe: "Hive Gateway on Bun with the Hive Router runtime (@graphql-hive/router-runtime: Rust query planner, native addon) over the 4 HTTP subgraphs",
+    describe:
+      "Hive Gateway on Bun with the Hive Router runtime (@graphql-hive/router-runtime: Rust query planner, native addon) over the 4 HTTP subgraphs",
     uses: ["http-subgraphs"],
-    start: async (deps) => startPrinted(deps, [...bun("hive-gateway-bun-router"), join(ROOT, "bench/servers/hive-gateway.mjs"), await deps.httpSupergraph()], "HIVE_READY", "hive gateway (bun, router runtime)", { HIVE_ROUTER_RUNTIME: "1" }),
+    start: async (deps) =>
+      startPrinted(
+        deps,
+        [...bun("hive-gateway-bun-router"), join(ROOT, "bench/servers/hive-gateway.mjs"), await deps.httpSupergraph()],
+        "HIVE_READY",
+        "hive gateway (bun, router runtime)",
+        { HIVE_ROUTER_RUNTIME: "1" },
+      ),
   },
   "apollo-gateway": {
     name: "apollo-gateway",
     describe: "@apollo/gateway + @apollo/server (standalone) on Node over the 4 HTTP subgraphs",
     uses: ["http-subgraphs"],
-    start: async (deps) => startPrinted(deps, [NODE, join(ROOT, "bench/servers/apollo-gateway.mjs"), await deps.httpSupergraph()], "APOLLO_READY", "apollo gateway"),
+    start: async (deps) =>
+      startPrinted(
+        deps,
+        [NODE, join(ROOT, "bench/servers/apollo-gateway.mjs"), await deps.httpSupergraph()],
+        "APOLLO_READY",
+        "apollo gateway",
+      ),
   },
   ceiling: {
     name: "ceiling",
@@ -207,7 +274,12 @@ export function createSharedDeps(dir: string, pinFn: (pids: number[]) => void): 
   let subgraphPid: number | undefined;
   let natsPid: number | undefined;
   const busFile = join(dir, "supergraph.bus.graphql");
-  writeFileSync(busFile, rewriteSupergraphUrls(fixtureSupergraph(), (n) => (SUBGRAPH_NAMES as readonly string[]).includes(n) ? `bus://graphql.${n}` : undefined));
+  writeFileSync(
+    busFile,
+    rewriteSupergraphUrls(fixtureSupergraph(), (n) =>
+      (SUBGRAPH_NAMES as readonly string[]).includes(n) ? `bus://graphql.${n}` : undefined,
+    ),
+  );
 
   const deps: SharedDeps = {
     dir,
@@ -249,11 +321,19 @@ export function createSharedDeps(dir: string, pinFn: (pids: number[]) => void): 
     },
     httpSupergraph() {
       subgraphs ??= (async () => {
-        const { server, line } = await deps.spawn([...bun("http-subgraphs"), join(ROOT, "bench/servers/http-subgraphs.ts")], { ...BASE_ENV }, /^SUBGRAPHS /, "HTTP subgraphs");
+        const { server, line } = await deps.spawn(
+          [...bun("http-subgraphs"), join(ROOT, "bench/servers/http-subgraphs.ts")],
+          { ...BASE_ENV },
+          /^SUBGRAPHS /,
+          "HTTP subgraphs",
+        );
         subgraphPid = server.proc.pid;
         const urls = JSON.parse(line.slice("SUBGRAPHS ".length)) as Record<string, string>;
         const file = join(dir, "supergraph.http.graphql");
-        writeFileSync(file, rewriteSupergraphUrls(fixtureSupergraph(), (n) => urls[n]));
+        writeFileSync(
+          file,
+          rewriteSupergraphUrls(fixtureSupergraph(), (n) => urls[n]),
+        );
         return { file, server };
       })();
       return subgraphs.then((s) => s.file);

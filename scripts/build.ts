@@ -90,10 +90,19 @@ export function queryPlannerAddonPlugin(): BunPlugin {
     name: "switchyard-query-planner-addon",
     setup(build) {
       build.onLoad({ filter: /[\\/]@graphql-hive[\\/]router-query-planner[\\/]dist[\\/]index\.js$/ }, (args) => {
-        const libc = process.platform === "linux" ? (process.report?.getReport?.() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header?.glibcVersionRuntime ? "-gnu" : "-musl" : "";
+        const libc =
+          process.platform === "linux"
+            ? (process.report?.getReport?.() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header?.glibcVersionRuntime
+              ? "-gnu"
+              : "-musl"
+            : "";
         const addon = `hive_router_query_planner.${process.platform}-${process.arch}${libc}.node`;
-        if (!existsSync(join(dirname(args.path), addon))) throw new Error(`${args.path}: no ${addon} for this platform; QUERY_PLANNER=rust cannot be compiled in`);
-        return { contents: `const binding = require(${JSON.stringify(`./${addon}`)});\nexport const QueryPlanner = binding.QueryPlanner;\n`, loader: "js" };
+        if (!existsSync(join(dirname(args.path), addon)))
+          throw new Error(`${args.path}: no ${addon} for this platform; QUERY_PLANNER=rust cannot be compiled in`);
+        return {
+          contents: `const binding = require(${JSON.stringify(`./${addon}`)});\nexport const QueryPlanner = binding.QueryPlanner;\n`,
+          loader: "js",
+        };
       });
     },
   };
@@ -112,7 +121,12 @@ export async function moduleDefinitions(): Promise<ModuleDefinition[]> {
 /** The slice of `@apollo/federation-internals` (the copy `@apollo/subgraph` uses) that buildSubgraphSchema runs. */
 interface FederationInternals {
   FEDERATION_UNNAMED_SUBGRAPH_NAME: string;
-  buildSubgraph(name: string, url: string, source: import("graphql").DocumentNode, withRootTypeRenaming?: boolean): {
+  buildSubgraph(
+    name: string,
+    url: string,
+    source: import("graphql").DocumentNode,
+    withRootTypeRenaming?: boolean,
+  ): {
     schema: { toAST(): import("graphql").DocumentNode; schemaDefinition: { rootType(kind: "query"): { name: string } | undefined } };
     metadata(): { entityType(): unknown };
   };
@@ -126,12 +140,19 @@ interface FederationInternals {
  */
 export async function completeSubgraph(typeDefs: string): Promise<PrebuiltSubgraph> {
   const { concatAST, parse, print } = await import("graphql");
-  const fed = createRequire(createRequire(import.meta.path).resolve("@apollo/subgraph"))("@apollo/federation-internals") as FederationInternals;
+  const fed = createRequire(createRequire(import.meta.path).resolve("@apollo/subgraph"))(
+    "@apollo/federation-internals",
+  ) as FederationInternals;
   // As buildSubgraphSchema does with a single { typeDefs } module: its typeDefs concatenated.
   const subgraph = fed.buildSubgraph(fed.FEDERATION_UNNAMED_SUBGRAPH_NAME, "", concatAST([parse(typeDefs)]), false);
   const queryType = subgraph.schema.schemaDefinition.rootType("query")?.name;
   if (!queryType) throw new Error("the subgraph has no query root");
-  return { schemaSdl: print(subgraph.schema.toAST()), serviceSdl: fed.printSchema(subgraph.schema), queryType, hasEntities: Boolean(subgraph.metadata().entityType()) };
+  return {
+    schemaSdl: print(subgraph.schema.toAST()),
+    serviceSdl: fed.printSchema(subgraph.schema),
+    queryType,
+    hasEntities: Boolean(subgraph.metadata().entityType()),
+  };
 }
 
 /**
@@ -140,7 +161,8 @@ export async function completeSubgraph(typeDefs: string): Promise<PrebuiltSubgra
  */
 async function serviceSdlOf(schema: import("graphql").GraphQLSchema): Promise<string | undefined> {
   const [{ graphql }, { SERVICE_SDL_QUERY }] = await Promise.all([import("graphql"), import("../src/gateway/supergraph/fetch-sdl.ts")]);
-  const sdl = ((await graphql({ schema, source: SERVICE_SDL_QUERY })).data as { _service?: { sdl?: unknown } } | null | undefined)?._service?.sdl;
+  const sdl = ((await graphql({ schema, source: SERVICE_SDL_QUERY })).data as { _service?: { sdl?: unknown } } | null | undefined)?._service
+    ?.sdl;
   return typeof sdl === "string" ? sdl : undefined;
 }
 
@@ -156,7 +178,14 @@ async function serviceSdlOf(schema: import("graphql").GraphQLSchema): Promise<st
  * @returns entries by SHA-256 of the SDL (the kernel's `sdlHash`).
  */
 export async function prebuiltSubgraphs(definitions?: readonly ModuleDefinition[]): Promise<Record<string, PrebuiltSubgraph>> {
-  const [defs, { buildSubgraphSchema }, { buildASTSchema, introspectionFromSchema, parse, validateSchema }, { printSchemaWithDirectives }, { fromPrebuilt }, { sdlHash }] = await Promise.all([
+  const [
+    defs,
+    { buildSubgraphSchema },
+    { buildASTSchema, introspectionFromSchema, parse, validateSchema },
+    { printSchemaWithDirectives },
+    { fromPrebuilt },
+    { sdlHash },
+  ] = await Promise.all([
     definitions ?? moduleDefinitions(),
     import("@apollo/subgraph"),
     import("graphql"),
@@ -167,7 +196,9 @@ export async function prebuiltSubgraphs(definitions?: readonly ModuleDefinition[
   const out: Record<string, PrebuiltSubgraph> = {};
   for (const def of defs) {
     // A module whose SDL does not complete is left to buildSubgraphSchema at start (which reports it).
-    const entry = await completeSubgraph(def.typeDefs).catch((err: unknown) => void console.warn(`module ${def.name}: ${err instanceof Error ? err.message : String(err)}`));
+    const entry = await completeSubgraph(def.typeDefs).catch(
+      (err: unknown) => void console.warn(`module ${def.name}: ${err instanceof Error ? err.message : String(err)}`),
+    );
     if (!entry) continue;
     const expected = buildSubgraphSchema({ typeDefs: parse(def.typeDefs) });
     const actual = fromPrebuilt(entry, undefined);

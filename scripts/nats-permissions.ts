@@ -11,7 +11,14 @@
  */
 import type { Kernel } from "../src/kernel/kernel.ts";
 import type { ModuleDefinition } from "../src/kernel/module.ts";
-import { GATEWAY_PART, natsAuthorizationConfig, natsPermissions, type GatewayContract, type ModuleContract, type NatsUserSpec } from "../src/kernel/bus/nats-permissions.ts";
+import {
+  GATEWAY_PART,
+  natsAuthorizationConfig,
+  natsPermissions,
+  type GatewayContract,
+  type ModuleContract,
+  type NatsUserSpec,
+} from "../src/kernel/bus/nats-permissions.ts";
 import { SESSION_SUBJECTS } from "../src/gateway/sessions.ts";
 import { MODULES } from "../src/module-list.ts";
 
@@ -35,7 +42,9 @@ if (import.meta.main) {
   const modules = moduleContracts();
   const parts = [GATEWAY_PART, ...modules.map((m) => m.name)];
   if (process.argv.includes("--json")) {
-    process.stdout.write(`${JSON.stringify(Object.fromEntries(parts.map((p) => [p, natsPermissions([p], modules, gatewayContract())])), null, 2)}\n`);
+    process.stdout.write(
+      `${JSON.stringify(Object.fromEntries(parts.map((p) => [p, natsPermissions([p], modules, gatewayContract())])), null, 2)}\n`,
+    );
   } else {
     const users: NatsUserSpec[] = parts.map((p) => ({ user: p, password: { env: passwordEnv(p) }, parts: [p] }));
     process.stdout.write(natsAuthorizationConfig(users, modules, gatewayContract()));

@@ -378,7 +378,8 @@ export function addToModuleList(source: string, name: string): string {
   const imports = [...source.matchAll(/^import \{ register as register\w+ \} from "\.\/modules\/\w+\/index\.ts";$/gm)];
   const last = imports.at(-1);
   const close = source.lastIndexOf("};");
-  if (!last || last.index === undefined || close < 0) throw new Error("src/module-list.ts does not have the expected shape (imports of register + the MODULES object)");
+  if (!last || last.index === undefined || close < 0)
+    throw new Error("src/module-list.ts does not have the expected shape (imports of register + the MODULES object)");
   const afterImport = last.index + last[0].length;
   const withImport = `${source.slice(0, afterImport)}\nimport { register as register${Pascal} } from "./modules/${name}/index.ts";${source.slice(afterImport)}`;
   const at = withImport.lastIndexOf("};");
@@ -390,7 +391,10 @@ export function addToModuleList(source: string, name: string): string {
  * @throws Error (message for the user) on an invalid or taken name.
  */
 export function createModule(root: string, name: string): string[] {
-  if (!NAME.test(name) || RESERVED.has(name)) throw new Error(`invalid module name "${name}": 2-30 lowercase letters or digits, starting with a letter, not one of ${[...RESERVED].join(", ")}`);
+  if (!NAME.test(name) || RESERVED.has(name))
+    throw new Error(
+      `invalid module name "${name}": 2-30 lowercase letters or digits, starting with a letter, not one of ${[...RESERVED].join(", ")}`,
+    );
   const dir = join(root, "src", "modules", name);
   if (existsSync(dir)) throw new Error(`module "${name}" exists already (${dir})`);
   const listFile = join(root, "src", "module-list.ts");
@@ -422,7 +426,9 @@ if (import.meta.main) {
   }
   try {
     const files = createModule(root, name);
-    process.stdout.write(`created module ${name}:\n${files.map((f) => `  ${f}`).join("\n")}\nIt runs with MODULES=all (or MODULES=${name} in split mode); replace the scaffold item with the module's own model.\n`);
+    process.stdout.write(
+      `created module ${name}:\n${files.map((f) => `  ${f}`).join("\n")}\nIt runs with MODULES=all (or MODULES=${name} in split mode); replace the scaffold item with the module's own model.\n`,
+    );
   } catch (err) {
     process.stderr.write(`new-module: ${(err as Error).message}\n`);
     process.exit(2);

@@ -4,7 +4,14 @@
  * the binary per part (gateway, account, catalog, order, payment), each module on its own PostgreSQL
  * database. Used by `npm run start:split` and by the end-to-end suite's `split` topology.
  */
-import { startEtcd, startNats, startPostgres, type EtcdServer, type NatsServer, type PostgresServer } from "../src/kernel/devservers/index.ts";
+import {
+  startEtcd,
+  startNats,
+  startPostgres,
+  type EtcdServer,
+  type NatsServer,
+  type PostgresServer,
+} from "../src/kernel/devservers/index.ts";
 import { freePort, spawnServer, waitUntil, type ServerProcess } from "../src/kernel/devservers/proc.ts";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -89,7 +96,10 @@ export function splitProcessCount(instances: SplitOptions["instances"] = {}): nu
  * the module processes (they finish their work, which still needs the bus, registry and
  * database), and only then NATS, etcd and PostgreSQL.
  */
-export async function stopInOrder(processes: readonly Pick<SplitProcess, "part" | "server">[], infrastructure: readonly { stop(): Promise<void> }[]): Promise<void> {
+export async function stopInOrder(
+  processes: readonly Pick<SplitProcess, "part" | "server">[],
+  infrastructure: readonly { stop(): Promise<void> }[],
+): Promise<void> {
   await Promise.all(processes.filter((p) => p.part === "gateway").map((p) => p.server.kill()));
   await Promise.all(processes.filter((p) => p.part !== "gateway").map((p) => p.server.kill()));
   await Promise.all(infrastructure.map((s) => s.stop()));
@@ -100,10 +110,18 @@ export async function startSplit(opts: SplitOptions = {}): Promise<SplitTopology
   // One NATS user per part, with the permissions its contract allows, and a random password each run.
   const modules = [...moduleContracts(), ...(opts.extraModules ?? [])];
   const secret = (): string => randomBytes(24).toString("base64url");
-  const natsUsers: NatsUserSpec[] = [GATEWAY_PART, ...modules.map((m) => m.name)].map((part) => ({ user: part, password: secret(), parts: [part] }));
+  const natsUsers: NatsUserSpec[] = [GATEWAY_PART, ...modules.map((m) => m.name)].map((part) => ({
+    user: part,
+    password: secret(),
+    parts: [part],
+  }));
   for (const u of opts.extraUsers ?? []) natsUsers.push({ user: u.user, password: secret(), parts: u.parts });
   const natsOps = { user: "ops", pass: secret() };
-  const natsConfig = natsAuthorizationConfig([...natsUsers, { user: natsOps.user, password: natsOps.pass, parts: "unrestricted" }], modules, gatewayContract());
+  const natsConfig = natsAuthorizationConfig(
+    [...natsUsers, { user: natsOps.user, password: natsOps.pass, parts: "unrestricted" }],
+    modules,
+    gatewayContract(),
+  );
   const natsEnv = (part: string): Record<string, string> => {
     const u = natsUsers.find((x) => x.user === part);
     if (!u || typeof u.password !== "string" || u.parts === "unrestricted") throw new Error(`no NATS user for part "${part}"`);
@@ -116,7 +134,11 @@ export async function startSplit(opts: SplitOptions = {}): Promise<SplitTopology
     await Promise.all(started.map((r) => (r.status === "fulfilled" ? r.value.stop() : undefined)));
     throw failed.reason;
   }
-  const [nats, etcd, postgres] = started.map((r) => (r as PromiseFulfilledResult<NatsServer | EtcdServer | PostgresServer>).value) as [NatsServer, EtcdServer, PostgresServer];
+  const [nats, etcd, postgres] = started.map((r) => (r as PromiseFulfilledResult<NatsServer | EtcdServer | PostgresServer>).value) as [
+    NatsServer,
+    EtcdServer,
+    PostgresServer,
+  ];
   const dataDir = mkdtempSync(join(tmpdir(), "switchyard-split-"));
   const port = opts.port ?? (await freePort());
   const dbUrls: Record<string, string> = {};
@@ -145,7 +167,11 @@ export async function startSplit(opts: SplitOptions = {}): Promise<SplitTopology
     // OPS_PORT=0: every process has its own operations listener on one machine (a free port, logged).
     const env = { ...sharedEnv, MODULES: part, PORT: part === "gateway" ? String(port) : "0", OPS_PORT: "0", ...natsEnv(part), ...extra };
     const onOutput = opts.onOutput;
-    const server = spawnServer(command, { env, ...(opts.cwd ? { cwd: opts.cwd } : {}), ...(onOutput ? { onLine: (line: string) => onOutput(name, line) } : {}) });
+    const server = spawnServer(command, {
+      env,
+      ...(opts.cwd ? { cwd: opts.cwd } : {}),
+      ...(onOutput ? { onLine: (line: string) => onOutput(name, line) } : {}),
+    });
     const p = { name, part, server, env };
     processes.push(p);
     return p;
@@ -180,14 +206,11 @@ export async function startSplit(opts: SplitOptions = {}): Promise<SplitTopology
       for (let i = 0; i < (opts.instances?.[m] ?? 1); i++) launch(m, i === 0 ? m : `${m}-${i + 1}`);
     }
     const gateway = launch("gateway", "gateway");
-    await waitUntil(
-      "gateway ready",
-      async () => (await fetch(`${baseUrl}/health/ready`)).status === 200,
-      gateway.server,
-      60_000,
-    ).catch((err: unknown) => {
-      throw new Error(`${String(err)}\n${topology.output()}`);
-    });
+    await waitUntil("gateway ready", async () => (await fetch(`${baseUrl}/health/ready`)).status === 200, gateway.server, 60_000).catch(
+      (err: unknown) => {
+        throw new Error(`${String(err)}\n${topology.output()}`);
+      },
+    );
     await waitUntil("gateway ops endpoint logged", () => gateway.server.output().includes("ops endpoints on"), gateway.server, 10_000);
     topology.opsUrl = opsUrlOf(gateway);
   } catch (err) {

@@ -9,7 +9,13 @@ import { detachServersFromTerminal } from "../src/kernel/devservers/proc.ts";
 import { opsUrlOf, splitProcessCount, startSplit } from "./split-topology.ts";
 
 const port = Number(process.env["PORT"] ?? 4000);
-const colors: Record<string, string> = { gateway: "\x1b[36m", account: "\x1b[33m", catalog: "\x1b[32m", order: "\x1b[35m", payment: "\x1b[34m" };
+const colors: Record<string, string> = {
+  gateway: "\x1b[36m",
+  account: "\x1b[33m",
+  catalog: "\x1b[32m",
+  order: "\x1b[35m",
+  payment: "\x1b[34m",
+};
 detachServersFromTerminal();
 let stopping = false;
 // Until the topology is up, an exit (signal) SIGKILLs what was started (devservers/proc.ts).

@@ -27,7 +27,9 @@ export function ensureSystemDeps() {
   if (missing.length === 0) return;
   const cmd = `apt-get update && apt-get install -y --no-install-recommends ${missing.join(" ")}`;
   if (process.getuid?.() !== 0) {
-    console.error(`Missing Debian packages needed by the split-mode tests: ${missing.join(", ")}.\nInstall them with:\n  sudo sh -c '${cmd}'`);
+    console.error(
+      `Missing Debian packages needed by the split-mode tests: ${missing.join(", ")}.\nInstall them with:\n  sudo sh -c '${cmd}'`,
+    );
     process.exit(1);
   }
   console.log(`installing Debian packages: ${missing.join(" ")}`);

@@ -18,14 +18,28 @@ rmSync(junit, { force: true });
 const args = process.argv.slice(2);
 
 // The type check first (about 2 s): its result joins the counts of the closing line.
-const tsc = Bun.spawnSync([join(root, "node_modules", ".bin", "tsc"), "--noEmit", "-p", root], { cwd: root, stdout: "pipe", stderr: "pipe" });
+const tsc = Bun.spawnSync([join(root, "node_modules", ".bin", "tsc"), "--noEmit", "-p", root], {
+  cwd: root,
+  stdout: "pipe",
+  stderr: "pipe",
+});
 const typecheckOk = tsc.exitCode === 0;
-console.log(typecheckOk ? "typecheck: tsc --noEmit passed" : `typecheck: tsc --noEmit FAILED\n${tsc.stdout.toString()}${tsc.stderr.toString()}`);
+console.log(
+  typecheckOk ? "typecheck: tsc --noEmit passed" : `typecheck: tsc --noEmit FAILED\n${tsc.stdout.toString()}${tsc.stderr.toString()}`,
+);
 
 // Formatter and linter (under a second): `npm run format` fixes what the formatter reports.
-const biome = Bun.spawnSync([join(root, "node_modules", ".bin", "biome"), "check", "--max-diagnostics=50", root], { cwd: root, stdout: "pipe", stderr: "pipe" });
+const biome = Bun.spawnSync([join(root, "node_modules", ".bin", "biome"), "check", "--max-diagnostics=50", root], {
+  cwd: root,
+  stdout: "pipe",
+  stderr: "pipe",
+});
 const lintOk = biome.exitCode === 0;
-console.log(lintOk ? "lint: biome check passed" : `lint: biome check FAILED (npm run format fixes formatting)\n${biome.stdout.toString()}${biome.stderr.toString()}`);
+console.log(
+  lintOk
+    ? "lint: biome check passed"
+    : `lint: biome check FAILED (npm run format fixes formatting)\n${biome.stdout.toString()}${biome.stderr.toString()}`,
+);
 
 // --timeout on the command line also bounds beforeAll/afterAll hooks (bunfig's [test].timeout
 // only reaches tests, hooks keep bun's 5 s default): hooks here start real servers.

@@ -24,7 +24,10 @@ async function main(): Promise<void> {
   // `--probe [url]`: container health check without curl; exit 0 when the URL answers 2xx.
   if (process.argv[2] === "--probe") {
     const url = process.argv[3] ?? `http://127.0.0.1:${process.env["PORT"] ?? "4000"}/health/live`;
-    const ok = await fetch(url, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false);
+    const ok = await fetch(url, { signal: AbortSignal.timeout(2000) }).then(
+      (r) => r.ok,
+      () => false,
+    );
     process.exit(ok ? 0 : 1);
   }
   // `--migrate`: apply every selected module's migrations (and first-start seed) and exit;
@@ -57,7 +60,12 @@ async function main(): Promise<void> {
     config = { ...config, jwtSecret: secret };
     assertBusSigningKey(config, { migrateOnly });
     if (source === "generated" || source === "dev-file") {
-      logger.warn({ dataDir: config.dataDir }, source === "generated" ? "JWT_SECRET not set: generated a development secret in DATA_DIR" : "JWT_SECRET not set: using the development secret from DATA_DIR");
+      logger.warn(
+        { dataDir: config.dataDir },
+        source === "generated"
+          ? "JWT_SECRET not set: generated a development secret in DATA_DIR"
+          : "JWT_SECRET not set: using the development secret from DATA_DIR",
+      );
     }
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
@@ -66,7 +74,10 @@ async function main(): Promise<void> {
   }
 
   // Tracing first, so every span and log line of the start already has a trace context.
-  const tracing = initTracing({ serviceName: `switchyard-${config.modules.length > 1 ? "all" : config.modules[0]}`, otlpEndpoint: config.otlpEndpoint });
+  const tracing = initTracing({
+    serviceName: `switchyard-${config.modules.length > 1 ? "all" : config.modules[0]}`,
+    otlpEndpoint: config.otlpEndpoint,
+  });
   configureBreakers({ failures: config.breakerFailures, resetMs: config.breakerResetMs });
   const local = config.modules.filter((m) => m !== "gateway");
   if (migrateOnly) {
@@ -135,7 +146,17 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   started = true;
-  logger.info({ mode, modules: config.modules, bus: transports.bus.transport, events: transports.events.kind, registry: transports.registry.kind, ...(ops ? { opsUrl: ops.url } : {}) }, `switchyard started in ${mode} mode${mode === "development" ? " (GraphiQL, introspection, unmasked errors: NODE_ENV=development)" : ""}`);
+  logger.info(
+    {
+      mode,
+      modules: config.modules,
+      bus: transports.bus.transport,
+      events: transports.events.kind,
+      registry: transports.registry.kind,
+      ...(ops ? { opsUrl: ops.url } : {}),
+    },
+    `switchyard started in ${mode} mode${mode === "development" ? " (GraphiQL, introspection, unmasked errors: NODE_ENV=development)" : ""}`,
+  );
 }
 
 /**
@@ -145,7 +166,14 @@ async function main(): Promise<void> {
  */
 async function migrate(config: Config, modules: readonly string[], logger: ReturnType<typeof createLogger>): Promise<void> {
   const bus = createMemoryBus();
-  const kernel = new Kernel({ bus, registry: createMemoryRegistry(), config, logger, databaseFor: (m) => resolveDatabase(config, m), migrateOnly: true });
+  const kernel = new Kernel({
+    bus,
+    registry: createMemoryRegistry(),
+    config,
+    logger,
+    databaseFor: (m) => resolveDatabase(config, m),
+    migrateOnly: true,
+  });
   for (const name of modules) MODULES[name]?.(kernel);
   try {
     await prepareDatabases(config, modules);

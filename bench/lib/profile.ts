@@ -69,5 +69,6 @@ if (import.meta.main) {
     process.stderr.write("usage: bun bench/lib/profile.ts <file.cpuprofile> [top]\n");
     process.exit(2);
   }
-  for (const b of summarizeProfile(file, Number(process.argv[3] ?? 20))) process.stdout.write(`${(b.share * 100).toFixed(1).padStart(5)}%  ${String(b.samples).padStart(6)}  ${b.bucket}\n`);
+  for (const b of summarizeProfile(file, Number(process.argv[3] ?? 20)))
+    process.stdout.write(`${(b.share * 100).toFixed(1).padStart(5)}%  ${String(b.samples).padStart(6)}  ${b.bucket}\n`);
 }

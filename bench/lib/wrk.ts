@@ -10,7 +10,9 @@ export function findWrk(): string {
   const found = Bun.which("wrk");
   if (found) return found;
   const sudo = process.getuid?.() === 0 ? "" : "sudo ";
-  throw new WrkMissingError(`wrk (HTTP load generator, Debian package "wrk") is not installed. Install it with:\n  ${sudo}apt-get update && ${sudo}apt-get install -y wrk`);
+  throw new WrkMissingError(
+    `wrk (HTTP load generator, Debian package "wrk") is not installed. Install it with:\n  ${sudo}apt-get update && ${sudo}apt-get install -y wrk`,
+  );
 }
 
 /** One wrk run, as parsed from check.lua's `BENCH_RESULT` line (latencies in ms). */
@@ -59,7 +61,19 @@ export const checkArgs = (canonicalFile: string, bodyFile: string, idPrefix: str
 export async function runWrk(o: WrkOptions): Promise<WrkResult> {
   const wrk = findWrk();
   const threads = 1;
-  const cmd = [wrk, `-t${threads}`, `-c${Math.max(o.connections, threads)}`, `-d${o.durationS}s`, `--timeout`, `${o.timeoutS ?? 10}s`, "-s", join(LOAD_DIR, o.script ?? "check.lua"), o.url, "--", ...o.scriptArgs];
+  const cmd = [
+    wrk,
+    `-t${threads}`,
+    `-c${Math.max(o.connections, threads)}`,
+    `-d${o.durationS}s`,
+    `--timeout`,
+    `${o.timeoutS ?? 10}s`,
+    "-s",
+    join(LOAD_DIR, o.script ?? "check.lua"),
+    o.url,
+    "--",
+    ...o.scriptArgs,
+  ];
   const full = o.cpus !== undefined ? ["taskset", "-c", o.cpus, ...cmd] : cmd;
   const proc = Bun.spawn(full, { stdout: "pipe", stderr: "pipe" });
   const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
@@ -97,7 +111,8 @@ export interface Verification {
 /** First JSON path where `a` and `b` differ, or undefined when deep-equal. */
 export function firstDifference(a: unknown, b: unknown, path = "$"): string | undefined {
   if (a === b) return undefined;
-  if (typeof a !== typeof b || a === null || b === null || typeof a !== "object") return `${path}: ${JSON.stringify(a)?.slice(0, 80)} != ${JSON.stringify(b)?.slice(0, 80)}`;
+  if (typeof a !== typeof b || a === null || b === null || typeof a !== "object")
+    return `${path}: ${JSON.stringify(a)?.slice(0, 80)} != ${JSON.stringify(b)?.slice(0, 80)}`;
   if (Array.isArray(a) !== Array.isArray(b)) return `${path}: array vs object`;
   const ka = Object.keys(a as object);
   const kb = Object.keys(b as object);
@@ -115,11 +130,21 @@ export function firstDifference(a: unknown, b: unknown, path = "$"): string | un
  * The first body becomes the canonical body the load run compares bytes against; a target
  * whose correct responses differ in bytes from one another fails here too.
  */
-export async function verifyTarget(url: string, requestBody: string, expected: unknown, count = 20, concurrency = 5): Promise<Verification> {
+export async function verifyTarget(
+  url: string,
+  requestBody: string,
+  expected: unknown,
+  count = 20,
+  concurrency = 5,
+): Promise<Verification> {
   let canonical: string | undefined;
   let seq = 0;
   const one = async (): Promise<string | undefined> => {
-    const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json", accept: "application/json", "x-request-id": `verify-${++seq}-${Date.now()}` }, body: requestBody });
+    const res = await fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/json", "x-request-id": `verify-${++seq}-${Date.now()}` },
+      body: requestBody,
+    });
     const text = await res.text();
     if (res.status !== 200) return `HTTP ${res.status}: ${text.slice(0, 300)}`;
     let parsed: unknown;
@@ -135,7 +160,11 @@ export async function verifyTarget(url: string, requestBody: string, expected: u
     return undefined;
   };
   for (let done = 0; done < count; done += concurrency) {
-    const problems = (await Promise.all(Array.from({ length: Math.min(concurrency, count - done) }, () => one().catch((err: unknown) => `request failed: ${String(err)}`)))).filter(Boolean);
+    const problems = (
+      await Promise.all(
+        Array.from({ length: Math.min(concurrency, count - done) }, () => one().catch((err: unknown) => `request failed: ${String(err)}`)),
+      )
+    ).filter(Boolean);
     if (problems.length) return { ok: false, canonical: undefined, problem: problems[0] };
   }
   return { ok: true, canonical, problem: undefined };

@@ -39,7 +39,12 @@ async function timeToFirstAnswer(binary: string, dataDir: string): Promise<numbe
 
 /** Builds the single binary with `npm run build`'s script into `outfile` (SWITCHYARD_OUTFILE). */
 async function build(outfile: string): Promise<void> {
-  const proc = Bun.spawn([process.execPath, join(ROOT, "scripts/build.ts")], { cwd: ROOT, env: { ...process.env, SWITCHYARD_OUTFILE: outfile }, stdout: "pipe", stderr: "pipe" });
+  const proc = Bun.spawn([process.execPath, join(ROOT, "scripts/build.ts")], {
+    cwd: ROOT,
+    env: { ...process.env, SWITCHYARD_OUTFILE: outfile },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
   const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   if (code !== 0 || !existsSync(outfile)) throw new Error(`build failed (exit ${code}):\n${out}\n${err}`);
 }
@@ -71,8 +76,18 @@ export async function coldstartScenario(ctx: ScenarioContext): Promise<ScenarioR
       await Bun.sleep(2000);
       const idle = rssBytes(p.server.proc.pid);
       const rss = sampleRss(() => [p.server.proc.pid]);
-      const body = JSON.stringify({ query: "{ products(first: 20) { totalCount edges { node { id name price { amount currency } category { name } } } } }" });
-      const r = await loadGraphql({ url: p.url, bodies: [body], mustContain: '"totalCount":', connections: 50, durationS: ctx.durationS, loadCpus: ctx.loadCpus, what: "catalog load" });
+      const body = JSON.stringify({
+        query: "{ products(first: 20) { totalCount edges { node { id name price { amount currency } category { name } } } } }",
+      });
+      const r = await loadGraphql({
+        url: p.url,
+        bodies: [body],
+        mustContain: '"totalCount":',
+        connections: 50,
+        durationS: ctx.durationS,
+        loadCpus: ctx.loadCpus,
+        what: "catalog load",
+      });
       const loaded = rss.stop();
       const MB = 1024 * 1024;
       return {
@@ -80,7 +95,13 @@ export async function coldstartScenario(ctx: ScenarioContext): Promise<ScenarioR
         describe: COLDSTART_DESCRIBE,
         rows: [
           { metric: "first answer, empty data dir (migrate + seed)", value: first, unit: "ms", goal: "≤ 300 ms", met: first <= 300 },
-          { metric: "first answer, existing data (median of 3)", value: median(restarts), unit: "ms", goal: "≤ 300 ms", met: median(restarts) <= 300 },
+          {
+            metric: "first answer, existing data (median of 3)",
+            value: median(restarts),
+            unit: "ms",
+            goal: "≤ 300 ms",
+            met: median(restarts) <= 300,
+          },
           { metric: "idle RSS", value: idle / MB, unit: "MB", goal: "≤ 150 MB", met: idle / MB <= 150 },
           { metric: "peak RSS under load (50 connections)", value: loaded / MB, unit: "MB" },
           { metric: "catalog query/s under that load", value: r.rps, unit: "req/s" },

@@ -22,8 +22,13 @@ async function ordersOn(kind: "sqlite" | "postgres", ctx: ScenarioContext): Prom
     if (pg) env["DATABASE_URL"] = await pg.createDatabase("bench");
     const p = await startProduct({ env, serverCpus: ctx.serverCpus, profileName: `orders-${kind}` });
     try {
-      const { login } = await p.gql<{ login: { token: string } }>("mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }", { e: ADMIN.email, p: ADMIN.password });
-      const { products } = await p.gql<{ products: { edges: { node: { id: string } }[] } }>("{ products(first: 20) { edges { node { id } } } }");
+      const { login } = await p.gql<{ login: { token: string } }>(
+        "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }",
+        { e: ADMIN.email, p: ADMIN.password },
+      );
+      const { products } = await p.gql<{ products: { edges: { node: { id: string } }[] } }>(
+        "{ products(first: 20) { edges { node { id } } } }",
+      );
       const ids = products.edges.map((e) => e.node.id);
       if (ids.length === 0) throw new Error("the seeded catalog has no products");
       for (const id of ids) await p.gql("mutation($id: ID!) { setStock(productId: $id, stock: 1000000000) { id } }", { id }, login.token);
@@ -31,14 +36,24 @@ async function ordersOn(kind: "sqlite" | "postgres", ctx: ScenarioContext): Prom
       // limit (ORDER_MAX_PENDING), which one customer placing every order would measure instead.
       const tokens: string[] = [];
       for (let c = 0; c < CUSTOMERS; c++) {
-        const { register } = await p.gql<{ register: { token: string } }>("mutation($i: RegisterInput!) { register(input: $i) { token } }", { i: { name: `Bench Customer ${c}`, email: `bench-${c}-${Date.now()}@switchyard.example`, password: "bench customer password" } });
+        const { register } = await p.gql<{ register: { token: string } }>(
+          "mutation($i: RegisterInput!) { register(input: $i) { token } }",
+          { i: { name: `Bench Customer ${c}`, email: `bench-${c}-${Date.now()}@switchyard.example`, password: "bench customer password" } },
+        );
         tokens.push(register.token);
       }
-      const bodies = ids.map((id) => JSON.stringify({ query: CREATE_ORDER, variables: { input: { items: [{ productId: id, quantity: 1 }] } } }));
+      const bodies = ids.map((id) =>
+        JSON.stringify({ query: CREATE_ORDER, variables: { input: { items: [{ productId: id, quantity: 1 }] } } }),
+      );
       const load = { url: p.url, bodies, mustContain: '"createOrder":{"id":', tokens, loadCpus: ctx.loadCpus };
       await loadGraphql({ ...load, connections: 50, durationS: Math.min(2, ctx.durationS), what: `createOrder warm-up (${kind})` });
       const r = await loadGraphql({ ...load, connections: 50, durationS: ctx.durationS, what: `createOrder (${kind})` });
-      const s = await loadGraphql({ ...load, connections: 1, durationS: Math.max(1, Math.round(ctx.durationS / 2)), what: `createOrder single connection (${kind})` });
+      const s = await loadGraphql({
+        ...load,
+        connections: 1,
+        durationS: Math.max(1, Math.round(ctx.durationS / 2)),
+        what: `createOrder single connection (${kind})`,
+      });
       const goal = kind === "sqlite" ? { goal: "≥ 1000/s", met: r.rps >= 1000 } : {};
       return [
         { metric: `createOrder/s, 50 connections (${kind})`, value: r.rps, unit: "req/s", ...goal },

@@ -27,15 +27,33 @@ export interface ProductServer {
  * profiler with BENCH_PROFILE=1 (into bench/results/profiles/<profileName>/).
  * @param dataDir DATA_DIR (a new temp dir when undefined; removed by `stop` only then).
  */
-export async function startProduct(opts: { env?: Record<string, string>; dataDir?: string; cmd?: string[]; serverCpus?: string | undefined; profileName?: string }): Promise<ProductServer> {
+export async function startProduct(opts: {
+  env?: Record<string, string>;
+  dataDir?: string;
+  cmd?: string[];
+  serverCpus?: string | undefined;
+  profileName?: string;
+}): Promise<ProductServer> {
   const own = opts.dataDir === undefined;
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), "switchyard-bench-data-"));
   const port = await freePort();
   // BENCH_PROFILE=1: the product under Bun's CPU profiler too (not a compiled binary).
-  const profile = process.env["BENCH_PROFILE"] === "1" && !opts.cmd ? ["--cpu-prof", "--cpu-prof-md", `--cpu-prof-dir=${join(PROFILE_DIR, opts.profileName ?? "product")}`] : [];
+  const profile =
+    process.env["BENCH_PROFILE"] === "1" && !opts.cmd
+      ? ["--cpu-prof", "--cpu-prof-md", `--cpu-prof-dir=${join(PROFILE_DIR, opts.profileName ?? "product")}`]
+      : [];
   const server = spawnServer(opts.cmd ?? [process.execPath, ...profile, join(ROOT, "src/main.ts")], {
     cwd: ROOT,
-    env: { ...BASE_ENV, MODULES: "all", PORT: String(port), DATA_DIR: dataDir, JWT_SECRET: JWT, ADMIN_EMAIL: ADMIN.email, ADMIN_PASSWORD: ADMIN.password, ...opts.env },
+    env: {
+      ...BASE_ENV,
+      MODULES: "all",
+      PORT: String(port),
+      DATA_DIR: dataDir,
+      JWT_SECRET: JWT,
+      ADMIN_EMAIL: ADMIN.email,
+      ADMIN_PASSWORD: ADMIN.password,
+      ...opts.env,
+    },
   });
   const base = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 120_000;
@@ -45,7 +63,13 @@ export async function startProduct(opts: { env?: Record<string, string>; dataDir
       await server.kill();
       throw new Error(`switchyard not ready within 120 s:\n${server.output().slice(-3000)}`);
     }
-    if (await fetch(`${base}/health/ready`).then((r) => r.status === 200, () => false)) break;
+    if (
+      await fetch(`${base}/health/ready`).then(
+        (r) => r.status === 200,
+        () => false,
+      )
+    )
+      break;
     await Bun.sleep(50);
   }
   if (opts.serverCpus !== undefined) pin(processTree([server.proc.pid]), opts.serverCpus);
@@ -55,9 +79,14 @@ export async function startProduct(opts: { env?: Record<string, string>; dataDir
     server,
     dataDir,
     async gql<T>(query: string, variables?: Record<string, unknown>, token?: string): Promise<T> {
-      const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) }, body: JSON.stringify({ query, variables }) });
+      const res = await fetch(url, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        body: JSON.stringify({ query, variables }),
+      });
       const body = (await res.json()) as { data?: T; errors?: unknown[] };
-      if (body.errors?.length || !body.data) throw new Error(`GraphQL error (HTTP ${res.status}): ${JSON.stringify(body.errors ?? body).slice(0, 500)}`);
+      if (body.errors?.length || !body.data)
+        throw new Error(`GraphQL error (HTTP ${res.status}): ${JSON.stringify(body.errors ?? body).slice(0, 500)}`);
       return body.data;
     },
     async stop() {
@@ -72,7 +101,16 @@ export async function startProduct(opts: { env?: Record<string, string>; dataDir
  * 200, contain `mustContain` and have no errors.
  * @throws when any response was wrong (the scenario then reports nothing rather than a wrong number).
  */
-export async function loadGraphql(o: { url: string; bodies: readonly string[]; mustContain: string; tokens?: readonly string[]; connections: number; durationS: number; loadCpus: string | undefined; what: string }): Promise<WrkResult> {
+export async function loadGraphql(o: {
+  url: string;
+  bodies: readonly string[];
+  mustContain: string;
+  tokens?: readonly string[];
+  connections: number;
+  durationS: number;
+  loadCpus: string | undefined;
+  what: string;
+}): Promise<WrkResult> {
   const dir = mkdtempSync(join(tmpdir(), "switchyard-bench-load-"));
   try {
     const file = join(dir, "bodies.jsonl");
@@ -84,8 +122,16 @@ export async function loadGraphql(o: { url: string; bodies: readonly string[]; m
       writeFileSync(tokensFile, `${o.tokens.map((t) => `Bearer ${t}`).join("\n")}\n`);
       auth = `@${tokensFile}`;
     }
-    const r = await runWrk({ url: o.url, connections: o.connections, durationS: o.durationS, script: "graphql.lua", scriptArgs: [file, o.mustContain, auth], cpus: o.loadCpus });
-    if (r.wrong || r.badStatus || r.socketErrors || r.requests === 0) throw new Error(`${o.what}: ${r.wrong} wrong, ${r.badStatus} non-200, ${r.socketErrors} socket errors of ${r.requests} requests`);
+    const r = await runWrk({
+      url: o.url,
+      connections: o.connections,
+      durationS: o.durationS,
+      script: "graphql.lua",
+      scriptArgs: [file, o.mustContain, auth],
+      cpus: o.loadCpus,
+    });
+    if (r.wrong || r.badStatus || r.socketErrors || r.requests === 0)
+      throw new Error(`${o.what}: ${r.wrong} wrong, ${r.badStatus} non-200, ${r.socketErrors} socket errors of ${r.requests} requests`);
     return r;
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -11,9 +11,72 @@ import { loadGraphql, startProduct } from "./product.ts";
 /** Products generated for the search scenario. */
 export const SEARCH_PRODUCTS = 100_000;
 
-const ADJECTIVES = ["compact", "rugged", "classic", "modern", "vintage", "premium", "portable", "wireless", "ergonomic", "handmade", "organic", "stainless", "foldable", "insulated", "waterproof", "lightweight", "adjustable", "cordless", "ceramic", "bamboo"];
-const MATERIALS = ["oak", "steel", "cotton", "linen", "leather", "glass", "copper", "walnut", "wool", "carbon", "silicone", "marble", "canvas", "aluminium", "cork"];
-const NOUNS = ["kettle", "grinder", "lamp", "backpack", "blanket", "chair", "desk", "mug", "knife", "skillet", "speaker", "headphones", "jacket", "boots", "tent", "bottle", "notebook", "pen", "shelf", "rug", "pillow", "planter", "clock", "mirror", "tray"];
+const ADJECTIVES = [
+  "compact",
+  "rugged",
+  "classic",
+  "modern",
+  "vintage",
+  "premium",
+  "portable",
+  "wireless",
+  "ergonomic",
+  "handmade",
+  "organic",
+  "stainless",
+  "foldable",
+  "insulated",
+  "waterproof",
+  "lightweight",
+  "adjustable",
+  "cordless",
+  "ceramic",
+  "bamboo",
+];
+const MATERIALS = [
+  "oak",
+  "steel",
+  "cotton",
+  "linen",
+  "leather",
+  "glass",
+  "copper",
+  "walnut",
+  "wool",
+  "carbon",
+  "silicone",
+  "marble",
+  "canvas",
+  "aluminium",
+  "cork",
+];
+const NOUNS = [
+  "kettle",
+  "grinder",
+  "lamp",
+  "backpack",
+  "blanket",
+  "chair",
+  "desk",
+  "mug",
+  "knife",
+  "skillet",
+  "speaker",
+  "headphones",
+  "jacket",
+  "boots",
+  "tent",
+  "bottle",
+  "notebook",
+  "pen",
+  "shelf",
+  "rug",
+  "pillow",
+  "planter",
+  "clock",
+  "mirror",
+  "tray",
+];
 /** Syllables of the descriptions' pseudo-words (20³ = 8,000 words: each in ~150 products). */
 const SYLLABLES = ["ka", "lo", "mi", "ne", "ru", "ta", "vi", "so", "pe", "da", "fu", "ri", "go", "le", "za", "mo", "bi", "te", "ha", "yu"];
 
@@ -42,14 +105,43 @@ export function generateCatalog(count: number): NewCategory[] {
   for (let i = 0; i < count; i++) {
     const noun = pick(NOUNS);
     const description = Array.from({ length: 12 }, () => pick(SYLLABLES) + pick(SYLLABLES) + pick(SYLLABLES)).join(" ");
-    (categories[i % categories.length] as NewCategory).products.push({ id: newId(), name: `${pick(ADJECTIVES)} ${pick(MATERIALS)} ${noun} ${i + 1}`, description: `A ${noun} that ${description}.`, priceCents: 100 + Math.floor(r() * 50_000), currency: "USD", stock: Math.floor(r() * 500), createdAt: now });
+    (categories[i % categories.length] as NewCategory).products.push({
+      id: newId(),
+      name: `${pick(ADJECTIVES)} ${pick(MATERIALS)} ${noun} ${i + 1}`,
+      description: `A ${noun} that ${description}.`,
+      priceCents: 100 + Math.floor(r() * 50_000),
+      currency: "USD",
+      stock: Math.floor(r() * 500),
+      createdAt: now,
+    });
   }
   return categories;
 }
 
 const SEARCH = "query($q: String!) { products(search: $q, first: 10) { totalCount edges { node { id name price { amount currency } } } } }";
 /** Search terms: whole words of several selectivities, two-word queries, prefixes. */
-export const SEARCH_TERMS: readonly string[] = ["kettle", "walnut lamp", "wireless", "steel", "backpack", "insulated bottle", "marble tray", "grind", "porta", "cork", "handmade rug", "headph", "planter", "oak desk", "vintage clock", "skill", "copper mug", "boots", "kalomi", "ergonomic chair"];
+export const SEARCH_TERMS: readonly string[] = [
+  "kettle",
+  "walnut lamp",
+  "wireless",
+  "steel",
+  "backpack",
+  "insulated bottle",
+  "marble tray",
+  "grind",
+  "porta",
+  "cork",
+  "handmade rug",
+  "headph",
+  "planter",
+  "oak desk",
+  "vintage clock",
+  "skill",
+  "copper mug",
+  "boots",
+  "kalomi",
+  "ergonomic chair",
+];
 
 /**
  * The `search` scenario: 100,000 generated products written into the catalog's SQLite file
@@ -68,7 +160,8 @@ export async function searchScenario(ctx: ScenarioContext): Promise<ScenarioResu
     const p = await startProduct({ dataDir, serverCpus: ctx.serverCpus, profileName: "search" });
     try {
       const { products } = await p.gql<{ products: { totalCount: number } }>("{ products(first: 1) { totalCount } }");
-      if (products.totalCount < SEARCH_PRODUCTS) throw new Error(`catalog has ${products.totalCount} products, expected ${SEARCH_PRODUCTS}`);
+      if (products.totalCount < SEARCH_PRODUCTS)
+        throw new Error(`catalog has ${products.totalCount} products, expected ${SEARCH_PRODUCTS}`);
       const bodies = SEARCH_TERMS.map((q) => JSON.stringify({ query: SEARCH, variables: { q } }));
       const load = { url: p.url, bodies, mustContain: '"totalCount":', loadCpus: ctx.loadCpus };
       await loadGraphql({ ...load, connections: 10, durationS: Math.min(2, ctx.durationS), what: "search warm-up" });

@@ -9,7 +9,14 @@ import { SUBGRAPH_NAMES } from "../fixture/data.ts";
  */
 export function benchConfig(env: Record<string, string | undefined> = process.env): Config {
   try {
-    const defaults = { LOG_LEVEL: "warn", NODE_ENV: "production", OPS_PORT: "0", RESPONSE_CACHE: "false", RATE_LIMIT_MAX: "0", JWT_SECRET: crypto.randomUUID() + crypto.randomUUID() };
+    const defaults = {
+      LOG_LEVEL: "warn",
+      NODE_ENV: "production",
+      OPS_PORT: "0",
+      RESPONSE_CACHE: "false",
+      RATE_LIMIT_MAX: "0",
+      JWT_SECRET: crypto.randomUUID() + crypto.randomUUID(),
+    };
     const r = loadConfig([], { ...defaults, ...env }, { parts: [...SUBGRAPH_NAMES, "gateway"] });
     if (r.help) throw new ConfigError("--help is not supported here");
     return r.config;

@@ -41,6 +41,9 @@ if (typeof globalThis.Bun !== "undefined") {
   stop = () => new Promise((resolve) => server.close(resolve));
   process.stdout.write(`HIVE_READY ${server.address().port}\n`);
 }
-const shutdown = () => Promise.resolve(stop()).then(() => gateway.dispose?.()).finally(() => process.exit(0));
+const shutdown = () =>
+  Promise.resolve(stop())
+    .then(() => gateway.dispose?.())
+    .finally(() => process.exit(0));
 process.on("SIGINT", shutdown);
 process.on("SIGTERM", shutdown);

@@ -12,7 +12,7 @@ export type AuthResult = { ok: true; identity: Identity | null } | { ok: false; 
 export async function authenticate(header: string | undefined | null, secret: string): Promise<AuthResult> {
   if (!header) return { ok: true, identity: null };
   const m = /^Bearer\s+(\S+)$/i.exec(header.trim());
-  if (!m?.[1]) return { ok: false, reason: "Authorization header must be \"Bearer <token>\"" };
+  if (!m?.[1]) return { ok: false, reason: 'Authorization header must be "Bearer <token>"' };
   try {
     return { ok: true, identity: await verifyToken(secret, m[1]) };
   } catch (err) {

@@ -26,7 +26,6 @@ const queryRetry = idempotentRetry();
 /** Error code on fields whose subgraph could not be reached. */
 export const SUBGRAPH_UNAVAILABLE = "SUBGRAPH_UNAVAILABLE";
 
-
 /**
  * An executor for one subgraph that sends each request over the bus to `graphql.<name>`
  * (request/reply), forwarding the request id and the caller identity, signed with `identity`
@@ -45,34 +44,46 @@ export function createBusExecutor(bus: Bus, name: string, timeoutMs: number, ide
     const headers: Headers = identity.headers(ctx?.identity, ctx?.requestId);
     // x-switchyard-trace: asks the subgraph for an ftv1 trace (plugins/subgraph-timings.ts).
     const traced = traceSubgraphFetch(request.context, name, request.operationType, headers);
-    const body = { query: printRequestDocument(request.document), variables: request.variables ?? {}, operationName: request.operationName };
+    const body = {
+      query: printRequestDocument(request.document),
+      variables: request.variables ?? {},
+      operationName: request.operationName,
+    };
     let attempts = 0;
     // The first attempt hands the body to the bus (in process the subgraph receives the object
     // without a JSON round trip); a retry sends its encoding, so a timed-out handler that may
     // still hold the object never shares it with the next one.
     const payload = () => (attempts++ === 0 ? jsonPayload(body) : encodeJson(body));
     const start = performance.now();
-    return tracer().startActiveSpan(`subgraph ${name}`, { kind: SpanKind.CLIENT, attributes: { "switchyard.subgraph": name, "graphql.operation.type": request.operationType ?? "query" } }, async (span) => {
-      let outcome = "ok";
-      try {
-        const send = () => throughBreaker(breakerTarget, () => bus.request(subject, payload(), { timeoutMs, headers }));
-        const reply = request.operationType === OperationTypeNode.QUERY ? await queryRetry.execute(send) : await send();
-        const result = reply.json<ExecutionResult>();
-        traced?.(result);
-        if (result.errors?.length) outcome = "error";
-        return result;
-      } catch (err) {
-        outcome = err instanceof CircuitOpenError ? "circuit_open" : err instanceof BusError ? "unavailable" : "error";
-        markError(span, err);
-        if (err instanceof BusError) {
-          return { errors: [{ message: `subgraph ${name} unavailable: ${err.message}`, extensions: { code: SUBGRAPH_UNAVAILABLE, subgraph: name } }] } as unknown as ExecutionResult;
+    return tracer().startActiveSpan(
+      `subgraph ${name}`,
+      { kind: SpanKind.CLIENT, attributes: { "switchyard.subgraph": name, "graphql.operation.type": request.operationType ?? "query" } },
+      async (span) => {
+        let outcome = "ok";
+        try {
+          const send = () => throughBreaker(breakerTarget, () => bus.request(subject, payload(), { timeoutMs, headers }));
+          const reply = request.operationType === OperationTypeNode.QUERY ? await queryRetry.execute(send) : await send();
+          const result = reply.json<ExecutionResult>();
+          traced?.(result);
+          if (result.errors?.length) outcome = "error";
+          return result;
+        } catch (err) {
+          outcome = err instanceof CircuitOpenError ? "circuit_open" : err instanceof BusError ? "unavailable" : "error";
+          markError(span, err);
+          if (err instanceof BusError) {
+            return {
+              errors: [
+                { message: `subgraph ${name} unavailable: ${err.message}`, extensions: { code: SUBGRAPH_UNAVAILABLE, subgraph: name } },
+              ],
+            } as unknown as ExecutionResult;
+          }
+          throw err;
+        } finally {
+          subgraphFetchDuration.observe({ subgraph: name, outcome }, secondsSince(start));
+          span.end();
         }
-        throw err;
-      } finally {
-        subgraphFetchDuration.observe({ subgraph: name, outcome }, secondsSince(start));
-        span.end();
-      }
-    });
+      },
+    );
   };
   return executor as Executor;
 }

@@ -26,7 +26,11 @@ export function isUnexpectedError(err: GraphQLError): boolean {
  * @param opts.message another message (masking); default: `e.message`.
  * @param opts.dropOriginal leave the original error out (a masked error must not carry it on).
  */
-export function copyGraphQLError(e: GraphQLError, extensions: Record<string, unknown>, opts: { message?: string; dropOriginal?: boolean } = {}): GraphQLError {
+export function copyGraphQLError(
+  e: GraphQLError,
+  extensions: Record<string, unknown>,
+  opts: { message?: string; dropOriginal?: boolean } = {},
+): GraphQLError {
   return new GraphQLError(opts.message ?? e.message, {
     nodes: e.nodes ?? null,
     source: e.source ?? null,

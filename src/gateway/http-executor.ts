@@ -58,7 +58,10 @@ export function createHttpSubgraphExecutor(endpoint: string, name: string, timeo
       return ctx?.requestId ? { "x-request-id": ctx.requestId } : {};
     },
   });
-  const unavailable = (why: string) => ({ message: `subgraph ${name} unavailable: ${why}`, extensions: { code: SUBGRAPH_UNAVAILABLE, subgraph: name } });
+  const unavailable = (why: string) => ({
+    message: `subgraph ${name} unavailable: ${why}`,
+    extensions: { code: SUBGRAPH_UNAVAILABLE, subgraph: name },
+  });
   const executor = async (request: ExecutionRequest): Promise<ExecutionResult> => {
     try {
       const result = (await http(request)) as ExecutionResult;
@@ -67,7 +70,14 @@ export function createHttpSubgraphExecutor(endpoint: string, name: string, timeo
     } catch (err) {
       const requestId = (request.context as Partial<GatewayContext> | undefined)?.requestId;
       logger.error({ err, subgraph: name, request_id: requestId }, "gateway error while calling an HTTP subgraph");
-      return { errors: [{ message: `internal error (request ${requestId ?? "unknown"})`, extensions: { code: INTERNAL_SERVER_ERROR, subgraph: name, ...(requestId ? { requestId } : {}) } }] } as unknown as ExecutionResult;
+      return {
+        errors: [
+          {
+            message: `internal error (request ${requestId ?? "unknown"})`,
+            extensions: { code: INTERNAL_SERVER_ERROR, subgraph: name, ...(requestId ? { requestId } : {}) },
+          },
+        ],
+      } as unknown as ExecutionResult;
     }
   };
   return executor as Executor;

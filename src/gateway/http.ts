@@ -94,14 +94,21 @@ export function createHttpApp(opts: HttpAppOptions): Hono {
     return res;
   });
   // GraphQL over HTTP is GET and POST: any other method gets a coded error, not hono's text 404.
-  app.all("/graphql", (c) => graphqlErrorResponse(c, 405, "METHOD_NOT_ALLOWED", `method ${c.req.method.slice(0, 20)} is not allowed; use GET or POST`, { headers: { allow: "GET, POST, OPTIONS" } }));
+  app.all("/graphql", (c) =>
+    graphqlErrorResponse(c, 405, "METHOD_NOT_ALLOWED", `method ${c.req.method.slice(0, 20)} is not allowed; use GET or POST`, {
+      headers: { allow: "GET, POST, OPTIONS" },
+    }),
+  );
   return app;
 }
 
 /** `GET /admin/health` fields of a gateway: its role and the supergraph it serves. */
 export function gatewayHealth(manager: SupergraphManager): Record<string, unknown> {
   const s = manager.status;
-  return { role: "gateway", supergraph: { version: s.current?.version ?? null, subgraphs: s.current?.subgraphs ?? [], aggregator: s.aggregator } };
+  return {
+    role: "gateway",
+    supergraph: { version: s.current?.version ?? null, subgraphs: s.current?.subgraphs ?? [], aggregator: s.aggregator },
+  };
 }
 
 /**
@@ -112,7 +119,15 @@ export function gatewayAdminRoutes(manager: SupergraphManager): (app: Hono) => v
   return (app) => {
     app.get("/admin/supergraph", (c) => {
       const s = manager.status;
-      return c.json({ version: s.current?.version ?? null, subgraphs: s.current?.subgraphs ?? [], composedAt: s.current?.composedAt ?? null, aggregator: s.aggregator, registered: s.registered, errors: s.lastErrors, sdl: s.current?.sdl ?? null });
+      return c.json({
+        version: s.current?.version ?? null,
+        subgraphs: s.current?.subgraphs ?? [],
+        composedAt: s.current?.composedAt ?? null,
+        aggregator: s.aggregator,
+        registered: s.registered,
+        errors: s.lastErrors,
+        sdl: s.current?.sdl ?? null,
+      });
     });
   };
 }

@@ -36,7 +36,15 @@ export function createGatewayPart(opts: { expectedSubgraphs: readonly string[] }
     async start(ctx: PartContext) {
       const { config, logger, bus, registry, supergraphStore: store } = ctx;
       if (!config.jwtSecret) throw new Error("gateway needs JWT_SECRET");
-      const manager = new SupergraphManager({ bus, store, logger, subgraphTimeoutMs: config.subgraphTimeoutMs, subscriptionHeartbeatMs: config.subscriptionHeartbeatMs, queryPlanner: config.queryPlanner, identity: ctx.busIdentity });
+      const manager = new SupergraphManager({
+        bus,
+        store,
+        logger,
+        subgraphTimeoutMs: config.subgraphTimeoutMs,
+        subscriptionHeartbeatMs: config.subscriptionHeartbeatMs,
+        queryPlanner: config.queryPlanner,
+        identity: ctx.busIdentity,
+      });
       // --supergraph: serve that file as is (no registry, no composition, no election).
       const fixed = config.supergraphFile ? staticSupergraph(readFileSync(config.supergraphFile, "utf8")) : undefined;
       if (fixed) await manager.loadStatic(fixed);
@@ -86,15 +94,61 @@ export function createGatewayPart(opts: { expectedSubgraphs: readonly string[] }
 
       const stopHooks: (() => void | Promise<void>)[] = [];
       // Protection at the HTTP edge (headers, CORS, client IP, rate limit, body size); see middleware/index.ts.
-      const { middleware, limits } = await createGatewayMiddleware({ config, jwtSecret: config.jwtSecret, logger, natsConnection: ctx.natsConnection, onStop: (fn) => void stopHooks.push(fn) });
-      const subscriptionSlots = new SubscriptionSlots({ perConnection: config.maxSubscriptionsPerConnection, perAccount: config.maxSubscriptionsPerAccount, perIp: config.maxSubscriptionsPerIp });
-      const plugins = createGatewayPlugins({ part: ctx, manager, onStop: (fn) => void stopHooks.push(fn), rateLimits: limits, subscriptionSlots });
+      const { middleware, limits } = await createGatewayMiddleware({
+        config,
+        jwtSecret: config.jwtSecret,
+        logger,
+        natsConnection: ctx.natsConnection,
+        onStop: (fn) => void stopHooks.push(fn),
+      });
+      const subscriptionSlots = new SubscriptionSlots({
+        perConnection: config.maxSubscriptionsPerConnection,
+        perAccount: config.maxSubscriptionsPerAccount,
+        perIp: config.maxSubscriptionsPerIp,
+      });
+      const plugins = createGatewayPlugins({
+        part: ctx,
+        manager,
+        onStop: (fn) => void stopHooks.push(fn),
+        rateLimits: limits,
+        subscriptionSlots,
+      });
       // Tokens of missing/disabled accounts and revoked sessions are refused (account.session.check, cached);
       // not with a --supergraph file without the account subgraph (nobody there issues or revokes tokens).
-      const sessions = fixed && !Object.keys(fixed.subgraphs).includes("account") ? undefined : createSessionGuard({ bus, logger, ttlMs: config.sessionCheckTtlMs, max: config.sessionCheckMax, timeoutMs: config.subgraphTimeoutMs });
+      const sessions =
+        fixed && !Object.keys(fixed.subgraphs).includes("account")
+          ? undefined
+          : createSessionGuard({
+              bus,
+              logger,
+              ttlMs: config.sessionCheckTtlMs,
+              max: config.sessionCheckMax,
+              timeoutMs: config.subgraphTimeoutMs,
+            });
       if (sessions) stopHooks.push(() => sessions.stop());
       let ws: GraphQLWsServer | undefined;
-      const app = createHttpApp({ sessions, onYoga: (yoga) => (ws = createGraphQLWsServer({ yoga, jwtSecret: config.jwtSecret as string, logger, limits, subscriptionSlots, sessions, maxJsonDepth: config.maxJsonDepth })), upgradeWebSocket: (req, srv, clientIp) => (ws ? ws.upgrade(req, srv as Server<WsData>, clientIp) : null), manager, logger, jwtSecret: config.jwtSecret, expectedSubgraphs: fixed ? Object.keys(fixed.subgraphs) : opts.expectedSubgraphs, plugins, middleware, yoga: { graphiql: config.graphiql, production: !isDevelopment(config) }, operationCaches: createOperationCaches(config.operationCacheMax) });
+      const app = createHttpApp({
+        sessions,
+        onYoga: (yoga) =>
+          (ws = createGraphQLWsServer({
+            yoga,
+            jwtSecret: config.jwtSecret as string,
+            logger,
+            limits,
+            subscriptionSlots,
+            sessions,
+            maxJsonDepth: config.maxJsonDepth,
+          })),
+        upgradeWebSocket: (req, srv, clientIp) => (ws ? ws.upgrade(req, srv as Server<WsData>, clientIp) : null),
+        manager,
+        logger,
+        jwtSecret: config.jwtSecret,
+        expectedSubgraphs: fixed ? Object.keys(fixed.subgraphs) : opts.expectedSubgraphs,
+        plugins,
+        middleware,
+        yoga: { graphiql: config.graphiql, production: !isDevelopment(config) },
+        operationCaches: createOperationCaches(config.operationCacheMax),
+      });
       // GraphQL over WebSocket on the same /graphql (ws.ts); everything else is the hono app.
       if (!ws) throw new Error("yoga instance not created");
       const wsServer = ws;
@@ -110,7 +164,10 @@ export function createGatewayPart(opts: { expectedSubgraphs: readonly string[] }
       });
       const url = `http://${config.host}:${server.port}/graphql`;
       // The runtime of queries and mutations (QUERY_PLANNER); subscriptions always run on js.
-      logger.info({ url, port: server.port, queryPlanner: config.queryPlanner }, `gateway listening on ${url} (query planner: ${config.queryPlanner})`);
+      logger.info(
+        { url, port: server.port, queryPlanner: config.queryPlanner },
+        `gateway listening on ${url} (query planner: ${config.queryPlanner})`,
+      );
       // /metrics and /admin/* on their own listener (OPS_HOST:OPS_PORT), not the public port.
       let ops: OpsServer;
       try {
@@ -118,7 +175,14 @@ export function createGatewayPart(opts: { expectedSubgraphs: readonly string[] }
           logger,
           jwtSecret: config.jwtSecret,
           // An admin token of a missing or disabled account, or of a revoked session, is refused like on /graphql.
-          ...(sessions ? { checkIdentity: async (identity: Identity) => { const v = await sessions.check(identity); return v.ok ? undefined : { status: v.status, code: v.code, message: v.reason }; } } : {}),
+          ...(sessions
+            ? {
+                checkIdentity: async (identity: Identity) => {
+                  const v = await sessions.check(identity);
+                  return v.ok ? undefined : { status: v.status, code: v.code, message: v.reason };
+                },
+              }
+            : {}),
           health: async () => ({ ...gatewayHealth(manager), ...(await infrastructureHealth(bus, registry)) }),
           routes: gatewayAdminRoutes(manager),
         });
@@ -140,14 +204,23 @@ export function createGatewayPart(opts: { expectedSubgraphs: readonly string[] }
           // Stop accepting; let in-flight requests finish.
           // Bounded by DRAIN_TIMEOUT_MS: a request still running then is cut off, not waited for forever.
           let timer: ReturnType<typeof setTimeout> | undefined;
-          const drained = await Promise.race([server.stop(false).then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), config.drainTimeoutMs)))]);
+          const drained = await Promise.race([
+            server.stop(false).then(() => true),
+            new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), config.drainTimeoutMs))),
+          ]);
           clearTimeout(timer);
           if (!drained) {
-            logger.warn({ drainTimeoutMs: config.drainTimeoutMs }, "in-flight HTTP requests still running after DRAIN_TIMEOUT_MS; closing them");
+            logger.warn(
+              { drainTimeoutMs: config.drainTimeoutMs },
+              "in-flight HTTP requests still running after DRAIN_TIMEOUT_MS; closing them",
+            );
             await server.stop(true);
           }
           await ops.stop();
-          for (const fn of stopHooks) await Promise.resolve().then(fn).catch((err: unknown) => logger.warn({ err }, "gateway plugin cleanup failed"));
+          for (const fn of stopHooks)
+            await Promise.resolve()
+              .then(fn)
+              .catch((err: unknown) => logger.warn({ err }, "gateway plugin cleanup failed"));
           logger.info("gateway stopped");
         },
       };

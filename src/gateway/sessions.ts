@@ -126,7 +126,9 @@ export function createSessionGuard(opts: SessionGuardOptions): SessionGuard {
     let p = inflight.get(key);
     if (!p) {
       const startEpoch = epoch;
-      p = requestJson<CheckReply>(opts.bus, SESSION_SUBJECTS.check, sid ? { accountId, sessionId: sid } : { accountId }, { timeoutMs: opts.timeoutMs })
+      p = requestJson<CheckReply>(opts.bus, SESSION_SUBJECTS.check, sid ? { accountId, sessionId: sid } : { accountId }, {
+        timeoutMs: opts.timeoutMs,
+      })
         .then((reply) => {
           if (opts.ttlMs > 0 && epoch === startEpoch) remember(accountId, sid, { reply, untilMs: Date.now() + opts.ttlMs });
           return reply;
@@ -155,7 +157,8 @@ export function createSessionGuard(opts: SessionGuardOptions): SessionGuard {
           }
           // Stale-if-error, only for an answer no event has dropped since.
           const stale = epoch === startEpoch ? cachedAnswer(identity.accountId, sid) : undefined;
-          if (!stale?.reply.active) return { ok: false, status: 503, code: "SERVICE_UNAVAILABLE", reason: "cannot check the token's account right now; retry" };
+          if (!stale?.reply.active)
+            return { ok: false, status: 503, code: "SERVICE_UNAVAILABLE", reason: "cannot check the token's account right now; retry" };
           remember(identity.accountId, sid, { reply: stale.reply, untilMs: now + opts.ttlMs });
           reply = stale.reply;
         }

@@ -70,7 +70,6 @@ export interface SubscriptionExecutorOptions {
   identity: BusIdentity;
 }
 
-
 const errorResult = (message: string, extensions: Record<string, unknown>): ExecutionResult =>
   ({ errors: [{ message, extensions }] }) as unknown as ExecutionResult;
 
@@ -119,7 +118,11 @@ export async function executeSubscription(
  * Turns a stream failure into one final result (then done), so that SSE and WebSocket clients
  * get a GraphQL error with a code and a normal completion instead of a transport error.
  */
-function endWithResult(inner: AsyncIterableIterator<ExecutionResult>, name: string, open: OpenSubscriptions | undefined): AsyncIterableIterator<ExecutionResult> {
+function endWithResult(
+  inner: AsyncIterableIterator<ExecutionResult>,
+  name: string,
+  open: OpenSubscriptions | undefined,
+): AsyncIterableIterator<ExecutionResult> {
   let finished = false;
   let endedWith: ExecutionResult | undefined;
   // Set while a next() waits on the subgraph: OpenSubscriptions.endAll answers it instead.
@@ -184,7 +187,11 @@ function failure(err: unknown, name: string): ExecutionResult {
       : err instanceof AppError || err instanceof BusError
         ? err.message
         : "the stream failed";
-  return errorResult(`subscription ended (subgraph ${name}): ${why}; subscribe again`, { code: SUBSCRIPTION_ENDED_CODE, subgraph: name, reconnect: true });
+  return errorResult(`subscription ended (subgraph ${name}): ${why}; subscribe again`, {
+    code: SUBSCRIPTION_ENDED_CODE,
+    subgraph: name,
+    reconnect: true,
+  });
 }
 
 /**
@@ -193,5 +200,7 @@ function failure(err: unknown, name: string): ExecutionResult {
  */
 export function withBusSubscriptions(executor: Executor, bus: Bus, name: string, opts: SubscriptionExecutorOptions): Executor {
   return ((request: ExecutionRequest) =>
-    request.operationType === OperationTypeNode.SUBSCRIPTION ? executeSubscription(bus, name, request, opts) : executor(request)) as Executor;
+    request.operationType === OperationTypeNode.SUBSCRIPTION
+      ? executeSubscription(bus, name, request, opts)
+      : executor(request)) as Executor;
 }

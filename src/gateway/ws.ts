@@ -137,7 +137,11 @@ export function createGraphQLWsServer(opts: {
       const deep = opts.maxJsonDepth ? jsonDepthError(payload, opts.maxJsonDepth) : undefined;
       if (deep) return [deep];
       const gatewayContext: GatewayContext = { identity: ctx.extra.identity ?? null, requestId: newId(), clientIp, transport: "ws" };
-      const { schema, execute, subscribe, contextFactory, parse, validate } = opts.yoga.getEnveloped({ ...gatewayContext, request, params: payload });
+      const { schema, execute, subscribe, contextFactory, parse, validate } = opts.yoga.getEnveloped({
+        ...gatewayContext,
+        request,
+        params: payload,
+      });
       let document: import("graphql").DocumentNode;
       try {
         document = parse(payload.query);
@@ -209,7 +213,8 @@ export function createGraphQLWsServer(opts: {
       if (new URL(req.url).pathname !== path) return null;
       const protocol = handleProtocols(req.headers.get("sec-websocket-protocol") ?? "");
       if (!protocol) return new Response("unsupported WebSocket subprotocol: use graphql-transport-ws", { status: 400 });
-      if (server.upgrade(req, { data: { request: operationRequest(req), clientIp }, headers: { "sec-websocket-protocol": protocol } })) return undefined;
+      if (server.upgrade(req, { data: { request: operationRequest(req), clientIp }, headers: { "sec-websocket-protocol": protocol } }))
+        return undefined;
       return new Response("WebSocket upgrade failed", { status: 400 });
     },
     websocket: {
@@ -240,8 +245,16 @@ const dataOf = (socket: { data: unknown }): WsData => socket.data as WsData;
 
 /** The enveloped execute/subscribe stored in `rootValue` by `onSubscribe`. */
 interface Enveloped {
-  execute: (args: ExecutionArgs) => ExecutionResult | Promise<ExecutionResult> | AsyncIterable<ExecutionResult> | Promise<AsyncIterable<ExecutionResult>>;
-  subscribe: (args: ExecutionArgs) => ExecutionResult | Promise<ExecutionResult> | AsyncIterable<ExecutionResult> | Promise<AsyncIterable<ExecutionResult> | ExecutionResult>;
+  execute: (
+    args: ExecutionArgs,
+  ) => ExecutionResult | Promise<ExecutionResult> | AsyncIterable<ExecutionResult> | Promise<AsyncIterable<ExecutionResult>>;
+  subscribe: (
+    args: ExecutionArgs,
+  ) =>
+    | ExecutionResult
+    | Promise<ExecutionResult>
+    | AsyncIterable<ExecutionResult>
+    | Promise<AsyncIterable<ExecutionResult> | ExecutionResult>;
   /** Frees the operation's subscription slot (idempotent); undefined when it holds none. */
   release: (() => void) | undefined;
 }

@@ -36,10 +36,18 @@ export interface GatewayYogaOptions {
  * supergraph manager, which is how a recomposed supergraph is swapped in without a restart.
  * `plugins` (see plugins/index.ts) add the gateway's capabilities (authorization, ...).
  */
-export function createGatewayYoga(manager: SupergraphManager, logger: Logger, plugins: readonly GatewayPlugin[] = [], operationCaches?: OperationCaches, options: GatewayYogaOptions = {}): YogaServerInstance<GatewayContext, object> {
+export function createGatewayYoga(
+  manager: SupergraphManager,
+  logger: Logger,
+  plugins: readonly GatewayPlugin[] = [],
+  operationCaches?: OperationCaches,
+  options: GatewayYogaOptions = {},
+): YogaServerInstance<GatewayContext, object> {
   return createYoga<GatewayContext>({
     // Bounded parse caches (plugins/operation-cache.ts); yoga's default LRU when not given.
-    parserAndValidationCache: operationCaches ? { documentCache: operationCaches.documentCache, errorCache: operationCaches.errorCache } : true,
+    parserAndValidationCache: operationCaches
+      ? { documentCache: operationCaches.documentCache, errorCache: operationCaches.errorCache }
+      : true,
     // Assembled by plugins/index.ts (createGatewayPlugins).
     // First: the current supergraph, set when each operation's envelop is created, over HTTP
     // and WebSocket alike (yoga's `schema: () => ...` factory only hooks HTTP request parsing,
@@ -49,7 +57,11 @@ export function createGatewayYoga(manager: SupergraphManager, logger: Logger, pl
       { onEnveloped: ({ setSchema }: { setSchema: (schema: GraphQLSchema) => void }) => setSchema(manager.getSchema() ?? NOT_READY) },
       // QUERY_PLANNER=rust: queries and mutations of that schema run on its Rust-planned executor
       // (before any plugin wraps the execute function; see supergraph/query-planner.ts).
-      useQueryPlanner({ executorFor: (schema) => manager.getPlannedExecutor(schema), maxOperations: operationCaches?.documentCache.capacity ?? 1000, logger }),
+      useQueryPlanner({
+        executorFor: (schema) => manager.getPlannedExecutor(schema),
+        maxOperations: operationCaches?.documentCache.capacity ?? 1000,
+        logger,
+      }),
       ...plugins,
       // Last: codes and statuses of request errors (415, 406, missing query, variables); see the file.
       useRequestErrors(),

@@ -79,7 +79,13 @@ export class BusIdentity {
     const now = this.#now();
     const cached = this.#signed.get(identity);
     if (cached && cached.rid === requestId && now < cached.renewAt) return cached.header;
-    const claims = { sub: identity.accountId, roles: identity.roles, ...(identity.sessionId ? { sid: identity.sessionId } : {}), rid: requestId, exp: now + this.ttlMs };
+    const claims = {
+      sub: identity.accountId,
+      roles: identity.roles,
+      ...(identity.sessionId ? { sid: identity.sessionId } : {}),
+      rid: requestId,
+      exp: now + this.ttlMs,
+    };
     const payload = Buffer.from(JSON.stringify(claims)).toString("base64url");
     const signed = `${VERSION}.${payload}`;
     const header = `${signed}.${this.#mac(signed).toString("base64url")}`;
@@ -137,9 +143,22 @@ export class BusIdentity {
     } catch {
       return "malformed";
     }
-    if (typeof p !== "object" || p === null || typeof p.sub !== "string" || !p.sub || typeof p.rid !== "string" || typeof p.exp !== "number" || !Array.isArray(p.roles)) return "malformed";
+    if (
+      typeof p !== "object" ||
+      p === null ||
+      typeof p.sub !== "string" ||
+      !p.sub ||
+      typeof p.rid !== "string" ||
+      typeof p.exp !== "number" ||
+      !Array.isArray(p.roles)
+    )
+      return "malformed";
     const roles = p.roles.filter((r): r is string => typeof r === "string");
-    const identity: Identity = { accountId: p.sub, roles: Object.freeze(roles) as string[], ...(typeof p.sid === "string" && p.sid ? { sessionId: p.sid } : {}) };
+    const identity: Identity = {
+      accountId: p.sub,
+      roles: Object.freeze(roles) as string[],
+      ...(typeof p.sid === "string" && p.sid ? { sessionId: p.sid } : {}),
+    };
     return { identity: Object.freeze(identity), rid: p.rid, exp: p.exp };
   }
 }
@@ -166,5 +185,7 @@ export function resolveBusSigningKey(config: { busSigningKey?: string | undefine
  */
 export function assertBusSigningKey(config: Pick<Config, "busSigningKey" | "bus" | "nodeEnv">, opts: { migrateOnly?: boolean } = {}): void {
   if (config.busSigningKey || opts.migrateOnly || config.bus.kind !== "nats" || isDevelopment(config)) return;
-  throw new ConfigError("BUS_SIGNING_KEY: must be set (at least 32 characters, the same in every process) when BUS is NATS, unless NODE_ENV=development");
+  throw new ConfigError(
+    "BUS_SIGNING_KEY: must be set (at least 32 characters, the same in every process) when BUS is NATS, unless NODE_ENV=development",
+  );
 }

@@ -57,12 +57,10 @@ export class AppError extends Error {
 }
 
 /** Shorthands for the common cases. */
-export const notFound = (what: string, id: string): AppError =>
-  new AppError(ErrorCode.NOT_FOUND, `${what} ${id} not found`, { id });
+export const notFound = (what: string, id: string): AppError => new AppError(ErrorCode.NOT_FOUND, `${what} ${id} not found`, { id });
 export const badInput = (message: string, details?: Record<string, unknown>): AppError =>
   new AppError(ErrorCode.BAD_USER_INPUT, message, details);
-export const unauthenticated = (): AppError =>
-  new AppError(ErrorCode.UNAUTHENTICATED, "authentication required");
+export const unauthenticated = (): AppError => new AppError(ErrorCode.UNAUTHENTICATED, "authentication required");
 /**
  * A configured limit refused the request: `extensions` `{ code: "LIMIT_EXCEEDED", limitName, limit, ...details }`.
  * @param limitName stable name of the limit (its configuration variable, e.g. `ORDER_MAX_LINES`).

@@ -21,10 +21,17 @@ export interface InfrastructureHealth {
 export async function infrastructureHealth(bus: Bus, registry: Registry, probeMs = 1000): Promise<InfrastructureHealth> {
   const inner = transportOf(bus) as Bus & { connection?: Parameters<typeof natsLink>[0] };
   // nats.ts (and nats.js) loaded only when there is a NATS connection: not on a monolith's start path.
-  const busState = bus.closed ? "closed" : inner.connection ? (await import("./bus/nats.ts")).natsLink(inner.connection).state : "connected";
+  const busState = bus.closed
+    ? "closed"
+    : inner.connection
+      ? (await import("./bus/nats.ts")).natsLink(inner.connection).state
+      : "connected";
   let timer: ReturnType<typeof setTimeout> | undefined;
   const registryOk = await Promise.race([
-    registry.list().then(() => true, () => false),
+    registry.list().then(
+      () => true,
+      () => false,
+    ),
     new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), probeMs))),
   ]);
   clearTimeout(timer);

@@ -48,25 +48,40 @@ export function observeHttp(app: Hono, opts: ObserveHttpOptions): void {
     const parent = propagation.extract(ROOT_CONTEXT, carrier);
     const method = c.req.method;
     await runWithRequestId(requestId, () =>
-      tracer().startActiveSpan(`HTTP ${method}`, { kind: SpanKind.SERVER, attributes: { "http.request.method": method, "url.path": c.req.path } }, parent, async (span) => {
-        try {
-          await next();
-        } finally {
-          // The route pattern of the handler (middlewares are registered for method ALL).
-          const route = matchedRoutes(c).filter((r) => r.method !== "ALL").at(-1)?.path ?? "unmatched";
-          const status = c.res.status;
-          c.res.headers.set("x-request-id", requestId);
-          httpRequestDuration.observe({ route, method, status: String(status) }, secondsSince(start));
-          span.updateName(`HTTP ${method} ${route}`);
-          span.setAttribute("http.route", route);
-          span.setAttribute("http.response.status_code", status);
-          if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
-          span.end();
-          const line = { method, path: c.req.path, route, status, duration_ms: Math.round((performance.now() - start) * 100) / 100, request_id: requestId };
-          if (QUIET.test(c.req.path)) opts.logger.debug(line, "request");
-          else opts.logger.info(line, "request");
-        }
-      }),
+      tracer().startActiveSpan(
+        `HTTP ${method}`,
+        { kind: SpanKind.SERVER, attributes: { "http.request.method": method, "url.path": c.req.path } },
+        parent,
+        async (span) => {
+          try {
+            await next();
+          } finally {
+            // The route pattern of the handler (middlewares are registered for method ALL).
+            const route =
+              matchedRoutes(c)
+                .filter((r) => r.method !== "ALL")
+                .at(-1)?.path ?? "unmatched";
+            const status = c.res.status;
+            c.res.headers.set("x-request-id", requestId);
+            httpRequestDuration.observe({ route, method, status: String(status) }, secondsSince(start));
+            span.updateName(`HTTP ${method} ${route}`);
+            span.setAttribute("http.route", route);
+            span.setAttribute("http.response.status_code", status);
+            if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+            span.end();
+            const line = {
+              method,
+              path: c.req.path,
+              route,
+              status,
+              duration_ms: Math.round((performance.now() - start) * 100) / 100,
+              request_id: requestId,
+            };
+            if (QUIET.test(c.req.path)) opts.logger.debug(line, "request");
+            else opts.logger.info(line, "request");
+          }
+        },
+      ),
     );
   });
 }

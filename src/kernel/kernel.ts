@@ -10,7 +10,15 @@ import type { Config } from "./config.ts";
 import { REQUEST_ID_HEADER } from "./identity.ts";
 import { newId } from "./ids.ts";
 import type { Logger } from "./logger.ts";
-import { subgraphSubject, type DatabaseConfig, type HandlerMeta, type ModuleContext, type ModuleDefinition, type ModuleInstance, type PartDefinition } from "./module.ts";
+import {
+  subgraphSubject,
+  type DatabaseConfig,
+  type HandlerMeta,
+  type ModuleContext,
+  type ModuleDefinition,
+  type ModuleInstance,
+  type PartDefinition,
+} from "./module.ts";
 import type { Registration, Registry } from "./registry/types.ts";
 import type { SupergraphStore } from "./supergraph/types.ts";
 import { createMemorySupergraphStore } from "./supergraph/memory.ts";
@@ -159,7 +167,8 @@ export class Kernel {
     this.state = "starting";
     try {
       // Imported here, and only for a NATS bus: the memory-bus monolith never loads nats.js.
-      if (this.transportBus.transport === "nats") this.natsConnection = (await import("./bus/nats.ts")).natsConnectionOf(this.transportBus) ?? undefined;
+      if (this.transportBus.transport === "nats")
+        this.natsConnection = (await import("./bus/nats.ts")).natsConnectionOf(this.transportBus) ?? undefined;
       for (const def of startOrder(this.modules)) await this.startModule(def);
       for (const part of this.parts) {
         const log = this.logger.child({ module: part.name });
@@ -204,10 +213,17 @@ export class Kernel {
       databasePath: database.kind === "sqlite" ? database.path : join(this.config.dataDir, `${def.name}.sqlite`),
       serve: (subject, handler) => {
         subscriptions.push(
-          serveJson(this.bus, subject, (req, m) => (this.handled.set(subject, (this.handled.get(subject) ?? 0) + 1), handler(req as never, metaFor(m.subject, m.headers))), {
-            queue,
-            onUnexpected: (err, m) => log.error({ err, subject: m.subject, request_id: m.headers[REQUEST_ID_HEADER] }, "handler failed"),
-          }),
+          serveJson(
+            this.bus,
+            subject,
+            (req, m) => (
+              this.handled.set(subject, (this.handled.get(subject) ?? 0) + 1), handler(req as never, metaFor(m.subject, m.headers))
+            ),
+            {
+              queue,
+              onUnexpected: (err, m) => log.error({ err, subject: m.subject, request_id: m.headers[REQUEST_ID_HEADER] }, "handler failed"),
+            },
+          ),
         );
       },
       on: (subject, handler) => {
@@ -221,16 +237,27 @@ export class Kernel {
               const labels = { subject, consumer: def.name };
               if (msg.deliveryCount > 1) eventsRedelivered.inc(labels);
               const handle = () =>
-                withSpan(`event.handle ${subject}`, { kind: SpanKind.CONSUMER, parent: extractTraceContext(msg.headers), attributes: { "messaging.message.id": msg.eventId, "switchyard.delivery_count": msg.deliveryCount } }, async () => {
-                  try {
-                    await handler(msg.json(), meta);
-                    eventsConsumed.inc({ ...labels, outcome: "ok" });
-                  } catch (err) {
-                    eventsConsumed.inc({ ...labels, outcome: "error" });
-                    meta.logger.error({ err, subject: msg.subject, deliveryCount: msg.deliveryCount }, "event handler failed; will be redelivered");
-                    throw err;
-                  }
-                });
+                withSpan(
+                  `event.handle ${subject}`,
+                  {
+                    kind: SpanKind.CONSUMER,
+                    parent: extractTraceContext(msg.headers),
+                    attributes: { "messaging.message.id": msg.eventId, "switchyard.delivery_count": msg.deliveryCount },
+                  },
+                  async () => {
+                    try {
+                      await handler(msg.json(), meta);
+                      eventsConsumed.inc({ ...labels, outcome: "ok" });
+                    } catch (err) {
+                      eventsConsumed.inc({ ...labels, outcome: "error" });
+                      meta.logger.error(
+                        { err, subject: msg.subject, deliveryCount: msg.deliveryCount },
+                        "event handler failed; will be redelivered",
+                      );
+                      throw err;
+                    }
+                  },
+                );
               const requestId = msg.headers[REQUEST_ID_HEADER];
               await (requestId ? runWithRequestId(requestId, handle) : handle());
             },
@@ -290,7 +317,16 @@ export class Kernel {
     const schema = await subgraphSchema(typeDefsHash, def.typeDefs, instance.resolvers as GraphQLResolverMap<unknown>);
     const gqlSubject = subgraphSubject(def.name);
     subscriptions.push(
-      serveSubgraph({ bus: this.bus, subject: gqlSubject, queue, schema, logger: log, identity: this.busIdentity, heartbeatMs: this.config.subscriptionHeartbeatMs, onRequest: () => this.handled.set(gqlSubject, (this.handled.get(gqlSubject) ?? 0) + 1) }),
+      serveSubgraph({
+        bus: this.bus,
+        subject: gqlSubject,
+        queue,
+        schema,
+        logger: log,
+        identity: this.busIdentity,
+        heartbeatMs: this.config.subscriptionHeartbeatMs,
+        onRequest: () => this.handled.set(gqlSubject, (this.handled.get(gqlSubject) ?? 0) + 1),
+      }),
     );
     // The registry entry tells gateways to send requests here: every subscription above must
     // be live on the server first (a NATS SUB takes effect once the server read it), or the
@@ -302,7 +338,12 @@ export class Kernel {
       version: def.version,
       subjects: [subgraphSubject(def.name), subgraphStreamSubject(def.name), ...def.subjects],
       sdlHash: typeDefsHash,
-      metadata: { host: hostname(), pid: String(process.pid), startedAt: new Date().toISOString(), ...(process.env["FLY_REGION"] ? { region: process.env["FLY_REGION"] } : {}) },
+      metadata: {
+        host: hostname(),
+        pid: String(process.pid),
+        startedAt: new Date().toISOString(),
+        ...(process.env["FLY_REGION"] ? { region: process.env["FLY_REGION"] } : {}),
+      },
     });
     log.info({ version: def.version, subjects: running.registration.instance.subjects }, `module ${def.name} started`);
   }

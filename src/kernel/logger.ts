@@ -26,7 +26,8 @@ export interface LoggerOptions {
  * transports resolve files from node_modules at run time, which a compiled Bun binary lacks.
  */
 export function createLogger(opts: LoggerOptions): Logger {
-  if (opts.destination) return pino({ level: opts.level as LevelWithSilent, base: { pid: process.pid }, mixin: correlationMixin }, opts.destination);
+  if (opts.destination)
+    return pino({ level: opts.level as LevelWithSilent, base: { pid: process.pid }, mixin: correlationMixin }, opts.destination);
   const usePretty = opts.pretty ?? Boolean(process.stdout.isTTY);
   const base = { level: opts.level as LevelWithSilent, base: { pid: process.pid }, mixin: correlationMixin };
   if (usePretty) {

@@ -98,7 +98,7 @@ export interface ModuleContext {
 /** Where a module keeps its data. */
 export type DatabaseConfig =
   | { kind: "sqlite"; path: string }
-  | { kind: "postgres"; url: string; /** Max pool connections. */ poolMax: number };
+  | { kind: "postgres"; url: string /** Max pool connections. */; poolMax: number };
 
 /** What a started module returns. */
 export interface ModuleInstance {

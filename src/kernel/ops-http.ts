@@ -72,7 +72,10 @@ export function startOpsServer(config: Pick<Config, "opsPort" | "opsHost">, opts
   try {
     server = Bun.serve({ port: config.opsPort, hostname: config.opsHost, fetch: (req) => app.fetch(req) });
   } catch (err) {
-    throw new Error(`operations listener (OPS_HOST=${config.opsHost}, OPS_PORT=${config.opsPort}) cannot start: ${(err as Error).message}`, { cause: err });
+    throw new Error(
+      `operations listener (OPS_HOST=${config.opsHost}, OPS_PORT=${config.opsPort}) cannot start: ${(err as Error).message}`,
+      { cause: err },
+    );
   }
   const host = config.opsHost.includes(":") ? `[${config.opsHost}]` : config.opsHost;
   const url = `http://${host}:${server.port}`;

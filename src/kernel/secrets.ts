@@ -30,11 +30,17 @@ export type JwtSecretSource = "configured" | "generated" | "dev-file" | "migrate
  *   {@link ConfigError} whose message is the one line shown to the operator.
  * @throws ConfigError when no secret may be used.
  */
-export function resolveJwtSecret(config: Pick<Config, "jwtSecret" | "nodeEnv" | "bus" | "dataDir">, opts: { migrateOnly?: boolean } = {}): { secret: string; source: JwtSecretSource } {
+export function resolveJwtSecret(
+  config: Pick<Config, "jwtSecret" | "nodeEnv" | "bus" | "dataDir">,
+  opts: { migrateOnly?: boolean } = {},
+): { secret: string; source: JwtSecretSource } {
   if (config.jwtSecret) return { secret: config.jwtSecret, source: "configured" };
   if (opts.migrateOnly) return { secret: randomBytes(48).toString("base64url"), source: "migrate-only" };
   if (config.bus.kind !== "memory") throw new ConfigError("JWT_SECRET: must be set when BUS is not memory (every process must share it)");
-  if (!isDevelopment(config)) throw new ConfigError(`JWT_SECRET: must be set in production (NODE_ENV=${config.nodeEnv}); a generated secret is used only with NODE_ENV=development`);
+  if (!isDevelopment(config))
+    throw new ConfigError(
+      `JWT_SECRET: must be set in production (NODE_ENV=${config.nodeEnv}); a generated secret is used only with NODE_ENV=development`,
+    );
   const { secret, created } = devJwtSecret(config.dataDir);
   return { secret, source: created ? "generated" : "dev-file" };
 }

@@ -46,7 +46,10 @@ function clean(raw: string, field: string, bounds: TextBounds, forbidden: RegExp
   if (forbidden.test(text)) throw badInput(`${field} must not contain ${what}`, { field });
   const min = bounds.min ?? 1;
   const n = codePoints(text);
-  if (n < min || n > bounds.max) throw badInput(min > 0 ? `${field} must be ${min} to ${bounds.max} characters` : `${field} must be at most ${bounds.max} characters`, { field });
+  if (n < min || n > bounds.max)
+    throw badInput(min > 0 ? `${field} must be ${min} to ${bounds.max} characters` : `${field} must be at most ${bounds.max} characters`, {
+      field,
+    });
   return text;
 }
 
@@ -66,7 +69,13 @@ export function singleLineText(raw: string, field: string, bounds: TextBounds): 
  * @throws AppError BAD_USER_INPUT `{ field }`.
  */
 export function multiLineText(raw: string, field: string, bounds: TextBounds): string {
-  return clean(raw.replace(/\r\n?/g, "\n"), field, bounds, MULTI_LINE_FORBIDDEN, "control characters other than line feeds and tabs, or bidirectional controls");
+  return clean(
+    raw.replace(/\r\n?/g, "\n"),
+    field,
+    bounds,
+    MULTI_LINE_FORBIDDEN,
+    "control characters other than line feeds and tabs, or bidirectional controls",
+  );
 }
 
 /**

@@ -95,12 +95,14 @@ export function initTracing(opts: TracingOptions): TracingHandle {
  */
 function lazyOtlpExporter(url: string): SpanExporter {
   let loaded: Promise<SpanExporter> | undefined;
-  const exporter = (): Promise<SpanExporter> => (loaded ??= import("@opentelemetry/exporter-trace-otlp-http").then(({ OTLPTraceExporter }) => new OTLPTraceExporter({ url })));
+  const exporter = (): Promise<SpanExporter> =>
+    (loaded ??= import("@opentelemetry/exporter-trace-otlp-http").then(({ OTLPTraceExporter }) => new OTLPTraceExporter({ url })));
   return {
     export(spans, resultCallback: (result: ExportResult) => void) {
       exporter().then(
         (e) => e.export(spans, resultCallback),
-        (error: unknown) => resultCallback({ code: ExportResultCode.FAILED, error: error instanceof Error ? error : new Error(String(error)) }),
+        (error: unknown) =>
+          resultCallback({ code: ExportResultCode.FAILED, error: error instanceof Error ? error : new Error(String(error)) }),
       );
     },
     // Nothing was ever exported when it is not loaded: nothing to flush or shut down.
@@ -141,16 +143,21 @@ export async function withSpan<T>(
   fn: (span: Span) => Promise<T>,
 ): Promise<T> {
   const parent = opts.parent ?? context.active();
-  return tracer().startActiveSpan(name, { kind: opts.kind ?? SpanKind.INTERNAL, ...(opts.attributes ? { attributes: opts.attributes } : {}) }, parent, async (span) => {
-    try {
-      return await fn(span);
-    } catch (err) {
-      markError(span, err);
-      throw err;
-    } finally {
-      span.end();
-    }
-  });
+  return tracer().startActiveSpan(
+    name,
+    { kind: opts.kind ?? SpanKind.INTERNAL, ...(opts.attributes ? { attributes: opts.attributes } : {}) },
+    parent,
+    async (span) => {
+      try {
+        return await fn(span);
+      } catch (err) {
+        markError(span, err);
+        throw err;
+      } finally {
+        span.end();
+      }
+    },
+  );
 }
 
 /** Records `err` on `span` and sets status ERROR. */

@@ -42,7 +42,13 @@ export async function createTransports(config: Config, logger: Logger, name: str
       ...(config.nats.pass ? { pass: config.nats.pass } : {}),
       ...(config.nats.credsFile ? { credsFile: config.nats.credsFile } : {}),
       ...(config.nats.tlsCaFile || config.nats.tlsCertFile
-        ? { tls: { ...(config.nats.tlsCaFile ? { caFile: config.nats.tlsCaFile } : {}), ...(config.nats.tlsCertFile ? { certFile: config.nats.tlsCertFile } : {}), ...(config.nats.tlsKeyFile ? { keyFile: config.nats.tlsKeyFile } : {}) } }
+        ? {
+            tls: {
+              ...(config.nats.tlsCaFile ? { caFile: config.nats.tlsCaFile } : {}),
+              ...(config.nats.tlsCertFile ? { certFile: config.nats.tlsCertFile } : {}),
+              ...(config.nats.tlsKeyFile ? { keyFile: config.nats.tlsKeyFile } : {}),
+            },
+          }
         : {}),
     });
     bus = nats;
@@ -54,9 +60,20 @@ export async function createTransports(config: Config, logger: Logger, name: str
   let registry: Registry;
   let supergraphStore: SupergraphStore;
   if (config.registry.kind === "etcd") {
-    const [{ createEtcdRegistry }, { createEtcdSupergraphStore }] = await Promise.all([import("./registry/etcd.ts"), import("./supergraph/etcd.ts")]);
-    registry = await createEtcdRegistry({ hosts: config.registry.hosts, ttlS: config.registryTtlS, logger: logger.child({ component: "etcd" }) });
-    supergraphStore = await createEtcdSupergraphStore({ hosts: config.registry.hosts, ttlS: config.registryTtlS, logger: logger.child({ component: "etcd" }) });
+    const [{ createEtcdRegistry }, { createEtcdSupergraphStore }] = await Promise.all([
+      import("./registry/etcd.ts"),
+      import("./supergraph/etcd.ts"),
+    ]);
+    registry = await createEtcdRegistry({
+      hosts: config.registry.hosts,
+      ttlS: config.registryTtlS,
+      logger: logger.child({ component: "etcd" }),
+    });
+    supergraphStore = await createEtcdSupergraphStore({
+      hosts: config.registry.hosts,
+      ttlS: config.registryTtlS,
+      logger: logger.child({ component: "etcd" }),
+    });
   } else {
     registry = createMemoryRegistry({ logger });
     supergraphStore = createMemorySupergraphStore();

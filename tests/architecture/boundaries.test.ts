@@ -30,13 +30,21 @@ describe("module boundaries", () => {
 
   test("the checker catches violations (it can fail)", () => {
     const bad: SourceFile[] = [
-      { path: "src/modules/order/resolvers.ts", source: `import { x } from "../catalog/storage/sqlite.ts";\nimport { y } from "../catalog/contract/index.ts";` },
+      {
+        path: "src/modules/order/resolvers.ts",
+        source: `import { x } from "../catalog/storage/sqlite.ts";\nimport { y } from "../catalog/contract/index.ts";`,
+      },
       { path: "src/modules/order/a.ts", source: `const m = await import("../account/module.ts");` },
       { path: "src/gateway/x.ts", source: `export { z } from "../modules/catalog/contract/index.ts";` },
       { path: "src/kernel/k.ts", source: `import "../gateway/index.ts";` },
     ];
     const v = findViolations(bad);
-    expect(v.map((x) => x.specifier)).toEqual(["../catalog/storage/sqlite.ts", "../account/module.ts", "../modules/catalog/contract/index.ts", "../gateway/index.ts"]);
+    expect(v.map((x) => x.specifier)).toEqual([
+      "../catalog/storage/sqlite.ts",
+      "../account/module.ts",
+      "../modules/catalog/contract/index.ts",
+      "../gateway/index.ts",
+    ]);
   });
 
   test("import scanner sees static, dynamic, re-export and side-effect imports", () => {

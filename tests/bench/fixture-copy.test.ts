@@ -8,7 +8,16 @@ const SHARED = resolve(ROOT, "../shared/bench/gateways-benchmark");
 
 describe("gateways-benchmark fixture copy", () => {
   test("the repo's copy has every fixture file", () => {
-    for (const f of ["supergraph.graphql", "query.graphql", "expected-response.json", "data.json", "accounts.graphql", "inventory.graphql", "products.graphql", "reviews.graphql"]) {
+    for (const f of [
+      "supergraph.graphql",
+      "query.graphql",
+      "expected-response.json",
+      "data.json",
+      "accounts.graphql",
+      "inventory.graphql",
+      "products.graphql",
+      "reviews.graphql",
+    ]) {
       expect(existsSync(join(VENDORED, f))).toBe(true);
     }
   });

@@ -71,7 +71,13 @@ describe("benchmark harness (smoke)", () => {
       writeFileSync(canonical, expectedResponse().trim().replace("Uri Goldshtein", "Uri Goldshteim"));
       const bodyFile = join(dir, "request.json");
       writeFileSync(bodyFile, body);
-      const r = await runWrk({ url: ceiling.url, connections: 1, durationS: 1, scriptArgs: checkArgs(canonical, bodyFile, "smoke"), cpus: undefined });
+      const r = await runWrk({
+        url: ceiling.url,
+        connections: 1,
+        durationS: 1,
+        scriptArgs: checkArgs(canonical, bodyFile, "smoke"),
+        cpus: undefined,
+      });
       expect(r.requests).toBeGreaterThan(0);
       expect(r.wrong).toBe(r.checked);
       expect(r.badStatus).toBe(0);

@@ -12,7 +12,12 @@ describe("--supergraph file", () => {
       { name: "reviews", url: "http://127.0.0.1:4200/reviews" },
     ]);
     const bus = rewriteSupergraphUrls(fixtureSupergraph(), (n) => `bus://graphql.${n}`);
-    expect(supergraphSubgraphs(bus).map((s) => s.url)).toEqual(["bus://graphql.accounts", "bus://graphql.inventory", "bus://graphql.products", "bus://graphql.reviews"]);
+    expect(supergraphSubgraphs(bus).map((s) => s.url)).toEqual([
+      "bus://graphql.accounts",
+      "bus://graphql.inventory",
+      "bus://graphql.products",
+      "bus://graphql.reviews",
+    ]);
     expect(Object.keys(staticSupergraph(bus).subgraphs)).toEqual(["accounts", "inventory", "products", "reviews"]);
   });
 
@@ -20,7 +25,9 @@ describe("--supergraph file", () => {
     expect(() => supergraphSubgraphs("type Query { a: Int")).toThrow(SupergraphFileError);
     expect(() => supergraphSubgraphs("type Query { a: Int }")).toThrow("no join__Graph enum");
     const ftp = rewriteSupergraphUrls(fixtureSupergraph(), (n) => `ftp://x/${n}`);
-    expect(() => supergraphSubgraphs(ftp)).toThrow('subgraph accounts: url must be http(s)://... or bus://graphql.<name>, got "ftp://x/accounts"');
+    expect(() => supergraphSubgraphs(ftp)).toThrow(
+      'subgraph accounts: url must be http(s)://... or bus://graphql.<name>, got "ftp://x/accounts"',
+    );
   });
 
   test("SUPERGRAPH_FILE / --supergraph must name an existing file", () => {

@@ -17,12 +17,7 @@
 
 import { afterEach, describe, expect, test } from "bun:test";
 import { EMPTY, encodeJson, encodeText, jsonPayload } from "../../src/kernel/bus/codec.ts";
-import {
-  BusClosedError,
-  BusTimeoutError,
-  InvalidSubjectError,
-  NoRespondersError,
-} from "../../src/kernel/bus/errors.ts";
+import { BusClosedError, BusTimeoutError, InvalidSubjectError, NoRespondersError } from "../../src/kernel/bus/errors.ts";
 import type { Bus, BusFactory, Msg, MsgHandler, Subscription } from "../../src/kernel/bus/types.ts";
 
 /** Polls `cond` every 2 ms; throws after `timeoutMs` (default 2000 ms) naming `what`. */
@@ -234,10 +229,7 @@ export function busContract(name: string, factory: BusFactory): void {
         await bus.flush();
         bus.publish(`${p}.m.n`, encodeText("1"));
         bus.publish(`${p}.m.n`, encodeText("2"));
-        await waitFor(
-          () => exact.msgs.length >= 2 && star.msgs.length >= 2 && gt.msgs.length >= 2,
-          "deliveries to all three",
-        );
+        await waitFor(() => exact.msgs.length >= 2 && star.msgs.length >= 2 && gt.msgs.length >= 2, "deliveries to all three");
         await bus.flush();
         expect(exact.texts()).toEqual(["1", "2"]);
         expect(star.texts()).toEqual(["1", "2"]);
@@ -447,9 +439,7 @@ export function busContract(name: string, factory: BusFactory): void {
         });
         await server.flush();
         const replies = await Promise.all(
-          Array.from({ length: 500 }, (_, n) =>
-            client.request(`${p}.double`, encodeJson({ n }), { timeoutMs: 4000 }),
-          ),
+          Array.from({ length: 500 }, (_, n) => client.request(`${p}.double`, encodeJson({ n }), { timeoutMs: 4000 })),
         );
         replies.forEach((reply, n) => {
           expect(reply.json<{ n: number; doubled: number }>()).toEqual({ n, doubled: n * 2 });

@@ -188,9 +188,7 @@ export function registryContract(name: string, factory: RegistryFactory): void {
       const registry = await open();
       const n = mod("dup");
       await registry.register(instance(n, "i1"));
-      expect(await rejection(registry.register(instance(n, "i1", { version: "9.9.9" })))).toBeInstanceOf(
-        RegistryError,
-      );
+      expect(await rejection(registry.register(instance(n, "i1", { version: "9.9.9" })))).toBeInstanceOf(RegistryError);
       await registry.register(instance(n, "i2"));
       await waitFor(async () => (await registry.list(n)).length === 2, "two instances");
       expect((await registry.list(n)).map((i) => [i.instanceId, i.version])).toEqual([

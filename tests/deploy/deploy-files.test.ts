@@ -41,7 +41,13 @@ describe("fly.toml agrees with the binary", () => {
   test("release_command runs migrations with a valid invocation", () => {
     const args = argsOf(fly.deploy.release_command);
     expect(args).toContain("--migrate");
-    expect(() => loadConfig(args.filter((a) => a !== "--migrate"), fly.env, { parts })).not.toThrow();
+    expect(() =>
+      loadConfig(
+        args.filter((a) => a !== "--migrate"),
+        fly.env,
+        { parts },
+      ),
+    ).not.toThrow();
   });
 
   test("only the gateway is public, with readiness checks; modules have liveness checks", () => {
@@ -61,7 +67,13 @@ describe("fly.toml agrees with the binary", () => {
       const r = loadConfig(argsOf(cmd), { ...fly.env, JWT_SECRET: "x".repeat(40) }, { parts });
       if (r.help) throw new Error("help");
       expect(isDevelopment(r.config)).toBe(false);
-      expect(r.config).toMatchObject({ graphiql: false, introspection: false, subgraphTimings: false, opsPort, opsHost: fly.env["OPS_HOST"] });
+      expect(r.config).toMatchObject({
+        graphiql: false,
+        introspection: false,
+        subgraphTimings: false,
+        opsPort,
+        opsHost: fly.env["OPS_HOST"],
+      });
       // Not the public interface: Fly's private network address of the machine.
       expect(r.config.opsHost).not.toBe(r.config.host);
     }
@@ -79,7 +91,10 @@ describe("fly.toml agrees with the binary", () => {
 });
 
 describe("Dockerfile", () => {
-  const stages = dockerfile.split(/^FROM /m).slice(1).map((s) => `FROM ${s}`);
+  const stages = dockerfile
+    .split(/^FROM /m)
+    .slice(1)
+    .map((s) => `FROM ${s}`);
   const run = (stage: string) => [...stage.matchAll(/^RUN (.+(?:\\\n.+)*)$/gm)].map((m) => (m[1] ?? "").replace(/\\\n\s*/g, " "));
 
   test("multi-stage on the official Bun image, non-root, health check, MODULES by env", () => {
@@ -123,14 +138,19 @@ describe("Dockerfile", () => {
           const dst = join(wd, dest ?? ".");
           for (const src of (srcs ?? "").split(/\s+/)) {
             const origin = from ? join(stageDirs.get(from) ?? "", src) : join(ROOT, src);
-            const target = dest === "./" || dest?.endsWith("/") && !src.includes("/") ? join(dst, src.replace(/^.*\//, "")) : dst;
+            const target = dest === "./" || (dest?.endsWith("/") && !src.includes("/")) ? join(dst, src.replace(/^.*\//, "")) : dst;
             expect(existsSync(origin)).toBe(true);
             cpSync(origin, target, { recursive: true });
           }
         }
       }
       for (const cmd of run(stage)) {
-        const p = Bun.spawn(["sh", "-c", cmd], { cwd: wd, env: { ...process.env, PATH: `${join(ROOT, "node_modules/.bin")}:${process.env["PATH"] ?? ""}` }, stdout: "pipe", stderr: "pipe" });
+        const p = Bun.spawn(["sh", "-c", cmd], {
+          cwd: wd,
+          env: { ...process.env, PATH: `${join(ROOT, "node_modules/.bin")}:${process.env["PATH"] ?? ""}` },
+          stdout: "pipe",
+          stderr: "pipe",
+        });
         const code = await p.exited;
         if (code !== 0) throw new Error(`RUN ${cmd} failed (${code}):\n${await new Response(p.stderr).text()}`);
       }

@@ -73,11 +73,26 @@ for (const name of selectedTopologies()) {
       for (const path of ADMIN_PATHS) {
         const url = `${t.opsUrl}${path}`;
         expect(await refusal(await fetch(url))).toEqual({ status: 401, code: "UNAUTHENTICATED" });
-        expect(await refusal(await fetch(url, { headers: { authorization: "Basic YWRtaW46YWRtaW4=" } }))).toEqual({ status: 401, code: "UNAUTHENTICATED" });
-        expect(await refusal(await fetch(url, { headers: { authorization: `Bearer ${forged}` } }))).toEqual({ status: 401, code: "UNAUTHENTICATED" });
-        expect(await refusal(await fetch(url, { headers: { authorization: `Bearer ${await expiredAdminToken(t.jwtSecret)}` } }))).toEqual({ status: 401, code: "UNAUTHENTICATED" });
-        expect(await refusal(await fetch(url, { headers: { authorization: `Bearer ${customer.token}` } }))).toEqual({ status: 403, code: "FORBIDDEN" });
-        expect(await refusal(await fetch(url, { headers: { authorization: `Bearer ${ghost}` } }))).toEqual({ status: 401, code: "UNAUTHENTICATED" });
+        expect(await refusal(await fetch(url, { headers: { authorization: "Basic YWRtaW46YWRtaW4=" } }))).toEqual({
+          status: 401,
+          code: "UNAUTHENTICATED",
+        });
+        expect(await refusal(await fetch(url, { headers: { authorization: `Bearer ${forged}` } }))).toEqual({
+          status: 401,
+          code: "UNAUTHENTICATED",
+        });
+        expect(await refusal(await fetch(url, { headers: { authorization: `Bearer ${await expiredAdminToken(t.jwtSecret)}` } }))).toEqual({
+          status: 401,
+          code: "UNAUTHENTICATED",
+        });
+        expect(await refusal(await fetch(url, { headers: { authorization: `Bearer ${customer.token}` } }))).toEqual({
+          status: 403,
+          code: "FORBIDDEN",
+        });
+        expect(await refusal(await fetch(url, { headers: { authorization: `Bearer ${ghost}` } }))).toEqual({
+          status: 401,
+          code: "UNAUTHENTICATED",
+        });
         expect((await fetch(url, { headers: await adminAuth(t) })).status).toBe(200);
       }
     });

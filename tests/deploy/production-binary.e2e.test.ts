@@ -62,14 +62,26 @@ for (const [label, base] of Object.entries(ENVIRONMENTS)) {
     beforeAll(async () => {
       const dataDir = mkdtempSync(join(dir, "data-"));
       const [port, opsPort] = [await freePort(), await freePort()];
-      const env = { ...base(), JWT_SECRET: SECRET, DATA_DIR: dataDir, HOST: "127.0.0.1", PORT: String(port), OPS_HOST: "127.0.0.1", OPS_PORT: String(opsPort) };
+      const env = {
+        ...base(),
+        JWT_SECRET: SECRET,
+        DATA_DIR: dataDir,
+        HOST: "127.0.0.1",
+        PORT: String(port),
+        OPS_HOST: "127.0.0.1",
+        OPS_PORT: String(opsPort),
+      };
       const p = spawnExact(bin, env, dir);
       const url = `http://127.0.0.1:${port}/graphql`;
       r = { ...p, url, opsUrl: `http://127.0.0.1:${opsPort}`, dataDir };
-      await waitFor("binary ready", async () => {
-        if (p.proc.exitCode !== null) throw new Error(`exited ${p.proc.exitCode}: ${p.output()}`);
-        return (await fetch(`http://127.0.0.1:${port}/health/ready`).catch(() => null))?.status === 200;
-      }, 60_000).catch((err: unknown) => {
+      await waitFor(
+        "binary ready",
+        async () => {
+          if (p.proc.exitCode !== null) throw new Error(`exited ${p.proc.exitCode}: ${p.output()}`);
+          return (await fetch(`http://127.0.0.1:${port}/health/ready`).catch(() => null))?.status === 200;
+        },
+        60_000,
+      ).catch((err: unknown) => {
         throw new Error(`${String(err)}\n${p.output().slice(-3000)}`);
       });
     }, 90_000);
@@ -79,13 +91,27 @@ for (const [label, base] of Object.entries(ENVIRONMENTS)) {
     });
 
     const post = async (body: unknown, headers: Record<string, string> = {}) => {
-      const res = await fetch(r.url, { method: "POST", headers: { "content-type": "application/json", accept: "application/graphql-response+json", ...headers }, body: JSON.stringify(body) });
-      return { res, json: (await res.json()) as { data?: unknown; errors?: { message: string; extensions?: Record<string, unknown> }[]; extensions?: Record<string, unknown> } };
+      const res = await fetch(r.url, {
+        method: "POST",
+        headers: { "content-type": "application/json", accept: "application/graphql-response+json", ...headers },
+        body: JSON.stringify(body),
+      });
+      return {
+        res,
+        json: (await res.json()) as {
+          data?: unknown;
+          errors?: { message: string; extensions?: Record<string, unknown> }[];
+          extensions?: Record<string, unknown>;
+        },
+      };
     };
 
     test("the startup log says production", async () => {
       await waitFor("started line", () => r.output().includes("switchyard started"), 10_000);
-      const line = r.output().split("\n").find((l) => l.includes('"msg":"switchyard started'));
+      const line = r
+        .output()
+        .split("\n")
+        .find((l) => l.includes('"msg":"switchyard started'));
       const started = JSON.parse(line ?? "{}") as { mode?: string; msg?: string };
       expect(started.mode).toBe("production");
       expect(started.msg).toContain("production mode");
@@ -99,7 +125,9 @@ for (const [label, base] of Object.entries(ENVIRONMENTS)) {
     });
 
     test("a browser asking for GET /graphql gets no GraphiQL", async () => {
-      const res = await fetch(r.url, { headers: { accept: "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", "user-agent": "Mozilla/5.0" } });
+      const res = await fetch(r.url, {
+        headers: { accept: "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", "user-agent": "Mozilla/5.0" },
+      });
       const body = await res.text();
       expect(res.headers.get("content-type") ?? "").not.toContain("text/html");
       expect(body).not.toMatch(/graphiql/i);
@@ -118,7 +146,13 @@ for (const [label, base] of Object.entries(ENVIRONMENTS)) {
       db.exec("PRAGMA busy_timeout = 0");
       db.exec("BEGIN IMMEDIATE");
       try {
-        const { res, json } = await post({ query: REGISTER, variables: { input: { name: "Locked Out", email: `locked-${Date.now()}@example.com`, password: "password-123" } } }, { "x-request-id": "prod-masked-1" });
+        const { res, json } = await post(
+          {
+            query: REGISTER,
+            variables: { input: { name: "Locked Out", email: `locked-${Date.now()}@example.com`, password: "password-123" } },
+          },
+          { "x-request-id": "prod-masked-1" },
+        );
         expect(res.headers.get("x-request-id")).toBe("prod-masked-1");
         const err = json.errors?.[0];
         expect(err?.extensions?.["code"]).toBe("INTERNAL_SERVER_ERROR");
@@ -150,7 +184,18 @@ describe("without JWT_SECRET", () => {
   for (const [label, base] of Object.entries(ENVIRONMENTS)) {
     test(`the binary with the environment of ${label} refuses to start: exit 2, one line`, async () => {
       const dataDir = mkdtempSync(join(dir, "nosecret-"));
-      const p = spawnExact(bin, { ...base(), DATA_DIR: dataDir, HOST: "127.0.0.1", PORT: String(await freePort()), OPS_HOST: "127.0.0.1", OPS_PORT: String(await freePort()) }, dir);
+      const p = spawnExact(
+        bin,
+        {
+          ...base(),
+          DATA_DIR: dataDir,
+          HOST: "127.0.0.1",
+          PORT: String(await freePort()),
+          OPS_HOST: "127.0.0.1",
+          OPS_PORT: String(await freePort()),
+        },
+        dir,
+      );
       const timer = setTimeout(() => p.proc.kill("SIGKILL"), 20_000);
       const code = await p.proc.exited;
       clearTimeout(timer);

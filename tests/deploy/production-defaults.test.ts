@@ -75,10 +75,16 @@ describe("JWT secret", () => {
 
   test("src/main.ts without JWT_SECRET and NODE_ENV exits 2 with one line; with NODE_ENV=development it would start", async () => {
     const { NODE_ENV: _n, JWT_SECRET: _s, ...env } = process.env;
-    const p = Bun.spawn([process.execPath, join(ROOT, "src/main.ts")], { env: { ...env, DATA_DIR: tmp(), PORT: "0", OPS_PORT: "0" }, stdout: "pipe", stderr: "pipe" });
+    const p = Bun.spawn([process.execPath, join(ROOT, "src/main.ts")], {
+      env: { ...env, DATA_DIR: tmp(), PORT: "0", OPS_PORT: "0" },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
     expect(await p.exited).toBe(2);
     const err = (await new Response(p.stderr).text()).trim().split("\n");
-    expect(err).toEqual(["switchyard: configuration error: JWT_SECRET: must be set in production (NODE_ENV=production); a generated secret is used only with NODE_ENV=development"]);
+    expect(err).toEqual([
+      "switchyard: configuration error: JWT_SECRET: must be set in production (NODE_ENV=production); a generated secret is used only with NODE_ENV=development",
+    ]);
   });
 });
 
@@ -96,8 +102,14 @@ describe("admin token", () => {
     expect(await checkAdminToken(`Bearer ${admin}`, secret)).toBeUndefined();
     // A further identity check (the gateway's session guard) has the last word, only for admins.
     const seen: string[] = [];
-    const check = async (id: { accountId: string }) => (seen.push(id.accountId), { status: 401 as const, code: "UNAUTHENTICATED" as const, message: "account disabled" });
-    expect(await checkAdminToken(`Bearer ${admin}`, secret, check)).toEqual({ status: 401, code: "UNAUTHENTICATED", message: "account disabled" });
+    const check = async (id: { accountId: string }) => (
+      seen.push(id.accountId), { status: 401 as const, code: "UNAUTHENTICATED" as const, message: "account disabled" }
+    );
+    expect(await checkAdminToken(`Bearer ${admin}`, secret, check)).toEqual({
+      status: 401,
+      code: "UNAUTHENTICATED",
+      message: "account disabled",
+    });
     expect(await checkAdminToken(`Bearer ${customer}`, secret, check)).toMatchObject({ status: 403 });
     expect(seen).toEqual(["a"]);
   });

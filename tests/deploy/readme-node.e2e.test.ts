@@ -16,7 +16,7 @@ const README = readFileSync(join(ROOT, "README.md"), "utf8");
 /** The minimum Node version the README states ("Node 20.17 or newer"), as x.y.z. */
 function readmeNode(): string {
   const m = /only Node (\d+)(?:\.(\d+))?(?:\.(\d+))? or\s+newer/.exec(README);
-  if (!m) throw new Error("README names no Node version (\"only Node <x.y> or newer\")");
+  if (!m) throw new Error('README names no Node version ("only Node <x.y> or newer")');
   return `${m[1]}.${m[2] ?? 0}.${m[3] ?? 0}`;
 }
 
@@ -89,7 +89,12 @@ describe("README graphql-ws snippet under the README's Node", () => {
     // its URL pointed at this monolith; run by node as an ES module (bare imports resolve from ROOT).
     const code = `const token = process.env.TOKEN; const id = process.env.PRODUCT_ID;\n${wsSnippet().replace("ws://127.0.0.1:4000/graphql", t.graphqlUrl.replace("http:", "ws:"))}`;
     let out = "";
-    node = Bun.spawn(["node", "--input-type=module", "-e", code], { cwd: ROOT, env: { ...process.env, TOKEN: buyer.token, PRODUCT_ID: product.id }, stdout: "pipe", stderr: "pipe" });
+    node = Bun.spawn(["node", "--input-type=module", "-e", code], {
+      cwd: ROOT,
+      env: { ...process.env, TOKEN: buyer.token, PRODUCT_ID: product.id },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
     const pump = async (s: ReadableStream<Uint8Array>) => {
       const dec = new TextDecoder();
       for await (const c of s) out += dec.decode(c, { stream: true });

@@ -13,9 +13,9 @@ import { LOGIN, newAccount } from "./flows.ts";
 const ADMIN_EMAIL = "root@switchyard.example";
 const ADMIN_PASSWORD = "e2e admin password";
 
-
 const post = postGraphql;
-const errorsOf = (b: GqlResponse<unknown>): [string | undefined, (string | number)[] | undefined][] => (b.errors ?? []).map((e) => [e.extensions?.code, e.path]);
+const errorsOf = (b: GqlResponse<unknown>): [string | undefined, (string | number)[] | undefined][] =>
+  (b.errors ?? []).map((e) => [e.extensions?.code, e.path]);
 
 const CREATE_CATEGORY = `mutation($name: String!) { createCategory(name: $name) { id name } }`;
 const CREATE_PRODUCT = `mutation($input: CreateProductInput!) { createProduct(input: $input) { id name price { cents currency } stock category { id name } } }`;
@@ -44,7 +44,10 @@ for (const name of selectedTopologies()) {
     }, 60_000);
 
     test("the admin from ADMIN_EMAIL/ADMIN_PASSWORD logs in and has the admin role", async () => {
-      const r = await client(url).request<{ login: { token: string; account: { id: string } } }>(LOGIN, { email: ADMIN_EMAIL, password: ADMIN_PASSWORD });
+      const r = await client(url).request<{ login: { token: string; account: { id: string } } }>(LOGIN, {
+        email: ADMIN_EMAIL,
+        password: ADMIN_PASSWORD,
+      });
       adminToken = r.login.token;
       const me = await post<{ me: { email: string; roles: string[] } }>(url, "{ me { email roles } }", {}, adminToken);
       expect(me.body).toEqual({ data: { me: { email: ADMIN_EMAIL, roles: ["customer", "admin"] } } });
@@ -57,11 +60,21 @@ for (const name of selectedTopologies()) {
       const created = await post<{ createProduct: { id: string; name: string } }>(
         url,
         CREATE_PRODUCT,
-        { input: { name: `Moka ${word}`, description: "A stovetop espresso maker for the e2e suite.", priceCents: 3450, categoryId: category.id, stock: 7 } },
+        {
+          input: {
+            name: `Moka ${word}`,
+            description: "A stovetop espresso maker for the e2e suite.",
+            priceCents: 3450,
+            categoryId: category.id,
+            stock: 7,
+          },
+        },
         adminToken,
       );
       expect(created.body as unknown).toEqual({
-        data: { createProduct: { id: expect.any(String), name: `Moka ${word}`, price: { cents: 3450, currency: "USD" }, stock: 7, category } },
+        data: {
+          createProduct: { id: expect.any(String), name: `Moka ${word}`, price: { cents: 3450, currency: "USD" }, stock: 7, category },
+        },
       });
       const id = (created.body.data as { createProduct: { id: string } }).createProduct.id;
       // Anyone (no token) finds it by a prefix of its name.
@@ -69,11 +82,18 @@ for (const name of selectedTopologies()) {
       expect(found.body.data?.products.edges.map((e) => e.node.id)).toEqual([id]);
 
       const renamed = `Moka ${word}x`;
-      const upd = await post(url, `mutation($id: ID!) { updateProduct(id: $id, input: { name: "${renamed}", priceCents: 3000 }) { name price { cents } } }`, { id }, adminToken);
+      const upd = await post(
+        url,
+        `mutation($id: ID!) { updateProduct(id: $id, input: { name: "${renamed}", priceCents: 3000 }) { name price { cents } } }`,
+        { id },
+        adminToken,
+      );
       expect(upd.body).toEqual({ data: { updateProduct: { name: renamed, price: { cents: 3000 } } } });
       const st = await post(url, `mutation($id: ID!) { setStock(productId: $id, stock: 2) { stock inStock } }`, { id }, adminToken);
       expect(st.body).toEqual({ data: { setStock: { stock: 2, inStock: true } } });
-      const after = await post<{ products: { edges: { node: { id: string; name: string; stock: number } }[] } }>(url, SEARCH, { q: `${word}x` });
+      const after = await post<{ products: { edges: { node: { id: string; name: string; stock: number } }[] } }>(url, SEARCH, {
+        q: `${word}x`,
+      });
       expect(after.body.data?.products.edges.map((e) => e.node)).toEqual([{ id, name: renamed, stock: 2 }]);
     });
 
@@ -86,7 +106,11 @@ for (const name of selectedTopologies()) {
           createProduct(input: $input) { id }
           login(email: $email, password: $password) { account { id } }
         }`,
-        { input: { name: `Forbidden ${word}`, description: "x", priceCents: 1, categoryId, stock: 1 }, email: customer.email, password: customer.password },
+        {
+          input: { name: `Forbidden ${word}`, description: "x", priceCents: 1, categoryId, stock: 1 },
+          email: customer.email,
+          password: customer.password,
+        },
         customer.token,
       );
       expect(r.status).toBe(200);
@@ -98,7 +122,12 @@ for (const name of selectedTopologies()) {
     });
 
     test("customer: setStock, updateProduct and createCategory are FORBIDDEN too", async () => {
-      const r = await post<Record<string, unknown>>(url, `mutation { createCategory(name: "Nope ${word}") { id } setStock(productId: "x", stock: 1) { id } }`, {}, customer.token);
+      const r = await post<Record<string, unknown>>(
+        url,
+        `mutation { createCategory(name: "Nope ${word}") { id } setStock(productId: "x", stock: 1) { id } }`,
+        {},
+        customer.token,
+      );
       expect(r.body.data).toEqual({ createCategory: null, setStock: null });
       expect(errorsOf(r.body)).toEqual([
         ["FORBIDDEN", ["createCategory"]],
@@ -129,7 +158,10 @@ for (const name of selectedTopologies()) {
         customer.token,
       );
       expect(r.status).toBe(200);
-      expect(r.body.data).toEqual({ other: { id: other.id, name: "Oscar Other", email: null }, me: { id: customer.id, email: customer.email } });
+      expect(r.body.data).toEqual({
+        other: { id: other.id, name: "Oscar Other", email: null },
+        me: { id: customer.id, email: customer.email },
+      });
       expect(errorsOf(r.body)).toEqual([["FORBIDDEN", ["other", "email"]]]);
     });
 

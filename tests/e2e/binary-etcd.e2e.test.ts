@@ -22,7 +22,14 @@ const RPC_PROTO = join(NODE_MODULES, "etcd3/proto/rpc.proto");
 
 /** Runs `cmd` with the repository's node_modules hidden behind an empty tmpfs. */
 const hidden = (cmd: string[]): string[] => [
-  "unshare", "-m", "sh", "-c", 'mount -t tmpfs tmpfs "$1" && shift && exec "$@"', "sh", NODE_MODULES, ...cmd,
+  "unshare",
+  "-m",
+  "sh",
+  "-c",
+  'mount -t tmpfs tmpfs "$1" && shift && exec "$@"',
+  "sh",
+  NODE_MODULES,
+  ...cmd,
 ];
 
 /** Whether this machine lets us hide a directory (root or user namespaces; not in every CI). */
@@ -81,7 +88,9 @@ describe("etcd from the compiled binary", () => {
     const embedded = loader.fromJSON(etcdProtoDescriptor(CONNECTION_POOL), opts);
     expect(Object.keys(embedded).sort()).toEqual(Object.keys(fromFiles).sort());
     const methods = (def: Record<string, Record<string, unknown>>, service: string): string[] =>
-      Object.entries(def[service] ?? {}).map(([name, m]) => `${name} ${(m as { path: string }).path}`).sort();
+      Object.entries(def[service] ?? {})
+        .map(([name, m]) => `${name} ${(m as { path: string }).path}`)
+        .sort();
     for (const service of ["KV", "Watch", "Lease", "Cluster", "Maintenance", "Auth"]) {
       expect(methods(embedded, `etcdserverpb.${service}`)).toEqual(methods(fromFiles, `etcdserverpb.${service}`));
     }
@@ -110,12 +119,19 @@ describe("etcd from the compiled binary", () => {
     if (CAN_HIDE) expect(out.protoVisible).toBe(false);
   }, 30_000);
 
-  test.skipIf(!CAN_HIDE)("a plain `bun build --compile` of the same probe fails there (the check can fail)", async () => {
-    const plain = join(dir, "plain", "etcd-probe");
-    const build = await run([process.execPath, "build", "--compile", join(ROOT, "tests/fixtures/etcd-probe.ts"), "--outfile", plain], ROOT);
-    expect(build.code).toBe(0);
-    const { code, stderr } = await run(hidden([plain, etcd.url, "/probe-b"]), join(dir, "run"));
-    expect(code).not.toBe(0);
-    expect(stderr).toContain("rpc.proto");
-  }, 60_000);
+  test.skipIf(!CAN_HIDE)(
+    "a plain `bun build --compile` of the same probe fails there (the check can fail)",
+    async () => {
+      const plain = join(dir, "plain", "etcd-probe");
+      const build = await run(
+        [process.execPath, "build", "--compile", join(ROOT, "tests/fixtures/etcd-probe.ts"), "--outfile", plain],
+        ROOT,
+      );
+      expect(build.code).toBe(0);
+      const { code, stderr } = await run(hidden([plain, etcd.url, "/probe-b"]), join(dir, "run"));
+      expect(code).not.toBe(0);
+      expect(stderr).toContain("rpc.proto");
+    },
+    60_000,
+  );
 });

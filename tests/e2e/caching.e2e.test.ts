@@ -46,8 +46,13 @@ async function post<T>(url: string, body: Record<string, unknown>, headers: Reco
   const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) });
   return { status: res.status, ...((await res.json()) as Omit<Res<T>, "status">) };
 }
-const gql = <T>(url: string, query: string, variables: Record<string, unknown> = {}, token?: string, headers: Record<string, string> = {}) =>
-  post<T>(url, { query, variables }, { ...headers, ...(token ? { authorization: `Bearer ${token}` } : {}) });
+const gql = <T>(
+  url: string,
+  query: string,
+  variables: Record<string, unknown> = {},
+  token?: string,
+  headers: Record<string, string> = {},
+) => post<T>(url, { query, variables }, { ...headers, ...(token ? { authorization: `Bearer ${token}` } : {}) });
 
 /** Polls `fn` until `ok` (events travel asynchronously); returns the last value. Fails after `ms`. */
 async function eventually<T>(fn: () => Promise<T>, ok: (v: T) => boolean, ms = 10_000): Promise<T> {
@@ -75,7 +80,11 @@ for (const name of selectedTopologies()) {
 
     const register = async (who: string): Promise<string> => {
       const r = await gql<{ register: { token: string } }>(url, `mutation($i: RegisterInput!) { register(input: $i) { token } }`, {
-        i: { name: who, email: `${who.toLowerCase()}.${Date.now()}.${Math.random().toString(36).slice(2)}@example.com`, password: "correct horse battery" },
+        i: {
+          name: who,
+          email: `${who.toLowerCase()}.${Date.now()}.${Math.random().toString(36).slice(2)}@example.com`,
+          password: "correct horse battery",
+        },
       });
       if (!r.data) throw new Error(JSON.stringify(r.errors));
       return r.data.register.token;
@@ -96,20 +105,31 @@ for (const name of selectedTopologies()) {
         const port = await freePort();
         await split.spawn("gateway", "gateway-pq", { ...pqEnv, PORT: String(port) });
         pqUrl = `http://127.0.0.1:${port}/graphql`;
-        await waitFor("second gateway ready", async () => (await fetch(pqUrl.replace("/graphql", "/health/ready")).catch(() => null))?.status === 200, 60_000);
+        await waitFor(
+          "second gateway ready",
+          async () => (await fetch(pqUrl.replace("/graphql", "/health/ready")).catch(() => null))?.status === 200,
+          60_000,
+        );
       } else {
         const pq = await startMonolith({ env: pqEnv });
         pqUrl = pq.graphqlUrl;
         stopPq = () => pq.stop();
       }
-      const list = await gql<{ products: { edges: { node: { id: string; stock: number; name: string } }[] } }>(url, `{ products(first: 100) { edges { node { id name stock } } } }`);
+      const list = await gql<{ products: { edges: { node: { id: string; stock: number; name: string } }[] } }>(
+        url,
+        `{ products(first: 100) { edges { node { id name stock } } } }`,
+      );
       const p = list.data?.products.edges.map((e) => e.node).find((n) => n.stock >= 10 && !n.name.startsWith("Limited Edition"));
       if (!p) throw new Error("seed has no product with stock >= 10");
       productId = p.id;
       tokenA = await register("Ada");
       tokenB = await register("Brian");
       // The admin role is signed in, for a real account (the gateway refuses tokens of missing accounts).
-      admin = await signToken(JWT_SECRET, { accountId: decodeJwt(await register("Admin")).sub as string, roles: ["customer", "admin"] }, 3600);
+      admin = await signToken(
+        JWT_SECRET,
+        { accountId: decodeJwt(await register("Admin")).sub as string, roles: ["customer", "admin"] },
+        3600,
+      );
     }, 240_000);
     afterAll(async () => {
       await stopPq?.();
@@ -148,9 +168,17 @@ for (const name of selectedTopologies()) {
       expect(cacheMeta(await gql(url, q, { id: productId }))).toEqual({ hit: true });
       const stock = before.data?.product.stock as number;
       // The mutation's result holds no product: only the bus event can drop the entry.
-      const order = await gql(url, `mutation($i: CreateOrderInput!) { createOrder(input: $i) { id } }`, { i: { items: [{ productId, quantity: 2 }] } }, tokenA);
+      const order = await gql(
+        url,
+        `mutation($i: CreateOrderInput!) { createOrder(input: $i) { id } }`,
+        { i: { items: [{ productId, quantity: 2 }] } },
+        tokenA,
+      );
       expect(order.errors).toBeUndefined();
-      const after = await eventually(() => gql<{ product: { stock: number } }>(url, q, { id: productId }), (r) => r.data?.product.stock === stock - 2);
+      const after = await eventually(
+        () => gql<{ product: { stock: number } }>(url, q, { id: productId }),
+        (r) => r.data?.product.stock === stock - 2,
+      );
       expect(cacheMeta(after)?.hit).toBe(false);
     });
 
@@ -166,7 +194,12 @@ for (const name of selectedTopologies()) {
       }
 
       const renamed = `${before.data?.product.name} — ${Date.now()}`;
-      const upd = await gql<{ updateProduct: { name: string } }>(url, `mutation($id: ID!, $i: UpdateProductInput!) { updateProduct(id: $id, input: $i) { id name } }`, { id: productId, i: { name: renamed } }, admin);
+      const upd = await gql<{ updateProduct: { name: string } }>(
+        url,
+        `mutation($id: ID!, $i: UpdateProductInput!) { updateProduct(id: $id, input: $i) { id name } }`,
+        { id: productId, i: { name: renamed } },
+        admin,
+      );
       expect(upd.errors).toBeUndefined();
       // The very next read on this gateway is fresh.
       const after = await gql<{ product: { name: string } }>(url, q, { id: productId });
@@ -246,7 +279,9 @@ for (const name of selectedTopologies()) {
       const listed = await post<{ product: { id: string } }>(pqUrl, { variables: { id }, ...byHash(LISTED_PRODUCT) });
       expect(listed.errors).toBeUndefined();
       expect(listed.data?.product.id).toBe(id);
-      const unknownHash = await post(pqUrl, { extensions: { persistedQuery: { version: 1, sha256Hash: sha256("{ categories { id } }") } } });
+      const unknownHash = await post(pqUrl, {
+        extensions: { persistedQuery: { version: 1, sha256Hash: sha256("{ categories { id } }") } },
+      });
       expect(unknownHash.status).toBe(404);
       expect(codes(unknownHash)).toEqual(["PERSISTED_QUERY_NOT_FOUND"]);
       const text = await gql(pqUrl, `{ categories { id } }`);
@@ -256,7 +291,12 @@ for (const name of selectedTopologies()) {
     });
 
     test("x-switchyard-trace: 1 → per-subgraph timings from ftv1 traces", async () => {
-      const order = await gql(url, `mutation($i: CreateOrderInput!) { createOrder(input: $i) { id } }`, { i: { items: [{ productId, quantity: 1 }] } }, tokenB);
+      const order = await gql(
+        url,
+        `mutation($i: CreateOrderInput!) { createOrder(input: $i) { id } }`,
+        { i: { items: [{ productId, quantity: 1 }] } },
+        tokenB,
+      );
       expect(order.errors).toBeUndefined();
       const q = `{ me { name orders { id items { quantity product { name } } } } }`;
       const traced = await gql<{ me: { name: string } }>(url, q, {}, tokenB, { "x-switchyard-trace": "1" });

@@ -29,7 +29,18 @@ const OPS = 120;
 const CONCURRENCY = 4;
 /** Unpaid PENDING orders are cancelled after this (s): the run settles into terminal states. */
 const PAYMENT_TIMEOUT_S = 8;
-const TOKENS = ["tok_visa", "tok_visa", "tok_visa", "tok_visa", "tok_visa", "tok_visa", "tok_chargeDeclined", "tok_processingError", "tok_timeout", "none"];
+const TOKENS = [
+  "tok_visa",
+  "tok_visa",
+  "tok_visa",
+  "tok_visa",
+  "tok_visa",
+  "tok_visa",
+  "tok_chargeDeclined",
+  "tok_processingError",
+  "tok_timeout",
+  "none",
+];
 
 const enabled = selectedTopologies().includes("split");
 
@@ -71,10 +82,13 @@ describe.skipIf(!enabled)("faults [split]", () => {
       },
     });
     url = split.graphqlUrl;
-    const probe = (m: string) => openProbe({ kind: "postgres", url: split.sharedEnv[`${m.toUpperCase()}_DATABASE_URL`] as string, poolMax: 2 });
+    const probe = (m: string) =>
+      openProbe({ kind: "postgres", url: split.sharedEnv[`${m.toUpperCase()}_DATABASE_URL`] as string, poolMax: 2 });
     db = { order: probe("order"), payment: probe("payment"), catalog: probe("catalog") };
     accounts = await Promise.all(Array.from({ length: 6 }, (_, i) => newAccount(url, `Chaos ${i}`)));
-    initialStock = new Map((await db.catalog.all<{ id: string; stock: number }>("SELECT id, stock FROM products")).map((r) => [r.id, Number(r.stock)]));
+    initialStock = new Map(
+      (await db.catalog.all<{ id: string; stock: number }>("SELECT id, stock FROM products")).map((r) => [r.id, Number(r.stock)]),
+    );
     console.log(`faults: FAULT_SEED=${seed}`);
   }, 180_000);
 
@@ -104,7 +118,11 @@ describe.skipIf(!enabled)("faults [split]", () => {
     const c = client(url, acc.token);
     const signal = AbortSignal.timeout(30_000);
     try {
-      const created = await c.request<{ createOrder: { id: string } }>({ document: CREATE_ORDER, variables: { input: { items: [{ productId: pick(productIds), quantity: 1 + Math.floor(random() * 2) }] } }, signal });
+      const created = await c.request<{ createOrder: { id: string } }>({
+        document: CREATE_ORDER,
+        variables: { input: { items: [{ productId: pick(productIds), quantity: 1 + Math.floor(random() * 2) }] } },
+        signal,
+      });
       const token = pick(TOKENS);
       if (token !== "none") await c.request({ document: PAY_ORDER, variables: { orderId: created.createOrder.id, token }, signal });
     } catch {
@@ -123,13 +141,17 @@ describe.skipIf(!enabled)("faults [split]", () => {
         await operation(productIds);
       }
     };
-    const chaosDone = chaos(() => finished, () => started);
+    const chaosDone = chaos(
+      () => finished,
+      () => started,
+    );
     await Promise.all(Array.from({ length: CONCURRENCY }, worker));
     finished = true;
     await chaosDone;
   }
 
-  const num = async (probe: DbProbe, sql: string, ...params: string[]) => Number((await probe.get<{ n: number | string }>(sql, ...params))?.n ?? 0);
+  const num = async (probe: DbProbe, sql: string, ...params: string[]) =>
+    Number((await probe.get<{ n: number | string }>(sql, ...params))?.n ?? 0);
 
   /** Waits until everything settled (sagas done, no pending order, outboxes drained, no held stock), then checks the invariants. */
   async function settledAndConsistent(): Promise<void> {
@@ -139,7 +161,9 @@ describe.skipIf(!enabled)("faults [split]", () => {
       const pending = await num(db.order, "SELECT count(*) AS n FROM orders WHERE status = 'PENDING'");
       const intents = await num(db.order, "SELECT count(*) AS n FROM reservation_intents");
       const held = await num(db.catalog, "SELECT count(*) AS n FROM reservations WHERE status = 'held'");
-      const unsent = (await num(db.order, "SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL")) + (await num(db.payment, "SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL"));
+      const unsent =
+        (await num(db.order, "SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL")) +
+        (await num(db.payment, "SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL"));
       return unfinished + pending + intents + held + unsent === 0;
     }, 150_000).catch(async (err: unknown) => {
       const state = {
@@ -157,22 +181,38 @@ describe.skipIf(!enabled)("faults [split]", () => {
     const payments = await db.payment.all<{ order_id: string; status: string }>("SELECT order_id, status FROM payments");
     const captured = new Map<string, number>();
     for (const p of payments) if (p.status === "CAPTURED") captured.set(p.order_id, (captured.get(p.order_id) ?? 0) + 1);
-    for (const o of orders) expect({ order: o.id, captured: captured.get(o.id) ?? 0 }).toEqual({ order: o.id, captured: o.status === "PAID" ? 1 : 0 });
+    for (const o of orders)
+      expect({ order: o.id, captured: captured.get(o.id) ?? 0 }).toEqual({ order: o.id, captured: o.status === "PAID" ? 1 : 0 });
     // Every capture is one status change with one event: more than one per payment would be a double charge.
-    const twice = await db.payment.all("SELECT payload::json->>'paymentId' AS id, count(*) AS n FROM outbox WHERE payload::json->>'status' = 'CAPTURED' GROUP BY 1 HAVING count(*) > 1");
+    const twice = await db.payment.all(
+      "SELECT payload::json->>'paymentId' AS id, count(*) AS n FROM outbox WHERE payload::json->>'status' = 'CAPTURED' GROUP BY 1 HAVING count(*) > 1",
+    );
     expect(twice).toEqual([]);
 
     const stock = await db.catalog.all<{ id: string; stock: number }>("SELECT id, stock FROM products");
     for (const s of stock) expect(Number(s.stock)).toBeGreaterThanOrEqual(0);
     const paidUnits = new Map(
-      (await db.order.all<{ product_id: string; n: number }>("SELECT i.product_id, sum(i.quantity) AS n FROM order_items i JOIN orders o ON o.id = i.order_id WHERE o.status = 'PAID' GROUP BY 1")).map((r) => [r.product_id, Number(r.n)]),
+      (
+        await db.order.all<{ product_id: string; n: number }>(
+          "SELECT i.product_id, sum(i.quantity) AS n FROM order_items i JOIN orders o ON o.id = i.order_id WHERE o.status = 'PAID' GROUP BY 1",
+        )
+      ).map((r) => [r.product_id, Number(r.n)]),
     );
     const committedUnits = new Map(
-      (await db.catalog.all<{ product_id: string; n: number }>("SELECT ri.product_id, sum(ri.quantity) AS n FROM reservation_items ri JOIN reservations r ON r.id = ri.reservation_id WHERE r.status = 'committed' GROUP BY 1")).map((r) => [r.product_id, Number(r.n)]),
+      (
+        await db.catalog.all<{ product_id: string; n: number }>(
+          "SELECT ri.product_id, sum(ri.quantity) AS n FROM reservation_items ri JOIN reservations r ON r.id = ri.reservation_id WHERE r.status = 'committed' GROUP BY 1",
+        )
+      ).map((r) => [r.product_id, Number(r.n)]),
     );
     for (const s of stock) {
       const sold = (initialStock.get(s.id) ?? 0) - Number(s.stock);
-      expect({ product: s.id, sold, paid: paidUnits.get(s.id) ?? 0, committed: committedUnits.get(s.id) ?? 0 }).toEqual({ product: s.id, sold, paid: sold, committed: sold });
+      expect({ product: s.id, sold, paid: paidUnits.get(s.id) ?? 0, committed: committedUnits.get(s.id) ?? 0 }).toEqual({
+        product: s.id,
+        sold,
+        paid: sold,
+        committed: sold,
+      });
     }
     // And through the API: a paid order shows its captured payment.
     const paid = orders.find((o) => o.status === "PAID");
@@ -208,7 +248,9 @@ describe.skipIf(!enabled)("faults [split]", () => {
     // The bus works again end to end.
     const acc = pick(accounts);
     const product = [...initialStock.keys()][0] as string;
-    const r = await client(url, acc.token).request<{ createOrder: { id: string } }>(CREATE_ORDER, { input: { items: [{ productId: product, quantity: 1 }] } }).catch(() => undefined);
+    const r = await client(url, acc.token)
+      .request<{ createOrder: { id: string } }>(CREATE_ORDER, { input: { items: [{ productId: product, quantity: 1 }] } })
+      .catch(() => undefined);
     if (r) await client(url, acc.token).request(PAY_ORDER, { orderId: r.createOrder.id, token: "tok_visa" });
     await settledAndConsistent();
   }, 400_000);
@@ -249,10 +291,14 @@ describe.skipIf(!enabled)("faults [split]", () => {
     await split.spawn("order", undefined, { FAULT_INJECT: `outbox.after_commit:${subject}` });
     const acc = pick(accounts);
     const product = [...initialStock.entries()].find(([, s]) => s > 5)?.[0] as string;
-    const created = await client(url, acc.token).request<{ createOrder: { id: string } }>(CREATE_ORDER, { input: { items: [{ productId: product, quantity: 1 }] } });
+    const created = await client(url, acc.token).request<{ createOrder: { id: string } }>(CREATE_ORDER, {
+      input: { items: [{ productId: product, quantity: 1 }] },
+    });
     const orderId = created.createOrder.id;
     // MARK_PAID commits PAID + its event, then the process dies before publishing: the request fails.
-    await client(url, acc.token).request(PAY_ORDER, { orderId, token: "tok_visa" }).catch(() => undefined);
+    await client(url, acc.token)
+      .request(PAY_ORDER, { orderId, token: "tok_visa" })
+      .catch(() => undefined);
     const dead = [...split.processes].reverse().find((p) => p.part === "order");
     await dead?.server.proc.exited;
     expect(dead?.server.proc.signalCode).toBe("SIGKILL");

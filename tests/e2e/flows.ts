@@ -43,7 +43,8 @@ export async function allProducts(url: string): Promise<ProductNode[]> {
   const out: ProductNode[] = [];
   let after: string | null = null;
   for (;;) {
-    const r: { products: { pageInfo: { hasNextPage: boolean; endCursor: string | null }; edges: { node: ProductNode }[] } } = await c.request(ALL_PRODUCTS, { first: 100, after });
+    const r: { products: { pageInfo: { hasNextPage: boolean; endCursor: string | null }; edges: { node: ProductNode }[] } } =
+      await c.request(ALL_PRODUCTS, { first: 100, after });
     out.push(...r.products.edges.map((e) => e.node));
     if (!r.products.pageInfo.hasNextPage) return out;
     after = r.products.pageInfo.endCursor;
@@ -56,10 +57,15 @@ export async function stockOf(url: string, id: string): Promise<number> {
 }
 
 /** Registers a fresh account; returns its token, id and credentials. */
-export async function newAccount(url: string, name = "Ada Lovelace"): Promise<{ token: string; id: string; email: string; password: string; name: string }> {
+export async function newAccount(
+  url: string,
+  name = "Ada Lovelace",
+): Promise<{ token: string; id: string; email: string; password: string; name: string }> {
   const email = uniqueEmail();
   const password = "correct horse battery staple";
-  const r = await client(url).request<{ register: { token: string; account: { id: string; email: string; name: string } } }>(REGISTER, { input: { name, email, password } });
+  const r = await client(url).request<{ register: { token: string; account: { id: string; email: string; name: string } } }>(REGISTER, {
+    input: { name, email, password },
+  });
   expect(r.register.account.email).toBe(email);
   return { token: r.register.token, id: r.register.account.id, email, password, name };
 }
@@ -79,7 +85,10 @@ export function descriptionOnlyWord(p: ProductNode): string | undefined {
  */
 export async function orderFlow(url: string): Promise<void> {
   const acc = await newAccount(url);
-  const login = await client(url).request<{ login: { token: string; account: { id: string } } }>(LOGIN, { email: acc.email, password: acc.password });
+  const login = await client(url).request<{ login: { token: string; account: { id: string } } }>(LOGIN, {
+    email: acc.email,
+    password: acc.password,
+  });
   expect(login.login.account.id).toBe(acc.id);
   const token = login.login.token;
 
@@ -98,9 +107,17 @@ export async function orderFlow(url: string): Promise<void> {
   expect(found.products.totalCount).toBeGreaterThan(0);
   expect(found.products.edges.map((e) => e.node.id)).toContain(a.id);
 
-  const created = await client(url, token).request<{ createOrder: { id: string; status: string; total: { cents: number } } }>(CREATE_ORDER, {
-    input: { items: [{ productId: a.id, quantity: 2 }, { productId: b.id, quantity: 1 }] },
-  });
+  const created = await client(url, token).request<{ createOrder: { id: string; status: string; total: { cents: number } } }>(
+    CREATE_ORDER,
+    {
+      input: {
+        items: [
+          { productId: a.id, quantity: 2 },
+          { productId: b.id, quantity: 1 },
+        ],
+      },
+    },
+  );
   expect(created.createOrder.status).toBe("PENDING");
   expect(created.createOrder.total.cents).toBe(2 * a.price.cents + b.price.cents);
 
@@ -108,7 +125,11 @@ export async function orderFlow(url: string): Promise<void> {
     order: {
       id: string;
       account: { name: string; email: string };
-      items: { quantity: number; product: { id: string; name: string; category: { name: string } }; unitPrice: { amount: string; cents: number } }[];
+      items: {
+        quantity: number;
+        product: { id: string; name: string; category: { name: string } };
+        unitPrice: { amount: string; cents: number };
+      }[];
       total: { amount: string; cents: number; currency: string };
     };
   }>(

@@ -5,7 +5,17 @@ import { composeSupergraph } from "../../src/gateway/supergraph/compose.ts";
 import { fetchSubgraphSdl } from "../../src/gateway/supergraph/fetch-sdl.ts";
 import { MODULES } from "../../src/module-list.ts";
 import { startInProcess, type InProcessGateway } from "../gateway/harness.ts";
-import { checkResponse, fieldOperation, hostileDocument, orderCommand, rawRequest, resolveIds, wsSession, type IdRef, type OrderCommand } from "../helpers/hostile.ts";
+import {
+  checkResponse,
+  fieldOperation,
+  hostileDocument,
+  orderCommand,
+  rawRequest,
+  resolveIds,
+  wsSession,
+  type IdRef,
+  type OrderCommand,
+} from "../helpers/hostile.ts";
 
 /**
  * Hostile input, property-based (fast-check), against a running monolith: every module and the
@@ -66,7 +76,10 @@ describe("hostile input (property-based, production-configured in-process monoli
   /** A token of a new session of `as` (login), for operations that end the session they are sent with. */
   const freshToken = async (as: "customer" | "admin"): Promise<string> => {
     const creds = as === "admin" ? ADMIN : CUSTOMER;
-    const r = await gw.gql<{ login: { token: string } }>(`mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }`, { e: creds.email, p: creds.password });
+    const r = await gw.gql<{ login: { token: string } }>(
+      `mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }`,
+      { e: creds.email, p: creds.password },
+    );
     return r.data?.login.token as string;
   };
   let rssBefore = 0;
@@ -76,7 +89,11 @@ describe("hostile input (property-based, production-configured in-process monoli
     const stock = new Map<string, number>();
     let after: string | null = null;
     for (;;) {
-      const r: { data?: { products: { edges: { node: { id: string; stock: number } }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } } } = await gw.gql(
+      const r: {
+        data?: {
+          products: { edges: { node: { id: string; stock: number } }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } };
+        };
+      } = await gw.gql(
         `query($after: String) { me { id } products(first: 100, after: $after) { edges { node { id stock } } pageInfo { hasNextPage endCursor } } }`,
         { after },
         tokens.admin,
@@ -90,7 +107,11 @@ describe("hostile input (property-based, production-configured in-process monoli
   const heldNow = async (): Promise<Map<string, number>> => {
     const held = new Map<string, number>();
     for (const token of [tokens.customer, tokens.admin]) {
-      const r = await gw.gql<{ me: { orders: { status: string; items: { quantity: number; product: { id: string } }[] }[] } }>(`{ me { orders { status items { quantity product { id } } } } }`, {}, token);
+      const r = await gw.gql<{ me: { orders: { status: string; items: { quantity: number; product: { id: string } }[] }[] } }>(
+        `{ me { orders { status items { quantity product { id } } } } }`,
+        {},
+        token,
+      );
       expect(r.errors).toBeUndefined();
       for (const o of r.data?.me.orders ?? []) {
         if (!HOLDING.has(o.status)) continue;
@@ -120,16 +141,29 @@ describe("hostile input (property-based, production-configured in-process monoli
   };
 
   beforeAll(async () => {
-    gw = await startInProcess({ nodeEnv: "production", graphiql: false, introspection: false, subgraphTimings: false, rateLimitMax: 0, adminEmail: ADMIN.email, adminPassword: ADMIN.password });
+    gw = await startInProcess({
+      nodeEnv: "production",
+      graphiql: false,
+      introspection: false,
+      subgraphTimings: false,
+      rateLimitMax: 0,
+      adminEmail: ADMIN.email,
+      adminPassword: ADMIN.password,
+    });
     base = gw.url.replace(/\/graphql$/, "");
     const sdls = await Promise.all(Object.keys(MODULES).map(async (name) => ({ name, sdl: await fetchSubgraphSdl(gw.bus, name, 10_000) })));
     const composed = composeSupergraph(sdls);
     if (!composed.ok) throw new Error(`composition failed: ${JSON.stringify(composed.errors)}`);
     schema = buildSchema(composed.supergraphSdl, { assumeValidSDL: true });
 
-    const login = await gw.gql<{ login: { token: string } }>(`mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }`, { e: ADMIN.email, p: ADMIN.password });
+    const login = await gw.gql<{ login: { token: string } }>(
+      `mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }`,
+      { e: ADMIN.email, p: ADMIN.password },
+    );
     tokens.admin = login.data?.login.token as string;
-    const reg = await gw.gql<{ register: { token: string } }>(`mutation($i: RegisterInput!) { register(input: $i) { token } }`, { i: { name: "Hostile Customer", ...CUSTOMER } });
+    const reg = await gw.gql<{ register: { token: string } }>(`mutation($i: RegisterInput!) { register(input: $i) { token } }`, {
+      i: { name: "Hostile Customer", ...CUSTOMER },
+    });
     tokens.customer = reg.data?.register.token as string;
     expect(tokens.admin && tokens.customer).toBeTruthy();
     // The suite's own accounts never go into the id pools: a random disableAccount must not lock the suite out.
@@ -152,14 +186,26 @@ describe("hostile input (property-based, production-configured in-process monoli
 
   test("raw requests: random bytes, broken JSON, non-request JSON, odd methods, media types and Accept headers", async () => {
     await check("raw requests", rawRequest, 250, async (r) => {
-      const res = await fetch(`${gw.url}${r.search ?? ""}`, { method: r.method, headers: r.headers, ...(r.body !== undefined ? { body: r.body } : {}), signal: AbortSignal.timeout(20_000) });
-      await checkResponse(res, `${r.method} ${JSON.stringify(r.headers)} ${r.search ?? ""} ${typeof r.body === "string" ? r.body.slice(0, 300) : `${r.body?.length ?? 0} bytes`}`);
+      const res = await fetch(`${gw.url}${r.search ?? ""}`, {
+        method: r.method,
+        headers: r.headers,
+        ...(r.body !== undefined ? { body: r.body } : {}),
+        signal: AbortSignal.timeout(20_000),
+      });
+      await checkResponse(
+        res,
+        `${r.method} ${JSON.stringify(r.headers)} ${r.search ?? ""} ${typeof r.body === "string" ? r.body.slice(0, 300) : `${r.body?.length ?? 0} bytes`}`,
+      );
     });
     await expectAlive();
   });
 
   test("hostile documents: deep, wide, alias bombs, fragment cycles and fan-out, directive floods, token soup", async () => {
-    const arb = fc.record({ query: hostileDocument, accept: fc.constantFrom("application/json", "application/graphql-response+json", "*/*"), as: fc.constantFrom("anonymous", "admin") });
+    const arb = fc.record({
+      query: hostileDocument,
+      accept: fc.constantFrom("application/json", "application/graphql-response+json", "*/*"),
+      as: fc.constantFrom("anonymous", "admin"),
+    });
     await check("documents", arb, 200, async ({ query, accept, as }) => {
       const res = await fetch(gw.url, {
         method: "POST",
@@ -179,7 +225,11 @@ describe("hostile input (property-based, production-configured in-process monoli
       const token = op.as === "anonymous" ? undefined : SESSION_ENDING.has(op.field) ? await freshToken(op.as) : tokens[op.as];
       const res = await fetch(gw.url, {
         method: "POST",
-        headers: { "content-type": "application/json", accept: op.kind === "subscription" ? "text/event-stream" : "application/graphql-response+json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        headers: {
+          "content-type": "application/json",
+          accept: op.kind === "subscription" ? "text/event-stream" : "application/graphql-response+json",
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+        },
         body: JSON.stringify({ query: op.query, variables }),
         signal: AbortSignal.timeout(20_000),
       });
@@ -220,20 +270,44 @@ describe("hostile input (property-based, production-configured in-process monoli
       switch (c.k) {
         case "create": {
           const input = { items: c.items.map((it) => ({ productId: product(it.p), quantity: it.q })) };
-          await Promise.all(Array.from({ length: c.parallel }, () => send(`mutation($input: CreateOrderInput!) { createOrder(input: $input) { ${ORDER_FIELDS} } }`, { input }, c.as, "createOrder")));
+          await Promise.all(
+            Array.from({ length: c.parallel }, () =>
+              send(
+                `mutation($input: CreateOrderInput!) { createOrder(input: $input) { ${ORDER_FIELDS} } }`,
+                { input },
+                c.as,
+                "createOrder",
+              ),
+            ),
+          );
           return;
         }
         case "pay":
-          await send(`mutation($id: ID!, $p: PaymentInput!) { payOrder(orderId: $id, payment: $p) { ${ORDER_FIELDS} } }`, { id: order(c.o), p: { token: c.token } }, c.as, "payOrder");
+          await send(
+            `mutation($id: ID!, $p: PaymentInput!) { payOrder(orderId: $id, payment: $p) { ${ORDER_FIELDS} } }`,
+            { id: order(c.o), p: { token: c.token } },
+            c.as,
+            "payOrder",
+          );
           return;
         case "cancel":
           await send(`mutation($id: ID!) { cancelOrder(id: $id) { ${ORDER_FIELDS} } }`, { id: order(c.o) }, c.as, "cancelOrder");
           return;
         case "status":
-          await send(`mutation($id: ID!, $s: OrderStatus!) { setOrderStatus(id: $id, status: $s) { ${ORDER_FIELDS} } }`, { id: order(c.o), s: c.status }, "admin", "setOrderStatus");
+          await send(
+            `mutation($id: ID!, $s: OrderStatus!) { setOrderStatus(id: $id, status: $s) { ${ORDER_FIELDS} } }`,
+            { id: order(c.o), s: c.status },
+            "admin",
+            "setOrderStatus",
+          );
           return;
         case "stock": {
-          const r = await send(`mutation($id: ID!, $n: Int!) { setStock(productId: $id, stock: $n) { id stock } }`, { id: product(c.p), n: c.stock }, "admin", "setStock");
+          const r = await send(
+            `mutation($id: ID!, $n: Int!) { setStock(productId: $id, stock: $n) { id stock } }`,
+            { id: product(c.p), n: c.stock },
+            "admin",
+            "setStock",
+          );
           const set = (r.data as { setStock?: { id: string; stock: number } | null } | undefined)?.setStock;
           if (set) baseline.set(set.id, set.stock + ((await heldNow()).get(set.id) ?? 0));
           return;
@@ -261,25 +335,42 @@ describe("hostile input (property-based, production-configured in-process monoli
       const closed = new Promise<void>((resolve) => ws.addEventListener("close", (e) => ((closeCode = e.code), resolve())));
       ws.addEventListener("message", (e) => received.push(String(e.data)));
       await new Promise((resolve) => ws.addEventListener("open", resolve));
-      const authorization = session.auth === "customer" ? `Bearer ${tokens.customer}` : session.auth === "garbage" ? "Bearer not.a.token" : undefined;
+      const authorization =
+        session.auth === "customer" ? `Bearer ${tokens.customer}` : session.auth === "garbage" ? "Bearer not.a.token" : undefined;
       ws.send(JSON.stringify({ type: "connection_init", ...(authorization ? { payload: { authorization } } : {}) }));
       // Operations before the ack are a protocol error (4401): wait for it (or the 4403 close).
-      for (let i = 0; i < 100 && ws.readyState === WebSocket.OPEN && !received.some((t) => t.includes("connection_ack")); i++) await Bun.sleep(10);
+      for (let i = 0; i < 100 && ws.readyState === WebSocket.OPEN && !received.some((t) => t.includes("connection_ack")); i++)
+        await Bun.sleep(10);
       session.messages.forEach((m, i) => {
         if (ws.readyState !== WebSocket.OPEN) return;
-        ws.send("raw" in m ? m.raw : JSON.stringify({ type: "subscribe", id: `op${i}`, payload: { ...m.subscribe, variables: resolveIds(m.subscribe.variables, pools) } }));
+        ws.send(
+          "raw" in m
+            ? m.raw
+            : JSON.stringify({
+                type: "subscribe",
+                id: `op${i}`,
+                payload: { ...m.subscribe, variables: resolveIds(m.subscribe.variables, pools) },
+              }),
+        );
       });
       await Promise.race([closed, Bun.sleep(250)]);
       if (ws.readyState === WebSocket.OPEN) ws.close(1000);
       await closed;
       const what = `${session.auth} ${JSON.stringify(session.messages).slice(0, 1500)}`;
-      if (closeCode !== undefined && !FINE_CLOSES.has(closeCode)) throw new Error(`socket closed with ${closeCode} for ${what}\nreceived: ${received.join("\n").slice(0, 1500)}`);
+      if (closeCode !== undefined && !FINE_CLOSES.has(closeCode))
+        throw new Error(`socket closed with ${closeCode} for ${what}\nreceived: ${received.join("\n").slice(0, 1500)}`);
       for (const text of received) {
         const m = JSON.parse(text) as { type: string; payload?: unknown };
-        const errors = m.type === "error" ? (m.payload as { extensions?: { code?: unknown } }[]) : m.type === "next" ? ((m.payload as { errors?: { extensions?: { code?: unknown } }[] }).errors ?? []) : [];
+        const errors =
+          m.type === "error"
+            ? (m.payload as { extensions?: { code?: unknown } }[])
+            : m.type === "next"
+              ? ((m.payload as { errors?: { extensions?: { code?: unknown } }[] }).errors ?? [])
+              : [];
         for (const e of errors) {
           const code = e.extensions?.code;
-          if (typeof code !== "string" || code === "INTERNAL_SERVER_ERROR") throw new Error(`a WebSocket error coded ${String(code)} for ${what}\nmessage: ${text.slice(0, 1500)}`);
+          if (typeof code !== "string" || code === "INTERNAL_SERVER_ERROR")
+            throw new Error(`a WebSocket error coded ${String(code)} for ${what}\nmessage: ${text.slice(0, 1500)}`);
         }
       }
     });
@@ -300,10 +391,17 @@ describe("hostile input (property-based, production-configured in-process monoli
             : shape === "object"
               ? { s: Object.fromEntries(Array.from({ length: Math.floor(size / 12) }, (_, i) => [`k${i}`, i])) }
               : { s: { items: Array.from({ length: Math.floor(size / 40) }, () => ({ productId: pools.Product[0], quantity: 1 })) } };
-      const query = shape === "items" ? "mutation($s: CreateOrderInput!) { createOrder(input: $s) { id } }" : "query($s: String) { products(search: $s) { totalCount } }";
+      const query =
+        shape === "items"
+          ? "mutation($s: CreateOrderInput!) { createOrder(input: $s) { id } }"
+          : "query($s: String) { products(search: $s) { totalCount } }";
       const res = await fetch(gw.url, {
         method: "POST",
-        headers: { "content-type": "application/json", accept: "application/graphql-response+json", authorization: `Bearer ${tokens.customer}` },
+        headers: {
+          "content-type": "application/json",
+          accept: "application/graphql-response+json",
+          authorization: `Bearer ${tokens.customer}`,
+        },
         body: JSON.stringify({ query, variables }),
         signal: AbortSignal.timeout(30_000),
       });
@@ -337,7 +435,11 @@ describe("hostile input (property-based, production-configured in-process monoli
       // What each mismatched product's orders look like, by status (for the failure report).
       const byStatus: Record<string, Record<string, number>> = {};
       for (const token of [tokens.customer, tokens.admin]) {
-        const r = await gw.gql<{ me: { orders: { status: string; items: { quantity: number; product: { id: string } }[] }[] } }>(`{ me { orders { status items { quantity product { id } } } } }`, {}, token);
+        const r = await gw.gql<{ me: { orders: { status: string; items: { quantity: number; product: { id: string } }[] }[] } }>(
+          `{ me { orders { status items { quantity product { id } } } } }`,
+          {},
+          token,
+        );
         for (const o of r.data?.me.orders ?? []) {
           for (const it of o.items) {
             const row = (byStatus[it.product.id] ??= {});

@@ -29,11 +29,22 @@ function startReceiver(): { url: string; spans: OtlpSpan[]; stop(): void } {
       const url = new URL(req.url);
       if (req.method !== "POST" || url.pathname !== "/v1/traces") return new Response("not found", { status: 404 });
       const body = (await req.json()) as {
-        resourceSpans?: { resource?: { attributes?: { key: string; value: { stringValue?: string } }[] }; scopeSpans?: { spans?: Omit<OtlpSpan, "service">[] }[] }[];
+        resourceSpans?: {
+          resource?: { attributes?: { key: string; value: { stringValue?: string } }[] };
+          scopeSpans?: { spans?: Omit<OtlpSpan, "service">[] }[];
+        }[];
       };
       for (const rs of body.resourceSpans ?? []) {
         const service = rs.resource?.attributes?.find((a) => a.key === "service.name")?.value.stringValue ?? "?";
-        for (const ss of rs.scopeSpans ?? []) for (const s of ss.spans ?? []) spans.push({ traceId: s.traceId, spanId: s.spanId, ...(s.parentSpanId ? { parentSpanId: s.parentSpanId } : {}), name: s.name, service });
+        for (const ss of rs.scopeSpans ?? [])
+          for (const s of ss.spans ?? [])
+            spans.push({
+              traceId: s.traceId,
+              spanId: s.spanId,
+              ...(s.parentSpanId ? { parentSpanId: s.parentSpanId } : {}),
+              name: s.name,
+              service,
+            });
       }
       return Response.json({});
     },
@@ -41,13 +52,13 @@ function startReceiver(): { url: string; spans: OtlpSpan[]; stop(): void } {
   return { url: `http://127.0.0.1:${server.port}`, spans, stop: () => void server.stop(true) };
 }
 
-
 /** Sum of the values of the sample lines of `name` whose labels include `labels`. */
 function total(text: string, name: string, labels: Record<string, string> = {}): number {
   const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
   let sum = 0;
   for (const line of text.split("\n")) {
-    if ((line.startsWith(`${name}{`) || line.startsWith(`${name} `)) && want.every((w) => line.includes(w))) sum += Number(line.slice(line.lastIndexOf(" ") + 1));
+    if ((line.startsWith(`${name}{`) || line.startsWith(`${name} `)) && want.every((w) => line.includes(w)))
+      sum += Number(line.slice(line.lastIndexOf(" ") + 1));
   }
   return sum;
 }
@@ -85,15 +96,23 @@ for (const name of selectedTopologies()) {
       const res = await fetch(`${t.opsUrl}/metrics`);
       expect(res.status).toBe(200);
       const text = await res.text();
-      expect(total(text, "switchyard_http_request_duration_seconds_count", { route: "/graphql", method: "POST", status: "200" })).toBeGreaterThanOrEqual(3);
+      expect(
+        total(text, "switchyard_http_request_duration_seconds_count", { route: "/graphql", method: "POST", status: "200" }),
+      ).toBeGreaterThanOrEqual(3);
       expect(total(text, "switchyard_graphql_operation_duration_seconds_count", { type: "mutation" })).toBeGreaterThanOrEqual(2);
-      expect(total(text, "switchyard_subgraph_fetch_duration_seconds_count", { subgraph: "order", outcome: "ok" })).toBeGreaterThanOrEqual(1);
-      expect(total(text, "switchyard_bus_request_duration_seconds_count", { subject: "graphql.order", outcome: "ok" })).toBeGreaterThanOrEqual(1);
+      expect(total(text, "switchyard_subgraph_fetch_duration_seconds_count", { subgraph: "order", outcome: "ok" })).toBeGreaterThanOrEqual(
+        1,
+      );
+      expect(
+        total(text, "switchyard_bus_request_duration_seconds_count", { subject: "graphql.order", outcome: "ok" }),
+      ).toBeGreaterThanOrEqual(1);
       expect(total(text, "switchyard_circuit_breaker_state", { target: "subgraph:order" })).toBe(0);
       expect(text).toContain("process_resident_memory_bytes");
       if (name === "monolith") {
         // Modules run in this process: their handlers and SQL are here too.
-        expect(total(text, "switchyard_bus_handler_duration_seconds_count", { subject: "catalog.stock.reserve", outcome: "ok" })).toBeGreaterThanOrEqual(1);
+        expect(
+          total(text, "switchyard_bus_handler_duration_seconds_count", { subject: "catalog.stock.reserve", outcome: "ok" }),
+        ).toBeGreaterThanOrEqual(1);
         expect(total(text, "switchyard_db_query_duration_seconds_count", { module: "order", driver: "sqlite" })).toBeGreaterThanOrEqual(1);
       }
     });
@@ -104,10 +123,16 @@ for (const name of selectedTopologies()) {
       const orderProc = split?.processes.find((p) => p.part === "order" && p.server.proc.exitCode === null);
       const text = await (await fetch(orderProc ? `${opsUrlOf(orderProc)}/metrics` : `${t.opsUrl}/metrics`)).text();
       expect(total(text, "switchyard_saga_outcomes_total", { saga: "checkout", outcome: "completed" })).toBeGreaterThanOrEqual(1);
-      expect(total(text, "switchyard_bus_request_duration_seconds_count", { subject: "payment.authorize", outcome: "ok" })).toBeGreaterThanOrEqual(1);
-      expect(total(text, "switchyard_bus_request_duration_seconds_count", { subject: "payment.capture", outcome: "ok" })).toBeGreaterThanOrEqual(1);
+      expect(
+        total(text, "switchyard_bus_request_duration_seconds_count", { subject: "payment.authorize", outcome: "ok" }),
+      ).toBeGreaterThanOrEqual(1);
+      expect(
+        total(text, "switchyard_bus_request_duration_seconds_count", { subject: "payment.capture", outcome: "ok" }),
+      ).toBeGreaterThanOrEqual(1);
       const gateway = await (await fetch(`${t.opsUrl}/metrics`)).text();
-      expect(total(gateway, "switchyard_subgraph_fetch_duration_seconds_count", { subgraph: "order", outcome: "ok" })).toBeGreaterThanOrEqual(2);
+      expect(
+        total(gateway, "switchyard_subgraph_fetch_duration_seconds_count", { subgraph: "order", outcome: "ok" }),
+      ).toBeGreaterThanOrEqual(2);
     });
 
     test("one payOrder trace: gateway → order handler → payment.authorize and payment.capture handled by the payment module", async () => {
@@ -118,11 +143,16 @@ for (const name of selectedTopologies()) {
       for (let i = 0; i < 150; i++) {
         const op = receiver.spans.find((s) => s.name === "graphql.mutation Pay");
         handler = op && receiver.spans.find((s) => s.traceId === op.traceId && s.name === "bus.handle payment.capture");
-        const complete = handler && parent(handler) && receiver.spans.some((s) => s.traceId === handler?.traceId && s.name === "bus.handle payment.authorize") && receiver.spans.some((s) => s.traceId === handler?.traceId && s.name === "bus.handle graphql.order");
+        const complete =
+          handler &&
+          parent(handler) &&
+          receiver.spans.some((s) => s.traceId === handler?.traceId && s.name === "bus.handle payment.authorize") &&
+          receiver.spans.some((s) => s.traceId === handler?.traceId && s.name === "bus.handle graphql.order");
         if (complete) break;
         await Bun.sleep(100);
       }
-      if (!handler) throw new Error(`no payment.capture handler span; got: ${receiver.spans.map((s) => `${s.service}:${s.name}`).join(", ")}`);
+      if (!handler)
+        throw new Error(`no payment.capture handler span; got: ${receiver.spans.map((s) => `${s.service}:${s.name}`).join(", ")}`);
       const request = parent(handler);
       expect(request?.name).toBe("bus.request payment.capture");
       const inTrace = receiver.spans.filter((s) => s.traceId === handler?.traceId);
@@ -146,20 +176,35 @@ for (const name of selectedTopologies()) {
       const split = (t as Topology & { split: SplitTopology }).split;
       const proc = (part: string) => split.processes.find((p) => p.part === part && p.server.proc.exitCode === null) as SplitProcess;
       const orderMetrics = await (await fetch(`${opsUrlOf(proc("order"))}/metrics`)).text();
-      expect(total(orderMetrics, "switchyard_bus_handler_duration_seconds_count", { subject: "graphql.order", outcome: "ok" })).toBeGreaterThanOrEqual(1);
-      expect(total(orderMetrics, "switchyard_bus_request_duration_seconds_count", { subject: "catalog.stock.reserve", outcome: "ok" })).toBeGreaterThanOrEqual(1);
+      expect(
+        total(orderMetrics, "switchyard_bus_handler_duration_seconds_count", { subject: "graphql.order", outcome: "ok" }),
+      ).toBeGreaterThanOrEqual(1);
+      expect(
+        total(orderMetrics, "switchyard_bus_request_duration_seconds_count", { subject: "catalog.stock.reserve", outcome: "ok" }),
+      ).toBeGreaterThanOrEqual(1);
       expect(total(orderMetrics, "switchyard_db_query_duration_seconds_count", { driver: "postgres" })).toBeGreaterThanOrEqual(1);
       const catalogMetrics = await (await fetch(`${opsUrlOf(proc("catalog"))}/metrics`)).text();
-      expect(total(catalogMetrics, "switchyard_bus_handler_duration_seconds_count", { subject: "catalog.stock.reserve", outcome: "ok" })).toBeGreaterThanOrEqual(1);
+      expect(
+        total(catalogMetrics, "switchyard_bus_handler_duration_seconds_count", { subject: "catalog.stock.reserve", outcome: "ok" }),
+      ).toBeGreaterThanOrEqual(1);
       const h = await adminJson<Record<string, unknown>>(opsUrlOf(proc("order")), t, "/admin/health");
-      expect(h).toMatchObject({ status: "ok", role: "modules", modules: ["order"], bus: { transport: "nats", state: "connected" }, registry: { kind: "etcd", state: "connected" } });
+      expect(h).toMatchObject({
+        status: "ok",
+        role: "modules",
+        modules: ["order"],
+        bus: { transport: "nats", state: "connected" },
+        registry: { kind: "etcd", state: "connected" },
+      });
     });
 
     test("one trace: gateway HTTP → operation → subgraph fetch → bus request → module handler (another process in split) → SQL", async () => {
       const find = (pred: (s: OtlpSpan) => boolean) => receiver.spans.find(pred);
       let handler: OtlpSpan | undefined;
       for (let i = 0; i < 100; i++) {
-        const http = find((s) => s.name === "HTTP POST /graphql" && receiver.spans.some((x) => x.traceId === s.traceId && x.name === "graphql.mutation Create"));
+        const http = find(
+          (s) =>
+            s.name === "HTTP POST /graphql" && receiver.spans.some((x) => x.traceId === s.traceId && x.name === "graphql.mutation Create"),
+        );
         handler = http && find((s) => s.traceId === http.traceId && s.name === "bus.handle graphql.order");
         // Every process exports in its own batches (the catalog's may come later, its exporter
         // loading on its first batch): wait for the order's SQL and the catalog's handler span.

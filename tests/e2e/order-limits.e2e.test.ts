@@ -41,18 +41,31 @@ for (const name of selectedTopologies()) {
       // show the level from before a change (invalidation comes by event), hiding a reservation.
       t = await start({ env: { ADMIN_EMAIL, ADMIN_PASSWORD, ORDER_MAX_PENDING: "3", RESPONSE_CACHE: "false" } });
       url = t.graphqlUrl;
-      adminToken = (await client(url).request<{ login: { token: string } }>(LOGIN, { email: ADMIN_EMAIL, password: ADMIN_PASSWORD })).login.token;
-      categoryId = (await client(url, adminToken).request<{ createCategory: { id: string } }>(CREATE_CATEGORY, { name: `Limits ${name}` })).createCategory.id;
+      adminToken = (await client(url).request<{ login: { token: string } }>(LOGIN, { email: ADMIN_EMAIL, password: ADMIN_PASSWORD })).login
+        .token;
+      categoryId = (await client(url, adminToken).request<{ createCategory: { id: string } }>(CREATE_CATEGORY, { name: `Limits ${name}` }))
+        .createCategory.id;
     }, 120_000);
     afterAll(async () => {
       await t?.stop();
     });
 
     const product = async (priceCents: number, stock = 100): Promise<string> =>
-      (await client(url, adminToken).request<{ createProduct: { id: string } }>(CREATE_PRODUCT, { input: { name: `Limit item ${name} ${++seq}`, description: "", priceCents, categoryId, stock } })).createProduct.id;
-    const order = (acc: Account, items: Line[]) => client(url, acc.token).request<{ createOrder: { id: string; status: string; total: { cents: number; amount: string; currency: string } } }>(CREATE_ORDER, { input: { items } });
+      (
+        await client(url, adminToken).request<{ createProduct: { id: string } }>(CREATE_PRODUCT, {
+          input: { name: `Limit item ${name} ${++seq}`, description: "", priceCents, categoryId, stock },
+        })
+      ).createProduct.id;
+    const order = (acc: Account, items: Line[]) =>
+      client(url, acc.token).request<{
+        createOrder: { id: string; status: string; total: { cents: number; amount: string; currency: string } };
+      }>(CREATE_ORDER, { input: { items } });
     const myOrders = async (acc: Account) =>
-      (await client(url, acc.token).request<{ me: { orders: { id: string; status: string; total: { cents: number; amount: string }; items: unknown[] }[] } | null }>(MY_ORDER_TOTALS)).me?.orders;
+      (
+        await client(url, acc.token).request<{
+          me: { orders: { id: string; status: string; total: { cents: number; amount: string }; items: unknown[] }[] } | null;
+        }>(MY_ORDER_TOTALS)
+      ).me?.orders;
     /** createOrder must fail with LIMIT_EXCEEDED of `limitName`, leaving stock and the account's orders as they were. */
     const refused = async (acc: Account, items: Line[], limitName: string, limit: number) => {
       const stock = await Promise.all(items.map((i) => stockOf(url, i.productId)));
@@ -81,13 +94,18 @@ for (const name of selectedTopologies()) {
       expect(ok.length).toBe(3);
       for (const r of results) {
         if (r.status === "fulfilled") continue;
-        const errors = ((r.reason as { response?: { errors?: { extensions?: Record<string, unknown> }[] } }).response?.errors ?? []).map((e) => e.extensions);
+        const errors = ((r.reason as { response?: { errors?: { extensions?: Record<string, unknown> }[] } }).response?.errors ?? []).map(
+          (e) => e.extensions,
+        );
         expect(errors).toEqual([expect.objectContaining({ code: "LIMIT_EXCEEDED", limitName: "ORDER_MAX_PENDING", limit: 3 })]);
       }
       expect(await stockOf(url, p)).toBe(47);
       await refused(acc, [{ productId: p, quantity: 1 }], "ORDER_MAX_PENDING", 3);
       const first = (ok[0] as PromiseFulfilledResult<{ createOrder: { id: string } }>).value.createOrder.id;
-      expect((await client(url, acc.token).request<{ payOrder: { status: string } }>(PAY_ORDER, { orderId: first, token: "tok_visa" })).payOrder.status).toBe("PAID");
+      expect(
+        (await client(url, acc.token).request<{ payOrder: { status: string } }>(PAY_ORDER, { orderId: first, token: "tok_visa" })).payOrder
+          .status,
+      ).toBe("PAID");
       expect((await order(acc, [{ productId: p, quantity: 1 }])).createOrder.status).toBe("PENDING");
     });
 
@@ -101,10 +119,18 @@ for (const name of selectedTopologies()) {
       // The largest accepted order reads back everywhere and is paid in full.
       const one = (await order(acc, [{ productId: p, quantity: 1 }])).createOrder;
       expect(one.total).toEqual({ cents: 99_999_999, amount: "999999.99", currency: "USD" });
-      const paid = await client(url, acc.token).request<{ payOrder: { status: string } }>(PAY_ORDER, { orderId: one.id, token: "tok_visa" });
+      const paid = await client(url, acc.token).request<{ payOrder: { status: string } }>(PAY_ORDER, {
+        orderId: one.id,
+        token: "tok_visa",
+      });
       expect(paid.payOrder.status).toBe("PAID");
-      expect(await myOrders(acc)).toEqual([{ id: one.id, status: "PAID", total: { cents: 99_999_999, amount: "999999.99" }, items: [{ lineTotal: { cents: 99_999_999 } }] }]);
-      const view = await client(url, acc.token).request<{ order: { payment: { status: string; amount: { cents: number } } } }>(ORDER_PAYMENT, { id: one.id });
+      expect(await myOrders(acc)).toEqual([
+        { id: one.id, status: "PAID", total: { cents: 99_999_999, amount: "999999.99" }, items: [{ lineTotal: { cents: 99_999_999 } }] },
+      ]);
+      const view = await client(url, acc.token).request<{ order: { payment: { status: string; amount: { cents: number } } } }>(
+        ORDER_PAYMENT,
+        { id: one.id },
+      );
       expect(view.order.payment).toMatchObject({ status: "CAPTURED", amount: { cents: 99_999_999 }, chargeRequired: true });
       expect(await stockOf(url, p)).toBe(999);
     });
@@ -114,13 +140,23 @@ for (const name of selectedTopologies()) {
       const acc = await newAccount(url, "Free Sample");
       const created = (await order(acc, [{ productId: free, quantity: 2 }])).createOrder;
       expect(created.total).toEqual({ cents: 0, amount: "0.00", currency: "USD" });
-      const paid = await client(url, acc.token).request<{ payOrder: { status: string } }>(PAY_ORDER, { orderId: created.id, token: "tok_visa" });
+      const paid = await client(url, acc.token).request<{ payOrder: { status: string } }>(PAY_ORDER, {
+        orderId: created.id,
+        token: "tok_visa",
+      });
       expect(paid.payOrder.status).toBe("PAID");
       const view = await client(url, acc.token).request<{ order: unknown }>(ORDER_PAYMENT, { id: created.id });
-      expect(view.order).toEqual({ status: "PAID", total: { cents: 0 }, payment: { status: "CAPTURED", amount: { cents: 0, amount: "0.00" }, providerReference: null, chargeRequired: false } });
+      expect(view.order).toEqual({
+        status: "PAID",
+        total: { cents: 0 },
+        payment: { status: "CAPTURED", amount: { cents: 0, amount: "0.00" }, providerReference: null, chargeRequired: false },
+      });
       expect(await stockOf(url, free)).toBe(8);
       // Paying again changes nothing.
-      expect((await client(url, acc.token).request<{ payOrder: { status: string } }>(PAY_ORDER, { orderId: created.id, token: "tok_visa" })).payOrder.status).toBe("PAID");
+      expect(
+        (await client(url, acc.token).request<{ payOrder: { status: string } }>(PAY_ORDER, { orderId: created.id, token: "tok_visa" }))
+          .payOrder.status,
+      ).toBe("PAID");
     });
   });
 }

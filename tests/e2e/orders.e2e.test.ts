@@ -2,7 +2,18 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { gql } from "graphql-request";
 import { client, expectCode, uniqueEmail } from "../helpers/client.ts";
 import { selectedTopologies, TOPOLOGIES, type Topology } from "../helpers/topology.ts";
-import { allProducts, CREATE_ORDER, LOGIN, MY_ORDERS, newAccount, orderFlow, REGISTER, stockOf, unauthenticatedOrderIsRefused, type ProductNode } from "./flows.ts";
+import {
+  allProducts,
+  CREATE_ORDER,
+  LOGIN,
+  MY_ORDERS,
+  newAccount,
+  orderFlow,
+  REGISTER,
+  stockOf,
+  unauthenticatedOrderIsRefused,
+  type ProductNode,
+} from "./flows.ts";
 
 for (const name of selectedTopologies()) {
   describe(`end to end [${name}]`, () => {
@@ -29,7 +40,8 @@ for (const name of selectedTopologies()) {
       let acc: Awaited<ReturnType<typeof newAccount>>;
       let a: ProductNode;
       let b: ProductNode;
-      const ordersOf = async (token: string) => (await client(url, token).request<{ me: { orders: { id: string }[] } }>(MY_ORDERS)).me.orders.length;
+      const ordersOf = async (token: string) =>
+        (await client(url, token).request<{ me: { orders: { id: string }[] } }>(MY_ORDERS)).me.orders.length;
 
       beforeAll(async () => {
         acc = await newAccount(url, "Grace Hopper");
@@ -41,7 +53,14 @@ for (const name of selectedTopologies()) {
         const sa = await stockOf(url, a.id);
         const sb = await stockOf(url, b.id);
         const errors = await expectCode(
-          client(url, acc.token).request(CREATE_ORDER, { input: { items: [{ productId: a.id, quantity: 1 }, { productId: b.id, quantity: sb + 1 }] } }),
+          client(url, acc.token).request(CREATE_ORDER, {
+            input: {
+              items: [
+                { productId: a.id, quantity: 1 },
+                { productId: b.id, quantity: sb + 1 },
+              ],
+            },
+          }),
           "OUT_OF_STOCK",
         );
         expect(errors[0]?.message).toBeTruthy();
@@ -53,7 +72,14 @@ for (const name of selectedTopologies()) {
       test("NOT_FOUND: unknown product → nothing reserved", async () => {
         const sa = await stockOf(url, a.id);
         await expectCode(
-          client(url, acc.token).request(CREATE_ORDER, { input: { items: [{ productId: a.id, quantity: 1 }, { productId: "2ZZZZZZZZZZZZZZZZZZZZZZZZZZ", quantity: 1 }] } }),
+          client(url, acc.token).request(CREATE_ORDER, {
+            input: {
+              items: [
+                { productId: a.id, quantity: 1 },
+                { productId: "2ZZZZZZZZZZZZZZZZZZZZZZZZZZ", quantity: 1 },
+              ],
+            },
+          }),
           "NOT_FOUND",
         );
         expect(await stockOf(url, a.id)).toBe(sa);
@@ -62,8 +88,14 @@ for (const name of selectedTopologies()) {
 
       test("BAD_USER_INPUT: quantity < 1 and empty order", async () => {
         const sa = await stockOf(url, a.id);
-        await expectCode(client(url, acc.token).request(CREATE_ORDER, { input: { items: [{ productId: a.id, quantity: 0 }] } }), "BAD_USER_INPUT");
-        await expectCode(client(url, acc.token).request(CREATE_ORDER, { input: { items: [{ productId: a.id, quantity: -3 }] } }), "BAD_USER_INPUT");
+        await expectCode(
+          client(url, acc.token).request(CREATE_ORDER, { input: { items: [{ productId: a.id, quantity: 0 }] } }),
+          "BAD_USER_INPUT",
+        );
+        await expectCode(
+          client(url, acc.token).request(CREATE_ORDER, { input: { items: [{ productId: a.id, quantity: -3 }] } }),
+          "BAD_USER_INPUT",
+        );
         await expectCode(client(url, acc.token).request(CREATE_ORDER, { input: { items: [] } }), "BAD_USER_INPUT");
         expect(await stockOf(url, a.id)).toBe(sa);
         expect(await ordersOf(acc.token)).toBe(0);
@@ -76,23 +108,37 @@ for (const name of selectedTopologies()) {
 
       test("UNAUTHENTICATED: a forged token is rejected with 401", async () => {
         const forged = acc.token.slice(0, -4) + (acc.token.endsWith("AAAA") ? "BBBB" : "AAAA");
-        const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${forged}` }, body: JSON.stringify({ query: "{ me { id } }" }) });
+        const res = await fetch(url, {
+          method: "POST",
+          headers: { "content-type": "application/json", authorization: `Bearer ${forged}` },
+          body: JSON.stringify({ query: "{ me { id } }" }),
+        });
         expect(res.status).toBe(401);
         const body = (await res.json()) as { errors: { extensions: { code: string } }[] };
         expect(body.errors[0]?.extensions.code).toBe("UNAUTHENTICATED");
       });
 
       test("EMAIL_TAKEN and INVALID_CREDENTIALS", async () => {
-        await expectCode(client(url).request(REGISTER, { input: { name: "Dup", email: acc.email, password: "another password" } }), "EMAIL_TAKEN");
+        await expectCode(
+          client(url).request(REGISTER, { input: { name: "Dup", email: acc.email, password: "another password" } }),
+          "EMAIL_TAKEN",
+        );
         await expectCode(client(url).request(LOGIN, { email: acc.email, password: "wrong password" }), "INVALID_CREDENTIALS");
         await expectCode(client(url).request(LOGIN, { email: uniqueEmail("nobody"), password: "whatever123" }), "INVALID_CREDENTIALS");
-        await expectCode(client(url).request(REGISTER, { input: { name: "X", email: "not-an-email", password: "long enough pw" } }), "BAD_USER_INPUT");
+        await expectCode(
+          client(url).request(REGISTER, { input: { name: "X", email: "not-an-email", password: "long enough pw" } }),
+          "BAD_USER_INPUT",
+        );
       });
 
       test("another account cannot read my order", async () => {
         const other = await newAccount(url, "Mallory");
-        const mine = await client(url, acc.token).request<{ createOrder: { id: string } }>(CREATE_ORDER, { input: { items: [{ productId: a.id, quantity: 1 }] } });
-        const r = await client(url, other.token).request<{ order: unknown }>(gql`query($id: ID!) { order(id: $id) { id } }`, { id: mine.createOrder.id }).catch((e: unknown) => e);
+        const mine = await client(url, acc.token).request<{ createOrder: { id: string } }>(CREATE_ORDER, {
+          input: { items: [{ productId: a.id, quantity: 1 }] },
+        });
+        const r = await client(url, other.token)
+          .request<{ order: unknown }>(gql`query($id: ID!) { order(id: $id) { id } }`, { id: mine.createOrder.id })
+          .catch((e: unknown) => e);
         if (r && typeof r === "object" && "order" in r) expect(r.order).toBeNull();
         else await expectCode(Promise.reject(r), "FORBIDDEN");
       });
@@ -105,7 +151,9 @@ for (const name of selectedTopologies()) {
       const buyers = await Promise.all([0, 1, 2, 3, 4].map((i) => newAccount(url, `Buyer ${i}`)));
       const results = await Promise.allSettled(
         Array.from({ length: 50 }, (_, i) =>
-          client(url, buyers[i % buyers.length]?.token).request<{ createOrder: { id: string } }>(CREATE_ORDER, { input: { items: [{ productId: mug.id, quantity: 1 }] } }),
+          client(url, buyers[i % buyers.length]?.token).request<{ createOrder: { id: string } }>(CREATE_ORDER, {
+            input: { items: [{ productId: mug.id, quantity: 1 }] },
+          }),
         ),
       );
       const ok = results.filter((r) => r.status === "fulfilled");
@@ -113,7 +161,9 @@ for (const name of selectedTopologies()) {
       expect(ok.length).toBe(10);
       expect(failed.length).toBe(40);
       for (const f of failed) {
-        const codes = ((f.reason as { response?: { errors?: { extensions?: { code?: string } }[] } }).response?.errors ?? []).map((e) => e.extensions?.code);
+        const codes = ((f.reason as { response?: { errors?: { extensions?: { code?: string } }[] } }).response?.errors ?? []).map(
+          (e) => e.extensions?.code,
+        );
         expect(codes).toEqual(["OUT_OF_STOCK"]);
       }
       expect(await stockOf(url, mug.id)).toBe(0);

@@ -9,7 +9,6 @@ import { selectedTopologies, TOPOLOGIES, type Topology } from "../helpers/topolo
 import type { SplitTopology } from "../../scripts/split-topology.ts";
 import { allProducts, CREATE_ORDER, newAccount, ORDER_WITH_PAYMENT, PAY_ORDER, stockOf, type ProductNode } from "./flows.ts";
 
-
 /** Provider timeout in the test env: tok_timeout fails after this, ms. */
 const PROVIDER_TIMEOUT_MS = 400;
 /** Unpaid orders are cancelled after this, s. */
@@ -67,23 +66,38 @@ for (const name of selectedTopologies()) {
       const product = products[next++ % products.length] as ProductNode;
       const acc = await newAccount(url, "Payer");
       const before = await stockOf(url, product.id);
-      const r = await client(url, acc.token).request<{ createOrder: { id: string; status: string; total: { cents: number } } }>(CREATE_ORDER, {
-        input: { items: [{ productId: product.id, quantity: 2 }] },
-      });
+      const r = await client(url, acc.token).request<{ createOrder: { id: string; status: string; total: { cents: number } } }>(
+        CREATE_ORDER,
+        {
+          input: { items: [{ productId: product.id, quantity: 2 }] },
+        },
+      );
       expect(r.createOrder.status).toBe("PENDING");
       // Reads go through the response cache, which catalog.stock_changed refreshes on every gateway
       // (in split mode that event may land just after createOrder's reply).
       await until(async () => (await stockOf(url, product.id)) === before - 2, 10_000);
       return { acc, product, before, order: r.createOrder };
     };
-    const view = async (token: string, id: string) => (await client(url, token).request<{ order: OrderView }>(ORDER_WITH_PAYMENT, { id })).order;
-    const reservation = async (orderId: string) => (await catalogDb.get<{ status: string }>("SELECT status FROM reservations WHERE id = ?", orderId))?.status;
+    const view = async (token: string, id: string) =>
+      (await client(url, token).request<{ order: OrderView }>(ORDER_WITH_PAYMENT, { id })).order;
+    const reservation = async (orderId: string) =>
+      (await catalogDb.get<{ status: string }>("SELECT status FROM reservations WHERE id = ?", orderId))?.status;
     const captures = async (orderId: string) =>
-      Number((await paymentDb.get<{ n: number }>("SELECT count(*) AS n FROM payments WHERE order_id = ? AND status IN ('CAPTURED', 'REFUNDED')", orderId))?.n ?? 0);
+      Number(
+        (
+          await paymentDb.get<{ n: number }>(
+            "SELECT count(*) AS n FROM payments WHERE order_id = ? AND status IN ('CAPTURED', 'REFUNDED')",
+            orderId,
+          )
+        )?.n ?? 0,
+      );
 
     test("tok_visa → PAID, Order.payment CAPTURED, stock committed; paying again charges nothing more", async () => {
       const { acc, product, before, order } = await pendingOrder();
-      const paid = await client(url, acc.token).request<{ payOrder: { id: string; status: string } }>(PAY_ORDER, { orderId: order.id, token: "tok_visa" });
+      const paid = await client(url, acc.token).request<{ payOrder: { id: string; status: string } }>(PAY_ORDER, {
+        orderId: order.id,
+        token: "tok_visa",
+      });
       expect(paid.payOrder).toEqual({ id: order.id, status: "PAID" });
       const v = await view(acc.token, order.id);
       expect(v.status).toBe("PAID");
@@ -94,7 +108,10 @@ for (const name of selectedTopologies()) {
       await until(async () => (await reservation(order.id)) === "committed", 10_000);
       expect(await stockOf(url, product.id)).toBe(before - 2);
 
-      const again = await client(url, acc.token).request<{ payOrder: { status: string } }>(PAY_ORDER, { orderId: order.id, token: "tok_visa" });
+      const again = await client(url, acc.token).request<{ payOrder: { status: string } }>(PAY_ORDER, {
+        orderId: order.id,
+        token: "tok_visa",
+      });
       expect(again.payOrder.status).toBe("PAID");
       const [a, b] = await Promise.all([
         client(url, acc.token).request<{ payOrder: { status: string } }>(PAY_ORDER, { orderId: order.id, token: "tok_visa" }),
@@ -108,7 +125,9 @@ for (const name of selectedTopologies()) {
     test("concurrent first payments of one order capture once", async () => {
       const { acc, order } = await pendingOrder();
       const results = await Promise.allSettled(
-        Array.from({ length: 4 }, () => client(url, acc.token).request<{ payOrder: { status: string } }>(PAY_ORDER, { orderId: order.id, token: "tok_visa" })),
+        Array.from({ length: 4 }, () =>
+          client(url, acc.token).request<{ payOrder: { status: string } }>(PAY_ORDER, { orderId: order.id, token: "tok_visa" }),
+        ),
       );
       expect(results.filter((r) => r.status === "fulfilled").length).toBeGreaterThanOrEqual(1);
       await until(async () => (await view(acc.token, order.id)).status === "PAID", 10_000);
@@ -140,7 +159,10 @@ for (const name of selectedTopologies()) {
 
     test("tok_timeout → PAYMENT_FAILED after the provider timeout, stock released", async () => {
       const { acc, product, before, order } = await pendingOrder();
-      const errors = await expectCode(client(url, acc.token).request(PAY_ORDER, { orderId: order.id, token: "tok_timeout" }), "PAYMENT_FAILED");
+      const errors = await expectCode(
+        client(url, acc.token).request(PAY_ORDER, { orderId: order.id, token: "tok_timeout" }),
+        "PAYMENT_FAILED",
+      );
       expect(errors[0]?.message).toContain("did not answer");
       const v = await view(acc.token, order.id);
       expect(v.status).toBe("PAYMENT_FAILED");

@@ -16,7 +16,14 @@ setDefaultTimeout(60_000);
 const RATE_LIMIT_MAX = 20;
 const RATE_LIMIT_AUTH_MAX = 10;
 // The IP budget equals the account budget here, so the anonymous tests below count RATE_LIMIT_MAX.
-const ENV = { NODE_ENV: "production", RATE_LIMIT_MAX: String(RATE_LIMIT_MAX), RATE_LIMIT_IP_MAX: String(RATE_LIMIT_MAX), RATE_LIMIT_AUTH_MAX: String(RATE_LIMIT_AUTH_MAX), RATE_LIMIT_WINDOW_S: "86400", TRUST_PROXY: "true" };
+const ENV = {
+  NODE_ENV: "production",
+  RATE_LIMIT_MAX: String(RATE_LIMIT_MAX),
+  RATE_LIMIT_IP_MAX: String(RATE_LIMIT_MAX),
+  RATE_LIMIT_AUTH_MAX: String(RATE_LIMIT_AUTH_MAX),
+  RATE_LIMIT_WINDOW_S: "86400",
+  TRUST_PROXY: "true",
+};
 const REGISTER = `mutation($input: RegisterInput!) { register(input: $input) { token } }`;
 const LOGIN = `mutation($email: String!, $password: String!) { login(email: $email, password: $password) { token } }`;
 const PASSWORD = "protection e2e password";
@@ -57,8 +64,20 @@ async function answer(res: Response): Promise<Answer> {
 }
 
 /** POSTs `{ query, variables }` as JSON from `client` (X-Forwarded-For). */
-async function post(url: string, client: string, query: string, variables: Record<string, unknown> = {}, headers: Record<string, string> = {}): Promise<Answer> {
-  return answer(await fetch(url, { method: "POST", headers: { "content-type": "application/json", "x-forwarded-for": client, ...headers }, body: JSON.stringify({ query, variables }) }));
+async function post(
+  url: string,
+  client: string,
+  query: string,
+  variables: Record<string, unknown> = {},
+  headers: Record<string, string> = {},
+): Promise<Answer> {
+  return answer(
+    await fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-forwarded-for": client, ...headers },
+      body: JSON.stringify({ query, variables }),
+    }),
+  );
 }
 
 /** `{ categories { products { edges { node { category { products ... { id } } } } } } }`: `depth` field levels, leaf included. */
@@ -69,7 +88,8 @@ function deepQuery(depth: number): string {
   for (let i = 0; fields.length < depth - 1; i++) fields.push(cycle[i % cycle.length] as string);
   // The leaf: node and category have `id`; a connection or edge needs one more level to reach it.
   const last = fields[fields.length - 1];
-  const leaf = last === "node" || last === "category" || last === "categories" ? "id" : last?.startsWith("products") ? "totalCount" : "cursor";
+  const leaf =
+    last === "node" || last === "category" || last === "categories" ? "id" : last?.startsWith("products") ? "totalCount" : "cursor";
   return `{ ${fields.map((f) => `${f} {`).join(" ")} ${leaf} ${"}".repeat(fields.length)} }`;
 }
 
@@ -114,13 +134,25 @@ for (const name of selectedTopologies()) {
 
     test("CSRF: GET and form POST without a preflight header are refused (403 CSRF_PREVENTED); with the header GET works", async () => {
       const client = newClient();
-      const get = await answer(await fetch(`${url}?query=${encodeURIComponent("{ categories { id } }")}`, { headers: { "x-forwarded-for": client } }));
+      const get = await answer(
+        await fetch(`${url}?query=${encodeURIComponent("{ categories { id } }")}`, { headers: { "x-forwarded-for": client } }),
+      );
       expect(get.status).toBe(403);
       expect(get.codes).toEqual(["CSRF_PREVENTED"]);
-      const form = await answer(await fetch(url, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded", "x-forwarded-for": client }, body: `query=${encodeURIComponent("mutation { __typename }")}` }));
+      const form = await answer(
+        await fetch(url, {
+          method: "POST",
+          headers: { "content-type": "application/x-www-form-urlencoded", "x-forwarded-for": client },
+          body: `query=${encodeURIComponent("mutation { __typename }")}`,
+        }),
+      );
       expect(form.status).toBe(403);
       expect(form.codes).toEqual(["CSRF_PREVENTED"]);
-      const ok = await answer(await fetch(`${url}?query=${encodeURIComponent("{ categories { id } }")}`, { headers: { "x-forwarded-for": client, "apollo-require-preflight": "true" } }));
+      const ok = await answer(
+        await fetch(`${url}?query=${encodeURIComponent("{ categories { id } }")}`, {
+          headers: { "x-forwarded-for": client, "apollo-require-preflight": "true" },
+        }),
+      );
       expect(ok.status).toBe(200);
       expect(Array.isArray(ok.body.data?.["categories"])).toBe(true);
     });
@@ -134,7 +166,10 @@ for (const name of selectedTopologies()) {
       expect(r.headers.get("referrer-policy")).toBe("no-referrer");
       expect(r.headers.get("cross-origin-opener-policy")).toBe("same-origin");
       expect(r.headers.get("access-control-allow-origin")).toBeNull();
-      const pre = await fetch(url, { method: "OPTIONS", headers: { origin: "https://evil.example", "access-control-request-method": "POST", "x-forwarded-for": newClient() } });
+      const pre = await fetch(url, {
+        method: "OPTIONS",
+        headers: { origin: "https://evil.example", "access-control-request-method": "POST", "x-forwarded-for": newClient() },
+      });
       expect(pre.headers.get("access-control-allow-origin")).toBeNull();
     });
 
@@ -146,7 +181,7 @@ for (const name of selectedTopologies()) {
     });
 
     test("production: errors carry the request id; GraphiQL is off", async () => {
-      const r = await post(url, newClient(), "{ products(after: \"not-a-cursor\") { totalCount } }", {}, { "x-request-id": "e2e-req-42" });
+      const r = await post(url, newClient(), '{ products(after: "not-a-cursor") { totalCount } }', {}, { "x-request-id": "e2e-req-42" });
       expect(r.codes).toEqual(["BAD_USER_INPUT"]);
       expect(r.body.errors?.[0]?.extensions?.["requestId"]).toBe("e2e-req-42");
       expect(r.headers.get("x-request-id")).toBe("e2e-req-42");
@@ -169,14 +204,23 @@ for (const name of selectedTopologies()) {
     test("malformed requests get coded errors with GraphQL-over-HTTP statuses; names with control characters are refused and write nothing", async () => {
       const client = newClient();
       const raw = async (body: string, headers: Record<string, string> = {}) =>
-        answer(await fetch(url, { method: "POST", headers: { "content-type": "application/json", "x-forwarded-for": client, ...headers }, body }));
+        answer(
+          await fetch(url, {
+            method: "POST",
+            headers: { "content-type": "application/json", "x-forwarded-for": client, ...headers },
+            body,
+          }),
+        );
       const strict = { accept: "application/graphql-response+json" };
       const none = await raw("{}");
       expect([none.status, none.codes]).toEqual([400, ["BAD_REQUEST"]]);
       const broken = await raw('{"query": "{ __typename }"');
       expect([broken.status, broken.codes]).toEqual([400, ["BAD_REQUEST"]]);
       expect(broken.body.errors?.[0]?.extensions?.["originalError"]).toBeUndefined();
-      const coercion = await raw(JSON.stringify({ query: "query($id: ID!) { product(id: $id) { id } }", variables: { id: { a: 1 } } }), strict);
+      const coercion = await raw(
+        JSON.stringify({ query: "query($id: ID!) { product(id: $id) { id } }", variables: { id: { a: 1 } } }),
+        strict,
+      );
       expect([coercion.status, coercion.codes]).toEqual([400, ["BAD_USER_INPUT"]]);
       const deep = await raw(`{"query":"{ __typename }","variables":{"v":${"[".repeat(100_000)}${"]".repeat(100_000)}}}`, strict);
       expect([deep.status, deep.codes]).toEqual([400, ["JSON_TOO_DEEP"]]);
@@ -184,7 +228,9 @@ for (const name of selectedTopologies()) {
       expect([xml.status, xml.codes]).toEqual([415, ["UNSUPPORTED_MEDIA_TYPE"]]);
       const first = await post(url, client, "{ products(first: 1) { edges { node { id } } } }");
       const productId = (first.body.data?.["products"] as { edges: { node: { id: string } }[] }).edges[0]?.node.id;
-      const sub = await raw(JSON.stringify({ query: `subscription { productStockChanged(productId: "${productId}") { id } }` }), { accept: "application/json" });
+      const sub = await raw(JSON.stringify({ query: `subscription { productStockChanged(productId: "${productId}") { id } }` }), {
+        accept: "application/json",
+      });
       expect([sub.status, sub.codes]).toEqual([406, ["NOT_ACCEPTABLE"]]);
       const email = `nul.${crypto.randomUUID()}@example.com`;
       const register = "mutation($i: RegisterInput!) { register(input: $i) { account { name } } }";
@@ -254,7 +300,9 @@ for (const name of selectedTopologies()) {
           await new Promise<void>((r) => ((wake = r), setTimeout(r, 50)));
         }
       };
-      await new Promise<void>((resolve, reject) => ((ws.onopen = () => resolve()), (ws.onerror = () => reject(new Error("socket refused")))));
+      await new Promise<void>(
+        (resolve, reject) => ((ws.onopen = () => resolve()), (ws.onerror = () => reject(new Error("socket refused")))),
+      );
       ws.send(JSON.stringify({ type: "connection_init", payload: {} }));
       await next((m) => m.type === "connection_ack");
       // The upgrade was one request of the budget; each operation is one more.
@@ -301,7 +349,8 @@ for (const name of selectedTopologies()) {
     test(`registration/login budget: the ${RATE_LIMIT_AUTH_MAX + 1}th login from one address is 429 RATE_LIMITED; other operations from it pass`, async () => {
       const { email } = await registerFrom(url, newClient());
       const client = newClient();
-      for (let i = 0; i < RATE_LIMIT_AUTH_MAX; i++) expect((await post(url, client, LOGIN, { email, password: PASSWORD })).status).toBe(200);
+      for (let i = 0; i < RATE_LIMIT_AUTH_MAX; i++)
+        expect((await post(url, client, LOGIN, { email, password: PASSWORD })).status).toBe(200);
       const refused = await post(url, client, LOGIN, { email, password: PASSWORD });
       expect(refused.status).toBe(429);
       expect(refused.codes).toEqual(["RATE_LIMITED"]);
@@ -328,7 +377,8 @@ for (const name of selectedTopologies()) {
         const { email } = await registerFrom(url, newClient());
         const client = newClient();
         const statuses: number[] = [];
-        for (let i = 0; i < 2 * RATE_LIMIT_AUTH_MAX && !statuses.includes(429); i++) statuses.push((await post(urls[i % 2] as string, client, LOGIN, { email, password: PASSWORD })).status);
+        for (let i = 0; i < 2 * RATE_LIMIT_AUTH_MAX && !statuses.includes(429); i++)
+          statuses.push((await post(urls[i % 2] as string, client, LOGIN, { email, password: PASSWORD })).status);
         // Separate budgets would have allowed 2 x RATE_LIMIT_AUTH_MAX.
         expect(statuses).toEqual([...Array<number>(RATE_LIMIT_AUTH_MAX).fill(200), 429]);
       }, 120_000);

@@ -63,7 +63,8 @@ describe.skipIf(!enabled)("reservations after a bus outage [split]", () => {
       },
     });
     url = split.graphqlUrl;
-    const probe = (m: string) => openProbe({ kind: "postgres", url: split.sharedEnv[`${m.toUpperCase()}_DATABASE_URL`] as string, poolMax: 2 });
+    const probe = (m: string) =>
+      openProbe({ kind: "postgres", url: split.sharedEnv[`${m.toUpperCase()}_DATABASE_URL`] as string, poolMax: 2 });
     catalogDb = probe("catalog");
     orderDb = probe("order");
   }, 180_000);
@@ -73,7 +74,8 @@ describe.skipIf(!enabled)("reservations after a bus outage [split]", () => {
     await split?.stop();
   }, 60_000);
 
-  const num = async (probe: DbProbe, sql: string, ...params: string[]) => Number((await probe.get<{ n: number | string }>(sql, ...params))?.n ?? 0);
+  const num = async (probe: DbProbe, sql: string, ...params: string[]) =>
+    Number((await probe.get<{ n: number | string }>(sql, ...params))?.n ?? 0);
 
   /** Reservations held in the catalog whose order does not exist (catalog read first: an order written meanwhile is seen). */
   async function orphans(): Promise<string[]> {
@@ -86,9 +88,11 @@ describe.skipIf(!enabled)("reservations after a bus outage [split]", () => {
   async function stockMismatches(initial: ReadonlyMap<string, number>): Promise<{ product: string; stock: number; expected: number }[]> {
     const stock = await catalogDb.all<{ id: string; stock: number }>("SELECT id, stock FROM products");
     const units = new Map(
-      (await orderDb.all<{ product_id: string; n: number }>(
-        "SELECT i.product_id, sum(i.quantity) AS n FROM order_items i JOIN orders o ON o.id = i.order_id WHERE o.status IN ('PENDING', 'PAID') GROUP BY 1",
-      )).map((r) => [r.product_id, Number(r.n)]),
+      (
+        await orderDb.all<{ product_id: string; n: number }>(
+          "SELECT i.product_id, sum(i.quantity) AS n FROM order_items i JOIN orders o ON o.id = i.order_id WHERE o.status IN ('PENDING', 'PAID') GROUP BY 1",
+        )
+      ).map((r) => [r.product_id, Number(r.n)]),
     );
     return stock
       .map((p) => ({ product: p.id, stock: Number(p.stock), expected: (initial.get(p.id) ?? 0) - (units.get(p.id) ?? 0) }))
@@ -100,7 +104,9 @@ describe.skipIf(!enabled)("reservations after a bus outage [split]", () => {
     const products = (await allProducts(url)).filter((p) => p.stock >= 30 && !p.name.startsWith("Limited Edition"));
     const [slow, ...busy] = products.slice(0, 4);
     if (!slow || busy.length < 3) throw new Error("seed catalog has too few products with stock >= 30");
-    const initial = new Map((await catalogDb.all<{ id: string; stock: number }>("SELECT id, stock FROM products")).map((r) => [r.id, Number(r.stock)]));
+    const initial = new Map(
+      (await catalogDb.all<{ id: string; stock: number }>("SELECT id, stock FROM products")).map((r) => [r.id, Number(r.stock)]),
+    );
 
     // A slow catalog: the slow product's row stays locked until released below.
     const lockSql: PgSql = openPostgres(split.sharedEnv["CATALOG_DATABASE_URL"] as string, { poolMax: 1 });
@@ -116,10 +122,24 @@ describe.skipIf(!enabled)("reservations after a bus outage [split]", () => {
       // Two checkouts of the slow product: their reserves wait on the lock inside the catalog.
       const slowOrders = accounts.slice(WORKERS).map((acc) =>
         client(url, acc.token)
-          .request({ document: CREATE_ORDER, variables: { input: { items: [{ productId: slow.id, quantity: 2 }] } }, signal: AbortSignal.timeout(30_000) })
-          .then(() => "created" as const, () => "failed" as const),
+          .request({
+            document: CREATE_ORDER,
+            variables: { input: { items: [{ productId: slow.id, quantity: 2 }] } },
+            signal: AbortSignal.timeout(30_000),
+          })
+          .then(
+            () => "created" as const,
+            () => "failed" as const,
+          ),
       );
-      await until(async () => (await num(catalogDb, "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")) >= 2, 10_000);
+      await until(
+        async () =>
+          (await num(
+            catalogDb,
+            "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+          )) >= 2,
+        10_000,
+      );
 
       // Order + payment load on the other products.
       let stopLoad = false;
@@ -133,7 +153,11 @@ describe.skipIf(!enabled)("reservations after a bus outage [split]", () => {
           try {
             // Short: a request stuck in the outage is abandoned (the server may still finish it), so the load goes on after the restart.
             const signal = AbortSignal.timeout(4000);
-            const r = await c.request<{ createOrder: { id: string } }>({ document: CREATE_ORDER, variables: { input: { items: [{ productId: product.id, quantity: 1 + (i % 2) }] } }, signal });
+            const r = await c.request<{ createOrder: { id: string } }>({
+              document: CREATE_ORDER,
+              variables: { input: { items: [{ productId: product.id, quantity: 1 + (i % 2) }] } },
+              signal,
+            });
             outcomes.created++;
             if (i % 3 !== 0) {
               await c.request({ document: PAY_ORDER, variables: { orderId: r.createOrder.id, token: "tok_visa" }, signal });
@@ -175,13 +199,19 @@ describe.skipIf(!enabled)("reservations after a bus outage [split]", () => {
       // Grace + one sweep interval, plus what a checkout still running on the server may take (reserve and release timeouts) and scheduling slack.
       const bound = GRACE_S * 1000 + Math.min(5000, (GRACE_S * 1000) / 4) + 2 * STOCK_TIMEOUT_MS + 2000;
       let left: unknown;
-      await until(async () => {
-        const intents = await num(orderDb, "SELECT count(*) AS n FROM reservation_intents");
-        const held = await orphans();
-        left = { intents, held };
-        return intents === 0 && held.length === 0;
-      }, bound - (Date.now() - stopped)).catch((err: unknown) => {
-        throw new Error(`reservations without orders ${Date.now() - stopped} ms after the load stopped: ${JSON.stringify(left)}\n${split.output().slice(-6000)}`, { cause: err });
+      await until(
+        async () => {
+          const intents = await num(orderDb, "SELECT count(*) AS n FROM reservation_intents");
+          const held = await orphans();
+          left = { intents, held };
+          return intents === 0 && held.length === 0;
+        },
+        bound - (Date.now() - stopped),
+      ).catch((err: unknown) => {
+        throw new Error(
+          `reservations without orders ${Date.now() - stopped} ms after the load stopped: ${JSON.stringify(left)}\n${split.output().slice(-6000)}`,
+          { cause: err },
+        );
       });
       console.log(`reservations e2e: no reservation without an order ${Date.now() - stopped} ms after the load stopped`);
       // And stock = initial − units of PENDING/PAID orders once the sagas the outage interrupted settled.
@@ -191,13 +221,20 @@ describe.skipIf(!enabled)("reservations after a bus outage [split]", () => {
         mismatches = m;
         return m.length === 0;
       }, SETTLE_MARGIN_MS).catch((err: unknown) => {
-        throw new Error(`stock inconsistent ${Date.now() - stopped} ms after the load stopped: ${JSON.stringify(mismatches)}\n${split.output().slice(-6000)}`, { cause: err });
+        throw new Error(
+          `stock inconsistent ${Date.now() - stopped} ms after the load stopped: ${JSON.stringify(mismatches)}\n${split.output().slice(-6000)}`,
+          { cause: err },
+        );
       });
       // The outage did leave intents without orders, and the sweeper gave their stock back.
-      const orderLogs = split.processes.filter((p) => p.part === "order").map((p) => p.server.output()).join("\n");
+      const orderLogs = split.processes
+        .filter((p) => p.part === "order")
+        .map((p) => p.server.output())
+        .join("\n");
       expect(orderLogs).toContain("released a reservation whose order was never written");
       // Nothing oversold either.
-      for (const p of await catalogDb.all<{ stock: number }>("SELECT stock FROM products")) expect(Number(p.stock)).toBeGreaterThanOrEqual(0);
+      for (const p of await catalogDb.all<{ stock: number }>("SELECT stock FROM products"))
+        expect(Number(p.stock)).toBeGreaterThanOrEqual(0);
       // The slow product sells again, end to end: its stock was given back, not lost.
       const buyer = client(url, accounts[0]?.token);
       // (Retried while the gateway's breaker of the order subgraph, opened by the outage, lets its trial through.)
@@ -205,7 +242,10 @@ describe.skipIf(!enabled)("reservations after a bus outage [split]", () => {
       await until(async () => {
         again = await buyer
           .request<{ createOrder: { id: string } }>(CREATE_ORDER, { input: { items: [{ productId: slow.id, quantity: 2 }] } })
-          .then((r) => r.createOrder.id, async () => (await Bun.sleep(250), undefined));
+          .then(
+            (r) => r.createOrder.id,
+            async () => (await Bun.sleep(250), undefined),
+          );
         return again !== undefined;
       }, 20_000);
       const paid = await buyer.request<{ payOrder: { status: string } }>(PAY_ORDER, { orderId: again, token: "tok_visa" });

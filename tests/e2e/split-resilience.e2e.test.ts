@@ -17,7 +17,11 @@ type Mixed = { categories: { name: string }[]; me: { name: string } | null };
 type Answer = { data?: Mixed | null; errors?: { message: string; extensions?: Record<string, unknown> }[] };
 
 async function post(url: string, query: string, token: string, variables: Record<string, unknown> = {}): Promise<Answer> {
-  const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${token}` }, body: JSON.stringify({ query, variables }) });
+  const res = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+    body: JSON.stringify({ query, variables }),
+  });
   return (await res.json()) as Answer;
 }
 
@@ -54,24 +58,46 @@ describe("split mode resilience (real processes)", () => {
 
     // Once its lease expired the account module is gone from the registry, but the supergraph
     // keeps its fields: still a partial answer, not a validation error.
-    await waitFor("account to leave the registry", async () => {
-      const s = await adminJson<{ registered: string[] }>(t.opsUrl, { jwtSecret: t.sharedEnv["JWT_SECRET"] as string, graphqlUrl: t.graphqlUrl }, "/admin/supergraph");
-      return !s.registered.includes("account");
-    }, 15_000, 200);
+    await waitFor(
+      "account to leave the registry",
+      async () => {
+        const s = await adminJson<{ registered: string[] }>(
+          t.opsUrl,
+          { jwtSecret: t.sharedEnv["JWT_SECRET"] as string, graphqlUrl: t.graphqlUrl },
+          "/admin/supergraph",
+        );
+        return !s.registered.includes("account");
+      },
+      15_000,
+      200,
+    );
     const later = await post(url, MIXED, acc.token);
     expect(later.data?.categories.length).toBeGreaterThan(0);
     expect(later.errors?.map((e) => e.extensions?.["code"])).toEqual(["SUBGRAPH_UNAVAILABLE"]);
-    const health = await adminJson<{ breakers: Record<string, string> }>(t.opsUrl, { jwtSecret: t.sharedEnv["JWT_SECRET"] as string, graphqlUrl: t.graphqlUrl }, "/admin/health");
+    const health = await adminJson<{ breakers: Record<string, string> }>(
+      t.opsUrl,
+      { jwtSecret: t.sharedEnv["JWT_SECRET"] as string, graphqlUrl: t.graphqlUrl },
+      "/admin/health",
+    );
     expect(health.breakers["subgraph:account"]).toBe("open");
 
     await t.spawn("account", "account-2");
     let answer: Answer | undefined;
-    await waitFor("full answers after account returns", async () => {
-      answer = await post(url, MIXED, acc.token);
-      return answer.data?.me?.name === "Kim Killed";
-    }, 20_000, 200);
+    await waitFor(
+      "full answers after account returns",
+      async () => {
+        answer = await post(url, MIXED, acc.token);
+        return answer.data?.me?.name === "Kim Killed";
+      },
+      20_000,
+      200,
+    );
     expect(answer?.errors).toBeUndefined();
-    const after = await adminJson<{ breakers: Record<string, string> }>(t.opsUrl, { jwtSecret: t.sharedEnv["JWT_SECRET"] as string, graphqlUrl: t.graphqlUrl }, "/admin/health");
+    const after = await adminJson<{ breakers: Record<string, string> }>(
+      t.opsUrl,
+      { jwtSecret: t.sharedEnv["JWT_SECRET"] as string, graphqlUrl: t.graphqlUrl },
+      "/admin/health",
+    );
     expect(after.breakers["subgraph:account"]).toBe("closed");
   }, 90_000);
 
@@ -87,7 +113,9 @@ describe("split mode resilience (real processes)", () => {
     const attempts = Array.from({ length: 40 }, async (_, i): Promise<"ok" | "unavailable"> => {
       await Bun.sleep(i * 15);
       try {
-        const r = await c.request<{ createOrder: { id: string } }>(CREATE_ORDER, { input: { items: [{ productId: product.id, quantity: 1 }] } });
+        const r = await c.request<{ createOrder: { id: string } }>(CREATE_ORDER, {
+          input: { items: [{ productId: product.id, quantity: 1 }] },
+        });
         expect(r.createOrder.id).toBeTruthy();
         return "ok";
       } catch (err) {
@@ -110,14 +138,19 @@ describe("split mode resilience (real processes)", () => {
 
     // Restart the order module: exactly the completed orders exist, and the stock moved by them only.
     await t.spawn("order", "order-2");
-    await waitFor("order module back", async () => {
-      try {
-        await c.request(MY_ORDERS);
-        return true;
-      } catch {
-        return false;
-      }
-    }, 20_000, 200);
+    await waitFor(
+      "order module back",
+      async () => {
+        try {
+          await c.request(MY_ORDERS);
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      20_000,
+      200,
+    );
     const mine = await c.request<{ me: { orders: { id: string }[] } }>(MY_ORDERS);
     expect(mine.me.orders.length).toBe(ok);
     expect(await stockOf(url, product.id)).toBe(stockBefore - ok);

@@ -12,7 +12,11 @@ import { allProducts, orderFlow } from "./flows.ts";
 
 /** Requests a module process served on `subject` (its `/admin/stats`, on its operations listener). */
 async function handled(p: SplitProcess, subject: string, graphqlUrl: string): Promise<number> {
-  const r = await adminJson<{ handled: Record<string, number> }>(opsUrlOf(p), { jwtSecret: p.env["JWT_SECRET"] as string, graphqlUrl }, "/admin/stats");
+  const r = await adminJson<{ handled: Record<string, number> }>(
+    opsUrlOf(p),
+    { jwtSecret: p.env["JWT_SECRET"] as string, graphqlUrl },
+    "/admin/stats",
+  );
   return r.handled[subject] ?? 0;
 }
 
@@ -91,12 +95,19 @@ describe("split mode only (4 processes, NATS, etcd, PostgreSQL)", () => {
 
   test("a module whose SDL does not compose leaves the gateway on the previous supergraph", async () => {
     const before = await supergraphOf<{ version: number }>(t);
-    const rogue = spawnServer([process.execPath, join(ROOT, "tests/fixtures/rogue-module.ts")], { env: { ...t.sharedEnv, ...t.natsEnv("rogue") } });
+    const rogue = spawnServer([process.execPath, join(ROOT, "tests/fixtures/rogue-module.ts")], {
+      env: { ...t.sharedEnv, ...t.natsEnv("rogue") },
+    });
     try {
-      await waitFor("composition error naming the rogue subgraph", async () => {
-        const s = await supergraphOf<{ errors: { subgraphs: string[] }[] }>(t);
-        return s.errors.some((e) => e.subgraphs.includes("rogue"));
-      }, 20_000, 200);
+      await waitFor(
+        "composition error naming the rogue subgraph",
+        async () => {
+          const s = await supergraphOf<{ errors: { subgraphs: string[] }[] }>(t);
+          return s.errors.some((e) => e.subgraphs.includes("rogue"));
+        },
+        20_000,
+        200,
+      );
       const after = await supergraphOf<{ version: number; subgraphs: string[] }>(t);
       expect(after.version).toBe(before.version);
       expect(after.subgraphs).not.toContain("rogue");

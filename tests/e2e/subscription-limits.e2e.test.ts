@@ -51,7 +51,10 @@ async function eventually(pred: () => boolean, ms: number): Promise<boolean> {
 
 /** A raw graphql-transport-ws connection from `address` (optionally with a token). */
 async function socket(url: string, address: string, token?: string) {
-  const ws = new WebSocket(url.replace(/^http/, "ws"), { headers: { "x-forwarded-for": address }, protocols: ["graphql-transport-ws"] } as unknown as string[]);
+  const ws = new WebSocket(url.replace(/^http/, "ws"), {
+    headers: { "x-forwarded-for": address },
+    protocols: ["graphql-transport-ws"],
+  } as unknown as string[]);
   const inbox: Message[] = [];
   ws.onmessage = (e) => void inbox.push(JSON.parse(String(e.data)) as Message);
   await new Promise<void>((resolve, reject) => ((ws.onopen = () => resolve()), (ws.onerror = () => reject(new Error("socket refused")))));
@@ -59,7 +62,8 @@ async function socket(url: string, address: string, token?: string) {
   if (!(await eventually(() => inbox.some((m) => m.type === "connection_ack"), 10_000))) throw new Error("no connection_ack");
   return {
     ws,
-    subscribe: (id: string, productId: string) => ws.send(JSON.stringify({ id, type: "subscribe", payload: { query: WATCH_STOCK, variables: { productId } } })),
+    subscribe: (id: string, productId: string) =>
+      ws.send(JSON.stringify({ id, type: "subscribe", payload: { query: WATCH_STOCK, variables: { productId } } })),
     complete: (id: string) => ws.send(JSON.stringify({ id, type: "complete" })),
     /** The `error` message's errors for `id`, if one arrived. */
     errorOf: (id: string) => inbox.find((m) => m.id === id && m.type === "error")?.payload as GqlError[] | undefined,
@@ -73,7 +77,12 @@ async function sse(url: string, address: string, productId: string, token?: stri
   const abort = new AbortController();
   const res = await fetch(url, {
     method: "POST",
-    headers: { "content-type": "application/json", accept: "text/event-stream", "x-forwarded-for": address, ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    headers: {
+      "content-type": "application/json",
+      accept: "text/event-stream",
+      "x-forwarded-for": address,
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+    },
     body: JSON.stringify({ query: WATCH_STOCK, variables: { productId } }),
     signal: abort.signal,
   });
@@ -117,7 +126,11 @@ for (const name of selectedTopologies()) {
     };
     const register = async (address: string): Promise<string> => {
       const email = `sublimits.${crypto.randomUUID()}@example.com`;
-      const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json", "x-forwarded-for": address }, body: JSON.stringify({ query: REGISTER, variables: { input: { name: "Subscriber", email, password: "subscriber password" } } }) });
+      const res = await fetch(url, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-forwarded-for": address },
+        body: JSON.stringify({ query: REGISTER, variables: { input: { name: "Subscriber", email, password: "subscriber password" } } }),
+      });
       return ((await res.json()) as { data: { register: { token: string } } }).data.register.token;
     };
 
@@ -126,7 +139,8 @@ for (const name of selectedTopologies()) {
       if (!start) throw new Error(`unknown topology ${name}`);
       t = await start({ env: ENV });
       url = t.graphqlUrl;
-      adminToken = (await client(url).request<{ login: { token: string } }>(LOGIN, { email: ADMIN_EMAIL, password: ADMIN_PASSWORD })).login.token;
+      adminToken = (await client(url).request<{ login: { token: string } }>(LOGIN, { email: ADMIN_EMAIL, password: ADMIN_PASSWORD })).login
+        .token;
       const product = (await allProducts(url)).find((p) => !p.name.startsWith("Limited Edition"));
       if (!product) throw new Error("no product");
       productId = product.id;
@@ -175,7 +189,10 @@ for (const name of selectedTopologies()) {
       expect(stream.status).toBe(200);
       const one = await socket(url, address, token);
       const two = await socket(url, newAddress(), token);
-      closeLater.push(() => one.ws.close(), () => two.ws.close());
+      closeLater.push(
+        () => one.ws.close(),
+        () => two.ws.close(),
+      );
       for (const id of ["a1", "a2", "a3"]) one.subscribe(id, productId);
       two.subscribe("b1", productId);
       await changeStockUntil(() => ["a1", "a2", "a3"].every((id) => one.nexts(id) > 0) && two.nexts("b1") > 0 && stream.results.length > 0);

@@ -32,7 +32,12 @@ interface GqlResult<T = Record<string, unknown>> {
   errors?: { message: string; extensions?: Record<string, unknown> }[];
 }
 interface OrderEvent {
-  orderStatusChanged: { id: string; status: string; account: { id: string; name: string }; items: { quantity: number; product: { id: string; name: string } }[] };
+  orderStatusChanged: {
+    id: string;
+    status: string;
+    account: { id: string; name: string };
+    items: { quantity: number; product: { id: string; name: string } }[];
+  };
 }
 
 /**
@@ -82,7 +87,10 @@ async function sse(url: string, query: string, variables: Record<string, unknown
     },
     /** Every `next` payload received so far that was not read with `next()` yet. */
     pending<T>(): GqlResult<T>[] {
-      return events.slice(read).filter((e) => e.event === "next").map((e) => JSON.parse(e.data) as GqlResult<T>);
+      return events
+        .slice(read)
+        .filter((e) => e.event === "next")
+        .map((e) => JSON.parse(e.data) as GqlResult<T>);
     },
     close: () => abort.abort(),
   };
@@ -93,11 +101,14 @@ function wsSubscribe<T>(ws: WsClient, query: string, variables: Record<string, u
   const results: GqlResult<T>[] = [];
   let stop: () => void = () => {};
   const done = new Promise<{ error?: unknown }>((resolve) => {
-    stop = ws.subscribe<T>({ query, variables }, {
-      next: (r) => void results.push(r as GqlResult<T>),
-      error: (error) => resolve({ error }),
-      complete: () => resolve({}),
-    });
+    stop = ws.subscribe<T>(
+      { query, variables },
+      {
+        next: (r) => void results.push(r as GqlResult<T>),
+        error: (error) => resolve({ error }),
+        complete: () => resolve({}),
+      },
+    );
   });
   return { results, done, stop: () => stop() };
 }
@@ -130,7 +141,8 @@ for (const name of selectedTopologies()) {
     };
     const gql = <T>(query: string, variables: Record<string, unknown>, token?: string) => client(url, token).request<T>(query, variables);
     const order = async (token: string, p: ProductNode, quantity = 1): Promise<string> =>
-      (await gql<{ createOrder: { id: string } }>(CREATE_ORDER, { input: { items: [{ productId: p.id, quantity }] } }, token)).createOrder.id;
+      (await gql<{ createOrder: { id: string } }>(CREATE_ORDER, { input: { items: [{ productId: p.id, quantity }] } }, token)).createOrder
+        .id;
 
     beforeAll(async () => {
       const start = TOPOLOGIES[name];
@@ -138,7 +150,8 @@ for (const name of selectedTopologies()) {
       // Short heartbeats so that a killed module instance is noticed within a second or two.
       t = await start({ env: { ADMIN_EMAIL, ADMIN_PASSWORD, SUBSCRIPTION_HEARTBEAT_MS: "300" } });
       url = t.graphqlUrl;
-      adminToken = (await client(url).request<{ login: { token: string } }>(LOGIN, { email: ADMIN_EMAIL, password: ADMIN_PASSWORD })).login.token;
+      adminToken = (await client(url).request<{ login: { token: string } }>(LOGIN, { email: ADMIN_EMAIL, password: ADMIN_PASSWORD })).login
+        .token;
       alice = await newAccount(url, "Alice Subscriber");
       bob = await newAccount(url, "Bob Bystander");
       products = (await allProducts(url)).filter((p) => p.stock >= 20 && !p.name.startsWith("Limited Edition"));
@@ -187,7 +200,10 @@ for (const name of selectedTopologies()) {
         }
         for (const r of [wsSub.results[0], sseClientResults[0]]) {
           expect(r?.errors).toBeUndefined();
-          expect(r?.data?.orderStatusChanged).toMatchObject({ account: { id: alice.id, name: "Alice Subscriber" }, items: [{ product: { id: p.id, name: p.name } }] });
+          expect(r?.data?.orderStatusChanged).toMatchObject({
+            account: { id: alice.id, name: "Alice Subscriber" },
+            items: [{ product: { id: p.id, name: p.name } }],
+          });
           expect(["CANCELLED", "PAID"]).toContain(r?.data?.orderStatusChanged.status ?? "none");
         }
 
@@ -271,18 +287,29 @@ for (const name of selectedTopologies()) {
         const before = await version();
         const p = fresh();
         const stream = await sse(url, WATCH_ORDERS, {}, alice.token);
-        const extra = spawnServer([process.execPath, join(ROOT, "tests/fixtures/extra-module.ts")], { env: { ...split.sharedEnv, ...split.natsEnv("extra") } });
+        const extra = spawnServer([process.execPath, join(ROOT, "tests/fixtures/extra-module.ts")], {
+          env: { ...split.sharedEnv, ...split.natsEnv("extra") },
+        });
         try {
-          await waitFor("a new supergraph with the extra subgraph", async () => {
-            const v = await version();
-            return v.version > before.version && v.subgraphs.includes("extra");
-          }, 30_000, 200);
+          await waitFor(
+            "a new supergraph with the extra subgraph",
+            async () => {
+              const v = await version();
+              return v.version > before.version && v.subgraphs.includes("extra");
+            },
+            30_000,
+            200,
+          );
           const r = await client(url).request<{ extraPing: number }>("{ extraPing }");
           expect(r.extraPing).toBe(1);
           // The subscription opened on the previous schema still delivers, with entity fields.
           const id = await order(alice.token, p, 1);
           await gql(CANCEL, { id }, alice.token);
-          expect((await stream.next<OrderEvent>()).data?.orderStatusChanged).toMatchObject({ id, status: "CANCELLED", account: { name: "Alice Subscriber" } });
+          expect((await stream.next<OrderEvent>()).data?.orderStatusChanged).toMatchObject({
+            id,
+            status: "CANCELLED",
+            account: { name: "Alice Subscriber" },
+          });
         } finally {
           stream.close();
           await extra.kill();
@@ -308,7 +335,11 @@ for (const name of selectedTopologies()) {
         const again = await sse(url, WATCH_ORDERS, {}, alice.token);
         const id = await order(alice.token, p, 1);
         await gql(CANCEL, { id }, alice.token);
-        expect((await again.next<OrderEvent>()).data?.orderStatusChanged).toMatchObject({ id, status: "CANCELLED", account: { name: "Alice Subscriber" } });
+        expect((await again.next<OrderEvent>()).data?.orderStatusChanged).toMatchObject({
+          id,
+          status: "CANCELLED",
+          account: { name: "Alice Subscriber" },
+        });
 
         // A crash (SIGKILL, no goodbye): the gateway notices the silence after 3 heartbeats.
         second.server.proc.kill("SIGKILL");

@@ -49,20 +49,32 @@ for (const name of selectedTopologies()) {
 
     const register = async (): Promise<Pair & { email: string }> => {
       const email = uniqueEmail("tok");
-      const r = await post<{ register: Pair }>(url, `mutation($i: RegisterInput!) { register(input: $i) { ${PAIR} } }`, { i: { name: "Tess Token", email, password: PASSWORD } });
+      const r = await post<{ register: Pair }>(url, `mutation($i: RegisterInput!) { register(input: $i) { ${PAIR} } }`, {
+        i: { name: "Tess Token", email, password: PASSWORD },
+      });
       if (!r.body.data?.register) throw new Error(JSON.stringify(r.body));
       return { ...r.body.data.register, email };
     };
-    const login = (email: string, password = PASSWORD) => post<{ login: Pair }>(url, `mutation($e: String!, $p: String!) { login(email: $e, password: $p) { ${PAIR} } }`, { e: email, p: password });
-    const refresh = (refreshToken: string, gw = url) => post<{ refreshToken: Pair }>(gw, `mutation($t: String!) { refreshToken(refreshToken: $t) { ${PAIR} } }`, { t: refreshToken });
+    const login = (email: string, password = PASSWORD) =>
+      post<{ login: Pair }>(url, `mutation($e: String!, $p: String!) { login(email: $e, password: $p) { ${PAIR} } }`, {
+        e: email,
+        p: password,
+      });
+    const refresh = (refreshToken: string, gw = url) =>
+      post<{ refreshToken: Pair }>(gw, `mutation($t: String!) { refreshToken(refreshToken: $t) { ${PAIR} } }`, { t: refreshToken });
     const me = (token: string, gw: string) => post<{ me: { id: string } }>(gw, "{ me { id } }", {}, token);
     /** Polls every gateway until it refuses `token` with 401 UNAUTHENTICATED; returns the ms it took (throws past the bound). */
     const refusedEverywhere = async (token: string, since: number): Promise<number> => {
       for (const gw of gateways) {
-        await waitFor(`gateway ${gw} to refuse the token`, async () => {
-          const r = await me(token, gw);
-          return r.status === 401 && codeOf(r.body) === "UNAUTHENTICATED";
-        }, EVENT_BOUND_MS, 50);
+        await waitFor(
+          `gateway ${gw} to refuse the token`,
+          async () => {
+            const r = await me(token, gw);
+            return r.status === 401 && codeOf(r.body) === "UNAUTHENTICATED";
+          },
+          EVENT_BOUND_MS,
+          50,
+        );
       }
       return Date.now() - since;
     };
@@ -79,7 +91,11 @@ for (const name of selectedTopologies()) {
         const port = await freePort();
         await split.spawn("gateway", "gateway-2", { ...env, PORT: String(port) });
         const second = `http://127.0.0.1:${port}/graphql`;
-        await waitFor("second gateway ready", async () => (await fetch(second.replace("/graphql", "/health/ready")).catch(() => null))?.status === 200, 60_000);
+        await waitFor(
+          "second gateway ready",
+          async () => (await fetch(second.replace("/graphql", "/health/ready")).catch(() => null))?.status === 200,
+          60_000,
+        );
         gateways.push(second);
         orders = openProbe({ kind: "postgres", url: split.sharedEnv["ORDER_DATABASE_URL"] as string, poolMax: 2 });
       } else {
@@ -117,7 +133,12 @@ for (const name of selectedTopologies()) {
       const p = (await allProducts(url)).find((n) => n.stock >= 2);
       if (!p) throw new Error("no product in stock");
       for (const gw of gateways) {
-        const r = await post<{ createOrder: { id: string } }>(gw, `mutation($i: CreateOrderInput!) { createOrder(input: $i) { id status } }`, { i: { items: [{ productId: p.id, quantity: 1 }] } }, ghost);
+        const r = await post<{ createOrder: { id: string } }>(
+          gw,
+          `mutation($i: CreateOrderInput!) { createOrder(input: $i) { id status } }`,
+          { i: { items: [{ productId: p.id, quantity: 1 }] } },
+          ghost,
+        );
         expect(r.status).toBe(401);
         expect(codeOf(r.body)).toBe("UNAUTHENTICATED");
         expect(r.body.data ?? null).toBeNull();
@@ -173,12 +194,22 @@ for (const name of selectedTopologies()) {
       // The admin's own token is unaffected.
       for (const gw of gateways) expect((await me(admin.token, gw)).status).toBe(200);
 
-      const e = await post<{ enableAccount: { disabledAt: string | null } }>(url, `mutation($id: ID!) { enableAccount(id: $id) { disabledAt } }`, { id: a.account.id }, admin.token);
+      const e = await post<{ enableAccount: { disabledAt: string | null } }>(
+        url,
+        `mutation($id: ID!) { enableAccount(id: $id) { disabledAt } }`,
+        { id: a.account.id },
+        admin.token,
+      );
       expect(e.body).toEqual({ data: { enableAccount: { disabledAt: null } } });
       const again = (await login(a.email)).body.data?.login as Pair;
       // Every gateway accepts the new session.
       for (const gw of gateways) {
-        await waitFor(`gateway ${gw} to accept the new session`, async () => (await me(again.token, gw)).status === 200, EVENT_BOUND_MS, 50);
+        await waitFor(
+          `gateway ${gw} to accept the new session`,
+          async () => (await me(again.token, gw)).status === 200,
+          EVENT_BOUND_MS,
+          50,
+        );
       }
       // The sessions revoked by the disable stay revoked.
       expect((await me(a.token, url)).status).toBe(401);

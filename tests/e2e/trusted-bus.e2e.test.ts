@@ -64,7 +64,11 @@ describe("trusted bus [split]", () => {
     const h = natsHeaders();
     h.set("sy-request-id", requestId);
     h.set("sy-identity", identity);
-    const reply = await nc.request("graphql.catalog", new TextEncoder().encode(JSON.stringify({ query: SET_STOCK, variables: { productId, stock } })), { timeout: 5000, headers: h });
+    const reply = await nc.request(
+      "graphql.catalog",
+      new TextEncoder().encode(JSON.stringify({ query: SET_STOCK, variables: { productId, stock } })),
+      { timeout: 5000, headers: h },
+    );
     return JSON.parse(new TextDecoder().decode(reply.data)) as GqlResponse<unknown>;
   }
 
@@ -101,19 +105,28 @@ describe("trusted bus [split]", () => {
     const paid = await gql<{ payOrder: { status: string } }>(PAY_ORDER, { orderId: order.data?.createOrder.id, token: "tok_visa" }, token);
     expect(paid.errors).toBeUndefined();
     expect(paid.data?.payOrder.status).toBe("PAID");
-    for (const p of split.processes) expect({ part: p.name, violations: p.server.output().match(/.*permissions[ _]violation.*/gi) ?? [] }).toEqual({ part: p.name, violations: [] });
+    for (const p of split.processes)
+      expect({ part: p.name, violations: p.server.output().match(/.*permissions[ _]violation.*/gi) ?? [] }).toEqual({
+        part: p.name,
+        violations: [],
+      });
   }, 60_000);
 
   test("with the catalog's credentials, another module's graphql subject is a permission violation", async () => {
     const nc = await rawAs("catalog");
-    const err = await nc.request("graphql.account", new TextEncoder().encode(JSON.stringify({ query: "{ me { id } }" })), { timeout: 3000 }).then(
-      () => undefined,
-      (e: unknown) => e as Error,
-    );
+    const err = await nc
+      .request("graphql.account", new TextEncoder().encode(JSON.stringify({ query: "{ me { id } }" })), { timeout: 3000 })
+      .then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      );
     expect(err).toBeDefined();
     expect(String(err?.message)).toMatch(/permissions violation/i);
     // Not its own subject either: only the gateway sends subgraph requests.
-    const own = await nc.request("graphql.catalog", new TextEncoder().encode("{}"), { timeout: 3000 }).then(() => undefined, (e: unknown) => e as Error);
+    const own = await nc.request("graphql.catalog", new TextEncoder().encode("{}"), { timeout: 3000 }).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
     expect(String(own?.message)).toMatch(/permissions violation/i);
     expect(nc.isClosed()).toBe(false);
   });
@@ -140,7 +153,10 @@ describe("trusted bus [split]", () => {
     const reply = await order.request("catalog.stock.reserve", body, { timeout: 5000 });
     expect(reply.headers?.get("sy-error")).toBe("BAD_USER_INPUT");
     const payment = await rawAs("payment");
-    const err = await payment.request("catalog.stock.reserve", body, { timeout: 3000 }).then(() => undefined, (e: unknown) => e as Error);
+    const err = await payment.request("catalog.stock.reserve", body, { timeout: 3000 }).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
     expect(String(err?.message)).toMatch(/permissions violation/i);
   });
 
@@ -149,16 +165,29 @@ describe("trusted bus [split]", () => {
     const nc = await rawAs("gateway");
     const before = await stockOf(productId);
     const handWritten = JSON.stringify({ accountId: "mallory", roles: ["admin"] });
-    const foreign = new BusIdentity({ key: "attacker-key-attacker-key-attacker-key-0", ttlMs: 30_000 }).sign({ accountId: "mallory", roles: ["admin"] }, "r-foreign");
-    const expired = new BusIdentity({ key: split.sharedEnv["BUS_SIGNING_KEY"] as string, ttlMs: 1000, now: () => Date.now() - 5000 }).sign({ accountId: "mallory", roles: ["admin"] }, "r-expired");
-    for (const [identity, rid] of [[handWritten, "r-hand"], [foreign, "r-foreign"], [expired, "r-expired"]] as const) {
+    const foreign = new BusIdentity({ key: "attacker-key-attacker-key-attacker-key-0", ttlMs: 30_000 }).sign(
+      { accountId: "mallory", roles: ["admin"] },
+      "r-foreign",
+    );
+    const expired = new BusIdentity({ key: split.sharedEnv["BUS_SIGNING_KEY"] as string, ttlMs: 1000, now: () => Date.now() - 5000 }).sign(
+      { accountId: "mallory", roles: ["admin"] },
+      "r-expired",
+    );
+    for (const [identity, rid] of [
+      [handWritten, "r-hand"],
+      [foreign, "r-foreign"],
+      [expired, "r-expired"],
+    ] as const) {
       const r = await forgedSetStock(nc, identity, rid, 0);
       expect(r.data ?? null).toBeNull();
       expect(r.errors?.map((e) => e.extensions?.code)).toEqual(["UNAUTHENTICATED"]);
     }
     expect(await stockOf(productId)).toBe(before);
     // The control: the same raw request signed with the deployment's key is believed.
-    const real = new BusIdentity({ key: split.sharedEnv["BUS_SIGNING_KEY"] as string, ttlMs: 30_000 }).sign({ accountId: "ops", roles: ["admin"] }, "r-real");
+    const real = new BusIdentity({ key: split.sharedEnv["BUS_SIGNING_KEY"] as string, ttlMs: 30_000 }).sign(
+      { accountId: "ops", roles: ["admin"] },
+      "r-real",
+    );
     const ok = await forgedSetStock(nc, real, "r-real", before + 1);
     expect(ok.errors).toBeUndefined();
     expect(await stockOf(productId)).toBe(before + 1);

@@ -13,8 +13,14 @@ describe("countRootMutationFields", () => {
 
   test("counts every occurrence of a listed root field of the mutation, aliases and fragments included", () => {
     expect(count(`mutation { login(email: "a", password: "b") { token } }`)).toBe(1);
-    expect(count(`mutation { a: login(email: "a", password: "b") { token } b: login(email: "a", password: "b") { token } c: register(input: {}) { token } }`)).toBe(3);
-    expect(count(`mutation { ...F ... on Mutation { refreshToken { token } } } fragment F on Mutation { login { token } register { token } }`)).toBe(3);
+    expect(
+      count(
+        `mutation { a: login(email: "a", password: "b") { token } b: login(email: "a", password: "b") { token } c: register(input: {}) { token } }`,
+      ),
+    ).toBe(3);
+    expect(
+      count(`mutation { ...F ... on Mutation { refreshToken { token } } } fragment F on Mutation { login { token } register { token } }`),
+    ).toBe(3);
     expect(count(`mutation { createOrder(input: {}) { id } }`)).toBe(0);
   });
 
@@ -31,7 +37,10 @@ describe("rate-limit budgets", () => {
   test("a request counts against its IP and its account: the binding decision is the tighter budget", async () => {
     const store = new MemoryRateLimitStore();
     const now = () => 1_000_000;
-    const limits = { ip: new RateLimiter(store, { max: 4, windowS: 60, now }), account: new RateLimiter(store, { max: 2, windowS: 60, now }) };
+    const limits = {
+      ip: new RateLimiter(store, { max: 4, windowS: 60, now }),
+      account: new RateLimiter(store, { max: 2, windowS: 60, now }),
+    };
     const a = await hitRequestBudgets(limits, { ip: "1.2.3.4", accountId: "acc" });
     expect(a).toMatchObject({ allowed: true, limit: 2, remaining: 1 });
     expect((await hitRequestBudgets(limits, { ip: "1.2.3.4", accountId: "acc" }))?.allowed).toBe(true);
@@ -54,8 +63,18 @@ describe("rate-limit budgets", () => {
   });
 
   test("bindingDecision: a refusal wins; else the fewest remaining", () => {
-    expect(bindingDecision([{ allowed: true, limit: 10, remaining: 5, resetS: 3 }, { allowed: true, limit: 4, remaining: 2, resetS: 3 }])?.limit).toBe(4);
-    expect(bindingDecision([{ allowed: true, limit: 10, remaining: 0, resetS: 3 }, { allowed: false, limit: 40, remaining: 0, resetS: 3 }])?.limit).toBe(40);
+    expect(
+      bindingDecision([
+        { allowed: true, limit: 10, remaining: 5, resetS: 3 },
+        { allowed: true, limit: 4, remaining: 2, resetS: 3 },
+      ])?.limit,
+    ).toBe(4);
+    expect(
+      bindingDecision([
+        { allowed: true, limit: 10, remaining: 0, resetS: 3 },
+        { allowed: false, limit: 40, remaining: 0, resetS: 3 },
+      ])?.limit,
+    ).toBe(40);
     expect(bindingDecision([])).toBeUndefined();
   });
 });

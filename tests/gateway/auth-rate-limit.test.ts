@@ -19,8 +19,17 @@ interface Answer {
   body: { data?: Record<string, unknown> | null; errors?: { message: string; extensions?: Record<string, unknown> }[] };
 }
 
-async function send(gw: InProcessGateway, query: string, variables: Record<string, unknown>, headers: Record<string, string>): Promise<Answer> {
-  const res = await fetch(gw.url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify({ query, variables }) });
+async function send(
+  gw: InProcessGateway,
+  query: string,
+  variables: Record<string, unknown>,
+  headers: Record<string, string>,
+): Promise<Answer> {
+  const res = await fetch(gw.url, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: JSON.stringify({ query, variables }),
+  });
   return { status: res.status, headers: res.headers, body: (await res.json()) as Answer["body"] };
 }
 
@@ -29,7 +38,8 @@ async function register(gw: InProcessGateway, headers: Record<string, string>): 
   return { email, answer: await send(gw, REGISTER, { input: { name: "Auth Budget", email, password: PASSWORD } }, headers) };
 }
 
-const login = (gw: InProcessGateway, email: string, headers: Record<string, string>) => send(gw, LOGIN, { email, password: PASSWORD }, headers);
+const login = (gw: InProcessGateway, email: string, headers: Record<string, string>) =>
+  send(gw, LOGIN, { email, password: PASSWORD }, headers);
 const codes = (a: Answer) => (a.body.errors ?? []).map((e) => e.extensions?.["code"]);
 
 describe("registration/login budget per IP, TRUST_PROXY=true (in-process monolith)", () => {
@@ -60,7 +70,11 @@ describe("registration/login budget per IP, TRUST_PROXY=true (in-process monolit
     expect(refused.body.data ?? null).toBeNull();
     const retryAfter = Number(refused.headers.get("retry-after"));
     expect(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= 3600).toBe(true);
-    expect(refused.body.errors?.[0]?.extensions).toMatchObject({ code: "RATE_LIMITED", retryAfterS: retryAfter, requestId: "auth-budget-11" });
+    expect(refused.body.errors?.[0]?.extensions).toMatchObject({
+      code: "RATE_LIMITED",
+      retryAfterS: retryAfter,
+      requestId: "auth-budget-11",
+    });
     expect(refused.body.errors?.[0]?.extensions?.["http"]).toBeUndefined();
     // Registration shares the budget; a wrong password is an attempt all the same.
     const refusedRegistration = await register(gw, { "fly-client-ip": me });
@@ -80,11 +94,21 @@ describe("registration/login budget per IP, TRUST_PROXY=true (in-process monolit
   test("every login field of a request counts: 10 aliased logins use up the budget in one request", async () => {
     const me = newIp();
     const aliases = Array.from({ length: 10 }, (_, i) => `l${i}: login(email: $email, password: $password) { token }`).join(" ");
-    const ten = await send(gw, `mutation($email: String!, $password: String!) { ${aliases} }`, { email, password: PASSWORD }, { "fly-client-ip": me });
+    const ten = await send(
+      gw,
+      `mutation($email: String!, $password: String!) { ${aliases} }`,
+      { email, password: PASSWORD },
+      { "fly-client-ip": me },
+    );
     expect(ten.status).toBe(200);
     expect(Object.keys(ten.body.data ?? {})).toHaveLength(10);
     // Through a fragment too.
-    const viaFragment = await send(gw, `mutation($email: String!, $password: String!) { ...L } fragment L on Mutation { login(email: $email, password: $password) { token } }`, { email, password: PASSWORD }, { "fly-client-ip": me });
+    const viaFragment = await send(
+      gw,
+      `mutation($email: String!, $password: String!) { ...L } fragment L on Mutation { login(email: $email, password: $password) { token } }`,
+      { email, password: PASSWORD },
+      { "fly-client-ip": me },
+    );
     expect(viaFragment.status).toBe(429);
     expect(codes(viaFragment)).toEqual(["RATE_LIMITED"]);
   });
@@ -109,7 +133,8 @@ describe("registration/login budget per IP, TRUST_PROXY=false (in-process monoli
 
   test("Fly-Client-IP and X-Forwarded-For are ignored: every request is the socket peer's, so varying them does not give more attempts", async () => {
     const statuses: number[] = [];
-    for (let i = 1; i <= 4; i++) statuses.push((await register(gw, { "fly-client-ip": `203.0.113.${i}`, "x-forwarded-for": `192.0.2.${i}` })).answer.status);
+    for (let i = 1; i <= 4; i++)
+      statuses.push((await register(gw, { "fly-client-ip": `203.0.113.${i}`, "x-forwarded-for": `192.0.2.${i}` })).answer.status);
     expect(statuses).toEqual([200, 200, 200, 429]);
   });
 });

@@ -15,10 +15,15 @@ const schema = buildSchema(`
   type Category implements Node { id: ID! name: String }
   type Account implements Node { id: ID! name: String }
 `);
-const collect = (query: string, data: Record<string, unknown>, opts: Parameters<typeof collectCacheEntities>[5] = {}, variables: Record<string, unknown> = {}) =>
-  collectCacheEntities(schema, parse(query), undefined, variables, data, opts);
+const collect = (
+  query: string,
+  data: Record<string, unknown>,
+  opts: Parameters<typeof collectCacheEntities>[5] = {},
+  variables: Record<string, unknown> = {},
+) => collectCacheEntities(schema, parse(query), undefined, variables, data, opts);
 // `Type:id` entities also tag their type in the store (`@envelop/response-cache`'s in-memory cache).
-const tags = (r: { entities: { typename: string; id?: string | number }[] }) => r.entities.map((e) => (e.id === undefined ? e.typename : `${e.typename}:${e.id}`)).sort();
+const tags = (r: { entities: { typename: string; id?: string | number }[] }) =>
+  r.entities.map((e) => (e.id === undefined ? e.typename : `${e.typename}:${e.id}`)).sort();
 
 describe("collectCacheEntities", () => {
   test("object types by their static type; ids under aliases and fragments; id-less entities tagged", () => {
@@ -29,7 +34,9 @@ describe("collectCacheEntities", () => {
   });
 
   test("abstract positions: the selected __typename decides; otherwise every possible type", () => {
-    const known = collect(`{ search { t: __typename ... on Product { id } ... on Category { id } } }`, { search: [{ t: "Category", id: "c1" }] });
+    const known = collect(`{ search { t: __typename ... on Product { id } ... on Category { id } } }`, {
+      search: [{ t: "Category", id: "c1" }],
+    });
     expect(tags(known)).toEqual(["Category:c1"]);
     const unknown = collect(`{ node(id: "x") { id } }`, { node: { id: "x" } }, { ttls: { Account: 0, Product: 60_000 } });
     expect(tags(unknown)).toEqual(["Account:x", "Category:x", "Product:x"]);
@@ -47,9 +54,17 @@ describe("collectCacheEntities", () => {
   });
 
   test("mutations (changedOnly): only returned entities; null fields and the root count for nothing", () => {
-    expect(tags(collect(`mutation { setStock(id: "p1") { id } other { id } }`, { setStock: { id: "p1" }, other: null }, { changedOnly: true }))).toEqual(["Product:p1"]);
+    expect(
+      tags(collect(`mutation { setStock(id: "p1") { id } other { id } }`, { setStock: { id: "p1" }, other: null }, { changedOnly: true })),
+    ).toEqual(["Product:p1"]);
     expect(collect(`mutation { setStock(id: "zzz") { id } }`, { setStock: null }, { changedOnly: true }).entities).toEqual([]);
     // No id selected: nothing (not even the whole type: an order's products could empty the cache).
-    expect(collect(`mutation { setStock(id: "p1") { name category { id } } }`, { setStock: { name: "A", category: { id: "c1" } } }, { changedOnly: true }).entities).toEqual([{ typename: "Category", id: "c1" }]);
+    expect(
+      collect(
+        `mutation { setStock(id: "p1") { name category { id } } }`,
+        { setStock: { name: "A", category: { id: "c1" } } },
+        { changedOnly: true },
+      ).entities,
+    ).toEqual([{ typename: "Category", id: "c1" }]);
   });
 });

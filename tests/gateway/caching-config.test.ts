@@ -46,7 +46,9 @@ describe("caching config", () => {
   });
 
   test("bad values name the variable", () => {
-    expect(() => load({ PERSISTED_OPERATIONS: "sometimes" })).toThrow(/PERSISTED_OPERATIONS: invalid value "sometimes"; allowed: off \| apq \| only/);
+    expect(() => load({ PERSISTED_OPERATIONS: "sometimes" })).toThrow(
+      /PERSISTED_OPERATIONS: invalid value "sometimes"; allowed: off \| apq \| only/,
+    );
     expect(() => load({ PERSISTED_OPERATIONS: "only" })).toThrow(/PERSISTED_OPERATIONS_FILE.*PERSISTED_OPERATIONS=only needs one/);
     expect(() => load({ PERSISTED_OPERATIONS_FILE: "/nonexistent/manifest.json" })).toThrow(/PERSISTED_OPERATIONS_FILE/);
     expect(() => load({ RESPONSE_CACHE_MAX: "0" })).toThrow(/RESPONSE_CACHE_MAX/);

@@ -14,7 +14,10 @@ type Query { ${field}: String }`;
 describe("composition cache", () => {
   test("a hit returns exactly what was composed from the same subgraphs, in any order", () => {
     const cache = fileCompositionCache(join(dir, "a"), "engine@1");
-    const subgraphs = [{ name: "b", sdl: sdl("b") }, { name: "a", sdl: sdl("a") }];
+    const subgraphs = [
+      { name: "b", sdl: sdl("b") },
+      { name: "a", sdl: sdl("a") },
+    ];
     expect(cache.get(subgraphs)).toBeUndefined();
     const composed = composeSupergraph(subgraphs);
     if (!composed.ok) throw new Error("composition failed");
@@ -33,7 +36,10 @@ describe("composition cache", () => {
   });
 
   test("a precomposed entry (the build's) answers for exactly its subgraphs and engine, without any file", () => {
-    const subgraphs = [{ name: "a", sdl: sdl("a") }, { name: "b", sdl: sdl("b") }];
+    const subgraphs = [
+      { name: "a", sdl: sdl("a") },
+      { name: "b", sdl: sdl("b") },
+    ];
     const precomposed = { [compositionKey("engine@1", subgraphs)]: "PRECOMPOSED" };
     const cache = fileCompositionCache(join(dir, "p"), "engine@1", precomposed);
     expect(cache.get([...subgraphs].reverse())).toBe("PRECOMPOSED");

@@ -9,12 +9,20 @@ const ctx: GatewayContext = { identity: null, requestId: "r1" };
 const send = async (url: string, init: RequestInit = {}) => {
   const res = await yoga.fetch(`http://gw${url}`, init, ctx);
   const text = await res.text();
-  return { status: res.status, text, json: () => JSON.parse(text) as { data?: { hello?: string }; errors?: { extensions?: { code?: string } }[] } };
+  return {
+    status: res.status,
+    text,
+    json: () => JSON.parse(text) as { data?: { hello?: string }; errors?: { extensions?: { code?: string } }[] },
+  };
 };
 
 describe("CSRF prevention", () => {
   test("POST application/json (every GraphQL client) is not affected", async () => {
-    const r = await send("/graphql", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: "{ hello }" }) });
+    const r = await send("/graphql", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ query: "{ hello }" }),
+    });
     expect(r.status).toBe(200);
     expect(r.json().data?.hello).toBe("world");
   });
@@ -27,7 +35,11 @@ describe("CSRF prevention", () => {
 
   test("a form POST (a cross-site <form> could send it) is refused: 403 CSRF_PREVENTED", async () => {
     for (const type of ["application/x-www-form-urlencoded", "text/plain", "multipart/form-data; boundary=x"]) {
-      const body = type.startsWith("application/x-www") ? "query=%7Bhello%7D" : type === "text/plain" ? '{"query":"{ hello }"}' : '--x\r\nContent-Disposition: form-data; name="operations"\r\n\r\n{"query":"{ hello }"}\r\n--x--\r\n';
+      const body = type.startsWith("application/x-www")
+        ? "query=%7Bhello%7D"
+        : type === "text/plain"
+          ? '{"query":"{ hello }"}'
+          : '--x\r\nContent-Disposition: form-data; name="operations"\r\n\r\n{"query":"{ hello }"}\r\n--x--\r\n';
       const r = await send("/graphql", { method: "POST", headers: { "content-type": type }, body });
       expect(r.status).toBe(403);
       expect(r.json().errors?.[0]?.extensions?.code).toBe(CSRF_PREVENTED);

@@ -7,9 +7,17 @@
  * cache never changes what is planned or fetched).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { serveSubgraphs, startFileGateway, type FileGateway, type Res, type ServedSubgraphs, type TestSubgraph } from "./federation-harness.ts";
+import {
+  serveSubgraphs,
+  startFileGateway,
+  type FileGateway,
+  type Res,
+  type ServedSubgraphs,
+  type TestSubgraph,
+} from "./federation-harness.ts";
 
-const FED = (imports: string[]) => `extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: [${imports.map((i) => `"${i}"`).join(", ")}])`;
+const FED = (imports: string[]) =>
+  `extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: [${imports.map((i) => `"${i}"`).join(", ")}])`;
 
 const DOG = { __typename: "Dog", id: "d1", name: "Fido", age: 4 };
 const CAT = { __typename: "Cat", id: "c1", name: "Tom", age: 3 };
@@ -25,7 +33,15 @@ const PROVIDES: TestSubgraph[] = [
       type Dog implements Animal @key(fields: "id") { id: ID! @external name: String @external }
       type Cat implements Animal @key(fields: "id") { id: ID! @external }`,
     resolvers: {
-      Query: { book: () => ({ id: "b1", animals: [{ __typename: "Dog", id: DOG.id, name: DOG.name }, { __typename: "Cat", id: CAT.id }] }) },
+      Query: {
+        book: () => ({
+          id: "b1",
+          animals: [
+            { __typename: "Dog", id: DOG.id, name: DOG.name },
+            { __typename: "Cat", id: CAT.id },
+          ],
+        }),
+      },
     },
   },
   {
@@ -80,7 +96,9 @@ const NULL_KEYS: TestSubgraph[] = [
     typeDefs: `${FED(["@key"])}
       type Book @key(fields: "id") { id: ID! author: Author }
       type Author { id: ID! name: String }`,
-    resolvers: { Book: { __resolveReference: (ref: { id: string }) => ({ id: ref.id, author: BOOKS.find((x) => x.id === ref.id)?.author ?? null }) } },
+    resolvers: {
+      Book: { __resolveReference: (ref: { id: string }) => ({ id: ref.id, author: BOOKS.find((x) => x.id === ref.id)?.author ?? null }) },
+    },
   },
 ];
 
@@ -102,7 +120,10 @@ const SHAREABLE: TestSubgraph[] = [
     typeDefs: `${FED(["@key", "@shareable"])}
       type Product @key(fields: "upc") @key(fields: "id") { upc: ID! id: ID! name: String @shareable price: Int }`,
     resolvers: {
-      Product: { __resolveReference: (ref: { upc?: string; id?: string }) => PRODUCTS.find((p) => (ref.upc !== undefined ? p.upc === ref.upc : p.id === ref.id)) ?? null },
+      Product: {
+        __resolveReference: (ref: { upc?: string; id?: string }) =>
+          PRODUCTS.find((p) => (ref.upc !== undefined ? p.upc === ref.upc : p.id === ref.id)) ?? null,
+      },
     },
   },
 ];
@@ -151,7 +172,11 @@ const ABSTRACT: TestSubgraph[] = [
     name: "s3",
     typeDefs: `${FED(["@key", "@interfaceObject"])}
       type Node @key(fields: "id") @interfaceObject { id: ID! createdBy: String }`,
-    resolvers: { Node: { __resolveReference: (ref: { id: string }) => ({ id: ref.id, createdBy: MEDIA.find((x) => x.id === ref.id)?.createdBy ?? null }) } },
+    resolvers: {
+      Node: {
+        __resolveReference: (ref: { id: string }) => ({ id: ref.id, createdBy: MEDIA.find((x) => x.id === ref.id)?.createdBy ?? null }),
+      },
+    },
   },
 ];
 
@@ -171,11 +196,25 @@ const SUITES: { name: string; subgraphs: TestSubgraph[]; cases: Case[] }[] = [
     name: "@provides on interface fields",
     subgraphs: PROVIDES,
     cases: [
-      { name: "provided field only", query: `{ book { animals { ... on Dog { name } } } }`, expected: { data: { book: { animals: [{ name: "Fido" }, {}] } } } },
+      {
+        name: "provided field only",
+        query: `{ book { animals { ... on Dog { name } } } }`,
+        expected: { data: { book: { animals: [{ name: "Fido" }, {}] } } },
+      },
       {
         name: "provided and fetched fields",
         query: `{ book { id animals { __typename ... on Dog { name } ... on Cat { name age } } } }`,
-        expected: { data: { book: { id: "b1", animals: [{ __typename: "Dog", name: "Fido" }, { __typename: "Cat", name: "Tom", age: 3 }] } } },
+        expected: {
+          data: {
+            book: {
+              id: "b1",
+              animals: [
+                { __typename: "Dog", name: "Fido" },
+                { __typename: "Cat", name: "Tom", age: 3 },
+              ],
+            },
+          },
+        },
       },
     ],
   },
@@ -183,11 +222,23 @@ const SUITES: { name: string; subgraphs: TestSubgraph[]; cases: Case[] }[] = [
     name: "entities whose key fields are null",
     subgraphs: NULL_KEYS,
     cases: [
-      { name: "key of the root subgraph only", query: `{ bookContainers { book { upc } } }`, expected: { data: { bookContainers: [{ book: { upc: "u1" } }, { book: { upc: "u2" } }, { book: { upc: "u3" } }] } } },
+      {
+        name: "key of the root subgraph only",
+        query: `{ bookContainers { book { upc } } }`,
+        expected: { data: { bookContainers: [{ book: { upc: "u1" } }, { book: { upc: "u2" } }, { book: { upc: "u3" } }] } },
+      },
       {
         name: "through the null key",
         query: `{ bookContainers { book { upc author { name } } } }`,
-        expected: { data: { bookContainers: [{ book: { upc: "u1", author: { name: "Alice" } } }, { book: { upc: "u2", author: { name: "Bob" } } }, { book: { upc: "u3", author: null } }] } },
+        expected: {
+          data: {
+            bookContainers: [
+              { book: { upc: "u1", author: { name: "Alice" } } },
+              { book: { upc: "u2", author: { name: "Bob" } } },
+              { book: { upc: "u3", author: null } },
+            ],
+          },
+        },
       },
     ],
   },
@@ -195,8 +246,30 @@ const SUITES: { name: string; subgraphs: TestSubgraph[]; cases: Case[] }[] = [
     name: "@shareable fields across subgraphs",
     subgraphs: SHAREABLE,
     cases: [
-      { name: "shareable field from the root subgraph", query: `{ products { upc name } }`, expected: { data: { products: [{ upc: "p1", name: "Table" }, { upc: "p2", name: "Chair" }] } } },
-      { name: "with a field of the other subgraph", query: `{ products { name price } }`, expected: { data: { products: [{ name: "Table", price: 100 }, { name: "Chair", price: 40 }] } } },
+      {
+        name: "shareable field from the root subgraph",
+        query: `{ products { upc name } }`,
+        expected: {
+          data: {
+            products: [
+              { upc: "p1", name: "Table" },
+              { upc: "p2", name: "Chair" },
+            ],
+          },
+        },
+      },
+      {
+        name: "with a field of the other subgraph",
+        query: `{ products { name price } }`,
+        expected: {
+          data: {
+            products: [
+              { name: "Table", price: 100 },
+              { name: "Chair", price: 40 },
+            ],
+          },
+        },
+      },
     ],
   },
   {
@@ -206,7 +279,14 @@ const SUITES: { name: string; subgraphs: TestSubgraph[]; cases: Case[] }[] = [
       {
         name: "union with fragments across subgraphs",
         query: `{ search { ... on Book { title pages } ... on Movie { title minutes } } }`,
-        expected: { data: { search: [{ title: "Dune", pages: 412 }, { title: "Alien", minutes: 117 }] } },
+        expected: {
+          data: {
+            search: [
+              { title: "Dune", pages: 412 },
+              { title: "Alien", minutes: 117 },
+            ],
+          },
+        },
       },
       {
         name: "node-style interface field",
@@ -230,7 +310,11 @@ const SUITES: { name: string; subgraphs: TestSubgraph[]; cases: Case[] }[] = [
 ];
 
 /** What a client sees, without gateway metadata (`extensions`). */
-const body = (r: Res) => ({ status: r.status, ...(r.data !== undefined ? { data: r.data } : {}), ...(r.errors ? { errors: r.errors } : {}) });
+const body = (r: Res) => ({
+  status: r.status,
+  ...(r.data !== undefined ? { data: r.data } : {}),
+  ...(r.errors ? { errors: r.errors } : {}),
+});
 
 for (const planner of ["rust", "js"] as const) {
   for (const suite of SUITES) {

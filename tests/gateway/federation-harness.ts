@@ -53,7 +53,12 @@ export function serveSubgraphs(subgraphs: readonly TestSubgraph[]): ServedSubgra
       async fetch(req) {
         const body = (await req.json()) as { query: string; variables?: Record<string, unknown>; operationName?: string };
         received.get(s.name)?.push(body.query);
-        const result = await graphql({ schema, source: body.query, variableValues: body.variables ?? {}, operationName: body.operationName ?? null });
+        const result = await graphql({
+          schema,
+          source: body.query,
+          variableValues: body.variables ?? {},
+          operationName: body.operationName ?? null,
+        });
         return Response.json(result);
       },
     });
@@ -128,7 +133,11 @@ export async function startFileGateway(supergraphSdl: string, overrides: Partial
     url,
     logs,
     async query(query, variables = {}) {
-      const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query, variables }) });
+      const res = await fetch(url, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ query, variables }),
+      });
       return { status: res.status, ...((await res.json()) as Omit<Res, "status">) };
     },
     async stop() {

@@ -29,7 +29,12 @@ export interface InProcessGateway {
   /** POSTs an operation (JSON body); `body` fields beyond query/variables are sent as they are. */
   post<T = Record<string, unknown>>(body: Record<string, unknown>, headers?: Record<string, string>): Promise<GqlResponse<T>>;
   /** `post` of `{ query, variables }` with an optional bearer token. */
-  gql<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>, token?: string, headers?: Record<string, string>): Promise<GqlResponse<T>>;
+  gql<T = Record<string, unknown>>(
+    query: string,
+    variables?: Record<string, unknown>,
+    token?: string,
+    headers?: Record<string, string>,
+  ): Promise<GqlResponse<T>>;
   stop(): Promise<void>;
 }
 
@@ -57,7 +62,11 @@ export async function startInProcess(overrides: Partial<Config> = {}): Promise<I
   if (!port) throw new Error("gateway port not logged");
   const url = `http://127.0.0.1:${port}/graphql`;
   const post = async <T>(body: Record<string, unknown>, headers: Record<string, string> = {}): Promise<GqlResponse<T>> => {
-    const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) });
+    const res = await fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...headers },
+      body: JSON.stringify(body),
+    });
     const json = (await res.json()) as Omit<GqlResponse<T>, "status" | "headers">;
     return { ...json, status: res.status, headers: res.headers };
   };
@@ -67,7 +76,8 @@ export async function startInProcess(overrides: Partial<Config> = {}): Promise<I
     bus,
     config,
     post,
-    gql: (query, variables = {}, token, headers = {}) => post({ query, variables }, { ...headers, ...(token ? { authorization: `Bearer ${token}` } : {}) }),
+    gql: (query, variables = {}, token, headers = {}) =>
+      post({ query, variables }, { ...headers, ...(token ? { authorization: `Bearer ${token}` } : {}) }),
     async stop() {
       await kernel.stop();
       await bus.close();

@@ -19,7 +19,8 @@ describe("clientIp (real Bun server)", () => {
     base = `http://127.0.0.1:${server.port}`;
   });
   afterAll(() => void server.stop(true));
-  const ip = async (trust: boolean, headers: Record<string, string> = {}) => (await fetch(`${base}/ip${trust ? "?trust=1" : ""}`, { headers })).text();
+  const ip = async (trust: boolean, headers: Record<string, string> = {}) =>
+    (await fetch(`${base}/ip${trust ? "?trust=1" : ""}`, { headers })).text();
 
   test("without TRUST_PROXY: the socket peer, whatever the headers say", async () => {
     expect(await ip(false)).toBe("127.0.0.1");
@@ -41,7 +42,15 @@ describe("gateway HTTP protection (in-process monolith)", () => {
   let gw: InProcessGateway;
   let base: string;
   beforeAll(async () => {
-    gw = await startInProcess({ rateLimitMax: 5, rateLimitIpMax: 20, rateLimitAuthMax: 10, rateLimitWindowS: 3600, trustProxy: true, corsOrigins: ["https://shop.example"], maxBodyBytes: 4096 });
+    gw = await startInProcess({
+      rateLimitMax: 5,
+      rateLimitIpMax: 20,
+      rateLimitAuthMax: 10,
+      rateLimitWindowS: 3600,
+      trustProxy: true,
+      corsOrigins: ["https://shop.example"],
+      maxBodyBytes: 4096,
+    });
     base = gw.url.replace(/\/graphql$/, "");
   }, 60_000);
   afterAll(async () => {
@@ -52,7 +61,11 @@ describe("gateway HTTP protection (in-process monolith)", () => {
   let n = 0;
   const newClient = () => `192.0.2.${++n}`;
   const post = (body: unknown, headers: Record<string, string> = {}) =>
-    fetch(gw.url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: typeof body === "string" ? body : JSON.stringify(body) });
+    fetch(gw.url, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...headers },
+      body: typeof body === "string" ? body : JSON.stringify(body),
+    });
 
   test("security headers on /graphql and the other routes", async () => {
     for (const res of [await post({ query: "{ __typename }" }, { "x-forwarded-for": newClient() }), await fetch(`${base}/health/live`)]) {
@@ -65,7 +78,14 @@ describe("gateway HTTP protection (in-process monolith)", () => {
   });
 
   test("CORS: an allowed origin gets the headers (preflight and request), another origin none", async () => {
-    const pre = await fetch(gw.url, { method: "OPTIONS", headers: { origin: "https://shop.example", "access-control-request-method": "POST", "access-control-request-headers": "content-type,authorization" } });
+    const pre = await fetch(gw.url, {
+      method: "OPTIONS",
+      headers: {
+        origin: "https://shop.example",
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "content-type,authorization",
+      },
+    });
     expect(pre.status).toBe(204);
     expect(pre.headers.get("access-control-allow-origin")).toBe("https://shop.example");
     expect(pre.headers.get("access-control-allow-methods")).toContain("POST");
@@ -74,7 +94,10 @@ describe("gateway HTTP protection (in-process monolith)", () => {
     expect(res.headers.get("access-control-allow-origin")).toBe("https://shop.example");
     expect(res.headers.get("access-control-expose-headers")).toContain("x-request-id");
 
-    const evilPre = await fetch(gw.url, { method: "OPTIONS", headers: { origin: "https://evil.example", "access-control-request-method": "POST" } });
+    const evilPre = await fetch(gw.url, {
+      method: "OPTIONS",
+      headers: { origin: "https://evil.example", "access-control-request-method": "POST" },
+    });
     expect(evilPre.headers.get("access-control-allow-origin")).toBeNull();
     const evil = await post({ query: "{ __typename }" }, { origin: "https://evil.example", "x-forwarded-for": newClient() });
     expect(evil.headers.get("access-control-allow-origin")).toBeNull();
@@ -96,9 +119,15 @@ describe("gateway HTTP protection (in-process monolith)", () => {
         ctl.close();
       },
     });
-    const streamed = await fetch(gw.url, { method: "POST", headers: { "content-type": "application/json", "x-forwarded-for": newClient() }, body: stream });
+    const streamed = await fetch(gw.url, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-forwarded-for": newClient() },
+      body: stream,
+    });
     expect(streamed.status).toBe(413);
-    expect(((await streamed.json()) as { errors: { extensions: { code: string } }[] }).errors[0]?.extensions.code).toBe("PAYLOAD_TOO_LARGE");
+    expect(((await streamed.json()) as { errors: { extensions: { code: string } }[] }).errors[0]?.extensions.code).toBe(
+      "PAYLOAD_TOO_LARGE",
+    );
 
     const small = await post({ query: "{ __typename }", variables: { pad: "x".repeat(3000) } }, { "x-forwarded-for": newClient() });
     expect(small.status).toBe(200);
@@ -123,11 +152,21 @@ describe("gateway HTTP protection (in-process monolith)", () => {
   });
 
   test("rate limit: a token's account is one client whatever its IP; CORS preflights are not counted", async () => {
-    const reg = (await (await post({ query: REGISTER, variables: { input: { name: "Rate", email: `rate.${crypto.randomUUID()}@example.com`, password: "long enough pw" } } }, { "x-forwarded-for": newClient() })).json()) as { data: { register: { token: string } } };
+    const reg = (await (
+      await post(
+        {
+          query: REGISTER,
+          variables: { input: { name: "Rate", email: `rate.${crypto.randomUUID()}@example.com`, password: "long enough pw" } },
+        },
+        { "x-forwarded-for": newClient() },
+      )
+    ).json()) as { data: { register: { token: string } } };
     const auth = { authorization: `Bearer ${reg.data.register.token}` };
-    for (let i = 0; i < 3; i++) await fetch(gw.url, { method: "OPTIONS", headers: { origin: "https://shop.example", "access-control-request-method": "POST" } });
+    for (let i = 0; i < 3; i++)
+      await fetch(gw.url, { method: "OPTIONS", headers: { origin: "https://shop.example", "access-control-request-method": "POST" } });
     const statuses: number[] = [];
-    for (let i = 0; i < 6; i++) statuses.push((await post({ query: "{ __typename }" }, { ...auth, "x-forwarded-for": newClient() })).status);
+    for (let i = 0; i < 6; i++)
+      statuses.push((await post({ query: "{ __typename }" }, { ...auth, "x-forwarded-for": newClient() })).status);
     expect(statuses).toEqual([200, 200, 200, 200, 200, 429]);
   });
 
@@ -135,7 +174,15 @@ describe("gateway HTTP protection (in-process monolith)", () => {
     const me = newClient();
     const tokens: string[] = [];
     for (let i = 0; i < 5; i++) {
-      const r = (await (await post({ query: REGISTER, variables: { input: { name: "Many", email: `many.${crypto.randomUUID()}@example.com`, password: "long enough pw" } } }, { "x-forwarded-for": me })).json()) as { data: { register: { token: string } } };
+      const r = (await (
+        await post(
+          {
+            query: REGISTER,
+            variables: { input: { name: "Many", email: `many.${crypto.randomUUID()}@example.com`, password: "long enough pw" } },
+          },
+          { "x-forwarded-for": me },
+        )
+      ).json()) as { data: { register: { token: string } } };
       tokens.push(r.data.register.token);
     }
     let allowed = 0;
@@ -151,13 +198,16 @@ describe("gateway HTTP protection (in-process monolith)", () => {
     expect(refused?.status).toBe(429);
     expect(refused?.headers.get("ratelimit-limit")).toBe("20");
     // Another address with one of those tokens still gets that account's remaining budget.
-    expect((await post({ query: "{ __typename }" }, { authorization: `Bearer ${tokens[0]}`, "x-forwarded-for": newClient() })).status).toBe(200);
+    expect((await post({ query: "{ __typename }" }, { authorization: `Bearer ${tokens[0]}`, "x-forwarded-for": newClient() })).status).toBe(
+      200,
+    );
   });
 
   test("rate limit: an invalid token counts against the IP (and is still refused with 401)", async () => {
     const me = newClient();
     const statuses: number[] = [];
-    for (let i = 0; i < 21; i++) statuses.push((await post({ query: "{ __typename }" }, { authorization: `Bearer forged.${i}.token`, "x-forwarded-for": me })).status);
+    for (let i = 0; i < 21; i++)
+      statuses.push((await post({ query: "{ __typename }" }, { authorization: `Bearer forged.${i}.token`, "x-forwarded-for": me })).status);
     expect(statuses).toEqual([...Array<number>(20).fill(401), 429]);
   });
 });

@@ -3,12 +3,26 @@ import { createSchema, createYoga } from "graphql-yoga";
 import { INTROSPECTION_DISABLED, useIntrospectionSwitch } from "../../src/gateway/plugins/introspection.ts";
 import type { GatewayContext } from "../../src/gateway/context.ts";
 
-const schema = createSchema<GatewayContext>({ typeDefs: "type Query { products: [String] }", resolvers: { Query: { products: () => ["a"] } } });
+const schema = createSchema<GatewayContext>({
+  typeDefs: "type Query { products: [String] }",
+  resolvers: { Query: { products: () => ["a"] } },
+});
 const server = (enabled: boolean) => {
   const yoga = createYoga<GatewayContext>({ schema, plugins: useIntrospectionSwitch(enabled), logging: false });
   return async (query: string) => {
-    const res = await yoga.fetch("http://gw/graphql", { method: "POST", headers: { "content-type": "application/json", accept: "application/graphql-response+json" }, body: JSON.stringify({ query }) }, { identity: null, requestId: "r1" });
-    return { status: res.status, body: (await res.json()) as { data?: Record<string, unknown>; errors?: { message: string; extensions?: { code?: string } }[] } };
+    const res = await yoga.fetch(
+      "http://gw/graphql",
+      {
+        method: "POST",
+        headers: { "content-type": "application/json", accept: "application/graphql-response+json" },
+        body: JSON.stringify({ query }),
+      },
+      { identity: null, requestId: "r1" },
+    );
+    return {
+      status: res.status,
+      body: (await res.json()) as { data?: Record<string, unknown>; errors?: { message: string; extensions?: { code?: string } }[] },
+    };
   };
 };
 
@@ -22,7 +36,11 @@ describe("introspection switch", () => {
 
   test("off: __schema and __type are refused with INTROSPECTION_DISABLED (400)", async () => {
     const run = server(false);
-    for (const q of ["{ __schema { queryType { name } } }", '{ __type(name: "Query") { name } }', "{ products __schema { types { name } } }"]) {
+    for (const q of [
+      "{ __schema { queryType { name } } }",
+      '{ __type(name: "Query") { name } }',
+      "{ products __schema { types { name } } }",
+    ]) {
       const r = await run(q);
       expect(r.status).toBe(400);
       expect(r.body.data).toBeUndefined();

@@ -17,7 +17,15 @@ const DEFAULTS: OperationLimits = { maxDepth: 12, maxAliases: 30, maxTokens: 200
 function server(limits: Partial<OperationLimits> = {}) {
   const yoga = createYoga<GatewayContext>({ schema, plugins: useOperationLimits({ ...DEFAULTS, ...limits }), logging: false });
   return async (query: string) => {
-    const res = await yoga.fetch("http://gw/graphql", { method: "POST", headers: { "content-type": "application/json", accept: "application/graphql-response+json" }, body: JSON.stringify({ query }) }, { identity: null, requestId: "r1" });
+    const res = await yoga.fetch(
+      "http://gw/graphql",
+      {
+        method: "POST",
+        headers: { "content-type": "application/json", accept: "application/graphql-response+json" },
+        body: JSON.stringify({ query }),
+      },
+      { identity: null, requestId: "r1" },
+    );
     const body = (await res.json()) as { data?: unknown; errors?: { message: string; extensions?: { code?: string; limit?: number } }[] };
     return { status: res.status, body, codes: (body.errors ?? []).map((e) => e.extensions?.code) };
   };
@@ -29,7 +37,13 @@ const aliases = (n: number): string => `{ ${Array.from({ length: n }, (_, i) => 
 
 describe("operation limits (graphql-armor)", () => {
   test("documented codes", () => {
-    expect(LIMIT_CODES).toEqual({ maxDepth: "QUERY_TOO_DEEP", maxAliases: "TOO_MANY_ALIASES", maxTokens: "TOO_MANY_TOKENS", maxDirectives: "TOO_MANY_DIRECTIVES", maxCost: "QUERY_TOO_COMPLEX" });
+    expect(LIMIT_CODES).toEqual({
+      maxDepth: "QUERY_TOO_DEEP",
+      maxAliases: "TOO_MANY_ALIASES",
+      maxTokens: "TOO_MANY_TOKENS",
+      maxDirectives: "TOO_MANY_DIRECTIVES",
+      maxCost: "QUERY_TOO_COMPLEX",
+    });
   });
 
   test("depth: 12 levels pass, 13 and a 20-deep query are QUERY_TOO_DEEP (400, limit in extensions)", async () => {
@@ -69,7 +83,9 @@ describe("operation limits (graphql-armor)", () => {
   test("directives: more than MAX_DIRECTIVES is TOO_MANY_DIRECTIVES", async () => {
     const run = server({ maxDirectives: 3 });
     expect((await run("{ node { id @include(if: true) name @skip(if: false) } }")).body.errors).toBeUndefined();
-    expect((await run("{ node { id @include(if: true) name @include(if: true) child @skip(if: false) { id @include(if: true) } } }")).codes).toEqual(["TOO_MANY_DIRECTIVES"]);
+    expect(
+      (await run("{ node { id @include(if: true) name @include(if: true) child @skip(if: false) { id @include(if: true) } } }")).codes,
+    ).toEqual(["TOO_MANY_DIRECTIVES"]);
   });
 
   test("cost: an operation over MAX_COST is QUERY_TOO_COMPLEX", async () => {

@@ -33,10 +33,22 @@ function server(production: boolean) {
     },
   });
   const logger = createLogger({ level: "info", destination });
-  const yoga = createYoga<GatewayContext>({ schema, plugins: [useMaskedInternalErrors({ production, logger })], logging: false, maskedErrors: { isDev: !production } });
+  const yoga = createYoga<GatewayContext>({
+    schema,
+    plugins: [useMaskedInternalErrors({ production, logger })],
+    logging: false,
+    maskedErrors: { isDev: !production },
+  });
   const run = async (query: string, requestId = "req-123") => {
-    const res = await yoga.fetch("http://gw/graphql", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query }) }, { identity: null, requestId });
-    return (await res.json()) as { data?: Record<string, unknown> | null; errors?: { message: string; path?: string[]; extensions?: Record<string, unknown> }[] };
+    const res = await yoga.fetch(
+      "http://gw/graphql",
+      { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query }) },
+      { identity: null, requestId },
+    );
+    return (await res.json()) as {
+      data?: Record<string, unknown> | null;
+      errors?: { message: string; path?: string[]; extensions?: Record<string, unknown> }[];
+    };
   };
   return { run, lines };
 }
@@ -88,6 +100,12 @@ describe("masked internal errors", () => {
     expect(isUnexpectedError(new GraphQLError("x"))).toBe(false);
     expect(isUnexpectedError(new GraphQLError("x", { originalError: new Error("y") }))).toBe(true);
     expect(isUnexpectedError(new GraphQLError("x", { originalError: new Error("y"), extensions: { code: "FORBIDDEN" } }))).toBe(false);
-    expect(isUnexpectedError(new GraphQLError("x", { originalError: new GraphQLError("y", { extensions: { code: "NOT_FOUND" }, originalError: new Error("z") }) }))).toBe(false);
+    expect(
+      isUnexpectedError(
+        new GraphQLError("x", {
+          originalError: new GraphQLError("y", { extensions: { code: "NOT_FOUND" }, originalError: new Error("z") }),
+        }),
+      ),
+    ).toBe(false);
   });
 });

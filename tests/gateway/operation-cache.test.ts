@@ -25,14 +25,28 @@ describe("bounded operation caches", () => {
   beforeAll(async () => {
     gw = await startInProcess();
     // The supergraph the in-process gateway composed, served by a second gateway yoga whose caches we hold.
-    const admin = await adminJson<{ sdl: string }>(gw.opsUrl, { jwtSecret: gw.config.jwtSecret as string, graphqlUrl: gw.url }, "/admin/supergraph");
+    const admin = await adminJson<{ sdl: string }>(
+      gw.opsUrl,
+      { jwtSecret: gw.config.jwtSecret as string, graphqlUrl: gw.url },
+      "/admin/supergraph",
+    );
     const logger = createLogger({ level: "silent" });
-    const manager = new SupergraphManager({ bus: gw.bus, store: createMemorySupergraphStore(), logger, subgraphTimeoutMs: 5000, identity: new BusIdentity({ key: resolveBusSigningKey(gw.config), ttlMs: gw.config.busIdentityTtlMs }) });
+    const manager = new SupergraphManager({
+      bus: gw.bus,
+      store: createMemorySupergraphStore(),
+      logger,
+      subgraphTimeoutMs: 5000,
+      identity: new BusIdentity({ key: resolveBusSigningKey(gw.config), ttlMs: gw.config.busIdentityTtlMs }),
+    });
     manager.loadStatic({ version: 1, sdl: admin.sdl, subgraphs: {}, composedAt: new Date().toISOString() });
     caches = createOperationCaches(MAX);
     const yoga = createGatewayYoga(manager, logger, [], caches);
     run = async (query) => {
-      const res = await yoga.fetch("http://x/graphql", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query }) }, { identity: null, requestId: "t" });
+      const res = await yoga.fetch(
+        "http://x/graphql",
+        { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query }) },
+        { identity: null, requestId: "t" },
+      );
       return (await res.json()) as never;
     };
   }, 60_000);

@@ -28,7 +28,11 @@ type Body = { data?: Record<string, unknown>; errors?: { message: string; extens
 const yogaWith = (plugin: GatewayPlugin | undefined) => {
   const yoga = createYoga<GatewayContext>({ schema, plugins: plugin ? [plugin] : [], logging: false });
   const post = async (body: Record<string, unknown>): Promise<{ status: number; body: Body }> => {
-    const res = await yoga.fetch("http://x/graphql", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) }, { identity: null, requestId: "t" });
+    const res = await yoga.fetch(
+      "http://x/graphql",
+      { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) },
+      { identity: null, requestId: "t" },
+    );
     return { status: res.status, body: (await res.json()) as Body };
   };
   return { yoga, post };
@@ -102,7 +106,11 @@ describe("allow-list (PERSISTED_OPERATIONS=only)", () => {
     expect(map.get(listedId)).toBe(listed);
     expect(map.get("my-build-id-1")).toBe(`{ hello }`);
     const apollo = loadPersistedOperationsManifest(
-      write("apollo.json", { format: "apollo-persisted-query-manifest", version: 1, operations: [{ id: listedId, body: listed, name: "Listed", type: "query" }] }),
+      write("apollo.json", {
+        format: "apollo-persisted-query-manifest",
+        version: 1,
+        operations: [{ id: listedId, body: listed, name: "Listed", type: "query" }],
+      }),
     );
     expect([...apollo.entries()]).toEqual([[listedId, listed]]);
   });
@@ -114,11 +122,17 @@ describe("allow-list (PERSISTED_OPERATIONS=only)", () => {
     expect(() => loadPersistedOperationsManifest(write("hash.json", { [sha256Hex("other")]: listed }))).toThrow(/not the sha256/);
     expect(() => loadPersistedOperationsManifest(write("syntax.json", { x: "{ hello" }))).toThrow(/does not parse/);
     expect(() => loadPersistedOperationsManifest(write("empty.json", { x: "" }))).toThrow(/non-empty/);
-    expect(() => persistedOperationsFromConfig({ persistedOperations: "only", persistedOperationsFile: undefined, apqMax: 10 })).toThrow(ManifestError);
+    expect(() => persistedOperationsFromConfig({ persistedOperations: "only", persistedOperationsFile: undefined, apqMax: 10 })).toThrow(
+      ManifestError,
+    );
   });
 
   test("a listed hash runs; an unknown hash is NOT_FOUND; any text is PERSISTED_QUERY_ONLY", async () => {
-    const plugin = persistedOperationsFromConfig({ persistedOperations: "only", persistedOperationsFile: write("ok.json", { [listedId]: listed }), apqMax: 10 });
+    const plugin = persistedOperationsFromConfig({
+      persistedOperations: "only",
+      persistedOperationsFile: write("ok.json", { [listedId]: listed }),
+      apqMax: 10,
+    });
     const { post } = yogaWith(plugin);
     expect((await post({ extensions: pq(listedId) })).body).toEqual({ data: { hello: "hello listed" } });
     const unknown = await post({ extensions: pq(sha256Hex(`{ hello }`)) });

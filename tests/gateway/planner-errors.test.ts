@@ -24,7 +24,11 @@ const SUBGRAPHS: TestSubgraph[] = [
   {
     name: "y",
     typeDefs: `${FED} type Product @key(fields: "upc") @key(fields: "id") { upc: ID! id: ID! name: String @shareable price: Int }`,
-    resolvers: { Product: { __resolveReference: (ref: { upc?: string }) => (ref.upc === "p1" ? { upc: "p1", id: "1", name: "Table", price: 100 } : null) } },
+    resolvers: {
+      Product: {
+        __resolveReference: (ref: { upc?: string }) => (ref.upc === "p1" ? { upc: "p1", id: "1", name: "Table", price: 100 } : null),
+      },
+    },
   },
 ];
 
@@ -48,7 +52,10 @@ describe("a document the planner cannot plan", () => {
   const gateways: FileGateway[] = [];
   beforeAll(async () => {
     served = serveSubgraphs(SUBGRAPHS);
-    for (const responseCache of [true, false]) gateways.push(await startFileGateway(unwalkable(served.supergraphSdl), { queryPlanner: "rust", responseCache, nodeEnv: "production" }));
+    for (const responseCache of [true, false])
+      gateways.push(
+        await startFileGateway(unwalkable(served.supergraphSdl), { queryPlanner: "rust", responseCache, nodeEnv: "production" }),
+      );
   }, 60_000);
   afterAll(async () => {
     for (const gw of gateways) await gw.stop();
@@ -57,7 +64,11 @@ describe("a document the planner cannot plan", () => {
 
   test("answers QUERY_PLAN_FAILED with the request id (cache on and off), logs the planner's reason; plannable documents still work", async () => {
     for (const gw of gateways) {
-      const res = await fetch(gw.url, { method: "POST", headers: { "content-type": "application/json", accept: "application/graphql-response+json" }, body: JSON.stringify({ query: "{ products { upc price } }" }) });
+      const res = await fetch(gw.url, {
+        method: "POST",
+        headers: { "content-type": "application/json", accept: "application/graphql-response+json" },
+        body: JSON.stringify({ query: "{ products { upc price } }" }),
+      });
       const body = (await res.json()) as { data?: unknown; errors?: { message: string; extensions?: Record<string, unknown> }[] };
       expect(res.status).toBeLessThan(500);
       expect(body.errors?.map((e) => e.extensions?.["code"])).toEqual(["QUERY_PLAN_FAILED"]);
@@ -100,7 +111,8 @@ describe("HTTP subgraph executor: unreachable vs local errors", () => {
       },
     }),
   });
-  const request = (document: DocumentNode): ExecutionRequest => ({ document, variables: {}, context: { requestId: "req-123", identity: null } }) as ExecutionRequest;
+  const request = (document: DocumentNode): ExecutionRequest =>
+    ({ document, variables: {}, context: { requestId: "req-123", identity: null } }) as ExecutionRequest;
   const codes = (r: ExecutionResult) => (r.errors ?? []).map((e) => e.extensions?.["code"]);
 
   test("a closed port is SUBGRAPH_UNAVAILABLE", async () => {
@@ -129,7 +141,10 @@ describe("HTTP subgraph executor: unreachable vs local errors", () => {
       const exec = createHttpSubgraphExecutor(`http://127.0.0.1:${up.port}/graphql`, "up", 2000, logger);
       expect((await exec(request(parse("{ a }")))) as ExecutionResult).toEqual({ data: { a: 1 } });
       // An operation without a selection set: graphql-js's printer throws a TypeError on it.
-      const broken = { kind: Kind.DOCUMENT, definitions: [{ kind: Kind.OPERATION_DEFINITION, operation: "query", selectionSet: null }] } as unknown as DocumentNode;
+      const broken = {
+        kind: Kind.DOCUMENT,
+        definitions: [{ kind: Kind.OPERATION_DEFINITION, operation: "query", selectionSet: null }],
+      } as unknown as DocumentNode;
       const before = lines.length;
       const r = (await exec(request(broken))) as ExecutionResult;
       expect(codes(r)).toEqual(["INTERNAL_SERVER_ERROR"]);

@@ -22,7 +22,9 @@ import type { GatewayContext } from "../../src/gateway/context.ts";
 import { startInProcess, type InProcessGateway } from "./harness.ts";
 import { BusIdentity, resolveBusSigningKey } from "../../src/kernel/bus-identity.ts";
 
-type Result = ExecutionResult<Record<string, unknown>, Record<string, unknown>> & { errors?: { message: string; path?: (string | number)[]; extensions?: Record<string, unknown> }[] };
+type Result = ExecutionResult<Record<string, unknown>, Record<string, unknown>> & {
+  errors?: { message: string; path?: (string | number)[]; extensions?: Record<string, unknown> }[];
+};
 type Run = (query: string, variables?: Record<string, unknown>, identity?: Identity | null) => Promise<Result>;
 
 const ORDER_QUERY = `query O($id: ID!) {
@@ -43,13 +45,28 @@ describe("QUERY_PLANNER=rust", () => {
   let orderId: string;
 
   /** A gateway yoga over `sdl` on the in-process bus, on the given runtime, with the auth plugin. */
-  async function gatewayYoga(planner: QueryPlannerKind, supergraph: string, extra: Plugin<GatewayContext>[] = []): Promise<{ run: Run; manager: SupergraphManager }> {
+  async function gatewayYoga(
+    planner: QueryPlannerKind,
+    supergraph: string,
+    extra: Plugin<GatewayContext>[] = [],
+  ): Promise<{ run: Run; manager: SupergraphManager }> {
     const logger = createLogger({ level: "silent" });
-    const manager = new SupergraphManager({ bus: gw.bus, store: createMemorySupergraphStore(), logger, subgraphTimeoutMs: 2000, queryPlanner: planner, identity: new BusIdentity({ key: resolveBusSigningKey(gw.config), ttlMs: gw.config.busIdentityTtlMs }) });
+    const manager = new SupergraphManager({
+      bus: gw.bus,
+      store: createMemorySupergraphStore(),
+      logger,
+      subgraphTimeoutMs: 2000,
+      queryPlanner: planner,
+      identity: new BusIdentity({ key: resolveBusSigningKey(gw.config), ttlMs: gw.config.busIdentityTtlMs }),
+    });
     await manager.loadStatic({ version: 1, sdl: supergraph, subgraphs: {}, composedAt: new Date().toISOString() });
     const yoga = createGatewayYoga(manager, logger, [useAuthDirectives(), ...extra]);
     const run: Run = async (query, variables = {}, identity = null) => {
-      const res = await yoga.fetch("http://x/graphql", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query, variables }) }, { identity, requestId: "qp-test" });
+      const res = await yoga.fetch(
+        "http://x/graphql",
+        { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query, variables }) },
+        { identity, requestId: "qp-test" },
+      );
       return (await res.json()) as Result;
     };
     return { run, manager };
@@ -57,16 +74,24 @@ describe("QUERY_PLANNER=rust", () => {
 
   beforeAll(async () => {
     gw = await startInProcess({ queryPlanner: "rust" });
-    sdl = (await adminJson<{ sdl: string }>(gw.opsUrl, { jwtSecret: gw.config.jwtSecret as string, graphqlUrl: gw.url }, "/admin/supergraph")).sdl;
+    sdl = (
+      await adminJson<{ sdl: string }>(gw.opsUrl, { jwtSecret: gw.config.jwtSecret as string, graphqlUrl: gw.url }, "/admin/supergraph")
+    ).sdl;
     // A customer with one order (through the in-process gateway, itself on the Rust planner).
-    const reg = await gw.gql<{ register: { token: string; account: { id: string } } }>(`mutation { register(input: { name: "Quinn", email: "quinn-qp@example.com", password: "password-123" }) { token account { id } } }`);
+    const reg = await gw.gql<{ register: { token: string; account: { id: string } } }>(
+      `mutation { register(input: { name: "Quinn", email: "quinn-qp@example.com", password: "password-123" }) { token account { id } } }`,
+    );
     expect(reg.errors).toBeUndefined();
     const token = reg.data!.register.token;
     customer = { accountId: reg.data!.register.account.id, roles: ["customer"] };
     const products = await gw.gql<{ products: { edges: { node: { id: string } }[] } }>(`{ products(first: 2) { edges { node { id } } } }`);
     expect(products.errors).toBeUndefined();
     const items = products.data!.products.edges.map((e) => ({ productId: e.node.id, quantity: 1 }));
-    const created = await gw.gql<{ createOrder: { id: string; status: string } }>(`mutation C($input: CreateOrderInput!) { createOrder(input: $input) { id status } }`, { input: { items } }, token);
+    const created = await gw.gql<{ createOrder: { id: string; status: string } }>(
+      `mutation C($input: CreateOrderInput!) { createOrder(input: $input) { id status } }`,
+      { input: { items } },
+      token,
+    );
     expect(created.errors).toBeUndefined();
     orderId = created.data!.createOrder.id;
   }, 120_000);
@@ -86,7 +111,9 @@ describe("QUERY_PLANNER=rust", () => {
   });
 
   test("a query across four subgraphs is planned by the Rust planner and answers like the stitching runtime", async () => {
-    const rust = await gatewayYoga("rust", sdl, [useQueryPlan({ onQueryPlan: (plan) => void plans.push(plan) }) as unknown as Plugin<GatewayContext>]);
+    const rust = await gatewayYoga("rust", sdl, [
+      useQueryPlan({ onQueryPlan: (plan) => void plans.push(plan) }) as unknown as Plugin<GatewayContext>,
+    ]);
     const js = await gatewayYoga("js", sdl);
     const schema = rust.manager.getSchema();
     expect(schema).not.toBeNull();
@@ -97,7 +124,11 @@ describe("QUERY_PLANNER=rust", () => {
     const viaJs = await js.run(ORDER_QUERY, { id: orderId }, customer);
     expect(viaRust.errors).toBeUndefined();
     expect(viaRust).toEqual(viaJs);
-    const order = viaRust.data?.["order"] as { account: { id: string; orders: { id: string }[] }; items: { product: { name: string; category: { name: string } } }[]; payment: unknown };
+    const order = viaRust.data?.["order"] as {
+      account: { id: string; orders: { id: string }[] };
+      items: { product: { name: string; category: { name: string } } }[];
+      payment: unknown;
+    };
     expect(order.account.id).toBe(customer.accountId);
     expect(order.account.orders.map((o) => o.id)).toContain(orderId);
     expect(order.items).toHaveLength(2);
@@ -113,7 +144,9 @@ describe("QUERY_PLANNER=rust", () => {
   test("a repeated operation is planned once, though the auth plugin rewrites its document per request", async () => {
     // onQueryPlan reports the plan of every operation; a cached plan is the same object again.
     const seen = new Set<unknown>();
-    const rust = await gatewayYoga("rust", sdl, [useQueryPlan({ onQueryPlan: (plan) => void seen.add(plan) }) as unknown as Plugin<GatewayContext>]);
+    const rust = await gatewayYoga("rust", sdl, [
+      useQueryPlan({ onQueryPlan: (plan) => void seen.add(plan) }) as unknown as Plugin<GatewayContext>,
+    ]);
     for (let i = 0; i < 3; i++) expect((await rust.run(ORDER_QUERY, { id: orderId }, customer)).errors).toBeUndefined();
     expect(seen.size).toBe(1);
   }, 60_000);
@@ -146,24 +179,35 @@ describe("QUERY_PLANNER=rust", () => {
   }, 60_000);
 
   test("the in-process gateway on the Rust planner: a mutation, and a subscription (stitching runtime) that resolves entity fields per event", async () => {
-    const login = await gw.gql<{ login: { token: string; account: { id: string } } }>(`mutation { login(email: "quinn-qp@example.com", password: "password-123") { token account { id } } }`);
+    const login = await gw.gql<{ login: { token: string; account: { id: string } } }>(
+      `mutation { login(email: "quinn-qp@example.com", password: "password-123") { token account { id } } }`,
+    );
     expect(login.errors).toBeUndefined();
     expect(login.data?.login.account.id).toBe(customer.accountId);
-    const products = await gw.gql<{ products: { edges: { node: { id: string; stock: number } }[] } }>(`{ products(first: 1) { edges { node { id stock } } } }`);
+    const products = await gw.gql<{ products: { edges: { node: { id: string; stock: number } }[] } }>(
+      `{ products(first: 1) { edges { node { id stock } } } }`,
+    );
     const product = products.data!.products.edges[0]!.node;
     // SSE subscription (yoga's subscribe path: the stitching runtime over bus streams).
     const ctrl = new AbortController();
     const res = await fetch(gw.url, {
       method: "POST",
       headers: { "content-type": "application/json", accept: "text/event-stream" },
-      body: JSON.stringify({ query: `subscription S($id: ID!) { productStockChanged(productId: $id) { id stock category { name } } }`, variables: { id: product.id } }),
+      body: JSON.stringify({
+        query: `subscription S($id: ID!) { productStockChanged(productId: $id) { id stock category { name } } }`,
+        variables: { id: product.id },
+      }),
       signal: ctrl.signal,
     });
     expect(res.status).toBe(200);
     const reader = res.body!.getReader();
     // Give the subscription a moment to reach the catalog's stream before the stock changes.
     await Bun.sleep(300);
-    const order = await gw.gql(`mutation C($input: CreateOrderInput!) { createOrder(input: $input) { id } }`, { input: { items: [{ productId: product.id, quantity: 1 }] } }, login.data!.login.token);
+    const order = await gw.gql(
+      `mutation C($input: CreateOrderInput!) { createOrder(input: $input) { id } }`,
+      { input: { items: [{ productId: product.id, quantity: 1 }] } },
+      login.data!.login.token,
+    );
     expect(order.errors).toBeUndefined();
     let text = "";
     const decoder = new TextDecoder();
@@ -173,7 +217,12 @@ describe("QUERY_PLANNER=rust", () => {
       text += decoder.decode(value);
     }
     ctrl.abort();
-    const event = JSON.parse(text.split("\n").find((l) => l.startsWith("data:") && l.includes("productStockChanged"))!.slice(5)) as { data: { productStockChanged: { id: string; stock: number; category: { name: string } } } };
+    const event = JSON.parse(
+      text
+        .split("\n")
+        .find((l) => l.startsWith("data:") && l.includes("productStockChanged"))!
+        .slice(5),
+    ) as { data: { productStockChanged: { id: string; stock: number; category: { name: string } } } };
     expect(event.data.productStockChanged.id).toBe(product.id);
     expect(event.data.productStockChanged.stock).toBe(product.stock - 1);
     expect(typeof event.data.productStockChanged.category.name).toBe("string");

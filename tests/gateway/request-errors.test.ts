@@ -27,7 +27,9 @@ describe("request errors (production, in-process monolith)", () => {
     await gw?.stop();
   }, 60_000);
 
-  const send = async (init: RequestInit & { headers?: Record<string, string> }): Promise<{ status: number; headers: Headers; body: Body; text: string }> => {
+  const send = async (
+    init: RequestInit & { headers?: Record<string, string> },
+  ): Promise<{ status: number; headers: Headers; body: Body; text: string }> => {
     const res = await fetch(gw.url, init);
     const text = await res.text();
     let body: Body = {};
@@ -39,7 +41,11 @@ describe("request errors (production, in-process monolith)", () => {
     return { status: res.status, headers: res.headers, body, text };
   };
   const postJson = (body: unknown, accept?: string) =>
-    send({ method: "POST", headers: { "content-type": "application/json", ...(accept ? { accept } : {}) }, body: typeof body === "string" ? body : JSON.stringify(body) });
+    send({
+      method: "POST",
+      headers: { "content-type": "application/json", ...(accept ? { accept } : {}) },
+      body: typeof body === "string" ? body : JSON.stringify(body),
+    });
   const expectCoded = (r: { body: Body; headers: Headers }, code: string): void => {
     expect(r.body.errors?.[0]?.extensions?.["code"]).toBe(code);
     const requestId = r.headers.get("x-request-id");
@@ -52,7 +58,10 @@ describe("request errors (production, in-process monolith)", () => {
     const missing = { query: "query($id: ID!) { product(id: $id) { id } }" };
     const nullForNonNull = { query: "query($n: Int!) { products(first: $n) { totalCount } }", variables: { n: null } };
     // Two bad variables (the Rust-planned executor throws them together; they were masked as INTERNAL_SERVER_ERROR).
-    const twoBad = { query: "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }", variables: { e: {}, p: true } };
+    const twoBad = {
+      query: "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }",
+      variables: { e: {}, p: true },
+    };
     for (const op of [wrongType, missing, nullForNonNull, twoBad]) {
       const strict = await postJson(op, GRAPHQL_RESPONSE);
       expect(strict.status).toBe(400);
@@ -64,7 +73,10 @@ describe("request errors (production, in-process monolith)", () => {
       expectCoded(legacy, "BAD_USER_INPUT");
     }
     // A subscription's variables too (no stream is opened for it).
-    const sub = await postJson({ query: "subscription($p: ID!) { productStockChanged(productId: $p) { id } }", variables: { p: [1, 2] } }, `${GRAPHQL_RESPONSE}, text/event-stream`);
+    const sub = await postJson(
+      { query: "subscription($p: ID!) { productStockChanged(productId: $p) { id } }", variables: { p: [1, 2] } },
+      `${GRAPHQL_RESPONSE}, text/event-stream`,
+    );
     expect(sub.status).toBe(400);
     expectCoded(sub, "BAD_USER_INPUT");
   });
@@ -111,7 +123,12 @@ describe("request errors (production, in-process monolith)", () => {
       const ctl = new AbortController();
       const started = Date.now();
       const timer = setTimeout(() => ctl.abort(), 5_000);
-      const res = await fetch(gw.url, { method: "POST", headers: { "content-type": "application/json", ...(accept ? { accept } : {}) }, body: JSON.stringify({ query }), signal: ctl.signal });
+      const res = await fetch(gw.url, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...(accept ? { accept } : {}) },
+        body: JSON.stringify({ query }),
+        signal: ctl.signal,
+      });
       expect(res.status).toBe(200);
       expect(res.headers.get("content-type")).toContain("text/event-stream");
       expect(res.headers.get("x-request-id")).toBeTruthy();
@@ -157,16 +174,26 @@ describe("request errors (production, in-process monolith)", () => {
       for (let i = 0; i < 100 && !ok(); i++) await Bun.sleep(20);
     };
     await until(() => messages.some((m) => m.type === "connection_ack"));
-    ws.send(`{"type":"subscribe","id":"deep","payload":{"query":"{ __typename }","variables":{"v":${"[".repeat(1000)}${"]".repeat(1000)}}}}`);
+    ws.send(
+      `{"type":"subscribe","id":"deep","payload":{"query":"{ __typename }","variables":{"v":${"[".repeat(1000)}${"]".repeat(1000)}}}}`,
+    );
     await until(() => messages.some((m) => m.id === "deep"));
     const answer = messages.find((m) => m.id === "deep");
     expect(answer?.type).toBe("error");
     expect(answer?.payload?.[0]?.extensions).toMatchObject({ code: "JSON_TOO_DEEP", limit: 64 });
     // Variables that do not coerce: that operation gets BAD_USER_INPUT, the socket stays open
     // (the executor's throw used to close it with 4500, ending every other operation on it).
-    ws.send(JSON.stringify({ type: "subscribe", id: "coerce", payload: { query: "query($id: ID!) { product(id: $id) { id } }", variables: { id: {} } } }));
+    ws.send(
+      JSON.stringify({
+        type: "subscribe",
+        id: "coerce",
+        payload: { query: "query($id: ID!) { product(id: $id) { id } }", variables: { id: {} } },
+      }),
+    );
     await until(() => messages.some((m) => m.id === "coerce"));
-    const coerced = messages.find((m) => m.id === "coerce") as { type: string; payload?: { errors?: { extensions?: { code?: string } }[] } } | undefined;
+    const coerced = messages.find((m) => m.id === "coerce") as
+      | { type: string; payload?: { errors?: { extensions?: { code?: string } }[] } }
+      | undefined;
     expect(coerced?.type).toBe("next");
     expect(coerced?.payload?.errors?.[0]?.extensions?.code).toBe("BAD_USER_INPUT");
     // INTROSPECTION=false holds over WebSocket too (it used to answer __schema there).
@@ -182,7 +209,13 @@ describe("request errors (production, in-process monolith)", () => {
     second.send(JSON.stringify({ type: "connection_init" }));
     second.send(JSON.stringify({ type: "next", id: "1", payload: {} }));
     expect(await secondClosed).toBe(4400);
-    ws.send(JSON.stringify({ type: "subscribe", id: "big", payload: { query: "{ __typename }", variables: { pad: "x".repeat(gw.config.maxBodyBytes + 10) } } }));
+    ws.send(
+      JSON.stringify({
+        type: "subscribe",
+        id: "big",
+        payload: { query: "{ __typename }", variables: { pad: "x".repeat(gw.config.maxBodyBytes + 10) } },
+      }),
+    );
     expect(await closed).toBe(1009);
   });
 
@@ -197,7 +230,13 @@ describe("request errors (production, in-process monolith)", () => {
 describe("a subscription refused with 406 is closed at once (in-process monolith, 2 subscriptions per IP)", () => {
   let gw: InProcessGateway;
   beforeAll(async () => {
-    gw = await startInProcess({ nodeEnv: "production", graphiql: false, introspection: false, subgraphTimings: false, maxSubscriptionsPerIp: 2 });
+    gw = await startInProcess({
+      nodeEnv: "production",
+      graphiql: false,
+      introspection: false,
+      subgraphTimings: false,
+      maxSubscriptionsPerIp: 2,
+    });
   }, 60_000);
   afterAll(async () => {
     await gw?.stop();
@@ -207,14 +246,23 @@ describe("a subscription refused with 406 is closed at once (in-process monolith
     const res = await gw.gql<{ products: { edges: { node: { id: string } }[] } }>("{ products(first: 1) { edges { node { id } } } }");
     const query = `subscription { productStockChanged(productId: "${res.data?.products.edges[0]?.node.id}") { id stock } }`;
     for (let i = 0; i < 5; i++) {
-      const refused = await fetch(gw.url, { method: "POST", headers: { "content-type": "application/json", accept: "application/json" }, body: JSON.stringify({ query }) });
+      const refused = await fetch(gw.url, {
+        method: "POST",
+        headers: { "content-type": "application/json", accept: "application/json" },
+        body: JSON.stringify({ query }),
+      });
       expect(refused.status).toBe(406);
       await refused.text();
     }
     // yoga left those streams open (their slots held): a real subscription would now be refused.
     await Bun.sleep(100);
     const ctl = new AbortController();
-    const sse = await fetch(gw.url, { method: "POST", headers: { "content-type": "application/json", accept: "text/event-stream" }, body: JSON.stringify({ query }), signal: ctl.signal });
+    const sse = await fetch(gw.url, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "text/event-stream" },
+      body: JSON.stringify({ query }),
+      signal: ctl.signal,
+    });
     expect(sse.status).toBe(200);
     expect(sse.headers.get("content-type")).toContain("text/event-stream");
     ctl.abort();

@@ -61,14 +61,20 @@ function sample(text: string, name: string, labels: Record<string, string>): num
   return line ? Number(line.slice(line.lastIndexOf(" ") + 1)) : 0;
 }
 
-const health = async (): Promise<{ breakers: Record<string, string> }> => adminJson(opsUrl, { jwtSecret: TEST_JWT_SECRET, graphqlUrl: `${baseUrl}/graphql` }, "/admin/health");
+const health = async (): Promise<{ breakers: Record<string, string> }> =>
+  adminJson(opsUrl, { jwtSecret: TEST_JWT_SECRET, graphqlUrl: `${baseUrl}/graphql` }, "/admin/health");
 
 beforeAll(async () => {
   configureBreakers({ failures: 2, resetMs: RESET_MS });
   bus = createMemoryBus();
   registry = createMemoryRegistry();
   accountKernel = await startAccount();
-  gatewayKernel = new Kernel({ bus, registry, config: testConfig({ dataDir, seed: true, port: 0 }), logger: createLogger({ level: "info", destination: capture() }) });
+  gatewayKernel = new Kernel({
+    bus,
+    registry,
+    config: testConfig({ dataDir, seed: true, port: 0 }),
+    logger: createLogger({ level: "info", destination: capture() }),
+  });
   MODULES["catalog"]?.(gatewayKernel);
   gatewayKernel.addPart(createGatewayPart({ expectedSubgraphs: ["account", "catalog"] }));
   await gatewayKernel.start();
@@ -111,7 +117,8 @@ describe("a subgraph goes down and comes back", () => {
     const r = await gql(`mutation { login(email: "nobody@example.com", password: "whatever-pass") { token } }`);
     expect(r.errors?.[0]?.extensions?.["code"]).toBe("SUBGRAPH_UNAVAILABLE");
     const after = await metricsRegistry.metrics();
-    const sent = (t: string) => sample(t, "switchyard_bus_request_duration_seconds_count", { subject: "graphql.account", outcome: "no_responders" });
+    const sent = (t: string) =>
+      sample(t, "switchyard_bus_request_duration_seconds_count", { subject: "graphql.account", outcome: "no_responders" });
     expect(sent(after) - sent(before)).toBe(1);
   });
 
@@ -132,10 +139,12 @@ describe("a subgraph goes down and comes back", () => {
     expect(r.errors?.[0]?.extensions?.["code"]).toBe("SUBGRAPH_UNAVAILABLE");
     const after = await metricsRegistry.metrics();
     expect(sample(after, "switchyard_circuit_breaker_state", { target: "subgraph:account" })).toBe(2);
-    const fast = (t: string) => sample(t, "switchyard_subgraph_fetch_duration_seconds_count", { subgraph: "account", outcome: "circuit_open" });
+    const fast = (t: string) =>
+      sample(t, "switchyard_subgraph_fetch_duration_seconds_count", { subgraph: "account", outcome: "circuit_open" });
     expect(fast(after) - fast(before)).toBe(1);
     // Nothing was sent to the bus for that fetch.
-    const sent = (t: string) => sample(t, "switchyard_bus_request_duration_seconds_count", { subject: "graphql.account", outcome: "no_responders" });
+    const sent = (t: string) =>
+      sample(t, "switchyard_bus_request_duration_seconds_count", { subject: "graphql.account", outcome: "no_responders" });
     expect(sent(after)).toBe(sent(before));
   });
 

@@ -31,7 +31,11 @@ describe("response cache on the gateway (development)", () => {
 
   const register = async (name: string): Promise<string> => {
     const r = await gw.gql<{ register: { token: string } }>(`mutation($i: RegisterInput!) { register(input: $i) { token } }`, {
-      i: { name, email: `${name.toLowerCase()}.${Date.now()}.${Math.random().toString(36).slice(2)}@example.com`, password: "correct horse battery" },
+      i: {
+        name,
+        email: `${name.toLowerCase()}.${Date.now()}.${Math.random().toString(36).slice(2)}@example.com`,
+        password: "correct horse battery",
+      },
     });
     if (!r.data) throw new Error(JSON.stringify(r.errors));
     return r.data.register.token;
@@ -39,7 +43,9 @@ describe("response cache on the gateway (development)", () => {
 
   beforeAll(async () => {
     gw = await startInProcess({ nodeEnv: "development" });
-    const r = await gw.gql<{ products: { edges: { node: { id: string; stock: number } }[] } }>(`{ products(first: 100) { edges { node { id stock } } } }`);
+    const r = await gw.gql<{ products: { edges: { node: { id: string; stock: number } }[] } }>(
+      `{ products(first: 100) { edges { node { id stock } } } }`,
+    );
     const p = r.data?.products.edges.map((e) => e.node).find((n) => n.stock > 5);
     if (!p) throw new Error("seed has no product with stock > 5");
     productId = p.id;
@@ -60,7 +66,11 @@ describe("response cache on the gateway (development)", () => {
     const etag = second.headers.get("etag") as string;
     expect(etag).toBeTruthy();
     // A client holding the entry's ETag gets 304 Not Modified while the entry lives.
-    const res = await fetch(gw.url, { method: "POST", headers: { "content-type": "application/json", "if-none-match": etag }, body: JSON.stringify({ query: PRODUCT, variables: { id: productId } }) });
+    const res = await fetch(gw.url, {
+      method: "POST",
+      headers: { "content-type": "application/json", "if-none-match": etag },
+      body: JSON.stringify({ query: PRODUCT, variables: { id: productId } }),
+    });
     expect(res.status).toBe(304);
     expect(responseCacheTotals.misses - before.misses).toBe(1);
     expect(responseCacheTotals.stored - before.stored).toBe(1);
@@ -103,7 +113,11 @@ describe("response cache on the gateway (development)", () => {
     const before = await gw.gql<{ product: { stock: number } }>(q, { id: productId });
     expect(meta(await gw.gql(q, { id: productId }))).toEqual({ hit: true });
     // The mutation returns no product: only the bus event can invalidate.
-    const order = await gw.gql(`mutation($i: CreateOrderInput!) { createOrder(input: $i) { id } }`, { i: { items: [{ productId, quantity: 2 }] } }, tokenA);
+    const order = await gw.gql(
+      `mutation($i: CreateOrderInput!) { createOrder(input: $i) { id } }`,
+      { i: { items: [{ productId, quantity: 2 }] } },
+      tokenA,
+    );
     expect(order.errors).toBeUndefined();
     let after: { data?: { product: { stock: number } }; extensions?: Record<string, unknown> } = {};
     await until(async () => {
@@ -117,22 +131,36 @@ describe("response cache on the gateway (development)", () => {
     const q = `query Evt($id: ID!) { product(id: $id) { id name } }`;
     await gw.gql(q, { id: productId });
     expect(meta(await gw.gql(q, { id: productId }))).toEqual({ hit: true });
-    gw.bus.publish("catalog.product_changed", encodeJson({ eventId: "e1", productId, change: "updated", occurredAt: new Date().toISOString() }));
+    gw.bus.publish(
+      "catalog.product_changed",
+      encodeJson({ eventId: "e1", productId, change: "updated", occurredAt: new Date().toISOString() }),
+    );
     await until(async () => meta(await gw.gql(q, { id: productId }))?.hit === false, 5000);
     // An event for another product leaves the entry alone.
     expect(meta(await gw.gql(q, { id: productId }))).toEqual({ hit: true });
-    gw.bus.publish("catalog.stock_changed", encodeJson({ eventId: "e2", productId: "another-product", stock: 1, occurredAt: new Date().toISOString() }));
+    gw.bus.publish(
+      "catalog.stock_changed",
+      encodeJson({ eventId: "e2", productId: "another-product", stock: 1, occurredAt: new Date().toISOString() }),
+    );
     await gw.bus.flush();
     expect(meta(await gw.gql(q, { id: productId }))).toEqual({ hit: true });
   });
 
   test("a mutation returning the product drops it on this gateway at once (updateProduct)", async () => {
-    const admin = await signToken(gw.config.jwtSecret as string, { accountId: decodeJwt(tokenB).sub as string, roles: ["customer", "admin"] }, 600);
+    const admin = await signToken(
+      gw.config.jwtSecret as string,
+      { accountId: decodeJwt(tokenB).sub as string, roles: ["customer", "admin"] },
+      600,
+    );
     const q = `query Name($id: ID!) { product(id: $id) { id name } }`;
     const before = await gw.gql<{ product: { name: string } }>(q, { id: productId });
     expect(meta(await gw.gql(q, { id: productId }))).toEqual({ hit: true });
     const name = `${before.data?.product.name} (renamed)`;
-    const upd = await gw.gql(`mutation($id: ID!, $i: UpdateProductInput!) { updateProduct(id: $id, input: $i) { id name } }`, { id: productId, i: { name } }, admin);
+    const upd = await gw.gql(
+      `mutation($id: ID!, $i: UpdateProductInput!) { updateProduct(id: $id, input: $i) { id name } }`,
+      { id: productId, i: { name } },
+      admin,
+    );
     expect(upd.errors).toBeUndefined();
     const after = await gw.gql<{ product: { name: string } }>(q, { id: productId });
     expect(after.data?.product.name).toBe(name);
@@ -140,7 +168,10 @@ describe("response cache on the gateway (development)", () => {
   });
 
   test("a refused or failed mutation invalidates nothing; a successful setStock drops that product only", async () => {
-    const ids = (await gw.gql<{ products: { edges: { node: { id: string } }[] } }>(`{ products(first: 2) { edges { node { id } } } }`)).data?.products.edges.map((e) => e.node.id) ?? [];
+    const ids =
+      (
+        await gw.gql<{ products: { edges: { node: { id: string } }[] } }>(`{ products(first: 2) { edges { node { id } } } }`)
+      ).data?.products.edges.map((e) => e.node.id) ?? [];
     const other = ids.find((id) => id !== productId) as string;
     const q = `query Warm($id: ID!) { product(id: $id) { id name stock } }`;
     const list = `{ products(first: 3) { edges { node { name stock } } } }`;
@@ -153,9 +184,18 @@ describe("response cache on the gateway (development)", () => {
     await warm();
     const setStock = `mutation S($id: ID!, $n: Int!) { setStock(productId: $id, stock: $n) { id stock } }`;
     const customer = tokenA;
-    const admin = await signToken(gw.config.jwtSecret as string, { accountId: decodeJwt(tokenB).sub as string, roles: ["customer", "admin"] }, 600);
+    const admin = await signToken(
+      gw.config.jwtSecret as string,
+      { accountId: decodeJwt(tokenB).sub as string, roles: ["customer", "admin"] },
+      600,
+    );
     // Anonymous, a customer, an admin on a product that does not exist: all refused or failed.
-    for (const [vars, token] of [[{ id: "zzz", n: 0 }, undefined], [{ id: productId, n: 0 }, undefined], [{ id: productId, n: 0 }, customer], [{ id: "zzz", n: 0 }, admin]] as const) {
+    for (const [vars, token] of [
+      [{ id: "zzz", n: 0 }, undefined],
+      [{ id: productId, n: 0 }, undefined],
+      [{ id: productId, n: 0 }, customer],
+      [{ id: "zzz", n: 0 }, admin],
+    ] as const) {
       const r = await gw.gql(setStock, vars, token);
       expect(r.errors?.length).toBeGreaterThan(0);
       expect(r.data?.["setStock"] ?? null).toBeNull();
@@ -222,7 +262,11 @@ describe("createResponseCache (unit)", () => {
     });
     const yoga = createYoga<GatewayContext>({ schema, plugins: [cache.plugin], logging: false });
     const run = async (query: string): Promise<{ data?: Record<string, unknown>; extensions?: Record<string, unknown> }> => {
-      const res = await yoga.fetch("http://x/graphql", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query }) }, { identity: null, requestId: "t" });
+      const res = await yoga.fetch(
+        "http://x/graphql",
+        { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query }) },
+        { identity: null, requestId: "t" },
+      );
       return (await res.json()) as never;
     };
     const swap = () => {
@@ -235,9 +279,17 @@ describe("createResponseCache (unit)", () => {
   test("operations executed through getEnveloped (graphql-ws) bypass the cache instead of failing", async () => {
     const { yoga, cache } = setup();
     const request = new Request("http://x/graphql");
-    const { execute, parse, contextFactory, schema: s } = yoga.getEnveloped({ identity: null, requestId: "ws", request, params: { query: "{ product { id name } }" } });
+    const {
+      execute,
+      parse,
+      contextFactory,
+      schema: s,
+    } = yoga.getEnveloped({ identity: null, requestId: "ws", request, params: { query: "{ product { id name } }" } });
     for (let i = 0; i < 2; i++) {
-      const r = (await execute({ schema: s, document: parse("{ product { id name } }"), contextValue: await contextFactory() })) as { data?: unknown; errors?: unknown };
+      const r = (await execute({ schema: s, document: parse("{ product { id name } }"), contextValue: await contextFactory() })) as {
+        data?: unknown;
+        errors?: unknown;
+      };
       expect(r.errors).toBeUndefined();
       expect(r.data).toEqual({ product: { id: "p1", name } });
     }

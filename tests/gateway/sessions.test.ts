@@ -27,7 +27,9 @@ describe("session guard", () => {
     return g;
   };
   const register = async (): Promise<Identity> => {
-    const r = await h.query<{ register: { token: string } }>("account", REGISTER, { input: { name: "G", email: `guard.${++seq}@example.com`, password: "correct horse battery" } });
+    const r = await h.query<{ register: { token: string } }>("account", REGISTER, {
+      input: { name: "G", email: `guard.${++seq}@example.com`, password: "correct horse battery" },
+    });
     return verifyToken(TEST_JWT_SECRET, r.data?.register.token as string);
   };
   const disable = async (id: string): Promise<void> => {
@@ -50,7 +52,12 @@ describe("session guard", () => {
     const g = guard(5000);
     const me = await register();
     expect(await g.check(me)).toEqual({ ok: true });
-    expect(await g.check({ accountId: "ghost", roles: ["customer", "admin"] })).toEqual({ ok: false, status: 401, code: "UNAUTHENTICATED", reason: "the token's account does not exist" });
+    expect(await g.check({ accountId: "ghost", roles: ["customer", "admin"] })).toEqual({
+      ok: false,
+      status: 401,
+      code: "UNAUTHENTICATED",
+      reason: "the token's account does not exist",
+    });
   });
 
   test("answers are cached for the TTL, and concurrent checks of one token share one request", async () => {
@@ -94,7 +101,9 @@ describe("session guard", () => {
     const own = await startModules([accountModule]);
     const g = createSessionGuard({ bus: own.bus, logger, ttlMs: 100, max: 10, timeoutMs: 500 });
     try {
-      const r = await own.query<{ register: { token: string } }>("account", REGISTER, { input: { name: "S", email: "stale@example.com", password: "correct horse battery" } });
+      const r = await own.query<{ register: { token: string } }>("account", REGISTER, {
+        input: { name: "S", email: "stale@example.com", password: "correct horse battery" },
+      });
       const seen = await verifyToken(TEST_JWT_SECRET, r.data?.register.token as string);
       expect(await g.check(seen)).toEqual({ ok: true });
       await own.kernel.stop(); // the account module stops serving account.session.check

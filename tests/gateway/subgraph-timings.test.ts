@@ -23,7 +23,11 @@ describe("subgraph timings (development)", () => {
     });
     token = reg.data?.register.token as string;
     const p = await gw.gql<{ products: { edges: { node: { id: string } }[] } }>(`{ products(first: 1) { edges { node { id } } } }`);
-    const order = await gw.gql(`mutation($i: CreateOrderInput!) { createOrder(input: $i) { id } }`, { i: { items: [{ productId: p.data?.products.edges[0]?.node.id, quantity: 1 }] } }, token);
+    const order = await gw.gql(
+      `mutation($i: CreateOrderInput!) { createOrder(input: $i) { id } }`,
+      { i: { items: [{ productId: p.data?.products.edges[0]?.node.id, quantity: 1 }] } },
+      token,
+    );
     expect(order.errors).toBeUndefined();
   }, 60_000);
   afterAll(async () => {

@@ -25,7 +25,12 @@ import { parseSse } from "../helpers/sse.ts";
 
 /** Events of a GraphQL-over-SSE subscription (until `complete`), as JSON results. */
 async function subscribeSse(url: string, query: string): Promise<unknown[]> {
-  const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json", accept: "text/event-stream" }, body: JSON.stringify({ query }), signal: AbortSignal.timeout(10_000) });
+  const res = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json", accept: "text/event-stream" },
+    body: JSON.stringify({ query }),
+    signal: AbortSignal.timeout(10_000),
+  });
   expect(res.status).toBe(200);
   const text = await res.text();
   return parseSse(text)
@@ -46,7 +51,8 @@ for (const planner of ["rust", "js"] as const) {
       let port = 0;
       const destination = new Writable({
         write(chunk: Buffer, _e, cb) {
-          for (const l of chunk.toString().split("\n")) if (l.includes("gateway listening")) port = (JSON.parse(l) as { port: number }).port;
+          for (const l of chunk.toString().split("\n"))
+            if (l.includes("gateway listening")) port = (JSON.parse(l) as { port: number }).port;
           cb();
         },
       });
@@ -65,18 +71,31 @@ for (const planner of ["rust", "js"] as const) {
     });
 
     test("an interface fragment on a union member field streams every event", async () => {
-      expect(await subscribeSse(url, `subscription { feed { ... on Titled { title } } }`)).toEqual([{ data: { feed: { title: "hello" } } }, { data: { feed: { title: "fire" } } }]);
+      expect(await subscribeSse(url, `subscription { feed { ... on Titled { title } } }`)).toEqual([
+        { data: { feed: { title: "hello" } } },
+        { data: { feed: { title: "fire" } } },
+      ]);
     });
 
     test("union and interface fragments with entity fields of another module", async () => {
-      const events = await subscribeSse(url, `subscription { feed { __typename ... on Titled { title } ... on Note { likes } ... on Alert { level } } }`);
-      expect(events).toEqual([{ data: { feed: { __typename: "Note", title: "hello", likes: 7 } } }, { data: { feed: { __typename: "Alert", title: "fire", level: 3 } } }]);
+      const events = await subscribeSse(
+        url,
+        `subscription { feed { __typename ... on Titled { title } ... on Note { likes } ... on Alert { level } } }`,
+      );
+      expect(events).toEqual([
+        { data: { feed: { __typename: "Note", title: "hello", likes: 7 } } },
+        { data: { feed: { __typename: "Alert", title: "fire", level: 3 } } },
+      ]);
     });
 
     // The Rust planner never prints the stitching runtime's documents: only the js runtime's queries are at stake.
     if (planner === "js") {
       test("the same selection in a query", async () => {
-        const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: `{ feedItems { ... on Titled { title } ... on Note { likes } } }` }) });
+        const res = await fetch(url, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ query: `{ feedItems { ... on Titled { title } ... on Note { likes } } }` }),
+        });
         expect(await res.json()).toEqual({ data: { feedItems: [{ title: "hello", likes: 7 }, { title: "fire" }] } });
       });
     }
@@ -88,12 +107,18 @@ describe("subscriptions through unions and interfaces [split: gateway, modules a
   let feed: ServerProcess | undefined;
   beforeAll(async () => {
     t = await startSplitTopology();
-    feed = spawnServer([process.execPath, join(ROOT, "tests/fixtures/feed-modules.ts")], { env: { ...t.split.sharedEnv, ...t.split.natsEnv("feed-modules") } });
+    feed = spawnServer([process.execPath, join(ROOT, "tests/fixtures/feed-modules.ts")], {
+      env: { ...t.split.sharedEnv, ...t.split.natsEnv("feed-modules") },
+    });
     // Served once the aggregator composed a supergraph with both test modules.
     await waitFor(
       "a supergraph with the feed and tags modules",
       async () => {
-        const res = await fetch(t.graphqlUrl, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: "{ feedItems { ... on Note { likes } } }" }) });
+        const res = await fetch(t.graphqlUrl, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ query: "{ feedItems { ... on Note { likes } } }" }),
+        });
         const body = (await res.json()) as { data?: { feedItems?: unknown[] } };
         return body.data?.feedItems?.length === 2;
       },
@@ -107,8 +132,17 @@ describe("subscriptions through unions and interfaces [split: gateway, modules a
   }, 60_000);
 
   test("an interface fragment on a union member field, with entity fields of another process", async () => {
-    expect(await subscribeSse(t.graphqlUrl, `subscription { feed { ... on Titled { title } } }`)).toEqual([{ data: { feed: { title: "hello" } } }, { data: { feed: { title: "fire" } } }]);
-    const events = await subscribeSse(t.graphqlUrl, `subscription { feed { __typename ... on Titled { title } ... on Note { likes } ... on Alert { level } } }`);
-    expect(events).toEqual([{ data: { feed: { __typename: "Note", title: "hello", likes: 7 } } }, { data: { feed: { __typename: "Alert", title: "fire", level: 3 } } }]);
+    expect(await subscribeSse(t.graphqlUrl, `subscription { feed { ... on Titled { title } } }`)).toEqual([
+      { data: { feed: { title: "hello" } } },
+      { data: { feed: { title: "fire" } } },
+    ]);
+    const events = await subscribeSse(
+      t.graphqlUrl,
+      `subscription { feed { __typename ... on Titled { title } ... on Note { likes } ... on Alert { level } } }`,
+    );
+    expect(events).toEqual([
+      { data: { feed: { __typename: "Note", title: "hello", likes: 7 } } },
+      { data: { feed: { __typename: "Alert", title: "fire", level: 3 } } },
+    ]);
   });
 });

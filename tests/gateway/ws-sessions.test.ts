@@ -26,11 +26,14 @@ function ws(url: string, token: string, onClosed?: (code: number) => void): Clie
 function once(client: Client, query: string): Promise<ExecutionResult | { socketError: unknown }> {
   return new Promise((resolve) => {
     let result: ExecutionResult | undefined;
-    client.subscribe({ query }, {
-      next: (r) => void (result = r as ExecutionResult),
-      error: (err) => resolve(Array.isArray(err) ? { errors: err } : { socketError: err }),
-      complete: () => resolve(result ?? {}),
-    });
+    client.subscribe(
+      { query },
+      {
+        next: (r) => void (result = r as ExecutionResult),
+        error: (err) => resolve(Array.isArray(err) ? { errors: err } : { socketError: err }),
+        complete: () => resolve(result ?? {}),
+      },
+    );
   });
 }
 
@@ -54,18 +57,25 @@ describe("session guard over WebSocket", () => {
   });
 
   test("an open socket cannot start operations after its session logged out", async () => {
-    const r = await gw.gql<{ register: { token: string; account: { id: string } } }>(`mutation { register(input: { name: "Wes", email: "wes@example.com", password: "correct horse battery" }) { token account { id } } }`);
+    const r = await gw.gql<{ register: { token: string; account: { id: string } } }>(
+      `mutation { register(input: { name: "Wes", email: "wes@example.com", password: "correct horse battery" }) { token account { id } } }`,
+    );
     const token = r.data?.register.token as string;
     const c = ws(gw.url, token);
     try {
       expect(await once(c, "{ me { id } }")).toEqual({ data: { me: { id: r.data?.register.account.id as string } } });
       expect((await gw.gql(`mutation { logout }`, {}, token)).data).toEqual({ logout: true });
       let last: unknown;
-      await waitFor("the socket's next operation to be refused", async () => {
-        last = await once(c, "{ me { id } }");
-        const errors = (last as ExecutionResult).errors ?? [];
-        return errors.some((e) => e.extensions?.["code"] === "UNAUTHENTICATED");
-      }, 5000, 20);
+      await waitFor(
+        "the socket's next operation to be refused",
+        async () => {
+          last = await once(c, "{ me { id } }");
+          const errors = (last as ExecutionResult).errors ?? [];
+          return errors.some((e) => e.extensions?.["code"] === "UNAUTHENTICATED");
+        },
+        5000,
+        20,
+      );
       expect((last as ExecutionResult).data ?? null).toBeNull();
     } finally {
       await c.dispose();
@@ -85,15 +95,22 @@ describe("mutations over WebSocket", () => {
   // graphql-ws runs queries and mutations too; yoga refused mutations on the socket because the
   // operation's request was the GET upgrade ("Can only perform a mutation operation from a POST request").
   test("a mutation sent on the socket runs like over HTTP (and counts against the registration/login budget)", async () => {
-    const r = await gw.gql<{ register: { token: string; account: { id: string } } }>(`mutation { register(input: { name: "Wanda", email: "wanda@example.com", password: "correct horse battery" }) { token account { id } } }`);
+    const r = await gw.gql<{ register: { token: string; account: { id: string } } }>(
+      `mutation { register(input: { name: "Wanda", email: "wanda@example.com", password: "correct horse battery" }) { token account { id } } }`,
+    );
     const token = r.data?.register.token as string;
     const c = ws(gw.url, token);
     try {
       const login = await once(c, `mutation { login(email: "wanda@example.com", password: "correct horse battery") { account { id } } }`);
       expect(login).toEqual({ data: { login: { account: { id: r.data?.register.account.id as string } } } });
       // register (HTTP) and this login used 2 of the address's 3 attempts: one more passes, the next is refused.
-      expect(await once(c, `mutation { login(email: "wanda@example.com", password: "correct horse battery") { account { id } } }`)).toHaveProperty("data.login.account.id");
-      const refused = (await once(c, `mutation { login(email: "wanda@example.com", password: "correct horse battery") { account { id } } }`)) as ExecutionResult;
+      expect(
+        await once(c, `mutation { login(email: "wanda@example.com", password: "correct horse battery") { account { id } } }`),
+      ).toHaveProperty("data.login.account.id");
+      const refused = (await once(
+        c,
+        `mutation { login(email: "wanda@example.com", password: "correct horse battery") { account { id } } }`,
+      )) as ExecutionResult;
       expect(refused.errors?.[0]?.extensions?.["code"]).toBe("RATE_LIMITED");
     } finally {
       await c.dispose();

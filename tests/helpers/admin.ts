@@ -17,7 +17,11 @@ function adminAccountId(graphqlUrl: string): Promise<string> {
   if (!id) {
     const email = `ops-admin-${crypto.randomUUID()}@example.com`;
     const query = "mutation($input: RegisterInput!) { register(input: $input) { account { id } } }";
-    id = fetch(graphqlUrl, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query, variables: { input: { name: "Ops Admin", email, password: "ops-admin-password" } } }) })
+    id = fetch(graphqlUrl, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ query, variables: { input: { name: "Ops Admin", email, password: "ops-admin-password" } } }),
+    })
       .then((r) => r.json() as Promise<{ data?: { register?: { account: { id: string } } }; errors?: unknown }>)
       .then((r) => {
         const accountId = r.data?.register?.account.id;

@@ -17,7 +17,8 @@ export async function buildTestBinary(dir: string): Promise<string> {
     stderr: "pipe",
   });
   const code = await build.exited;
-  if (code !== 0) throw new Error(`build failed (${code}):\n${await new Response(build.stdout).text()}\n${await new Response(build.stderr).text()}`);
+  if (code !== 0)
+    throw new Error(`build failed (${code}):\n${await new Response(build.stdout).text()}\n${await new Response(build.stderr).text()}`);
   const bin = join(dir, "switchyard");
   copyFileSync(join(dir, "build", "switchyard"), bin);
   rmSync(join(dir, "build"), { recursive: true, force: true });

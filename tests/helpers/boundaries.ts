@@ -12,7 +12,8 @@ export interface Violation {
   rule: string;
 }
 
-const IMPORT_RE = /(?:import|export)\s[^'"]*?from\s*["']([^"']+)["']|import\s*\(\s*["']([^"']+)["']\s*\)|require\(\s*["']([^"']+)["']\s*\)|import\s*["']([^"']+)["']/g;
+const IMPORT_RE =
+  /(?:import|export)\s[^'"]*?from\s*["']([^"']+)["']|import\s*\(\s*["']([^"']+)["']\s*\)|require\(\s*["']([^"']+)["']\s*\)|import\s*["']([^"']+)["']/g;
 
 /** Every module specifier a TypeScript source imports or re-exports (static, dynamic, require, side-effect). */
 export function importsOf(source: string): string[] {

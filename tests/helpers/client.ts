@@ -33,7 +33,12 @@ export interface GqlResponse<T> {
  * POSTs one operation and returns the HTTP status and the parsed body, errors included (for
  * tests that read partial results and statuses, which graphql-request turns into exceptions).
  */
-export async function postGraphql<T>(url: string, query: string, variables: Record<string, unknown> = {}, token?: string): Promise<{ status: number; body: GqlResponse<T> }> {
+export async function postGraphql<T>(
+  url: string,
+  query: string,
+  variables: Record<string, unknown> = {},
+  token?: string,
+): Promise<{ status: number; body: GqlResponse<T> }> {
   const res = await fetch(url, {
     method: "POST",
     headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },

@@ -22,8 +22,12 @@ export type DatabaseKind = "sqlite" | "postgres";
 export const DATABASES: readonly DatabaseKind[] = (() => {
   const raw = process.env["TEST_DATABASES"];
   if (!raw) return ["sqlite", "postgres"];
-  const kinds = raw.split(",").map((s) => s.trim()).filter(Boolean);
-  for (const k of kinds) if (k !== "sqlite" && k !== "postgres") throw new Error(`TEST_DATABASES: unknown database ${k} (sqlite, postgres)`);
+  const kinds = raw
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const k of kinds)
+    if (k !== "sqlite" && k !== "postgres") throw new Error(`TEST_DATABASES: unknown database ${k} (sqlite, postgres)`);
   return kinds as DatabaseKind[];
 })();
 

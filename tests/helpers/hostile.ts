@@ -77,7 +77,10 @@ export interface IdRef {
   $id: "Product" | "Category" | "Order" | "Account";
   i: number;
 }
-const idRef: fc.Arbitrary<IdRef> = fc.record({ $id: fc.constantFrom("Product", "Category", "Order", "Account"), i: fc.nat() }) as fc.Arbitrary<IdRef>;
+const idRef: fc.Arbitrary<IdRef> = fc.record({
+  $id: fc.constantFrom("Product", "Category", "Order", "Account"),
+  i: fc.nat(),
+}) as fc.Arbitrary<IdRef>;
 
 /** A value of `type` (mostly well-typed), `wrongValue` now and then. */
 function inputValueOf(type: GraphQLInputType, depth = 0): fc.Arbitrary<unknown> {
@@ -88,14 +91,21 @@ function inputValueOf(type: GraphQLInputType, depth = 0): fc.Arbitrary<unknown> 
 function rightValueOf(type: GraphQLInputType, depth: number): fc.Arbitrary<unknown> {
   if (isNonNullType(type)) return rightValueOf(type.ofType, depth);
   if (isListType(type)) return fc.array(inputValueOf(type.ofType, depth + 1), { maxLength: depth > 1 ? 2 : 5 });
-  if (isEnumType(type)) return fc.oneof({ arbitrary: fc.constantFrom(...type.getValues().map((v) => v.name)), weight: 5 }, { arbitrary: hostileString, weight: 1 });
+  if (isEnumType(type))
+    return fc.oneof(
+      { arbitrary: fc.constantFrom(...type.getValues().map((v) => v.name)), weight: 5 },
+      { arbitrary: hostileString, weight: 1 },
+    );
   if (isInputObjectType(type)) {
     const fields = Object.values(type.getFields());
     const model: Record<string, fc.Arbitrary<unknown>> = {};
     for (const f of fields) model[f.name] = inputValueOf(f.type, depth + 1);
     const required = fields.filter((f) => isNonNullType(f.type) && f.defaultValue === undefined).map((f) => f.name);
     // Required fields mostly present; sometimes any subset (a missing required field is a case too).
-    return fc.oneof({ arbitrary: fc.record(model, { requiredKeys: required }), weight: 5 }, { arbitrary: fc.record(model, { requiredKeys: [] }), weight: 1 });
+    return fc.oneof(
+      { arbitrary: fc.record(model, { requiredKeys: required }), weight: 5 },
+      { arbitrary: fc.record(model, { requiredKeys: [] }), weight: 1 },
+    );
   }
   if (isScalarType(type)) {
     switch (type.name) {
@@ -159,21 +169,33 @@ export interface FieldOperation {
  */
 export function fieldOperation(schema: GraphQLSchema): fc.Arbitrary<FieldOperation> {
   const roots: { kind: FieldOperation["kind"]; field: GraphQLField<unknown, unknown> }[] = [];
-  for (const [kind, type] of [["query", schema.getQueryType()], ["mutation", schema.getMutationType()], ["subscription", schema.getSubscriptionType()]] as const) {
+  for (const [kind, type] of [
+    ["query", schema.getQueryType()],
+    ["mutation", schema.getMutationType()],
+    ["subscription", schema.getSubscriptionType()],
+  ] as const) {
     for (const field of Object.values(type?.getFields() ?? {})) roots.push({ kind, field });
   }
   return fc.constantFrom(...roots).chain(({ kind, field }) => {
     const args: Record<string, fc.Arbitrary<unknown>> = {};
     for (const a of field.args) args[a.name] = inputValueOf(a.type);
-    return fc.record({
-      values: fc.record(args, { requiredKeys: [] }),
-      as: fc.constantFrom("anonymous", "customer", "admin") as fc.Arbitrary<FieldOperation["as"]>,
-    }).map(({ values, as }) => {
-      const used = field.args.filter((a) => a.name in values);
-      const decl = used.length ? `(${used.map((a) => `$${a.name}: ${a.type.toString()}`).join(", ")})` : "";
-      const call = used.length ? `(${used.map((a) => `${a.name}: $${a.name}`).join(", ")})` : "";
-      return { kind, field: field.name, query: `${kind}${decl} { ${field.name}${call} ${selectionOf(field.type)} }`, variables: values, as };
-    });
+    return fc
+      .record({
+        values: fc.record(args, { requiredKeys: [] }),
+        as: fc.constantFrom("anonymous", "customer", "admin") as fc.Arbitrary<FieldOperation["as"]>,
+      })
+      .map(({ values, as }) => {
+        const used = field.args.filter((a) => a.name in values);
+        const decl = used.length ? `(${used.map((a) => `$${a.name}: ${a.type.toString()}`).join(", ")})` : "";
+        const call = used.length ? `(${used.map((a) => `${a.name}: $${a.name}`).join(", ")})` : "";
+        return {
+          kind,
+          field: field.name,
+          query: `${kind}${decl} { ${field.name}${call} ${selectionOf(field.type)} }`,
+          variables: values,
+          as,
+        };
+      });
   });
 }
 
@@ -187,13 +209,20 @@ export const hostileDocument: fc.Arbitrary<string> = fc.oneof(
   }),
   fc.integer({ min: 1, max: 2000 }).map((d) => `${"{ a ".repeat(d)}${"}".repeat(d)}`),
   // Alias bombs and wide selections.
-  fc.integer({ min: 1, max: 3000 }).map((n) => `{ ${Array.from({ length: n }, (_, i) => `a${i}: categories { id name products { totalCount } }`).join(" ")} }`),
+  fc
+    .integer({ min: 1, max: 3000 })
+    .map((n) => `{ ${Array.from({ length: n }, (_, i) => `a${i}: categories { id name products { totalCount } }`).join(" ")} }`),
   fc.integer({ min: 1, max: 3000 }).map((n) => `{ ${Array.from({ length: n }, (_, i) => `t${i}: __typename`).join(" ")} }`),
-  fc.integer({ min: 1, max: 500 }).map((n) => `{ products(first: 100) { edges { node { ${"id name description stock inStock ".repeat(n)} } } } }`),
+  fc
+    .integer({ min: 1, max: 500 })
+    .map((n) => `{ products(first: 100) { edges { node { ${"id name description stock inStock ".repeat(n)} } } } }`),
   // Fragment cycles and fragment fan-out (the classic "billion laughs").
   fc.constant("query { ...A } fragment A on Query { ...B } fragment B on Query { ...A }"),
   fc.integer({ min: 2, max: 30 }).map((n) => {
-    const frags = Array.from({ length: n }, (_, i) => `fragment F${i} on Query { ${i + 1 < n ? `...F${i + 1} ...F${i + 1}` : "categories { id }"} }`);
+    const frags = Array.from(
+      { length: n },
+      (_, i) => `fragment F${i} on Query { ${i + 1 < n ? `...F${i + 1} ...F${i + 1}` : "categories { id }"} }`,
+    );
     return `query { ...F0 } ${frags.join(" ")}`;
   }),
   // Directive floods, unknown directives, variables never defined, introspection.
@@ -219,7 +248,36 @@ export const hostileDocument: fc.Arbitrary<string> = fc.oneof(
   ),
   // Random text and random token soup.
   fc.string({ maxLength: 200 }),
-  fc.array(fc.constantFrom("{", "}", "(", ")", "...", "on", "query", "mutation", "subscription", "fragment", "$a", ":", "@skip", "categories", "id", '"x"', "1", "[", "]", "!", "=", "|", "&"), { maxLength: 200 }).map((t) => t.join(" ")),
+  fc
+    .array(
+      fc.constantFrom(
+        "{",
+        "}",
+        "(",
+        ")",
+        "...",
+        "on",
+        "query",
+        "mutation",
+        "subscription",
+        "fragment",
+        "$a",
+        ":",
+        "@skip",
+        "categories",
+        "id",
+        '"x"',
+        "1",
+        "[",
+        "]",
+        "!",
+        "=",
+        "|",
+        "&",
+      ),
+      { maxLength: 200 },
+    )
+    .map((t) => t.join(" ")),
 );
 
 /** A raw HTTP request to the GraphQL endpoint: any method, content type, accept and body. */
@@ -230,7 +288,9 @@ export interface RawRequest {
   search?: string;
 }
 
-const deepJson = fc.integer({ min: 1, max: 200_000 }).map((d) => `{"query":"{ __typename }","variables":{"v":${"[".repeat(d)}${"]".repeat(d)}}}`);
+const deepJson = fc
+  .integer({ min: 1, max: 200_000 })
+  .map((d) => `{"query":"{ __typename }","variables":{"v":${"[".repeat(d)}${"]".repeat(d)}}}`);
 
 /** Raw requests: random bytes, broken JSON, JSON that is no GraphQL request, odd media types. */
 export const rawRequest: fc.Arbitrary<RawRequest> = fc
@@ -253,7 +313,17 @@ export const rawRequest: fc.Arbitrary<RawRequest> = fc
       fc.string({ maxLength: 30 }).filter((s) => /^[\x20-\x7e]*$/.test(s)),
     ),
     accept: fc.oneof(
-      fc.constantFrom(undefined, "*/*", "application/json", "application/graphql-response+json", "text/event-stream", "multipart/mixed", "text/html", "image/png", "application/json;q=0, */*;q=0"),
+      fc.constantFrom(
+        undefined,
+        "*/*",
+        "application/json",
+        "application/graphql-response+json",
+        "text/event-stream",
+        "multipart/mixed",
+        "text/html",
+        "image/png",
+        "application/json;q=0, */*;q=0",
+      ),
       fc.string({ maxLength: 30 }).filter((s) => /^[\x20-\x7e]*$/.test(s)),
     ),
     preflight: fc.boolean(),
@@ -261,12 +331,28 @@ export const rawRequest: fc.Arbitrary<RawRequest> = fc
       fc.uint8Array({ maxLength: 2048 }),
       fc.string({ maxLength: 300 }),
       fc.jsonValue({ maxDepth: 4 }).map((v) => JSON.stringify(v)),
-      fc.record({ query: fc.oneof(hostileDocument, wrongValue), variables: fc.oneof(wrongValue, fc.dictionary(fc.string({ maxLength: 5 }), wrongValue)), operationName: fc.oneof(hostileString, wrongValue), extensions: wrongValue }, { requiredKeys: [] }).map((v) => JSON.stringify(v)),
+      fc
+        .record(
+          {
+            query: fc.oneof(hostileDocument, wrongValue),
+            variables: fc.oneof(wrongValue, fc.dictionary(fc.string({ maxLength: 5 }), wrongValue)),
+            operationName: fc.oneof(hostileString, wrongValue),
+            extensions: wrongValue,
+          },
+          { requiredKeys: [] },
+        )
+        .map((v) => JSON.stringify(v)),
       fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v).slice(0, -1)),
       fc.array(fc.record({ query: fc.constant("{ __typename }") }), { maxLength: 20 }).map((v) => JSON.stringify(v)),
       deepJson,
     ),
-    search: fc.oneof(fc.constant(""), fc.string({ maxLength: 100 }).map((s) => `?query=${encodeURIComponent(s)}`), hostileDocument.map((d) => `?query=${encodeURIComponent(d)}`), fc.constant("?query=mutation%7B__typename%7D"), fc.constant("?query=%7B__typename%7D&variables=%5B1%5D")),
+    search: fc.oneof(
+      fc.constant(""),
+      fc.string({ maxLength: 100 }).map((s) => `?query=${encodeURIComponent(s)}`),
+      hostileDocument.map((d) => `?query=${encodeURIComponent(d)}`),
+      fc.constant("?query=mutation%7B__typename%7D"),
+      fc.constant("?query=%7B__typename%7D&variables=%5B1%5D"),
+    ),
   })
   .map(({ method, contentType, accept, preflight, body, search }) => {
     const headers: Record<string, string> = {};
@@ -332,7 +418,8 @@ export async function checkResponse(res: Response, what: string): Promise<Checke
     const code = e.extensions?.["code"];
     if (typeof code !== "string") fail("an error without extensions.code", text);
     codes.push(code as string);
-    if (e.extensions?.["originalError"] !== undefined || e.extensions?.["stacktrace"] !== undefined) fail("an exception leaked in extensions", text);
+    if (e.extensions?.["originalError"] !== undefined || e.extensions?.["stacktrace"] !== undefined)
+      fail("an exception leaked in extensions", text);
     if (typeof e.message === "string" && /\n\s+at /.test(e.message)) fail("a stack trace in a message", text);
   }
   if (codes.includes("INTERNAL_SERVER_ERROR")) fail("an internal error", text);
@@ -375,11 +462,47 @@ const quantity = fc.oneof({ arbitrary: fc.integer({ min: 1, max: 4 }), weight: 6
  * pools. `parallel` identical orders are sent at once (a race for the last units).
  */
 export const orderCommand: fc.Arbitrary<OrderCommand> = fc.oneof(
-  { arbitrary: fc.record({ k: fc.constant("create" as const), as: who, items: fc.array(fc.record({ p: fc.nat({ max: 7 }), q: quantity }), { minLength: 1, maxLength: 4 }), parallel: fc.integer({ min: 1, max: 6 }) }), weight: 5 },
-  { arbitrary: fc.record({ k: fc.constant("pay" as const), as: who, o: fc.nat(), token: fc.oneof({ arbitrary: fc.constantFrom("tok_visa", "tok_chargeDeclined", "tok_processingError"), weight: 4 }, { arbitrary: hostileString, weight: 1 }) }), weight: 3 },
+  {
+    arbitrary: fc.record({
+      k: fc.constant("create" as const),
+      as: who,
+      items: fc.array(fc.record({ p: fc.nat({ max: 7 }), q: quantity }), { minLength: 1, maxLength: 4 }),
+      parallel: fc.integer({ min: 1, max: 6 }),
+    }),
+    weight: 5,
+  },
+  {
+    arbitrary: fc.record({
+      k: fc.constant("pay" as const),
+      as: who,
+      o: fc.nat(),
+      token: fc.oneof(
+        { arbitrary: fc.constantFrom("tok_visa", "tok_chargeDeclined", "tok_processingError"), weight: 4 },
+        { arbitrary: hostileString, weight: 1 },
+      ),
+    }),
+    weight: 3,
+  },
   { arbitrary: fc.record({ k: fc.constant("cancel" as const), as: who, o: fc.nat() }), weight: 2 },
-  { arbitrary: fc.record({ k: fc.constant("status" as const), o: fc.nat(), status: fc.oneof({ arbitrary: fc.constantFrom("PENDING", "PAID", "SHIPPED", "CANCELLED", "PAYMENT_FAILED"), weight: 5 }, { arbitrary: hostileString, weight: 1 }) }), weight: 2 },
-  { arbitrary: fc.record({ k: fc.constant("stock" as const), p: fc.nat({ max: 7 }), stock: fc.oneof({ arbitrary: fc.integer({ min: 0, max: 6 }), weight: 4 }, { arbitrary: hostileInt, weight: 1 }) }), weight: 1 },
+  {
+    arbitrary: fc.record({
+      k: fc.constant("status" as const),
+      o: fc.nat(),
+      status: fc.oneof(
+        { arbitrary: fc.constantFrom("PENDING", "PAID", "SHIPPED", "CANCELLED", "PAYMENT_FAILED"), weight: 5 },
+        { arbitrary: hostileString, weight: 1 },
+      ),
+    }),
+    weight: 2,
+  },
+  {
+    arbitrary: fc.record({
+      k: fc.constant("stock" as const),
+      p: fc.nat({ max: 7 }),
+      stock: fc.oneof({ arbitrary: fc.integer({ min: 0, max: 6 }), weight: 4 }, { arbitrary: hostileInt, weight: 1 }),
+    }),
+    weight: 1,
+  },
 );
 
 /** One WebSocket session: how it authenticates and what it sends after `connection_init`. */
@@ -393,13 +516,24 @@ export function wsSession(schema: GraphQLSchema): fc.Arbitrary<WsSession> {
   const subscribe = fc.oneof(
     fieldOperation(schema).map((op) => ({ subscribe: { query: op.query, variables: op.variables } })),
     hostileDocument.map((query) => ({ subscribe: { query } })),
-    fc.record({ query: fc.oneof(hostileDocument, wrongValue), variables: wrongValue, operationName: wrongValue }, { requiredKeys: [] }).map((p) => ({ subscribe: p as { query: string } })),
+    fc
+      .record({ query: fc.oneof(hostileDocument, wrongValue), variables: wrongValue, operationName: wrongValue }, { requiredKeys: [] })
+      .map((p) => ({ subscribe: p as { query: string } })),
   );
-  const raw = fc.oneof(
-    fc.string({ maxLength: 100 }),
-    fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v)),
-    fc.constantFrom('{"type":"ping"}', '{"type":"complete","id":"nope"}', '{"type":"connection_init"}', '{"type":"subscribe"}', '{"type":"subscribe","id":"","payload":{}}', '{"type":"next","id":"1","payload":{}}'),
-  ).map((r) => ({ raw: r }));
+  const raw = fc
+    .oneof(
+      fc.string({ maxLength: 100 }),
+      fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v)),
+      fc.constantFrom(
+        '{"type":"ping"}',
+        '{"type":"complete","id":"nope"}',
+        '{"type":"connection_init"}',
+        '{"type":"subscribe"}',
+        '{"type":"subscribe","id":"","payload":{}}',
+        '{"type":"next","id":"1","payload":{}}',
+      ),
+    )
+    .map((r) => ({ raw: r }));
   return fc.record({
     auth: fc.constantFrom("none", "customer", "garbage") as fc.Arbitrary<WsSession["auth"]>,
     messages: fc.array(fc.oneof({ arbitrary: subscribe, weight: 4 }, { arbitrary: raw, weight: 1 }), { minLength: 1, maxLength: 5 }),

@@ -26,7 +26,12 @@ export interface ModuleHarness {
   /** PostgreSQL only: the harness's database (pass it as `postgresUrl` to restart on the same data). */
   postgresUrl: string | undefined;
   /** Executes a GraphQL operation directly against one module's subgraph over the bus. */
-  query<T = Record<string, unknown>>(module: string, query: string, variables?: Record<string, unknown>, identity?: Identity): Promise<ExecutionResult<T>>;
+  query<T = Record<string, unknown>>(
+    module: string,
+    query: string,
+    variables?: Record<string, unknown>,
+    identity?: Identity,
+  ): Promise<ExecutionResult<T>>;
   /** Calls a bus subject with JSON (throws AppError on error replies). */
   call<T>(subject: string, body: unknown, headers?: Headers): Promise<T>;
   /** Stops the kernel, closes the bus, deletes the temp dir. */
@@ -133,12 +138,20 @@ export interface StartOptions {
 }
 
 /** Starts the given modules in one kernel (dependency order handled by the kernel). */
-export async function startModules(defs: ModuleDefinition[], overrides: Partial<Config> = {}, opts: StartOptions = {}): Promise<ModuleHarness> {
+export async function startModules(
+  defs: ModuleDefinition[],
+  overrides: Partial<Config> = {},
+  opts: StartOptions = {},
+): Promise<ModuleHarness> {
   const postgresUrl = opts.database === "postgres" ? (opts.postgresUrl ?? (await freshPostgresDatabase())) : undefined;
   const config = testConfig({ ...overrides, ...(postgresUrl ? { databaseUrl: postgresUrl } : {}) });
   // The production resolution (resolve.ts): PostgreSQL URL + search_path=<module>, or the SQLite file.
   const database = (name: string): DatabaseConfig => resolveDatabase(config, name);
-  if (postgresUrl) await prepareDatabases(config, defs.map((d) => d.name));
+  if (postgresUrl)
+    await prepareDatabases(
+      config,
+      defs.map((d) => d.name),
+    );
   const bus = createMemoryBus();
   const registry = createMemoryRegistry();
   const logger = createLogger({ level: config.logLevel, pretty: false });

@@ -20,7 +20,14 @@ export interface SpawnOptions {
 
 /** Spawns `cmd` with `env` (added to the current environment unless `opts.inheritEnv` is false), capturing output. */
 export function spawnChild(cmd: string[], env: Record<string, string | undefined>, cwd?: string, opts: SpawnOptions = {}): Child {
-  const proc = Bun.spawn(cmd, { env: opts.inheritEnv === false ? env : { ...process.env, ...env }, stdout: "pipe", stderr: "pipe", stdin: "ignore", ...(cwd ? { cwd } : {}), ...(opts.detached ? { detached: true } : {}) });
+  const proc = Bun.spawn(cmd, {
+    env: opts.inheritEnv === false ? env : { ...process.env, ...env },
+    stdout: "pipe",
+    stderr: "pipe",
+    stdin: "ignore",
+    ...(cwd ? { cwd } : {}),
+    ...(opts.detached ? { detached: true } : {}),
+  });
   let out = "";
   const pump = async (stream: ReadableStream<Uint8Array>) => {
     const dec = new TextDecoder();

@@ -23,7 +23,10 @@ function parseBlock(block: string): SseEvent | undefined {
 
 /** Every event of a whole event-stream body. */
 export function parseSse(text: string): SseEvent[] {
-  return text.split("\n\n").map(parseBlock).filter((e): e is SseEvent => e !== undefined);
+  return text
+    .split("\n\n")
+    .map(parseBlock)
+    .filter((e): e is SseEvent => e !== undefined);
 }
 
 /**

@@ -90,7 +90,13 @@ export async function startMonolith(opts: StartOptions = {}): Promise<Topology> 
  * Modules the split tests run from fixture files (tests/fixtures/extra-module.ts, rogue-module.ts, feed-modules.ts):
  * they get NATS users too (`split.natsEnv(name)`), with the permissions of these contracts.
  */
-export const FIXTURE_MODULES = ["extra", "rogue", "feed", "tags"].map((name) => ({ name, subjects: [], publishes: [], consumes: [], dependsOn: [] }));
+export const FIXTURE_MODULES = ["extra", "rogue", "feed", "tags"].map((name) => ({
+  name,
+  subjects: [],
+  publishes: [],
+  consumes: [],
+  dependsOn: [],
+}));
 
 /** NATS users of fixture processes that run several fixture modules (tests/fixtures/feed-modules.ts runs feed and tags). */
 export const FIXTURE_USERS = [{ user: "feed-modules", parts: ["feed", "tags"] }];
@@ -101,8 +107,23 @@ export const FIXTURE_USERS = [{ user: "feed-modules", parts: ["feed", "tags"] }]
  * contracts, so every split test runs under them.
  */
 export async function startSplitTopology(opts: StartOptions = {}): Promise<Topology & { split: SplitTopology }> {
-  const split = await startSplit({ extraModules: FIXTURE_MODULES, extraUsers: FIXTURE_USERS, ...(opts.command ? { command: opts.command } : {}), env: { ...PER_IP_LIMITS_OFF, ...E2E_ENV, ...opts.env }, ...(opts.cwd ? { cwd: opts.cwd } : {}) });
-  return { name: "split", graphqlUrl: split.graphqlUrl, baseUrl: split.baseUrl, opsUrl: split.opsUrl, jwtSecret: split.sharedEnv["JWT_SECRET"] as string, output: split.output, stop: split.stop, split };
+  const split = await startSplit({
+    extraModules: FIXTURE_MODULES,
+    extraUsers: FIXTURE_USERS,
+    ...(opts.command ? { command: opts.command } : {}),
+    env: { ...PER_IP_LIMITS_OFF, ...E2E_ENV, ...opts.env },
+    ...(opts.cwd ? { cwd: opts.cwd } : {}),
+  });
+  return {
+    name: "split",
+    graphqlUrl: split.graphqlUrl,
+    baseUrl: split.baseUrl,
+    opsUrl: split.opsUrl,
+    jwtSecret: split.sharedEnv["JWT_SECRET"] as string,
+    output: split.output,
+    stop: split.stop,
+    split,
+  };
 }
 
 /** Topologies the end-to-end suite runs against, by name. */
@@ -114,5 +135,10 @@ export const TOPOLOGIES: Record<string, (opts?: StartOptions) => Promise<Topolog
 /** Names to run: `E2E_TOPOLOGIES` (comma list) or all known ones. */
 export function selectedTopologies(): string[] {
   const env = process.env["E2E_TOPOLOGIES"];
-  return env ? env.split(",").map((s) => s.trim()).filter(Boolean) : Object.keys(TOPOLOGIES);
+  return env
+    ? env
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : Object.keys(TOPOLOGIES);
 }

@@ -51,9 +51,24 @@ describe("bus identity signing", () => {
   test("a tampered payload (roles raised, other account, later expiry) fails the MAC", () => {
     const { bus } = clocked();
     const customer = bus.sign({ accountId: "acc_2", roles: ["customer"] }, "r");
-    expect(bus.verify(tamper(customer, (p) => (p["roles"] = ["admin"])), "r")).toEqual({ ok: false, reason: "bad-signature" });
-    expect(bus.verify(tamper(customer, (p) => (p["sub"] = "acc_1")), "r")).toEqual({ ok: false, reason: "bad-signature" });
-    expect(bus.verify(tamper(customer, (p) => (p["exp"] = Number(p["exp"]) + 3_600_000)), "r")).toEqual({ ok: false, reason: "bad-signature" });
+    expect(
+      bus.verify(
+        tamper(customer, (p) => (p["roles"] = ["admin"])),
+        "r",
+      ),
+    ).toEqual({ ok: false, reason: "bad-signature" });
+    expect(
+      bus.verify(
+        tamper(customer, (p) => (p["sub"] = "acc_1")),
+        "r",
+      ),
+    ).toEqual({ ok: false, reason: "bad-signature" });
+    expect(
+      bus.verify(
+        tamper(customer, (p) => (p["exp"] = Number(p["exp"]) + 3_600_000)),
+        "r",
+      ),
+    ).toEqual({ ok: false, reason: "bad-signature" });
     const [v, payload, mac] = customer.split(".") as [string, string, string];
     const flipped = Buffer.from(mac, "base64url");
     flipped[0] = (flipped[0] ?? 0) ^ 1;

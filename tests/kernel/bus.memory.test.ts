@@ -165,9 +165,13 @@ describe("memory bus specifics", () => {
     bus.subscribe("err.*", () => {
       throw new Error("sync");
     });
-    bus.subscribe("err.*", async () => {
-      throw new Error("async");
-    }, { queue: "q" });
+    bus.subscribe(
+      "err.*",
+      async () => {
+        throw new Error("async");
+      },
+      { queue: "q" },
+    );
     bus.publish("err.x");
     await bus.flush();
     await waitFor(() => logged.length === 2, "two log entries");

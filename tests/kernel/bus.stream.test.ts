@@ -70,10 +70,19 @@ function streamSuite(name: string, sides: () => Promise<{ server: Bus; client: B
     test("items flow in order with the request's headers; the source completing ends the client's iterator", async () => {
       const s = subject();
       let seenHeaders: Record<string, string> = {};
-      const srv = serveStreams<{ n: number }, number>(server, s, async (req, meta) => {
-        seenHeaders = meta.headers;
-        return { stream: (async function* () { for (let i = 1; i <= req.n; i++) yield i; })() };
-      }, { queue: "q" });
+      const srv = serveStreams<{ n: number }, number>(
+        server,
+        s,
+        async (req, meta) => {
+          seenHeaders = meta.headers;
+          return {
+            stream: (async function* () {
+              for (let i = 1; i <= req.n; i++) yield i;
+            })(),
+          };
+        },
+        { queue: "q" },
+      );
       await server.flush();
       const opened = await openStream<number>(client, s, { n: 50 }, { headers: { "x-who": "tester" } });
       if (!("stream" in opened)) throw new Error("expected a stream");
@@ -142,7 +151,10 @@ function streamSuite(name: string, sides: () => Promise<{ server: Bus; client: B
       const s = subject();
       const src = source<number>();
       const ends: string[] = [];
-      const srv = serveStreams<null, number>(server, s, async () => ({ stream: src.ch }), { heartbeatMs: 20, onStreamEnd: (_m, why) => void ends.push(why) });
+      const srv = serveStreams<null, number>(server, s, async () => ({ stream: src.ch }), {
+        heartbeatMs: 20,
+        onStreamEnd: (_m, why) => void ends.push(why),
+      });
       await server.flush();
       // A client that opens the stream, then never sends anything again (its process died).
       const inbox = `_INBOX.dead.${crypto.randomUUID().slice(0, 8)}`;
@@ -158,7 +170,13 @@ function streamSuite(name: string, sides: () => Promise<{ server: Bus; client: B
       const s = subject();
       // A server that opens the stream and then falls silent (its process died).
       const fake = server.subscribe(s, (m) => {
-        m.respond(undefined, { headers: { [STREAM_HEADER]: "open", [STREAM_CONTROL_HEADER]: `_INBOX.ctl.${crypto.randomUUID().slice(0, 8)}`, [STREAM_HEARTBEAT_HEADER]: "20" } });
+        m.respond(undefined, {
+          headers: {
+            [STREAM_HEADER]: "open",
+            [STREAM_CONTROL_HEADER]: `_INBOX.ctl.${crypto.randomUUID().slice(0, 8)}`,
+            [STREAM_HEARTBEAT_HEADER]: "20",
+          },
+        });
       });
       await server.flush();
       const opened = await openStream<number>(client, s, null, { heartbeatMs: 20 });
@@ -194,8 +212,12 @@ function streamSuite(name: string, sides: () => Promise<{ server: Bus; client: B
       const s = subject();
       const fake = server.subscribe(s, (m) => {
         const to = m.headers[STREAM_TO_HEADER] as string;
-        m.respond(undefined, { headers: { [STREAM_HEADER]: "open", [STREAM_CONTROL_HEADER]: "_INBOX.nobody", [STREAM_HEARTBEAT_HEADER]: "5000" } });
-        server.publish(to, encodeJson({ message: "bye" }), { headers: { [STREAM_HEADER]: "end", [STREAM_SEQ_HEADER]: "1", [ERROR_HEADER]: "SERVICE_UNAVAILABLE" } });
+        m.respond(undefined, {
+          headers: { [STREAM_HEADER]: "open", [STREAM_CONTROL_HEADER]: "_INBOX.nobody", [STREAM_HEARTBEAT_HEADER]: "5000" },
+        });
+        server.publish(to, encodeJson({ message: "bye" }), {
+          headers: { [STREAM_HEADER]: "end", [STREAM_SEQ_HEADER]: "1", [ERROR_HEADER]: "SERVICE_UNAVAILABLE" },
+        });
       });
       await server.flush();
       const opened = await openStream<number>(client, s, null);

@@ -35,7 +35,9 @@ describe("config: first admin", () => {
   });
 
   test("a malformed e-mail or a short password names the variable", () => {
-    expect(failure({ ADMIN_EMAIL: "not-an-email", ADMIN_PASSWORD: "12345678" })).toMatch(/^ADMIN_EMAIL: invalid value "not-an-email"; allowed: an e-mail address/);
+    expect(failure({ ADMIN_EMAIL: "not-an-email", ADMIN_PASSWORD: "12345678" })).toMatch(
+      /^ADMIN_EMAIL: invalid value "not-an-email"; allowed: an e-mail address/,
+    );
     expect(failure({ ADMIN_EMAIL: "a@b.io", ADMIN_PASSWORD: "1234567" })).toMatch(/^ADMIN_PASSWORD: invalid value .*at least 8 characters/);
   });
 

@@ -22,7 +22,8 @@ describe("protection options", () => {
 
   test("GraphiQL and introspection default on only with NODE_ENV=development; explicit values win", () => {
     expect(load({ NODE_ENV: "development" })).toMatchObject({ graphiql: true, introspection: true });
-    for (const env of ["production", "test", "staging"]) expect(load({ NODE_ENV: env })).toMatchObject({ graphiql: false, introspection: false });
+    for (const env of ["production", "test", "staging"])
+      expect(load({ NODE_ENV: env })).toMatchObject({ graphiql: false, introspection: false });
     expect(load({ NODE_ENV: "development", GRAPHIQL: "false" }).graphiql).toBe(false);
     const prod = load({ NODE_ENV: "production" });
     expect(prod.graphiql).toBe(false);
@@ -35,7 +36,10 @@ describe("protection options", () => {
 
   test("CORS_ORIGINS: empty, * or a list of origins", () => {
     expect(load({ CORS_ORIGINS: "*" }).corsOrigins).toEqual(["*"]);
-    expect(load({ CORS_ORIGINS: "https://shop.example.com, http://localhost:5173" }).corsOrigins).toEqual(["https://shop.example.com", "http://localhost:5173"]);
+    expect(load({ CORS_ORIGINS: "https://shop.example.com, http://localhost:5173" }).corsOrigins).toEqual([
+      "https://shop.example.com",
+      "http://localhost:5173",
+    ]);
     for (const bad of ["shop.example.com", "https://shop.example.com/path", "ftp://x.example", "https://a.example,"]) {
       expect(() => load({ CORS_ORIGINS: bad })).toThrow(ConfigError);
     }
@@ -57,7 +61,9 @@ describe("protection options", () => {
     expect(load({ RATE_LIMIT_MAX: "0" }).rateLimitIpMax).toBe(0);
     expect(load({ RATE_LIMIT_MAX: "100", RATE_LIMIT_IP_MAX: "50" }).rateLimitIpMax).toBe(50);
     expect(load({ RATE_LIMIT_AUTH_FIELDS: " login , signIn,login" }).rateLimitAuthFields).toEqual(["login", "signIn"]);
-    expect(() => load({ RATE_LIMIT_AUTH_FIELDS: "login,sign-in" })).toThrow(/RATE_LIMIT_AUTH_FIELDS: invalid value "login,sign-in"; allowed: .*"sign-in" is not one/);
+    expect(() => load({ RATE_LIMIT_AUTH_FIELDS: "login,sign-in" })).toThrow(
+      /RATE_LIMIT_AUTH_FIELDS: invalid value "login,sign-in"; allowed: .*"sign-in" is not one/,
+    );
     expect(() => load({ RATE_LIMIT_AUTH_FIELDS: " , " })).toThrow(/RATE_LIMIT_AUTH_FIELDS/);
     expect(() => load({ RATE_LIMIT_IP_MAX: "-1" })).toThrow(/RATE_LIMIT_IP_MAX/);
     expect(() => load({ MAX_SUBSCRIPTIONS_PER_CONNECTION: "many" })).toThrow(/MAX_SUBSCRIPTIONS_PER_CONNECTION/);

@@ -23,7 +23,12 @@ describe("config", () => {
   });
 
   test("env vars, and flags override env", () => {
-    const c = load(["--port", "5001", "--log-level=debug"], { PORT: "5000", MODULES: "catalog,gateway", DATA_DIR: "/tmp/x", LOG_LEVEL: "warn" });
+    const c = load(["--port", "5001", "--log-level=debug"], {
+      PORT: "5000",
+      MODULES: "catalog,gateway",
+      DATA_DIR: "/tmp/x",
+      LOG_LEVEL: "warn",
+    });
     expect(c.port).toBe(5001);
     expect(c.modules).toEqual(["catalog", "gateway"]);
     expect(c.dataDir).toBe("/tmp/x");
@@ -62,7 +67,11 @@ describe("config", () => {
   });
 
   test("the binary exits 2 with one line on a bad value, and prints --help", async () => {
-    const bad = Bun.spawn([process.execPath, join(ROOT, "src/main.ts")], { env: { ...process.env, PORT: "nope" }, stdout: "pipe", stderr: "pipe" });
+    const bad = Bun.spawn([process.execPath, join(ROOT, "src/main.ts")], {
+      env: { ...process.env, PORT: "nope" },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
     expect(await bad.exited).toBe(2);
     const err = await new Response(bad.stderr).text();
     expect(err.trim().split("\n")).toHaveLength(1);

@@ -205,33 +205,29 @@ describe("jetstream events specifics", () => {
       await own?.stop();
     });
 
-    test(
-      "stored events survive a server restart and reach a consumer created afterwards",
-      async () => {
-        const t = token();
-        const pub = await open(own.url);
-        await pub.events.declare(`s${t}`, [`s${t}.kept`]);
-        await pub.events.publish(`s${t}.kept`, encodeText("before restart"), { eventId: `k-${t}` });
-        await own.restart();
-        const sub = await open(own.url);
-        const got: EventMsg[] = [];
-        await sub.events.consume(`s${t}.kept`, async (m) => void got.push(m), { durable: "survivor" });
-        await waitFor(() => got.length === 1, "stored event after restart", 8000);
-        expect(text(got[0]!)).toBe("before restart");
-        // The publisher's connection reconnected by itself and can publish again.
-        let published = false;
-        const deadline = performance.now() + 8000;
-        while (!published && performance.now() < deadline) {
-          published = await pub.events.publish(`s${t}.kept`, encodeText("after"), { eventId: `k2-${t}` }).then(
-            () => true,
-            () => false,
-          );
-          if (!published) await Bun.sleep(100);
-        }
-        expect(published).toBe(true);
-        await waitFor(() => got.length === 2, "event published after restart", 5000);
-      },
-      20_000,
-    );
+    test("stored events survive a server restart and reach a consumer created afterwards", async () => {
+      const t = token();
+      const pub = await open(own.url);
+      await pub.events.declare(`s${t}`, [`s${t}.kept`]);
+      await pub.events.publish(`s${t}.kept`, encodeText("before restart"), { eventId: `k-${t}` });
+      await own.restart();
+      const sub = await open(own.url);
+      const got: EventMsg[] = [];
+      await sub.events.consume(`s${t}.kept`, async (m) => void got.push(m), { durable: "survivor" });
+      await waitFor(() => got.length === 1, "stored event after restart", 8000);
+      expect(text(got[0]!)).toBe("before restart");
+      // The publisher's connection reconnected by itself and can publish again.
+      let published = false;
+      const deadline = performance.now() + 8000;
+      while (!published && performance.now() < deadline) {
+        published = await pub.events.publish(`s${t}.kept`, encodeText("after"), { eventId: `k2-${t}` }).then(
+          () => true,
+          () => false,
+        );
+        if (!published) await Bun.sleep(100);
+      }
+      expect(published).toBe(true);
+      await waitFor(() => got.length === 2, "event published after restart", 5000);
+    }, 20_000);
   });
 });

@@ -89,13 +89,21 @@ describe("memory events specifics", () => {
     const events = createMemoryEventStream(bus, { logger: log });
     await events.declare("m", ["log.a", "log.b"]);
     let aCalls = 0;
-    await events.consume("log.a", async () => {
-      aCalls++;
-      throw new Error("boom");
-    }, { durable: "d", maxDeliver: 2, retryDelayMs: 5 });
-    await events.consume("log.b", async () => {
-      throw new Error("slow retry");
-    }, { durable: "d", retryDelayMs: 60_000 });
+    await events.consume(
+      "log.a",
+      async () => {
+        aCalls++;
+        throw new Error("boom");
+      },
+      { durable: "d", maxDeliver: 2, retryDelayMs: 5 },
+    );
+    await events.consume(
+      "log.b",
+      async () => {
+        throw new Error("slow retry");
+      },
+      { durable: "d", retryDelayMs: 60_000 },
+    );
     await events.publish("log.a", encodeText("a"), { eventId: "ea" });
     await events.publish("log.b", encodeText("b"), { eventId: "eb" });
     await waitFor(() => aCalls === 2 && log.lines.some((l) => l.obj.eventId === "eb"), "failures");
@@ -114,10 +122,14 @@ describe("memory events specifics", () => {
     const events = createMemoryEventStream(bus);
     await events.declare("m", ["u.x"]);
     let calls = 0;
-    const sub = await events.consume("u.x", async () => {
-      calls++;
-      throw new Error("retry me");
-    }, { durable: "d", retryDelayMs: 20 });
+    const sub = await events.consume(
+      "u.x",
+      async () => {
+        calls++;
+        throw new Error("retry me");
+      },
+      { durable: "d", retryDelayMs: 20 },
+    );
     await events.publish("u.x", encodeText("1"), { eventId: "u1" });
     await waitFor(() => calls === 1, "first delivery");
     sub.unsubscribe();

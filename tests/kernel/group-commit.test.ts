@@ -9,7 +9,11 @@ import { GroupCommit } from "../../src/kernel/storage/group-commit.ts";
 
 let db: Database;
 let transactions: number;
-const rows = (): number[] => db.query<{ x: number }, []>("SELECT x FROM t ORDER BY x").all().map((r) => r.x);
+const rows = (): number[] =>
+  db
+    .query<{ x: number }, []>("SELECT x FROM t ORDER BY x")
+    .all()
+    .map((r) => r.x);
 
 beforeEach(() => {
   db = new Database(":memory:", { strict: true });

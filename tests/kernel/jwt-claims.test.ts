@@ -37,7 +37,9 @@ describe("access-token claims", () => {
     expect(Math.abs((tokenExpiresAtMs(token) ?? 0) - (before + 900_000))).toBeLessThan(2000);
     expect(await verifyToken(SECRET, token)).toEqual({ accountId: "acc-s", roles: ["customer"], sessionId: "sess-1" });
     // Twice the same identity: distinct tokens (jti).
-    expect(await signToken(SECRET, { accountId: "acc-s", roles: [] }, 900)).not.toBe(await signToken(SECRET, { accountId: "acc-s", roles: [] }, 900));
+    expect(await signToken(SECRET, { accountId: "acc-s", roles: [] }, 900)).not.toBe(
+      await signToken(SECRET, { accountId: "acc-s", roles: [] }, 900),
+    );
     expect(tokenExpiresAtMs("not a token")).toBeUndefined();
   });
 });

@@ -18,7 +18,11 @@ const modules = moduleContracts();
 const allowed = (list: readonly string[], subject: string): boolean => list.some((pattern) => matches(pattern, subject));
 const may = (part: string) => {
   const p = natsPermissions([part], modules, gatewayContract());
-  return { publish: (s: string) => allowed(p.publish.allow, s), subscribe: (s: string) => allowed(p.subscribe.allow, s), responses: p.allow_responses };
+  return {
+    publish: (s: string) => allowed(p.publish.allow, s),
+    subscribe: (s: string) => allowed(p.subscribe.allow, s),
+    responses: p.allow_responses,
+  };
 };
 
 describe("NATS permissions from the module contracts", () => {
@@ -57,7 +61,14 @@ describe("NATS permissions from the module contracts", () => {
   });
 
   test("commands: only the modules that depend on the owner may request them", () => {
-    for (const s of ["catalog.stock.reserve", "catalog.stock.release", "payment.authorize", "payment.capture", "payment.void", "payment.refund"]) {
+    for (const s of [
+      "catalog.stock.reserve",
+      "catalog.stock.release",
+      "payment.authorize",
+      "payment.capture",
+      "payment.void",
+      "payment.refund",
+    ]) {
       expect(may("order").publish(s)).toBe(true);
       expect(may("account").publish(s)).toBe(false);
       expect(may("gateway").publish(s)).toBe(false);
@@ -105,7 +116,11 @@ describe("NATS permissions from the module contracts", () => {
 
   test("the generated configuration is accepted by nats-server (passwords from its environment)", () => {
     const parts = ["gateway", ...modules.map((m) => m.name)];
-    const conf = natsAuthorizationConfig(parts.map((p) => ({ user: p, password: { env: passwordEnv(p) }, parts: [p] })), modules, gatewayContract());
+    const conf = natsAuthorizationConfig(
+      parts.map((p) => ({ user: p, password: { env: passwordEnv(p) }, parts: [p] })),
+      modules,
+      gatewayContract(),
+    );
     expect(conf).toContain("password: $NATS_PASS_CATALOG");
     const dir = mkdtempSync(join(tmpdir(), "switchyard-natsconf-"));
     try {

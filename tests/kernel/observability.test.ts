@@ -27,10 +27,19 @@ let opsUrl: string;
 let dataDir: string;
 const lines: Record<string, unknown>[] = [];
 
-async function gql<T>(query: string, variables: Record<string, unknown> = {}, token?: string, requestId?: string): Promise<{ data?: T; errors?: { message: string; extensions?: Record<string, unknown> }[] }> {
+async function gql<T>(
+  query: string,
+  variables: Record<string, unknown> = {},
+  token?: string,
+  requestId?: string,
+): Promise<{ data?: T; errors?: { message: string; extensions?: Record<string, unknown> }[] }> {
   const res = await fetch(`${baseUrl}/graphql`, {
     method: "POST",
-    headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}), ...(requestId ? { "x-request-id": requestId } : {}) },
+    headers: {
+      "content-type": "application/json",
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...(requestId ? { "x-request-id": requestId } : {}),
+    },
     body: JSON.stringify({ query, variables }),
   });
   return (await res.json()) as never;
@@ -80,13 +89,14 @@ describe("observability in one process", () => {
 
   beforeAll(async () => {
     metricsBefore = await metricsRegistry.metrics();
-    const reg = await gql<{ register: { token: string } }>(
-      `mutation($input: RegisterInput!) { register(input: $input) { token } }`,
-      { input: { name: "Trace Tester", email: `trace-${Date.now()}@example.com`, password: "correct horse battery" } },
-    );
+    const reg = await gql<{ register: { token: string } }>(`mutation($input: RegisterInput!) { register(input: $input) { token } }`, {
+      input: { name: "Trace Tester", email: `trace-${Date.now()}@example.com`, password: "correct horse battery" },
+    });
     const token = reg.data?.register.token as string;
     expect(token).toBeTruthy();
-    const products = await gql<{ products: { edges: { node: { id: string; stock: number } }[] } }>(`{ products(first: 50) { edges { node { id stock } } } }`);
+    const products = await gql<{ products: { edges: { node: { id: string; stock: number } }[] } }>(
+      `{ products(first: 50) { edges { node { id stock } } } }`,
+    );
     const p = products.data?.products.edges.map((e) => e.node).find((n) => n.stock > 2);
     expect(p).toBeDefined();
     exporter.reset();
@@ -96,7 +106,10 @@ describe("observability in one process", () => {
       token,
       requestId,
     );
-    if (created.errors) throw new Error(`createOrder failed: ${JSON.stringify(created.errors)}; error logs: ${JSON.stringify(lines.filter((l) => Number(l["level"]) >= 50))}`);
+    if (created.errors)
+      throw new Error(
+        `createOrder failed: ${JSON.stringify(created.errors)}; error logs: ${JSON.stringify(lines.filter((l) => Number(l["level"]) >= 50))}`,
+      );
     spans = exporter.getFinishedSpans();
     const http = spans.find((s) => s.name === "HTTP POST /graphql");
     expect(http).toBeDefined();
@@ -153,12 +166,16 @@ describe("observability in one process", () => {
   test("metrics count the flow with bounded labels", async () => {
     const after = await metricsRegistry.metrics();
     const delta = (name: string, labels: Record<string, string>) => sample(after, name, labels) - sample(metricsBefore, name, labels);
-    expect(delta("switchyard_http_request_duration_seconds_count", { route: "/graphql", method: "POST", status: "200" })).toBeGreaterThanOrEqual(3);
+    expect(
+      delta("switchyard_http_request_duration_seconds_count", { route: "/graphql", method: "POST", status: "200" }),
+    ).toBeGreaterThanOrEqual(3);
     expect(delta("switchyard_graphql_operation_duration_seconds_count", { operation: "CreateOrder", type: "mutation" })).toBe(1);
     expect(delta("switchyard_subgraph_fetch_duration_seconds_count", { subgraph: "order", outcome: "ok" })).toBeGreaterThanOrEqual(1);
     expect(delta("switchyard_bus_request_duration_seconds_count", { subject: "catalog.stock.reserve", outcome: "ok" })).toBe(1);
     expect(delta("switchyard_bus_handler_duration_seconds_count", { subject: "catalog.stock.reserve", outcome: "ok" })).toBe(1);
-    expect(delta("switchyard_db_query_duration_seconds_count", { module: "order", driver: "sqlite", statement: "insert" })).toBeGreaterThanOrEqual(1);
+    expect(
+      delta("switchyard_db_query_duration_seconds_count", { module: "order", driver: "sqlite", statement: "insert" }),
+    ).toBeGreaterThanOrEqual(1);
     expect(after).toContain("process_cpu_seconds_total");
     // No raw ids in any label value: every subject label is a pattern or a fixed name.
     for (const line of after.split("\n")) {
@@ -173,7 +190,8 @@ describe("observability in one process", () => {
     await gql(q);
     await gql(q);
     const after = await metricsRegistry.metrics();
-    const d = (result: string) => sample(after, "switchyard_response_cache_total", { result }) - sample(before, "switchyard_response_cache_total", { result });
+    const d = (result: string) =>
+      sample(after, "switchyard_response_cache_total", { result }) - sample(before, "switchyard_response_cache_total", { result });
     expect(d("miss") + d("hit")).toBe(2);
     expect(d("hit")).toBeGreaterThanOrEqual(1);
   });
@@ -185,13 +203,24 @@ describe("observability in one process", () => {
     const text = await res.text();
     expect(text).toContain("# TYPE switchyard_bus_request_duration_seconds histogram");
     expect(text).toContain('switchyard_circuit_breaker_state{target="subgraph:order"} 0');
-    const health = await adminJson<Record<string, unknown>>(opsUrl, { jwtSecret: TEST_JWT_SECRET, graphqlUrl: `${baseUrl}/graphql` }, "/admin/health");
-    expect(health).toMatchObject({ status: "ok", role: "gateway", bus: { transport: "memory", state: "connected" }, registry: { kind: "memory", state: "connected" } });
+    const health = await adminJson<Record<string, unknown>>(
+      opsUrl,
+      { jwtSecret: TEST_JWT_SECRET, graphqlUrl: `${baseUrl}/graphql` },
+      "/admin/health",
+    );
+    expect(health).toMatchObject({
+      status: "ok",
+      role: "gateway",
+      bus: { transport: "memory", state: "connected" },
+      registry: { kind: "memory", state: "connected" },
+    });
     expect((health["breakers"] as Record<string, string>)["subgraph:order"]).toBe("closed");
     expect((health["supergraph"] as { version: unknown }).version).toBeTruthy();
     // The registry is per process, shared with other test files: compare counts before and after.
-    const healthCount = (t: string) => sample(t, "switchyard_http_request_duration_seconds_count", { route: "/admin/health", method: "GET", status: "200" });
-    const unmatched = (t: string) => sample(t, "switchyard_http_request_duration_seconds_count", { route: "unmatched", method: "GET", status: "404" });
+    const healthCount = (t: string) =>
+      sample(t, "switchyard_http_request_duration_seconds_count", { route: "/admin/health", method: "GET", status: "200" });
+    const unmatched = (t: string) =>
+      sample(t, "switchyard_http_request_duration_seconds_count", { route: "unmatched", method: "GET", status: "404" });
     const before = await metricsRegistry.metrics();
     await adminGet(opsUrl, { jwtSecret: TEST_JWT_SECRET, graphqlUrl: `${baseUrl}/graphql` }, "/admin/health");
     await fetch(`${baseUrl}/no/such/path/12345`);
@@ -202,7 +231,8 @@ describe("observability in one process", () => {
 });
 
 describe("events and module calls in one process", () => {
-  const SDL = (field: string) => `extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key"])\ntype Query { ${field}: String }`;
+  const SDL = (field: string) =>
+    `extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key"])\ntype Query { ${field}: String }`;
   let k: Kernel;
   let handled: { requestId: string | undefined; trace: string | undefined }[] = [];
   let failOnce = true;
@@ -261,7 +291,10 @@ describe("events and module calls in one process", () => {
     const before = await metricsRegistry.metrics();
     handled = [];
     const traceId = await tracer().startActiveSpan("test root", async (root) => {
-      await k.bus.request("pinger.ping", new TextEncoder().encode(JSON.stringify({ n: 1 })), { timeoutMs: 2000, headers: { "sy-request-id": "req-events-1" } });
+      await k.bus.request("pinger.ping", new TextEncoder().encode(JSON.stringify({ n: 1 })), {
+        timeoutMs: 2000,
+        headers: { "sy-request-id": "req-events-1" },
+      });
       root.end();
       return root.spanContext().traceId;
     });

@@ -5,7 +5,13 @@ import { createMemoryEventStream } from "../../src/kernel/events/memory.ts";
 import type { EventStream } from "../../src/kernel/events/types.ts";
 import { newId } from "../../src/kernel/ids.ts";
 import { createLogger } from "../../src/kernel/logger.ts";
-import { OutboxRelay, PostgresOutbox, SqliteOutbox, postgresOutboxMigration, sqliteOutboxMigration } from "../../src/kernel/outbox/index.ts";
+import {
+  OutboxRelay,
+  PostgresOutbox,
+  SqliteOutbox,
+  postgresOutboxMigration,
+  sqliteOutboxMigration,
+} from "../../src/kernel/outbox/index.ts";
 import { migrateSqlite } from "../../src/kernel/storage/migrations.ts";
 import { migratePostgres, openPostgres, type PgSql } from "../../src/kernel/storage/postgres.ts";
 import { openSqlite, type Database } from "../../src/kernel/storage/sqlite.ts";
@@ -22,7 +28,8 @@ function flaky(inner: EventStream): EventStream & { failing: boolean } {
     failing: false,
     kind: "flaky",
     declare: (m: string, subjects: readonly string[]) => inner.declare(m, subjects),
-    publish: (subject: string, data: Uint8Array, opts: { eventId: string }) => (s.failing ? Promise.reject(new Error("nats down")) : inner.publish(subject, data, opts)),
+    publish: (subject: string, data: Uint8Array, opts: { eventId: string }) =>
+      s.failing ? Promise.reject(new Error("nats down")) : inner.publish(subject, data, opts),
     consume: inner.consume.bind(inner),
     close: () => inner.close(),
   };
@@ -124,7 +131,10 @@ for (const kind of DATABASES) {
       events = flaky(createMemoryEventStream(bus));
       await events.declare("t", [SUBJECT]);
       seen = [];
-      bus.subscribe(SUBJECT, (m: Msg) => void seen.push({ eventId: m.json<{ eventId: string }>().eventId, requestId: m.headers["sy-request-id"] }));
+      bus.subscribe(
+        SUBJECT,
+        (m: Msg) => void seen.push({ eventId: m.json<{ eventId: string }>().eventId, requestId: m.headers["sy-request-id"] }),
+      );
       db = await openDb(kind);
     }, 60_000);
     afterEach(async () => {
@@ -262,7 +272,13 @@ describe("outbox under --migrate", () => {
         return { resolvers: {} };
       },
     };
-    const kernel = new Kernel({ bus, registry: createMemoryRegistry(), config: testConfig({ outboxPollMs: 10 }), logger, migrateOnly: true });
+    const kernel = new Kernel({
+      bus,
+      registry: createMemoryRegistry(),
+      config: testConfig({ outboxPollMs: 10 }),
+      logger,
+      migrateOnly: true,
+    });
     kernel.addModule(module);
     await kernel.start();
     await Bun.sleep(100);

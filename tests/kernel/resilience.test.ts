@@ -33,7 +33,12 @@ describe("BUS_TIMEOUTS", () => {
 
   test("the first matching pattern's timeout replaces the caller's; outcomes are labelled", async () => {
     const raw = createMemoryBus();
-    const bus = instrumentBus(raw, { timeouts: [{ pattern: "slow.*", timeoutMs: 50 }, { pattern: ">", timeoutMs: 5000 }] });
+    const bus = instrumentBus(raw, {
+      timeouts: [
+        { pattern: "slow.*", timeoutMs: 50 },
+        { pattern: ">", timeoutMs: 5000 },
+      ],
+    });
     bus.subscribe("slow.never", () => {
       // never replies
     });
@@ -43,7 +48,9 @@ describe("BUS_TIMEOUTS", () => {
     expect((err as BusTimeoutError).timeoutMs).toBe(50);
     expect(await bus.request("nobody.home").catch((e: unknown) => e)).toBeInstanceOf(NoRespondersError);
     const after = await metricsRegistry.metrics();
-    const d = (labels: Record<string, string>) => sample(after, "switchyard_bus_request_duration_seconds_count", labels) - sample(before, "switchyard_bus_request_duration_seconds_count", labels);
+    const d = (labels: Record<string, string>) =>
+      sample(after, "switchyard_bus_request_duration_seconds_count", labels) -
+      sample(before, "switchyard_bus_request_duration_seconds_count", labels);
     expect(d({ subject: "slow.never", outcome: "timeout" })).toBe(1);
     expect(d({ subject: "nobody.home", outcome: "no_responders" })).toBe(1);
     await raw.close();

@@ -23,9 +23,15 @@ const products = [
 const reviews = [{ __typename: "Review", id: "r1", body: "good" }];
 const all = [...products, ...reviews];
 const root = {};
-Object.assign(schema.getQueryType()!.getFields()["products"]!, { resolve: (_: unknown, a: { page: { first: number } }) => products.slice(0, a.page.first) });
-Object.assign(schema.getQueryType()!.getFields()["node"]!, { resolve: (_: unknown, a: { id: string }) => all.find((x) => x.id === a.id) ?? null });
-Object.assign(schema.getQueryType()!.getFields()["entities"]!, { resolve: (_: unknown, a: { ids: string[] }) => a.ids.map((id) => all.find((x) => x.id === id) ?? null) });
+Object.assign(schema.getQueryType()!.getFields()["products"]!, {
+  resolve: (_: unknown, a: { page: { first: number } }) => products.slice(0, a.page.first),
+});
+Object.assign(schema.getQueryType()!.getFields()["node"]!, {
+  resolve: (_: unknown, a: { id: string }) => all.find((x) => x.id === a.id) ?? null,
+});
+Object.assign(schema.getQueryType()!.getFields()["entities"]!, {
+  resolve: (_: unknown, a: { ids: string[] }) => a.ids.map((id) => all.find((x) => x.id === id) ?? null),
+});
 Object.assign(schema.getQueryType()!.getFields()["failing"]!, {
   resolve: () => {
     throw new AppError("OUT_OF_STOCK", "no stock");
@@ -80,7 +86,10 @@ describe("compiled subgraph execution (graphql-jit)", () => {
     const run2 = createCompiledExecutor(schema, 10);
     const query = "query Q($n: Int!) { products(page: { first: $n }) { id } }";
     const document = parse(query);
-    const ids = async (n: number) => ((await run2({ document, query, variables: { n }, contextValue: {} })).data as { products: { id: string }[] }).products.map((p) => p.id);
+    const ids = async (n: number) =>
+      ((await run2({ document, query, variables: { n }, contextValue: {} })).data as { products: { id: string }[] }).products.map(
+        (p) => p.id,
+      );
     expect(await ids(1)).toEqual(["p1"]);
     expect(await ids(2)).toEqual(["p1", "p2"]);
     expect(await ids(0)).toEqual([]);

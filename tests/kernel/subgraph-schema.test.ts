@@ -40,7 +40,15 @@ describe("prebuilt subgraph schemas", () => {
     expect(introspectionFromSchema(fast)).toEqual(introspectionFromSchema(slow));
     for (const [query, vars] of [
       ["{ _service { sdl } }", undefined],
-      ['query($r: [_Any!]!) { _entities(representations: $r) { __typename ... on Product { id name } } }', { r: [{ __typename: "Product", id: "p1" }, { __typename: "Product", id: "nope" }] }],
+      [
+        "query($r: [_Any!]!) { _entities(representations: $r) { __typename ... on Product { id name } } }",
+        {
+          r: [
+            { __typename: "Product", id: "p1" },
+            { __typename: "Product", id: "nope" },
+          ],
+        },
+      ],
       ['{ product(id: "p1") { id name } }', undefined],
     ] as const) {
       expect(await answer(fast, query, vars)).toEqual(await answer(slow, query, vars));
@@ -51,7 +59,8 @@ describe("prebuilt subgraph schemas", () => {
     const entry = await completeSubgraph(PRODUCT_SDL);
     // A marker in the served SDL shows which path built the schema.
     const entries = { [sdlHash(PRODUCT_SDL)]: { ...entry, serviceSdl: `${entry.serviceSdl}\n# prebuilt` } };
-    const served = async (schema: GraphQLSchema) => ((await answer(schema, "{ _service { sdl } }")) as { data: { _service: { sdl: string } } }).data._service.sdl;
+    const served = async (schema: GraphQLSchema) =>
+      ((await answer(schema, "{ _service { sdl } }")) as { data: { _service: { sdl: string } } }).data._service.sdl;
     expect(await served(await subgraphSchema(sdlHash(PRODUCT_SDL), PRODUCT_SDL, resolvers, entries))).toEndWith("# prebuilt");
     const other = PRODUCT_SDL.replace("name: String!", "name: String");
     expect(await served(await subgraphSchema(sdlHash(other), other, resolvers, entries))).not.toContain("# prebuilt");

@@ -304,14 +304,18 @@ describe("etcd supergraph store specifics", () => {
     await writer.publish("type Query { a: Int }", {});
     await waitFor(() => seen.length === 1, "version 1");
     await etcd.restart();
-    await waitFor(async () => {
-      try {
-        await writer.publish("type Query { b: Int }", {});
-        return true;
-      } catch {
-        return false;
-      }
-    }, "a publish after the restart", 10_000);
+    await waitFor(
+      async () => {
+        try {
+          await writer.publish("type Query { b: Int }", {});
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      "a publish after the restart",
+      10_000,
+    );
     await waitFor(() => seen.length === 2, "version 2 after the restart", 10_000);
     expect(seen).toEqual([1, 2]);
   }, 20_000);

@@ -72,7 +72,10 @@ for (const kind of DATABASES) {
         return [openSqliteCatalogStore(path), openSqliteCatalogStore(path, { searchCacheEntries: 0 })];
       }
       const url = await freshPostgresDatabase();
-      return [await openPostgresCatalogStore(url, { poolMax: 2 }), await openPostgresCatalogStore(url, { poolMax: 2, searchCacheEntries: 0 })];
+      return [
+        await openPostgresCatalogStore(url, { poolMax: 2 }),
+        await openPostgresCatalogStore(url, { poolMax: 2, searchCacheEntries: 0 }),
+      ];
     }
 
     beforeAll(async () => {
@@ -124,7 +127,16 @@ for (const kind of DATABASES) {
       // A name that ranks first (two hits in the name) and must appear at once.
       const id = newId();
       const category = cats[0] as NewCategory;
-      await plain.createProduct({ id, categoryId: category.id, name: "Gizmo gizmo", description: "Twice.", priceCents: 1, currency: "USD", stock: 1, createdAt });
+      await plain.createProduct({
+        id,
+        categoryId: category.id,
+        name: "Gizmo gizmo",
+        description: "Twice.",
+        priceCents: 1,
+        currency: "USD",
+        stock: 1,
+        createdAt,
+      });
       expect(await cached.searchGeneration()).toBeGreaterThan(g0);
       expect(await cached.countProducts({ terms })).toBe(before + 1);
       const after = await cached.listProducts({ terms, first: 5 });
@@ -148,36 +160,51 @@ for (const kind of DATABASES) {
       expect(await cached.countProducts({ terms: ["doohickey"] })).toBe(0);
     });
 
-    if (kind === "postgres") test("bm25's totals kept by triggers equal the table's, through inserts, updates, deletes and truncate", async () => {
-      if (!(plain instanceof PostgresCatalogStore)) throw new Error("not postgres");
-      const sql = plain.sql;
-      const check = async () => {
-        const [kept] = await sql<{ products: string; tokens: string }[]>`SELECT products::text, tokens::text FROM search_state WHERE id = 1`;
-        const [real] = await sql<{ products: string; tokens: string }[]>`SELECT count(*)::text AS products, coalesce(sum(search_tokens), 0)::text AS tokens FROM products`;
-        expect(kept).toEqual(real as { products: string; tokens: string });
-      };
-      await check();
-      const category = cats[2] as NewCategory;
-      const ids = [newId(), newId()];
-      for (const id of ids) await plain.createProduct({ id, categoryId: category.id, name: `Totals ${id}`, description: "one two three", priceCents: 1, currency: "USD", stock: 0, createdAt });
-      await check();
-      await plain.updateProduct(ids[0] as string, { description: "now a much longer description of this product" });
-      await sql`UPDATE products SET name = name || ' x' WHERE id = ANY(${sql.array(ids)}::text[])`;
-      await check();
-      await sql`DELETE FROM products WHERE id = ANY(${sql.array(ids)}::text[])`;
-      await check();
-      const g = await plain.searchGeneration();
-      // In a transaction that rolls back: TRUNCATE would need the reservations' table too.
-      await sql
-        .begin(async (tx) => {
-          await tx`TRUNCATE products, reservation_items`;
-          const [row] = await tx<{ products: string; g: string }[]>`SELECT products::text, generation::text AS g FROM search_state`;
-          expect(row).toEqual({ products: "0", g: String(g + 1) });
-          throw new Error("rollback");
-        })
-        .catch((err: unknown) => expect(String(err)).toContain("rollback"));
-      await check();
-    });
+    if (kind === "postgres")
+      test("bm25's totals kept by triggers equal the table's, through inserts, updates, deletes and truncate", async () => {
+        if (!(plain instanceof PostgresCatalogStore)) throw new Error("not postgres");
+        const sql = plain.sql;
+        const check = async () => {
+          const [kept] = await sql<
+            { products: string; tokens: string }[]
+          >`SELECT products::text, tokens::text FROM search_state WHERE id = 1`;
+          const [real] = await sql<
+            { products: string; tokens: string }[]
+          >`SELECT count(*)::text AS products, coalesce(sum(search_tokens), 0)::text AS tokens FROM products`;
+          expect(kept).toEqual(real as { products: string; tokens: string });
+        };
+        await check();
+        const category = cats[2] as NewCategory;
+        const ids = [newId(), newId()];
+        for (const id of ids)
+          await plain.createProduct({
+            id,
+            categoryId: category.id,
+            name: `Totals ${id}`,
+            description: "one two three",
+            priceCents: 1,
+            currency: "USD",
+            stock: 0,
+            createdAt,
+          });
+        await check();
+        await plain.updateProduct(ids[0] as string, { description: "now a much longer description of this product" });
+        await sql`UPDATE products SET name = name || ' x' WHERE id = ANY(${sql.array(ids)}::text[])`;
+        await check();
+        await sql`DELETE FROM products WHERE id = ANY(${sql.array(ids)}::text[])`;
+        await check();
+        const g = await plain.searchGeneration();
+        // In a transaction that rolls back: TRUNCATE would need the reservations' table too.
+        await sql
+          .begin(async (tx) => {
+            await tx`TRUNCATE products, reservation_items`;
+            const [row] = await tx<{ products: string; g: string }[]>`SELECT products::text, generation::text AS g FROM search_state`;
+            expect(row).toEqual({ products: "0", g: String(g + 1) });
+            throw new Error("rollback");
+          })
+          .catch((err: unknown) => expect(String(err)).toContain("rollback"));
+        await check();
+      });
 
     test("stock and price changes leave the generation alone, yet cached pages show them", async () => {
       const terms = ["gizmo"];

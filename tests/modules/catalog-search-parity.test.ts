@@ -87,13 +87,17 @@ const MORE_CASES = [
   "cast cast", // a repeated term counts twice in both
 ];
 
-
 /** Every page of a query, 3 at a time, following the positions (cursors) each store returns. */
 async function walk(store: CatalogStore, terms: string[] | undefined, categoryId?: string): Promise<string[]> {
   const ids: string[] = [];
   let after: ProductPosition | undefined;
   for (let i = 0; i < 50; i++) {
-    const page = await store.listProducts({ first: 3, ...(terms ? { terms } : {}), ...(categoryId ? { categoryId } : {}), ...(after ? { after } : {}) });
+    const page = await store.listProducts({
+      first: 3,
+      ...(terms ? { terms } : {}),
+      ...(categoryId ? { categoryId } : {}),
+      ...(after ? { after } : {}),
+    });
     ids.push(...page.items.map((it) => it.product.id));
     if (!page.hasNextPage) return ids;
     after = page.items.at(-1)?.position;
@@ -145,7 +149,13 @@ describe.if(WITH_POSTGRES)("search parity: SQLite FTS5 vs PostgreSQL tsvector + 
   });
 
   test("with a category filter: same products, order and count", async () => {
-    for (const [q, cat] of [["cast iron", "Kitchen"], ["steel", "Kitchen"], ["a", "Outdoor"], ["st", "Fitness"], ["coffee", "Books"]] as const) {
+    for (const [q, cat] of [
+      ["cast iron", "Kitchen"],
+      ["steel", "Kitchen"],
+      ["a", "Outdoor"],
+      ["st", "Fitness"],
+      ["coffee", "Books"],
+    ] as const) {
       const filter = { terms: searchTerms(q), categoryId: categoryId(cat) };
       const a = await lite.listProducts({ ...filter, first: 100 });
       const b = await pg.listProducts({ ...filter, first: 100 });
@@ -202,7 +212,9 @@ describe.if(WITH_POSTGRES)("migratePostgres", () => {
     try {
       expect(await migratePostgres(sql, migrations)).toEqual(migrations.map((m) => m.version));
       expect(await migratePostgres(sql, migrations)).toEqual([]);
-      const rows = await sql<{ version: number; name: string; appliedAt: Date }[]>`SELECT version, name, applied_at AS "appliedAt" FROM schema_migrations ORDER BY version`;
+      const rows = await sql<
+        { version: number; name: string; appliedAt: Date }[]
+      >`SELECT version, name, applied_at AS "appliedAt" FROM schema_migrations ORDER BY version`;
       expect(rows.map((r) => [r.version, r.name])).toEqual(migrations.map((m) => [m.version, m.name]));
       for (const r of rows) expect(Math.abs(r.appliedAt.getTime() - Date.now())).toBeLessThan(60_000);
     } finally {
@@ -243,7 +255,9 @@ describe.if(WITH_POSTGRES)("migratePostgres", () => {
       await expect(migratePostgres(sql, [m(2, "SELECT 1"), m(1, "SELECT 1")])).rejects.toBeInstanceOf(MigrationError);
       const list = [m(1, "CREATE TABLE a (x int)"), m(2, "CREATE TABLE b (x int); SELECT 1/0"), m(3, "CREATE TABLE c (x int)")];
       await expect(migratePostgres(sql, list)).rejects.toThrow(/division by zero/);
-      const tables = await sql<{ t: string }[]>`SELECT table_name AS t FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY 1`;
+      const tables = await sql<
+        { t: string }[]
+      >`SELECT table_name AS t FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY 1`;
       expect(tables.map((r) => r.t)).toEqual(["a", "schema_migrations"]);
       expect(await migratePostgres(sql, [list[0] as PgMigration, m(2, "CREATE TABLE b (x int)"), list[2] as PgMigration])).toEqual([2, 3]);
     } finally {

@@ -46,21 +46,43 @@ describe("migrations [sqlite]", () => {
     const db = openSqlite(join(tempDir(), "catalog.sqlite"));
     expect(migrateSqlite(db, CATALOG_MIGRATIONS)).toEqual(CATALOG_MIGRATIONS.map((m) => m.version));
     expect(migrateSqlite(db, CATALOG_MIGRATIONS)).toEqual([]);
-    const rows = db.query<{ version: number; name: string; applied_at: string }, []>("SELECT version, name, applied_at FROM schema_migrations ORDER BY version").all();
+    const rows = db
+      .query<{ version: number; name: string; applied_at: string }, []>(
+        "SELECT version, name, applied_at FROM schema_migrations ORDER BY version",
+      )
+      .all();
     expect(rows.map((r) => [r.version, r.name])).toEqual(CATALOG_MIGRATIONS.map((m) => [m.version, m.name]));
     for (const r of rows) expect(Number.isNaN(Date.parse(r.applied_at))).toBe(false);
-    const tables = db.query<{ name: string }, []>("SELECT name FROM sqlite_master WHERE type IN ('table', 'trigger') ORDER BY name").all().map((r) => r.name);
-    for (const t of ["categories", "products", "products_fts", "products_fts_insert", "products_fts_update", "products_fts_delete", "reservations", "reservation_items", "processed_events"]) {
+    const tables = db
+      .query<{ name: string }, []>("SELECT name FROM sqlite_master WHERE type IN ('table', 'trigger') ORDER BY name")
+      .all()
+      .map((r) => r.name);
+    for (const t of [
+      "categories",
+      "products",
+      "products_fts",
+      "products_fts_insert",
+      "products_fts_update",
+      "products_fts_delete",
+      "reservations",
+      "reservation_items",
+      "processed_events",
+    ]) {
       expect(tables).toContain(t);
     }
     db.close();
   });
 
-
   test("constraints: stock can never be negative", () => {
     const store = openSqliteCatalogStore(":memory:");
     store.db.query("INSERT INTO categories (id, name) VALUES ('c', 'C')").run();
-    expect(() => store.db.query("INSERT INTO products (id, category_id, name, description, price_cents, currency, stock, created_at) VALUES ('p', 'c', 'n', 'd', 1, 'USD', -1, 'x')").run()).toThrow(/CHECK/);
+    expect(() =>
+      store.db
+        .query(
+          "INSERT INTO products (id, category_id, name, description, price_cents, currency, stock, created_at) VALUES ('p', 'c', 'n', 'd', 1, 'USD', -1, 'x')",
+        )
+        .run(),
+    ).toThrow(/CHECK/);
     void store.close();
   });
 });
@@ -80,7 +102,6 @@ describe("seed", () => {
       expect(p.description.length).toBeGreaterThan(40);
     }
   });
-
 });
 
 for (const kind of DATABASES) {
@@ -91,12 +112,16 @@ for (const kind of DATABASES) {
       const h = await startModules([catalogModule], {}, { database: kind });
       const probe = openProbe(h.database("catalog"));
       try {
-        expect((await probe.all<{ version: number }>("SELECT version FROM schema_migrations ORDER BY version")).map((r) => r.version)).toEqual(CATALOG_MIGRATIONS.map((m) => m.version));
+        expect(
+          (await probe.all<{ version: number }>("SELECT version FROM schema_migrations ORDER BY version")).map((r) => r.version),
+        ).toEqual(CATALOG_MIGRATIONS.map((m) => m.version));
         expect((await probe.get<{ n: number }>("SELECT count(*) AS n FROM products"))?.n).toBe(0); // seed is off by default in tests
         if (kind === "postgres") {
           // DATABASE_URL mode: the module's tables live in its own schema.
           expect((await probe.get<{ s: string }>("SELECT current_schema() AS s"))?.s).toBe("catalog");
-          expect((await probe.get<{ n: number }>("SELECT count(*) AS n FROM information_schema.tables WHERE table_schema = 'public'"))?.n).toBe(0);
+          expect(
+            (await probe.get<{ n: number }>("SELECT count(*) AS n FROM information_schema.tables WHERE table_schema = 'public'"))?.n,
+          ).toBe(0);
         }
       } finally {
         await probe.close();
@@ -107,7 +132,10 @@ for (const kind of DATABASES) {
     test("seeds once on first start; a restart on the same database keeps the same catalog", async () => {
       const dataDir = tempDir();
       const q = "{ categories { id name } products(first: 100) { totalCount edges { node { id name stock createdAt } } } }";
-      type R = { categories: { id: string }[]; products: { totalCount: number; edges: { node: { id: string; name: string; stock: number } }[] } };
+      type R = {
+        categories: { id: string }[];
+        products: { totalCount: number; edges: { node: { id: string; name: string; stock: number } }[] };
+      };
 
       const h1 = await startModules([catalogModule], { dataDir, seed: true }, { database: kind });
       const first = (await h1.query<R>("catalog", q)).data;
@@ -117,7 +145,11 @@ for (const kind of DATABASES) {
       expect(first?.products.edges.find((e) => e.node.name === LIMITED_MUG_NAME)?.node.stock).toBe(10);
       for (const e of first?.products.edges ?? []) expect(e.node.id).toMatch(/^[0-9A-Za-z]{27}$/);
 
-      const h2 = await startModules([catalogModule], { dataDir, seed: true }, { database: kind, ...(h1.postgresUrl ? { postgresUrl: h1.postgresUrl } : {}) });
+      const h2 = await startModules(
+        [catalogModule],
+        { dataDir, seed: true },
+        { database: kind, ...(h1.postgresUrl ? { postgresUrl: h1.postgresUrl } : {}) },
+      );
       const second = (await h2.query<R>("catalog", q)).data;
       await h2.stop();
       expect(second).toEqual(first);
@@ -132,7 +164,12 @@ for (const kind of DATABASES) {
       // A failing insert (duplicate category name) rolls the whole seed back.
       const fresh = await freshStore(kind);
       const p = { id: newId(), name: "x", description: "y", priceCents: 1, currency: "USD", stock: 1, createdAt: new Date().toISOString() };
-      await expect(fresh.seedIfEmpty([{ id: newId(), name: "Same", products: [p] }, { id: newId(), name: "Same", products: [] }])).rejects.toThrow();
+      await expect(
+        fresh.seedIfEmpty([
+          { id: newId(), name: "Same", products: [p] },
+          { id: newId(), name: "Same", products: [] },
+        ]),
+      ).rejects.toThrow();
       expect(await productCount(fresh)).toBe(0);
       expect(await fresh.listCategories()).toEqual([]);
       await store.close();
@@ -169,7 +206,9 @@ describe("full-text index [sqlite]", () => {
     const find = async (word: string) => (await store.listProducts({ terms: [word], first: 100 })).items.map((i) => i.product.name);
     expect(await find("moka")).toEqual(["Stovetop Espresso Maker"]);
 
-    db.query("UPDATE products SET name = 'Moka Pot Deluxe', description = 'Brews on any hob.' WHERE name = 'Stovetop Espresso Maker'").run();
+    db.query(
+      "UPDATE products SET name = 'Moka Pot Deluxe', description = 'Brews on any hob.' WHERE name = 'Stovetop Espresso Maker'",
+    ).run();
     expect(await find("moka")).toEqual(["Moka Pot Deluxe"]);
     expect(await find("flip")).toEqual([]); // old description gone
 
@@ -192,7 +231,21 @@ describe("cross-process races [sqlite]", () => {
     const store = openSqliteCatalogStore(path);
     const productId = newId();
     await store.seedIfEmpty([
-      { id: newId(), name: "Race", products: [{ id: productId, name: "Scarce", description: "Only ten.", priceCents: 100, currency: "USD", stock: 10, createdAt: new Date().toISOString() }] },
+      {
+        id: newId(),
+        name: "Race",
+        products: [
+          {
+            id: productId,
+            name: "Scarce",
+            description: "Only ten.",
+            priceCents: 100,
+            currency: "USD",
+            stock: 10,
+            createdAt: new Date().toISOString(),
+          },
+        ],
+      },
     ]);
     await store.close();
 
@@ -289,7 +342,21 @@ describe.if(WITH_POSTGRES)("PostgreSQL storage [postgres]", () => {
     const productId = newId();
     const setup = await openPostgresCatalogStore(url, { poolMax: 1 });
     await setup.seedIfEmpty([
-      { id: newId(), name: "Race", products: [{ id: productId, name: "Scarce", description: "Only ten.", priceCents: 100, currency: "USD", stock: 10, createdAt: new Date().toISOString() }] },
+      {
+        id: newId(),
+        name: "Race",
+        products: [
+          {
+            id: productId,
+            name: "Scarce",
+            description: "Only ten.",
+            priceCents: 100,
+            currency: "USD",
+            stock: 10,
+            createdAt: new Date().toISOString(),
+          },
+        ],
+      },
     ]);
     const stores = await Promise.all(Array.from({ length: 4 }, () => openPostgresCatalogStore(url, { poolMax: 3 })));
     const results = await Promise.all(
@@ -326,7 +393,16 @@ describe.if(WITH_POSTGRES)("PostgreSQL storage [postgres]", () => {
       Array.from({ length: 30 }, (_, i) =>
         store.reserve({
           reservationId: newId(),
-          items: i % 2 ? [{ productId: a.id, quantity: 1 }, { productId: b.id, quantity: 1 }] : [{ productId: b.id, quantity: 1 }, { productId: a.id, quantity: 1 }],
+          items:
+            i % 2
+              ? [
+                  { productId: a.id, quantity: 1 },
+                  { productId: b.id, quantity: 1 },
+                ]
+              : [
+                  { productId: b.id, quantity: 1 },
+                  { productId: a.id, quantity: 1 },
+                ],
         }),
       ),
     );
@@ -342,9 +418,15 @@ describe.if(WITH_POSTGRES)("PostgreSQL storage [postgres]", () => {
     const [p] = (await store.listProducts({ first: 1, terms: ["kettle"] })).items.map((i) => i.product);
     if (!p) throw new Error("seed missing");
     const id = newId();
-    const outcomes = await Promise.all(Array.from({ length: 10 }, () => store.reserve({ reservationId: id, items: [{ productId: p.id, quantity: 2 }] })));
+    const outcomes = await Promise.all(
+      Array.from({ length: 10 }, () => store.reserve({ reservationId: id, items: [{ productId: p.id, quantity: 2 }] })),
+    );
     expect(outcomes.filter((o) => o.created)).toHaveLength(1);
-    for (const o of outcomes) expect(o.reservation).toEqual({ reservationId: id, items: [{ productId: p.id, quantity: 2, unitPriceCents: p.priceCents, currency: p.currency }] });
+    for (const o of outcomes)
+      expect(o.reservation).toEqual({
+        reservationId: id,
+        items: [{ productId: p.id, quantity: 2, unitPriceCents: p.priceCents, currency: p.currency }],
+      });
     expect((await store.productsByIds([p.id]))[0]?.stock).toBe(p.stock - 2);
     // And concurrent duplicate order.created deliveries commit once.
     const eventId = newId();

@@ -65,7 +65,15 @@ describe("pagination", () => {
     expect(decodeCursor(encodeCursor(byRank), "rank")).toEqual(byRank);
     expect(codeOf(() => decodeCursor(encodeCursor(byName), "rank"))).toBe("BAD_USER_INPUT");
     expect(codeOf(() => decodeCursor(encodeCursor(byRank), "name"))).toBe("BAD_USER_INPUT");
-    for (const bad of ["", "%%%", "a b", "bm90IGpzb24", Buffer.from("[1,2]").toString("base64url"), Buffer.from('["r",null,"x"]').toString("base64url"), "x".repeat(3000)]) {
+    for (const bad of [
+      "",
+      "%%%",
+      "a b",
+      "bm90IGpzb24",
+      Buffer.from("[1,2]").toString("base64url"),
+      Buffer.from('["r",null,"x"]').toString("base64url"),
+      "x".repeat(3000),
+    ]) {
       expect(codeOf(() => decodeCursor(bad, "name"))).toBe("BAD_USER_INPUT");
     }
   });
@@ -82,7 +90,13 @@ describe("reserve validation", () => {
 
   test("names the duplicate product", () => {
     try {
-      parseReserveRequest({ reservationId: "r", items: [{ productId: "p", quantity: 1 }, { productId: "p", quantity: 1 }] });
+      parseReserveRequest({
+        reservationId: "r",
+        items: [
+          { productId: "p", quantity: 1 },
+          { productId: "p", quantity: 1 },
+        ],
+      });
       throw new Error("accepted a duplicate");
     } catch (err) {
       expect(err).toBeInstanceOf(AppError);
@@ -131,10 +145,16 @@ describe("BatchLoader", () => {
       batches++;
       return byIds(ids);
     };
-    const ids = store.db.query<{ id: string }, []>("SELECT id FROM products ORDER BY name").all().map((r) => r.id);
+    const ids = store.db
+      .query<{ id: string }, []>("SELECT id FROM products ORDER BY name")
+      .all()
+      .map((r) => r.id);
     const logger = createLogger({ level: "silent", pretty: false });
     const admin = new CatalogAdmin(store); // no admin mutation runs here
-    const schema = buildSubgraphSchema({ typeDefs: parse(CATALOG_SDL), resolvers: createResolvers(store, admin) as GraphQLResolverMap<unknown> });
+    const schema = buildSubgraphSchema({
+      typeDefs: parse(CATALOG_SDL),
+      resolvers: createResolvers(store, admin) as GraphQLResolverMap<unknown>,
+    });
     const contextValue: SubgraphContext = { identity: null, requestId: "t", logger, headers: {} };
     const result = await execute({
       schema,

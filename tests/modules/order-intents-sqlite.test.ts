@@ -7,7 +7,11 @@ import { openSqliteOrderStore, type SqliteOrderStore } from "../../src/modules/o
 
 let store: SqliteOrderStore;
 let sagas: SqliteSagaStore;
-const intents = (): string[] => store.db.query<{ id: string }, []>("SELECT order_id AS id FROM reservation_intents ORDER BY order_id").all().map((r) => r.id);
+const intents = (): string[] =>
+  store.db
+    .query<{ id: string }, []>("SELECT order_id AS id FROM reservation_intents ORDER BY order_id")
+    .all()
+    .map((r) => r.id);
 
 beforeEach(() => {
   store = openSqliteOrderStore(":memory:");
@@ -50,7 +54,15 @@ test("a failed group commit rejects every intent of the batch, and the next batc
 test("store.create deletes the order's intent in its transaction", async () => {
   const id = newId();
   await sagas.addIntent(id);
-  await store.create({ id, accountId: newId(), status: "PENDING", totalCents: 100, currency: "EUR", createdAt: new Date().toISOString(), items: [{ productId: newId(), quantity: 1, unitPriceCents: 100, currency: "EUR" }] });
+  await store.create({
+    id,
+    accountId: newId(),
+    status: "PENDING",
+    totalCents: 100,
+    currency: "EUR",
+    createdAt: new Date().toISOString(),
+    items: [{ productId: newId(), quantity: 1, unitPriceCents: 100, currency: "EUR" }],
+  });
   expect(intents()).toEqual([]);
   expect((await store.byId(id))?.id).toBe(id);
 });

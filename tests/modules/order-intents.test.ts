@@ -59,7 +59,13 @@ class Parts {
   constructor(readonly config: Config) {}
 
   #kernel(defs: ModuleDefinition[]): Kernel {
-    const k = new Kernel({ bus: this.bus, registry: this.registry, config: this.config, logger: this.logger, databaseFor: (m) => resolveDatabase(this.config, m) });
+    const k = new Kernel({
+      bus: this.bus,
+      registry: this.registry,
+      config: this.config,
+      logger: this.logger,
+      databaseFor: (m) => resolveDatabase(this.config, m),
+    });
     for (const d of defs) k.addModule(d);
     return k;
   }
@@ -86,7 +92,10 @@ class Parts {
 
   async query<T>(module: string, query: string, variables: Record<string, unknown> = {}, identity?: Identity): Promise<ExecutionResult<T>> {
     // Signed as the gateway signs it (modules refuse unsigned identities).
-    const headers: Headers = new BusIdentity({ key: resolveBusSigningKey(this.config), ttlMs: this.config.busIdentityTtlMs }).headers(identity, "test");
+    const headers: Headers = new BusIdentity({ key: resolveBusSigningKey(this.config), ttlMs: this.config.busIdentityTtlMs }).headers(
+      identity,
+      "test",
+    );
     const reply = await this.bus.request(subgraphSubject(module), encodeJson({ query, variables }), { headers, timeoutMs: 30_000 });
     return reply.json<ExecutionResult<T>>();
   }
@@ -99,191 +108,195 @@ class Parts {
   }
 }
 
-for (const db of DATABASES) describe(`reservations of orders never written [${db}]`, () => {
-  let parts: Parts;
-  let dataDir: string;
-  let catalogDb: DbProbe;
-  let orderDb: DbProbe;
-  let products: { id: string; stock: number }[];
-  let next = 0;
-  const user = (): Identity => ({ accountId: newId(), roles: ["customer"] });
+for (const db of DATABASES)
+  describe(`reservations of orders never written [${db}]`, () => {
+    let parts: Parts;
+    let dataDir: string;
+    let catalogDb: DbProbe;
+    let orderDb: DbProbe;
+    let products: { id: string; stock: number }[];
+    let next = 0;
+    const user = (): Identity => ({ accountId: newId(), roles: ["customer"] });
 
-  async function start(kind: DatabaseKind): Promise<void> {
-    dataDir = mkdtempSync(join(tmpdir(), "switchyard-intents-"));
-    const url = kind === "postgres" ? await freshPostgresDatabase() : undefined;
-    const config = testConfig({
-      dataDir,
-      seed: true,
-      orderIntentGraceS: GRACE_S,
-      // Unpaid orders are not cancelled during these tests: only the intent sweeper moves stock.
-      orderPaymentTimeoutS: 900,
-      breakerResetMs: 200,
-      ...(url ? { databaseUrl: url } : {}),
-    });
-    if (url) await prepareDatabases(config, ["catalog", "payment", "order"]);
-    parts = new Parts(config);
-    await parts.startCatalog();
-    await parts.startOrder();
-    catalogDb = openProbe(resolveDatabase(config, "catalog"));
-    orderDb = openProbe(resolveDatabase(config, "order"));
-    const r = await parts.query<{ products: { edges: { node: { id: string; stock: number } }[] } }>("catalog", PRODUCTS);
-    products = (r.data?.products.edges ?? []).map((e) => e.node).filter((p) => p.stock >= 20);
-    next = 0;
-  }
-  /** A product no other test of this file used (each test moves stock). */
-  const fresh = (): { id: string; stock: number } => {
-    const p = products[next++];
-    if (!p) throw new Error("seed catalog ran out of products with stock >= 20");
-    return p;
-  };
-  const stockOf = async (id: string): Promise<number> => Number((await catalogDb.get<{ stock: number }>("SELECT stock FROM products WHERE id = ?", id))?.stock);
-  const reservation = async (id: string): Promise<string | undefined> => (await catalogDb.get<{ status: string }>("SELECT status FROM reservations WHERE id = ?", id))?.status;
-  const intents = async (): Promise<{ order_id: string; swept: number | boolean }[]> =>
-    orderDb.all("SELECT order_id, swept_at IS NOT NULL AS swept FROM reservation_intents");
-  const orderCount = async (accountId: string): Promise<number> => Number((await orderDb.get<{ n: number }>("SELECT count(*) AS n FROM orders WHERE account_id = ?", accountId))?.n);
-  const createOrder = (productId: string, quantity: number, who: Identity) =>
-    parts.query<{ createOrder: { id: string; status: string } }>("order", CREATE, { input: { items: [{ productId, quantity }] } }, who);
-  const codes = (r: ExecutionResult): unknown[] => (r.errors ?? []).map((e) => e.extensions?.["code"]);
-
-  /** A second saga store on the order database (as another order instance would have). */
-  async function withSagaStore(fn: (sagas: SagaStore) => Promise<void>): Promise<void> {
-    const d = resolveDatabase(parts.config, "order");
-    if (d.kind === "sqlite") {
-      const conn = openSqlite(d.path);
-      try {
-        await fn(new SqliteSagaStore(conn));
-      } finally {
-        conn.close();
-      }
-    } else {
-      const sql = openPostgres(d.url, { poolMax: 2 });
-      try {
-        await fn(new PostgresSagaStore(sql));
-      } finally {
-        await sql.end({ timeout: 5 });
-      }
+    async function start(kind: DatabaseKind): Promise<void> {
+      dataDir = mkdtempSync(join(tmpdir(), "switchyard-intents-"));
+      const url = kind === "postgres" ? await freshPostgresDatabase() : undefined;
+      const config = testConfig({
+        dataDir,
+        seed: true,
+        orderIntentGraceS: GRACE_S,
+        // Unpaid orders are not cancelled during these tests: only the intent sweeper moves stock.
+        orderPaymentTimeoutS: 900,
+        breakerResetMs: 200,
+        ...(url ? { databaseUrl: url } : {}),
+      });
+      if (url) await prepareDatabases(config, ["catalog", "payment", "order"]);
+      parts = new Parts(config);
+      await parts.startCatalog();
+      await parts.startOrder();
+      catalogDb = openProbe(resolveDatabase(config, "catalog"));
+      orderDb = openProbe(resolveDatabase(config, "order"));
+      const r = await parts.query<{ products: { edges: { node: { id: string; stock: number } }[] } }>("catalog", PRODUCTS);
+      products = (r.data?.products.edges ?? []).map((e) => e.node).filter((p) => p.stock >= 20);
+      next = 0;
     }
-  }
-
-  beforeEach(async () => start(db), 60_000);
-  afterEach(async () => {
-    await catalogDb?.close();
-    await orderDb?.close();
-    await parts?.stop();
-    rmSync(dataDir, { recursive: true, force: true });
-  }, 30_000);
-
-  test("an order not written within the grace: its stock is back within grace + one sweep, and the late write then fails", async () => {
-    const p = fresh();
-    const who = user();
-    let open!: () => void;
-    const gate = new Promise<void>((r) => (open = r));
-    parts.delayWrite = () => gate;
-    const pending = createOrder(p.id, 2, who);
-    // Reserved in the catalog; the order write hangs (a paused process, a lost reply).
-    await until(async () => (await stockOf(p.id)) === p.stock - 2, 5000);
-    const reservedAt = Date.now();
-    await until(async () => (await stockOf(p.id)) === p.stock, GRACE_S * 1000 + SLACK_MS);
-    expect(Date.now() - reservedAt).toBeGreaterThanOrEqual(GRACE_S * 1000 - 250);
-    // The intent stays until the catalog confirmed, then goes.
-    await until(async () => (await intents()).length === 0, 2000);
-
-    // The write comes back after the sweeper won: refused, nothing written, stock not released twice.
-    open();
-    const r = await pending;
-    expect(codes(r)).toEqual(["SERVICE_UNAVAILABLE"]);
-    expect(r.errors?.[0]?.extensions?.["reason"]).toBe("RESERVATION_EXPIRED");
-    expect(await orderCount(who.accountId)).toBe(0);
-    expect(await stockOf(p.id)).toBe(p.stock);
-  }, 30_000);
-
-  test("the release is retried while the catalog is unreachable, and goes through once it is back", async () => {
-    const p = fresh();
-    const who = user();
-    let open!: () => void;
-    const gate = new Promise<void>((r) => (open = r));
-    parts.delayWrite = () => gate;
-    const pending = createOrder(p.id, 3, who);
-    await until(async () => (await stockOf(p.id)) === p.stock - 3, 5000);
-
-    await parts.catalog?.stop();
-    // Swept (the order can no longer be written), but not released: the catalog does not answer.
-    await until(async () => (await intents()).some((i) => Boolean(i.swept)), GRACE_S * 1000 + SLACK_MS);
-    // Several more passes fail (no responders, then the open breaker); the intent is kept for the next.
-    await Bun.sleep(1500);
-    expect((await intents()).map((i) => Boolean(i.swept))).toEqual([true]);
-    expect(await stockOf(p.id)).toBe(p.stock - 3);
-
-    await parts.startCatalog();
-    await until(async () => (await stockOf(p.id)) === p.stock && (await intents()).length === 0, 5000);
-
-    open();
-    expect(codes(await pending)).toEqual(["SERVICE_UNAVAILABLE"]);
-    expect(await orderCount(who.accountId)).toBe(0);
-    expect(await stockOf(p.id)).toBe(p.stock);
-  }, 30_000);
-
-  test("slow order writes racing the sweeper: exactly one wins each, no stock lost or released under a written (then paid) order", async () => {
-    const p = fresh();
-    const who = user();
-    // Writes finishing well before, just before, just after and well after the grace period.
-    const delays = [100, 700, 950, 1050, 1150, 1300, 2500];
-    const delayOf = new Map<string, number>();
-    let n = 0;
-    parts.delayWrite = (o) => {
-      const ms = delays[n++ % delays.length] as number;
-      delayOf.set(o.id, ms);
-      return Bun.sleep(ms);
+    /** A product no other test of this file used (each test moves stock). */
+    const fresh = (): { id: string; stock: number } => {
+      const p = products[next++];
+      if (!p) throw new Error("seed catalog ran out of products with stock >= 20");
+      return p;
     };
-    const results = await Promise.all(Array.from({ length: 14 }, () => createOrder(p.id, 1, who)));
+    const stockOf = async (id: string): Promise<number> =>
+      Number((await catalogDb.get<{ stock: number }>("SELECT stock FROM products WHERE id = ?", id))?.stock);
+    const reservation = async (id: string): Promise<string | undefined> =>
+      (await catalogDb.get<{ status: string }>("SELECT status FROM reservations WHERE id = ?", id))?.status;
+    const intents = async (): Promise<{ order_id: string; swept: number | boolean }[]> =>
+      orderDb.all("SELECT order_id, swept_at IS NOT NULL AS swept FROM reservation_intents");
+    const orderCount = async (accountId: string): Promise<number> =>
+      Number((await orderDb.get<{ n: number }>("SELECT count(*) AS n FROM orders WHERE account_id = ?", accountId))?.n);
+    const createOrder = (productId: string, quantity: number, who: Identity) =>
+      parts.query<{ createOrder: { id: string; status: string } }>("order", CREATE, { input: { items: [{ productId, quantity }] } }, who);
+    const codes = (r: ExecutionResult): unknown[] => (r.errors ?? []).map((e) => e.extensions?.["code"]);
 
-    const created = results.flatMap((r) => (r.data?.createOrder ? [r.data.createOrder.id] : []));
-    const refused = results.filter((r) => !r.data?.createOrder);
-    // No written order lost its stock to the sweeper, and no refused one kept any.
-    await until(async () => (await intents()).length === 0, GRACE_S * 1000 + SLACK_MS);
-    for (const id of created) expect({ id, reservation: await reservation(id) }).toEqual({ id, reservation: "held" });
-    expect(await stockOf(p.id)).toBe(p.stock - created.length);
-    for (const r of refused) expect(codes(r)).toEqual(["SERVICE_UNAVAILABLE"]);
-    // Both outcomes happen: writes well inside the grace succeed, the 2.5 s ones are too late.
-    expect(created.length).toBeGreaterThanOrEqual(4);
-    expect(refused.length).toBeGreaterThanOrEqual(2);
-    for (const id of created) expect(delayOf.get(id)).toBeLessThan(2500);
-
-    // Pay every order that was written; then let the sweeper run several more passes.
-    parts.delayWrite = async () => {};
-    for (const id of created) {
-      const paid = await parts.query<{ payOrder: { status: string } }>("order", PAY, { id, token: "tok_visa" }, who);
-      expect(paid.data?.payOrder.status).toBe("PAID");
+    /** A second saga store on the order database (as another order instance would have). */
+    async function withSagaStore(fn: (sagas: SagaStore) => Promise<void>): Promise<void> {
+      const d = resolveDatabase(parts.config, "order");
+      if (d.kind === "sqlite") {
+        const conn = openSqlite(d.path);
+        try {
+          await fn(new SqliteSagaStore(conn));
+        } finally {
+          conn.close();
+        }
+      } else {
+        const sql = openPostgres(d.url, { poolMax: 2 });
+        try {
+          await fn(new PostgresSagaStore(sql));
+        } finally {
+          await sql.end({ timeout: 5 });
+        }
+      }
     }
-    await until(async () => (await intents()).length === 0, GRACE_S * 1000 + SLACK_MS);
-    await Bun.sleep(1000);
 
-    // Every written order keeps its stock (committed once paid); every refused one holds none.
-    expect(await orderCount(who.accountId)).toBe(created.length);
-    expect(await stockOf(p.id)).toBe(p.stock - created.length);
-    await until(async () => {
-      for (const id of created) if ((await reservation(id)) !== "committed") return false;
-      return true;
-    }, 5000);
-    const held = Number((await catalogDb.get<{ n: number }>("SELECT count(*) AS n FROM reservations WHERE status = 'held'"))?.n);
-    expect(held).toBe(0);
-  }, 60_000);
+    beforeEach(async () => start(db), 60_000);
+    afterEach(async () => {
+      await catalogDb?.close();
+      await orderDb?.close();
+      await parts?.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }, 30_000);
 
-  test("sweeping is a compare-and-set, and a swept intent no longer counts as an unpaid order (ORDER_MAX_PENDING)", async () => {
-    await withSagaStore(async (sagas) => {
-      const accountId = newId();
-      const limit = { accountId, maxPending: 1 };
-      const [first, second] = [newId(), newId()];
-      await sagas.addIntent(first, limit);
-      // The account's one order is being placed: a second one is refused.
-      await expect(sagas.addIntent(second, limit)).rejects.toMatchObject({ code: "LIMIT_EXCEEDED" });
-      // Too young to be stale; then swept once: a second sweep (another instance) loses.
-      expect(await sagas.staleIntents(60_000, 10)).toEqual([]);
-      expect(await sagas.sweepIntent(first)).toBe(true);
-      expect(await sagas.sweepIntent(first)).toBe(false);
-      expect(await sagas.staleIntents(60_000, 10)).toEqual([{ orderId: first, orderExists: false, swept: true }]);
-      // Its order can never be written, so it does not hold the account's slot while its release is pending.
-      await sagas.addIntent(second, limit);
-    });
-  }, 30_000);
-});
+    test("an order not written within the grace: its stock is back within grace + one sweep, and the late write then fails", async () => {
+      const p = fresh();
+      const who = user();
+      let open!: () => void;
+      const gate = new Promise<void>((r) => (open = r));
+      parts.delayWrite = () => gate;
+      const pending = createOrder(p.id, 2, who);
+      // Reserved in the catalog; the order write hangs (a paused process, a lost reply).
+      await until(async () => (await stockOf(p.id)) === p.stock - 2, 5000);
+      const reservedAt = Date.now();
+      await until(async () => (await stockOf(p.id)) === p.stock, GRACE_S * 1000 + SLACK_MS);
+      expect(Date.now() - reservedAt).toBeGreaterThanOrEqual(GRACE_S * 1000 - 250);
+      // The intent stays until the catalog confirmed, then goes.
+      await until(async () => (await intents()).length === 0, 2000);
+
+      // The write comes back after the sweeper won: refused, nothing written, stock not released twice.
+      open();
+      const r = await pending;
+      expect(codes(r)).toEqual(["SERVICE_UNAVAILABLE"]);
+      expect(r.errors?.[0]?.extensions?.["reason"]).toBe("RESERVATION_EXPIRED");
+      expect(await orderCount(who.accountId)).toBe(0);
+      expect(await stockOf(p.id)).toBe(p.stock);
+    }, 30_000);
+
+    test("the release is retried while the catalog is unreachable, and goes through once it is back", async () => {
+      const p = fresh();
+      const who = user();
+      let open!: () => void;
+      const gate = new Promise<void>((r) => (open = r));
+      parts.delayWrite = () => gate;
+      const pending = createOrder(p.id, 3, who);
+      await until(async () => (await stockOf(p.id)) === p.stock - 3, 5000);
+
+      await parts.catalog?.stop();
+      // Swept (the order can no longer be written), but not released: the catalog does not answer.
+      await until(async () => (await intents()).some((i) => Boolean(i.swept)), GRACE_S * 1000 + SLACK_MS);
+      // Several more passes fail (no responders, then the open breaker); the intent is kept for the next.
+      await Bun.sleep(1500);
+      expect((await intents()).map((i) => Boolean(i.swept))).toEqual([true]);
+      expect(await stockOf(p.id)).toBe(p.stock - 3);
+
+      await parts.startCatalog();
+      await until(async () => (await stockOf(p.id)) === p.stock && (await intents()).length === 0, 5000);
+
+      open();
+      expect(codes(await pending)).toEqual(["SERVICE_UNAVAILABLE"]);
+      expect(await orderCount(who.accountId)).toBe(0);
+      expect(await stockOf(p.id)).toBe(p.stock);
+    }, 30_000);
+
+    test("slow order writes racing the sweeper: exactly one wins each, no stock lost or released under a written (then paid) order", async () => {
+      const p = fresh();
+      const who = user();
+      // Writes finishing well before, just before, just after and well after the grace period.
+      const delays = [100, 700, 950, 1050, 1150, 1300, 2500];
+      const delayOf = new Map<string, number>();
+      let n = 0;
+      parts.delayWrite = (o) => {
+        const ms = delays[n++ % delays.length] as number;
+        delayOf.set(o.id, ms);
+        return Bun.sleep(ms);
+      };
+      const results = await Promise.all(Array.from({ length: 14 }, () => createOrder(p.id, 1, who)));
+
+      const created = results.flatMap((r) => (r.data?.createOrder ? [r.data.createOrder.id] : []));
+      const refused = results.filter((r) => !r.data?.createOrder);
+      // No written order lost its stock to the sweeper, and no refused one kept any.
+      await until(async () => (await intents()).length === 0, GRACE_S * 1000 + SLACK_MS);
+      for (const id of created) expect({ id, reservation: await reservation(id) }).toEqual({ id, reservation: "held" });
+      expect(await stockOf(p.id)).toBe(p.stock - created.length);
+      for (const r of refused) expect(codes(r)).toEqual(["SERVICE_UNAVAILABLE"]);
+      // Both outcomes happen: writes well inside the grace succeed, the 2.5 s ones are too late.
+      expect(created.length).toBeGreaterThanOrEqual(4);
+      expect(refused.length).toBeGreaterThanOrEqual(2);
+      for (const id of created) expect(delayOf.get(id)).toBeLessThan(2500);
+
+      // Pay every order that was written; then let the sweeper run several more passes.
+      parts.delayWrite = async () => {};
+      for (const id of created) {
+        const paid = await parts.query<{ payOrder: { status: string } }>("order", PAY, { id, token: "tok_visa" }, who);
+        expect(paid.data?.payOrder.status).toBe("PAID");
+      }
+      await until(async () => (await intents()).length === 0, GRACE_S * 1000 + SLACK_MS);
+      await Bun.sleep(1000);
+
+      // Every written order keeps its stock (committed once paid); every refused one holds none.
+      expect(await orderCount(who.accountId)).toBe(created.length);
+      expect(await stockOf(p.id)).toBe(p.stock - created.length);
+      await until(async () => {
+        for (const id of created) if ((await reservation(id)) !== "committed") return false;
+        return true;
+      }, 5000);
+      const held = Number((await catalogDb.get<{ n: number }>("SELECT count(*) AS n FROM reservations WHERE status = 'held'"))?.n);
+      expect(held).toBe(0);
+    }, 60_000);
+
+    test("sweeping is a compare-and-set, and a swept intent no longer counts as an unpaid order (ORDER_MAX_PENDING)", async () => {
+      await withSagaStore(async (sagas) => {
+        const accountId = newId();
+        const limit = { accountId, maxPending: 1 };
+        const [first, second] = [newId(), newId()];
+        await sagas.addIntent(first, limit);
+        // The account's one order is being placed: a second one is refused.
+        await expect(sagas.addIntent(second, limit)).rejects.toMatchObject({ code: "LIMIT_EXCEEDED" });
+        // Too young to be stale; then swept once: a second sweep (another instance) loses.
+        expect(await sagas.staleIntents(60_000, 10)).toEqual([]);
+        expect(await sagas.sweepIntent(first)).toBe(true);
+        expect(await sagas.sweepIntent(first)).toBe(false);
+        expect(await sagas.staleIntents(60_000, 10)).toEqual([{ orderId: first, orderExists: false, swept: true }]);
+        // Its order can never be written, so it does not hold the account's slot while its release is pending.
+        await sagas.addIntent(second, limit);
+      });
+    }, 30_000);
+  });

@@ -61,13 +61,20 @@ function suite(db: (typeof DATABASES)[number], overrides: Partial<Config>) {
   }, 30_000);
 
   const product = async (priceCents: number, stock = 1000): Promise<string> => {
-    const r = await s.h.query<{ createProduct: { id: string } }>("catalog", CREATE_PRODUCT, { input: { name: `Item ${++s.seq}`, description: "", priceCents, categoryId: s.categoryId, stock } }, ADMIN);
+    const r = await s.h.query<{ createProduct: { id: string } }>(
+      "catalog",
+      CREATE_PRODUCT,
+      { input: { name: `Item ${++s.seq}`, description: "", priceCents, categoryId: s.categoryId, stock } },
+      ADMIN,
+    );
     expect(r.errors).toBeUndefined();
     return r.data?.createProduct.id as string;
   };
-  const stock = async (id: string): Promise<number> => (await s.h.query<{ product: { stock: number } }>("catalog", STOCK, { id })).data?.product.stock as number;
+  const stock = async (id: string): Promise<number> =>
+    (await s.h.query<{ product: { stock: number } }>("catalog", STOCK, { id })).data?.product.stock as number;
   const createOrder = (items: Line[], who: Identity) => s.h.query<{ createOrder: OrderOut }>("order", CREATE, { input: { items } }, who);
-  const n = async (probe: DbProbe, sql: string, ...params: string[]): Promise<number> => Number((await probe.get<{ n: number | string }>(sql, ...params))?.n ?? 0);
+  const n = async (probe: DbProbe, sql: string, ...params: string[]): Promise<number> =>
+    Number((await probe.get<{ n: number | string }>(sql, ...params))?.n ?? 0);
   /** What one more order would leave behind: orders, intents, order.created events, catalog reservations. */
   const footprint = async (accountId: string) => ({
     orders: await n(s.orderDb, "SELECT count(*) AS n FROM orders WHERE account_id = ?", accountId),
@@ -159,7 +166,9 @@ for (const db of DATABASES) {
       expect(fourth.errors).toBeUndefined();
       await t.refused([{ productId: p, quantity: 1 }], who, "ORDER_MAX_PENDING", 3);
       // Cancelled: room again.
-      expect((await t.s.h.query<{ cancelOrder: { status: string } }>("order", CANCEL, { id: ids[1] }, who)).data?.cancelOrder.status).toBe("CANCELLED");
+      expect((await t.s.h.query<{ cancelOrder: { status: string } }>("order", CANCEL, { id: ids[1] }, who)).data?.cancelOrder.status).toBe(
+        "CANCELLED",
+      );
       expect((await t.createOrder([{ productId: p, quantity: 1 }], who)).errors).toBeUndefined();
     });
 
@@ -189,7 +198,12 @@ for (const db of DATABASES) {
       const ext = await t.refused([{ productId: p, quantity: 100 }], who, "ORDER_MAX_TOTAL_CENTS", 2_147_483_647);
       expect(ext["totalCents"]).toBe(9_999_999_900);
       // The account still reads fine (it has no order).
-      const r = await t.s.h.query<{ _entities: { orders: unknown[] }[] }>("order", ACCOUNT_ORDERS, { r: [{ __typename: "Account", id: who.accountId }] }, who);
+      const r = await t.s.h.query<{ _entities: { orders: unknown[] }[] }>(
+        "order",
+        ACCOUNT_ORDERS,
+        { r: [{ __typename: "Account", id: who.accountId }] },
+        who,
+      );
       expect(r.errors).toBeUndefined();
       expect(r.data?._entities[0]?.orders).toEqual([]);
     });
@@ -199,16 +213,43 @@ for (const db of DATABASES) {
       const rest = await t.product(47_483_647);
       const over = await t.product(47_483_648);
       const who = customer();
-      await t.refused([{ productId: big, quantity: 21 }, { productId: over, quantity: 1 }], who, "ORDER_MAX_TOTAL_CENTS", 2_147_483_647);
-      const r = await t.createOrder([{ productId: big, quantity: 21 }, { productId: rest, quantity: 1 }], who);
+      await t.refused(
+        [
+          { productId: big, quantity: 21 },
+          { productId: over, quantity: 1 },
+        ],
+        who,
+        "ORDER_MAX_TOTAL_CENTS",
+        2_147_483_647,
+      );
+      const r = await t.createOrder(
+        [
+          { productId: big, quantity: 21 },
+          { productId: rest, quantity: 1 },
+        ],
+        who,
+      );
       expect(r.errors).toBeUndefined();
       const order = r.data?.createOrder as OrderOut;
       expect(order.total).toEqual({ cents: 2_147_483_647, amount: "21474836.47", currency: "USD" });
-      expect(order.items.map((i) => i.lineTotal)).toEqual([{ cents: 2_100_000_000, amount: "21000000.00" }, { cents: 47_483_647, amount: "474836.47" }]);
-      const read = await t.s.h.query<{ _entities: { orders: { total: { cents: number } }[] }[] }>("order", ACCOUNT_ORDERS, { r: [{ __typename: "Account", id: who.accountId }] }, who);
+      expect(order.items.map((i) => i.lineTotal)).toEqual([
+        { cents: 2_100_000_000, amount: "21000000.00" },
+        { cents: 47_483_647, amount: "474836.47" },
+      ]);
+      const read = await t.s.h.query<{ _entities: { orders: { total: { cents: number } }[] }[] }>(
+        "order",
+        ACCOUNT_ORDERS,
+        { r: [{ __typename: "Account", id: who.accountId }] },
+        who,
+      );
       expect(read.errors).toBeUndefined();
       expect(read.data?._entities[0]?.orders.map((o) => o.total.cents)).toEqual([2_147_483_647]);
-      const paid = await t.s.h.query<{ payOrder: { status: string; total: { cents: number } } }>("order", PAY, { id: order.id, token: "tok_visa" }, who);
+      const paid = await t.s.h.query<{ payOrder: { status: string; total: { cents: number } } }>(
+        "order",
+        PAY,
+        { id: order.id, token: "tok_visa" },
+        who,
+      );
       expect(paid.errors).toBeUndefined();
       expect(paid.data?.payOrder).toMatchObject({ status: "PAID", total: { cents: 2_147_483_647 } });
     });
@@ -229,13 +270,29 @@ for (const db of DATABASES) {
         const paid = await t.s.h.query<{ payOrder: { status: string } }>("order", PAY, { id: order.id, token }, who);
         expect(paid.errors).toBeUndefined();
         expect(paid.data?.payOrder.status).toBe("PAID");
-        const payment = await t.s.h.query<{ _entities: { payment: unknown }[] }>("payment", PAYMENT_OF, { r: [{ __typename: "Order", id: order.id }] }, who);
-        expect(payment.data?._entities[0]?.payment).toEqual({ status: "CAPTURED", amount: { cents: 0, amount: "0.00" }, providerReference: null, chargeRequired: false });
+        const payment = await t.s.h.query<{ _entities: { payment: unknown }[] }>(
+          "payment",
+          PAYMENT_OF,
+          { r: [{ __typename: "Order", id: order.id }] },
+          who,
+        );
+        expect(payment.data?._entities[0]?.payment).toEqual({
+          status: "CAPTURED",
+          amount: { cents: 0, amount: "0.00" },
+          providerReference: null,
+          chargeRequired: false,
+        });
         // The catalog commits the reservation on the PAID event: the units stay sold.
-        await until(async () => (await t.s.catalogDb.get<{ status: string }>("SELECT status FROM reservations WHERE id = ?", order.id))?.status === "committed", 5000);
+        await until(
+          async () =>
+            (await t.s.catalogDb.get<{ status: string }>("SELECT status FROM reservations WHERE id = ?", order.id))?.status === "committed",
+          5000,
+        );
         expect(await t.stock(free)).toBe(3);
         const events = await t.s.orderDb.all<{ payload: unknown }>("SELECT payload FROM outbox WHERE subject = 'order.status_changed'");
-        const mine = events.map((e) => (typeof e.payload === "string" ? JSON.parse(e.payload) : e.payload) as { orderId: string; status: string }).filter((e) => e.orderId === order.id);
+        const mine = events
+          .map((e) => (typeof e.payload === "string" ? JSON.parse(e.payload) : e.payload) as { orderId: string; status: string })
+          .filter((e) => e.orderId === order.id);
         expect(mine.map((e) => e.status)).toEqual(["PAID"]);
         // Paying again returns the PAID order (no second payment).
         const again = await t.s.h.query<{ payOrder: { status: string } }>("order", PAY, { id: order.id, token }, who);

@@ -38,7 +38,11 @@ for (const db of DATABASES) {
 
     beforeEach(async () => {
       // Sweeps every 250 ms (ORDER_PAYMENT_TIMEOUT_S / 4), so resumed sagas are picked up fast.
-      h = await startModules([catalogModule, createPaymentModule(), createOrderModule()], { seed: true, orderPaymentTimeoutS: 1, paymentProviderTimeoutMs: 200 }, { database: db });
+      h = await startModules(
+        [catalogModule, createPaymentModule(), createOrderModule()],
+        { seed: true, orderPaymentTimeoutS: 1, paymentProviderTimeoutMs: 200 },
+        { database: db },
+      );
       orderDb = openProbe(h.database("order"));
       paymentDb = openProbe(h.database("payment"));
       const d = h.database("order");
@@ -52,7 +56,7 @@ for (const db of DATABASES) {
         closeSagas = () => sql.end({ timeout: 5 });
       }
       const r = await h.query<{ products: { edges: { node: { id: string; stock: number } }[] } }>("catalog", PRODUCTS);
-      productId = (r.data?.products.edges.find((e) => e.node.stock >= 10)?.node.id) as string;
+      productId = r.data?.products.edges.find((e) => e.node.stock >= 10)?.node.id as string;
     }, 60_000);
     afterEach(async () => {
       await closeSagas();
@@ -62,16 +66,27 @@ for (const db of DATABASES) {
     }, 30_000);
 
     const stock = async () => {
-      const r = await h.query<{ product: { stock: number } }>("catalog", `query($id: ID!) { product(id: $id) { stock } }`, { id: productId });
+      const r = await h.query<{ product: { stock: number } }>("catalog", `query($id: ID!) { product(id: $id) { stock } }`, {
+        id: productId,
+      });
       return r.data?.product.stock as number;
     };
     const createOrder = async () => {
-      const r = await h.query<{ createOrder: { id: string; total: { cents: number; currency: string } } }>("order", CREATE, { input: { items: [{ productId, quantity: 3 }] } }, user);
+      const r = await h.query<{ createOrder: { id: string; total: { cents: number; currency: string } } }>(
+        "order",
+        CREATE,
+        { input: { items: [{ productId, quantity: 3 }] } },
+        user,
+      );
       expect(r.errors).toBeUndefined();
       return r.data?.createOrder as { id: string; total: { cents: number; currency: string } };
     };
     const status = async (id: string) => (await h.query<{ order: { status: string } }>("order", ORDER, { id }, user)).data?.order.status;
-    const sagaRow = (orderId: string) => orderDb.get<{ step: string; status: string; failure_code: string | null }>("SELECT step, status, failure_code FROM payment_sagas WHERE order_id = ?", orderId);
+    const sagaRow = (orderId: string) =>
+      orderDb.get<{ step: string; status: string; failure_code: string | null }>(
+        "SELECT step, status, failure_code FROM payment_sagas WHERE order_id = ?",
+        orderId,
+      );
     const payments = (orderId: string) => paymentDb.all<{ status: string }>("SELECT status FROM payments WHERE order_id = ?", orderId);
 
     /** A saga record as payOrder writes it, at `step`, with its lease expired (its driver died). */
@@ -79,11 +94,25 @@ for (const db of DATABASES) {
       const paymentId = newId();
       const now = new Date().toISOString();
       return {
-        orderId: order.id, paymentId, accountId: user.accountId, token: "tok_visa", amountCents: order.total.cents, currency: order.total.currency,
-        step: "AUTHORIZE", status: "RUNNING", failureCode: null, failureMessage: null,
-        authorizeKey: `${order.id}:${paymentId}:authorize`, captureKey: `${order.id}:${paymentId}:capture`,
-        voidKey: `${order.id}:${paymentId}:void`, refundKey: `${order.id}:${paymentId}:refund`,
-        attempts: 0, leaseUntil: 0, createdAt: now, updatedAt: now, ...over,
+        orderId: order.id,
+        paymentId,
+        accountId: user.accountId,
+        token: "tok_visa",
+        amountCents: order.total.cents,
+        currency: order.total.currency,
+        step: "AUTHORIZE",
+        status: "RUNNING",
+        failureCode: null,
+        failureMessage: null,
+        authorizeKey: `${order.id}:${paymentId}:authorize`,
+        captureKey: `${order.id}:${paymentId}:capture`,
+        voidKey: `${order.id}:${paymentId}:void`,
+        refundKey: `${order.id}:${paymentId}:refund`,
+        attempts: 0,
+        leaseUntil: 0,
+        createdAt: now,
+        updatedAt: now,
+        ...over,
       };
     };
 
@@ -113,7 +142,15 @@ for (const db of DATABASES) {
       const order = await createOrder();
       const saga = orphan(order, {});
       // The dead process had authorized (with the saga's key) but not recorded the step.
-      const auth = await h.call<PaymentReply>(PaymentSubjects.authorize, { idempotencyKey: saga.authorizeKey, paymentId: saga.paymentId, orderId: order.id, accountId: user.accountId, amountCents: saga.amountCents, currency: saga.currency, token: "tok_visa" });
+      const auth = await h.call<PaymentReply>(PaymentSubjects.authorize, {
+        idempotencyKey: saga.authorizeKey,
+        paymentId: saga.paymentId,
+        orderId: order.id,
+        accountId: user.accountId,
+        amountCents: saga.amountCents,
+        currency: saga.currency,
+        token: "tok_visa",
+      });
       expect(auth.status).toBe("AUTHORIZED");
       await sagas.start(saga);
       await until(async () => (await status(order.id)) === "PAID", 10_000);
@@ -128,7 +165,14 @@ for (const db of DATABASES) {
       const order = await createOrder();
       const saga = orphan(order, { step: "MARK_PAID" });
       const pay = { paymentId: saga.paymentId, orderId: order.id };
-      await h.call(PaymentSubjects.authorize, { ...pay, idempotencyKey: saga.authorizeKey, accountId: user.accountId, amountCents: saga.amountCents, currency: saga.currency, token: "tok_visa" });
+      await h.call(PaymentSubjects.authorize, {
+        ...pay,
+        idempotencyKey: saga.authorizeKey,
+        accountId: user.accountId,
+        amountCents: saga.amountCents,
+        currency: saga.currency,
+        token: "tok_visa",
+      });
       await h.call(PaymentSubjects.capture, { ...pay, idempotencyKey: saga.captureKey });
       await sagas.start(saga);
       await until(async () => (await status(order.id)) === "PAID", 10_000);
@@ -139,7 +183,15 @@ for (const db of DATABASES) {
       const before = await stock();
       const order = await createOrder();
       const saga = orphan(order, { step: "VOID", status: "COMPENSATING", failureCode: "PAYMENT_FAILED", failureMessage: "capture failed" });
-      await h.call(PaymentSubjects.authorize, { idempotencyKey: saga.authorizeKey, paymentId: saga.paymentId, orderId: order.id, accountId: user.accountId, amountCents: saga.amountCents, currency: saga.currency, token: "tok_processingError" });
+      await h.call(PaymentSubjects.authorize, {
+        idempotencyKey: saga.authorizeKey,
+        paymentId: saga.paymentId,
+        orderId: order.id,
+        accountId: user.accountId,
+        amountCents: saga.amountCents,
+        currency: saga.currency,
+        token: "tok_processingError",
+      });
       await sagas.start(saga);
       await until(async () => (await status(order.id)) === "PAYMENT_FAILED", 10_000);
       // The order is marked failed first, then the saga's own row moves to DONE (next step).
@@ -156,7 +208,14 @@ for (const db of DATABASES) {
       const order = await createOrder();
       const saga = orphan(order, { step: "VOID", status: "COMPENSATING", failureCode: "PAYMENT_FAILED" });
       const pay = { paymentId: saga.paymentId, orderId: order.id };
-      await h.call(PaymentSubjects.authorize, { ...pay, idempotencyKey: saga.authorizeKey, accountId: user.accountId, amountCents: saga.amountCents, currency: saga.currency, token: "tok_visa" });
+      await h.call(PaymentSubjects.authorize, {
+        ...pay,
+        idempotencyKey: saga.authorizeKey,
+        accountId: user.accountId,
+        amountCents: saga.amountCents,
+        currency: saga.currency,
+        token: "tok_visa",
+      });
       await h.call(PaymentSubjects.capture, { ...pay, idempotencyKey: saga.captureKey });
       await sagas.start(saga);
       await until(async () => (await status(order.id)) === "PAYMENT_FAILED", 10_000);

@@ -2,7 +2,13 @@ import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { AppError } from "../../src/kernel/errors.ts";
 import { newId } from "../../src/kernel/ids.ts";
 import type { Msg } from "../../src/kernel/bus/types.ts";
-import { PaymentEvents, PaymentSubjects, type AuthorizePaymentRequest, type PaymentReply, type PaymentStatusChangedEvent } from "../../src/modules/payment/contract/index.ts";
+import {
+  PaymentEvents,
+  PaymentSubjects,
+  type AuthorizePaymentRequest,
+  type PaymentReply,
+  type PaymentStatusChangedEvent,
+} from "../../src/modules/payment/contract/index.ts";
 import { createPaymentModule } from "../../src/modules/payment/module.ts";
 import { DATABASES, openProbe, until, usePostgres, type DbProbe } from "../helpers/databases.ts";
 import { startModules, type ModuleHarness } from "../helpers/modules.ts";
@@ -129,14 +135,29 @@ for (const db of DATABASES) {
       const refunded = await h.call<PaymentReply>(PaymentSubjects.refund, cmd(req.paymentId, req.orderId));
       expect(refunded.status).toBe("REFUNDED");
       await until(() => events.filter((e) => e.paymentId === req.paymentId).length >= 4);
-      expect(events.filter((e) => e.paymentId === req.paymentId).map((e) => e.status)).toEqual(["PENDING", "AUTHORIZED", "CAPTURED", "REFUNDED"]);
+      expect(events.filter((e) => e.paymentId === req.paymentId).map((e) => e.status)).toEqual([
+        "PENDING",
+        "AUTHORIZED",
+        "CAPTURED",
+        "REFUNDED",
+      ]);
 
       const other = authorizeReq("tok_visa", { amountCents: 0 });
       await h.call<PaymentReply>(PaymentSubjects.authorize, other);
       expect((await h.call<PaymentReply>(PaymentSubjects.void, cmd(other.paymentId, other.orderId))).status).toBe("VOIDED");
       const q = `query($r: [_Any!]!) { _entities(representations: $r) { ... on Order { payment { status amount { cents amount } providerReference chargeRequired } } } }`;
-      const view = await h.query<{ _entities: { payment: unknown }[] }>("payment", q, { r: [{ __typename: "Order", id: req.orderId }] }, { accountId: req.accountId, roles: ["customer"] });
-      expect(view.data?._entities[0]?.payment).toEqual({ status: "REFUNDED", amount: { cents: 0, amount: "0.00" }, providerReference: null, chargeRequired: false });
+      const view = await h.query<{ _entities: { payment: unknown }[] }>(
+        "payment",
+        q,
+        { r: [{ __typename: "Order", id: req.orderId }] },
+        { accountId: req.accountId, roles: ["customer"] },
+      );
+      expect(view.data?._entities[0]?.payment).toEqual({
+        status: "REFUNDED",
+        amount: { cents: 0, amount: "0.00" },
+        providerReference: null,
+        chargeRequired: false,
+      });
     });
 
     test("bad input is refused with BAD_USER_INPUT", async () => {
@@ -151,10 +172,20 @@ for (const db of DATABASES) {
       const req = authorizeReq("tok_visa");
       await h.call(PaymentSubjects.authorize, req);
       const q = `query($r: [_Any!]!) { _entities(representations: $r) { ... on Order { id payment { id status amount { cents currency } providerReference } } } }`;
-      const mine = await h.query<{ _entities: { payment: { id: string; status: string; amount: { cents: number } } | null }[] }>("payment", q, { r: [{ __typename: "Order", id: req.orderId }] }, { accountId: req.accountId, roles: ["customer"] });
+      const mine = await h.query<{ _entities: { payment: { id: string; status: string; amount: { cents: number } } | null }[] }>(
+        "payment",
+        q,
+        { r: [{ __typename: "Order", id: req.orderId }] },
+        { accountId: req.accountId, roles: ["customer"] },
+      );
       expect(mine.errors).toBeUndefined();
       expect(mine.data?._entities[0]?.payment).toMatchObject({ id: req.paymentId, status: "AUTHORIZED", amount: { cents: 2599 } });
-      const other = await h.query<{ _entities: { payment: unknown }[] }>("payment", q, { r: [{ __typename: "Order", id: req.orderId }] }, { accountId: newId(), roles: ["customer"] });
+      const other = await h.query<{ _entities: { payment: unknown }[] }>(
+        "payment",
+        q,
+        { r: [{ __typename: "Order", id: req.orderId }] },
+        { accountId: newId(), roles: ["customer"] },
+      );
       expect(other.data?._entities[0]?.payment).toBeNull();
     });
   });

@@ -38,7 +38,9 @@ describe("trusted bus: forged identities reach no resolver (memory bus)", () => 
   };
   /** switchyard_bus_identity_refused_total of the catalog for `reason`. */
   const refusals = async (reason: string): Promise<number> => {
-    const m = (await metricsRegistry.getSingleMetric("switchyard_bus_identity_refused_total")?.get())?.values.find((v) => v.labels["module"] === "catalog" && v.labels["reason"] === reason);
+    const m = (await metricsRegistry.getSingleMetric("switchyard_bus_identity_refused_total")?.get())?.values.find(
+      (v) => v.labels["module"] === "catalog" && v.labels["reason"] === reason,
+    );
     return m?.value ?? 0;
   };
   /** setStock(0) with `identity` as the header value; expects UNAUTHENTICATED, an unchanged stock and one more refusal counted. */
@@ -53,7 +55,11 @@ describe("trusted bus: forged identities reach no resolver (memory bus)", () => 
 
   beforeAll(async () => {
     h = await startModules([catalogModule], { seed: true });
-    const r = await raw<{ products: { edges: { node: { id: string; stock: number } }[] } }>(`{ products(first: 1) { edges { node { id stock } } } }`, {}, {});
+    const r = await raw<{ products: { edges: { node: { id: string; stock: number } }[] } }>(
+      `{ products(first: 1) { edges { node { id stock } } } }`,
+      {},
+      {},
+    );
     const first = r.data?.products.edges[0]?.node;
     if (!first) throw new Error(JSON.stringify(r));
     productId = first.id;
@@ -83,7 +89,11 @@ describe("trusted bus: forged identities reach no resolver (memory bus)", () => 
   });
 
   test("an identity signed with the deployment's key runs; anonymous public reads still work", async () => {
-    const r = await raw<{ setStock: { stock: number } }>(SET_STOCK, { productId, stock: stock + 1 }, h.kernel.busIdentity.headers(ADMIN, "admin-req"));
+    const r = await raw<{ setStock: { stock: number } }>(
+      SET_STOCK,
+      { productId, stock: stock + 1 },
+      h.kernel.busIdentity.headers(ADMIN, "admin-req"),
+    );
     expect(r.errors).toBeUndefined();
     expect(r.data?.setStock.stock).toBe(stock + 1);
     stock += 1;
@@ -91,9 +101,14 @@ describe("trusted bus: forged identities reach no resolver (memory bus)", () => 
   });
 
   test("a subscription opened with a forged identity is refused before it starts", async () => {
-    const opened = await openStream<ExecutionResult>(h.bus, subgraphStreamSubject("catalog"), { query: ON_STOCK, variables: { id: productId } }, {
-      headers: { [REQUEST_ID_HEADER]: "forged-sub", [IDENTITY_HEADER]: JSON.stringify({ accountId: "mallory", roles: ["admin"] }) },
-    });
+    const opened = await openStream<ExecutionResult>(
+      h.bus,
+      subgraphStreamSubject("catalog"),
+      { query: ON_STOCK, variables: { id: productId } },
+      {
+        headers: { [REQUEST_ID_HEADER]: "forged-sub", [IDENTITY_HEADER]: JSON.stringify({ accountId: "mallory", roles: ["admin"] }) },
+      },
+    );
     expect("result" in opened).toBe(true);
     if (!("result" in opened)) return;
     expect(opened.result.errors?.map((e) => e.extensions?.["code"])).toEqual(["UNAUTHENTICATED"]);

@@ -40,14 +40,20 @@ afterAll(async () => {
 describe("npm run new-module", () => {
   test("refuses invalid and taken names (exit 2, nothing written)", async () => {
     for (const args of [["Bad-Name"], ["gateway"], ["catalog"], []]) {
-      const p = Bun.spawn([process.execPath, join(ROOT, "scripts/new-module.ts"), ...args, "--root", project], { stdout: "pipe", stderr: "pipe" });
+      const p = Bun.spawn([process.execPath, join(ROOT, "scripts/new-module.ts"), ...args, "--root", project], {
+        stdout: "pipe",
+        stderr: "pipe",
+      });
       expect(await p.exited).toBe(2);
     }
     expect(readFileSync(join(project, "src/module-list.ts"), "utf8")).toBe(readFileSync(join(ROOT, "src/module-list.ts"), "utf8"));
   });
 
   test("the CLI writes the module and registers it in src/module-list.ts", async () => {
-    const p = Bun.spawn([process.execPath, join(ROOT, "scripts/new-module.ts"), "review", "--root", project], { stdout: "pipe", stderr: "pipe" });
+    const p = Bun.spawn([process.execPath, join(ROOT, "scripts/new-module.ts"), "review", "--root", project], {
+      stdout: "pipe",
+      stderr: "pipe",
+    });
     expect(await p.exited).toBe(0);
     const list = readFileSync(join(project, "src/module-list.ts"), "utf8");
     expect(list).toContain('import { register as registerReview } from "./modules/review/index.ts";');
@@ -57,18 +63,31 @@ describe("npm run new-module", () => {
   });
 
   test("the project typechecks with it and the module boundaries hold", () => {
-    const tsc = Bun.spawnSync([join(ROOT, "node_modules/.bin/tsc"), "--noEmit", "-p", join(project, "tsconfig.json")], { stdout: "pipe", stderr: "pipe" });
+    const tsc = Bun.spawnSync([join(ROOT, "node_modules/.bin/tsc"), "--noEmit", "-p", join(project, "tsconfig.json")], {
+      stdout: "pipe",
+      stderr: "pipe",
+    });
     expect(tsc.stdout.toString() + tsc.stderr.toString()).toBe("");
     expect(tsc.exitCode).toBe(0);
     const files: SourceFile[] = [];
-    for (const p of new Glob("src/**/*.ts").scanSync({ cwd: project })) files.push({ path: relative(project, join(project, p)), source: readFileSync(join(project, p), "utf8") });
+    for (const p of new Glob("src/**/*.ts").scanSync({ cwd: project }))
+      files.push({ path: relative(project, join(project, p)), source: readFileSync(join(project, p), "utf8") });
     expect(files.some((f) => f.path === join("src", "modules", "review", "contract", "index.ts"))).toBe(true);
     expect(findViolations(files)).toEqual([]);
   });
 
   test("MODULES=all: the new subgraph composes and answers through the gateway (auth, validation, entity)", async () => {
     const port = await freePort();
-    server = spawnChild([process.execPath, join(project, "src/main.ts")], { MODULES: "all", PORT: String(port), OPS_PORT: "0", HOST: "127.0.0.1", DATA_DIR: dataDir, JWT_SECRET: "new-module-test-secret-new-module-test-secret", LOG_LEVEL: "warn", RATE_LIMIT_MAX: "0" });
+    server = spawnChild([process.execPath, join(project, "src/main.ts")], {
+      MODULES: "all",
+      PORT: String(port),
+      OPS_PORT: "0",
+      HOST: "127.0.0.1",
+      DATA_DIR: dataDir,
+      JWT_SECRET: "new-module-test-secret-new-module-test-secret",
+      LOG_LEVEL: "warn",
+      RATE_LIMIT_MAX: "0",
+    });
     await waitHttpOk(server, `http://127.0.0.1:${port}/health/ready`);
     const url = `http://127.0.0.1:${port}/graphql`;
     const anon = client(url);
@@ -79,11 +98,15 @@ describe("npm run new-module", () => {
     );
     const user = client(url, register.token);
     await expectCode(user.request('mutation { createReviewItem(name: "  ") { id } }'), "BAD_USER_INPUT");
-    const { createReviewItem } = await user.request<{ createReviewItem: { id: string; name: string; createdBy: string } }>('mutation { createReviewItem(name: " first ") { id name createdBy } }');
+    const { createReviewItem } = await user.request<{ createReviewItem: { id: string; name: string; createdBy: string } }>(
+      'mutation { createReviewItem(name: " first ") { id name createdBy } }',
+    );
     expect(createReviewItem.name).toBe("first");
     expect(createReviewItem.createdBy).toBe(register.account.id);
     await user.request('mutation { createReviewItem(name: "second") { id } }');
-    const list = await anon.request<{ reviewItems: { name: string }[]; reviewItem: { id: string } | null }>(`{ reviewItems(first: 10) { name } reviewItem(id: "${createReviewItem.id}") { id } }`);
+    const list = await anon.request<{ reviewItems: { name: string }[]; reviewItem: { id: string } | null }>(
+      `{ reviewItems(first: 10) { name } reviewItem(id: "${createReviewItem.id}") { id } }`,
+    );
     expect(list.reviewItems.map((i) => i.name)).toEqual(["second", "first"]);
     expect(list.reviewItem?.id).toBe(createReviewItem.id);
     await expectCode(anon.request("{ reviewItems(first: 1000) { id } }"), "BAD_USER_INPUT");
@@ -91,7 +114,10 @@ describe("npm run new-module", () => {
 
   test.if(WITH_POSTGRES)("its PostgreSQL store migrates, writes the item with its outbox event, and reads it back", async () => {
     const { openPostgresReviewStore } = (await import(join(project, "src/modules/review/storage/postgres.ts"))) as {
-      openPostgresReviewStore(url: string, o: { poolMax: number }): Promise<{
+      openPostgresReviewStore(
+        url: string,
+        o: { poolMax: number },
+      ): Promise<{
         create(i: { id: string; name: string; createdBy: string; createdAt: string }): Promise<unknown>;
         byId(id: string): Promise<{ id: string; name: string; createdAt: string } | null>;
         list(first: number): Promise<{ id: string }[]>;

@@ -43,13 +43,20 @@ describe("npm run start:split, then Ctrl-C", () => {
   test("SIGINT to the foreground process group: the 5 processes stop cleanly first, then NATS, etcd, PostgreSQL; no error logs", async () => {
     const port = await freePort();
     // detached: a process group of its own, like the foreground job of a terminal.
-    const child = spawnChild([process.execPath, "scripts/start-split.ts"], { PORT: String(port), LOG_LEVEL: "info" }, ROOT, { detached: true });
+    const child = spawnChild([process.execPath, "scripts/start-split.ts"], { PORT: String(port), LOG_LEVEL: "info" }, ROOT, {
+      detached: true,
+    });
     const proc = child.proc;
     group = proc.pid;
-    await waitFor("the split topology to be up", () => {
-      if (proc.exitCode !== null) throw new Error(`exited ${proc.exitCode}:\n${child.output()}`);
-      return child.output().includes("Ctrl-C stops everything.");
-    }, 120_000, 200);
+    await waitFor(
+      "the split topology to be up",
+      () => {
+        if (proc.exitCode !== null) throw new Error(`exited ${proc.exitCode}:\n${child.output()}`);
+        return child.output().includes("Ctrl-C stops everything.");
+      },
+      120_000,
+      200,
+    );
     expect(child.output()).toContain(`starting nats-server, etcd, PostgreSQL and ${SPLIT_MODULES.length + 1} processes`);
     expect(child.output()).toContain(`topology is up (${SPLIT_MODULES.length + 1} processes)`);
     const nats = /NATS\s+nats:\/\/127\.0\.0\.1:(\d+)/.exec(child.output())?.[1];
@@ -71,7 +78,13 @@ describe("npm run start:split, then Ctrl-C", () => {
     const errors = shutdown.split("\n").filter((l) => /"level":(5\d|6\d)/.test(l));
     expect(errors).toEqual([]);
     // And the infrastructure is gone too.
-    for (const p of [nats, etcd]) expect(await fetch(`http://127.0.0.1:${p}/`).then(() => "open", () => "closed")).toBe("closed");
+    for (const p of [nats, etcd])
+      expect(
+        await fetch(`http://127.0.0.1:${p}/`).then(
+          () => "open",
+          () => "closed",
+        ),
+      ).toBe("closed");
     group = undefined;
   }, 200_000);
 });

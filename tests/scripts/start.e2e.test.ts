@@ -31,14 +31,27 @@ async function start(cmd: string[]): Promise<{ proc: Child["proc"]; output(): st
   dirs.push(dataDir);
   const port = await freePort();
   const { NODE_ENV: _nodeEnv, JWT_SECRET: _secret, ...env } = process.env;
-  const child = spawnChild(cmd, { ...env, PORT: String(port), OPS_PORT: "0", DATA_DIR: dataDir, LOG_LEVEL: "info" }, ROOT, { inheritEnv: false });
+  const child = spawnChild(cmd, { ...env, PORT: String(port), OPS_PORT: "0", DATA_DIR: dataDir, LOG_LEVEL: "info" }, ROOT, {
+    inheritEnv: false,
+  });
   const proc = child.proc;
   const output = child.output;
-  await waitFor("server ready", async () => {
-    if (proc.exitCode !== null) throw new Error(`exited ${proc.exitCode}: ${output()}`);
-    return output().includes('"msg":"switchyard started') && (await fetch(`http://127.0.0.1:${port}/health/ready`).catch(() => null))?.status === 200;
-  }, 60_000);
-  const started = JSON.parse(output().split("\n").find((l) => l.includes('"msg":"switchyard started')) ?? "{}") as { pid?: number; mode?: string };
+  await waitFor(
+    "server ready",
+    async () => {
+      if (proc.exitCode !== null) throw new Error(`exited ${proc.exitCode}: ${output()}`);
+      return (
+        output().includes('"msg":"switchyard started') &&
+        (await fetch(`http://127.0.0.1:${port}/health/ready`).catch(() => null))?.status === 200
+      );
+    },
+    60_000,
+  );
+  const started = JSON.parse(
+    output()
+      .split("\n")
+      .find((l) => l.includes('"msg":"switchyard started')) ?? "{}",
+  ) as { pid?: number; mode?: string };
   expect(started.mode).toBe("development");
   if (!started.pid) throw new Error(`no pid in the start line:\n${output()}`);
   return { proc, output, port, serverPid: started.pid };
@@ -46,7 +59,12 @@ async function start(cmd: string[]): Promise<{ proc: Child["proc"]; output(): st
 
 async function expectStopped(serverPid: number, port: number): Promise<void> {
   await waitFor("the server process to exit", () => !alive(serverPid), 15_000);
-  expect(await fetch(`http://127.0.0.1:${port}/health/live`).then(() => "answered", () => "refused")).toBe("refused");
+  expect(
+    await fetch(`http://127.0.0.1:${port}/health/live`).then(
+      () => "answered",
+      () => "refused",
+    ),
+  ).toBe("refused");
 }
 
 describe("npm start", () => {

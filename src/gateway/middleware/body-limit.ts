@@ -15,6 +15,7 @@ export const PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE";
 export function bodySizeLimit(maxBytes: number): MiddlewareHandler {
   return bodyLimit({
     maxSize: maxBytes,
-    onError: (c) => graphqlErrorResponse(c, 413, PAYLOAD_TOO_LARGE, `request body is larger than ${maxBytes} bytes`, { extensions: { limit: maxBytes } }),
+    onError: (c) =>
+      graphqlErrorResponse(c, 413, PAYLOAD_TOO_LARGE, `request body is larger than ${maxBytes} bytes`, { extensions: { limit: maxBytes } }),
   });
 }

@@ -30,7 +30,11 @@ export function clientIp(c: Context, trustProxy: boolean): string {
     const fly = c.req.header("fly-client-ip")?.trim();
     if (fly) return fly;
     const xff = c.req.header("x-forwarded-for");
-    const last = xff?.split(",").map((s) => s.trim()).filter(Boolean).pop();
+    const last = xff
+      ?.split(",")
+      .map((s) => s.trim())
+      .filter(Boolean)
+      .pop();
     if (last) return last;
   }
   const env = c.env as BunServerLike | { server?: BunServerLike } | undefined;

@@ -26,5 +26,8 @@ export function graphqlErrorResponse(
   extra: { extensions?: Record<string, unknown>; headers?: Record<string, string> } = {},
 ): Response {
   const requestId = requestIdOf(c);
-  return c.json({ errors: [{ message, extensions: { code, requestId, ...extra.extensions } }] }, status, { "x-request-id": requestId, ...extra.headers });
+  return c.json({ errors: [{ message, extensions: { code, requestId, ...extra.extensions } }] }, status, {
+    "x-request-id": requestId,
+    ...extra.headers,
+  });
 }

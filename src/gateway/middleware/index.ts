@@ -30,7 +30,10 @@ export interface GatewayMiddleware {
 }
 
 export interface GatewayMiddlewareOptions {
-  config: Pick<Config, "corsOrigins" | "maxBodyBytes" | "rateLimitMax" | "rateLimitWindowS" | "trustProxy" | "rateLimitIpMax" | "rateLimitAuthMax">;
+  config: Pick<
+    Config,
+    "corsOrigins" | "maxBodyBytes" | "rateLimitMax" | "rateLimitWindowS" | "trustProxy" | "rateLimitIpMax" | "rateLimitAuthMax"
+  >;
   jwtSecret: string;
   logger: Logger;
   /** NATS connection of the process (split mode): the rate-limit counters are shared through it. */
@@ -47,7 +50,9 @@ export interface GatewayMiddlewareOptions {
  *   which the WebSocket server and the registration/login plugin count against too.
  * @throws when the KV bucket cannot be opened (JetStream disabled on the server).
  */
-export async function createGatewayMiddleware(opts: GatewayMiddlewareOptions): Promise<{ middleware: GatewayMiddleware[]; limits: RateLimits }> {
+export async function createGatewayMiddleware(
+  opts: GatewayMiddlewareOptions,
+): Promise<{ middleware: GatewayMiddleware[]; limits: RateLimits }> {
   const { config } = opts;
   const list: GatewayMiddleware[] = [{ path: "*", handler: securityHeaders() }];
   const limits: RateLimits = {};
@@ -60,12 +65,16 @@ export async function createGatewayMiddleware(opts: GatewayMiddlewareOptions): P
       ? await NatsKvRateLimitStore.open(opts.natsConnection, { windowMs: config.rateLimitWindowS * 1000 })
       : new MemoryRateLimitStore();
     opts.onStop(() => store.close());
-    opts.logger.info({ store: store.kind, ipMax: budgets.ip, accountMax: budgets.account, authMax: budgets.auth, windowS: config.rateLimitWindowS }, "rate limiting on");
+    opts.logger.info(
+      { store: store.kind, ipMax: budgets.ip, accountMax: budgets.account, authMax: budgets.auth, windowS: config.rateLimitWindowS },
+      "rate limiting on",
+    );
     const limiter = (max: number) => (max > 0 ? new RateLimiter(store, { max, windowS: config.rateLimitWindowS }) : undefined);
     limits.ip = limiter(budgets.ip);
     limits.account = limiter(budgets.account);
     limits.auth = limiter(budgets.auth);
-    if (limits.ip || limits.account) list.push({ path: "/graphql", handler: rateLimit({ limits, jwtSecret: opts.jwtSecret, logger: opts.logger }) });
+    if (limits.ip || limits.account)
+      list.push({ path: "/graphql", handler: rateLimit({ limits, jwtSecret: opts.jwtSecret, logger: opts.logger }) });
   }
   list.push({ path: "/graphql", handler: bodySizeLimit(config.maxBodyBytes) });
   return { middleware: list, limits };

@@ -52,7 +52,8 @@ export class MemoryRateLimitStore implements RateLimitStore {
 /** JetStream's API error for a failed compare-and-set (`Nats-Expected-Last-Subject-Sequence`). */
 const WRONG_LAST_SEQUENCE = 10071;
 
-const isCasConflict = (err: unknown, natsError: typeof NatsError): boolean => err instanceof natsError && err.api_error?.err_code === WRONG_LAST_SEQUENCE;
+const isCasConflict = (err: unknown, natsError: typeof NatsError): boolean =>
+  err instanceof natsError && err.api_error?.err_code === WRONG_LAST_SEQUENCE;
 
 export interface NatsKvRateLimitStoreOptions {
   /** Window length, ms: the bucket's TTL (`max_age`), so counters of past windows disappear. */
@@ -100,7 +101,13 @@ export class NatsKvRateLimitStore implements RateLimitStore {
     const { NatsError, StorageType } = await import("nats");
     const timeout = opts.timeoutMs ?? 2000;
     const name = `${opts.bucket ?? "switchyard_ratelimit"}_${Math.ceil(opts.windowMs / 1000)}s`;
-    const kv = await nc.jetstream({ timeout }).views.kv(name, { history: 1, ttl: opts.windowMs, storage: StorageType.Memory, timeout, description: "Switchyard gateway rate-limit counters" });
+    const kv = await nc.jetstream({ timeout }).views.kv(name, {
+      history: 1,
+      ttl: opts.windowMs,
+      storage: StorageType.Memory,
+      timeout,
+      description: "Switchyard gateway rate-limit counters",
+    });
     return new NatsKvRateLimitStore(kv, opts.maxAttempts ?? 25, NatsError);
   }
 

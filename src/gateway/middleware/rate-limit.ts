@@ -175,10 +175,16 @@ export function rateLimit(opts: RateLimitMiddlewareOptions): MiddlewareHandler {
       "ratelimit-reset": String(decision.resetS),
     };
     if (!decision.allowed) {
-      return graphqlErrorResponse(c, 429, RATE_LIMITED, `rate limit of ${decision.limit} requests per window exceeded; retry in ${decision.resetS} s`, {
-        extensions: { retryAfterS: decision.resetS },
-        headers: { ...headers, "retry-after": String(decision.resetS) },
-      });
+      return graphqlErrorResponse(
+        c,
+        429,
+        RATE_LIMITED,
+        `rate limit of ${decision.limit} requests per window exceeded; retry in ${decision.resetS} s`,
+        {
+          extensions: { retryAfterS: decision.resetS },
+          headers: { ...headers, "retry-after": String(decision.resetS) },
+        },
+      );
     }
     await next();
     try {
@@ -197,7 +203,11 @@ export function rateLimit(opts: RateLimitMiddlewareOptions): MiddlewareHandler {
  * @returns the operation's error (`RATE_LIMITED`, `extensions.retryAfterS`) when over a budget,
  *   undefined to let it run; a store failure lets it run (reported to `onStoreError`).
  */
-export async function limitOperation(limits: RateLimits, client: RateLimitClient, onStoreError: (err: unknown) => void): Promise<GraphQLError | undefined> {
+export async function limitOperation(
+  limits: RateLimits,
+  client: RateLimitClient,
+  onStoreError: (err: unknown) => void,
+): Promise<GraphQLError | undefined> {
   let decision: RateLimitDecision | undefined;
   try {
     decision = await hitRequestBudgets(limits, client);

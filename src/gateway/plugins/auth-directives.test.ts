@@ -54,7 +54,10 @@ const resolvers = {
   Item: { cost: (i: { cost: number }) => (calls.push("cost"), i.cost) },
 };
 
-const subgraph: GraphQLSchema = buildSubgraphSchema({ typeDefs: parse(SHOP_SDL), resolvers: resolvers as unknown as GraphQLResolverMap<unknown> });
+const subgraph: GraphQLSchema = buildSubgraphSchema({
+  typeDefs: parse(SHOP_SDL),
+  resolvers: resolvers as unknown as GraphQLResolverMap<unknown>,
+});
 const composed = composeSupergraph([{ name: "shop", sdl: SHOP_SDL }]);
 if (!composed.ok) throw new Error(JSON.stringify(composed.errors));
 const supergraph = getStitchedSchemaFromSupergraphSdl({
@@ -73,7 +76,11 @@ interface Result {
 async function run(query: string, identity: Identity | null): Promise<{ status: number; body: Result }> {
   calls.length = 0;
   const res = await yoga.fetch(
-    new Request("http://localhost/graphql", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query }) }),
+    new Request("http://localhost/graphql", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ query }),
+    }),
     { identity, requestId: "test" },
   );
   return { status: res.status, body: (await res.json()) as Result };
@@ -96,7 +103,13 @@ describe("@authenticated", () => {
   test("no identity: the field is null with UNAUTHENTICATED, other fields resolve, the subgraph never sees it", async () => {
     const { status, body } = await run("{ me items { id name } }", null);
     expect(status).toBe(200);
-    expect(body.data).toEqual({ me: null, items: [{ id: "1", name: "one" }, { id: "2", name: "two" }] });
+    expect(body.data).toEqual({
+      me: null,
+      items: [
+        { id: "1", name: "one" },
+        { id: "2", name: "two" },
+      ],
+    });
     expect(codes(body)).toEqual(["UNAUTHENTICATED"]);
     expect(body.errors?.[0]?.path).toEqual(["me"]);
     expect(calls).toEqual(["items"]);
@@ -147,10 +160,22 @@ describe("@requiresScopes (scopes = roles)", () => {
   test("nested field in a list: OR of AND-ed scope sets", async () => {
     const denied = await run("{ items { id cost } }", { accountId: "s", roles: ["staff"] });
     expect(codes(denied.body)).toEqual(["FORBIDDEN"]);
-    expect(denied.body.data).toEqual({ items: [{ id: "1", cost: null }, { id: "2", cost: null }] });
+    expect(denied.body.data).toEqual({
+      items: [
+        { id: "1", cost: null },
+        { id: "2", cost: null },
+      ],
+    });
     expect(calls).toEqual(["items"]);
     const auditor = await run("{ items { id cost } }", { accountId: "s", roles: ["staff", "auditor"] });
-    expect(auditor.body).toEqual({ data: { items: [{ id: "1", cost: 10 }, { id: "2", cost: 20 }] } });
+    expect(auditor.body).toEqual({
+      data: {
+        items: [
+          { id: "1", cost: 10 },
+          { id: "2", cost: 20 },
+        ],
+      },
+    });
   });
 
   test("fragments and aliases are checked like plain fields", async () => {
@@ -162,14 +187,27 @@ describe("@requiresScopes (scopes = roles)", () => {
 
 describe("selectsProtectedField (the check is skipped for operations without protected fields)", () => {
   test("true for a protected field anywhere (root, nested, fragment, inline fragment); false otherwise", () => {
-    const yes = ["{ me }", "{ items { id cost } }", "query { ...Q } fragment Q on Query { s: secret }", "{ items { ... on Item { cost } } }", 'mutation { createItem(name: "x") { id } }'];
+    const yes = [
+      "{ me }",
+      "{ items { id cost } }",
+      "query { ...Q } fragment Q on Query { s: secret }",
+      "{ items { ... on Item { cost } } }",
+      'mutation { createItem(name: "x") { id } }',
+    ];
     const no = ["{ items { id name } }", "mutation { ping }", "{ __typename items { __typename id } }"];
     for (const q of yes) expect(selectsProtectedField(supergraph, parse(q))).toBe(true);
     for (const q of no) expect(selectsProtectedField(supergraph, parse(q))).toBe(false);
   });
 
   test("an operation without protected fields runs unchecked and unchanged, for any caller", async () => {
-    expect((await run("{ items { id name } }", null)).body).toEqual({ data: { items: [{ id: "1", name: "one" }, { id: "2", name: "two" }] } });
+    expect((await run("{ items { id name } }", null)).body).toEqual({
+      data: {
+        items: [
+          { id: "1", name: "one" },
+          { id: "2", name: "two" },
+        ],
+      },
+    });
     // The same document object is asked once (cached per schema and document).
     const doc = parse("{ items { id } }");
     expect(selectsProtectedField(supergraph, doc)).toBe(false);

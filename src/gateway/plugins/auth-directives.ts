@@ -1,6 +1,20 @@
 import { useGenericAuth, type ValidateUserFnParams } from "@envelop/generic-auth";
 import type { Plugin } from "graphql-yoga";
-import { BREAK, GraphQLError, TypeInfo, getNamedType, isInterfaceType, isObjectType, isUnionType, visit, visitWithTypeInfo, type DocumentNode, type FieldNode, type GraphQLNamedType, type GraphQLSchema } from "graphql";
+import {
+  BREAK,
+  GraphQLError,
+  TypeInfo,
+  getNamedType,
+  isInterfaceType,
+  isObjectType,
+  isUnionType,
+  visit,
+  visitWithTypeInfo,
+  type DocumentNode,
+  type FieldNode,
+  type GraphQLNamedType,
+  type GraphQLSchema,
+} from "graphql";
 import { getDirectiveExtensions } from "@graphql-tools/utils";
 import { ErrorCode } from "../../kernel/errors.ts";
 import type { Identity } from "../../kernel/identity.ts";
@@ -52,14 +66,29 @@ export function useAuthDirectives(): Plugin<GatewayContext> {
     const { onExecute, onSubscribe } = plugin;
     return {
       ...plugin,
-      ...(onExecute ? { onExecute: (payload: Parameters<typeof onExecute>[0]) => (selectsProtectedField(payload.args.schema, payload.args.document) ? onExecute(payload) : undefined) } : {}),
-      ...(onSubscribe ? { onSubscribe: (payload: Parameters<typeof onSubscribe>[0]) => (selectsProtectedField(payload.args.schema, payload.args.document) ? onSubscribe(payload) : undefined) } : {}),
+      ...(onExecute
+        ? {
+            onExecute: (payload: Parameters<typeof onExecute>[0]) =>
+              selectsProtectedField(payload.args.schema, payload.args.document) ? onExecute(payload) : undefined,
+          }
+        : {}),
+      ...(onSubscribe
+        ? {
+            onSubscribe: (payload: Parameters<typeof onSubscribe>[0]) =>
+              selectsProtectedField(payload.args.schema, payload.args.document) ? onSubscribe(payload) : undefined,
+          }
+        : {}),
     } as Plugin<GatewayContext>;
   };
   const init = inner.onPluginInit;
   return {
     ...inner,
-    ...(init ? { onPluginInit: (ctx: Parameters<typeof init>[0]) => init({ ...ctx, addPlugin: (p) => ctx.addPlugin(guard(p as Plugin<GatewayContext>)) }) } : {}),
+    ...(init
+      ? {
+          onPluginInit: (ctx: Parameters<typeof init>[0]) =>
+            init({ ...ctx, addPlugin: (p) => ctx.addPlugin(guard(p as Plugin<GatewayContext>)) }),
+        }
+      : {}),
   } as Plugin<GatewayContext>;
 }
 

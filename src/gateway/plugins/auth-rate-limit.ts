@@ -22,7 +22,11 @@ import type { GatewayPlugin } from "./types.ts";
  * (through inline fragments and fragment spreads; `@skip`/`@include` are not evaluated, so a
  * skipped field counts too). 0 for a query or subscription.
  */
-export function countRootMutationFields(document: DocumentNode, operationName: string | null | undefined, fields: ReadonlySet<string>): number {
+export function countRootMutationFields(
+  document: DocumentNode,
+  operationName: string | null | undefined,
+  fields: ReadonlySet<string>,
+): number {
   const op = getOperationAST(document, operationName);
   if (op?.operation !== "mutation") return 0;
   const fragments = new Map<string, FragmentDefinitionNode>();

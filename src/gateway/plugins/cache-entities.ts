@@ -153,7 +153,11 @@ export function collectCacheEntities(
   };
 
   /** The object type of `value` at an abstract position, from a `__typename` the client selected. */
-  const concreteOf = (type: GraphQLCompositeType, value: Record<string, unknown>, selectionSets: readonly SelectionSetNode[]): GraphQLObjectType | undefined => {
+  const concreteOf = (
+    type: GraphQLCompositeType,
+    value: Record<string, unknown>,
+    selectionSets: readonly SelectionSetNode[],
+  ): GraphQLObjectType | undefined => {
     if (isObjectType(type)) return type;
     for (const candidate of schema.getPossibleTypes(type)) {
       for (const [key, nodes] of collect(candidate, selectionSets)) {
@@ -177,7 +181,12 @@ export function collectCacheEntities(
     for (const runtime of runtimes) walkObject(runtime, obj, selectionSets);
   };
 
-  const walkObject = (runtime: GraphQLObjectType, obj: Record<string, unknown>, selectionSets: readonly SelectionSetNode[], root = false): void => {
+  const walkObject = (
+    runtime: GraphQLObjectType,
+    obj: Record<string, unknown>,
+    selectionSets: readonly SelectionSetNode[],
+    root = false,
+  ): void => {
     const fields = collect(runtime, selectionSets);
     if (!root) {
       ttlOf(runtime.name);

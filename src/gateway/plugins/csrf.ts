@@ -31,9 +31,12 @@ export function useCsrfPrevention(): GatewayPlugin {
       try {
         return inner.onRequestParse?.(payload);
       } catch {
-        throw createGraphQLError(`operation refused as a possible cross-site request forgery: a GET or non-JSON request needs one of the headers ${CSRF_HEADERS.join(", ")}`, {
-          extensions: { code: CSRF_PREVENTED, http: { status: 403 } },
-        });
+        throw createGraphQLError(
+          `operation refused as a possible cross-site request forgery: a GET or non-JSON request needs one of the headers ${CSRF_HEADERS.join(", ")}`,
+          {
+            extensions: { code: CSRF_PREVENTED, http: { status: 403 } },
+          },
+        );
       }
     },
   };

@@ -42,7 +42,12 @@ export function createGatewayPlugins(opts: GatewayPluginOptions): GatewayPlugin[
   plugins.push(...useOperationLimits(opts.part.config));
   plugins.push(useMaskedInternalErrors({ production: !isDevelopment(opts.part.config), logger: opts.part.logger }));
   // Abuse limits: registration/login operations per IP, concurrent subscriptions (SSE; ws.ts counts its own).
-  if (opts.rateLimits) plugins.push(...[useAuthRateLimit({ limits: opts.rateLimits, fields: opts.part.config.rateLimitAuthFields, logger: opts.part.logger })].filter((p) => p !== undefined));
+  if (opts.rateLimits)
+    plugins.push(
+      ...[useAuthRateLimit({ limits: opts.rateLimits, fields: opts.part.config.rateLimitAuthFields, logger: opts.part.logger })].filter(
+        (p) => p !== undefined,
+      ),
+    );
   if (opts.subscriptionSlots) plugins.push(useSubscriptionLimits(opts.subscriptionSlots));
   // Authorization: federation @authenticated / @requiresScopes, field by field.
   plugins.push(useAuthDirectives());

@@ -26,7 +26,12 @@ const useIntrospectionErrorCode = (): GatewayPlugin => ({
       setResult(
         result.map((e) =>
           e.message.startsWith(RULE_MESSAGE)
-            ? new GraphQLError(e.message, { nodes: e.nodes ?? null, source: e.source ?? null, positions: e.positions ?? null, extensions: { ...e.extensions, code: INTROSPECTION_DISABLED } })
+            ? new GraphQLError(e.message, {
+                nodes: e.nodes ?? null,
+                source: e.source ?? null,
+                positions: e.positions ?? null,
+                extensions: { ...e.extensions, code: INTROSPECTION_DISABLED },
+              })
             : e,
         ),
       );

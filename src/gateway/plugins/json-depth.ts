@@ -34,7 +34,9 @@ export function jsonDeeperThan(value: unknown, max: number): boolean {
 export function jsonDepthError(params: { variables?: unknown; extensions?: unknown }, maxDepth: number): GraphQLError | undefined {
   const deep = (["variables", "extensions"] as const).find((k) => jsonDeeperThan(params[k], maxDepth));
   if (!deep) return undefined;
-  return createGraphQLError(`request ${deep} nest deeper than ${maxDepth} levels`, { extensions: { code: JSON_TOO_DEEP, limit: maxDepth, http: { status: 400 } } });
+  return createGraphQLError(`request ${deep} nest deeper than ${maxDepth} levels`, {
+    extensions: { code: JSON_TOO_DEEP, limit: maxDepth, http: { status: 400 } },
+  });
 }
 
 /** The limit as a plugin (none for `maxDepth` 0). */

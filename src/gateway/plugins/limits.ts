@@ -88,10 +88,19 @@ export function useOperationLimits(limits: OperationLimits): GatewayPlugin[] {
   }
   if (limits.maxAliases > 0) {
     // Armor exempts `__typename` aliases by default; they cost a resolver call each all the same.
-    plugins.push(maxAliasesPlugin({ ...common, n: limits.maxAliases, allowList: [], onReject: [reportInto(LIMIT_CODES.maxAliases, limits.maxAliases)] }));
+    plugins.push(
+      maxAliasesPlugin({
+        ...common,
+        n: limits.maxAliases,
+        allowList: [],
+        onReject: [reportInto(LIMIT_CODES.maxAliases, limits.maxAliases)],
+      }),
+    );
   }
   if (limits.maxDirectives > 0) {
-    plugins.push(maxDirectivesPlugin({ ...common, n: limits.maxDirectives, onReject: [reportInto(LIMIT_CODES.maxDirectives, limits.maxDirectives)] }));
+    plugins.push(
+      maxDirectivesPlugin({ ...common, n: limits.maxDirectives, onReject: [reportInto(LIMIT_CODES.maxDirectives, limits.maxDirectives)] }),
+    );
   }
   if (limits.maxCost > 0) {
     plugins.push(costLimitPlugin({ ...common, maxCost: limits.maxCost, onReject: [reportInto(LIMIT_CODES.maxCost, limits.maxCost)] }));

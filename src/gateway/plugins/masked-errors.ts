@@ -22,7 +22,6 @@ import { copyGraphQLError, INTERNAL_SERVER_ERROR, isUnexpectedError } from "../g
 
 export { INTERNAL_SERVER_ERROR, isUnexpectedError };
 
-
 export interface MaskedErrorsOptions {
   /** Replace the message of unexpected errors (`NODE_ENV=production`). */
   production: boolean;
@@ -56,7 +55,11 @@ export function useMaskedInternalErrors(opts: MaskedErrorsOptions): GatewayPlugi
       if (!isUnexpectedError(e)) return e;
       const original = e.originalError as Error;
       opts.logger.error({ err: original, path: e.path, request_id: requestId }, "unexpected error in the gateway");
-      return copyGraphQLError(e, { code: INTERNAL_SERVER_ERROR, requestId }, { message: opts.production ? `internal error (request ${requestId})` : original.message, dropOriginal: true });
+      return copyGraphQLError(
+        e,
+        { code: INTERNAL_SERVER_ERROR, requestId },
+        { message: opts.production ? `internal error (request ${requestId})` : original.message, dropOriginal: true },
+      );
     });
     return { ...result, errors };
   };
@@ -76,7 +79,8 @@ export function useMaskedInternalErrors(opts: MaskedErrorsOptions): GatewayPlugi
       const requestId = (serverContext as { requestId?: unknown }).requestId;
       if (typeof requestId !== "string") return;
       type Single = ExecutionResult & { stringify?: unknown };
-      const tag = (r: Single): Single => (r.errors?.length ? { ...r, errors: r.errors.map((e) => withRequestId(e, requestId, opts.production)) as GraphQLError[] } : r);
+      const tag = (r: Single): Single =>
+        r.errors?.length ? { ...r, errors: r.errors.map((e) => withRequestId(e, requestId, opts.production)) as GraphQLError[] } : r;
       if (isAsyncIterable(result)) setResult(mapAsyncIterator(result, (r) => tag(r) as typeof r));
       else if (Array.isArray(result)) setResult(result.map((r) => tag(r) as typeof r));
       else setResult(tag(result) as typeof result);

@@ -40,7 +40,11 @@ export function useOperationMetrics(): GatewayPlugin {
   const names = new BoundedLabel(200);
   const codes = new BoundedLabel(50);
   const spans = new WeakMap<object, Span>();
-  const countErrors = (errors: readonly (GraphQLError | Error | { extensions?: Record<string, unknown> })[], operation: string, type: string): void => {
+  const countErrors = (
+    errors: readonly (GraphQLError | Error | { extensions?: Record<string, unknown> })[],
+    operation: string,
+    type: string,
+  ): void => {
     for (const e of errors) {
       const code = (e as { extensions?: Record<string, unknown> }).extensions?.["code"];
       graphqlOperationErrors.inc({ operation, type, code: codes.get(typeof code === "string" ? code : "UNKNOWN") });

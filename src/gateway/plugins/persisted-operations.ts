@@ -78,11 +78,14 @@ export function loadPersistedOperationsManifest(path: string): Map<string, strin
   } else if (raw !== null && typeof raw === "object" && !Array.isArray(raw)) {
     entries.push(...Object.entries(raw));
   } else {
-    throw new ManifestError(`persisted operations manifest ${path}: expected { "<sha256>": "<query>" } or an Apollo persisted query manifest`);
+    throw new ManifestError(
+      `persisted operations manifest ${path}: expected { "<sha256>": "<query>" } or an Apollo persisted query manifest`,
+    );
   }
   const out = new Map<string, string>();
   for (const [id, body] of entries) {
-    if (!id || typeof body !== "string" || !body.trim()) throw new ManifestError(`persisted operations manifest ${path}: entry "${id}" needs an id and a non-empty operation text`);
+    if (!id || typeof body !== "string" || !body.trim())
+      throw new ManifestError(`persisted operations manifest ${path}: entry "${id}" needs an id and a non-empty operation text`);
     if (/^[0-9a-f]{64}$/i.test(id) && sha256Hex(body) !== id.toLowerCase()) {
       throw new ManifestError(`persisted operations manifest ${path}: entry "${id}" is not the sha256 of its operation text`);
     }
@@ -101,7 +104,10 @@ interface ApolloManifest {
   operations: { id?: unknown; body?: unknown }[];
 }
 const isApolloManifest = (v: unknown): v is ApolloManifest =>
-  typeof v === "object" && v !== null && (v as { format?: unknown }).format === "apollo-persisted-query-manifest" && Array.isArray((v as { operations?: unknown }).operations);
+  typeof v === "object" &&
+  v !== null &&
+  (v as { format?: unknown }).format === "apollo-persisted-query-manifest" &&
+  Array.isArray((v as { operations?: unknown }).operations);
 
 /** Options of {@link usePersistedOperationsMode}. */
 export interface PersistedOperationsOptions {
@@ -139,7 +145,8 @@ export function usePersistedOperationsMode(opts: PersistedOperationsOptions): Ga
   const manifest = opts.manifest;
   if (!manifest) throw new Error("persisted operations: only mode needs a manifest (PERSISTED_OPERATIONS_FILE)");
   const onlyError = {
-    message: "PersistedQueryOnly: this gateway runs only persisted operations; send extensions.persistedQuery.sha256Hash of a listed operation",
+    message:
+      "PersistedQueryOnly: this gateway runs only persisted operations; send extensions.persistedQuery.sha256Hash of a listed operation",
     extensions: { code: PersistedOperationCode.ONLY, http: { status: 400 } },
   };
   return usePersistedOperations<Record<string, unknown>>({
@@ -158,12 +165,17 @@ export function usePersistedOperationsMode(opts: PersistedOperationsOptions): Ga
  * `PERSISTED_OPERATIONS_FILE`, `APQ_MAX`); undefined when `off`.
  * @throws ManifestError when the `only` manifest cannot be used (the gateway does not start).
  */
-export function persistedOperationsFromConfig(config: Pick<Config, "persistedOperations" | "persistedOperationsFile" | "apqMax">): GatewayPlugin | undefined {
+export function persistedOperationsFromConfig(
+  config: Pick<Config, "persistedOperations" | "persistedOperationsFile" | "apqMax">,
+): GatewayPlugin | undefined {
   const mode = config.persistedOperations;
-  if (mode === "only" && !config.persistedOperationsFile) throw new ManifestError("PERSISTED_OPERATIONS=only needs PERSISTED_OPERATIONS_FILE");
+  if (mode === "only" && !config.persistedOperationsFile)
+    throw new ManifestError("PERSISTED_OPERATIONS=only needs PERSISTED_OPERATIONS_FILE");
   return usePersistedOperationsMode({
     mode,
     ...(mode === "apq" ? { apqStore: new LruApqStore(config.apqMax) } : {}),
-    ...(mode === "only" && config.persistedOperationsFile ? { manifest: loadPersistedOperationsManifest(config.persistedOperationsFile) } : {}),
+    ...(mode === "only" && config.persistedOperationsFile
+      ? { manifest: loadPersistedOperationsManifest(config.persistedOperationsFile) }
+      : {}),
   });
 }

@@ -54,7 +54,8 @@ function codeRequestErrors(result: ExecutionResult): ExecutionResult | undefined
   const isVariableError = (e: GraphQLError): boolean => e.message.startsWith('Variable "$');
   // `data: undefined` (the Rust-planned executor) is no data entry either.
   const requestError = result.data === undefined;
-  const uncoded = (e: GraphQLError): boolean => e.extensions?.["code"] === undefined && !isUnexpectedError(e) && (requestError || isVariableError(e));
+  const uncoded = (e: GraphQLError): boolean =>
+    e.extensions?.["code"] === undefined && !isUnexpectedError(e) && (requestError || isVariableError(e));
   if (!result.errors?.some(uncoded)) return undefined;
   const errors = result.errors.map((e) => {
     if (!uncoded(e)) return e;
@@ -86,7 +87,8 @@ export function requestErrorResult(err: unknown): ExecutionResult {
  */
 function badRequestsAre400(result: ExecutionResult): ExecutionResult {
   type Http = { status?: number; spec?: boolean };
-  const lenient = (e: GraphQLError): boolean => e.extensions?.["code"] === BAD_REQUEST && (e.extensions["http"] as Http | undefined)?.spec === true;
+  const lenient = (e: GraphQLError): boolean =>
+    e.extensions?.["code"] === BAD_REQUEST && (e.extensions["http"] as Http | undefined)?.spec === true;
   if (!result.errors?.some(lenient)) return result;
   const errors = result.errors.map((e) =>
     lenient(e)
@@ -114,7 +116,15 @@ export function useRequestErrors(): GatewayPlugin {
       // yoga's parsers ran before this hook: none matched the Content-Type.
       if (requestParser) return;
       const type = request.headers.get("content-type") ?? "none";
-      endResponse(jsonError(415, UNSUPPORTED_MEDIA_TYPE, `request bodies of type ${type.slice(0, 100)} are not read; send ${READABLE}`, (serverContext as { requestId?: unknown }).requestId, { accept: READABLE }));
+      endResponse(
+        jsonError(
+          415,
+          UNSUPPORTED_MEDIA_TYPE,
+          `request bodies of type ${type.slice(0, 100)} are not read; send ${READABLE}`,
+          (serverContext as { requestId?: unknown }).requestId,
+          { accept: READABLE },
+        ),
+      );
     },
     onParams({ params }) {
       // yoga says 200 to `{}` under application/json; the spec calls it not well-formed (4xx).

@@ -19,12 +19,17 @@ import type { GatewayPlugin, PluginSetup } from "./types.ts";
  *   the new product may belong to any of them.
  */
 export const INVALIDATING_EVENTS: readonly { subject: string; entities(payload: Record<string, unknown>): CacheEntityRecord[] }[] = [
-  { subject: "catalog.stock_changed", entities: (p) => (typeof p["productId"] === "string" ? [{ typename: "Product", id: p["productId"] }] : []) },
+  {
+    subject: "catalog.stock_changed",
+    entities: (p) => (typeof p["productId"] === "string" ? [{ typename: "Product", id: p["productId"] }] : []),
+  },
   {
     subject: "catalog.product_changed",
     entities: (p) => {
       if (typeof p["productId"] !== "string") return [];
-      return p["change"] === "created" ? [{ typename: "Product" }, { typename: "ProductEdge" }] : [{ typename: "Product", id: p["productId"] }];
+      return p["change"] === "created"
+        ? [{ typename: "Product" }, { typename: "ProductEdge" }]
+        : [{ typename: "Product", id: p["productId"] }];
     },
   },
 ];
@@ -235,7 +240,8 @@ export function createResponseCache(opts: ResponseCacheOptions): ResponseCache {
             const changed = changedEntities(args, result);
             if (changed.length === 0) return;
             void invalidate(changed);
-            if (opts.exposeMetadata) setResult({ ...result, extensions: { ...result.extensions, responseCache: { invalidatedEntities: changed } } });
+            if (opts.exposeMetadata)
+              setResult({ ...result, extensions: { ...result.extensions, responseCache: { invalidatedEntities: changed } } });
           },
         };
       }
@@ -246,7 +252,14 @@ export function createResponseCache(opts: ResponseCacheOptions): ResponseCache {
         onExecuteDone({ result, setResult }) {
           if (isAsyncIterable(result)) return;
           if (result.errors?.length || !result.data) return setResult(withMeta(result, { hit: false, didCache: false }));
-          const { entities, ttl: found } = collectCacheEntities(args.schema, args.document, args.operationName, args.variableValues ?? undefined, result.data, { ttls });
+          const { entities, ttl: found } = collectCacheEntities(
+            args.schema,
+            args.document,
+            args.operationName,
+            args.variableValues ?? undefined,
+            result.data,
+            { ttls },
+          );
           const ttl = found ?? opts.ttlMs;
           if (ttl <= 0) return setResult(withMeta(result, { hit: false, didCache: false }));
           const http = { headers: { ETag: key, "Last-Modified": new Date().toUTCString() } };
@@ -283,7 +296,9 @@ function changedEntities(args: ExecutionArgs, result: ExecutionResult): CacheEnt
   if ((result.errors ?? []).some((e) => !e.path?.length)) return [];
   const succeeded: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(result.data)) if (v !== null && !failed.has(k)) succeeded[k] = v;
-  return collectCacheEntities(args.schema, args.document, args.operationName, args.variableValues ?? undefined, succeeded, { changedOnly: true }).entities;
+  return collectCacheEntities(args.schema, args.document, args.operationName, args.variableValues ?? undefined, succeeded, {
+    changedOnly: true,
+  }).entities;
 }
 
 /**

@@ -70,7 +70,12 @@ export function useSubgraphTimings(): GatewayPlugin {
  * subgraph's result (it records the timing and removes `extensions.ftv1` from the result);
  * otherwise returns undefined and changes nothing.
  */
-export function traceSubgraphFetch(context: unknown, subgraph: string, operationType: string | undefined, headers: Headers): ((result: ExecutionResult) => void) | undefined {
+export function traceSubgraphFetch(
+  context: unknown,
+  subgraph: string,
+  operationType: string | undefined,
+  headers: Headers,
+): ((result: ExecutionResult) => void) | undefined {
   const timings = typeof context === "object" && context !== null ? collectors.get(context) : undefined;
   if (!timings) return undefined;
   headers[FTV1_HEADER] = FTV1;

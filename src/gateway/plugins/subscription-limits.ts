@@ -40,9 +40,12 @@ export interface SubscriptionHolder {
 }
 
 const limitError = (scope: "connection" | "account" | "ip", limit: number): GraphQLError =>
-  new GraphQLError(`too many concurrent subscriptions for this ${scope === "ip" ? "address" : scope} (limit ${limit}); complete one first`, {
-    extensions: { code: SUBSCRIPTION_LIMIT, limit, scope },
-  });
+  new GraphQLError(
+    `too many concurrent subscriptions for this ${scope === "ip" ? "address" : scope} (limit ${limit}); complete one first`,
+    {
+      extensions: { code: SUBSCRIPTION_LIMIT, limit, scope },
+    },
+  );
 
 /** Live subscription counts per account and per IP of this gateway (see the file comment). */
 export class SubscriptionSlots {
@@ -67,7 +70,8 @@ export class SubscriptionSlots {
     const keys: string[] = [];
     if (holder.accountId !== undefined) {
       const key = `account:${holder.accountId}`;
-      if (this.caps.perAccount > 0 && this.count(key) >= this.caps.perAccount) return { error: limitError("account", this.caps.perAccount) };
+      if (this.caps.perAccount > 0 && this.count(key) >= this.caps.perAccount)
+        return { error: limitError("account", this.caps.perAccount) };
       keys.push(key);
     }
     const ipKey = `ip:${holder.ip}`;

@@ -7,9 +7,7 @@ export interface SubgraphSdl {
   sdl: string;
 }
 
-export type ComposeResult =
-  | { ok: true; supergraphSdl: string }
-  | { ok: false; errors: { message: string; subgraphs: string[] }[] };
+export type ComposeResult = { ok: true; supergraphSdl: string } | { ok: false; errors: { message: string; subgraphs: string[] }[] };
 
 /**
  * Composes subgraphs into a supergraph with The Guild's federation composition
@@ -34,7 +32,13 @@ export function composeSupergraph(subgraphs: readonly SubgraphSdl[]): ComposeRes
     return {
       ok: false,
       errors: (result.errors ?? []).map((e) => {
-        const named = names.filter((n) => e.message.includes(`"${n}"`) || e.message.includes(`[${n}]`) || e.message.includes(`subgraph ${n}`) || e.message.includes(`${n}`));
+        const named = names.filter(
+          (n) =>
+            e.message.includes(`"${n}"`) ||
+            e.message.includes(`[${n}]`) ||
+            e.message.includes(`subgraph ${n}`) ||
+            e.message.includes(`${n}`),
+        );
         return { message: e.message, subgraphs: named.length ? named : names };
       }),
     };

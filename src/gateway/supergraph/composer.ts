@@ -131,7 +131,11 @@ export class SupergraphComposer {
       if (byName.has(name)) continue;
       subgraphs.push({ name, sdl: cached.sdl });
       hashes[name] = cached.hash;
-      if (!this.down.has(name)) logger.warn({ subgraph: name }, `subgraph ${name} has no live instance; kept in the supergraph (its fields answer SUBGRAPH_UNAVAILABLE until it returns)`);
+      if (!this.down.has(name))
+        logger.warn(
+          { subgraph: name },
+          `subgraph ${name} has no live instance; kept in the supergraph (its fields answer SUBGRAPH_UNAVAILABLE until it returns)`,
+        );
     }
     this.down = new Set([...this.sdlCache.keys()].filter((n) => !byName.has(n)));
     await Promise.all(
@@ -158,7 +162,8 @@ export class SupergraphComposer {
       // The composition library is loaded on the first miss only (a start served by the cache
       // or the build's precomposed supergraph never evaluates it).
       const cached = this.opts.cache?.get(subgraphs);
-      const result: ComposeResult = cached !== undefined ? { ok: true, supergraphSdl: cached } : (await import("./compose.ts")).composeSupergraph(subgraphs);
+      const result: ComposeResult =
+        cached !== undefined ? { ok: true, supergraphSdl: cached } : (await import("./compose.ts")).composeSupergraph(subgraphs);
       if (result.ok && cached === undefined) this.opts.cache?.set(subgraphs, result.supergraphSdl);
       if (result.ok) {
         const current = await this.opts.store.current();
@@ -173,6 +178,7 @@ export class SupergraphComposer {
       errors.push(...result.errors);
     }
     this.lastErrors = errors;
-    for (const e of errors) logger.error({ subgraphs: e.subgraphs }, `supergraph composition failed, keeping the last good supergraph: ${e.message}`);
+    for (const e of errors)
+      logger.error({ subgraphs: e.subgraphs }, `supergraph composition failed, keeping the last good supergraph: ${e.message}`);
   }
 }

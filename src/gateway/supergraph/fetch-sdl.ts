@@ -8,7 +8,10 @@ export const SERVICE_SDL_QUERY = "query __ApolloGetServiceDefinition__ { _servic
 /** Thrown when a subgraph's SDL cannot be fetched. */
 export class SdlFetchError extends Error {
   override readonly name = "SdlFetchError";
-  constructor(readonly subgraph: string, message: string) {
+  constructor(
+    readonly subgraph: string,
+    message: string,
+  ) {
     super(`subgraph ${subgraph}: ${message}`);
   }
 }

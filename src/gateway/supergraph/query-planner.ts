@@ -1,4 +1,16 @@
-import { GraphQLEnumType, GraphQLError, Kind, buildASTSchema, getOperationAST, parse, print, type DocumentNode, type ExecutionArgs, type ExecutionResult, type GraphQLSchema } from "graphql";
+import {
+  GraphQLEnumType,
+  GraphQLError,
+  Kind,
+  buildASTSchema,
+  getOperationAST,
+  parse,
+  print,
+  type DocumentNode,
+  type ExecutionArgs,
+  type ExecutionResult,
+  type GraphQLSchema,
+} from "graphql";
 import { unifiedGraphHandler } from "@graphql-hive/router-runtime";
 import type { ExecutionRequest, Executor } from "@graphql-tools/utils";
 import { Lru } from "../../kernel/subgraph/lru.ts";
@@ -20,7 +32,12 @@ export const QUERY_PLAN_FAILED = "QUERY_PLAN_FAILED";
  */
 export function isPlanningError(err: unknown): err is Error {
   if (!(err instanceof Error)) return false;
-  return err.message.startsWith("Failed to plan query") || err.message.startsWith("Failed to parse query") || err.message.startsWith("Failed to normalize operation") || (err as { code?: unknown }).code === "GenericFailure";
+  return (
+    err.message.startsWith("Failed to plan query") ||
+    err.message.startsWith("Failed to parse query") ||
+    err.message.startsWith("Failed to normalize operation") ||
+    (err as { code?: unknown }).code === "GenericFailure"
+  );
 }
 
 /**
@@ -54,7 +71,9 @@ export async function createRustPlannedExecutor(sdl: string, executors: Readonly
   if (graphs instanceof GraphQLEnumType) {
     for (const value of graphs.getValues()) {
       const executor = executors.get(value.name);
-      const name = value.astNode?.directives?.find((d) => d.name.value === "join__graph")?.arguments?.find((a) => a.name.value === "name")?.value;
+      const name = value.astNode?.directives
+        ?.find((d) => d.name.value === "join__graph")
+        ?.arguments?.find((a) => a.name.value === "name")?.value;
       if (executor && name?.kind === Kind.STRING) byPlannerName.set(name.value, executor);
     }
   }
@@ -92,7 +111,9 @@ function asGraphQLErrors<T>(result: T): T {
   const errors = (result as { errors?: readonly (GraphQLError | SubgraphErrorJson)[] }).errors;
   if (!errors?.length || errors.every((e) => e instanceof GraphQLError)) return result;
   const converted = errors.map((e) =>
-    e instanceof GraphQLError ? e : new GraphQLError(e.message, { ...(e.path ? { path: e.path } : {}), ...(e.extensions ? { extensions: e.extensions } : {}) }),
+    e instanceof GraphQLError
+      ? e
+      : new GraphQLError(e.message, { ...(e.path ? { path: e.path } : {}), ...(e.extensions ? { extensions: e.extensions } : {}) }),
   );
   return { ...result, errors: converted };
 }
@@ -187,8 +208,17 @@ export function useQueryPlanner(opts: QueryPlannerPluginOptions): GatewayPlugin 
 function failedExecution(err: unknown, args: ExecutionArgs, logger: Logger): ExecutionResult {
   const requestId = (args.contextValue as { requestId?: string } | undefined)?.requestId;
   if (isPlanningError(err)) {
-    logger.warn({ request_id: requestId, operationName: args.operationName ?? undefined, reason: err.message }, "query planner could not plan the operation");
-    return { errors: [new GraphQLError("the query planner could not plan this operation on the served supergraph", { extensions: { code: QUERY_PLAN_FAILED } })] };
+    logger.warn(
+      { request_id: requestId, operationName: args.operationName ?? undefined, reason: err.message },
+      "query planner could not plan the operation",
+    );
+    return {
+      errors: [
+        new GraphQLError("the query planner could not plan this operation on the served supergraph", {
+          extensions: { code: QUERY_PLAN_FAILED },
+        }),
+      ],
+    };
   }
   // A request error (variables that do not coerce): answered as such, coded (request-errors.ts).
   try {
@@ -204,5 +234,7 @@ function failedExecution(err: unknown, args: ExecutionArgs, logger: Logger): Exe
 function isIntrospectionOnly(doc: DocumentNode, operationName: string | null | undefined): boolean {
   const op = getOperationAST(doc, operationName);
   if (!op) return false;
-  return op.selectionSet.selections.every((s) => s.kind === "Field" && (s.name.value === "__schema" || s.name.value === "__type" || s.name.value === "__typename"));
+  return op.selectionSet.selections.every(
+    (s) => s.kind === "Field" && (s.name.value === "__schema" || s.name.value === "__type" || s.name.value === "__typename"),
+  );
 }

@@ -33,14 +33,16 @@ export function supergraphSubgraphs(sdl: string): SupergraphSubgraph[] {
     throw new SupergraphFileError(`supergraph does not parse: ${(err as Error).message}`);
   }
   const graphEnum = doc.definitions.find((d) => d.kind === Kind.ENUM_TYPE_DEFINITION && d.name.value === "join__Graph");
-  if (!graphEnum || graphEnum.kind !== Kind.ENUM_TYPE_DEFINITION) throw new SupergraphFileError("supergraph has no join__Graph enum (not a Federation supergraph?)");
+  if (!graphEnum || graphEnum.kind !== Kind.ENUM_TYPE_DEFINITION)
+    throw new SupergraphFileError("supergraph has no join__Graph enum (not a Federation supergraph?)");
   const out: SupergraphSubgraph[] = [];
   for (const value of graphEnum.values ?? []) {
     const d = value.directives?.find((x) => x.name.value === "join__graph");
     const name = d && stringArg(d, "name");
     const url = d && stringArg(d, "url");
     if (!name) throw new SupergraphFileError(`join__Graph.${value.name.value} has no @join__graph(name:)`);
-    if (!url || !/^(https?:\/\/|bus:\/\/)/.test(url)) throw new SupergraphFileError(`subgraph ${name}: url must be http(s)://... or bus://graphql.<name>, got "${url ?? ""}"`);
+    if (!url || !/^(https?:\/\/|bus:\/\/)/.test(url))
+      throw new SupergraphFileError(`subgraph ${name}: url must be http(s)://... or bus://graphql.<name>, got "${url ?? ""}"`);
     out.push({ name, url });
   }
   if (out.length === 0) throw new SupergraphFileError("supergraph lists no subgraphs");

@@ -25,9 +25,14 @@ export type AdminIdentityCheck = (identity: Identity) => Promise<AdminRefusal | 
  * @returns undefined when allowed, else the refusal (401 no/invalid token, 403 not an admin,
  *   or what `check` answered).
  */
-export async function checkAdminToken(header: string | null | undefined, secret: string, check?: AdminIdentityCheck): Promise<AdminRefusal | undefined> {
+export async function checkAdminToken(
+  header: string | null | undefined,
+  secret: string,
+  check?: AdminIdentityCheck,
+): Promise<AdminRefusal | undefined> {
   const m = header ? /^Bearer\s+(\S+)$/i.exec(header.trim()) : null;
-  if (!m?.[1]) return { status: 401, code: "UNAUTHENTICATED", message: "admin endpoints need Authorization: Bearer <token of an admin account>" };
+  if (!m?.[1])
+    return { status: 401, code: "UNAUTHENTICATED", message: "admin endpoints need Authorization: Bearer <token of an admin account>" };
   try {
     const identity = await verifyToken(secret, m[1]);
     if (!identity.roles.includes(ADMIN_ROLE)) return { status: 403, code: "FORBIDDEN", message: "admin role required" };

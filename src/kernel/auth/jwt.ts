@@ -96,7 +96,13 @@ export async function verifyToken(secret: string, token: string): Promise<Identi
     const roles = Array.isArray(payload["roles"]) ? payload["roles"].filter((r): r is string => typeof r === "string") : [];
     const sid = typeof payload["sid"] === "string" && payload["sid"] ? payload["sid"] : undefined;
     // jose rejects a token once now >= exp (no clock tolerance): the cached entry ends there too.
-    verified.set(token, { secret, accountId: payload.sub, roles: [...roles], sessionId: sid, untilMs: Math.min(payload.exp * 1000, Date.now() + VERIFIED_TOKEN_TTL_MS) });
+    verified.set(token, {
+      secret,
+      accountId: payload.sub,
+      roles: [...roles],
+      sessionId: sid,
+      untilMs: Math.min(payload.exp * 1000, Date.now() + VERIFIED_TOKEN_TTL_MS),
+    });
     return identityOf(payload.sub, roles, sid);
   } catch (err) {
     if (err instanceof InvalidTokenError) throw err;

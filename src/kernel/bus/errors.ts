@@ -11,7 +11,10 @@ export class BusError extends Error {
 
 /** A request got no reply within its timeout (ms). */
 export class BusTimeoutError extends BusError {
-  constructor(readonly subject: string, readonly timeoutMs: number) {
+  constructor(
+    readonly subject: string,
+    readonly timeoutMs: number,
+  ) {
     super("BUS_TIMEOUT", `request to "${subject}" timed out after ${timeoutMs} ms`);
   }
 }
@@ -32,7 +35,10 @@ export class BusClosedError extends BusError {
 
 /** A subject or subscription pattern is not valid NATS syntax. */
 export class InvalidSubjectError extends BusError {
-  constructor(readonly subject: string, reason: string) {
+  constructor(
+    readonly subject: string,
+    reason: string,
+  ) {
     super("INVALID_SUBJECT", `invalid subject "${subject}": ${reason}`);
   }
 }

@@ -93,7 +93,10 @@ class InstrumentedBus implements Bus {
       const run = () =>
         tracer().startActiveSpan(
           `bus.handle ${label}`,
-          { kind: msg.reply ? SpanKind.SERVER : SpanKind.CONSUMER, attributes: { "messaging.system": this.inner.transport, "messaging.destination.name": msg.subject } },
+          {
+            kind: msg.reply ? SpanKind.SERVER : SpanKind.CONSUMER,
+            attributes: { "messaging.system": this.inner.transport, "messaging.destination.name": msg.subject },
+          },
           parent,
           async (span) => {
             let outcome = "ok";

@@ -21,17 +21,7 @@
 import { EMPTY, JsonPayload } from "./codec.ts";
 import { BusClosedError, BusTimeoutError, InvalidSubjectError, NoRespondersError } from "./errors.ts";
 import { hasWildcard, matches, validatePattern, validateSubject } from "./subject.ts";
-import type {
-  Bus,
-  Headers,
-  Msg,
-  MsgHandler,
-  Payload,
-  PublishOptions,
-  RequestOptions,
-  SubscribeOptions,
-  Subscription,
-} from "./types.ts";
+import type { Bus, Headers, Msg, MsgHandler, Payload, PublishOptions, RequestOptions, SubscribeOptions, Subscription } from "./types.ts";
 import { BusMsg, requestTimeoutMs } from "./msg.ts";
 import { Inflight, OPEN, DRAINING, CLOSED, type TransportState as State } from "./inflight.ts";
 
@@ -53,9 +43,6 @@ const ROUTE_CACHE_MAX = 1024;
  */
 const BATCH = 10_000;
 const INBOX = "_INBOX.";
-
-
-
 
 /** What a subscription needs from its bus (kept off MemoryBus's public surface). */
 interface SubscriptionHost {
@@ -149,9 +136,7 @@ function copyHeaders(headers: Headers | undefined): Headers {
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return (
-    value !== null &&
-    (typeof value === "object" || typeof value === "function") &&
-    typeof (value as { then?: unknown }).then === "function"
+    value !== null && (typeof value === "object" || typeof value === "function") && typeof (value as { then?: unknown }).then === "function"
   );
 }
 
@@ -372,13 +357,7 @@ export class MemoryBus implements Bus {
     };
   }
 
-  #dispatch(
-    subject: string,
-    payload: Payload,
-    headers: Headers | undefined,
-    reply: string | undefined,
-    route: Route,
-  ): void {
+  #dispatch(subject: string, payload: Payload, headers: Headers | undefined, reply: string | undefined, route: Route): void {
     const pending = this.#pending.size > 0 ? this.#pending.get(subject) : undefined;
     // A JSON value is handed over only to a single recipient; several get copies of its bytes.
     const recipients = (pending === undefined ? 0 : 1) + route.plain.length + route.groups.length;
@@ -474,10 +453,7 @@ export class MemoryBus implements Bus {
   #report(err: unknown, sub: MemorySubscription, msg: BusMsg): void {
     if (this.#logger === undefined) return;
     try {
-      this.#logger.warn(
-        { err, subject: msg.subject, pattern: sub.subject, queue: sub.queue },
-        "bus handler failed",
-      );
+      this.#logger.warn({ err, subject: msg.subject, pattern: sub.subject, queue: sub.queue }, "bus handler failed");
     } catch {
       // A failing logger must not take the delivery loop down with it.
     }

@@ -56,5 +56,7 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 5000;
  */
 export function requestTimeoutMs(opts: { timeoutMs?: number } | undefined): number | RangeError {
   const timeoutMs = opts?.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
-  return timeoutMs > 0 && Number.isFinite(timeoutMs) ? timeoutMs : new RangeError(`timeoutMs must be a positive number of ms, got ${timeoutMs}`);
+  return timeoutMs > 0 && Number.isFinite(timeoutMs)
+    ? timeoutMs
+    : new RangeError(`timeoutMs must be a positive number of ms, got ${timeoutMs}`);
 }

@@ -58,7 +58,10 @@ const streamOf = (module: string): string => `EVENTS_${module.toUpperCase().repl
  */
 export function natsInboxPrefix(parts: readonly string[]): string {
   if (parts.includes(GATEWAY_PART)) return `_INBOX.${GATEWAY_PART}`;
-  return `_INBOX.${[...parts].sort().join("-").replace(/[^A-Za-z0-9_-]/g, "_")}`;
+  return `_INBOX.${[...parts]
+    .sort()
+    .join("-")
+    .replace(/[^A-Za-z0-9_-]/g, "_")}`;
 }
 
 const uniq = (xs: Iterable<string>): string[] => [...new Set(xs)];
@@ -126,7 +129,11 @@ function gatewayPermissions(all: readonly ModuleContract[], gateway: GatewayCont
  * `gateway` what the gateway calls besides subgraphs.
  * @throws Error for a part that is neither the gateway nor one of `modules`.
  */
-export function natsPermissions(parts: readonly string[], modules: readonly ModuleContract[], gateway: GatewayContract = { calls: [] }): NatsUserPermissions {
+export function natsPermissions(
+  parts: readonly string[],
+  modules: readonly ModuleContract[],
+  gateway: GatewayContract = { calls: [] },
+): NatsUserPermissions {
   const inbox = natsInboxPrefix(parts);
   const each = parts.map((part) => {
     if (part === GATEWAY_PART) return gatewayPermissions(modules, gateway, inbox);
@@ -157,12 +164,17 @@ export interface NatsUserSpec {
  * The `authorization { users = [...] }` block of a nats-server configuration for `users`, with
  * each user's {@link natsPermissions}. Include it in (or pass it as) the server's config file.
  */
-export function natsAuthorizationConfig(users: readonly NatsUserSpec[], modules: readonly ModuleContract[], gateway: GatewayContract = { calls: [] }): string {
+export function natsAuthorizationConfig(
+  users: readonly NatsUserSpec[],
+  modules: readonly ModuleContract[],
+  gateway: GatewayContract = { calls: [] },
+): string {
   const q = (s: string): string => JSON.stringify(s);
   const list = (xs: readonly string[]): string => `[\n${xs.map((x) => `            ${q(x)}`).join(",\n")}\n          ]`;
   const blocks = users.map((u) => {
     const password = typeof u.password === "string" ? q(u.password) : `$${u.password.env}`;
-    if (u.parts === "unrestricted") return [`    {`, `      # unrestricted (operators)`, `      user: ${q(u.user)}`, `      password: ${password}`, `    }`].join("\n");
+    if (u.parts === "unrestricted")
+      return [`    {`, `      # unrestricted (operators)`, `      user: ${q(u.user)}`, `      password: ${password}`, `    }`].join("\n");
     const p = natsPermissions(u.parts, modules, gateway);
     return [
       `    {`,

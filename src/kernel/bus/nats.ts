@@ -39,17 +39,7 @@ import {
 import { EMPTY, JsonPayload } from "./codec.ts";
 import { BusClosedError, BusError, BusTimeoutError, InvalidSubjectError, NoRespondersError } from "./errors.ts";
 import { validatePattern, validateSubject } from "./subject.ts";
-import type {
-  Bus,
-  Headers,
-  Msg,
-  MsgHandler,
-  Payload,
-  PublishOptions,
-  RequestOptions,
-  SubscribeOptions,
-  Subscription,
-} from "./types.ts";
+import type { Bus, Headers, Msg, MsgHandler, Payload, PublishOptions, RequestOptions, SubscribeOptions, Subscription } from "./types.ts";
 import { BusMsg, DEFAULT_REQUEST_TIMEOUT_MS, requestTimeoutMs } from "./msg.ts";
 import { Inflight, OPEN, DRAINING, CLOSED, type TransportState as State } from "./inflight.ts";
 
@@ -117,9 +107,6 @@ export interface NatsBus extends Bus {
   readonly connection: NatsConnection;
 }
 
-
-
-
 /** Resolves when `promise` settles or after `ms`, whichever is first; true when it settled in time. */
 async function settledWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -127,7 +114,13 @@ async function settledWithin(promise: Promise<unknown>, ms: number): Promise<boo
     timer = setTimeout(() => resolve(false), ms);
   });
   try {
-    return await Promise.race([promise.then(() => true, () => true), timedOut]);
+    return await Promise.race([
+      promise.then(
+        () => true,
+        () => true,
+      ),
+      timedOut,
+    ]);
   } finally {
     clearTimeout(timer);
   }
@@ -135,9 +128,7 @@ async function settledWithin(promise: Promise<unknown>, ms: number): Promise<boo
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return (
-    value !== null &&
-    (typeof value === "object" || typeof value === "function") &&
-    typeof (value as { then?: unknown }).then === "function"
+    value !== null && (typeof value === "object" || typeof value === "function") && typeof (value as { then?: unknown }).then === "function"
   );
 }
 
@@ -293,7 +284,6 @@ function copyBytes(data: Payload | undefined): Uint8Array {
   copy.set(data);
   return copy;
 }
-
 
 function toMsg(m: NatsMsg, bus: NatsBusImpl): BusMsg {
   const reply = m.reply === undefined || m.reply === "" ? undefined : m.reply;
@@ -561,12 +551,10 @@ class NatsBusImpl implements NatsBus {
         finish(new BusTimeoutError(subject, timeoutMs));
         return;
       }
-      this.connection
-        .request(subject, payload, { timeout: Math.ceil(leftMs), ...(headers === undefined ? {} : { headers }) })
-        .then(
-          (m) => finish(undefined, toMsg(m, this)),
-          (err: unknown) => finish(mapNatsError(err, subject, timeoutMs)),
-        );
+      this.connection.request(subject, payload, { timeout: Math.ceil(leftMs), ...(headers === undefined ? {} : { headers }) }).then(
+        (m) => finish(undefined, toMsg(m, this)),
+        (err: unknown) => finish(mapNatsError(err, subject, timeoutMs)),
+      );
     };
     if (this.#link.state === "disconnected") {
       // nats.js would drop the request at its next dial attempt: hold it until the link is back.

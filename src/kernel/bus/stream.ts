@@ -53,7 +53,10 @@ export type StreamOpen<Item> = { stream: AsyncIterable<Item> } | { result: Item 
 
 /** A stream could not continue: the peer stopped answering, or messages were lost. */
 export class StreamLostError extends BusError {
-  constructor(readonly subject: string, reason: string) {
+  constructor(
+    readonly subject: string,
+    reason: string,
+  ) {
     super("STREAM_LOST", `stream from "${subject}" lost: ${reason}`);
   }
 }
@@ -170,7 +173,9 @@ export function serveStreams<Req, Item>(
       send("ping");
     }, heartbeatMs);
     open.add(stream);
-    msg.respond(undefined, { headers: { [STREAM_HEADER]: "open", [STREAM_CONTROL_HEADER]: control, [STREAM_HEARTBEAT_HEADER]: String(heartbeatMs) } });
+    msg.respond(undefined, {
+      headers: { [STREAM_HEADER]: "open", [STREAM_CONTROL_HEADER]: control, [STREAM_HEARTBEAT_HEADER]: String(heartbeatMs) },
+    });
 
     void (async () => {
       try {
@@ -186,7 +191,10 @@ export function serveStreams<Req, Item>(
         if (done) return;
         const code = err instanceof AppError ? err.code : ErrorCode.INTERNAL;
         if (!(err instanceof AppError)) opts.onUnexpected?.(err, meta);
-        const body: ErrorBody = err instanceof AppError ? { message: err.message, ...(err.details ? { details: err.details } : {}) } : { message: "internal error" };
+        const body: ErrorBody =
+          err instanceof AppError
+            ? { message: err.message, ...(err.details ? { details: err.details } : {}) }
+            : { message: "internal error" };
         send("end", encodeJson(body), { [ERROR_HEADER]: code });
         finish("failed");
       }
@@ -216,7 +224,10 @@ export function serveStreams<Req, Item>(
       } catch (err) {
         if (!(err instanceof AppError)) opts.onUnexpected?.(err, meta);
         const code = err instanceof AppError ? err.code : ErrorCode.INTERNAL;
-        const body: ErrorBody = err instanceof AppError ? { message: err.message, ...(err.details ? { details: err.details } : {}) } : { message: "internal error" };
+        const body: ErrorBody =
+          err instanceof AppError
+            ? { message: err.message, ...(err.details ? { details: err.details } : {}) }
+            : { message: "internal error" };
         msg.respond(encodeJson(body), { headers: { [ERROR_HEADER]: code } });
       }
     },
@@ -270,7 +281,12 @@ export type OpenedStream<Item> = { result: Item } | { stream: AsyncIterableItera
  * server stopped answering or messages were lost, `ChannelOverflowError` when the consumer
  * fell more than `maxBuffered` items behind.
  */
-export async function openStream<Item>(bus: Bus, subject: string, body: unknown, opts: OpenStreamOptions = {}): Promise<OpenedStream<Item>> {
+export async function openStream<Item>(
+  bus: Bus,
+  subject: string,
+  body: unknown,
+  opts: OpenStreamOptions = {},
+): Promise<OpenedStream<Item>> {
   const heartbeatMs = opts.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
   const inbox = newInbox(bus);
   let control: string | undefined;

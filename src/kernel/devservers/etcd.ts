@@ -15,17 +15,28 @@ export async function startEtcd(): Promise<EtcdServer> {
   const client = `http://127.0.0.1:${port}`;
   const peerUrl = `http://127.0.0.1:${peer}`;
   const launch = async (): Promise<ServerProcess> => {
-    const server = spawnServer([
-      bin,
-      "--name", "default",
-      "--data-dir", join(dir, "data"),
-      "--listen-client-urls", client,
-      "--advertise-client-urls", client,
-      "--listen-peer-urls", peerUrl,
-      "--initial-advertise-peer-urls", peerUrl,
-      "--initial-cluster", `default=${peerUrl}`,
-      "--log-level", "error",
-    ], { env: { ETCD_UNSUPPORTED_ARCH: process.arch === "x64" ? "" : process.arch } });
+    const server = spawnServer(
+      [
+        bin,
+        "--name",
+        "default",
+        "--data-dir",
+        join(dir, "data"),
+        "--listen-client-urls",
+        client,
+        "--advertise-client-urls",
+        client,
+        "--listen-peer-urls",
+        peerUrl,
+        "--initial-advertise-peer-urls",
+        peerUrl,
+        "--initial-cluster",
+        `default=${peerUrl}`,
+        "--log-level",
+        "error",
+      ],
+      { env: { ETCD_UNSUPPORTED_ARCH: process.arch === "x64" ? "" : process.arch } },
+    );
     await waitUntil(`etcd on ${port}`, async () => (await fetch(`${client}/health`)).ok, server);
     return server;
   };

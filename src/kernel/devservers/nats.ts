@@ -31,7 +31,19 @@ export async function startNats(opts: { port?: number; config?: string } = {}): 
     configArgs.push("-c", file);
   }
   const launch = async (): Promise<ServerProcess> => {
-    const server = spawnServer([bin, ...configArgs, "-a", "127.0.0.1", "-p", String(port), "-js", "-sd", join(dir, "js"), "--http_port", "0"]);
+    const server = spawnServer([
+      bin,
+      ...configArgs,
+      "-a",
+      "127.0.0.1",
+      "-p",
+      String(port),
+      "-js",
+      "-sd",
+      join(dir, "js"),
+      "--http_port",
+      "0",
+    ]);
     await waitUntil(`nats-server on ${port}`, () => tcpOpen(port), server);
     return server;
   };

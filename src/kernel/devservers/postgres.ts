@@ -19,7 +19,11 @@ export interface PostgresServer {
 /** Finds Debian's PostgreSQL binaries (`/usr/lib/postgresql/<v>/bin`), newest version first. */
 export function postgresBinDir(): string {
   const base = "/usr/lib/postgresql";
-  const versions = existsSync(base) ? readdirSync(base).filter((v) => existsSync(join(base, v, "bin", "initdb"))).sort((a, b) => Number(b) - Number(a)) : [];
+  const versions = existsSync(base)
+    ? readdirSync(base)
+        .filter((v) => existsSync(join(base, v, "bin", "initdb")))
+        .sort((a, b) => Number(b) - Number(a))
+    : [];
   if (!versions[0]) throw new Error("PostgreSQL not found: install the Debian package postgresql (apt-get install -y postgresql)");
   return join(base, versions[0], "bin");
 }
@@ -39,11 +43,32 @@ export async function startPostgres(): Promise<PostgresServer> {
     chownSync(dir, uid, gid);
   }
   const run = (cmd: string[]): string[] => (asRoot ? ["runuser", "-u", "postgres", "--", ...cmd] : cmd);
-  const init = Bun.spawnSync(run([join(bin, "initdb"), "-D", join(dir, "data"), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"]), { stdout: "pipe", stderr: "pipe" });
+  const init = Bun.spawnSync(
+    run([join(bin, "initdb"), "-D", join(dir, "data"), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"]),
+    { stdout: "pipe", stderr: "pipe" },
+  );
   if (init.exitCode !== 0) throw new Error(`initdb failed: ${init.stderr.toString()}`);
   const port = await freePort();
   const server: ServerProcess = spawnServer(
-    run([join(bin, "postgres"), "-D", join(dir, "data"), "-p", String(port), "-k", dir, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200"]),
+    run([
+      join(bin, "postgres"),
+      "-D",
+      join(dir, "data"),
+      "-p",
+      String(port),
+      "-k",
+      dir,
+      "-c",
+      "listen_addresses=127.0.0.1",
+      "-c",
+      "fsync=off",
+      "-c",
+      "synchronous_commit=off",
+      "-c",
+      "full_page_writes=off",
+      "-c",
+      "max_connections=200",
+    ]),
   );
   // runuser does not pass SIGKILL on to postgres: stop it with pg_ctl if we die first.
   const unregister = onExitCleanup(() => {
@@ -51,15 +76,20 @@ export async function startPostgres(): Promise<PostgresServer> {
     rmSync(dir, { recursive: true, force: true });
   });
   const baseUrl = `postgres://postgres@127.0.0.1:${port}`;
-  await waitUntil(`postgres on ${port}`, async () => {
-    const sql = postgres(`${baseUrl}/postgres`, { max: 1, connect_timeout: 1, onnotice: () => {} });
-    try {
-      await sql`select 1`;
-      return true;
-    } finally {
-      await sql.end({ timeout: 1 });
-    }
-  }, server, 30_000);
+  await waitUntil(
+    `postgres on ${port}`,
+    async () => {
+      const sql = postgres(`${baseUrl}/postgres`, { max: 1, connect_timeout: 1, onnotice: () => {} });
+      try {
+        await sql`select 1`;
+        return true;
+      } finally {
+        await sql.end({ timeout: 1 });
+      }
+    },
+    server,
+    30_000,
+  );
   return {
     baseUrl,
     port,
@@ -79,7 +109,10 @@ export async function startPostgres(): Promise<PostgresServer> {
     async stop() {
       unregister();
       // pg_ctl as the server's user: runuser does not forward every signal to the server.
-      Bun.spawnSync(run([join(bin, "pg_ctl"), "-D", join(dir, "data"), "stop", "-m", "fast", "-w", "-t", "10"]), { stdout: "ignore", stderr: "ignore" });
+      Bun.spawnSync(run([join(bin, "pg_ctl"), "-D", join(dir, "data"), "stop", "-m", "fast", "-w", "-t", "10"]), {
+        stdout: "ignore",
+        stderr: "ignore",
+      });
       const t = setTimeout(() => server.proc.kill("SIGKILL"), 10_000);
       await server.proc.exited;
       clearTimeout(t);

@@ -48,8 +48,18 @@ export function detachServersFromTerminal(): void {
 }
 
 /** Spawns a server, capturing stdout+stderr. SIGKILLed when this process exits first. */
-export function spawnServer(cmd: string[], opts: { env?: Record<string, string>; cwd?: string; onLine?: (line: string) => void } = {}): ServerProcess {
-  const proc = Bun.spawn(cmd, { env: { ...process.env, ...opts.env }, stdin: "ignore", stdout: "pipe", stderr: "pipe", ...(opts.cwd ? { cwd: opts.cwd } : {}), ...(detachAll ? { detached: true } : {}) });
+export function spawnServer(
+  cmd: string[],
+  opts: { env?: Record<string, string>; cwd?: string; onLine?: (line: string) => void } = {},
+): ServerProcess {
+  const proc = Bun.spawn(cmd, {
+    env: { ...process.env, ...opts.env },
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+    ...(opts.cwd ? { cwd: opts.cwd } : {}),
+    ...(detachAll ? { detached: true } : {}),
+  });
   let out = "";
   const pump = async (s: ReadableStream<Uint8Array>) => {
     const dec = new TextDecoder();
@@ -114,10 +124,16 @@ function canBind(port: number): Promise<boolean> {
 }
 
 /** Polls until `fn` returns true; throws after `timeoutMs` (ms) with `what` and the server output. */
-export async function waitUntil(what: string, fn: () => Promise<boolean> | boolean, server: ServerProcess, timeoutMs = 20_000): Promise<void> {
+export async function waitUntil(
+  what: string,
+  fn: () => Promise<boolean> | boolean,
+  server: ServerProcess,
+  timeoutMs = 20_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (server.proc.exitCode !== null) throw new Error(`${what}: process exited with ${server.proc.exitCode}\n${server.output().slice(-3000)}`);
+    if (server.proc.exitCode !== null)
+      throw new Error(`${what}: process exited with ${server.proc.exitCode}\n${server.output().slice(-3000)}`);
     try {
       if (await fn()) return;
     } catch {
@@ -156,7 +172,12 @@ export interface RestartableServer {
 }
 
 /** Wraps a `launch` function (spawn + wait until serving) into a {@link RestartableServer}. */
-export async function restartableServer(url: string, port: number, dir: string, launch: () => Promise<ServerProcess>): Promise<RestartableServer> {
+export async function restartableServer(
+  url: string,
+  port: number,
+  dir: string,
+  launch: () => Promise<ServerProcess>,
+): Promise<RestartableServer> {
   const handle: RestartableServer = {
     url,
     port,

@@ -46,15 +46,7 @@ import { BusClosedError, BusError, EventPublishError } from "../bus/errors.ts";
 import { fromNatsHeaders, natsLink, type NatsLink } from "../bus/nats.ts";
 import { validatePattern, validateSubject } from "../bus/subject.ts";
 import type { Headers, Subscription } from "../bus/types.ts";
-import {
-  Inflight,
-  checkEventId,
-  consumeSettings,
-  eventHeaders,
-  safeLog,
-  type ConsumeSettings,
-  type EventLogger,
-} from "./memory.ts";
+import { Inflight, checkEventId, consumeSettings, eventHeaders, safeLog, type ConsumeSettings, type EventLogger } from "./memory.ts";
 import { EVENT_ID_HEADER, type ConsumeOptions, type EventMsg, type EventStream, type PublishEventOptions } from "./types.ts";
 
 export { consumerName } from "./memory.ts";
@@ -464,7 +456,10 @@ class JetStreamEvents implements EventStream {
     } catch (err) {
       if (isClosedError(err)) throw new BusClosedError();
       throw withCause(
-        new BusError("EVENTS_DECLARE_FAILED", `cannot declare stream ${name} for ${subjects.join(", ")}: ${apiErrorOf(err)?.description ?? message(err)}`),
+        new BusError(
+          "EVENTS_DECLARE_FAILED",
+          `cannot declare stream ${name} for ${subjects.join(", ")}: ${apiErrorOf(err)?.description ?? message(err)}`,
+        ),
         err,
       );
     }
@@ -514,11 +509,7 @@ class JetStreamEvents implements EventStream {
    * not exist yet, keeps retrying every `retryIntervalMs` in the background instead of failing.
    * Rejects with InvalidSubjectError / RangeError for bad arguments, BusClosedError when closed.
    */
-  async consume(
-    subject: string,
-    handler: (msg: EventMsg) => Promise<void>,
-    opts: ConsumeOptions,
-  ): Promise<Subscription> {
+  async consume(subject: string, handler: (msg: EventMsg) => Promise<void>, opts: ConsumeOptions): Promise<Subscription> {
     if (this.#closed || this.#nc.isClosed()) throw new BusClosedError();
     const base = consumeSettings(subject, opts);
     const ackWaitMs = opts.ackWaitMs ?? DEFAULT_ACK_WAIT_MS;

@@ -16,13 +16,7 @@ import { EMPTY, decodeJson } from "../bus/codec.ts";
 import { BusClosedError, EventPublishError } from "../bus/errors.ts";
 import { matches, validatePattern, validateSubject } from "../bus/subject.ts";
 import type { Bus, Headers, Msg, Subscription } from "../bus/types.ts";
-import {
-  EVENT_ID_HEADER,
-  type ConsumeOptions,
-  type EventMsg,
-  type EventStream,
-  type PublishEventOptions,
-} from "./types.ts";
+import { EVENT_ID_HEADER, type ConsumeOptions, type EventMsg, type EventStream, type PublishEventOptions } from "./types.ts";
 import { Inflight, OPEN, DRAINING, CLOSED, type TransportState as State } from "../bus/inflight.ts";
 
 /** The subset of a pino logger the event transports use: `(fields, message)`. */
@@ -51,7 +45,10 @@ export const DEFAULT_RETRY_DELAY_MS = 1000;
  */
 export function consumerName(durable: string, subject: string): string {
   const clean = (s: string): string =>
-    s.replaceAll("*", "STAR").replaceAll(">", "GT").replace(/[^A-Za-z0-9_-]/g, "_");
+    s
+      .replaceAll("*", "STAR")
+      .replaceAll(">", "GT")
+      .replace(/[^A-Za-z0-9_-]/g, "_");
   return `${clean(durable)}__${clean(subject)}`;
 }
 
@@ -138,7 +135,6 @@ interface Pending {
   readonly headers: Headers;
   readonly eventId: string;
 }
-
 
 class MemoryConsumer implements Subscription {
   readonly queue: string;
@@ -303,11 +299,7 @@ class MemoryEventStream implements EventStream {
    * Subscribes with the per-subject durable as queue group; resolves at once.
    * Rejects with InvalidSubjectError / RangeError for bad arguments, BusClosedError after `close`.
    */
-  async consume(
-    subject: string,
-    handler: (msg: EventMsg) => Promise<void>,
-    opts: ConsumeOptions,
-  ): Promise<Subscription> {
+  async consume(subject: string, handler: (msg: EventMsg) => Promise<void>, opts: ConsumeOptions): Promise<Subscription> {
     if (this.#closed) throw new BusClosedError();
     const settings = consumeSettings(subject, opts);
     const consumer = new MemoryConsumer(subject, settings, handler, this.#logger, (c) => this.#consumers.delete(c));

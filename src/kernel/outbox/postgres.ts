@@ -64,7 +64,8 @@ export class PostgresOutbox extends OutboxBase implements OutboxSource {
   }
 
   async prune(olderThanMs: number): Promise<number> {
-    const r = await this.sql`DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < now() - ${olderThanMs / 1000} * interval '1 second'`;
+    const r = await this
+      .sql`DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < now() - ${olderThanMs / 1000} * interval '1 second'`;
     return r.count;
   }
 

@@ -67,7 +67,14 @@ export class OutboxRelay {
   #lastError = "";
 
   constructor(opts: OutboxRelayOptions) {
-    this.#o = { pollMs: 1000, batchSize: 100, retainSentMs: 3_600_000, minPassIntervalMs: DEFAULT_MIN_PASS_INTERVAL_MS, ...opts, faultInject: opts.faultInject };
+    this.#o = {
+      pollMs: 1000,
+      batchSize: 100,
+      retainSentMs: 3_600_000,
+      minPassIntervalMs: DEFAULT_MIN_PASS_INTERVAL_MS,
+      ...opts,
+      faultInject: opts.faultInject,
+    };
   }
 
   /** Starts polling and runs a first pass at once (publishes what a previous process left). */

@@ -72,7 +72,9 @@ export class SqliteOutbox extends OutboxBase implements OutboxSource {
     // publishes and this mark re-publishes at most this batch, with the same event ids, which
     // JetStream and consumers deduplicate (see OutboxSource).
     if (done.length > 0) {
-      this.db.query("UPDATE outbox SET sent_at = ? WHERE seq IN (SELECT value FROM json_each(?))").run(new Date().toISOString(), JSON.stringify(done));
+      this.db
+        .query("UPDATE outbox SET sent_at = ? WHERE seq IN (SELECT value FROM json_each(?))")
+        .run(new Date().toISOString(), JSON.stringify(done));
     }
     if (failure !== undefined) throw failure;
     return done.length;

@@ -23,14 +23,7 @@
 
 import { EtcdLeaseInvalidError, type Etcd3, type IKeyValue, type Lease, type Watcher } from "etcd3";
 import { createEtcdClient, errorText, revisionOf, sleep, type EtcdLogger } from "../etcd/client.ts";
-import {
-  RegistryError,
-  type Registration,
-  type Registry,
-  type RegistryEvent,
-  type ServiceInstance,
-  type Unwatch,
-} from "./types.ts";
+import { RegistryError, type Registration, type Registry, type RegistryEvent, type ServiceInstance, type Unwatch } from "./types.ts";
 import { compareInstances, copyInstance, mergeInstance, type InstancePatch } from "./instance.ts";
 
 export interface EtcdRegistryOptions {
@@ -52,7 +45,6 @@ type Patch = InstancePatch;
 function fail(message: string, cause?: unknown): RegistryError {
   return cause === undefined ? new RegistryError(message) : new RegistryError(`${message}: ${errorText(cause)}`, { cause });
 }
-
 
 /** A key segment: non-empty, no `/` (it would change the key layout), no control characters. */
 function checkSegment(value: unknown, what: string): void {
@@ -89,7 +81,6 @@ function parseInstance(value: Buffer, logger: EtcdLogger | undefined, key: strin
     return null;
   }
 }
-
 
 function isCompacted(err: unknown): boolean {
   return err instanceof Error && /compacted/i.test(err.message);
@@ -186,7 +177,10 @@ class EtcdRegistration implements Registration {
         } catch (err) {
           lease.release();
           if (attempt === 1 || attempt % 20 === 0) {
-            logger?.warn({ name: this.#current.name, instanceId: this.#current.instanceId, attempt, err: errorText(err) }, "registry: re-registration failed, retrying");
+            logger?.warn(
+              { name: this.#current.name, instanceId: this.#current.instanceId, attempt, err: errorText(err) },
+              "registry: re-registration failed, retrying",
+            );
           }
           return false;
         }
@@ -566,9 +560,7 @@ class EtcdRegistry implements Registry, Owner {
     if (this.#closed) return () => {};
     const entry: Listener = { fn: listener, since: this.#rev, active: true };
     this.#listeners.add(entry);
-    this.#watch ??= new ServicesWatch(this, this.#servicesPrefix, this.#rev, (type, instance, rev) =>
-      this.#dispatch(type, instance, rev),
-    );
+    this.#watch ??= new ServicesWatch(this, this.#servicesPrefix, this.#rev, (type, instance, rev) => this.#dispatch(type, instance, rev));
     return () => {
       if (!entry.active) return;
       entry.active = false;

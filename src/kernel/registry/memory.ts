@@ -9,14 +9,7 @@
  * callers can never alter the stored state by mutating what they passed or received.
  */
 
-import {
-  RegistryError,
-  type Registration,
-  type Registry,
-  type RegistryEvent,
-  type ServiceInstance,
-  type Unwatch,
-} from "./types.ts";
+import { RegistryError, type Registration, type Registry, type RegistryEvent, type ServiceInstance, type Unwatch } from "./types.ts";
 import { compareInstances, copyInstance, mergeInstance, type InstancePatch } from "./instance.ts";
 
 /** The subset of a pino logger the registry uses to report listener errors. */
@@ -35,11 +28,9 @@ export interface MemoryRegistryStore {
   connect(): Registry;
 }
 
-
 function keyOf(instance: ServiceInstance): string {
   return `${instance.name}\u0000${instance.instanceId}`;
 }
-
 
 function checkInstance(instance: ServiceInstance): void {
   if (typeof instance?.name !== "string" || instance.name.length === 0) {

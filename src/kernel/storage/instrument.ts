@@ -34,7 +34,11 @@ function observe<T>(module: string, driver: string, sql: string, run: () => T, k
   const start = performance.now();
   const parent = trace.getActiveSpan();
   const span = parent?.isRecording()
-    ? tracer().startSpan(`db ${kind}`, { kind: SpanKind.CLIENT, attributes: { "db.system.name": driver, "db.namespace": module, "db.query.text": sql.slice(0, 1000) } }, context.active())
+    ? tracer().startSpan(
+        `db ${kind}`,
+        { kind: SpanKind.CLIENT, attributes: { "db.system.name": driver, "db.namespace": module, "db.query.text": sql.slice(0, 1000) } },
+        context.active(),
+      )
     : undefined;
   const done = (err?: unknown): void => {
     dbQueryDuration.observe({ module, driver, statement: kind }, secondsSince(start));
@@ -139,7 +143,8 @@ export function instrumentPostgres<S extends object>(sql: S, module: string): S 
       get(target, prop, receiver) {
         const value = Reflect.get(target, prop, receiver) as unknown;
         if (prop === "unsafe" && typeof value === "function") {
-          return (text: string, ...rest: unknown[]) => wrapQuery((value as (...a: unknown[]) => unknown).call(target, text, ...rest), () => text);
+          return (text: string, ...rest: unknown[]) =>
+            wrapQuery((value as (...a: unknown[]) => unknown).call(target, text, ...rest), () => text);
         }
         if (prop === "begin" && typeof value === "function") {
           return (...args: unknown[]) => {

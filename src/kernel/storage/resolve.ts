@@ -15,7 +15,8 @@ export function resolveDatabase(config: Config, module: string): DatabaseConfig 
   const own = config.moduleDatabaseUrls[module];
   if (own) return fromUrl(own, config, undefined);
   if (config.databaseUrl) {
-    if (config.databaseUrl.startsWith("sqlite:")) return { kind: "sqlite", path: join(config.databaseUrl.slice("sqlite:".length), `${module}.sqlite`) };
+    if (config.databaseUrl.startsWith("sqlite:"))
+      return { kind: "sqlite", path: join(config.databaseUrl.slice("sqlite:".length), `${module}.sqlite`) };
     return fromUrl(config.databaseUrl, config, module);
   }
   return { kind: "sqlite", path: join(config.dataDir, `${module}.sqlite`) };

@@ -41,7 +41,13 @@ export function createCompiledExecutor(schema: GraphQLSchema, maxOperations: num
       compiled.set(key, entry);
     }
     if (entry === null) {
-      return execute({ schema, document: run.document, variableValues: run.variables ?? undefined, operationName: run.operationName ?? undefined, contextValue: run.contextValue });
+      return execute({
+        schema,
+        document: run.document,
+        variableValues: run.variables ?? undefined,
+        operationName: run.operationName ?? undefined,
+        contextValue: run.contextValue,
+      });
     }
     return entry.query(undefined, run.contextValue, run.variables ?? {});
   };

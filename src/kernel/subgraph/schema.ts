@@ -26,7 +26,12 @@ export type { PrebuiltSubgraph } from "./prebuilt-data.ts";
  * @param prebuilt the entries to look in: the binary's embedded ones unless given (tests).
  * @throws (rejects with) what `buildSubgraphSchema` throws for an invalid SDL (never for an embedded one).
  */
-export async function subgraphSchema(key: string, typeDefs: string, resolvers: GraphQLResolverMap<unknown>, prebuilt: Readonly<Record<string, PrebuiltSubgraph>> = PREBUILT_SUBGRAPHS): Promise<GraphQLSchema> {
+export async function subgraphSchema(
+  key: string,
+  typeDefs: string,
+  resolvers: GraphQLResolverMap<unknown>,
+  prebuilt: Readonly<Record<string, PrebuiltSubgraph>> = PREBUILT_SUBGRAPHS,
+): Promise<GraphQLSchema> {
   const entry = Object.hasOwn(prebuilt, key) ? prebuilt[key] : undefined;
   if (entry) return fromPrebuilt(entry, resolvers);
   // Imported only here: @apollo/subgraph's entry evaluates @apollo/federation-internals, which
@@ -52,8 +57,12 @@ export function fromPrebuilt(entry: PrebuiltSubgraph, resolvers: GraphQLResolver
   if (entry.hasEntities) {
     addResolversToSchema(schema, {
       [entry.queryType]: {
-        _entities: (_source: unknown, { representations }: { representations: readonly unknown[] }, context: unknown, info: Parameters<typeof entitiesResolver>[0]["info"]) =>
-          entitiesResolver({ representations, context, info }),
+        _entities: (
+          _source: unknown,
+          { representations }: { representations: readonly unknown[] },
+          context: unknown,
+          info: Parameters<typeof entitiesResolver>[0]["info"],
+        ) => entitiesResolver({ representations, context, info }),
       },
       _Entity: {
         __resolveType(parent: { __typename: string }) {

@@ -1,4 +1,16 @@
-import { GraphQLError, execute, getOperationAST, parse, subscribe, validate, type DocumentNode, type ExecutionResult, type FormattedExecutionResult, type GraphQLFormattedError, type GraphQLSchema } from "graphql";
+import {
+  GraphQLError,
+  execute,
+  getOperationAST,
+  parse,
+  subscribe,
+  validate,
+  type DocumentNode,
+  type ExecutionResult,
+  type FormattedExecutionResult,
+  type GraphQLFormattedError,
+  type GraphQLSchema,
+} from "graphql";
 import { jsonPayload } from "../bus/codec.ts";
 import type { Bus, Msg, Subscription } from "../bus/types.ts";
 import { BusError } from "../bus/errors.ts";
@@ -89,12 +101,20 @@ export function serveSubgraph(opts: SubgraphServerOptions): Subscription {
     headers,
   });
   // The caller, or the refusal to answer instead of running the operation (a forged admin never runs).
-  const callerOf = (headers: Msg["headers"], requestId: string, logger: Logger): { identity: Identity | null } | { refused: FormattedExecutionResult } => {
+  const callerOf = (
+    headers: Msg["headers"],
+    requestId: string,
+    logger: Logger,
+  ): { identity: Identity | null } | { refused: FormattedExecutionResult } => {
     const check = opts.identity.verify(headers[IDENTITY_HEADER], headers[REQUEST_ID_HEADER]);
     if (check.ok) return { identity: check.identity };
     busIdentityRefused.inc({ module: opts.queue, reason: check.reason });
     logger.warn({ reason: check.reason }, "caller identity refused (sy-identity not validly signed); nothing executed");
-    return { refused: { errors: [{ message: `caller identity refused: ${check.reason}`, extensions: { code: ErrorCode.UNAUTHENTICATED, requestId } }] } };
+    return {
+      refused: {
+        errors: [{ message: `caller identity refused: ${check.reason}`, extensions: { code: ErrorCode.UNAUTHENTICATED, requestId } }],
+      },
+    };
   };
 
   // Subscriptions: one stream per subscription operation. A non-subscription operation sent
@@ -152,14 +172,17 @@ export function serveSubgraph(opts: SubgraphServerOptions): Subscription {
           } else {
             const contextValue = contextFor(caller.identity, msg.headers, requestId, logger);
             // The gateway asked for an Apollo federated trace (ftv1): see inline-trace.ts.
-            result = msg.headers[FTV1_HEADER] === FTV1
-              ? await traced(req, contextValue)
-              : await run({ document: doc, query: req.query, operationName: req.operationName, variables: req.variables, contextValue });
+            result =
+              msg.headers[FTV1_HEADER] === FTV1
+                ? await traced(req, contextValue)
+                : await run({ document: doc, query: req.query, operationName: req.operationName, variables: req.variables, contextValue });
           }
         }
       } catch (err) {
         logger.error({ err }, "subgraph request failed");
-        result = { errors: [new GraphQLError(`internal error (request ${requestId})`, { extensions: { code: ErrorCode.INTERNAL, requestId } })] };
+        result = {
+          errors: [new GraphQLError(`internal error (request ${requestId})`, { extensions: { code: ErrorCode.INTERNAL, requestId } })],
+        };
       }
       // The result is this request's own (fresh from execute; errors copied by withCode/formatResult):
       // handed to the bus, not encoded in process.
@@ -225,7 +248,11 @@ function formatResult(result: ExecutionResult | FormattedExecutionResult, reques
     }
     if (original instanceof BusError) {
       logger.warn({ err: original, path: e.path }, "dependency unavailable");
-      return { message: `a dependency is unavailable: ${original.message}`, path: e.path, extensions: { code: ErrorCode.SERVICE_UNAVAILABLE, requestId } };
+      return {
+        message: `a dependency is unavailable: ${original.message}`,
+        path: e.path,
+        extensions: { code: ErrorCode.SERVICE_UNAVAILABLE, requestId },
+      };
     }
     logger.error({ err: original, path: e.path }, "resolver failed");
     return { message: `internal error (request ${requestId})`, path: e.path, extensions: { code: ErrorCode.INTERNAL, requestId } };

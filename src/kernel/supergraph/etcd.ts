@@ -131,7 +131,14 @@ class CurrentWatch {
   #disconnected = false;
   #stopped = false;
 
-  constructor(client: Etcd3, key: string, since: number, fn: (s: StoredSupergraph) => void, logger: EtcdLogger | undefined, noteRevision: (rev: number) => void) {
+  constructor(
+    client: Etcd3,
+    key: string,
+    since: number,
+    fn: (s: StoredSupergraph) => void,
+    logger: EtcdLogger | undefined,
+    noteRevision: (rev: number) => void,
+  ) {
     this.#client = client;
     this.#key = key;
     this.#fn = fn;
@@ -144,7 +151,12 @@ class CurrentWatch {
   #open(): void {
     if (this.#stopped) return;
     // Own namespace = own etcd3 WatchManager, so a cancelled watch cannot stall other watches.
-    const watcher = this.#client.namespace("").watch().key(this.#key).startRevision(String(this.#lastRev + 1)).watcher();
+    const watcher = this.#client
+      .namespace("")
+      .watch()
+      .key(this.#key)
+      .startRevision(String(this.#lastRev + 1))
+      .watcher();
     this.#watcher = watcher;
     watcher.on("put", (kv) => this.#deliver(kv));
     watcher.on("disconnected", () => {
@@ -362,7 +374,11 @@ class EtcdSupergraphStore implements SupergraphStore {
     await Promise.all(watches.map((w) => w.stop()));
     for (const p of [...this.#pending]) p.abort(new Error("supergraph store closed while campaigning"));
     for (const l of [...this.#leaderships]) {
-      await l.resign().catch((err: unknown) => this.#logger?.warn({ err: errorText(err) }, "supergraph store: resign on close failed; the lease will expire"));
+      await l
+        .resign()
+        .catch((err: unknown) =>
+          this.#logger?.warn({ err: errorText(err) }, "supergraph store: resign on close failed; the lease will expire"),
+        );
     }
     this.#client.close();
   }

@@ -26,7 +26,6 @@ export async function openAccountStore(ctx: ModuleContext): Promise<AccountStore
   return openSqliteAccountStore(db.path);
 }
 
-
 /** How often expired refresh tokens are deleted, ms (they are refused anyway; this bounds the table). */
 export const PRUNE_INTERVAL_MS = 3_600_000;
 

@@ -5,9 +5,6 @@ import { ADMIN_ROLE, type AccountService, type AuthPayload } from "./service.ts"
 import type { AccountRecord, AccountStore } from "./storage/types.ts";
 import type { RegisterInput } from "./validation.ts";
 
-
-
-
 /**
  * The account subgraph's resolvers. `Account` fields resolve from {@link AccountRecord} by
  * default field resolution (the record's keys match the SDL; the password hash is never on it),
@@ -49,7 +46,9 @@ export function createResolvers(store: AccountStore, service: AccountService): R
     Mutation: {
       register: typed<unknown, { input: RegisterInput }>((_p, { input }, ctx) => owned(service.register(input, ctx.headers))),
       login: typed<unknown, { email: string; password: string }>((_p, { email, password }) => owned(service.login(email, password))),
-      refreshToken: typed<unknown, { refreshToken: string }>((_p, { refreshToken }, ctx) => owned(service.refresh(refreshToken, ctx.headers))),
+      refreshToken: typed<unknown, { refreshToken: string }>((_p, { refreshToken }, ctx) =>
+        owned(service.refresh(refreshToken, ctx.headers)),
+      ),
       logout: typed<unknown, { refreshToken?: string | null }>((_p, { refreshToken }, ctx) => {
         if (!ctx.identity) throw unauthenticated();
         return service.logout(ctx.identity, refreshToken ?? undefined, ctx.headers);

@@ -1,6 +1,25 @@
 import { createHash, randomBytes } from "node:crypto";
-import { AppError, badInput, ErrorCode, forbidden, newId, notFound, REQUEST_ID_HEADER, signToken, tokenExpiresAtMs, type Headers, type Identity } from "../../kernel/index.ts";
-import { AccountEvents, type AccountRegisteredEvent, type AccountStatusEvent, type SessionCheckReply, type SessionCheckRequest, type SessionRevokedEvent } from "./contract/index.ts";
+import {
+  AppError,
+  badInput,
+  ErrorCode,
+  forbidden,
+  newId,
+  notFound,
+  REQUEST_ID_HEADER,
+  signToken,
+  tokenExpiresAtMs,
+  type Headers,
+  type Identity,
+} from "../../kernel/index.ts";
+import {
+  AccountEvents,
+  type AccountRegisteredEvent,
+  type AccountStatusEvent,
+  type SessionCheckReply,
+  type SessionCheckRequest,
+  type SessionRevokedEvent,
+} from "./contract/index.ts";
 import type { AccountRecord, AccountStore } from "./storage/types.ts";
 import { normaliseEmail, validateRegisterInput, type RegisterInput } from "./validation.ts";
 
@@ -42,7 +61,8 @@ export const PRUNE_BATCH = 1000;
 const newRefreshToken = (): string => randomBytes(32).toString("base64url");
 /** What the database keeps of a refresh token: its SHA-256, hex. */
 export const hashRefreshToken = (token: string): string => createHash("sha256").update(token).digest("hex");
-const invalidRefreshToken = (): AppError => new AppError(ErrorCode.UNAUTHENTICATED, "refresh token is invalid, expired or revoked; log in again");
+const invalidRefreshToken = (): AppError =>
+  new AppError(ErrorCode.UNAUTHENTICATED, "refresh token is invalid, expired or revoked; log in again");
 const accountDisabled = (): AppError => new AppError(ErrorCode.ACCOUNT_DISABLED, "this account is disabled");
 
 /** Only the request id travels on events: identity headers are for subgraph requests. */
@@ -92,8 +112,16 @@ export class AccountService {
     };
     // Uniqueness is left to the store's constraint: a pre-check would race with a concurrent registration.
     // account.registered is written in the same transaction (outbox): published iff the account exists.
-    const event: AccountRegisteredEvent = { eventId: newId(), accountId: account.id, email: account.email, name: account.name, occurredAt: account.createdAt };
-    await this.opts.store.create({ ...account, passwordHash: await hashPassword(valid.password) }, [{ subject: AccountEvents.registered, event, headers: eventHeaders(headers) }]);
+    const event: AccountRegisteredEvent = {
+      eventId: newId(),
+      accountId: account.id,
+      email: account.email,
+      name: account.name,
+      occurredAt: account.createdAt,
+    };
+    await this.opts.store.create({ ...account, passwordHash: await hashPassword(valid.password) }, [
+      { subject: AccountEvents.registered, event, headers: eventHeaders(headers) },
+    ]);
     return this.startSession(account);
   }
 
@@ -123,10 +151,19 @@ export class AccountService {
     const now = new Date();
     const next = newRefreshToken();
     const refreshTokenExpiresAt = new Date(now.getTime() + this.opts.refreshTokenTtlS * 1000).toISOString();
-    const outcome = await this.opts.store.rotateRefreshToken(hashRefreshToken(refreshToken), { hash: hashRefreshToken(next), createdAt: now.toISOString(), expiresAt: refreshTokenExpiresAt }, now.toISOString());
+    const outcome = await this.opts.store.rotateRefreshToken(
+      hashRefreshToken(refreshToken),
+      { hash: hashRefreshToken(next), createdAt: now.toISOString(), expiresAt: refreshTokenExpiresAt },
+      now.toISOString(),
+    );
     switch (outcome.kind) {
       case "rotated":
-        return { ...(await this.accessToken(outcome.account, outcome.sessionId)), refreshToken: next, refreshTokenExpiresAt, account: outcome.account };
+        return {
+          ...(await this.accessToken(outcome.account, outcome.sessionId)),
+          refreshToken: next,
+          refreshTokenExpiresAt,
+          account: outcome.account,
+        };
       case "reused":
         await this.revoke(outcome.sessionId, outcome.accountId, "reuse", headers);
         throw new AppError(ErrorCode.TOKEN_REUSED, "refresh token was already used; the session is revoked, log in again");
@@ -166,7 +203,11 @@ export class AccountService {
     if (disabled && caller.accountId === id) throw badInput("an admin cannot disable their own account", { field: "id" });
     const occurredAt = new Date().toISOString();
     const event: AccountStatusEvent = { eventId: newId(), accountId: id, occurredAt };
-    const account = await this.opts.store.setDisabled(id, disabled ? occurredAt : null, { subject: disabled ? AccountEvents.disabled : AccountEvents.enabled, event, headers: eventHeaders(headers) });
+    const account = await this.opts.store.setDisabled(id, disabled ? occurredAt : null, {
+      subject: disabled ? AccountEvents.disabled : AccountEvents.enabled,
+      event,
+      headers: eventHeaders(headers),
+    });
     if (!account) throw notFound("account", id);
     return account;
   }
@@ -192,7 +233,8 @@ export class AccountService {
    * @throws AppError `BAD_USER_INPUT` for a malformed request.
    */
   async checkSession(req: SessionCheckRequest): Promise<SessionCheckReply> {
-    if (typeof req?.accountId !== "string" || (req.sessionId !== undefined && typeof req.sessionId !== "string")) throw badInput("accountId (string) and optional sessionId (string) required");
+    if (typeof req?.accountId !== "string" || (req.sessionId !== undefined && typeof req.sessionId !== "string"))
+      throw badInput("accountId (string) and optional sessionId (string) required");
     const status = await this.opts.store.sessionStatus(req.accountId, req.sessionId);
     if (!status.exists) return { active: false, reason: "account_missing" };
     if (status.disabled) return { active: false, reason: "account_disabled" };
@@ -214,7 +256,14 @@ export class AccountService {
     const valid = validateRegisterInput({ name: ADMIN_NAME, email, password });
     const existing = await this.opts.store.credentialsByEmail(valid.email);
     if (!existing) {
-      const account: AccountRecord = { id: newId(), name: ADMIN_NAME, email: valid.email, roles: [...DEFAULT_ROLES, ADMIN_ROLE], createdAt: new Date().toISOString(), disabledAt: null };
+      const account: AccountRecord = {
+        id: newId(),
+        name: ADMIN_NAME,
+        email: valid.email,
+        roles: [...DEFAULT_ROLES, ADMIN_ROLE],
+        createdAt: new Date().toISOString(),
+        disabledAt: null,
+      };
       try {
         await this.opts.store.create({ ...account, passwordHash: await hashPassword(valid.password) });
         return { account, outcome: "created" };
@@ -225,7 +274,10 @@ export class AccountService {
       }
     }
     if (!(await Bun.password.verify(valid.password, existing.passwordHash))) {
-      throw new AppError(ErrorCode.INVALID_CREDENTIALS, `ADMIN_EMAIL ${valid.email} belongs to an existing account whose password is not ADMIN_PASSWORD; not granting admin`);
+      throw new AppError(
+        ErrorCode.INVALID_CREDENTIALS,
+        `ADMIN_EMAIL ${valid.email} belongs to an existing account whose password is not ADMIN_PASSWORD; not granting admin`,
+      );
     }
     if (existing.account.roles.includes(ADMIN_ROLE)) return { account: existing.account, outcome: "unchanged" };
     const account = await this.opts.store.addRole(existing.account.id, ADMIN_ROLE);
@@ -239,7 +291,10 @@ export class AccountService {
     const sessionId = newId();
     const refreshToken = newRefreshToken();
     const refreshTokenExpiresAt = new Date(now.getTime() + this.opts.refreshTokenTtlS * 1000).toISOString();
-    const created = await this.opts.store.createSession({ id: sessionId, accountId: account.id, createdAt: now.toISOString() }, { hash: hashRefreshToken(refreshToken), createdAt: now.toISOString(), expiresAt: refreshTokenExpiresAt });
+    const created = await this.opts.store.createSession(
+      { id: sessionId, accountId: account.id, createdAt: now.toISOString() },
+      { hash: hashRefreshToken(refreshToken), createdAt: now.toISOString(), expiresAt: refreshTokenExpiresAt },
+    );
     // Disabled between the password check and here (or deleted): no session.
     if (!created) throw accountDisabled();
     return { ...(await this.accessToken(account, sessionId)), refreshToken, refreshTokenExpiresAt, account };
@@ -256,6 +311,10 @@ export class AccountService {
   private revoke(sessionId: string, accountId: string, reason: SessionRevokedEvent["reason"], headers: Headers): Promise<boolean> {
     const occurredAt = new Date().toISOString();
     const event: SessionRevokedEvent = { eventId: newId(), accountId, sessionId, reason, occurredAt };
-    return this.opts.store.revokeSession(sessionId, accountId, occurredAt, reason, { subject: AccountEvents.sessionRevoked, event, headers: eventHeaders(headers) });
+    return this.opts.store.revokeSession(sessionId, accountId, occurredAt, reason, {
+      subject: AccountEvents.sessionRevoked,
+      event,
+      headers: eventHeaders(headers),
+    });
   }
 }

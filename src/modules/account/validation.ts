@@ -36,7 +36,8 @@ export const normaliseEmail = (email: string): string => email.normalize("NFC").
 export function validateRegisterInput(input: RegisterInput): RegisterInput {
   const name = singleLineText(input.name, "name", { max: LIMITS.nameMax });
   const email = normaliseEmail(input.email);
-  if (email.length > LIMITS.emailMax || !EMAIL_RE.test(email) || !isCleanSingleLine(email)) throw badInput("email is not a valid e-mail address", { field: "email" });
+  if (email.length > LIMITS.emailMax || !EMAIL_RE.test(email) || !isCleanSingleLine(email))
+    throw badInput("email is not a valid e-mail address", { field: "email" });
   const p = codePoints(input.password);
   if (p < LIMITS.passwordMin) throw badInput(`password must be at least ${LIMITS.passwordMin} characters`, { field: "password" });
   if (p > LIMITS.passwordMax) throw badInput(`password must be at most ${LIMITS.passwordMax} characters`, { field: "password" });

@@ -1,4 +1,4 @@
-import { reference, typed, } from "../../kernel/graphql/resolvers.ts";
+import { reference, typed } from "../../kernel/graphql/resolvers.ts";
 import { money, type Money, type Resolvers, type SubgraphContext } from "../../kernel/index.ts";
 import { BatchLoader } from "./loader.ts";
 import { decodeCursor, encodeCursor, pageSize } from "./pagination.ts";
@@ -24,9 +24,6 @@ interface ProductsArgs extends PageArgs {
   search?: string | null;
   categoryId?: string | null;
 }
-
-
-
 
 interface Loaders {
   products: BatchLoader<ProductRecord>;
@@ -78,9 +75,15 @@ export function createResolvers(store: CatalogStore, admin: CatalogAdmin): Resol
     // Admin only: checked here too (requireAdmin), not only by the gateway's @requiresScopes.
     Mutation: {
       createCategory: typed<unknown, { name: string }>((_, { name }, ctx) => (requireAdmin(ctx.identity), admin.createCategory(name))),
-      createProduct: typed<unknown, { input: CreateProductInput }>((_, { input }, ctx) => (requireAdmin(ctx.identity), admin.createProduct(input, ctx.headers))),
-      updateProduct: typed<unknown, { id: string; input: UpdateProductInput }>((_, { id, input }, ctx) => (requireAdmin(ctx.identity), admin.updateProduct(id, input, ctx.headers))),
-      setStock: typed<unknown, { productId: string; stock: number }>((_, { productId, stock }, ctx) => (requireAdmin(ctx.identity), admin.setStock(productId, stock, ctx.headers))),
+      createProduct: typed<unknown, { input: CreateProductInput }>(
+        (_, { input }, ctx) => (requireAdmin(ctx.identity), admin.createProduct(input, ctx.headers)),
+      ),
+      updateProduct: typed<unknown, { id: string; input: UpdateProductInput }>(
+        (_, { id, input }, ctx) => (requireAdmin(ctx.identity), admin.updateProduct(id, input, ctx.headers)),
+      ),
+      setStock: typed<unknown, { productId: string; stock: number }>(
+        (_, { productId, stock }, ctx) => (requireAdmin(ctx.identity), admin.setStock(productId, stock, ctx.headers)),
+      ),
     },
     ProductConnection: {
       // Counted only when asked for: it is a second query.

@@ -38,7 +38,8 @@ export function parseReserveRequest(body: unknown): ReserveStockRequest {
   });
   const maxTotalCents = body["maxTotalCents"];
   if (maxTotalCents === undefined || maxTotalCents === null) return { reservationId, items: clean };
-  if (typeof maxTotalCents !== "number" || !Number.isSafeInteger(maxTotalCents) || maxTotalCents < 0) throw badInput("maxTotalCents must be an integer >= 0");
+  if (typeof maxTotalCents !== "number" || !Number.isSafeInteger(maxTotalCents) || maxTotalCents < 0)
+    throw badInput("maxTotalCents must be an integer >= 0");
   return { reservationId, items: clean, maxTotalCents };
 }
 
@@ -85,7 +86,6 @@ export interface UpdateProductInput {
   priceCents?: number | null;
 }
 
-
 /** Kernel text policy (kernel/text.ts), one line. @throws AppError BAD_USER_INPUT `{ field }` */
 const productName = (raw: string): string => singleLineText(raw, "name", { max: ADMIN_LIMITS.productNameMax });
 
@@ -105,7 +105,8 @@ function priceCents(v: number): number {
  * @throws AppError BAD_USER_INPUT `{ field: "stock" }`
  */
 export function validateStock(v: number): number {
-  if (!Number.isSafeInteger(v) || v < 0 || v > ADMIN_LIMITS.stockMax) throw badInput(`stock must be an integer from 0 to ${ADMIN_LIMITS.stockMax}`, { field: "stock" });
+  if (!Number.isSafeInteger(v) || v < 0 || v > ADMIN_LIMITS.stockMax)
+    throw badInput(`stock must be an integer from 0 to ${ADMIN_LIMITS.stockMax}`, { field: "stock" });
   return v;
 }
 
@@ -116,7 +117,9 @@ export function validateStock(v: number): number {
  * upper-case letters (default {@link DEFAULT_CURRENCY}), stock 0..stockMax units, a category id.
  * @throws AppError BAD_USER_INPUT `{ field }` naming the first invalid field.
  */
-export function validateCreateProduct(input: CreateProductInput): Required<{ [K in keyof CreateProductInput]: NonNullable<CreateProductInput[K]> }> {
+export function validateCreateProduct(
+  input: CreateProductInput,
+): Required<{ [K in keyof CreateProductInput]: NonNullable<CreateProductInput[K]> }> {
   const name = productName(input.name);
   const desc = description(input.description);
   const price = priceCents(input.priceCents);

@@ -1,4 +1,15 @@
-import { AppError, badInput, ErrorCode, handOver, limitExceeded, newId, REQUEST_ID_HEADER, type Headers, type Logger, type ModuleContext } from "../../kernel/index.ts";
+import {
+  AppError,
+  badInput,
+  ErrorCode,
+  handOver,
+  limitExceeded,
+  newId,
+  REQUEST_ID_HEADER,
+  type Headers,
+  type Logger,
+  type ModuleContext,
+} from "../../kernel/index.ts";
 import {
   CatalogSubjects,
   type ReleaseStockReply,
@@ -29,7 +40,10 @@ export interface CheckoutDeps {
    * atomically per account (throws `LIMIT_EXCEEDED` otherwise). Without intents (test doubles)
    * that limit is not enforced.
    */
-  intents?: { add(orderId: string, pending?: { accountId: string; maxPending: number }): Promise<void>; drop(orderId: string): Promise<void> };
+  intents?: {
+    add(orderId: string, pending?: { accountId: string; maxPending: number }): Promise<void>;
+    drop(orderId: string): Promise<void>;
+  };
   /** Abuse limits and the order-total bound; default {@link DEFAULT_ORDER_LIMITS}. */
   limits?: OrderLimits;
 }
@@ -153,7 +167,13 @@ const outcomeUnknown = (err: unknown): boolean =>
  *   the total exceeds `maxTotalCents` (a catalog that ignored the bound); Error when the reply
  *   does not match the request (a catalog bug).
  */
-function buildOrder(id: string, accountId: string, requested: readonly ReserveItem[], reserved: readonly ReservedItem[], maxTotalCents: number): OrderRecord {
+function buildOrder(
+  id: string,
+  accountId: string,
+  requested: readonly ReserveItem[],
+  reserved: readonly ReservedItem[],
+  maxTotalCents: number,
+): OrderRecord {
   const byProduct = new Map(reserved.map((r) => [r.productId, r]));
   const items: OrderItemRecord[] = requested.map(({ productId, quantity }) => {
     const r = byProduct.get(productId);

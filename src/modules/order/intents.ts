@@ -82,7 +82,10 @@ export function intentGraceMs(config: Pick<Config, "busTimeouts" | "orderIntentG
   const graceMs = config.orderIntentGraceS * 1000;
   const reserveMs = reserveTimeoutMs(config);
   if (graceMs <= reserveMs) {
-    logger.warn({ graceMs, reserveTimeoutMs: reserveMs }, "ORDER_INTENT_GRACE_S is not above the catalog.stock.reserve timeout: slow checkouts will be refused");
+    logger.warn(
+      { graceMs, reserveTimeoutMs: reserveMs },
+      "ORDER_INTENT_GRACE_S is not above the catalog.stock.reserve timeout: slow checkouts will be refused",
+    );
   }
   return graceMs;
 }

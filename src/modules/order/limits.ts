@@ -31,7 +31,12 @@ export const DEFAULT_ORDER_LIMITS: Readonly<OrderLimits> = {
 };
 
 /** The order limits of a kernel config. */
-export const orderLimitsOf = (c: { orderMaxLineQuantity: number; orderMaxLines: number; orderMaxPending: number; orderMaxTotalCents: number }): OrderLimits => ({
+export const orderLimitsOf = (c: {
+  orderMaxLineQuantity: number;
+  orderMaxLines: number;
+  orderMaxPending: number;
+  orderMaxTotalCents: number;
+}): OrderLimits => ({
   maxLineQuantity: c.orderMaxLineQuantity,
   maxLines: c.orderMaxLines,
   maxPending: c.orderMaxPending,

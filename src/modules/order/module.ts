@@ -71,10 +71,21 @@ export function createOrderModule(opts: OrderModuleOptions = {}): ModuleDefiniti
             })
           : undefined;
         const intents = sagaStore
-          ? { add: (id: string, pending?: PendingLimit) => sagaStore.addIntent(id, pending), drop: (id: string) => sagaStore.dropIntent(id) }
+          ? {
+              add: (id: string, pending?: PendingLimit) => sagaStore.addIntent(id, pending),
+              drop: (id: string) => sagaStore.dropIntent(id),
+            }
           : undefined;
         const limits = orderLimitsOf(ctx.config);
-        const resolvers = createResolvers({ store, call: ctx.call, emit: ctx.emit, bus: ctx.bus, limits, ...(checkout ? { checkout } : {}), ...(intents ? { intents } : {}) });
+        const resolvers = createResolvers({
+          store,
+          call: ctx.call,
+          emit: ctx.emit,
+          bus: ctx.bus,
+          limits,
+          ...(checkout ? { checkout } : {}),
+          ...(intents ? { intents } : {}),
+        });
         // Publishes the events the store committed (order.created, order.status_changed), including
         // what a previous process committed but did not publish.
         if (store.outbox) ctx.relayOutbox(store.outbox);

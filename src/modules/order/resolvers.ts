@@ -1,5 +1,16 @@
-import { reference, typed, } from "../../kernel/graphql/resolvers.ts";
-import { AppError, ErrorCode, liveEvents, money, notFound, unauthenticated, type Bus, type Identity, type Money, type Resolvers, } from "../../kernel/index.ts";
+import { reference, typed } from "../../kernel/graphql/resolvers.ts";
+import {
+  AppError,
+  ErrorCode,
+  liveEvents,
+  money,
+  notFound,
+  unauthenticated,
+  type Bus,
+  type Identity,
+  type Money,
+  type Resolvers,
+} from "../../kernel/index.ts";
 import { placeOrder, type CheckoutDeps } from "./checkout.ts";
 import type { CheckoutSagas } from "./saga.ts";
 import { OrderEvents, type OrderStatusChangedEvent } from "./contract/index.ts";
@@ -8,9 +19,6 @@ import type { OrderStatus } from "./storage/types.ts";
 import { DateTimeScalar } from "../../kernel/graphql/scalars.ts";
 import type { OrderItemRecord, OrderRecord } from "./storage/types.ts";
 import type { OrderItemInput } from "./validation.ts";
-
-
-
 
 /** An entity reference for the router to resolve in the owning subgraph. */
 interface EntityRef {
@@ -97,9 +105,7 @@ export function createResolvers(deps: CheckoutDeps & { bus: Bus; checkout?: Chec
     },
     Account: {
       __resolveReference: reference((ref) => ({ id: ref.id })),
-      orders: typed<{ id: string }>((account, _a, ctx) =>
-        ctx.identity?.accountId === account.id ? store.byAccount(account.id) : [],
-      ),
+      orders: typed<{ id: string }>((account, _a, ctx) => (ctx.identity?.accountId === account.id ? store.byAccount(account.id) : [])),
     },
   };
 }

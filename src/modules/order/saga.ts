@@ -1,4 +1,14 @@
-import { AppError, ErrorCode, newId, notFound, REQUEST_ID_HEADER, unauthenticated, type Headers, type Identity, type Logger } from "../../kernel/index.ts";
+import {
+  AppError,
+  ErrorCode,
+  newId,
+  notFound,
+  REQUEST_ID_HEADER,
+  unauthenticated,
+  type Headers,
+  type Identity,
+  type Logger,
+} from "../../kernel/index.ts";
 import { sagaOutcomes } from "../../kernel/metrics.ts";
 import { CatalogSubjects, type ReleaseStockReply, type ReleaseStockRequest } from "../catalog/contract/index.ts";
 import {
@@ -66,11 +76,13 @@ function isTransient(err: unknown): boolean {
   return err.code === ErrorCode.INTERNAL || err.code === ErrorCode.SERVICE_UNAVAILABLE || err.details?.["transient"] === true;
 }
 
-
 /** The client-facing error of a failed saga (code replayed on a repeated payOrder). */
 function failureError(saga: SagaRecord): AppError {
   const code = saga.failureCode ?? "PAYMENT_FAILED";
-  return new AppError(code, saga.failureMessage ?? "the payment failed; nothing was charged", { orderId: saga.orderId, paymentId: saga.paymentId });
+  return new AppError(code, saga.failureMessage ?? "the payment failed; nothing was charged", {
+    orderId: saga.orderId,
+    paymentId: saga.paymentId,
+  });
 }
 
 /**
@@ -139,7 +151,11 @@ export class CheckoutSagas {
     }
     const done = await this.drive(saga, req.headers[REQUEST_ID_HEADER], req.logger, true);
     if (done.step !== "DONE") {
-      throw new AppError(ErrorCode.SERVICE_UNAVAILABLE, "the payment could not be completed now; it is being settled and the order will show the outcome", { orderId: order.id });
+      throw new AppError(
+        ErrorCode.SERVICE_UNAVAILABLE,
+        "the payment could not be completed now; it is being settled and the order will show the outcome",
+        { orderId: order.id },
+      );
     }
     if (done.status === "FAILED") throw failureError(done);
     const paid = await store.byId(order.id);
@@ -172,8 +188,15 @@ export class CheckoutSagas {
         log.warn({ err: result.retry, step: saga.step, attempt: attempts }, "saga step failed; retrying");
         const forward = saga.step === "AUTHORIZE" || saga.step === "CAPTURE";
         if (forward && attempts >= FORWARD_ATTEMPTS) {
-          const next: SagaAdvance = { step: "VOID", status: "COMPENSATING", failureCode: "PAYMENT_FAILED", failureMessage: "the payment service did not answer; nothing was charged" };
-          saga = (await sagas.advance(saga.orderId, saga.step, next, Date.now() + SAGA_LEASE_MS)) ?? ((await sagas.get(saga.orderId)) as SagaRecord);
+          const next: SagaAdvance = {
+            step: "VOID",
+            status: "COMPENSATING",
+            failureCode: "PAYMENT_FAILED",
+            failureMessage: "the payment service did not answer; nothing was charged",
+          };
+          saga =
+            (await sagas.advance(saga.orderId, saga.step, next, Date.now() + SAGA_LEASE_MS)) ??
+            ((await sagas.get(saga.orderId)) as SagaRecord);
           attempts = 0;
           continue;
         }
@@ -205,13 +228,16 @@ export class CheckoutSagas {
     const d = this.#deps;
     const headers = headersOf(requestId);
     const cmd = (idempotencyKey: string): PaymentCommandRequest => ({ idempotencyKey, paymentId: saga.paymentId, orderId: saga.orderId });
-    const compensate = (failureCode: string, failureMessage: string): StepResult => ({ next: { step: "VOID", status: "COMPENSATING", failureCode, failureMessage } });
+    const compensate = (failureCode: string, failureMessage: string): StepResult => ({
+      next: { step: "VOID", status: "COMPENSATING", failureCode, failureMessage },
+    });
     const step: SagaStep = saga.step;
     switch (step) {
       case "AUTHORIZE":
       case "CAPTURE": {
         const order = await d.store.byId(saga.orderId);
-        if (order?.status !== "PENDING") return compensate(ErrorCode.INVALID_STATE, `the order became ${order?.status ?? "unknown"} during payment`);
+        if (order?.status !== "PENDING")
+          return compensate(ErrorCode.INVALID_STATE, `the order became ${order?.status ?? "unknown"} during payment`);
         try {
           if (step === "AUTHORIZE") {
             const body: AuthorizePaymentRequest = {
@@ -221,17 +247,27 @@ export class CheckoutSagas {
               currency: saga.currency,
               token: saga.token,
             };
-            await d.call<PaymentReply>(PaymentSubjects.authorize, body, { headers, timeoutMs: d.providerTimeoutMs + 5000, idempotent: true });
+            await d.call<PaymentReply>(PaymentSubjects.authorize, body, {
+              headers,
+              timeoutMs: d.providerTimeoutMs + 5000,
+              idempotent: true,
+            });
             return { next: { step: "CAPTURE", status: "RUNNING" } };
           }
-          await d.call<PaymentReply>(PaymentSubjects.capture, cmd(saga.captureKey), { headers, timeoutMs: d.providerTimeoutMs + 5000, idempotent: true });
+          await d.call<PaymentReply>(PaymentSubjects.capture, cmd(saga.captureKey), {
+            headers,
+            timeoutMs: d.providerTimeoutMs + 5000,
+            idempotent: true,
+          });
           return { next: { step: "MARK_PAID", status: "RUNNING" } };
         } catch (err) {
           if (isTransient(err)) return { retry: err };
           const e = err as AppError;
           if (e.code === PaymentErrorCodes.declined) return compensate(PaymentErrorCodes.declined, "the card was declined");
-          if (e.code === PaymentErrorCodes.providerTimeout) return compensate("PAYMENT_FAILED", "the payment provider did not answer in time; nothing was charged");
-          if (e.code === PaymentErrorCodes.captureFailed) return compensate("PAYMENT_FAILED", "the payment could not be captured; nothing was charged");
+          if (e.code === PaymentErrorCodes.providerTimeout)
+            return compensate("PAYMENT_FAILED", "the payment provider did not answer in time; nothing was charged");
+          if (e.code === PaymentErrorCodes.captureFailed)
+            return compensate("PAYMENT_FAILED", "the payment could not be captured; nothing was charged");
           return compensate("PAYMENT_FAILED", `the payment failed (${e.code}); nothing was charged`);
         }
       }
@@ -242,7 +278,15 @@ export class CheckoutSagas {
           if (!(err instanceof AppError) || err.code !== ErrorCode.INVALID_STATE) throw err;
           const order = await d.store.byId(saga.orderId);
           // Already PAID: this step ran before a crash. Anything else (cancelled meanwhile): give the money back.
-          if (order?.status !== "PAID") return { next: { step: "REFUND", status: "COMPENSATING", failureCode: ErrorCode.INVALID_STATE, failureMessage: `the order became ${order?.status ?? "unknown"} during payment; the payment was refunded` } };
+          if (order?.status !== "PAID")
+            return {
+              next: {
+                step: "REFUND",
+                status: "COMPENSATING",
+                failureCode: ErrorCode.INVALID_STATE,
+                failureMessage: `the order became ${order?.status ?? "unknown"} during payment; the payment was refunded`,
+              },
+            };
         }
         return { next: { step: "DONE", status: "SUCCEEDED" } };
       }
@@ -335,7 +379,8 @@ export class CheckoutSagas {
         sagaOutcomes.inc({ saga: "checkout", outcome: "expired" });
         d.logger.info({ orderId, timeoutS: d.paymentTimeoutS }, "unpaid order cancelled");
       } catch (err) {
-        if (!(err instanceof AppError) || err.code !== ErrorCode.INVALID_STATE) d.logger.warn({ err, orderId }, "could not cancel an unpaid order");
+        if (!(err instanceof AppError) || err.code !== ErrorCode.INVALID_STATE)
+          d.logger.warn({ err, orderId }, "could not cancel an unpaid order");
       }
     }
   }

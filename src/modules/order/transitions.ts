@@ -1,4 +1,15 @@
-import { AppError, ErrorCode, forbidden, notFound, REQUEST_ID_HEADER, unauthenticated, type Headers, type Identity, type Logger, type ModuleContext } from "../../kernel/index.ts";
+import {
+  AppError,
+  ErrorCode,
+  forbidden,
+  notFound,
+  REQUEST_ID_HEADER,
+  unauthenticated,
+  type Headers,
+  type Identity,
+  type Logger,
+  type ModuleContext,
+} from "../../kernel/index.ts";
 import { CatalogSubjects, type ReleaseStockReply, type ReleaseStockRequest } from "../catalog/contract/index.ts";
 import type { OrderRecord, OrderStatus, OrderStore } from "./storage/types.ts";
 
@@ -74,7 +85,9 @@ const forwardHeaders = (headers: Headers): Headers => {
  *   the change is not allowed from the order's current status); store errors.
  */
 export async function changeOrderStatus(deps: TransitionDeps, req: TransitionRequest): Promise<OrderRecord> {
-  const allowed = (Object.keys(TRANSITIONS) as OrderStatus[]).filter((s) => TRANSITIONS[s].includes(req.to) && (!req.from || req.from.includes(s)));
+  const allowed = (Object.keys(TRANSITIONS) as OrderStatus[]).filter(
+    (s) => TRANSITIONS[s].includes(req.to) && (!req.from || req.from.includes(s)),
+  );
   const headers = forwardHeaders(req.headers);
   // The store writes order.status_changed in the transaction of the change (outbox).
   const outcome = await deps.store.transition(req.orderId, allowed, req.to, { headers });

@@ -19,10 +19,15 @@ export interface OrderItemInput {
  *   rejected rather than merged, since two lines for one product are more likely a client bug
  *   than intent).
  */
-export function validateOrderItems(items: readonly OrderItemInput[], limits: Pick<OrderLimits, "maxLines" | "maxLineQuantity"> = DEFAULT_ORDER_LIMITS): ReserveItem[] {
+export function validateOrderItems(
+  items: readonly OrderItemInput[],
+  limits: Pick<OrderLimits, "maxLines" | "maxLineQuantity"> = DEFAULT_ORDER_LIMITS,
+): ReserveItem[] {
   if (items.length === 0) throw badInput("an order needs at least one item");
   if (items.length > limits.maxLines) {
-    throw limitExceeded(LimitNames.maxLines, limits.maxLines, `an order may have at most ${limits.maxLines} lines`, { count: items.length });
+    throw limitExceeded(LimitNames.maxLines, limits.maxLines, `an order may have at most ${limits.maxLines} lines`, {
+      count: items.length,
+    });
   }
   const seen = new Set<string>();
   for (const { productId, quantity } of items) {
@@ -31,7 +36,12 @@ export function validateOrderItems(items: readonly OrderItemInput[], limits: Pic
       throw badInput("quantity must be an integer of at least 1", { productId, quantity });
     }
     if (quantity > limits.maxLineQuantity) {
-      throw limitExceeded(LimitNames.maxLineQuantity, limits.maxLineQuantity, `at most ${limits.maxLineQuantity} units of one product per order`, { productId, quantity });
+      throw limitExceeded(
+        LimitNames.maxLineQuantity,
+        limits.maxLineQuantity,
+        `at most ${limits.maxLineQuantity} units of one product per order`,
+        { productId, quantity },
+      );
     }
     if (seen.has(productId)) throw badInput(`product ${productId} appears more than once`, { productId });
     seen.add(productId);

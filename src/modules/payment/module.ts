@@ -1,5 +1,12 @@
 import type { ModuleContext, ModuleDefinition } from "../../kernel/index.ts";
-import { PAYMENT_SDL, PaymentEvents, PaymentSubjects, type AuthorizePaymentRequest, type PaymentCommandRequest, type PaymentReply } from "./contract/index.ts";
+import {
+  PAYMENT_SDL,
+  PaymentEvents,
+  PaymentSubjects,
+  type AuthorizePaymentRequest,
+  type PaymentCommandRequest,
+  type PaymentReply,
+} from "./contract/index.ts";
 import { createSandboxProvider, type PaymentProvider } from "./provider.ts";
 import { createResolvers } from "./resolvers.ts";
 import { PaymentService } from "./service.ts";

@@ -1,10 +1,7 @@
-import { reference, typed, } from "../../kernel/graphql/resolvers.ts";
-import { money, type Identity, type Money, type Resolvers, } from "../../kernel/index.ts";
+import { reference, typed } from "../../kernel/graphql/resolvers.ts";
+import { money, type Identity, type Money, type Resolvers } from "../../kernel/index.ts";
 import { DateTimeScalar } from "../../kernel/graphql/scalars.ts";
 import type { PaymentRecord, PaymentStore } from "./storage/types.ts";
-
-
-
 
 /** A payment is visible to the account that owns its order only; anyone else sees null. */
 const ownedBy = (p: PaymentRecord | null, identity: Identity | null): PaymentRecord | null =>

@@ -1,10 +1,5 @@
 import { AppError, badInput, ErrorCode, isId, notFound, type Logger } from "../../kernel/index.ts";
-import {
-  PaymentErrorCodes,
-  type AuthorizePaymentRequest,
-  type PaymentCommandRequest,
-  type PaymentReply,
-} from "./contract/index.ts";
+import { PaymentErrorCodes, type AuthorizePaymentRequest, type PaymentCommandRequest, type PaymentReply } from "./contract/index.ts";
 import type { PaymentProvider } from "./provider.ts";
 import type { CommandOutcome, PaymentRecord, PaymentStore } from "./storage/types.ts";
 
@@ -28,7 +23,13 @@ const reply = (p: PaymentRecord): PaymentReply => ({
 });
 
 /** Codes that are the final answer to a command (replayed for its idempotency key); others may change on retry. */
-const FINAL_CODES = new Set<string>([PaymentErrorCodes.declined, PaymentErrorCodes.providerTimeout, PaymentErrorCodes.captureFailed, ErrorCode.CONFLICT, ErrorCode.BAD_USER_INPUT]);
+const FINAL_CODES = new Set<string>([
+  PaymentErrorCodes.declined,
+  PaymentErrorCodes.providerTimeout,
+  PaymentErrorCodes.captureFailed,
+  ErrorCode.CONFLICT,
+  ErrorCode.BAD_USER_INPUT,
+]);
 
 /**
  * The payment commands. Each runs under its idempotency key: a repeated key replays the stored
@@ -76,7 +77,12 @@ export class PaymentService {
         return authorizeAnswer(free ?? ((await this.store.byId(req.paymentId)) as PaymentRecord));
       }
       const result = await within(
-        this.provider.authorize({ idempotencyKey: `${req.idempotencyKey}:provider`, token: req.token, amountCents: req.amountCents, currency: req.currency }),
+        this.provider.authorize({
+          idempotencyKey: `${req.idempotencyKey}:provider`,
+          token: req.token,
+          amountCents: req.amountCents,
+          currency: req.currency,
+        }),
         this.timeoutMs,
       );
       let next: PaymentRecord | null;
@@ -90,7 +96,8 @@ export class PaymentService {
         if (!next) {
           // Voided while the provider answered: release the hold we just got.
           const now = await this.store.byId(req.paymentId);
-          if (now?.status === "VOIDED") await this.provider.void({ idempotencyKey: `${req.idempotencyKey}:late-void`, providerRef: result.providerRef });
+          if (now?.status === "VOIDED")
+            await this.provider.void({ idempotencyKey: `${req.idempotencyKey}:late-void`, providerRef: result.providerRef });
         }
       }
       return authorizeAnswer(next ?? ((await this.store.byId(req.paymentId)) as PaymentRecord));
@@ -110,8 +117,15 @@ export class PaymentService {
       if (p.status === "FAILED" && p.failureReason === "processing_error") throw captureFailed(p);
       if (p.status === "AUTHORIZED" && p.amountCents === 0) return reply(await this.settleFree(p, "CAPTURED", "capture"));
       if (p.status !== "AUTHORIZED" || !p.providerRef) throw invalidState(p, "capture");
-      const result = await within(this.provider.capture({ idempotencyKey: `${req.idempotencyKey}:provider`, providerRef: p.providerRef, amountCents: p.amountCents }), this.timeoutMs);
-      if (result === "timeout") throw new AppError(PaymentErrorCodes.providerTimeout, "the payment provider did not answer the capture in time", { paymentId: p.id, transient: true });
+      const result = await within(
+        this.provider.capture({ idempotencyKey: `${req.idempotencyKey}:provider`, providerRef: p.providerRef, amountCents: p.amountCents }),
+        this.timeoutMs,
+      );
+      if (result === "timeout")
+        throw new AppError(PaymentErrorCodes.providerTimeout, "the payment provider did not answer the capture in time", {
+          paymentId: p.id,
+          transient: true,
+        });
       if (result.outcome === "failed") {
         const failed = await this.store.transition(p.id, ["AUTHORIZED"], "FAILED", { failureReason: result.reason });
         const now = failed ?? ((await this.store.byId(p.id)) as PaymentRecord);
@@ -135,8 +149,16 @@ export class PaymentService {
           // Unknown: record it voided so that an authorize still in flight is refused.
           const now = new Date().toISOString();
           const { payment } = await this.store.insert({
-            id: req.paymentId, orderId: req.orderId, accountId: "", amountCents: 0, currency: "XXX",
-            status: "VOIDED", providerRef: null, failureReason: "voided_before_authorization", createdAt: now, updatedAt: now,
+            id: req.paymentId,
+            orderId: req.orderId,
+            accountId: "",
+            amountCents: 0,
+            currency: "XXX",
+            status: "VOIDED",
+            providerRef: null,
+            failureReason: "voided_before_authorization",
+            createdAt: now,
+            updatedAt: now,
           });
           if (payment.status === "VOIDED") return reply(payment);
           continue;
@@ -163,7 +185,11 @@ export class PaymentService {
       if (p.status === "REFUNDED") return reply(p);
       if (p.status === "CAPTURED" && p.amountCents === 0) return reply(await this.settleFree(p, "REFUNDED", "refund"));
       if (p.status !== "CAPTURED" || !p.providerRef) throw invalidState(p, "refund");
-      await this.provider.refund({ idempotencyKey: `${req.idempotencyKey}:provider`, providerRef: p.providerRef, amountCents: p.amountCents });
+      await this.provider.refund({
+        idempotencyKey: `${req.idempotencyKey}:provider`,
+        providerRef: p.providerRef,
+        amountCents: p.amountCents,
+      });
       const refunded = await this.store.transition(p.id, ["CAPTURED"], "REFUNDED");
       const now = refunded ?? ((await this.store.byId(p.id)) as PaymentRecord);
       if (now.status !== "REFUNDED") throw invalidState(now, "refund");
@@ -212,7 +238,10 @@ function authorizeAnswer(p: PaymentRecord): PaymentReply {
     case "REFUNDED":
       return reply(p);
     case "DECLINED":
-      throw new AppError(PaymentErrorCodes.declined, "the card was declined", { paymentId: p.id, reason: p.failureReason ?? "card_declined" });
+      throw new AppError(PaymentErrorCodes.declined, "the card was declined", {
+        paymentId: p.id,
+        reason: p.failureReason ?? "card_declined",
+      });
     case "FAILED":
       if (p.failureReason === "provider_timeout") {
         throw new AppError(PaymentErrorCodes.providerTimeout, "the payment provider did not answer in time", { paymentId: p.id });
@@ -227,7 +256,10 @@ function authorizeAnswer(p: PaymentRecord): PaymentReply {
 }
 
 const captureFailed = (p: PaymentRecord): AppError =>
-  new AppError(PaymentErrorCodes.captureFailed, "the payment provider could not capture the payment", { paymentId: p.id, reason: p.failureReason ?? "processing_error" });
+  new AppError(PaymentErrorCodes.captureFailed, "the payment provider could not capture the payment", {
+    paymentId: p.id,
+    reason: p.failureReason ?? "processing_error",
+  });
 
 const invalidState = (p: PaymentRecord, what: string): AppError =>
   new AppError(ErrorCode.INVALID_STATE, `cannot ${what} payment ${p.id} in status ${p.status}`, { paymentId: p.id, status: p.status });

@@ -1,6 +1,25 @@
-import { AppError, ErrorCode, isPgUniqueViolation, migratePostgres, openPostgres, PostgresOutbox, type Logger, type PgSql } from "../../../kernel/index.ts";
+import {
+  AppError,
+  ErrorCode,
+  isPgUniqueViolation,
+  migratePostgres,
+  openPostgres,
+  PostgresOutbox,
+  type Logger,
+  type PgSql,
+} from "../../../kernel/index.ts";
 import { ACCOUNT_PG_MIGRATIONS } from "./migrations.pg.ts";
-import type { AccountOutboxMessage, AccountRecord, AccountStore, Credentials, NewAccount, NewRefreshToken, NewSession, RotateOutcome, SessionStatus } from "./types.ts";
+import type {
+  AccountOutboxMessage,
+  AccountRecord,
+  AccountStore,
+  Credentials,
+  NewAccount,
+  NewRefreshToken,
+  NewSession,
+  RotateOutcome,
+  SessionStatus,
+} from "./types.ts";
 
 /** A row of `accounts` as selected. */
 interface AccountRow {
@@ -60,14 +79,17 @@ export class PostgresAccountStore implements AccountStore {
         for (const e of events) await this.outbox.add(tx, e.subject, e.event, e.headers);
       });
     } catch (err) {
-      if (isPgUniqueViolation(err, "accounts_email_key")) throw new AppError(ErrorCode.EMAIL_TAKEN, "an account with this e-mail already exists");
+      if (isPgUniqueViolation(err, "accounts_email_key"))
+        throw new AppError(ErrorCode.EMAIL_TAKEN, "an account with this e-mail already exists");
       throw err;
     }
     if (events.length > 0) void this.outbox.committed(events.map((e) => e.subject));
   }
 
   async byId(id: string): Promise<AccountRecord | null> {
-    const [row] = await this.sql<AccountRow[]>`SELECT id, name, email, roles, created_at AS "createdAt", disabled_at AS "disabledAt" FROM accounts WHERE id = ${id}`;
+    const [row] = await this.sql<
+      AccountRow[]
+    >`SELECT id, name, email, roles, created_at AS "createdAt", disabled_at AS "disabledAt" FROM accounts WHERE id = ${id}`;
     return row ? toRecord(row) : null;
   }
 
@@ -100,7 +122,9 @@ export class PostgresAccountStore implements AccountStore {
     try {
       return await this.sql.begin(async (tx): Promise<RotateOutcome> => {
         // FOR UPDATE OF t: two rotations of one token serialise; the second sees used_at set (reuse).
-        const [row] = await tx<{ sessionId: string; expiresAt: Date; usedAt: Date | null; accountId: string; revokedAt: Date | null; disabledAt: Date | null }[]>`
+        const [row] = await tx<
+          { sessionId: string; expiresAt: Date; usedAt: Date | null; accountId: string; revokedAt: Date | null; disabledAt: Date | null }[]
+        >`
           SELECT t.session_id AS "sessionId", t.expires_at AS "expiresAt", t.used_at AS "usedAt", s.account_id AS "accountId", s.revoked_at AS "revokedAt", a.disabled_at AS "disabledAt"
           FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id JOIN accounts a ON a.id = s.account_id
           WHERE t.token_hash = ${hash} FOR UPDATE OF t`;
@@ -111,7 +135,9 @@ export class PostgresAccountStore implements AccountStore {
         if (row.expiresAt.getTime() <= Date.parse(now)) throw new Outcome({ kind: "expired" });
         await tx`UPDATE refresh_tokens SET used_at = ${now} WHERE token_hash = ${hash}`;
         await tx`INSERT INTO refresh_tokens (token_hash, session_id, created_at, expires_at) VALUES (${next.hash}, ${row.sessionId}, ${next.createdAt}, ${next.expiresAt})`;
-        const [account] = await tx<AccountRow[]>`SELECT id, name, email, roles, created_at AS "createdAt", disabled_at AS "disabledAt" FROM accounts WHERE id = ${row.accountId}`;
+        const [account] = await tx<
+          AccountRow[]
+        >`SELECT id, name, email, roles, created_at AS "createdAt", disabled_at AS "disabledAt" FROM accounts WHERE id = ${row.accountId}`;
         if (!account) throw new Error(`account ${row.accountId} of session ${row.sessionId} not found`);
         return { kind: "rotated", sessionId: row.sessionId, account: toRecord(account) };
       });
@@ -127,9 +153,16 @@ export class PostgresAccountStore implements AccountStore {
     return row ?? null;
   }
 
-  async revokeSession(sessionId: string, accountId: string, revokedAt: string, reason: string, event: AccountOutboxMessage): Promise<boolean> {
+  async revokeSession(
+    sessionId: string,
+    accountId: string,
+    revokedAt: string,
+    reason: string,
+    event: AccountOutboxMessage,
+  ): Promise<boolean> {
     const revoked = await this.sql.begin(async (tx) => {
-      const rows = await tx`UPDATE sessions SET revoked_at = ${revokedAt}, revoke_reason = ${reason} WHERE id = ${sessionId} AND account_id = ${accountId} AND revoked_at IS NULL RETURNING id`;
+      const rows =
+        await tx`UPDATE sessions SET revoked_at = ${revokedAt}, revoke_reason = ${reason} WHERE id = ${sessionId} AND account_id = ${accountId} AND revoked_at IS NULL RETURNING id`;
       if (rows.length === 0) return false;
       await this.outbox.add(tx, event.subject, event.event, event.headers);
       return true;
@@ -145,7 +178,8 @@ export class PostgresAccountStore implements AccountStore {
           ? await tx`UPDATE accounts SET disabled_at = NULL WHERE id = ${id} AND disabled_at IS NOT NULL RETURNING id`
           : await tx`UPDATE accounts SET disabled_at = ${disabledAt} WHERE id = ${id} AND disabled_at IS NULL RETURNING id`;
       if (rows.length === 0) return false;
-      if (disabledAt !== null) await tx`UPDATE sessions SET revoked_at = ${disabledAt}, revoke_reason = 'disabled' WHERE account_id = ${id} AND revoked_at IS NULL`;
+      if (disabledAt !== null)
+        await tx`UPDATE sessions SET revoked_at = ${disabledAt}, revoke_reason = 'disabled' WHERE account_id = ${id} AND revoked_at IS NULL`;
       await this.outbox.add(tx, event.subject, event.event, event.headers);
       return true;
     });
@@ -154,15 +188,20 @@ export class PostgresAccountStore implements AccountStore {
   }
 
   async pruneRefreshTokens(before: string, limit: number): Promise<number> {
-    const rows = await this.sql`DELETE FROM refresh_tokens WHERE token_hash IN (SELECT token_hash FROM refresh_tokens WHERE expires_at < ${before} LIMIT ${limit}) RETURNING 1`;
+    const rows = await this
+      .sql`DELETE FROM refresh_tokens WHERE token_hash IN (SELECT token_hash FROM refresh_tokens WHERE expires_at < ${before} LIMIT ${limit}) RETURNING 1`;
     return rows.length;
   }
 
   async sessionStatus(accountId: string, sessionId: string | undefined): Promise<SessionStatus> {
-    const [account] = await this.sql<{ disabled: boolean }[]>`SELECT disabled_at IS NOT NULL AS disabled FROM accounts WHERE id = ${accountId}`;
+    const [account] = await this.sql<
+      { disabled: boolean }[]
+    >`SELECT disabled_at IS NOT NULL AS disabled FROM accounts WHERE id = ${accountId}`;
     if (!account) return { exists: false, disabled: false, session: sessionId === undefined ? "none" : "unknown" };
     if (sessionId === undefined) return { exists: true, disabled: account.disabled, session: "none" };
-    const [s] = await this.sql<{ accountId: string; revoked: boolean }[]>`SELECT account_id AS "accountId", revoked_at IS NOT NULL AS revoked FROM sessions WHERE id = ${sessionId}`;
+    const [s] = await this.sql<
+      { accountId: string; revoked: boolean }[]
+    >`SELECT account_id AS "accountId", revoked_at IS NOT NULL AS revoked FROM sessions WHERE id = ${sessionId}`;
     const session = !s ? "unknown" : s.accountId !== accountId ? "other" : s.revoked ? "revoked" : "active";
     return { exists: true, disabled: account.disabled, session };
   }

@@ -1,6 +1,16 @@
 import { AppError, ErrorCode, migrateSqlite, openSqlite, SqliteOutbox, type Database } from "../../../kernel/index.ts";
 import { ACCOUNT_MIGRATIONS } from "./migrations.ts";
-import type { AccountOutboxMessage, AccountRecord, AccountStore, Credentials, NewAccount, NewRefreshToken, NewSession, RotateOutcome, SessionStatus } from "./types.ts";
+import type {
+  AccountOutboxMessage,
+  AccountRecord,
+  AccountStore,
+  Credentials,
+  NewAccount,
+  NewRefreshToken,
+  NewSession,
+  RotateOutcome,
+  SessionStatus,
+} from "./types.ts";
 
 /** A row of `accounts` as selected (roles still JSON text). */
 interface AccountRow {
@@ -65,7 +75,12 @@ export class SqliteAccountStore implements AccountStore {
     this.outbox = new SqliteOutbox(db);
     this.createTx = db.transaction((a: NewAccount, events: readonly AccountOutboxMessage[]) => {
       db.query("INSERT INTO accounts (id, name, email, password_hash, roles, created_at) VALUES (?, ?, ?, ?, ?, ?)").run(
-        a.id, a.name, a.email, a.passwordHash, JSON.stringify(a.roles), a.createdAt,
+        a.id,
+        a.name,
+        a.email,
+        a.passwordHash,
+        JSON.stringify(a.roles),
+        a.createdAt,
       );
       for (const e of events) this.outbox.add(e.subject, e.event, e.headers);
     }).immediate;
@@ -83,24 +98,37 @@ export class SqliteAccountStore implements AccountStore {
       // ISO-8601 UTC strings of one format compare as instants.
       if (row.expiresAt <= now) return { kind: "expired" };
       db.query("UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ?").run(now, hash);
-      db.query("INSERT INTO refresh_tokens (token_hash, session_id, created_at, expires_at) VALUES (?, ?, ?, ?)").run(next.hash, row.sessionId, next.createdAt, next.expiresAt);
+      db.query("INSERT INTO refresh_tokens (token_hash, session_id, created_at, expires_at) VALUES (?, ?, ?, ?)").run(
+        next.hash,
+        row.sessionId,
+        next.createdAt,
+        next.expiresAt,
+      );
       const account = db.query<AccountRow, [string]>(`SELECT ${COLUMNS} FROM accounts WHERE id = ?`).get(row.accountId);
       if (!account) throw new Error(`account ${row.accountId} of session ${row.sessionId} not found`);
       return { kind: "rotated", sessionId: row.sessionId, account: toRecord(account) };
     }).immediate;
-    this.revokeTx = db.transaction((sessionId: string, accountId: string, revokedAt: string, reason: string, event: AccountOutboxMessage): boolean => {
-      const { changes } = db.query("UPDATE sessions SET revoked_at = ?, revoke_reason = ? WHERE id = ? AND account_id = ? AND revoked_at IS NULL").run(revokedAt, reason, sessionId, accountId);
-      if (changes === 0) return false;
-      this.outbox.add(event.subject, event.event, event.headers);
-      return true;
-    }).immediate;
+    this.revokeTx = db.transaction(
+      (sessionId: string, accountId: string, revokedAt: string, reason: string, event: AccountOutboxMessage): boolean => {
+        const { changes } = db
+          .query("UPDATE sessions SET revoked_at = ?, revoke_reason = ? WHERE id = ? AND account_id = ? AND revoked_at IS NULL")
+          .run(revokedAt, reason, sessionId, accountId);
+        if (changes === 0) return false;
+        this.outbox.add(event.subject, event.event, event.headers);
+        return true;
+      },
+    ).immediate;
     this.setDisabledTx = db.transaction((id: string, disabledAt: string | null, event: AccountOutboxMessage): boolean => {
       const { changes } =
         disabledAt === null
           ? db.query("UPDATE accounts SET disabled_at = NULL WHERE id = ? AND disabled_at IS NOT NULL").run(id)
           : db.query("UPDATE accounts SET disabled_at = ? WHERE id = ? AND disabled_at IS NULL").run(disabledAt, id);
       if (changes === 0) return false;
-      if (disabledAt !== null) db.query("UPDATE sessions SET revoked_at = ?, revoke_reason = 'disabled' WHERE account_id = ? AND revoked_at IS NULL").run(disabledAt, id);
+      if (disabledAt !== null)
+        db.query("UPDATE sessions SET revoked_at = ?, revoke_reason = 'disabled' WHERE account_id = ? AND revoked_at IS NULL").run(
+          disabledAt,
+          id,
+        );
       this.outbox.add(event.subject, event.event, event.headers);
       return true;
     }).immediate;
@@ -123,7 +151,9 @@ export class SqliteAccountStore implements AccountStore {
 
   async credentialsByEmail(email: string): Promise<Credentials | null> {
     const row = this.db
-      .query<AccountRow & { passwordHash: string }, [string]>(`SELECT ${COLUMNS}, password_hash AS passwordHash FROM accounts WHERE email = ?`)
+      .query<AccountRow & { passwordHash: string }, [string]>(
+        `SELECT ${COLUMNS}, password_hash AS passwordHash FROM accounts WHERE email = ?`,
+      )
       .get(email);
     return row ? { account: toRecord(row), passwordHash: row.passwordHash } : null;
   }
@@ -131,21 +161,27 @@ export class SqliteAccountStore implements AccountStore {
   async addRole(id: string, role: string): Promise<AccountRecord | null> {
     // One statement: appends only when absent, so a concurrent grant cannot be lost or doubled.
     this.db
-      .query("UPDATE accounts SET roles = json_insert(roles, '$[#]', ?1) WHERE id = ?2 AND NOT EXISTS (SELECT 1 FROM json_each(accounts.roles) WHERE value = ?1)")
+      .query(
+        "UPDATE accounts SET roles = json_insert(roles, '$[#]', ?1) WHERE id = ?2 AND NOT EXISTS (SELECT 1 FROM json_each(accounts.roles) WHERE value = ?1)",
+      )
       .run(role, id);
     return this.byId(id);
   }
 
   async createSession(session: NewSession, token: NewRefreshToken): Promise<boolean> {
     // One statement per table in one transaction; the account check is in the first insert.
-    return this.db.transaction((): boolean => {
-      const { changes } = this.db
-        .query("INSERT INTO sessions (id, account_id, created_at) SELECT ?1, id, ?2 FROM accounts WHERE id = ?3 AND disabled_at IS NULL")
-        .run(session.id, session.createdAt, session.accountId);
-      if (changes === 0) return false;
-      this.db.query("INSERT INTO refresh_tokens (token_hash, session_id, created_at, expires_at) VALUES (?, ?, ?, ?)").run(token.hash, session.id, token.createdAt, token.expiresAt);
-      return true;
-    }).immediate();
+    return this.db
+      .transaction((): boolean => {
+        const { changes } = this.db
+          .query("INSERT INTO sessions (id, account_id, created_at) SELECT ?1, id, ?2 FROM accounts WHERE id = ?3 AND disabled_at IS NULL")
+          .run(session.id, session.createdAt, session.accountId);
+        if (changes === 0) return false;
+        this.db
+          .query("INSERT INTO refresh_tokens (token_hash, session_id, created_at, expires_at) VALUES (?, ?, ?, ?)")
+          .run(token.hash, session.id, token.createdAt, token.expiresAt);
+        return true;
+      })
+      .immediate();
   }
 
   async rotateRefreshToken(hash: string, next: NewRefreshToken, now: string): Promise<RotateOutcome> {
@@ -155,12 +191,20 @@ export class SqliteAccountStore implements AccountStore {
   async sessionOfRefreshToken(hash: string): Promise<{ sessionId: string; accountId: string } | null> {
     return (
       this.db
-        .query<{ sessionId: string; accountId: string }, [string]>("SELECT s.id AS sessionId, s.account_id AS accountId FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.token_hash = ?")
+        .query<{ sessionId: string; accountId: string }, [string]>(
+          "SELECT s.id AS sessionId, s.account_id AS accountId FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.token_hash = ?",
+        )
         .get(hash) ?? null
     );
   }
 
-  async revokeSession(sessionId: string, accountId: string, revokedAt: string, reason: string, event: AccountOutboxMessage): Promise<boolean> {
+  async revokeSession(
+    sessionId: string,
+    accountId: string,
+    revokedAt: string,
+    reason: string,
+    event: AccountOutboxMessage,
+  ): Promise<boolean> {
     const revoked = this.revokeTx(sessionId, accountId, revokedAt, reason, event);
     if (revoked) void this.outbox.committed([event.subject]);
     return revoked;
@@ -172,15 +216,23 @@ export class SqliteAccountStore implements AccountStore {
   }
 
   async pruneRefreshTokens(before: string, limit: number): Promise<number> {
-    return this.db.query("DELETE FROM refresh_tokens WHERE rowid IN (SELECT rowid FROM refresh_tokens WHERE expires_at < ? LIMIT ?)").run(before, limit).changes;
+    return this.db
+      .query("DELETE FROM refresh_tokens WHERE rowid IN (SELECT rowid FROM refresh_tokens WHERE expires_at < ? LIMIT ?)")
+      .run(before, limit).changes;
   }
 
   async sessionStatus(accountId: string, sessionId: string | undefined): Promise<SessionStatus> {
-    const account = this.db.query<{ disabledAt: string | null }, [string]>("SELECT disabled_at AS disabledAt FROM accounts WHERE id = ?").get(accountId);
+    const account = this.db
+      .query<{ disabledAt: string | null }, [string]>("SELECT disabled_at AS disabledAt FROM accounts WHERE id = ?")
+      .get(accountId);
     if (!account) return { exists: false, disabled: false, session: sessionId === undefined ? "none" : "unknown" };
     const disabled = account.disabledAt !== null;
     if (sessionId === undefined) return { exists: true, disabled, session: "none" };
-    const s = this.db.query<{ accountId: string; revokedAt: string | null }, [string]>("SELECT account_id AS accountId, revoked_at AS revokedAt FROM sessions WHERE id = ?").get(sessionId);
+    const s = this.db
+      .query<{ accountId: string; revokedAt: string | null }, [string]>(
+        "SELECT account_id AS accountId, revoked_at AS revokedAt FROM sessions WHERE id = ?",
+      )
+      .get(sessionId);
     const session = !s ? "unknown" : s.accountId !== accountId ? "other" : s.revokedAt !== null ? "revoked" : "active";
     return { exists: true, disabled, session };
   }

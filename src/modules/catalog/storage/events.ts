@@ -10,10 +10,17 @@ export interface CatalogOutboxEntry {
 
 /** One `catalog.stock_changed` per product whose stock changed. */
 export const stockChangedEntries = (changes: readonly StockLevel[], occurredAt = new Date().toISOString()): CatalogOutboxEntry[] =>
-  changes.map((c) => ({ subject: CatalogEvents.stockChanged, event: { eventId: newId(), productId: c.productId, stock: c.stock, occurredAt } }));
+  changes.map((c) => ({
+    subject: CatalogEvents.stockChanged,
+    event: { eventId: newId(), productId: c.productId, stock: c.stock, occurredAt },
+  }));
 
 /** A `catalog.product_changed` of `productId`. */
-export const productChangedEntry = (productId: string, change: ProductChangeKind, occurredAt = new Date().toISOString()): CatalogOutboxEntry => ({
+export const productChangedEntry = (
+  productId: string,
+  change: ProductChangeKind,
+  occurredAt = new Date().toISOString(),
+): CatalogOutboxEntry => ({
   subject: CatalogEvents.productChanged,
   event: { eventId: newId(), productId, change, occurredAt },
 });

@@ -1,4 +1,15 @@
-import { AppError, ErrorCode, isPgUniqueViolation, migratePostgres, openPostgres, PostgresOutbox, type Headers, type Logger, type PgSql, type PgTx } from "../../../kernel/index.ts";
+import {
+  AppError,
+  ErrorCode,
+  isPgUniqueViolation,
+  migratePostgres,
+  openPostgres,
+  PostgresOutbox,
+  type Headers,
+  type Logger,
+  type PgSql,
+  type PgTx,
+} from "../../../kernel/index.ts";
 import { productChangedEntry, stockChangedEntries, type CatalogOutboxEntry } from "./events.ts";
 import { CatalogEvents, type ReleaseStockRequest, type ReservedItem, type ReserveStockRequest } from "../contract/index.ts";
 import { OrderEvents } from "../../order/contract/events.ts";
@@ -33,7 +44,10 @@ const toRecord = ({ createdAt, ...rest }: ProductRow): ProductRecord => ({ ...re
  * @throws MigrationError when the database was migrated by newer code; the driver's error
  *   when the database is unreachable. The pool is closed on failure.
  */
-export async function openPostgresCatalogStore(url: string, opts: { poolMax: number; logger?: Logger; searchCacheEntries?: number }): Promise<PostgresCatalogStore> {
+export async function openPostgresCatalogStore(
+  url: string,
+  opts: { poolMax: number; logger?: Logger; searchCacheEntries?: number },
+): Promise<PostgresCatalogStore> {
   const sql = openPostgres(url, opts);
   try {
     await migratePostgres(sql, CATALOG_PG_MIGRATIONS);
@@ -193,7 +207,11 @@ export class PostgresCatalogStore implements CatalogStore, SearchCacheSource {
           // Re-holding would hand stock to an order its caller already gave up on.
           throw new AppError(ErrorCode.CONFLICT, `reservation ${req.reservationId} was released`, { reservationId: req.reservationId });
         }
-        return { reservation: { reservationId: req.reservationId, items: await reservedItems(tx, req.reservationId) }, created: false, changes: [] };
+        return {
+          reservation: { reservationId: req.reservationId, items: await reservedItems(tx, req.reservationId) },
+          created: false,
+          changes: [],
+        };
       }
 
       // Locks every product of the request in id order (deadlock-free), then checks them in
@@ -329,7 +347,8 @@ export class PostgresCatalogStore implements CatalogStore, SearchCacheSource {
       await this.sql`INSERT INTO categories (id, name) VALUES (${category.id}, ${category.name})`;
     } catch (err) {
       // Migration 1's UNIQUE (name) constraint, under PostgreSQL's default name.
-      if (isPgUniqueViolation(err, "categories_name_key")) throw new AppError(ErrorCode.CONFLICT, `a category named "${category.name}" exists`, { name: category.name });
+      if (isPgUniqueViolation(err, "categories_name_key"))
+        throw new AppError(ErrorCode.CONFLICT, `a category named "${category.name}" exists`, { name: category.name });
       throw err;
     }
     return { id: category.id, name: category.name };
@@ -346,7 +365,8 @@ export class PostgresCatalogStore implements CatalogStore, SearchCacheSource {
         SELECT ${p.id}, id, ${p.name}, ${p.description}, ${p.priceCents}, ${p.currency}, ${p.stock}, ${p.createdAt}
         FROM categories WHERE id = ${p.categoryId}
         RETURNING id`;
-      if (inserted.length === 0) throw new AppError(ErrorCode.NOT_FOUND, `category ${p.categoryId} not found`, { categoryId: p.categoryId });
+      if (inserted.length === 0)
+        throw new AppError(ErrorCode.NOT_FOUND, `category ${p.categoryId} not found`, { categoryId: p.categoryId });
       await this.addEvents(tx, entries, opts.headers ?? {});
     });
     await this.outbox.committed([CatalogEvents.productChanged]);
@@ -378,7 +398,11 @@ export class PostgresCatalogStore implements CatalogStore, SearchCacheSource {
       const row = updated[0];
       if (!row) return false;
       const at = new Date().toISOString();
-      await this.addEvents(tx, [...stockChangedEntries([{ productId: id, stock: row.stock }], at), productChangedEntry(id, "stock", at)], opts.headers ?? {});
+      await this.addEvents(
+        tx,
+        [...stockChangedEntries([{ productId: id, stock: row.stock }], at), productChangedEntry(id, "stock", at)],
+        opts.headers ?? {},
+      );
       return true;
     });
     if (!found) return null;

@@ -85,7 +85,11 @@ export class SearchCache {
     // First page of an uncached search: rank once, deep enough to cache, and serve the page
     // from those very rows (same statement, same snapshot).
     const { categoryId, terms } = q;
-    const deep = await this.source.listProductsUncached({ ...(terms ? { terms } : {}), ...(categoryId !== undefined ? { categoryId } : {}), first: RANKING_DEPTH });
+    const deep = await this.source.listProductsUncached({
+      ...(terms ? { terms } : {}),
+      ...(categoryId !== undefined ? { categoryId } : {}),
+      first: RANKING_DEPTH,
+    });
     const hits = deep.items.map((it) => ({ score: it.position.key as number, id: it.product.id }));
     this.update(gen, key, { ranking: { hits, complete: !deep.hasNextPage } });
     return { items: deep.items.slice(0, q.first), hasNextPage: deep.items.length > q.first || deep.hasNextPage };

@@ -2,7 +2,12 @@ import { AppError, ErrorCode, migrateSqlite, openSqlite, SqliteOutbox, type Data
 import { GroupCommit } from "../../../kernel/storage/group-commit.ts";
 import { checkReservationTotal } from "../reservation-total.ts";
 import { productChangedEntry, stockChangedEntries, type CatalogOutboxEntry } from "./events.ts";
-import { CatalogEvents as CatalogEventsSubjects, type ReleaseStockRequest, type ReservedItem, type ReserveStockRequest } from "../contract/index.ts";
+import {
+  CatalogEvents as CatalogEventsSubjects,
+  type ReleaseStockRequest,
+  type ReservedItem,
+  type ReserveStockRequest,
+} from "../contract/index.ts";
 import { OrderEvents } from "../../order/contract/events.ts";
 import { CATALOG_MIGRATIONS } from "./migrations.ts";
 import { DEFAULT_SEARCH_CACHE_ENTRIES, SearchCache, type SearchCacheSource } from "./search-cache.ts";
@@ -208,7 +213,10 @@ export class SqliteCatalogStore implements CatalogStore, SearchCacheSource {
     if (f.terms?.length && f.categoryId === undefined) {
       // The index alone: its triggers keep it row for row in step with products, and not
       // visiting every match's product row makes a common word's count ~20x cheaper.
-      return this.db.query<{ n: number }, [string]>("SELECT count(*) AS n FROM products_fts WHERE products_fts MATCH ?").get(toFtsQuery(f.terms))?.n ?? 0;
+      return (
+        this.db.query<{ n: number }, [string]>("SELECT count(*) AS n FROM products_fts WHERE products_fts MATCH ?").get(toFtsQuery(f.terms))
+          ?.n ?? 0
+      );
     }
     if (f.terms?.length) {
       from = "products_fts JOIN products p ON p.seq = products_fts.rowid";
@@ -267,14 +275,19 @@ export class SqliteCatalogStore implements CatalogStore, SearchCacheSource {
     try {
       this.db.query("INSERT INTO categories (id, name) VALUES (?, ?)").run(category.id, category.name);
     } catch (err) {
-      if (isUniqueViolation(err)) throw new AppError(ErrorCode.CONFLICT, `a category named "${category.name}" exists`, { name: category.name });
+      if (isUniqueViolation(err))
+        throw new AppError(ErrorCode.CONFLICT, `a category named "${category.name}" exists`, { name: category.name });
       throw err;
     }
     return { id: category.id, name: category.name };
   }
 
   async createProduct(p: CreateProductRecord, opts: CatalogEventOptions = {}): Promise<ProductRecord> {
-    return this.withEvents(() => this.createProductInTx(p), (product) => [productChangedEntry(product.id, "created")], opts.headers ?? {});
+    return this.withEvents(
+      () => this.createProductInTx(p),
+      (product) => [productChangedEntry(product.id, "created")],
+      opts.headers ?? {},
+    );
   }
 
   private createProductInTx(p: CreateProductRecord): ProductRecord {
@@ -292,15 +305,19 @@ export class SqliteCatalogStore implements CatalogStore, SearchCacheSource {
   }
 
   async updateProduct(id: string, c: ProductChanges, opts: CatalogEventOptions = {}): Promise<ProductRecord | null> {
-    return this.withEvents(() => this.updateProductInTx(id, c), (product) => (product ? [productChangedEntry(product.id, "updated")] : []), opts.headers ?? {});
+    return this.withEvents(
+      () => this.updateProductInTx(id, c),
+      (product) => (product ? [productChangedEntry(product.id, "updated")] : []),
+      opts.headers ?? {},
+    );
   }
 
   private updateProductInTx(id: string, c: ProductChanges): ProductRecord | null {
     const sets: string[] = [];
     const params: Bind[] = [];
-    if (c.name !== undefined) (sets.push("name = ?"), params.push(c.name));
-    if (c.description !== undefined) (sets.push("description = ?"), params.push(c.description));
-    if (c.priceCents !== undefined) (sets.push("price_cents = ?"), params.push(c.priceCents));
+    if (c.name !== undefined) sets.push("name = ?"), params.push(c.name);
+    if (c.description !== undefined) sets.push("description = ?"), params.push(c.description);
+    if (c.priceCents !== undefined) sets.push("price_cents = ?"), params.push(c.priceCents);
     if (sets.length > 0) {
       // Only the columns that change are set, so the FTS trigger (AFTER UPDATE OF name,
       // description) re-indexes only on text changes.
@@ -319,7 +336,10 @@ export class SqliteCatalogStore implements CatalogStore, SearchCacheSource {
       (product) => {
         if (!product) return [];
         const at = new Date().toISOString();
-        return [...stockChangedEntries([{ productId: product.id, stock: product.stock }], at), productChangedEntry(product.id, "stock", at)];
+        return [
+          ...stockChangedEntries([{ productId: product.id, stock: product.stock }], at),
+          productChangedEntry(product.id, "stock", at),
+        ];
       },
       opts.headers ?? {},
     );
@@ -360,7 +380,11 @@ export class SqliteCatalogStore implements CatalogStore, SearchCacheSource {
         // Re-holding would hand stock to an order its caller already gave up on.
         throw new AppError(ErrorCode.CONFLICT, `reservation ${req.reservationId} was released`, { reservationId: req.reservationId });
       }
-      return { reservation: { reservationId: req.reservationId, items: this.reservedItems(req.reservationId) }, created: false, changes: [] };
+      return {
+        reservation: { reservationId: req.reservationId, items: this.reservedItems(req.reservationId) },
+        created: false,
+        changes: [],
+      };
     }
     const decrement = this.db.query<{ stock: number; unitPriceCents: number; currency: string }, [number, string, number]>(
       "UPDATE products SET stock = stock - ?1 WHERE id = ?2 AND stock >= ?3 RETURNING stock, price_cents AS unitPriceCents, currency",
@@ -373,11 +397,15 @@ export class SqliteCatalogStore implements CatalogStore, SearchCacheSource {
         // Throwing rolls back the reservation row and the decrements already made for earlier items.
         const current = this.db.query<{ stock: number }, [string]>("SELECT stock FROM products WHERE id = ?").get(item.productId);
         if (!current) throw new AppError(ErrorCode.NOT_FOUND, `product ${item.productId} not found`, { productId: item.productId });
-        throw new AppError(ErrorCode.OUT_OF_STOCK, `only ${current.stock} of product ${item.productId} available, ${item.quantity} requested`, {
-          productId: item.productId,
-          requested: item.quantity,
-          available: current.stock,
-        });
+        throw new AppError(
+          ErrorCode.OUT_OF_STOCK,
+          `only ${current.stock} of product ${item.productId} available, ${item.quantity} requested`,
+          {
+            productId: item.productId,
+            requested: item.quantity,
+            available: current.stock,
+          },
+        );
       }
       items.push({ productId: item.productId, quantity: item.quantity, unitPriceCents: row.unitPriceCents, currency: row.currency });
       changes.push({ productId: item.productId, stock: row.stock });
@@ -400,10 +428,14 @@ export class SqliteCatalogStore implements CatalogStore, SearchCacheSource {
       // An unknown id is recorded as released (no items): a reserve with this id that arrives
       // later (a request delayed on the bus after its order gave up) is refused with CONFLICT
       // instead of holding stock that no order and no intent will ever release.
-      this.db.query("INSERT INTO reservations (id, status, created_at, updated_at) VALUES (?, 'released', ?, ?) ON CONFLICT (id) DO NOTHING").run(reservationId, now, now);
+      this.db
+        .query("INSERT INTO reservations (id, status, created_at, updated_at) VALUES (?, 'released', ?, ?) ON CONFLICT (id) DO NOTHING")
+        .run(reservationId, now, now);
       return { released: false, changes: [] };
     }
-    const restock = this.db.query<{ stock: number }, [number, string]>("UPDATE products SET stock = stock + ? WHERE id = ? RETURNING stock");
+    const restock = this.db.query<{ stock: number }, [number, string]>(
+      "UPDATE products SET stock = stock + ? WHERE id = ? RETURNING stock",
+    );
     const changes: StockLevel[] = [];
     for (const item of this.reservedItems(reservationId)) {
       const row = restock.get(item.quantity, item.productId);

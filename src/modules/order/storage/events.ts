@@ -3,7 +3,12 @@ import type { OrderStatusChangedEvent } from "../contract/index.ts";
 import type { OrderStatus } from "./types.ts";
 
 /** The `order.status_changed` event of a committed change of order `orderId`. */
-export const statusChangedEvent = (orderId: string, accountId: string, status: OrderStatus, previous: OrderStatus): OrderStatusChangedEvent => ({
+export const statusChangedEvent = (
+  orderId: string,
+  accountId: string,
+  status: OrderStatus,
+  previous: OrderStatus,
+): OrderStatusChangedEvent => ({
   eventId: newId(),
   orderId,
   accountId,

@@ -7,8 +7,12 @@ import { AppError, ErrorCode } from "../../../kernel/index.ts";
  * reserved. `SERVICE_UNAVAILABLE`: the client may simply place the order again.
  */
 export function orderWriteTooLate(orderId: string): AppError {
-  return new AppError(ErrorCode.SERVICE_UNAVAILABLE, "the order could not be completed in time and was not placed; nothing is reserved, please try again", {
-    orderId,
-    reason: "RESERVATION_EXPIRED",
-  });
+  return new AppError(
+    ErrorCode.SERVICE_UNAVAILABLE,
+    "the order could not be completed in time and was not placed; nothing is reserved, please try again",
+    {
+      orderId,
+      reason: "RESERVATION_EXPIRED",
+    },
+  );
 }

@@ -49,7 +49,9 @@ export class PostgresOrderStore implements OrderStore {
       // that the row lock orders this transaction against the sweeper's compare-and-set: a
       // swept (or, when required, missing) intent means the stock is being released, and the
       // order must not be written.
-      const [intent] = await tx<{ sweptAt: Date | null }[]>`DELETE FROM reservation_intents WHERE order_id = ${o.id} RETURNING swept_at AS "sweptAt"`;
+      const [intent] = await tx<
+        { sweptAt: Date | null }[]
+      >`DELETE FROM reservation_intents WHERE order_id = ${o.id} RETURNING swept_at AS "sweptAt"`;
       if (intent?.sweptAt || (opts.requireIntent && !intent)) throw orderWriteTooLate(o.id);
       for (const e of events) await this.outbox.add(tx, e.subject, e.event, e.headers);
       await tx`
@@ -81,11 +83,18 @@ export class PostgresOrderStore implements OrderStore {
     return withItems(row, items);
   }
 
-  async transition(id: string, from: readonly OrderStatus[], to: OrderStatus, opts: { headers?: Headers } = {}): Promise<TransitionOutcome> {
+  async transition(
+    id: string,
+    from: readonly OrderStatus[],
+    to: OrderStatus,
+    opts: { headers?: Headers } = {},
+  ): Promise<TransitionOutcome> {
     // The row lock (FOR UPDATE) serialises concurrent transitions of one order: the second
     // one re-reads the status the first one wrote.
     const previous = await this.sql.begin(async (tx): Promise<OrderStatus | null> => {
-      const [row] = await tx<{ status: OrderStatus; accountId: string }[]>`SELECT status, account_id AS "accountId" FROM orders WHERE id = ${id} FOR UPDATE`;
+      const [row] = await tx<
+        { status: OrderStatus; accountId: string }[]
+      >`SELECT status, account_id AS "accountId" FROM orders WHERE id = ${id} FOR UPDATE`;
       if (!row || !from.includes(row.status)) return null;
       await tx`UPDATE orders SET status = ${to} WHERE id = ${id}`;
       // The event commits with the change (transactional outbox): published iff the change happened.

@@ -1,5 +1,13 @@
 import type { PgSql, PgTx } from "../../../kernel/index.ts";
-import { pendingLimitExceeded, type PendingLimit, type SagaAdvance, type SagaRecord, type SagaStep, type SagaStore, type StaleIntent } from "./saga.ts";
+import {
+  pendingLimitExceeded,
+  type PendingLimit,
+  type SagaAdvance,
+  type SagaRecord,
+  type SagaStep,
+  type SagaStore,
+  type StaleIntent,
+} from "./saga.ts";
 
 /** First key of the advisory locks that serialise one account's checkouts ("ORDR"). */
 const PENDING_LOCK_CLASS = 0x4f524452;
@@ -51,11 +59,13 @@ export class PostgresSagaStore implements SagaStore {
   }
 
   async failedAttempt(orderId: string, leaseUntil: number): Promise<void> {
-    await this.sql`UPDATE payment_sagas SET attempts = attempts + 1, lease_until = ${leaseUntil}, updated_at = now() WHERE order_id = ${orderId}`;
+    await this
+      .sql`UPDATE payment_sagas SET attempts = attempts + 1, lease_until = ${leaseUntil}, updated_at = now() WHERE order_id = ${orderId}`;
   }
 
   async claim(orderId: string, now: number, leaseUntil: number): Promise<boolean> {
-    const r = await this.sql`UPDATE payment_sagas SET lease_until = ${leaseUntil} WHERE order_id = ${orderId} AND lease_until < ${now} AND step <> 'DONE'`;
+    const r = await this
+      .sql`UPDATE payment_sagas SET lease_until = ${leaseUntil} WHERE order_id = ${orderId} AND lease_until < ${now} AND step <> 'DONE'`;
     return r.count > 0;
   }
 

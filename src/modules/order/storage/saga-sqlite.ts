@@ -1,6 +1,14 @@
 import type { Database } from "../../../kernel/index.ts";
 import { GroupCommit } from "../../../kernel/storage/group-commit.ts";
-import { pendingLimitExceeded, type PendingLimit, type SagaAdvance, type SagaRecord, type SagaStep, type SagaStore, type StaleIntent } from "./saga.ts";
+import {
+  pendingLimitExceeded,
+  type PendingLimit,
+  type SagaAdvance,
+  type SagaRecord,
+  type SagaStep,
+  type SagaStore,
+  type StaleIntent,
+} from "./saga.ts";
 
 const COLUMNS = `order_id AS orderId, payment_id AS paymentId, account_id AS accountId, token, amount_cents AS amountCents,
   currency, step, status, failure_code AS failureCode, failure_message AS failureMessage, authorize_key AS authorizeKey,
@@ -26,7 +34,11 @@ export class SqliteSagaStore implements SagaStore {
         const n = db.query<{ n: number }, [string, number]>(PENDING_COUNT_SQL).get(limit.accountId, limit.maxPending)?.n ?? 0;
         if (n >= limit.maxPending) throw pendingLimitExceeded(limit.maxPending, n);
       }
-      db.query("INSERT INTO reservation_intents (order_id, created_at, account_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING").run(orderId, new Date().toISOString(), limit?.accountId ?? null);
+      db.query("INSERT INTO reservation_intents (order_id, created_at, account_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING").run(
+        orderId,
+        new Date().toISOString(),
+        limit?.accountId ?? null,
+      );
     });
   }
 
@@ -37,8 +49,26 @@ export class SqliteSagaStore implements SagaStore {
            authorize_key, capture_key, void_key, refund_key, attempts, lease_until, created_at, updated_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (order_id) DO NOTHING`,
       )
-      .run(s.orderId, s.paymentId, s.accountId, s.token, s.amountCents, s.currency, s.step, s.status, s.failureCode, s.failureMessage,
-        s.authorizeKey, s.captureKey, s.voidKey, s.refundKey, s.attempts, s.leaseUntil, s.createdAt, s.updatedAt);
+      .run(
+        s.orderId,
+        s.paymentId,
+        s.accountId,
+        s.token,
+        s.amountCents,
+        s.currency,
+        s.step,
+        s.status,
+        s.failureCode,
+        s.failureMessage,
+        s.authorizeKey,
+        s.captureKey,
+        s.voidKey,
+        s.refundKey,
+        s.attempts,
+        s.leaseUntil,
+        s.createdAt,
+        s.updatedAt,
+      );
     return { saga: (await this.get(s.orderId)) as SagaRecord, created: r.changes > 0 };
   }
 
@@ -52,21 +82,38 @@ export class SqliteSagaStore implements SagaStore {
         `UPDATE payment_sagas SET step = ?, status = ?, failure_code = coalesce(?, failure_code), failure_message = coalesce(?, failure_message),
            attempts = 0, lease_until = ?, updated_at = ? WHERE order_id = ? AND step = ?`,
       )
-      .run(next.step, next.status, next.failureCode ?? null, next.failureMessage ?? null, leaseUntil, new Date().toISOString(), orderId, fromStep);
+      .run(
+        next.step,
+        next.status,
+        next.failureCode ?? null,
+        next.failureMessage ?? null,
+        leaseUntil,
+        new Date().toISOString(),
+        orderId,
+        fromStep,
+      );
     return r.changes > 0 ? this.get(orderId) : null;
   }
 
   async failedAttempt(orderId: string, leaseUntil: number): Promise<void> {
-    this.db.query("UPDATE payment_sagas SET attempts = attempts + 1, lease_until = ?, updated_at = ? WHERE order_id = ?").run(leaseUntil, new Date().toISOString(), orderId);
+    this.db
+      .query("UPDATE payment_sagas SET attempts = attempts + 1, lease_until = ?, updated_at = ? WHERE order_id = ?")
+      .run(leaseUntil, new Date().toISOString(), orderId);
   }
 
   async claim(orderId: string, now: number, leaseUntil: number): Promise<boolean> {
-    return this.db.query("UPDATE payment_sagas SET lease_until = ? WHERE order_id = ? AND lease_until < ? AND step <> 'DONE'").run(leaseUntil, orderId, now).changes > 0;
+    return (
+      this.db
+        .query("UPDATE payment_sagas SET lease_until = ? WHERE order_id = ? AND lease_until < ? AND step <> 'DONE'")
+        .run(leaseUntil, orderId, now).changes > 0
+    );
   }
 
   async unfinished(now: number, limit: number): Promise<SagaRecord[]> {
     return this.db
-      .query<SagaRecord, [number, number]>(`SELECT ${COLUMNS} FROM payment_sagas WHERE status IN ('RUNNING', 'COMPENSATING') AND lease_until < ? ORDER BY created_at LIMIT ?`)
+      .query<SagaRecord, [number, number]>(
+        `SELECT ${COLUMNS} FROM payment_sagas WHERE status IN ('RUNNING', 'COMPENSATING') AND lease_until < ? ORDER BY created_at LIMIT ?`,
+      )
       .all(now, limit);
   }
 
@@ -117,7 +164,9 @@ export class SqliteSagaStore implements SagaStore {
     // One statement, one write lock: it cannot interleave with the order's transaction.
     return (
       this.db
-        .query("UPDATE reservation_intents SET swept_at = ?1 WHERE order_id = ?2 AND swept_at IS NULL AND NOT EXISTS (SELECT 1 FROM orders WHERE id = ?2)")
+        .query(
+          "UPDATE reservation_intents SET swept_at = ?1 WHERE order_id = ?2 AND swept_at IS NULL AND NOT EXISTS (SELECT 1 FROM orders WHERE id = ?2)",
+        )
         .run(new Date().toISOString(), orderId).changes > 0
     );
   }

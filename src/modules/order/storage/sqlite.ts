@@ -51,9 +51,15 @@ export class SqliteOrderStore implements OrderStore {
     // IMMEDIATE takes the write lock up front: a second connection to the file waits on
     // busy_timeout instead of failing to upgrade a read lock mid-transaction.
     // Prepared once: createOrder's hot path (bun:sqlite's query cache would look each up by its SQL).
-    const insertOrder = db.prepare("INSERT INTO orders (id, account_id, status, total_cents, currency, created_at) VALUES (?, ?, ?, ?, ?, ?)");
-    const insertItem = db.prepare("INSERT INTO order_items (order_id, position, product_id, quantity, unit_price_cents, currency) VALUES (?, ?, ?, ?, ?, ?)");
-    const takeIntent = db.prepare<{ sweptAt: string | null }, [string]>("DELETE FROM reservation_intents WHERE order_id = ? RETURNING swept_at AS sweptAt");
+    const insertOrder = db.prepare(
+      "INSERT INTO orders (id, account_id, status, total_cents, currency, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+    );
+    const insertItem = db.prepare(
+      "INSERT INTO order_items (order_id, position, product_id, quantity, unit_price_cents, currency) VALUES (?, ?, ?, ?, ?, ?)",
+    );
+    const takeIntent = db.prepare<{ sweptAt: string | null }, [string]>(
+      "DELETE FROM reservation_intents WHERE order_id = ? RETURNING swept_at AS sweptAt",
+    );
     // Group commit: the orders written in one event-loop turn share one transaction, each in
     // its own savepoint (all or nothing per order, as before; see GroupCommit).
     this.createBatch = new GroupCommit(db, (o: OrderRecord, events: readonly OutboxMessage[], requireIntent: boolean) => {
@@ -67,14 +73,18 @@ export class SqliteOrderStore implements OrderStore {
       for (const e of events) this.outbox.add(e.subject, e.event, e.headers);
     });
     // Read and update under one write lock: the check and the change cannot interleave with another transition.
-    this.transitionTx = db.transaction((id: string, from: readonly OrderStatus[], to: OrderStatus, headers: Headers): { previous: OrderStatus } | null => {
-      const row = db.query<{ status: OrderStatus; accountId: string }, [string]>("SELECT status, account_id AS accountId FROM orders WHERE id = ?").get(id);
-      if (!row || !from.includes(row.status)) return null;
-      db.query("UPDATE orders SET status = ? WHERE id = ?").run(to, id);
-      // The event commits with the change (transactional outbox): published iff the change happened.
-      this.outbox.add(OrderEvents.statusChanged, statusChangedEvent(id, row.accountId, to, row.status), headers);
-      return { previous: row.status };
-    }).immediate;
+    this.transitionTx = db.transaction(
+      (id: string, from: readonly OrderStatus[], to: OrderStatus, headers: Headers): { previous: OrderStatus } | null => {
+        const row = db
+          .query<{ status: OrderStatus; accountId: string }, [string]>("SELECT status, account_id AS accountId FROM orders WHERE id = ?")
+          .get(id);
+        if (!row || !from.includes(row.status)) return null;
+        db.query("UPDATE orders SET status = ? WHERE id = ?").run(to, id);
+        // The event commits with the change (transactional outbox): published iff the change happened.
+        this.outbox.add(OrderEvents.statusChanged, statusChangedEvent(id, row.accountId, to, row.status), headers);
+        return { previous: row.status };
+      },
+    ).immediate;
   }
 
   async create(order: OrderRecord, events: readonly OutboxMessage[] = [], opts: CreateOptions = {}): Promise<void> {
@@ -85,13 +95,16 @@ export class SqliteOrderStore implements OrderStore {
   async byId(id: string): Promise<OrderRecord | null> {
     const row = this.db.query<OrderRow, [string]>(`SELECT ${ORDER_COLUMNS} FROM orders WHERE id = ?`).get(id);
     if (!row) return null;
-    const items = this.db
-      .query<ItemRow, [string]>(`SELECT ${ITEM_COLUMNS} FROM order_items WHERE order_id = ? ORDER BY position`)
-      .all(id);
+    const items = this.db.query<ItemRow, [string]>(`SELECT ${ITEM_COLUMNS} FROM order_items WHERE order_id = ? ORDER BY position`).all(id);
     return withItems(row, items);
   }
 
-  async transition(id: string, from: readonly OrderStatus[], to: OrderStatus, opts: { headers?: Headers } = {}): Promise<TransitionOutcome> {
+  async transition(
+    id: string,
+    from: readonly OrderStatus[],
+    to: OrderStatus,
+    opts: { headers?: Headers } = {},
+  ): Promise<TransitionOutcome> {
     const done = this.transitionTx(id, from, to, opts.headers ?? {});
     if (done) void this.outbox.committed([OrderEvents.statusChanged]);
     const order = await this.byId(id);

@@ -50,7 +50,12 @@ export class PostgresPaymentStore implements PaymentStore {
     return { payment: (await this.byId(p.id)) as PaymentRecord, created };
   }
 
-  async transition(id: string, from: readonly PaymentStatus[], to: PaymentStatus, patch: TransitionPatch = {}): Promise<PaymentRecord | null> {
+  async transition(
+    id: string,
+    from: readonly PaymentStatus[],
+    to: PaymentStatus,
+    patch: TransitionPatch = {},
+  ): Promise<PaymentRecord | null> {
     const next = await this.sql.begin(async (tx) => {
       const [row] = await tx.unsafe<Row[]>(`SELECT ${COLUMNS} FROM payments WHERE id = $1 FOR UPDATE`, [id]);
       if (!row || !from.includes(row.status)) return null;
@@ -82,7 +87,9 @@ export class PostgresPaymentStore implements PaymentStore {
   }
 
   async outcome(idempotencyKey: string): Promise<CommandOutcome | null> {
-    const [row] = await this.sql<{ outcome: CommandOutcome }[]>`SELECT outcome FROM payment_commands WHERE idempotency_key = ${idempotencyKey}`;
+    const [row] = await this.sql<
+      { outcome: CommandOutcome }[]
+    >`SELECT outcome FROM payment_commands WHERE idempotency_key = ${idempotencyKey}`;
     return row?.outcome ?? null;
   }
 

@@ -41,27 +41,29 @@ export class SqlitePaymentStore implements PaymentStore {
       if (r.changes > 0) this.outbox.add(PaymentEvents.statusChanged, statusChanged(p, null));
       return r.changes > 0;
     }).immediate;
-    this.transitionTx = db.transaction((id: string, from: readonly PaymentStatus[], to: PaymentStatus, patch: TransitionPatch): PaymentRecord | null => {
-      const current = this.get(id);
-      if (!current || !from.includes(current.status)) return null;
-      const now = new Date().toISOString();
-      const next: PaymentRecord = {
-        ...current,
-        status: to,
-        providerRef: patch.providerRef !== undefined ? patch.providerRef : current.providerRef,
-        failureReason: patch.failureReason !== undefined ? patch.failureReason : current.failureReason,
-        updatedAt: now,
-      };
-      db.query("UPDATE payments SET status = ?, provider_ref = ?, failure_reason = ?, updated_at = ? WHERE id = ?").run(
-        next.status,
-        next.providerRef,
-        next.failureReason,
-        now,
-        id,
-      );
-      this.outbox.add(PaymentEvents.statusChanged, statusChanged(next, current.status));
-      return next;
-    }).immediate;
+    this.transitionTx = db.transaction(
+      (id: string, from: readonly PaymentStatus[], to: PaymentStatus, patch: TransitionPatch): PaymentRecord | null => {
+        const current = this.get(id);
+        if (!current || !from.includes(current.status)) return null;
+        const now = new Date().toISOString();
+        const next: PaymentRecord = {
+          ...current,
+          status: to,
+          providerRef: patch.providerRef !== undefined ? patch.providerRef : current.providerRef,
+          failureReason: patch.failureReason !== undefined ? patch.failureReason : current.failureReason,
+          updatedAt: now,
+        };
+        db.query("UPDATE payments SET status = ?, provider_ref = ?, failure_reason = ?, updated_at = ? WHERE id = ?").run(
+          next.status,
+          next.providerRef,
+          next.failureReason,
+          now,
+          id,
+        );
+        this.outbox.add(PaymentEvents.statusChanged, statusChanged(next, current.status));
+        return next;
+      },
+    ).immediate;
   }
 
   async insert(payment: PaymentRecord): Promise<{ payment: PaymentRecord; created: boolean }> {
@@ -70,7 +72,12 @@ export class SqlitePaymentStore implements PaymentStore {
     return { payment: this.get(payment.id) as PaymentRecord, created };
   }
 
-  async transition(id: string, from: readonly PaymentStatus[], to: PaymentStatus, patch: TransitionPatch = {}): Promise<PaymentRecord | null> {
+  async transition(
+    id: string,
+    from: readonly PaymentStatus[],
+    to: PaymentStatus,
+    patch: TransitionPatch = {},
+  ): Promise<PaymentRecord | null> {
     const next = this.transitionTx(id, from, to, patch);
     if (next) void this.outbox.committed([PaymentEvents.statusChanged]);
     return next;
@@ -81,17 +88,23 @@ export class SqlitePaymentStore implements PaymentStore {
   }
 
   async latestForOrder(orderId: string): Promise<PaymentRecord | null> {
-    return this.db.query<PaymentRecord, [string]>(`SELECT ${COLUMNS} FROM payments WHERE order_id = ? ORDER BY seq DESC LIMIT 1`).get(orderId);
+    return this.db
+      .query<PaymentRecord, [string]>(`SELECT ${COLUMNS} FROM payments WHERE order_id = ? ORDER BY seq DESC LIMIT 1`)
+      .get(orderId);
   }
 
   async outcome(idempotencyKey: string): Promise<CommandOutcome | null> {
-    const row = this.db.query<{ outcome: string }, [string]>("SELECT outcome FROM payment_commands WHERE idempotency_key = ?").get(idempotencyKey);
+    const row = this.db
+      .query<{ outcome: string }, [string]>("SELECT outcome FROM payment_commands WHERE idempotency_key = ?")
+      .get(idempotencyKey);
     return row ? (JSON.parse(row.outcome) as CommandOutcome) : null;
   }
 
   async saveOutcome(idempotencyKey: string, command: string, paymentId: string, outcome: CommandOutcome): Promise<void> {
     this.db
-      .query("INSERT INTO payment_commands (idempotency_key, command, payment_id, outcome, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING")
+      .query(
+        "INSERT INTO payment_commands (idempotency_key, command, payment_id, outcome, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+      )
       .run(idempotencyKey, command, paymentId, JSON.stringify(outcome), new Date().toISOString());
   }
 

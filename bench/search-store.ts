@@ -11,7 +11,7 @@
  *   SEARCH_CACHE=0 bun bench/search-store.ts               # without the search cache
  */
 import { existsSync } from "node:fs";
-import { startPostgres } from "../src/kernel/devservers/postgres.ts";
+import { startPostgres } from "../scripts/devservers/postgres.ts";
 import { searchTerms } from "../src/modules/catalog/search.ts";
 import { openPostgresCatalogStore } from "../src/modules/catalog/storage/postgres.ts";
 import { openSqliteCatalogStore } from "../src/modules/catalog/storage/sqlite.ts";

@@ -1,7 +1,7 @@
 import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { freePort, spawnServer, type ServerProcess } from "../src/kernel/devservers/proc.ts";
-import { startNats, type NatsServer } from "../src/kernel/devservers/nats.ts";
+import { freePort, spawnServer, type ServerProcess } from "../scripts/devservers/proc.ts";
+import { startNats, type NatsServer } from "../scripts/devservers/nats.ts";
 import { SUBGRAPH_NAMES, fixtureSupergraph, rewriteSupergraphUrls } from "./fixture/data.ts";
 
 /** Repository root. */

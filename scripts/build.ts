@@ -19,7 +19,7 @@ import { dirname, join, resolve } from "node:path";
 import type { BunPlugin } from "bun";
 import type { Kernel } from "../src/kernel/kernel.ts";
 import type { ModuleDefinition } from "../src/kernel/module.ts";
-import type { SubgraphSdl } from "../src/gateway/supergraph/compose.ts";
+import type { SubgraphSdl } from "../src/gateway/federation/compose.ts";
 import type { PrebuiltSubgraph } from "../src/kernel/subgraph/schema.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
@@ -157,10 +157,10 @@ export async function completeSubgraph(typeDefs: string): Promise<PrebuiltSubgra
 
 /**
  * What a subgraph schema answers to `{ _service { sdl } }` (the query the aggregator sends,
- * src/gateway/supergraph/fetch-sdl.ts), or undefined when it answers no string.
+ * src/gateway/federation/fetch-sdl.ts), or undefined when it answers no string.
  */
 async function serviceSdlOf(schema: import("graphql").GraphQLSchema): Promise<string | undefined> {
-  const [{ graphql }, { SERVICE_SDL_QUERY }] = await Promise.all([import("graphql"), import("../src/gateway/supergraph/fetch-sdl.ts")]);
+  const [{ graphql }, { SERVICE_SDL_QUERY }] = await Promise.all([import("graphql"), import("../src/gateway/federation/fetch-sdl.ts")]);
   const sdl = ((await graphql({ schema, source: SERVICE_SDL_QUERY })).data as { _service?: { sdl?: unknown } } | null | undefined)?._service
     ?.sdl;
   return typeof sdl === "string" ? sdl : undefined;
@@ -225,7 +225,7 @@ export async function prebuiltSubgraphs(definitions?: readonly ModuleDefinition[
  * record) with `export const <exportName> = <value>`: how build-time results are embedded.
  * The value is written as `JSON.parse` of a string literal, which starts faster than the same
  * object literal (as for the etcd descriptor).
- * @param file the placeholder, relative to the repository root (e.g. `src/gateway/supergraph/precomposed.ts`).
+ * @param file the placeholder, relative to the repository root (e.g. `src/gateway/federation/precomposed.ts`).
  * @param value JSON-serialisable.
  */
 export function embedJsonPlugin(file: string, exportName: string, value: unknown): BunPlugin {
@@ -245,8 +245,8 @@ export function embedJsonPlugin(file: string, exportName: string, value: unknown
  * Composes the supergraph of every module in src/module-list.ts exactly as the aggregator does
  * at run time (each module's `_service { sdl }` as `buildSubgraphSchema` serves it, then
  * `composeSupergraph`), keyed by the composition cache's key. Embedded by
- * {@link embedJsonPlugin} into src/gateway/supergraph/precomposed.ts, it spares a binary the composition of its own modules even on a
- * first start (see src/gateway/supergraph/precomposed.ts).
+ * {@link embedJsonPlugin} into src/gateway/federation/precomposed.ts, it spares a binary the composition of its own modules even on a
+ * first start (see src/gateway/federation/precomposed.ts).
  * @param definitions the modules (default: src/module-list.ts's, {@link moduleDefinitions}).
  * @returns `{ [key]: supergraphSdl }`; empty (with a warning) when the modules do not compose,
  *   so the binary composes at start and reports the errors as it always did.
@@ -257,8 +257,8 @@ export async function precomposedSupergraphs(definitions?: readonly ModuleDefini
     definitions ?? moduleDefinitions(),
     import("@apollo/subgraph"),
     import("graphql"),
-    import("../src/gateway/supergraph/compose.ts"),
-    import("../src/gateway/supergraph/composition-cache.ts"),
+    import("../src/gateway/federation/compose.ts"),
+    import("../src/gateway/federation/composition-cache.ts"),
   ]);
   const subgraphs: SubgraphSdl[] = [];
   for (const def of defs) {
@@ -299,7 +299,7 @@ export async function buildBinary(opts: BuildBinaryOptions): Promise<void> {
     plugins: [
       etcdProtoPlugin(),
       queryPlannerAddonPlugin(),
-      embedJsonPlugin("src/gateway/supergraph/precomposed.ts", "PRECOMPOSED", await precomposedSupergraphs(defs)),
+      embedJsonPlugin("src/gateway/federation/precomposed.ts", "PRECOMPOSED", await precomposedSupergraphs(defs)),
       embedJsonPlugin("src/kernel/subgraph/prebuilt-data.ts", "PREBUILT_SUBGRAPHS", await prebuiltSubgraphs(defs)),
     ],
   });

@@ -4,15 +4,8 @@
  * the binary per part (gateway, account, catalog, order, payment), each module on its own PostgreSQL
  * database. Used by `npm run start:split` and by the end-to-end suite's `split` topology.
  */
-import {
-  startEtcd,
-  startNats,
-  startPostgres,
-  type EtcdServer,
-  type NatsServer,
-  type PostgresServer,
-} from "../src/kernel/devservers/index.ts";
-import { freePort, spawnServer, waitUntil, type ServerProcess } from "../src/kernel/devservers/proc.ts";
+import { startEtcd, startNats, startPostgres, type EtcdServer, type NatsServer, type PostgresServer } from "./devservers/index.ts";
+import { freePort, spawnServer, waitUntil, type ServerProcess } from "./devservers/proc.ts";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";

@@ -5,7 +5,7 @@
  * PostgreSQL (every server runs in its own process group, so the terminal's SIGINT reaches only
  * this script). Needs the Debian packages nats-server, etcd-server, postgresql.
  */
-import { detachServersFromTerminal } from "../src/kernel/devservers/proc.ts";
+import { detachServersFromTerminal } from "./devservers/proc.ts";
 import { opsUrlOf, splitProcessCount, startSplit } from "./split-topology.ts";
 
 const port = Number(process.env["PORT"] ?? 4000);

@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort, spawnServer } from "../../src/kernel/devservers/proc.ts";
+import { freePort, spawnServer } from "../../scripts/devservers/proc.ts";
 import { rssBytes, sampleRss } from "../lib/procstat.ts";
 import type { ScenarioResult } from "../lib/report.ts";
 import { BASE_ENV, ROOT } from "../targets.ts";

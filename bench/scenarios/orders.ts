@@ -1,4 +1,4 @@
-import { startPostgres } from "../../src/kernel/devservers/postgres.ts";
+import { startPostgres } from "../../scripts/devservers/postgres.ts";
 import type { ScenarioResult, ScenarioRow } from "../lib/report.ts";
 import type { ScenarioContext } from "./index.ts";
 import { ADMIN, loadGraphql, startProduct } from "./product.ts";

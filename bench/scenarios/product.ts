@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort, spawnServer, type ServerProcess } from "../../src/kernel/devservers/proc.ts";
+import { freePort, spawnServer, type ServerProcess } from "../../scripts/devservers/proc.ts";
 import { pin, processTree } from "../lib/procstat.ts";
 import { runWrk, type WrkResult } from "../lib/wrk.ts";
 import { BASE_ENV, PROFILE_DIR, ROOT } from "../targets.ts";

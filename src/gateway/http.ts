@@ -3,7 +3,7 @@ import type { Logger } from "../kernel/logger.ts";
 import { authenticateRequest } from "./auth.ts";
 import type { SessionGuard } from "./sessions.ts";
 import type { GatewayContext } from "./context.ts";
-import type { SupergraphManager } from "./supergraph/manager.ts";
+import type { SupergraphManager } from "./federation/manager.ts";
 import { createGatewayYoga } from "./yoga.ts";
 import type { GatewayPlugin } from "./plugins/types.ts";
 import type { OperationCaches } from "./plugins/operation-cache.ts";

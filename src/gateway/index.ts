@@ -1,6 +1,6 @@
 import type { PartContext, PartDefinition } from "../kernel/module.ts";
 import { newId } from "../kernel/ids.ts";
-import type { Leadership } from "../kernel/supergraph/types.ts";
+import type { Leadership } from "../kernel/supergraph-store/types.ts";
 import { createHttpApp, gatewayAdminRoutes, gatewayHealth } from "./http.ts";
 import { startOpsServer, type OpsServer } from "../kernel/ops-http.ts";
 import { isDevelopment } from "../kernel/config.ts";
@@ -13,12 +13,12 @@ import { createGatewayMiddleware } from "./middleware/index.ts";
 import { createOperationCaches } from "./plugins/operation-cache.ts";
 import { SubscriptionSlots } from "./plugins/subscription-limits.ts";
 import { createSessionGuard } from "./sessions.ts";
-import { SupergraphComposer } from "./supergraph/composer.ts";
-import { COMPOSITION_ENGINE, fileCompositionCache } from "./supergraph/composition-cache.ts";
-import { PRECOMPOSED } from "./supergraph/precomposed.ts";
+import { SupergraphComposer } from "./federation/composer.ts";
+import { COMPOSITION_ENGINE, fileCompositionCache } from "./federation/composition-cache.ts";
+import { PRECOMPOSED } from "./federation/precomposed.ts";
 import { join } from "node:path";
-import { SupergraphManager } from "./supergraph/manager.ts";
-import { staticSupergraph } from "./supergraph/static.ts";
+import { SupergraphManager } from "./federation/manager.ts";
+import { staticSupergraph } from "./federation/static.ts";
 import { readFileSync } from "node:fs";
 
 /** Name under which gateways elect the one aggregator that composes. */

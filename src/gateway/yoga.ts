@@ -2,10 +2,10 @@ import { createYoga, type YogaServerInstance } from "graphql-yoga";
 import { GraphQLError, GraphQLSchema, GraphQLObjectType, GraphQLString } from "graphql";
 import type { Logger } from "../kernel/logger.ts";
 import type { GatewayContext } from "./context.ts";
-import type { SupergraphManager } from "./supergraph/manager.ts";
+import type { SupergraphManager } from "./federation/manager.ts";
 import type { GatewayPlugin } from "./plugins/types.ts";
 import type { OperationCaches } from "./plugins/operation-cache.ts";
-import { useQueryPlanner } from "./supergraph/query-planner.ts";
+import { useQueryPlanner } from "./federation/query-planner.ts";
 import { useRequestErrors } from "./plugins/request-errors.ts";
 
 // Served while no supergraph exists yet: every operation fails with a clear, stable code.

@@ -20,8 +20,8 @@ import {
   type PartDefinition,
 } from "./module.ts";
 import type { Registration, Registry } from "./registry/types.ts";
-import type { SupergraphStore } from "./supergraph/types.ts";
-import { createMemorySupergraphStore } from "./supergraph/memory.ts";
+import type { SupergraphStore } from "./supergraph-store/types.ts";
+import { createMemorySupergraphStore } from "./supergraph-store/memory.ts";
 import type { EventStream } from "./events/types.ts";
 import { createMemoryEventStream } from "./events/memory.ts";
 import { serveSubgraph, subgraphStreamSubject } from "./subgraph/server.ts";

@@ -154,7 +154,7 @@ export interface PartContext {
   /** Names of the modules this process runs. */
   readonly localModules: readonly string[];
   /** Where the composed supergraph is stored and the aggregator elected. */
-  readonly supergraphStore: import("./supergraph/types.ts").SupergraphStore;
+  readonly supergraphStore: import("./supergraph-store/types.ts").SupergraphStore;
   /**
    * The NATS connection under the bus in split mode (undefined with the memory bus), for JetStream
    * features beyond the bus (e.g. the gateway's rate-limit KV bucket) without a second connection.

@@ -3,11 +3,11 @@ import type { Config } from "./config.ts";
 import type { EventStream } from "./events/types.ts";
 import type { Logger } from "./logger.ts";
 import type { Registry } from "./registry/types.ts";
-import type { SupergraphStore } from "./supergraph/types.ts";
+import type { SupergraphStore } from "./supergraph-store/types.ts";
 import { createMemoryBus } from "./bus/memory.ts";
 import { createMemoryEventStream } from "./events/memory.ts";
 import { createMemoryRegistry } from "./registry/memory.ts";
-import { createMemorySupergraphStore } from "./supergraph/memory.ts";
+import { createMemorySupergraphStore } from "./supergraph-store/memory.ts";
 // The split-mode transports (nats, etcd3 with gRPC and protobuf) are imported only when the
 // config asks for them: evaluating those libraries is a large part of a monolith's cold start.
 
@@ -62,7 +62,7 @@ export async function createTransports(config: Config, logger: Logger, name: str
   if (config.registry.kind === "etcd") {
     const [{ createEtcdRegistry }, { createEtcdSupergraphStore }] = await Promise.all([
       import("./registry/etcd.ts"),
-      import("./supergraph/etcd.ts"),
+      import("./supergraph-store/etcd.ts"),
     ]);
     registry = await createEtcdRegistry({
       hosts: config.registry.hosts,

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { fixtureSupergraph, rewriteSupergraphUrls } from "../../bench/fixture/data.ts";
-import { SupergraphFileError, staticSupergraph, supergraphSubgraphs } from "../../src/gateway/supergraph/static.ts";
+import { SupergraphFileError, staticSupergraph, supergraphSubgraphs } from "../../src/gateway/federation/static.ts";
 import { ConfigError, loadConfig } from "../../src/kernel/config.ts";
 
 describe("--supergraph file", () => {

@@ -138,7 +138,7 @@ describe("Dockerfile", () => {
           const dst = join(wd, dest ?? ".");
           for (const src of (srcs ?? "").split(/\s+/)) {
             const origin = from ? join(stageDirs.get(from) ?? "", src) : join(ROOT, src);
-            const target = dest === "./" || (dest?.endsWith("/") && !src.includes("/")) ? join(dst, src.replace(/^.*\//, "")) : dst;
+            const target = dest === "." || (dest?.endsWith("/") && !src.includes("/")) ? join(dst, src.replace(/^.*\//, "")) : dst;
             expect(existsSync(origin)).toBe(true);
             cpSync(origin, target, { recursive: true });
           }

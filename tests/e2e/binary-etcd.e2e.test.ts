@@ -13,7 +13,7 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildBinary, etcdProtoDescriptor } from "../../scripts/build.ts";
-import { startEtcd, type EtcdServer } from "../../src/kernel/devservers/etcd.ts";
+import { startEtcd, type EtcdServer } from "../../scripts/devservers/etcd.ts";
 import { ROOT } from "../helpers/topology.ts";
 
 const NODE_MODULES = join(ROOT, "node_modules");

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import fc from "fast-check";
 import { buildSchema, type GraphQLSchema } from "graphql";
-import { composeSupergraph } from "../../src/gateway/supergraph/compose.ts";
-import { fetchSubgraphSdl } from "../../src/gateway/supergraph/fetch-sdl.ts";
+import { composeSupergraph } from "../../src/gateway/federation/compose.ts";
+import { fetchSubgraphSdl } from "../../src/gateway/federation/fetch-sdl.ts";
 import { MODULES } from "../../src/module-list.ts";
 import { startInProcess, type InProcessGateway } from "../gateway/harness.ts";
 import {

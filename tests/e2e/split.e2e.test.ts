@@ -7,7 +7,7 @@ import { ROOT, startSplitTopology } from "../helpers/topology.ts";
 import { opsUrlOf, type SplitProcess, type SplitTopology } from "../../scripts/split-topology.ts";
 import { adminJson } from "../helpers/admin.ts";
 import { createEtcdRegistry } from "../../src/kernel/registry/etcd.ts";
-import { spawnServer } from "../../src/kernel/devservers/proc.ts";
+import { spawnServer } from "../../scripts/devservers/proc.ts";
 import { allProducts, orderFlow } from "./flows.ts";
 
 /** Requests a module process served on `subject` (its `/admin/stats`, on its operations listener). */

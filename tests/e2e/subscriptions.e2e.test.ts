@@ -6,7 +6,7 @@ import { client } from "../helpers/client.ts";
 import { waitFor } from "../helpers/ports.ts";
 import { adminJson } from "../helpers/admin.ts";
 import { ROOT, selectedTopologies, TOPOLOGIES, type Topology } from "../helpers/topology.ts";
-import { spawnServer } from "../../src/kernel/devservers/proc.ts";
+import { spawnServer } from "../../scripts/devservers/proc.ts";
 import type { SplitTopology } from "../../scripts/split-topology.ts";
 import { allProducts, CREATE_ORDER, LOGIN, newAccount, stockOf, type ProductNode } from "./flows.ts";
 import { readSse, type SseEvent } from "../helpers/sse.ts";

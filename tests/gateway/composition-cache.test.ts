@@ -2,8 +2,8 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { composeSupergraph } from "../../src/gateway/supergraph/compose.ts";
-import { compositionKey, fileCompositionCache } from "../../src/gateway/supergraph/composition-cache.ts";
+import { composeSupergraph } from "../../src/gateway/federation/compose.ts";
+import { compositionKey, fileCompositionCache } from "../../src/gateway/federation/composition-cache.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "switchyard-ccache-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

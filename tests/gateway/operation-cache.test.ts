@@ -7,8 +7,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { DocumentNode } from "graphql";
 import { createLogger } from "../../src/kernel/logger.ts";
-import { createMemorySupergraphStore } from "../../src/kernel/supergraph/memory.ts";
-import { SupergraphManager } from "../../src/gateway/supergraph/manager.ts";
+import { createMemorySupergraphStore } from "../../src/kernel/supergraph-store/memory.ts";
+import { SupergraphManager } from "../../src/gateway/federation/manager.ts";
 import { adminJson } from "../helpers/admin.ts";
 import { createGatewayYoga } from "../../src/gateway/yoga.ts";
 import { createOperationCaches, type OperationCaches } from "../../src/gateway/plugins/operation-cache.ts";

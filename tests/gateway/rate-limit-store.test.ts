@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { connect, type NatsConnection } from "nats";
-import { startNats, type NatsServer } from "../../src/kernel/devservers/nats.ts";
+import { startNats, type NatsServer } from "../../scripts/devservers/nats.ts";
 import { RateLimiter } from "../../src/gateway/middleware/rate-limit.ts";
 import { MemoryRateLimitStore, NatsKvRateLimitStore, type RateLimitStore } from "../../src/gateway/middleware/rate-limit-store.ts";
 

@@ -17,7 +17,7 @@ import { createGatewayPart } from "../../src/gateway/index.ts";
 import { FEED_MODULE, TAGS_MODULE } from "../fixtures/feed-modules.ts";
 import { testConfig } from "../helpers/modules.ts";
 import { join } from "node:path";
-import { spawnServer, type ServerProcess } from "../../src/kernel/devservers/proc.ts";
+import { spawnServer, type ServerProcess } from "../../scripts/devservers/proc.ts";
 import { ROOT, startSplitTopology, type Topology } from "../helpers/topology.ts";
 import { waitFor } from "../helpers/ports.ts";
 import type { SplitTopology } from "../../scripts/split-topology.ts";

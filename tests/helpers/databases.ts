@@ -1,6 +1,6 @@
 import { afterAll } from "bun:test";
 import { Database } from "bun:sqlite";
-import { startPostgres, type PostgresServer } from "../../src/kernel/devservers/postgres.ts";
+import { startPostgres, type PostgresServer } from "../../scripts/devservers/postgres.ts";
 import type { DatabaseConfig } from "../../src/kernel/module.ts";
 import { openPostgres } from "../../src/kernel/storage/postgres.ts";
 

@@ -3,7 +3,7 @@ import { EMPTY, encodeText } from "../../src/kernel/bus/codec.ts";
 import { BusClosedError, BusError, BusTimeoutError } from "../../src/kernel/bus/errors.ts";
 import { createNatsBus, type NatsBus, type NatsBusLogger, type NatsBusOptions } from "../../src/kernel/bus/nats.ts";
 import type { Msg } from "../../src/kernel/bus/types.ts";
-import { startNats, type NatsServer } from "../../src/kernel/devservers/nats.ts";
+import { startNats, type NatsServer } from "../../scripts/devservers/nats.ts";
 import { busContract, waitFor } from "../contract/bus.contract.ts";
 
 // One real nats-server for the whole file; every factory call is a NEW connection to it

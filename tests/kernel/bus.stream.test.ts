@@ -17,7 +17,7 @@ import {
   type StreamOpen,
 } from "../../src/kernel/bus/stream.ts";
 import type { Bus } from "../../src/kernel/bus/types.ts";
-import { startNats, type NatsServer } from "../../src/kernel/devservers/nats.ts";
+import { startNats, type NatsServer } from "../../scripts/devservers/nats.ts";
 import { AppError } from "../../src/kernel/errors.ts";
 
 /**

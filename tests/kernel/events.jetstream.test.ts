@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test
 import { AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, nanos } from "nats";
 import { encodeText } from "../../src/kernel/bus/codec.ts";
 import { createNatsBus, type NatsBus } from "../../src/kernel/bus/nats.ts";
-import { startNats, type NatsServer } from "../../src/kernel/devservers/nats.ts";
+import { startNats, type NatsServer } from "../../scripts/devservers/nats.ts";
 import { createJetStreamEvents, streamName, type JetStreamEventsOptions } from "../../src/kernel/events/jetstream.ts";
 import type { EventMsg } from "../../src/kernel/events/types.ts";
 import { waitFor } from "../contract/bus.contract.ts";

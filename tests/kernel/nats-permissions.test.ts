@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { natsAuthorizationConfig, natsInboxPrefix, natsPermissions } from "../../src/kernel/bus/nats-permissions.ts";
-import { findBinary } from "../../src/kernel/devservers/proc.ts";
+import { findBinary } from "../../scripts/devservers/proc.ts";
 import { matches } from "../../src/kernel/bus/subject.ts";
 import { gatewayContract, moduleContracts, passwordEnv } from "../../scripts/nats-permissions.ts";
 import { ROOT } from "../helpers/topology.ts";

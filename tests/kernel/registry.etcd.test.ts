@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test
 import { createServer, connect, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import { Etcd3 } from "etcd3";
-import { startEtcd, type EtcdServer } from "../../src/kernel/devservers/etcd.ts";
+import { startEtcd, type EtcdServer } from "../../scripts/devservers/etcd.ts";
 import { createEtcdRegistry, type EtcdRegistryOptions } from "../../src/kernel/registry/etcd.ts";
 import { RegistryError, type Registry, type RegistryEvent, type ServiceInstance } from "../../src/kernel/registry/types.ts";
 import { registryContract } from "../contract/registry.contract.ts";

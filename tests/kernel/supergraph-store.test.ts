@@ -7,10 +7,10 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { Etcd3 } from "etcd3";
-import { startEtcd, type EtcdServer } from "../../src/kernel/devservers/etcd.ts";
-import { createEtcdSupergraphStore } from "../../src/kernel/supergraph/etcd.ts";
-import { createMemorySupergraphBackend, createMemorySupergraphStore } from "../../src/kernel/supergraph/memory.ts";
-import type { Leadership, StoredSupergraph, SupergraphStore } from "../../src/kernel/supergraph/types.ts";
+import { startEtcd, type EtcdServer } from "../../scripts/devservers/etcd.ts";
+import { createEtcdSupergraphStore } from "../../src/kernel/supergraph-store/etcd.ts";
+import { createMemorySupergraphBackend, createMemorySupergraphStore } from "../../src/kernel/supergraph-store/memory.ts";
+import type { Leadership, StoredSupergraph, SupergraphStore } from "../../src/kernel/supergraph-store/types.ts";
 
 /** Polls `cond` every 10 ms; throws after `timeoutMs` naming `what`. */
 async function waitFor(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {

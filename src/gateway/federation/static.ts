@@ -1,6 +1,6 @@
 import { Kind, parse, type ConstDirectiveNode } from "graphql";
 import { createHash } from "node:crypto";
-import type { StoredSupergraph } from "../../kernel/supergraph/types.ts";
+import type { StoredSupergraph } from "../../kernel/supergraph-store/types.ts";
 
 /** One subgraph of a supergraph file: its `join__graph` name and URL. */
 export interface SupergraphSubgraph {

@@ -5,10 +5,10 @@ import { createDefaultExecutor } from "@graphql-tools/delegate";
 import { getStitchedSchemaFromSupergraphSdl } from "@graphql-tools/federation";
 import { parse, type GraphQLSchema } from "graphql";
 import { createYoga } from "graphql-yoga";
-import type { Identity } from "../../kernel/identity.ts";
-import type { GatewayContext } from "../context.ts";
-import { composeSupergraph } from "../supergraph/compose.ts";
-import { satisfiesScopes, selectsProtectedField, useAuthDirectives } from "./auth-directives.ts";
+import type { Identity } from "../../src/kernel/identity.ts";
+import type { GatewayContext } from "../../src/gateway/context.ts";
+import { composeSupergraph } from "../../src/gateway/federation/compose.ts";
+import { satisfiesScopes, selectsProtectedField, useAuthDirectives } from "../../src/gateway/plugins/auth-directives.ts";
 
 /**
  * The plugin on the real federation path: subgraph SDLs importing the Federation v2.5

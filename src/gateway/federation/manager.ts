@@ -4,7 +4,7 @@ import type { Executor } from "@graphql-tools/utils";
 import type { Bus } from "../../kernel/bus/types.ts";
 import type { BusIdentity } from "../../kernel/bus-identity.ts";
 import type { Logger } from "../../kernel/logger.ts";
-import type { StoredSupergraph, SupergraphStore } from "../../kernel/supergraph/types.ts";
+import type { StoredSupergraph, SupergraphStore } from "../../kernel/supergraph-store/types.ts";
 import { createBusExecutor } from "../executor.ts";
 import { OpenSubscriptions, withBusSubscriptions } from "../subscription-executor.ts";
 import { createHttpSubgraphExecutor } from "../http-executor.ts";

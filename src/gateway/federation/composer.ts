@@ -2,7 +2,7 @@ import type { Bus } from "../../kernel/bus/types.ts";
 import { encodeJson } from "../../kernel/bus/codec.ts";
 import type { Logger } from "../../kernel/logger.ts";
 import type { Registry, ServiceInstance } from "../../kernel/registry/types.ts";
-import type { SupergraphStore } from "../../kernel/supergraph/types.ts";
+import type { SupergraphStore } from "../../kernel/supergraph-store/types.ts";
 import type { ComposeResult, SubgraphSdl } from "./compose.ts";
 import type { CompositionCache } from "./composition-cache.ts";
 import { fetchSubgraphSdl } from "./fetch-sdl.ts";

@@ -23,7 +23,7 @@
  * caller identity modules believe (see `../bus-identity.ts`).
  */
 import type { ModuleDefinition } from "../module.ts";
-import { consumerName } from "../events/memory.ts";
+import { consumerName } from "../events/shared.ts";
 
 /** The parts of a module's definition that decide its permissions. */
 export type ModuleContract = Pick<ModuleDefinition, "name" | "subjects" | "publishes" | "consumes" | "dependsOn">;

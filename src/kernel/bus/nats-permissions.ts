@@ -48,7 +48,7 @@ export interface NatsUserPermissions {
 /** Name of the gateway part (MODULES=gateway). */
 export const GATEWAY_PART = "gateway";
 
-/** Stream holding a module's events (as `../events/jetstream.ts` names it). */
+/** Stream holding a module's events (as `../events/jetstream/streams.ts` names it). */
 const streamOf = (module: string): string => `EVENTS_${module.toUpperCase().replace(/[^A-Z0-9]/g, "_")}`;
 
 /**

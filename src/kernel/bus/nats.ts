@@ -73,7 +73,7 @@ export interface NatsBusOptions {
    */
   drainTimeoutMs?: number;
   /**
-   * Bytes (payload + subject + headers) of publishes kept while disconnected, sent once
+   * Bytes (payload + subject; headers are not counted) of publishes kept while disconnected, sent once
    * reconnected; default 8 MiB (the Go client's `ReconnectBufSize`). Beyond it `publish` throws
    * BusError `BUS_RECONNECT_BUFFER_FULL`.
    */

@@ -1,6 +1,6 @@
 /**
  * The {@link Bus} over an open nats.js connection: publish (through the reconnect buffer while the
- * link is down), subscribe, request, flush, drain and close. Connecting is nats.ts's job.
+ * link is down), subscribe, request, flush, drain and close. Connecting is ../nats.ts's job.
  *
  * Protocol: https://docs.nats.io/reference/reference-protocols/nats-protocol ; no responders
  * (status 503): https://docs.nats.io/nats-concepts/core-nats/reqreply#no-responders ; drain:

@@ -6,6 +6,34 @@ import { activeTraceId } from "./tracing.ts";
 /** Structured logger (pino). Child loggers carry `module` and `request_id` bindings. */
 export type Logger = PinoLogger;
 
+/**
+ * The one logger shape components below the kernel take (transports, registries, stores): one
+ * structured line per call, `(fields, message)`, at the levels they log. Every {@link Logger} is
+ * one, so the kernel hands its pino children straight in; tests pass plain objects that record
+ * lines. A component that logs at fewer levels asks for `Pick<LogSink, "warn">` and the like.
+ */
+export interface LogSink {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+/** A level of {@link LogSink}. */
+export type LogSinkLevel = keyof LogSink;
+
+/**
+ * Writes one line to `logger` (if any), swallowing whatever the logger throws: a failing logger
+ * must not take a delivery or connection path down with it.
+ */
+export function safeLog<L extends LogSinkLevel>(logger: Pick<LogSink, L> | undefined, level: L, obj: object, msg: string): void {
+  if (logger === undefined) return;
+  try {
+    logger[level](obj, msg);
+  } catch {
+    // Deliberately dropped: see above.
+  }
+}
+
 /** Log levels accepted by `LOG_LEVEL`. */
 export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];

@@ -1,7 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { EMPTY, encodeText } from "../../src/kernel/bus/codec.ts";
 import { BusClosedError, BusError, BusTimeoutError } from "../../src/kernel/bus/errors.ts";
-import { createNatsBus, type NatsBus, type NatsBusLogger, type NatsBusOptions } from "../../src/kernel/bus/nats.ts";
+import { createNatsBus, type NatsBus, type NatsBusOptions } from "../../src/kernel/bus/nats.ts";
+import type { LogSink } from "../../src/kernel/logger.ts";
 import type { Msg } from "../../src/kernel/bus/types.ts";
 import { startNats, type NatsServer } from "../../scripts/devservers/nats.ts";
 import { busContract, waitFor } from "../contract/bus.contract.ts";
@@ -24,7 +25,7 @@ interface LogLine {
   msg: string;
 }
 
-function memoryLogger(): NatsBusLogger & { lines: LogLine[] } {
+function memoryLogger(): LogSink & { lines: LogLine[] } {
   const lines: LogLine[] = [];
   return {
     lines,
@@ -38,7 +39,7 @@ const prefix = (): string => `nt.${crypto.randomUUID().slice(0, 8)}`;
 
 describe("nats bus specifics", () => {
   const buses: NatsBus[] = [];
-  const open = async (url = server.url, logger?: NatsBusLogger, extra?: Partial<NatsBusOptions>): Promise<NatsBus> => {
+  const open = async (url = server.url, logger?: LogSink, extra?: Partial<NatsBusOptions>): Promise<NatsBus> => {
     const bus = await createNatsBus({
       servers: [url],
       name: "switchyard-test",

@@ -2,7 +2,9 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { encodeJson, encodeText } from "../../src/kernel/bus/codec.ts";
 import { createMemoryBus } from "../../src/kernel/bus/memory.ts";
 import type { Bus } from "../../src/kernel/bus/types.ts";
-import { consumerName, createMemoryEventStream, type EventLogger } from "../../src/kernel/events/memory.ts";
+import { createMemoryEventStream } from "../../src/kernel/events/memory.ts";
+import { consumerName } from "../../src/kernel/events/shared.ts";
+import type { LogSink } from "../../src/kernel/logger.ts";
 import { EVENT_ID_HEADER, type EventMsg } from "../../src/kernel/events/types.ts";
 import { waitFor } from "../contract/bus.contract.ts";
 import { eventsContract } from "../contract/events.contract.ts";
@@ -27,7 +29,7 @@ eventsContract("memory", async () => {
   };
 });
 
-function memoryLogger(): EventLogger & { lines: Array<{ level: string; obj: Record<string, unknown>; msg: string }> } {
+function memoryLogger(): LogSink & { lines: Array<{ level: string; obj: Record<string, unknown>; msg: string }> } {
   const lines: Array<{ level: string; obj: Record<string, unknown>; msg: string }> = [];
   const at = (level: string) => (obj: object, msg: string) => void lines.push({ level, obj: obj as Record<string, unknown>, msg });
   return { lines, info: at("info"), warn: at("warn"), error: at("error") };

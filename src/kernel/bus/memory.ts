@@ -24,15 +24,11 @@ import { hasWildcard, matches, validatePattern, validateSubject } from "./subjec
 import type { Bus, Headers, Msg, MsgHandler, Payload, PublishOptions, RequestOptions, SubscribeOptions, Subscription } from "./types.ts";
 import { BusMsg, requestTimeoutMs } from "./msg.ts";
 import { Inflight, OPEN, DRAINING, CLOSED, type TransportState as State } from "./inflight.ts";
-
-/** The subset of a pino logger the bus uses to report handler errors. */
-export interface MemoryBusLogger {
-  warn(obj: object, msg: string): void;
-}
+import { type LogSink, safeLog } from "../logger.ts";
 
 export interface MemoryBusOptions {
   /** Receives handler errors (`{ err, subject, pattern, queue }`); errors are dropped without one. */
-  logger?: MemoryBusLogger;
+  logger?: Pick<LogSink, "warn">;
 }
 
 /** Route cache entries before the cache is reset (bounds memory for high-cardinality subjects). */
@@ -148,7 +144,7 @@ function randomToken(): string {
 export class MemoryBus implements Bus {
   readonly transport = "memory";
 
-  readonly #logger: MemoryBusLogger | undefined;
+  readonly #logger: Pick<LogSink, "warn"> | undefined;
   #state: State = OPEN;
   #drain: Promise<void> | undefined;
 
@@ -451,12 +447,7 @@ export class MemoryBus implements Bus {
   }
 
   #report(err: unknown, sub: MemorySubscription, msg: BusMsg): void {
-    if (this.#logger === undefined) return;
-    try {
-      this.#logger.warn({ err, subject: msg.subject, pattern: sub.subject, queue: sub.queue }, "bus handler failed");
-    } catch {
-      // A failing logger must not take the delivery loop down with it.
-    }
+    safeLog(this.#logger, "warn", { err, subject: msg.subject, pattern: sub.subject, queue: sub.queue }, "bus handler failed");
   }
 }
 

@@ -23,7 +23,7 @@
  * caller identity modules believe (see `../bus-identity.ts`).
  */
 import type { ModuleDefinition } from "../module.ts";
-import { consumerName } from "../events/memory.ts";
+import { consumerName } from "../events/shared.ts";
 
 /** The parts of a module's definition that decide its permissions. */
 export type ModuleContract = Pick<ModuleDefinition, "name" | "subjects" | "publishes" | "consumes" | "dependsOn">;
@@ -48,7 +48,7 @@ export interface NatsUserPermissions {
 /** Name of the gateway part (MODULES=gateway). */
 export const GATEWAY_PART = "gateway";
 
-/** Stream holding a module's events (as `../events/jetstream.ts` names it). */
+/** Stream holding a module's events (as `../events/jetstream/streams.ts` names it). */
 const streamOf = (module: string): string => `EVENTS_${module.toUpperCase().replace(/[^A-Z0-9]/g, "_")}`;
 
 /**

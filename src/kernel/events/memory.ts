@@ -5,127 +5,25 @@
  * - `publish` is a bus publish carrying the event id in {@link EVENT_ID_HEADER}, so core bus
  *   subscribers see events as plain messages, as on NATS;
  * - `consume` is a bus queue subscription whose group is the per-subject durable name
- *   ({@link consumerName}): instances of one module split the events, other modules get them all;
+ *   (`consumerName`, shared.ts): instances of one module split the events, other modules get them all;
  * - a rejected handler gets the event again after `retryDelayMs` with `deliveryCount + 1`, in this
  *   process, up to `maxDeliver` deliveries (then it is logged and dropped).
  * Not durable: events published while nobody consumes are lost, and redeliveries still pending
  * when a consumer stops are dropped (logged).
  */
 
-import { EMPTY, decodeJson } from "../bus/codec.ts";
+import { EMPTY } from "../bus/codec.ts";
 import { BusClosedError, EventPublishError } from "../bus/errors.ts";
+import { CLOSED, DRAINING, Inflight, OPEN, type TransportState as State } from "../bus/inflight.ts";
 import { matches, validatePattern, validateSubject } from "../bus/subject.ts";
 import type { Bus, Headers, Msg, Subscription } from "../bus/types.ts";
+import { type LogSink, safeLog } from "../logger.ts";
+import { type ConsumeSettings, DeliveredEvent, checkEventId, consumeSettings, eventHeaders } from "./shared.ts";
 import { EVENT_ID_HEADER, type ConsumeOptions, type EventMsg, type EventStream, type PublishEventOptions } from "./types.ts";
-import { Inflight, OPEN, DRAINING, CLOSED, type TransportState as State } from "../bus/inflight.ts";
-
-/** The subset of a pino logger the event transports use: `(fields, message)`. */
-export interface EventLogger {
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
-}
 
 export interface MemoryEventStreamOptions {
   /** Receives handler failures, give-ups and dropped redeliveries. */
-  logger?: EventLogger;
-}
-
-/** `ConsumeOptions.maxDeliver` default. */
-export const DEFAULT_MAX_DELIVER = 10;
-/** `ConsumeOptions.retryDelayMs` default, ms. */
-export const DEFAULT_RETRY_DELAY_MS = 1000;
-
-/**
- * The per-subject durable name both transports use: `<durable>__<subject>` with `.` → `_`,
- * `*` → `STAR`, `>` → `GT` and any other character outside `[A-Za-z0-9_-]` → `_` (JetStream
- * consumer names may not contain `.`, `*`, `>`, whitespace or path separators:
- * https://docs.nats.io/running-a-nats-service/nats_admin/jetstream_admin/naming).
- * Example: `("catalog", "order.created")` → `catalog__order_created`.
- */
-export function consumerName(durable: string, subject: string): string {
-  const clean = (s: string): string =>
-    s
-      .replaceAll("*", "STAR")
-      .replaceAll(">", "GT")
-      .replace(/[^A-Za-z0-9_-]/g, "_");
-  return `${clean(durable)}__${clean(subject)}`;
-}
-
-/** Resolved consume settings (defaults applied, ranges checked). */
-export interface ConsumeSettings {
-  durable: string;
-  name: string;
-  maxDeliver: number;
-  retryDelayMs: number;
-}
-
-/**
- * Validates `subject` and `opts` and applies defaults.
- * @throws InvalidSubjectError for a bad subject pattern; RangeError for an empty durable,
- *   a `maxDeliver` that is not an integer ≥ 1, or a negative / non-finite `retryDelayMs`.
- */
-export function consumeSettings(subject: string, opts: ConsumeOptions): ConsumeSettings {
-  validatePattern(subject);
-  if (typeof opts.durable !== "string" || opts.durable.trim() === "") {
-    throw new RangeError("ConsumeOptions.durable must be a non-empty name");
-  }
-  const maxDeliver = opts.maxDeliver ?? DEFAULT_MAX_DELIVER;
-  if (!Number.isInteger(maxDeliver) || maxDeliver < 1) {
-    throw new RangeError(`maxDeliver must be an integer >= 1, got ${maxDeliver}`);
-  }
-  const retryDelayMs = opts.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS;
-  if (!(retryDelayMs >= 0) || !Number.isFinite(retryDelayMs)) {
-    throw new RangeError(`retryDelayMs must be a finite number of ms >= 0, got ${retryDelayMs}`);
-  }
-  return { durable: opts.durable, name: consumerName(opts.durable, subject), maxDeliver, retryDelayMs };
-}
-
-/** @throws RangeError when the event id is missing or empty. */
-export function checkEventId(opts: PublishEventOptions): void {
-  if (typeof opts?.eventId !== "string" || opts.eventId === "") {
-    throw new RangeError("PublishEventOptions.eventId must be a non-empty string");
-  }
-}
-
-/** Headers to publish: the caller's, minus any spelling of the id header, plus the event id. */
-export function eventHeaders(opts: PublishEventOptions): Headers {
-  const out: Headers = {};
-  const idKey = EVENT_ID_HEADER.toLowerCase();
-  if (opts.headers !== undefined) {
-    for (const key in opts.headers) {
-      const value = opts.headers[key];
-      if (value !== undefined && key.toLowerCase() !== idKey) out[key] = value;
-    }
-  }
-  out[EVENT_ID_HEADER] = opts.eventId;
-  return out;
-}
-
-export { Inflight };
-
-/** Calls a logger method, swallowing logger failures (they must not break delivery). */
-export function safeLog(logger: EventLogger | undefined, level: keyof EventLogger, obj: object, msg: string): void {
-  if (logger === undefined) return;
-  try {
-    logger[level](obj, msg);
-  } catch {
-    // A failing logger must not take the delivery path down with it.
-  }
-}
-
-class MemoryEventMsg implements EventMsg {
-  constructor(
-    readonly subject: string,
-    readonly data: Uint8Array,
-    readonly headers: Headers,
-    readonly eventId: string,
-    readonly deliveryCount: number,
-  ) {}
-
-  json<T>(): T {
-    return decodeJson<T>(this.data);
-  }
+  logger?: LogSink;
 }
 
 /** One received event: the pristine payload, copied into every delivery (handlers may mutate theirs). */
@@ -141,7 +39,7 @@ class MemoryConsumer implements Subscription {
   state: State = OPEN;
   readonly #settings: ConsumeSettings;
   readonly #handler: (msg: EventMsg) => Promise<void>;
-  readonly #logger: EventLogger | undefined;
+  readonly #logger: LogSink | undefined;
   readonly #inflight = new Inflight();
   readonly #timers = new Set<ReturnType<typeof setTimeout>>();
   readonly #onClosed: (c: MemoryConsumer) => void;
@@ -152,7 +50,7 @@ class MemoryConsumer implements Subscription {
     readonly subject: string,
     settings: ConsumeSettings,
     handler: (msg: EventMsg) => Promise<void>,
-    logger: EventLogger | undefined,
+    logger: LogSink | undefined,
     onClosed: (c: MemoryConsumer) => void,
   ) {
     this.queue = settings.name;
@@ -207,7 +105,7 @@ class MemoryConsumer implements Subscription {
     this.#inflight.enter();
     try {
       const data = event.data.length === 0 ? EMPTY : event.data.slice();
-      await this.#handler(new MemoryEventMsg(event.subject, data, { ...event.headers }, event.eventId, deliveryCount));
+      await this.#handler(new DeliveredEvent(event.subject, data, { ...event.headers }, event.eventId, deliveryCount));
     } catch (err) {
       this.#failed(event, deliveryCount, err);
     } finally {
@@ -256,13 +154,13 @@ class MemoryConsumer implements Subscription {
 class MemoryEventStream implements EventStream {
   readonly kind = "memory";
   readonly #bus: Bus;
-  readonly #logger: EventLogger | undefined;
+  readonly #logger: LogSink | undefined;
   /** Declared subject patterns per module. */
   readonly #declared = new Map<string, readonly string[]>();
   readonly #consumers = new Set<MemoryConsumer>();
   #closed = false;
 
-  constructor(bus: Bus, logger: EventLogger | undefined) {
+  constructor(bus: Bus, logger: LogSink | undefined) {
     this.#bus = bus;
     this.#logger = logger;
   }

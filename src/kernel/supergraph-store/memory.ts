@@ -8,6 +8,7 @@
  * its store is closed. Records are deep-copied in and out; `watch` callbacks run from a microtask.
  */
 
+import { type LogSink, safeLog } from "../logger.ts";
 import type { Leadership, StoredSupergraph, SupergraphStore } from "./types.ts";
 
 /** Shared state several memory stores can use (the in-memory stand-in for an etcd cluster). */
@@ -19,7 +20,7 @@ export interface MemorySupergraphStoreOptions {
   /** Share versions, `current` and elections with other stores on the same backend. */
   backend?: MemorySupergraphBackend;
   /** Receives errors thrown by `watch` callbacks; they are dropped without one. */
-  logger?: { warn(obj: object, msg: string): void };
+  logger?: Pick<LogSink, "warn">;
 }
 
 function copyRecord(r: StoredSupergraph): StoredSupergraph {
@@ -143,11 +144,8 @@ class MemorySupergraphStore implements SupergraphStore {
       fn,
       active: true,
       report: (err) => {
-        try {
-          this.#logger?.warn({ err }, "supergraph store: watch callback failed");
-        } catch {
-          // A failing logger must not break delivery to other watchers.
-        }
+        // safeLog: a failing logger must not break delivery to other watchers.
+        safeLog(this.#logger, "warn", { err }, "supergraph store: watch callback failed");
       },
     };
     this.#backend.watchers.add(entry);

@@ -16,6 +16,7 @@ export { CircuitOpenError, isTransportFailure } from "./failures.ts";
 export {
   BackoffSchedule,
   DEFAULT_RETRY,
+  exponentialBackoff,
   retryUntilDone,
   transportBreaker,
   transportRetry,

@@ -53,6 +53,11 @@ export interface RetrySettings extends BackoffSettings {
 /** The retry settings of idempotent bus requests: 2 retries, 50 ms → 500 ms with jitter. */
 export const DEFAULT_RETRY: RetrySettings = { maxAttempts: 2, initialDelayMs: 50, maxDelayMs: 500 };
 
+/** A cockatiel exponential backoff factory (for libraries that take one, e.g. etcd3's watch backoff). */
+export function exponentialBackoff(settings: BackoffSettings): ExponentialBackoff<unknown> {
+  return exponential(settings);
+}
+
 function exponential(settings: BackoffSettings): ExponentialBackoff<unknown> {
   const delays = { initialDelay: settings.initialDelayMs, maxDelay: settings.maxDelayMs };
   return (settings.jitter ?? true)

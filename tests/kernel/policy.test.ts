@@ -97,6 +97,17 @@ describe("circuit breaker stage", () => {
     expect(reg.states()["t:answers"]).toBe("closed");
   });
 
+  test("the caller's failure predicate decides what trips the breaker (e.g. an HTTP subgraph that cannot be reached)", async () => {
+    class Unreachable extends Error {}
+    const reg = configureBreakers({ failures: 2, resetMs: 5000 });
+    const policy = createCallPolicy({ target: "t:custom", isFailure: (e) => e instanceof Unreachable });
+    // A bus failure is not a failure for this caller: passed through, not counted.
+    for (let i = 0; i < 3; i++) await expect(policy.execute(() => down())).rejects.toBeInstanceOf(NoRespondersError);
+    expect(reg.states()["t:custom"]).toBe("closed");
+    for (let i = 0; i < 2; i++) await expect(policy.execute(() => Promise.reject(new Unreachable()))).rejects.toBeInstanceOf(Unreachable);
+    expect(reg.states()["t:custom"]).toBe("open");
+  });
+
   test("configureBreakers applies to policies created before it", async () => {
     const policy = createCallPolicy({ target: "t:reconfigured" });
     configureBreakers({ failures: 1, resetMs: 5000 });

@@ -5,7 +5,7 @@
  */
 import { CircuitState, type CircuitBreakerPolicy } from "cockatiel";
 import { BREAKER_STATE_VALUE, circuitBreakerState } from "../metrics.ts";
-import { isTransportFailure } from "./failures.ts";
+import { NotCounted } from "./failures.ts";
 import { transportBreaker } from "./stages.ts";
 
 /** Breaker settings (`BREAKER_FAILURES`, `BREAKER_RESET_MS`). */
@@ -36,7 +36,8 @@ export function breakerStateName(state: CircuitState): BreakerStateName {
 
 /**
  * The circuit breakers of this process, one per target name, created on first use with the same
- * settings. Only transport failures ({@link isTransportFailure}) count.
+ * settings. Every error counts except those the call policy marks {@link NotCounted}: the policy
+ * decides what a failure is (a bus timeout, an HTTP subgraph that cannot be reached, ...).
  */
 export class BreakerRegistry {
   readonly #breakers = new Map<string, CircuitBreakerPolicy>();
@@ -46,7 +47,7 @@ export class BreakerRegistry {
   get(target: string): CircuitBreakerPolicy {
     let b = this.#breakers.get(target);
     if (!b) {
-      b = transportBreaker(isTransportFailure, this.settings);
+      b = transportBreaker((err) => !(err instanceof NotCounted), this.settings);
       circuitBreakerState.set({ target }, BREAKER_STATE_VALUE.closed);
       b.onStateChange((s) => circuitBreakerState.set({ target }, BREAKER_STATE_VALUE[STATE_NAME[s]]));
       this.#breakers.set(target, b);

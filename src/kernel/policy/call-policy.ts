@@ -21,7 +21,7 @@
 import { BrokenCircuitError, wrap, type IDefaultPolicyContext, type IPolicy, type RetryPolicy } from "cockatiel";
 import { BusError } from "../bus/errors.ts";
 import { breakers, type BreakerRegistry } from "./breakers.ts";
-import { CircuitOpenError, isTransportFailure } from "./failures.ts";
+import { CircuitOpenError, isTransportFailure, NotCounted } from "./failures.ts";
 import { DEFAULT_RETRY, transportRetry, type FailurePredicate, type RetrySettings } from "./stages.ts";
 
 /** Outcome label of a call, as metrics record it. */
@@ -112,7 +112,9 @@ export function createCallPolicy(opts: CallPolicyOptions = {}): CallPolicy {
           return await attempt({ index: context.attempt ?? 0, timeoutMs });
         } catch (err) {
           if (opts.isAnswer?.(err)) return new Answer(err);
-          throw err;
+          if (isFailure(err)) throw err;
+          // Neither an answer nor a failure (a bug, a closed bus): the breaker must not count it.
+          throw new NotCounted(err);
         }
       };
       let outcome: CallOutcome = "ok";
@@ -124,6 +126,7 @@ export function createCallPolicy(opts: CallPolicyOptions = {}): CallPolicy {
           value = policy ? await policy.execute(run) : await run({ signal: new AbortController().signal });
         } catch (err) {
           if (err instanceof BrokenCircuitError) throw new CircuitOpenError(target);
+          if (err instanceof NotCounted) throw err.error;
           throw err;
         }
         if (value instanceof Answer) throw value.err;

@@ -18,3 +18,13 @@ export class CircuitOpenError extends BusError {
     super("CIRCUIT_OPEN", `circuit breaker of ${target} is open: failing fast`);
   }
 }
+
+/**
+ * Carries an error through a circuit breaker without counting it (neither failure nor success):
+ * the call policy wraps every error its `isFailure` does not accept, and unwraps it after.
+ */
+export class NotCounted extends Error {
+  constructor(readonly error: unknown) {
+    super("not counted by the breaker");
+  }
+}

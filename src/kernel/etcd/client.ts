@@ -15,13 +15,11 @@
  */
 
 import { Etcd3, isRecoverableError, type IOptions, type IResponseHeader } from "etcd3";
+import type { LogSink } from "../logger.ts";
 import { exponentialBackoff, transportBreaker, transportRetry } from "../policy/stages.ts";
 
-/** The subset of a pino logger the etcd stores use. */
-export interface EtcdLogger {
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-}
+/** The levels of the kernel's logger the etcd stores use. */
+export type EtcdLogger = Pick<LogSink, "info" | "warn">;
 
 export interface EtcdClientOptions {
   /** Client URLs, `http://host:port` (or `https://`), at least one. */

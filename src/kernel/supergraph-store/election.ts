@@ -2,6 +2,7 @@
  * Campaigning until elected: the retry of the aggregator election, on the call policy's
  * retry-until-done stage instead of a hand-rolled sleep loop.
  */
+import { type LogSink, safeLog } from "../logger.ts";
 import { retryUntilDone } from "../policy/stages.ts";
 import type { Leadership, SupergraphStore } from "./types.ts";
 
@@ -10,7 +11,7 @@ export interface CampaignOptions {
   /** Checked before every attempt and after every failure: `true` gives up. */
   stopped: () => boolean;
   /** Receives one warning per failed campaign. */
-  logger?: { warn(obj: object, msg: string): void };
+  logger?: Pick<LogSink, "warn">;
   /** Wait between failed campaigns, ms (default 1000, constant: one candidate per gateway). */
   retryMs?: number;
 }
@@ -33,7 +34,7 @@ export async function campaignUntilElected(
     maxDelayMs: retryMs,
     jitter: false,
     stopped: opts.stopped,
-    onFailure: (err) => opts.logger?.warn({ err }, `${name} election failed; retrying`),
+    onFailure: (err) => safeLog(opts.logger, "warn", { err }, `${name} election failed; retrying`),
   });
   if (leadership !== undefined && opts.stopped()) {
     await leadership.resign().catch(() => undefined);

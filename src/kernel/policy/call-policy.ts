@@ -74,6 +74,9 @@ export interface CallPolicy {
   execute<T>(attempt: (a: Attempt) => Promise<T>, opts?: CallOptions): Promise<T>;
 }
 
+/** The signal of a call that runs without any cockatiel stage (no target, not idempotent). */
+const NEVER_ABORTED = new AbortController().signal;
+
 /** Wraps an answer error so cockatiel sees a value (a success), unwrapped after the policy. */
 class Answer {
   constructor(readonly err: unknown) {}
@@ -123,7 +126,7 @@ export function createCallPolicy(opts: CallPolicyOptions = {}): CallPolicy {
         const policy = call.idempotent ? retried : breaker;
         let value: T | Answer;
         try {
-          value = policy ? await policy.execute(run) : await run({ signal: new AbortController().signal });
+          value = policy ? await policy.execute(run) : await run({ signal: NEVER_ABORTED });
         } catch (err) {
           if (err instanceof BrokenCircuitError) throw new CircuitOpenError(target);
           if (err instanceof NotCounted) throw err.error;

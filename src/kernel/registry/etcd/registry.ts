@@ -1,5 +1,6 @@
 import type { Etcd3, IKeyValue } from "etcd3";
 import { errorText, revisionOf, type EtcdLogger } from "../../etcd/client.ts";
+import { safeLog } from "../../logger.ts";
 import { compareInstances, copyInstance } from "../instance.ts";
 import { RegistryError, type Registration, type Registry, type RegistryEvent, type ServiceInstance, type Unwatch } from "../types.ts";
 import { checkInstance, fail, parseInstance } from "./entries.ts";
@@ -145,11 +146,13 @@ export class EtcdRegistry implements Registry, Owner {
       try {
         listener.fn({ type, instance: copyInstance(instance) });
       } catch (err) {
-        try {
-          this.logger?.warn({ err, event: type, name: instance.name, instanceId: instance.instanceId }, "registry watch listener failed");
-        } catch {
-          // A failing logger must not stop delivery to the other listeners.
-        }
+        // safeLog: a failing logger must not stop delivery to the other listeners.
+        safeLog(
+          this.logger,
+          "warn",
+          { err, event: type, name: instance.name, instanceId: instance.instanceId },
+          "registry watch listener failed",
+        );
       }
     }
   }

@@ -11,7 +11,7 @@ import { createProbeApp, startOpsServer, type OpsServer } from "./kernel/ops-htt
 import { createMemoryBus } from "./kernel/bus/memory.ts";
 import { createMemoryRegistry } from "./kernel/registry/memory.ts";
 import { initTracing } from "./kernel/tracing.ts";
-import { configureBreakers } from "./kernel/bus/resilience.ts";
+import { configureBreakers } from "./kernel/policy/index.ts";
 import { infrastructureHealth } from "./kernel/health.ts";
 
 /**

@@ -1,7 +1,7 @@
 import { transportOf } from "./bus/instrumented.ts";
 import type { natsLink } from "./bus/nats.ts";
 import type { Bus } from "./bus/types.ts";
-import { breakers, type BreakerStateName } from "./bus/resilience.ts";
+import { breakers, type BreakerStateName } from "./policy/index.ts";
 import type { Registry } from "./registry/types.ts";
 
 /** Connection and breaker state of a process, as `GET /admin/health` reports it. */

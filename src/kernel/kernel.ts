@@ -29,7 +29,7 @@ import { subgraphSchema } from "./subgraph/schema.ts";
 import { OutboxRelay } from "./outbox/relay.ts";
 import { instrumentBus } from "./bus/instrumented.ts";
 import type { NatsConnection } from "nats";
-import { idempotentRetry, throughBreaker } from "./bus/resilience.ts";
+import { createCallPolicy, type CallPolicy } from "./policy/index.ts";
 import { eventsConsumed, eventsRedelivered } from "./metrics.ts";
 import { instrumentEvents } from "./events/instrumented.ts";
 import { runWithRequestId } from "./request-context.ts";
@@ -124,6 +124,8 @@ export class Kernel {
   private running: Running[] = [];
   private runningParts: { name: string; stop(): Promise<void> }[] = [];
   private state: "new" | "starting" | "started" | "stopping" | "stopped" = "new";
+  /** The call policy of `ctx.call` per subject (breaker `subject:<subject>`). */
+  private readonly callPolicies = new Map<string, CallPolicy>();
 
   constructor(opts: KernelOptions) {
     // Every bus use of the kernel, its modules and parts goes through the instrumented bus
@@ -138,6 +140,15 @@ export class Kernel {
     this.events = instrumentEvents(opts.events ?? createMemoryEventStream(opts.bus, { logger: opts.logger }));
     this.migrateOnly = opts.migrateOnly ?? false;
     this.databaseFor = opts.databaseFor ?? ((m) => ({ kind: "sqlite", path: join(this.config.dataDir, `${m}.sqlite`) }));
+  }
+
+  private callPolicy(subject: string): CallPolicy {
+    let policy = this.callPolicies.get(subject);
+    if (!policy) {
+      policy = createCallPolicy({ target: `subject:${subject}`, isAnswer: (err) => err instanceof AppError });
+      this.callPolicies.set(subject, policy);
+    }
+    return policy;
   }
 
   /** Adds a module (what a module's `register(kernel)` calls). Throws on duplicates or after start. */
@@ -272,18 +283,18 @@ export class Kernel {
         return this.events.publish(subject, encodeJson(event), { eventId, headers: withTrace });
       },
       call: <Res>(subject: string, body: unknown, opts?: { headers?: Headers; timeoutMs?: number; idempotent?: boolean }): Promise<Res> => {
-        const { idempotent, ...rest } = opts ?? {};
-        // A breaker per subject fails fast while the target is unreachable; only requests the
-        // caller marks idempotent (lookups, or commands carrying an idempotency key) are retried.
-        // An error reply (AppError) proves the target is up: it counts as a success for the breaker.
-        const once = () =>
-          throughBreaker(`subject:${subject}`, () =>
-            requestJson<Res>(this.bus, subject, body, rest).then(
-              (value) => ({ value }),
-              (err: unknown) => (err instanceof AppError ? { err } : Promise.reject(err)),
-            ),
-          ).then((r) => ("err" in r ? Promise.reject(r.err) : r.value));
-        return idempotent ? callRetry.execute(once) : once();
+        const headers = opts?.headers;
+        // The call policy (policy/call-policy.ts): the subject's breaker fails fast while the
+        // target is unreachable; only calls the caller marks idempotent are retried; an error
+        // reply (AppError) proves the target is up.
+        return this.callPolicy(subject).execute(
+          ({ timeoutMs }) =>
+            requestJson<Res>(this.bus, subject, body, {
+              ...(headers ? { headers } : {}),
+              ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+            }),
+          { ...(opts?.idempotent ? { idempotent: true } : {}), ...(opts?.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}) },
+        );
       },
       migrateOnly: this.migrateOnly,
       relayOutbox: (source) => {
@@ -381,9 +392,6 @@ export class Kernel {
     this.state = "stopped";
   }
 }
-
-/** Retries of idempotent module-to-module calls (see `ModuleContext.call`). */
-const callRetry = idempotentRetry();
 
 async function withTimeout(p: Promise<unknown>, ms: number): Promise<void> {
   let timer: ReturnType<typeof setTimeout> | undefined;

@@ -17,7 +17,7 @@ export interface Transports {
   events: EventStream;
   registry: Registry;
   supergraphStore: SupergraphStore;
-  /** Closes everything in the right order (events, bus drain, registry, store). */
+  /** Closes everything in the right order (events, bus drain, registry, store, then their shared etcd client). */
   close(): Promise<void>;
 }
 
@@ -59,21 +59,33 @@ export async function createTransports(config: Config, logger: Logger, name: str
   }
   let registry: Registry;
   let supergraphStore: SupergraphStore;
+  let closeEtcd = (): void => {};
   if (config.registry.kind === "etcd") {
-    const [{ createEtcdRegistry }, { createEtcdSupergraphStore }] = await Promise.all([
+    const [{ createEtcdClient }, { createEtcdRegistry }, { createEtcdSupergraphStore }] = await Promise.all([
+      import("./etcd/client.ts"),
       import("./registry/etcd.ts"),
       import("./supergraph-store/etcd.ts"),
     ]);
-    registry = await createEtcdRegistry({
-      hosts: config.registry.hosts,
-      ttlS: config.registryTtlS,
-      logger: logger.child({ component: "etcd" }),
-    });
-    supergraphStore = await createEtcdSupergraphStore({
-      hosts: config.registry.hosts,
-      ttlS: config.registryTtlS,
-      logger: logger.child({ component: "etcd" }),
-    });
+    // One etcd client (one gRPC connection per host) for the registry and the supergraph store.
+    const client = createEtcdClient({ hosts: config.registry.hosts });
+    closeEtcd = () => client.close();
+    try {
+      registry = await createEtcdRegistry({
+        client,
+        hosts: config.registry.hosts,
+        ttlS: config.registryTtlS,
+        logger: logger.child({ component: "etcd" }),
+      });
+      supergraphStore = await createEtcdSupergraphStore({
+        client,
+        hosts: config.registry.hosts,
+        ttlS: config.registryTtlS,
+        logger: logger.child({ component: "etcd" }),
+      });
+    } catch (err) {
+      client.close();
+      throw err;
+    }
   } else {
     registry = createMemoryRegistry({ logger });
     supergraphStore = createMemorySupergraphStore();
@@ -88,6 +100,7 @@ export async function createTransports(config: Config, logger: Logger, name: str
       await bus.drain().catch((err: unknown) => logger.warn({ err }, "draining the bus failed"));
       await registry.close().catch((err: unknown) => logger.warn({ err }, "closing the registry failed"));
       await supergraphStore.close().catch((err: unknown) => logger.warn({ err }, "closing the supergraph store failed"));
+      closeEtcd();
     },
   };
 }

@@ -10,7 +10,7 @@ import { Kernel } from "../../src/kernel/kernel.ts";
 import { createMemoryBus } from "../../src/kernel/bus/memory.ts";
 import { createMemoryRegistry } from "../../src/kernel/registry/memory.ts";
 import { createLogger } from "../../src/kernel/logger.ts";
-import { configureBreakers, DEFAULT_BREAKER } from "../../src/kernel/bus/resilience.ts";
+import { configureBreakers, DEFAULT_BREAKER } from "../../src/kernel/policy/index.ts";
 import { metricsRegistry } from "../../src/kernel/metrics.ts";
 import type { Bus } from "../../src/kernel/bus/types.ts";
 import type { Registry } from "../../src/kernel/registry/types.ts";

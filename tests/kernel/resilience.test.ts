@@ -3,7 +3,7 @@ import { rmSync } from "node:fs";
 import { createMemoryBus } from "../../src/kernel/bus/memory.ts";
 import { instrumentBus } from "../../src/kernel/bus/instrumented.ts";
 import { BusTimeoutError, NoRespondersError } from "../../src/kernel/bus/errors.ts";
-import { BreakerRegistry, CircuitOpenError, configureBreakers, DEFAULT_BREAKER, throughBreaker } from "../../src/kernel/bus/resilience.ts";
+import { BreakerRegistry, CircuitOpenError, configureBreakers, createCallPolicy, DEFAULT_BREAKER } from "../../src/kernel/policy/index.ts";
 import { ConfigError, loadConfig, parseBusTimeouts } from "../../src/kernel/config.ts";
 import { Kernel } from "../../src/kernel/kernel.ts";
 import { createMemoryRegistry } from "../../src/kernel/registry/memory.ts";
@@ -66,6 +66,8 @@ describe("BUS_TIMEOUTS", () => {
 });
 
 describe("circuit breaker", () => {
+  /** One call through the call policy's breaker of `target` (not idempotent: no retry). */
+  const throughBreaker = <T>(target: string, fn: () => Promise<T>): Promise<T> => createCallPolicy({ target }).execute(fn);
   test("opens after N consecutive transport failures, fails fast, half-opens after resetMs and closes on success", async () => {
     const reg = configureBreakers({ failures: 2, resetMs: 100 });
     const target = "subject:test.breaker";

@@ -8,6 +8,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { Etcd3 } from "etcd3";
 import { startEtcd, type EtcdServer } from "../../scripts/devservers/etcd.ts";
+import { createEtcdClient } from "../../src/kernel/etcd/client.ts";
+import { createEtcdRegistry } from "../../src/kernel/registry/etcd.ts";
+import { campaignUntilElected } from "../../src/kernel/supergraph-store/election.ts";
 import { createEtcdSupergraphStore } from "../../src/kernel/supergraph-store/etcd.ts";
 import { createMemorySupergraphBackend, createMemorySupergraphStore } from "../../src/kernel/supergraph-store/memory.ts";
 import type { Leadership, StoredSupergraph, SupergraphStore } from "../../src/kernel/supergraph-store/types.ts";
@@ -320,7 +323,71 @@ describe("etcd supergraph store specifics", () => {
     expect(seen).toEqual([1, 2]);
   }, 20_000);
 
+  test("registry and store share one etcd client: closing them leaves it open, its owner closes it", async () => {
+    prefix = `${RUN}/shared`;
+    const client = createEtcdClient({ hosts: [etcd.url] });
+    try {
+      const registry = await createEtcdRegistry({ client, prefix, ttlS: 2 });
+      const store = await createEtcdSupergraphStore({ client, prefix, ttlS: 2 });
+      await registry.register({ name: "a", instanceId: "i1", version: "1", subjects: [], sdlHash: "h", metadata: {} });
+      await store.publish("type Query { a: Int }", { a: "h" });
+      expect((await registry.list()).map((i) => i.instanceId)).toEqual(["i1"]);
+      await registry.close();
+      // The registry deregistered through the shared client and left it open for the store.
+      expect(await admin.getAll().prefix(`${prefix}/services/`).keys()).toEqual([]);
+      expect((await store.current())?.version).toBe(1);
+      await store.publish("type Query { b: Int }", {});
+      await store.close();
+      expect(JSON.parse((await client.get(`${prefix}/supergraph/current`).string()) ?? "null")?.version).toBe(2);
+    } finally {
+      client.close();
+    }
+  });
+
+  test("campaignUntilElected retries while etcd is down and leads once it answers", async () => {
+    prefix = `${RUN}/campaign-retry`;
+    const store = await open();
+    const failures: string[] = [];
+    await etcd.kill();
+    let pending: ReturnType<typeof track<Leadership | undefined>>;
+    try {
+      pending = track(
+        campaignUntilElected(store, "aggregator", "A", {
+          stopped: () => false,
+          retryMs: 100,
+          logger: { warn: (_obj, msg) => void failures.push(msg) },
+        }),
+      );
+      await waitFor(() => failures.length >= 2, "failed campaigns while etcd is down", 30_000);
+      expect(pending.settled()).toBe(false);
+    } finally {
+      await etcd.restart();
+    }
+    await waitFor(() => pending.settled(), "the leadership once etcd is back", 30_000);
+    expect(pending.value()?.leading).toBe(true);
+    expect(failures[0]).toBe("aggregator election failed; retrying");
+  }, 90_000);
+
   test("creating a store fails when etcd is unreachable", async () => {
     expect(await rejection(createEtcdSupergraphStore({ hosts: ["http://127.0.0.1:1"] }))).toBeInstanceOf(Error);
   }, 10_000);
+});
+
+describe("campaignUntilElected", () => {
+  test("leads at once when nobody else does; gives up when stopped; resigns a leadership won after stop", async () => {
+    const backend = createMemorySupergraphBackend();
+    const a = createMemorySupergraphStore({ backend });
+    const b = createMemorySupergraphStore({ backend });
+    try {
+      expect(await campaignUntilElected(a, "aggregator", "A", { stopped: () => true })).toBeUndefined();
+      let checks = 0;
+      // Not stopped before the campaign, stopped once it returns: the leadership is handed back.
+      expect(await campaignUntilElected(a, "aggregator", "A", { stopped: () => checks++ > 0 })).toBeUndefined();
+      const leader = await campaignUntilElected(b, "aggregator", "B", { stopped: () => false });
+      expect(leader?.leading).toBe(true);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
 });

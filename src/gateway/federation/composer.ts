@@ -1,6 +1,7 @@
 import type { Bus } from "../../kernel/bus/types.ts";
 import { encodeJson } from "../../kernel/bus/codec.ts";
 import type { Logger } from "../../kernel/logger.ts";
+import { BackoffSchedule } from "../../kernel/policy/index.ts";
 import type { Registry, ServiceInstance } from "../../kernel/registry/types.ts";
 import type { SupergraphStore } from "../../kernel/supergraph-store/types.ts";
 import type { ComposeResult, SubgraphSdl } from "./compose.ts";
@@ -48,8 +49,11 @@ export class SupergraphComposer {
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = false;
-  /** Consecutive attempts whose SDL fetch failed (drives the retry backoff). */
-  private fetchFailures = 0;
+  /**
+   * Delays between attempts whose SDL fetch failed: 0.5 s doubling to 10 s, without jitter (one
+   * aggregator per cluster), reset by an attempt whose fetches all succeed.
+   */
+  private readonly fetchBackoff = new BackoffSchedule({ initialDelayMs: 500, maxDelayMs: 10_000, jitter: false });
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   /** Errors of the last attempt; empty after a success. */
   lastErrors: CompositionIssue[] = [];
@@ -79,8 +83,7 @@ export class SupergraphComposer {
   private scheduleRetry(): void {
     if (this.stopped) return;
     clearTimeout(this.retryTimer);
-    const delayMs = Math.min(10_000, 500 * 2 ** Math.min(this.fetchFailures - 1, 5));
-    this.retryTimer = setTimeout(() => void this.refresh(), delayMs);
+    this.retryTimer = setTimeout(() => void this.refresh(), this.fetchBackoff.next());
   }
 
   private schedule(): void {
@@ -152,12 +155,8 @@ export class SupergraphComposer {
         }
       }),
     );
-    if (errors.length > 0) {
-      this.fetchFailures++;
-      this.scheduleRetry();
-    } else {
-      this.fetchFailures = 0;
-    }
+    if (errors.length > 0) this.scheduleRetry();
+    else this.fetchBackoff.reset();
     if (errors.length === 0) {
       // The composition library is loaded on the first miss only (a start served by the cache
       // or the build's precomposed supergraph never evaluates it).

@@ -9,7 +9,7 @@
  * - the request id of a handled message (header `sy-request-id`) as the current request id,
  *   so the handler's log lines carry it;
  * - per-subject request timeouts (`BUS_TIMEOUTS`): the first matching pattern's timeout
- *   replaces the caller's.
+ *   replaces the caller's (the timeout stage of the call policy, `policy/timeouts.ts`).
  * Decorating instead of editing both transports keeps them identical and contract-tested.
  */
 import { context, propagation, SpanKind } from "@opentelemetry/api";
@@ -19,14 +19,10 @@ import { runWithRequestId } from "../request-context.ts";
 import { markError, tracer } from "../tracing.ts";
 import { BusTimeoutError, NoRespondersError } from "./errors.ts";
 import { ERROR_HEADER } from "./rpc.ts";
-import { matches } from "./subject.ts";
+import { requestTimeout, type SubjectTimeout } from "../policy/timeouts.ts";
 import type { Bus, Headers, Msg, MsgHandler, Payload, PublishOptions, RequestOptions, SubscribeOptions, Subscription } from "./types.ts";
 
-/** A per-subject timeout: requests whose subject matches `pattern` (NATS wildcards) wait `timeoutMs`. */
-export interface SubjectTimeout {
-  pattern: string;
-  timeoutMs: number;
-}
+export type { SubjectTimeout };
 
 export interface InstrumentOptions {
   /** Checked in order; the first match wins. */
@@ -123,7 +119,7 @@ class InstrumentedBus implements Bus {
 
   request(subject: string, data?: Payload, opts?: RequestOptions): Promise<Msg> {
     const label = subjectLabel(subject);
-    const timeoutMs = this.timeouts.find((t) => matches(t.pattern, subject))?.timeoutMs ?? opts?.timeoutMs;
+    const timeoutMs = requestTimeout(this.timeouts, subject, opts?.timeoutMs);
     const start = performance.now();
     return tracer().startActiveSpan(
       `bus.request ${label}`,

@@ -1,30 +1,42 @@
 /**
- * The etcd v3 client settings shared by the etcd registry and the etcd supergraph store.
+ * The etcd v3 client of a process, shared by the etcd registry and the etcd supergraph store
+ * (one gRPC connection per host and process, see `transports.ts`).
  *
  * etcd3 (npm) talks gRPC to the etcd v3 API (https://etcd.io/docs/v3.4/learning/api/). Its
- * defaults suit long-lived servers badly after an etcd outage: a host circuit breaker that stays
- * open 5 s after 3 failures and a watch reconnect backoff of up to 30 s. We shorten both so that
- * watchers and leases recover within about a second of etcd coming back, and give every unary
- * call a deadline so that nothing waits forever on an unreachable cluster.
+ * fault handling is built from the call policy's stages (kernel/policy): a breaker per host and
+ * a retry of recoverable errors around every call. Its defaults suit long-lived servers badly
+ * after an etcd outage (a host breaker that stays open 5 s after 3 failures, a watch reconnect
+ * backoff of up to 30 s): we shorten both so that watchers and leases recover within about a
+ * second of etcd coming back, and give every unary call a deadline (the timeout stage) so that
+ * nothing waits forever on an unreachable cluster.
  *
  * In a `bun build --compile` binary, etcd3's `.proto` files are not on disk: scripts/build.ts
  * replaces etcd3's run-time proto loading with a descriptor embedded at build time.
  */
 
-import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen, retry } from "cockatiel";
 import { Etcd3, isRecoverableError, type IOptions, type IResponseHeader } from "etcd3";
+import type { LogSink } from "../logger.ts";
+import { exponentialBackoff, transportBreaker, transportRetry } from "../policy/stages.ts";
 
-/** The subset of a pino logger the etcd stores use. */
-export interface EtcdLogger {
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-}
+/** The levels of the kernel's logger the etcd stores use. */
+export type EtcdLogger = Pick<LogSink, "info" | "warn">;
 
 export interface EtcdClientOptions {
   /** Client URLs, `http://host:port` (or `https://`), at least one. */
   hosts: string[];
   /** Deadline of each unary call, ms (default 5000). Streams (watch, keepalive) have none. */
   callTimeoutMs?: number;
+}
+
+/**
+ * Where an etcd store gets its connection: `hosts` (a client of its own, closed with the store)
+ * or `client` (a client shared with the other stores of the process, closed by its owner).
+ */
+export interface EtcdConnectionOptions {
+  /** etcd client URLs, `http://host:port`; ignored when `client` is given. */
+  hosts?: string[];
+  /** A shared client (from {@link createEtcdClient}); the store never closes it. */
+  client?: Etcd3;
 }
 
 const HOST_URL = /^https?:\/\/[^\s/]+:\d{1,5}$/;
@@ -42,6 +54,9 @@ export function checkEtcdHosts(hosts: readonly string[]): void {
   }
 }
 
+/** etcd3's "worth retrying / counts against the host" errors (unavailable, deadline, ...). */
+const recoverable = (err: unknown): boolean => err instanceof Error && isRecoverableError(err);
+
 /** Creates an etcd3 client (one gRPC connection per host, opened lazily on first call). */
 export function createEtcdClient(opts: EtcdClientOptions): Etcd3 {
   checkEtcdHosts(opts.hosts);
@@ -51,17 +66,25 @@ export function createEtcdClient(opts: EtcdClientOptions): Etcd3 {
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + callTimeoutMs }),
     faultHandling: {
       // Re-probe a failed host after 500 ms instead of 5 s: one-member clusters have no other host.
-      host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 500, breaker: new ConsecutiveBreaker(3) }),
-      global: retry(handleWhen(isRecoverableError), {
-        maxAttempts: 2,
-        backoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: 500 }),
-      }),
+      host: () => transportBreaker(recoverable, { failures: 3, resetMs: 500 }),
+      global: transportRetry(recoverable, { maxAttempts: 2, initialDelayMs: 50, maxDelayMs: 500 }),
       // etcd3 calls `.next()` on this for the first delay (it was typed for cockatiel 2), so pass
       // an IBackoff state, not the factory.
-      watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 1000 }).next(),
+      watchBackoff: exponentialBackoff({ initialDelayMs: 100, maxDelayMs: 1000 }).next(),
     },
   };
   return new Etcd3(options);
+}
+
+/**
+ * The client of a store: the shared one when given (`owned: false`), else a new one from `hosts`
+ * (`owned: true`: the store closes it).
+ * @throws Error on bad hosts, or when neither `client` nor `hosts` is given.
+ */
+export function etcdClientFor(opts: EtcdConnectionOptions): { client: Etcd3; owned: boolean } {
+  if (opts.client !== undefined) return { client: opts.client, owned: false };
+  if (opts.hosts === undefined) throw new Error("etcd: hosts or client required");
+  return { client: createEtcdClient({ hosts: opts.hosts }), owned: true };
 }
 
 /**

@@ -10,12 +10,11 @@
  */
 
 import { RegistryError, type Registration, type Registry, type RegistryEvent, type ServiceInstance, type Unwatch } from "./types.ts";
+import { type LogSink, safeLog } from "../logger.ts";
 import { compareInstances, copyInstance, mergeInstance, type InstancePatch } from "./instance.ts";
 
-/** The subset of a pino logger the registry uses to report listener errors. */
-export interface MemoryRegistryLogger {
-  warn(obj: object, msg: string): void;
-}
+/** What the registry needs of a logger: warnings about failing watch listeners. */
+export type MemoryRegistryLogger = Pick<LogSink, "warn">;
 
 export interface MemoryRegistryOptions {
   /** Receives errors thrown by watch listeners; they are dropped without one. */
@@ -102,14 +101,13 @@ class Store implements MemoryRegistryStore {
   };
 
   #report(err: unknown, queued: QueuedEvent): void {
-    try {
-      this.#logger?.warn(
-        { err, event: queued.type, name: queued.instance.name, instanceId: queued.instance.instanceId },
-        "registry watch listener failed",
-      );
-    } catch {
-      // A failing logger must not stop delivery to the other listeners.
-    }
+    // safeLog: a failing logger must not stop delivery to the other listeners.
+    safeLog(
+      this.#logger,
+      "warn",
+      { err, event: queued.type, name: queued.instance.name, instanceId: queued.instance.instanceId },
+      "registry watch listener failed",
+    );
   }
 }
 

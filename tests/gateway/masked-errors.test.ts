@@ -1,10 +1,17 @@
 import { describe, expect, test } from "bun:test";
 import { Writable } from "node:stream";
 import { GraphQLError } from "graphql";
-import { createSchema, createYoga } from "graphql-yoga";
+import { createSchema } from "graphql-yoga";
 import { createLogger } from "../../src/kernel/logger.ts";
-import { INTERNAL_SERVER_ERROR, isUnexpectedError, useMaskedInternalErrors } from "../../src/gateway/plugins/masked-errors.ts";
+import { INTERNAL_SERVER_ERROR, isUnexpectedError } from "../../src/gateway/error-masking.ts";
 import type { GatewayContext } from "../../src/gateway/context.ts";
+import type { GatewayPlugin } from "../../src/gateway/plugins/types.ts";
+import { createGatewayYoga } from "../../src/gateway/yoga.ts";
+
+/**
+ * The gateway's yoga (yoga.ts) as built for production and development: unexpected errors are
+ * masked by yoga's own `maskedErrors` (error-masking.ts), every error carries the request id.
+ */
 
 const schema = createSchema<GatewayContext>({
   typeDefs: "type Query { ok: String boom: String coded: String nested: String }",
@@ -24,7 +31,7 @@ const schema = createSchema<GatewayContext>({
   },
 });
 
-function server(production: boolean) {
+function server(production: boolean, plugins: GatewayPlugin[] = []) {
   const lines: Record<string, unknown>[] = [];
   const destination = new Writable({
     write(chunk: Buffer, _enc, cb) {
@@ -33,11 +40,9 @@ function server(production: boolean) {
     },
   });
   const logger = createLogger({ level: "info", destination });
-  const yoga = createYoga<GatewayContext>({
-    schema,
-    plugins: [useMaskedInternalErrors({ production, logger })],
-    logging: false,
-    maskedErrors: { isDev: !production },
+  const yoga = createGatewayYoga({ getSchema: () => schema, getPlannedExecutor: () => undefined }, logger, plugins, undefined, {
+    production,
+    graphiql: false,
   });
   const run = async (query: string, requestId = "req-123") => {
     const res = await yoga.fetch(
@@ -64,10 +69,11 @@ describe("masked internal errors", () => {
     expect(e?.path).toEqual(["boom"]);
     expect(e?.extensions).toEqual({ code: INTERNAL_SERVER_ERROR, requestId: "req-prod-1" });
     expect(JSON.stringify(r)).not.toContain("hunter2");
-    // ...and the full error is in the log, with the same request id.
-    const logged = lines.find((l) => l["msg"] === "unexpected error in the gateway");
-    expect(logged?.["request_id"]).toBe("req-prod-1");
-    expect(JSON.stringify(logged)).toContain("hunter2");
+    // ...and the full error is in the log, with the same request id, once (yoga does not log it again).
+    const logged = lines.filter((l) => l["level"] === 50);
+    expect(logged.map((l) => l["msg"])).toEqual(["unexpected error in the gateway"]);
+    expect(logged[0]?.["request_id"]).toBe("req-prod-1");
+    expect(JSON.stringify(logged[0])).toContain("hunter2");
   });
 
   test("production: a GraphQL error wrapping a JS error is masked too", async () => {
@@ -94,6 +100,21 @@ describe("masked internal errors", () => {
     const r = await server(true).run("{ nope }", "req-v");
     expect(r.errors?.[0]?.extensions?.["code"]).toBe("GRAPHQL_VALIDATION_FAILED");
     expect(r.errors?.[0]?.extensions?.["requestId"]).toBe("req-v");
+  });
+
+  test("a JavaScript error thrown outside execution (a plugin) gets yoga's mask, with the requestId", async () => {
+    const throwing: GatewayPlugin = {
+      onParams() {
+        throw new Error("plugin exploded (secret=s3cr3t)");
+      },
+    };
+    for (const production of [true, false]) {
+      const r = await server(production, [throwing]).run("{ ok }", "req-p");
+      expect(r.errors?.[0]?.message).toBe("Unexpected error.");
+      expect(r.errors?.[0]?.extensions?.["code"]).toBe(INTERNAL_SERVER_ERROR);
+      expect(r.errors?.[0]?.extensions?.["requestId"]).toBe("req-p");
+      expect(JSON.stringify(r).includes("s3cr3t")).toBe(!production);
+    }
   });
 
   test("isUnexpectedError", () => {

@@ -7,6 +7,8 @@ import { INTERNAL_SERVER_ERROR, isUnexpectedError } from "../../src/gateway/erro
 import type { GatewayContext } from "../../src/gateway/context.ts";
 import type { GatewayPlugin } from "../../src/gateway/plugins/types.ts";
 import { createGatewayYoga } from "../../src/gateway/yoga.ts";
+import { createGraphQLWsServer, type WsData } from "../../src/gateway/ws.ts";
+import { createClient, type FormattedExecutionResult } from "graphql-ws";
 
 /**
  * The gateway's yoga (yoga.ts) as built for production and development: unexpected errors are
@@ -55,7 +57,7 @@ function server(production: boolean, plugins: GatewayPlugin[] = []) {
       errors?: { message: string; path?: string[]; extensions?: Record<string, unknown> }[];
     };
   };
-  return { run, lines };
+  return { run, lines, yoga, logger };
 }
 
 describe("masked internal errors", () => {
@@ -114,6 +116,38 @@ describe("masked internal errors", () => {
       expect(r.errors?.[0]?.extensions?.["code"]).toBe(INTERNAL_SERVER_ERROR);
       expect(r.errors?.[0]?.extensions?.["requestId"]).toBe("req-p");
       expect(JSON.stringify(r).includes("s3cr3t")).toBe(!production);
+    }
+  });
+
+  test("over WebSocket too: masked in production with the operation's request id, logged once under it", async () => {
+    const { yoga, logger, lines } = server(true);
+    const ws = createGraphQLWsServer({ yoga, jwtSecret: "masked-errors-test-secret-masked-errors-test", logger });
+    const srv = Bun.serve<WsData>({
+      port: 0,
+      hostname: "127.0.0.1",
+      fetch: (req, s) => ws.upgrade(req, s, "127.0.0.1") ?? new Response("not found", { status: 404 }),
+      websocket: ws.websocket,
+    });
+    const client = createClient({ url: `ws://127.0.0.1:${srv.port}/graphql`, webSocketImpl: WebSocket, retryAttempts: 0 });
+    try {
+      const r = await new Promise<FormattedExecutionResult<Record<string, unknown>, unknown>>((resolve, reject) => {
+        let last: FormattedExecutionResult<Record<string, unknown>, unknown> = {};
+        client.subscribe({ query: "{ ok boom coded }" }, { next: (x) => void (last = x), error: reject, complete: () => resolve(last) });
+      });
+      expect(r.data).toEqual({ ok: "fine", boom: null, coded: null });
+      const boom = r.errors?.find((e) => e.path?.[0] === "boom");
+      const requestId = boom?.extensions?.["requestId"];
+      expect(typeof requestId).toBe("string");
+      expect(boom?.message).toBe(`internal error (request ${requestId})`);
+      expect(boom?.extensions?.["code"]).toBe(INTERNAL_SERVER_ERROR);
+      expect(r.errors?.find((e) => e.path?.[0] === "coded")?.extensions?.["code"]).toBe("NOT_FOUND");
+      expect(JSON.stringify(r)).not.toContain("hunter2");
+      const logged = lines.filter((l) => l["level"] === 50);
+      expect(logged.map((l) => l["msg"])).toEqual(["unexpected error in the gateway"]);
+      expect(logged[0]?.["request_id"]).toBe(requestId);
+    } finally {
+      await client.dispose();
+      await srv.stop(true);
     }
   });
 

@@ -17,7 +17,7 @@
  */
 import { GraphQLError, type ExecutionResult, type GraphQLFormattedError } from "graphql";
 import { maskError as yogaMaskError, type YogaMaskedErrorOpts } from "graphql-yoga";
-import type { Logger } from "../kernel/logger.ts";
+import type { LogSink } from "../kernel/logger.ts";
 import { copyGraphQLError, INTERNAL_SERVER_ERROR, isUnexpectedError } from "./graphql-errors.ts";
 
 export { INTERNAL_SERVER_ERROR, isUnexpectedError };
@@ -29,7 +29,7 @@ interface Masked {
   /** Its innermost cause, logged in full. */
   cause: unknown;
   production: boolean;
-  logger: Logger;
+  logger: Pick<LogSink, "error">;
 }
 
 /** Errors produced by {@link gatewayMaskedErrors}'s `maskError`, until {@link withRequestIds} finishes them. */
@@ -50,7 +50,7 @@ function rootCause(e: GraphQLError): unknown {
  * @param opts.production `NODE_ENV=production`: no original message, no `originalError` details.
  * @param opts.logger where {@link withRequestIds} logs the original error.
  */
-export function gatewayMaskedErrors(opts: { production: boolean; logger: Logger }): Partial<YogaMaskedErrorOpts> {
+export function gatewayMaskedErrors(opts: { production: boolean; logger: Pick<LogSink, "error"> }): Partial<YogaMaskedErrorOpts> {
   return {
     isDev: !opts.production,
     maskError(error, message, isDev) {

@@ -242,6 +242,28 @@ export function embedJsonPlugin(file: string, exportName: string, value: unknown
 }
 
 /**
+ * Every module's subgraph as the aggregator receives it at run time: the module's
+ * `_service { sdl }` answer as `buildSubgraphSchema` serves it, by module name.
+ * @param definitions the modules (default: src/module-list.ts's, {@link moduleDefinitions}).
+ * @throws Error when a module's schema answers no `_service` SDL.
+ */
+export async function moduleSubgraphs(definitions?: readonly ModuleDefinition[]): Promise<SubgraphSdl[]> {
+  const [defs, { buildSubgraphSchema }, { parse }] = await Promise.all([
+    definitions ?? moduleDefinitions(),
+    import("@apollo/subgraph"),
+    import("graphql"),
+  ]);
+  const subgraphs: SubgraphSdl[] = [];
+  for (const def of defs) {
+    // The SDL does not depend on resolvers (printed from the typeDefs), so none are needed here.
+    const sdl = await serviceSdlOf(buildSubgraphSchema({ typeDefs: parse(def.typeDefs) }));
+    if (sdl === undefined) throw new Error(`module ${def.name}: no _service SDL`);
+    subgraphs.push({ name: def.name, sdl });
+  }
+  return subgraphs;
+}
+
+/**
  * Composes the supergraph of every module in src/module-list.ts exactly as the aggregator does
  * at run time (each module's `_service { sdl }` as `buildSubgraphSchema` serves it, then
  * `composeSupergraph`), keyed by the composition cache's key. Embedded by
@@ -253,20 +275,11 @@ export function embedJsonPlugin(file: string, exportName: string, value: unknown
  */
 export async function precomposedSupergraphs(definitions?: readonly ModuleDefinition[]): Promise<Record<string, string>> {
   // Imported here: only builds need the modules and composition (tests import the plugins above).
-  const [defs, { buildSubgraphSchema }, { parse }, { composeSupergraph }, { COMPOSITION_ENGINE, compositionKey }] = await Promise.all([
-    definitions ?? moduleDefinitions(),
-    import("@apollo/subgraph"),
-    import("graphql"),
+  const [subgraphs, { composeSupergraph }, { COMPOSITION_ENGINE, compositionKey }] = await Promise.all([
+    moduleSubgraphs(definitions),
     import("../src/gateway/federation/compose.ts"),
     import("../src/gateway/federation/composition-cache.ts"),
   ]);
-  const subgraphs: SubgraphSdl[] = [];
-  for (const def of defs) {
-    // The SDL does not depend on resolvers (printed from the typeDefs), so none are needed here.
-    const sdl = await serviceSdlOf(buildSubgraphSchema({ typeDefs: parse(def.typeDefs) }));
-    if (sdl === undefined) throw new Error(`module ${def.name}: no _service SDL`);
-    subgraphs.push({ name: def.name, sdl });
-  }
   const composed = composeSupergraph(subgraphs);
   if (!composed.ok) {
     console.warn(`the modules do not compose; nothing precomposed:\n${composed.errors.map((e) => e.message).join("\n")}`);

@@ -1,7 +1,7 @@
 import { GraphQLError } from "graphql";
 
 /**
- * Helpers shared by the gateway plugins that rewrite errors (masked-errors, request-errors):
+ * Helpers shared by the gateway plugins that rewrite errors (error-masking, request-errors):
  * classifying an error and copying one with another message or extensions, so no plugin imports
  * another.
  */

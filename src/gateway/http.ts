@@ -3,17 +3,17 @@ import type { Logger } from "../kernel/logger.ts";
 import { authenticateRequest } from "./auth.ts";
 import type { SessionGuard } from "./sessions.ts";
 import type { GatewayContext } from "./context.ts";
-import type { SupergraphManager } from "./federation/manager.ts";
-import { createGatewayYoga } from "./yoga.ts";
-import type { GatewayPlugin } from "./plugins/types.ts";
-import type { OperationCaches } from "./plugins/operation-cache.ts";
+import type { SupergraphStatusReader } from "./federation/status.ts";
+import type { GatewayYoga } from "./yoga.ts";
 import type { GatewayMiddleware } from "./middleware/index.ts";
-import type { GatewayYogaOptions } from "./yoga.ts";
 import { observeHttp } from "../kernel/http-observability.ts";
 import { graphqlErrorResponse } from "./middleware/errors.ts";
 
 export interface HttpAppOptions {
-  manager: SupergraphManager;
+  /** The gateway's one yoga instance (yoga.ts), shared with the WebSocket server (ws.ts). */
+  yoga: GatewayYoga;
+  /** The supergraph's status (federation/status.ts); readiness reads the loaded supergraph from it. */
+  status: SupergraphStatusReader;
   logger: Logger;
   jwtSecret: string;
   /**
@@ -23,16 +23,8 @@ export interface HttpAppOptions {
   sessions?: SessionGuard;
   /** Module names that must be registered for readiness. */
   expectedSubgraphs: readonly string[];
-  /** Yoga/envelop plugins (see plugins/index.ts); none by default. */
-  plugins?: readonly GatewayPlugin[];
-  /** Bounded parse caches (plugins/operation-cache.ts); yoga's default LRU when absent. */
-  operationCaches?: OperationCaches;
   /** Protection middleware (middleware/index.ts), mounted in order before the routes. */
   middleware?: readonly GatewayMiddleware[];
-  /** GraphiQL / production switches of yoga. */
-  yoga?: GatewayYogaOptions;
-  /** Receives the yoga instance: the WebSocket server (ws.ts) runs its operations through it too. */
-  onYoga?: (yoga: ReturnType<typeof createGatewayYoga>) => void;
   /**
    * Upgrades a `/graphql` WebSocket request (ws.ts `upgrade`: a Response to refuse it, undefined
    * once upgraded, null when it is no WebSocket request). Called from the `/graphql` route, so
@@ -48,18 +40,18 @@ export interface HttpAppOptions {
  * `/health/live`, `/health/ready` (a supergraph with every expected subgraph is loaded).
  * `/metrics` and `/admin/*` are not served here (404) but on the operations listener
  * (kernel/ops-http.ts; the gateway's routes there: {@link gatewayAdminRoutes}).
+ * It builds nothing of its own: yoga and the WebSocket upgrade come from the composition root (index.ts).
  */
 export function createHttpApp(opts: HttpAppOptions): Hono {
   const app = new Hono();
   // Request id, access log, HTTP metrics and spans for every route.
   observeHttp(app, { logger: opts.logger });
   for (const m of opts.middleware ?? []) app.use(m.path, m.handler);
-  const yoga = createGatewayYoga(opts.manager, opts.logger, opts.plugins, opts.operationCaches, opts.yoga);
-  opts.onYoga?.(yoga);
+  const { yoga } = opts;
 
   app.get("/health/live", (c) => c.json({ status: "ok" }));
   app.get("/health/ready", (c) => {
-    const s = opts.manager.status;
+    const s = opts.status();
     // Ready while a good supergraph with every expected subgraph is loaded; a later failed
     // composition does not turn readiness red (the last good supergraph keeps serving).
     const missing = opts.expectedSubgraphs.filter((n) => !s.current?.subgraphs.includes(n));
@@ -103,8 +95,8 @@ export function createHttpApp(opts: HttpAppOptions): Hono {
 }
 
 /** `GET /admin/health` fields of a gateway: its role and the supergraph it serves. */
-export function gatewayHealth(manager: SupergraphManager): Record<string, unknown> {
-  const s = manager.status;
+export function gatewayHealth(status: SupergraphStatusReader): Record<string, unknown> {
+  const s = status();
   return {
     role: "gateway",
     supergraph: { version: s.current?.version ?? null, subgraphs: s.current?.subgraphs ?? [], aggregator: s.aggregator },
@@ -115,10 +107,10 @@ export function gatewayHealth(manager: SupergraphManager): Record<string, unknow
  * The gateway's routes on the operations listener (behind the admin token):
  * `GET /admin/supergraph`: status, last composition errors and the supergraph SDL.
  */
-export function gatewayAdminRoutes(manager: SupergraphManager): (app: Hono) => void {
+export function gatewayAdminRoutes(status: SupergraphStatusReader): (app: Hono) => void {
   return (app) => {
     app.get("/admin/supergraph", (c) => {
-      const s = manager.status;
+      const s = status();
       return c.json({
         version: s.current?.version ?? null,
         subgraphs: s.current?.subgraphs ?? [],

@@ -5,7 +5,7 @@ import { createHttpApp, gatewayAdminRoutes, gatewayHealth } from "./http.ts";
 import { startOpsServer, type OpsServer } from "../kernel/ops-http.ts";
 import { isDevelopment } from "../kernel/config.ts";
 import type { Identity } from "../kernel/identity.ts";
-import { createGraphQLWsServer, type GraphQLWsServer, type WsData } from "./ws.ts";
+import { createGraphQLWsServer, type WsData } from "./ws.ts";
 import type { Server } from "bun";
 import { infrastructureHealth } from "../kernel/health.ts";
 import { createGatewayPlugins } from "./plugins/index.ts";
@@ -19,6 +19,8 @@ import { PRECOMPOSED } from "./federation/precomposed.ts";
 import { join } from "node:path";
 import { SupergraphManager } from "./federation/manager.ts";
 import { staticSupergraph } from "./federation/static.ts";
+import { supergraphStatus } from "./federation/status.ts";
+import { createGatewayYoga } from "./yoga.ts";
 import { readFileSync } from "node:fs";
 
 /** Name under which gateways elect the one aggregator that composes. */
@@ -56,14 +58,14 @@ export function createGatewayPart(opts: { expectedSubgraphs: readonly string[] }
         logger: logger.child({ role: "aggregator" }),
         sdlTimeoutMs: config.subgraphTimeoutMs,
         cache: fileCompositionCache(join(config.dataDir, "supergraph-cache"), COMPOSITION_ENGINE, PRECOMPOSED),
-        onAttempt: (errors, registered) => {
-          manager.status.lastErrors = errors;
-          manager.status.registered = registered;
-        },
       });
 
       // Election runs in the background: a follower serves what the leader stores.
       let stopped = false;
+      /** Whether this gateway is the elected aggregator; owned by the election loop below. */
+      let aggregator = false;
+      // Each field read from its one owner: served supergraph (manager), attempts (composer), role (election).
+      const status = supergraphStatus({ manager, composer, aggregator: () => aggregator });
       let leadership: Leadership | undefined;
       const candidateId = newId();
       const campaign = async (): Promise<void> => {
@@ -76,13 +78,13 @@ export function createGatewayPart(opts: { expectedSubgraphs: readonly string[] }
             continue;
           }
           if (stopped) return void (await leadership.resign().catch(() => {}));
-          manager.status.aggregator = true;
+          aggregator = true;
           logger.info({ candidateId }, "elected aggregator");
           const lost = new Promise<void>((resolve) => leadership?.onLost(resolve));
           await composer.start();
           await lost;
           composer.stop();
-          manager.status.aggregator = false;
+          aggregator = false;
           if (!stopped) logger.warn("aggregator leadership lost; campaigning again");
         }
       };
@@ -126,32 +128,31 @@ export function createGatewayPart(opts: { expectedSubgraphs: readonly string[] }
               timeoutMs: config.subgraphTimeoutMs,
             });
       if (sessions) stopHooks.push(() => sessions.stop());
-      let ws: GraphQLWsServer | undefined;
-      const app = createHttpApp({
+      // One yoga for both transports, built here (the composition root) and handed to each.
+      const yoga = createGatewayYoga(manager, logger, plugins, createOperationCaches(config.operationCacheMax), {
+        graphiql: config.graphiql,
+        production: !isDevelopment(config),
+      });
+      // GraphQL over WebSocket on the same /graphql (ws.ts); everything else is the hono app.
+      const ws = createGraphQLWsServer({
+        yoga,
+        jwtSecret: config.jwtSecret,
+        logger,
+        limits,
+        subscriptionSlots,
         sessions,
-        onYoga: (yoga) =>
-          (ws = createGraphQLWsServer({
-            yoga,
-            jwtSecret: config.jwtSecret as string,
-            logger,
-            limits,
-            subscriptionSlots,
-            sessions,
-            maxJsonDepth: config.maxJsonDepth,
-          })),
-        upgradeWebSocket: (req, srv, clientIp) => (ws ? ws.upgrade(req, srv as Server<WsData>, clientIp) : null),
-        manager,
+        maxJsonDepth: config.maxJsonDepth,
+      });
+      const app = createHttpApp({
+        yoga,
+        status,
+        sessions,
+        upgradeWebSocket: (req, srv, clientIp) => ws.upgrade(req, srv as Server<WsData>, clientIp),
         logger,
         jwtSecret: config.jwtSecret,
         expectedSubgraphs: fixed ? Object.keys(fixed.subgraphs) : opts.expectedSubgraphs,
-        plugins,
         middleware,
-        yoga: { graphiql: config.graphiql, production: !isDevelopment(config) },
-        operationCaches: createOperationCaches(config.operationCacheMax),
       });
-      // GraphQL over WebSocket on the same /graphql (ws.ts); everything else is the hono app.
-      if (!ws) throw new Error("yoga instance not created");
-      const wsServer = ws;
       const server = Bun.serve<WsData>({
         port: config.port,
         hostname: config.host,
@@ -159,7 +160,7 @@ export function createGatewayPart(opts: { expectedSubgraphs: readonly string[] }
         // so they pass the same rate limit and headers as every other /graphql request.
         fetch: (req, srv) => app.fetch(req, srv),
         // A WebSocket message is bounded like an HTTP body (Bun's default would be 16 MiB).
-        websocket: { ...wsServer.websocket, maxPayloadLength: config.maxBodyBytes },
+        websocket: { ...ws.websocket, maxPayloadLength: config.maxBodyBytes },
         idleTimeout: 30,
       });
       const url = `http://${config.host}:${server.port}/graphql`;
@@ -183,8 +184,8 @@ export function createGatewayPart(opts: { expectedSubgraphs: readonly string[] }
                 },
               }
             : {}),
-          health: async () => ({ ...gatewayHealth(manager), ...(await infrastructureHealth(bus, registry)) }),
-          routes: gatewayAdminRoutes(manager),
+          health: async () => ({ ...gatewayHealth(status), ...(await infrastructureHealth(bus, registry)) }),
+          routes: gatewayAdminRoutes(status),
         });
       } catch (err) {
         await server.stop(true);

@@ -1,7 +1,7 @@
-import { getOperationAST, type ExecutionArgs } from "graphql";
+import { getOperationAST, type ExecutionArgs, type ExecutionResult as GraphQLExecutionResult } from "graphql";
 import type { Server, WebSocketHandler } from "bun";
 import { CloseCode, type ExecutionResult } from "graphql-ws";
-import { isAsyncIterable } from "graphql-yoga";
+import { isAsyncIterable, mapAsyncIterator } from "graphql-yoga";
 import { handleProtocols, makeHandler } from "graphql-ws/use/bun";
 import type { YogaServerInstance } from "graphql-yoga";
 import { newId } from "../kernel/ids.ts";
@@ -15,6 +15,7 @@ import type { SessionGuard } from "./sessions.ts";
 import { GraphQLError } from "graphql";
 import { jsonDepthError } from "./plugins/json-depth.ts";
 import { requestErrorResult } from "./plugins/request-errors.ts";
+import { withMaskedRequestIds } from "./error-masking.ts";
 
 /**
  * GraphQL over WebSocket (the `graphql-transport-ws` protocol of the `graphql-ws` library) on
@@ -187,7 +188,7 @@ export function createGraphQLWsServer(opts: {
     // result, as over HTTP; thrown on, it would close the whole socket (4500).
     execute: async (args) => {
       try {
-        return await (args.rootValue as Enveloped).execute(args);
+        return finishMasked(await (args.rootValue as Enveloped).execute(args), args);
       } catch (err) {
         return requestErrorResult(err);
       }
@@ -195,7 +196,7 @@ export function createGraphQLWsServer(opts: {
     subscribe: async (args) => {
       const { subscribe, release } = args.rootValue as Enveloped;
       try {
-        const result = await subscribe(args);
+        const result = finishMasked(await subscribe(args), args);
         if (!release) return result;
         if (isAsyncIterable(result)) return releasing(result, release);
         release();
@@ -238,6 +239,17 @@ export function createGraphQLWsServer(opts: {
       },
     },
   };
+}
+
+/**
+ * Errors yoga masked (error-masking.ts) get this operation's request id (and are logged with it),
+ * as over HTTP; every event of a stream.
+ */
+function finishMasked<T>(result: T, args: ExecutionArgs): T {
+  const requestId = (args.contextValue as GatewayContext).requestId;
+  const finish = (r: GraphQLExecutionResult): GraphQLExecutionResult => withMaskedRequestIds(r, requestId);
+  if (isAsyncIterable(result)) return mapAsyncIterator(result as AsyncIterable<GraphQLExecutionResult>, finish) as T;
+  return finish(result as GraphQLExecutionResult) as T;
 }
 
 /** The data Bun attached at upgrade (graphql-ws types the socket without it). */

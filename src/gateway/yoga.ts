@@ -7,6 +7,8 @@ import type { GatewayPlugin } from "./plugins/types.ts";
 import type { OperationCaches } from "./plugins/operation-cache.ts";
 import { useQueryPlanner } from "./federation/query-planner.ts";
 import { useRequestErrors } from "./plugins/request-errors.ts";
+import { useErrorRequestIds } from "./plugins/request-ids.ts";
+import { gatewayMaskedErrors, loggedWithRequestId } from "./error-masking.ts";
 
 // Served while no supergraph exists yet: every operation fails with a clear, stable code.
 const NOT_READY = new GraphQLSchema({
@@ -23,11 +25,17 @@ const NOT_READY = new GraphQLSchema({
   }),
 });
 
+/** The gateway's yoga server: built once (index.ts), served over HTTP (http.ts) and WebSocket (ws.ts). */
+export type GatewayYoga = YogaServerInstance<GatewayContext, object>;
+
 /** Per-environment switches of the yoga server (protection; see README "Protection"). */
 export interface GatewayYogaOptions {
   /** Serve GraphiQL on GET /graphql to browsers; default true. */
   graphiql?: boolean;
-  /** NODE_ENV=production: yoga's own masked errors carry no `originalError` details. */
+  /**
+   * NODE_ENV=production: unexpected errors say `internal error (request <id>)`, and no error
+   * carries `originalError` details (error-masking.ts).
+   */
   production?: boolean;
 }
 
@@ -37,12 +45,12 @@ export interface GatewayYogaOptions {
  * `plugins` (see plugins/index.ts) add the gateway's capabilities (authorization, ...).
  */
 export function createGatewayYoga(
-  manager: SupergraphManager,
+  manager: Pick<SupergraphManager, "getSchema" | "getPlannedExecutor">,
   logger: Logger,
   plugins: readonly GatewayPlugin[] = [],
   operationCaches?: OperationCaches,
   options: GatewayYogaOptions = {},
-): YogaServerInstance<GatewayContext, object> {
+): GatewayYoga {
   return createYoga<GatewayContext>({
     // Bounded parse caches (plugins/operation-cache.ts); yoga's default LRU when not given.
     parserAndValidationCache: operationCaches
@@ -63,6 +71,8 @@ export function createGatewayYoga(
         logger,
       }),
       ...plugins,
+      // extensions.requestId on every error; errors yoga masked (maskedErrors below) finished with it.
+      useErrorRequestIds({ production: options.production === true }),
       // Last: codes and statuses of request errors (415, 406, missing query, variables); see the file.
       useRequestErrors(),
     ],
@@ -73,14 +83,18 @@ export function createGatewayYoga(
     renderGraphiQL: async (opts) => (await import("@graphql-yoga/render-graphiql")).renderGraphiQL(opts),
     // CORS is the allow-list middleware's job (middleware/cors.ts); yoga's default would allow any origin.
     cors: false,
-    // Errors thrown outside execution; execution errors are masked by plugins/masked-errors.ts.
-    maskedErrors: { isDev: options.production !== true },
+    // Unexpected errors, in results and thrown outside execution alike: see error-masking.ts.
+    maskedErrors: gatewayMaskedErrors({ production: options.production === true, logger }),
     landingPage: false,
     logging: {
       debug: (...args) => logger.debug(yogaLog(args), "yoga"),
       info: (...args) => logger.info(yogaLog(args), "yoga"),
       warn: (...args) => logger.warn(yogaLog(args), "yoga"),
-      error: (...args) => logger.error(yogaLog(args), "yoga"),
+      // An error yoga masked with the gateway's maskError is logged by the gateway, with its request id.
+      error: (...args) => {
+        if (args.length === 1 && loggedWithRequestId(args[0])) return;
+        logger.error(yogaLog(args), "yoga");
+      },
     },
   });
 }

@@ -1,10 +1,19 @@
 import { describe, expect, test } from "bun:test";
 import { Writable } from "node:stream";
 import { GraphQLError } from "graphql";
-import { createSchema, createYoga } from "graphql-yoga";
+import { createSchema } from "graphql-yoga";
 import { createLogger } from "../../src/kernel/logger.ts";
-import { INTERNAL_SERVER_ERROR, isUnexpectedError, useMaskedInternalErrors } from "../../src/gateway/plugins/masked-errors.ts";
+import { INTERNAL_SERVER_ERROR, isUnexpectedError } from "../../src/gateway/error-masking.ts";
 import type { GatewayContext } from "../../src/gateway/context.ts";
+import type { GatewayPlugin } from "../../src/gateway/plugins/types.ts";
+import { createGatewayYoga } from "../../src/gateway/yoga.ts";
+import { createGraphQLWsServer, type WsData } from "../../src/gateway/ws.ts";
+import { createClient, type FormattedExecutionResult } from "graphql-ws";
+
+/**
+ * The gateway's yoga (yoga.ts) as built for production and development: unexpected errors are
+ * masked by yoga's own `maskedErrors` (error-masking.ts), every error carries the request id.
+ */
 
 const schema = createSchema<GatewayContext>({
   typeDefs: "type Query { ok: String boom: String coded: String nested: String }",
@@ -24,7 +33,7 @@ const schema = createSchema<GatewayContext>({
   },
 });
 
-function server(production: boolean) {
+function server(production: boolean, plugins: GatewayPlugin[] = []) {
   const lines: Record<string, unknown>[] = [];
   const destination = new Writable({
     write(chunk: Buffer, _enc, cb) {
@@ -33,11 +42,9 @@ function server(production: boolean) {
     },
   });
   const logger = createLogger({ level: "info", destination });
-  const yoga = createYoga<GatewayContext>({
-    schema,
-    plugins: [useMaskedInternalErrors({ production, logger })],
-    logging: false,
-    maskedErrors: { isDev: !production },
+  const yoga = createGatewayYoga({ getSchema: () => schema, getPlannedExecutor: () => undefined }, logger, plugins, undefined, {
+    production,
+    graphiql: false,
   });
   const run = async (query: string, requestId = "req-123") => {
     const res = await yoga.fetch(
@@ -50,7 +57,7 @@ function server(production: boolean) {
       errors?: { message: string; path?: string[]; extensions?: Record<string, unknown> }[];
     };
   };
-  return { run, lines };
+  return { run, lines, yoga, logger };
 }
 
 describe("masked internal errors", () => {
@@ -64,10 +71,11 @@ describe("masked internal errors", () => {
     expect(e?.path).toEqual(["boom"]);
     expect(e?.extensions).toEqual({ code: INTERNAL_SERVER_ERROR, requestId: "req-prod-1" });
     expect(JSON.stringify(r)).not.toContain("hunter2");
-    // ...and the full error is in the log, with the same request id.
-    const logged = lines.find((l) => l["msg"] === "unexpected error in the gateway");
-    expect(logged?.["request_id"]).toBe("req-prod-1");
-    expect(JSON.stringify(logged)).toContain("hunter2");
+    // ...and the full error is in the log, with the same request id, once (yoga does not log it again).
+    const logged = lines.filter((l) => l["level"] === 50);
+    expect(logged.map((l) => l["msg"])).toEqual(["unexpected error in the gateway"]);
+    expect(logged[0]?.["request_id"]).toBe("req-prod-1");
+    expect(JSON.stringify(logged[0])).toContain("hunter2");
   });
 
   test("production: a GraphQL error wrapping a JS error is masked too", async () => {
@@ -94,6 +102,53 @@ describe("masked internal errors", () => {
     const r = await server(true).run("{ nope }", "req-v");
     expect(r.errors?.[0]?.extensions?.["code"]).toBe("GRAPHQL_VALIDATION_FAILED");
     expect(r.errors?.[0]?.extensions?.["requestId"]).toBe("req-v");
+  });
+
+  test("a JavaScript error thrown outside execution (a plugin) gets yoga's mask, with the requestId", async () => {
+    const throwing: GatewayPlugin = {
+      onParams() {
+        throw new Error("plugin exploded (secret=s3cr3t)");
+      },
+    };
+    for (const production of [true, false]) {
+      const r = await server(production, [throwing]).run("{ ok }", "req-p");
+      expect(r.errors?.[0]?.message).toBe("Unexpected error.");
+      expect(r.errors?.[0]?.extensions?.["code"]).toBe(INTERNAL_SERVER_ERROR);
+      expect(r.errors?.[0]?.extensions?.["requestId"]).toBe("req-p");
+      expect(JSON.stringify(r).includes("s3cr3t")).toBe(!production);
+    }
+  });
+
+  test("over WebSocket too: masked in production with the operation's request id, logged once under it", async () => {
+    const { yoga, logger, lines } = server(true);
+    const ws = createGraphQLWsServer({ yoga, jwtSecret: "masked-errors-test-secret-masked-errors-test", logger });
+    const srv = Bun.serve<WsData>({
+      port: 0,
+      hostname: "127.0.0.1",
+      fetch: (req, s) => ws.upgrade(req, s, "127.0.0.1") ?? new Response("not found", { status: 404 }),
+      websocket: ws.websocket,
+    });
+    const client = createClient({ url: `ws://127.0.0.1:${srv.port}/graphql`, webSocketImpl: WebSocket, retryAttempts: 0 });
+    try {
+      const r = await new Promise<FormattedExecutionResult<Record<string, unknown>, unknown>>((resolve, reject) => {
+        let last: FormattedExecutionResult<Record<string, unknown>, unknown> = {};
+        client.subscribe({ query: "{ ok boom coded }" }, { next: (x) => void (last = x), error: reject, complete: () => resolve(last) });
+      });
+      expect(r.data).toEqual({ ok: "fine", boom: null, coded: null });
+      const boom = r.errors?.find((e) => e.path?.[0] === "boom");
+      const requestId = boom?.extensions?.["requestId"];
+      expect(typeof requestId).toBe("string");
+      expect(boom?.message).toBe(`internal error (request ${requestId})`);
+      expect(boom?.extensions?.["code"]).toBe(INTERNAL_SERVER_ERROR);
+      expect(r.errors?.find((e) => e.path?.[0] === "coded")?.extensions?.["code"]).toBe("NOT_FOUND");
+      expect(JSON.stringify(r)).not.toContain("hunter2");
+      const logged = lines.filter((l) => l["level"] === 50);
+      expect(logged.map((l) => l["msg"])).toEqual(["unexpected error in the gateway"]);
+      expect(logged[0]?.["request_id"]).toBe(requestId);
+    } finally {
+      await client.dispose();
+      await srv.stop(true);
+    }
   });
 
   test("isUnexpectedError", () => {

@@ -5,7 +5,7 @@ import { startInProcess, type InProcessGateway } from "./harness.ts";
 setDefaultTimeout(30_000);
 
 /**
- * GraphQL-over-HTTP request errors (plugins/request-errors.ts, masked-errors.ts, http.ts) on a
+ * GraphQL-over-HTTP request errors (plugins/request-errors.ts, error-masking.ts, http.ts) on a
  * production-configured in-process monolith: every refusal has a code, a JSON body and the
  * request id; statuses follow the GraphQL-over-HTTP spec for each response media type.
  */

@@ -28,8 +28,6 @@ export interface ComposerOptions {
   debounceMs?: number;
   /** Successful compositions from earlier runs (skips composing unchanged subgraphs again). */
   cache?: CompositionCache;
-  /** Called after every attempt with its errors (empty on success) and the registered names. */
-  onAttempt?: (errors: CompositionIssue[], registered: string[]) => void;
 }
 
 /**
@@ -55,9 +53,9 @@ export class SupergraphComposer {
    */
   private readonly fetchBackoff = new BackoffSchedule({ initialDelayMs: 500, maxDelayMs: 10_000, jitter: false });
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Errors of the last attempt; empty after a success. */
+  /** Errors of the last attempt; empty after a success. The composer owns them; status.ts reads them. */
   lastErrors: CompositionIssue[] = [];
-  /** Subgraph names registered at the last attempt. */
+  /** Subgraph names registered at the last attempt (owned here, read by status.ts). */
   registered: string[] = [];
 
   constructor(private readonly opts: ComposerOptions) {}
@@ -107,7 +105,6 @@ export class SupergraphComposer {
           this.lastErrors = [{ message: `aggregator failed: ${err instanceof Error ? err.message : String(err)}`, subgraphs: [] }];
           this.opts.logger.error({ err }, "aggregator failed");
         }
-        this.opts.onAttempt?.(this.lastErrors, this.registered);
       } while (this.again && !this.stopped);
     })().finally(() => (this.running = undefined));
     return this.running;

@@ -8,19 +8,17 @@ import type { StoredSupergraph, SupergraphStore } from "../../kernel/supergraph-
 import { createBusExecutor } from "../executor.ts";
 import { OpenSubscriptions, withBusSubscriptions } from "../subscription-executor.ts";
 import { createHttpSubgraphExecutor } from "../http-executor.ts";
-import type { CompositionIssue } from "./composer.ts";
 import { createRustPlannedExecutor, type QueryPlannerKind } from "./query-planner.ts";
 
-/** Observable state of the supergraph, for readiness and `/admin/supergraph`. */
-export interface SupergraphStatus {
-  /** The supergraph this gateway executes; null until one was loaded. */
-  current: { version: number; sdl: string; subgraphs: string[]; composedAt: string } | null;
-  /** Errors of the aggregator's last attempt (only known where the aggregator runs). */
-  lastErrors: CompositionIssue[];
-  /** Subgraph names registered at the aggregator's last attempt. */
-  registered: string[];
-  /** Whether this gateway is the elected aggregator. */
-  aggregator: boolean;
+/** The supergraph a gateway executes (see {@link SupergraphManager.current}). */
+export interface LoadedSupergraph {
+  version: number;
+  /** The supergraph SDL as stored. */
+  sdl: string;
+  /** Subgraph names, sorted. */
+  subgraphs: string[];
+  /** ISO 8601 time of the composition. */
+  composedAt: string;
 }
 
 export interface SupergraphManagerOptions {
@@ -56,10 +54,10 @@ export class SupergraphManager {
   // Rust-planned executor of each served schema (QUERY_PLANNER=rust), freed with the schema.
   private readonly planned = new WeakMap<GraphQLSchema, Executor>();
   private stopWatch: (() => void) | undefined;
-  private readonly listeners = new Set<(s: SupergraphStatus) => void>();
+  private readonly listeners = new Set<(s: LoadedSupergraph) => void>();
+  private loaded: LoadedSupergraph | null = null;
   /** Subscriptions open through this gateway, across supergraph versions (ended on shutdown). */
   readonly subscriptions = new OpenSubscriptions();
-  readonly status: SupergraphStatus = { current: null, lastErrors: [], registered: [], aggregator: false };
 
   constructor(private readonly opts: SupergraphManagerOptions) {}
 
@@ -72,6 +70,14 @@ export class SupergraphManager {
 
   stop(): void {
     this.stopWatch?.();
+  }
+
+  /**
+   * The supergraph this gateway executes; null until one was loaded. The manager is its only
+   * owner (composition attempts are the composer's, federation/status.ts puts both together).
+   */
+  get current(): LoadedSupergraph | null {
+    return this.loaded;
   }
 
   /** The executable schema, or null before the first supergraph was loaded. */
@@ -88,7 +94,7 @@ export class SupergraphManager {
   }
 
   /** Calls `fn` after every swap. Returns an unsubscribe function. */
-  onChange(fn: (s: SupergraphStatus) => void): () => void {
+  onChange(fn: (s: LoadedSupergraph) => void): () => void {
     this.listeners.add(fn);
     return () => this.listeners.delete(fn);
   }
@@ -108,7 +114,7 @@ export class SupergraphManager {
    * planner, and a newer version swapped in meanwhile wins.
    */
   private load(s: StoredSupergraph): Promise<boolean> {
-    if (this.status.current && this.status.current.version >= s.version) return Promise.resolve(false);
+    if (this.loaded && this.loaded.version >= s.version) return Promise.resolve(false);
     let schema: GraphQLSchema;
     // Subgraph executors by name, shared by the stitching runtime and the Rust-planned executor.
     const executors = new Map<string, Executor>();
@@ -144,7 +150,7 @@ export class SupergraphManager {
     if (this.opts.queryPlanner !== "rust") return Promise.resolve(this.swap(s, schema));
     return createRustPlannedExecutor(s.sdl, executors).then(
       (executor) => {
-        if (this.status.current && this.status.current.version >= s.version) return false;
+        if (this.loaded && this.loaded.version >= s.version) return false;
         this.planned.set(schema, executor);
         return this.swap(s, schema);
       },
@@ -157,9 +163,10 @@ export class SupergraphManager {
 
   private swap(s: StoredSupergraph, schema: GraphQLSchema): boolean {
     this.schema = schema;
-    this.status.current = { version: s.version, sdl: s.sdl, subgraphs: Object.keys(s.subgraphs).sort(), composedAt: s.composedAt };
-    this.opts.logger.info({ version: s.version, subgraphs: this.status.current.subgraphs }, "supergraph loaded");
-    for (const fn of this.listeners) fn(this.status);
+    const loaded = { version: s.version, sdl: s.sdl, subgraphs: Object.keys(s.subgraphs).sort(), composedAt: s.composedAt };
+    this.loaded = loaded;
+    this.opts.logger.info({ version: s.version, subgraphs: loaded.subgraphs }, "supergraph loaded");
+    for (const fn of this.listeners) fn(loaded);
     return true;
   }
 }

@@ -151,7 +151,7 @@ export interface QueryPlannerPluginOptions {
  *
  * Failures: a document the planner cannot plan answers {@link QUERY_PLAN_FAILED} (the reason is
  * logged), any other error thrown while executing a plan an `INTERNAL_SERVER_ERROR` with the
- * request id (masked-errors plugin) — never an HTTP 500.
+ * request id (error-masking.ts) — never an HTTP 500.
  *
  * Plan reuse: the handler caches plans by `DocumentNode` identity, but the authorization
  * plugin builds a new document for every request. The executor therefore gets a
@@ -202,7 +202,7 @@ export function useQueryPlanner(opts: QueryPlannerPluginOptions): GatewayPlugin 
 /**
  * The result of an operation whose planned execution threw: {@link QUERY_PLAN_FAILED} (logged
  * with the planner's reason) when the planner could not plan it; anything else becomes an
- * uncoded error with the original attached, which the masked-errors plugin logs and answers as
+ * uncoded error with the original attached, which yoga masks (error-masking.ts), logs and answers as
  * `INTERNAL_SERVER_ERROR` with the request id.
  */
 function failedExecution(err: unknown, args: ExecutionArgs, logger: Logger): ExecutionResult {

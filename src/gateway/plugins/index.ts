@@ -1,4 +1,3 @@
-import { isDevelopment } from "../../kernel/config.ts";
 import type { GatewayPlugin, PluginSetup } from "./types.ts";
 import { useAuthDirectives } from "./auth-directives.ts";
 import { persistedOperationsFromConfig } from "./persisted-operations.ts";
@@ -8,7 +7,6 @@ import { useOperationMetrics } from "./metrics.ts";
 import { useCsrfPrevention } from "./csrf.ts";
 import { useIntrospectionSwitch } from "./introspection.ts";
 import { useOperationLimits } from "./limits.ts";
-import { useMaskedInternalErrors } from "./masked-errors.ts";
 import { useAuthRateLimit } from "./auth-rate-limit.ts";
 import { useSubscriptionLimits, type SubscriptionSlots } from "./subscription-limits.ts";
 import type { RateLimits } from "../middleware/rate-limit.ts";
@@ -34,13 +32,13 @@ export function createGatewayPlugins(opts: GatewayPluginOptions): GatewayPlugin[
   const plugins: GatewayPlugin[] = [];
   // Observability first (outermost): operation metrics and the operation span.
   plugins.push(useOperationMetrics());
-  // Protection: CSRF for non-JSON requests, introspection switch, operation limits (graphql-armor), masked internal errors.
+  // Protection: CSRF for non-JSON requests, introspection switch, operation limits (graphql-armor).
+  // (Unexpected errors are masked by yoga itself: see ../error-masking.ts and ../yoga.ts.)
   plugins.push(useCsrfPrevention());
   // First look at the parsed request: nothing recursive may see variables nested deeper than MAX_JSON_DEPTH.
   plugins.push(...useJsonDepthLimit(opts.part.config.maxJsonDepth));
   plugins.push(...useIntrospectionSwitch(opts.part.config.introspection));
   plugins.push(...useOperationLimits(opts.part.config));
-  plugins.push(useMaskedInternalErrors({ production: !isDevelopment(opts.part.config), logger: opts.part.logger }));
   // Abuse limits: registration/login operations per IP, concurrent subscriptions (SSE; ws.ts counts its own).
   if (opts.rateLimits)
     plugins.push(

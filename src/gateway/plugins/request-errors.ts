@@ -8,7 +8,7 @@
  * | no `query` (`{}`, a GET without `?query=`), after persisted operations had their turn | `BAD_REQUEST`, HTTP 400 whatever the `Accept` |
  * | variables that do not coerce (wrong type, missing non-null) | `BAD_USER_INPUT`, 400 for `application/graphql-response+json`, 200 for `application/json` (spec) |
  * | another request error raised before execution with no code | `BAD_REQUEST`, same statuses |
- * | a body that is not JSON (malformed) | `BAD_REQUEST`, HTTP 400 whatever the `Accept`; no parser message in production (masked-errors.ts) |
+ * | a body that is not JSON (malformed) | `BAD_REQUEST`, HTTP 400 whatever the `Accept`; no parser message in production (request-ids.ts) |
  * | a `Content-Type` no parser reads (e.g. `application/xml`) | `UNSUPPORTED_MEDIA_TYPE`, HTTP 415 |
  * | an `Accept` that allows no media type the result can be sent as | `NOT_ACCEPTABLE`, HTTP 406 (the spec's recommended answer) |
  *
@@ -46,7 +46,7 @@ const jsonError = (status: 406 | 415, code: string, message: string, requestId: 
  * Codes the errors of a result that has no `data` (a request error: the operation never ran)
  * and lets yoga answer 400 for `application/graphql-response+json` (`http.spec`: 200 for
  * `application/json`); variable errors next to data (the authorization plugin refused the
- * fields first) get their code too. Errors with a code, and unexpected ones (masked-errors.ts),
+ * fields first) get their code too. Errors with a code, and unexpected ones (error-masking.ts),
  * are left alone.
  */
 function codeRequestErrors(result: ExecutionResult): ExecutionResult | undefined {
@@ -82,7 +82,7 @@ export function requestErrorResult(err: unknown): ExecutionResult {
 
 /**
  * yoga marks some not-well-formed requests (malformed JSON) `http.spec`, which under
- * `application/json` gives 200 once masked-errors.ts has removed `extensions.originalError` in
+ * `application/json` gives 200 once request-ids.ts has removed `extensions.originalError` in
  * production; the spec asks 400 for a body the server cannot interpret, whatever the media type.
  */
 function badRequestsAre400(result: ExecutionResult): ExecutionResult {

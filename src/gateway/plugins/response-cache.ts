@@ -316,7 +316,7 @@ export function responseCacheFromConfig(opts: PluginSetup): ResponseCache | unde
     max: config.responseCacheMax,
     ttlMs: config.responseCacheTtlMs,
     ttls: config.responseCacheTtls,
-    schemaVersion: () => opts.manager.status.current?.version ?? null,
+    schemaVersion: () => opts.manager.current?.version ?? null,
     onSchemaSwap: (fn) => opts.manager.onChange(() => fn()),
     // Development only (the default NODE_ENV): not in production, and not under test runners
     // (NODE_ENV=test), whose exact-body assertions the metadata would disturb.

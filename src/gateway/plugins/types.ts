@@ -10,9 +10,10 @@ import type { PartContext } from "../../kernel/module.ts";
 /** A yoga/envelop plugin of the gateway, typed for the gateway's per-request context. */
 export type GatewayPlugin = Plugin<GatewayContext>;
 
-/** The part of the supergraph manager (supergraph/manager.ts) plugins use; structural, so no plugin imports the manager. */
+/** The part of the supergraph manager (federation/manager.ts) plugins use; structural, so no plugin imports the manager. */
 export interface SupergraphView {
-  readonly status: { readonly current: { readonly version: number } | null };
+  /** The served supergraph; null before the first one was loaded. */
+  readonly current: { readonly version: number } | null;
   /** Calls `fn` after every supergraph swap; returns the unsubscribe function. */
   onChange(fn: () => void): () => void;
 }

@@ -1,3 +1,4 @@
+import { campaignUntilElected } from "../kernel/supergraph-store/election.ts";
 import type { PartContext, PartDefinition } from "../kernel/module.ts";
 import { newId } from "../kernel/ids.ts";
 import type { Leadership } from "../kernel/supergraph-store/types.ts";
@@ -70,14 +71,9 @@ export function createGatewayPart(opts: { expectedSubgraphs: readonly string[] }
       const candidateId = newId();
       const campaign = async (): Promise<void> => {
         while (!stopped) {
-          try {
-            leadership = await store.campaign(AGGREGATOR_ELECTION, candidateId);
-          } catch (err) {
-            logger.warn({ err }, "aggregator election failed; retrying");
-            await Bun.sleep(1000);
-            continue;
-          }
-          if (stopped) return void (await leadership.resign().catch(() => {}));
+          // Retried every second while etcd fails; a leadership won after stop is resigned.
+          leadership = await campaignUntilElected(store, AGGREGATOR_ELECTION, candidateId, { stopped: () => stopped, logger });
+          if (leadership === undefined) return;
           aggregator = true;
           logger.info({ candidateId }, "elected aggregator");
           const lost = new Promise<void>((resolve) => leadership?.onLost(resolve));

@@ -1,3 +1,4 @@
+import { SUBGRAPH_UNAVAILABLE } from "../kernel/policy/index.ts";
 import { OperationTypeNode, type ExecutionResult } from "graphql";
 import type { ExecutionRequest, Executor } from "@graphql-tools/utils";
 import type { Bus, Headers } from "../kernel/bus/types.ts";
@@ -16,7 +17,7 @@ import { printRequestDocument } from "./print-request.ts";
  * behind. The subscription then completes; clients subscribe again (another instance or the
  * restarted one serves it). Same code as an unreachable subgraph in a query.
  */
-export const SUBSCRIPTION_ENDED_CODE = "SUBGRAPH_UNAVAILABLE";
+export const SUBSCRIPTION_ENDED_CODE = SUBGRAPH_UNAVAILABLE;
 
 /**
  * Code of the last result of every open subscription when this gateway shuts down; with

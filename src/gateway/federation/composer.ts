@@ -62,6 +62,8 @@ export class SupergraphComposer {
 
   /** Starts watching and composes once. */
   async start(): Promise<void> {
+    // Started again after a lost and regained leadership: it must react to changes again.
+    this.stopped = false;
     this.unwatch = this.opts.registry.watch(() => this.schedule());
     await this.refresh();
   }

@@ -15,7 +15,7 @@ import { createJetStreamEvents } from "../../src/kernel/events/jetstream.ts";
 import type { EventStream } from "../../src/kernel/events/types.ts";
 import { Kernel } from "../../src/kernel/kernel.ts";
 import { createLogger } from "../../src/kernel/logger.ts";
-import { busInvalidPayloads, eventsRedelivered } from "../../src/kernel/metrics.ts";
+import { busInvalidPayloads, eventsRedelivered, metricsRegistry } from "../../src/kernel/metrics.ts";
 import type { ModuleContext } from "../../src/kernel/module.ts";
 import { createMemoryRegistry } from "../../src/kernel/registry/memory.ts";
 import { testConfig } from "../helpers/modules.ts";
@@ -222,6 +222,10 @@ function boundaryChecks(name: string, open: () => Promise<Transport>): void {
       });
       expect(requests.length).toBe(handled);
       expect(await invalidCount(echo.subject, "request")).toBe(before + 2 * bodies.length + 1);
+      // As Prometheus scrapes it.
+      expect(await metricsRegistry.metrics()).toContain(
+        `switchyard_bus_invalid_payloads_total{subject="${echo.subject}",kind="request"} ${before + 2 * bodies.length + 1}`,
+      );
     });
 
     test("a reply that does not match the contract is refused on the caller's side with BAD_REPLY, counted", async () => {

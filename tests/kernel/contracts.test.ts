@@ -12,6 +12,7 @@ import { defineCommand, defineContract, defineEvent, outboxEntry, subjectsOf } f
 import { defineModule, type ModuleSpec } from "../../src/kernel/contract/module.ts";
 import { AppError } from "../../src/kernel/errors.ts";
 import { createJetStreamEvents } from "../../src/kernel/events/jetstream.ts";
+import { liveEvents } from "../../src/kernel/events/live.ts";
 import type { EventStream } from "../../src/kernel/events/types.ts";
 import { Kernel } from "../../src/kernel/kernel.ts";
 import { createLogger } from "../../src/kernel/logger.ts";
@@ -114,6 +115,25 @@ describe("definitions", () => {
 
   test("outboxEntry pairs an event with its definition's subject", () => {
     expect(outboxEntry(added, { eventId: "e1", sum: 3 })).toEqual({ subject: "calc.added", event: { eventId: "e1", sum: 3 } });
+  });
+});
+
+describe("live events of a definition", () => {
+  test("a subscriber gets the schema's copy of well-formed events; malformed ones are skipped, reported and counted", async () => {
+    const bus = createMemoryBus();
+    const t = token();
+    const ticked = defineEvent(`live${t}.ticked`, z.object({ eventId: z.string(), n: z.int() }));
+    const malformed: string[] = [];
+    const it = liveEvents(bus, ticked, { onMalformed: (m) => void malformed.push(m.string()) });
+    const before = await invalidCount(ticked.subject, "event");
+    bus.publish(ticked.subject, encodeJson({ eventId: "a", n: "one" }));
+    bus.publish(ticked.subject, encodeJson({ eventId: "b", n: 2, extra: true }));
+    const first = await it.next();
+    expect(first.value).toEqual({ eventId: "b", n: 2 });
+    expect(malformed).toEqual(['{"eventId":"a","n":"one"}']);
+    expect(await invalidCount(ticked.subject, "event")).toBe(before + 1);
+    await it.return?.();
+    await bus.close();
   });
 });
 

@@ -239,8 +239,8 @@ export class Kernel {
     try {
       instance = await def.start(ctx);
     } catch (err) {
-      // The module closes its own resources on a failed start; its relays are the kernel's.
-      await Promise.all(relays.map((relay) => relay.stop()));
+      // The module closes its own resources on a failed start; its relays and subscriptions are the kernel's.
+      await Promise.all([...relays.map((relay) => relay.stop()), messaging.close()]);
       throw err;
     }
     const subscriptions = [...messaging.subscriptions, ...(await Promise.all(messaging.pendingConsumers))];

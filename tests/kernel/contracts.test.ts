@@ -3,7 +3,7 @@ import { rmSync } from "node:fs";
 import { z } from "zod";
 import { startNats, type NatsServer } from "../../scripts/devservers/nats.ts";
 import { encodeJson } from "../../src/kernel/bus/codec.ts";
-import { InvalidSubjectError } from "../../src/kernel/bus/errors.ts";
+import { InvalidSubjectError, NoRespondersError } from "../../src/kernel/bus/errors.ts";
 import { createMemoryBus } from "../../src/kernel/bus/memory.ts";
 import { createNatsBus } from "../../src/kernel/bus/nats.ts";
 import { requestJson } from "../../src/kernel/bus/rpc.ts";
@@ -379,6 +379,30 @@ describe("start-time check of what a module serves and consumes", () => {
       },
     });
     expect(msg).toBe("module chk declares commands it does not serve: chk.other; declares events it does not consume: chk.evt");
+  });
+
+  test("a failed start leaves no responder behind", async () => {
+    const bus = createMemoryBus();
+    const kernel = new Kernel({ bus, registry: createMemoryRegistry(), config: testConfig(), logger: createLogger({ level: "silent" }) });
+    kernel.addModule(
+      defineModule({
+        name: "chk",
+        version: "1.0.0",
+        dependsOn: [],
+        typeDefs: SDL("chk"),
+        contract: defineContract({ commands: { cmd }, events: {} }),
+        async start(ctx) {
+          ctx.serve(cmd, () => ({}));
+          ctx.serve(other, () => ({}));
+          return resolvers;
+        },
+      }),
+    );
+    await expect(kernel.start()).rejects.toThrow("module chk serves chk.other");
+    await expect(requestJson(bus, cmd.subject, {})).rejects.toBeInstanceOf(NoRespondersError);
+    await kernel.stop();
+    await bus.close();
+    rmSync(kernel.config.dataDir, { recursive: true, force: true });
   });
 
   test("serving a command twice fails the start", async () => {

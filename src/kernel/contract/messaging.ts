@@ -175,6 +175,16 @@ export class ModuleMessaging implements Messaging {
   };
 
   /**
+   * Ends what `serve` and `on` started (for a module whose start failed: nothing else will
+   * drain them). Never rejects.
+   */
+  async close(): Promise<void> {
+    const consumers = this.pendingConsumers.map((p) => p.then((s) => s.unsubscribe()).catch(() => undefined));
+    for (const s of this.subscriptions) s.unsubscribe();
+    await Promise.all(consumers);
+  }
+
+  /**
    * Checks, at the end of the module's start, that it serves every command and consumes every
    * event it declares (serving or consuming an undeclared one already threw).
    * @throws Error naming what is declared but missing.

@@ -57,45 +57,65 @@ export const ${UPPER}_SDL = /* GraphQL */ \`
   }
 \`;
 `,
-    "contract/subjects.ts": `/** Bus subjects the ${name} module serves (request/reply, queue group \`${name}\`). */
-export const ${Pascal}Subjects = {
-  /** Reads an item. Request {@link Get${Item}Request} → {@link ${Item}Reply}; error \`NOT_FOUND\`. */
-  getItem: "${name}.item.get",
-} as const;
+    "contract/subjects.ts": `import { z } from "zod";
+import { defineCommand, subjectsOf } from "${k}";
 
-export interface Get${Item}Request {
-  id: string;
-}
+const get${Item}Request = z.object({ id: z.string() });
+export type Get${Item}Request = z.infer<typeof get${Item}Request>;
 
 /** An item as other modules see it. */
-export interface ${Item}Reply {
-  id: string;
-  name: string;
-  createdBy: string;
+const ${name}ItemReply = z.object({
+  id: z.string(),
+  name: z.string(),
+  createdBy: z.string(),
   /** ISO-8601 UTC. */
-  createdAt: string;
-}
-`,
-    "contract/events.ts": `/** Events the ${name} module publishes (through its transactional outbox). */
-export const ${Pascal}Events = {
-  /** An item was created. Payload {@link ${Item}CreatedEvent}. */
-  itemCreated: "${name}.item_created",
-} as const;
+  createdAt: z.string(),
+});
+export type ${Item}Reply = z.infer<typeof ${name}ItemReply>;
 
-export interface ${Item}CreatedEvent {
-  /** Event id (KSUID) for consumer deduplication. */
-  eventId: string;
-  id: string;
-  name: string;
-  createdBy: string;
-  /** ISO-8601 UTC, when the item was committed. */
-  at: string;
-}
+/** Commands the ${name} module serves (request/reply, queue group \`${name}\`); the kernel checks bodies against the schemas. */
+export const ${Pascal}Commands = {
+  /** Reads an item; error \`NOT_FOUND\`. */
+  getItem: defineCommand("${name}.item.get", { request: get${Item}Request, reply: ${name}ItemReply }),
+};
+
+/** Subjects of {@link ${Pascal}Commands}, by the same names. */
+export const ${Pascal}Subjects = subjectsOf(${Pascal}Commands);
 `,
-    "contract/index.ts": `/** The ${name} module's public contract: the only ${name} files other modules may import. */
+    "contract/events.ts": `import { z } from "zod";
+import { defineEvent, subjectsOf } from "${k}";
+
+const ${name}ItemCreatedEvent = z.object({
+  /** Event id (KSUID) for consumer deduplication. */
+  eventId: z.string(),
+  id: z.string(),
+  name: z.string(),
+  createdBy: z.string(),
+  /** ISO-8601 UTC, when the item was committed. */
+  at: z.string(),
+});
+export type ${Item}CreatedEvent = z.infer<typeof ${name}ItemCreatedEvent>;
+
+/** Events the ${name} module publishes (through its transactional outbox); consumers get them checked against the schemas. */
+export const ${Pascal}EventTypes = {
+  /** An item was created. */
+  itemCreated: defineEvent("${name}.item_created", ${name}ItemCreatedEvent),
+};
+
+/** Subjects of {@link ${Pascal}EventTypes}, by the same names. */
+export const ${Pascal}Events = subjectsOf(${Pascal}EventTypes);
+`,
+    "contract/index.ts": `import { defineContract } from "${k}";
+import { ${Pascal}EventTypes } from "./events.ts";
+import { ${Pascal}Commands } from "./subjects.ts";
+
+/** The ${name} module's public contract: the only ${name} files other modules may import. */
 export * from "./subjects.ts";
 export * from "./events.ts";
 export { ${UPPER}_SDL } from "./schema.ts";
+
+/** The ${name} module's commands and events (what it serves and publishes is derived from them). */
+export const ${Pascal}Contract = defineContract({ commands: ${Pascal}Commands, events: ${Pascal}EventTypes });
 `,
     "storage/types.ts": `import type { OutboxSource } from "${k}";
 
@@ -312,8 +332,8 @@ export function createResolvers(store: ${Pascal}Store): Resolvers {
   };
 }
 `,
-    "module.ts": `import { notFound, type ModuleContext, type ModuleDefinition } from "../../kernel/index.ts";
-import { ${UPPER}_SDL, ${Pascal}Events, ${Pascal}Subjects, type Get${Item}Request, type ${Item}Reply } from "./contract/index.ts";
+    "module.ts": `import { defineModule, notFound, type ModuleContext, type ModuleDefinition } from "../../kernel/index.ts";
+import { ${UPPER}_SDL, ${Pascal}Commands, ${Pascal}Contract } from "./contract/index.ts";
 import { createResolvers } from "./resolvers.ts";
 import { openPostgres${Pascal}Store } from "./storage/postgres.ts";
 import { openSqlite${Pascal}Store } from "./storage/sqlite.ts";
@@ -330,18 +350,18 @@ export async function open${Pascal}Store(ctx: ModuleContext): Promise<${Pascal}S
 }
 
 /** The ${name} module: its subgraph, \`${name}.item.get\` (queue group \`${name}\`) and \`${name}.item_created\` through its outbox. */
-export const ${name}Module: ModuleDefinition = {
+export const ${name}Module: ModuleDefinition = defineModule({
   name: "${name}",
   version: "0.1.0",
   dependsOn: [],
   typeDefs: ${UPPER}_SDL,
-  subjects: [${Pascal}Subjects.getItem],
-  publishes: [${Pascal}Events.itemCreated],
+  // Subjects served and events published come from the contract; list consumed events here.
+  contract: ${Pascal}Contract,
   consumes: [],
   async start(ctx) {
     const store = await open${Pascal}Store(ctx);
     try {
-      ctx.serve<Get${Item}Request, ${Item}Reply>(${Pascal}Subjects.getItem, async (req) => {
+      ctx.serve(${Pascal}Commands.getItem, async (req) => {
         const item = await store.byId(req.id);
         if (!item) throw notFound("${name} item", req.id);
         return item;
@@ -353,7 +373,7 @@ export const ${name}Module: ModuleDefinition = {
       throw err;
     }
   },
-};
+});
 `,
     "index.ts": `import type { Kernel } from "../../kernel/index.ts";
 import { ${name}Module } from "./module.ts";

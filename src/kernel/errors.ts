@@ -21,6 +21,13 @@ export const ErrorCode = {
   TOKEN_REUSED: "TOKEN_REUSED",
   /** The account was disabled by an admin: login and refresh are refused. */
   ACCOUNT_DISABLED: "ACCOUNT_DISABLED",
+  /**
+   * A bus request did not match its command's schema (details `{ subject, issues }`): the
+   * caller is out of step with the contract. Answered by the responder's kernel; the handler never ran.
+   */
+  BAD_REQUEST: "BAD_REQUEST",
+  /** A bus reply did not match its command's schema (details `{ subject, issues }`); raised by the caller's kernel. */
+  BAD_REPLY: "BAD_REPLY",
   SERVICE_UNAVAILABLE: "SERVICE_UNAVAILABLE",
   INTERNAL: "INTERNAL_SERVER_ERROR",
 } as const;

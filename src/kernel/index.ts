@@ -28,6 +28,22 @@ export type { Logger } from "./logger.ts";
 export type { Config } from "./config.ts";
 export type { Kernel } from "./kernel.ts";
 export {
+  defineCommand,
+  defineEvent,
+  defineContract,
+  subjectsOf,
+  outboxEntry,
+  type CommandDefinition,
+  type EventDefinition,
+  type EventBase,
+  type Contract,
+  type OutboxEntry,
+  type RequestOf,
+  type ReplyOf,
+  type EventOf,
+} from "./contract/define.ts";
+export { defineModule, type ModuleSpec, type DefinedModule } from "./contract/module.ts";
+export {
   subgraphSubject,
   type ModuleDefinition,
   type ModuleContext,

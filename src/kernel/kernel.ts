@@ -2,18 +2,15 @@ import { createHash } from "node:crypto";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import type { GraphQLResolverMap } from "@apollo/subgraph/dist/schema-helper";
-import { requestJson, serveJson } from "./bus/rpc.ts";
+import { ModuleMessaging } from "./contract/messaging.ts";
 import { AppError } from "./errors.ts";
-import { encodeJson } from "./bus/codec.ts";
-import type { Bus, Headers, Subscription } from "./bus/types.ts";
+import type { Bus, Subscription } from "./bus/types.ts";
 import type { Config } from "./config.ts";
-import { REQUEST_ID_HEADER } from "./identity.ts";
 import { newId } from "./ids.ts";
 import type { Logger } from "./logger.ts";
 import {
   subgraphSubject,
   type DatabaseConfig,
-  type HandlerMeta,
   type ModuleContext,
   type ModuleDefinition,
   type ModuleInstance,
@@ -30,10 +27,7 @@ import { OutboxRelay } from "./outbox/relay.ts";
 import { instrumentBus } from "./bus/instrumented.ts";
 import type { NatsConnection } from "nats";
 import { createCallPolicy, type CallPolicy } from "./policy/index.ts";
-import { eventsConsumed, eventsRedelivered } from "./metrics.ts";
 import { instrumentEvents } from "./events/instrumented.ts";
-import { runWithRequestId } from "./request-context.ts";
-import { SpanKind, extractTraceContext, injectTraceHeaders, withSpan } from "./tracing.ts";
 import { BusIdentity, resolveBusSigningKey } from "./bus-identity.ts";
 
 export interface KernelOptions {
@@ -204,16 +198,16 @@ export class Kernel {
 
   private async startModule(def: ModuleDefinition): Promise<void> {
     const log = this.logger.child({ module: def.name });
-    const subscriptions: Subscription[] = [];
     const queue = def.name;
-    const metaFor = (subject: string, headers: Headers, deliveryCount?: number): HandlerMeta => ({
-      subject,
-      headers,
-      logger: log.child({ request_id: headers[REQUEST_ID_HEADER] }),
-      ...(deliveryCount !== undefined ? { deliveryCount } : {}),
-    });
     const database = this.databaseFor(def.name);
-    const pendingConsumers: Promise<Subscription>[] = [];
+    const messaging = new ModuleMessaging({
+      def,
+      bus: this.bus,
+      events: this.events,
+      logger: log,
+      onHandled: (subject) => this.handled.set(subject, (this.handled.get(subject) ?? 0) + 1),
+      callPolicy: (subject) => this.callPolicy(subject),
+    });
     const relays: OutboxRelay[] = [];
     const ctx: ModuleContext = {
       name: def.name,
@@ -222,80 +216,10 @@ export class Kernel {
       logger: log,
       database,
       databasePath: database.kind === "sqlite" ? database.path : join(this.config.dataDir, `${def.name}.sqlite`),
-      serve: (subject, handler) => {
-        subscriptions.push(
-          serveJson(
-            this.bus,
-            subject,
-            (req, m) => (
-              this.handled.set(subject, (this.handled.get(subject) ?? 0) + 1), handler(req as never, metaFor(m.subject, m.headers))
-            ),
-            {
-              queue,
-              onUnexpected: (err, m) => log.error({ err, subject: m.subject, request_id: m.headers[REQUEST_ID_HEADER] }, "handler failed"),
-            },
-          ),
-        );
-      },
-      on: (subject, handler) => {
-        // Durable consumer shared by every instance of this module; a handler that throws
-        // gets the event again later (at-least-once), so handlers deduplicate by eventId.
-        pendingConsumers.push(
-          this.events.consume(
-            subject,
-            async (msg) => {
-              const meta = metaFor(msg.subject, msg.headers, msg.deliveryCount);
-              const labels = { subject, consumer: def.name };
-              if (msg.deliveryCount > 1) eventsRedelivered.inc(labels);
-              const handle = () =>
-                withSpan(
-                  `event.handle ${subject}`,
-                  {
-                    kind: SpanKind.CONSUMER,
-                    parent: extractTraceContext(msg.headers),
-                    attributes: { "messaging.message.id": msg.eventId, "switchyard.delivery_count": msg.deliveryCount },
-                  },
-                  async () => {
-                    try {
-                      await handler(msg.json(), meta);
-                      eventsConsumed.inc({ ...labels, outcome: "ok" });
-                    } catch (err) {
-                      eventsConsumed.inc({ ...labels, outcome: "error" });
-                      meta.logger.error(
-                        { err, subject: msg.subject, deliveryCount: msg.deliveryCount },
-                        "event handler failed; will be redelivered",
-                      );
-                      throw err;
-                    }
-                  },
-                );
-              const requestId = msg.headers[REQUEST_ID_HEADER];
-              await (requestId ? runWithRequestId(requestId, handle) : handle());
-            },
-            { durable: def.name },
-          ),
-        );
-      },
-      emit: (subject, event, headers) => {
-        const eventId = typeof (event as { eventId?: unknown }).eventId === "string" ? (event as { eventId: string }).eventId : newId();
-        // The trace context travels with the event, so its consumers join the publisher's trace.
-        const withTrace = injectTraceHeaders({ ...headers });
-        return this.events.publish(subject, encodeJson(event), { eventId, headers: withTrace });
-      },
-      call: <Res>(subject: string, body: unknown, opts?: { headers?: Headers; timeoutMs?: number; idempotent?: boolean }): Promise<Res> => {
-        const headers = opts?.headers;
-        // The call policy (policy/call-policy.ts): the subject's breaker fails fast while the
-        // target is unreachable; only calls the caller marks idempotent are retried; an error
-        // reply (AppError) proves the target is up.
-        return this.callPolicy(subject).execute(
-          ({ timeoutMs }) =>
-            requestJson<Res>(this.bus, subject, body, {
-              ...(headers ? { headers } : {}),
-              ...(timeoutMs !== undefined ? { timeoutMs } : {}),
-            }),
-          { ...(opts?.idempotent ? { idempotent: true } : {}), ...(opts?.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}) },
-        );
-      },
+      serve: messaging.serve,
+      on: messaging.on,
+      emit: messaging.emit,
+      call: messaging.call,
       migrateOnly: this.migrateOnly,
       relayOutbox: (source) => {
         if (this.migrateOnly) return;
@@ -315,13 +239,15 @@ export class Kernel {
     try {
       instance = await def.start(ctx);
     } catch (err) {
-      // The module closes its own resources on a failed start; its relays are the kernel's.
-      await Promise.all(relays.map((relay) => relay.stop()));
+      // The module closes its own resources on a failed start; its relays and subscriptions are the kernel's.
+      await Promise.all([...relays.map((relay) => relay.stop()), messaging.close()]);
       throw err;
     }
-    subscriptions.push(...(await Promise.all(pendingConsumers)));
+    const subscriptions = [...messaging.subscriptions, ...(await Promise.all(messaging.pendingConsumers))];
     const running: Running = { def, instance, subscriptions, registration: undefined, relays };
     this.running.push(running);
+    // After `running` holds them, so a failed check stops the module and drains what it started.
+    messaging.checkDeclared();
 
     const typeDefsHash = sdlHash(def.typeDefs);
     // buildSubgraphSchema's result, from the completion embedded at build time when there is one.

@@ -101,6 +101,19 @@ export const eventsRedelivered = new Counter({
 });
 
 /**
+ * Bus payloads refused by their contract's schema (`contract/validate.ts`), by subject and kind:
+ * `request` (answered `BAD_REQUEST`, the handler never ran), `reply` (the caller got
+ * `BAD_REPLY`), `event` (acknowledged without reaching the handler). Anything above zero is
+ * a caller or publisher out of step with the contract (a version skew or a bug).
+ */
+export const busInvalidPayloads = new Counter({
+  name: "switchyard_bus_invalid_payloads_total",
+  help: "Bus payloads refused by their contract schema, by subject and kind (request, reply, event).",
+  labelNames: ["subject", "kind"] as const,
+  registers: [metricsRegistry],
+});
+
+/**
  * Subgraph requests refused because their `sy-identity` was not validly signed (`../bus-identity.ts`),
  * by module and reason (malformed, bad-signature, expired, request-id-mismatch). Anything above
  * zero means a client forging identities on the bus, or processes with different BUS_SIGNING_KEYs.

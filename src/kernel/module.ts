@@ -1,5 +1,6 @@
 import type { GraphQLFieldResolver, GraphQLScalarType } from "graphql";
 import type { Bus, Headers } from "./bus/types.ts";
+import type { CommandDefinition, EventBase, EventDefinition } from "./contract/define.ts";
 import type { Config } from "./config.ts";
 import type { Identity } from "./identity.ts";
 import type { Logger } from "./logger.ts";
@@ -60,31 +61,45 @@ export interface ModuleContext {
    */
   readonly migrateOnly: boolean;
   /**
-   * Serves a request/reply subject with a JSON handler in queue group `<module>`.
-   * Throw `AppError` for expected failures: the caller receives the same code.
+   * Serves a command of this module's contract with a JSON handler in queue group `<module>`.
+   * The kernel parses each request against `command.request` first: a malformed one is
+   * answered `BAD_REQUEST` (counted in `switchyard_bus_invalid_payloads_total`) and never
+   * reaches the handler. Throw `AppError` for expected failures: the caller receives the same code.
+   * @throws Error when `command` is not in the module's contract (the start fails).
    */
-  serve<Req, Res>(subject: string, handler: (req: Req, meta: HandlerMeta) => Res | Promise<Res>): void;
+  serve<Req, Res>(command: CommandDefinition<Req, Res>, handler: (req: Req, meta: HandlerMeta) => Res | Promise<Res>): void;
   /**
-   * Consumes an event subject with a durable consumer named after the module (one instance
-   * handles each event). At-least-once: a handler that throws gets the event again, so it
-   * must be idempotent (deduplicate by `eventId`). Call during `start`.
+   * Consumes an event the module declares in `consumes` with a durable consumer named after
+   * the module (one instance handles each event). At-least-once: a handler that throws gets the
+   * event again, so it must be idempotent (deduplicate by `eventId`). The kernel parses each
+   * event against `event.schema` first: a malformed one is counted, logged and acknowledged
+   * without reaching the handler (it would fail the same way on every redelivery). Call during `start`.
+   * @throws Error when `event` is not in the module's `consumes` (the start fails).
    */
-  on<E>(subject: string, handler: (event: E, meta: HandlerMeta) => void | Promise<void>): void;
+  on<E extends EventBase>(event: EventDefinition<E>, handler: (event: E, meta: HandlerMeta) => void | Promise<void>): void;
   /**
-   * Publishes an event (JSON) durably: resolves once stored (JetStream) or handed to the
-   * memory bus. Its `eventId` field (if any) is the deduplication id. `headers` usually
-   * forwards the request id. Rejects with a BusError when it could not be stored.
+   * Publishes an event of this module's contract (JSON) durably: resolves once stored
+   * (JetStream) or handed to the memory bus. Its `eventId` is the deduplication id. `headers`
+   * usually forwards the request id. Not parsed here (typed by the definition; consumers parse).
+   * Rejects with a BusError when it could not be stored, with an Error when `event` is not in
+   * the module's contract.
    */
-  emit<E>(subject: string, event: E, headers?: Headers): Promise<void>;
+  emit<E extends EventBase>(event: EventDefinition<E>, payload: E, headers?: Headers): Promise<void>;
   /**
-   * Calls another module's subject (JSON request/reply), through the subject's circuit breaker
-   * (`subject:<subject>` at `/admin/health`). `idempotent: true` retries transport failures
+   * Calls another module's command (JSON request/reply), through the subject's circuit breaker
+   * (`subject:<subject>` at `/admin/health`); the reply is parsed against `command.reply`.
+   * `idempotent: true` retries transport failures
    * (timeout, no responders) with exponential backoff and jitter: set it only for lookups and
    * for commands whose body carries an idempotency key, never for other commands.
-   * @throws AppError with the responder's code; BusTimeoutError/NoRespondersError from the bus;
-   *   CircuitOpenError (a BusError) while the subject's breaker is open.
+   * @throws AppError with the responder's code (`BAD_REQUEST` when it refused the body's shape),
+   *   or `BAD_REPLY` for a reply that does not match the contract; BusTimeoutError/NoRespondersError
+   *   from the bus; CircuitOpenError (a BusError) while the subject's breaker is open.
    */
-  call<Res>(subject: string, body: unknown, opts?: { headers?: Headers; timeoutMs?: number; idempotent?: boolean }): Promise<Res>;
+  call<Req, Res>(
+    command: CommandDefinition<Req, Res>,
+    body: Req,
+    opts?: { headers?: Headers; timeoutMs?: number; idempotent?: boolean },
+  ): Promise<Res>;
   /**
    * Starts the kernel's relay on this module's transactional outbox (`src/kernel/outbox`): the
    * events the module's store wrote in its transactions are published through the event
@@ -127,11 +142,17 @@ export interface ModuleDefinition {
   /**
    * Request/reply subjects served (besides `graphql.<name>`), for the registry and the NATS
    * permissions (only this module may serve them; only modules depending on it may request them).
+   * Derived from the module's contract by `defineModule`; the kernel fails the start when the
+   * module does not serve exactly these.
    */
   subjects: readonly string[];
-  /** Event subjects published (only this module's NATS user may publish them). */
+  /** Event subjects published (only this module's NATS user may publish them); derived from the contract. */
   publishes: readonly string[];
-  /** Event subjects consumed (its NATS user may pull and ack only its own durable consumers of them). */
+  /**
+   * Event subjects consumed (its NATS user may pull and ack only its own durable consumers of
+   * them); derived from `defineModule`'s `consumes`. The kernel fails the start when the module
+   * does not consume exactly these.
+   */
   consumes: readonly string[];
   start(ctx: ModuleContext): Promise<ModuleInstance>;
 }

@@ -18,6 +18,9 @@ import { createGatewayPart } from "../../src/gateway/index.ts";
 import { TEST_JWT_SECRET, testConfig } from "../helpers/modules.ts";
 import { adminGet, adminJson } from "../helpers/admin.ts";
 import { rmSync } from "node:fs";
+import { z } from "zod";
+import { defineCommand, defineContract, defineEvent } from "../../src/kernel/contract/define.ts";
+import { defineModule } from "../../src/kernel/contract/module.ts";
 
 const exporter = new InMemorySpanExporter();
 let tracing: TracingHandle;
@@ -242,22 +245,24 @@ describe("events and module calls in one process", () => {
     initTracing({ serviceName: "switchyard-test", exporter: events });
     const config = testConfig();
     k = new Kernel({ bus: createMemoryBus(), registry: createMemoryRegistry(), config, logger: createLogger({ level: "silent" }) });
-    k.addModule({
-      name: "pinger",
-      version: "1.0.0",
-      dependsOn: [],
-      typeDefs: SDL("ping"),
-      subjects: ["pinger.ping"],
-      publishes: ["pinger.pinged"],
-      consumes: [],
-      async start(ctx) {
-        ctx.serve<{ n: number }, { ok: true }>("pinger.ping", async (req, meta) => {
-          await ctx.emit("pinger.pinged", { eventId: `ping-${req.n}`, n: req.n }, meta.headers);
-          return { ok: true };
-        });
-        return { resolvers: { Query: { ping: () => "pong" } } };
-      },
-    });
+    const ping = defineCommand("pinger.ping", { request: z.object({ n: z.number() }), reply: z.object({ ok: z.literal(true) }) });
+    const pinged = defineEvent("pinger.pinged", z.object({ eventId: z.string(), n: z.number() }));
+    k.addModule(
+      defineModule({
+        name: "pinger",
+        version: "1.0.0",
+        dependsOn: [],
+        typeDefs: SDL("ping"),
+        contract: defineContract({ commands: { ping }, events: { pinged } }),
+        async start(ctx) {
+          ctx.serve(ping, async (req, meta) => {
+            await ctx.emit(pinged, { eventId: `ping-${req.n}`, n: req.n }, meta.headers);
+            return { ok: true } as const;
+          });
+          return { resolvers: { Query: { ping: () => "pong" } } };
+        },
+      }),
+    );
     k.addModule({
       name: "ponger",
       version: "1.0.0",
@@ -267,7 +272,7 @@ describe("events and module calls in one process", () => {
       publishes: [],
       consumes: ["pinger.pinged"],
       async start(ctx) {
-        ctx.on<{ n: number }>("pinger.pinged", async (_e, meta) => {
+        ctx.on(pinged, async (_e, meta) => {
           if (failOnce) {
             failOnce = false;
             throw new Error("first delivery fails on purpose");

@@ -10,6 +10,8 @@ import { createMemoryRegistry } from "../../src/kernel/registry/memory.ts";
 import { createLogger } from "../../src/kernel/logger.ts";
 import { metricsRegistry, subjectLabel } from "../../src/kernel/metrics.ts";
 import type { ModuleContext } from "../../src/kernel/module.ts";
+import { defineCommand } from "../../src/kernel/contract/define.ts";
+import { z } from "zod";
 import { testConfig } from "../helpers/modules.ts";
 
 function sample(text: string, name: string, labels: Record<string, string>): number {
@@ -97,6 +99,9 @@ describe("circuit breaker", () => {
   });
 });
 
+/** A command on `subject` with an empty request and any reply (what these tests send is not the point). */
+const anyCommand = (subject: string) => defineCommand(subject, { request: z.object({}), reply: z.unknown() });
+
 describe("module calls: retries only when idempotent", () => {
   let kernel: Kernel;
   let ctx: ModuleContext | undefined;
@@ -126,7 +131,7 @@ describe("module calls: retries only when idempotent", () => {
 
   const attempts = async (subject: string, idempotent: boolean): Promise<number> => {
     const before = await metricsRegistry.metrics();
-    const err = await ctx?.call(subject, {}, { idempotent }).catch((e: unknown) => e);
+    const err = await ctx?.call(anyCommand(subject), {}, { idempotent }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(NoRespondersError);
     const after = await metricsRegistry.metrics();
     const n = (t: string) => sample(t, "switchyard_bus_request_duration_seconds_count", { subject, outcome: "no_responders" });
@@ -144,7 +149,7 @@ describe("module calls: retries only when idempotent", () => {
       calls++;
       m.respond(new TextEncoder().encode(JSON.stringify({ message: "no such thing" })), { headers: { "sy-error": "NOT_FOUND" } });
     });
-    await expect(ctx?.call("errs.lookup", {}, { idempotent: true })).rejects.toMatchObject({ code: "NOT_FOUND" });
+    await expect(ctx?.call(anyCommand("errs.lookup"), {}, { idempotent: true })).rejects.toMatchObject({ code: "NOT_FOUND" });
     expect(calls).toBe(1);
     sub.unsubscribe();
   });

@@ -266,7 +266,7 @@ for (const db of DATABASES)
       }
     });
 
-    test("session check: a missing account is refused, a token minted without a stored session is judged by its account, bad requests are BAD_USER_INPUT", async () => {
+    test("session check: a missing account is refused, a token minted without a stored session is judged by its account, malformed requests are BAD_REQUEST", async () => {
       const r = await register();
       expect(await check("no-such-account")).toEqual({ active: false, reason: "account_missing" });
       expect(await check("no-such-account", "no-such-session")).toEqual({ active: false, reason: "account_missing" });
@@ -275,6 +275,6 @@ for (const db of DATABASES)
       // A session of another account does not vouch for this one.
       const other = await register();
       expect(await check(r.account.id, (await identityOf(other.token)).sessionId)).toEqual({ active: false, reason: "session_revoked" });
-      await expect(h.call(AccountSubjects.sessionCheck, { accountId: 42 })).rejects.toMatchObject({ code: "BAD_USER_INPUT" });
+      await expect(h.call(AccountSubjects.sessionCheck, { accountId: 42 })).rejects.toMatchObject({ code: "BAD_REQUEST" });
     });
   });

@@ -167,27 +167,35 @@ for (const dbKind of DATABASES)
         expect(await stockOf(a.id)).toBe(a.stock);
       });
 
-      test("BAD_USER_INPUT for malformed requests; stock untouched", async () => {
+      test("BAD_REQUEST for requests not of the contract's shape, BAD_USER_INPUT for broken rules; stock untouched", async () => {
         const a = product("Monitor Arm");
         const item = { productId: a.id, quantity: 1 };
-        const bad: unknown[] = [
+        // Not the shape of the contract's schema: refused by the kernel before the handler.
+        const malformed: unknown[] = [
           null,
           "reserve",
           { items: [item] },
-          { reservationId: "", items: [item] },
           { reservationId: newId() },
-          { reservationId: newId(), items: [] },
           { reservationId: newId(), items: "all" },
           { reservationId: newId(), items: [{ quantity: 1 }] },
-          { reservationId: newId(), items: [{ productId: a.id, quantity: 0 }] },
-          { reservationId: newId(), items: [{ productId: a.id, quantity: -2 }] },
           { reservationId: newId(), items: [{ productId: a.id, quantity: 1.5 }] },
           { reservationId: newId(), items: [{ productId: a.id, quantity: "1" }] },
           { reservationId: newId(), items: [{ productId: a.id }] },
+        ];
+        for (const body of malformed) {
+          const err = await failure(reserve(body));
+          expect({ body, code: err.code }).toEqual({ body, code: "BAD_REQUEST" });
+        }
+        // The right shape, against the catalog's rules.
+        const invalid: unknown[] = [
+          { reservationId: "", items: [item] },
+          { reservationId: newId(), items: [] },
+          { reservationId: newId(), items: [{ productId: a.id, quantity: 0 }] },
+          { reservationId: newId(), items: [{ productId: a.id, quantity: -2 }] },
           { reservationId: newId(), items: [item, { productId: a.id, quantity: 2 }] },
           { reservationId: newId(), items: Array.from({ length: 101 }, (_, i) => ({ productId: `p${i}`, quantity: 1 })) },
         ];
-        for (const body of bad) {
+        for (const body of invalid) {
           const err = await failure(reserve(body));
           expect({ body, code: err.code }).toEqual({ body, code: "BAD_USER_INPUT" });
         }
@@ -227,7 +235,8 @@ for (const dbKind of DATABASES)
         expect(await release(id)).toEqual({ released: false });
         expect(await stockOf(a.id)).toBe(a.stock);
         expect(await release(newId())).toEqual({ released: false });
-        expect((await failure(h.call(CatalogSubjects.releaseStock, {}))).code).toBe("BAD_USER_INPUT");
+        expect((await failure(h.call(CatalogSubjects.releaseStock, {}))).code).toBe("BAD_REQUEST");
+        expect((await failure(h.call(CatalogSubjects.releaseStock, { reservationId: "" }))).code).toBe("BAD_USER_INPUT");
       });
 
       test("a released reservation id cannot be reserved again (CONFLICT)", async () => {

@@ -5,7 +5,7 @@ import { execute, parse } from "graphql";
 import { AppError } from "../../src/kernel/errors.ts";
 import { createLogger } from "../../src/kernel/logger.ts";
 import type { SubgraphContext } from "../../src/kernel/module.ts";
-import { CATALOG_SDL } from "../../src/modules/catalog/contract/index.ts";
+import { CATALOG_SDL, CatalogCommands } from "../../src/modules/catalog/contract/index.ts";
 import { BatchLoader } from "../../src/modules/catalog/loader.ts";
 import { decodeCursor, encodeCursor, pageSize } from "../../src/modules/catalog/pagination.ts";
 import { CatalogAdmin } from "../../src/modules/catalog/admin.ts";
@@ -80,12 +80,11 @@ describe("pagination", () => {
 });
 
 describe("reserve validation", () => {
-  test("accepts a clean request and drops unknown fields", () => {
-    expect(parseReserveRequest({ reservationId: "r", items: [{ productId: "p", quantity: 2, extra: 1 }], more: true })).toEqual({
-      reservationId: "r",
-      items: [{ productId: "p", quantity: 2 }],
-    });
-    expect(parseReleaseRequest({ reservationId: "r" })).toEqual({ reservationId: "r" });
+  test("accepts a clean request; the contract's schema drops unknown fields", () => {
+    const body = { reservationId: "r", items: [{ productId: "p", quantity: 2, extra: 1 }], more: true };
+    const parsed = CatalogCommands.reserveStock.request.parse(body);
+    expect(parseReserveRequest(parsed)).toEqual({ reservationId: "r", items: [{ productId: "p", quantity: 2 }] });
+    expect(parseReleaseRequest(CatalogCommands.releaseStock.request.parse({ reservationId: "r" }))).toEqual({ reservationId: "r" });
   });
 
   test("names the duplicate product", () => {
@@ -102,8 +101,10 @@ describe("reserve validation", () => {
       expect(err).toBeInstanceOf(AppError);
       expect((err as AppError).details).toEqual({ productId: "p" });
     }
-    expect(codeOf(() => parseReleaseRequest(null))).toBe("BAD_USER_INPUT");
-    expect(codeOf(() => parseReleaseRequest({ reservationId: 7 }))).toBe("BAD_USER_INPUT");
+    // The shape is the contract's (BAD_REQUEST at the bus boundary); the rules are the catalog's.
+    expect(CatalogCommands.releaseStock.request.safeParse(null).success).toBe(false);
+    expect(CatalogCommands.releaseStock.request.safeParse({ reservationId: 7 }).success).toBe(false);
+    expect(codeOf(() => parseReleaseRequest({ reservationId: "" }))).toBe("BAD_USER_INPUT");
   });
 });
 

@@ -1,5 +1,7 @@
 import { Channel } from "../bus/channel.ts";
 import type { Bus, Msg } from "../bus/types.ts";
+import type { EventBase, EventDefinition } from "../contract/define.ts";
+import { parseEvent } from "../contract/validate.ts";
 import { EVENT_ID_HEADER } from "./types.ts";
 
 export interface LiveEventsOptions<E> {
@@ -7,7 +9,10 @@ export interface LiveEventsOptions<E> {
   filter?: (event: E) => boolean;
   /** Events buffered for a slow consumer before the iterator fails (default 1000). */
   maxBuffered?: number;
-  /** Receives payloads that are not valid JSON (they are skipped). */
+  /**
+   * Receives payloads that are not valid JSON or, for an event definition, do not match its
+   * schema (they are skipped; the latter are also counted in `switchyard_bus_invalid_payloads_total`).
+   */
   onMalformed?: (msg: Msg, err: unknown) => void;
 }
 
@@ -25,7 +30,16 @@ const SEEN_IDS = 256;
  * never missed. The iterator throws `ChannelOverflowError` when its consumer falls more than
  * `maxBuffered` events behind.
  */
-export function liveEvents<E>(bus: Bus, subject: string, opts: LiveEventsOptions<E> = {}): AsyncIterableIterator<E> {
+export function liveEvents<E extends EventBase>(bus: Bus, event: EventDefinition<E>, opts?: LiveEventsOptions<E>): AsyncIterableIterator<E>;
+/** The same on a raw subject, for code outside modules: `E` is the caller's claim, payloads are not checked. */
+export function liveEvents<E>(bus: Bus, subject: string, opts?: LiveEventsOptions<E>): AsyncIterableIterator<E>;
+export function liveEvents<E>(
+  bus: Bus,
+  source: string | EventDefinition<E & EventBase>,
+  opts: LiveEventsOptions<E> = {},
+): AsyncIterableIterator<E> {
+  const subject = typeof source === "string" ? source : source.subject;
+  const def = typeof source === "string" ? undefined : source;
   const seen = new Set<string>();
   const channel: Channel<E> = new Channel<E>({
     ...(opts.maxBuffered !== undefined ? { maxBuffered: opts.maxBuffered } : {}),
@@ -38,6 +52,15 @@ export function liveEvents<E>(bus: Bus, subject: string, opts: LiveEventsOptions
     } catch (err) {
       opts.onMalformed?.(msg, err);
       return;
+    }
+    if (def) {
+      // Each subscriber parses its own copy: the schema's output is the subscriber's to keep.
+      const parsed = parseEvent(def, event);
+      if (!parsed.ok) {
+        opts.onMalformed?.(msg, new TypeError(`malformed ${subject} event: ${JSON.stringify(parsed.issues)}`));
+        return;
+      }
+      event = parsed.event;
     }
     const id = msg.headers[EVENT_ID_HEADER] ?? (event as { eventId?: unknown } | null)?.eventId;
     if (typeof id === "string") {

@@ -1,5 +1,5 @@
-import type { ModuleContext, ModuleDefinition } from "../../kernel/index.ts";
-import { ACCOUNT_SDL, AccountEvents, AccountSubjects, type SessionCheckReply, type SessionCheckRequest } from "./contract/index.ts";
+import { defineModule, type ModuleContext, type ModuleDefinition } from "../../kernel/index.ts";
+import { ACCOUNT_SDL, AccountCommands, AccountContract } from "./contract/index.ts";
 import { createResolvers } from "./resolvers.ts";
 import { AccountService } from "./service.ts";
 import { openPostgresAccountStore } from "./storage/postgres.ts";
@@ -36,14 +36,12 @@ export const PRUNE_INTERVAL_MS = 3_600_000;
  * Start throws when `config.jwtSecret` is undefined (main.ts generates one in development).
  */
 export function createAccountModule(opts: AccountModuleOptions = {}): ModuleDefinition {
-  return {
+  return defineModule({
     name: "account",
     version: "0.1.0",
     dependsOn: [],
     typeDefs: ACCOUNT_SDL,
-    subjects: [AccountSubjects.sessionCheck],
-    publishes: [AccountEvents.registered, AccountEvents.disabled, AccountEvents.enabled, AccountEvents.sessionRevoked],
-    consumes: [],
+    contract: AccountContract,
     async start(ctx) {
       const jwtSecret = ctx.config.jwtSecret;
       if (jwtSecret === undefined) throw new Error("account module needs a JWT secret (JWT_SECRET) to issue tokens");
@@ -58,7 +56,7 @@ export function createAccountModule(opts: AccountModuleOptions = {}): ModuleDefi
         // Publishes the account events, committed with each change (transactional outbox).
         if (store.outbox) ctx.relayOutbox(store.outbox);
         // The gateways' session check (cached by them for SESSION_CHECK_TTL_MS).
-        ctx.serve<SessionCheckRequest, SessionCheckReply>(AccountSubjects.sessionCheck, (req) => service.checkSession(req));
+        ctx.serve(AccountCommands.sessionCheck, (req) => service.checkSession(req));
         const { adminEmail, adminPassword } = ctx.config;
         if (adminEmail !== undefined && adminPassword !== undefined) {
           const { account, outcome } = await service.ensureAdmin(adminEmail, adminPassword);
@@ -87,7 +85,7 @@ export function createAccountModule(opts: AccountModuleOptions = {}): ModuleDefi
         throw err;
       }
     },
-  };
+  });
 }
 
 /** The account module with its default storage (SQLite or PostgreSQL, from `ctx.database`). */

@@ -6,6 +6,7 @@ import {
   forbidden,
   newId,
   notFound,
+  outboxEntry,
   REQUEST_ID_HEADER,
   signToken,
   tokenExpiresAtMs,
@@ -13,7 +14,7 @@ import {
   type Identity,
 } from "../../kernel/index.ts";
 import {
-  AccountEvents,
+  AccountEventTypes,
   type AccountRegisteredEvent,
   type AccountStatusEvent,
   type SessionCheckReply,
@@ -120,7 +121,7 @@ export class AccountService {
       occurredAt: account.createdAt,
     };
     await this.opts.store.create({ ...account, passwordHash: await hashPassword(valid.password) }, [
-      { subject: AccountEvents.registered, event, headers: eventHeaders(headers) },
+      { ...outboxEntry(AccountEventTypes.registered, event), headers: eventHeaders(headers) },
     ]);
     return this.startSession(account);
   }
@@ -204,8 +205,7 @@ export class AccountService {
     const occurredAt = new Date().toISOString();
     const event: AccountStatusEvent = { eventId: newId(), accountId: id, occurredAt };
     const account = await this.opts.store.setDisabled(id, disabled ? occurredAt : null, {
-      subject: disabled ? AccountEvents.disabled : AccountEvents.enabled,
-      event,
+      ...outboxEntry(disabled ? AccountEventTypes.disabled : AccountEventTypes.enabled, event),
       headers: eventHeaders(headers),
     });
     if (!account) throw notFound("account", id);
@@ -229,12 +229,10 @@ export class AccountService {
   /**
    * The gateway's session check: whether an access token of `accountId` (and session
    * `sessionId`) may be used. A session id that names no stored session (a token minted with
-   * the secret outside this module) is judged by its account alone.
-   * @throws AppError `BAD_USER_INPUT` for a malformed request.
+   * the secret outside this module) is judged by its account alone. The request's shape is
+   * the kernel's to check (`AccountCommands.sessionCheck`: a malformed one is `BAD_REQUEST`).
    */
   async checkSession(req: SessionCheckRequest): Promise<SessionCheckReply> {
-    if (typeof req?.accountId !== "string" || (req.sessionId !== undefined && typeof req.sessionId !== "string"))
-      throw badInput("accountId (string) and optional sessionId (string) required");
     const status = await this.opts.store.sessionStatus(req.accountId, req.sessionId);
     if (!status.exists) return { active: false, reason: "account_missing" };
     if (status.disabled) return { active: false, reason: "account_disabled" };
@@ -312,8 +310,7 @@ export class AccountService {
     const occurredAt = new Date().toISOString();
     const event: SessionRevokedEvent = { eventId: newId(), accountId, sessionId, reason, occurredAt };
     return this.opts.store.revokeSession(sessionId, accountId, occurredAt, reason, {
-      subject: AccountEvents.sessionRevoked,
-      event,
+      ...outboxEntry(AccountEventTypes.sessionRevoked, event),
       headers: eventHeaders(headers),
     });
   }

@@ -1,6 +1,6 @@
-import type { ModuleContext, ModuleDefinition } from "../../kernel/index.ts";
-import { OrderEvents } from "../order/contract/events.ts";
-import { CATALOG_SDL, CatalogEvents, CatalogSubjects } from "./contract/index.ts";
+import { defineModule, type ModuleContext, type ModuleDefinition } from "../../kernel/index.ts";
+import { OrderEventTypes } from "../order/contract/index.ts";
+import { CATALOG_SDL, CatalogContract } from "./contract/index.ts";
 import { CatalogAdmin } from "./admin.ts";
 import { createResolvers } from "./resolvers.ts";
 import { createSubscriptionResolvers } from "./subscriptions.ts";
@@ -27,14 +27,13 @@ export async function openCatalogStore(ctx: ModuleContext): Promise<CatalogStore
  * Owns `<DATA_DIR>/catalog.sqlite` (or the PostgreSQL database `ctx.database` names); seeds
  * the demo catalog on first start when `SEED` is on.
  */
-export const catalogModule: ModuleDefinition = {
+export const catalogModule: ModuleDefinition = defineModule({
   name: "catalog",
   version: "0.1.0",
   dependsOn: [],
   typeDefs: CATALOG_SDL,
-  subjects: [CatalogSubjects.reserveStock, CatalogSubjects.releaseStock],
-  publishes: [CatalogEvents.stockChanged, CatalogEvents.productChanged],
-  consumes: [OrderEvents.statusChanged],
+  contract: CatalogContract,
+  consumes: [OrderEventTypes.statusChanged],
   async start(ctx) {
     const store = await openCatalogStore(ctx);
     try {
@@ -53,4 +52,4 @@ export const catalogModule: ModuleDefinition = {
     const admin = new CatalogAdmin(store);
     return { resolvers: { ...createResolvers(store, admin), ...createSubscriptionResolvers(ctx.bus, store) }, stop: () => store.close() };
   },
-};
+});

@@ -1,6 +1,6 @@
 import { handOver, REQUEST_ID_HEADER, type Headers, type ModuleContext } from "../../kernel/index.ts";
-import { OrderEvents, type OrderStatusChangedEvent } from "../order/contract/events.ts";
-import { CatalogSubjects, type ReleaseStockReply, type ReserveStockReply } from "./contract/index.ts";
+import { OrderEventTypes } from "../order/contract/index.ts";
+import { CatalogCommands } from "./contract/index.ts";
 import type { CatalogStore } from "./storage/types.ts";
 import { parseReleaseRequest, parseReserveRequest } from "./validation.ts";
 
@@ -17,7 +17,7 @@ export function serveStock(ctx: ModuleContext, store: CatalogStore): void {
     return { headers: requestId ? { [REQUEST_ID_HEADER]: requestId } : {} };
   };
 
-  ctx.serve<unknown, ReserveStockReply>(CatalogSubjects.reserveStock, async (body, meta) => {
+  ctx.serve(CatalogCommands.reserveStock, async (body, meta) => {
     const req = parseReserveRequest(body);
     const outcome = await store.reserve(req, eventHeaders(meta.headers));
     if (outcome.created) meta.logger.debug({ reservationId: req.reservationId, items: req.items.length }, "stock reserved");
@@ -25,7 +25,7 @@ export function serveStock(ctx: ModuleContext, store: CatalogStore): void {
     return handOver(outcome.reservation);
   });
 
-  ctx.serve<unknown, ReleaseStockReply>(CatalogSubjects.releaseStock, async (body, meta) => {
+  ctx.serve(CatalogCommands.releaseStock, async (body, meta) => {
     const req = parseReleaseRequest(body);
     const outcome = await store.release(req, eventHeaders(meta.headers));
     if (outcome.released) meta.logger.debug({ reservationId: req.reservationId }, "reservation released");
@@ -35,11 +35,9 @@ export function serveStock(ctx: ModuleContext, store: CatalogStore): void {
   // Reservation lifecycle: held while the order is PENDING, committed when it is PAID,
   // returned when it is PAYMENT_FAILED or CANCELLED. Both are idempotent (commit deduplicates
   // by event id, release only acts on a held reservation), as at-least-once delivery needs.
-  ctx.on<OrderStatusChangedEvent>(OrderEvents.statusChanged, async (event, meta) => {
-    if (typeof event?.eventId !== "string" || typeof event.orderId !== "string" || typeof event.status !== "string") {
-      meta.logger.warn({ event }, "malformed order.status_changed event ignored");
-      return;
-    }
+  // The kernel hands over only events matching the contract's schema (malformed ones are
+  // counted, logged and acknowledged before they get here).
+  ctx.on(OrderEventTypes.statusChanged, async (event, meta) => {
     if (event.status === "PAID") {
       const outcome = await store.commit(event.orderId, event.eventId);
       const log = { reservationId: event.orderId, eventId: event.eventId, outcome };

@@ -1,5 +1,5 @@
 import { liveEvents, notFound, type Bus, type Resolvers, type SubgraphContext } from "../../kernel/index.ts";
-import { CatalogEvents, type StockChangedEvent } from "./contract/index.ts";
+import { CatalogEventTypes, type StockChangedEvent } from "./contract/index.ts";
 import type { CatalogStore, ProductRecord } from "./storage/types.ts";
 
 /**
@@ -15,7 +15,7 @@ export function createSubscriptionResolvers(bus: Bus, store: CatalogStore): Reso
           const { productId } = args as { productId: string };
           const [product] = await store.productsByIds([productId]);
           if (!product) throw notFound("product", productId);
-          return liveEvents<StockChangedEvent>(bus, CatalogEvents.stockChanged, {
+          return liveEvents(bus, CatalogEventTypes.stockChanged, {
             filter: (e) => e.productId === productId,
             onMalformed: (msg, err) => ctx.logger.warn({ err, subject: msg.subject }, "malformed catalog.stock_changed ignored"),
           });

@@ -6,51 +6,39 @@ export const MAX_RESERVE_ITEMS = 100;
 /** Longest accepted reservation or product id, in characters. */
 const MAX_ID_LENGTH = 128;
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
-const isId = (v: unknown): v is string => typeof v === "string" && v.length > 0 && v.length <= MAX_ID_LENGTH;
+const isId = (v: string): boolean => v.length > 0 && v.length <= MAX_ID_LENGTH;
 
 /**
- * Checks a bus request body (untrusted JSON) against {@link ReserveStockRequest}: a
- * reservation id, 1..{@link MAX_RESERVE_ITEMS} items, each a product id with an integer
- * quantity >= 1, no product twice. Returns a clean copy (unknown fields dropped).
+ * Checks the rules of a reservation request whose shape the kernel already checked against
+ * the contract: a non-empty reservation id, 1..{@link MAX_RESERVE_ITEMS} items, each a
+ * non-empty product id with a quantity >= 1, no product twice, `maxTotalCents` >= 0.
+ * @returns `req` (the kernel's parsed copy: unknown fields already dropped).
  * @throws AppError BAD_USER_INPUT naming the first problem.
  */
-export function parseReserveRequest(body: unknown): ReserveStockRequest {
-  if (!isObject(body)) throw badInput("reserve request must be an object");
-  const reservationId = body["reservationId"];
-  if (!isId(reservationId)) throw badInput("reservationId must be a non-empty string");
-  const items = body["items"];
-  if (!Array.isArray(items) || items.length === 0) throw badInput("items must be a non-empty list");
+export function parseReserveRequest(req: ReserveStockRequest): ReserveStockRequest {
+  if (!isId(req.reservationId)) throw badInput("reservationId must be a non-empty string");
+  const { items } = req;
+  if (items.length === 0) throw badInput("items must be a non-empty list");
   if (items.length > MAX_RESERVE_ITEMS) throw badInput(`at most ${MAX_RESERVE_ITEMS} items per reservation`, { count: items.length });
   const seen = new Set<string>();
-  const clean = items.map((item: unknown, index) => {
-    if (!isObject(item)) throw badInput("each item must be an object", { index });
-    const productId = item["productId"];
-    const quantity = item["quantity"];
+  items.forEach(({ productId, quantity }, index) => {
     if (!isId(productId)) throw badInput("each item needs a productId", { index });
-    if (typeof quantity !== "number" || !Number.isSafeInteger(quantity) || quantity < 1) {
-      throw badInput("quantity must be an integer of at least 1", { productId, quantity: quantity ?? null });
-    }
+    if (quantity < 1) throw badInput("quantity must be an integer of at least 1", { productId, quantity });
     // Duplicates would make the per-item stock check and the stored lines ambiguous.
     if (seen.has(productId)) throw badInput("each product may appear once; merge the quantities", { productId });
     seen.add(productId);
-    return { productId, quantity };
   });
-  const maxTotalCents = body["maxTotalCents"];
-  if (maxTotalCents === undefined || maxTotalCents === null) return { reservationId, items: clean };
-  if (typeof maxTotalCents !== "number" || !Number.isSafeInteger(maxTotalCents) || maxTotalCents < 0)
-    throw badInput("maxTotalCents must be an integer >= 0");
-  return { reservationId, items: clean, maxTotalCents };
+  if (req.maxTotalCents !== undefined && req.maxTotalCents < 0) throw badInput("maxTotalCents must be an integer >= 0");
+  return req;
 }
 
 /**
- * Checks a bus request body against {@link ReleaseStockRequest}.
- * @throws AppError BAD_USER_INPUT when the reservation id is missing.
+ * Checks the rules of a release request (shape checked by the kernel).
+ * @throws AppError BAD_USER_INPUT when the reservation id is empty or too long.
  */
-export function parseReleaseRequest(body: unknown): ReleaseStockRequest {
-  const reservationId = isObject(body) ? body["reservationId"] : undefined;
-  if (!isId(reservationId)) throw badInput("reservationId must be a non-empty string");
-  return { reservationId };
+export function parseReleaseRequest(req: ReleaseStockRequest): ReleaseStockRequest {
+  if (!isId(req.reservationId)) throw badInput("reservationId must be a non-empty string");
+  return req;
 }
 
 /** Limits of the admin mutations' input; lengths in Unicode code points after NFC and trimming. */

@@ -5,21 +5,21 @@ import {
   handOver,
   limitExceeded,
   newId,
+  outboxEntry,
   REQUEST_ID_HEADER,
   type Headers,
   type Logger,
   type ModuleContext,
 } from "../../kernel/index.ts";
 import {
-  CatalogSubjects,
-  type ReleaseStockReply,
+  CatalogCommands,
   type ReleaseStockRequest,
   type ReservedItem,
   type ReserveItem,
   type ReserveStockReply,
   type ReserveStockRequest,
 } from "../catalog/contract/index.ts";
-import { OrderEvents, type OrderCreatedEvent } from "./contract/index.ts";
+import { OrderEventTypes, type OrderCreatedEvent } from "./contract/index.ts";
 import type { OrderItemRecord, OrderRecord, OrderStore } from "./storage/types.ts";
 import { DEFAULT_ORDER_LIMITS, LimitNames, type OrderLimits } from "./limits.ts";
 import { validateOrderItems, type OrderItemInput } from "./validation.ts";
@@ -89,7 +89,7 @@ export async function placeOrder(deps: CheckoutDeps, req: CheckoutRequest): Prom
   const release = async (why: string): Promise<void> => {
     try {
       const body: ReleaseStockRequest = { reservationId: orderId };
-      const r = await deps.call<ReleaseStockReply>(CatalogSubjects.releaseStock, handOver(body), { headers });
+      const r = await deps.call(CatalogCommands.releaseStock, handOver(body), { headers });
       req.logger.info({ orderId, released: r.released, why }, "reservation released");
     } catch (err) {
       // The original failure matters more to the caller; a stuck reservation is for operators.
@@ -117,7 +117,7 @@ export async function placeOrder(deps: CheckoutDeps, req: CheckoutRequest): Prom
       items: items.map((i) => ({ productId: i.productId, quantity: i.quantity })),
       maxTotalCents: limits.maxTotalCents,
     };
-    reserved = await deps.call<ReserveStockReply>(CatalogSubjects.reserveStock, handOver(body), { headers });
+    reserved = await deps.call(CatalogCommands.reserveStock, handOver(body), { headers });
   } catch (err) {
     // A refusal (OUT_OF_STOCK, NOT_FOUND, ...) means the catalog reserved nothing. A transport
     // error (timeout) or an internal error leaves it unknown, so release just in case (release
@@ -149,7 +149,9 @@ export async function placeOrder(deps: CheckoutDeps, req: CheckoutRequest): Prom
   try {
     // order.created goes to the outbox in the order's own transaction: published iff the order exists.
     // With an intent, the order is written only while it stands (not swept by the sweeper).
-    await deps.store.create(order, [{ subject: OrderEvents.created, event, headers }], { requireIntent: deps.intents !== undefined });
+    await deps.store.create(order, [{ ...outboxEntry(OrderEventTypes.created, event), headers }], {
+      requireIntent: deps.intents !== undefined,
+    });
   } catch (err) {
     await release("order write failed");
     throw err;

@@ -1,7 +1,7 @@
 import type { Config, Logger, ModuleContext } from "../../kernel/index.ts";
 import { DEFAULT_REQUEST_TIMEOUT_MS } from "../../kernel/bus/msg.ts";
 import { matches } from "../../kernel/bus/subject.ts";
-import { CatalogSubjects, type ReleaseStockReply, type ReleaseStockRequest } from "../catalog/contract/index.ts";
+import { CatalogCommands, CatalogSubjects, type ReleaseStockRequest } from "../catalog/contract/index.ts";
 import type { SagaStore } from "./storage/saga.ts";
 
 /**
@@ -54,7 +54,7 @@ export async function sweepIntents(d: IntentSweepDeps): Promise<number> {
       // Lost: the order was written meanwhile (the next pass sees it) or another instance swept it.
       if (!intent.swept && !(await d.sagas.sweepIntent(intent.orderId))) continue;
       const body: ReleaseStockRequest = { reservationId: intent.orderId };
-      const r = await d.call<ReleaseStockReply>(CatalogSubjects.releaseStock, body, { idempotent: true });
+      const r = await d.call(CatalogCommands.releaseStock, body, { idempotent: true });
       d.logger.warn({ orderId: intent.orderId, released: r.released }, "released a reservation whose order was never written");
       await d.sagas.dropIntent(intent.orderId);
       settled++;

@@ -1,5 +1,5 @@
-import type { ModuleContext, ModuleDefinition } from "../../kernel/index.ts";
-import { ORDER_SDL, OrderEvents } from "./contract/index.ts";
+import { defineModule, type ModuleContext, type ModuleDefinition } from "../../kernel/index.ts";
+import { ORDER_SDL, OrderContract } from "./contract/index.ts";
 import { createResolvers } from "./resolvers.ts";
 import { openPostgresOrderStore, PostgresOrderStore } from "./storage/postgres.ts";
 import { openSqliteOrderStore, SqliteOrderStore } from "./storage/sqlite.ts";
@@ -45,14 +45,12 @@ export async function openOrderStore(ctx: ModuleContext): Promise<OrderStore> {
  * `ctx.database` names.
  */
 export function createOrderModule(opts: OrderModuleOptions = {}): ModuleDefinition {
-  return {
+  return defineModule({
     name: "order",
     version: "0.1.0",
     dependsOn: ["catalog", "payment"],
     typeDefs: ORDER_SDL,
-    subjects: [],
-    publishes: [OrderEvents.created, OrderEvents.statusChanged],
-    consumes: [],
+    contract: OrderContract,
     async start(ctx) {
       const store = await (opts.storeFactory ?? openOrderStore)(ctx);
       try {
@@ -104,7 +102,7 @@ export function createOrderModule(opts: OrderModuleOptions = {}): ModuleDefiniti
         throw err;
       }
     },
-  };
+  });
 }
 
 /** The order module with its default storage (SQLite or PostgreSQL, from `ctx.database`). */

@@ -13,7 +13,7 @@ import {
 } from "../../kernel/index.ts";
 import { placeOrder, type CheckoutDeps } from "./checkout.ts";
 import type { CheckoutSagas } from "./saga.ts";
-import { OrderEvents, type OrderStatusChangedEvent } from "./contract/index.ts";
+import { OrderEventTypes, type OrderStatusChangedEvent } from "./contract/index.ts";
 import { ADMIN_ROLE, cancelOrder, setOrderStatus } from "./transitions.ts";
 import type { OrderStatus } from "./storage/types.ts";
 import { DateTimeScalar } from "../../kernel/graphql/scalars.ts";
@@ -79,7 +79,7 @@ export function createResolvers(deps: CheckoutDeps & { bus: Bus; checkout?: Chec
             // Unknown and foreign ids look the same, as in Query.order: ids cannot be probed.
             if (!order || (!admin && order.accountId !== identity.accountId)) throw notFound("order", orderId);
           }
-          return liveEvents<OrderStatusChangedEvent>(deps.bus, OrderEvents.statusChanged, {
+          return liveEvents(deps.bus, OrderEventTypes.statusChanged, {
             filter: (e) => (orderId == null || e.orderId === orderId) && (admin || e.accountId === identity.accountId),
             onMalformed: (msg, err) => ctx.logger.warn({ err, subject: msg.subject }, "malformed order.status_changed ignored"),
           });

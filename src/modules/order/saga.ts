@@ -10,14 +10,8 @@ import {
   type Logger,
 } from "../../kernel/index.ts";
 import { sagaOutcomes } from "../../kernel/metrics.ts";
-import { CatalogSubjects, type ReleaseStockReply, type ReleaseStockRequest } from "../catalog/contract/index.ts";
-import {
-  PaymentErrorCodes,
-  PaymentSubjects,
-  type AuthorizePaymentRequest,
-  type PaymentCommandRequest,
-  type PaymentReply,
-} from "../payment/contract/index.ts";
+import { CatalogCommands, type ReleaseStockRequest } from "../catalog/contract/index.ts";
+import { PaymentErrorCodes, PaymentCommands, type AuthorizePaymentRequest, type PaymentCommandRequest } from "../payment/contract/index.ts";
 import type { SagaAdvance, SagaRecord, SagaStep, SagaStore } from "./storage/saga.ts";
 import type { OrderRecord } from "./storage/types.ts";
 import { sweepIntents } from "./intents.ts";
@@ -247,14 +241,14 @@ export class CheckoutSagas {
               currency: saga.currency,
               token: saga.token,
             };
-            await d.call<PaymentReply>(PaymentSubjects.authorize, body, {
+            await d.call(PaymentCommands.authorize, body, {
               headers,
               timeoutMs: d.providerTimeoutMs + 5000,
               idempotent: true,
             });
             return { next: { step: "CAPTURE", status: "RUNNING" } };
           }
-          await d.call<PaymentReply>(PaymentSubjects.capture, cmd(saga.captureKey), {
+          await d.call(PaymentCommands.capture, cmd(saga.captureKey), {
             headers,
             timeoutMs: d.providerTimeoutMs + 5000,
             idempotent: true,
@@ -291,13 +285,13 @@ export class CheckoutSagas {
         return { next: { step: "DONE", status: "SUCCEEDED" } };
       }
       case "VOID": {
-        const r = await d.call<PaymentReply>(PaymentSubjects.void, cmd(saga.voidKey), { headers, idempotent: true });
+        const r = await d.call(PaymentCommands.void, cmd(saga.voidKey), { headers, idempotent: true });
         // Captured after all (a capture whose reply was lost): refund it.
         return { next: { step: r.status === "CAPTURED" ? "REFUND" : "RELEASE_STOCK", status: "COMPENSATING" } };
       }
       case "REFUND": {
         try {
-          await d.call<PaymentReply>(PaymentSubjects.refund, cmd(saga.refundKey), { headers, idempotent: true });
+          await d.call(PaymentCommands.refund, cmd(saga.refundKey), { headers, idempotent: true });
         } catch (err) {
           // INVALID_STATE: not captured (nothing to give back).
           if (!(err instanceof AppError) || err.code !== ErrorCode.INVALID_STATE) throw err;
@@ -307,7 +301,7 @@ export class CheckoutSagas {
       }
       case "RELEASE_STOCK": {
         const body: ReleaseStockRequest = { reservationId: saga.orderId };
-        const r = await d.call<ReleaseStockReply>(CatalogSubjects.releaseStock, body, { headers, idempotent: true });
+        const r = await d.call(CatalogCommands.releaseStock, body, { headers, idempotent: true });
         log.info({ released: r.released }, "saga released the stock reservation");
         return { next: { step: "MARK_FAILED", status: "COMPENSATING" } };
       }

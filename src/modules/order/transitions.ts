@@ -10,7 +10,7 @@ import {
   type Logger,
   type ModuleContext,
 } from "../../kernel/index.ts";
-import { CatalogSubjects, type ReleaseStockReply, type ReleaseStockRequest } from "../catalog/contract/index.ts";
+import { CatalogCommands, type ReleaseStockRequest } from "../catalog/contract/index.ts";
 import type { OrderRecord, OrderStatus, OrderStore } from "./storage/types.ts";
 
 /**
@@ -104,7 +104,7 @@ export async function changeOrderStatus(deps: TransitionDeps, req: TransitionReq
   if (order.status === "CANCELLED" || order.status === "PAYMENT_FAILED") {
     try {
       const body: ReleaseStockRequest = { reservationId: order.id };
-      const r = await deps.call<ReleaseStockReply>(CatalogSubjects.releaseStock, body, { headers });
+      const r = await deps.call(CatalogCommands.releaseStock, body, { headers });
       req.logger.info({ orderId: order.id, released: r.released, status: order.status }, "reservation released");
     } catch (err) {
       // The status is changed either way; the catalog releases again on the event below.

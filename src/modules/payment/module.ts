@@ -1,12 +1,5 @@
-import type { ModuleContext, ModuleDefinition } from "../../kernel/index.ts";
-import {
-  PAYMENT_SDL,
-  PaymentEvents,
-  PaymentSubjects,
-  type AuthorizePaymentRequest,
-  type PaymentCommandRequest,
-  type PaymentReply,
-} from "./contract/index.ts";
+import { defineModule, type ModuleContext, type ModuleDefinition } from "../../kernel/index.ts";
+import { PAYMENT_SDL, PaymentCommands, PaymentContract } from "./contract/index.ts";
 import { createSandboxProvider, type PaymentProvider } from "./provider.ts";
 import { createResolvers } from "./resolvers.ts";
 import { PaymentService } from "./service.ts";
@@ -37,23 +30,21 @@ export async function openPaymentStore(ctx: ModuleContext): Promise<PaymentStore
  * publishes `payment.status_changed` through its outbox, and contributes `Order.payment`.
  */
 export function createPaymentModule(opts: PaymentModuleOptions = {}): ModuleDefinition {
-  return {
+  return defineModule({
     name: "payment",
     version: "0.1.0",
     dependsOn: [],
     typeDefs: PAYMENT_SDL,
-    subjects: [PaymentSubjects.authorize, PaymentSubjects.capture, PaymentSubjects.void, PaymentSubjects.refund],
-    publishes: [PaymentEvents.statusChanged],
-    consumes: [],
+    contract: PaymentContract,
     async start(ctx) {
       const store = await (opts.storeFactory ?? openPaymentStore)(ctx);
       try {
         const provider = opts.provider ?? createSandboxProvider({ latencyMs: ctx.config.paymentProviderLatencyMs });
         const service = new PaymentService(store, provider, ctx.config.paymentProviderTimeoutMs, ctx.logger);
-        ctx.serve<AuthorizePaymentRequest, PaymentReply>(PaymentSubjects.authorize, (req) => service.authorize(req));
-        ctx.serve<PaymentCommandRequest, PaymentReply>(PaymentSubjects.capture, (req) => service.capture(req));
-        ctx.serve<PaymentCommandRequest, PaymentReply>(PaymentSubjects.void, (req) => service.void(req));
-        ctx.serve<PaymentCommandRequest, PaymentReply>(PaymentSubjects.refund, (req) => service.refund(req));
+        ctx.serve(PaymentCommands.authorize, (req) => service.authorize(req));
+        ctx.serve(PaymentCommands.capture, (req) => service.capture(req));
+        ctx.serve(PaymentCommands.void, (req) => service.void(req));
+        ctx.serve(PaymentCommands.refund, (req) => service.refund(req));
         ctx.relayOutbox(store.outbox);
         return { resolvers: createResolvers(store), stop: () => store.close() };
       } catch (err) {
@@ -61,7 +52,7 @@ export function createPaymentModule(opts: PaymentModuleOptions = {}): ModuleDefi
         throw err;
       }
     },
-  };
+  });
 }
 
 /** The payment module with its default storage and the sandbox provider. */

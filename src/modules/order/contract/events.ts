@@ -1,41 +1,51 @@
-/** Events the order module publishes. */
-export const OrderEvents = {
-  /** An order was written (status PENDING, stock reserved and held). Payload {@link OrderCreatedEvent}. */
-  created: "order.created",
-  /**
-   * An order's status changed. Payload {@link OrderStatusChangedEvent}. The catalog commits the
-   * order's reservation on `PAID` and releases it on `CANCELLED` (both idempotent); the order
-   * subgraph's `Subscription.orderStatusChanged` streams it to clients.
-   */
-  statusChanged: "order.status_changed",
-} as const;
+import { z } from "zod";
+import { defineEvent, subjectsOf } from "../../../kernel/index.ts";
 
-export interface OrderCreatedEvent {
+const orderCreatedEvent = z.object({
   /** Event id (KSUID) for consumer deduplication. */
-  eventId: string;
-  orderId: string;
-  accountId: string;
+  eventId: z.string(),
+  orderId: z.string(),
+  accountId: z.string(),
   /** The catalog reservation backing this order (equal to the order id). */
-  reservationId: string;
-  items: { productId: string; quantity: number; unitPriceCents: number; currency: string }[];
-  totalCents: number;
-  currency: string;
-  createdAt: string;
-}
+  reservationId: z.string(),
+  items: z.array(z.object({ productId: z.string(), quantity: z.int(), unitPriceCents: z.int(), currency: z.string() })),
+  totalCents: z.int(),
+  currency: z.string(),
+  /** ISO-8601 UTC. */
+  createdAt: z.string(),
+});
+export type OrderCreatedEvent = z.infer<typeof orderCreatedEvent>;
 
 /** Status of an order, as in the GraphQL enum `OrderStatus`. */
-export type OrderStatusName = "PENDING" | "PAID" | "CANCELLED" | "PAYMENT_FAILED" | "SHIPPED";
+const orderStatusName = z.enum(["PENDING", "PAID", "CANCELLED", "PAYMENT_FAILED", "SHIPPED"]);
+export type OrderStatusName = z.infer<typeof orderStatusName>;
 
-export interface OrderStatusChangedEvent {
+const orderStatusChangedEvent = z.object({
   /** Event id (KSUID) for consumer deduplication. */
-  eventId: string;
-  orderId: string;
+  eventId: z.string(),
+  orderId: z.string(),
   /** Owner of the order. */
-  accountId: string;
+  accountId: z.string(),
   /** Status after the change. */
-  status: OrderStatusName;
+  status: orderStatusName,
   /** Status before the change. */
-  previousStatus: OrderStatusName;
+  previousStatus: orderStatusName,
   /** When the change was committed, ISO-8601 UTC. */
-  at: string;
-}
+  at: z.string(),
+});
+export type OrderStatusChangedEvent = z.infer<typeof orderStatusChangedEvent>;
+
+/** Events the order module publishes (through its transactional outbox). */
+export const OrderEventTypes = {
+  /** An order was written (status PENDING, stock reserved and held). */
+  created: defineEvent("order.created", orderCreatedEvent),
+  /**
+   * An order's status changed. The catalog commits the order's reservation on `PAID` and
+   * releases it on `CANCELLED` (both idempotent); the order subgraph's
+   * `Subscription.orderStatusChanged` streams it to clients.
+   */
+  statusChanged: defineEvent("order.status_changed", orderStatusChangedEvent),
+};
+
+/** Subjects of {@link OrderEventTypes}, by the same names. */
+export const OrderEvents = subjectsOf(OrderEventTypes);

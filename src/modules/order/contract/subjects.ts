@@ -1,5 +1,5 @@
 /**
- * Bus subjects the order module serves (request/reply), besides its subgraph on
- * `graphql.order`. None yet: other modules learn about orders from the events in `events.ts`.
+ * Commands the order module serves (request/reply), besides its subgraph on `graphql.order`.
+ * None yet: other modules learn about orders from the events in `events.ts`.
  */
-export const OrderSubjects = {} as const;
+export const OrderCommands = {};

@@ -84,6 +84,19 @@ for (const kind of DATABASES) {
       expect((await statementCount(label, "select")) - before).toBe(2);
     });
 
+    test("a query issued while the database closes rejects instead of waiting forever", async () => {
+      const { mdb } = await open();
+      await sql`SELECT 1`.execute(mdb.db);
+      const closing = mdb.close();
+      const late = sql`SELECT 1`.execute(mdb.db).then(
+        () => "answered",
+        () => "rejected",
+      );
+      const outcome = await Promise.race([late, Bun.sleep(10_000).then(() => "hung")]);
+      await closing;
+      expect(outcome).toBe("rejected");
+    });
+
     if (kind === "sqlite") {
       test("the connection has openSqlite's settings (WAL, foreign keys, busy timeout)", async () => {
         const { mdb } = await open();

@@ -121,13 +121,24 @@ export function openStorePool(url: string, opts: OpenPostgresOptions): PgSql {
  * the driver sends unnamed (parsed and planned again each time). Statements with parameters are
  * sent as named prepared statements instead, cached per connection as tagged templates are;
  * statements without parameters keep the simple protocol (several statements per script).
+ * Once the pool is ended, `reserve` rejects instead of waiting forever.
  */
 function preparedStatements(pool: PgSql): PgSql {
+  let ended = false;
   return new Proxy(pool, {
     get(target, prop, receiver) {
       const value = Reflect.get(target, prop, receiver) as unknown;
+      if (prop === "end" && typeof value === "function") {
+        return (...args: unknown[]) => {
+          ended = true;
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      }
       if (prop !== "reserve" || typeof value !== "function") return value;
       return async (...args: unknown[]) => {
+        // The driver's reserve() on an ended pool waits forever (e.g. an outbox relay pass
+        // after the store closed, which would then hang the relay's stop): refuse instead.
+        if (ended) throw new Error("the database pool is closed");
         const reserved = (await (value as (...a: unknown[]) => Promise<PgSql>).apply(target, args)) as PgSql;
         return new Proxy(reserved, {
           get(t, p, r) {

@@ -6,9 +6,9 @@
  *   (`@key(fields: "id")`), `<name>Items` / `<name>Item` queries, an `@authenticated`
  *   `create<Name>Item` mutation, the request/reply subject `<name>.item.get` and the event
  *   `<name>.item_created`;
- * - `storage/`: SQLite (`bun:sqlite`) and PostgreSQL stores behind one interface, versioned
- *   migrations for both, and the transactional outbox (the event is written in the same
- *   transaction as the item);
+ * - `storage/`: one store over Kysely for SQLite and PostgreSQL, one versioned migration list
+ *   (a script per dialect where the DDL differs), and the transactional outbox (the event is
+ *   written in the same transaction as the item);
  * - `module.ts` (the `ModuleDefinition`: opens the store on the database the kernel assigns,
  *   serves the subject, relays the outbox), `resolvers.ts`, `index.ts` (`register(kernel)`).
  *
@@ -147,159 +147,95 @@ import type { ItemRecord } from "./types.ts";
 /** The \`${name}.item_created\` payload of a new item. */
 export const itemCreated = (item: ItemRecord): ${Item}CreatedEvent => ({ eventId: newId(), id: item.id, name: item.name, createdBy: item.createdBy, at: item.createdAt });
 `,
-    "storage/migrations.ts": `import { sqliteOutboxMigration, type Migration } from "${k}";
+    "storage/migrations.ts": `import { outboxMigration, type Migration } from "${k}";
 
-/** Versioned schema of the ${name} database (SQLite). Append only. */
+/** Versioned schema of the ${name} database, a script per dialect where the DDL differs. Append only. */
 export const ${UPPER}_MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
     name: "items",
-    up: \`
-      CREATE TABLE items (
-        seq INTEGER PRIMARY KEY,
-        id TEXT NOT NULL UNIQUE,
-        name TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
-        created_by TEXT NOT NULL,
-        created_at TEXT NOT NULL
-      );
-    \`,
+    up: {
+      sqlite: \`
+        CREATE TABLE items (
+          seq INTEGER PRIMARY KEY,
+          id TEXT NOT NULL UNIQUE,
+          name TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+          created_by TEXT NOT NULL,
+          created_at TEXT NOT NULL
+        );
+      \`,
+      postgres: \`
+        CREATE TABLE items (
+          seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+          id text COLLATE "C" NOT NULL UNIQUE,
+          name text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+          created_by text COLLATE "C" NOT NULL,
+          created_at timestamptz NOT NULL
+        );
+      \`,
+    },
   },
-  sqliteOutboxMigration(2),
+  outboxMigration(2),
 ];
 `,
-    "storage/migrations.pg.ts": `import { postgresOutboxMigration, type PgMigration } from "${k}";
-
-/** Versioned schema of the ${name} database (PostgreSQL), mirroring \`migrations.ts\`. Append only. */
-export const ${UPPER}_PG_MIGRATIONS: readonly PgMigration[] = [
-  {
-    version: 1,
-    name: "items",
-    up: \`
-      CREATE TABLE items (
-        seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-        id text COLLATE "C" NOT NULL UNIQUE,
-        name text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
-        created_by text COLLATE "C" NOT NULL,
-        created_at timestamptz NOT NULL
-      );
-    \`,
-  },
-  postgresOutboxMigration(2),
-];
-`,
-    "storage/sqlite.ts": `import { migrateSqlite, openSqlite, SqliteOutbox, type Database } from "${k}";
+    "storage/store.ts": `import type { Generated } from "kysely";
+import { migrate, openDatabase, Outbox, type DatabaseConfig, type Logger, type ModuleDb } from "${k}";
 import { ${Pascal}Events } from "../contract/index.ts";
 import { itemCreated } from "./events.ts";
 import { ${UPPER}_MIGRATIONS } from "./migrations.ts";
 import type { ${Pascal}Store, ItemRecord } from "./types.ts";
 
-const COLUMNS = "id, name, created_by AS createdBy, created_at AS createdAt";
-
-/**
- * Opens (creating and migrating) the ${name} database and returns a store on it.
- * @param path database file, or \`":memory:"\`.
- * @throws MigrationError when the database was migrated by newer code.
- */
-export function openSqlite${Pascal}Store(path: string): Sqlite${Pascal}Store {
-  const db = openSqlite(path);
-  try {
-    migrateSqlite(db, ${UPPER}_MIGRATIONS);
-  } catch (err) {
-    db.close();
-    throw err;
-  }
-  return new Sqlite${Pascal}Store(db);
+/** The ${name} database's tables (timestamps as ISO-8601 strings on both databases). */
+interface Tables {
+  items: { seq: Generated<number>; id: string; name: string; created_by: string; created_at: string };
 }
 
-/** {@link ${Pascal}Store} on bun:sqlite; writes are \`BEGIN IMMEDIATE\` transactions. */
-export class Sqlite${Pascal}Store implements ${Pascal}Store {
-  readonly outbox: SqliteOutbox;
-  private readonly insertTx: (item: ItemRecord) => void;
+const COLUMNS = ["id", "name", "created_by as createdBy", "created_at as createdAt"] as const;
 
-  constructor(readonly db: Database) {
-    this.outbox = new SqliteOutbox(db);
-    this.insertTx = db.transaction((item: ItemRecord) => {
-      db.query("INSERT INTO items (id, name, created_by, created_at) VALUES (?, ?, ?, ?)").run(item.id, item.name, item.createdBy, item.createdAt);
-      this.outbox.add(${Pascal}Events.itemCreated, itemCreated(item));
-    }).immediate;
+/**
+ * Opens the ${name} database (SQLite file or PostgreSQL pool), migrates it and returns a store on it.
+ * @throws MigrationError / the driver's error; the database is closed on failure.
+ */
+export async function open${Pascal}Database(config: DatabaseConfig, logger?: Logger): Promise<Sql${Pascal}Store> {
+  const mdb = openDatabase<Tables>(config, logger ? { logger } : {});
+  try {
+    await migrate(mdb, ${UPPER}_MIGRATIONS);
+  } catch (err) {
+    await mdb.close();
+    throw err;
+  }
+  return new Sql${Pascal}Store(mdb);
+}
+
+/** {@link ${Pascal}Store} on either database. */
+export class Sql${Pascal}Store implements ${Pascal}Store {
+  readonly outbox: Outbox<Tables>;
+  readonly #mdb: ModuleDb<Tables>;
+
+  constructor(mdb: ModuleDb<Tables>) {
+    this.#mdb = mdb;
+    this.outbox = new Outbox(mdb);
   }
 
   async create(item: ItemRecord): Promise<ItemRecord> {
-    this.insertTx(item);
-    void this.outbox.committed([${Pascal}Events.itemCreated]);
-    return item;
-  }
-
-  async byId(id: string): Promise<ItemRecord | null> {
-    return this.db.query<ItemRecord, [string]>(\`SELECT \${COLUMNS} FROM items WHERE id = ?\`).get(id);
-  }
-
-  async list(first: number): Promise<ItemRecord[]> {
-    return this.db.query<ItemRecord, [number]>(\`SELECT \${COLUMNS} FROM items ORDER BY seq DESC LIMIT ?\`).all(first);
-  }
-
-  async close(): Promise<void> {
-    this.db.close();
-  }
-}
-`,
-    "storage/postgres.ts": `import { migratePostgres, openPostgres, PostgresOutbox, type Logger, type PgSql } from "${k}";
-import { ${Pascal}Events } from "../contract/index.ts";
-import { itemCreated } from "./events.ts";
-import { ${UPPER}_PG_MIGRATIONS } from "./migrations.pg.ts";
-import type { ${Pascal}Store, ItemRecord } from "./types.ts";
-
-interface Row extends Omit<ItemRecord, "createdAt"> {
-  createdAt: Date;
-}
-
-const COLUMNS = \`id, name, created_by AS "createdBy", created_at AS "createdAt"\`;
-const toRecord = (r: Row): ItemRecord => ({ ...r, createdAt: r.createdAt.toISOString() });
-
-/**
- * Opens a pool on the ${name} database, migrates it and returns a store on it.
- * @throws MigrationError / the driver's error; the pool is closed on failure.
- */
-export async function openPostgres${Pascal}Store(url: string, opts: { poolMax: number; logger?: Logger }): Promise<Postgres${Pascal}Store> {
-  const sql = openPostgres(url, opts);
-  try {
-    await migratePostgres(sql, ${UPPER}_PG_MIGRATIONS);
-  } catch (err) {
-    await sql.end({ timeout: 5 });
-    throw err;
-  }
-  return new Postgres${Pascal}Store(sql);
-}
-
-/** {@link ${Pascal}Store} on a PostgreSQL pool. */
-export class Postgres${Pascal}Store implements ${Pascal}Store {
-  readonly outbox: PostgresOutbox;
-
-  constructor(readonly sql: PgSql) {
-    this.outbox = new PostgresOutbox(sql);
-  }
-
-  async create(item: ItemRecord): Promise<ItemRecord> {
-    await this.sql.begin(async (tx) => {
-      await tx\`INSERT INTO items (id, name, created_by, created_at) VALUES (\${item.id}, \${item.name}, \${item.createdBy}, \${item.createdAt})\`;
-      await this.outbox.add(tx, ${Pascal}Events.itemCreated, itemCreated(item));
+    await this.#mdb.db.transaction().execute(async (trx) => {
+      await trx.insertInto("items").values({ id: item.id, name: item.name, created_by: item.createdBy, created_at: item.createdAt }).execute();
+      await this.outbox.add(trx, ${Pascal}Events.itemCreated, itemCreated(item));
     });
     void this.outbox.committed([${Pascal}Events.itemCreated]);
     return item;
   }
 
   async byId(id: string): Promise<ItemRecord | null> {
-    const rows = await this.sql.unsafe<Row[]>(\`SELECT \${COLUMNS} FROM items WHERE id = $1\`, [id]);
-    return rows[0] ? toRecord(rows[0]) : null;
+    return (await this.#mdb.db.selectFrom("items").select(COLUMNS).where("id", "=", id).executeTakeFirst()) ?? null;
   }
 
-  async list(first: number): Promise<ItemRecord[]> {
-    const rows = await this.sql.unsafe<Row[]>(\`SELECT \${COLUMNS} FROM items ORDER BY seq DESC LIMIT $1\`, [first]);
-    return rows.map(toRecord);
+  list(first: number): Promise<ItemRecord[]> {
+    return this.#mdb.db.selectFrom("items").select(COLUMNS).orderBy("seq", "desc").limit(first).execute();
   }
 
-  async close(): Promise<void> {
-    await this.sql.end({ timeout: 5 });
+  close(): Promise<void> {
+    return this.#mdb.close();
   }
 }
 `,
@@ -335,18 +271,15 @@ export function createResolvers(store: ${Pascal}Store): Resolvers {
     "module.ts": `import { defineModule, notFound, type ModuleContext, type ModuleDefinition } from "../../kernel/index.ts";
 import { ${UPPER}_SDL, ${Pascal}Commands, ${Pascal}Contract } from "./contract/index.ts";
 import { createResolvers } from "./resolvers.ts";
-import { openPostgres${Pascal}Store } from "./storage/postgres.ts";
-import { openSqlite${Pascal}Store } from "./storage/sqlite.ts";
+import { open${Pascal}Database } from "./storage/store.ts";
 import type { ${Pascal}Store } from "./storage/types.ts";
 
 /**
  * Opens the store on the database the kernel assigned (PostgreSQL pool or SQLite file), migrated.
  * @throws MigrationError / the driver's error.
  */
-export async function open${Pascal}Store(ctx: ModuleContext): Promise<${Pascal}Store> {
-  const db = ctx.database;
-  if (db.kind === "postgres") return openPostgres${Pascal}Store(db.url, { poolMax: db.poolMax, logger: ctx.logger });
-  return openSqlite${Pascal}Store(db.path);
+export function open${Pascal}Store(ctx: ModuleContext): Promise<${Pascal}Store> {
+  return open${Pascal}Database(ctx.database, ctx.logger);
 }
 
 /** The ${name} module: its subgraph, \`${name}.item.get\` (queue group \`${name}\`) and \`${name}.item_created\` through its outbox. */

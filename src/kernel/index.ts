@@ -13,7 +13,12 @@ export { money, MONEY_SDL, type Money } from "./money.ts";
 export { IDENTITY_HEADER, REQUEST_ID_HEADER, type Identity } from "./identity.ts";
 export { signToken, verifyToken, tokenExpiresAtMs, InvalidTokenError } from "./auth/jwt.ts";
 export { openSqlite, type Database } from "./storage/sqlite.ts";
-export { migrateSqlite, MigrationError, type Migration } from "./storage/migrations.ts";
+export { migrateSqlite, MigrationError, type Migration, type DialectScripts } from "./storage/migrations.ts";
+export { openDatabase, type ModuleDb, type SqlDialect, type SqlExecutor, type OpenDatabaseOptions } from "./storage/database.ts";
+export { migrate } from "./storage/migrate.ts";
+export { GroupCommitter, type GroupWrite } from "./storage/group-committer.ts";
+export { isUniqueViolation, type UniqueKey } from "./storage/errors.ts";
+export { Inbox, inboxMigration, DEFAULT_INBOX_RETENTION_MS } from "./inbox/index.ts";
 export {
   openPostgres,
   migratePostgres,
@@ -54,6 +59,8 @@ export {
   type DatabaseConfig,
 } from "./module.ts";
 export {
+  Outbox,
+  outboxMigration,
   SqliteOutbox,
   PostgresOutbox,
   sqliteOutboxMigration,

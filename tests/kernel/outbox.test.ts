@@ -1,20 +1,18 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Kysely } from "kysely";
 import { createMemoryBus } from "../../src/kernel/bus/memory.ts";
 import type { Bus, Msg } from "../../src/kernel/bus/types.ts";
 import { createMemoryEventStream } from "../../src/kernel/events/memory.ts";
 import type { EventStream } from "../../src/kernel/events/types.ts";
 import { newId } from "../../src/kernel/ids.ts";
 import { createLogger } from "../../src/kernel/logger.ts";
-import {
-  OutboxRelay,
-  PostgresOutbox,
-  SqliteOutbox,
-  postgresOutboxMigration,
-  sqliteOutboxMigration,
-} from "../../src/kernel/outbox/index.ts";
-import { migrateSqlite } from "../../src/kernel/storage/migrations.ts";
-import { migratePostgres, openPostgres, type PgSql } from "../../src/kernel/storage/postgres.ts";
-import { openSqlite, type Database } from "../../src/kernel/storage/sqlite.ts";
+import type { DatabaseConfig } from "../../src/kernel/module.ts";
+import { Outbox, OutboxRelay, outboxMigration } from "../../src/kernel/outbox/index.ts";
+import { openDatabase, type ModuleDb } from "../../src/kernel/storage/database.ts";
+import { migrate } from "../../src/kernel/storage/migrate.ts";
 import { DATABASES, freshPostgresDatabase, until, usePostgres } from "../helpers/databases.ts";
 
 usePostgres();
@@ -36,60 +34,42 @@ function flaky(inner: EventStream): EventStream & { failing: boolean } {
   return s;
 }
 
+interface Tables {
+  items: { id: string };
+}
+
 /** One database with an `items` table and the outbox: a change plus its events in one transaction. */
 interface Db {
-  outbox: SqliteOutbox | PostgresOutbox;
+  outbox: Outbox<Tables>;
   /** Inserts `n` items with one event each, in one transaction (rolled back when `fail`), then notifies. */
   change(n: number, fail?: boolean): Promise<string[]>;
   count(sql: string): Promise<number>;
-  /** A second outbox on a second connection (another instance). */
-  second(): Promise<PostgresOutbox | undefined>;
+  /** A second outbox on a second pool (another instance; PostgreSQL only). */
+  second(): Promise<Outbox<Tables> | undefined>;
+  /** A transaction handle, for the outside-a-transaction check. */
+  kysely: Kysely<Tables>;
   close(): Promise<void>;
 }
 
 async function openDb(kind: "sqlite" | "postgres"): Promise<Db> {
-  if (kind === "sqlite") {
-    const db: Database = openSqlite(":memory:");
-    migrateSqlite(db, [{ version: 1, name: "items", up: "CREATE TABLE items (id TEXT PRIMARY KEY)" }, sqliteOutboxMigration(2)]);
-    const outbox = new SqliteOutbox(db);
-    return {
-      outbox,
-      async change(n, fail = false) {
-        const ids = Array.from({ length: n }, () => newId());
-        try {
-          db.transaction(() => {
-            for (const id of ids) {
-              db.query("INSERT INTO items (id) VALUES (?)").run(id);
-              outbox.add(SUBJECT, { eventId: id }, { "sy-request-id": "r1" });
-            }
-            if (fail) throw new Error("rollback");
-          }).immediate();
-        } catch (err) {
-          if (!fail) throw err;
-          return [];
-        }
-        void outbox.committed([SUBJECT]);
-        return ids;
-      },
-      count: async (sql) => db.query<{ n: number }, []>(sql).get()?.n ?? 0,
-      second: async () => undefined,
-      close: async () => db.close(),
-    };
-  }
-  const url = await freshPostgresDatabase();
-  const pools: PgSql[] = [openPostgres(url, { poolMax: 4 })];
-  const sql = pools[0] as PgSql;
-  await migratePostgres(sql, [{ version: 1, name: "items", up: "CREATE TABLE items (id text PRIMARY KEY)" }, postgresOutboxMigration(2)]);
-  const outbox = new PostgresOutbox(sql);
+  const dir = kind === "sqlite" ? mkdtempSync(join(tmpdir(), "sy-outbox-")) : undefined;
+  const config: DatabaseConfig = dir
+    ? { kind: "sqlite", path: join(dir, "outbox.sqlite") }
+    : { kind: "postgres", url: await freshPostgresDatabase(), poolMax: 4 };
+  const dbs: ModuleDb<Tables>[] = [openDatabase<Tables>(config)];
+  const mdb = dbs[0] as ModuleDb<Tables>;
+  await migrate(mdb, [{ version: 1, name: "items", up: "CREATE TABLE items (id text PRIMARY KEY)" }, outboxMigration(2)]);
+  const outbox = new Outbox(mdb);
   return {
     outbox,
+    kysely: mdb.db,
     async change(n, fail = false) {
       const ids = Array.from({ length: n }, () => newId());
       try {
-        await sql.begin(async (tx) => {
+        await mdb.db.transaction().execute(async (trx) => {
           for (const id of ids) {
-            await tx`INSERT INTO items (id) VALUES (${id})`;
-            await outbox.add(tx, SUBJECT, { eventId: id }, { "sy-request-id": "r1" });
+            await trx.insertInto("items").values({ id }).execute();
+            await outbox.add(trx, SUBJECT, { eventId: id }, { "sy-request-id": "r1" });
           }
           if (fail) throw new Error("rollback");
         });
@@ -100,14 +80,20 @@ async function openDb(kind: "sqlite" | "postgres"): Promise<Db> {
       void outbox.committed([SUBJECT]);
       return ids;
     },
-    count: async (q) => Number((await sql.unsafe<{ n: number }[]>(q))[0]?.n ?? 0),
+    count: async (q) => {
+      const { sql } = await import("kysely");
+      const { rows } = await sql<{ n: number }>`${sql.raw(q)}`.execute(mdb.db);
+      return Number(rows[0]?.n ?? 0);
+    },
     async second() {
-      const other = openPostgres(url, { poolMax: 4 });
-      pools.push(other);
-      return new PostgresOutbox(other);
+      if (config.kind !== "postgres") return undefined;
+      const other = openDatabase<Tables>(config);
+      dbs.push(other);
+      return new Outbox(other);
     },
     close: async () => {
-      await Promise.all(pools.map((p) => p.end({ timeout: 5 })));
+      await Promise.all(dbs.map((d) => d.close()));
+      if (dir) rmSync(dir, { recursive: true, force: true });
     },
   };
 }
@@ -119,7 +105,7 @@ for (const kind of DATABASES) {
     let db: Db;
     let seen: { eventId: string; requestId: string | undefined }[];
     const relays: OutboxRelay[] = [];
-    const relay = (source: SqliteOutbox | PostgresOutbox, pollMs = 50, minPassIntervalMs?: number) => {
+    const relay = (source: Outbox<Tables>, pollMs = 50, minPassIntervalMs?: number) => {
       const r = new OutboxRelay({ source, events, logger, pollMs, ...(minPassIntervalMs !== undefined ? { minPassIntervalMs } : {}) });
       relays.push(r);
       r.start();
@@ -224,17 +210,15 @@ for (const kind of DATABASES) {
       expect(left).toEqual(ids.slice(2));
     });
 
-    if (kind === "sqlite") {
-      test("add outside a transaction is refused", () => {
-        expect(() => (db.outbox as SqliteOutbox).add(SUBJECT, { eventId: newId() })).toThrow(/inside the transaction/);
-      });
-    }
+    test("add outside a transaction is refused", async () => {
+      await expect(db.outbox.add(db.kysely, SUBJECT, { eventId: newId() })).rejects.toThrow(/inside the transaction/);
+    });
 
     if (kind === "postgres") {
       test("two relays on one table (two instances) publish every row exactly once", async () => {
         const ids: string[] = [];
         for (let i = 0; i < 20; i++) ids.push(...(await db.change(10)));
-        const other = (await db.second()) as PostgresOutbox;
+        const other = (await db.second()) as Outbox<Tables>;
         relay(db.outbox, 20);
         relay(other, 20);
         await until(() => seen.length >= 200, 20_000);
@@ -251,10 +235,11 @@ describe("outbox under --migrate", () => {
     const { Kernel } = await import("../../src/kernel/kernel.ts");
     const { createMemoryRegistry } = await import("../../src/kernel/registry/memory.ts");
     const { testConfig } = await import("../helpers/modules.ts");
-    const db = openSqlite(":memory:");
-    migrateSqlite(db, [sqliteOutboxMigration(1)]);
-    const outbox = new SqliteOutbox(db);
-    db.transaction(() => outbox.add(SUBJECT, { eventId: newId() })).immediate();
+    const dir = mkdtempSync(join(tmpdir(), "sy-outbox-"));
+    const mdb = openDatabase<Tables>({ kind: "sqlite", path: join(dir, "t.sqlite") });
+    await migrate(mdb, [outboxMigration(1)]);
+    const outbox = new Outbox(mdb);
+    await mdb.db.transaction().execute((trx) => outbox.add(trx, SUBJECT, { eventId: newId() }));
     const bus = createMemoryBus();
     const seen: string[] = [];
     bus.subscribe(SUBJECT, (m: Msg) => void seen.push(m.subject));
@@ -285,7 +270,8 @@ describe("outbox under --migrate", () => {
     await kernel.stop();
     expect(seen).toEqual([]);
     expect(await outbox.pending()).toBe(1);
-    db.close();
+    await mdb.close();
+    rmSync(dir, { recursive: true, force: true });
     await bus.close();
   });
 });

@@ -6,8 +6,7 @@ import type { Identity } from "../../src/kernel/identity.ts";
 import { AccountEvents, AccountSubjects, type SessionCheckReply } from "../../src/modules/account/contract/index.ts";
 import { accountModule } from "../../src/modules/account/module.ts";
 import { AccountService } from "../../src/modules/account/service.ts";
-import { openPostgresAccountStore } from "../../src/modules/account/storage/postgres.ts";
-import { openSqliteAccountStore } from "../../src/modules/account/storage/sqlite.ts";
+import { openAccountDatabase } from "../../src/modules/account/storage/store.ts";
 import { SESSION_SUBJECTS } from "../../src/gateway/sessions.ts";
 import { DATABASES, openProbe, until, usePostgres, type DbProbe } from "../helpers/databases.ts";
 import { startModules, TEST_JWT_SECRET, type ModuleHarness } from "../helpers/modules.ts";
@@ -240,7 +239,7 @@ for (const db of DATABASES)
 
     test("expired refresh tokens are pruned; the session survives (a revoked one stays revoked), unexpired tokens stay", async () => {
       const db = h.database("account");
-      const store = db.kind === "postgres" ? await openPostgresAccountStore(db.url, { poolMax: 2 }) : openSqliteAccountStore(db.path);
+      const store = await openAccountDatabase(db.kind === "postgres" ? { ...db, poolMax: 2 } : db);
       try {
         const service = await AccountService.create({ store, jwtSecret: TEST_JWT_SECRET, jwtTtlS: 900, refreshTokenTtlS: 3600 });
         const old = await register();

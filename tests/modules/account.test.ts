@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { Database } from "bun:sqlite";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { migrateSqlite } from "../../src/kernel/storage/migrations.ts";
-import { migratePostgres, openPostgres } from "../../src/kernel/storage/postgres.ts";
+import { sql } from "kysely";
+import type { DatabaseConfig } from "../../src/kernel/module.ts";
+import { openDatabase } from "../../src/kernel/storage/database.ts";
+import { migrate } from "../../src/kernel/storage/migrate.ts";
 import { verifyToken } from "../../src/kernel/auth/jwt.ts";
 import type { Msg } from "../../src/kernel/bus/types.ts";
 import type { Identity } from "../../src/kernel/identity.ts";
@@ -12,7 +13,6 @@ import { newId } from "../../src/kernel/ids.ts";
 import { AccountEvents, type AccountRegisteredEvent } from "../../src/modules/account/contract/index.ts";
 import { accountModule } from "../../src/modules/account/module.ts";
 import { ACCOUNT_MIGRATIONS } from "../../src/modules/account/storage/migrations.ts";
-import { ACCOUNT_PG_MIGRATIONS } from "../../src/modules/account/storage/migrations.pg.ts";
 import { DATABASES, freshPostgresDatabase, openProbe, until, usePostgres, type DbProbe } from "../helpers/databases.ts";
 import { startModules, TEST_JWT_SECRET, type ModuleHarness } from "../helpers/modules.ts";
 
@@ -275,54 +275,47 @@ for (const db of DATABASES)
     describe("storage and start", () => {
       test("migrations are idempotent on the module's database and on a fresh one", async () => {
         const config = h.database("account");
-        if (config.kind === "sqlite") {
-          const conn = new Database(config.path);
-          try {
-            expect(migrateSqlite(conn, ACCOUNT_MIGRATIONS)).toEqual([]);
-          } finally {
-            conn.close();
+        const dir = mkdtempSync(join(tmpdir(), "switchyard-account-"));
+        const fresh: DatabaseConfig =
+          config.kind === "sqlite"
+            ? { kind: "sqlite", path: join(dir, "fresh.sqlite") }
+            : { kind: "postgres", url: await freshPostgresDatabase(), poolMax: 1 };
+        try {
+          for (const [target, expected] of [
+            [config, []],
+            [fresh, ACCOUNT_MIGRATIONS.map((m) => m.version)],
+          ] as const) {
+            const mdb = openDatabase(target);
+            try {
+              expect(await migrate(mdb, ACCOUNT_MIGRATIONS)).toEqual([...expected]);
+              expect(await migrate(mdb, ACCOUNT_MIGRATIONS)).toEqual([]);
+            } finally {
+              await mdb.close();
+            }
           }
-          const fresh = new Database(":memory:");
-          expect(migrateSqlite(fresh, ACCOUNT_MIGRATIONS)).toEqual(ACCOUNT_MIGRATIONS.map((m) => m.version));
-          expect(migrateSqlite(fresh, ACCOUNT_MIGRATIONS)).toEqual([]);
-          fresh.close();
-          return;
-        }
-        for (const [url, expected] of [
-          [config.url, []],
-          [await freshPostgresDatabase(), ACCOUNT_PG_MIGRATIONS.map((m) => m.version)],
-        ] as const) {
-          const sql = openPostgres(url, { poolMax: 1 });
-          try {
-            expect(await migratePostgres(sql, ACCOUNT_PG_MIGRATIONS)).toEqual([...expected]);
-            expect(await migratePostgres(sql, ACCOUNT_PG_MIGRATIONS)).toEqual([]);
-          } finally {
-            await sql.end();
-          }
+        } finally {
+          rmSync(dir, { recursive: true, force: true });
         }
       });
 
       test("the database rejects a second row with the same e-mail (constraint, not just code)", async () => {
-        if (db === "sqlite") {
-          const conn = new Database(":memory:");
-          migrateSqlite(conn, ACCOUNT_MIGRATIONS);
-          const insert = conn.query(
-            "INSERT INTO accounts (id, name, email, password_hash, created_at) VALUES (?, 'n', 'a@example.com', 'h', 'now')",
-          );
-          insert.run(newId());
-          expect(() => insert.run(newId())).toThrow(/UNIQUE/);
-          conn.close();
-          return;
-        }
-        const sql = openPostgres(await freshPostgresDatabase(), { poolMax: 1 });
+        const dir = mkdtempSync(join(tmpdir(), "switchyard-account-"));
+        const mdb = openDatabase(
+          db === "sqlite"
+            ? { kind: "sqlite", path: join(dir, "unique.sqlite") }
+            : { kind: "postgres", url: await freshPostgresDatabase(), poolMax: 1 },
+        );
         try {
-          await migratePostgres(sql, ACCOUNT_PG_MIGRATIONS);
+          await migrate(mdb, ACCOUNT_MIGRATIONS);
           const insert = () =>
-            sql`INSERT INTO accounts (id, name, email, password_hash, created_at) VALUES (${newId()}, 'n', 'a@example.com', 'h', now())`;
+            sql`INSERT INTO accounts (id, name, email, password_hash, created_at) VALUES (${newId()}, 'n', 'a@example.com', 'h', ${new Date().toISOString()})`.execute(
+              mdb.db,
+            );
           await insert();
-          await expect(insert()).rejects.toThrow(/accounts_email_key/);
+          await expect(insert()).rejects.toThrow(db === "sqlite" ? /UNIQUE/ : /accounts_email_key/);
         } finally {
-          await sql.end();
+          await mdb.close();
+          rmSync(dir, { recursive: true, force: true });
         }
       });
     });

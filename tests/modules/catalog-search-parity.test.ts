@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { newId } from "../../src/kernel/ids.ts";
 import { MigrationError } from "../../src/kernel/storage/migrations.ts";
 import { migratePostgres, openPostgres, type PgMigration } from "../../src/kernel/storage/postgres.ts";
-import { ACCOUNT_PG_MIGRATIONS } from "../../src/modules/account/storage/migrations.pg.ts";
+import { ACCOUNT_MIGRATIONS } from "../../src/modules/account/storage/migrations.ts";
 import { searchTerms } from "../../src/modules/catalog/search.ts";
 import { DEMO_CATALOG, DEMO_CURRENCY } from "../../src/modules/catalog/seed.ts";
 import { CATALOG_PG_MIGRATIONS } from "../../src/modules/catalog/storage/migrations.pg.ts";
@@ -204,7 +204,7 @@ describe.if(WITH_POSTGRES)("migratePostgres", () => {
   });
 
   test.each([
-    ["account", ACCOUNT_PG_MIGRATIONS],
+    ["account", ACCOUNT_MIGRATIONS],
     ["catalog", CATALOG_PG_MIGRATIONS],
     ["order", ORDER_PG_MIGRATIONS],
   ] as const)("%s: a fresh schema gets every version; a second run applies none", async (_name, migrations) => {

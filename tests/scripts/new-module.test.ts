@@ -5,7 +5,8 @@ import { tmpdir } from "node:os";
 import { addToModuleList, createModule } from "../../scripts/new-module.ts";
 import { cruise } from "../architecture/cruise.ts";
 import { client, expectCode, uniqueEmail } from "../helpers/client.ts";
-import { freshPostgresDatabase, usePostgres, WITH_POSTGRES } from "../helpers/databases.ts";
+import type { DatabaseConfig } from "../../src/kernel/module.ts";
+import { freshPostgresDatabase, openProbe, usePostgres, WITH_POSTGRES } from "../helpers/databases.ts";
 import { freePort } from "../helpers/ports.ts";
 import { spawnChild, waitHttpOk, type Child } from "../helpers/process.ts";
 import { ROOT } from "../helpers/topology.ts";
@@ -110,19 +111,17 @@ describe("npm run new-module", () => {
   });
 
   test.if(WITH_POSTGRES)("its PostgreSQL store migrates, writes the item with its outbox event, and reads it back", async () => {
-    const { openPostgresReviewStore } = (await import(join(project, "src/modules/review/storage/postgres.ts"))) as {
-      openPostgresReviewStore(
-        url: string,
-        o: { poolMax: number },
-      ): Promise<{
+    const { openReviewDatabase } = (await import(join(project, "src/modules/review/storage/store.ts"))) as {
+      openReviewDatabase(config: DatabaseConfig): Promise<{
         create(i: { id: string; name: string; createdBy: string; createdAt: string }): Promise<unknown>;
         byId(id: string): Promise<{ id: string; name: string; createdAt: string } | null>;
         list(first: number): Promise<{ id: string }[]>;
-        sql: { unsafe<T>(q: string): Promise<T> };
         close(): Promise<void>;
       }>;
     };
-    const store = await openPostgresReviewStore(await freshPostgresDatabase(), { poolMax: 2 });
+    const config: DatabaseConfig = { kind: "postgres", url: await freshPostgresDatabase(), poolMax: 2 };
+    const store = await openReviewDatabase(config);
+    const probe = openProbe(config);
     try {
       const at = new Date().toISOString();
       await store.create({ id: "r1", name: "one", createdBy: "a1", createdAt: at });
@@ -130,9 +129,10 @@ describe("npm run new-module", () => {
       expect(await store.byId("r1")).toEqual({ id: "r1", name: "one", createdBy: "a1", createdAt: at } as never);
       expect((await store.list(10)).map((i) => i.id)).toEqual(["r2", "r1"]);
       expect(await store.byId("nope")).toBeNull();
-      const events = await store.sql.unsafe<{ subject: string }[]>("SELECT subject FROM outbox ORDER BY seq");
+      const events = await probe.all<{ subject: string }>("SELECT subject FROM outbox ORDER BY seq");
       expect(events.map((e) => e.subject)).toEqual(["review.item_created", "review.item_created"]);
     } finally {
+      await probe.close();
       await store.close();
     }
   });

@@ -1,5 +1,7 @@
 import type { Headers } from "../bus/types.ts";
+import type { DialectScripts } from "../storage/migrations.ts";
 import type { PgMigration, PgSql, PgTx } from "../storage/postgres.ts";
+import { outboxMigration } from "./schema.ts";
 import { injectTraceHeaders } from "../tracing.ts";
 import { OutboxBase, type OutboxEvent, type OutboxRecord, type OutboxSource } from "./types.ts";
 
@@ -8,18 +10,7 @@ export function postgresOutboxMigration(version: number): PgMigration {
   return {
     version,
     name: "transactional outbox",
-    up: `
-      CREATE TABLE outbox (
-        seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-        event_id text COLLATE "C" NOT NULL UNIQUE,
-        subject text NOT NULL,
-        payload text NOT NULL,
-        headers jsonb NOT NULL DEFAULT '{}'::jsonb,
-        created_at timestamptz NOT NULL DEFAULT now(),
-        sent_at timestamptz
-      );
-      CREATE INDEX outbox_unsent ON outbox (seq) WHERE sent_at IS NULL;
-    `,
+    up: (outboxMigration(version).up as DialectScripts).postgres,
   };
 }
 

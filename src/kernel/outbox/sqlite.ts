@@ -1,6 +1,7 @@
 import type { Database } from "bun:sqlite";
 import type { Headers } from "../bus/types.ts";
-import type { Migration } from "../storage/migrations.ts";
+import type { DialectScripts, Migration } from "../storage/migrations.ts";
+import { outboxMigration } from "./schema.ts";
 import { injectTraceHeaders } from "../tracing.ts";
 import { OutboxBase, parseHeaders, type OutboxEvent, type OutboxRecord, type OutboxSource } from "./types.ts";
 
@@ -12,19 +13,7 @@ export function sqliteOutboxMigration(version: number): Migration {
   return {
     version,
     name: "transactional outbox",
-    up: `
-      CREATE TABLE outbox (
-        seq INTEGER PRIMARY KEY,
-        event_id TEXT NOT NULL UNIQUE,
-        subject TEXT NOT NULL,
-        payload TEXT NOT NULL,
-        headers TEXT NOT NULL DEFAULT '{}',
-        created_at TEXT NOT NULL,
-        sent_at TEXT
-      );
-      -- The relay's scan: unsent rows in insertion order.
-      CREATE INDEX outbox_unsent ON outbox (seq) WHERE sent_at IS NULL;
-    `,
+    up: (outboxMigration(version).up as DialectScripts).sqlite,
   };
 }
 

@@ -26,10 +26,7 @@ export interface OutboxEvent {
   eventId: string;
 }
 
-/**
- * What the relay needs from a module's outbox (SQLite {@link SqliteOutbox} or PostgreSQL
- * {@link PostgresOutbox}).
- */
+/** What the relay needs from a module's outbox ({@link Outbox}, on SQLite or PostgreSQL). */
 export interface OutboxSource {
   /**
    * Hands up to `limit` unsent events, oldest first, to `publish` one at a time and marks each

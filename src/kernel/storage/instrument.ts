@@ -113,7 +113,7 @@ interface LazyQuery {
 
 /**
  * Instruments a porsager `postgres` pool: every query created from it (tagged template,
- * `unsafe`, and the `tx` handle of `begin`) is timed from the moment it is awaited until it
+ * `unsafe`, the `tx` handle of `begin` and connections from `reserve`) is timed from the moment it is awaited until it
  * settles. Returns a proxy of the same function; fragments that are never awaited on their
  * own (`sql\`AND …\``) are not counted.
  */
@@ -145,6 +145,11 @@ export function instrumentPostgres<S extends object>(sql: S, module: string): S 
         if (prop === "unsafe" && typeof value === "function") {
           return (text: string, ...rest: unknown[]) =>
             wrapQuery((value as (...a: unknown[]) => unknown).call(target, text, ...rest), () => text);
+        }
+        if (prop === "reserve" && typeof value === "function") {
+          // The connection Kysely's driver runs every statement on.
+          return async (...args: unknown[]) =>
+            wrapSql((await (value as (...a: unknown[]) => Promise<object>).apply(target, args)) as object);
         }
         if (prop === "begin" && typeof value === "function") {
           return (...args: unknown[]) => {

@@ -5,8 +5,22 @@ export interface Migration {
   version: number;
   /** Short description, stored in the migrations table. */
   name: string;
-  /** SQL to apply (may contain several statements). */
-  up: string;
+  /**
+   * SQL to apply (may contain several statements): one script for both databases, or one per
+   * dialect when the DDL must differ (types, identity columns, collations, FTS5 vs tsvector).
+   */
+  up: string | DialectScripts;
+}
+
+/** A migration script per SQL dialect. */
+export interface DialectScripts {
+  sqlite: string;
+  postgres: string;
+}
+
+/** The script of `m` for `dialect`. */
+export function scriptFor(m: Migration, dialect: "sqlite" | "postgres"): string {
+  return typeof m.up === "string" ? m.up : m.up[dialect];
 }
 
 /** Thrown when the migration list is malformed or the database is ahead of the code. */
@@ -43,7 +57,7 @@ export function migrateSqlite(db: Database, migrations: readonly Migration[]): n
   for (const m of migrations) {
     if (applied.has(m.version)) continue;
     db.transaction(() => {
-      db.exec(m.up);
+      db.exec(scriptFor(m, "sqlite"));
       db.query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)").run(
         m.version,
         m.name,

@@ -1,6 +1,6 @@
 import postgres from "postgres";
 import type { Logger } from "../logger.ts";
-import { MigrationError, type Migration } from "./migrations.ts";
+import { MigrationError, scriptFor, type Migration } from "./migrations.ts";
 import { instrumentPostgres } from "./instrument.ts";
 
 /**
@@ -63,14 +63,93 @@ function postgresModuleLabel(url: string): string {
   }
 }
 
-function openPool(url: string, opts: OpenPostgresOptions): PgSql {
+function openPool(url: string, opts: OpenPostgresOptions, types: Record<string, postgres.PostgresType> = { bigint: int8 }): PgSql {
   return postgres(url, {
     max: opts.poolMax,
     idle_timeout: opts.idleTimeoutS ?? 30,
     connect_timeout: opts.connectTimeoutS ?? 10,
     onnotice: (notice) => opts.logger?.debug({ notice: notice["message"] }, "postgres notice"),
-    types: { bigint: int8 },
+    types: types as { bigint: typeof int8 },
     connection: { application_name: "switchyard" },
+  });
+}
+
+/**
+ * timestamptz/timestamp → ISO-8601 UTC string (`2026-01-02T03:04:05.678Z`), as SQLite stores
+ * them, so one store reads the same values from both databases. Writes take ISO strings (or Dates).
+ */
+const isoTimestamp: postgres.PostgresType<string> = {
+  to: 1184,
+  from: [1114, 1184],
+  serialize: (v: string | Date) => (v instanceof Date ? v : new Date(v)).toISOString(),
+  parse: (raw: string) => new Date(raw).toISOString(),
+};
+
+/**
+ * json/jsonb ↔ JSON text, as SQLite stores them: a store writes `JSON.stringify(value)` and
+ * parses what it reads on both databases. (The driver's default would parse on read and
+ * stringify a string parameter a second time on write.)
+ */
+const jsonText: postgres.PostgresType<string> = {
+  to: 3802,
+  from: [114, 3802],
+  serialize: (v: unknown) => (typeof v === "string" ? v : JSON.stringify(v)),
+  parse: (raw: string) => raw,
+};
+
+/** boolean: also accepts 1/0 on write (SQLite's booleans); reads stay JS booleans (SQLite gives 1/0). */
+const bool: postgres.PostgresType<boolean> = {
+  to: 16,
+  from: [16],
+  serialize: (v: unknown) => (v === true || v === 1 ? "t" : "f"),
+  parse: (raw: string) => raw === "t",
+};
+
+/**
+ * A pool with {@link openPostgres}'s settings whose values look like SQLite's, for stores that
+ * run the same code on both databases (`openDatabase`): int8 → number, timestamps → ISO
+ * strings, JSON as text. Instrumented (statement metrics and spans), also on reserved connections.
+ * @throws the driver's error on a malformed URL.
+ */
+export function openStorePool(url: string, opts: OpenPostgresOptions): PgSql {
+  const pool = openPool(url, opts, { bigint: int8, timestamp: isoTimestamp, json: jsonText, boolean: bool });
+  return preparedStatements(instrumentPostgres(pool, postgresModuleLabel(url)));
+}
+
+/**
+ * Kysely's postgres.js driver runs every statement with `reserved.unsafe(text, params)`, which
+ * the driver sends unnamed (parsed and planned again each time). Statements with parameters are
+ * sent as named prepared statements instead, cached per connection as tagged templates are;
+ * statements without parameters keep the simple protocol (several statements per script).
+ * Once the pool is ended, `reserve` rejects instead of waiting forever.
+ */
+function preparedStatements(pool: PgSql): PgSql {
+  let ended = false;
+  return new Proxy(pool, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver) as unknown;
+      if (prop === "end" && typeof value === "function") {
+        return (...args: unknown[]) => {
+          ended = true;
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      }
+      if (prop !== "reserve" || typeof value !== "function") return value;
+      return async (...args: unknown[]) => {
+        // The driver's reserve() on an ended pool waits forever (e.g. an outbox relay pass
+        // after the store closed, which would then hang the relay's stop): refuse instead.
+        if (ended) throw new Error("the database pool is closed");
+        const reserved = (await (value as (...a: unknown[]) => Promise<PgSql>).apply(target, args)) as PgSql;
+        return new Proxy(reserved, {
+          get(t, p, r) {
+            const v = Reflect.get(t, p, r) as unknown;
+            if (p !== "unsafe" || typeof v !== "function") return v;
+            return (text: string, params: unknown[] = [], options: Record<string, unknown> = {}) =>
+              (v as (...a: unknown[]) => unknown).call(t, text, params, params.length > 0 ? { prepare: true, ...options } : options);
+          },
+        });
+      };
+    },
   });
 }
 
@@ -144,7 +223,7 @@ export async function migratePostgres(sql: PgSql, migrations: readonly PgMigrati
       // Another instance may have applied it while this one waited for the lock.
       if ((await appliedIn(tx)).has(m.version)) return false;
       // No parameters: the simple protocol, which accepts several statements.
-      await tx.unsafe(m.up);
+      await tx.unsafe(scriptFor(m, "postgres"));
       await tx`INSERT INTO schema_migrations (version, name) VALUES (${m.version}, ${m.name})`;
       return true;
     });

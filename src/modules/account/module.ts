@@ -2,8 +2,7 @@ import { defineModule, type ModuleContext, type ModuleDefinition } from "../../k
 import { ACCOUNT_SDL, AccountCommands, AccountContract } from "./contract/index.ts";
 import { createResolvers } from "./resolvers.ts";
 import { AccountService } from "./service.ts";
-import { openPostgresAccountStore } from "./storage/postgres.ts";
-import { openSqliteAccountStore } from "./storage/sqlite.ts";
+import { openAccountDatabase } from "./storage/store.ts";
 import type { AccountStore } from "./storage/types.ts";
 
 export interface AccountModuleOptions {
@@ -20,10 +19,8 @@ export interface AccountModuleOptions {
  * @throws MigrationError when the database was migrated by newer code; the driver's error
  *   when it cannot be opened.
  */
-export async function openAccountStore(ctx: ModuleContext): Promise<AccountStore> {
-  const db = ctx.database;
-  if (db.kind === "postgres") return openPostgresAccountStore(db.url, { poolMax: db.poolMax, logger: ctx.logger });
-  return openSqliteAccountStore(db.path);
+export function openAccountStore(ctx: ModuleContext): Promise<AccountStore> {
+  return openAccountDatabase(ctx.database, ctx.logger);
 }
 
 /** How often expired refresh tokens are deleted, ms (they are refused anyway; this bounds the table). */

@@ -3,8 +3,7 @@ import { PAYMENT_SDL, PaymentCommands, PaymentContract } from "./contract/index.
 import { createSandboxProvider, type PaymentProvider } from "./provider.ts";
 import { createResolvers } from "./resolvers.ts";
 import { PaymentService } from "./service.ts";
-import { openPostgresPaymentStore } from "./storage/postgres.ts";
-import { openSqlitePaymentStore } from "./storage/sqlite.ts";
+import { openPaymentDatabase } from "./storage/store.ts";
 import type { PaymentStore } from "./storage/types.ts";
 
 export interface PaymentModuleOptions {
@@ -18,10 +17,8 @@ export interface PaymentModuleOptions {
  * Opens the store on the database the kernel assigned (PostgreSQL pool or SQLite file), migrated.
  * @throws MigrationError / the driver's error.
  */
-export async function openPaymentStore(ctx: ModuleContext): Promise<PaymentStore> {
-  const db = ctx.database;
-  if (db.kind === "postgres") return openPostgresPaymentStore(db.url, { poolMax: db.poolMax, logger: ctx.logger });
-  return openSqlitePaymentStore(db.path);
+export function openPaymentStore(ctx: ModuleContext): Promise<PaymentStore> {
+  return openPaymentDatabase(ctx.database, ctx.logger);
 }
 
 /**

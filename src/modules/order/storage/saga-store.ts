@@ -9,6 +9,7 @@ import {
   type SagaStore,
   type StaleIntent,
 } from "./saga.ts";
+import { Prepared } from "./prepared.ts";
 import type { OrderTables } from "./tables.ts";
 
 /** First key of the PostgreSQL advisory locks that serialise one account's checkouts ("ORDR"). */
@@ -63,11 +64,34 @@ export class SqlSagaStore implements SagaStore {
   readonly #group: GroupCommitter<OrderTables>;
   /** The intents of the current turn, not yet taken by their write. */
   #intents: IntentRequest[] | null = null;
+  // addIntent's statements, compiled once (see Prepared). Arguments: order id, created_at (ISO;
+  // PostgreSQL stamps now() instead), account id, limit.
+  readonly #insertIntent: Prepared<unknown>;
+  readonly #insertIntentBelowLimit: Prepared<{ order_id: string }>;
+  readonly #lockAccount: Prepared<unknown>;
 
   constructor(mdb: ModuleDb<OrderTables>, group: GroupCommitter<OrderTables>) {
-    this.#db = mdb.db;
+    const db = mdb.db;
+    this.#db = db;
     this.#pg = mdb.dialect === "postgres";
     this.#group = group;
+    const raw = <R>(q: RawBuilder<R>) => ({ compile: () => q.compile(db) });
+    // created_at: PostgreSQL stamps it on its own clock, which staleIntents measures against
+    // (app hosts' clocks may differ); SQLite has one host, whose clock the argument is.
+    const now = (arg: <T>(i: number) => T) => (this.#pg ? sql`now()` : sql`${arg(1)}`);
+    this.#insertIntent = new Prepared(
+      (arg) => raw(sql`INSERT INTO reservation_intents (order_id, created_at) VALUES (${arg(0)}, ${now(arg)}) ON CONFLICT DO NOTHING`),
+      2,
+    );
+    this.#insertIntentBelowLimit = new Prepared(
+      (arg) =>
+        raw(sql<{ order_id: string }>`INSERT INTO reservation_intents (order_id, created_at, account_id)
+          SELECT ${arg(0)}, ${now(arg)}, ${arg(2)}
+          WHERE (${pendingCount(arg(2), arg(3))}) < ${arg(3)}
+          ON CONFLICT DO NOTHING RETURNING order_id`),
+      4,
+    );
+    this.#lockAccount = new Prepared((arg) => raw(sql`SELECT pg_advisory_xact_lock(${PENDING_LOCK_CLASS}::int4, hashtext(${arg(0)}))`), 1);
   }
 
   async start(s: SagaRecord): Promise<{ saga: SagaRecord; created: boolean }> {
@@ -217,11 +241,9 @@ export class SqlSagaStore implements SagaStore {
     let locked: string | undefined;
     for (const i of order) {
       const { orderId, pending } = batch[i] as IntentRequest;
-      // created_at: PostgreSQL stamps it on its own clock, which staleIntents measures against
-      // (app hosts' clocks may differ); SQLite has one host.
-      const now = this.#pg ? sql`now()` : sql`${new Date().toISOString()}`;
+      const createdAt = new Date().toISOString();
       if (!pending) {
-        await sql`INSERT INTO reservation_intents (order_id, created_at) VALUES (${orderId}, ${now}) ON CONFLICT DO NOTHING`.execute(trx);
+        await this.#insertIntent.execute(trx, [orderId, createdAt]);
         continue;
       }
       // Counted and inserted under a lock no other checkout of this account passes until commit:
@@ -230,13 +252,10 @@ export class SqlSagaStore implements SagaStore {
       // order committed before the lock was granted; store.create swaps intent for order in one
       // transaction, so an order being placed is counted exactly once.
       if (this.#pg && locked !== pending.accountId) {
-        await sql`SELECT pg_advisory_xact_lock(${PENDING_LOCK_CLASS}::int4, hashtext(${pending.accountId}))`.execute(trx);
+        await this.#lockAccount.execute(trx, [pending.accountId]);
         locked = pending.accountId;
       }
-      const inserted = await sql`INSERT INTO reservation_intents (order_id, created_at, account_id)
-        SELECT ${orderId}, ${now}, ${pending.accountId}
-        WHERE (${pendingCount(pending.accountId, pending.maxPending)}) < ${pending.maxPending}
-        ON CONFLICT DO NOTHING RETURNING order_id`.execute(trx);
+      const inserted = await this.#insertIntentBelowLimit.execute(trx, [orderId, createdAt, pending.accountId, pending.maxPending]);
       if (inserted.rows.length > 0) continue;
       const counted = await sql<{ n: number }>`SELECT CAST(${pendingCount(pending.accountId, pending.maxPending)} AS integer) AS n`.execute(
         trx,

@@ -1,4 +1,4 @@
-import type { Kysely } from "kysely";
+import type { Kysely, Transaction } from "kysely";
 import {
   type DatabaseConfig,
   GroupCommitter,
@@ -13,6 +13,7 @@ import { OrderEvents } from "../contract/index.ts";
 import { statusChangedEvent } from "./events.ts";
 import { orderWriteTooLate } from "./intent-errors.ts";
 import { ORDER_MIGRATIONS } from "./migrations.ts";
+import { Prepared } from "./prepared.ts";
 import { SqlSagaStore } from "./saga-store.ts";
 import type { OrderTables } from "./tables.ts";
 import type { CreateOptions, OrderItemRecord, OrderRecord, OrderStatus, OrderStore, OutboxMessage, TransitionOutcome } from "./types.ts";
@@ -69,6 +70,11 @@ export class SqlOrderStore implements OrderStore {
   readonly #mdb: ModuleDb<OrderTables>;
   readonly #db: Kysely<OrderTables>;
   readonly #group: GroupCommitter<OrderTables>;
+  // createOrder's statements, compiled once (see Prepared).
+  readonly #takeIntent: Prepared<{ sweptAt: string | null }>;
+  readonly #insertOrder: Prepared<unknown>;
+  /** By number of lines. */
+  readonly #insertItems = new Map<number, Prepared<unknown>>();
 
   constructor(mdb: ModuleDb<OrderTables>) {
     this.#mdb = mdb;
@@ -76,6 +82,51 @@ export class SqlOrderStore implements OrderStore {
     this.outbox = new Outbox(mdb);
     this.#group = new GroupCommitter(mdb.db);
     this.sagas = new SqlSagaStore(mdb, this.#group);
+    const db = mdb.db;
+    this.#takeIntent = new Prepared(
+      (arg) => db.deleteFrom("reservation_intents").where("order_id", "=", arg<string>(0)).returning("swept_at as sweptAt"),
+      1,
+    );
+    this.#insertOrder = new Prepared(
+      (arg) =>
+        db.insertInto("orders").values({
+          id: arg(0),
+          account_id: arg(1),
+          status: arg(2),
+          total_cents: arg(3),
+          currency: arg(4),
+          created_at: arg(5),
+        }),
+      6,
+    );
+  }
+
+  /** All lines of an order in one statement: a failing line (e.g. a repeated product) rolls back the order too. */
+  #writeItems(trx: Transaction<OrderTables>, o: OrderRecord): Promise<unknown> {
+    const n = o.items.length;
+    let q = this.#insertItems.get(n);
+    if (!q) {
+      const db = this.#db;
+      q = new Prepared(
+        (arg) =>
+          db.insertInto("order_items").values(
+            Array.from({ length: n }, (_, position) => ({
+              order_id: arg(0),
+              position,
+              product_id: arg(1 + 4 * position),
+              quantity: arg(2 + 4 * position),
+              unit_price_cents: arg(3 + 4 * position),
+              currency: arg(4 + 4 * position),
+            })),
+          ),
+        1 + 4 * n,
+      );
+      // At most ORDER_MAX_LINES entries (validation refuses longer orders).
+      this.#insertItems.set(n, q);
+    }
+    const args: unknown[] = [o.id];
+    for (const i of o.items) args.push(i.productId, i.quantity, i.unitPriceCents, i.currency);
+    return q.execute(trx, args);
   }
 
   async create(o: OrderRecord, events: readonly OutboxMessage[] = [], opts: CreateOptions = {}): Promise<void> {
@@ -85,38 +136,10 @@ export class SqlOrderStore implements OrderStore {
       // that on PostgreSQL the row lock orders this write against the sweeper's compare-and-set
       // (SQLite's writer lock already does): a swept (or, when required, missing) intent means
       // the stock is being released, and the order must not be written (savepoint rolled back).
-      const intent = await trx
-        .deleteFrom("reservation_intents")
-        .where("order_id", "=", o.id)
-        .returning("swept_at as sweptAt")
-        .executeTakeFirst();
+      const intent = (await this.#takeIntent.execute(trx, [o.id])).rows[0];
       if (intent?.sweptAt || (requireIntent && !intent)) throw orderWriteTooLate(o.id);
-      await trx
-        .insertInto("orders")
-        .values({
-          id: o.id,
-          account_id: o.accountId,
-          status: o.status,
-          total_cents: o.totalCents,
-          currency: o.currency,
-          created_at: o.createdAt,
-        })
-        .execute();
-      // All lines in one statement; a failing line (e.g. a repeated product) rolls back the order too.
-      if (o.items.length > 0)
-        await trx
-          .insertInto("order_items")
-          .values(
-            o.items.map((i, position) => ({
-              order_id: o.id,
-              position,
-              product_id: i.productId,
-              quantity: i.quantity,
-              unit_price_cents: i.unitPriceCents,
-              currency: i.currency,
-            })),
-          )
-          .execute();
+      await this.#insertOrder.execute(trx, [o.id, o.accountId, o.status, o.totalCents, o.currency, o.createdAt]);
+      if (o.items.length > 0) await this.#writeItems(trx, o);
       for (const e of events) await this.outbox.add(trx, e.subject, e.event, e.headers);
     });
     if (events.length > 0) void this.outbox.committed(events.map((e) => e.subject));

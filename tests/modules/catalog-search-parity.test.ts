@@ -9,7 +9,7 @@ import { CATALOG_PG_MIGRATIONS } from "../../src/modules/catalog/storage/migrati
 import { openPostgresCatalogStore, type PostgresCatalogStore } from "../../src/modules/catalog/storage/postgres.ts";
 import { openSqliteCatalogStore, type SqliteCatalogStore } from "../../src/modules/catalog/storage/sqlite.ts";
 import type { CatalogStore, NewCategory, ProductPosition } from "../../src/modules/catalog/storage/types.ts";
-import { ORDER_PG_MIGRATIONS } from "../../src/modules/order/storage/migrations.pg.ts";
+import { ORDER_MIGRATIONS } from "../../src/modules/order/storage/migrations.ts";
 import { freshPostgresDatabase, usePostgres, WITH_POSTGRES } from "../helpers/databases.ts";
 
 /**
@@ -206,7 +206,7 @@ describe.if(WITH_POSTGRES)("migratePostgres", () => {
   test.each([
     ["account", ACCOUNT_MIGRATIONS],
     ["catalog", CATALOG_PG_MIGRATIONS],
-    ["order", ORDER_PG_MIGRATIONS],
+    ["order", ORDER_MIGRATIONS],
   ] as const)("%s: a fresh schema gets every version; a second run applies none", async (_name, migrations) => {
     const sql = await freshSchema();
     try {
@@ -240,9 +240,9 @@ describe.if(WITH_POSTGRES)("migratePostgres", () => {
   test("a database ahead of the code (unknown version) is refused", async () => {
     const sql = await freshSchema();
     try {
-      await migratePostgres(sql, ORDER_PG_MIGRATIONS);
+      await migratePostgres(sql, ORDER_MIGRATIONS);
       await sql`INSERT INTO schema_migrations (version, name) VALUES (99, 'from the future')`;
-      await expect(migratePostgres(sql, ORDER_PG_MIGRATIONS)).rejects.toBeInstanceOf(MigrationError);
+      await expect(migratePostgres(sql, ORDER_MIGRATIONS)).rejects.toBeInstanceOf(MigrationError);
     } finally {
       await sql.end();
     }

@@ -19,10 +19,7 @@ import { catalogModule } from "../../src/modules/catalog/module.ts";
 import { createOrderModule, openOrderStore } from "../../src/modules/order/module.ts";
 import type { OrderRecord, OrderStore } from "../../src/modules/order/storage/types.ts";
 import type { SagaStore } from "../../src/modules/order/storage/saga.ts";
-import { PostgresSagaStore } from "../../src/modules/order/storage/saga-postgres.ts";
-import { SqliteSagaStore } from "../../src/modules/order/storage/saga-sqlite.ts";
-import { openPostgres } from "../../src/kernel/storage/postgres.ts";
-import { openSqlite } from "../../src/kernel/storage/sqlite.ts";
+import { openOrderDatabase } from "../../src/modules/order/storage/store.ts";
 import { createPaymentModule } from "../../src/modules/payment/module.ts";
 import { DATABASES, freshPostgresDatabase, openProbe, until, usePostgres, type DatabaseKind, type DbProbe } from "../helpers/databases.ts";
 import { testConfig } from "../helpers/modules.ts";
@@ -161,20 +158,11 @@ for (const db of DATABASES)
     /** A second saga store on the order database (as another order instance would have). */
     async function withSagaStore(fn: (sagas: SagaStore) => Promise<void>): Promise<void> {
       const d = resolveDatabase(parts.config, "order");
-      if (d.kind === "sqlite") {
-        const conn = openSqlite(d.path);
-        try {
-          await fn(new SqliteSagaStore(conn));
-        } finally {
-          conn.close();
-        }
-      } else {
-        const sql = openPostgres(d.url, { poolMax: 2 });
-        try {
-          await fn(new PostgresSagaStore(sql));
-        } finally {
-          await sql.end({ timeout: 5 });
-        }
+      const store = await openOrderDatabase(d.kind === "postgres" ? { ...d, poolMax: 2 } : d);
+      try {
+        await fn(store.sagas);
+      } finally {
+        await store.close();
       }
     }
 

@@ -1,13 +1,10 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import type { Identity } from "../../src/kernel/identity.ts";
 import { newId } from "../../src/kernel/ids.ts";
-import { openSqlite } from "../../src/kernel/storage/sqlite.ts";
-import { openPostgres, type PgSql } from "../../src/kernel/storage/postgres.ts";
 import { catalogModule } from "../../src/modules/catalog/module.ts";
 import { createOrderModule } from "../../src/modules/order/module.ts";
 import type { SagaRecord, SagaStore } from "../../src/modules/order/storage/saga.ts";
-import { PostgresSagaStore } from "../../src/modules/order/storage/saga-postgres.ts";
-import { SqliteSagaStore } from "../../src/modules/order/storage/saga-sqlite.ts";
+import { openOrderDatabase } from "../../src/modules/order/storage/store.ts";
 import { PaymentSubjects, type PaymentReply } from "../../src/modules/payment/contract/index.ts";
 import { createPaymentModule } from "../../src/modules/payment/module.ts";
 import { DATABASES, openProbe, until, usePostgres, type DbProbe } from "../helpers/databases.ts";
@@ -45,16 +42,11 @@ for (const db of DATABASES) {
       );
       orderDb = openProbe(h.database("order"));
       paymentDb = openProbe(h.database("payment"));
+      // A second store on the order database (as another order instance would have).
       const d = h.database("order");
-      if (d.kind === "sqlite") {
-        const conn = openSqlite(d.path);
-        sagas = new SqliteSagaStore(conn);
-        closeSagas = async () => conn.close();
-      } else {
-        const sql: PgSql = openPostgres(d.url, { poolMax: 2 });
-        sagas = new PostgresSagaStore(sql);
-        closeSagas = () => sql.end({ timeout: 5 });
-      }
+      const store = await openOrderDatabase(d.kind === "postgres" ? { ...d, poolMax: 2 } : d);
+      sagas = store.sagas;
+      closeSagas = () => store.close();
       const r = await h.query<{ products: { edges: { node: { id: string; stock: number } }[] } }>("catalog", PRODUCTS);
       productId = r.data?.products.edges.find((e) => e.node.stock >= 10)?.node.id as string;
     }, 60_000);

@@ -1,12 +1,15 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import { Database } from "bun:sqlite";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { serveJson } from "../../src/kernel/bus/rpc.ts";
 import type { Bus, Headers, Msg, Subscription } from "../../src/kernel/bus/types.ts";
 import { AppError, ErrorCode, badInput } from "../../src/kernel/errors.ts";
 import type { Identity } from "../../src/kernel/identity.ts";
 import { newId } from "../../src/kernel/ids.ts";
-import { migrateSqlite } from "../../src/kernel/storage/migrations.ts";
-import { migratePostgres, openPostgres } from "../../src/kernel/storage/postgres.ts";
+import type { DatabaseConfig } from "../../src/kernel/module.ts";
+import { openDatabase } from "../../src/kernel/storage/database.ts";
+import { migrate } from "../../src/kernel/storage/migrate.ts";
 import {
   CatalogSubjects,
   type ReleaseStockReply,
@@ -18,9 +21,7 @@ import {
 import { OrderEvents, type OrderCreatedEvent } from "../../src/modules/order/contract/index.ts";
 import { createOrderModule, openOrderStore } from "../../src/modules/order/module.ts";
 import { ORDER_MIGRATIONS } from "../../src/modules/order/storage/migrations.ts";
-import { ORDER_PG_MIGRATIONS } from "../../src/modules/order/storage/migrations.pg.ts";
-import { openPostgresOrderStore } from "../../src/modules/order/storage/postgres.ts";
-import { openSqliteOrderStore } from "../../src/modules/order/storage/sqlite.ts";
+import { openOrderDatabase } from "../../src/modules/order/storage/store.ts";
 import type { OrderStore } from "../../src/modules/order/storage/types.ts";
 import { DATABASES, freshPostgresDatabase, openProbe, until, usePostgres, type DbProbe } from "../helpers/databases.ts";
 import { startModules, type ModuleHarness } from "../helpers/modules.ts";
@@ -586,38 +587,35 @@ for (const db of DATABASES)
 
       test("migrations are idempotent on the module's database and on a fresh one", async () => {
         const config = h.database("order");
-        if (config.kind === "sqlite") {
-          const conn = new Database(config.path);
-          try {
-            expect(migrateSqlite(conn, ORDER_MIGRATIONS)).toEqual([]);
-          } finally {
-            conn.close();
+        const dir = mkdtempSync(join(tmpdir(), "switchyard-order-"));
+        const fresh: DatabaseConfig =
+          config.kind === "sqlite"
+            ? { kind: "sqlite", path: join(dir, "fresh.sqlite") }
+            : { kind: "postgres", url: await freshPostgresDatabase(), poolMax: 1 };
+        try {
+          for (const [target, expected] of [
+            [config, []],
+            [fresh, ORDER_MIGRATIONS.map((m) => m.version)],
+          ] as const) {
+            const mdb = openDatabase(target);
+            try {
+              expect(await migrate(mdb, ORDER_MIGRATIONS)).toEqual([...expected]);
+              expect(await migrate(mdb, ORDER_MIGRATIONS)).toEqual([]);
+            } finally {
+              await mdb.close();
+            }
           }
-          const fresh = new Database(":memory:");
-          expect(migrateSqlite(fresh, ORDER_MIGRATIONS)).toEqual(ORDER_MIGRATIONS.map((m) => m.version));
-          expect(migrateSqlite(fresh, ORDER_MIGRATIONS)).toEqual([]);
-          fresh.close();
-          return;
-        }
-        for (const [url, expected] of [
-          [config.url, []],
-          [await freshPostgresDatabase(), ORDER_PG_MIGRATIONS.map((m) => m.version)],
-        ] as const) {
-          const sql = openPostgres(url, { poolMax: 1 });
-          try {
-            expect(await migratePostgres(sql, ORDER_PG_MIGRATIONS)).toEqual([...expected]);
-            expect(await migratePostgres(sql, ORDER_PG_MIGRATIONS)).toEqual([]);
-          } finally {
-            await sql.end();
-          }
+        } finally {
+          rmSync(dir, { recursive: true, force: true });
         }
       });
 
       test("the store writes an order and its lines atomically", async () => {
         // PostgreSQL: a second pool on the module's own database (its orders are invisible to other tests).
         const config = h.database("order");
-        const store =
-          config.kind === "sqlite" ? openSqliteOrderStore(":memory:") : await openPostgresOrderStore(config.url, { poolMax: 2 });
+        const store = await openOrderDatabase(
+          config.kind === "sqlite" ? { kind: "sqlite", path: ":memory:" } : { kind: "postgres", url: config.url, poolMax: 2 },
+        );
         const base = {
           accountId: newId(),
           status: "PENDING" as const,

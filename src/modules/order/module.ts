@@ -1,21 +1,16 @@
 import { defineModule, type ModuleContext, type ModuleDefinition } from "../../kernel/index.ts";
 import { ORDER_SDL, OrderContract } from "./contract/index.ts";
 import { createResolvers } from "./resolvers.ts";
-import { openPostgresOrderStore, PostgresOrderStore } from "./storage/postgres.ts";
-import { openSqliteOrderStore, SqliteOrderStore } from "./storage/sqlite.ts";
+import { openOrderDatabase, SqlOrderStore } from "./storage/store.ts";
 import type { OrderStore } from "./storage/types.ts";
 import { intentGraceMs } from "./intents.ts";
 import { CheckoutSagas } from "./saga.ts";
 import type { PendingLimit, SagaStore } from "./storage/saga.ts";
 import { orderLimitsOf } from "./limits.ts";
-import { PostgresSagaStore } from "./storage/saga-postgres.ts";
-import { SqliteSagaStore } from "./storage/saga-sqlite.ts";
 
 /** The saga store on the same database as `store` (SQLite or PostgreSQL), or undefined for other stores. */
 export function openSagaStore(store: OrderStore): SagaStore | undefined {
-  if (store instanceof SqliteOrderStore) return new SqliteSagaStore(store.db);
-  if (store instanceof PostgresOrderStore) return new PostgresSagaStore(store.sql);
-  return undefined;
+  return store instanceof SqlOrderStore ? store.sagas : undefined;
 }
 
 export interface OrderModuleOptions {
@@ -32,10 +27,8 @@ export interface OrderModuleOptions {
  * @throws MigrationError when the database was migrated by newer code; the driver's error
  *   when it cannot be opened.
  */
-export async function openOrderStore(ctx: ModuleContext): Promise<OrderStore> {
-  const db = ctx.database;
-  if (db.kind === "postgres") return openPostgresOrderStore(db.url, { poolMax: db.poolMax, logger: ctx.logger });
-  return openSqliteOrderStore(db.path);
+export function openOrderStore(ctx: ModuleContext): Promise<OrderStore> {
+  return openOrderDatabase(ctx.database, ctx.logger);
 }
 
 /**

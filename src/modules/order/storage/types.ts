@@ -36,8 +36,8 @@ export type TransitionOutcome =
   | { changed: false; order: OrderRecord | null };
 
 /**
- * Persistence of orders. Methods return promises so that a PostgreSQL implementation can be
- * dropped in; the SQLite one is synchronous underneath. Money is integer cents throughout.
+ * Persistence of orders: `SqlOrderStore` (store.ts) on SQLite or PostgreSQL; test doubles
+ * implement it too. Money is integer cents throughout.
  */
 export interface OrderStore {
   /**

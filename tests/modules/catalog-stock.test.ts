@@ -335,10 +335,14 @@ for (const dbKind of DATABASES)
         const inboxed = async () =>
           (await db.get<{ n: number }>("SELECT count(*) AS n FROM inbox WHERE consumer = 'catalog.order-status' AND event_id = ?", eventId))
             ?.n;
+        const restocked = () => eventsFor(a.id).filter((e) => e.stock === a.stock).length;
+        const restockedBefore = restocked();
         h.bus.publish(OrderEvents.statusChanged, encodeJson(statusChanged(id, "CANCELLED", eventId)));
         await until(async () => (await statusOf(id)) === "released");
         // Committed together: once the release is visible, so is the mark.
         expect(await inboxed()).toBe(1);
+        // The release's announcement (relayed after the commit).
+        await until(() => restocked() === restockedBefore + 1);
         const stockChanges = eventsFor(a.id).length;
         h.bus.publish(OrderEvents.statusChanged, encodeJson(statusChanged(id, "CANCELLED", eventId)));
         const marker = newId();

@@ -1,7 +1,8 @@
-import type { Transaction } from "kysely";
+import { sql, type Transaction } from "kysely";
 import { AppError, ErrorCode, type Inbox, type SqlDialect } from "../../../kernel/index.ts";
 import type { ReleaseStockRequest, ReservedItem, ReserveStockRequest } from "../contract/index.ts";
 import { checkReservationTotal } from "../reservation-total.ts";
+import { Prepared } from "./prepared.ts";
 import type { CatalogDb, CatalogTables } from "./tables.ts";
 import type { CommitOutcome, ReleaseOutcome, ReserveOutcome, StockLevel } from "./types.ts";
 
@@ -20,7 +21,28 @@ export const ORDER_STATUS_CONSUMER = "catalog.order-status";
  *   sees its outcome.
  */
 export class Reservations {
-  constructor(private readonly dialect: SqlDialect) {}
+  readonly #dialect: SqlDialect;
+  // createOrder's statements, compiled once (see Prepared).
+  readonly #claim: Prepared<never>;
+  readonly #decrement: Prepared<{ stock: number; unitPriceCents: number; currency: string }>;
+  readonly #insertItem: Prepared<never>;
+
+  /** @param db the catalog database (its dialect compiles the prepared statements). */
+  constructor(db: CatalogDb, dialect: SqlDialect) {
+    this.#dialect = dialect;
+    this.#claim = new Prepared(
+      db,
+      sql`INSERT INTO reservations (id, status, created_at, updated_at) VALUES (${""}, 'held', ${""}, ${""}) ON CONFLICT (id) DO NOTHING`,
+    );
+    this.#decrement = new Prepared(
+      db,
+      sql`UPDATE products SET stock = stock - ${0} WHERE id = ${""} AND stock >= ${0} RETURNING stock, price_cents AS "unitPriceCents", currency`,
+    );
+    this.#insertItem = new Prepared(
+      db,
+      sql`INSERT INTO reservation_items (reservation_id, position, product_id, quantity, unit_price_cents, currency) VALUES (${""}, ${0}, ${""}, ${0}, ${0}, ${""})`,
+    );
+  }
 
   /**
    * Reserves every item of `req` (validated: non-empty, quantities >= 1, distinct products),
@@ -34,12 +56,8 @@ export class Reservations {
     // The reservation row first: a new id inserts (no separate status lookup on createOrder's
     // hot path); an existing one is left as is and its status decides. On PostgreSQL a
     // concurrent duplicate blocks here until this transaction ends, then finds the row.
-    const claimed = await trx
-      .insertInto("reservations")
-      .values({ id: req.reservationId, status: "held", created_at: now, updated_at: now })
-      .onConflict((oc) => oc.column("id").doNothing())
-      .executeTakeFirst();
-    if (Number(claimed.numInsertedOrUpdatedRows ?? 0) === 0) {
+    const claimed = await this.#claim.run(trx, [req.reservationId, now, now]);
+    if (Number(claimed.numAffectedRows ?? 0) === 0) {
       if ((await status(trx, req.reservationId)) === "released") {
         // Re-holding would hand stock to an order its caller already gave up on.
         throw new AppError(ErrorCode.CONFLICT, `reservation ${req.reservationId} was released`, { reservationId: req.reservationId });
@@ -57,13 +75,7 @@ export class Reservations {
     const items: ReservedItem[] = [];
     const changes: StockLevel[] = [];
     for (const item of req.items) {
-      const row = await trx
-        .updateTable("products")
-        .set((eb) => ({ stock: eb("stock", "-", item.quantity) }))
-        .where("id", "=", item.productId)
-        .where("stock", ">=", item.quantity)
-        .returning(["stock", "price_cents as unitPriceCents", "currency"])
-        .executeTakeFirst();
+      const [row] = (await this.#decrement.run(trx, [item.quantity, item.productId, item.quantity])).rows;
       if (!row) {
         // Throwing rolls back the reservation row and the decrements already made for earlier items.
         const current = await trx.selectFrom("products").select("stock").where("id", "=", item.productId).executeTakeFirst();
@@ -83,19 +95,9 @@ export class Reservations {
     }
     // At the prices just captured; throwing rolls back the decrements and the reservation row.
     checkReservationTotal(items, req.maxTotalCents);
-    await trx
-      .insertInto("reservation_items")
-      .values(
-        items.map((it, position) => ({
-          reservation_id: req.reservationId,
-          position,
-          product_id: it.productId,
-          quantity: it.quantity,
-          unit_price_cents: it.unitPriceCents,
-          currency: it.currency,
-        })),
-      )
-      .execute();
+    for (const [position, it] of items.entries()) {
+      await this.#insertItem.run(trx, [req.reservationId, position, it.productId, it.quantity, it.unitPriceCents, it.currency]);
+    }
     return { reservation: { reservationId: req.reservationId, items }, created: true, changes };
   }
 
@@ -168,7 +170,7 @@ export class Reservations {
 
   /** PostgreSQL: locks these products' rows in id order for the rest of the transaction (no-op on SQLite). */
   private async lockProducts(trx: Transaction<CatalogTables>, ids: readonly string[]): Promise<void> {
-    if (this.dialect !== "postgres" || ids.length === 0) return;
+    if (this.#dialect !== "postgres" || ids.length === 0) return;
     await trx
       .selectFrom("products")
       .select("id")

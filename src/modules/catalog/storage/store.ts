@@ -19,9 +19,11 @@ import { type CatalogOutboxEntry, productChangedEntry, stockChangedEntries } fro
 import { CATALOG_MIGRATIONS } from "./migrations.ts";
 import { ORDER_STATUS_CONSUMER, Reservations } from "./reservations.ts";
 import { DEFAULT_SEARCH_CACHE_ENTRIES, SearchCache, type SearchCacheSource } from "./search-cache.ts";
+import { SerialBatches } from "./serial-batches.ts";
 import { postgresSearchCount, postgresSearchPage } from "./search-postgres.ts";
 import { sqliteSearchCount, sqliteSearchPage } from "./search-sqlite.ts";
-import { type CatalogDb, type CatalogTables, selectProducts } from "./tables.ts";
+import { Prepared } from "./prepared.ts";
+import { type CatalogDb, type CatalogTables, PRODUCT_COLUMNS, selectProducts } from "./tables.ts";
 import type {
   CatalogEventOptions,
   CatalogStore,
@@ -78,9 +80,9 @@ const RESERVE_ATTEMPTS = 3;
 
 /**
  * {@link CatalogStore} on either database. Every write commits its events with it (outbox).
- * Reservations (createOrder's hot path) are group-committed: the reservations of one event-loop
- * turn share one transaction, each in its own savepoint, so a refused one (OUT_OF_STOCK, ...)
- * rolls back alone. Search is the one place the dialects really differ (search-sqlite.ts,
+ * Reservations (createOrder's hot path) are group-committed: the reservations that arrive
+ * together share one transaction, each in its own savepoint, so a refused one (OUT_OF_STOCK, ...)
+ * rolls back alone; one batch at a time ({@link SerialBatches}). Search is the one place the dialects really differ (search-sqlite.ts,
  * search-postgres.ts); rankings and counts are cached per search generation ({@link SearchCache}).
  */
 export class SqlCatalogStore implements CatalogStore, SearchCacheSource {
@@ -90,9 +92,12 @@ export class SqlCatalogStore implements CatalogStore, SearchCacheSource {
   readonly dialect: SqlDialect;
   readonly #mdb: ModuleDb<CatalogTables>;
   readonly #inbox: Inbox<CatalogTables>;
-  readonly #group: GroupCommitter<CatalogTables>;
+  readonly #group: SerialBatches<CatalogTables>;
   readonly #reservations: Reservations;
   readonly #searchCache: SearchCache;
+  // Statements of every search page, compiled once (see Prepared).
+  readonly #generation: Prepared<{ generation: number }>;
+  readonly #byIds: Prepared<ProductRecord>;
 
   /** @param searchCacheEntries searches whose ranking and count are cached; 0 = no cache. */
   constructor(mdb: ModuleDb<CatalogTables>, searchCacheEntries: number = DEFAULT_SEARCH_CACHE_ENTRIES) {
@@ -101,19 +106,24 @@ export class SqlCatalogStore implements CatalogStore, SearchCacheSource {
     this.dialect = mdb.dialect;
     this.outbox = new Outbox(mdb);
     this.#inbox = new Inbox(mdb);
-    this.#group = new GroupCommitter(mdb.db);
-    this.#reservations = new Reservations(mdb.dialect);
+    this.#group = new SerialBatches(new GroupCommitter(mdb.db));
+    this.#reservations = new Reservations(mdb.db, mdb.dialect);
+    this.#generation = new Prepared(mdb.db, sql<{ generation: number }>`SELECT generation FROM search_state WHERE id = ${1}`);
+    // One statement for any batch size: the ids travel as one parameter (a text[] on
+    // PostgreSQL, JSON text on SQLite).
+    this.#byIds = new Prepared(
+      mdb.db,
+      mdb.dialect === "postgres"
+        ? sql<ProductRecord>`SELECT ${PRODUCT_COLUMNS} FROM products p JOIN categories c ON c.id = p.category_id WHERE p.id = ANY(${[]}::text[])`
+        : sql<ProductRecord>`SELECT ${PRODUCT_COLUMNS} FROM products p JOIN categories c ON c.id = p.category_id
+            WHERE p.id IN (SELECT value FROM json_each(${"[]"}))`,
+    );
     this.#searchCache = new SearchCache(this, searchCacheEntries);
   }
 
   async productsByIds(ids: readonly string[]): Promise<ProductRecord[]> {
     if (ids.length === 0) return [];
-    // One statement for any batch size: the ids travel as one array (JSON text on SQLite) parameter.
-    const inIds =
-      this.dialect === "postgres"
-        ? sql<boolean>`p.id = ANY(${[...ids]}::text[])`
-        : sql<boolean>`p.id IN (SELECT value FROM json_each(${JSON.stringify(ids)}))`;
-    return selectProducts(this.db).where(inIds).execute();
+    return (await this.#byIds.run(this.db, [this.dialect === "postgres" ? [...ids] : JSON.stringify(ids)])).rows;
   }
 
   async categoriesByIds(ids: readonly string[]): Promise<CategoryRecord[]> {
@@ -138,7 +148,7 @@ export class SqlCatalogStore implements CatalogStore, SearchCacheSource {
   }
 
   async searchGeneration(): Promise<number> {
-    const row = await this.db.selectFrom("search_state").select("generation").where("id", "=", 1).executeTakeFirst();
+    const [row] = (await this.#generation.run(this.db, [1])).rows;
     return Number(row?.generation ?? 0);
   }
 
@@ -198,8 +208,9 @@ export class SqlCatalogStore implements CatalogStore, SearchCacheSource {
         if (out.changes.length > 0) void this.outbox.committed([CatalogEvents.stockChanged]);
         return out;
       } catch (err) {
-        // PostgreSQL: a batch holds its rows until it commits, so two batches can wait on each
-        // other; the one chosen as victim had its savepoint rolled back, so it is safe to repeat.
+        // PostgreSQL: a batch holds its rows until it commits, so batches of two instances can
+        // wait on each other; the write chosen as victim had its savepoint rolled back, so it is
+        // safe to repeat.
         if (attempt >= RESERVE_ATTEMPTS || (err as { code?: unknown } | null)?.code !== DEADLOCK) throw err;
       }
     }

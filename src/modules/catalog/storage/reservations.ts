@@ -168,9 +168,13 @@ export class Reservations {
     return "unknown";
   }
 
-  /** PostgreSQL: locks these products' rows in id order for the rest of the transaction (no-op on SQLite). */
+  /**
+   * PostgreSQL: locks these products' rows in id order for the rest of the transaction (no-op on
+   * SQLite). One product needs no order: its conditional update takes the only lock, and the
+   * round trip saved is createOrder's usual case.
+   */
   private async lockProducts(trx: Transaction<CatalogTables>, ids: readonly string[]): Promise<void> {
-    if (this.#dialect !== "postgres" || ids.length === 0) return;
+    if (this.#dialect !== "postgres" || ids.length < 2) return;
     await trx
       .selectFrom("products")
       .select("id")

@@ -13,8 +13,7 @@
 import { existsSync } from "node:fs";
 import { startPostgres } from "../scripts/devservers/postgres.ts";
 import { searchTerms } from "../src/modules/catalog/search.ts";
-import { openPostgresCatalogStore } from "../src/modules/catalog/storage/postgres.ts";
-import { openSqliteCatalogStore } from "../src/modules/catalog/storage/sqlite.ts";
+import { openCatalogDatabase } from "../src/modules/catalog/storage/store.ts";
 import type { CatalogStore } from "../src/modules/catalog/storage/types.ts";
 import { generateCatalog, SEARCH_PRODUCTS, SEARCH_TERMS } from "./scenarios/search.ts";
 
@@ -27,7 +26,7 @@ const fresh = !url && !existsSync(path);
 /** `SEARCH_CACHE=0` measures the uncached path (every search ranks and counts in the database). */
 const searchCacheEntries = process.env.SEARCH_CACHE === undefined ? undefined : Number(process.env.SEARCH_CACHE);
 const cache = searchCacheEntries === undefined ? {} : { searchCacheEntries };
-const store: CatalogStore = url ? await openPostgresCatalogStore(url, { poolMax: 1, ...cache }) : openSqliteCatalogStore(path, cache);
+const store: CatalogStore = await openCatalogDatabase(url ? { kind: "postgres", url, poolMax: 1 } : { kind: "sqlite", path }, cache);
 if (fresh || url) {
   const t0 = performance.now();
   const n = await store.seedIfEmpty(generateCatalog(SEARCH_PRODUCTS));

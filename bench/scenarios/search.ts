@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { newId } from "../../src/kernel/ids.ts";
-import { openSqliteCatalogStore } from "../../src/modules/catalog/storage/sqlite.ts";
+import { openCatalogDatabase } from "../../src/modules/catalog/storage/store.ts";
 import type { NewCategory } from "../../src/modules/catalog/storage/types.ts";
 import type { ScenarioResult } from "../lib/report.ts";
 import type { ScenarioContext } from "./index.ts";
@@ -153,7 +153,7 @@ export async function searchScenario(ctx: ScenarioContext): Promise<ScenarioResu
   const dataDir = mkdtempSync(join(tmpdir(), "switchyard-bench-search-"));
   try {
     const t0 = performance.now();
-    const store = openSqliteCatalogStore(join(dataDir, "catalog.sqlite"));
+    const store = await openCatalogDatabase({ kind: "sqlite", path: join(dataDir, "catalog.sqlite") });
     const inserted = await store.seedIfEmpty(generateCatalog(SEARCH_PRODUCTS));
     await store.close();
     ctx.log(`  search: ${inserted} products generated in ${((performance.now() - t0) / 1000).toFixed(1)} s`);

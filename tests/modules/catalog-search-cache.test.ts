@@ -2,10 +2,10 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { sql } from "kysely";
 import { newId } from "../../src/kernel/ids.ts";
-import { openPostgresCatalogStore, PostgresCatalogStore } from "../../src/modules/catalog/storage/postgres.ts";
 import { RANKING_DEPTH } from "../../src/modules/catalog/storage/search-cache.ts";
-import { openSqliteCatalogStore, SqliteCatalogStore } from "../../src/modules/catalog/storage/sqlite.ts";
+import { openCatalogDatabase, type SqlCatalogStore } from "../../src/modules/catalog/storage/store.ts";
 import type { NewCategory, ProductPage, ProductPosition, ProductFilter } from "../../src/modules/catalog/storage/types.ts";
 import { DATABASES, freshPostgresDatabase, usePostgres, type DatabaseKind } from "../helpers/databases.ts";
 
@@ -19,7 +19,7 @@ import { DATABASES, freshPostgresDatabase, usePostgres, type DatabaseKind } from
 
 usePostgres();
 
-type Store = SqliteCatalogStore | PostgresCatalogStore;
+type Store = SqlCatalogStore;
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -69,12 +69,15 @@ for (const kind of DATABASES) {
         const dir = mkdtempSync(join(tmpdir(), "catalog-search-cache-"));
         dirs.push(dir);
         const path = join(dir, "catalog.sqlite");
-        return [openSqliteCatalogStore(path), openSqliteCatalogStore(path, { searchCacheEntries: 0 })];
+        return [
+          await openCatalogDatabase({ kind: "sqlite", path }),
+          await openCatalogDatabase({ kind: "sqlite", path }, { searchCacheEntries: 0 }),
+        ];
       }
       const url = await freshPostgresDatabase();
       return [
-        await openPostgresCatalogStore(url, { poolMax: 2 }),
-        await openPostgresCatalogStore(url, { poolMax: 2, searchCacheEntries: 0 }),
+        await openCatalogDatabase({ kind: "postgres", url, poolMax: 2 }),
+        await openCatalogDatabase({ kind: "postgres", url, poolMax: 2 }, { searchCacheEntries: 0 }),
       ];
     }
 
@@ -153,8 +156,7 @@ for (const kind of DATABASES) {
 
       // Deletes are not in the store's API; the triggers cover them all the same.
       const g1 = await cached.searchGeneration();
-      if (plain instanceof SqliteCatalogStore) plain.db.query("DELETE FROM products WHERE id = ?").run(id);
-      else await plain.sql`DELETE FROM products WHERE id = ${id}`;
+      await plain.db.deleteFrom("products").where("id", "=", id).execute();
       expect(await cached.searchGeneration()).toBeGreaterThan(g1);
       expect((await cached.listProducts({ terms: ["doohickey"], first: 5 })).items).toEqual([]);
       expect(await cached.countProducts({ terms: ["doohickey"] })).toBe(0);
@@ -162,15 +164,20 @@ for (const kind of DATABASES) {
 
     if (kind === "postgres")
       test("bm25's totals kept by triggers equal the table's, through inserts, updates, deletes and truncate", async () => {
-        if (!(plain instanceof PostgresCatalogStore)) throw new Error("not postgres");
-        const sql = plain.sql;
+        if (plain.dialect !== "postgres") throw new Error("not postgres");
+        const db = plain.db;
         const check = async () => {
-          const [kept] = await sql<
-            { products: string; tokens: string }[]
-          >`SELECT products::text, tokens::text FROM search_state WHERE id = 1`;
-          const [real] = await sql<
-            { products: string; tokens: string }[]
-          >`SELECT count(*)::text AS products, coalesce(sum(search_tokens), 0)::text AS tokens FROM products`;
+          const {
+            rows: [kept],
+          } = await sql<{ products: string; tokens: string }>`SELECT products::text, tokens::text FROM search_state WHERE id = 1`.execute(
+            db,
+          );
+          const {
+            rows: [real],
+          } = await sql<{
+            products: string;
+            tokens: string;
+          }>`SELECT count(*)::text AS products, coalesce(sum(search_tokens), 0)::text AS tokens FROM products`.execute(db);
           expect(kept).toEqual(real as { products: string; tokens: string });
         };
         await check();
@@ -189,16 +196,19 @@ for (const kind of DATABASES) {
           });
         await check();
         await plain.updateProduct(ids[0] as string, { description: "now a much longer description of this product" });
-        await sql`UPDATE products SET name = name || ' x' WHERE id = ANY(${sql.array(ids)}::text[])`;
+        await sql`UPDATE products SET name = name || ' x' WHERE id = ANY(${ids}::text[])`.execute(db);
         await check();
-        await sql`DELETE FROM products WHERE id = ANY(${sql.array(ids)}::text[])`;
+        await sql`DELETE FROM products WHERE id = ANY(${ids}::text[])`.execute(db);
         await check();
         const g = await plain.searchGeneration();
         // In a transaction that rolls back: TRUNCATE would need the reservations' table too.
-        await sql
-          .begin(async (tx) => {
-            await tx`TRUNCATE products, reservation_items`;
-            const [row] = await tx<{ products: string; g: string }[]>`SELECT products::text, generation::text AS g FROM search_state`;
+        await db
+          .transaction()
+          .execute(async (tx) => {
+            await sql`TRUNCATE products, reservation_items`.execute(tx);
+            const {
+              rows: [row],
+            } = await sql<{ products: string; g: string }>`SELECT products::text, generation::text AS g FROM search_state`.execute(tx);
             expect(row).toEqual({ products: "0", g: String(g + 1) });
             throw new Error("rollback");
           })
@@ -231,7 +241,7 @@ describe("search cache: bounded, least recently used evicted", () => {
       [2, ["a", "b", "c", "b", "a"]],
       [0, ["a", "b", "a", "c", "b", "a"]],
     ] as const) {
-      const store = openSqliteCatalogStore(":memory:", { searchCacheEntries: entries });
+      const store = await openCatalogDatabase({ kind: "sqlite", path: ":memory:" }, { searchCacheEntries: entries });
       await store.seedIfEmpty(catalog());
       // Counts the database searches the cache makes, on the real store.
       const calls: string[] = [];

@@ -5,9 +5,8 @@ import { migratePostgres, openPostgres, type PgMigration } from "../../src/kerne
 import { ACCOUNT_MIGRATIONS } from "../../src/modules/account/storage/migrations.ts";
 import { searchTerms } from "../../src/modules/catalog/search.ts";
 import { DEMO_CATALOG, DEMO_CURRENCY } from "../../src/modules/catalog/seed.ts";
-import { CATALOG_PG_MIGRATIONS } from "../../src/modules/catalog/storage/migrations.pg.ts";
-import { openPostgresCatalogStore, type PostgresCatalogStore } from "../../src/modules/catalog/storage/postgres.ts";
-import { openSqliteCatalogStore, type SqliteCatalogStore } from "../../src/modules/catalog/storage/sqlite.ts";
+import { CATALOG_MIGRATIONS } from "../../src/modules/catalog/storage/migrations.ts";
+import { openCatalogDatabase, type SqlCatalogStore } from "../../src/modules/catalog/storage/store.ts";
 import type { CatalogStore, NewCategory, ProductPosition } from "../../src/modules/catalog/storage/types.ts";
 import { ORDER_MIGRATIONS } from "../../src/modules/order/storage/migrations.ts";
 import { freshPostgresDatabase, usePostgres, WITH_POSTGRES } from "../helpers/databases.ts";
@@ -106,11 +105,11 @@ async function walk(store: CatalogStore, terms: string[] | undefined, categoryId
 }
 
 describe.if(WITH_POSTGRES)("search parity: SQLite FTS5 vs PostgreSQL tsvector + bm25", () => {
-  let lite: SqliteCatalogStore;
-  let pg: PostgresCatalogStore;
+  let lite: SqlCatalogStore;
+  let pg: SqlCatalogStore;
   beforeAll(async () => {
-    lite = openSqliteCatalogStore(":memory:");
-    pg = await openPostgresCatalogStore(await freshPostgresDatabase(), { poolMax: 3 });
+    lite = await openCatalogDatabase({ kind: "sqlite", path: ":memory:" });
+    pg = await openCatalogDatabase({ kind: "postgres", url: await freshPostgresDatabase(), poolMax: 3 });
     expect(await lite.seedIfEmpty(CATALOG)).toBe(await pg.seedIfEmpty(CATALOG));
   });
   afterAll(async () => {
@@ -205,7 +204,7 @@ describe.if(WITH_POSTGRES)("migratePostgres", () => {
 
   test.each([
     ["account", ACCOUNT_MIGRATIONS],
-    ["catalog", CATALOG_PG_MIGRATIONS],
+    ["catalog", CATALOG_MIGRATIONS],
     ["order", ORDER_MIGRATIONS],
   ] as const)("%s: a fresh schema gets every version; a second run applies none", async (_name, migrations) => {
     const sql = await freshSchema();
@@ -226,8 +225,8 @@ describe.if(WITH_POSTGRES)("migratePostgres", () => {
     const a = await freshSchema(2);
     const b = openPostgres(`${url}?search_path=m${schemas}`, { poolMax: 2 });
     try {
-      const [ra, rb] = await Promise.all([migratePostgres(a, CATALOG_PG_MIGRATIONS), migratePostgres(b, CATALOG_PG_MIGRATIONS)]);
-      const versions = CATALOG_PG_MIGRATIONS.map((m) => m.version);
+      const [ra, rb] = await Promise.all([migratePostgres(a, CATALOG_MIGRATIONS), migratePostgres(b, CATALOG_MIGRATIONS)]);
+      const versions = CATALOG_MIGRATIONS.map((m) => m.version);
       expect([...ra, ...rb].sort((x, y) => x - y)).toEqual(versions);
       const [row] = await a<{ n: number }[]>`SELECT count(*) AS n FROM schema_migrations`;
       expect(row?.n).toBe(versions.length);

@@ -319,9 +319,41 @@ for (const dbKind of DATABASES)
         // A PAID after the release cannot commit it: the stock stays returned.
         const paid = newId();
         h.bus.publish(OrderEvents.statusChanged, encodeJson(statusChanged(id, "PAID", paid)));
-        await until(async () => (await db.get("SELECT 1 AS one FROM processed_events WHERE event_id = ?", paid)) !== undefined);
+        await until(
+          async () =>
+            (await db.get("SELECT 1 AS one FROM inbox WHERE consumer = 'catalog.order-status' AND event_id = ?", paid)) !== undefined,
+        );
         expect(await statusOf(id)).toBe("released");
         expect(await stockOf(a.id)).toBe(a.stock);
+      });
+
+      test("order.status_changed CANCELLED is recorded in the inbox with its release; a redelivery changes nothing", async () => {
+        const a = product("Stainless Steel Hand Trowel");
+        const id = newId();
+        await reserve({ reservationId: id, items: [{ productId: a.id, quantity: 1 }] });
+        const eventId = newId();
+        const inboxed = async () =>
+          (await db.get<{ n: number }>("SELECT count(*) AS n FROM inbox WHERE consumer = 'catalog.order-status' AND event_id = ?", eventId))
+            ?.n;
+        const restocked = () => eventsFor(a.id).filter((e) => e.stock === a.stock).length;
+        const restockedBefore = restocked();
+        h.bus.publish(OrderEvents.statusChanged, encodeJson(statusChanged(id, "CANCELLED", eventId)));
+        await until(async () => (await statusOf(id)) === "released");
+        // Committed together: once the release is visible, so is the mark.
+        expect(await inboxed()).toBe(1);
+        // The release's announcement (relayed after the commit).
+        await until(() => restocked() === restockedBefore + 1);
+        const stockChanges = eventsFor(a.id).length;
+        h.bus.publish(OrderEvents.statusChanged, encodeJson(statusChanged(id, "CANCELLED", eventId)));
+        const marker = newId();
+        h.bus.publish(OrderEvents.statusChanged, encodeJson(statusChanged(marker, "PAID", marker)));
+        await until(
+          async () =>
+            (await db.get("SELECT 1 AS one FROM inbox WHERE consumer = 'catalog.order-status' AND event_id = ?", marker)) !== undefined,
+        );
+        expect(await inboxed()).toBe(1);
+        expect(await stockOf(a.id)).toBe(a.stock);
+        expect(eventsFor(a.id).length).toBe(stockChanges);
       });
 
       test("order.status_changed PAID is deduplicated by eventId", async () => {
@@ -342,10 +374,16 @@ for (const dbKind of DATABASES)
         h.bus.publish(OrderEvents.statusChanged, encodeJson({ nonsense: true }));
         const marker = newId();
         h.bus.publish(OrderEvents.statusChanged, encodeJson(statusChanged(marker, "PAID", marker)));
-        await until(async () => (await db.get("SELECT 1 AS one FROM processed_events WHERE event_id = ?", marker)) !== undefined);
+        await until(
+          async () =>
+            (await db.get("SELECT 1 AS one FROM inbox WHERE consumer = 'catalog.order-status' AND event_id = ?", marker)) !== undefined,
+        );
         expect(await statusOf(r1)).toBe("committed");
         expect(await statusOf(r2)).toBe("held");
-        expect((await db.get<{ n: number }>("SELECT count(*) AS n FROM processed_events WHERE event_id = ?", eventId))?.n).toBe(1);
+        expect(
+          (await db.get<{ n: number }>("SELECT count(*) AS n FROM inbox WHERE consumer = 'catalog.order-status' AND event_id = ?", eventId))
+            ?.n,
+        ).toBe(1);
         expect(await release(r2)).toEqual({ released: true });
       });
     });

@@ -3,14 +3,14 @@ import { Database } from "bun:sqlite";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { sql } from "kysely";
 import { newId } from "../../src/kernel/ids.ts";
-import { migrateSqlite } from "../../src/kernel/storage/migrations.ts";
-import { openSqlite } from "../../src/kernel/storage/sqlite.ts";
+import { migrate } from "../../src/kernel/storage/migrate.ts";
+import { openDatabase } from "../../src/kernel/storage/database.ts";
 import { catalogModule } from "../../src/modules/catalog/module.ts";
 import { DEMO_CATALOG, LIMITED_MUG_NAME, seedDemoCatalog } from "../../src/modules/catalog/seed.ts";
 import { CATALOG_MIGRATIONS } from "../../src/modules/catalog/storage/migrations.ts";
-import { openPostgresCatalogStore, type PostgresCatalogStore } from "../../src/modules/catalog/storage/postgres.ts";
-import { openSqliteCatalogStore } from "../../src/modules/catalog/storage/sqlite.ts";
+import { openCatalogDatabase, type SqlCatalogStore } from "../../src/modules/catalog/storage/store.ts";
 import type { CatalogStore } from "../../src/modules/catalog/storage/types.ts";
 import { DATABASES, freshPostgresDatabase, openProbe, usePostgres, WITH_POSTGRES, type DatabaseKind } from "../helpers/databases.ts";
 import { startModules } from "../helpers/modules.ts";
@@ -35,17 +35,59 @@ afterAll(() => {
 
 const count = (db: Database, sql: string): number => db.query<{ n: number }, []>(sql).get()?.n ?? -1;
 
+const STORE_MODULE = join(import.meta.dir, "../../src/modules/catalog/storage/store.ts");
+
+/**
+ * Runs `script` in `n` processes (args after the script: `args`), opened one after another:
+ * each prints "ready" once set up, then waits for "go" on stdin; all get "go" together and
+ * their last output line (JSON) is returned, in process order.
+ */
+async function runWorkers(script: string, args: readonly string[], n: number): Promise<unknown[]> {
+  const procs = [];
+  for (let i = 0; i < n; i++) {
+    const p = Bun.spawn([process.execPath, "-e", script, ...args], { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+    const reader = p.stdout.getReader();
+    let text = "";
+    while (!text.includes("ready\n")) {
+      const chunk = await reader.read();
+      if (chunk.done) throw new Error(`worker exited: ${await new Response(p.stderr).text()}`);
+      text += new TextDecoder().decode(chunk.value);
+    }
+    procs.push({ p, reader });
+  }
+  for (const { p } of procs) {
+    p.stdin.write("go\n");
+    await p.stdin.end();
+  }
+  return Promise.all(
+    procs.map(async ({ p, reader }) => {
+      let out = "";
+      for (let c = await reader.read(); !c.done; c = await reader.read()) out += new TextDecoder().decode(c.value);
+      const [err, code] = await Promise.all([new Response(p.stderr).text(), p.exited]);
+      if (code !== 0) throw new Error(err);
+      return JSON.parse(out.trim().split("\n").at(-1) ?? "") as unknown;
+    }),
+  );
+}
+
 /** A fresh, migrated, empty store of the given kind (SQLite in memory, or a new PostgreSQL database). */
 async function freshStore(kind: DatabaseKind): Promise<CatalogStore> {
-  return kind === "sqlite" ? openSqliteCatalogStore(":memory:") : openPostgresCatalogStore(await freshPostgresDatabase(), { poolMax: 5 });
+  return kind === "sqlite"
+    ? openCatalogDatabase({ kind: "sqlite", path: ":memory:" })
+    : openCatalogDatabase({ kind: "postgres", url: await freshPostgresDatabase(), poolMax: 5 });
 }
+const openPostgresStore = async (url: string, poolMax: number): Promise<SqlCatalogStore> =>
+  openCatalogDatabase({ kind: "postgres", url, poolMax });
 const productCount = async (store: CatalogStore): Promise<number> => store.countProducts({});
 
 describe("migrations [sqlite]", () => {
-  test("a fresh database gets every version; a second run applies none", () => {
-    const db = openSqlite(join(tempDir(), "catalog.sqlite"));
-    expect(migrateSqlite(db, CATALOG_MIGRATIONS)).toEqual(CATALOG_MIGRATIONS.map((m) => m.version));
-    expect(migrateSqlite(db, CATALOG_MIGRATIONS)).toEqual([]);
+  test("a fresh database gets every version; a second run applies none", async () => {
+    const path = join(tempDir(), "catalog.sqlite");
+    const mdb = openDatabase({ kind: "sqlite", path });
+    expect(await migrate(mdb, CATALOG_MIGRATIONS)).toEqual(CATALOG_MIGRATIONS.map((m) => m.version));
+    expect(await migrate(mdb, CATALOG_MIGRATIONS)).toEqual([]);
+    await mdb.close();
+    const db = new Database(path, { readonly: true });
     const rows = db
       .query<{ version: number; name: string; applied_at: string }, []>(
         "SELECT version, name, applied_at FROM schema_migrations ORDER BY version",
@@ -66,24 +108,24 @@ describe("migrations [sqlite]", () => {
       "products_fts_delete",
       "reservations",
       "reservation_items",
-      "processed_events",
+      "inbox",
     ]) {
       expect(tables).toContain(t);
     }
+    // Replaced by the kernel inbox (migrations 7 and 8).
+    expect(tables).not.toContain("processed_events");
     db.close();
   });
 
-  test("constraints: stock can never be negative", () => {
-    const store = openSqliteCatalogStore(":memory:");
-    store.db.query("INSERT INTO categories (id, name) VALUES ('c', 'C')").run();
-    expect(() =>
-      store.db
-        .query(
-          "INSERT INTO products (id, category_id, name, description, price_cents, currency, stock, created_at) VALUES ('p', 'c', 'n', 'd', 1, 'USD', -1, 'x')",
-        )
-        .run(),
-    ).toThrow(/CHECK/);
-    void store.close();
+  test("constraints: stock can never be negative", async () => {
+    const store = await openCatalogDatabase({ kind: "sqlite", path: ":memory:" });
+    await sql`INSERT INTO categories (id, name) VALUES ('c', 'C')`.execute(store.db);
+    await expect(
+      sql`INSERT INTO products (id, category_id, name, description, price_cents, currency, stock, created_at) VALUES ('p', 'c', 'n', 'd', 1, 'USD', -1, 'x')`.execute(
+        store.db,
+      ),
+    ).rejects.toThrow(/CHECK/);
+    await store.close();
   });
 });
 
@@ -178,17 +220,30 @@ for (const kind of DATABASES) {
 
     test("two instances seeding an empty database at once seed it once", async () => {
       if (kind === "sqlite") {
+        // Two processes (one read-write connection per file and process, as instances run):
+        // each opens the file, says "ready", and on "go" seeds.
         const path = join(tempDir(), "catalog.sqlite");
-        const [a, b] = [openSqliteCatalogStore(path), openSqliteCatalogStore(path)];
-        const counts = await Promise.all([seedDemoCatalog(a), seedDemoCatalog(b)]);
+        const script = `
+          const { openCatalogDatabase } = await import(${JSON.stringify(STORE_MODULE)});
+          const { seedDemoCatalog } = await import(${JSON.stringify(join(import.meta.dir, "../../src/modules/catalog/seed.ts"))});
+          const store = await openCatalogDatabase({ kind: "sqlite", path: process.argv[1] });
+          console.log("ready");
+          for await (const _ of console) break;
+          const n = await seedDemoCatalog(store);
+          await store.close();
+          console.log(JSON.stringify(n));
+        `;
+        const setup = await openCatalogDatabase({ kind: "sqlite", path });
+        await setup.close();
+        const counts = (await runWorkers(script, [path], 2)) as number[];
         expect(counts.sort((x, y) => x - y)).toEqual([0, total]);
+        const a = await openCatalogDatabase({ kind: "sqlite", path });
         expect(await productCount(a)).toBe(total);
         await a.close();
-        await b.close();
         return;
       }
       const url = await freshPostgresDatabase();
-      const [a, b] = await Promise.all([openPostgresCatalogStore(url, { poolMax: 2 }), openPostgresCatalogStore(url, { poolMax: 2 })]);
+      const [a, b] = await Promise.all([openPostgresStore(url, 2), openPostgresStore(url, 2)]);
       const counts = await Promise.all([seedDemoCatalog(a), seedDemoCatalog(b)]);
       expect(counts.sort((x, y) => x - y)).toEqual([0, total]);
       expect(await productCount(a)).toBe(total);
@@ -198,28 +253,68 @@ for (const kind of DATABASES) {
   });
 }
 
+for (const kind of DATABASES) {
+  describe(`inbox migration [${kind}]`, () => {
+    test("processed_events rows move into the inbox (consumer catalog.order-status) and the table is dropped", async () => {
+      const config =
+        kind === "sqlite"
+          ? ({ kind, path: join(tempDir(), "catalog.sqlite") } as const)
+          : ({ kind, url: await freshPostgresDatabase(), poolMax: 2 } as const);
+      const mdb = openDatabase(config);
+      try {
+        // A database of the previous release (versions 1-6), with two consumed events.
+        const before = CATALOG_MIGRATIONS.filter((m) => m.version <= 6);
+        expect(await migrate(mdb, before)).toEqual([1, 2, 3, 4, 5, 6]);
+        const at = "2026-01-02T03:04:05.678Z";
+        await sql`INSERT INTO processed_events (event_id, subject, processed_at) VALUES ('e1', 'order.status_changed', ${at}), ('e2', 'order.status_changed', ${at})`.execute(
+          mdb.db,
+        );
+        expect(await migrate(mdb, CATALOG_MIGRATIONS)).toEqual([7, 8]);
+        const { rows } = await sql<{
+          consumer: string;
+          event_id: string;
+          processed_at: string;
+        }>`SELECT consumer, event_id, processed_at FROM inbox ORDER BY event_id`.execute(mdb.db);
+        expect(rows).toEqual([
+          { consumer: "catalog.order-status", event_id: "e1", processed_at: at },
+          { consumer: "catalog.order-status", event_id: "e2", processed_at: at },
+        ]);
+        await expect(sql`SELECT 1 FROM processed_events`.execute(mdb.db)).rejects.toThrow(/processed_events/);
+      } finally {
+        await mdb.close();
+      }
+      // And the store treats a carried-over id as processed.
+      const store = await openCatalogDatabase(config);
+      try {
+        expect(await store.commit(newId(), "e1")).toBe("duplicate");
+        expect(await store.commit(newId(), "e3")).toBe("unknown");
+      } finally {
+        await store.close();
+      }
+    });
+  });
+}
+
 describe("full-text index [sqlite]", () => {
   test("triggers keep the external-content index in sync on insert, update and delete", async () => {
-    const store = openSqliteCatalogStore(":memory:");
+    const store = await openCatalogDatabase({ kind: "sqlite", path: ":memory:" });
     await seedDemoCatalog(store);
-    const db = store.db;
+    const run = (statement: string) => sql.raw(statement).execute(store.db);
     const find = async (word: string) => (await store.listProducts({ terms: [word], first: 100 })).items.map((i) => i.product.name);
     expect(await find("moka")).toEqual(["Stovetop Espresso Maker"]);
 
-    db.query(
-      "UPDATE products SET name = 'Moka Pot Deluxe', description = 'Brews on any hob.' WHERE name = 'Stovetop Espresso Maker'",
-    ).run();
+    await run("UPDATE products SET name = 'Moka Pot Deluxe', description = 'Brews on any hob.' WHERE name = 'Stovetop Espresso Maker'");
     expect(await find("moka")).toEqual(["Moka Pot Deluxe"]);
     expect(await find("flip")).toEqual([]); // old description gone
 
     // Stock changes do not touch the index (the update trigger is limited to text columns).
-    db.query("UPDATE products SET stock = stock + 1 WHERE name = 'Moka Pot Deluxe'").run();
+    await run("UPDATE products SET stock = stock + 1 WHERE name = 'Moka Pot Deluxe'");
     expect(await find("deluxe")).toEqual(["Moka Pot Deluxe"]);
 
-    db.query("DELETE FROM products WHERE name = 'Moka Pot Deluxe'").run();
+    await run("DELETE FROM products WHERE name = 'Moka Pot Deluxe'");
     expect(await find("moka")).toEqual([]);
     // FTS5's own consistency check compares the index with the content table.
-    expect(() => db.query("INSERT INTO products_fts (products_fts) VALUES ('integrity-check')").run()).not.toThrow();
+    await run("INSERT INTO products_fts (products_fts) VALUES ('integrity-check')");
     await store.close();
   });
 });
@@ -228,7 +323,7 @@ describe("cross-process races [sqlite]", () => {
   test("4 processes × 25 reservations on one database file sell exactly the 10 in stock", async () => {
     const dir = tempDir();
     const path = join(dir, "catalog.sqlite");
-    const store = openSqliteCatalogStore(path);
+    const store = await openCatalogDatabase({ kind: "sqlite", path });
     const productId = newId();
     await store.seedIfEmpty([
       {
@@ -253,8 +348,8 @@ describe("cross-process races [sqlite]", () => {
     // on "go" reserves 1 unit 25 times. Processes are opened one after another: what races is
     // the reservations, not the opening of the file.
     const script = `
-      const { openSqliteCatalogStore } = await import(${JSON.stringify(join(import.meta.dir, "../../src/modules/catalog/storage/sqlite.ts"))});
-      const store = openSqliteCatalogStore(process.argv[1]);
+      const { openCatalogDatabase } = await import(${JSON.stringify(STORE_MODULE)});
+      const store = await openCatalogDatabase({ kind: "sqlite", path: process.argv[1] });
       console.log("ready");
       for await (const _ of console) break;
       let ok = 0, out = 0;
@@ -265,31 +360,7 @@ describe("cross-process races [sqlite]", () => {
       await store.close();
       console.log(JSON.stringify({ ok, out }));
     `;
-    const procs = [];
-    for (let i = 0; i < 4; i++) {
-      const p = Bun.spawn([process.execPath, "-e", script, path, productId], { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
-      const reader = p.stdout.getReader();
-      let text = "";
-      while (!text.includes("ready\n")) {
-        const chunk = await reader.read();
-        if (chunk.done) throw new Error(`worker exited: ${await new Response(p.stderr).text()}`);
-        text += new TextDecoder().decode(chunk.value);
-      }
-      procs.push({ p, reader });
-    }
-    for (const { p } of procs) {
-      p.stdin.write("go\n");
-      await p.stdin.end();
-    }
-    const results = await Promise.all(
-      procs.map(async ({ p, reader }) => {
-        let out = "";
-        for (let c = await reader.read(); !c.done; c = await reader.read()) out += new TextDecoder().decode(c.value);
-        const [err, code] = await Promise.all([new Response(p.stderr).text(), p.exited]);
-        if (code !== 0) throw new Error(err);
-        return JSON.parse(out.trim()) as { ok: number; out: number };
-      }),
-    );
+    const results = (await runWorkers(script, [path, productId], 4)) as { ok: number; out: number }[];
     expect(results.reduce((n, r) => n + r.ok, 0)).toBe(10);
     expect(results.reduce((n, r) => n + r.out, 0)).toBe(90);
     const db = new Database(path, { readonly: true });
@@ -300,9 +371,9 @@ describe("cross-process races [sqlite]", () => {
 });
 
 describe.if(WITH_POSTGRES)("PostgreSQL storage [postgres]", () => {
-  let store: PostgresCatalogStore;
+  let store: SqlCatalogStore;
   beforeAll(async () => {
-    store = await openPostgresCatalogStore(await freshPostgresDatabase(), { poolMax: 5 });
+    store = await openPostgresStore(await freshPostgresDatabase(), 5);
     await seedDemoCatalog(store);
   });
   afterAll(async () => {
@@ -313,26 +384,32 @@ describe.if(WITH_POSTGRES)("PostgreSQL storage [postgres]", () => {
   test("constraints: stock can never be negative; prices are integer cents", async () => {
     const [c] = await store.listCategories();
     const insert = (stock: number, price: number | string) =>
-      store.sql`INSERT INTO products (id, category_id, name, description, price_cents, currency, stock, created_at)
-        VALUES (${newId()}, ${c?.id ?? ""}, 'n', 'd', ${price}, 'USD', ${stock}, now())`;
+      sql`INSERT INTO products (id, category_id, name, description, price_cents, currency, stock, created_at)
+        VALUES (${newId()}, ${c?.id ?? ""}, 'n', 'd', ${price}, 'USD', ${stock}, now())`.execute(store.db);
     await expect(insert(-1, 1)).rejects.toThrow(/check constraint/);
     await expect(insert(1, "1.5")).rejects.toThrow(/invalid input syntax for type bigint/);
-    await expect(store.sql`UPDATE products SET stock = stock - 1000000`).rejects.toThrow(/check constraint/);
+    await expect(sql`UPDATE products SET stock = stock - 1000000`.execute(store.db)).rejects.toThrow(/check constraint/);
   });
 
   test("the generated search column follows name and description changes, not stock changes", async () => {
     expect(await find("moka")).toEqual(["Stovetop Espresso Maker"]);
-    await store.sql`UPDATE products SET name = 'Moka Pot Deluxe', description = 'Brews on any hob.' WHERE name = 'Stovetop Espresso Maker'`;
+    await sql`UPDATE products SET name = 'Moka Pot Deluxe', description = 'Brews on any hob.' WHERE name = 'Stovetop Espresso Maker'`.execute(
+      store.db,
+    );
     expect(await find("moka")).toEqual(["Moka Pot Deluxe"]);
     expect(await find("flip")).toEqual([]); // old description gone
-    await store.sql`UPDATE products SET stock = stock + 1 WHERE name = 'Moka Pot Deluxe'`;
+    await sql`UPDATE products SET stock = stock + 1 WHERE name = 'Moka Pot Deluxe'`.execute(store.db);
     expect(await find("deluxe")).toEqual(["Moka Pot Deluxe"]);
-    await store.sql`DELETE FROM products WHERE name = 'Moka Pot Deluxe'`;
+    await sql`DELETE FROM products WHERE name = 'Moka Pot Deluxe'`.execute(store.db);
     expect(await find("moka")).toEqual([]);
     // Every row's vector and token count are what the functions compute from its text now.
-    const [stale] = await store.sql<{ n: number }[]>`
+    const {
+      rows: [stale],
+    } = await sql<{ n: number }>`
       SELECT count(*) AS n FROM products
-      WHERE search <> catalog_search_vector(name, description) OR search_tokens <> catalog_token_count(catalog_search_vector(name, description))`;
+      WHERE search <> catalog_search_vector(name, description) OR search_tokens <> catalog_token_count(catalog_search_vector(name, description))`.execute(
+      store.db,
+    );
     expect(stale?.n).toBe(0);
   });
 
@@ -340,7 +417,7 @@ describe.if(WITH_POSTGRES)("PostgreSQL storage [postgres]", () => {
     // Separate pools are separate sessions, as separate instances (processes) would have.
     const url = await freshPostgresDatabase();
     const productId = newId();
-    const setup = await openPostgresCatalogStore(url, { poolMax: 1 });
+    const setup = await openPostgresStore(url, 1);
     await setup.seedIfEmpty([
       {
         id: newId(),
@@ -358,7 +435,7 @@ describe.if(WITH_POSTGRES)("PostgreSQL storage [postgres]", () => {
         ],
       },
     ]);
-    const stores = await Promise.all(Array.from({ length: 4 }, () => openPostgresCatalogStore(url, { poolMax: 3 })));
+    const stores = await Promise.all(Array.from({ length: 4 }, () => openPostgresStore(url, 3)));
     const results = await Promise.all(
       stores.map(async (s) => {
         let ok = 0;
@@ -379,8 +456,10 @@ describe.if(WITH_POSTGRES)("PostgreSQL storage [postgres]", () => {
     );
     expect(results.reduce((n, r) => n + r.ok, 0)).toBe(10);
     expect(results.reduce((n, r) => n + r.out, 0)).toBe(90);
-    const [row] = await setup.sql<{ stock: number; reservations: number }[]>`
-      SELECT stock, (SELECT count(*) FROM reservations) AS reservations FROM products WHERE id = ${productId}`;
+    const {
+      rows: [row],
+    } = await sql<{ stock: number; reservations: number }>`
+      SELECT stock, (SELECT count(*) FROM reservations) AS reservations FROM products WHERE id = ${productId}`.execute(setup.db);
     expect(row).toEqual({ stock: 0, reservations: 10 });
     await Promise.all([setup, ...stores].map((s) => s.close()));
   });

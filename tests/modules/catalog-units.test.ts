@@ -13,7 +13,8 @@ import { createResolvers } from "../../src/modules/catalog/resolvers.ts";
 import { DateTimeScalar } from "../../src/kernel/graphql/scalars.ts";
 import { searchTerms } from "../../src/modules/catalog/search.ts";
 import { seedDemoCatalog } from "../../src/modules/catalog/seed.ts";
-import { openSqliteCatalogStore, toFtsQuery } from "../../src/modules/catalog/storage/sqlite.ts";
+import { toFtsQuery } from "../../src/modules/catalog/storage/search-sqlite.ts";
+import { openCatalogDatabase } from "../../src/modules/catalog/storage/store.ts";
 import { parseReleaseRequest, parseReserveRequest } from "../../src/modules/catalog/validation.ts";
 
 /** Pure pieces of the catalog: search parsing, cursors, validation, batching. */
@@ -138,7 +139,7 @@ describe("BatchLoader", () => {
   });
 
   test("_entities with many product references costs one store query", async () => {
-    const store = openSqliteCatalogStore(":memory:");
+    const store = await openCatalogDatabase({ kind: "sqlite", path: ":memory:" });
     await seedDemoCatalog(store);
     let batches = 0;
     const byIds = store.productsByIds.bind(store);
@@ -146,10 +147,7 @@ describe("BatchLoader", () => {
       batches++;
       return byIds(ids);
     };
-    const ids = store.db
-      .query<{ id: string }, []>("SELECT id FROM products ORDER BY name")
-      .all()
-      .map((r) => r.id);
+    const ids = (await store.db.selectFrom("products").select("id").orderBy("name").execute()).map((r) => r.id);
     const logger = createLogger({ level: "silent", pretty: false });
     const admin = new CatalogAdmin(store); // no admin mutation runs here
     const schema = buildSubgraphSchema({

@@ -6,20 +6,20 @@ import { createResolvers } from "./resolvers.ts";
 import { createSubscriptionResolvers } from "./subscriptions.ts";
 import { seedDemoCatalog } from "./seed.ts";
 import { serveStock } from "./stock.ts";
-import { openPostgresCatalogStore } from "./storage/postgres.ts";
-import { openSqliteCatalogStore } from "./storage/sqlite.ts";
+import { openCatalogDatabase } from "./storage/store.ts";
 import type { CatalogStore } from "./storage/types.ts";
 
+/** How often processed event ids older than the inbox retention (7 days) are deleted, ms. */
+const INBOX_PRUNE_INTERVAL_MS = 3_600_000;
+
 /**
- * Opens the store on the database the kernel assigned: a PostgreSQL pool of `poolMax`
- * connections for `{ kind: "postgres" }`, else the SQLite file. Migrated before it returns.
+ * Opens the store on the database the kernel assigned (`ctx.database`: the SQLite file or a
+ * PostgreSQL pool of `poolMax` connections). Migrated before it returns.
  * @throws MigrationError when the database was migrated by newer code; the driver's error
  *   when it cannot be opened.
  */
 export async function openCatalogStore(ctx: ModuleContext): Promise<CatalogStore> {
-  const db = ctx.database;
-  if (db.kind === "postgres") return openPostgresCatalogStore(db.url, { poolMax: db.poolMax, logger: ctx.logger });
-  return openSqliteCatalogStore(db.path);
+  return openCatalogDatabase(ctx.database, { logger: ctx.logger });
 }
 
 /**
@@ -49,7 +49,24 @@ export const catalogModule: ModuleDefinition = defineModule({
     }
     // Publishes the events the store commits with each change (transactional outbox).
     ctx.relayOutbox(store.outbox);
+    // Processed order.status_changed ids older than the inbox retention are deleted hourly (not under --migrate).
+    let pruning: Promise<unknown> = Promise.resolve();
+    const prune = (): void => {
+      pruning = store.pruneInbox().then(
+        (n) => n > 0 && ctx.logger.debug({ deleted: n }, "old inbox entries deleted"),
+        (err: unknown) => ctx.logger.warn({ err }, "pruning the inbox failed; retrying in an hour"),
+      );
+    };
+    const timer = ctx.migrateOnly ? undefined : setInterval(prune, INBOX_PRUNE_INTERVAL_MS);
+    timer?.unref();
     const admin = new CatalogAdmin(store);
-    return { resolvers: { ...createResolvers(store, admin), ...createSubscriptionResolvers(ctx.bus, store) }, stop: () => store.close() };
+    return {
+      resolvers: { ...createResolvers(store, admin), ...createSubscriptionResolvers(ctx.bus, store) },
+      async stop() {
+        clearInterval(timer);
+        await pruning;
+        await store.close();
+      },
+    };
   },
 });

@@ -33,8 +33,9 @@ export function serveStock(ctx: ModuleContext, store: CatalogStore): void {
   });
 
   // Reservation lifecycle: held while the order is PENDING, committed when it is PAID,
-  // returned when it is PAYMENT_FAILED or CANCELLED. Both are idempotent (commit deduplicates
-  // by event id, release only acts on a held reservation), as at-least-once delivery needs.
+  // returned when it is PAYMENT_FAILED or CANCELLED. Both are idempotent, as at-least-once
+  // delivery needs: the event id is recorded in the catalog's inbox in the transaction of the
+  // commit or release, so a redelivered event changes nothing.
   // The kernel hands over only events matching the contract's schema (malformed ones are
   // counted, logged and acknowledged before they get here).
   ctx.on(OrderEventTypes.statusChanged, async (event, meta) => {
@@ -46,7 +47,7 @@ export function serveStock(ctx: ModuleContext, store: CatalogStore): void {
       else meta.logger.debug(log, "reservation committed");
     } else if (event.status === "CANCELLED" || event.status === "PAYMENT_FAILED") {
       // Usually already released by the order module's synchronous call; this repairs a failed one.
-      const outcome = await store.release({ reservationId: event.orderId }, eventHeaders(meta.headers));
+      const outcome = await store.release({ reservationId: event.orderId }, { ...eventHeaders(meta.headers), eventId: event.eventId });
       if (outcome.released) meta.logger.info({ reservationId: event.orderId }, "reservation released on order.status_changed");
     }
   });

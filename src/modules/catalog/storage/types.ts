@@ -1,4 +1,4 @@
-import type { Headers, OutboxSource } from "../../../kernel/index.ts";
+import type { Headers, OutboxNotify, OutboxSource } from "../../../kernel/index.ts";
 import type { ReleaseStockRequest, ReserveStockReply, ReserveStockRequest } from "../contract/index.ts";
 
 /** A category row. */
@@ -126,9 +126,8 @@ export interface ProductChanges {
 }
 
 /**
- * Persistence of the catalog: everything the resolvers and bus handlers need. Methods return
- * promises so that a PostgreSQL implementation can be dropped in; the SQLite one is synchronous
- * underneath. Money is integer cents throughout.
+ * Persistence of the catalog: everything the resolvers and bus handlers need, on SQLite or
+ * PostgreSQL (storage/store.ts). Money is integer cents throughout.
  */
 export interface CatalogStore {
   /** Products by id, in no particular order; unknown ids are absent. One query for the batch. */
@@ -148,7 +147,7 @@ export interface CatalogStore {
    * `opts.headers`. The kernel relays them. The admin methods resolve once the events were
    * published (so a cache listening to them is invalidated before the mutation answers).
    */
-  readonly outbox: OutboxSource;
+  readonly outbox: OutboxSource & OutboxNotify;
   /**
    * Reserves every item atomically, capturing unit prices; idempotent per reservation id.
    * Input must already be validated (non-empty, quantities >= 1, distinct products).
@@ -159,11 +158,14 @@ export interface CatalogStore {
   /**
    * Returns the stock of a `held` reservation and marks it released. Release is final: an
    * unknown id is recorded as released (without items), so a reserve of that id arriving later
-   * is refused with CONFLICT; a released or committed one is left as is.
+   * is refused with CONFLICT; a released or committed one is left as is. With `opts.eventId`
+   * (the release an `order.status_changed` event asks for), the id is recorded in the inbox in the
+   * same transaction and a repeat of it changes nothing (`released: false`).
    */
-  release(req: ReleaseStockRequest, opts?: CatalogEventOptions): Promise<ReleaseOutcome>;
+  release(req: ReleaseStockRequest, opts?: ReleaseOptions): Promise<ReleaseOutcome>;
   /**
-   * Marks a held reservation committed (its order was paid), deduplicating by `eventId`.
+   * Marks a held reservation committed (its order was paid), deduplicating by `eventId` (the
+   * inbox, in the same transaction).
    */
   commit(reservationId: string, eventId: string): Promise<CommitOutcome>;
   /**
@@ -192,6 +194,11 @@ export interface CatalogStore {
    * @returns the product after the change, or null when `id` is unknown.
    */
   setStock(id: string, stock: number, opts?: CatalogEventOptions): Promise<ProductRecord | null>;
+  /**
+   * Forgets inbox marks (processed event ids) older than `olderThanMs` (default 7 days).
+   * @returns marks deleted.
+   */
+  pruneInbox(olderThanMs?: number): Promise<number>;
   /** Closes the underlying connection. */
   close(): Promise<void>;
 }
@@ -200,4 +207,13 @@ export interface CatalogStore {
 export interface CatalogEventOptions {
   /** Headers of the events (the request id only). */
   headers?: Headers;
+}
+
+/** Options of {@link CatalogStore.release}. */
+export interface ReleaseOptions extends CatalogEventOptions {
+  /**
+   * Id of the event that asks for the release (`order.status_changed`): recorded in the inbox
+   * atomically with the release, so a redelivery of it is skipped. Absent for direct calls.
+   */
+  eventId?: string;
 }

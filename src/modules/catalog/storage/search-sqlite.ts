@@ -1,0 +1,47 @@
+import { sql } from "kysely";
+import { type CatalogDb, PRODUCT_COLUMNS } from "./tables.ts";
+import type { ProductFilter, ProductPageQuery, ProductRecord } from "./types.ts";
+
+/** bm25 column weights (name, description): a name hit counts ten times a description hit. */
+const BM25 = sql.raw("bm25(products_fts, 10.0, 1.0)");
+
+/**
+ * Turns plain word tokens into an FTS5 MATCH expression: each becomes a quoted prefix query
+ * `"term"*` (implicitly AND-ed). Quoting makes FTS operators (`OR`, `NEAR`, `*`, `:`) literal
+ * text, so user input cannot change the query's structure; quotes are doubled, FTS5's escape.
+ * @example toFtsQuery(["espres", "or"]) // '"espres"* "or"*'
+ */
+export function toFtsQuery(terms: readonly string[]): string {
+  return terms.map((t) => `"${t.replaceAll('"', '""')}"*`).join(" ");
+}
+
+/**
+ * One search page on SQLite (FTS5): rows matching every term as a prefix, ordered by bm25
+ * (lower is better, FTS5's sign) then id, strictly after `q.after`, at most `limit` rows.
+ * @param q `terms` non-empty; `after`, when set, a rank position.
+ */
+export async function sqliteSearchPage(db: CatalogDb, q: ProductPageQuery, limit: number): Promise<(ProductRecord & { score: number })[]> {
+  const terms = q.terms ?? [];
+  const category = q.categoryId !== undefined ? sql`AND p.category_id = ${q.categoryId}` : sql``;
+  const after = q.after ? sql`WHERE (score, id) > (${q.after.key}, ${q.after.id})` : sql``;
+  const { rows } = await sql<ProductRecord & { score: number }>`SELECT * FROM (
+      SELECT ${PRODUCT_COLUMNS}, ${BM25} AS score
+      FROM products_fts JOIN products p ON p.seq = products_fts.rowid JOIN categories c ON c.id = p.category_id
+      WHERE products_fts MATCH ${toFtsQuery(terms)} ${category}
+    ) ${after}
+    ORDER BY score, id LIMIT ${limit}`.execute(db);
+  return rows;
+}
+
+/** Number of products matching every term of `f.terms` (non-empty) as a prefix, on SQLite (FTS5). */
+export async function sqliteSearchCount(db: CatalogDb, f: ProductFilter): Promise<number> {
+  const match = toFtsQuery(f.terms ?? []);
+  // Without a category: the index alone. Its triggers keep it row for row in step with
+  // products, and not visiting every match's product row makes a common word's count ~20x cheaper.
+  const { rows } =
+    f.categoryId === undefined
+      ? await sql<{ n: number }>`SELECT count(*) AS n FROM products_fts WHERE products_fts MATCH ${match}`.execute(db)
+      : await sql<{ n: number }>`SELECT count(*) AS n FROM products_fts JOIN products p ON p.seq = products_fts.rowid
+          WHERE products_fts MATCH ${match} AND p.category_id = ${f.categoryId}`.execute(db);
+  return Number(rows[0]?.n ?? 0);
+}

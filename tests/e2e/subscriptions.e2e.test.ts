@@ -3,13 +3,14 @@ import { join } from "node:path";
 import { createClient as createSseClient } from "graphql-sse";
 import { createClient as createWsClient, type Client as WsClient } from "graphql-ws";
 import { client } from "../helpers/client.ts";
-import { waitFor } from "../helpers/ports.ts";
+
 import { adminJson } from "../helpers/admin.ts";
 import { ROOT, selectedTopologies, TOPOLOGIES, type Topology } from "../helpers/topology.ts";
 import { spawnServer } from "../../scripts/devservers/proc.ts";
 import type { SplitTopology } from "../../scripts/split-topology.ts";
 import { allProducts, CREATE_ORDER, LOGIN, newAccount, stockOf, type ProductNode } from "./flows.ts";
 import { readSse, type SseEvent } from "../helpers/sse.ts";
+import { eventually } from "../helpers/eventually.ts";
 
 /**
  * Federated subscriptions through the gateway, on the one `/graphql` endpoint: GraphQL over
@@ -247,7 +248,7 @@ for (const name of selectedTopologies()) {
       const badWs = wsClient(url, forged, (code) => (closeCode = code));
       const bad = wsSubscribe(badWs, WATCH_ORDERS, {});
       await bad.done;
-      await waitFor("the socket to close", async () => closeCode !== 0, 5000, 20);
+      await eventually("the socket to close", async () => closeCode !== 0, { timeoutMs: 5000, intervalMs: 20 });
       expect(closeCode).toBe(4403);
       await badWs.dispose();
       // Over HTTP (SSE) a forged token is a 401 before anything runs.
@@ -291,14 +292,13 @@ for (const name of selectedTopologies()) {
           env: { ...split.sharedEnv, ...split.natsEnv("extra") },
         });
         try {
-          await waitFor(
+          await eventually(
             "a new supergraph with the extra subgraph",
             async () => {
               const v = await version();
               return v.version > before.version && v.subgraphs.includes("extra");
             },
-            30_000,
-            200,
+            { timeoutMs: 30_000, intervalMs: 200 },
           );
           const r = await client(url).request<{ extraPing: number }>("{ extraPing }");
           expect(r.extraPing).toBe(1);

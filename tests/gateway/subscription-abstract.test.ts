@@ -19,9 +19,10 @@ import { testConfig } from "../helpers/modules.ts";
 import { join } from "node:path";
 import { spawnServer, type ServerProcess } from "../../scripts/devservers/proc.ts";
 import { ROOT, startSplitTopology, type Topology } from "../helpers/topology.ts";
-import { waitFor } from "../helpers/ports.ts";
+
 import type { SplitTopology } from "../../scripts/split-topology.ts";
 import { parseSse } from "../helpers/sse.ts";
+import { eventually } from "../helpers/eventually.ts";
 
 /** Events of a GraphQL-over-SSE subscription (until `complete`), as JSON results. */
 async function subscribeSse(url: string, query: string): Promise<unknown[]> {
@@ -111,7 +112,7 @@ describe("subscriptions through unions and interfaces [split: gateway, modules a
       env: { ...t.split.sharedEnv, ...t.split.natsEnv("feed-modules") },
     });
     // Served once the aggregator composed a supergraph with both test modules.
-    await waitFor(
+    await eventually(
       "a supergraph with the feed and tags modules",
       async () => {
         const res = await fetch(t.graphqlUrl, {
@@ -122,8 +123,7 @@ describe("subscriptions through unions and interfaces [split: gateway, modules a
         const body = (await res.json()) as { data?: { feedItems?: unknown[] } };
         return body.data?.feedItems?.length === 2;
       },
-      60_000,
-      200,
+      { timeoutMs: 60_000, intervalMs: 200 },
     );
   }, 240_000);
   afterAll(async () => {

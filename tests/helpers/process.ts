@@ -1,5 +1,5 @@
 import type { Subprocess } from "bun";
-import { waitFor } from "./ports.ts";
+import { eventually, GiveUp } from "./eventually.ts";
 
 /** A child process of the system under test, with its output captured for failure reports. */
 export interface Child {
@@ -51,14 +51,14 @@ export function spawnChild(cmd: string[], env: Record<string, string | undefined
 
 /** Waits until `GET url` answers 200, failing early (with the child's output) if the child exits. */
 export async function waitHttpOk(child: Child, url: string, timeoutMs = 30_000): Promise<void> {
-  await waitFor(
+  await eventually(
     `${url} to answer 200`,
     async () => {
-      if (child.proc.exitCode !== null) throw new Error(`process exited with ${child.proc.exitCode}:\n${child.output()}`);
+      if (child.proc.exitCode !== null) throw new GiveUp(`process exited with ${child.proc.exitCode}`);
       const res = await fetch(url).catch(() => null);
       return res?.status === 200;
     },
-    timeoutMs,
+    { timeoutMs: timeoutMs },
   ).catch((err: unknown) => {
     throw new Error(`${String(err)}\n--- process output ---\n${child.output().slice(-4000)}`);
   });

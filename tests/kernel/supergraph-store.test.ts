@@ -14,15 +14,7 @@ import { campaignUntilElected } from "../../src/kernel/supergraph-store/election
 import { createEtcdSupergraphStore } from "../../src/kernel/supergraph-store/etcd.ts";
 import { createMemorySupergraphBackend, createMemorySupergraphStore } from "../../src/kernel/supergraph-store/memory.ts";
 import type { Leadership, StoredSupergraph, SupergraphStore } from "../../src/kernel/supergraph-store/types.ts";
-
-/** Polls `cond` every 10 ms; throws after `timeoutMs` naming `what`. */
-async function waitFor(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!(await cond())) {
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await Bun.sleep(10);
-  }
-}
+import { eventually } from "../helpers/eventually.ts";
 
 /** Resolves to the rejection reason; fails if the promise resolves. */
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
@@ -120,7 +112,7 @@ function supergraphStoreSuite(name: string, newCluster: NewCluster): void {
       const stop = reader.watch((s) => void seen.push(s));
       await writer.publish("type Query { b: Int }", { b: "h" });
       await reader.publish("type Query { c: Int }", {});
-      await waitFor(() => seen.length === 2, "versions 2 and 3");
+      await eventually("versions 2 and 3", () => seen.length === 2);
       expect(seen.map((s) => s.version)).toEqual([2, 3]);
       expect(seen[0]?.subgraphs).toEqual({ b: "h" });
       stop();
@@ -128,7 +120,7 @@ function supergraphStoreSuite(name: string, newCluster: NewCluster): void {
       const sentinel: number[] = [];
       reader.watch((s) => void sentinel.push(s.version));
       await writer.publish("type Query { d: Int }", {});
-      await waitFor(() => sentinel.length === 1, "version 4 on the second watch");
+      await eventually("version 4 on the second watch", () => sentinel.length === 1);
       expect(seen.map((s) => s.version)).toEqual([2, 3]);
     });
 
@@ -141,7 +133,7 @@ function supergraphStoreSuite(name: string, newCluster: NewCluster): void {
       store.watch((s) => void seen.push(s.version));
       await store.publish("type Query { a: Int }", {});
       await store.publish("type Query { b: Int }", {});
-      await waitFor(() => seen.length === 2, "both versions on the second watcher");
+      await eventually("both versions on the second watcher", () => seen.length === 2);
       expect(seen).toEqual([1, 2]);
     });
 
@@ -171,7 +163,7 @@ function supergraphStoreSuite(name: string, newCluster: NewCluster): void {
 
       await leaderA.resign();
       expect(leaderA.leading).toBe(false);
-      await waitFor(() => pendingB.settled(), "B to lead after A resigned");
+      await eventually("B to lead after A resigned", () => pendingB.settled());
       const leaderB = pendingB.value() as Leadership;
       expect(leaderB.leading).toBe(true);
       expect(lostA).toBe(false);
@@ -187,7 +179,7 @@ function supergraphStoreSuite(name: string, newCluster: NewCluster): void {
       await Bun.sleep(100);
       expect(pendingB.settled()).toBe(false);
       await a.close();
-      await waitFor(() => pendingB.settled(), "B to lead after A's client closed");
+      await eventually("B to lead after A's client closed", () => pendingB.settled());
       expect((pendingB.value() as Leadership).leading).toBe(true);
     });
 
@@ -289,9 +281,9 @@ describe("etcd supergraph store specifics", () => {
     const [key] = await admin.getAll().prefix(`${prefix}/election/aggregator/`).sort("Create", "Ascend").limit(1).keys();
     const lease = (await admin.get(key!).exec()).kvs[0]!.lease;
     await admin.leaseClient.leaseRevoke({ ID: lease });
-    await waitFor(() => lost === 1, "onLost", 5000);
+    await eventually("onLost", () => lost === 1, { timeoutMs: 5000 });
     expect(leaderA.leading).toBe(false);
-    await waitFor(() => pendingB.settled(), "B to lead", 5000);
+    await eventually("B to lead", () => pendingB.settled(), { timeoutMs: 5000 });
     expect((pendingB.value() as Leadership).leading).toBe(true);
     expect(logs).toContain("supergraph store: leadership lost");
     await Bun.sleep(50);
@@ -305,9 +297,10 @@ describe("etcd supergraph store specifics", () => {
     const seen: number[] = [];
     reader.watch((s) => void seen.push(s.version));
     await writer.publish("type Query { a: Int }", {});
-    await waitFor(() => seen.length === 1, "version 1");
+    await eventually("version 1", () => seen.length === 1);
     await etcd.restart();
-    await waitFor(
+    await eventually(
+      "a publish after the restart",
       async () => {
         try {
           await writer.publish("type Query { b: Int }", {});
@@ -316,10 +309,9 @@ describe("etcd supergraph store specifics", () => {
           return false;
         }
       },
-      "a publish after the restart",
-      10_000,
+      { timeoutMs: 10_000 },
     );
-    await waitFor(() => seen.length === 2, "version 2 after the restart", 10_000);
+    await eventually("version 2 after the restart", () => seen.length === 2, { timeoutMs: 10_000 });
     expect(seen).toEqual([1, 2]);
   }, 20_000);
 

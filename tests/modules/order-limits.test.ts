@@ -6,8 +6,9 @@ import { DEFAULT_ORDER_LIMITS, orderLimitsOf } from "../../src/modules/order/lim
 import { catalogModule } from "../../src/modules/catalog/module.ts";
 import { createOrderModule } from "../../src/modules/order/module.ts";
 import { createPaymentModule } from "../../src/modules/payment/module.ts";
-import { DATABASES, openProbe, until, usePostgres, type DbProbe } from "../helpers/databases.ts";
+import { DATABASES, openProbe, usePostgres, type DbProbe } from "../helpers/databases.ts";
 import { startModules, type ModuleHarness } from "../helpers/modules.ts";
+import { eventually } from "../helpers/eventually.ts";
 
 /**
  * Abuse limits and money bounds of createOrder, and free (0.00) orders, with the real catalog,
@@ -283,10 +284,11 @@ for (const db of DATABASES) {
           chargeRequired: false,
         });
         // The catalog commits the reservation on the PAID event: the units stay sold.
-        await until(
+        await eventually(
+          '(await t.s.catalogDb.get<{ status: string }>("SELECT status FROM reservations WHERE id = ?", order.id))?.status === "committed"',
           async () =>
             (await t.s.catalogDb.get<{ status: string }>("SELECT status FROM reservations WHERE id = ?", order.id))?.status === "committed",
-          5000,
+          { timeoutMs: 5000 },
         );
         expect(await t.stock(free)).toBe(3);
         const events = await t.s.orderDb.all<{ payload: unknown }>("SELECT payload FROM outbox WHERE subject = 'order.status_changed'");

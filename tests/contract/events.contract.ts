@@ -123,7 +123,7 @@ export function eventsContract(name: string, factory: EventsFactory): void {
       for (let i = 0; i < n; i++) await a.events.publish(`${p}.shared`, encodeText(String(i)), { eventId: `e${i}-${token()}` });
       const all = (): EventMsg[] => [...ra.got, ...rb.got];
       await eventually(`${n} deliveries`, () => all().length >= n, { timeoutMs: 5000 });
-      await Bun.sleep(150);
+      await Bun.sleep(150); // a window in which no event may be handled a second time
       expect(all().length).toBe(n);
       expect(new Set(all().map((m) => m.eventId)).size).toBe(n);
     });
@@ -138,7 +138,7 @@ export function eventsContract(name: string, factory: EventsFactory): void {
       const n = 10;
       for (let i = 0; i < n; i++) await w.events.publish(`${p}.fan`, encodeText(String(i)), { eventId: `f${i}-${token()}` });
       await eventually("both durables", () => r1.got.length >= n && r2.got.length >= n, { timeoutMs: 5000 });
-      await Bun.sleep(100);
+      await Bun.sleep(100); // a window in which no extra delivery may follow
       expect(r1.got.length).toBe(n);
       expect(r2.got.length).toBe(n);
       expect(new Set(r1.got.map((m) => new TextDecoder().decode(m.data))).size).toBe(n);
@@ -163,7 +163,7 @@ export function eventsContract(name: string, factory: EventsFactory): void {
       expect(seen.map((s) => s.count)).toEqual([1, 2]);
       expect(seen.every((s) => s.id === eventId)).toBe(true);
       expect(seen[1]!.at - seen[0]!.at).toBeGreaterThanOrEqual(80);
-      await Bun.sleep(250);
+      await Bun.sleep(250); // a window in which no third delivery may follow
       expect(seen.length).toBe(2);
     });
 
@@ -200,7 +200,7 @@ export function eventsContract(name: string, factory: EventsFactory): void {
       );
       await w.events.publish(`${p}.poison`, encodeText("bad"), { eventId: token() });
       await eventually("two deliveries", () => calls === 2, { timeoutMs: 5000 });
-      await Bun.sleep(300);
+      await Bun.sleep(300); // a window in which no delivery beyond maxDeliver may follow
       expect(calls).toBe(2);
     });
 
@@ -289,13 +289,13 @@ export function eventsContract(name: string, factory: EventsFactory): void {
       const draining = sub.drain().then(() => {
         drained = true;
       });
-      await Bun.sleep(30);
+      await Bun.sleep(30); // a window in which drain must NOT finish while the handler runs
       expect(drained).toBe(false);
       gate.resolve();
       await draining;
       expect(finished).toBe(1);
       await w.events.publish(`${p}.drain`, encodeText("2"), { eventId: token() });
-      await Bun.sleep(150);
+      await Bun.sleep(150); // a window in which the drained subscription must NOT get the event
       expect(started).toBe(1);
     });
 
@@ -317,7 +317,7 @@ export function eventsContract(name: string, factory: EventsFactory): void {
       await w.events.publish(`${p}.close`, EMPTY, { eventId: token() });
       await eventually("handler start", () => started, { timeoutMs: 5000 });
       const closing = w.events.close();
-      await Bun.sleep(20);
+      await Bun.sleep(20); // a window in which close must NOT finish the running handler
       expect(finished).toBe(false);
       gate.resolve();
       await closing;

@@ -16,7 +16,7 @@ import { flyToml, imageEnv } from "../helpers/deploy-env.ts";
 import { freePort } from "../helpers/ports.ts";
 import { spawnChild, type Child } from "../helpers/process.ts";
 import { REGISTER } from "../e2e/flows.ts";
-import { eventually } from "../helpers/eventually.ts";
+import { eventually, GiveUp } from "../helpers/eventually.ts";
 
 const SECRET = "prod-binary-secret-prod-binary-secret-0123456789";
 
@@ -78,7 +78,7 @@ for (const [label, base] of Object.entries(ENVIRONMENTS)) {
       await eventually(
         "binary ready",
         async () => {
-          if (p.proc.exitCode !== null) throw new Error(`exited ${p.proc.exitCode}: ${p.output()}`);
+          if (p.proc.exitCode !== null) throw new GiveUp(`exited ${p.proc.exitCode}: ${p.output()}`);
           return (await fetch(`http://127.0.0.1:${port}/health/ready`).catch(() => null))?.status === 200;
         },
         { timeoutMs: 60_000 },
@@ -200,7 +200,7 @@ describe("without JWT_SECRET", () => {
       const timer = setTimeout(() => p.proc.kill("SIGKILL"), 20_000);
       const code = await p.proc.exited;
       clearTimeout(timer);
-      await Bun.sleep(50);
+      await p.ended();
       expect(code).toBe(2);
       const lines = p.output().trim().split("\n");
       expect(lines).toHaveLength(1);

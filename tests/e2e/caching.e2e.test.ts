@@ -261,7 +261,7 @@ for (const name of selectedTopologies()) {
         );
         expect(cacheMeta(fresh)?.hit).toBe(false);
       }
-      await Bun.sleep(300);
+      await Bun.sleep(300); // a window in which a wrong invalidation of the other product would land
       expect(cacheMeta(await gql(url, q, { id: other }))).toEqual({ hit: true });
     });
 

@@ -8,6 +8,7 @@ import { openProbe, type DbProbe } from "../helpers/databases.ts";
 import { E2E_ENV, selectedTopologies } from "../helpers/topology.ts";
 import { CREATE_ORDER, newAccount, PAY_ORDER } from "./flows.ts";
 import { eventually } from "../helpers/eventually.ts";
+import { MODULES } from "../../src/module-list.ts";
 
 /**
  * Fault tests on the real split topology (nats-server, etcd, PostgreSQL, one process per part):
@@ -158,7 +159,7 @@ describe.skipIf(!enabled)("faults [split]", () => {
   async function settledAndConsistent(): Promise<void> {
     for (const part of ["catalog", "payment", "order"]) if (!live(part)) await split.spawn(part);
     await eventually(
-      "the condition",
+      "everything settled (sagas, pending orders, intents, held stock, outboxes)",
       async () => {
         const unfinished = await num(db.order, "SELECT count(*) AS n FROM payment_sagas WHERE step <> 'DONE'");
         const pending = await num(db.order, "SELECT count(*) AS n FROM orders WHERE status = 'PENDING'");
@@ -244,7 +245,7 @@ describe.skipIf(!enabled)("faults [split]", () => {
     let restarted = false;
     await run(60, async (_done, started) => {
       // A third of the way in, with operations in flight.
-      while (started() < 20) await Bun.sleep(20);
+      await eventually("20 operations started", () => started() >= 20, { timeoutMs: 120_000, intervalMs: 20 });
       await split.nats.restart();
       restarted = true;
     });
@@ -276,11 +277,11 @@ describe.skipIf(!enabled)("faults [split]", () => {
     const etcd = new Etcd3({ hosts: split.etcd.url });
     try {
       await eventually(
-        "the condition",
+        "every module and two catalogs registered",
         async () => {
           const parts = new Set((await etcd.getAll().prefix("/switchyard/services/").keys()).map((k) => k.split("/")[3]));
           const catalogs = await etcd.getAll().prefix("/switchyard/services/catalog/").keys();
-          return ["account", "catalog", "order", "payment"].every((m) => parts.has(m)) && catalogs.length >= 2;
+          return Object.keys(MODULES).every((m) => parts.has(m)) && catalogs.length >= 2;
         },
         { timeoutMs: 30_000 },
       );

@@ -202,7 +202,7 @@ describe.skipIf(!enabled)("reservations after a bus outage [split]", () => {
       const bound = GRACE_S * 1000 + Math.min(5000, (GRACE_S * 1000) / 4) + 2 * STOCK_TIMEOUT_MS + 2000;
       let left: unknown;
       await eventually(
-        "the condition",
+        "no intent and no orphaned held reservation",
         async () => {
           const intents = await num(orderDb, "SELECT count(*) AS n FROM reservation_intents");
           const held = await orphans();
@@ -220,7 +220,7 @@ describe.skipIf(!enabled)("reservations after a bus outage [split]", () => {
       // And stock = initial − units of PENDING/PAID orders once the sagas the outage interrupted settled.
       let mismatches: unknown;
       await eventually(
-        "the condition",
+        "stock to match the PENDING/PAID orders",
         async () => {
           const m = await stockMismatches(initial);
           mismatches = m;
@@ -247,17 +247,17 @@ describe.skipIf(!enabled)("reservations after a bus outage [split]", () => {
       // (Retried while the gateway's breaker of the order subgraph, opened by the outage, lets its trial through.)
       let again: string | undefined;
       await eventually(
-        "the condition",
+        "a createOrder accepted after the outage",
         async () => {
           again = await buyer
             .request<{ createOrder: { id: string } }>(CREATE_ORDER, { input: { items: [{ productId: slow.id, quantity: 2 }] } })
             .then(
               (r) => r.createOrder.id,
-              async () => (await Bun.sleep(250), undefined),
+              () => undefined,
             );
           return again !== undefined;
         },
-        { timeoutMs: 20_000 },
+        { timeoutMs: 20_000, intervalMs: 250 },
       );
       const paid = await buyer.request<{ payOrder: { status: string } }>(PAY_ORDER, { orderId: again, token: "tok_visa" });
       expect(paid.payOrder.status).toBe("PAID");

@@ -267,11 +267,16 @@ for (const name of selectedTopologies()) {
         await gql(CANCEL, { id }, alice.token);
         expect((await stream.next()).data).toEqual({ productStockChanged: { id: p.id, name: p.name, stock: before } });
         // The WebSocket subscription: repeat order + cancel until it has seen a change.
-        for (let i = 0; i < 20 && wsSub.results.length === 0; i++) {
-          const again = await order(alice.token, p, 1);
-          await gql(CANCEL, { id: again }, alice.token);
-          await Bun.sleep(200);
-        }
+        await eventually(
+          "the WebSocket subscription to see a change",
+          async () => {
+            if (wsSub.results.length > 0) return true;
+            const again = await order(alice.token, p, 1);
+            await gql(CANCEL, { id: again }, alice.token);
+            return false;
+          },
+          { timeoutMs: 20_000, intervalMs: 200 },
+        ).catch(() => {}); // asserted below
         expect(wsSub.results[0]?.data?.productStockChanged.id).toBe(p.id);
         expect(await stockOf(url, p.id)).toBe(before);
       } finally {
@@ -358,11 +363,16 @@ for (const name of selectedTopologies()) {
       const ws = wsClient(url);
       const wsSub = wsSubscribe<{ productStockChanged: { id: string } }>(ws, WATCH_STOCK, { productId: p.id });
       // Wait until the WebSocket subscription is live: it sees a stock change.
-      for (let i = 0; i < 20 && wsSub.results.length === 0; i++) {
-        const id = await order(alice.token, p, 1);
-        await gql(CANCEL, { id }, alice.token);
-        await Bun.sleep(200);
-      }
+      await eventually(
+        "the WebSocket subscription to see a change",
+        async () => {
+          if (wsSub.results.length > 0) return true;
+          const id = await order(alice.token, p, 1);
+          await gql(CANCEL, { id }, alice.token);
+          return false;
+        },
+        { timeoutMs: 20_000, intervalMs: 200 },
+      ).catch(() => {}); // asserted below
       expect(wsSub.results.length).toBeGreaterThan(0);
       while (stream.pending().length > 0) await stream.next();
       stopped = true;

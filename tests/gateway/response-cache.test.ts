@@ -121,7 +121,7 @@ describe("response cache on the gateway (development)", () => {
     expect(order.errors).toBeUndefined();
     let after: { data?: { product: { stock: number } }; extensions?: Record<string, unknown> } = {};
     await eventually(
-      "the condition",
+      "the order's stock change to reach the read",
       async () => {
         after = await gw.gql<{ product: { stock: number } }>(q, { id: productId });
         return after.data?.product.stock === (before.data?.product.stock as number) - 2;

@@ -6,6 +6,8 @@ export interface Child {
   proc: Subprocess<"ignore", "pipe", "pipe">;
   /** Everything written to stdout+stderr so far. */
   output(): string;
+  /** Resolves once stdout and stderr are read to their end (after the exit: the output is complete). */
+  ended(): Promise<void>;
   /** SIGTERM, then SIGKILL after `graceMs`; resolves with the exit code. */
   stop(graceMs?: number): Promise<number | null>;
 }
@@ -33,11 +35,14 @@ export function spawnChild(cmd: string[], env: Record<string, string | undefined
     const dec = new TextDecoder();
     for await (const chunk of stream) out += dec.decode(chunk, { stream: true });
   };
-  void pump(proc.stdout);
-  void pump(proc.stderr);
+  const pumped = Promise.all([pump(proc.stdout), pump(proc.stderr)]).then(
+    () => {},
+    () => {},
+  );
   return {
     proc,
     output: () => out,
+    ended: () => pumped,
     async stop(graceMs = 5000) {
       if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
       proc.kill("SIGTERM");

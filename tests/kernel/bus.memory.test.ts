@@ -156,7 +156,7 @@ describe("memory bus specifics", () => {
     });
     bus.publish("cq");
     await bus.close();
-    await Bun.sleep(1);
+    await Bun.sleep(1); // a window in which the queued delivery must NOT run after close
     expect(count).toBe(0);
   });
 

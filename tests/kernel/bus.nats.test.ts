@@ -160,15 +160,11 @@ describe("nats bus specifics", () => {
       await own.restart();
       await eventually("reconnect logged", () => log.lines.some((l) => l.msg === "nats reconnected"), { timeoutMs: 10_000 });
       // The responder resubscribes on its own reconnect, which may land a moment later.
-      let answer: string | undefined;
-      const deadline = performance.now() + 10_000;
-      while (answer === undefined && performance.now() < deadline) {
-        answer = await client.request(`${p}.ping`, EMPTY, { timeoutMs: 500 }).then(
-          (m) => m.string(),
-          () => undefined,
-        );
-        if (answer === undefined) await Bun.sleep(50);
-      }
+      const answer = await eventually(
+        "an answer from the resubscribed responder",
+        async () => (await client.request(`${p}.ping`, EMPTY, { timeoutMs: 500 })).string(),
+        { timeoutMs: 10_000, intervalMs: 50 },
+      ).catch(() => undefined);
       expect(answer).toBe("pong");
       expect(log.lines.find((l) => l.msg.includes("disconnected"))?.level).toBe("warn");
     }, 20_000);

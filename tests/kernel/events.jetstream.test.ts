@@ -147,7 +147,14 @@ describe("jetstream events specifics", () => {
     );
     await w.events.publish(`l${t}.slow`, encodeText("s"), { eventId: token() });
     await eventually("delivery", () => seen.length === 1, { timeoutMs: 5000 });
-    await Bun.sleep(2000);
+    // Ready to judge once the handler's ack reached the server (the consumer's ack floor moved):
+    // without in-progress acks the event would have been redelivered after 1000 ms, before that.
+    const jsm = await w.bus.connection.jetstreamManager();
+    await eventually(
+      "the slow handler's ack on the consumer",
+      async () => (await jsm.consumers.info(streamName(`l${t}`), `slow__l${t}_slow`)).ack_floor.stream_seq >= 1,
+      { timeoutMs: 5000 },
+    );
     expect(seen).toEqual([1]);
   });
 
@@ -218,15 +225,11 @@ describe("jetstream events specifics", () => {
       await eventually("stored event after restart", () => got.length === 1, { timeoutMs: 8000 });
       expect(text(got[0]!)).toBe("before restart");
       // The publisher's connection reconnected by itself and can publish again.
-      let published = false;
-      const deadline = performance.now() + 8000;
-      while (!published && performance.now() < deadline) {
-        published = await pub.events.publish(`s${t}.kept`, encodeText("after"), { eventId: `k2-${t}` }).then(
-          () => true,
-          () => false,
-        );
-        if (!published) await Bun.sleep(100);
-      }
+      const published = await eventually(
+        "a publish on the reconnected connection",
+        () => pub.events.publish(`s${t}.kept`, encodeText("after"), { eventId: `k2-${t}` }).then(() => true),
+        { timeoutMs: 8000, intervalMs: 100 },
+      ).catch(() => false);
       expect(published).toBe(true);
       await eventually("event published after restart", () => got.length === 2, { timeoutMs: 5000 });
     }, 20_000);

@@ -137,7 +137,7 @@ describe("memory events specifics", () => {
     await eventually("first delivery", () => calls === 1);
     sub.unsubscribe();
     await events.publish("u.x", encodeText("2"), { eventId: "u2" });
-    await Bun.sleep(80);
+    await Bun.sleep(80); // a window in which the unsubscribed handler must NOT run
     expect(calls).toBe(1);
   });
 });

@@ -21,6 +21,7 @@ import { rmSync } from "node:fs";
 import { z } from "zod";
 import { defineCommand, defineContract, defineEvent } from "../../src/kernel/contract/define.ts";
 import { defineModule } from "../../src/kernel/contract/module.ts";
+import { eventually } from "../helpers/eventually.ts";
 
 const exporter = new InMemorySpanExporter();
 let tracing: TracingHandle;
@@ -304,7 +305,7 @@ describe("events and module calls in one process", () => {
       return root.spanContext().traceId;
     });
     // The first delivery fails on purpose; the memory transport redelivers after retryDelayMs (1 s).
-    for (let i = 0; i < 100 && handled.length === 0; i++) await Bun.sleep(50);
+    await eventually("the redelivered event to be handled", () => handled.length > 0, { timeoutMs: 5000, intervalMs: 50 }).catch(() => {});
     expect(handled).toEqual([{ requestId: "req-events-1", trace: traceId }]);
     const consumed = events.getFinishedSpans().filter((s) => s.name === "event.handle pinger.pinged");
     expect(consumed.length).toBe(2);

@@ -150,7 +150,7 @@ for (const kind of DATABASES) {
       await db.change(2, true);
       const ok = await db.change(1);
       await eventually("seen.length === 1", () => seen.length === 1);
-      await Bun.sleep(150);
+      await Bun.sleep(150); // a window in which the rolled-back change must NOT be published
       expect(seen.map((e) => e.eventId)).toEqual(ok);
       expect(await db.count("SELECT count(*) AS n FROM outbox")).toBe(1);
     });
@@ -172,7 +172,7 @@ for (const kind of DATABASES) {
       expect(await db.count("SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL")).toBe(6);
       events.failing = false;
       await eventually("seen.length === 6", () => seen.length === 6);
-      await Bun.sleep(150);
+      await Bun.sleep(150); // a window in which no duplicate may follow
       expect(seen.map((e) => e.eventId)).toEqual(ids);
     });
 
@@ -226,7 +226,7 @@ for (const kind of DATABASES) {
         relay(db.outbox, 20);
         relay(other, 20);
         await eventually("seen.length >= 200", () => seen.length >= 200, { timeoutMs: 20_000 });
-        await Bun.sleep(300);
+        await Bun.sleep(300); // a window in which no duplicate from the second relay may follow
         expect(seen.length).toBe(200);
         expect(new Set(seen.map((e) => e.eventId))).toEqual(new Set(ids));
       });
@@ -270,7 +270,7 @@ describe("outbox under --migrate", () => {
     });
     kernel.addModule(module);
     await kernel.start();
-    await Bun.sleep(100);
+    await Bun.sleep(100); // a window in which a relay (that must not run with migrateOnly) would publish
     await kernel.stop();
     expect(seen).toEqual([]);
     expect(await outbox.pending()).toBe(1);

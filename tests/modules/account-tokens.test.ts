@@ -235,7 +235,7 @@ for (const db of DATABASES)
       );
       // Idempotent: no second event.
       await ok(DISABLE, { id: r.account.id }, ADMIN);
-      await Bun.sleep(100);
+      await Bun.sleep(100); // a window in which a second event would arrive
       expect(eventsOf(AccountEvents.disabled, r.account.id).length).toBe(1);
 
       const e = (await ok<{ enableAccount: { disabledAt: string | null } }>(ENABLE, { id: r.account.id }, ADMIN)).enableAccount;

@@ -216,7 +216,7 @@ for (const db of DATABASES)
         timeoutMs: GRACE_S * 1000 + SLACK_MS,
       });
       // Several more passes fail (no responders, then the open breaker); the intent is kept for the next.
-      await Bun.sleep(1500);
+      await Bun.sleep(1500); // a window of several sweeper passes that must NOT release the intent
       expect((await intents()).map((i) => Boolean(i.swept))).toEqual([true]);
       expect(await stockOf(p.id)).toBe(p.stock - 3);
 
@@ -270,13 +270,13 @@ for (const db of DATABASES)
       await eventually("(await intents()).length === 0", async () => (await intents()).length === 0, {
         timeoutMs: GRACE_S * 1000 + SLACK_MS,
       });
-      await Bun.sleep(1000);
+      await Bun.sleep(1000); // a window in which a late release or a second commit would land
 
       // Every written order keeps its stock (committed once paid); every refused one holds none.
       expect(await orderCount(who.accountId)).toBe(created.length);
       expect(await stockOf(p.id)).toBe(p.stock - created.length);
       await eventually(
-        "the condition",
+        "every written order's reservation committed",
         async () => {
           for (const id of created) if ((await reservation(id)) !== "committed") return false;
           return true;

@@ -120,7 +120,7 @@ for (const db of DATABASES)
         expect(again.codes).toEqual(["INVALID_STATE"]);
         expect(again.errors[0]?.extensions).toMatchObject({ status: "CANCELLED", requested: "CANCELLED" });
         // The catalog consumed the CANCELLED event too and did not return the stock twice.
-        await Bun.sleep(50);
+        await Bun.sleep(50); // a window in which a second release would land
         expect(await stockOf(a.id)).toBe(a.stock);
       });
 
@@ -300,12 +300,12 @@ for (const db of DATABASES)
         expect((await sub.stream.next()).value?.data).toMatchObject({ productStockChanged: { id: a.id } });
         await sub.stream.return?.();
         // Every stream message goes to an inbox; after the cancel, a probe event yields none.
-        await eventually("the condition", async () => {
+        await eventually("no stream message after the cancel", async () => {
           const kinds: (string | undefined)[] = [];
           const spy = h.bus.subscribe("_INBOX.>", (m) => void kinds.push(m.headers["sy-stream"]));
           probe();
           await h.bus.flush();
-          await Bun.sleep(20);
+          await Bun.sleep(20); // a window in which a "next" for the cancelled stream would arrive
           spy.unsubscribe();
           return !kinds.includes("next");
         });

@@ -124,7 +124,7 @@ for (const db of DATABASES) {
         "events.filter((e) => e.paymentId === req.paymentId).length >= 3",
         () => events.filter((e) => e.paymentId === req.paymentId).length >= 3,
       );
-      await Bun.sleep(50);
+      await Bun.sleep(50); // a window in which no second CAPTURED event may follow
       expect(events.filter((e) => e.paymentId === req.paymentId && e.status === "CAPTURED").length).toBe(1);
     });
 

@@ -9,7 +9,7 @@ import { SPLIT_MODULES, splitProcessCount, stopInOrder } from "../../scripts/spl
 import { freePort } from "../helpers/ports.ts";
 import { ROOT } from "../helpers/topology.ts";
 import { spawnChild } from "../helpers/process.ts";
-import { eventually } from "../helpers/eventually.ts";
+import { eventually, GiveUp } from "../helpers/eventually.ts";
 
 describe("split topology helpers", () => {
   test("process count: one per module instance plus the gateway", () => {
@@ -52,7 +52,7 @@ describe("npm run start:split, then Ctrl-C", () => {
     await eventually(
       "the split topology to be up",
       () => {
-        if (proc.exitCode !== null) throw new Error(`exited ${proc.exitCode}:\n${child.output()}`);
+        if (proc.exitCode !== null) throw new GiveUp(`exited ${proc.exitCode}:\n${child.output()}`);
         return child.output().includes("Ctrl-C stops everything.");
       },
       { timeoutMs: 120_000, intervalMs: 200 },
@@ -68,7 +68,8 @@ describe("npm run start:split, then Ctrl-C", () => {
     const timer = setTimeout(() => process.kill(-proc.pid, "SIGKILL"), 60_000);
     const code = await proc.exited;
     clearTimeout(timer);
-    await Bun.sleep(100);
+    // The output is complete once both pipes close (bounded: a stopped dev server could hold one).
+    await Promise.race([child.ended(), Bun.sleep(5000)]);
     const shutdown = child.output().slice(upTo);
     expect(code).toBe(0);
     expect(shutdown).toContain(`stopping the ${SPLIT_MODULES.length + 1} processes, then nats-server, etcd and PostgreSQL`);

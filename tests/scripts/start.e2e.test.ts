@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { freePort } from "../helpers/ports.ts";
 import { ROOT } from "../helpers/topology.ts";
 import { spawnChild, type Child } from "../helpers/process.ts";
-import { eventually } from "../helpers/eventually.ts";
+import { eventually, GiveUp } from "../helpers/eventually.ts";
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -40,7 +40,7 @@ async function start(cmd: string[]): Promise<{ proc: Child["proc"]; output(): st
   await eventually(
     "server ready",
     async () => {
-      if (proc.exitCode !== null) throw new Error(`exited ${proc.exitCode}: ${output()}`);
+      if (proc.exitCode !== null) throw new GiveUp(`exited ${proc.exitCode}: ${output()}`);
       return (
         output().includes('"msg":"switchyard started') &&
         (await fetch(`http://127.0.0.1:${port}/health/ready`).catch(() => null))?.status === 200

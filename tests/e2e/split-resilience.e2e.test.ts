@@ -125,7 +125,7 @@ describe("split mode resilience (real processes)", () => {
         return "unavailable";
       }
     });
-    await Bun.sleep(200);
+    await Bun.sleep(200); // mid-load on purpose: the SIGTERM lands while attempts are in flight
     order.server.proc.kill("SIGTERM");
     const outcomes = await Promise.all(attempts);
     expect(await order.server.proc.exited).toBe(0);

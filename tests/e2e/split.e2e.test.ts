@@ -65,7 +65,7 @@ describe("split mode only (4 processes, NATS, etcd, PostgreSQL)", () => {
         return client(url).request<{ product: { id: string } }>(PRODUCT_QUERY, { id: p.id });
       }),
     );
-    await Bun.sleep(150);
+    await Bun.sleep(150); // mid-load on purpose: the kill lands while requests are in flight
     first.server.proc.kill("SIGKILL");
     const results = await running;
     expect(results.every((r) => r.product.id === p.id)).toBe(true);

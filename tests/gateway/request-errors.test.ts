@@ -31,7 +31,7 @@ describe("request errors (production, in-process monolith)", () => {
   const send = async (
     init: RequestInit & { headers?: Record<string, string> },
   ): Promise<{ status: number; headers: Headers; body: Body; text: string }> => {
-    const res = await fetch(gw.url, init);
+    const res = await gw.request("/graphql", init);
     const text = await res.text();
     let body: Body = {};
     try {

@@ -77,11 +77,10 @@ beforeAll(async () => {
     logger: createLogger({ level: "info", destination: capture() }),
   });
   MODULES["catalog"]?.(gatewayKernel);
-  gatewayKernel.addPart(createGatewayPart({ expectedSubgraphs: ["account", "catalog"] }));
+  gatewayKernel.addPart(
+    createGatewayPart({ expectedSubgraphs: ["account", "catalog"], onListening: (l) => void ({ url: baseUrl, opsUrl } = l) }),
+  );
   await gatewayKernel.start();
-  const listening = lines.find((l) => String(l["msg"]).startsWith("gateway listening"));
-  baseUrl = `http://127.0.0.1:${listening?.["port"] as number}`;
-  opsUrl = lines.find((l) => String(l["msg"]).startsWith("ops endpoints on"))?.["opsUrl"] as string;
   // The admin token's account is registered and seen active now, while the account module is up:
   // the session guard keeps accepting a token it saw active when the account module goes down.
   await health();

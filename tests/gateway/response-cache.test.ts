@@ -66,7 +66,7 @@ describe("response cache on the gateway (development)", () => {
     const etag = second.headers.get("etag") as string;
     expect(etag).toBeTruthy();
     // A client holding the entry's ETag gets 304 Not Modified while the entry lives.
-    const res = await fetch(gw.url, {
+    const res = await gw.request("/graphql", {
       method: "POST",
       headers: { "content-type": "application/json", "if-none-match": etag },
       body: JSON.stringify({ query: PRODUCT, variables: { id: productId } }),

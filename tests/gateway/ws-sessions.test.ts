@@ -86,7 +86,8 @@ describe("session guard over WebSocket", () => {
 describe("mutations over WebSocket", () => {
   let gw: InProcessGateway;
   beforeAll(async () => {
-    gw = await startInProcess({ rateLimitAuthMax: 3 });
+    // Over the socket: the budget is per client address, shared by HTTP and the WebSocket.
+    gw = await startInProcess({ rateLimitAuthMax: 3 }, { http: "socket" });
   });
   afterAll(async () => {
     await gw?.stop();

@@ -72,11 +72,8 @@ beforeAll(async () => {
   const logger = createLogger({ level: "debug", destination });
   kernel = new Kernel({ bus: createMemoryBus(), registry: createMemoryRegistry(), config, logger });
   for (const register of Object.values(MODULES)) register(kernel);
-  kernel.addPart(createGatewayPart({ expectedSubgraphs: kernel.moduleNames }));
+  kernel.addPart(createGatewayPart({ expectedSubgraphs: kernel.moduleNames, onListening: (l) => void ({ url: baseUrl, opsUrl } = l) }));
   await kernel.start();
-  const listening = lines.find((l) => typeof l["msg"] === "string" && (l["msg"] as string).startsWith("gateway listening"));
-  baseUrl = `http://127.0.0.1:${listening?.["port"] as number}`;
-  opsUrl = lines.find((l) => typeof l["msg"] === "string" && (l["msg"] as string).startsWith("ops endpoints on"))?.["opsUrl"] as string;
 });
 
 afterAll(async () => {

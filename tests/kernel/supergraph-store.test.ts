@@ -158,7 +158,7 @@ function supergraphStoreSuite(name: string, newCluster: NewCluster): void {
         lostA = true;
       });
       const pendingB = track(b.campaign("aggregator", "B"));
-      await Bun.sleep(200);
+      await Bun.sleep(200); // a window in which B must NOT be elected while A leads
       expect(pendingB.settled()).toBe(false);
 
       await leaderA.resign();
@@ -176,7 +176,7 @@ function supergraphStoreSuite(name: string, newCluster: NewCluster): void {
       const b = await open();
       await a.campaign("aggregator", "A");
       const pendingB = track(b.campaign("aggregator", "B"));
-      await Bun.sleep(100);
+      await Bun.sleep(100); // a window in which B must NOT be elected while A leads
       expect(pendingB.settled()).toBe(false);
       await a.close();
       await eventually("B to lead after A's client closed", () => pendingB.settled());
@@ -196,7 +196,7 @@ function supergraphStoreSuite(name: string, newCluster: NewCluster): void {
       const b = await open();
       await a.campaign("aggregator", "A");
       const pendingB = b.campaign("aggregator", "B");
-      await Bun.sleep(50);
+      await Bun.sleep(50); // lets B's campaign get under way (no API tells "waiting"); the close must reject it either way
       await b.close();
       expect(await rejection(pendingB)).toBeInstanceOf(Error);
       expect(await rejection(b.campaign("aggregator", "B2"))).toBeInstanceOf(Error);
@@ -286,7 +286,7 @@ describe("etcd supergraph store specifics", () => {
     await eventually("B to lead", () => pendingB.settled(), { timeoutMs: 5000 });
     expect((pendingB.value() as Leadership).leading).toBe(true);
     expect(logs).toContain("supergraph store: leadership lost");
-    await Bun.sleep(50);
+    await Bun.sleep(50); // a window in which onLost must NOT fire a second time
     expect(lost).toBe(1);
   }, 15_000);
 

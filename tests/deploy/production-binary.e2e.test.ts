@@ -81,7 +81,7 @@ for (const [label, base] of Object.entries(ENVIRONMENTS)) {
           if (p.proc.exitCode !== null) throw new GiveUp(`exited ${p.proc.exitCode}: ${p.output()}`);
           return (await fetch(`http://127.0.0.1:${port}/health/ready`).catch(() => null))?.status === 200;
         },
-        { timeoutMs: 60_000 },
+        { timeoutMs: 60_000, intervalMs: 50 },
       ).catch((err: unknown) => {
         throw new Error(`${String(err)}\n${p.output().slice(-3000)}`);
       });
@@ -108,7 +108,7 @@ for (const [label, base] of Object.entries(ENVIRONMENTS)) {
     };
 
     test("the startup log says production", async () => {
-      await eventually("started line", () => r.output().includes("switchyard started"), { timeoutMs: 10_000 });
+      await eventually("started line", () => r.output().includes("switchyard started"), { timeoutMs: 10_000, intervalMs: 50 });
       const line = r
         .output()
         .split("\n")

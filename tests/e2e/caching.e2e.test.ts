@@ -98,7 +98,7 @@ for (const name of selectedTopologies()) {
         await eventually(
           "second gateway ready",
           async () => (await fetch(pqUrl.replace("/graphql", "/health/ready")).catch(() => null))?.status === 200,
-          { timeoutMs: 60_000 },
+          { timeoutMs: 60_000, intervalMs: 50 },
         );
       } else {
         const pq = await startMonolith({ env: pqEnv });
@@ -172,7 +172,7 @@ for (const name of selectedTopologies()) {
           expect(r.data?.product.stock).toBe(stock - 2);
           return r;
         },
-        { timeoutMs: 10_000 },
+        { timeoutMs: 10_000, intervalMs: 20 },
       );
       expect(cacheMeta(after)?.hit).toBe(false);
     });
@@ -209,7 +209,7 @@ for (const name of selectedTopologies()) {
             expect(r.data?.product.name).toBe(renamed);
             return r;
           },
-          { timeoutMs: 10_000 },
+          { timeoutMs: 10_000, intervalMs: 20 },
         );
         expect(cacheMeta(other)?.hit).toBe(false);
       }
@@ -257,7 +257,7 @@ for (const name of selectedTopologies()) {
             expect(r.data?.product.stock).toBe(before + 1);
             return r;
           },
-          { timeoutMs: 10_000 },
+          { timeoutMs: 10_000, intervalMs: 20 },
         );
         expect(cacheMeta(fresh)?.hit).toBe(false);
       }

@@ -88,7 +88,10 @@ describe("split mode only (4 processes, NATS, etcd, PostgreSQL)", () => {
     await gw.server.kill();
     const restarted = await t.spawn("gateway", "gateway-2", { PORT: new URL(t.baseUrl).port });
     void restarted;
-    await eventually("gateway ready again", async () => (await fetch(`${t.baseUrl}/health/ready`)).status === 200, { timeoutMs: 20_000 });
+    await eventually("gateway ready again", async () => (await fetch(`${t.baseUrl}/health/ready`)).status === 200, {
+      timeoutMs: 20_000,
+      intervalMs: 50,
+    });
     const after = await supergraphOf<{ version: number; subgraphs: string[] }>(t);
     expect(after.version).toBe(before.version);
     expect(after.subgraphs).toEqual(before.subgraphs);

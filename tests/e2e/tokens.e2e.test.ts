@@ -94,7 +94,7 @@ for (const name of selectedTopologies()) {
         await eventually(
           "second gateway ready",
           async () => (await fetch(second.replace("/graphql", "/health/ready")).catch(() => null))?.status === 200,
-          { timeoutMs: 60_000 },
+          { timeoutMs: 60_000, intervalMs: 50 },
         );
         gateways.push(second);
         orders = openProbe({ kind: "postgres", url: split.sharedEnv["ORDER_DATABASE_URL"] as string, poolMax: 2 });

@@ -63,7 +63,7 @@ export async function waitHttpOk(child: Child, url: string, timeoutMs = 30_000):
       const res = await fetch(url).catch(() => null);
       return res?.status === 200;
     },
-    { timeoutMs: timeoutMs },
+    { timeoutMs, intervalMs: 50 },
   ).catch((err: unknown) => {
     throw new Error(`${String(err)}\n--- process output ---\n${child.output().slice(-4000)}`);
   });

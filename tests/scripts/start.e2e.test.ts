@@ -46,7 +46,7 @@ async function start(cmd: string[]): Promise<{ proc: Child["proc"]; output(): st
         (await fetch(`http://127.0.0.1:${port}/health/ready`).catch(() => null))?.status === 200
       );
     },
-    { timeoutMs: 60_000 },
+    { timeoutMs: 60_000, intervalMs: 50 },
   );
   const started = JSON.parse(
     output()
@@ -59,7 +59,7 @@ async function start(cmd: string[]): Promise<{ proc: Child["proc"]; output(): st
 }
 
 async function expectStopped(serverPid: number, port: number): Promise<void> {
-  await eventually("the server process to exit", () => !alive(serverPid), { timeoutMs: 15_000 });
+  await eventually("the server process to exit", () => !alive(serverPid), { timeoutMs: 15_000, intervalMs: 50 });
   expect(
     await fetch(`http://127.0.0.1:${port}/health/live`).then(
       () => "answered",

@@ -350,12 +350,12 @@ describe("etcd supergraph store specifics", () => {
           logger: { warn: (_obj, msg) => void failures.push(msg) },
         }),
       );
-      await waitFor(() => failures.length >= 2, "failed campaigns while etcd is down", 30_000);
+      await eventually("failed campaigns while etcd is down", () => failures.length >= 2, { timeoutMs: 30_000 });
       expect(pending.settled()).toBe(false);
     } finally {
       await etcd.restart();
     }
-    await waitFor(() => pending.settled(), "the leadership once etcd is back", 30_000);
+    await eventually("the leadership once etcd is back", () => pending.settled(), { timeoutMs: 30_000 });
     expect(pending.value()?.leading).toBe(true);
     expect(failures[0]).toBe("aggregator election failed; retrying");
   }, 90_000);

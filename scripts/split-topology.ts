@@ -12,9 +12,11 @@ import { join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
 import { GATEWAY_PART, natsAuthorizationConfig, type ModuleContract, type NatsUserSpec } from "../src/kernel/bus/nats-permissions.ts";
 import { gatewayContract, moduleContracts } from "./nats-permissions.ts";
+import { MODULES } from "../src/module-list.ts";
 
 export const ROOT = resolve(import.meta.dir, "..");
-export const SPLIT_MODULES = ["account", "catalog", "order", "payment"] as const;
+/** The modules of the split topology: every module of the binary (src/module-list.ts), each its own process. */
+export const SPLIT_MODULES: readonly string[] = Object.keys(MODULES);
 
 export interface SplitOptions {
   /** Command running the binary; default `bun src/main.ts`. */
@@ -24,7 +26,7 @@ export interface SplitOptions {
   /** Gateway HTTP port; default a free one. */
   port?: number;
   /** Instances per module, default 1. */
-  instances?: Partial<Record<(typeof SPLIT_MODULES)[number], number>>;
+  instances?: Partial<Record<string, number>>;
   /**
    * Modules besides the binary's (e.g. test fixtures run from their own files) that get a NATS
    * user too, with the permissions of their contract.

@@ -8,6 +8,7 @@ import { isDevelopment } from "../kernel/config.ts";
 import type { Identity } from "../kernel/identity.ts";
 import { createGraphQLWsServer, type WsData } from "./ws.ts";
 import type { Server } from "bun";
+import type { Hono } from "hono";
 import { infrastructureHealth } from "../kernel/health.ts";
 import { createGatewayPlugins } from "./plugins/index.ts";
 import { createGatewayMiddleware } from "./middleware/index.ts";
@@ -24,6 +25,19 @@ import { supergraphStatus } from "./federation/status.ts";
 import { createGatewayYoga } from "./yoga.ts";
 import { readFileSync } from "node:fs";
 
+/**
+ * What a started gateway serves, handed to `onListening`: its hono app (requests without a socket
+ * through hono's `app.request()`, e.g. in tests) and the ports it bound (PORT=0 / OPS_PORT=0 pick free ones).
+ */
+export interface GatewayListening {
+  /** The public HTTP surface (`/graphql`, `/health/*`), the same app the listener serves. */
+  app: Hono;
+  /** Base URL of the public listener, e.g. `http://127.0.0.1:41234`. */
+  url: string;
+  /** Base URL of the operations listener (`/metrics`, `/admin/*`), e.g. `http://127.0.0.1:41235`. */
+  opsUrl: string;
+}
+
 /** Name under which gateways elect the one aggregator that composes. */
 export const AGGREGATOR_ELECTION = "aggregator";
 
@@ -33,7 +47,11 @@ export const AGGREGATOR_ELECTION = "aggregator";
  * stores new versions, every gateway (the leader too) loads them from the store. It never
  * imports modules: everything it knows comes from the registry, the store and the bus.
  */
-export function createGatewayPart(opts: { expectedSubgraphs: readonly string[] }): PartDefinition {
+export function createGatewayPart(opts: {
+  expectedSubgraphs: readonly string[];
+  /** Called once both listeners are up (see {@link GatewayListening}). */
+  onListening?: (listening: GatewayListening) => void;
+}): PartDefinition {
   return {
     name: "gateway",
     async start(ctx: PartContext) {
@@ -187,6 +205,7 @@ export function createGatewayPart(opts: { expectedSubgraphs: readonly string[] }
         await server.stop(true);
         throw err;
       }
+      opts.onListening?.({ app, url: `http://${config.host}:${server.port}`, opsUrl: ops.url });
       return {
         async stop() {
           stopped = true;

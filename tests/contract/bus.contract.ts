@@ -19,15 +19,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { EMPTY, encodeJson, encodeText, jsonPayload } from "../../src/kernel/bus/codec.ts";
 import { BusClosedError, BusTimeoutError, InvalidSubjectError, NoRespondersError } from "../../src/kernel/bus/errors.ts";
 import type { Bus, BusFactory, Msg, MsgHandler, Subscription } from "../../src/kernel/bus/types.ts";
-
-/** Polls `cond` every 2 ms; throws after `timeoutMs` (default 2000 ms) naming `what`. */
-export async function waitFor(cond: () => boolean, what: string, timeoutMs = 2000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!cond()) {
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await Bun.sleep(2);
-  }
-}
+import { eventually } from "../helpers/eventually.ts";
 
 /** Settles to the value or the error, so a rejection is never "unhandled" while a test awaits something else. */
 function settle<T>(promise: Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> {
@@ -87,7 +79,7 @@ export function busContract(name: string, factory: BusFactory): void {
         const got = collect(bus, `${p}.hello`);
         await bus.flush();
         bus.publish(`${p}.hello`, encodeText("world"), { headers: { "x-trace": "t1", "x-two": "2" } });
-        await waitFor(() => got.msgs.length === 1, "delivery");
+        await eventually("delivery", () => got.msgs.length === 1);
         const msg = got.msgs[0]!;
         expect(msg.subject).toBe(`${p}.hello`);
         expect(msg.string()).toBe("world");
@@ -101,7 +93,7 @@ export function busContract(name: string, factory: BusFactory): void {
         const got = collect(bus, `${p}.empty`);
         await bus.flush();
         bus.publish(`${p}.empty`);
-        await waitFor(() => got.msgs.length === 1, "delivery");
+        await eventually("delivery", () => got.msgs.length === 1);
         const msg = got.msgs[0]!;
         expect(msg.data).toBeInstanceOf(Uint8Array);
         expect(msg.data.length).toBe(0);
@@ -115,7 +107,7 @@ export function busContract(name: string, factory: BusFactory): void {
         await bus.flush();
         bus.publish(`${p}.json`, encodeJson({ a: 1, b: ["x"] }));
         bus.publish(`${p}.json`, encodeText("{not json"));
-        await waitFor(() => got.msgs.length === 2, "2 deliveries");
+        await eventually("2 deliveries", () => got.msgs.length === 2);
         expect(got.msgs[0]!.json<{ a: number; b: string[] }>()).toEqual({ a: 1, b: ["x"] });
         expect(() => got.msgs[1]!.json()).toThrow(SyntaxError);
       });
@@ -134,7 +126,7 @@ export function busContract(name: string, factory: BusFactory): void {
         bus.publish(`${p}.async`);
         publishing = false;
         expect(count).toBe(0);
-        await waitFor(() => count === 1, "delivery");
+        await eventually("delivery", () => count === 1);
         expect(ranDuringPublish).toBe(false);
       });
 
@@ -147,7 +139,7 @@ export function busContract(name: string, factory: BusFactory): void {
         bus.publish(`${p}.copy`, data, { headers });
         data[0] = 0x78;
         headers.k = "changed-by-sender";
-        await waitFor(() => got.msgs.length === 1, "delivery");
+        await eventually("delivery", () => got.msgs.length === 1);
         const msg = got.msgs[0]!;
         expect(msg.string()).toBe("abc");
         expect(msg.headers).toEqual({ k: "v" });
@@ -161,7 +153,7 @@ export function busContract(name: string, factory: BusFactory): void {
         await bus.flush();
         const n = 1000;
         for (let i = 0; i < n; i++) bus.publish(`${p}.order`, encodeText(String(i)));
-        await waitFor(() => got.msgs.length === n, `${n} deliveries`);
+        await eventually(`${n} deliveries`, () => got.msgs.length === n);
         expect(got.texts()).toEqual(Array.from({ length: n }, (_, i) => String(i)));
       });
 
@@ -171,7 +163,7 @@ export function busContract(name: string, factory: BusFactory): void {
         const got = collect(a, `${p}.cross`);
         await a.flush();
         b.publish(`${p}.cross`, encodeText("from b"));
-        await waitFor(() => got.msgs.length === 1, "delivery");
+        await eventually("delivery", () => got.msgs.length === 1);
         expect(got.msgs[0]!.string()).toBe("from b");
       });
 
@@ -194,7 +186,7 @@ export function busContract(name: string, factory: BusFactory): void {
         for (const s of ["a.b.c", "a.b.d", "a.b.x.c", "a.c", "a.b", "b.b.c", "a.b.c.d", "a.zz.c"]) {
           bus.publish(`${p}.${s}`, encodeText(s));
         }
-        await waitFor(() => got.texts().at(-1) === "a.zz.c", "sentinel");
+        await eventually("sentinel", () => got.texts().at(-1) === "a.zz.c");
         expect(got.texts()).toEqual(["a.b.c", "a.zz.c"]);
         expect(got.msgs[0]!.subject).toBe(`${p}.a.b.c`);
       });
@@ -206,7 +198,7 @@ export function busContract(name: string, factory: BusFactory): void {
         for (const s of ["a", "a.b", "b.a", "a.b.c", "ab.c", "a.b.c.d.e"]) {
           bus.publish(`${p}.${s}`, encodeText(s));
         }
-        await waitFor(() => got.texts().at(-1) === "a.b.c.d.e", "sentinel");
+        await eventually("sentinel", () => got.texts().at(-1) === "a.b.c.d.e");
         expect(got.texts()).toEqual(["a.b", "a.b.c", "a.b.c.d.e"]);
       });
 
@@ -217,7 +209,7 @@ export function busContract(name: string, factory: BusFactory): void {
         for (const s of ["a.x", "a.x.1", "a.y.1", "a.b.x.1", "b.x.1.2"]) {
           bus.publish(`${p}.${s}`, encodeText(s));
         }
-        await waitFor(() => got.texts().at(-1) === "b.x.1.2", "sentinel");
+        await eventually("sentinel", () => got.texts().at(-1) === "b.x.1.2");
         expect(got.texts()).toEqual(["a.x.1", "b.x.1.2"]);
       });
 
@@ -229,7 +221,7 @@ export function busContract(name: string, factory: BusFactory): void {
         await bus.flush();
         bus.publish(`${p}.m.n`, encodeText("1"));
         bus.publish(`${p}.m.n`, encodeText("2"));
-        await waitFor(() => exact.msgs.length >= 2 && star.msgs.length >= 2 && gt.msgs.length >= 2, "deliveries to all three");
+        await eventually("deliveries to all three", () => exact.msgs.length >= 2 && star.msgs.length >= 2 && gt.msgs.length >= 2);
         await bus.flush();
         expect(exact.texts()).toEqual(["1", "2"]);
         expect(star.texts()).toEqual(["1", "2"]);
@@ -270,7 +262,7 @@ export function busContract(name: string, factory: BusFactory): void {
         await c2.flush();
         const n = 100;
         for (let i = 0; i < n; i++) pub.publish(`${p}.q`, encodeText(String(i)));
-        await waitFor(() => all.msgs.length === n && a.msgs.length + b.msgs.length >= n, "all deliveries");
+        await eventually("all deliveries", () => all.msgs.length === n && a.msgs.length + b.msgs.length >= n);
         await c1.flush();
         await c2.flush();
         const groupSeen = [...a.texts(), ...b.texts()];
@@ -293,7 +285,7 @@ export function busContract(name: string, factory: BusFactory): void {
         for (let i = 0; i < n; i++) bus.publish(`${p}.q2`, encodeText(String(i)));
         const g1 = (): string[] => [...g1a.texts(), ...g1b.texts()];
         const g2 = (): string[] => [...g2a.texts(), ...g2b.texts()];
-        await waitFor(() => g1().length >= n && g2().length >= n, "both groups");
+        await eventually("both groups", () => g1().length >= n && g2().length >= n);
         await bus.flush();
         expect(g1().length).toBe(n);
         expect(new Set(g1()).size).toBe(n);
@@ -366,7 +358,7 @@ export function busContract(name: string, factory: BusFactory): void {
         const b = collect(bus, `${p}.jsonfan`);
         await bus.flush();
         bus.publish(`${p}.jsonfan`, jsonPayload({ list: [1, 2] }));
-        await waitFor(() => a.msgs.length === 1 && b.msgs.length === 1, "fan-out");
+        await eventually("fan-out", () => a.msgs.length === 1 && b.msgs.length === 1);
         const first = a.msgs[0]!.json<{ list: number[] }>();
         first.list.push(3);
         expect(b.msgs[0]!.json<{ list: number[] }>()).toEqual({ list: [1, 2] });
@@ -454,12 +446,12 @@ export function busContract(name: string, factory: BusFactory): void {
         const stays = collect(bus, `${p}.u`);
         await bus.flush();
         bus.publish(`${p}.u`, encodeText("1"));
-        await waitFor(() => gone.msgs.length === 1, "first delivery");
+        await eventually("first delivery", () => gone.msgs.length === 1);
         bus.publish(`${p}.u`, encodeText("2"));
         gone.sub.unsubscribe();
         gone.sub.unsubscribe();
         bus.publish(`${p}.u`, encodeText("3"));
-        await waitFor(() => stays.texts().at(-1) === "3", "sentinel");
+        await eventually("sentinel", () => stays.texts().at(-1) === "3");
         expect(gone.texts()).toEqual(["1"]);
         expect(stays.texts()).toEqual(["1", "2", "3"]);
       });
@@ -477,18 +469,18 @@ export function busContract(name: string, factory: BusFactory): void {
         const sentinel = collect(bus, `${p}.d`);
         await bus.flush();
         bus.publish(`${p}.d`);
-        await waitFor(() => started === 1, "handler start");
+        await eventually("handler start", () => started === 1);
         let drained = false;
         const draining = sub.drain().then(() => {
           drained = true;
         });
-        await Bun.sleep(20);
+        await Bun.sleep(20); // a window in which drain must NOT finish while the handler runs
         expect(drained).toBe(false);
         gate.resolve();
         await draining;
         expect(finished).toBe(1);
         bus.publish(`${p}.d`, encodeText("after"));
-        await waitFor(() => sentinel.texts().at(-1) === "after", "sentinel");
+        await eventually("sentinel", () => sentinel.texts().at(-1) === "after");
         expect(started).toBe(1);
       });
 
@@ -504,13 +496,13 @@ export function busContract(name: string, factory: BusFactory): void {
         });
         await bus.flush();
         bus.publish(`${p}.work`);
-        await waitFor(() => started, "handler start");
+        await eventually("handler start", () => started);
         let drained = false;
         const draining = bus.drain().then(() => {
           drained = true;
         });
         expect(bus.closed).toBe(true);
-        await Bun.sleep(20);
+        await Bun.sleep(20); // a window in which drain must NOT finish while the handler runs
         expect(drained).toBe(false);
         gate.resolve();
         await draining;
@@ -534,7 +526,7 @@ export function busContract(name: string, factory: BusFactory): void {
         });
         await server.flush();
         const reply = settle(client.request(`${p}.slow`, EMPTY, { timeoutMs: 3000 }));
-        await waitFor(() => started, "handler start");
+        await eventually("handler start", () => started);
         const draining = server.drain();
         gate.resolve();
         const r = await reply;
@@ -564,8 +556,8 @@ export function busContract(name: string, factory: BusFactory): void {
         await bus.flush();
         expect(() => bus.publish(`${p}.boom`, encodeText("1"))).not.toThrow();
         expect(() => bus.publish(`${p}.boom`, encodeText("2"))).not.toThrow();
-        await waitFor(() => ok.msgs.length === 2, "deliveries to the healthy subscriber");
-        await waitFor(() => syncCalls === 2 && asyncCalls === 2, "throwing handlers keep receiving");
+        await eventually("deliveries to the healthy subscriber", () => ok.msgs.length === 2);
+        await eventually("throwing handlers keep receiving", () => syncCalls === 2 && asyncCalls === 2);
         const reply = await bus.request(`${p}.echo`, encodeText("still alive"), { timeoutMs: 2000 });
         expect(reply.string()).toBe("still alive");
       });

@@ -20,7 +20,7 @@ import { EMPTY, encodeJson, encodeText } from "../../src/kernel/bus/codec.ts";
 import { BusClosedError, EventPublishError, InvalidSubjectError } from "../../src/kernel/bus/errors.ts";
 import type { Bus, Msg } from "../../src/kernel/bus/types.ts";
 import { EVENT_ID_HEADER, type EventMsg, type EventStream } from "../../src/kernel/events/types.ts";
-import { waitFor } from "./bus.contract.ts";
+import { eventually } from "../helpers/eventually.ts";
 
 /** One instance of an events world, as the factory returns it. */
 export interface EventsInstance {
@@ -90,7 +90,7 @@ export function eventsContract(name: string, factory: EventsFactory): void {
       expect(sub.subject).toBe(`${p}.created`);
       const eventId = `id-${token()}`;
       await w.events.publish(`${p}.created`, encodeJson({ n: 1 }), { eventId, headers: { "x-tenant": "t1" } });
-      await waitFor(() => r.got.length === 1, "delivery", 5000);
+      await eventually("delivery", () => r.got.length === 1, { timeoutMs: 5000 });
       const msg = r.got[0]!;
       expect(msg.subject).toBe(`${p}.created`);
       expect(msg.json<{ n: number }>()).toEqual({ n: 1 });
@@ -107,7 +107,7 @@ export function eventsContract(name: string, factory: EventsFactory): void {
       const r = recorder();
       await w.events.consume(`${p}.b.*`, r.handler, { durable: "wild" });
       await w.events.publish(`${p}.b.x`, encodeText("x"), { eventId: token() });
-      await waitFor(() => r.got.length === 1, "delivery", 5000);
+      await eventually("delivery", () => r.got.length === 1, { timeoutMs: 5000 });
       expect(r.got[0]!.subject).toBe(`${p}.b.x`);
     });
 
@@ -122,8 +122,8 @@ export function eventsContract(name: string, factory: EventsFactory): void {
       const n = 20;
       for (let i = 0; i < n; i++) await a.events.publish(`${p}.shared`, encodeText(String(i)), { eventId: `e${i}-${token()}` });
       const all = (): EventMsg[] => [...ra.got, ...rb.got];
-      await waitFor(() => all().length >= n, `${n} deliveries`, 5000);
-      await Bun.sleep(150);
+      await eventually(`${n} deliveries`, () => all().length >= n, { timeoutMs: 5000 });
+      await Bun.sleep(150); // a window in which no event may be handled a second time
       expect(all().length).toBe(n);
       expect(new Set(all().map((m) => m.eventId)).size).toBe(n);
     });
@@ -137,8 +137,8 @@ export function eventsContract(name: string, factory: EventsFactory): void {
       await w.events.consume(`${p}.fan`, r2.handler, { durable: "two" });
       const n = 10;
       for (let i = 0; i < n; i++) await w.events.publish(`${p}.fan`, encodeText(String(i)), { eventId: `f${i}-${token()}` });
-      await waitFor(() => r1.got.length >= n && r2.got.length >= n, "both durables", 5000);
-      await Bun.sleep(100);
+      await eventually("both durables", () => r1.got.length >= n && r2.got.length >= n, { timeoutMs: 5000 });
+      await Bun.sleep(100); // a window in which no extra delivery may follow
       expect(r1.got.length).toBe(n);
       expect(r2.got.length).toBe(n);
       expect(new Set(r1.got.map((m) => new TextDecoder().decode(m.data))).size).toBe(n);
@@ -159,11 +159,11 @@ export function eventsContract(name: string, factory: EventsFactory): void {
       );
       const eventId = `r-${token()}`;
       await w.events.publish(`${p}.retry`, encodeText("again"), { eventId });
-      await waitFor(() => seen.length === 2, "redelivery", 5000);
+      await eventually("redelivery", () => seen.length === 2, { timeoutMs: 5000 });
       expect(seen.map((s) => s.count)).toEqual([1, 2]);
       expect(seen.every((s) => s.id === eventId)).toBe(true);
       expect(seen[1]!.at - seen[0]!.at).toBeGreaterThanOrEqual(80);
-      await Bun.sleep(250);
+      await Bun.sleep(250); // a window in which no third delivery may follow
       expect(seen.length).toBe(2);
     });
 
@@ -182,7 +182,7 @@ export function eventsContract(name: string, factory: EventsFactory): void {
         { durable: "mutator", retryDelayMs: 50 },
       );
       await w.events.publish(`${p}.mut`, encodeText("abc"), { eventId: token(), headers: { "x-k": "v" } });
-      await waitFor(() => texts.length === 2, "redelivery", 5000);
+      await eventually("redelivery", () => texts.length === 2, { timeoutMs: 5000 });
       expect(texts).toEqual(["abc", "abc"]);
     });
 
@@ -199,8 +199,8 @@ export function eventsContract(name: string, factory: EventsFactory): void {
         { durable: "poisoned", maxDeliver: 2, retryDelayMs: 50 },
       );
       await w.events.publish(`${p}.poison`, encodeText("bad"), { eventId: token() });
-      await waitFor(() => calls === 2, "two deliveries", 5000);
-      await Bun.sleep(300);
+      await eventually("two deliveries", () => calls === 2, { timeoutMs: 5000 });
+      await Bun.sleep(300); // a window in which no delivery beyond maxDeliver may follow
       expect(calls).toBe(2);
     });
 
@@ -212,7 +212,7 @@ export function eventsContract(name: string, factory: EventsFactory): void {
       await w.bus.flush();
       const eventId = `pl-${token()}`;
       await w.events.publish(`${p}.plain`, encodeJson({ ok: true }), { eventId, headers: { "x-req": "q1" } });
-      await waitFor(() => got.length === 1, "core delivery", 5000);
+      await eventually("core delivery", () => got.length === 1, { timeoutMs: 5000 });
       expect(got[0]!.json<{ ok: boolean }>()).toEqual({ ok: true });
       expect(got[0]!.headers[EVENT_ID_HEADER]).toBe(eventId);
       expect(got[0]!.headers["x-req"]).toBe("q1");
@@ -225,7 +225,7 @@ export function eventsContract(name: string, factory: EventsFactory): void {
       const r = recorder();
       await w.events.consume(`${p}.early`, r.handler, { durable: "latecomer" });
       if (!w.durableBeforeConsume) return; // memory: nobody was listening, nothing to assert
-      await waitFor(() => r.got.length === 3, "stored events", 5000);
+      await eventually("stored events", () => r.got.length === 3, { timeoutMs: 5000 });
       expect(r.got.map((m) => new TextDecoder().decode(m.data)).sort()).toEqual(["0", "1", "2"]);
     });
 
@@ -237,7 +237,7 @@ export function eventsContract(name: string, factory: EventsFactory): void {
       expect(sub.subject).toBe(`${p}.later`);
       await publisher.events.declare(module, [`${p}.later`]);
       await publisher.events.publish(`${p}.later`, encodeText("first"), { eventId: token() });
-      await waitFor(() => r.got.length === 1, "delivery after a late declare", 5000);
+      await eventually("delivery after a late declare", () => r.got.length === 1, { timeoutMs: 5000 });
       expect(new TextDecoder().decode(r.got[0]!.data)).toBe("first");
     });
 
@@ -284,18 +284,18 @@ export function eventsContract(name: string, factory: EventsFactory): void {
         { durable: "drainer" },
       );
       await w.events.publish(`${p}.drain`, encodeText("1"), { eventId: token() });
-      await waitFor(() => started === 1, "handler start", 5000);
+      await eventually("handler start", () => started === 1, { timeoutMs: 5000 });
       let drained = false;
       const draining = sub.drain().then(() => {
         drained = true;
       });
-      await Bun.sleep(30);
+      await Bun.sleep(30); // a window in which drain must NOT finish while the handler runs
       expect(drained).toBe(false);
       gate.resolve();
       await draining;
       expect(finished).toBe(1);
       await w.events.publish(`${p}.drain`, encodeText("2"), { eventId: token() });
-      await Bun.sleep(150);
+      await Bun.sleep(150); // a window in which the drained subscription must NOT get the event
       expect(started).toBe(1);
     });
 
@@ -315,9 +315,9 @@ export function eventsContract(name: string, factory: EventsFactory): void {
         { durable: "closer" },
       );
       await w.events.publish(`${p}.close`, EMPTY, { eventId: token() });
-      await waitFor(() => started, "handler start", 5000);
+      await eventually("handler start", () => started, { timeoutMs: 5000 });
       const closing = w.events.close();
-      await Bun.sleep(20);
+      await Bun.sleep(20); // a window in which close must NOT finish the running handler
       expect(finished).toBe(false);
       gate.resolve();
       await closing;

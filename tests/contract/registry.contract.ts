@@ -21,15 +21,7 @@ import {
   type RegistryFactory,
   type ServiceInstance,
 } from "../../src/kernel/registry/types.ts";
-
-/** Polls `cond` (sync or async) every 5 ms; throws after `timeoutMs` (default 3000 ms) naming `what`. */
-async function waitFor(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 3000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!(await cond())) {
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await Bun.sleep(5);
-  }
-}
+import { eventually } from "../helpers/eventually.ts";
 
 /** Resolves to the rejection reason, or fails the test if the promise resolves. */
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
@@ -110,7 +102,7 @@ export function registryContract(name: string, factory: RegistryFactory): void {
       });
       const reg = await registry.register(input);
       expect(reg.instance).toEqual(input);
-      await waitFor(async () => (await registry.list(mod("catalog"))).length === 1, "listing");
+      await eventually("listing", async () => (await registry.list(mod("catalog"))).length === 1);
       expect(await registry.list(mod("catalog"))).toEqual([input]);
     });
 
@@ -130,7 +122,7 @@ export function registryContract(name: string, factory: RegistryFactory): void {
         (await registry.list())
           .filter((i) => i.name === a || i.name === b)
           .map((i) => `${i.name.slice(prefix.length + 1)}/${i.instanceId}`);
-      await waitFor(async () => (await ours()).length === 5, "5 instances listed");
+      await eventually("5 instances listed", async () => (await ours()).length === 5);
       expect(await ours()).toEqual(["a/1", "a/2", "a/3", "b/1", "b/2"]);
       expect((await registry.list(a)).map((i) => i.instanceId)).toEqual(["1", "2", "3"]);
       expect((await registry.list(b)).map((i) => i.instanceId)).toEqual(["1", "2"]);
@@ -144,7 +136,7 @@ export function registryContract(name: string, factory: RegistryFactory): void {
       const reg = await registry.register(instance(n, "i1"));
       await reg.update({ sdlHash: "ff".repeat(32), subjects: ["graphql.svc", "svc.x"] });
       await reg.deregister();
-      await waitFor(() => seen.events.length >= 3, "3 events");
+      await eventually("3 events", () => seen.events.length >= 3);
       expect(summary(seen.events)).toEqual(["join:svc/i1", "update:svc/i1", "leave:svc/i1"]);
       const update = seen.events[1]!;
       expect(update.instance.sdlHash).toBe("ff".repeat(32));
@@ -160,7 +152,7 @@ export function registryContract(name: string, factory: RegistryFactory): void {
       expect(reg.instance.version).toBe("1.1.0");
       expect(reg.instance.name).toBe(n);
       expect(reg.instance.instanceId).toBe("i1");
-      await waitFor(async () => (await registry.list(n))[0]?.version === "1.1.0", "updated listing");
+      await eventually("updated listing", async () => (await registry.list(n))[0]?.version === "1.1.0");
       expect(await registry.list(n)).toEqual([instance(n, "i1", { version: "1.1.0", metadata: { host: "h2" } })]);
     });
 
@@ -169,7 +161,7 @@ export function registryContract(name: string, factory: RegistryFactory): void {
       await registry.register(instance(mod("old"), "i1"));
       const seen = record(registry);
       await registry.register(instance(mod("new"), "i1"));
-      await waitFor(() => seen.events.length >= 1, "join of the new instance");
+      await eventually("join of the new instance", () => seen.events.length >= 1);
       expect(summary(seen.events)).toEqual(["join:new/i1"]);
     });
 
@@ -179,7 +171,7 @@ export function registryContract(name: string, factory: RegistryFactory): void {
       const seen = record(reader);
       const reg = await writer.register(instance(mod("svc"), "w1"));
       await reg.deregister();
-      await waitFor(() => seen.events.length >= 2, "join and leave");
+      await eventually("join and leave", () => seen.events.length >= 2);
       expect(summary(seen.events)).toEqual(["join:svc/w1", "leave:svc/w1"]);
       expect(await reader.list(mod("svc"))).toEqual([]);
     });
@@ -190,7 +182,7 @@ export function registryContract(name: string, factory: RegistryFactory): void {
       await registry.register(instance(n, "i1"));
       expect(await rejection(registry.register(instance(n, "i1", { version: "9.9.9" })))).toBeInstanceOf(RegistryError);
       await registry.register(instance(n, "i2"));
-      await waitFor(async () => (await registry.list(n)).length === 2, "two instances");
+      await eventually("two instances", async () => (await registry.list(n)).length === 2);
       expect((await registry.list(n)).map((i) => [i.instanceId, i.version])).toEqual([
         ["i1", "1.0.0"],
         ["i2", "1.0.0"],
@@ -205,7 +197,7 @@ export function registryContract(name: string, factory: RegistryFactory): void {
       await reg.deregister();
       await reg.deregister();
       await registry.register(instance(mod("sentinel"), "s"));
-      await waitFor(() => summary(seen.events).includes("join:sentinel/s"), "sentinel join");
+      await eventually("sentinel join", () => summary(seen.events).includes("join:sentinel/s"));
       expect(summary(seen.events)).toEqual(["join:svc/i1", "leave:svc/i1", "join:sentinel/s"]);
       expect(await registry.list(n)).toEqual([]);
     });
@@ -216,7 +208,7 @@ export function registryContract(name: string, factory: RegistryFactory): void {
       const first = await registry.register(instance(n, "i1"));
       await first.deregister();
       await registry.register(instance(n, "i1", { version: "2.0.0" }));
-      await waitFor(async () => (await registry.list(n))[0]?.version === "2.0.0", "re-registered listing");
+      await eventually("re-registered listing", async () => (await registry.list(n))[0]?.version === "2.0.0");
     });
 
     test("close deregisters everything registered through it; other clients see leave", async () => {
@@ -225,13 +217,13 @@ export function registryContract(name: string, factory: RegistryFactory): void {
       const n = mod("svc");
       await owner.register(instance(n, "i1"));
       await owner.register(instance(n, "i2"));
-      await waitFor(async () => (await observer.list(n)).length === 2, "both visible to the observer");
+      await eventually("both visible to the observer", async () => (await observer.list(n)).length === 2);
       const seen = record(observer);
       const kept = await observer.register(instance(mod("kept"), "k"));
       await owner.close();
       await owner.close();
-      await waitFor(async () => (await observer.list(n)).length === 0, "instances gone after close");
-      await waitFor(() => seen.events.filter((e) => e.type === "leave").length >= 2, "two leave events");
+      await eventually("instances gone after close", async () => (await observer.list(n)).length === 0);
+      await eventually("two leave events", () => seen.events.filter((e) => e.type === "leave").length >= 2);
       expect(
         summary(seen.events)
           .filter((s) => s.startsWith("leave:"))
@@ -246,11 +238,11 @@ export function registryContract(name: string, factory: RegistryFactory): void {
       const stopped = record(registry);
       const still = record(registry);
       await registry.register(instance(mod("a"), "1"));
-      await waitFor(() => stopped.events.length === 1, "first join");
+      await eventually("first join", () => stopped.events.length === 1);
       stopped.stop();
       stopped.stop();
       await registry.register(instance(mod("b"), "1"));
-      await waitFor(() => still.events.length === 2, "second join on the other watcher");
+      await eventually("second join on the other watcher", () => still.events.length === 2);
       expect(summary(stopped.events)).toEqual(["join:a/1"]);
       expect(summary(still.events)).toEqual(["join:a/1", "join:b/1"]);
     });
@@ -264,7 +256,7 @@ export function registryContract(name: string, factory: RegistryFactory): void {
       input.subjects.push("mutated.in");
       input.metadata.host = "mutated";
       input.version = "6.6.6";
-      await waitFor(() => seen.events.length === 1, "join");
+      await eventually("join", () => seen.events.length === 1);
 
       const listed = await registry.list(n);
       expect(listed[0]).toEqual(instance(n, "i1"));

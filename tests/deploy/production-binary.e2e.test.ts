@@ -13,9 +13,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildTestBinary } from "../helpers/binary.ts";
 import { flyToml, imageEnv } from "../helpers/deploy-env.ts";
-import { freePort, waitFor } from "../helpers/ports.ts";
+import { freePort } from "../helpers/ports.ts";
 import { spawnChild, type Child } from "../helpers/process.ts";
 import { REGISTER } from "../e2e/flows.ts";
+import { eventually, GiveUp } from "../helpers/eventually.ts";
 
 const SECRET = "prod-binary-secret-prod-binary-secret-0123456789";
 
@@ -74,13 +75,13 @@ for (const [label, base] of Object.entries(ENVIRONMENTS)) {
       const p = spawnExact(bin, env, dir);
       const url = `http://127.0.0.1:${port}/graphql`;
       r = { ...p, url, opsUrl: `http://127.0.0.1:${opsPort}`, dataDir };
-      await waitFor(
+      await eventually(
         "binary ready",
         async () => {
-          if (p.proc.exitCode !== null) throw new Error(`exited ${p.proc.exitCode}: ${p.output()}`);
+          if (p.proc.exitCode !== null) throw new GiveUp(`exited ${p.proc.exitCode}: ${p.output()}`);
           return (await fetch(`http://127.0.0.1:${port}/health/ready`).catch(() => null))?.status === 200;
         },
-        60_000,
+        { timeoutMs: 60_000, intervalMs: 50 },
       ).catch((err: unknown) => {
         throw new Error(`${String(err)}\n${p.output().slice(-3000)}`);
       });
@@ -107,7 +108,7 @@ for (const [label, base] of Object.entries(ENVIRONMENTS)) {
     };
 
     test("the startup log says production", async () => {
-      await waitFor("started line", () => r.output().includes("switchyard started"), 10_000);
+      await eventually("started line", () => r.output().includes("switchyard started"), { timeoutMs: 10_000, intervalMs: 50 });
       const line = r
         .output()
         .split("\n")
@@ -199,7 +200,7 @@ describe("without JWT_SECRET", () => {
       const timer = setTimeout(() => p.proc.kill("SIGKILL"), 20_000);
       const code = await p.proc.exited;
       clearTimeout(timer);
-      await Bun.sleep(50);
+      await p.ended();
       expect(code).toBe(2);
       const lines = p.output().trim().split("\n");
       expect(lines).toHaveLength(1);

@@ -8,8 +8,9 @@ import { resolveJwtSecret } from "../../src/kernel/secrets.ts";
 import { checkAdminToken } from "../../src/kernel/auth/admin-token.ts";
 import { signToken } from "../../src/kernel/auth/jwt.ts";
 import { ROOT } from "../helpers/topology.ts";
+import { MODULES } from "../../src/module-list.ts";
 
-const parts = ["account", "catalog", "order", "payment", "gateway"];
+const parts = [...Object.keys(MODULES), "gateway"];
 const load = (env: Record<string, string>) => {
   const r = loadConfig([], env, { parts });
   if (r.help) throw new Error("help");

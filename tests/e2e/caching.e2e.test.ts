@@ -12,9 +12,10 @@ import { createHash } from "node:crypto";
 import { signToken } from "../../src/kernel/auth/jwt.ts";
 import { decodeJwt } from "jose";
 import { freePort } from "../helpers/ports.ts";
-import { waitFor } from "../helpers/ports.ts";
+
 import { selectedTopologies, startMonolith, TOPOLOGIES, type Topology } from "../helpers/topology.ts";
 import type { SplitTopology } from "../../scripts/split-topology.ts";
+import { eventually } from "../helpers/eventually.ts";
 
 const JWT_SECRET = "caching-e2e-secret-caching-e2e-secret-0123";
 const sha256 = (s: string): string => createHash("sha256").update(s).digest("hex");
@@ -53,17 +54,6 @@ const gql = <T>(
   token?: string,
   headers: Record<string, string> = {},
 ) => post<T>(url, { query, variables }, { ...headers, ...(token ? { authorization: `Bearer ${token}` } : {}) });
-
-/** Polls `fn` until `ok` (events travel asynchronously); returns the last value. Fails after `ms`. */
-async function eventually<T>(fn: () => Promise<T>, ok: (v: T) => boolean, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`condition not met in ${ms} ms; last value ${JSON.stringify(v)}`);
-    await Bun.sleep(20);
-  }
-}
 
 for (const name of selectedTopologies()) {
   describe(`caching and persisted operations [${name}]`, () => {
@@ -105,10 +95,10 @@ for (const name of selectedTopologies()) {
         const port = await freePort();
         await split.spawn("gateway", "gateway-pq", { ...pqEnv, PORT: String(port) });
         pqUrl = `http://127.0.0.1:${port}/graphql`;
-        await waitFor(
+        await eventually(
           "second gateway ready",
           async () => (await fetch(pqUrl.replace("/graphql", "/health/ready")).catch(() => null))?.status === 200,
-          60_000,
+          { timeoutMs: 60_000, intervalMs: 50 },
         );
       } else {
         const pq = await startMonolith({ env: pqEnv });
@@ -176,8 +166,13 @@ for (const name of selectedTopologies()) {
       );
       expect(order.errors).toBeUndefined();
       const after = await eventually(
-        () => gql<{ product: { stock: number } }>(url, q, { id: productId }),
-        (r) => r.data?.product.stock === stock - 2,
+        "the order's stock change to reach the read",
+        async () => {
+          const r = await gql<{ product: { stock: number } }>(url, q, { id: productId });
+          expect(r.data?.product.stock).toBe(stock - 2);
+          return r;
+        },
+        { timeoutMs: 10_000, intervalMs: 20 },
       );
       expect(cacheMeta(after)?.hit).toBe(false);
     });
@@ -207,7 +202,15 @@ for (const name of selectedTopologies()) {
       expect(cacheMeta(after)?.hit).toBe(false);
       if (name === "split") {
         // The other gateway drops its entry on catalog.product_changed (over NATS).
-        const other = await eventually(listed, (r) => r.data?.product.name === renamed);
+        const other = await eventually(
+          "the rename to reach the other gateway",
+          async () => {
+            const r = await listed();
+            expect(r.data?.product.name).toBe(renamed);
+            return r;
+          },
+          { timeoutMs: 10_000, intervalMs: 20 },
+        );
         expect(cacheMeta(other)?.hit).toBe(false);
       }
     });
@@ -247,10 +250,18 @@ for (const name of selectedTopologies()) {
       expect(cacheMeta(after)?.hit).toBe(false);
       expect(after.data?.product.stock).toBe(before + 1);
       if (name === "split") {
-        const fresh = await eventually(listed, (r) => r.data?.product.stock === before + 1);
+        const fresh = await eventually(
+          "the stock change to reach the other gateway",
+          async () => {
+            const r = await listed();
+            expect(r.data?.product.stock).toBe(before + 1);
+            return r;
+          },
+          { timeoutMs: 10_000, intervalMs: 20 },
+        );
         expect(cacheMeta(fresh)?.hit).toBe(false);
       }
-      await Bun.sleep(300);
+      await Bun.sleep(300); // a window in which a wrong invalidation of the other product would land
       expect(cacheMeta(await gql(url, q, { id: other }))).toEqual({ hit: true });
     });
 

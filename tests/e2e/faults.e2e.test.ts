@@ -4,9 +4,11 @@ import { connect, type NatsConnection } from "nats";
 import { gql } from "graphql-request";
 import { startSplit, type SplitProcess, type SplitTopology } from "../../scripts/split-topology.ts";
 import { client } from "../helpers/client.ts";
-import { openProbe, until, type DbProbe } from "../helpers/databases.ts";
+import { openProbe, type DbProbe } from "../helpers/databases.ts";
 import { E2E_ENV, selectedTopologies } from "../helpers/topology.ts";
 import { CREATE_ORDER, newAccount, PAY_ORDER } from "./flows.ts";
+import { eventually } from "../helpers/eventually.ts";
+import { MODULES } from "../../src/module-list.ts";
 
 /**
  * Fault tests on the real split topology (nats-server, etcd, PostgreSQL, one process per part):
@@ -156,16 +158,20 @@ describe.skipIf(!enabled)("faults [split]", () => {
   /** Waits until everything settled (sagas done, no pending order, outboxes drained, no held stock), then checks the invariants. */
   async function settledAndConsistent(): Promise<void> {
     for (const part of ["catalog", "payment", "order"]) if (!live(part)) await split.spawn(part);
-    await until(async () => {
-      const unfinished = await num(db.order, "SELECT count(*) AS n FROM payment_sagas WHERE step <> 'DONE'");
-      const pending = await num(db.order, "SELECT count(*) AS n FROM orders WHERE status = 'PENDING'");
-      const intents = await num(db.order, "SELECT count(*) AS n FROM reservation_intents");
-      const held = await num(db.catalog, "SELECT count(*) AS n FROM reservations WHERE status = 'held'");
-      const unsent =
-        (await num(db.order, "SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL")) +
-        (await num(db.payment, "SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL"));
-      return unfinished + pending + intents + held + unsent === 0;
-    }, 150_000).catch(async (err: unknown) => {
+    await eventually(
+      "everything settled (sagas, pending orders, intents, held stock, outboxes)",
+      async () => {
+        const unfinished = await num(db.order, "SELECT count(*) AS n FROM payment_sagas WHERE step <> 'DONE'");
+        const pending = await num(db.order, "SELECT count(*) AS n FROM orders WHERE status = 'PENDING'");
+        const intents = await num(db.order, "SELECT count(*) AS n FROM reservation_intents");
+        const held = await num(db.catalog, "SELECT count(*) AS n FROM reservations WHERE status = 'held'");
+        const unsent =
+          (await num(db.order, "SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL")) +
+          (await num(db.payment, "SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL"));
+        return unfinished + pending + intents + held + unsent === 0;
+      },
+      { timeoutMs: 150_000 },
+    ).catch(async (err: unknown) => {
       const state = {
         sagas: await db.order.all("SELECT order_id, step, status, attempts FROM payment_sagas WHERE step <> 'DONE'"),
         pending: await db.order.all("SELECT id, created_at FROM orders WHERE status = 'PENDING'"),
@@ -239,7 +245,7 @@ describe.skipIf(!enabled)("faults [split]", () => {
     let restarted = false;
     await run(60, async (_done, started) => {
       // A third of the way in, with operations in flight.
-      while (started() < 20) await Bun.sleep(20);
+      await eventually("20 operations started", () => started() >= 20, { timeoutMs: 120_000, intervalMs: 20 });
       await split.nats.restart();
       restarted = true;
     });
@@ -270,11 +276,15 @@ describe.skipIf(!enabled)("faults [split]", () => {
     await split.spawn("catalog", "catalog-after-etcd");
     const etcd = new Etcd3({ hosts: split.etcd.url });
     try {
-      await until(async () => {
-        const parts = new Set((await etcd.getAll().prefix("/switchyard/services/").keys()).map((k) => k.split("/")[3]));
-        const catalogs = await etcd.getAll().prefix("/switchyard/services/catalog/").keys();
-        return ["account", "catalog", "order", "payment"].every((m) => parts.has(m)) && catalogs.length >= 2;
-      }, 30_000);
+      await eventually(
+        "every module and two catalogs registered",
+        async () => {
+          const parts = new Set((await etcd.getAll().prefix("/switchyard/services/").keys()).map((k) => k.split("/")[3]));
+          const catalogs = await etcd.getAll().prefix("/switchyard/services/catalog/").keys();
+          return Object.keys(MODULES).every((m) => parts.has(m)) && catalogs.length >= 2;
+        },
+        { timeoutMs: 30_000 },
+      );
     } finally {
       etcd.close();
     }
@@ -305,7 +315,11 @@ describe.skipIf(!enabled)("faults [split]", () => {
     expect(await num(db.order, "SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL AND subject = ?", subject)).toBeGreaterThan(0);
     // Restarted without the fault: the relay publishes what the dead process committed.
     await split.spawn("order");
-    await until(async () => (await num(db.order, "SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL")) === 0, 30_000);
+    await eventually(
+      '(await num(db.order, "SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL")) === 0',
+      async () => (await num(db.order, "SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL")) === 0,
+      { timeoutMs: 30_000 },
+    );
     await settledAndConsistent();
     // Read the stream itself: how many times was this order's PAID change stored?
     const nc: NatsConnection = await connect({ servers: split.nats.url, user: split.natsOps.user, pass: split.natsOps.pass });

@@ -16,6 +16,7 @@ import {
   type IdRef,
   type OrderCommand,
 } from "../helpers/hostile.ts";
+import { eventually } from "../helpers/eventually.ts";
 
 /**
  * Hostile input, property-based (fast-check), against a running monolith: every module and the
@@ -339,8 +340,11 @@ describe("hostile input (property-based, production-configured in-process monoli
         session.auth === "customer" ? `Bearer ${tokens.customer}` : session.auth === "garbage" ? "Bearer not.a.token" : undefined;
       ws.send(JSON.stringify({ type: "connection_init", ...(authorization ? { payload: { authorization } } : {}) }));
       // Operations before the ack are a protocol error (4401): wait for it (or the 4403 close).
-      for (let i = 0; i < 100 && ws.readyState === WebSocket.OPEN && !received.some((t) => t.includes("connection_ack")); i++)
-        await Bun.sleep(10);
+      await eventually(
+        "connection_ack or the close",
+        () => ws.readyState !== WebSocket.OPEN || received.some((t) => t.includes("connection_ack")),
+        { timeoutMs: 1000 },
+      ).catch(() => {}); // what the socket does next is judged below
       session.messages.forEach((m, i) => {
         if (ws.readyState !== WebSocket.OPEN) return;
         ws.send(
@@ -421,16 +425,19 @@ describe("hostile input (property-based, production-configured in-process monoli
 
     // Payments and releases settle asynchronously (saga, events): allow a few seconds.
     let mismatches: { productId: string; stock: number; expected: number }[] = [];
-    for (let attempt = 0; attempt < 20; attempt++) {
-      const [stock, held] = await Promise.all([stockNow(), heldNow()]);
-      mismatches = [];
-      for (const [productId, b] of baseline) {
-        const expected = b - (held.get(productId) ?? 0);
-        if (stock.get(productId) !== expected) mismatches.push({ productId, stock: stock.get(productId) ?? -1, expected });
-      }
-      if (mismatches.length === 0) break;
-      await Bun.sleep(250);
-    }
+    await eventually(
+      "stock and held orders to agree",
+      async () => {
+        const [stock, held] = await Promise.all([stockNow(), heldNow()]);
+        mismatches = [];
+        for (const [productId, b] of baseline) {
+          const expected = b - (held.get(productId) ?? 0);
+          if (stock.get(productId) !== expected) mismatches.push({ productId, stock: stock.get(productId) ?? -1, expected });
+        }
+        return mismatches.length === 0;
+      },
+      { timeoutMs: 5000, intervalMs: 250 },
+    ).catch(() => {}); // the report below lists the mismatches
     if (mismatches.length) {
       // What each mismatched product's orders look like, by status (for the failure report).
       const byStatus: Record<string, Record<string, number>> = {};

@@ -4,10 +4,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { DatabaseConfig } from "../../src/kernel/module.ts";
 import { client, expectCode } from "../helpers/client.ts";
-import { openProbe, until, type DbProbe } from "../helpers/databases.ts";
+import { openProbe, type DbProbe } from "../helpers/databases.ts";
 import { selectedTopologies, TOPOLOGIES, type Topology } from "../helpers/topology.ts";
 import type { SplitTopology } from "../../scripts/split-topology.ts";
 import { allProducts, CREATE_ORDER, newAccount, ORDER_WITH_PAYMENT, PAY_ORDER, stockOf, type ProductNode } from "./flows.ts";
+import { eventually } from "../helpers/eventually.ts";
 
 /** Provider timeout in the test env: tok_timeout fails after this, ms. */
 const PROVIDER_TIMEOUT_MS = 400;
@@ -75,7 +76,9 @@ for (const name of selectedTopologies()) {
       expect(r.createOrder.status).toBe("PENDING");
       // Reads go through the response cache, which catalog.stock_changed refreshes on every gateway
       // (in split mode that event may land just after createOrder's reply).
-      await until(async () => (await stockOf(url, product.id)) === before - 2, 10_000);
+      await eventually("(await stockOf(url, product.id)) === before - 2", async () => (await stockOf(url, product.id)) === before - 2, {
+        timeoutMs: 10_000,
+      });
       return { acc, product, before, order: r.createOrder };
     };
     const view = async (token: string, id: string) =>
@@ -105,7 +108,9 @@ for (const name of selectedTopologies()) {
       expect(v.payment?.amount).toEqual({ cents: order.total.cents, currency: "USD" });
       expect(v.payment?.providerReference).toStartWith("pi_");
       // The catalog commits the reservation when it hears order.status_changed PAID.
-      await until(async () => (await reservation(order.id)) === "committed", 10_000);
+      await eventually('(await reservation(order.id)) === "committed"', async () => (await reservation(order.id)) === "committed", {
+        timeoutMs: 10_000,
+      });
       expect(await stockOf(url, product.id)).toBe(before - 2);
 
       const again = await client(url, acc.token).request<{ payOrder: { status: string } }>(PAY_ORDER, {
@@ -130,7 +135,11 @@ for (const name of selectedTopologies()) {
         ),
       );
       expect(results.filter((r) => r.status === "fulfilled").length).toBeGreaterThanOrEqual(1);
-      await until(async () => (await view(acc.token, order.id)).status === "PAID", 10_000);
+      await eventually(
+        '(await view(acc.token, order.id)).status === "PAID"',
+        async () => (await view(acc.token, order.id)).status === "PAID",
+        { timeoutMs: 10_000 },
+      );
       expect(await captures(order.id)).toBe(1);
     });
 
@@ -179,8 +188,14 @@ for (const name of selectedTopologies()) {
 
     test("an unpaid order is cancelled after ORDER_PAYMENT_TIMEOUT_S and its stock released", async () => {
       const { acc, product, before, order } = await pendingOrder();
-      await until(async () => (await view(acc.token, order.id)).status === "CANCELLED", PAYMENT_TIMEOUT_S * 1000 + 10_000);
-      await until(async () => (await stockOf(url, product.id)) === before, 10_000);
+      await eventually(
+        '(await view(acc.token, order.id)).status === "CANCELLED"',
+        async () => (await view(acc.token, order.id)).status === "CANCELLED",
+        { timeoutMs: PAYMENT_TIMEOUT_S * 1000 + 10_000 },
+      );
+      await eventually("(await stockOf(url, product.id)) === before", async () => (await stockOf(url, product.id)) === before, {
+        timeoutMs: 10_000,
+      });
       expect(await reservation(order.id)).toBe("released");
       await expectCode(client(url, acc.token).request(PAY_ORDER, { orderId: order.id, token: "tok_visa" }), "INVALID_STATE");
       expect((await view(acc.token, order.id)).payment).toBeNull();

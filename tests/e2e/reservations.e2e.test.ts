@@ -2,9 +2,10 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { openPostgres, type PgSql } from "../../src/kernel/storage/postgres.ts";
 import { startSplit, type SplitTopology } from "../../scripts/split-topology.ts";
 import { client } from "../helpers/client.ts";
-import { openProbe, until, type DbProbe } from "../helpers/databases.ts";
+import { openProbe, type DbProbe } from "../helpers/databases.ts";
 import { E2E_ENV, selectedTopologies } from "../helpers/topology.ts";
 import { allProducts, CREATE_ORDER, newAccount, PAY_ORDER } from "./flows.ts";
+import { eventually } from "../helpers/eventually.ts";
 
 /**
  * Finding 13 of issue 10, on the real split topology (nats-server, etcd, PostgreSQL, one
@@ -132,13 +133,14 @@ describe.skipIf(!enabled)("reservations after a bus outage [split]", () => {
             () => "failed" as const,
           ),
       );
-      await until(
+      await eventually(
+        "(await num( catalogDb, \"SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'\", )) >= 2",
         async () =>
           (await num(
             catalogDb,
             "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
           )) >= 2,
-        10_000,
+        { timeoutMs: 10_000 },
       );
 
       // Order + payment load on the other products.
@@ -199,14 +201,15 @@ describe.skipIf(!enabled)("reservations after a bus outage [split]", () => {
       // Grace + one sweep interval, plus what a checkout still running on the server may take (reserve and release timeouts) and scheduling slack.
       const bound = GRACE_S * 1000 + Math.min(5000, (GRACE_S * 1000) / 4) + 2 * STOCK_TIMEOUT_MS + 2000;
       let left: unknown;
-      await until(
+      await eventually(
+        "no intent and no orphaned held reservation",
         async () => {
           const intents = await num(orderDb, "SELECT count(*) AS n FROM reservation_intents");
           const held = await orphans();
           left = { intents, held };
           return intents === 0 && held.length === 0;
         },
-        bound - (Date.now() - stopped),
+        { timeoutMs: bound - (Date.now() - stopped) },
       ).catch((err: unknown) => {
         throw new Error(
           `reservations without orders ${Date.now() - stopped} ms after the load stopped: ${JSON.stringify(left)}\n${split.output().slice(-6000)}`,
@@ -216,11 +219,15 @@ describe.skipIf(!enabled)("reservations after a bus outage [split]", () => {
       console.log(`reservations e2e: no reservation without an order ${Date.now() - stopped} ms after the load stopped`);
       // And stock = initial − units of PENDING/PAID orders once the sagas the outage interrupted settled.
       let mismatches: unknown;
-      await until(async () => {
-        const m = await stockMismatches(initial);
-        mismatches = m;
-        return m.length === 0;
-      }, SETTLE_MARGIN_MS).catch((err: unknown) => {
+      await eventually(
+        "stock to match the PENDING/PAID orders",
+        async () => {
+          const m = await stockMismatches(initial);
+          mismatches = m;
+          return m.length === 0;
+        },
+        { timeoutMs: SETTLE_MARGIN_MS },
+      ).catch((err: unknown) => {
         throw new Error(
           `stock inconsistent ${Date.now() - stopped} ms after the load stopped: ${JSON.stringify(mismatches)}\n${split.output().slice(-6000)}`,
           { cause: err },
@@ -239,15 +246,19 @@ describe.skipIf(!enabled)("reservations after a bus outage [split]", () => {
       const buyer = client(url, accounts[0]?.token);
       // (Retried while the gateway's breaker of the order subgraph, opened by the outage, lets its trial through.)
       let again: string | undefined;
-      await until(async () => {
-        again = await buyer
-          .request<{ createOrder: { id: string } }>(CREATE_ORDER, { input: { items: [{ productId: slow.id, quantity: 2 }] } })
-          .then(
-            (r) => r.createOrder.id,
-            async () => (await Bun.sleep(250), undefined),
-          );
-        return again !== undefined;
-      }, 20_000);
+      await eventually(
+        "a createOrder accepted after the outage",
+        async () => {
+          again = await buyer
+            .request<{ createOrder: { id: string } }>(CREATE_ORDER, { input: { items: [{ productId: slow.id, quantity: 2 }] } })
+            .then(
+              (r) => r.createOrder.id,
+              () => undefined,
+            );
+          return again !== undefined;
+        },
+        { timeoutMs: 20_000, intervalMs: 250 },
+      );
       const paid = await buyer.request<{ payOrder: { status: string } }>(PAY_ORDER, { orderId: again, token: "tok_visa" });
       expect(paid.payOrder.status).toBe("PAID");
       expect(await stockMismatches(initial)).toEqual([]);

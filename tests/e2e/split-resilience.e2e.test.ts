@@ -7,10 +7,11 @@ import { adminJson } from "../helpers/admin.ts";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { ClientError } from "graphql-request";
 import { client } from "../helpers/client.ts";
-import { waitFor } from "../helpers/ports.ts";
+
 import { startSplitTopology } from "../helpers/topology.ts";
 import type { SplitTopology } from "../../scripts/split-topology.ts";
 import { allProducts, CREATE_ORDER, MY_ORDERS, newAccount, stockOf } from "./flows.ts";
+import { eventually } from "../helpers/eventually.ts";
 
 const MIXED = `query Mixed { categories { name } me { name } }`;
 type Mixed = { categories: { name: string }[]; me: { name: string } | null };
@@ -58,7 +59,7 @@ describe("split mode resilience (real processes)", () => {
 
     // Once its lease expired the account module is gone from the registry, but the supergraph
     // keeps its fields: still a partial answer, not a validation error.
-    await waitFor(
+    await eventually(
       "account to leave the registry",
       async () => {
         const s = await adminJson<{ registered: string[] }>(
@@ -68,8 +69,7 @@ describe("split mode resilience (real processes)", () => {
         );
         return !s.registered.includes("account");
       },
-      15_000,
-      200,
+      { timeoutMs: 15_000, intervalMs: 200 },
     );
     const later = await post(url, MIXED, acc.token);
     expect(later.data?.categories.length).toBeGreaterThan(0);
@@ -83,14 +83,13 @@ describe("split mode resilience (real processes)", () => {
 
     await t.spawn("account", "account-2");
     let answer: Answer | undefined;
-    await waitFor(
+    await eventually(
       "full answers after account returns",
       async () => {
         answer = await post(url, MIXED, acc.token);
         return answer.data?.me?.name === "Kim Killed";
       },
-      20_000,
-      200,
+      { timeoutMs: 20_000, intervalMs: 200 },
     );
     expect(answer?.errors).toBeUndefined();
     const after = await adminJson<{ breakers: Record<string, string> }>(
@@ -126,7 +125,7 @@ describe("split mode resilience (real processes)", () => {
         return "unavailable";
       }
     });
-    await Bun.sleep(200);
+    await Bun.sleep(200); // mid-load on purpose: the SIGTERM lands while attempts are in flight
     order.server.proc.kill("SIGTERM");
     const outcomes = await Promise.all(attempts);
     expect(await order.server.proc.exited).toBe(0);
@@ -138,7 +137,7 @@ describe("split mode resilience (real processes)", () => {
 
     // Restart the order module: exactly the completed orders exist, and the stock moved by them only.
     await t.spawn("order", "order-2");
-    await waitFor(
+    await eventually(
       "order module back",
       async () => {
         try {
@@ -148,8 +147,7 @@ describe("split mode resilience (real processes)", () => {
           return false;
         }
       },
-      20_000,
-      200,
+      { timeoutMs: 20_000, intervalMs: 200 },
     );
     const mine = await c.request<{ me: { orders: { id: string }[] } }>(MY_ORDERS);
     expect(mine.me.orders.length).toBe(ok);

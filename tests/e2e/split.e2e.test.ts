@@ -2,13 +2,14 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { gql } from "graphql-request";
 import { join } from "node:path";
 import { client } from "../helpers/client.ts";
-import { waitFor } from "../helpers/ports.ts";
+
 import { ROOT, startSplitTopology } from "../helpers/topology.ts";
 import { opsUrlOf, type SplitProcess, type SplitTopology } from "../../scripts/split-topology.ts";
 import { adminJson } from "../helpers/admin.ts";
 import { createEtcdRegistry } from "../../src/kernel/registry/etcd.ts";
 import { spawnServer } from "../../scripts/devservers/proc.ts";
 import { allProducts, orderFlow } from "./flows.ts";
+import { eventually } from "../helpers/eventually.ts";
 
 /** Requests a module process served on `subject` (its `/admin/stats`, on its operations listener). */
 async function handled(p: SplitProcess, subject: string, graphqlUrl: string): Promise<number> {
@@ -64,14 +65,17 @@ describe("split mode only (4 processes, NATS, etcd, PostgreSQL)", () => {
         return client(url).request<{ product: { id: string } }>(PRODUCT_QUERY, { id: p.id });
       }),
     );
-    await Bun.sleep(150);
+    await Bun.sleep(150); // mid-load on purpose: the kill lands while requests are in flight
     first.server.proc.kill("SIGKILL");
     const results = await running;
     expect(results.every((r) => r.product.id === p.id)).toBe(true);
 
     const registry = await createEtcdRegistry({ hosts: [t.etcd.url], ttlS: 3 });
     try {
-      await waitFor("killed catalog to leave the registry", async () => (await registry.list("catalog")).length === 1, 10_000, 200);
+      await eventually("killed catalog to leave the registry", async () => (await registry.list("catalog")).length === 1, {
+        timeoutMs: 10_000,
+        intervalMs: 200,
+      });
     } finally {
       await registry.close();
     }
@@ -84,7 +88,10 @@ describe("split mode only (4 processes, NATS, etcd, PostgreSQL)", () => {
     await gw.server.kill();
     const restarted = await t.spawn("gateway", "gateway-2", { PORT: new URL(t.baseUrl).port });
     void restarted;
-    await waitFor("gateway ready again", async () => (await fetch(`${t.baseUrl}/health/ready`)).status === 200, 20_000);
+    await eventually("gateway ready again", async () => (await fetch(`${t.baseUrl}/health/ready`)).status === 200, {
+      timeoutMs: 20_000,
+      intervalMs: 50,
+    });
     const after = await supergraphOf<{ version: number; subgraphs: string[] }>(t);
     expect(after.version).toBe(before.version);
     expect(after.subgraphs).toEqual(before.subgraphs);
@@ -99,14 +106,13 @@ describe("split mode only (4 processes, NATS, etcd, PostgreSQL)", () => {
       env: { ...t.sharedEnv, ...t.natsEnv("rogue") },
     });
     try {
-      await waitFor(
+      await eventually(
         "composition error naming the rogue subgraph",
         async () => {
           const s = await supergraphOf<{ errors: { subgraphs: string[] }[] }>(t);
           return s.errors.some((e) => e.subgraphs.includes("rogue"));
         },
-        20_000,
-        200,
+        { timeoutMs: 20_000, intervalMs: 200 },
       );
       const after = await supergraphOf<{ version: number; subgraphs: string[] }>(t);
       expect(after.version).toBe(before.version);

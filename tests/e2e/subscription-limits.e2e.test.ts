@@ -3,6 +3,7 @@ import { client } from "../helpers/client.ts";
 import { selectedTopologies, TOPOLOGIES, type Topology } from "../helpers/topology.ts";
 import { allProducts, LOGIN, REGISTER } from "./flows.ts";
 import { readSse } from "../helpers/sse.ts";
+import { eventually } from "../helpers/eventually.ts";
 
 /**
  * Subscription caps (finding 8: one WebSocket held 300 concurrent subscriptions), through the
@@ -39,15 +40,12 @@ interface Message {
   payload?: unknown;
 }
 
-/** Waits for `pred`, polling every 50 ms; false after `ms`. */
-async function eventually(pred: () => boolean, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > deadline) return false;
-    await Bun.sleep(50);
-  }
-  return true;
-}
+/** Whether `pred` holds within `ms` (checked every 50 ms). */
+const within = (what: string, pred: () => boolean, ms: number): Promise<boolean> =>
+  eventually(what, pred, { timeoutMs: ms, intervalMs: 50 }).then(
+    () => true,
+    () => false,
+  );
 
 /** A raw graphql-transport-ws connection from `address` (optionally with a token). */
 async function socket(url: string, address: string, token?: string) {
@@ -59,7 +57,7 @@ async function socket(url: string, address: string, token?: string) {
   ws.onmessage = (e) => void inbox.push(JSON.parse(String(e.data)) as Message);
   await new Promise<void>((resolve, reject) => ((ws.onopen = () => resolve()), (ws.onerror = () => reject(new Error("socket refused")))));
   ws.send(JSON.stringify({ type: "connection_init", payload: token ? { authorization: `Bearer ${token}` } : {} }));
-  if (!(await eventually(() => inbox.some((m) => m.type === "connection_ack"), 10_000))) throw new Error("no connection_ack");
+  if (!(await within("connection_ack", () => inbox.some((m) => m.type === "connection_ack"), 10_000))) throw new Error("no connection_ack");
   return {
     ws,
     subscribe: (id: string, productId: string) =>
@@ -110,7 +108,7 @@ for (const name of selectedTopologies()) {
     const changeStockUntil = async (received: () => boolean): Promise<void> => {
       for (let i = 0; i < 30 && !received(); i++) {
         await client(url, adminToken).request(SET_STOCK, { id: productId, stock: ++stock });
-        await eventually(received, 300);
+        await within("the stock change to arrive", received, 300);
       }
       expect(received()).toBe(true);
     };
@@ -119,7 +117,7 @@ for (const name of selectedTopologies()) {
       for (let i = 0; i < 20; i++) {
         const attempt = `${id}-${i}`;
         s.subscribe(attempt, productId);
-        if (!(await eventually(() => s.errorOf(attempt) !== undefined, 300))) return attempt;
+        if (!(await within(`a refusal of ${attempt}`, () => s.errorOf(attempt) !== undefined, 300))) return attempt;
         expect(limitOf(s.errorOf(attempt))?.["code"]).toBe("SUBSCRIPTION_LIMIT");
       }
       throw new Error(`${id}: still refused`);
@@ -156,7 +154,7 @@ for (const name of selectedTopologies()) {
       for (const id of ["s1", "s2", "s3"]) s.subscribe(id, productId);
       await changeStockUntil(() => ["s1", "s2", "s3"].every((id) => s.nexts(id) > 0));
       s.subscribe("s4", productId);
-      expect(await eventually(() => s.errorOf("s4") !== undefined, 10_000)).toBe(true);
+      expect(await within("the refusal of s4", () => s.errorOf("s4") !== undefined, 10_000)).toBe(true);
       expect(limitOf(s.errorOf("s4"))).toMatchObject({ code: "SUBSCRIPTION_LIMIT", scope: "connection", limit: CAPS.connection });
       expect(s.ws.readyState).toBe(WebSocket.OPEN);
       // The refused one got no events; the others still do.
@@ -175,7 +173,7 @@ for (const name of selectedTopologies()) {
       }
       const one = await subscribeOnceFree(s, "s6");
       s.subscribe("s7", productId);
-      expect(await eventually(() => s.errorOf("s7") !== undefined, 10_000)).toBe(true);
+      expect(await within("the refusal of s7", () => s.errorOf("s7") !== undefined, 10_000)).toBe(true);
       expect(limitOf(s.errorOf("s7"))).toMatchObject({ code: "SUBSCRIPTION_LIMIT", scope: "connection" });
       await changeStockUntil(() => s.nexts(one) > 0);
       s.ws.close();
@@ -198,10 +196,10 @@ for (const name of selectedTopologies()) {
       await changeStockUntil(() => ["a1", "a2", "a3"].every((id) => one.nexts(id) > 0) && two.nexts("b1") > 0 && stream.results.length > 0);
       // 1 SSE + 4 WebSocket = 5: the next one, on either transport, is refused.
       two.subscribe("b2", productId);
-      expect(await eventually(() => two.errorOf("b2") !== undefined, 10_000)).toBe(true);
+      expect(await within("the refusal of b2", () => two.errorOf("b2") !== undefined, 10_000)).toBe(true);
       expect(limitOf(two.errorOf("b2"))).toMatchObject({ code: "SUBSCRIPTION_LIMIT", scope: "account", limit: CAPS.account });
       const refusedSse = await sse(url, newAddress(), productId, token);
-      expect(await eventually(() => refusedSse.results.length > 0, 10_000)).toBe(true);
+      expect(await within("the SSE refusal", () => refusedSse.results.length > 0, 10_000)).toBe(true);
       expect(limitOf(refusedSse.results[0]?.errors)).toMatchObject({ code: "SUBSCRIPTION_LIMIT", scope: "account" });
       refusedSse.close();
       // Anonymous subscriptions from the same address are not the account's.
@@ -232,7 +230,7 @@ for (const name of selectedTopologies()) {
       // 5 SSE + 3 WebSocket = 8: refused for anyone from this address, even with a token.
       const token = await register(newAddress());
       const refused = await sse(url, address, productId, token);
-      expect(await eventually(() => refused.results.length > 0, 10_000)).toBe(true);
+      expect(await within("the refusal", () => refused.results.length > 0, 10_000)).toBe(true);
       expect(limitOf(refused.results[0]?.errors)).toMatchObject({ code: "SUBSCRIPTION_LIMIT", scope: "ip", limit: CAPS.ip });
       refused.close();
       // Another address is unaffected.

@@ -3,13 +3,14 @@ import { join } from "node:path";
 import { createClient as createSseClient } from "graphql-sse";
 import { createClient as createWsClient, type Client as WsClient } from "graphql-ws";
 import { client } from "../helpers/client.ts";
-import { waitFor } from "../helpers/ports.ts";
+
 import { adminJson } from "../helpers/admin.ts";
 import { ROOT, selectedTopologies, TOPOLOGIES, type Topology } from "../helpers/topology.ts";
 import { spawnServer } from "../../scripts/devservers/proc.ts";
 import type { SplitTopology } from "../../scripts/split-topology.ts";
 import { allProducts, CREATE_ORDER, LOGIN, newAccount, stockOf, type ProductNode } from "./flows.ts";
 import { readSse, type SseEvent } from "../helpers/sse.ts";
+import { eventually } from "../helpers/eventually.ts";
 
 /**
  * Federated subscriptions through the gateway, on the one `/graphql` endpoint: GraphQL over
@@ -247,7 +248,7 @@ for (const name of selectedTopologies()) {
       const badWs = wsClient(url, forged, (code) => (closeCode = code));
       const bad = wsSubscribe(badWs, WATCH_ORDERS, {});
       await bad.done;
-      await waitFor("the socket to close", async () => closeCode !== 0, 5000, 20);
+      await eventually("the socket to close", async () => closeCode !== 0, { timeoutMs: 5000, intervalMs: 20 });
       expect(closeCode).toBe(4403);
       await badWs.dispose();
       // Over HTTP (SSE) a forged token is a 401 before anything runs.
@@ -266,11 +267,16 @@ for (const name of selectedTopologies()) {
         await gql(CANCEL, { id }, alice.token);
         expect((await stream.next()).data).toEqual({ productStockChanged: { id: p.id, name: p.name, stock: before } });
         // The WebSocket subscription: repeat order + cancel until it has seen a change.
-        for (let i = 0; i < 20 && wsSub.results.length === 0; i++) {
-          const again = await order(alice.token, p, 1);
-          await gql(CANCEL, { id: again }, alice.token);
-          await Bun.sleep(200);
-        }
+        await eventually(
+          "the WebSocket subscription to see a change",
+          async () => {
+            if (wsSub.results.length > 0) return true;
+            const again = await order(alice.token, p, 1);
+            await gql(CANCEL, { id: again }, alice.token);
+            return false;
+          },
+          { timeoutMs: 20_000, intervalMs: 200 },
+        ).catch(() => {}); // asserted below
         expect(wsSub.results[0]?.data?.productStockChanged.id).toBe(p.id);
         expect(await stockOf(url, p.id)).toBe(before);
       } finally {
@@ -291,14 +297,13 @@ for (const name of selectedTopologies()) {
           env: { ...split.sharedEnv, ...split.natsEnv("extra") },
         });
         try {
-          await waitFor(
+          await eventually(
             "a new supergraph with the extra subgraph",
             async () => {
               const v = await version();
               return v.version > before.version && v.subgraphs.includes("extra");
             },
-            30_000,
-            200,
+            { timeoutMs: 30_000, intervalMs: 200 },
           );
           const r = await client(url).request<{ extraPing: number }>("{ extraPing }");
           expect(r.extraPing).toBe(1);
@@ -358,11 +363,16 @@ for (const name of selectedTopologies()) {
       const ws = wsClient(url);
       const wsSub = wsSubscribe<{ productStockChanged: { id: string } }>(ws, WATCH_STOCK, { productId: p.id });
       // Wait until the WebSocket subscription is live: it sees a stock change.
-      for (let i = 0; i < 20 && wsSub.results.length === 0; i++) {
-        const id = await order(alice.token, p, 1);
-        await gql(CANCEL, { id }, alice.token);
-        await Bun.sleep(200);
-      }
+      await eventually(
+        "the WebSocket subscription to see a change",
+        async () => {
+          if (wsSub.results.length > 0) return true;
+          const id = await order(alice.token, p, 1);
+          await gql(CANCEL, { id }, alice.token);
+          return false;
+        },
+        { timeoutMs: 20_000, intervalMs: 200 },
+      ).catch(() => {}); // asserted below
       expect(wsSub.results.length).toBeGreaterThan(0);
       while (stream.pending().length > 0) await stream.next();
       stopped = true;

@@ -6,10 +6,11 @@ import { SignJWT } from "jose";
 import { JWT_AUDIENCE, JWT_ISSUER, signToken } from "../../src/kernel/auth/jwt.ts";
 import type { SplitTopology } from "../../scripts/split-topology.ts";
 import { openProbe, type DbProbe } from "../helpers/databases.ts";
-import { freePort, waitFor } from "../helpers/ports.ts";
+import { freePort } from "../helpers/ports.ts";
 import { postGraphql, uniqueEmail, type GqlResponse } from "../helpers/client.ts";
 import { selectedTopologies, TOPOLOGIES, type Topology } from "../helpers/topology.ts";
 import { allProducts } from "./flows.ts";
+import { eventually } from "../helpers/eventually.ts";
 
 /**
  * Token lifecycle end to end, through the gateway(s): access tokens without exp are refused;
@@ -66,14 +67,13 @@ for (const name of selectedTopologies()) {
     /** Polls every gateway until it refuses `token` with 401 UNAUTHENTICATED; returns the ms it took (throws past the bound). */
     const refusedEverywhere = async (token: string, since: number): Promise<number> => {
       for (const gw of gateways) {
-        await waitFor(
+        await eventually(
           `gateway ${gw} to refuse the token`,
           async () => {
             const r = await me(token, gw);
             return r.status === 401 && codeOf(r.body) === "UNAUTHENTICATED";
           },
-          EVENT_BOUND_MS,
-          50,
+          { timeoutMs: EVENT_BOUND_MS, intervalMs: 50 },
         );
       }
       return Date.now() - since;
@@ -91,10 +91,10 @@ for (const name of selectedTopologies()) {
         const port = await freePort();
         await split.spawn("gateway", "gateway-2", { ...env, PORT: String(port) });
         const second = `http://127.0.0.1:${port}/graphql`;
-        await waitFor(
+        await eventually(
           "second gateway ready",
           async () => (await fetch(second.replace("/graphql", "/health/ready")).catch(() => null))?.status === 200,
-          60_000,
+          { timeoutMs: 60_000, intervalMs: 50 },
         );
         gateways.push(second);
         orders = openProbe({ kind: "postgres", url: split.sharedEnv["ORDER_DATABASE_URL"] as string, poolMax: 2 });
@@ -204,12 +204,10 @@ for (const name of selectedTopologies()) {
       const again = (await login(a.email)).body.data?.login as Pair;
       // Every gateway accepts the new session.
       for (const gw of gateways) {
-        await waitFor(
-          `gateway ${gw} to accept the new session`,
-          async () => (await me(again.token, gw)).status === 200,
-          EVENT_BOUND_MS,
-          50,
-        );
+        await eventually(`gateway ${gw} to accept the new session`, async () => (await me(again.token, gw)).status === 200, {
+          timeoutMs: EVENT_BOUND_MS,
+          intervalMs: 50,
+        });
       }
       // The sessions revoked by the disable stay revoked.
       expect((await me(a.token, url)).status).toBe(401);

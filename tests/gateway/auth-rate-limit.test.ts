@@ -25,7 +25,7 @@ async function send(
   variables: Record<string, unknown>,
   headers: Record<string, string>,
 ): Promise<Answer> {
-  const res = await fetch(gw.url, {
+  const res = await gw.request("/graphql", {
     method: "POST",
     headers: { "content-type": "application/json", ...headers },
     body: JSON.stringify({ query, variables }),

@@ -4,6 +4,7 @@ import { createMemoryBus } from "../../src/kernel/bus/memory.ts";
 import { createLogger } from "../../src/kernel/logger.ts";
 import { createMemoryRegistry } from "../../src/kernel/registry/memory.ts";
 import { createMemorySupergraphStore } from "../../src/kernel/supergraph-store/memory.ts";
+import { eventually } from "../helpers/eventually.ts";
 
 /**
  * The election stops the composer when leadership is lost and starts it again when it is won
@@ -27,8 +28,9 @@ describe("supergraph composer", () => {
     await composer.start();
     expect(composer.registered).toEqual([]);
     await registry.register({ name: "review", instanceId: "i1", version: "0.1.0", subjects: [], sdlHash: "abc", metadata: {} });
-    const deadline = Date.now() + 3000;
-    while (composer.registered.length === 0 && Date.now() < deadline) await Bun.sleep(10);
+    await eventually("the restarted composer to see the registration", () => composer.registered.length > 0, { timeoutMs: 3000 }).catch(
+      () => {}, // asserted below
+    );
     expect(composer.registered).toEqual(["review"]);
     composer.stop();
     await registry.close();

@@ -17,7 +17,7 @@ import { createMemoryBus } from "../../src/kernel/bus/memory.ts";
 import { createMemoryRegistry } from "../../src/kernel/registry/memory.ts";
 import { createLogger } from "../../src/kernel/logger.ts";
 import type { Config } from "../../src/kernel/config.ts";
-import { createGatewayPart } from "../../src/gateway/index.ts";
+import { createGatewayPart, type GatewayListening } from "../../src/gateway/index.ts";
 import { testConfig } from "../helpers/modules.ts";
 
 /** A subgraph to serve: name, federation SDL and resolvers. */
@@ -94,7 +94,10 @@ export interface Res {
 
 /** A gateway (no modules) serving a supergraph file over the HTTP executor. */
 export interface FileGateway {
+  /** The GraphQL endpoint on the real listener. */
   url: string;
+  /** A request to the gateway's hono app in process (no socket), `path` e.g. `/graphql`. */
+  request(path: string, init?: RequestInit): Promise<Response>;
   /** Every log line (JSON objects) the gateway's kernel wrote. */
   logs: Record<string, unknown>[];
   query(query: string, variables?: Record<string, unknown>): Promise<Res>;
@@ -124,16 +127,18 @@ export async function startFileGateway(supergraphSdl: string, overrides: Partial
   const bus = createMemoryBus();
   const registry = createMemoryRegistry();
   const kernel = new Kernel({ bus, registry, config, logger: createLogger({ level: config.logLevel, destination }) });
-  kernel.addPart(createGatewayPart({ expectedSubgraphs: [] }));
+  let listening: GatewayListening | undefined;
+  kernel.addPart(createGatewayPart({ expectedSubgraphs: [], onListening: (l) => void (listening = l) }));
   await kernel.start();
-  const port = logs.find((l) => typeof l["port"] === "number")?.["port"];
-  if (typeof port !== "number") throw new Error("gateway port not logged");
-  const url = `http://127.0.0.1:${port}/graphql`;
+  if (!listening) throw new Error("the gateway started without reporting its listeners");
+  const { app, url: baseUrl } = listening as GatewayListening;
   return {
-    url,
+    url: `${baseUrl}/graphql`,
     logs,
+    request: async (path, init) => app.request(path, init),
     async query(query, variables = {}) {
-      const res = await fetch(url, {
+      // In process (hono's app.request): HTTP semantics, no socket.
+      const res = await app.request("/graphql", {
         method: "POST",
         headers: { "content-type": "application/json" },
         body: JSON.stringify({ query, variables }),

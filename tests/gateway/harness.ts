@@ -2,13 +2,13 @@ import { rmSync } from "node:fs";
 import { Writable } from "node:stream";
 import { Kernel } from "../../src/kernel/kernel.ts";
 import { createMemoryBus } from "../../src/kernel/bus/memory.ts";
-import type { Bus } from "../../src/kernel/bus/types.ts";
 import { createMemoryRegistry } from "../../src/kernel/registry/memory.ts";
 import { createLogger } from "../../src/kernel/logger.ts";
 import type { Config } from "../../src/kernel/config.ts";
 import { MODULES } from "../../src/module-list.ts";
-import { createGatewayPart } from "../../src/gateway/index.ts";
+import { createGatewayPart, type GatewayListening } from "../../src/gateway/index.ts";
 import { testConfig } from "../helpers/modules.ts";
+import { watchSubscriptions, type WatchedBus } from "../helpers/bus-watch.ts";
 
 /** A GraphQL response as the gateway sends it. */
 export interface GqlResponse<T = Record<string, unknown>> {
@@ -19,14 +19,27 @@ export interface GqlResponse<T = Record<string, unknown>> {
   headers: Headers;
 }
 
-/** Every module and the gateway in one kernel on the memory bus (the monolith, in process). */
+/**
+ * Every module and the gateway in one kernel on the memory bus (the monolith, in process).
+ *
+ * `request`, `post` and `gql` go to the gateway's hono app without a socket (hono's
+ * `app.request()`): for everything that is HTTP semantics only. Tests about the socket itself
+ * (WebSocket, streaming over a real connection, the peer address) use `url` with `fetch`.
+ */
 export interface InProcessGateway {
+  /** The GraphQL endpoint on the real listener, e.g. `http://127.0.0.1:41234/graphql`. */
   url: string;
   /** Operations listener (`/metrics`, `/admin/*` with an admin token: helpers/admin.ts). */
   opsUrl: string;
-  bus: Bus;
+  /** The memory bus of the kernel; counts live subscriptions per subject (a readiness signal). */
+  bus: WatchedBus;
   config: Config;
-  /** POSTs an operation (JSON body); `body` fields beyond query/variables are sent as they are. */
+  /**
+   * A request to the gateway's hono app in process (no socket; the client address is "unknown").
+   * `path` is relative to the gateway, e.g. `/graphql` or `/health/ready`.
+   */
+  request(path: string, init?: RequestInit): Promise<Response>;
+  /** POSTs an operation (JSON body) in process; `body` fields beyond query/variables are sent as they are. */
   post<T = Record<string, unknown>>(body: Record<string, unknown>, headers?: Record<string, string>): Promise<GqlResponse<T>>;
   /** `post` of `{ query, variables }` with an optional bearer token. */
   gql<T = Record<string, unknown>>(
@@ -38,35 +51,39 @@ export interface InProcessGateway {
   stop(): Promise<void>;
 }
 
+/** How {@link startInProcess}'s `post`/`gql` reach the gateway. */
+export interface InProcessOptions {
+  /**
+   * `"app"` (default): hono's `app.request()`, no socket. `"socket"`: `fetch` on the listener, for
+   * suites where the client address matters across HTTP and WebSocket (per-address budgets).
+   */
+  http?: "app" | "socket";
+}
+
 /** Starts the monolith in this process with `overrides` on the test config (seeded catalog). */
-export async function startInProcess(overrides: Partial<Config> = {}): Promise<InProcessGateway> {
+export async function startInProcess(overrides: Partial<Config> = {}, opts: InProcessOptions = {}): Promise<InProcessGateway> {
   const config = testConfig({ seed: true, port: 0, logLevel: "info", ...overrides });
-  let port = 0;
-  let opsUrl = "";
-  // The gateway logs its ports (PORT=0 and OPS_PORT=0 pick free ones).
-  const destination = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const l of chunk.toString().split("\n")) {
-        if (l.includes("gateway listening")) port = (JSON.parse(l) as { port: number }).port;
-        if (l.includes("ops endpoints on")) opsUrl = (JSON.parse(l) as { opsUrl: string }).opsUrl;
-      }
-      cb();
-    },
-  });
-  const bus = createMemoryBus();
+  const bus = watchSubscriptions(createMemoryBus());
   const registry = createMemoryRegistry();
+  let listening: GatewayListening | undefined;
+  // The suites do not read the log; it goes nowhere (as before, when it was parsed for the ports).
+  const destination = new Writable({ write: (_chunk, _enc, cb) => cb() });
   const kernel = new Kernel({ bus, registry, config, logger: createLogger({ level: config.logLevel, destination }) });
   for (const register of Object.values(MODULES)) register(kernel);
-  kernel.addPart(createGatewayPart({ expectedSubgraphs: kernel.moduleNames }));
+  // PORT=0 and OPS_PORT=0: the gateway hands back the ports it bound, and its app.
+  kernel.addPart(createGatewayPart({ expectedSubgraphs: kernel.moduleNames, onListening: (l) => void (listening = l) }));
   await kernel.start();
-  if (!port) throw new Error("gateway port not logged");
-  const url = `http://127.0.0.1:${port}/graphql`;
+  if (!listening) throw new Error("the gateway started without reporting its listeners");
+  const { app, url: baseUrl, opsUrl } = listening as GatewayListening;
+  const url = `${baseUrl}/graphql`;
+  const request = async (path: string, init?: RequestInit): Promise<Response> => app.request(path, init);
   const post = async <T>(body: Record<string, unknown>, headers: Record<string, string> = {}): Promise<GqlResponse<T>> => {
-    const res = await fetch(url, {
+    const init = {
       method: "POST",
       headers: { "content-type": "application/json", ...headers },
       body: JSON.stringify(body),
-    });
+    };
+    const res = opts.http === "socket" ? await fetch(url, init) : await request("/graphql", init);
     const json = (await res.json()) as Omit<GqlResponse<T>, "status" | "headers">;
     return { ...json, status: res.status, headers: res.headers };
   };
@@ -75,6 +92,7 @@ export async function startInProcess(overrides: Partial<Config> = {}): Promise<I
     opsUrl,
     bus,
     config,
+    request,
     post,
     gql: (query, variables = {}, token, headers = {}) =>
       post({ query, variables }, { ...headers, ...(token ? { authorization: `Bearer ${token}` } : {}) }),

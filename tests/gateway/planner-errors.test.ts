@@ -64,7 +64,7 @@ describe("a document the planner cannot plan", () => {
 
   test("answers QUERY_PLAN_FAILED with the request id (cache on and off), logs the planner's reason; plannable documents still work", async () => {
     for (const gw of gateways) {
-      const res = await fetch(gw.url, {
+      const res = await gw.request("/graphql", {
         method: "POST",
         headers: { "content-type": "application/json", accept: "application/graphql-response+json" },
         body: JSON.stringify({ query: "{ products { upc price } }" }),

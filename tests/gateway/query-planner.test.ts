@@ -21,6 +21,7 @@ import { useAuthDirectives } from "../../src/gateway/plugins/auth-directives.ts"
 import type { GatewayContext } from "../../src/gateway/context.ts";
 import { startInProcess, type InProcessGateway } from "./harness.ts";
 import { BusIdentity, resolveBusSigningKey } from "../../src/kernel/bus-identity.ts";
+import { eventually } from "../helpers/eventually.ts";
 
 type Result = ExecutionResult<Record<string, unknown>, Record<string, unknown>> & {
   errors?: { message: string; path?: (string | number)[]; extensions?: Record<string, unknown> }[];
@@ -189,8 +190,10 @@ describe("QUERY_PLANNER=rust", () => {
     );
     const product = products.data!.products.edges[0]!.node;
     // SSE subscription (yoga's subscribe path: the stitching runtime over bus streams).
+    const STOCK_CHANGED = "catalog.stock_changed";
+    const subscribedBefore = gw.bus.subscriptionsTo(STOCK_CHANGED);
     const ctrl = new AbortController();
-    const res = await fetch(gw.url, {
+    const res = await gw.request("/graphql", {
       method: "POST",
       headers: { "content-type": "application/json", accept: "text/event-stream" },
       body: JSON.stringify({
@@ -201,8 +204,8 @@ describe("QUERY_PLANNER=rust", () => {
     });
     expect(res.status).toBe(200);
     const reader = res.body!.getReader();
-    // Give the subscription a moment to reach the catalog's stream before the stock changes.
-    await Bun.sleep(300);
+    // Ready when the catalog's resolver subscribed to the stock events for this subscription.
+    await eventually("the subscription to reach catalog.stock_changed", () => gw.bus.subscriptionsTo(STOCK_CHANGED) > subscribedBefore);
     const order = await gw.gql(
       `mutation C($input: CreateOrderInput!) { createOrder(input: $input) { id } }`,
       { input: { items: [{ productId: product.id, quantity: 1 }] } },

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { startInProcess, type InProcessGateway } from "./harness.ts";
+import { eventually } from "../helpers/eventually.ts";
 
 // A whole monolith in process on a loaded machine: bun's 5 s default is too short.
 setDefaultTimeout(30_000);
@@ -30,7 +31,7 @@ describe("request errors (production, in-process monolith)", () => {
   const send = async (
     init: RequestInit & { headers?: Record<string, string> },
   ): Promise<{ status: number; headers: Headers; body: Body; text: string }> => {
-    const res = await fetch(gw.url, init);
+    const res = await gw.request("/graphql", init);
     const text = await res.text();
     let body: Body = {};
     try {
@@ -170,14 +171,11 @@ describe("request errors (production, in-process monolith)", () => {
     ws.addEventListener("message", (e) => messages.push(JSON.parse(String(e.data)) as (typeof messages)[number]));
     await new Promise((resolve) => ws.addEventListener("open", resolve));
     ws.send(JSON.stringify({ type: "connection_init" }));
-    const until = async (ok: () => boolean) => {
-      for (let i = 0; i < 100 && !ok(); i++) await Bun.sleep(20);
-    };
-    await until(() => messages.some((m) => m.type === "connection_ack"));
+    await eventually("connection_ack", () => messages.some((m) => m.type === "connection_ack"));
     ws.send(
       `{"type":"subscribe","id":"deep","payload":{"query":"{ __typename }","variables":{"v":${"[".repeat(1000)}${"]".repeat(1000)}}}}`,
     );
-    await until(() => messages.some((m) => m.id === "deep"));
+    await eventually("the answer to operation deep", () => messages.some((m) => m.id === "deep"));
     const answer = messages.find((m) => m.id === "deep");
     expect(answer?.type).toBe("error");
     expect(answer?.payload?.[0]?.extensions).toMatchObject({ code: "JSON_TOO_DEEP", limit: 64 });
@@ -190,7 +188,7 @@ describe("request errors (production, in-process monolith)", () => {
         payload: { query: "query($id: ID!) { product(id: $id) { id } }", variables: { id: {} } },
       }),
     );
-    await until(() => messages.some((m) => m.id === "coerce"));
+    await eventually("the answer to operation coerce", () => messages.some((m) => m.id === "coerce"));
     const coerced = messages.find((m) => m.id === "coerce") as
       | { type: string; payload?: { errors?: { extensions?: { code?: string } }[] } }
       | undefined;
@@ -198,7 +196,7 @@ describe("request errors (production, in-process monolith)", () => {
     expect(coerced?.payload?.errors?.[0]?.extensions?.code).toBe("BAD_USER_INPUT");
     // INTROSPECTION=false holds over WebSocket too (it used to answer __schema there).
     ws.send(JSON.stringify({ type: "subscribe", id: "schema", payload: { query: "{ __schema { types { name } } }" } }));
-    await until(() => messages.some((m) => m.id === "schema"));
+    await eventually("the answer to operation schema", () => messages.some((m) => m.id === "schema"));
     const schema = messages.find((m) => m.id === "schema");
     expect(schema?.type).toBe("error");
     expect(schema?.payload?.[0]?.extensions?.code).toBe("INTROSPECTION_DISABLED");
@@ -255,7 +253,7 @@ describe("a subscription refused with 406 is closed at once (in-process monolith
       await refused.text();
     }
     // yoga left those streams open (their slots held): a real subscription would now be refused.
-    await Bun.sleep(100);
+    await Bun.sleep(100); // a window for the refused streams' cleanup; a held slot would refuse the request below
     const ctl = new AbortController();
     const sse = await fetch(gw.url, {
       method: "POST",

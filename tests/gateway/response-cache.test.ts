@@ -15,7 +15,7 @@ import type { GatewayContext } from "../../src/gateway/context.ts";
 import { createResponseCache, INVALIDATING_EVENTS, responseCacheTotals } from "../../src/gateway/plugins/response-cache.ts";
 import { parseTtls } from "../../src/kernel/config.ts";
 import { startInProcess, type InProcessGateway } from "./harness.ts";
-import { until } from "../helpers/databases.ts";
+import { eventually } from "../helpers/eventually.ts";
 
 const PRODUCT = `query P($id: ID!) { product(id: $id) { id name stock } }`;
 const PRODUCTS = `{ products(first: 5) { edges { node { id name stock category { name } } } } }`;
@@ -66,7 +66,7 @@ describe("response cache on the gateway (development)", () => {
     const etag = second.headers.get("etag") as string;
     expect(etag).toBeTruthy();
     // A client holding the entry's ETag gets 304 Not Modified while the entry lives.
-    const res = await fetch(gw.url, {
+    const res = await gw.request("/graphql", {
       method: "POST",
       headers: { "content-type": "application/json", "if-none-match": etag },
       body: JSON.stringify({ query: PRODUCT, variables: { id: productId } }),
@@ -120,10 +120,14 @@ describe("response cache on the gateway (development)", () => {
     );
     expect(order.errors).toBeUndefined();
     let after: { data?: { product: { stock: number } }; extensions?: Record<string, unknown> } = {};
-    await until(async () => {
-      after = await gw.gql<{ product: { stock: number } }>(q, { id: productId });
-      return after.data?.product.stock === (before.data?.product.stock as number) - 2;
-    }, 5000);
+    await eventually(
+      "the order's stock change to reach the read",
+      async () => {
+        after = await gw.gql<{ product: { stock: number } }>(q, { id: productId });
+        return after.data?.product.stock === (before.data?.product.stock as number) - 2;
+      },
+      { timeoutMs: 5000 },
+    );
     expect(meta(after)?.hit).toBe(false);
   });
 
@@ -135,7 +139,11 @@ describe("response cache on the gateway (development)", () => {
       "catalog.product_changed",
       encodeJson({ eventId: "e1", productId, change: "updated", occurredAt: new Date().toISOString() }),
     );
-    await until(async () => meta(await gw.gql(q, { id: productId }))?.hit === false, 5000);
+    await eventually(
+      "meta(await gw.gql(q, { id: productId }))?.hit === false",
+      async () => meta(await gw.gql(q, { id: productId }))?.hit === false,
+      { timeoutMs: 5000 },
+    );
     // An event for another product leaves the entry alone.
     expect(meta(await gw.gql(q, { id: productId }))).toEqual({ hit: true });
     gw.bus.publish(
@@ -330,7 +338,7 @@ describe("createResponseCache (unit)", () => {
     expect(meta(await run(q))).toEqual({ hit: true });
     // Another product changed: the entry may hold it (its id was not selected), so it goes too.
     bus.publish("catalog.stock_changed", encodeJson({ productId: "p1", stock: 3 }));
-    await until(async () => meta(await run(q))?.hit === false, 2000);
+    await eventually("meta(await run(q))?.hit === false", async () => meta(await run(q))?.hit === false, { timeoutMs: 2000 });
     // With the id selected, only that product's change drops it.
     const withId = `{ product { id name } }`;
     await run(withId);
@@ -346,7 +354,11 @@ describe("createResponseCache (unit)", () => {
     const { run, bus, cache } = setup();
     await run(`{ product { id name } }`);
     bus.publish("catalog.product_changed", encodeJson({ productId: "new-one", change: "created" }));
-    await until(async () => meta(await run(`{ product { id name } }`))?.hit === false, 2000);
+    await eventually(
+      "meta(await run(`{ product { id name } }`))?.hit === false",
+      async () => meta(await run(`{ product { id name } }`))?.hit === false,
+      { timeoutMs: 2000 },
+    );
     const n = calls;
     await run(`{ product { id name } }`);
     expect(calls).toBe(n);

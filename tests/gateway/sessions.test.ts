@@ -6,6 +6,7 @@ import { createLogger } from "../../src/kernel/logger.ts";
 import { accountModule } from "../../src/modules/account/module.ts";
 import { createSessionGuard, SESSION_SUBJECTS, type SessionGuard } from "../../src/gateway/sessions.ts";
 import { startModules, TEST_JWT_SECRET, type ModuleHarness } from "../helpers/modules.ts";
+import { eventually, GiveUp } from "../helpers/eventually.ts";
 
 /**
  * The gateway's session guard against the real account module (memory bus): answers, the
@@ -75,7 +76,9 @@ describe("session guard", () => {
     expect(await g.check(me)).toEqual({ ok: true });
     await disable(me.accountId);
     const start = Date.now();
-    while ((await g.check(me)).ok && Date.now() - start < 3000) await Bun.sleep(10);
+    await eventually("account.disabled to drop the cached answer", async () => !(await g.check(me)).ok, { timeoutMs: 3000 }).catch(
+      () => {},
+    );
     expect(await g.check(me)).toMatchObject({ ok: false, status: 401, reason: "the token's account is disabled" });
     // Far below the 60 s TTL: the event did it.
     expect(Date.now() - start).toBeLessThan(3000);
@@ -90,10 +93,16 @@ describe("session guard", () => {
     await disable(me.accountId);
     const disabledAt = Date.now();
     expect(await g.check(me)).toEqual({ ok: true }); // still the cached answer
-    while ((await g.check(me)).ok) {
-      expect(Date.now() - disabledAt).toBeLessThan(ttlMs + 200);
-      await Bun.sleep(20);
-    }
+    await eventually(
+      "the cached answer to expire with its TTL",
+      async () => {
+        if (!(await g.check(me)).ok) return true;
+        if (Date.now() - disabledAt >= ttlMs + 200)
+          throw new GiveUp(`still cached ${Date.now() - disabledAt} ms after the disable (TTL ${ttlMs} ms + 200 ms)`);
+        return false;
+      },
+      { timeoutMs: ttlMs + 1000, intervalMs: 20 },
+    );
     expect(await g.check(me)).toMatchObject({ ok: false, code: "UNAUTHENTICATED" });
   });
 

@@ -19,9 +19,10 @@ import { testConfig } from "../helpers/modules.ts";
 import { join } from "node:path";
 import { spawnServer, type ServerProcess } from "../../scripts/devservers/proc.ts";
 import { ROOT, startSplitTopology, type Topology } from "../helpers/topology.ts";
-import { waitFor } from "../helpers/ports.ts";
+
 import type { SplitTopology } from "../../scripts/split-topology.ts";
 import { parseSse } from "../helpers/sse.ts";
+import { eventually } from "../helpers/eventually.ts";
 
 /** Events of a GraphQL-over-SSE subscription (until `complete`), as JSON results. */
 async function subscribeSse(url: string, query: string): Promise<unknown[]> {
@@ -48,20 +49,12 @@ for (const planner of ["rust", "js"] as const) {
     beforeAll(async () => {
       const config = testConfig({ port: 0, logLevel: "info", queryPlanner: planner });
       dataDir = config.dataDir;
-      let port = 0;
-      const destination = new Writable({
-        write(chunk: Buffer, _e, cb) {
-          for (const l of chunk.toString().split("\n"))
-            if (l.includes("gateway listening")) port = (JSON.parse(l) as { port: number }).port;
-          cb();
-        },
-      });
+      const destination = new Writable({ write: (_chunk, _e, cb) => cb() });
       kernel = new Kernel({ bus, registry, config, logger: createLogger({ level: "info", destination }) });
       kernel.addModule(FEED_MODULE);
       kernel.addModule(TAGS_MODULE);
-      kernel.addPart(createGatewayPart({ expectedSubgraphs: ["feed", "tags"] }));
+      kernel.addPart(createGatewayPart({ expectedSubgraphs: ["feed", "tags"], onListening: (l) => void (url = `${l.url}/graphql`) }));
       await kernel.start();
-      url = `http://127.0.0.1:${port}/graphql`;
     }, 60_000);
     afterAll(async () => {
       await kernel?.stop();
@@ -111,7 +104,7 @@ describe("subscriptions through unions and interfaces [split: gateway, modules a
       env: { ...t.split.sharedEnv, ...t.split.natsEnv("feed-modules") },
     });
     // Served once the aggregator composed a supergraph with both test modules.
-    await waitFor(
+    await eventually(
       "a supergraph with the feed and tags modules",
       async () => {
         const res = await fetch(t.graphqlUrl, {
@@ -122,8 +115,7 @@ describe("subscriptions through unions and interfaces [split: gateway, modules a
         const body = (await res.json()) as { data?: { feedItems?: unknown[] } };
         return body.data?.feedItems?.length === 2;
       },
-      60_000,
-      200,
+      { timeoutMs: 60_000, intervalMs: 200 },
     );
   }, 240_000);
   afterAll(async () => {

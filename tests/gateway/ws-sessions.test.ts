@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createClient, type Client, type ExecutionResult } from "graphql-ws";
 import { signToken } from "../../src/kernel/auth/jwt.ts";
-import { waitFor } from "../helpers/ports.ts";
+
 import { startInProcess, type InProcessGateway } from "./harness.ts";
+import { eventually } from "../helpers/eventually.ts";
 
 /**
  * The session guard on the WebSocket transport (the monolith in process): a token of a
@@ -51,7 +52,7 @@ describe("session guard over WebSocket", () => {
     let code = 0;
     const c = ws(gw.url, ghost, (c2) => (code = c2));
     await once(c, "{ me { id } }");
-    await waitFor("the socket to close", () => code !== 0, 5000, 20);
+    await eventually("the socket to close", () => code !== 0, { timeoutMs: 5000, intervalMs: 20 });
     expect(code).toBe(4403);
     await c.dispose();
   });
@@ -66,15 +67,14 @@ describe("session guard over WebSocket", () => {
       expect(await once(c, "{ me { id } }")).toEqual({ data: { me: { id: r.data?.register.account.id as string } } });
       expect((await gw.gql(`mutation { logout }`, {}, token)).data).toEqual({ logout: true });
       let last: unknown;
-      await waitFor(
+      await eventually(
         "the socket's next operation to be refused",
         async () => {
           last = await once(c, "{ me { id } }");
           const errors = (last as ExecutionResult).errors ?? [];
           return errors.some((e) => e.extensions?.["code"] === "UNAUTHENTICATED");
         },
-        5000,
-        20,
+        { timeoutMs: 5000, intervalMs: 20 },
       );
       expect((last as ExecutionResult).data ?? null).toBeNull();
     } finally {
@@ -86,7 +86,8 @@ describe("session guard over WebSocket", () => {
 describe("mutations over WebSocket", () => {
   let gw: InProcessGateway;
   beforeAll(async () => {
-    gw = await startInProcess({ rateLimitAuthMax: 3 });
+    // Over the socket: the budget is per client address, shared by HTTP and the WebSocket.
+    gw = await startInProcess({ rateLimitAuthMax: 3 }, { http: "socket" });
   });
   afterAll(async () => {
     await gw?.stop();

@@ -100,12 +100,3 @@ export function openProbe(db: DatabaseConfig): DbProbe {
     close: () => sql.end({ timeout: 5 }),
   };
 }
-
-/** Polls until `check` resolves true (events are asynchronous); throws after `ms`. */
-export async function until(check: () => boolean | Promise<boolean>, ms = 2000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await Bun.sleep(5);
-  }
-}

@@ -1,11 +1,13 @@
 import type { Subprocess } from "bun";
-import { waitFor } from "./ports.ts";
+import { eventually, GiveUp } from "./eventually.ts";
 
 /** A child process of the system under test, with its output captured for failure reports. */
 export interface Child {
   proc: Subprocess<"ignore", "pipe", "pipe">;
   /** Everything written to stdout+stderr so far. */
   output(): string;
+  /** Resolves once stdout and stderr are read to their end (after the exit: the output is complete). */
+  ended(): Promise<void>;
   /** SIGTERM, then SIGKILL after `graceMs`; resolves with the exit code. */
   stop(graceMs?: number): Promise<number | null>;
 }
@@ -33,11 +35,14 @@ export function spawnChild(cmd: string[], env: Record<string, string | undefined
     const dec = new TextDecoder();
     for await (const chunk of stream) out += dec.decode(chunk, { stream: true });
   };
-  void pump(proc.stdout);
-  void pump(proc.stderr);
+  const pumped = Promise.all([pump(proc.stdout), pump(proc.stderr)]).then(
+    () => {},
+    () => {},
+  );
   return {
     proc,
     output: () => out,
+    ended: () => pumped,
     async stop(graceMs = 5000) {
       if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
       proc.kill("SIGTERM");
@@ -51,14 +56,14 @@ export function spawnChild(cmd: string[], env: Record<string, string | undefined
 
 /** Waits until `GET url` answers 200, failing early (with the child's output) if the child exits. */
 export async function waitHttpOk(child: Child, url: string, timeoutMs = 30_000): Promise<void> {
-  await waitFor(
+  await eventually(
     `${url} to answer 200`,
     async () => {
-      if (child.proc.exitCode !== null) throw new Error(`process exited with ${child.proc.exitCode}:\n${child.output()}`);
+      if (child.proc.exitCode !== null) throw new GiveUp(`process exited with ${child.proc.exitCode}`);
       const res = await fetch(url).catch(() => null);
       return res?.status === 200;
     },
-    timeoutMs,
+    { timeoutMs, intervalMs: 50 },
   ).catch((err: unknown) => {
     throw new Error(`${String(err)}\n--- process output ---\n${child.output().slice(-4000)}`);
   });

@@ -4,7 +4,8 @@ import { InvalidSubjectError } from "../../src/kernel/bus/errors.ts";
 import { MemoryBus, createMemoryBus } from "../../src/kernel/bus/memory.ts";
 import { hasWildcard, matches, validatePattern, validateSubject } from "../../src/kernel/bus/subject.ts";
 import type { Bus } from "../../src/kernel/bus/types.ts";
-import { busContract, waitFor } from "../contract/bus.contract.ts";
+import { busContract } from "../contract/bus.contract.ts";
+import { eventually } from "../helpers/eventually.ts";
 
 // Memory buses are isolated from each other, so "two clients" in one test share one bus
 // (see the contract's module comment). The contract closes it; this only forgets it.
@@ -155,7 +156,7 @@ describe("memory bus specifics", () => {
     });
     bus.publish("cq");
     await bus.close();
-    await Bun.sleep(1);
+    await Bun.sleep(1); // a window in which the queued delivery must NOT run after close
     expect(count).toBe(0);
   });
 
@@ -174,7 +175,7 @@ describe("memory bus specifics", () => {
     );
     bus.publish("err.x");
     await bus.flush();
-    await waitFor(() => logged.length === 2, "two log entries");
+    await eventually("two log entries", () => logged.length === 2);
     const messages = logged.map((l) => (l.obj.err as Error).message).sort();
     expect(messages).toEqual(["async", "sync"]);
     for (const l of logged) {
@@ -235,7 +236,7 @@ describe("memory bus specifics", () => {
     bus.subscribe("big", (m) => void got.push(m.data[0]! + 256 * m.data[1]!));
     const n = 25_000; // more than one delivery batch, so the queue yields to the event loop midway
     for (let i = 0; i < n; i++) bus.publish("big", new Uint8Array([i % 256, Math.floor(i / 256) % 256]));
-    await waitFor(() => got.length === n, "all deliveries");
+    await eventually("all deliveries", () => got.length === n);
     expect(got.every((v, i) => v === i % 65536)).toBe(true);
   });
 });

@@ -5,7 +5,8 @@ import { createNatsBus, type NatsBus, type NatsBusOptions } from "../../src/kern
 import type { LogSink } from "../../src/kernel/logger.ts";
 import type { Msg } from "../../src/kernel/bus/types.ts";
 import { startNats, type NatsServer } from "../../scripts/devservers/nats.ts";
-import { busContract, waitFor } from "../contract/bus.contract.ts";
+import { busContract } from "../contract/bus.contract.ts";
+import { eventually } from "../helpers/eventually.ts";
 
 // One real nats-server for the whole file; every factory call is a NEW connection to it
 // (the contract's "two clients" convention), and the contract closes what it opened.
@@ -98,7 +99,7 @@ describe("nats bus specifics", () => {
     });
     await responder.flush();
     const reply = client.request(`${p}.slow`, EMPTY, { timeoutMs: 3000 });
-    await waitFor(() => started, "handler start");
+    await eventually("handler start", () => started);
     await responder.drain();
     expect((await reply).string()).toBe("finished");
     expect(responder.closed).toBe(true);
@@ -144,7 +145,7 @@ describe("nats bus specifics", () => {
       expect((await client.request(`${p}.ping`, EMPTY, { timeoutMs: 2000 })).string()).toBe("pong");
 
       await own.kill();
-      await waitFor(() => log.lines.some((l) => l.msg.includes("disconnected")), "disconnect logged");
+      await eventually("disconnect logged", () => log.lines.some((l) => l.msg.includes("disconnected")));
       const started = performance.now();
       const down = await client.request(`${p}.ping`, EMPTY, { timeoutMs: 300 }).then(
         () => undefined,
@@ -157,17 +158,13 @@ describe("nats bus specifics", () => {
       expect(client.closed).toBe(false);
 
       await own.restart();
-      await waitFor(() => log.lines.some((l) => l.msg === "nats reconnected"), "reconnect logged", 10_000);
+      await eventually("reconnect logged", () => log.lines.some((l) => l.msg === "nats reconnected"), { timeoutMs: 10_000 });
       // The responder resubscribes on its own reconnect, which may land a moment later.
-      let answer: string | undefined;
-      const deadline = performance.now() + 10_000;
-      while (answer === undefined && performance.now() < deadline) {
-        answer = await client.request(`${p}.ping`, EMPTY, { timeoutMs: 500 }).then(
-          (m) => m.string(),
-          () => undefined,
-        );
-        if (answer === undefined) await Bun.sleep(50);
-      }
+      const answer = await eventually(
+        "an answer from the resubscribed responder",
+        async () => (await client.request(`${p}.ping`, EMPTY, { timeoutMs: 500 })).string(),
+        { timeoutMs: 10_000, intervalMs: 50 },
+      ).catch(() => undefined);
       expect(answer).toBe("pong");
       expect(log.lines.find((l) => l.msg.includes("disconnected"))?.level).toBe("warn");
     }, 20_000);
@@ -180,11 +177,11 @@ describe("nats bus specifics", () => {
       bus.subscribe(`${p}.buf`, (m) => void got.push(m.string()));
       await bus.flush();
       await own.kill();
-      await waitFor(() => log.lines.some((l) => l.msg.includes("disconnected")), "disconnect noticed");
+      await eventually("disconnect noticed", () => log.lines.some((l) => l.msg.includes("disconnected")));
       for (let i = 0; i < 5; i++) bus.publish(`${p}.buf`, encodeText(String(i)));
       await own.restart();
       bus.publish(`${p}.buf`, encodeText("after"));
-      await waitFor(() => got.length === 6, "buffered and later messages", 10_000);
+      await eventually("buffered and later messages", () => got.length === 6, { timeoutMs: 10_000 });
       expect(got).toEqual(["0", "1", "2", "3", "4", "after"]);
     }, 15_000);
 
@@ -197,7 +194,7 @@ describe("nats bus specifics", () => {
       client.subscribe(`${p}.svc`, (m) => void m.respond(encodeText("ok")));
       await client.flush();
       await own.kill();
-      await waitFor(() => log.lines.some((l) => l.msg.includes("disconnected")), "disconnect noticed");
+      await eventually("disconnect noticed", () => log.lines.some((l) => l.msg.includes("disconnected")));
       const reply = client.request(`${p}.svc`, EMPTY, { timeoutMs: 8000 });
       await own.restart();
       expect((await reply).string()).toBe("ok");
@@ -208,7 +205,7 @@ describe("nats bus specifics", () => {
       const bus = await open(own.url, log, { reconnectBufferBytes: 64 });
       await own.kill();
       try {
-        await waitFor(() => log.lines.some((l) => l.msg.includes("disconnected")), "disconnect noticed");
+        await eventually("disconnect noticed", () => log.lines.some((l) => l.msg.includes("disconnected")));
         bus.publish("buf.full", new Uint8Array(40));
         let thrown: unknown;
         try {

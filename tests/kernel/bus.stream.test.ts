@@ -19,20 +19,7 @@ import {
 import type { Bus } from "../../src/kernel/bus/types.ts";
 import { startNats, type NatsServer } from "../../scripts/devservers/nats.ts";
 import { AppError } from "../../src/kernel/errors.ts";
-
-/**
- * The bus streaming protocol (kernel/bus/stream.ts) on both transports: the memory bus (one
- * bus, both sides) and real NATS (two connections to one nats-server, as gateway and module).
- */
-
-/** Polls until `check` is true; throws after `ms` (no timing is asserted). */
-async function until(check: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await Bun.sleep(5);
-  }
-}
+import { eventually } from "../helpers/eventually.ts";
 
 /** Collects an iterator until it ends; returns the items and the error it threw, if any. */
 async function drainIt<T>(it: AsyncIterable<T>): Promise<{ items: T[]; error: unknown }> {
@@ -90,7 +77,7 @@ function streamSuite(name: string, sides: () => Promise<{ server: Bus; client: B
       expect(error).toBeUndefined();
       expect(items).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
       expect(seenHeaders["x-who"]).toBe("tester");
-      await until(() => srv.openStreams === 0);
+      await eventually("srv.openStreams === 0", () => srv.openStreams === 0);
       srv.unsubscribe();
     });
 
@@ -142,8 +129,8 @@ function streamSuite(name: string, sides: () => Promise<{ server: Bus; client: B
       src.ch.push(7);
       expect((await opened.stream.next()).value).toBe(7);
       await opened.stream.return?.();
-      await until(() => src.returned());
-      await until(() => srv.openStreams === 0);
+      await eventually("src.returned()", () => src.returned());
+      await eventually("srv.openStreams === 0", () => srv.openStreams === 0);
       srv.unsubscribe();
     });
 
@@ -160,7 +147,7 @@ function streamSuite(name: string, sides: () => Promise<{ server: Bus; client: B
       const inbox = `_INBOX.dead.${crypto.randomUUID().slice(0, 8)}`;
       const reply = await client.request(s, encodeJson(null), { headers: { [STREAM_TO_HEADER]: inbox, [STREAM_HEARTBEAT_HEADER]: "20" } });
       expect(reply.headers[STREAM_HEADER]).toBe("open");
-      await until(() => src.returned());
+      await eventually("src.returned()", () => src.returned());
       expect(ends).toEqual(["client-lost"]);
       expect(srv.openStreams).toBe(0);
       srv.unsubscribe();
@@ -203,7 +190,7 @@ function streamSuite(name: string, sides: () => Promise<{ server: Bus; client: B
       const { items, error } = await drainIt(opened.stream);
       expect(items).toEqual([1]);
       expect(error).toBeInstanceOf(StreamLostError);
-      await until(() => kinds.includes("cancel"));
+      await eventually('kinds.includes("cancel")', () => kinds.includes("cancel"));
       fake.unsubscribe();
       ctl.unsubscribe();
     });
@@ -250,7 +237,7 @@ function streamSuite(name: string, sides: () => Promise<{ server: Bus; client: B
       const opened = await openStream<number>(client, s, null, { maxBuffered: 5 });
       if (!("stream" in opened)) throw new Error("expected a stream");
       for (let i = 0; i < 20; i++) src.ch.push(i);
-      await until(() => src.returned());
+      await eventually("src.returned()", () => src.returned());
       const { items, error } = await drainIt(opened.stream);
       expect(items).toEqual([0, 1, 2, 3, 4]);
       expect(error).toBeInstanceOf(ChannelOverflowError);

@@ -20,6 +20,7 @@ import { busInvalidPayloads, eventsRedelivered, metricsRegistry } from "../../sr
 import type { ModuleContext } from "../../src/kernel/module.ts";
 import { createMemoryRegistry } from "../../src/kernel/registry/memory.ts";
 import { testConfig } from "../helpers/modules.ts";
+import { eventually } from "../helpers/eventually.ts";
 
 /**
  * Typed contracts (src/kernel/contract/): the definitions themselves, the kernel's payload checks
@@ -50,14 +51,6 @@ async function failure(p: Promise<unknown>): Promise<AppError> {
   );
   if (!(err instanceof AppError)) throw new Error(`expected an AppError, got ${String(err)}`);
   return err;
-}
-
-async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(10);
-  }
 }
 
 describe("definitions", () => {
@@ -262,12 +255,12 @@ function boundaryChecks(name: string, open: () => Promise<Transport>): void {
       events.length = 0;
       await kernel.events.publish(happened.subject, encodeJson({ eventId: `bad-${t}`, n: "seven" }), { eventId: `bad-${t}` });
       await kernel.events.publish(happened.subject, encodeJson({ eventId: `good-${t}`, n: 7, extra: 1 }), { eventId: `good-${t}` });
-      await until("the well-formed event", () => events.length === 1);
+      await eventually("the well-formed event", () => events.length === 1, { timeoutMs: 10_000 });
       expect(events).toEqual([{ eventId: `good-${t}`, n: 7 }]);
       expect(await invalidCount(happened.subject, "event")).toBe(before + 1);
       // A refused event that was not acknowledged would be redelivered after retryDelayMs (1 s)
       // and counted again.
-      await Bun.sleep(1500);
+      await Bun.sleep(1500); // a window in which such a redelivery would come
       expect(await invalidCount(happened.subject, "event")).toBe(before + 1);
       expect(await redeliveredCount(happened.subject)).toBe(redeliveredBefore);
       expect(events).toEqual([{ eventId: `good-${t}`, n: 7 }]);
@@ -279,7 +272,7 @@ function boundaryChecks(name: string, open: () => Promise<Transport>): void {
         `module cons${t} emits ${happened.subject}, which its definition does not declare`,
       );
       await kernel.events.publish(happened.subject, encodeJson({ eventId: `ok-${t}`, n: 2 }), { eventId: `ok-${t}` });
-      await until("the event", () => events.length === 1);
+      await eventually("the event", () => events.length === 1, { timeoutMs: 10_000 });
     });
   });
 }

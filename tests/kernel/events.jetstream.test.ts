@@ -5,8 +5,9 @@ import { createNatsBus, type NatsBus } from "../../src/kernel/bus/nats.ts";
 import { startNats, type NatsServer } from "../../scripts/devservers/nats.ts";
 import { createJetStreamEvents, streamName, type JetStreamEventsOptions } from "../../src/kernel/events/jetstream.ts";
 import type { EventMsg } from "../../src/kernel/events/types.ts";
-import { waitFor } from "../contract/bus.contract.ts";
+
 import { eventsContract, type EventsInstance } from "../contract/events.contract.ts";
+import { eventually } from "../helpers/eventually.ts";
 
 // One real nats-server (JetStream on, file store in a temp dir) for the file; every factory call is
 // a new connection with its own JetStream events, so "two instances" are two processes' worth.
@@ -99,7 +100,7 @@ describe("jetstream events specifics", () => {
     await w.events.publish(`d${t}.e`, encodeText("once"), { eventId: "same" });
     await w.events.publish(`d${t}.e`, encodeText("twice"), { eventId: "same" });
     await w.events.publish(`d${t}.e`, encodeText("sentinel"), { eventId: "other" });
-    await waitFor(() => got.some((m) => text(m) === "sentinel"), "sentinel", 5000);
+    await eventually("sentinel", () => got.some((m) => text(m) === "sentinel"), { timeoutMs: 5000 });
     expect(got.map(text)).toEqual(["once", "sentinel"]);
   });
 
@@ -118,13 +119,13 @@ describe("jetstream events specifics", () => {
       { durable: "worker", ackWaitMs: 1000 },
     );
     await first.events.publish(`k${t}.job`, encodeText("work"), { eventId: `job-${t}` });
-    await waitFor(() => firstSeen.length === 1, "first delivery", 5000);
+    await eventually("first delivery", () => firstSeen.length === 1, { timeoutMs: 5000 });
     await first.bus.close(); // the process dies: no ack, no nak, no more in-progress acks
 
     const second = await open();
     const secondSeen: EventMsg[] = [];
     await second.events.consume(`k${t}.job`, async (m) => void secondSeen.push(m), { durable: "worker", ackWaitMs: 1000 });
-    await waitFor(() => secondSeen.length === 1, "redelivery after ack_wait", 5000);
+    await eventually("redelivery after ack_wait", () => secondSeen.length === 1, { timeoutMs: 5000 });
     expect(secondSeen[0]!.eventId).toBe(`job-${t}`);
     expect(secondSeen[0]!.deliveryCount).toBe(2);
     expect(text(secondSeen[0]!)).toBe("work");
@@ -145,8 +146,15 @@ describe("jetstream events specifics", () => {
       { durable: "slow", ackWaitMs: 1000 },
     );
     await w.events.publish(`l${t}.slow`, encodeText("s"), { eventId: token() });
-    await waitFor(() => seen.length === 1, "delivery", 5000);
-    await Bun.sleep(2000);
+    await eventually("delivery", () => seen.length === 1, { timeoutMs: 5000 });
+    // Ready to judge once the handler's ack reached the server (the consumer's ack floor moved):
+    // without in-progress acks the event would have been redelivered after 1000 ms, before that.
+    const jsm = await w.bus.connection.jetstreamManager();
+    await eventually(
+      "the slow handler's ack on the consumer",
+      async () => (await jsm.consumers.info(streamName(`l${t}`), `slow__l${t}_slow`)).ack_floor.stream_seq >= 1,
+      { timeoutMs: 5000 },
+    );
     expect(seen).toEqual([1]);
   });
 
@@ -169,7 +177,7 @@ describe("jetstream events specifics", () => {
       { durable: "bounded", maxInFlight: 2 },
     );
     for (let i = 0; i < 8; i++) await w.events.publish(`m${t}.x`, encodeText(String(i)), { eventId: `${t}-${i}` });
-    await waitFor(() => done === 8, "all handled", 5000);
+    await eventually("all handled", () => done === 8, { timeoutMs: 5000 });
     expect(peak).toBe(2);
   });
 
@@ -184,7 +192,7 @@ describe("jetstream events specifics", () => {
     await b.events.consume(`h${t}.x`, async (m) => void gb.push(m), { durable: "pair" });
     await subA.drain();
     for (let i = 0; i < 5; i++) await a.events.publish(`h${t}.x`, encodeText(String(i)), { eventId: `${t}-${i}` });
-    await waitFor(() => gb.length === 5, "all events on the remaining instance", 5000);
+    await eventually("all events on the remaining instance", () => gb.length === 5, { timeoutMs: 5000 });
     expect(ga.length).toBe(0);
   });
 
@@ -214,20 +222,16 @@ describe("jetstream events specifics", () => {
       const sub = await open(own.url);
       const got: EventMsg[] = [];
       await sub.events.consume(`s${t}.kept`, async (m) => void got.push(m), { durable: "survivor" });
-      await waitFor(() => got.length === 1, "stored event after restart", 8000);
+      await eventually("stored event after restart", () => got.length === 1, { timeoutMs: 8000 });
       expect(text(got[0]!)).toBe("before restart");
       // The publisher's connection reconnected by itself and can publish again.
-      let published = false;
-      const deadline = performance.now() + 8000;
-      while (!published && performance.now() < deadline) {
-        published = await pub.events.publish(`s${t}.kept`, encodeText("after"), { eventId: `k2-${t}` }).then(
-          () => true,
-          () => false,
-        );
-        if (!published) await Bun.sleep(100);
-      }
+      const published = await eventually(
+        "a publish on the reconnected connection",
+        () => pub.events.publish(`s${t}.kept`, encodeText("after"), { eventId: `k2-${t}` }).then(() => true),
+        { timeoutMs: 8000, intervalMs: 100 },
+      ).catch(() => false);
       expect(published).toBe(true);
-      await waitFor(() => got.length === 2, "event published after restart", 5000);
+      await eventually("event published after restart", () => got.length === 2, { timeoutMs: 5000 });
     }, 20_000);
   });
 });

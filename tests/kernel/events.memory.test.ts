@@ -6,8 +6,9 @@ import { createMemoryEventStream } from "../../src/kernel/events/memory.ts";
 import { consumerName } from "../../src/kernel/events/shared.ts";
 import type { LogSink } from "../../src/kernel/logger.ts";
 import { EVENT_ID_HEADER, type EventMsg } from "../../src/kernel/events/types.ts";
-import { waitFor } from "../contract/bus.contract.ts";
+
 import { eventsContract } from "../contract/events.contract.ts";
+import { eventually } from "../helpers/eventually.ts";
 
 // Memory event streams over separate memory buses are isolated, so every instance within one test
 // shares one bus (the contract's two-instance rule); cleanup closes that instance's stream and the bus.
@@ -68,7 +69,7 @@ describe("memory events specifics", () => {
       { durable: "d", retryDelayMs: 10 },
     );
     bus.publish("plain.evt", encodeJson({ a: 1 }));
-    await waitFor(() => seen.length === 2, "redelivery");
+    await eventually("redelivery", () => seen.length === 2);
     expect(seen[0]!.eventId).toStartWith("mem-");
     expect(seen[1]!.eventId).toBe(seen[0]!.eventId);
     expect(seen[0]!.headers[EVENT_ID_HEADER]).toBeUndefined();
@@ -81,7 +82,7 @@ describe("memory events specifics", () => {
     const seen: EventMsg[] = [];
     await events.consume("h.x", async (m) => void seen.push(m), { durable: "d" });
     await events.publish("h.x", encodeText("1"), { eventId: "real", headers: { "nats-msg-id": "fake", other: "o" } });
-    await waitFor(() => seen.length === 1, "delivery");
+    await eventually("delivery", () => seen.length === 1);
     expect(seen[0]!.headers).toEqual({ [EVENT_ID_HEADER]: "real", other: "o" });
   });
 
@@ -108,7 +109,7 @@ describe("memory events specifics", () => {
     );
     await events.publish("log.a", encodeText("a"), { eventId: "ea" });
     await events.publish("log.b", encodeText("b"), { eventId: "eb" });
-    await waitFor(() => aCalls === 2 && log.lines.some((l) => l.obj.eventId === "eb"), "failures");
+    await eventually("failures", () => aCalls === 2 && log.lines.some((l) => l.obj.eventId === "eb"));
     const given = log.lines.filter((l) => l.msg.includes("given up"));
     expect(given.length).toBe(1);
     expect(given[0]!.level).toBe("error");
@@ -133,10 +134,10 @@ describe("memory events specifics", () => {
       { durable: "d", retryDelayMs: 20 },
     );
     await events.publish("u.x", encodeText("1"), { eventId: "u1" });
-    await waitFor(() => calls === 1, "first delivery");
+    await eventually("first delivery", () => calls === 1);
     sub.unsubscribe();
     await events.publish("u.x", encodeText("2"), { eventId: "u2" });
-    await Bun.sleep(80);
+    await Bun.sleep(80); // a window in which the unsubscribed handler must NOT run
     expect(calls).toBe(1);
   });
 });

@@ -82,13 +82,15 @@ for (const kind of DATABASES) {
     if (kind === "postgres") {
       test("two instances handling the same event at once: exactly one applies it", async () => {
         await open();
+        const marked = Promise.withResolvers<void>();
         const a = f.mdb.db.transaction().execute(async (trx) => {
-          const first = await inbox.markProcessed(trx, "c", "e1");
+          const first = await inbox.markProcessed(trx, "c", "e1").finally(() => marked.resolve());
           await Bun.sleep(200); // the other instance's insert now waits on this one's key
           if (first) await trx.updateTable("stock").set({ qty: 5 }).execute();
           return first;
         });
-        await Bun.sleep(50);
+        // Ready when this instance holds the event's key (its insert returned), not after a guess.
+        await marked.promise;
         const otherDb = f.another();
         const b = otherDb.db.transaction().execute((trx) => inbox.markProcessed(trx, "c", "e1"));
         expect((await Promise.all([a, b])).sort()).toEqual([false, true]);

@@ -21,6 +21,7 @@ import { rmSync } from "node:fs";
 import { z } from "zod";
 import { defineCommand, defineContract, defineEvent } from "../../src/kernel/contract/define.ts";
 import { defineModule } from "../../src/kernel/contract/module.ts";
+import { eventually } from "../helpers/eventually.ts";
 
 const exporter = new InMemorySpanExporter();
 let tracing: TracingHandle;
@@ -71,11 +72,8 @@ beforeAll(async () => {
   const logger = createLogger({ level: "debug", destination });
   kernel = new Kernel({ bus: createMemoryBus(), registry: createMemoryRegistry(), config, logger });
   for (const register of Object.values(MODULES)) register(kernel);
-  kernel.addPart(createGatewayPart({ expectedSubgraphs: kernel.moduleNames }));
+  kernel.addPart(createGatewayPart({ expectedSubgraphs: kernel.moduleNames, onListening: (l) => void ({ url: baseUrl, opsUrl } = l) }));
   await kernel.start();
-  const listening = lines.find((l) => typeof l["msg"] === "string" && (l["msg"] as string).startsWith("gateway listening"));
-  baseUrl = `http://127.0.0.1:${listening?.["port"] as number}`;
-  opsUrl = lines.find((l) => typeof l["msg"] === "string" && (l["msg"] as string).startsWith("ops endpoints on"))?.["opsUrl"] as string;
 });
 
 afterAll(async () => {
@@ -304,7 +302,7 @@ describe("events and module calls in one process", () => {
       return root.spanContext().traceId;
     });
     // The first delivery fails on purpose; the memory transport redelivers after retryDelayMs (1 s).
-    for (let i = 0; i < 100 && handled.length === 0; i++) await Bun.sleep(50);
+    await eventually("the redelivered event to be handled", () => handled.length > 0, { timeoutMs: 5000, intervalMs: 50 }).catch(() => {});
     expect(handled).toEqual([{ requestId: "req-events-1", trace: traceId }]);
     const consumed = events.getFinishedSpans().filter((s) => s.name === "event.handle pinger.pinged");
     expect(consumed.length).toBe(2);

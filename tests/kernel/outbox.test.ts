@@ -13,7 +13,8 @@ import type { DatabaseConfig } from "../../src/kernel/module.ts";
 import { Outbox, OutboxRelay, outboxMigration } from "../../src/kernel/outbox/index.ts";
 import { openDatabase, type ModuleDb } from "../../src/kernel/storage/database.ts";
 import { migrate } from "../../src/kernel/storage/migrate.ts";
-import { DATABASES, freshPostgresDatabase, until, usePostgres } from "../helpers/databases.ts";
+import { DATABASES, freshPostgresDatabase, usePostgres } from "../helpers/databases.ts";
+import { eventually } from "../helpers/eventually.ts";
 
 usePostgres();
 
@@ -133,11 +134,14 @@ for (const kind of DATABASES) {
       relay(db.outbox, 60_000); // no polling: the commit wakes it
       const a = await db.change(3);
       const b = await db.change(2);
-      await until(() => seen.length === 5);
+      await eventually("seen.length === 5", () => seen.length === 5);
       expect(seen.map((e) => e.eventId)).toEqual([...a, ...b]);
       expect(seen.every((e) => e.requestId === "r1")).toBe(true);
       // A batch is marked sent after its last publish: subscribers can see the events first.
-      await until(async () => (await db.count("SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL")) === 0);
+      await eventually(
+        '(await db.count("SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL")) === 0',
+        async () => (await db.count("SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL")) === 0,
+      );
       expect(await db.count("SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL")).toBe(0);
     });
 
@@ -145,8 +149,8 @@ for (const kind of DATABASES) {
       relay(db.outbox);
       await db.change(2, true);
       const ok = await db.change(1);
-      await until(() => seen.length === 1);
-      await Bun.sleep(150);
+      await eventually("seen.length === 1", () => seen.length === 1);
+      await Bun.sleep(150); // a window in which the rolled-back change must NOT be published
       expect(seen.map((e) => e.eventId)).toEqual(ok);
       expect(await db.count("SELECT count(*) AS n FROM outbox")).toBe(1);
     });
@@ -155,7 +159,7 @@ for (const kind of DATABASES) {
       const ids = await db.change(4);
       expect(await db.count("SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL")).toBe(4);
       relay(db.outbox);
-      await until(() => seen.length === 4);
+      await eventually("seen.length === 4", () => seen.length === 4);
       expect(seen.map((e) => e.eventId)).toEqual(ids);
     });
 
@@ -163,12 +167,12 @@ for (const kind of DATABASES) {
       const r = relay(db.outbox);
       events.failing = true;
       const ids = [...(await db.change(3)), ...(await db.change(3))];
-      await until(() => r.stats.failures >= 2);
+      await eventually("r.stats.failures >= 2", () => r.stats.failures >= 2);
       expect(seen).toEqual([]);
       expect(await db.count("SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL")).toBe(6);
       events.failing = false;
-      await until(() => seen.length === 6);
-      await Bun.sleep(150);
+      await eventually("seen.length === 6", () => seen.length === 6);
+      await Bun.sleep(150); // a window in which no duplicate may follow
       expect(seen.map((e) => e.eventId)).toEqual(ids);
     });
 
@@ -182,7 +186,7 @@ for (const kind of DATABASES) {
     test("commits close together share a pass; each committed() still resolves after its events were published", async () => {
       const r = relay(db.outbox, 60_000, 100);
       await db.change(1);
-      await until(() => seen.length === 1);
+      await eventually("seen.length === 1", () => seen.length === 1);
       const passesBefore = r.stats.passes;
       // Within 100 ms of the first pass: these wait for one shared pass.
       const ids: string[] = [];
@@ -221,8 +225,8 @@ for (const kind of DATABASES) {
         const other = (await db.second()) as Outbox<Tables>;
         relay(db.outbox, 20);
         relay(other, 20);
-        await until(() => seen.length >= 200, 20_000);
-        await Bun.sleep(300);
+        await eventually("seen.length >= 200", () => seen.length >= 200, { timeoutMs: 20_000 });
+        await Bun.sleep(300); // a window in which no duplicate from the second relay may follow
         expect(seen.length).toBe(200);
         expect(new Set(seen.map((e) => e.eventId))).toEqual(new Set(ids));
       });
@@ -266,7 +270,7 @@ describe("outbox under --migrate", () => {
     });
     kernel.addModule(module);
     await kernel.start();
-    await Bun.sleep(100);
+    await Bun.sleep(100); // a window in which a relay (that must not run with migrateOnly) would publish
     await kernel.stop();
     expect(seen).toEqual([]);
     expect(await outbox.pending()).toBe(1);

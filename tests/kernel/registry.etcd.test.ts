@@ -11,6 +11,7 @@ import { startEtcd, type EtcdServer } from "../../scripts/devservers/etcd.ts";
 import { createEtcdRegistry, type EtcdRegistryOptions } from "../../src/kernel/registry/etcd.ts";
 import { RegistryError, type Registry, type RegistryEvent, type ServiceInstance } from "../../src/kernel/registry/types.ts";
 import { registryContract } from "../contract/registry.contract.ts";
+import { eventually } from "../helpers/eventually.ts";
 
 const PREFIX = `/sy-test-${crypto.randomUUID().slice(0, 8)}`;
 const FIXTURE = join(import.meta.dir, "../fixtures/etcd-register.ts");
@@ -30,15 +31,6 @@ afterAll(async () => {
 
 // Each factory call is a new etcd3 client of the one etcd (the contract's shared-store rule).
 registryContract("etcd", () => createEtcdRegistry({ hosts: [etcd.url], prefix: PREFIX }));
-
-/** Polls `cond` every 10 ms; throws after `timeoutMs` naming `what`. */
-async function waitFor(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!(await cond())) {
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await Bun.sleep(10);
-  }
-}
 
 /**
  * Resolves to the rejection reason; fails if the promise resolves. (Used instead of
@@ -202,7 +194,7 @@ describe("etcd registry specifics", () => {
     await admin.put(keyOf(mod, "junk")).value("not json");
     await admin.put(keyOf(mod, "half")).value(JSON.stringify({ name: mod }));
     await registry.register(instance(mod, "ok"));
-    await waitFor(() => seen.length === 1, "join of the valid instance");
+    await eventually("join of the valid instance", () => seen.length === 1);
     expect(seen).toEqual(["join:ok"]);
     expect((await registry.list(mod)).map((i) => i.instanceId)).toEqual(["ok"]);
     expect(logs.filter((m) => m.includes("malformed")).length).toBeGreaterThan(0);
@@ -227,7 +219,7 @@ describe("etcd registry specifics", () => {
       child.kill("SIGKILL");
       await child.exited;
       const killedAt = performance.now();
-      await waitFor(() => seen.includes("leave:child"), "leave after the lease expired", 6000);
+      await eventually("leave after the lease expired", () => seen.includes("leave:child"), { timeoutMs: 6000 });
       const elapsedMs = performance.now() - killedAt;
       // TTL 2 s from the last keepalive (sent every TTL/3) + etcd's 500 ms expiry sweep + slack.
       expect(elapsedMs).toBeLessThan(3500);
@@ -242,13 +234,13 @@ describe("etcd registry specifics", () => {
     const writer = await open();
     const seen = record(watcher);
     const x = await writer.register(instance(mod, "x"));
-    await waitFor(() => seen.length === 1, "join of x");
+    await eventually("join of x", () => seen.length === 1);
 
     await etcd.restart();
 
     await writer.register(instance(mod, "y"));
     await x.deregister();
-    await waitFor(() => seen.length === 3, "join of y and leave of x after the restart", 10_000);
+    await eventually("join of y and leave of x after the restart", () => seen.length === 3, { timeoutMs: 10_000 });
     expect(seen).toEqual(["join:x", "join:y", "leave:x"]);
     expect((await watcher.list(mod)).map((i) => i.instanceId)).toEqual(["y"]);
   }, 20_000);
@@ -262,7 +254,7 @@ describe("etcd registry specifics", () => {
       const seen = record(watcher);
       const x = await writer.register(instance(mod, "x"));
       const kept = await writer.register(instance(mod, "kept"));
-      await waitFor(() => seen.length === 2, "joins before the partition");
+      await eventually("joins before the partition", () => seen.length === 2);
 
       proxy.cut();
       await writer.register(instance(mod, "y"));
@@ -273,7 +265,7 @@ describe("etcd registry specifics", () => {
       await admin.kv.compact({ revision: rev, physical: true });
       proxy.restore();
 
-      await waitFor(() => seen.length === 5, "the missed join, update and leave", 15_000);
+      await eventually("the missed join, update and leave", () => seen.length === 5, { timeoutMs: 15_000 });
       expect(seen.slice(0, 2)).toEqual(["join:x", "join:kept"]);
       expect(seen.slice(2).sort()).toEqual(["join:y", "leave:x", "update:kept"]);
       expect(logs.some((m) => m.includes("re-listing"))).toBe(true);
@@ -290,7 +282,7 @@ describe("etcd registry specifics", () => {
     const oldLease = await leaseOf(keyOf(mod, "i1"));
     await admin.leaseClient.leaseRevoke({ ID: oldLease! });
 
-    await waitFor(() => seen.length >= 3, "leave then join again", 5000);
+    await eventually("leave then join again", () => seen.length >= 3, { timeoutMs: 5000 });
     expect(seen).toEqual(["join:i1", "leave:i1", "join:i1"]);
     expect(logs).toContain("registry: re-registered after lease loss");
     const newLease = await leaseOf(keyOf(mod, "i1"));
@@ -307,15 +299,15 @@ describe("etcd registry specifics", () => {
 
     await etcd.kill();
     // etcd3 declares the lease lost after 2 × TTL without a successful keepalive.
-    await waitFor(() => logs.some((m) => m.startsWith("registry: lease lost")), "lease loss", 8000);
+    await eventually("lease loss", () => logs.some((m) => m.startsWith("registry: lease lost")), { timeoutMs: 8000 });
     await etcd.restart();
-    await waitFor(() => logs.includes("registry: re-registered after lease loss"), "re-registration", 10_000);
+    await eventually("re-registration", () => logs.includes("registry: re-registered after lease loss"), { timeoutMs: 10_000 });
 
     const newLease = await leaseOf(keyOf(mod, "i1"));
     expect(newLease).not.toBeNull();
     expect(newLease).not.toBe(oldLease);
     // The old lease (renewed by etcd's restart) expires; the key stays, under the new lease.
-    await waitFor(async () => (await leaseTtl(oldLease!)) === -1, "old lease expiry", 6000);
+    await eventually("old lease expiry", async () => (await leaseTtl(oldLease!)) === -1, { timeoutMs: 6000 });
     expect(await leaseOf(keyOf(mod, "i1"))).toBe(newLease);
     expect(reg.instance).toEqual(instance(mod, "i1"));
   }, 30_000);

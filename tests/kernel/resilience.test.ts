@@ -85,7 +85,7 @@ describe("circuit breaker", () => {
     await expect(throughBreaker(target, async () => void (called = true))).rejects.toBeInstanceOf(CircuitOpenError);
     expect(called).toBe(false);
     expect(sample(await metricsRegistry.metrics(), "switchyard_circuit_breaker_state", { target })).toBe(2);
-    await Bun.sleep(150);
+    await Bun.sleep(150); // the breaker's cool-down is time itself: past it, the next call is let through (half-open)
     expect(await throughBreaker(target, async () => "back")).toBe("back");
     expect(reg.states()[target]).toBe("closed");
     expect(sample(await metricsRegistry.metrics(), "switchyard_circuit_breaker_state", { target })).toBe(0);

@@ -14,15 +14,7 @@ import { campaignUntilElected } from "../../src/kernel/supergraph-store/election
 import { createEtcdSupergraphStore } from "../../src/kernel/supergraph-store/etcd.ts";
 import { createMemorySupergraphBackend, createMemorySupergraphStore } from "../../src/kernel/supergraph-store/memory.ts";
 import type { Leadership, StoredSupergraph, SupergraphStore } from "../../src/kernel/supergraph-store/types.ts";
-
-/** Polls `cond` every 10 ms; throws after `timeoutMs` naming `what`. */
-async function waitFor(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!(await cond())) {
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await Bun.sleep(10);
-  }
-}
+import { eventually } from "../helpers/eventually.ts";
 
 /** Resolves to the rejection reason; fails if the promise resolves. */
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
@@ -120,7 +112,7 @@ function supergraphStoreSuite(name: string, newCluster: NewCluster): void {
       const stop = reader.watch((s) => void seen.push(s));
       await writer.publish("type Query { b: Int }", { b: "h" });
       await reader.publish("type Query { c: Int }", {});
-      await waitFor(() => seen.length === 2, "versions 2 and 3");
+      await eventually("versions 2 and 3", () => seen.length === 2);
       expect(seen.map((s) => s.version)).toEqual([2, 3]);
       expect(seen[0]?.subgraphs).toEqual({ b: "h" });
       stop();
@@ -128,7 +120,7 @@ function supergraphStoreSuite(name: string, newCluster: NewCluster): void {
       const sentinel: number[] = [];
       reader.watch((s) => void sentinel.push(s.version));
       await writer.publish("type Query { d: Int }", {});
-      await waitFor(() => sentinel.length === 1, "version 4 on the second watch");
+      await eventually("version 4 on the second watch", () => sentinel.length === 1);
       expect(seen.map((s) => s.version)).toEqual([2, 3]);
     });
 
@@ -141,7 +133,7 @@ function supergraphStoreSuite(name: string, newCluster: NewCluster): void {
       store.watch((s) => void seen.push(s.version));
       await store.publish("type Query { a: Int }", {});
       await store.publish("type Query { b: Int }", {});
-      await waitFor(() => seen.length === 2, "both versions on the second watcher");
+      await eventually("both versions on the second watcher", () => seen.length === 2);
       expect(seen).toEqual([1, 2]);
     });
 
@@ -166,12 +158,12 @@ function supergraphStoreSuite(name: string, newCluster: NewCluster): void {
         lostA = true;
       });
       const pendingB = track(b.campaign("aggregator", "B"));
-      await Bun.sleep(200);
+      await Bun.sleep(200); // a window in which B must NOT be elected while A leads
       expect(pendingB.settled()).toBe(false);
 
       await leaderA.resign();
       expect(leaderA.leading).toBe(false);
-      await waitFor(() => pendingB.settled(), "B to lead after A resigned");
+      await eventually("B to lead after A resigned", () => pendingB.settled());
       const leaderB = pendingB.value() as Leadership;
       expect(leaderB.leading).toBe(true);
       expect(lostA).toBe(false);
@@ -184,10 +176,10 @@ function supergraphStoreSuite(name: string, newCluster: NewCluster): void {
       const b = await open();
       await a.campaign("aggregator", "A");
       const pendingB = track(b.campaign("aggregator", "B"));
-      await Bun.sleep(100);
+      await Bun.sleep(100); // a window in which B must NOT be elected while A leads
       expect(pendingB.settled()).toBe(false);
       await a.close();
-      await waitFor(() => pendingB.settled(), "B to lead after A's client closed");
+      await eventually("B to lead after A's client closed", () => pendingB.settled());
       expect((pendingB.value() as Leadership).leading).toBe(true);
     });
 
@@ -204,7 +196,7 @@ function supergraphStoreSuite(name: string, newCluster: NewCluster): void {
       const b = await open();
       await a.campaign("aggregator", "A");
       const pendingB = b.campaign("aggregator", "B");
-      await Bun.sleep(50);
+      await Bun.sleep(50); // lets B's campaign get under way (no API tells "waiting"); the close must reject it either way
       await b.close();
       expect(await rejection(pendingB)).toBeInstanceOf(Error);
       expect(await rejection(b.campaign("aggregator", "B2"))).toBeInstanceOf(Error);
@@ -289,12 +281,12 @@ describe("etcd supergraph store specifics", () => {
     const [key] = await admin.getAll().prefix(`${prefix}/election/aggregator/`).sort("Create", "Ascend").limit(1).keys();
     const lease = (await admin.get(key!).exec()).kvs[0]!.lease;
     await admin.leaseClient.leaseRevoke({ ID: lease });
-    await waitFor(() => lost === 1, "onLost", 5000);
+    await eventually("onLost", () => lost === 1, { timeoutMs: 5000 });
     expect(leaderA.leading).toBe(false);
-    await waitFor(() => pendingB.settled(), "B to lead", 5000);
+    await eventually("B to lead", () => pendingB.settled(), { timeoutMs: 5000 });
     expect((pendingB.value() as Leadership).leading).toBe(true);
     expect(logs).toContain("supergraph store: leadership lost");
-    await Bun.sleep(50);
+    await Bun.sleep(50); // a window in which onLost must NOT fire a second time
     expect(lost).toBe(1);
   }, 15_000);
 
@@ -305,9 +297,10 @@ describe("etcd supergraph store specifics", () => {
     const seen: number[] = [];
     reader.watch((s) => void seen.push(s.version));
     await writer.publish("type Query { a: Int }", {});
-    await waitFor(() => seen.length === 1, "version 1");
+    await eventually("version 1", () => seen.length === 1);
     await etcd.restart();
-    await waitFor(
+    await eventually(
+      "a publish after the restart",
       async () => {
         try {
           await writer.publish("type Query { b: Int }", {});
@@ -316,10 +309,9 @@ describe("etcd supergraph store specifics", () => {
           return false;
         }
       },
-      "a publish after the restart",
-      10_000,
+      { timeoutMs: 10_000 },
     );
-    await waitFor(() => seen.length === 2, "version 2 after the restart", 10_000);
+    await eventually("version 2 after the restart", () => seen.length === 2, { timeoutMs: 10_000 });
     expect(seen).toEqual([1, 2]);
   }, 20_000);
 
@@ -358,12 +350,12 @@ describe("etcd supergraph store specifics", () => {
           logger: { warn: (_obj, msg) => void failures.push(msg) },
         }),
       );
-      await waitFor(() => failures.length >= 2, "failed campaigns while etcd is down", 30_000);
+      await eventually("failed campaigns while etcd is down", () => failures.length >= 2, { timeoutMs: 30_000 });
       expect(pending.settled()).toBe(false);
     } finally {
       await etcd.restart();
     }
-    await waitFor(() => pending.settled(), "the leadership once etcd is back", 30_000);
+    await eventually("the leadership once etcd is back", () => pending.settled(), { timeoutMs: 30_000 });
     expect(pending.value()?.leading).toBe(true);
     expect(failures[0]).toBe("aggregator election failed; retrying");
   }, 90_000);

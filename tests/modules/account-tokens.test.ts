@@ -8,8 +8,9 @@ import { accountModule } from "../../src/modules/account/module.ts";
 import { AccountService } from "../../src/modules/account/service.ts";
 import { openAccountDatabase } from "../../src/modules/account/storage/store.ts";
 import { SESSION_SUBJECTS } from "../../src/gateway/sessions.ts";
-import { DATABASES, openProbe, until, usePostgres, type DbProbe } from "../helpers/databases.ts";
+import { DATABASES, openProbe, usePostgres, type DbProbe } from "../helpers/databases.ts";
 import { startModules, TEST_JWT_SECRET, type ModuleHarness } from "../helpers/modules.ts";
+import { eventually } from "../helpers/eventually.ts";
 
 /**
  * Token lifecycle in the account module: access tokens with exp and sid, rotating refresh
@@ -145,7 +146,10 @@ for (const db of DATABASES)
       // The thief's or the client's newest token is dead too.
       expect((await refresh(next.refreshToken)).code).toBe("UNAUTHENTICATED");
       expect(await check(r.account.id, sid)).toEqual({ active: false, reason: "session_revoked" });
-      await until(() => eventsOf(AccountEvents.sessionRevoked, r.account.id).length === 1);
+      await eventually(
+        "eventsOf(AccountEvents.sessionRevoked, r.account.id).length === 1",
+        () => eventsOf(AccountEvents.sessionRevoked, r.account.id).length === 1,
+      );
       expect(eventsOf(AccountEvents.sessionRevoked, r.account.id)[0]?.body).toMatchObject({ sessionId: sid, reason: "reuse" });
       // Another session of the same account is untouched.
       const other = (await ok<{ login: Pair }>(LOGIN, { email: r.email, password: PASSWORD })).login;
@@ -187,7 +191,10 @@ for (const db of DATABASES)
       expect((await refresh(stranger.refreshToken)).data?.refreshToken).toBeTruthy();
       expect(await check(r.account.id, me.sessionId)).toEqual({ active: false, reason: "session_revoked" });
       expect((await refresh(r.refreshToken)).code).toBe("UNAUTHENTICATED");
-      await until(() => eventsOf(AccountEvents.sessionRevoked, r.account.id).length === 1);
+      await eventually(
+        "eventsOf(AccountEvents.sessionRevoked, r.account.id).length === 1",
+        () => eventsOf(AccountEvents.sessionRevoked, r.account.id).length === 1,
+      );
       expect(eventsOf(AccountEvents.sessionRevoked, r.account.id)[0]?.body).toMatchObject({ sessionId: me.sessionId, reason: "logout" });
       // Second logout of the same session: nothing left to revoke.
       expect((await ok<{ logout: boolean }>(LOGOUT, {}, me)).logout).toBe(false);
@@ -222,15 +229,21 @@ for (const db of DATABASES)
         r.account.id,
       );
       expect(Number(revoked?.n)).toBe(0);
-      await until(() => eventsOf(AccountEvents.disabled, r.account.id).length === 1);
+      await eventually(
+        "eventsOf(AccountEvents.disabled, r.account.id).length === 1",
+        () => eventsOf(AccountEvents.disabled, r.account.id).length === 1,
+      );
       // Idempotent: no second event.
       await ok(DISABLE, { id: r.account.id }, ADMIN);
-      await Bun.sleep(100);
+      await Bun.sleep(100); // a window in which a second event would arrive
       expect(eventsOf(AccountEvents.disabled, r.account.id).length).toBe(1);
 
       const e = (await ok<{ enableAccount: { disabledAt: string | null } }>(ENABLE, { id: r.account.id }, ADMIN)).enableAccount;
       expect(e.disabledAt).toBeNull();
-      await until(() => eventsOf(AccountEvents.enabled, r.account.id).length === 1);
+      await eventually(
+        "eventsOf(AccountEvents.enabled, r.account.id).length === 1",
+        () => eventsOf(AccountEvents.enabled, r.account.id).length === 1,
+      );
       // Old sessions stay revoked; a new login works.
       expect(await check(r.account.id, sid)).toEqual({ active: false, reason: "session_revoked" });
       const again = (await ok<{ login: Pair }>(LOGIN, { email: r.email, password: PASSWORD })).login;

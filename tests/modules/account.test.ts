@@ -13,8 +13,9 @@ import { newId } from "../../src/kernel/ids.ts";
 import { AccountEvents, type AccountRegisteredEvent } from "../../src/modules/account/contract/index.ts";
 import { accountModule } from "../../src/modules/account/module.ts";
 import { ACCOUNT_MIGRATIONS } from "../../src/modules/account/storage/migrations.ts";
-import { DATABASES, freshPostgresDatabase, openProbe, until, usePostgres, type DbProbe } from "../helpers/databases.ts";
+import { DATABASES, freshPostgresDatabase, openProbe, usePostgres, type DbProbe } from "../helpers/databases.ts";
 import { startModules, TEST_JWT_SECRET, type ModuleHarness } from "../helpers/modules.ts";
+import { eventually } from "../helpers/eventually.ts";
 
 /** The account module's GraphQL API: registration, login, tokens, `me`, entity resolution. */
 
@@ -96,7 +97,9 @@ for (const db of DATABASES)
       test("publishes account.registered with the request id", async () => {
         const e = email("event");
         const r = await register({ name: "Evt", email: e, password: PASSWORD });
-        await until(() => events.some((x) => x.event.accountId === r.account.id));
+        await eventually("events.some((x) => x.event.accountId === r.account.id)", () =>
+          events.some((x) => x.event.accountId === r.account.id),
+        );
         const got = events.find((x) => x.event.accountId === r.account.id);
         expect(got?.event).toEqual({
           eventId: expect.stringMatching(/^[0-9A-Za-z]{27}$/),

@@ -18,8 +18,9 @@ import {
   type OrderStatusChangedEvent,
   type OrderStatusName,
 } from "../../src/modules/order/contract/events.ts";
-import { DATABASES, openProbe, until, usePostgres, type DbProbe } from "../helpers/databases.ts";
+import { DATABASES, openProbe, usePostgres, type DbProbe } from "../helpers/databases.ts";
 import { startModules, type ModuleHarness } from "../helpers/modules.ts";
+import { eventually } from "../helpers/eventually.ts";
 
 /** Stock reservation over the bus: reserve, release, commit on order.status_changed PAID, release on CANCELLED, events, races. */
 
@@ -277,7 +278,7 @@ for (const dbKind of DATABASES)
         const marker = newId();
         await reserve({ reservationId: marker, items: [{ productId: a.id, quantity: 1 }] });
         h.bus.publish(OrderEvents.statusChanged, encodeJson(statusChanged(marker, "PAID")));
-        await until(async () => (await statusOf(marker)) === "committed");
+        await eventually('(await statusOf(marker)) === "committed"', async () => (await statusOf(marker)) === "committed");
         expect(await statusOf(id)).toBe("held");
         expect(await release(id)).toEqual({ released: true });
         expect(await stockOf(a.id)).toBe(a.stock - 1);
@@ -288,7 +289,7 @@ for (const dbKind of DATABASES)
         const id = newId();
         await reserve({ reservationId: id, items: [{ productId: a.id, quantity: 3 }] });
         h.bus.publish(OrderEvents.statusChanged, encodeJson(statusChanged(id, "PAID")));
-        await until(async () => (await statusOf(id)) === "committed");
+        await eventually('(await statusOf(id)) === "committed"', async () => (await statusOf(id)) === "committed");
         expect(await release(id)).toEqual({ released: false });
         expect(await stockOf(a.id)).toBe(a.stock - 3);
         // Reserving a committed id again is an idempotent repeat.
@@ -302,7 +303,7 @@ for (const dbKind of DATABASES)
         await reserve({ reservationId: id, items: [{ productId: a.id, quantity: 1 }] });
         expect(await stockOf(a.id)).toBe(a.stock - 1);
         h.bus.publish(OrderEvents.statusChanged, encodeJson(statusChanged(id, "PAYMENT_FAILED")));
-        await until(async () => (await statusOf(id)) === "released");
+        await eventually('(await statusOf(id)) === "released"', async () => (await statusOf(id)) === "released");
         expect(await stockOf(a.id)).toBe(a.stock);
       });
 
@@ -313,13 +314,14 @@ for (const dbKind of DATABASES)
         h.bus.publish(OrderEvents.statusChanged, encodeJson(statusChanged(id, "PAYMENT_FAILED")));
         h.bus.publish(OrderEvents.statusChanged, encodeJson(statusChanged(id, "CANCELLED")));
         h.bus.publish(OrderEvents.statusChanged, encodeJson(statusChanged(id, "CANCELLED")));
-        await until(async () => (await statusOf(id)) === "released");
-        await until(() => eventsFor(a.id).some((e) => e.stock === a.stock));
+        await eventually('(await statusOf(id)) === "released"', async () => (await statusOf(id)) === "released");
+        await eventually("eventsFor(a.id).some((e) => e.stock === a.stock)", () => eventsFor(a.id).some((e) => e.stock === a.stock));
         expect(await stockOf(a.id)).toBe(a.stock);
         // A PAID after the release cannot commit it: the stock stays returned.
         const paid = newId();
         h.bus.publish(OrderEvents.statusChanged, encodeJson(statusChanged(id, "PAID", paid)));
-        await until(
+        await eventually(
+          "(await db.get(\"SELECT 1 AS one FROM inbox WHERE consumer = 'catalog.order-status' AND event_id = ?\", paid)) !== undefined",
           async () =>
             (await db.get("SELECT 1 AS one FROM inbox WHERE consumer = 'catalog.order-status' AND event_id = ?", paid)) !== undefined,
         );
@@ -338,16 +340,17 @@ for (const dbKind of DATABASES)
         const restocked = () => eventsFor(a.id).filter((e) => e.stock === a.stock).length;
         const restockedBefore = restocked();
         h.bus.publish(OrderEvents.statusChanged, encodeJson(statusChanged(id, "CANCELLED", eventId)));
-        await until(async () => (await statusOf(id)) === "released");
+        await eventually('(await statusOf(id)) === "released"', async () => (await statusOf(id)) === "released");
         // Committed together: once the release is visible, so is the mark.
         expect(await inboxed()).toBe(1);
         // The release's announcement (relayed after the commit).
-        await until(() => restocked() === restockedBefore + 1);
+        await eventually("restocked() === restockedBefore + 1", () => restocked() === restockedBefore + 1);
         const stockChanges = eventsFor(a.id).length;
         h.bus.publish(OrderEvents.statusChanged, encodeJson(statusChanged(id, "CANCELLED", eventId)));
         const marker = newId();
         h.bus.publish(OrderEvents.statusChanged, encodeJson(statusChanged(marker, "PAID", marker)));
-        await until(
+        await eventually(
+          "(await db.get(\"SELECT 1 AS one FROM inbox WHERE consumer = 'catalog.order-status' AND event_id = ?\", marker)) !== undefined",
           async () =>
             (await db.get("SELECT 1 AS one FROM inbox WHERE consumer = 'catalog.order-status' AND event_id = ?", marker)) !== undefined,
         );
@@ -367,14 +370,15 @@ for (const dbKind of DATABASES)
         h.bus.publish(OrderEvents.statusChanged, encodeJson(statusChanged(r1, "PAID", eventId)));
         // The memory event stream runs deliveries concurrently: let the first one win before the
         // look-alike below, which would otherwise race it for the event id.
-        await until(async () => (await statusOf(r1)) === "committed");
+        await eventually('(await statusOf(r1)) === "committed"', async () => (await statusOf(r1)) === "committed");
         // Same event id, other reservation: treated as the already-processed event, not applied.
         h.bus.publish(OrderEvents.statusChanged, encodeJson(statusChanged(r2, "PAID", eventId)));
         // A malformed event is logged and skipped, and does not stop the consumer.
         h.bus.publish(OrderEvents.statusChanged, encodeJson({ nonsense: true }));
         const marker = newId();
         h.bus.publish(OrderEvents.statusChanged, encodeJson(statusChanged(marker, "PAID", marker)));
-        await until(
+        await eventually(
+          "(await db.get(\"SELECT 1 AS one FROM inbox WHERE consumer = 'catalog.order-status' AND event_id = ?\", marker)) !== undefined",
           async () =>
             (await db.get("SELECT 1 AS one FROM inbox WHERE consumer = 'catalog.order-status' AND event_id = ?", marker)) !== undefined,
         );
@@ -403,7 +407,10 @@ for (const dbKind of DATABASES)
           },
           { [REQUEST_ID_HEADER]: "req-42" },
         );
-        await until(() => eventsFor(a.id).length === 1 && eventsFor(b.id).length === 1);
+        await eventually(
+          "eventsFor(a.id).length === 1 && eventsFor(b.id).length === 1",
+          () => eventsFor(a.id).length === 1 && eventsFor(b.id).length === 1,
+        );
         expect(eventsFor(a.id)[0]?.stock).toBe(a.stock - 2);
         expect(eventsFor(b.id)[0]?.stock).toBe(b.stock - 1);
         const mine = events.filter((e) => e.event.productId === a.id || e.event.productId === b.id);
@@ -427,9 +434,12 @@ for (const dbKind of DATABASES)
         );
         await release(id);
         await release(id);
-        await until(() => eventsFor(a.id).length >= 2 && eventsFor(b.id).length >= 2);
+        await eventually(
+          "eventsFor(a.id).length >= 2 && eventsFor(b.id).length >= 2",
+          () => eventsFor(a.id).length >= 2 && eventsFor(b.id).length >= 2,
+        );
         await h.bus.flush();
-        await Bun.sleep(20);
+        await Bun.sleep(20); // a window in which no extra stock event may follow
         expect(eventsFor(a.id).map((e) => e.stock)).toEqual([a.stock - 2, a.stock]);
         expect(eventsFor(b.id).map((e) => e.stock)).toEqual([b.stock - 1, b.stock]);
       });
@@ -453,7 +463,7 @@ for (const dbKind of DATABASES)
         }
         expect(await stockOf(mug.id)).toBe(0);
         expect((await db.get<{ n: number }>("SELECT count(*) AS n FROM reservation_items WHERE product_id = ?", mug.id))?.n).toBe(10);
-        await until(() => eventsFor(mug.id).length === 10);
+        await eventually("eventsFor(mug.id).length === 10", () => eventsFor(mug.id).length === 10);
         expect(
           eventsFor(mug.id)
             .map((e) => e.stock)

@@ -21,8 +21,9 @@ import type { OrderRecord, OrderStore } from "../../src/modules/order/storage/ty
 import type { SagaStore } from "../../src/modules/order/storage/saga.ts";
 import { openOrderDatabase } from "../../src/modules/order/storage/store.ts";
 import { createPaymentModule } from "../../src/modules/payment/module.ts";
-import { DATABASES, freshPostgresDatabase, openProbe, until, usePostgres, type DatabaseKind, type DbProbe } from "../helpers/databases.ts";
+import { DATABASES, freshPostgresDatabase, openProbe, usePostgres, type DatabaseKind, type DbProbe } from "../helpers/databases.ts";
 import { testConfig } from "../helpers/modules.ts";
+import { eventually } from "../helpers/eventually.ts";
 
 /**
  * Reservations of orders that were never written (ORDER_INTENT_GRACE_S): the order module's
@@ -182,12 +183,14 @@ for (const db of DATABASES)
       parts.delayWrite = () => gate;
       const pending = createOrder(p.id, 2, who);
       // Reserved in the catalog; the order write hangs (a paused process, a lost reply).
-      await until(async () => (await stockOf(p.id)) === p.stock - 2, 5000);
+      await eventually("(await stockOf(p.id)) === p.stock - 2", async () => (await stockOf(p.id)) === p.stock - 2, { timeoutMs: 5000 });
       const reservedAt = Date.now();
-      await until(async () => (await stockOf(p.id)) === p.stock, GRACE_S * 1000 + SLACK_MS);
+      await eventually("(await stockOf(p.id)) === p.stock", async () => (await stockOf(p.id)) === p.stock, {
+        timeoutMs: GRACE_S * 1000 + SLACK_MS,
+      });
       expect(Date.now() - reservedAt).toBeGreaterThanOrEqual(GRACE_S * 1000 - 250);
       // The intent stays until the catalog confirmed, then goes.
-      await until(async () => (await intents()).length === 0, 2000);
+      await eventually("(await intents()).length === 0", async () => (await intents()).length === 0, { timeoutMs: 2000 });
 
       // The write comes back after the sweeper won: refused, nothing written, stock not released twice.
       open();
@@ -205,18 +208,24 @@ for (const db of DATABASES)
       const gate = new Promise<void>((r) => (open = r));
       parts.delayWrite = () => gate;
       const pending = createOrder(p.id, 3, who);
-      await until(async () => (await stockOf(p.id)) === p.stock - 3, 5000);
+      await eventually("(await stockOf(p.id)) === p.stock - 3", async () => (await stockOf(p.id)) === p.stock - 3, { timeoutMs: 5000 });
 
       await parts.catalog?.stop();
       // Swept (the order can no longer be written), but not released: the catalog does not answer.
-      await until(async () => (await intents()).some((i) => Boolean(i.swept)), GRACE_S * 1000 + SLACK_MS);
+      await eventually("(await intents()).some((i) => Boolean(i.swept))", async () => (await intents()).some((i) => Boolean(i.swept)), {
+        timeoutMs: GRACE_S * 1000 + SLACK_MS,
+      });
       // Several more passes fail (no responders, then the open breaker); the intent is kept for the next.
-      await Bun.sleep(1500);
+      await Bun.sleep(1500); // a window of several sweeper passes that must NOT release the intent
       expect((await intents()).map((i) => Boolean(i.swept))).toEqual([true]);
       expect(await stockOf(p.id)).toBe(p.stock - 3);
 
       await parts.startCatalog();
-      await until(async () => (await stockOf(p.id)) === p.stock && (await intents()).length === 0, 5000);
+      await eventually(
+        "(await stockOf(p.id)) === p.stock && (await intents()).length === 0",
+        async () => (await stockOf(p.id)) === p.stock && (await intents()).length === 0,
+        { timeoutMs: 5000 },
+      );
 
       open();
       expect(codes(await pending)).toEqual(["SERVICE_UNAVAILABLE"]);
@@ -241,7 +250,9 @@ for (const db of DATABASES)
       const created = results.flatMap((r) => (r.data?.createOrder ? [r.data.createOrder.id] : []));
       const refused = results.filter((r) => !r.data?.createOrder);
       // No written order lost its stock to the sweeper, and no refused one kept any.
-      await until(async () => (await intents()).length === 0, GRACE_S * 1000 + SLACK_MS);
+      await eventually("(await intents()).length === 0", async () => (await intents()).length === 0, {
+        timeoutMs: GRACE_S * 1000 + SLACK_MS,
+      });
       for (const id of created) expect({ id, reservation: await reservation(id) }).toEqual({ id, reservation: "held" });
       expect(await stockOf(p.id)).toBe(p.stock - created.length);
       for (const r of refused) expect(codes(r)).toEqual(["SERVICE_UNAVAILABLE"]);
@@ -256,16 +267,22 @@ for (const db of DATABASES)
         const paid = await parts.query<{ payOrder: { status: string } }>("order", PAY, { id, token: "tok_visa" }, who);
         expect(paid.data?.payOrder.status).toBe("PAID");
       }
-      await until(async () => (await intents()).length === 0, GRACE_S * 1000 + SLACK_MS);
-      await Bun.sleep(1000);
+      await eventually("(await intents()).length === 0", async () => (await intents()).length === 0, {
+        timeoutMs: GRACE_S * 1000 + SLACK_MS,
+      });
+      await Bun.sleep(1000); // a window in which a late release or a second commit would land
 
       // Every written order keeps its stock (committed once paid); every refused one holds none.
       expect(await orderCount(who.accountId)).toBe(created.length);
       expect(await stockOf(p.id)).toBe(p.stock - created.length);
-      await until(async () => {
-        for (const id of created) if ((await reservation(id)) !== "committed") return false;
-        return true;
-      }, 5000);
+      await eventually(
+        "every written order's reservation committed",
+        async () => {
+          for (const id of created) if ((await reservation(id)) !== "committed") return false;
+          return true;
+        },
+        { timeoutMs: 5000 },
+      );
       const held = Number((await catalogDb.get<{ n: number }>("SELECT count(*) AS n FROM reservations WHERE status = 'held'"))?.n);
       expect(held).toBe(0);
     }, 60_000);

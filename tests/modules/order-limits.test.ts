@@ -6,8 +6,10 @@ import { DEFAULT_ORDER_LIMITS, orderLimitsOf } from "../../src/modules/order/lim
 import { catalogModule } from "../../src/modules/catalog/module.ts";
 import { createOrderModule } from "../../src/modules/order/module.ts";
 import { createPaymentModule } from "../../src/modules/payment/module.ts";
-import { DATABASES, openProbe, until, usePostgres, type DbProbe } from "../helpers/databases.ts";
+import { DATABASES, openProbe, usePostgres, type DbProbe } from "../helpers/databases.ts";
 import { startModules, type ModuleHarness } from "../helpers/modules.ts";
+import { eventually } from "../helpers/eventually.ts";
+import { MODULES } from "../../src/module-list.ts";
 
 /**
  * Abuse limits and money bounds of createOrder, and free (0.00) orders, with the real catalog,
@@ -99,7 +101,7 @@ function suite(db: (typeof DATABASES)[number], overrides: Partial<Config>) {
 }
 
 test("the documented defaults: ORDER_MAX_LINE_QUANTITY 10, ORDER_MAX_LINES 50, ORDER_MAX_PENDING 3, ORDER_MAX_TOTAL_CENTS 100000000, ORDER_PAYMENT_TIMEOUT_S 600", () => {
-  const r = loadConfig([], {}, { parts: ["account", "catalog", "order", "payment", "gateway"] });
+  const r = loadConfig([], {}, { parts: [...Object.keys(MODULES), "gateway"] });
   if (r.help) throw new Error("unexpected --help");
   expect(orderLimitsOf(r.config)).toEqual({ maxLineQuantity: 10, maxLines: 50, maxPending: 3, maxTotalCents: 100_000_000 });
   expect(DEFAULT_ORDER_LIMITS).toEqual(orderLimitsOf(r.config));
@@ -283,10 +285,11 @@ for (const db of DATABASES) {
           chargeRequired: false,
         });
         // The catalog commits the reservation on the PAID event: the units stay sold.
-        await until(
+        await eventually(
+          '(await t.s.catalogDb.get<{ status: string }>("SELECT status FROM reservations WHERE id = ?", order.id))?.status === "committed"',
           async () =>
             (await t.s.catalogDb.get<{ status: string }>("SELECT status FROM reservations WHERE id = ?", order.id))?.status === "committed",
-          5000,
+          { timeoutMs: 5000 },
         );
         expect(await t.stock(free)).toBe(3);
         const events = await t.s.orderDb.all<{ payload: unknown }>("SELECT payload FROM outbox WHERE subject = 'order.status_changed'");

@@ -7,8 +7,9 @@ import type { SagaRecord, SagaStore } from "../../src/modules/order/storage/saga
 import { openOrderDatabase } from "../../src/modules/order/storage/store.ts";
 import { PaymentSubjects, type PaymentReply } from "../../src/modules/payment/contract/index.ts";
 import { createPaymentModule } from "../../src/modules/payment/module.ts";
-import { DATABASES, openProbe, until, usePostgres, type DbProbe } from "../helpers/databases.ts";
+import { DATABASES, openProbe, usePostgres, type DbProbe } from "../helpers/databases.ts";
 import { startModules, type ModuleHarness } from "../helpers/modules.ts";
+import { eventually } from "../helpers/eventually.ts";
 
 /**
  * The checkout saga with the real catalog and payment modules in one kernel: payOrder outcomes,
@@ -116,7 +117,11 @@ for (const db of DATABASES) {
       expect(r.data?.payOrder.status).toBe("PAID");
       expect(await sagaRow(order.id)).toEqual({ step: "DONE", status: "SUCCEEDED", failure_code: null });
       expect((await payments(order.id)).map((p) => p.status)).toEqual(["CAPTURED"]);
-      await until(async () => (await catalogReservation(h, order.id)) === "committed", 5000);
+      await eventually(
+        '(await catalogReservation(h, order.id)) === "committed"',
+        async () => (await catalogReservation(h, order.id)) === "committed",
+        { timeoutMs: 5000 },
+      );
       expect(await stock()).toBe(before - 3);
     });
 
@@ -145,9 +150,11 @@ for (const db of DATABASES) {
       });
       expect(auth.status).toBe("AUTHORIZED");
       await sagas.start(saga);
-      await until(async () => (await status(order.id)) === "PAID", 10_000);
+      await eventually('(await status(order.id)) === "PAID"', async () => (await status(order.id)) === "PAID", { timeoutMs: 10_000 });
       // The order is marked paid first, then the saga's own row moves to DONE (next step).
-      await until(async () => (await sagaRow(order.id))?.step === "DONE", 10_000);
+      await eventually('(await sagaRow(order.id))?.step === "DONE"', async () => (await sagaRow(order.id))?.step === "DONE", {
+        timeoutMs: 10_000,
+      });
       expect(await sagaRow(order.id)).toEqual({ step: "DONE", status: "SUCCEEDED", failure_code: null });
       // Re-running AUTHORIZE with the same key did not authorize again.
       expect((await payments(order.id)).map((p) => p.status)).toEqual(["CAPTURED"]);
@@ -167,7 +174,7 @@ for (const db of DATABASES) {
       });
       await h.call(PaymentSubjects.capture, { ...pay, idempotencyKey: saga.captureKey });
       await sagas.start(saga);
-      await until(async () => (await status(order.id)) === "PAID", 10_000);
+      await eventually('(await status(order.id)) === "PAID"', async () => (await status(order.id)) === "PAID", { timeoutMs: 10_000 });
       expect((await payments(order.id)).map((p) => p.status)).toEqual(["CAPTURED"]);
     });
 
@@ -185,9 +192,13 @@ for (const db of DATABASES) {
         token: "tok_processingError",
       });
       await sagas.start(saga);
-      await until(async () => (await status(order.id)) === "PAYMENT_FAILED", 10_000);
+      await eventually('(await status(order.id)) === "PAYMENT_FAILED"', async () => (await status(order.id)) === "PAYMENT_FAILED", {
+        timeoutMs: 10_000,
+      });
       // The order is marked failed first, then the saga's own row moves to DONE (next step).
-      await until(async () => (await sagaRow(order.id))?.step === "DONE", 10_000);
+      await eventually('(await sagaRow(order.id))?.step === "DONE"', async () => (await sagaRow(order.id))?.step === "DONE", {
+        timeoutMs: 10_000,
+      });
       expect(await sagaRow(order.id)).toEqual({ step: "DONE", status: "FAILED", failure_code: "PAYMENT_FAILED" });
       expect((await payments(order.id)).map((p) => p.status)).toEqual(["VOIDED"]);
       expect(await stock()).toBe(before);
@@ -210,7 +221,9 @@ for (const db of DATABASES) {
       });
       await h.call(PaymentSubjects.capture, { ...pay, idempotencyKey: saga.captureKey });
       await sagas.start(saga);
-      await until(async () => (await status(order.id)) === "PAYMENT_FAILED", 10_000);
+      await eventually('(await status(order.id)) === "PAYMENT_FAILED"', async () => (await status(order.id)) === "PAYMENT_FAILED", {
+        timeoutMs: 10_000,
+      });
       expect((await payments(order.id)).map((p) => p.status)).toEqual(["REFUNDED"]);
     });
   });

@@ -9,8 +9,9 @@ import { CatalogEvents, type StockChangedEvent } from "../../src/modules/catalog
 import { catalogModule } from "../../src/modules/catalog/module.ts";
 import { OrderEvents, type OrderStatusChangedEvent } from "../../src/modules/order/contract/index.ts";
 import { orderModule } from "../../src/modules/order/module.ts";
-import { DATABASES, openProbe, until, usePostgres, type DbProbe } from "../helpers/databases.ts";
+import { DATABASES, openProbe, usePostgres, type DbProbe } from "../helpers/databases.ts";
 import { startModules, type ModuleHarness } from "../helpers/modules.ts";
+import { eventually } from "../helpers/eventually.ts";
 
 /**
  * Order status transitions with the real catalog (cancelOrder, setOrderStatus, the
@@ -109,7 +110,7 @@ for (const db of DATABASES)
         // Released synchronously: the stock is back when the mutation returns.
         expect(await stockOf(a.id)).toBe(a.stock);
         expect(await reservationStatus(id)).toBe("released");
-        await until(() => statusEvents.some((e) => e.orderId === id));
+        await eventually("statusEvents.some((e) => e.orderId === id)", () => statusEvents.some((e) => e.orderId === id));
         const event = statusEvents.find((e) => e.orderId === id);
         expect(event).toMatchObject({ orderId: id, accountId: who.accountId, status: "CANCELLED", previousStatus: "PENDING" });
         expect(typeof event?.eventId).toBe("string");
@@ -119,7 +120,7 @@ for (const db of DATABASES)
         expect(again.codes).toEqual(["INVALID_STATE"]);
         expect(again.errors[0]?.extensions).toMatchObject({ status: "CANCELLED", requested: "CANCELLED" });
         // The catalog consumed the CANCELLED event too and did not return the stock twice.
-        await Bun.sleep(50);
+        await Bun.sleep(50); // a window in which a second release would land
         expect(await stockOf(a.id)).toBe(a.stock);
       });
 
@@ -153,7 +154,7 @@ for (const db of DATABASES)
         const id = await order(who, a, 2);
         const paid = await run<{ setOrderStatus: { status: string } }>(SET, { id, status: "PAID" }, admin);
         expect(paid.data?.setOrderStatus.status).toBe("PAID");
-        await until(async () => (await reservationStatus(id)) === "committed");
+        await eventually('(await reservationStatus(id)) === "committed"', async () => (await reservationStatus(id)) === "committed");
         const cancel = await run(CANCEL, { id }, who);
         expect(cancel.codes).toEqual(["INVALID_STATE"]);
         expect(cancel.errors[0]?.extensions).toMatchObject({ status: "PAID", requested: "CANCELLED" });
@@ -165,7 +166,10 @@ for (const db of DATABASES)
         expect((await run(SET, { id, status: "PENDING" }, admin)).codes).toEqual(["INVALID_STATE"]);
         expect((await run(SET, { id, status: "SHIPPED" }, admin)).codes).toEqual(["INVALID_STATE"]);
         expect((await run(SET, { id: newId(), status: "PAID" }, admin)).codes).toEqual(["NOT_FOUND"]);
-        await until(() => statusEvents.filter((e) => e.orderId === id).length === 2);
+        await eventually(
+          "statusEvents.filter((e) => e.orderId === id).length === 2",
+          () => statusEvents.filter((e) => e.orderId === id).length === 2,
+        );
         expect(statusEvents.filter((e) => e.orderId === id).map((e) => [e.previousStatus, e.status])).toEqual([
           ["PENDING", "PAID"],
           ["PAID", "SHIPPED"],
@@ -199,7 +203,7 @@ for (const db of DATABASES)
             expect(await stockOf(a.id)).toBe(a.stock);
             expect(await reservationStatus(id)).toBe("released");
           } else {
-            await until(async () => (await reservationStatus(id)) === "committed");
+            await eventually('(await reservationStatus(id)) === "committed"', async () => (await reservationStatus(id)) === "committed");
             expect(await stockOf(a.id)).toBe(a.stock - 1);
           }
         }
@@ -296,12 +300,12 @@ for (const db of DATABASES)
         expect((await sub.stream.next()).value?.data).toMatchObject({ productStockChanged: { id: a.id } });
         await sub.stream.return?.();
         // Every stream message goes to an inbox; after the cancel, a probe event yields none.
-        await until(async () => {
+        await eventually("no stream message after the cancel", async () => {
           const kinds: (string | undefined)[] = [];
           const spy = h.bus.subscribe("_INBOX.>", (m) => void kinds.push(m.headers["sy-stream"]));
           probe();
           await h.bus.flush();
-          await Bun.sleep(20);
+          await Bun.sleep(20); // a window in which a "next" for the cancelled stream would arrive
           spy.unsubscribe();
           return !kinds.includes("next");
         });

@@ -23,8 +23,9 @@ import { createOrderModule, openOrderStore } from "../../src/modules/order/modul
 import { ORDER_MIGRATIONS } from "../../src/modules/order/storage/migrations.ts";
 import { openOrderDatabase } from "../../src/modules/order/storage/store.ts";
 import type { OrderStore } from "../../src/modules/order/storage/types.ts";
-import { DATABASES, freshPostgresDatabase, openProbe, until, usePostgres, type DbProbe } from "../helpers/databases.ts";
+import { DATABASES, freshPostgresDatabase, openProbe, usePostgres, type DbProbe } from "../helpers/databases.ts";
 import { startModules, type ModuleHarness } from "../helpers/modules.ts";
+import { eventually } from "../helpers/eventually.ts";
 
 /**
  * The order module against a fake catalog: a small responder on the catalog's bus subjects
@@ -290,7 +291,7 @@ for (const db of DATABASES)
         expect(reserve?.headers["sy-request-id"]).toBe("test");
         expect(reserve?.headers["sy-identity"]).toBeUndefined();
 
-        await until(() => created.some((c) => c.event.orderId === o.id));
+        await eventually("created.some((c) => c.event.orderId === o.id)", () => created.some((c) => c.event.orderId === o.id));
         const ev = created.find((c) => c.event.orderId === o.id);
         expect(ev?.event).toEqual({
           eventId: expect.stringMatching(/^[0-9A-Za-z]{27}$/),

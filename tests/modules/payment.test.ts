@@ -10,8 +10,9 @@ import {
   type PaymentStatusChangedEvent,
 } from "../../src/modules/payment/contract/index.ts";
 import { createPaymentModule } from "../../src/modules/payment/module.ts";
-import { DATABASES, openProbe, until, usePostgres, type DbProbe } from "../helpers/databases.ts";
+import { DATABASES, openProbe, usePostgres, type DbProbe } from "../helpers/databases.ts";
 import { startModules, type ModuleHarness } from "../helpers/modules.ts";
+import { eventually } from "../helpers/eventually.ts";
 
 usePostgres();
 
@@ -73,7 +74,7 @@ for (const db of DATABASES) {
       const refund = cmd(req.paymentId, req.orderId);
       expect((await h.call<PaymentReply>(PaymentSubjects.refund, refund)).status).toBe("REFUNDED");
       expect((await h.call<PaymentReply>(PaymentSubjects.refund, refund)).status).toBe("REFUNDED");
-      await until(() => events.length === 4);
+      await eventually("events.length === 4", () => events.length === 4);
       expect(events.map((e) => e.status)).toEqual(["PENDING", "AUTHORIZED", "CAPTURED", "REFUNDED"]);
       expect(new Set(events.map((e) => e.eventId)).size).toBe(4);
       expect(await count("SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL")).toBe(0);
@@ -119,8 +120,11 @@ for (const db of DATABASES) {
       const c = cmd(req.paymentId, req.orderId);
       const caps = await Promise.all(Array.from({ length: 8 }, () => h.call<PaymentReply>(PaymentSubjects.capture, c)));
       expect(caps.every((x) => x.status === "CAPTURED")).toBe(true);
-      await until(() => events.filter((e) => e.paymentId === req.paymentId).length >= 3);
-      await Bun.sleep(50);
+      await eventually(
+        "events.filter((e) => e.paymentId === req.paymentId).length >= 3",
+        () => events.filter((e) => e.paymentId === req.paymentId).length >= 3,
+      );
+      await Bun.sleep(50); // a window in which no second CAPTURED event may follow
       expect(events.filter((e) => e.paymentId === req.paymentId && e.status === "CAPTURED").length).toBe(1);
     });
 
@@ -134,7 +138,10 @@ for (const db of DATABASES) {
       expect(captured).toMatchObject({ status: "CAPTURED", providerRef: null, amountCents: 0 });
       const refunded = await h.call<PaymentReply>(PaymentSubjects.refund, cmd(req.paymentId, req.orderId));
       expect(refunded.status).toBe("REFUNDED");
-      await until(() => events.filter((e) => e.paymentId === req.paymentId).length >= 4);
+      await eventually(
+        "events.filter((e) => e.paymentId === req.paymentId).length >= 4",
+        () => events.filter((e) => e.paymentId === req.paymentId).length >= 4,
+      );
       expect(events.filter((e) => e.paymentId === req.paymentId).map((e) => e.status)).toEqual([
         "PENDING",
         "AUTHORIZED",

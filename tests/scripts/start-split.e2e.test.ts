@@ -6,9 +6,10 @@
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { SPLIT_MODULES, splitProcessCount, stopInOrder } from "../../scripts/split-topology.ts";
-import { freePort, waitFor } from "../helpers/ports.ts";
+import { freePort } from "../helpers/ports.ts";
 import { ROOT } from "../helpers/topology.ts";
 import { spawnChild } from "../helpers/process.ts";
+import { eventually, GiveUp } from "../helpers/eventually.ts";
 
 describe("split topology helpers", () => {
   test("process count: one per module instance plus the gateway", () => {
@@ -48,14 +49,13 @@ describe("npm run start:split, then Ctrl-C", () => {
     });
     const proc = child.proc;
     group = proc.pid;
-    await waitFor(
+    await eventually(
       "the split topology to be up",
       () => {
-        if (proc.exitCode !== null) throw new Error(`exited ${proc.exitCode}:\n${child.output()}`);
+        if (proc.exitCode !== null) throw new GiveUp(`exited ${proc.exitCode}:\n${child.output()}`);
         return child.output().includes("Ctrl-C stops everything.");
       },
-      120_000,
-      200,
+      { timeoutMs: 120_000, intervalMs: 200 },
     );
     expect(child.output()).toContain(`starting nats-server, etcd, PostgreSQL and ${SPLIT_MODULES.length + 1} processes`);
     expect(child.output()).toContain(`topology is up (${SPLIT_MODULES.length + 1} processes)`);
@@ -68,7 +68,8 @@ describe("npm run start:split, then Ctrl-C", () => {
     const timer = setTimeout(() => process.kill(-proc.pid, "SIGKILL"), 60_000);
     const code = await proc.exited;
     clearTimeout(timer);
-    await Bun.sleep(100);
+    // The output is complete once both pipes close (bounded: a stopped dev server could hold one).
+    await Promise.race([child.ended(), Bun.sleep(5000)]);
     const shutdown = child.output().slice(upTo);
     expect(code).toBe(0);
     expect(shutdown).toContain(`stopping the ${SPLIT_MODULES.length + 1} processes, then nats-server, etcd and PostgreSQL`);

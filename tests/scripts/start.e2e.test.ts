@@ -7,9 +7,10 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort, waitFor } from "../helpers/ports.ts";
+import { freePort } from "../helpers/ports.ts";
 import { ROOT } from "../helpers/topology.ts";
 import { spawnChild, type Child } from "../helpers/process.ts";
+import { eventually, GiveUp } from "../helpers/eventually.ts";
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -36,16 +37,16 @@ async function start(cmd: string[]): Promise<{ proc: Child["proc"]; output(): st
   });
   const proc = child.proc;
   const output = child.output;
-  await waitFor(
+  await eventually(
     "server ready",
     async () => {
-      if (proc.exitCode !== null) throw new Error(`exited ${proc.exitCode}: ${output()}`);
+      if (proc.exitCode !== null) throw new GiveUp(`exited ${proc.exitCode}: ${output()}`);
       return (
         output().includes('"msg":"switchyard started') &&
         (await fetch(`http://127.0.0.1:${port}/health/ready`).catch(() => null))?.status === 200
       );
     },
-    60_000,
+    { timeoutMs: 60_000, intervalMs: 50 },
   );
   const started = JSON.parse(
     output()
@@ -58,7 +59,7 @@ async function start(cmd: string[]): Promise<{ proc: Child["proc"]; output(): st
 }
 
 async function expectStopped(serverPid: number, port: number): Promise<void> {
-  await waitFor("the server process to exit", () => !alive(serverPid), 15_000);
+  await eventually("the server process to exit", () => !alive(serverPid), { timeoutMs: 15_000, intervalMs: 50 });
   expect(
     await fetch(`http://127.0.0.1:${port}/health/live`).then(
       () => "answered",

@@ -3,7 +3,7 @@
  * and `npm run depcruise`:
  * - no import cycle anywhere in src/ (type-only imports included: a cycle of types still ties
  *   the files' designs together);
- * - a module (src/modules/<m>/) reaches another module only through its contract/;
+ * - a module (src/modules/<m>/) reaches another module only through its contract/index.ts;
  * - the gateway and the kernel import no module, modules and the kernel never import the gateway
  *   (the gateway learns the modules from the registry; src/main.ts and src/module-list.ts, outside
  *   every module, are the only places that import modules' register entries);
@@ -28,9 +28,9 @@ module.exports = {
     {
       name: "module-internals",
       severity: "error",
-      comment: "A module may import another module only through that module's contract/ (its public surface).",
+      comment: "A module may import another module only through that module's contract/index.ts (its public surface).",
       from: { path: "^src/modules/([^/]+)/" },
-      to: { path: "^src/modules/[^/]+/", pathNot: ["^src/modules/$1/", "^src/modules/[^/]+/contract/"] },
+      to: { path: "^src/modules/[^/]+/", pathNot: ["^src/modules/$1/", "^src/modules/[^/]+/contract/index\\.ts$"] },
     },
     {
       name: "gateway-imports-no-module",

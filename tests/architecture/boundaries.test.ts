@@ -62,6 +62,9 @@ describe("architecture rules (dependency-cruiser)", () => {
       "src/modules/order/lazy.ts": `export const m = await import("../account/module.ts");\n`,
       "src/modules/account/module.ts": `export const a = 1;\n`,
       "src/modules/payment/types.ts": `export type T = import("../order/resolvers.ts").R;\n`,
+      // Forbidden: a file of another module's contract/ other than its index.ts.
+      "src/modules/catalog/contract/events.ts": `export const e = 1;\n`,
+      "src/modules/payment/events.ts": `import { e } from "../catalog/contract/events.ts";\nexport const p = e;\n`,
       // Forbidden: the gateway importing a module, the kernel importing the gateway.
       "src/gateway/x.ts": `export { z } from "../modules/catalog/contract/index.ts";\n`,
       "src/gateway/y.ts": `export const y = 1;\n`,
@@ -81,6 +84,7 @@ describe("architecture rules (dependency-cruiser)", () => {
       "kernel-imports-no-module-or-gateway: src/kernel/k.ts -> src/gateway/y.ts",
       "module-internals: src/modules/order/lazy.ts -> src/modules/account/module.ts",
       "module-internals: src/modules/order/resolvers.ts -> src/modules/catalog/storage/sqlite.ts",
+      "module-internals: src/modules/payment/events.ts -> src/modules/catalog/contract/events.ts",
       "module-internals: src/modules/payment/types.ts -> src/modules/order/resolvers.ts",
       "modules-import-no-gateway: src/modules/catalog/storage/sqlite.ts -> src/gateway/y.ts",
       "src-imports-no-tests-or-scripts: src/main.ts -> scripts/tool.ts",

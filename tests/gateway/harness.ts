@@ -5,10 +5,9 @@ import { createMemoryBus } from "../../src/kernel/bus/memory.ts";
 import type { Bus } from "../../src/kernel/bus/types.ts";
 import { createMemoryRegistry } from "../../src/kernel/registry/memory.ts";
 import { createLogger } from "../../src/kernel/logger.ts";
-import type { Config } from "../../src/kernel/config.ts";
 import { MODULES } from "../../src/module-list.ts";
 import { createGatewayPart } from "../../src/gateway/index.ts";
-import { testConfig } from "../helpers/modules.ts";
+import { type TestConfig, testConfig } from "../helpers/modules.ts";
 
 /** A GraphQL response as the gateway sends it. */
 export interface GqlResponse<T = Record<string, unknown>> {
@@ -25,7 +24,7 @@ export interface InProcessGateway {
   /** Operations listener (`/metrics`, `/admin/*` with an admin token: helpers/admin.ts). */
   opsUrl: string;
   bus: Bus;
-  config: Config;
+  config: TestConfig;
   /** POSTs an operation (JSON body); `body` fields beyond query/variables are sent as they are. */
   post<T = Record<string, unknown>>(body: Record<string, unknown>, headers?: Record<string, string>): Promise<GqlResponse<T>>;
   /** `post` of `{ query, variables }` with an optional bearer token. */
@@ -39,7 +38,7 @@ export interface InProcessGateway {
 }
 
 /** Starts the monolith in this process with `overrides` on the test config (seeded catalog). */
-export async function startInProcess(overrides: Partial<Config> = {}): Promise<InProcessGateway> {
+export async function startInProcess(overrides: Partial<TestConfig> = {}): Promise<InProcessGateway> {
   const config = testConfig({ seed: true, port: 0, logLevel: "info", ...overrides });
   let port = 0;
   let opsUrl = "";

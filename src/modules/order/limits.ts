@@ -1,6 +1,6 @@
 /**
  * Abuse limits of ordering (issue: one account could reserve the whole catalog in one call).
- * Each is a config option (see `src/kernel/config.ts`); a refusal is `LIMIT_EXCEEDED` with
+ * Each is an option of the order module (`options.ts`); a refusal is `LIMIT_EXCEEDED` with
  * `extensions.limitName` (the option's variable name) and `extensions.limit`, and reserves nothing.
  */
 export interface OrderLimits {
@@ -30,7 +30,7 @@ export const DEFAULT_ORDER_LIMITS: Readonly<OrderLimits> = {
   maxTotalCents: 100_000_000,
 };
 
-/** The order limits of a kernel config. */
+/** The order limits of the order module's options. */
 export const orderLimitsOf = (c: {
   orderMaxLineQuantity: number;
   orderMaxLines: number;

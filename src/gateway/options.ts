@@ -1,7 +1,19 @@
 import { existsSync } from "node:fs";
-import type { Config } from "../kernel/config.ts";
-import { ConfigError, defineOptions, type OptionsOf, option } from "../kernel/config.ts";
-import { bool, checkParts, commaList, int, oneOf, orUnset, parsed, parseTtls } from "../kernel/config/parsers.ts";
+import {
+  bool,
+  type Config,
+  ConfigError,
+  checkParts,
+  commaList,
+  defineOptions,
+  int,
+  type OptionsOf,
+  oneOf,
+  option,
+  orUnset,
+  parsed,
+  parseTtls,
+} from "../kernel/config.ts";
 import type { PartContext } from "../kernel/module.ts";
 
 /** A path that must exist when the process starts. */

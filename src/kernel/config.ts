@@ -20,7 +20,20 @@ export {
 } from "./config/load.ts";
 export { helpText, configTable } from "./config/help.ts";
 export { declaredOptions, type DeclaredOption } from "./config/declared.ts";
-export { parseBusTimeouts, parseDatabaseUrl, parseTtls } from "./config/parsers.ts";
+export {
+  bool,
+  checkParts,
+  commaList,
+  int,
+  matching,
+  must,
+  oneOf,
+  orUnset,
+  parseBusTimeouts,
+  parseDatabaseUrl,
+  parsed,
+  parseTtls,
+} from "./config/parsers.ts";
 
 /**
  * True only when the operator asked for development (`NODE_ENV=development`): every other value,

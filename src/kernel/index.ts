@@ -32,7 +32,7 @@ export {
 export type { Logger } from "./logger.ts";
 export type { Config } from "./config.ts";
 export { ConfigError, defineOptions, option, type OptionsOf } from "./config.ts";
-export { bool, int, matching, oneOf, orUnset, parsed } from "./config/parsers.ts";
+export { bool, int, matching, oneOf, orUnset, parsed } from "./config.ts";
 export type { Kernel } from "./kernel.ts";
 export {
   defineCommand,

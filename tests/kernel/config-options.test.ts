@@ -6,8 +6,7 @@
 import { describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { ConfigError, helpText, loadConfig, OPTION_SETS, OPTIONS } from "../../src/config.ts";
-import { declaredOptions, defineOptions, kernelOptions, option } from "../../src/kernel/config.ts";
-import { int } from "../../src/kernel/config/parsers.ts";
+import { declaredOptions, defineOptions, int, kernelOptions, option } from "../../src/kernel/config.ts";
 import type { Kernel } from "../../src/kernel/kernel.ts";
 import type { ModuleContext, ModuleDefinition } from "../../src/kernel/module.ts";
 import { MODULE_OPTIONS, MODULES } from "../../src/module-list.ts";

@@ -3,8 +3,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { withConfigTable } from "../../scripts/config-table.ts";
 import { configTable, OPTIONS, OPTION_SETS, PARTS } from "../../src/config.ts";
-import { configTable as tableOf, defineOptions, option } from "../../src/kernel/config.ts";
-import { int } from "../../src/kernel/config/parsers.ts";
+import { configTable as tableOf, defineOptions, int, option } from "../../src/kernel/config.ts";
 
 // README's configuration table is what users read: it is written from the option declarations
 // (scripts/config-table.ts), so a new or changed option cannot be left undocumented or stale.

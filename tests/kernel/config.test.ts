@@ -82,5 +82,7 @@ describe("config", () => {
     const out = await new Response(help.stdout).text();
     expect(out).toContain("MODULES");
     expect(out).toContain("JWT_SECRET");
+    // Module and gateway options too, though declared outside the kernel.
+    for (const env of ["ORDER_MAX_LINES", "PAYMENT_PROVIDER_LATENCY_MS", "ADMIN_EMAIL", "SEED", "MAX_DEPTH"]) expect(out).toContain(env);
   });
 });

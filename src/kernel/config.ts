@@ -10,6 +10,7 @@
 export { ConfigError, defineOptions, option, type OptionMeta, type OptionSet, type OptionsOf, type ParseContext } from "./config/option.ts";
 export { kernelOptions, type KernelOptions, type BusConfig, type RegistryConfig, type NatsAuthConfig } from "./config/options.ts";
 export {
+  defaultsOf,
   loadConfig,
   optionsFrom,
   moduleDbEnv,

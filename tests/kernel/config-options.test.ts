@@ -6,7 +6,7 @@
 import { describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { ConfigError, helpText, loadConfig, OPTION_SETS, OPTIONS } from "../../src/config.ts";
-import { declaredOptions, defineOptions, int, kernelOptions, option } from "../../src/kernel/config.ts";
+import { declaredOptions, defaultsOf, defineOptions, int, kernelOptions, option } from "../../src/kernel/config.ts";
 import type { Kernel } from "../../src/kernel/kernel.ts";
 import type { ModuleContext, ModuleDefinition } from "../../src/kernel/module.ts";
 import { MODULE_OPTIONS, MODULES } from "../../src/module-list.ts";
@@ -65,6 +65,18 @@ describe("module options", () => {
       expect(defs.map((d) => d.name)).toEqual([name]);
       expect(defs[0]?.options).toBe(MODULE_OPTIONS[name as keyof typeof MODULE_OPTIONS]);
     }
+  });
+});
+
+describe("defaultsOf", () => {
+  test("a set's declared defaults, parsed: what a module uses when a caller passes none", () => {
+    expect(defaultsOf(MODULE_OPTIONS.order)).toMatchObject({ orderMaxLines: 50, orderMaxPending: 3, orderPaymentTimeoutS: 600 });
+    expect(defaultsOf(MODULE_OPTIONS.account)).toEqual({
+      jwtTtlS: 900,
+      refreshTokenTtlS: 2_592_000,
+      adminEmail: undefined,
+      adminPassword: undefined,
+    });
   });
 });
 

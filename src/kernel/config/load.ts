@@ -119,6 +119,9 @@ export function loadConfig<const S extends readonly OptionSet[] = []>(
   return { help: false, config: out as Config & ValuesOf<S> };
 }
 
+/** The declared defaults of one option set, parsed (e.g. a module's limits when a caller passes none). */
+export const defaultsOf = <S extends OptionSet>(set: S): OptionsOf<S> => optionsFrom(set, {}, { parts: [] });
+
 /**
  * The values of one option set taken from `values` (a loaded config, which holds every declared
  * option, or a test's config); options missing there take their defaults, parsed as at load.

@@ -241,10 +241,11 @@ export class Sql${Pascal}Store implements ${Pascal}Store {
 `,
     "resolvers.ts": `import { reference, typed } from "../../kernel/graphql/resolvers.ts";
 import { badInput, newId, unauthenticated, type Resolvers } from "../../kernel/index.ts";
+import type { ${Pascal}Options } from "./options.ts";
 import type { ${Pascal}Store } from "./storage/types.ts";
 
-/** The ${name} subgraph's resolvers. */
-export function createResolvers(store: ${Pascal}Store): Resolvers {
+/** The ${name} subgraph's resolvers; \`options\` are the module's (\`ctx.options\`). */
+export function createResolvers(store: ${Pascal}Store, options: ${Pascal}Options): Resolvers {
   return {
     Query: {
       ${name}Items: typed<unknown, { first: number }>((_p, { first }) => {
@@ -258,7 +259,8 @@ export function createResolvers(store: ${Pascal}Store): Resolvers {
         // The gateway enforces @authenticated; a module never relies on it (defence in depth).
         if (!ctx.identity) throw unauthenticated();
         const trimmed = name.trim();
-        if (trimmed.length < 1 || trimmed.length > 200) throw badInput("name must have 1 to 200 characters", { field: "name" });
+        const max = options.${name}NameMax;
+        if (trimmed.length < 1 || trimmed.length > max) throw badInput(\`name must have 1 to \${max} characters\`, { field: "name" });
         return store.create({ id: newId(), name: trimmed, createdBy: ctx.identity.accountId, createdAt: new Date().toISOString() });
       }),
     },
@@ -270,6 +272,7 @@ export function createResolvers(store: ${Pascal}Store): Resolvers {
 `,
     "module.ts": `import { defineModule, notFound, type ModuleContext, type ModuleDefinition } from "../../kernel/index.ts";
 import { ${UPPER}_SDL, ${Pascal}Commands, ${Pascal}Contract } from "./contract/index.ts";
+import { ${name}Options, type ${Pascal}Options } from "./options.ts";
 import { createResolvers } from "./resolvers.ts";
 import { open${Pascal}Database } from "./storage/store.ts";
 import type { ${Pascal}Store } from "./storage/types.ts";
@@ -283,8 +286,9 @@ export function open${Pascal}Store(ctx: ModuleContext): Promise<${Pascal}Store> 
 }
 
 /** The ${name} module: its subgraph, \`${name}.item.get\` (queue group \`${name}\`) and \`${name}.item_created\` through its outbox. */
-export const ${name}Module: ModuleDefinition = defineModule({
+export const ${name}Module: ModuleDefinition<${Pascal}Options> = defineModule({
   name: "${name}",
+  options: ${name}Options,
   version: "0.1.0",
   dependsOn: [],
   typeDefs: ${UPPER}_SDL,
@@ -300,13 +304,33 @@ export const ${name}Module: ModuleDefinition = defineModule({
         return item;
       });
       ctx.relayOutbox(store.outbox);
-      return { resolvers: createResolvers(store), stop: () => store.close() };
+      return { resolvers: createResolvers(store, ctx.options), stop: () => store.close() };
     } catch (err) {
       await store.close();
       throw err;
     }
   },
 });
+`,
+    "options.ts": `import { defineOptions, int, type OptionsOf, option } from "../../kernel/index.ts";
+
+/**
+ * The ${name} module's options: each declared once here (variable, flag, default, description);
+ * \`--help\`, README's table (\`bun scripts/config-table.ts\`) and the tests' config follow, and the
+ * module reads them typed as \`ctx.options\`.
+ */
+export const ${name}Options = defineOptions("${name}", {
+  ${name}NameMax: option(int(1, 10_000), {
+    env: "${UPPER}_NAME_MAX",
+    flag: "--${name}-name-max",
+    default: "200",
+    allowed: "1-10000 (characters)",
+    describe: "Longest ${name} item name; longer: BAD_USER_INPUT.",
+  }),
+});
+
+/** The ${name} module's options, typed. */
+export type ${Pascal}Options = OptionsOf<typeof ${name}Options>;
 `,
     "index.ts": `import type { Kernel } from "../../kernel/index.ts";
 import { ${name}Module } from "./module.ts";
@@ -323,20 +347,35 @@ export function register(kernel: Kernel): void {
 }
 
 /**
- * Adds `name`'s `register` to the module list source (an import and an entry, after the last
- * ones). @throws Error when the file does not have the expected shape.
+ * Adds `name`'s `register` and option set to the module list source (imports and entries in
+ * `MODULES` and `MODULE_OPTIONS`, after the last ones).
+ * @throws Error when the file does not have the expected shape.
  */
 export function addToModuleList(source: string, name: string): string {
   const Pascal = name[0]!.toUpperCase() + name.slice(1);
-  const imports = [...source.matchAll(/^import \{ register as register\w+ \} from "\.\/modules\/\w+\/index\.ts";$/gm)];
-  const last = imports.at(-1);
-  const close = source.lastIndexOf("};");
-  if (!last || last.index === undefined || close < 0)
-    throw new Error("src/module-list.ts does not have the expected shape (imports of register + the MODULES object)");
-  const afterImport = last.index + last[0].length;
-  const withImport = `${source.slice(0, afterImport)}\nimport { register as register${Pascal} } from "./modules/${name}/index.ts";${source.slice(afterImport)}`;
-  const at = withImport.lastIndexOf("};");
-  return `${withImport.slice(0, at)}  ${name}: register${Pascal},\n${withImport.slice(at)}`;
+  const shape = new Error("src/module-list.ts does not have the expected shape (imports of register and options, MODULES, MODULE_OPTIONS)");
+  const endOfLast = (re: RegExp, text: string): number => {
+    const m = [...text.matchAll(re)].at(-1);
+    if (m?.index === undefined) throw shape;
+    return m.index + m[0].length;
+  };
+  const insert = (text: string, at: number, what: string): string => {
+    if (at < 0) throw shape;
+    return `${text.slice(0, at)}${what}${text.slice(at)}`;
+  };
+  let out = source;
+  out = insert(
+    out,
+    endOfLast(/^import \{ register as register\w+ \} from "\.\/modules\/\w+\/index\.ts";$/gm, out),
+    `\nimport { register as register${Pascal} } from "./modules/${name}/index.ts";`,
+  );
+  out = insert(
+    out,
+    endOfLast(/^import \{ \w+Options \} from "\.\/modules\/\w+\/options\.ts";$/gm, out),
+    `\nimport { ${name}Options } from "./modules/${name}/options.ts";`,
+  );
+  out = insert(out, out.indexOf("\n};", out.indexOf("export const MODULES")), `\n  ${name}: register${Pascal},`);
+  return insert(out, out.indexOf("\n} as const", out.indexOf("export const MODULE_OPTIONS")), `\n  ${name}: ${name}Options,`);
 }
 
 /**

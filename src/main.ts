@@ -1,4 +1,5 @@
-import { ConfigError, helpText, isDevelopment, loadConfig, type Config } from "./kernel/config.ts";
+import { type AppConfig, ConfigError, helpText, isDevelopment, loadConfig } from "./config.ts";
+import type { Config } from "./kernel/config.ts";
 import { assertBusSigningKey } from "./kernel/bus-identity.ts";
 import { createLogger } from "./kernel/logger.ts";
 import { Kernel } from "./kernel/kernel.ts";
@@ -36,7 +37,7 @@ async function main(): Promise<void> {
   const argv = process.argv.slice(2).filter((a) => a !== "--migrate");
   const moduleNames = Object.keys(MODULES);
   const parts = [...moduleNames, "gateway"];
-  let config: Config;
+  let config: AppConfig;
   try {
     const r = loadConfig(argv, process.env, { parts });
     if (r.help) {

@@ -3,6 +3,10 @@ import { register as registerAccount } from "./modules/account/index.ts";
 import { register as registerCatalog } from "./modules/catalog/index.ts";
 import { register as registerOrder } from "./modules/order/index.ts";
 import { register as registerPayment } from "./modules/payment/index.ts";
+import { accountOptions } from "./modules/account/options.ts";
+import { catalogOptions } from "./modules/catalog/options.ts";
+import { orderOptions } from "./modules/order/options.ts";
+import { paymentOptions } from "./modules/payment/options.ts";
 
 /**
  * Every module this binary can run, by name. `MODULES` selects from these (plus `gateway`).
@@ -14,3 +18,14 @@ export const MODULES: Readonly<Record<string, (kernel: Kernel) => void>> = {
   order: registerOrder,
   payment: registerPayment,
 };
+
+/**
+ * Each module's options (its definition's `options`), by name: every process parses all of them,
+ * whichever modules it runs, so a bad value fails fast everywhere (src/config.ts).
+ */
+export const MODULE_OPTIONS = {
+  account: accountOptions,
+  catalog: catalogOptions,
+  order: orderOptions,
+  payment: paymentOptions,
+} as const satisfies Record<keyof typeof MODULES, unknown>;

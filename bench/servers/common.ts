@@ -1,4 +1,4 @@
-import { ConfigError, loadConfig, type Config } from "../../src/kernel/config.ts";
+import { ConfigError, loadConfig, type AppConfig as Config } from "../../src/config.ts";
 import { SUBGRAPH_NAMES } from "../fixture/data.ts";
 
 /**

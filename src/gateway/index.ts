@@ -1,5 +1,6 @@
 import { campaignUntilElected } from "../kernel/supergraph-store/election.ts";
 import type { PartContext, PartDefinition } from "../kernel/module.ts";
+import { gatewayOptions, type GatewayOptions, type GatewayPartContext } from "./options.ts";
 import { newId } from "../kernel/ids.ts";
 import type { Leadership } from "../kernel/supergraph-store/types.ts";
 import { createHttpApp, gatewayAdminRoutes, gatewayHealth } from "./http.ts";
@@ -51,10 +52,13 @@ export function createGatewayPart(opts: {
   expectedSubgraphs: readonly string[];
   /** Called once both listeners are up (see {@link GatewayListening}). */
   onListening?: (listening: GatewayListening) => void;
-}): PartDefinition {
+}): PartDefinition<GatewayOptions> {
   return {
     name: "gateway",
-    async start(ctx: PartContext) {
+    options: gatewayOptions,
+    async start(partCtx: PartContext<GatewayOptions>) {
+      // One config object for the gateway's code: the kernel's settings and the gateway's options.
+      const ctx: GatewayPartContext = { ...partCtx, config: { ...partCtx.config, ...partCtx.options } };
       const { config, logger, bus, registry, supergraphStore: store } = ctx;
       if (!config.jwtSecret) throw new Error("gateway needs JWT_SECRET");
       const manager = new SupergraphManager({

@@ -31,6 +31,8 @@ export {
 } from "./storage/postgres.ts";
 export type { Logger } from "./logger.ts";
 export type { Config } from "./config.ts";
+export { ConfigError, defaultsOf, defineOptions, option, type OptionsOf } from "./config.ts";
+export { bool, int, matching, oneOf, orUnset, parsed } from "./config.ts";
 export type { Kernel } from "./kernel.ts";
 export {
   defineCommand,

@@ -5,7 +5,7 @@ import type { GraphQLResolverMap } from "@apollo/subgraph/dist/schema-helper";
 import { ModuleMessaging } from "./contract/messaging.ts";
 import { AppError } from "./errors.ts";
 import type { Bus, Subscription } from "./bus/types.ts";
-import type { Config } from "./config.ts";
+import { type Config, declaredOptions, kernelOptions, optionsFrom, type ParseContext } from "./config.ts";
 import { newId } from "./ids.ts";
 import type { Logger } from "./logger.ts";
 import {
@@ -174,6 +174,8 @@ export class Kernel {
       // Imported here, and only for a NATS bus: the memory-bus monolith never loads nats.js.
       if (this.transportBus.transport === "nats")
         this.natsConnection = (await import("./bus/nats.ts")).natsConnectionOf(this.transportBus) ?? undefined;
+      // Every owner's keys share one namespace of values: refuse a module or part that redeclares one.
+      declaredOptions([kernelOptions, ...[...this.modules, ...this.parts].flatMap((d) => (d.options ? [d.options] : []))]);
       for (const def of startOrder(this.modules)) await this.startModule(def);
       for (const part of this.parts) {
         const log = this.logger.child({ module: part.name });
@@ -181,6 +183,7 @@ export class Kernel {
           bus: this.bus,
           registry: this.registry,
           config: this.config,
+          options: this.optionsOf(part),
           logger: log,
           localModules: this.moduleNames,
           supergraphStore: this.supergraphStore,
@@ -194,6 +197,16 @@ export class Kernel {
       await this.stop();
       throw err;
     }
+  }
+
+  /**
+   * The options of a module or part: its keys of the config (a loaded config holds every declared
+   * option; a hand-built one may not), defaults for the keys missing there.
+   */
+  private optionsOf(def: ModuleDefinition | PartDefinition): object {
+    if (!def.options) return {};
+    const ctx: ParseContext = { parts: [...this.moduleNames, ...this.parts.map((p) => p.name)] };
+    return optionsFrom(def.options, this.config as unknown as Readonly<Record<string, unknown>>, ctx);
   }
 
   private async startModule(def: ModuleDefinition): Promise<void> {
@@ -213,6 +226,7 @@ export class Kernel {
       name: def.name,
       bus: this.bus,
       config: this.config,
+      options: this.optionsOf(def),
       logger: log,
       database,
       databasePath: database.kind === "sqlite" ? database.path : join(this.config.dataDir, `${def.name}.sqlite`),

@@ -1,7 +1,7 @@
 import type { GraphQLFieldResolver, GraphQLScalarType } from "graphql";
 import type { Bus, Headers } from "./bus/types.ts";
 import type { CommandDefinition, EventBase, EventDefinition } from "./contract/define.ts";
-import type { Config } from "./config.ts";
+import type { Config, OptionSet } from "./config.ts";
 import type { Identity } from "./identity.ts";
 import type { Logger } from "./logger.ts";
 
@@ -43,10 +43,13 @@ export interface HandlerMeta {
  * tracked by the kernel: they join the module's queue group (so N instances share the load)
  * and are drained on stop before the module's own `stop` runs.
  */
-export interface ModuleContext {
+export interface ModuleContext<O extends object = object> {
   readonly name: string;
   readonly bus: Bus;
+  /** The kernel's configuration (ports, bus, storage, secrets): what every part of the process shares. */
   readonly config: Config;
+  /** This module's own options, typed from its `options` schema (`z.infer`); `{}` for a module without options. */
+  readonly options: O;
   readonly logger: Logger;
   /**
    * This module's database: `{ kind: "sqlite", path }` (default: `<DATA_DIR>/<module>.sqlite`)
@@ -127,9 +130,14 @@ export interface ModuleInstance {
  * A module: a folder with a small public surface (its `contract/`: SDL, subjects, events) and
  * a `register(kernel)` entry that hands this definition to the kernel.
  */
-export interface ModuleDefinition {
+export interface ModuleDefinition<O extends object = object> {
   /** Lowercase name; also the subgraph name, queue group and `graphql.<name>` subject. */
   name: string;
+  /**
+   * The module's options (`src/modules/<m>/options.ts`): declared with their variable, flag,
+   * default and description, parsed at load with everyone else's, handed to `start` as `ctx.options`.
+   */
+  options?: OptionSet<O>;
   /** Semver of the module. */
   version: string;
   /**
@@ -154,23 +162,27 @@ export interface ModuleDefinition {
    * does not consume exactly these.
    */
   consumes: readonly string[];
-  start(ctx: ModuleContext): Promise<ModuleInstance>;
+  start(ctx: ModuleContext<O>): Promise<ModuleInstance>;
 }
 
 /**
  * A non-module part of the process (the gateway): started after the modules of the same
  * process, stopped before them.
  */
-export interface PartDefinition {
+export interface PartDefinition<O extends object = object> {
   name: string;
-  start(ctx: PartContext): Promise<{ stop(): Promise<void> }>;
+  /** The part's options (the gateway's: `src/gateway/options.ts`), handed to `start` as `ctx.options`. */
+  options?: OptionSet<O>;
+  start(ctx: PartContext<O>): Promise<{ stop(): Promise<void> }>;
 }
 
 /** What the kernel hands a part. */
-export interface PartContext {
+export interface PartContext<O extends object = object> {
   readonly bus: Bus;
   readonly registry: import("./registry/types.ts").Registry;
   readonly config: Config;
+  /** The part's own options, typed from its `options` schema. */
+  readonly options: O;
   readonly logger: Logger;
   /** Names of the modules this process runs. */
   readonly localModules: readonly string[];

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { fixtureSupergraph, rewriteSupergraphUrls } from "../../bench/fixture/data.ts";
 import { SupergraphFileError, staticSupergraph, supergraphSubgraphs } from "../../src/gateway/federation/static.ts";
-import { ConfigError, loadConfig } from "../../src/kernel/config.ts";
+import { ConfigError, loadConfig } from "../../src/config.ts";
 
 describe("--supergraph file", () => {
   test("lists each join__graph with its URL", () => {

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { isDevelopment, loadConfig, OPTIONS, moduleDbEnv } from "../../src/kernel/config.ts";
+import { isDevelopment, loadConfig, OPTIONS, moduleDbEnv } from "../../src/config.ts";
 import { flyToml, imageEnv } from "../helpers/deploy-env.ts";
 import { ROOT } from "../helpers/topology.ts";
 import { MODULES } from "../../src/module-list.ts";

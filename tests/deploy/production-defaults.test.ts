@@ -3,7 +3,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ConfigError, isDevelopment, loadConfig } from "../../src/kernel/config.ts";
+import { ConfigError, isDevelopment, loadConfig } from "../../src/config.ts";
 import { resolveJwtSecret } from "../../src/kernel/secrets.ts";
 import { checkAdminToken } from "../../src/kernel/auth/admin-token.ts";
 import { signToken } from "../../src/kernel/auth/jwt.ts";

@@ -3,7 +3,8 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ConfigError, loadConfig, parseTtls, type Config } from "../../src/kernel/config.ts";
+import { ConfigError, loadConfig, type AppConfig as Config } from "../../src/config.ts";
+import { parseTtls } from "../../src/kernel/config.ts";
 
 const parts = ["account", "catalog", "order", "gateway"];
 const load = (env: Record<string, string>): Config => {

@@ -16,9 +16,8 @@ import { Kernel } from "../../src/kernel/kernel.ts";
 import { createMemoryBus } from "../../src/kernel/bus/memory.ts";
 import { createMemoryRegistry } from "../../src/kernel/registry/memory.ts";
 import { createLogger } from "../../src/kernel/logger.ts";
-import type { Config } from "../../src/kernel/config.ts";
 import { createGatewayPart, type GatewayListening } from "../../src/gateway/index.ts";
-import { testConfig } from "../helpers/modules.ts";
+import { type TestConfig, testConfig } from "../helpers/modules.ts";
 
 /** A subgraph to serve: name, federation SDL and resolvers. */
 export interface TestSubgraph {
@@ -105,7 +104,7 @@ export interface FileGateway {
 }
 
 /** Starts a gateway part alone on `supergraphSdl` (written to a temp file) with `overrides`. */
-export async function startFileGateway(supergraphSdl: string, overrides: Partial<Config> = {}): Promise<FileGateway> {
+export async function startFileGateway(supergraphSdl: string, overrides: Partial<TestConfig> = {}): Promise<FileGateway> {
   const dir = mkdtempSync(join(tmpdir(), "switchyard-fed-"));
   const file = join(dir, "supergraph.graphql");
   writeFileSync(file, supergraphSdl);

@@ -4,10 +4,9 @@ import { Kernel } from "../../src/kernel/kernel.ts";
 import { createMemoryBus } from "../../src/kernel/bus/memory.ts";
 import { createMemoryRegistry } from "../../src/kernel/registry/memory.ts";
 import { createLogger } from "../../src/kernel/logger.ts";
-import type { Config } from "../../src/kernel/config.ts";
 import { MODULES } from "../../src/module-list.ts";
 import { createGatewayPart, type GatewayListening } from "../../src/gateway/index.ts";
-import { testConfig } from "../helpers/modules.ts";
+import { type TestConfig, testConfig } from "../helpers/modules.ts";
 import { watchSubscriptions, type WatchedBus } from "../helpers/bus-watch.ts";
 
 /** A GraphQL response as the gateway sends it. */
@@ -33,7 +32,7 @@ export interface InProcessGateway {
   opsUrl: string;
   /** The memory bus of the kernel; counts live subscriptions per subject (a readiness signal). */
   bus: WatchedBus;
-  config: Config;
+  config: TestConfig;
   /**
    * A request to the gateway's hono app in process (no socket; the client address is "unknown").
    * `path` is relative to the gateway, e.g. `/graphql` or `/health/ready`.
@@ -61,7 +60,7 @@ export interface InProcessOptions {
 }
 
 /** Starts the monolith in this process with `overrides` on the test config (seeded catalog). */
-export async function startInProcess(overrides: Partial<Config> = {}, opts: InProcessOptions = {}): Promise<InProcessGateway> {
+export async function startInProcess(overrides: Partial<TestConfig> = {}, opts: InProcessOptions = {}): Promise<InProcessGateway> {
   const config = testConfig({ seed: true, port: 0, logLevel: "info", ...overrides });
   const bus = watchSubscriptions(createMemoryBus());
   const registry = createMemoryRegistry();

@@ -11,7 +11,7 @@ import type { Plugin } from "graphql-yoga";
 import { useQueryPlan } from "@graphql-hive/router-runtime";
 import { createLogger } from "../../src/kernel/logger.ts";
 import { createMemorySupergraphStore } from "../../src/kernel/supergraph-store/memory.ts";
-import { loadConfig } from "../../src/kernel/config.ts";
+import { loadConfig } from "../../src/config.ts";
 import type { Identity } from "../../src/kernel/identity.ts";
 import { SupergraphManager } from "../../src/gateway/federation/manager.ts";
 import { adminJson } from "../helpers/admin.ts";

@@ -7,7 +7,7 @@ import { createMemoryRegistry } from "../../src/kernel/registry/memory.ts";
 import { requestJson } from "../../src/kernel/bus/rpc.ts";
 import { encodeJson } from "../../src/kernel/bus/codec.ts";
 import { Kernel } from "../../src/kernel/kernel.ts";
-import type { Config } from "../../src/kernel/config.ts";
+import { type AppConfig, loadConfig } from "../../src/config.ts";
 import { createLogger } from "../../src/kernel/logger.ts";
 import type { Identity } from "../../src/kernel/identity.ts";
 import { subgraphSubject, type DatabaseConfig, type ModuleDefinition } from "../../src/kernel/module.ts";
@@ -20,7 +20,7 @@ export interface ModuleHarness {
   kernel: Kernel;
   bus: Bus;
   dataDir: string;
-  config: Config;
+  config: TestConfig;
   /** The database the kernel gave module `name` (SQLite file, or PostgreSQL URL with the module's schema). */
   database(name: string): DatabaseConfig;
   /** PostgreSQL only: the harness's database (pass it as `postgresUrl` to restart on the same data). */
@@ -40,88 +40,52 @@ export interface ModuleHarness {
 
 export const TEST_JWT_SECRET = "test-secret-test-secret-test-secret-0123456789";
 
-/** Default config for tests; override any field. */
-export function testConfig(overrides: Partial<Config> = {}): Config {
+/**
+ * What tests run with, where it differs from the production defaults: set as an operator would
+ * (variables), parsed by the same option schemas as the binary's; every other option takes its
+ * declared default. The process environment is not read (except QUERY_PLANNER, below).
+ */
+export const TEST_ENV: Readonly<Record<string, string>> = {
+  PORT: "0",
+  JWT_SECRET: TEST_JWT_SECRET,
+  JWT_TTL_S: "3600",
+  LOG_LEVEL: "silent",
+  SEED: "false",
+  SUBGRAPH_TIMEOUT_MS: "5000",
+  DRAIN_TIMEOUT_MS: "2000",
+  DB_POOL_MAX: "5",
+  PAYMENT_PROVIDER_LATENCY_MS: "0",
+  PAYMENT_PROVIDER_TIMEOUT_MS: "200",
+  ORDER_PAYMENT_TIMEOUT_S: "900",
+  OUTBOX_POLL_MS: "100",
+  NODE_ENV: "test",
+  // As in production (rust by default); QUERY_PLANNER=js in the test environment runs the in-process gateways on the stitching runtime.
+  QUERY_PLANNER: process.env["QUERY_PLANNER"] === "js" ? "js" : "rust",
+  SUBGRAPH_TIMINGS: "true",
+  GRAPHIQL: "true",
+  INTROSPECTION: "true",
+  // Off: harness tests send bursts from one client; rate limiting has its own tests.
+  RATE_LIMIT_MAX: "0",
+  RATE_LIMIT_IP_MAX: "0",
+  RATE_LIMIT_AUTH_MAX: "0",
+  // A free port per harness (several run at once); the gateway logs it ("ops endpoints on ...").
+  OPS_PORT: "0",
+  // Harness tests place many orders from one account; the limit has its own tests (tests/modules/order-limits.test.ts).
+  ORDER_MAX_PENDING: "10000",
+  BUS_SIGNING_KEY: "test-bus-key-test-bus-key-test-bus-key-0123",
+};
+
+/** The binary's config as tests use it: the kernel's, the gateway's and every module's options. */
+export type TestConfig = AppConfig;
+
+/** Config for tests: every declared option ({@link TEST_ENV} over the defaults), no modules, a fresh DATA_DIR; override any field. */
+export function testConfig(overrides: Partial<TestConfig> = {}): TestConfig {
+  const r = loadConfig([], TEST_ENV);
+  if (r.help) throw new Error("unreachable: no --help in an empty argv");
   return {
+    ...r.config,
     modules: [],
-    port: 0,
-    host: "127.0.0.1",
     dataDir: overrides.dataDir ?? mkdtempSync(join(tmpdir(), "switchyard-test-")),
-    jwtSecret: TEST_JWT_SECRET,
-    jwtTtlS: 3600,
-    logLevel: "silent",
-    seed: false,
-    subgraphTimeoutMs: 5000,
-    drainTimeoutMs: 2000,
-    subscriptionHeartbeatMs: 5000,
-    bus: { kind: "memory" },
-    nats: {},
-    registry: { kind: "memory" },
-    registryTtlS: 10,
-    databaseUrl: undefined,
-    moduleDatabaseUrls: {},
-    dbPoolMax: 5,
-    gatewaySubgraphs: undefined,
-    busTimeouts: [],
-    breakerFailures: 5,
-    breakerResetMs: 5000,
-    otlpEndpoint: undefined,
-    supergraphFile: undefined,
-    adminEmail: undefined,
-    adminPassword: undefined,
-    paymentProviderLatencyMs: 0,
-    paymentProviderTimeoutMs: 200,
-    orderPaymentTimeoutS: 900,
-    outboxPollMs: 100,
-    faultInject: undefined,
-    nodeEnv: "test",
-    // As in production (rust by default); QUERY_PLANNER=js in the test environment runs the in-process gateways on the stitching runtime.
-    queryPlanner: process.env["QUERY_PLANNER"] === "js" ? "js" : "rust",
-    responseCache: true,
-    responseCacheMax: 1000,
-    responseCacheTtlMs: 0,
-    responseCacheTtls: { Product: 60_000, Category: 300_000, Account: 0, Order: 0 },
-    persistedOperations: "apq",
-    persistedOperationsFile: undefined,
-    apqMax: 1000,
-    operationCacheMax: 1000,
-    subgraphTimings: true,
-    graphiql: true,
-    introspection: true,
-    maxDepth: 12,
-    maxAliases: 30,
-    maxTokens: 2000,
-    maxDirectives: 50,
-    maxCost: 5000,
-    maxBodyBytes: 1_048_576,
-    corsOrigins: [],
-    trustProxy: false,
-    // Off: harness tests send bursts from one client; rate limiting has its own tests.
-    rateLimitMax: 0,
-    rateLimitWindowS: 60,
-    // A free port per harness (several run at once); the gateway logs it ("ops endpoints on ...").
-    opsPort: 0,
-    opsHost: "127.0.0.1",
-    // Production defaults except unpaid orders per account: harness tests place many orders from
-    // one account; the limit has its own tests (tests/modules/order-limits.test.ts).
-    orderMaxLineQuantity: 10,
-    orderMaxLines: 50,
-    orderMaxPending: 10_000,
-    orderMaxTotalCents: 100_000_000,
-    orderIntentGraceS: 30,
-    // Off like rateLimitMax (bursts from one address); the subscription caps at their defaults.
-    rateLimitIpMax: 0,
-    rateLimitAuthMax: 0,
-    rateLimitAuthFields: ["register", "login", "refreshToken"],
-    maxSubscriptionsPerConnection: 20,
-    maxSubscriptionsPerAccount: 50,
-    maxSubscriptionsPerIp: 200,
-    refreshTokenTtlS: 2_592_000,
-    sessionCheckTtlMs: 5000,
-    sessionCheckMax: 10_000,
-    busSigningKey: "test-bus-key-test-bus-key-test-bus-key-0123",
-    busIdentityTtlMs: 30_000,
-    maxJsonDepth: 64,
     ...overrides,
   };
 }
@@ -140,7 +104,7 @@ export interface StartOptions {
 /** Starts the given modules in one kernel (dependency order handled by the kernel). */
 export async function startModules(
   defs: ModuleDefinition[],
-  overrides: Partial<Config> = {},
+  overrides: Partial<TestConfig> = {},
   opts: StartOptions = {},
 ): Promise<ModuleHarness> {
   const postgresUrl = opts.database === "postgres" ? (opts.postgresUrl ?? (await freshPostgresDatabase())) : undefined;

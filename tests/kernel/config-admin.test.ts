@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { ConfigError, helpText, loadConfig } from "../../src/kernel/config.ts";
+import { ConfigError, helpText, loadConfig } from "../../src/config.ts";
 
 /** ADMIN_EMAIL / ADMIN_PASSWORD: the first admin account (created by the account module at start). */
 

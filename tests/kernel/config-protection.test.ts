@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { ConfigError, loadConfig } from "../../src/kernel/config.ts";
+import { ConfigError, loadConfig } from "../../src/config.ts";
 
 const load = (env: Record<string, string> = {}, argv: string[] = []) => {
   const r = loadConfig(argv, env, { parts: ["account", "catalog", "order", "gateway"] });

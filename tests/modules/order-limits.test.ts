@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Identity } from "../../src/kernel/identity.ts";
 import { newId } from "../../src/kernel/ids.ts";
-import { loadConfig, type Config } from "../../src/kernel/config.ts";
+import { loadConfig, type AppConfig as Config } from "../../src/config.ts";
 import { DEFAULT_ORDER_LIMITS, orderLimitsOf } from "../../src/modules/order/limits.ts";
 import { catalogModule } from "../../src/modules/catalog/module.ts";
 import { createOrderModule } from "../../src/modules/order/module.ts";

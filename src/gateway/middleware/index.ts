@@ -13,7 +13,7 @@
  */
 import type { MiddlewareHandler } from "hono";
 import type { NatsConnection } from "nats";
-import type { Config } from "../../kernel/config.ts";
+import type { GatewayConfig } from "../options.ts";
 import type { Logger } from "../../kernel/logger.ts";
 import { bodySizeLimit } from "./body-limit.ts";
 import { corsAllowList } from "./cors.ts";
@@ -31,7 +31,7 @@ export interface GatewayMiddleware {
 
 export interface GatewayMiddlewareOptions {
   config: Pick<
-    Config,
+    GatewayConfig,
     "corsOrigins" | "maxBodyBytes" | "rateLimitMax" | "rateLimitWindowS" | "trustProxy" | "rateLimitIpMax" | "rateLimitAuthMax"
   >;
   jwtSecret: string;

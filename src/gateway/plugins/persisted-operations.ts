@@ -4,7 +4,7 @@ import { parse } from "graphql";
 import { useAPQ, type APQStore } from "@graphql-yoga/plugin-apq";
 import { usePersistedOperations } from "@graphql-yoga/plugin-persisted-operations";
 import { Lru } from "../../kernel/subgraph/lru.ts";
-import type { Config } from "../../kernel/config.ts";
+import type { GatewayConfig } from "../options.ts";
 import type { GatewayPlugin } from "./types.ts";
 
 /** `PERSISTED_OPERATIONS`: how the gateway treats operations sent by hash. */
@@ -166,7 +166,7 @@ export function usePersistedOperationsMode(opts: PersistedOperationsOptions): Ga
  * @throws ManifestError when the `only` manifest cannot be used (the gateway does not start).
  */
 export function persistedOperationsFromConfig(
-  config: Pick<Config, "persistedOperations" | "persistedOperationsFile" | "apqMax">,
+  config: Pick<GatewayConfig, "persistedOperations" | "persistedOperationsFile" | "apqMax">,
 ): GatewayPlugin | undefined {
   const mode = config.persistedOperations;
   if (mode === "only" && !config.persistedOperationsFile)

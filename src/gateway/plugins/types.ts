@@ -1,6 +1,6 @@
 import type { Plugin } from "graphql-yoga";
 import type { GatewayContext } from "../context.ts";
-import type { PartContext } from "../../kernel/module.ts";
+import type { GatewayPartContext } from "../options.ts";
 
 /**
  * Types shared by the gateway's plugins. Each plugin imports from here, never from index.ts
@@ -21,7 +21,7 @@ export interface SupergraphView {
 /** What every gateway plugin may need to set itself up (index.ts adds the shared budgets). */
 export interface PluginSetup {
   /** The gateway part's context: validated config, logger, bus, registry, supergraph store. */
-  part: PartContext;
+  part: GatewayPartContext;
   /** What plugins see of the supergraph manager: the served version and its swaps. */
   manager: SupergraphView;
   /**

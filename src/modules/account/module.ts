@@ -1,5 +1,6 @@
 import { defineModule, type ModuleContext, type ModuleDefinition } from "../../kernel/index.ts";
 import { ACCOUNT_SDL, AccountCommands, AccountContract } from "./contract/index.ts";
+import { accountOptions, type AccountOptions } from "./options.ts";
 import { createResolvers } from "./resolvers.ts";
 import { AccountService } from "./service.ts";
 import { openAccountDatabase } from "./storage/store.ts";
@@ -32,9 +33,10 @@ export const PRUNE_INTERVAL_MS = 3_600_000;
  * database `ctx.database` names.
  * Start throws when `config.jwtSecret` is undefined (main.ts generates one in development).
  */
-export function createAccountModule(opts: AccountModuleOptions = {}): ModuleDefinition {
+export function createAccountModule(opts: AccountModuleOptions = {}): ModuleDefinition<AccountOptions> {
   return defineModule({
     name: "account",
+    options: accountOptions,
     version: "0.1.0",
     dependsOn: [],
     typeDefs: ACCOUNT_SDL,
@@ -47,14 +49,14 @@ export function createAccountModule(opts: AccountModuleOptions = {}): ModuleDefi
         const service = await AccountService.create({
           store,
           jwtSecret,
-          jwtTtlS: ctx.config.jwtTtlS,
-          refreshTokenTtlS: ctx.config.refreshTokenTtlS,
+          jwtTtlS: ctx.options.jwtTtlS,
+          refreshTokenTtlS: ctx.options.refreshTokenTtlS,
         });
         // Publishes the account events, committed with each change (transactional outbox).
         if (store.outbox) ctx.relayOutbox(store.outbox);
         // The gateways' session check (cached by them for SESSION_CHECK_TTL_MS).
         ctx.serve(AccountCommands.sessionCheck, (req) => service.checkSession(req));
-        const { adminEmail, adminPassword } = ctx.config;
+        const { adminEmail, adminPassword } = ctx.options;
         if (adminEmail !== undefined && adminPassword !== undefined) {
           const { account, outcome } = await service.ensureAdmin(adminEmail, adminPassword);
           ctx.logger.info({ accountId: account.id, email: account.email, outcome }, `admin account ${outcome}`);

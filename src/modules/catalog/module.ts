@@ -1,6 +1,7 @@
 import { defineModule, type ModuleContext, type ModuleDefinition } from "../../kernel/index.ts";
 import { OrderEventTypes } from "../order/contract/index.ts";
 import { CATALOG_SDL, CatalogContract } from "./contract/index.ts";
+import { catalogOptions, type CatalogOptions } from "./options.ts";
 import { CatalogAdmin } from "./admin.ts";
 import { createResolvers } from "./resolvers.ts";
 import { createSubscriptionResolvers } from "./subscriptions.ts";
@@ -27,8 +28,9 @@ export async function openCatalogStore(ctx: ModuleContext): Promise<CatalogStore
  * Owns `<DATA_DIR>/catalog.sqlite` (or the PostgreSQL database `ctx.database` names); seeds
  * the demo catalog on first start when `SEED` is on.
  */
-export const catalogModule: ModuleDefinition = defineModule({
+export const catalogModule: ModuleDefinition<CatalogOptions> = defineModule({
   name: "catalog",
+  options: catalogOptions,
   version: "0.1.0",
   dependsOn: [],
   typeDefs: CATALOG_SDL,
@@ -37,7 +39,7 @@ export const catalogModule: ModuleDefinition = defineModule({
   async start(ctx) {
     const store = await openCatalogStore(ctx);
     try {
-      if (ctx.config.seed) {
+      if (ctx.options.seed) {
         const n = await seedDemoCatalog(store);
         if (n > 0) ctx.logger.info({ products: n }, `seeded demo catalog with ${n} products`);
         else ctx.logger.debug("catalog not empty; seed skipped");

@@ -1,4 +1,5 @@
 import type { Config, Logger, ModuleContext } from "../../kernel/index.ts";
+import type { OrderOptions } from "./options.ts";
 import { DEFAULT_REQUEST_TIMEOUT_MS } from "../../kernel/bus/msg.ts";
 import { matches } from "../../kernel/bus/subject.ts";
 import { CatalogCommands, CatalogSubjects, type ReleaseStockRequest } from "../catalog/contract/index.ts";
@@ -78,8 +79,12 @@ export function reserveTimeoutMs(config: Pick<Config, "busTimeouts">): number {
  * reserve timeout: not unsafe (the compare-and-set decides), but checkouts that are merely
  * slow would then be refused with SERVICE_UNAVAILABLE.
  */
-export function intentGraceMs(config: Pick<Config, "busTimeouts" | "orderIntentGraceS">, logger: Logger): number {
-  const graceMs = config.orderIntentGraceS * 1000;
+export function intentGraceMs(
+  config: Pick<Config, "busTimeouts">,
+  options: Pick<OrderOptions, "orderIntentGraceS">,
+  logger: Logger,
+): number {
+  const graceMs = options.orderIntentGraceS * 1000;
   const reserveMs = reserveTimeoutMs(config);
   if (graceMs <= reserveMs) {
     logger.warn(

@@ -1,6 +1,9 @@
+import { defaultsOf } from "../../kernel/index.ts";
+import { orderOptions } from "./options.ts";
+
 /**
  * Abuse limits of ordering (issue: one account could reserve the whole catalog in one call).
- * Each is a config option (see `src/kernel/config.ts`); a refusal is `LIMIT_EXCEEDED` with
+ * Each is an option of the order module (`options.ts`); a refusal is `LIMIT_EXCEEDED` with
  * `extensions.limitName` (the option's variable name) and `extensions.limit`, and reserves nothing.
  */
 export interface OrderLimits {
@@ -22,15 +25,7 @@ export const LimitNames = {
   maxTotalCents: "ORDER_MAX_TOTAL_CENTS",
 } as const satisfies Record<keyof OrderLimits, string>;
 
-/** The documented defaults (the config's defaults; used when a caller passes no limits). */
-export const DEFAULT_ORDER_LIMITS: Readonly<OrderLimits> = {
-  maxLineQuantity: 10,
-  maxLines: 50,
-  maxPending: 3,
-  maxTotalCents: 100_000_000,
-};
-
-/** The order limits of a kernel config. */
+/** The order limits of the order module's options. */
 export const orderLimitsOf = (c: {
   orderMaxLineQuantity: number;
   orderMaxLines: number;
@@ -42,3 +37,6 @@ export const orderLimitsOf = (c: {
   maxPending: c.orderMaxPending,
   maxTotalCents: c.orderMaxTotalCents,
 });
+
+/** The declared defaults of the limit options (used when a caller passes no limits). */
+export const DEFAULT_ORDER_LIMITS: Readonly<OrderLimits> = orderLimitsOf(defaultsOf(orderOptions));

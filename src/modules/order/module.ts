@@ -7,6 +7,7 @@ import { intentGraceMs } from "./intents.ts";
 import { CheckoutSagas } from "./saga.ts";
 import type { PendingLimit, SagaStore } from "./storage/saga.ts";
 import { orderLimitsOf } from "./limits.ts";
+import { orderOptions, type OrderOptions } from "./options.ts";
 
 /** The saga store on the same database as `store` (SQLite or PostgreSQL), or undefined for other stores. */
 export function openSagaStore(store: OrderStore): SagaStore | undefined {
@@ -37,9 +38,10 @@ export function openOrderStore(ctx: ModuleContext): Promise<OrderStore> {
  * `order.created`. Owns `<DATA_DIR>/order.sqlite` by default, or the PostgreSQL database
  * `ctx.database` names.
  */
-export function createOrderModule(opts: OrderModuleOptions = {}): ModuleDefinition {
+export function createOrderModule(opts: OrderModuleOptions = {}): ModuleDefinition<OrderOptions> {
   return defineModule({
     name: "order",
+    options: orderOptions,
     version: "0.1.0",
     dependsOn: ["catalog", "payment"],
     typeDefs: ORDER_SDL,
@@ -56,9 +58,9 @@ export function createOrderModule(opts: OrderModuleOptions = {}): ModuleDefiniti
               emit: ctx.emit,
               sagas: sagaStore,
               logger: ctx.logger.child({ component: "checkout" }),
-              providerTimeoutMs: ctx.config.paymentProviderTimeoutMs,
-              paymentTimeoutS: ctx.config.orderPaymentTimeoutS,
-              intentGraceMs: intentGraceMs(ctx.config, ctx.logger),
+              providerTimeoutMs: ctx.options.paymentProviderTimeoutMs,
+              paymentTimeoutS: ctx.options.orderPaymentTimeoutS,
+              intentGraceMs: intentGraceMs(ctx.config, ctx.options, ctx.logger),
             })
           : undefined;
         const intents = sagaStore
@@ -67,7 +69,7 @@ export function createOrderModule(opts: OrderModuleOptions = {}): ModuleDefiniti
               drop: (id: string) => sagaStore.dropIntent(id),
             }
           : undefined;
-        const limits = orderLimitsOf(ctx.config);
+        const limits = orderLimitsOf(ctx.options);
         const resolvers = createResolvers({
           store,
           call: ctx.call,

@@ -5,6 +5,7 @@ import { createResolvers } from "./resolvers.ts";
 import { PaymentService } from "./service.ts";
 import { openPaymentDatabase } from "./storage/store.ts";
 import type { PaymentStore } from "./storage/types.ts";
+import { paymentOptions, type PaymentOptions } from "./options.ts";
 
 export interface PaymentModuleOptions {
   /** Opens the store; default {@link openPaymentStore}. */
@@ -26,9 +27,10 @@ export function openPaymentStore(ctx: ModuleContext): Promise<PaymentStore> {
  * `payment.authorize|capture|void|refund` (queue group `payment`, idempotent per key),
  * publishes `payment.status_changed` through its outbox, and contributes `Order.payment`.
  */
-export function createPaymentModule(opts: PaymentModuleOptions = {}): ModuleDefinition {
+export function createPaymentModule(opts: PaymentModuleOptions = {}): ModuleDefinition<PaymentOptions> {
   return defineModule({
     name: "payment",
+    options: paymentOptions,
     version: "0.1.0",
     dependsOn: [],
     typeDefs: PAYMENT_SDL,
@@ -36,8 +38,8 @@ export function createPaymentModule(opts: PaymentModuleOptions = {}): ModuleDefi
     async start(ctx) {
       const store = await (opts.storeFactory ?? openPaymentStore)(ctx);
       try {
-        const provider = opts.provider ?? createSandboxProvider({ latencyMs: ctx.config.paymentProviderLatencyMs });
-        const service = new PaymentService(store, provider, ctx.config.paymentProviderTimeoutMs, ctx.logger);
+        const provider = opts.provider ?? createSandboxProvider({ latencyMs: ctx.options.paymentProviderLatencyMs });
+        const service = new PaymentService(store, provider, ctx.options.paymentProviderTimeoutMs, ctx.logger);
         ctx.serve(PaymentCommands.authorize, (req) => service.authorize(req));
         ctx.serve(PaymentCommands.capture, (req) => service.capture(req));
         ctx.serve(PaymentCommands.void, (req) => service.void(req));

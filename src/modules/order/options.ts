@@ -1,5 +1,5 @@
 import { defineOptions, int, type OptionsOf, option } from "../../kernel/index.ts";
-import { paymentProviderTimeoutMs } from "../payment/contract/options.ts";
+import { paymentProviderTimeoutMs } from "../payment/contract/index.ts";
 
 /**
  * The order module's options: the payment window, the abuse limits of ordering (see

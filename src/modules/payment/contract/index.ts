@@ -6,6 +6,7 @@ import { PaymentCommands } from "./subjects.ts";
 export * from "./subjects.ts";
 export * from "./events.ts";
 export { PAYMENT_SDL } from "./schema.ts";
+export { paymentProviderTimeoutMs } from "./options.ts";
 
 /** The payment module's commands and events (what it serves and publishes is derived from them). */
 export const PaymentContract = defineContract({ commands: PaymentCommands, events: PaymentEventTypes });

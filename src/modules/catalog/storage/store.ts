@@ -19,7 +19,6 @@ import { type CatalogOutboxEntry, productChangedEntry, stockChangedEntries } fro
 import { CATALOG_MIGRATIONS } from "./migrations.ts";
 import { ORDER_STATUS_CONSUMER, Reservations } from "./reservations.ts";
 import { DEFAULT_SEARCH_CACHE_ENTRIES, SearchCache, type SearchCacheSource } from "./search-cache.ts";
-import { SerialBatches } from "./serial-batches.ts";
 import { postgresSearchCount, postgresSearchPage } from "./search-postgres.ts";
 import { sqliteSearchCount, sqliteSearchPage } from "./search-sqlite.ts";
 import { Prepared } from "./prepared.ts";
@@ -82,7 +81,7 @@ const RESERVE_ATTEMPTS = 3;
  * {@link CatalogStore} on either database. Every write commits its events with it (outbox).
  * Reservations (createOrder's hot path) are group-committed: the reservations that arrive
  * together share one transaction, each in its own savepoint, so a refused one (OUT_OF_STOCK, ...)
- * rolls back alone; one batch at a time ({@link SerialBatches}). Search is the one place the dialects really differ (search-sqlite.ts,
+ * rolls back alone; one batch at a time (see {@link GroupCommitter}). Search is the one place the dialects really differ (search-sqlite.ts,
  * search-postgres.ts); rankings and counts are cached per search generation ({@link SearchCache}).
  */
 export class SqlCatalogStore implements CatalogStore, SearchCacheSource {
@@ -92,7 +91,7 @@ export class SqlCatalogStore implements CatalogStore, SearchCacheSource {
   readonly dialect: SqlDialect;
   readonly #mdb: ModuleDb<CatalogTables>;
   readonly #inbox: Inbox<CatalogTables>;
-  readonly #group: SerialBatches<CatalogTables>;
+  readonly #group: GroupCommitter<CatalogTables>;
   readonly #reservations: Reservations;
   readonly #searchCache: SearchCache;
   // Statements of every search page, compiled once (see Prepared).
@@ -106,7 +105,7 @@ export class SqlCatalogStore implements CatalogStore, SearchCacheSource {
     this.dialect = mdb.dialect;
     this.outbox = new Outbox(mdb);
     this.#inbox = new Inbox(mdb);
-    this.#group = new SerialBatches(new GroupCommitter(mdb.db));
+    this.#group = new GroupCommitter(mdb.db);
     this.#reservations = new Reservations(mdb.db, mdb.dialect);
     this.#generation = new Prepared(mdb.db, sql<{ generation: number }>`SELECT generation FROM search_state WHERE id = ${1}`);
     // One statement for any batch size: the ids travel as one parameter (a text[] on

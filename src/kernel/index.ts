@@ -16,6 +16,7 @@ export { MigrationError, type Migration, type DialectScripts } from "./storage/m
 export { openDatabase, type ModuleDb, type SqlDialect, type SqlExecutor, type OpenDatabaseOptions } from "./storage/database.ts";
 export { migrate } from "./storage/migrate.ts";
 export { GroupCommitter, type GroupWrite } from "./storage/group-committer.ts";
+export { Prepared, type PreparedArg } from "./storage/prepared.ts";
 export { isUniqueViolation, type UniqueKey } from "./storage/errors.ts";
 export { Inbox, inboxMigration, DEFAULT_INBOX_RETENTION_MS } from "./inbox/index.ts";
 export type { Logger } from "./logger.ts";

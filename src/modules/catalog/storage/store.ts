@@ -12,6 +12,7 @@ import {
   migrate,
   Outbox,
   openDatabase,
+  Prepared,
   type SqlDialect,
 } from "../../../kernel/index.ts";
 import { CatalogEvents, type ReleaseStockRequest, type ReserveStockRequest } from "../contract/index.ts";
@@ -21,7 +22,6 @@ import { ORDER_STATUS_CONSUMER, Reservations } from "./reservations.ts";
 import { DEFAULT_SEARCH_CACHE_ENTRIES, SearchCache, type SearchCacheSource } from "./search-cache.ts";
 import { postgresSearchCount, postgresSearchPage } from "./search-postgres.ts";
 import { sqliteSearchCount, sqliteSearchPage } from "./search-sqlite.ts";
-import { Prepared } from "./prepared.ts";
 import { type CatalogDb, type CatalogTables, PRODUCT_COLUMNS, selectProducts } from "./tables.ts";
 import type {
   CatalogEventOptions,
@@ -107,22 +107,24 @@ export class SqlCatalogStore implements CatalogStore, SearchCacheSource {
     this.#inbox = new Inbox(mdb);
     this.#group = new GroupCommitter(mdb.db);
     this.#reservations = new Reservations(mdb.db, mdb.dialect);
-    this.#generation = new Prepared(mdb.db, sql<{ generation: number }>`SELECT generation FROM search_state WHERE id = ${1}`);
+    this.#generation = new Prepared(mdb.db, () => sql<{ generation: number }>`SELECT generation FROM search_state WHERE id = ${1}`, 0);
     // One statement for any batch size: the ids travel as one parameter (a text[] on
     // PostgreSQL, JSON text on SQLite).
     this.#byIds = new Prepared(
       mdb.db,
-      mdb.dialect === "postgres"
-        ? sql<ProductRecord>`SELECT ${PRODUCT_COLUMNS} FROM products p JOIN categories c ON c.id = p.category_id WHERE p.id = ANY(${[]}::text[])`
-        : sql<ProductRecord>`SELECT ${PRODUCT_COLUMNS} FROM products p JOIN categories c ON c.id = p.category_id
-            WHERE p.id IN (SELECT value FROM json_each(${"[]"}))`,
+      (arg) =>
+        mdb.dialect === "postgres"
+          ? sql<ProductRecord>`SELECT ${PRODUCT_COLUMNS} FROM products p JOIN categories c ON c.id = p.category_id WHERE p.id = ANY(${arg(0)}::text[])`
+          : sql<ProductRecord>`SELECT ${PRODUCT_COLUMNS} FROM products p JOIN categories c ON c.id = p.category_id
+            WHERE p.id IN (SELECT value FROM json_each(${arg(0)}))`,
+      1,
     );
     this.#searchCache = new SearchCache(this, searchCacheEntries);
   }
 
   async productsByIds(ids: readonly string[]): Promise<ProductRecord[]> {
     if (ids.length === 0) return [];
-    return (await this.#byIds.run(this.db, [this.dialect === "postgres" ? [...ids] : JSON.stringify(ids)])).rows;
+    return (await this.#byIds.execute(this.db, [this.dialect === "postgres" ? [...ids] : JSON.stringify(ids)])).rows;
   }
 
   async categoriesByIds(ids: readonly string[]): Promise<CategoryRecord[]> {
@@ -147,7 +149,7 @@ export class SqlCatalogStore implements CatalogStore, SearchCacheSource {
   }
 
   async searchGeneration(): Promise<number> {
-    const [row] = (await this.#generation.run(this.db, [1])).rows;
+    const [row] = (await this.#generation.execute(this.db, [])).rows;
     return Number(row?.generation ?? 0);
   }
 

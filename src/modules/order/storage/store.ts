@@ -8,12 +8,12 @@ import {
   migrate,
   Outbox,
   openDatabase,
+  Prepared,
 } from "../../../kernel/index.ts";
 import { OrderEvents } from "../contract/index.ts";
 import { statusChangedEvent } from "./events.ts";
 import { orderWriteTooLate } from "./intent-errors.ts";
 import { ORDER_MIGRATIONS } from "./migrations.ts";
-import { Prepared } from "./prepared.ts";
 import { SqlSagaStore } from "./saga-store.ts";
 import type { OrderTables } from "./tables.ts";
 import type { CreateOptions, OrderItemRecord, OrderRecord, OrderStatus, OrderStore, OutboxMessage, TransitionOutcome } from "./types.ts";
@@ -84,10 +84,12 @@ export class SqlOrderStore implements OrderStore {
     this.sagas = new SqlSagaStore(mdb, this.#group);
     const db = mdb.db;
     this.#takeIntent = new Prepared(
+      db,
       (arg) => db.deleteFrom("reservation_intents").where("order_id", "=", arg<string>(0)).returning("swept_at as sweptAt"),
       1,
     );
     this.#insertOrder = new Prepared(
+      db,
       (arg) =>
         db.insertInto("orders").values({
           id: arg(0),
@@ -108,6 +110,7 @@ export class SqlOrderStore implements OrderStore {
     if (!q) {
       const db = this.#db;
       q = new Prepared(
+        db,
         (arg) =>
           db.insertInto("order_items").values(
             Array.from({ length: n }, (_, position) => ({

@@ -14,7 +14,7 @@ export { IDENTITY_HEADER, REQUEST_ID_HEADER, type Identity } from "./identity.ts
 export { signToken, verifyToken, tokenExpiresAtMs, InvalidTokenError } from "./auth/jwt.ts";
 export { MigrationError, type Migration, type DialectScripts } from "./storage/migrations.ts";
 export { openDatabase, type ModuleDb, type SqlDialect, type SqlExecutor, type OpenDatabaseOptions } from "./storage/database.ts";
-export { migrate } from "./storage/migrate.ts";
+export { migrate, openMigratedDatabase, type OpenMigratedOptions } from "./storage/migrate.ts";
 export { GroupCommitter, type GroupWrite } from "./storage/group-committer.ts";
 export { Prepared, type PreparedArg } from "./storage/prepared.ts";
 export { isUniqueViolation, type UniqueKey } from "./storage/errors.ts";

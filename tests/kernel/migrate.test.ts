@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { sql } from "kysely";
 import { MigrationError, type Migration } from "../../src/kernel/storage/migrations.ts";
-import { migrate } from "../../src/kernel/storage/migrate.ts";
+import { migrate, openMigratedDatabase } from "../../src/kernel/storage/migrate.ts";
+import type { ModuleDb } from "../../src/kernel/storage/database.ts";
 import { openDatabase } from "../../src/kernel/storage/database.ts";
 import { ACCOUNT_MIGRATIONS } from "../../src/modules/account/storage/migrations.ts";
 import { CATALOG_MIGRATIONS } from "../../src/modules/catalog/storage/migrations.ts";
@@ -99,6 +100,35 @@ for (const kind of DATABASES) {
       expect(await migrate(f.mdb, MIGRATIONS)).toEqual([]);
       expect((await recorded()).map((r) => r.version)).toEqual([1, 2, 5]);
       expect(await tables()).toEqual(["a", "a2", "b", `only_${kind}`, "schema_migrations"]);
+    });
+
+    test("openMigratedDatabase: opens, migrates and runs setup; on a failure it closes the database and rethrows", async () => {
+      f = await freshDb(kind);
+      let seen: ModuleDb<Record<string, never>> | undefined;
+      const mdb = await openMigratedDatabase<Record<string, never>>(f.config, MIGRATIONS, {
+        setup: async (m) => {
+          seen = m;
+          await m.exec(m.db, "CREATE TABLE from_setup (x integer)");
+        },
+      });
+      try {
+        expect(seen).toBe(mdb);
+        expect(await tables()).toEqual(["a", "a2", "b", "from_setup", `only_${kind}`, "schema_migrations"]);
+      } finally {
+        await mdb.close();
+      }
+      let failed: ModuleDb<Record<string, never>> | undefined;
+      const failing = openMigratedDatabase<Record<string, never>>(f.config, MIGRATIONS, {
+        setup: async (m) => {
+          failed = m;
+          throw new Error("setup failed");
+        },
+      });
+      await expect(failing).rejects.toThrow("setup failed");
+      // Closed: the handle refuses queries.
+      await expect(sql`SELECT 1`.execute((failed as ModuleDb<Record<string, never>>).db)).rejects.toThrow();
+      const newer = [...MIGRATIONS.slice(0, 2)];
+      await expect(openMigratedDatabase(f.config, newer)).rejects.toBeInstanceOf(MigrationError);
     });
 
     test.each([

@@ -9,9 +9,8 @@ import {
   isUniqueViolation,
   type Logger,
   type ModuleDb,
-  migrate,
   Outbox,
-  openDatabase,
+  openMigratedDatabase,
   Prepared,
   type SqlDialect,
 } from "../../../kernel/index.ts";
@@ -54,18 +53,16 @@ export interface CatalogStoreOptions {
  *   database is closed on failure).
  */
 export async function openCatalogDatabase(config: DatabaseConfig, opts: CatalogStoreOptions = {}): Promise<SqlCatalogStore> {
-  const mdb = openDatabase<CatalogTables>(config, opts.logger ? { logger: opts.logger } : {});
-  try {
-    await migrate(mdb, CATALOG_MIGRATIONS);
+  const mdb = await openMigratedDatabase<CatalogTables>(config, CATALOG_MIGRATIONS, {
+    ...(opts.logger ? { logger: opts.logger } : {}),
     // Page cache of the connection, KiB: SQLite's default 2 MB makes a common word's search
     // (thousands of matches, each joined to its product row) read the same pages from the OS
     // again and again; 32 MB holds the products and the FTS index of a 100,000-product
     // catalog's hot part. Memory is taken only as pages are read.
-    if (mdb.dialect === "sqlite") await mdb.exec(mdb.db, `PRAGMA cache_size = -${32 * 1024}`);
-  } catch (err) {
-    await mdb.close();
-    throw err;
-  }
+    setup: async (m) => {
+      if (m.dialect === "sqlite") await m.exec(m.db, `PRAGMA cache_size = -${32 * 1024}`);
+    },
+  });
   return new SqlCatalogStore(mdb, opts.searchCacheEntries ?? DEFAULT_SEARCH_CACHE_ENTRIES);
 }
 

@@ -5,9 +5,8 @@ import {
   type Headers,
   type Logger,
   type ModuleDb,
-  migrate,
   Outbox,
-  openDatabase,
+  openMigratedDatabase,
   Prepared,
 } from "../../../kernel/index.ts";
 import { OrderEvents } from "../contract/index.ts";
@@ -46,14 +45,7 @@ interface ItemRow extends OrderItemRecord {
  *   it cannot be opened (the database is closed on failure).
  */
 export async function openOrderDatabase(config: DatabaseConfig, logger?: Logger): Promise<SqlOrderStore> {
-  const mdb = openDatabase<OrderTables>(config, logger ? { logger } : {});
-  try {
-    await migrate(mdb, ORDER_MIGRATIONS);
-  } catch (err) {
-    await mdb.close();
-    throw err;
-  }
-  return new SqlOrderStore(mdb);
+  return new SqlOrderStore(await openMigratedDatabase<OrderTables>(config, ORDER_MIGRATIONS, logger ? { logger } : {}));
 }
 
 /**

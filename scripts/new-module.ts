@@ -179,7 +179,7 @@ export const ${UPPER}_MIGRATIONS: readonly Migration[] = [
 ];
 `,
     "storage/store.ts": `import type { Generated } from "kysely";
-import { migrate, openDatabase, Outbox, type DatabaseConfig, type Logger, type ModuleDb } from "${k}";
+import { openMigratedDatabase, Outbox, type DatabaseConfig, type Logger, type ModuleDb } from "${k}";
 import { ${Pascal}Events } from "../contract/index.ts";
 import { itemCreated } from "./events.ts";
 import { ${UPPER}_MIGRATIONS } from "./migrations.ts";
@@ -197,14 +197,7 @@ const COLUMNS = ["id", "name", "created_by as createdBy", "created_at as created
  * @throws MigrationError / the driver's error; the database is closed on failure.
  */
 export async function open${Pascal}Database(config: DatabaseConfig, logger?: Logger): Promise<Sql${Pascal}Store> {
-  const mdb = openDatabase<Tables>(config, logger ? { logger } : {});
-  try {
-    await migrate(mdb, ${UPPER}_MIGRATIONS);
-  } catch (err) {
-    await mdb.close();
-    throw err;
-  }
-  return new Sql${Pascal}Store(mdb);
+  return new Sql${Pascal}Store(await openMigratedDatabase<Tables>(config, ${UPPER}_MIGRATIONS, logger ? { logger } : {}));
 }
 
 /** {@link ${Pascal}Store} on either database. */

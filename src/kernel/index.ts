@@ -12,23 +12,13 @@ export { liveEvents, type LiveEventsOptions } from "./events/live.ts";
 export { money, MONEY_SDL, type Money } from "./money.ts";
 export { IDENTITY_HEADER, REQUEST_ID_HEADER, type Identity } from "./identity.ts";
 export { signToken, verifyToken, tokenExpiresAtMs, InvalidTokenError } from "./auth/jwt.ts";
-export { openSqlite, type Database } from "./storage/sqlite.ts";
-export { migrateSqlite, MigrationError, type Migration, type DialectScripts } from "./storage/migrations.ts";
+export { MigrationError, type Migration, type DialectScripts } from "./storage/migrations.ts";
 export { openDatabase, type ModuleDb, type SqlDialect, type SqlExecutor, type OpenDatabaseOptions } from "./storage/database.ts";
-export { migrate } from "./storage/migrate.ts";
+export { migrate, openMigratedDatabase, type OpenMigratedOptions } from "./storage/migrate.ts";
 export { GroupCommitter, type GroupWrite } from "./storage/group-committer.ts";
+export { Prepared, type PreparedArg } from "./storage/prepared.ts";
 export { isUniqueViolation, type UniqueKey } from "./storage/errors.ts";
 export { Inbox, inboxMigration, DEFAULT_INBOX_RETENTION_MS } from "./inbox/index.ts";
-export {
-  openPostgres,
-  migratePostgres,
-  pgErrorCode,
-  isPgUniqueViolation,
-  type PgSql,
-  type PgTx,
-  type PgMigration,
-  type OpenPostgresOptions,
-} from "./storage/postgres.ts";
 export type { Logger } from "./logger.ts";
 export type { Config } from "./config.ts";
 export { ConfigError, defaultsOf, defineOptions, option, type OptionsOf } from "./config.ts";
@@ -63,10 +53,6 @@ export {
 export {
   Outbox,
   outboxMigration,
-  SqliteOutbox,
-  PostgresOutbox,
-  sqliteOutboxMigration,
-  postgresOutboxMigration,
   type OutboxSource,
   type OutboxEvent,
   type OutboxNotify,

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { openPostgres, type PgSql } from "../../src/kernel/storage/postgres.ts";
+import postgres from "postgres";
 import { startSplit, type SplitTopology } from "../../scripts/split-topology.ts";
 import { client } from "../helpers/client.ts";
 import { openProbe, type DbProbe } from "../helpers/databases.ts";
@@ -110,7 +110,7 @@ describe.skipIf(!enabled)("reservations after a bus outage [split]", () => {
     );
 
     // A slow catalog: the slow product's row stays locked until released below.
-    const lockSql: PgSql = openPostgres(split.sharedEnv["CATALOG_DATABASE_URL"] as string, { poolMax: 1 });
+    const lockSql = postgres(split.sharedEnv["CATALOG_DATABASE_URL"] as string, { max: 1, onnotice: () => undefined });
     const unlock = Promise.withResolvers<void>();
     const locked = Promise.withResolvers<void>();
     const lockTx = lockSql.begin(async (tx) => {

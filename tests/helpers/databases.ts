@@ -2,7 +2,7 @@ import { afterAll } from "bun:test";
 import { Database } from "bun:sqlite";
 import { startPostgres, type PostgresServer } from "../../scripts/devservers/postgres.ts";
 import type { DatabaseConfig } from "../../src/kernel/module.ts";
-import { openPostgres } from "../../src/kernel/storage/postgres.ts";
+import postgres from "postgres";
 
 /**
  * Running the module suites against both stores without duplicating them:
@@ -88,7 +88,12 @@ export function openProbe(db: DatabaseConfig): DbProbe {
       close: async () => conn.close(),
     };
   }
-  const sql = openPostgres(db.url, { poolMax: 2 });
+  // int8 (counts) as numbers, as on SQLite.
+  const sql = postgres(db.url, {
+    max: 2,
+    onnotice: () => undefined,
+    types: { bigint: { to: 20, from: [20], serialize: String, parse: Number } },
+  });
   const numbered = (text: string): string => {
     let n = 0;
     return text.replace(/\?/g, () => `$${++n}`);

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
+import { Database } from "bun:sqlite";
 import { context, createContextKey } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { sql, type Transaction } from "kysely";
@@ -124,6 +125,73 @@ for (const kind of DATABASES) {
       await Promise.all([1, 2, 3].map((x) => context.with(context.active().setValue(key, `r${x}`), () => g.submit(write(x)))));
       expect(seen).toEqual(["1:r1", "2:r2", "3:r3"]);
     });
+
+    test("one batch at a time: writes submitted during a batch start only after it committed, as one next batch", async () => {
+      const g = await open();
+      const before = await statementCount(f.label, "begin");
+      const log: string[] = [];
+      const later: Promise<unknown>[] = [];
+      const first = g.submit(async (trx) => {
+        log.push("w1");
+        // Submitted while this batch runs (not awaited here: that would wait for this very batch).
+        for (const x of [2, 3]) {
+          later.push(
+            g.submit(async (t2) => {
+              log.push(`w${x}`);
+              await t2.insertInto("t").values({ x }).execute();
+            }),
+          );
+        }
+        await trx.insertInto("t").values({ x: 1 }).execute();
+        // Give a concurrent batch every chance to start (it would on PostgreSQL's second connection).
+        await new Promise((r) => setTimeout(r, 50));
+        await sql`SELECT 1`.execute(trx);
+        log.push("w1 done");
+      });
+      await first.then(() => log.push("batch 1 committed"));
+      await Promise.all(later);
+      expect(log).toEqual(["w1", "w1 done", "batch 1 committed", "w2", "w3"]);
+      // Two batches: the first, then both writes submitted during it.
+      expect((await statementCount(f.label, "begin")) - before).toBe(2);
+      expect(await rows()).toEqual([1, 2, 3]);
+    });
+
+    test("a write queued behind a running batch still runs in the OpenTelemetry context of its own submit call", async () => {
+      context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+      const g = await open();
+      const key = createContextKey("request");
+      const seen: string[] = [];
+      const write = (x: number) => async (trx: Transaction<Tables>) => {
+        await trx.insertInto("t").values({ x }).execute();
+        seen.push(`${x}:${String(context.active().getValue(key))}`);
+      };
+      const inContext = (x: number) => context.with(context.active().setValue(key, `r${x}`), () => g.submit(write(x)));
+      const first = inContext(1);
+      // The first batch has started (its BEGIN is on its way): these two wait for the next one.
+      await new Promise((r) => setImmediate(r));
+      await Promise.all([first, inContext(2), inContext(3)]);
+      expect(seen).toEqual(["1:r1", "2:r2", "3:r3"]);
+    });
+
+    if (kind === "sqlite")
+      test("when the transaction cannot begin (another connection holds the write lock), every write rejects and nothing is written; the next batch commits", async () => {
+        const g = await open();
+        // Fail at once instead of waiting busy_timeout (the wait would block the event loop).
+        await sql`PRAGMA busy_timeout = 0`.execute(f.mdb.db);
+        const other = new Database(f.config.kind === "sqlite" ? f.config.path : "", { strict: true });
+        try {
+          other.exec("BEGIN IMMEDIATE");
+          const settled = await Promise.allSettled([7, 8].map((x) => g.submit(insert(x))));
+          other.exec("ROLLBACK");
+          expect(settled.map((s) => s.status)).toEqual(["rejected", "rejected"]);
+          expect(String((settled[0] as PromiseRejectedResult).reason)).toMatch(/locked|busy/i);
+          expect(await rows()).toEqual([]);
+          await g.submit(insert(9));
+          expect(await rows()).toEqual([9]);
+        } finally {
+          other.close();
+        }
+      });
 
     if (kind === "postgres") {
       test("a row-lock cycle with another transaction does not hang the batch: one side fails with a deadlock, the other writes commit", async () => {

@@ -1,9 +1,13 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { sql } from "kysely";
-import { MigrationError, migrateSqlite, type Migration } from "../../src/kernel/storage/migrations.ts";
-import { migrate } from "../../src/kernel/storage/migrate.ts";
-import { migratePostgres, openPostgres } from "../../src/kernel/storage/postgres.ts";
-import { openSqlite } from "../../src/kernel/storage/sqlite.ts";
+import { MigrationError, type Migration } from "../../src/kernel/storage/migrations.ts";
+import { migrate, openMigratedDatabase } from "../../src/kernel/storage/migrate.ts";
+import type { ModuleDb } from "../../src/kernel/storage/database.ts";
+import { openDatabase } from "../../src/kernel/storage/database.ts";
+import { ACCOUNT_MIGRATIONS } from "../../src/modules/account/storage/migrations.ts";
+import { CATALOG_MIGRATIONS } from "../../src/modules/catalog/storage/migrations.ts";
+import { ORDER_MIGRATIONS } from "../../src/modules/order/storage/migrations.ts";
+import { PAYMENT_MIGRATIONS } from "../../src/modules/payment/storage/migrations.ts";
 import { DATABASES, usePostgres } from "../helpers/databases.ts";
 import { type FreshDb, freshDb } from "./storage-fixture.ts";
 
@@ -66,28 +70,97 @@ for (const kind of DATABASES) {
       await expect(migrate(f.mdb, unordered)).rejects.toThrow("strictly increasing");
     });
 
-    test("a failing migration is rolled back whole (its earlier statements too); the ones before it stay", async () => {
+    test("a failing migration is rolled back whole (its earlier statements too) and stops the run; the ones before it stay", async () => {
       f = await freshDb(kind);
       const bad: Migration = { version: 2, name: "bad", up: "CREATE TABLE half (id text); INSERT INTO no_such_table VALUES (1)" };
-      await expect(migrate(f.mdb, [MIGRATIONS[0] as Migration, bad])).rejects.toThrow(/no_such_table/);
+      const after: Migration = { version: 3, name: "after", up: "CREATE TABLE after_bad (id text)" };
+      await expect(migrate(f.mdb, [MIGRATIONS[0] as Migration, bad, after])).rejects.toThrow(/no_such_table/);
       expect(await tables()).toEqual(["a", "a2", "schema_migrations"]);
       expect((await recorded()).map((r) => r.version)).toEqual([1]);
+      // Fixed, the run goes on from the failed version.
+      const fixed: Migration = { version: 2, name: "fixed", up: "CREATE TABLE half (id text)" };
+      expect(await migrate(f.mdb, [MIGRATIONS[0] as Migration, fixed, after])).toEqual([2, 3]);
+      expect(await tables()).toEqual(["a", "a2", "after_bad", "half", "schema_migrations"]);
     });
 
-    test("a database migrated by the previous per-dialect runner is current: nothing is applied again", async () => {
+    test("a database migrated by the previous per-dialect runners is current: nothing is applied again", async () => {
       f = await freshDb(kind);
-      if (f.config.kind === "sqlite") {
-        const old = openSqlite(f.config.path);
-        migrateSqlite(old, MIGRATIONS);
-        old.close();
-      } else {
-        const old = openPostgres(f.config.url, { poolMax: 1 });
-        await migratePostgres(old, MIGRATIONS);
-        await old.end({ timeout: 5 });
-      }
+      // What those runners left: their migrations table (PostgreSQL stamped applied_at with its
+      // default, SQLite wrote ISO text) with one row per version, and the migrated tables.
+      const oldTable =
+        kind === "sqlite"
+          ? "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+          : "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())";
+      const stamp = kind === "sqlite" ? `, '${new Date().toISOString()}'` : "";
+      const rows = MIGRATIONS.map(
+        (m) => `INSERT INTO schema_migrations (version, name${stamp ? ", applied_at" : ""}) VALUES (${m.version}, '${m.name}'${stamp})`,
+      );
+      const scripts = MIGRATIONS.map((m) => (typeof m.up === "string" ? m.up : m.up[kind]));
+      await f.mdb.exec(f.mdb.db, [oldTable, ...scripts, ...rows].join(";\n"));
       expect(await migrate(f.mdb, MIGRATIONS)).toEqual([]);
       expect((await recorded()).map((r) => r.version)).toEqual([1, 2, 5]);
+      expect(await tables()).toEqual(["a", "a2", "b", `only_${kind}`, "schema_migrations"]);
     });
+
+    test("openMigratedDatabase: opens, migrates and runs setup; on a failure it closes the database and rethrows", async () => {
+      f = await freshDb(kind);
+      let seen: ModuleDb<Record<string, never>> | undefined;
+      const mdb = await openMigratedDatabase<Record<string, never>>(f.config, MIGRATIONS, {
+        setup: async (m) => {
+          seen = m;
+          await m.exec(m.db, "CREATE TABLE from_setup (x integer)");
+        },
+      });
+      try {
+        expect(seen).toBe(mdb);
+        expect(await tables()).toEqual(["a", "a2", "b", "from_setup", `only_${kind}`, "schema_migrations"]);
+      } finally {
+        await mdb.close();
+      }
+      let failed: ModuleDb<Record<string, never>> | undefined;
+      const failing = openMigratedDatabase<Record<string, never>>(f.config, MIGRATIONS, {
+        setup: async (m) => {
+          failed = m;
+          throw new Error("setup failed");
+        },
+      });
+      await expect(failing).rejects.toThrow("setup failed");
+      // Closed: the handle refuses queries.
+      await expect(sql`SELECT 1`.execute((failed as ModuleDb<Record<string, never>>).db)).rejects.toThrow();
+      const newer = [...MIGRATIONS.slice(0, 2)];
+      await expect(openMigratedDatabase(f.config, newer)).rejects.toBeInstanceOf(MigrationError);
+    });
+
+    test.each([
+      ["account", ACCOUNT_MIGRATIONS],
+      ["catalog", CATALOG_MIGRATIONS],
+      ["order", ORDER_MIGRATIONS],
+      ["payment", PAYMENT_MIGRATIONS],
+    ] as const)(
+      "%s: a fresh database (PostgreSQL: the module's own schema) gets every version; a second run applies none",
+      async (_name, migrations) => {
+        f = await freshDb(kind);
+        let target = f.mdb;
+        if (f.config.kind === "postgres") {
+          // As a shared DATABASE_URL gives each module: its own schema, selected by search_path.
+          await sql`CREATE SCHEMA m`.execute(f.mdb.db);
+          target = openDatabase({ ...f.config, url: `${f.config.url}?search_path=m` });
+        }
+        try {
+          expect(await migrate(target, migrations)).toEqual(migrations.map((m) => m.version));
+          expect(await migrate(target, migrations)).toEqual([]);
+          const { rows } = await sql<{
+            version: number;
+            name: string;
+          }>`SELECT version, name FROM schema_migrations ORDER BY version`.execute(target.db);
+          expect(rows.map((r) => [r.version, r.name])).toEqual(migrations.map((m) => [m.version, m.name]));
+          // Nothing landed outside the module's schema.
+          if (kind === "postgres") expect(await tables()).toEqual([]);
+        } finally {
+          if (target !== f.mdb) await target.close();
+        }
+      },
+    );
 
     // PostgreSQL only: SQLite has one writer process per file (a second connection in the same
     // process would block the event loop in busy_timeout while the first awaits).
@@ -103,6 +176,21 @@ for (const kind of DATABASES) {
         const done = await Promise.all(handles.map((h) => migrate(h, many)));
         expect(done.flat().sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6]);
         expect((await recorded()).map((r) => r.version)).toEqual([1, 2, 3, 4, 5, 6]);
+      });
+
+    if (kind === "postgres")
+      test("instances starting together on one module schema apply each version exactly once (a module's real list)", async () => {
+        f = await freshDb(kind);
+        if (f.config.kind !== "postgres") throw new Error("postgres only");
+        await sql`CREATE SCHEMA catalog`.execute(f.mdb.db);
+        const config = { ...f.config, url: `${f.config.url}?search_path=catalog` };
+        const handles = [openDatabase(config), openDatabase(config)];
+        try {
+          const done = await Promise.all(handles.map((h) => migrate(h, CATALOG_MIGRATIONS)));
+          expect(done.flat().sort((a, b) => a - b)).toEqual(CATALOG_MIGRATIONS.map((m) => m.version));
+        } finally {
+          await Promise.all(handles.map((h) => h.close()));
+        }
       });
   });
 }

@@ -1,20 +1,15 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { newId } from "../../src/kernel/ids.ts";
-import { MigrationError } from "../../src/kernel/storage/migrations.ts";
-import { migratePostgres, openPostgres, type PgMigration } from "../../src/kernel/storage/postgres.ts";
-import { ACCOUNT_MIGRATIONS } from "../../src/modules/account/storage/migrations.ts";
 import { searchTerms } from "../../src/modules/catalog/search.ts";
 import { DEMO_CATALOG, DEMO_CURRENCY } from "../../src/modules/catalog/seed.ts";
-import { CATALOG_MIGRATIONS } from "../../src/modules/catalog/storage/migrations.ts";
 import { openCatalogDatabase, type SqlCatalogStore } from "../../src/modules/catalog/storage/store.ts";
 import type { CatalogStore, NewCategory, ProductPosition } from "../../src/modules/catalog/storage/types.ts";
-import { ORDER_MIGRATIONS } from "../../src/modules/order/storage/migrations.ts";
 import { freshPostgresDatabase, usePostgres, WITH_POSTGRES } from "../helpers/databases.ts";
 
 /**
  * The PostgreSQL catalog store answers searches exactly as the SQLite (FTS5) one: same
  * products, same order, same bm25 scores (to float rounding), same counts and cursors, on the
- * demo catalog seeded with the same ids in both. Plus the PostgreSQL migrator's contract.
+ * demo catalog seeded with the same ids in both.
  */
 
 usePostgres();
@@ -184,83 +179,5 @@ describe.if(WITH_POSTGRES)("search parity: SQLite FTS5 vs PostgreSQL tsvector + 
     const a = await lite.listProducts({ terms, first: 5, after });
     const b = await pg.listProducts({ terms, first: 5, after });
     expect(b.items.map((i) => i.product.id)).toEqual(a.items.map((i) => i.product.id));
-  });
-});
-
-describe.if(WITH_POSTGRES)("migratePostgres", () => {
-  let url: string;
-  let schemas = 0;
-  /** A pool on a new, empty schema of the test database (as DATABASE_URL gives each module). */
-  async function freshSchema(poolMax = 1) {
-    const schema = `m${++schemas}`;
-    const admin = openPostgres(url, { poolMax: 1 });
-    await admin.unsafe(`CREATE SCHEMA ${schema}`);
-    await admin.end();
-    return openPostgres(`${url}?search_path=${schema}`, { poolMax });
-  }
-  beforeAll(async () => {
-    url = await freshPostgresDatabase();
-  });
-
-  test.each([
-    ["account", ACCOUNT_MIGRATIONS],
-    ["catalog", CATALOG_MIGRATIONS],
-    ["order", ORDER_MIGRATIONS],
-  ] as const)("%s: a fresh schema gets every version; a second run applies none", async (_name, migrations) => {
-    const sql = await freshSchema();
-    try {
-      expect(await migratePostgres(sql, migrations)).toEqual(migrations.map((m) => m.version));
-      expect(await migratePostgres(sql, migrations)).toEqual([]);
-      const rows = await sql<
-        { version: number; name: string; appliedAt: Date }[]
-      >`SELECT version, name, applied_at AS "appliedAt" FROM schema_migrations ORDER BY version`;
-      expect(rows.map((r) => [r.version, r.name])).toEqual(migrations.map((m) => [m.version, m.name]));
-      for (const r of rows) expect(Math.abs(r.appliedAt.getTime() - Date.now())).toBeLessThan(60_000);
-    } finally {
-      await sql.end();
-    }
-  });
-
-  test("two pools migrating one schema at once apply each version once", async () => {
-    const a = await freshSchema(2);
-    const b = openPostgres(`${url}?search_path=m${schemas}`, { poolMax: 2 });
-    try {
-      const [ra, rb] = await Promise.all([migratePostgres(a, CATALOG_MIGRATIONS), migratePostgres(b, CATALOG_MIGRATIONS)]);
-      const versions = CATALOG_MIGRATIONS.map((m) => m.version);
-      expect([...ra, ...rb].sort((x, y) => x - y)).toEqual(versions);
-      const [row] = await a<{ n: number }[]>`SELECT count(*) AS n FROM schema_migrations`;
-      expect(row?.n).toBe(versions.length);
-    } finally {
-      await a.end();
-      await b.end();
-    }
-  });
-
-  test("a database ahead of the code (unknown version) is refused", async () => {
-    const sql = await freshSchema();
-    try {
-      await migratePostgres(sql, ORDER_MIGRATIONS);
-      await sql`INSERT INTO schema_migrations (version, name) VALUES (99, 'from the future')`;
-      await expect(migratePostgres(sql, ORDER_MIGRATIONS)).rejects.toBeInstanceOf(MigrationError);
-    } finally {
-      await sql.end();
-    }
-  });
-
-  test("versions must increase; a failing migration rolls back alone and stops the run", async () => {
-    const sql = await freshSchema();
-    try {
-      const m = (version: number, up: string): PgMigration => ({ version, name: `v${version}`, up });
-      await expect(migratePostgres(sql, [m(2, "SELECT 1"), m(1, "SELECT 1")])).rejects.toBeInstanceOf(MigrationError);
-      const list = [m(1, "CREATE TABLE a (x int)"), m(2, "CREATE TABLE b (x int); SELECT 1/0"), m(3, "CREATE TABLE c (x int)")];
-      await expect(migratePostgres(sql, list)).rejects.toThrow(/division by zero/);
-      const tables = await sql<
-        { t: string }[]
-      >`SELECT table_name AS t FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY 1`;
-      expect(tables.map((r) => r.t)).toEqual(["a", "schema_migrations"]);
-      expect(await migratePostgres(sql, [list[0] as PgMigration, m(2, "CREATE TABLE b (x int)"), list[2] as PgMigration])).toEqual([2, 3]);
-    } finally {
-      await sql.end();
-    }
   });
 });

@@ -1,7 +1,6 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { sql } from "kysely";
 import { newId } from "../../src/kernel/ids.ts";
-import { Prepared } from "../../src/modules/order/storage/prepared.ts";
 import { openOrderDatabase, type SqlOrderStore } from "../../src/modules/order/storage/store.ts";
 import type { OrderTables } from "../../src/modules/order/storage/tables.ts";
 import type { OrderRecord } from "../../src/modules/order/storage/types.ts";
@@ -42,27 +41,6 @@ for (const kind of DATABASES)
     afterEach(async () => {
       await store.close().catch(() => undefined);
       await fx.close();
-    });
-
-    test("a prepared statement binds each call's arguments where they were built, constants stay", async () => {
-      const db = fx.mdb.db;
-      const select = new Prepared(
-        (arg) =>
-          db
-            .selectFrom("reservation_intents")
-            .select(["order_id as id", "account_id as accountId"])
-            .where("created_at", "=", "2020-01-01T00:00:00.000Z")
-            .where("account_id", "=", arg<string>(1))
-            .where("order_id", "=", arg<string>(0)),
-        2,
-      );
-      const [a, b, accountId] = [newId(), newId(), newId()];
-      await Promise.all([store.sagas.addIntent(a, { accountId, maxPending: 5 }), store.sagas.addIntent(b, { accountId, maxPending: 5 })]);
-      await sql`UPDATE reservation_intents SET created_at = '2020-01-01T00:00:00.000Z' WHERE order_id = ${b}`.execute(db);
-      expect((await select.execute(db, [a, accountId])).rows).toEqual([]);
-      expect((await select.execute(db, [b, accountId])).rows).toEqual([{ id: b, accountId }]);
-      expect((await select.execute(db, [b, newId()])).rows).toEqual([]);
-      expect(() => select.execute(db, [b])).toThrow(/expected 2 arguments/);
     });
 
     test("intents added in one turn are committed together; each promise resolves once its row exists", async () => {

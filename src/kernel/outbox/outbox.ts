@@ -2,7 +2,7 @@ import { type Kysely, sql } from "kysely";
 import type { Headers } from "../bus/types.ts";
 import type { ModuleDb, SqlDialect, SqlExecutor } from "../storage/database.ts";
 import { injectTraceHeaders } from "../tracing.ts";
-import { OutboxBase, parseHeaders, type OutboxEvent, type OutboxRecord, type OutboxSource } from "./types.ts";
+import { parseHeaders, type OutboxEvent, type OutboxNotify, type OutboxRecord, type OutboxSource } from "./types.ts";
 
 interface Row {
   seq: number;
@@ -25,14 +25,22 @@ interface Row {
  *
  * @typeParam DB the module's tables (the outbox queries its own table with plain SQL).
  */
-export class Outbox<DB> extends OutboxBase implements OutboxSource {
+export class Outbox<DB> implements OutboxSource, OutboxNotify {
   readonly #db: Kysely<DB>;
   readonly #dialect: SqlDialect;
+  #listener: ((subjects: readonly string[]) => Promise<void>) | undefined;
 
   constructor(mdb: ModuleDb<DB>) {
-    super();
     this.#db = mdb.db;
     this.#dialect = mdb.dialect;
+  }
+
+  setListener(listener: (subjects: readonly string[]) => Promise<void>): void {
+    this.#listener = listener;
+  }
+
+  committed(subjects: readonly string[]): Promise<void> {
+    return this.#listener?.(subjects) ?? Promise.resolve();
   }
 
   /**

@@ -57,19 +57,6 @@ export interface OutboxNotify {
   committed(subjects: readonly string[]): Promise<void>;
 }
 
-/** Shared listener plumbing of both outbox implementations. */
-export abstract class OutboxBase implements OutboxNotify {
-  #listener: ((subjects: readonly string[]) => Promise<void>) | undefined;
-
-  setListener(listener: (subjects: readonly string[]) => Promise<void>): void {
-    this.#listener = listener;
-  }
-
-  committed(subjects: readonly string[]): Promise<void> {
-    return this.#listener?.(subjects) ?? Promise.resolve();
-  }
-}
-
 /** Parses the stored headers JSON; a malformed value yields no headers rather than a stuck row. */
 export function parseHeaders(text: string | null): Headers {
   if (!text) return {};

@@ -19,6 +19,8 @@ const ROLLBACK_TO = CompiledQuery.raw("ROLLBACK TO group_write");
 /**
  * Group commit on a module database (SQLite or PostgreSQL): the writes submitted during one
  * event-loop turn run in one transaction, started at `setImmediate`, each in its own savepoint.
+ * One batch at a time: writes submitted while a batch runs wait for it to end and then form
+ * the next batch together.
  *
  * Why: a commit costs a WAL write and, on PostgreSQL, a WAL flush (fsync) and a round trip;
  * writes that arrive together (checkouts of 50 connections) share one. On SQLite the commits of
@@ -44,10 +46,22 @@ const ROLLBACK_TO = CompiledQuery.raw("ROLLBACK TO group_write");
  * that wait on anything but `trx` (another submit, a bus call, `db` outside `trx`): the batch
  * waits for them, and they may wait for the batch. On SQLite (one connection) the batch holds the
  * connection: other queries of the process wait for the batch, as they wait for any transaction.
+ *
+ * Why one batch at a time: on PostgreSQL a batch holds every row lock its writes took until it
+ * commits. Two batches of one committer running at once (on two pool connections) take the same
+ * hot rows (e.g. the products of concurrent checkouts) in interleaved orders and wait on each
+ * other; PostgreSQL breaks each cycle only after `deadlock_timeout` (1 s), and the victims' retries
+ * meet the next batches: under 50 concurrent checkouts the catalog's throughput collapsed. With
+ * one batch in flight, lock cycles remain only between processes (instances) or with writes
+ * outside the committer, which the deadlock detector breaks as above. It also makes batches
+ * larger while a commit is slow (fewer commits). On SQLite batches were serialised by the one
+ * connection anyway; only the queueing point moves.
  */
 export class GroupCommitter<DB> {
   readonly #db: Kysely<DB>;
   #pending: Pending<DB>[] = [];
+  /** A batch is scheduled or running; writes submitted meanwhile wait for the next one. */
+  #busy = false;
 
   /** @param db the module's Kysely instance (not a transaction). */
   constructor(db: Kysely<DB>) {
@@ -55,19 +69,31 @@ export class GroupCommitter<DB> {
   }
 
   /**
-   * Queues `write` for this turn's batch.
+   * Queues `write` for this turn's batch (or, while a batch runs, for the next one).
    * @returns the write's result once committed; rejects with the write's error (rolled back alone)
    *   or with the batch transaction's error (nothing of the batch written).
    */
   submit<R>(write: GroupWrite<DB, R>): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       this.#pending.push({ write, ctx: context.active(), resolve: resolve as (v: unknown) => void, reject });
-      if (this.#pending.length === 1) setImmediate(() => void this.#flush());
+      if (!this.#busy) this.#schedule();
     });
   }
 
-  async #flush(): Promise<void> {
-    const batch = this.#pending.splice(0);
+  /** Runs the next batch at `setImmediate` (the writes of the current turn join it). */
+  #schedule(): void {
+    this.#busy = true;
+    setImmediate(() => {
+      void this.#flush(this.#pending.splice(0)).then(() => {
+        // Writes submitted while the batch ran form the next batch, with those of the turn it starts in.
+        if (this.#pending.length > 0) this.#schedule();
+        else this.#busy = false;
+      });
+    });
+  }
+
+  /** Runs `batch` in one transaction and settles its writes' promises; never rejects. */
+  async #flush(batch: Pending<DB>[]): Promise<void> {
     const outcomes: ({ ok: true; value: unknown } | { ok: false; err: unknown })[] = [];
     try {
       await this.#db.transaction().execute(async (trx) => {

@@ -1,6 +1,6 @@
 /**
  * SQL statement metrics and spans for both drivers, installed where connections are opened
- * (`openSqlite`, `openPostgres`), so every module store is covered without touching it:
+ * (`openSqlite`, `openStorePool`), so every module store is covered without touching it:
  * `switchyard_db_query_duration_seconds{module,driver,statement}` and, while the caller's span
  * is recording, a leaf span `db <statement>` with the SQL text (parameterised: no values).
  */
@@ -108,17 +108,15 @@ export function instrumentSqlite(db: Database, module: string): Database {
 /** A porsager `postgres` query: a lazy promise that runs when first awaited. */
 interface LazyQuery {
   then: (...args: unknown[]) => unknown;
-  strings?: readonly string[];
 }
 
 /**
- * Instruments a porsager `postgres` pool: every query created from it (tagged template,
- * `unsafe`, the `tx` handle of `begin` and connections from `reserve`) is timed from the moment it is awaited until it
- * settles. Returns a proxy of the same function; fragments that are never awaited on their
- * own (`sql\`AND …\``) are not counted.
+ * Instruments a porsager `postgres` pool as Kysely's postgres.js driver uses it: every
+ * statement it runs on a connection from `reserve` (with `unsafe`: queries, BEGIN/COMMIT,
+ * savepoints) is timed from the moment it is awaited until it settles. Returns a proxy.
  */
 export function instrumentPostgres<S extends object>(sql: S, module: string): S {
-  const wrapQuery = (q: unknown, text: () => string): unknown => {
+  const wrapQuery = (q: unknown, text: string): unknown => {
     if (q === null || typeof q !== "object" || typeof (q as LazyQuery).then !== "function") return q;
     const query = q as LazyQuery;
     const originalThen = query.then.bind(query);
@@ -126,43 +124,33 @@ export function instrumentPostgres<S extends object>(sql: S, module: string): S 
     // biome-ignore lint/suspicious/noThenProperty: wraps the driver's own thenable query to observe its first await.
     query.then = (onFulfilled?: unknown, onRejected?: unknown) => {
       // The first await starts the query; later awaits reuse the same observation.
-      observed ??= observe(module, "postgres", text(), () => new Promise((resolve, reject) => void originalThen(resolve, reject)));
+      observed ??= observe(module, "postgres", text, () => new Promise((resolve, reject) => void originalThen(resolve, reject)));
       return observed.then(onFulfilled as (v: unknown) => unknown, onRejected as (e: unknown) => unknown);
     };
     return query;
   };
-  const wrapSql = <T extends object>(fn: T): T =>
-    new Proxy(fn, {
-      apply(target, thisArg, args: unknown[]) {
-        const q = Reflect.apply(target as (...a: unknown[]) => unknown, thisArg, args);
-        const first = args[0];
-        // Tagged template: the first argument is the strings array.
-        if (Array.isArray(first) && "raw" in first) return wrapQuery(q, () => (first as readonly string[]).join("$?"));
-        return q;
-      },
-      get(target, prop, receiver) {
-        const value = Reflect.get(target, prop, receiver) as unknown;
-        if (prop === "unsafe" && typeof value === "function") {
-          return (text: string, ...rest: unknown[]) =>
-            wrapQuery((value as (...a: unknown[]) => unknown).call(target, text, ...rest), () => text);
-        }
-        if (prop === "reserve" && typeof value === "function") {
-          // The connection Kysely's driver runs every statement on.
-          return async (...args: unknown[]) =>
-            wrapSql((await (value as (...a: unknown[]) => Promise<object>).apply(target, args)) as object);
-        }
-        if (prop === "begin" && typeof value === "function") {
-          return (...args: unknown[]) => {
-            const cbIndex = args.findIndex((a) => typeof a === "function");
-            if (cbIndex >= 0) {
-              const cb = args[cbIndex] as (tx: object) => unknown;
-              args[cbIndex] = (tx: object) => cb(wrapSql(tx));
-            }
-            return (value as (...a: unknown[]) => unknown).apply(target, args);
-          };
-        }
-        return value;
+  /** A proxy of `target` whose method `name` is replaced by `wrap(original)`. */
+  const override = <T extends object>(target: T, name: string, wrap: (original: (...a: unknown[]) => unknown) => unknown): T =>
+    new Proxy(target, {
+      get(t, prop, receiver) {
+        const value = Reflect.get(t, prop, receiver) as unknown;
+        return prop === name && typeof value === "function"
+          ? wrap((...a: unknown[]) => (value as (...b: unknown[]) => unknown).apply(t, a))
+          : value;
       },
     });
-  return wrapSql(sql);
+  // The connection Kysely's driver runs every statement on.
+  return override(
+    sql,
+    "reserve",
+    (reserve) =>
+      async (...args: unknown[]) =>
+        override(
+          (await reserve(...args)) as object,
+          "unsafe",
+          (unsafe) =>
+            (text: string, ...rest: unknown[]) =>
+              wrapQuery(unsafe(text, ...rest), text),
+        ),
+  );
 }

@@ -1,5 +1,6 @@
 import { type Kysely, sql } from "kysely";
-import type { ModuleDb, SqlDialect } from "./database.ts";
+import { type ModuleDb, type OpenDatabaseOptions, openDatabase, type SqlDialect } from "./database.ts";
+import type { DatabaseConfig } from "../module.ts";
 import { MigrationError, scriptFor, type Migration } from "./migrations.ts";
 
 /** The migrations table, as the previous per-dialect runners created it (existing databases keep theirs). */
@@ -74,4 +75,33 @@ export async function migrate<DB>(mdb: ModuleDb<DB>, migrations: readonly Migrat
     if (ran) done.push(m.version);
   }
   return done;
+}
+
+/** Options of {@link openMigratedDatabase}. */
+export interface OpenMigratedOptions<DB> extends OpenDatabaseOptions {
+  /** Runs after the migrations (e.g. per-connection pragmas); the database is closed if it throws. */
+  setup?: (mdb: ModuleDb<DB>) => Promise<void>;
+}
+
+/**
+ * A module store's start: opens its database as configured ({@link openDatabase}), applies its
+ * migrations ({@link migrate}) and `opts.setup`.
+ *
+ * @throws MigrationError when the database was migrated by newer code; the driver's error when it
+ *   cannot be opened or a migration fails. The database is closed on failure.
+ */
+export async function openMigratedDatabase<DB>(
+  config: DatabaseConfig,
+  migrations: readonly Migration[],
+  opts: OpenMigratedOptions<DB> = {},
+): Promise<ModuleDb<DB>> {
+  const mdb = openDatabase<DB>(config, opts.logger ? { logger: opts.logger } : {});
+  try {
+    await migrate(mdb, migrations);
+    await opts.setup?.(mdb);
+  } catch (err) {
+    await mdb.close();
+    throw err;
+  }
+  return mdb;
 }

@@ -6,9 +6,8 @@ import {
   isUniqueViolation,
   type Logger,
   type ModuleDb,
-  migrate,
   Outbox,
-  openDatabase,
+  openMigratedDatabase,
 } from "../../../kernel/index.ts";
 import { ACCOUNT_MIGRATIONS } from "./migrations.ts";
 import type {
@@ -71,14 +70,7 @@ const toRecord = (row: AccountRow): AccountRecord => ({
  *   it cannot be opened (the database is closed on failure).
  */
 export async function openAccountDatabase(config: DatabaseConfig, logger?: Logger): Promise<SqlAccountStore> {
-  const mdb = openDatabase<Tables>(config, logger ? { logger } : {});
-  try {
-    await migrate(mdb, ACCOUNT_MIGRATIONS);
-  } catch (err) {
-    await mdb.close();
-    throw err;
-  }
-  return new SqlAccountStore(mdb);
+  return new SqlAccountStore(await openMigratedDatabase<Tables>(config, ACCOUNT_MIGRATIONS, logger ? { logger } : {}));
 }
 
 /**

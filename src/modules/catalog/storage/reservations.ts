@@ -1,8 +1,7 @@
 import { sql, type Transaction } from "kysely";
-import { AppError, ErrorCode, type Inbox, type SqlDialect } from "../../../kernel/index.ts";
+import { AppError, ErrorCode, type Inbox, Prepared, type SqlDialect } from "../../../kernel/index.ts";
 import type { ReleaseStockRequest, ReservedItem, ReserveStockRequest } from "../contract/index.ts";
 import { checkReservationTotal } from "../reservation-total.ts";
-import { Prepared } from "./prepared.ts";
 import type { CatalogDb, CatalogTables } from "./tables.ts";
 import type { CommitOutcome, ReleaseOutcome, ReserveOutcome, StockLevel } from "./types.ts";
 
@@ -30,17 +29,25 @@ export class Reservations {
   /** @param db the catalog database (its dialect compiles the prepared statements). */
   constructor(db: CatalogDb, dialect: SqlDialect) {
     this.#dialect = dialect;
+    // Arguments: reservation id, now (created_at and updated_at).
     this.#claim = new Prepared(
       db,
-      sql`INSERT INTO reservations (id, status, created_at, updated_at) VALUES (${""}, 'held', ${""}, ${""}) ON CONFLICT (id) DO NOTHING`,
+      (arg) =>
+        sql`INSERT INTO reservations (id, status, created_at, updated_at) VALUES (${arg(0)}, 'held', ${arg(1)}, ${arg(1)}) ON CONFLICT (id) DO NOTHING`,
+      2,
     );
+    // Arguments: quantity, product id.
     this.#decrement = new Prepared(
       db,
-      sql`UPDATE products SET stock = stock - ${0} WHERE id = ${""} AND stock >= ${0} RETURNING stock, price_cents AS "unitPriceCents", currency`,
+      (arg) =>
+        sql`UPDATE products SET stock = stock - ${arg(0)} WHERE id = ${arg(1)} AND stock >= ${arg(0)} RETURNING stock, price_cents AS "unitPriceCents", currency`,
+      2,
     );
     this.#insertItem = new Prepared(
       db,
-      sql`INSERT INTO reservation_items (reservation_id, position, product_id, quantity, unit_price_cents, currency) VALUES (${""}, ${0}, ${""}, ${0}, ${0}, ${""})`,
+      (arg) =>
+        sql`INSERT INTO reservation_items (reservation_id, position, product_id, quantity, unit_price_cents, currency) VALUES (${arg(0)}, ${arg(1)}, ${arg(2)}, ${arg(3)}, ${arg(4)}, ${arg(5)})`,
+      6,
     );
   }
 
@@ -56,7 +63,7 @@ export class Reservations {
     // The reservation row first: a new id inserts (no separate status lookup on createOrder's
     // hot path); an existing one is left as is and its status decides. On PostgreSQL a
     // concurrent duplicate blocks here until this transaction ends, then finds the row.
-    const claimed = await this.#claim.run(trx, [req.reservationId, now, now]);
+    const claimed = await this.#claim.execute(trx, [req.reservationId, now]);
     if (Number(claimed.numAffectedRows ?? 0) === 0) {
       if ((await status(trx, req.reservationId)) === "released") {
         // Re-holding would hand stock to an order its caller already gave up on.
@@ -75,7 +82,7 @@ export class Reservations {
     const items: ReservedItem[] = [];
     const changes: StockLevel[] = [];
     for (const item of req.items) {
-      const [row] = (await this.#decrement.run(trx, [item.quantity, item.productId, item.quantity])).rows;
+      const [row] = (await this.#decrement.execute(trx, [item.quantity, item.productId])).rows;
       if (!row) {
         // Throwing rolls back the reservation row and the decrements already made for earlier items.
         const current = await trx.selectFrom("products").select("stock").where("id", "=", item.productId).executeTakeFirst();
@@ -96,7 +103,7 @@ export class Reservations {
     // At the prices just captured; throwing rolls back the decrements and the reservation row.
     checkReservationTotal(items, req.maxTotalCents);
     for (const [position, it] of items.entries()) {
-      await this.#insertItem.run(trx, [req.reservationId, position, it.productId, it.quantity, it.unitPriceCents, it.currency]);
+      await this.#insertItem.execute(trx, [req.reservationId, position, it.productId, it.quantity, it.unitPriceCents, it.currency]);
     }
     return { reservation: { reservationId: req.reservationId, items }, created: true, changes };
   }

@@ -9,9 +9,9 @@ import {
   isUniqueViolation,
   type Logger,
   type ModuleDb,
-  migrate,
   Outbox,
-  openDatabase,
+  openMigratedDatabase,
+  Prepared,
   type SqlDialect,
 } from "../../../kernel/index.ts";
 import { CatalogEvents, type ReleaseStockRequest, type ReserveStockRequest } from "../contract/index.ts";
@@ -19,10 +19,8 @@ import { type CatalogOutboxEntry, productChangedEntry, stockChangedEntries } fro
 import { CATALOG_MIGRATIONS } from "./migrations.ts";
 import { ORDER_STATUS_CONSUMER, Reservations } from "./reservations.ts";
 import { DEFAULT_SEARCH_CACHE_ENTRIES, SearchCache, type SearchCacheSource } from "./search-cache.ts";
-import { SerialBatches } from "./serial-batches.ts";
 import { postgresSearchCount, postgresSearchPage } from "./search-postgres.ts";
 import { sqliteSearchCount, sqliteSearchPage } from "./search-sqlite.ts";
-import { Prepared } from "./prepared.ts";
 import { type CatalogDb, type CatalogTables, PRODUCT_COLUMNS, selectProducts } from "./tables.ts";
 import type {
   CatalogEventOptions,
@@ -55,18 +53,16 @@ export interface CatalogStoreOptions {
  *   database is closed on failure).
  */
 export async function openCatalogDatabase(config: DatabaseConfig, opts: CatalogStoreOptions = {}): Promise<SqlCatalogStore> {
-  const mdb = openDatabase<CatalogTables>(config, opts.logger ? { logger: opts.logger } : {});
-  try {
-    await migrate(mdb, CATALOG_MIGRATIONS);
+  const mdb = await openMigratedDatabase<CatalogTables>(config, CATALOG_MIGRATIONS, {
+    ...(opts.logger ? { logger: opts.logger } : {}),
     // Page cache of the connection, KiB: SQLite's default 2 MB makes a common word's search
     // (thousands of matches, each joined to its product row) read the same pages from the OS
     // again and again; 32 MB holds the products and the FTS index of a 100,000-product
     // catalog's hot part. Memory is taken only as pages are read.
-    if (mdb.dialect === "sqlite") await mdb.exec(mdb.db, `PRAGMA cache_size = -${32 * 1024}`);
-  } catch (err) {
-    await mdb.close();
-    throw err;
-  }
+    setup: async (m) => {
+      if (m.dialect === "sqlite") await m.exec(m.db, `PRAGMA cache_size = -${32 * 1024}`);
+    },
+  });
   return new SqlCatalogStore(mdb, opts.searchCacheEntries ?? DEFAULT_SEARCH_CACHE_ENTRIES);
 }
 
@@ -82,7 +78,7 @@ const RESERVE_ATTEMPTS = 3;
  * {@link CatalogStore} on either database. Every write commits its events with it (outbox).
  * Reservations (createOrder's hot path) are group-committed: the reservations that arrive
  * together share one transaction, each in its own savepoint, so a refused one (OUT_OF_STOCK, ...)
- * rolls back alone; one batch at a time ({@link SerialBatches}). Search is the one place the dialects really differ (search-sqlite.ts,
+ * rolls back alone; one batch at a time (see {@link GroupCommitter}). Search is the one place the dialects really differ (search-sqlite.ts,
  * search-postgres.ts); rankings and counts are cached per search generation ({@link SearchCache}).
  */
 export class SqlCatalogStore implements CatalogStore, SearchCacheSource {
@@ -92,7 +88,7 @@ export class SqlCatalogStore implements CatalogStore, SearchCacheSource {
   readonly dialect: SqlDialect;
   readonly #mdb: ModuleDb<CatalogTables>;
   readonly #inbox: Inbox<CatalogTables>;
-  readonly #group: SerialBatches<CatalogTables>;
+  readonly #group: GroupCommitter<CatalogTables>;
   readonly #reservations: Reservations;
   readonly #searchCache: SearchCache;
   // Statements of every search page, compiled once (see Prepared).
@@ -106,24 +102,26 @@ export class SqlCatalogStore implements CatalogStore, SearchCacheSource {
     this.dialect = mdb.dialect;
     this.outbox = new Outbox(mdb);
     this.#inbox = new Inbox(mdb);
-    this.#group = new SerialBatches(new GroupCommitter(mdb.db));
+    this.#group = new GroupCommitter(mdb.db);
     this.#reservations = new Reservations(mdb.db, mdb.dialect);
-    this.#generation = new Prepared(mdb.db, sql<{ generation: number }>`SELECT generation FROM search_state WHERE id = ${1}`);
+    this.#generation = new Prepared(mdb.db, () => sql<{ generation: number }>`SELECT generation FROM search_state WHERE id = ${1}`, 0);
     // One statement for any batch size: the ids travel as one parameter (a text[] on
     // PostgreSQL, JSON text on SQLite).
     this.#byIds = new Prepared(
       mdb.db,
-      mdb.dialect === "postgres"
-        ? sql<ProductRecord>`SELECT ${PRODUCT_COLUMNS} FROM products p JOIN categories c ON c.id = p.category_id WHERE p.id = ANY(${[]}::text[])`
-        : sql<ProductRecord>`SELECT ${PRODUCT_COLUMNS} FROM products p JOIN categories c ON c.id = p.category_id
-            WHERE p.id IN (SELECT value FROM json_each(${"[]"}))`,
+      (arg) =>
+        mdb.dialect === "postgres"
+          ? sql<ProductRecord>`SELECT ${PRODUCT_COLUMNS} FROM products p JOIN categories c ON c.id = p.category_id WHERE p.id = ANY(${arg(0)}::text[])`
+          : sql<ProductRecord>`SELECT ${PRODUCT_COLUMNS} FROM products p JOIN categories c ON c.id = p.category_id
+            WHERE p.id IN (SELECT value FROM json_each(${arg(0)}))`,
+      1,
     );
     this.#searchCache = new SearchCache(this, searchCacheEntries);
   }
 
   async productsByIds(ids: readonly string[]): Promise<ProductRecord[]> {
     if (ids.length === 0) return [];
-    return (await this.#byIds.run(this.db, [this.dialect === "postgres" ? [...ids] : JSON.stringify(ids)])).rows;
+    return (await this.#byIds.execute(this.db, [this.dialect === "postgres" ? [...ids] : JSON.stringify(ids)])).rows;
   }
 
   async categoriesByIds(ids: readonly string[]): Promise<CategoryRecord[]> {
@@ -148,7 +146,7 @@ export class SqlCatalogStore implements CatalogStore, SearchCacheSource {
   }
 
   async searchGeneration(): Promise<number> {
-    const [row] = (await this.#generation.run(this.db, [1])).rows;
+    const [row] = (await this.#generation.execute(this.db, [])).rows;
     return Number(row?.generation ?? 0);
   }
 

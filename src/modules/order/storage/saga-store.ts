@@ -1,5 +1,5 @@
 import { type Kysely, type RawBuilder, sql, type Transaction } from "kysely";
-import type { GroupCommitter, ModuleDb } from "../../../kernel/index.ts";
+import { type GroupCommitter, type ModuleDb, Prepared, type PreparedArg } from "../../../kernel/index.ts";
 import {
   type PendingLimit,
   pendingLimitExceeded,
@@ -9,7 +9,6 @@ import {
   type SagaStore,
   type StaleIntent,
 } from "./saga.ts";
-import { Prepared } from "./prepared.ts";
 import type { OrderTables } from "./tables.ts";
 
 /** First key of the PostgreSQL advisory locks that serialise one account's checkouts ("ORDR"). */
@@ -75,23 +74,24 @@ export class SqlSagaStore implements SagaStore {
     this.#db = db;
     this.#pg = mdb.dialect === "postgres";
     this.#group = group;
-    const raw = <R>(q: RawBuilder<R>) => ({ compile: () => q.compile(db) });
     // created_at: PostgreSQL stamps it on its own clock, which staleIntents measures against
     // (app hosts' clocks may differ); SQLite has one host, whose clock the argument is.
-    const now = (arg: <T>(i: number) => T) => (this.#pg ? sql`now()` : sql`${arg(1)}`);
+    const now = (arg: PreparedArg) => (this.#pg ? sql`now()` : sql`${arg(1)}`);
     this.#insertIntent = new Prepared(
-      (arg) => raw(sql`INSERT INTO reservation_intents (order_id, created_at) VALUES (${arg(0)}, ${now(arg)}) ON CONFLICT DO NOTHING`),
+      db,
+      (arg) => sql`INSERT INTO reservation_intents (order_id, created_at) VALUES (${arg(0)}, ${now(arg)}) ON CONFLICT DO NOTHING`,
       2,
     );
     this.#insertIntentBelowLimit = new Prepared(
+      db,
       (arg) =>
-        raw(sql<{ order_id: string }>`INSERT INTO reservation_intents (order_id, created_at, account_id)
+        sql<{ order_id: string }>`INSERT INTO reservation_intents (order_id, created_at, account_id)
           SELECT ${arg(0)}, ${now(arg)}, ${arg(2)}
           WHERE (${pendingCount(arg(2), arg(3))}) < ${arg(3)}
-          ON CONFLICT DO NOTHING RETURNING order_id`),
+          ON CONFLICT DO NOTHING RETURNING order_id`,
       4,
     );
-    this.#lockAccount = new Prepared((arg) => raw(sql`SELECT pg_advisory_xact_lock(${PENDING_LOCK_CLASS}::int4, hashtext(${arg(0)}))`), 1);
+    this.#lockAccount = new Prepared(db, (arg) => sql`SELECT pg_advisory_xact_lock(${PENDING_LOCK_CLASS}::int4, hashtext(${arg(0)}))`, 1);
   }
 
   async start(s: SagaRecord): Promise<{ saga: SagaRecord; created: boolean }> {

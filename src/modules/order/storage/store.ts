@@ -5,15 +5,14 @@ import {
   type Headers,
   type Logger,
   type ModuleDb,
-  migrate,
   Outbox,
-  openDatabase,
+  openMigratedDatabase,
+  Prepared,
 } from "../../../kernel/index.ts";
 import { OrderEvents } from "../contract/index.ts";
 import { statusChangedEvent } from "./events.ts";
 import { orderWriteTooLate } from "./intent-errors.ts";
 import { ORDER_MIGRATIONS } from "./migrations.ts";
-import { Prepared } from "./prepared.ts";
 import { SqlSagaStore } from "./saga-store.ts";
 import type { OrderTables } from "./tables.ts";
 import type { CreateOptions, OrderItemRecord, OrderRecord, OrderStatus, OrderStore, OutboxMessage, TransitionOutcome } from "./types.ts";
@@ -46,14 +45,7 @@ interface ItemRow extends OrderItemRecord {
  *   it cannot be opened (the database is closed on failure).
  */
 export async function openOrderDatabase(config: DatabaseConfig, logger?: Logger): Promise<SqlOrderStore> {
-  const mdb = openDatabase<OrderTables>(config, logger ? { logger } : {});
-  try {
-    await migrate(mdb, ORDER_MIGRATIONS);
-  } catch (err) {
-    await mdb.close();
-    throw err;
-  }
-  return new SqlOrderStore(mdb);
+  return new SqlOrderStore(await openMigratedDatabase<OrderTables>(config, ORDER_MIGRATIONS, logger ? { logger } : {}));
 }
 
 /**
@@ -84,10 +76,12 @@ export class SqlOrderStore implements OrderStore {
     this.sagas = new SqlSagaStore(mdb, this.#group);
     const db = mdb.db;
     this.#takeIntent = new Prepared(
+      db,
       (arg) => db.deleteFrom("reservation_intents").where("order_id", "=", arg<string>(0)).returning("swept_at as sweptAt"),
       1,
     );
     this.#insertOrder = new Prepared(
+      db,
       (arg) =>
         db.insertInto("orders").values({
           id: arg(0),
@@ -108,6 +102,7 @@ export class SqlOrderStore implements OrderStore {
     if (!q) {
       const db = this.#db;
       q = new Prepared(
+        db,
         (arg) =>
           db.insertInto("order_items").values(
             Array.from({ length: n }, (_, position) => ({

@@ -1,5 +1,5 @@
 import type { Generated, Kysely } from "kysely";
-import { type DatabaseConfig, type Logger, type ModuleDb, migrate, Outbox, openDatabase } from "../../../kernel/index.ts";
+import { type DatabaseConfig, type Logger, type ModuleDb, Outbox, openMigratedDatabase } from "../../../kernel/index.ts";
 import { PaymentEvents } from "../contract/index.ts";
 import { statusChanged } from "./events.ts";
 import { PAYMENT_MIGRATIONS } from "./migrations.ts";
@@ -42,14 +42,7 @@ const COLUMNS = [
  *   database is closed on failure).
  */
 export async function openPaymentDatabase(config: DatabaseConfig, logger?: Logger): Promise<SqlPaymentStore> {
-  const mdb = openDatabase<Tables>(config, logger ? { logger } : {});
-  try {
-    await migrate(mdb, PAYMENT_MIGRATIONS);
-  } catch (err) {
-    await mdb.close();
-    throw err;
-  }
-  return new SqlPaymentStore(mdb);
+  return new SqlPaymentStore(await openMigratedDatabase<Tables>(config, PAYMENT_MIGRATIONS, logger ? { logger } : {}));
 }
 
 /**

@@ -24,9 +24,6 @@ export function openAccountStore(ctx: ModuleContext): Promise<AccountStore> {
   return openAccountDatabase(ctx.database, ctx.logger);
 }
 
-/** How often expired refresh tokens are deleted, ms (they are refused anyway; this bounds the table). */
-export const PRUNE_INTERVAL_MS = 3_600_000;
-
 /**
  * Builds the account module: registration, login (it is the one module that issues JWTs),
  * and the `Account` entity. Owns `<DATA_DIR>/account.sqlite` by default, or the PostgreSQL
@@ -69,7 +66,7 @@ export function createAccountModule(opts: AccountModuleOptions = {}): ModuleDefi
             (err: unknown) => ctx.logger.warn({ err }, "pruning expired refresh tokens failed; retrying in an hour"),
           );
         };
-        const timer = ctx.migrateOnly ? undefined : setInterval(prune, PRUNE_INTERVAL_MS);
+        const timer = ctx.migrateOnly ? undefined : setInterval(prune, ctx.options.refreshTokenPruneIntervalS * 1000);
         timer?.unref();
         return {
           resolvers: createResolvers(store, service),

@@ -28,6 +28,14 @@ export const accountOptions = defineOptions(
       allowed: "60-31536000 (seconds)",
       describe: "Lifetime of a refresh token (single use; each rotation issues a new one).",
     }),
+    /** How often expired refresh tokens are deleted, seconds (they are refused anyway; this bounds the table). */
+    refreshTokenPruneIntervalS: option(int(60, 86_400), {
+      env: "REFRESH_TOKEN_PRUNE_INTERVAL_S",
+      flag: "--refresh-token-prune-interval-s",
+      default: "3600",
+      allowed: "60-86400 (seconds)",
+      describe: "How often each account instance deletes expired refresh tokens.",
+    }),
     /** Account made admin at account-module start (with `adminPassword`); undefined = none. */
     adminEmail: option(parsed(parseAdminEmail), {
       env: "ADMIN_EMAIL",

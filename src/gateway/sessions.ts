@@ -1,5 +1,7 @@
 import type { Bus, Subscription } from "../kernel/bus/types.ts";
 import { requestJson } from "../kernel/bus/rpc.ts";
+import { AppError } from "../kernel/errors.ts";
+import { createCallPolicy } from "../kernel/policy/index.ts";
 import type { Identity } from "../kernel/identity.ts";
 import type { Logger } from "../kernel/logger.ts";
 
@@ -121,14 +123,21 @@ export function createSessionGuard(opts: SessionGuardOptions): SessionGuard {
     }),
   );
 
+  // The one call policy: breaker `subject:account.session.check` (a dead account module fails
+  // fast into the stale-if-error path below) and the call metrics; not retried, since that path
+  // already answers from the last known state.
+  const policy = createCallPolicy({ target: `subject:${SESSION_SUBJECTS.check}`, isAnswer: (err) => err instanceof AppError });
   const ask = (accountId: string, sid: string): Promise<CheckReply> => {
     const key = `${accountId}\n${sid}`;
     let p = inflight.get(key);
     if (!p) {
       const startEpoch = epoch;
-      p = requestJson<CheckReply>(opts.bus, SESSION_SUBJECTS.check, sid ? { accountId, sessionId: sid } : { accountId }, {
-        timeoutMs: opts.timeoutMs,
-      })
+      p = policy
+        .execute(
+          ({ timeoutMs }) =>
+            requestJson<CheckReply>(opts.bus, SESSION_SUBJECTS.check, sid ? { accountId, sessionId: sid } : { accountId }, { timeoutMs }),
+          { timeoutMs: opts.timeoutMs },
+        )
         .then((reply) => {
           if (opts.ttlMs > 0 && epoch === startEpoch) remember(accountId, sid, { reply, untilMs: Date.now() + opts.ttlMs });
           return reply;

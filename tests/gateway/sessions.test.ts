@@ -137,4 +137,21 @@ describe("session guard", () => {
       await empty.close();
     }
   });
+
+  test("the check runs through the call policy: failures open the breaker subject:account.session.check, which then fails fast (still 503)", async () => {
+    const { createMemoryBus } = await import("../../src/kernel/bus/memory.ts");
+    const { breakers, configureBreakers, DEFAULT_BREAKER } = await import("../../src/kernel/policy/index.ts");
+    configureBreakers({ failures: 2, resetMs: 60_000 });
+    const empty = createMemoryBus();
+    const g = createSessionGuard({ bus: empty, logger, ttlMs: 60_000, max: 10, timeoutMs: 200 });
+    try {
+      for (const accountId of ["a1", "a2"]) expect(await g.check({ accountId, roles: [] })).toMatchObject({ status: 503 });
+      expect(breakers().states()[`subject:${SESSION_SUBJECTS.check}`]).toBe("open");
+      expect(await g.check({ accountId: "a3", roles: [] })).toMatchObject({ ok: false, status: 503, code: "SERVICE_UNAVAILABLE" });
+    } finally {
+      g.stop();
+      await empty.close();
+      configureBreakers(DEFAULT_BREAKER);
+    }
+  });
 });

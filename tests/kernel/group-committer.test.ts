@@ -54,6 +54,25 @@ for (const kind of DATABASES) {
       expect((await begins()) - before).toBe(2);
     });
 
+    test("a lone write runs in its own transaction without a savepoint; if it throws, nothing is written", async () => {
+      const g = await open();
+      const savepoints = () => statementCount(f.label, "other");
+      const before = await savepoints();
+      await g.submit(insert(1));
+      expect((await savepoints()) - before).toBe(0);
+      await expect(
+        g.submit(async (trx) => {
+          await trx.insertInto("t").values({ x: 2 }).execute();
+          throw new Error("refused alone");
+        }),
+      ).rejects.toThrow("refused alone");
+      expect(await rows()).toEqual([1]);
+      // Two writes of one turn: each in its savepoint (SAVEPOINT + RELEASE).
+      await Promise.all([g.submit(insert(3)), g.submit(insert(4))]);
+      expect((await savepoints()) - before).toBe(4);
+      expect(await rows()).toEqual([1, 3, 4]);
+    });
+
     test("a failing write rolls back alone and rejects with its error; a later write sees the earlier ones", async () => {
       const g = await open();
       const write = (x: number) => async (trx: Transaction<Tables>) => {

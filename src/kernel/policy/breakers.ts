@@ -29,11 +29,6 @@ const STATE_NAME: Record<CircuitState, BreakerStateName> = {
   [CircuitState.Isolated]: "isolated",
 };
 
-/** The lower-case name of a cockatiel circuit state. */
-export function breakerStateName(state: CircuitState): BreakerStateName {
-  return STATE_NAME[state];
-}
-
 /**
  * The circuit breakers of this process, one per target name, created on first use with the same
  * settings. Every error counts except those the call policy marks {@link NotCounted}: the policy

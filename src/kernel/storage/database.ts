@@ -46,7 +46,7 @@ export interface OpenDatabaseOptions {
 
 /**
  * Opens a module's database as configured (`ctx.database`, see `resolveDatabase`) with the
- * settings of `openSqlite` (WAL, pragmas) or `openPostgres` (pool size, timeouts, notices),
+ * settings of `openSqlite` (WAL, pragmas) or `openStorePool` (pool size, timeouts, notices),
  * statement metrics and spans included. Does not migrate (see `migrate`).
  *
  * @throws the driver's error when the SQLite file cannot be opened or the URL is malformed

@@ -8,6 +8,7 @@
  * request has joined (the dedup metric moved) or reached the subgraph (the count moved).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { InMemorySpanExporter } from "@opentelemetry/sdk-trace-base";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -23,6 +24,7 @@ import { createLogger } from "../../src/kernel/logger.ts";
 import { signToken } from "../../src/kernel/auth/jwt.ts";
 import { subgraphFetchDeduplicated } from "../../src/kernel/metrics.ts";
 import { DEFAULT_RETRY } from "../../src/kernel/policy/stages.ts";
+import { initTracing } from "../../src/kernel/tracing.ts";
 import { createGatewayPart, type GatewayListening } from "../../src/gateway/index.ts";
 import { startNats, type NatsServer } from "../../scripts/devservers/nats.ts";
 import { TEST_JWT_SECRET, testConfig } from "../helpers/modules.ts";
@@ -45,7 +47,7 @@ interface Setup {
   label: string;
   /** Operations listener of the gateway (`/metrics`). */
   opsUrl: string;
-  gql(query: string, variables: Record<string, unknown>, token?: string): Promise<Res>;
+  gql(query: string, variables: Record<string, unknown>, token?: string, headers?: Record<string, string>): Promise<Res>;
   stop(): Promise<void>;
 }
 
@@ -112,10 +114,10 @@ async function startSetup(
     // The bus executor labels by module name, the HTTP executor by the supergraph's graph name.
     label: transport === "http" ? name.toUpperCase() : name,
     opsUrl,
-    async gql(query, variables, token) {
+    async gql(query, variables, token, headers = {}) {
       const res = await app.request("/graphql", {
         method: "POST",
-        headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        headers: { "content-type": "application/json", ...headers, ...(token ? { authorization: `Bearer ${token}` } : {}) },
         body: JSON.stringify({ query, variables }),
       });
       return { status: res.status, ...((await res.json()) as Omit<Res, "status">) };
@@ -138,6 +140,11 @@ async function deduplicated(label: string): Promise<number> {
 
 const WHOAMI = "query Who($tag: String!) { whoami(tag: $tag) }";
 const token = (accountId: string, roles: string[]) => signToken(TEST_JWT_SECRET, { accountId, roles, sessionId: `s-${accountId}` }, 3600);
+
+// Spans recorded for this file (each waiter's own span is checked); not recording afterwards.
+const spans = new InMemorySpanExporter();
+beforeAll(() => void initTracing({ serviceName: "switchyard-test", exporter: spans }));
+afterAll(() => void initTracing({ serviceName: "switchyard-test" }));
 
 let tagSeq = 0;
 /** A tag no other test uses (each test's executions are counted and held apart). */
@@ -171,6 +178,7 @@ for (const transport of ["memory", "nats", "http"] as const) {
     test("two identical queries of one caller in flight: one subgraph execution, the same answer for both, counted", async () => {
       const tag = freshTag("same");
       on.probe.hold(tag);
+      spans.reset();
       const before = await deduplicated(on.label);
       const a = on.gql(WHOAMI, { tag }, alice);
       const b = on.gql(WHOAMI, { tag }, alice);
@@ -186,6 +194,32 @@ for (const transport of ["memory", "nats", "http"] as const) {
       // On the operations listener too.
       const metrics = await (await fetch(`${on.opsUrl}/metrics`)).text();
       expect(metrics).toContain(`switchyard_subgraph_fetch_deduplicated_total{subgraph="${on.label}"}`);
+      // The waiter kept a span of its own, in its own trace, linked to the request whose fetch answered it.
+      const finished = spans.getFinishedSpans();
+      const waiters = finished.filter((s) => s.attributes["switchyard.subgraph.deduplicated"] === true);
+      expect(waiters.map((s) => s.name)).toEqual([`subgraph ${on.label}`]);
+      const waiter = waiters[0];
+      const linked = waiter?.links[0]?.context.traceId;
+      expect(linked).toBeString();
+      expect(linked).not.toBe(waiter?.spanContext().traceId as string);
+      if (transport !== "http") {
+        // The bus executor's span of the fetch that ran is in the linked trace.
+        const ran = finished.filter((s) => s.name === `subgraph ${on.label}` && s.attributes["switchyard.subgraph.deduplicated"] !== true);
+        expect(ran.map((s) => s.spanContext().traceId)).toEqual([linked as string]);
+      }
+    });
+
+    test("operations that asked for subgraph timings are never shared (their fetch carries their own trace)", async () => {
+      const tag = freshTag("timed");
+      on.probe.hold(tag);
+      const before = await deduplicated(on.label);
+      const traced = { "x-switchyard-trace": "1" };
+      const a = on.gql(WHOAMI, { tag }, alice, traced);
+      const b = on.gql(WHOAMI, { tag }, alice, traced);
+      await eventually("two executions", async () => on.probe.calls(tag) === 2);
+      on.probe.release(tag);
+      for (const r of await Promise.all([a, b])) expect(r.data).toEqual({ whoami: expect.stringContaining(tag) });
+      expect(await deduplicated(on.label)).toBe(before);
     });
 
     test("anonymous callers share too; results are copies (one caller's list is not the other's)", async () => {

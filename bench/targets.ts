@@ -10,8 +10,11 @@ export const ROOT = resolve(import.meta.dir, "..");
 /** Names of the gateway benchmark targets, in report order. */
 export const TARGET_NAMES = [
   "switchyard-monolith",
+  "switchyard-monolith-nodedup",
   "switchyard-nats",
+  "switchyard-nats-nodedup",
   "switchyard-http",
+  "switchyard-http-nodedup",
   "hive-gateway-bun",
   "hive-gateway-node",
   "hive-gateway-bun-router",
@@ -78,6 +81,8 @@ export const BASE_ENV: Record<string, string> = {
   // Operations listener (/metrics, /admin/*) on a free port: several bench processes run at once.
   OPS_PORT: "0",
   RESPONSE_CACHE: "false",
+  // Subgraph request deduplication as shipped (on); the `-nodedup` targets turn it off.
+  SUBGRAPH_DEDUP: "true",
   RATE_LIMIT_MAX: "0",
   // The scenarios register their callers first (the registration/login budget is 10 a minute).
   RATE_LIMIT_AUTH_MAX: "0",
@@ -152,39 +157,46 @@ async function startSwitchyardGateway(
   return { server, url: `http://127.0.0.1:${port}/graphql` };
 }
 
-/** Every target, by name. */
-export const TARGETS: Record<TargetName, TargetDef> = {
-  "switchyard-monolith": {
-    name: "switchyard-monolith",
-    describe:
-      "Switchyard, one Bun process: the 4 fixture subgraphs as modules + gateway, in-memory bus, supergraph composed from the registry",
+/** Extra environment of the `-nodedup` variants: subgraph request deduplication off. */
+const NO_DEDUP: Record<string, string> = { SUBGRAPH_DEDUP: "false" };
+/** Suffix of a variant's description. */
+const variant = (env: Record<string, string>): string => (env["SUBGRAPH_DEDUP"] === "false" ? "; SUBGRAPH_DEDUP=false" : "");
+
+/** `switchyard-monolith` (and its variants: `env` on top of the bench environment). */
+function switchyardMonolith(name: TargetName, env: Record<string, string>): TargetDef {
+  return {
+    name,
+    describe: `Switchyard, one Bun process: the 4 fixture subgraphs as modules + gateway, in-memory bus, supergraph composed from the registry${variant(env)}`,
     uses: [],
     async start(deps) {
       const port = await freePort();
       const { server } = await deps.spawn(
-        [...bun("switchyard-monolith"), join(ROOT, "bench/servers/switchyard.ts")],
-        { ...BASE_ENV, PORT: String(port) },
+        [...bun(name), join(ROOT, "bench/servers/switchyard.ts")],
+        { ...BASE_ENV, ...env, PORT: String(port) },
         /^SWITCHYARD_READY/,
         "switchyard monolith",
       );
       await waitReady(`http://127.0.0.1:${port}/health/ready`, server);
       return { url: `http://127.0.0.1:${port}/graphql`, gatewayPid: server.proc.pid, pids: [server.proc.pid], stop: () => server.kill() };
     },
-  },
-  "switchyard-nats": {
-    name: "switchyard-nats",
-    describe:
-      "Switchyard split: gateway process (main binary, --supergraph with bus:// URLs) → nats-server → 4 fixture modules in a second Bun process",
+  };
+}
+
+/** `switchyard-nats` (and its variants: `env` on top of the bench environment, for the gateway). */
+function switchyardNats(name: TargetName, env: Record<string, string>): TargetDef {
+  return {
+    name,
+    describe: `Switchyard split: gateway process (main binary, --supergraph with bus:// URLs) → nats-server → 4 fixture modules in a second Bun process${variant(env)}`,
     uses: ["nats"],
     async start(deps) {
       const nats = await deps.natsUrl();
       const { server: modules } = await deps.spawn(
-        [...bun("switchyard-nats-modules"), join(ROOT, "bench/servers/switchyard.ts"), "--modules-only"],
+        [...bun(`${name}-modules`), join(ROOT, "bench/servers/switchyard.ts"), "--modules-only"],
         { ...BASE_ENV, BUS: nats },
         /^SWITCHYARD_READY/,
         "fixture modules on NATS",
       );
-      const gw = await startSwitchyardGateway(deps, deps.busSupergraph(), { BUS: nats }, "switchyard-nats-gateway");
+      const gw = await startSwitchyardGateway(deps, deps.busSupergraph(), { ...env, BUS: nats }, `${name}-gateway`);
       return {
         url: gw.url,
         gatewayPid: gw.server.proc.pid,
@@ -195,16 +207,30 @@ export const TARGETS: Record<TargetName, TargetDef> = {
         },
       };
     },
-  },
-  "switchyard-http": {
-    name: "switchyard-http",
-    describe: "Switchyard gateway (main binary, --supergraph) over the 4 HTTP subgraphs",
+  };
+}
+
+/** `switchyard-http` (and its variants: `env` on top of the bench environment). */
+function switchyardHttp(name: TargetName, env: Record<string, string>): TargetDef {
+  return {
+    name,
+    describe: `Switchyard gateway (main binary, --supergraph) over the 4 HTTP subgraphs${variant(env)}`,
     uses: ["http-subgraphs"],
     async start(deps) {
-      const gw = await startSwitchyardGateway(deps, await deps.httpSupergraph(), {}, "switchyard-http");
+      const gw = await startSwitchyardGateway(deps, await deps.httpSupergraph(), env, name);
       return { url: gw.url, gatewayPid: gw.server.proc.pid, pids: [gw.server.proc.pid], stop: () => gw.server.kill() };
     },
-  },
+  };
+}
+
+/** Every target, by name. */
+export const TARGETS: Record<TargetName, TargetDef> = {
+  "switchyard-monolith": switchyardMonolith("switchyard-monolith", {}),
+  "switchyard-monolith-nodedup": switchyardMonolith("switchyard-monolith-nodedup", NO_DEDUP),
+  "switchyard-nats": switchyardNats("switchyard-nats", {}),
+  "switchyard-nats-nodedup": switchyardNats("switchyard-nats-nodedup", NO_DEDUP),
+  "switchyard-http": switchyardHttp("switchyard-http", {}),
+  "switchyard-http-nodedup": switchyardHttp("switchyard-http-nodedup", NO_DEDUP),
   "hive-gateway-bun": {
     name: "hive-gateway-bun",
     describe: "Hive Gateway (@graphql-hive/gateway runtime) on Bun over the 4 HTTP subgraphs",

@@ -68,6 +68,9 @@ export function createHttpSubgraphExecutor(endpoint: string, name: string, timeo
     timeout: timeoutMs,
     fetch: markedFetch,
     print: printRequestDocument,
+    // Deduplication is the gateway's own (dedup.ts, SUBGRAPH_DEDUP), the same for bus and HTTP
+    // subgraphs; the executor's would key by x-request-id too, so it never shared anything.
+    deduplicateInflightRequests: false,
     headers: (req?: ExecutionRequest): Record<string, string> => {
       const ctx = req?.context as Partial<GatewayContext> | undefined;
       return ctx?.requestId ? { "x-request-id": ctx.requestId } : {};

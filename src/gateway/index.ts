@@ -69,6 +69,7 @@ export function createGatewayPart(opts: {
         subscriptionHeartbeatMs: config.subscriptionHeartbeatMs,
         queryPlanner: config.queryPlanner,
         identity: ctx.busIdentity,
+        dedup: config.subgraphDedup,
       });
       // --supergraph: serve that file as is (no registry, no composition, no election).
       const fixed = config.supergraphFile ? staticSupergraph(readFileSync(config.supergraphFile, "utf8")) : undefined;

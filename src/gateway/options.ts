@@ -63,6 +63,14 @@ export const gatewayOptions = defineOptions("gateway", {
     allowed: "100-120000 (ms)",
     describe: "Timeout of one gateway-to-subgraph request over the bus.",
   }),
+  subgraphDedup: option(bool(), {
+    env: "SUBGRAPH_DEDUP",
+    flag: "--subgraph-dedup",
+    default: "true",
+    allowed: "true | false",
+    describe:
+      "Identical query fetches in flight to the same subgraph (same document, variables, operation name and caller identity) share one execution, over the bus and HTTP; never mutations or subscriptions. Counted by switchyard_subgraph_fetch_deduplicated_total (like Apollo Router's deduplicate_query and Hive Gateway's deduplicateInflightRequests).",
+  }),
   gatewaySubgraphs: option(orUnset(parsed(commaList)), {
     env: "GATEWAY_SUBGRAPHS",
     flag: "--gateway-subgraphs",

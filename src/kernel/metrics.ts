@@ -58,6 +58,14 @@ export const subgraphFetchDuration = new Histogram({
   registers: [metricsRegistry],
 });
 
+/** Subgraph fetches answered by another caller's identical fetch in flight (gateway/dedup.ts, SUBGRAPH_DEDUP). */
+export const subgraphFetchDeduplicated = new Counter({
+  name: "switchyard_subgraph_fetch_deduplicated_total",
+  help: "Gateway-to-subgraph query fetches that sent nothing: answered by an identical fetch already in flight (SUBGRAPH_DEDUP), by subgraph.",
+  labelNames: ["subgraph"] as const,
+  registers: [metricsRegistry],
+});
+
 /** Bus requests sent by this process; outcome `ok` | `timeout` | `no_responders` | `error`; seconds. */
 export const busRequestDuration = new Histogram({
   name: "switchyard_bus_request_duration_seconds",

@@ -8,6 +8,7 @@ import type { StoredSupergraph, SupergraphStore } from "../../kernel/supergraph-
 import { createBusExecutor } from "../executor.ts";
 import { OpenSubscriptions, withBusSubscriptions } from "../subscription-executor.ts";
 import { createHttpSubgraphExecutor } from "../http-executor.ts";
+import { withDeduplication } from "../dedup.ts";
 import { createRustPlannedExecutor, type QueryPlannerKind } from "./query-planner.ts";
 
 /** The supergraph a gateway executes (see {@link SupergraphManager.current}). */
@@ -36,6 +37,11 @@ export interface SupergraphManagerOptions {
   queryPlanner?: QueryPlannerKind;
   /** Signs the caller identity forwarded to subgraphs (the kernel's `busIdentity`). */
   identity: BusIdentity;
+  /**
+   * Identical query fetches in flight to one subgraph share one execution (`SUBGRAPH_DEDUP`,
+   * see dedup.ts), for bus and HTTP subgraphs alike; true when omitted.
+   */
+  dedup?: boolean;
 }
 
 /**
@@ -118,6 +124,9 @@ export class SupergraphManager {
     let schema: GraphQLSchema;
     // Subgraph executors by name, shared by the stitching runtime and the Rust-planned executor.
     const executors = new Map<string, Executor>();
+    // Both runtimes (stitching and Rust-planned) fetch through these executors: one place for it.
+    const dedup = (executor: Executor, name: string): Executor =>
+      this.opts.dedup === false ? executor : withDeduplication(executor, name);
     try {
       schema = getStitchedSchemaFromSupergraphSdl({
         supergraphSdl: s.sdl,
@@ -127,12 +136,15 @@ export class SupergraphManager {
           // http(s):// subgraphs (a --supergraph file federating external services) over HTTP;
           // everything else is a module reached over the bus at bus://graphql.<name>.
           if (/^https?:\/\//.test(cfg.endpoint)) {
-            cfg.executor = createHttpSubgraphExecutor(cfg.endpoint, cfg.name, this.opts.subgraphTimeoutMs, this.opts.logger);
+            cfg.executor = dedup(
+              createHttpSubgraphExecutor(cfg.endpoint, cfg.name, this.opts.subgraphTimeoutMs, this.opts.logger),
+              cfg.name,
+            );
             executors.set(cfg.name, cfg.executor);
             return;
           }
           const name = cfg.endpoint.replace(/^bus:\/\/graphql\./, "");
-          const requests = createBusExecutor(this.opts.bus, name, this.opts.subgraphTimeoutMs, this.opts.identity);
+          const requests = dedup(createBusExecutor(this.opts.bus, name, this.opts.subgraphTimeoutMs, this.opts.identity), name);
           executors.set(cfg.name, requests);
           // Subscriptions: bus streams (subscription-executor.ts); the rest: bus request/reply.
           cfg.executor = withBusSubscriptions(requests, this.opts.bus, name, {

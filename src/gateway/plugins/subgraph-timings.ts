@@ -65,6 +65,14 @@ export function useSubgraphTimings(): GatewayPlugin {
 }
 
 /**
+ * Whether the operation of `context` (an `ExecutionRequest.context`) asked for subgraph timings:
+ * its fetches carry that request's ftv1 trace, so they are never shared (gateway/dedup.ts).
+ */
+export function subgraphTimingsRequested(context: unknown): boolean {
+  return typeof context === "object" && context !== null && collectors.has(context);
+}
+
+/**
  * For the bus executor, before it sends a subgraph fetch: when the operation's client asked for
  * timings, adds the ftv1 header to `headers` and returns the function to call with the
  * subgraph's result (it records the timing and removes `extensions.ftv1` from the result);

@@ -182,9 +182,19 @@ export async function runData(
     }
     return await verify(args, modules, io);
   } catch (err) {
-    io.stderr.write(`switchyard data: ${err instanceof CopyError ? err.message : String((err as Error).stack ?? err)}\n`);
+    io.stderr.write(`switchyard data: ${describeError(err)}\n`);
     return DataExit.error;
   }
+}
+
+/**
+ * The message of an expected failure (a refused copy; a database error such as a refused
+ * connection, which carries a driver `code`), the stack of anything else (a bug).
+ */
+function describeError(err: unknown): string {
+  if (err instanceof CopyError) return err.message;
+  if (err instanceof Error) return "code" in err ? `${err.message} (${String(err.code)})` : (err.stack ?? err.message);
+  return String(err);
 }
 
 async function copy(args: DataArgs, modules: readonly Movable[], io: DataIo): Promise<number> {
@@ -214,6 +224,13 @@ async function copy(args: DataArgs, modules: readonly Movable[], io: DataIo): Pr
       io.stderr.write("nothing copied\n");
       return refused.every((e) => e instanceof TargetNotEmptyError) ? DataExit.targetNotEmpty : DataExit.error;
     }
+    const done = prepared.filter((p) => p.start === "done");
+    for (const p of done)
+      io.stderr.write(
+        `switchyard data: ${p.module}: already copied from ${describeDatabase(moduleDatabase(args.from, p.module))}; --replace copies it again\n`,
+      );
+    // Only finished modules: the command was run once too often. Some left: a rerun after a failure goes on with those.
+    if (done.length === prepared.length && done.length > 0) return DataExit.targetNotEmpty;
     for (const p of prepared) {
       if (p.start === "resume") io.stderr.write(`${p.module}: resuming an interrupted copy\n`);
       if (p.start === "replace") io.stderr.write(`${p.module}: target emptied (--replace)\n`);

@@ -1,4 +1,7 @@
 import { expect } from "bun:test";
+import { runData } from "../../src/cli/data.ts";
+import { sharedDatabase } from "../../src/kernel/storage/resolve.ts";
+import { MODULE_DEFINITIONS } from "../../src/module-list.ts";
 import { sql } from "kysely";
 import type { Identity } from "../../src/kernel/identity.ts";
 import type { DatabaseConfig } from "../../src/kernel/module.ts";
@@ -213,3 +216,53 @@ export const TABLES: Record<(typeof MODULE_NAMES)[number], readonly string[]> = 
   order: ["orders", "order_items", "payment_sagas", "reservation_intents", "outbox"],
   payment: ["payments", "payment_commands", "outbox"],
 };
+
+/** Runs `switchyard data ...` in process; returns exit code and output. */
+export async function data(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = "";
+  let stderr = "";
+  const code = await runData(argv, MODULE_DEFINITIONS, {
+    stdout: { write: (s: string) => (stdout += s) },
+    stderr: { write: (s: string) => (stderr += s) },
+    stderrIsTTY: false,
+  });
+  return { code, stdout, stderr };
+}
+
+/** Module `m`'s database at a `--from`/`--to` location (directory or PostgreSQL URL). */
+export const at = (where: string, m: string): DatabaseConfig =>
+  sharedDatabase(where.startsWith("postgres") ? where : `sqlite:${where}`, m, 2);
+
+/** Every table of every module holds the same rows on both sides (columns both sides have). */
+export async function expectSameRows(from: string, to: string): Promise<void> {
+  for (const m of MODULE_NAMES) {
+    for (const table of TABLES[m]) {
+      const a = at(from, m);
+      const b = at(to, m);
+      const bCols = new Set(await columnsOf(b, table));
+      const cols = (await columnsOf(a, table)).filter((c) => bCols.has(c));
+      const left = await dumpTable(a, table, cols);
+      const right = await dumpTable(b, table, cols);
+      expect({ table: `${m}.${table}`, rows: right }).toEqual({ table: `${m}.${table}`, rows: left });
+      expect(left.length).toBeGreaterThan(0);
+    }
+  }
+}
+
+/** Catalog search on the target finds the created product (FTS5 index / tsvector and search_state rebuilt). */
+export async function expectSearchWorks(target: { kind: "sqlite"; dir: string } | { kind: "postgres"; url: string }): Promise<void> {
+  const h =
+    target.kind === "sqlite"
+      ? await startModules([catalogModule], { dataDir: target.dir })
+      : await startModules([catalogModule], {}, { database: "postgres", postgresUrl: target.url });
+  try {
+    const r = await h.query<{ products: { edges: { node: { name: string; price: { cents: number } } }[] } }>(
+      "catalog",
+      `{ products(first: 5, search: "zebra grind") { edges { node { name price { cents } } } } }`,
+    );
+    expect(r.errors).toBeUndefined();
+    expect(r.data?.products.edges.map((e) => e.node)).toEqual([{ name: "Zebra grinder", price: { cents: 12_345 } }]);
+  } finally {
+    await h.stop();
+  }
+}

@@ -37,8 +37,12 @@ export interface ModuleCopyOptions {
   readonly reporter: CopyReporter;
 }
 
-/** What a prepared copy will do. */
-export type CopyStart = "fresh" | "resume" | "replace";
+/**
+ * What a prepared copy will do: copy into an empty target, resume an interrupted copy of the
+ * same source, empty the target first (`replace`), or nothing (`done`: the target holds the
+ * finished copy of this source).
+ */
+export type CopyStart = "fresh" | "resume" | "replace" | "done";
 
 /** A module copy whose checks passed: {@link PreparedCopy.run} it, then {@link PreparedCopy.close} it. */
 export interface PreparedCopy {
@@ -55,11 +59,12 @@ export interface PreparedCopy {
  * written: the source exists (a SQLite file is never created) and carries exactly the code's
  * migrations (it is never migrated or written); the target is migrated (`migrate`) and its
  * tables match the source's (`planTables`); the target holds none of the module's data, or the
- * unfinished copy of the same source (resumed), or `replace` was asked.
+ * unfinished copy of the same source (resumed), or its finished copy (`done`: nothing to run),
+ * or `replace` was asked.
  *
- * @throws CopyError when a check fails; TargetNotEmptyError when the target has data (or the
- *   finished copy of this source) and `replace` is off; the driver's error when a database is
- *   unreachable. Both databases are closed on failure.
+ * @throws CopyError when a check fails; TargetNotEmptyError when the target has other data and
+ *   `replace` is off; the driver's error when a database is unreachable. Both databases are
+ *   closed on failure.
  */
 export async function prepareModuleCopy(spec: ModuleCopySpec, opts: ModuleCopyOptions): Promise<PreparedCopy> {
   const { module, storage } = spec;
@@ -91,7 +96,9 @@ export async function prepareModuleCopy(spec: ModuleCopySpec, opts: ModuleCopyOp
       module,
       start,
       tables,
-      run: () => copyTables(module, src, target, tables, sourceName, opts),
+      run: async () => {
+        if (start !== "done") await copyTables(module, src, target, tables, sourceName, opts);
+      },
       close,
     };
   } catch (err) {
@@ -102,7 +109,7 @@ export async function prepareModuleCopy(spec: ModuleCopySpec, opts: ModuleCopyOp
 
 /**
  * Fresh (target empty: stale progress forgotten), resume (progress of this source, unfinished),
- * or replace. Anything else is a non-empty target.
+ * done (progress of this source, finished) or replace. Anything else is a non-empty target.
  */
 async function decideStart(t: AnyDb, module: string, tables: readonly TablePlan[], source: string, replace: boolean): Promise<CopyStart> {
   if (replace) return "replace";
@@ -119,9 +126,7 @@ async function decideStart(t: AnyDb, module: string, tables: readonly TablePlan[
     await clearProgress(t, module);
     return "fresh";
   }
-  if (finished && mine.length > 0) {
-    throw new TargetNotEmptyError(`${module}: already copied from ${source} into this target; --replace copies it again`);
-  }
+  if (finished && mine.length === progress.size) return "done";
   throw new TargetNotEmptyError(
     `${module}: the target already has data (tables ${withRows.join(", ")}); --replace empties them and copies anew`,
   );

@@ -187,14 +187,11 @@ export async function runData(
   }
 }
 
-/**
- * The message of an expected failure (a refused copy; a database error such as a refused
- * connection, which carries a driver `code`), the stack of anything else (a bug).
- */
+/** The message of a failure (a refused copy, a database error such as a refused connection), with the driver's code when it has one. */
 function describeError(err: unknown): string {
-  if (err instanceof CopyError) return err.message;
-  if (err instanceof Error) return "code" in err ? `${err.message} (${String(err.code)})` : (err.stack ?? err.message);
-  return String(err);
+  if (err instanceof CopyError || !(err instanceof Error)) return err instanceof Error ? err.message : String(err);
+  const code = (err as { code?: unknown }).code;
+  return typeof code === "string" && !err.message.includes(code) ? `${err.message} (${code})` : err.message;
 }
 
 async function copy(args: DataArgs, modules: readonly Movable[], io: DataIo): Promise<number> {
@@ -219,8 +216,7 @@ async function copy(args: DataArgs, modules: readonly Movable[], io: DataIo): Pr
   }
   try {
     if (refused.length > 0) {
-      for (const err of refused)
-        io.stderr.write(`switchyard data: ${err instanceof CopyError ? err.message : (err.stack ?? err.message)}\n`);
+      for (const err of refused) io.stderr.write(`switchyard data: ${describeError(err)}\n`);
       io.stderr.write("nothing copied\n");
       return refused.every((e) => e instanceof TargetNotEmptyError) ? DataExit.targetNotEmpty : DataExit.error;
     }

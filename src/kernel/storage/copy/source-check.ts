@@ -7,17 +7,19 @@ import type { AnyDb } from "./introspect.ts";
  * Refuses a source whose applied migrations are not exactly the code's: its tables would not
  * match the target the code migrates (the copy never migrates or writes its source).
  * @param where the source, for the message.
- * @throws CopyError when the source has no `schema_migrations` or other versions.
+ * @throws CopyError when the source has no `schema_migrations` or other versions; the driver's
+ *   error when the database is unreachable.
  */
 export async function checkSourceMigrations(db: AnyDb, module: string, migrations: readonly Migration[], where: string): Promise<void> {
   let applied: number[];
   try {
     const { rows } = await sql<{ version: number | string }>`SELECT version FROM schema_migrations ORDER BY version`.execute(db);
     applied = rows.map((r) => Number(r.version));
-  } catch {
+  } catch (err) {
+    if (!isMissingTable(err)) throw err;
     throw new CopyError(
-      `${module}: the source ${where} has no schema_migrations table: not a ${module} database, or never started; ` +
-        "start the module on it once or run `switchyard --migrate` against it first",
+      `${module}: the source ${where} has no schema_migrations table: not the ${module} module's database, or never migrated; ` +
+        "run `switchyard --migrate` against it first",
     );
   }
   const code = migrations.map((m) => m.version);
@@ -34,4 +36,10 @@ export async function checkSourceMigrations(db: AnyDb, module: string, migration
         "(same DATA_DIR / DATABASE_URL), then copy",
     );
   }
+}
+
+/** PostgreSQL's undefined_table (42P01, also when the schema is missing) or SQLite's "no such table". */
+function isMissingTable(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown };
+  return e?.code === "42P01" || (typeof e?.message === "string" && e.message.includes("no such table"));
 }

@@ -174,6 +174,13 @@ describe("command line", () => {
     }
   });
 
+  test("verify against a target nothing was copied to: an error (exit 1) saying so", async () => {
+    const url = await freshPostgresDatabase();
+    const r = await data("verify", "--from", dir, "--to", url, "--modules", "account");
+    expect(r.code).toBe(DataExit.error);
+    expect(r.stderr).toContain("has no account tables (nothing copied there)");
+  });
+
   test("a missing SQLite source is an error (exit 1) and is not created", async () => {
     const empty = mkdtempSync(join(tmpdir(), "switchyard-nosrc-"));
     const to = mkdtempSync(join(tmpdir(), "switchyard-nodst-"));

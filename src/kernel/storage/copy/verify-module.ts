@@ -1,6 +1,7 @@
 import type { DatabaseConfig, ModuleStorage } from "../../module.ts";
 import { digestTable, type TableDigest } from "./checksum.ts";
-import { openExisting } from "./endpoint.ts";
+import { describeDatabase, openExisting } from "./endpoint.ts";
+import { CopyError } from "./errors.ts";
 import { type AnyDb, introspect } from "./introspect.ts";
 import { planTables } from "./plan.ts";
 import { inSnapshot } from "./read.ts";
@@ -36,7 +37,10 @@ export async function verifyModule(
     try {
       const s = src.db as AnyDb;
       const t = tgt.db as AnyDb;
-      const tables = planTables(module, await introspect(s, src.dialect), await introspect(t, tgt.dialect), storage.derived);
+      const targetTables = await introspect(t, tgt.dialect);
+      if (!targetTables.has("schema_migrations"))
+        throw new CopyError(`${module}: the target ${describeDatabase(target)} has no ${module} tables (nothing copied there)`);
+      const tables = planTables(module, await introspect(s, src.dialect), targetTables, storage.derived);
       const [sd, td] = await Promise.all([
         inSnapshot(s, src.dialect, async (conn) => {
           const out: TableDigest[] = [];

@@ -137,7 +137,7 @@ describe("progress output", () => {
     lines.tableDone("m", "t", 100);
     const progress = out.split("\n").filter((l) => /rows\/s/.test(l));
     // 5 s of copying: a line at 2 s and 4 s.
-    expect(progress).toEqual(["m.t: 40/100 rows, 20 rows/s", "m.t: 80/100 rows, 20 rows/s"]);
+    expect(progress).toEqual(["m.t: 40/100 rows, 20 rows/s, ETA 3s", "m.t: 80/100 rows, 20 rows/s, ETA 1s"]);
     expect(LINE_INTERVAL_MS).toBe(2000);
 
     now = 0;

@@ -64,7 +64,7 @@ class Rate {
 /**
  * A progress reporter: `bar` redraws one line per module on a terminal (rows done/total,
  * rows/s, ETA); `lines` writes one line when a table starts and ends and at most every
- * {@link LINE_INTERVAL_MS} in between; `none` is {@link SILENT}.
+ * {@link LINE_INTERVAL_MS} in between (rows done/total, rows/s, the table's ETA); `none` is {@link SILENT}.
  * @param now clock, ms (tests pass their own).
  */
 export function createReporter(mode: ProgressMode, out: TextOut, now: () => number = Date.now): CopyReporter {
@@ -88,7 +88,10 @@ function lineReporter(out: TextOut, now: () => number): CopyReporter {
       rate.add(added);
       if (now() - lastLine < LINE_INTERVAL_MS) return;
       lastLine = now();
-      out.write(`${module}.${table}: ${done}/${total} rows, ${Math.round(rate.perSecond())} rows/s\n`);
+      const eta = rate.eta(total - done);
+      out.write(
+        `${module}.${table}: ${done}/${total} rows, ${Math.round(rate.perSecond())} rows/s${eta === null ? "" : `, ETA ${formatDuration(eta)}`}\n`,
+      );
     },
     tableDone(module, table, rows) {
       out.write(`${module}.${table}: done, ${rows} rows\n`);

@@ -1,6 +1,6 @@
 import { sql } from "kysely";
 import type { DatabaseConfig, ModuleStorage } from "../../module.ts";
-import type { ModuleDb } from "../database.ts";
+import { type ModuleDb, openDatabase } from "../database.ts";
 import { migrate } from "../migrate.ts";
 import { ensureSchema } from "../resolve.ts";
 import { describeDatabase, openExisting } from "./endpoint.ts";
@@ -11,7 +11,6 @@ import { clearProgress, ensureProgressTable, readProgress, saveProgress, type Ta
 import { countRows, inSnapshot, readBatch, type Row } from "./read.ts";
 import type { CopyReporter } from "./reporter.ts";
 import { checkSourceMigrations } from "./source-check.ts";
-import { openDatabase } from "../database.ts";
 import { toTarget } from "./values.ts";
 
 /**

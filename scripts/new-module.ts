@@ -267,6 +267,7 @@ export function createResolvers(store: ${Pascal}Store, options: ${Pascal}Options
 import { ${UPPER}_SDL, ${Pascal}Commands, ${Pascal}Contract } from "./contract/index.ts";
 import { ${name}Options, type ${Pascal}Options } from "./options.ts";
 import { createResolvers } from "./resolvers.ts";
+import { ${UPPER}_MIGRATIONS } from "./storage/migrations.ts";
 import { open${Pascal}Database } from "./storage/store.ts";
 import type { ${Pascal}Store } from "./storage/types.ts";
 
@@ -288,6 +289,8 @@ export const ${name}Module: ModuleDefinition<${Pascal}Options> = defineModule({
   // Subjects served and events published come from the contract; list consumed events here.
   contract: ${Pascal}Contract,
   consumes: [],
+  // Its tables, for \`switchyard data copy\` (list in derived any table its triggers keep).
+  storage: { migrations: ${UPPER}_MIGRATIONS },
   async start(ctx) {
     const store = await open${Pascal}Store(ctx);
     try {
@@ -340,13 +343,15 @@ export function register(kernel: Kernel): void {
 }
 
 /**
- * Adds `name`'s `register` and option set to the module list source (imports and entries in
- * `MODULES` and `MODULE_OPTIONS`, after the last ones).
+ * Adds `name`'s `register`, definition and option set to the module list source (imports and
+ * entries in `MODULES`, `MODULE_OPTIONS` and `MODULE_DEFINITIONS`, after the last ones).
  * @throws Error when the file does not have the expected shape.
  */
 export function addToModuleList(source: string, name: string): string {
   const Pascal = name[0]!.toUpperCase() + name.slice(1);
-  const shape = new Error("src/module-list.ts does not have the expected shape (imports of register and options, MODULES, MODULE_OPTIONS)");
+  const shape = new Error(
+    "src/module-list.ts does not have the expected shape (imports of register and options, MODULES, MODULE_OPTIONS, MODULE_DEFINITIONS)",
+  );
   const endOfLast = (re: RegExp, text: string): number => {
     const m = [...text.matchAll(re)].at(-1);
     if (m?.index === undefined) throw shape;
@@ -359,8 +364,8 @@ export function addToModuleList(source: string, name: string): string {
   let out = source;
   out = insert(
     out,
-    endOfLast(/^import \{ register as register\w+ \} from "\.\/modules\/\w+\/index\.ts";$/gm, out),
-    `\nimport { register as register${Pascal} } from "./modules/${name}/index.ts";`,
+    endOfLast(/^import \{ \w+Module, register as register\w+ \} from "\.\/modules\/\w+\/index\.ts";$/gm, out),
+    `\nimport { ${name}Module, register as register${Pascal} } from "./modules/${name}/index.ts";`,
   );
   out = insert(
     out,
@@ -368,7 +373,9 @@ export function addToModuleList(source: string, name: string): string {
     `\nimport { ${name}Options } from "./modules/${name}/options.ts";`,
   );
   out = insert(out, out.indexOf("\n};", out.indexOf("export const MODULES")), `\n  ${name}: register${Pascal},`);
-  return insert(out, out.indexOf("\n} as const", out.indexOf("export const MODULE_OPTIONS")), `\n  ${name}: ${name}Options,`);
+  out = insert(out, out.indexOf("\n} as const", out.indexOf("export const MODULE_OPTIONS")), `\n  ${name}: ${name}Options,`);
+  const definitions = out.indexOf("export const MODULE_DEFINITIONS");
+  return insert(out, definitions < 0 ? -1 : out.indexOf("\n} as const", definitions), `\n  ${name}: ${name}Module,`);
 }
 
 /**

@@ -6,7 +6,8 @@ import { Kernel } from "./kernel/kernel.ts";
 import { resolveJwtSecret } from "./kernel/secrets.ts";
 import { createTransports } from "./kernel/transports.ts";
 import { prepareDatabases, resolveDatabase } from "./kernel/storage/resolve.ts";
-import { MODULES } from "./module-list.ts";
+import { MODULE_DEFINITIONS, MODULES } from "./module-list.ts";
+import { runData } from "./cli/data.ts";
 import { createGatewayPart } from "./gateway/index.ts";
 import { createProbeApp, startOpsServer, type OpsServer } from "./kernel/ops-http.ts";
 import { createMemoryBus } from "./kernel/bus/memory.ts";
@@ -19,7 +20,8 @@ import { infrastructureHealth } from "./kernel/health.ts";
  * Entry point of the one binary. `MODULES` chooses what this process runs: `all` (every
  * module and the gateway) or any subset; `BUS`/`REGISTRY`/`DATABASE_URL` choose memory +
  * SQLite (default) or NATS + etcd + PostgreSQL (split mode).
- * Exit codes: 0 clean shutdown, 1 start failure, 2 invalid configuration.
+ * Exit codes: 0 clean shutdown, 1 start failure, 2 invalid configuration. `data ...` moves
+ * module data between databases (its own exit codes: src/cli/data.ts).
  */
 async function main(): Promise<void> {
   // `--probe [url]`: container health check without curl; exit 0 when the URL answers 2xx.
@@ -30,6 +32,17 @@ async function main(): Promise<void> {
       () => false,
     );
     process.exit(ok ? 0 : 1);
+  }
+  // `data copy|verify ...`: the data move between SQLite and PostgreSQL (src/cli/data.ts).
+  if (process.argv[2] === "data") {
+    const code = await runData(process.argv.slice(3), MODULE_DEFINITIONS, {
+      stdout: process.stdout,
+      stderr: process.stderr,
+      stderrIsTTY: process.stderr.isTTY === true,
+    });
+    // exitCode, not exit(): the verification table on a piped stdout is flushed first.
+    process.exitCode = code;
+    return;
   }
   // `--migrate`: apply every selected module's migrations (and first-start seed) and exit;
   // what Fly's release_command runs before new machines start.

@@ -1,8 +1,9 @@
 import type { Kernel } from "./kernel/kernel.ts";
-import { register as registerAccount } from "./modules/account/index.ts";
-import { register as registerCatalog } from "./modules/catalog/index.ts";
-import { register as registerOrder } from "./modules/order/index.ts";
-import { register as registerPayment } from "./modules/payment/index.ts";
+import type { ModuleDefinition } from "./kernel/module.ts";
+import { accountModule, register as registerAccount } from "./modules/account/index.ts";
+import { catalogModule, register as registerCatalog } from "./modules/catalog/index.ts";
+import { orderModule, register as registerOrder } from "./modules/order/index.ts";
+import { paymentModule, register as registerPayment } from "./modules/payment/index.ts";
 import { accountOptions } from "./modules/account/options.ts";
 import { catalogOptions } from "./modules/catalog/options.ts";
 import { orderOptions } from "./modules/order/options.ts";
@@ -29,3 +30,14 @@ export const MODULE_OPTIONS = {
   order: orderOptions,
   payment: paymentOptions,
 } as const satisfies Record<keyof typeof MODULES, unknown>;
+
+/**
+ * Each module's definition, by name (the one its `register` hands the kernel): what tools that
+ * work on a module without starting it read, e.g. its `storage` for `switchyard data copy`.
+ */
+export const MODULE_DEFINITIONS = {
+  account: accountModule,
+  catalog: catalogModule,
+  order: orderModule,
+  payment: paymentModule,
+} as const satisfies Record<keyof typeof MODULES, Pick<ModuleDefinition, "name" | "storage">>;

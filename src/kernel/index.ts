@@ -49,6 +49,7 @@ export {
   type SubgraphContext,
   type HandlerMeta,
   type DatabaseConfig,
+  type ModuleStorage,
 } from "./module.ts";
 export {
   Outbox,

@@ -162,7 +162,25 @@ export interface ModuleDefinition<O extends object = object> {
    * does not consume exactly these.
    */
   consumes: readonly string[];
+  /**
+   * The module's database, for tools that work on it without starting the module (the data
+   * move, `switchyard data copy`): its migrations and the tables they keep themselves.
+   * Optional: a module without a database has none.
+   */
+  storage?: ModuleStorage;
   start(ctx: ModuleContext<O>): Promise<ModuleInstance>;
+}
+
+/** What a module keeps in its own database ({@link ModuleDefinition.storage}). */
+export interface ModuleStorage {
+  /** The module's migrations, the same list its store applies at start. */
+  readonly migrations: readonly import("./storage/migrations.ts").Migration[];
+  /**
+   * Tables maintained by triggers or migrations from the other tables (e.g. catalog's
+   * `search_state`), possibly with different columns per dialect: never copied, the target's
+   * own triggers rebuild them as the copied rows arrive.
+   */
+  readonly derived?: readonly string[];
 }
 
 /**

@@ -56,8 +56,9 @@ describe("npm run new-module", () => {
     });
     expect(await p.exited).toBe(0);
     const list = readFileSync(join(project, "src/module-list.ts"), "utf8");
-    expect(list).toContain('import { register as registerReview } from "./modules/review/index.ts";');
+    expect(list).toContain('import { reviewModule, register as registerReview } from "./modules/review/index.ts";');
     expect(list).toContain("  review: registerReview,");
+    expect(list).toContain("  review: reviewModule,");
     expect(() => createModule(project, "review")).toThrow(/exists already/);
     expect(() => addToModuleList("export const X = 1;", "x1")).toThrow(/expected shape/);
   });
@@ -108,6 +109,39 @@ describe("npm run new-module", () => {
     expect(list.reviewItems.map((i) => i.name)).toEqual(["second", "first"]);
     expect(list.reviewItem?.id).toBe(createReviewItem.id);
     await expectCode(anon.request("{ reviewItems(first: 1000) { id } }"), "BAD_USER_INPUT");
+  });
+
+  test.if(WITH_POSTGRES)("switchyard data copy moves its tables from SQLite to PostgreSQL with no change to the tool", async () => {
+    // The monolith of the test above wrote two items (and their outbox rows) into DATA_DIR.
+    const url = await freshPostgresDatabase();
+    const p = Bun.spawn(
+      [
+        process.execPath,
+        join(project, "src/main.ts"),
+        "data",
+        "copy",
+        "--from",
+        dataDir,
+        "--to",
+        url,
+        "--modules",
+        "review",
+        "--progress",
+        "none",
+      ],
+      { stdout: "pipe", stderr: "pipe" },
+    );
+    const [code, stdout, stderr] = await Promise.all([p.exited, new Response(p.stdout).text(), new Response(p.stderr).text()]);
+    expect(stderr).toBe("");
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/review\s+items\s+2\s+2\s+match/);
+    expect(stdout).toMatch(/review\s+outbox\s+2\s+2\s+match/);
+    const probe = openProbe({ kind: "postgres", url: `${url}?search_path=review`, poolMax: 1 });
+    try {
+      expect((await probe.all<{ name: string }>("SELECT name FROM items ORDER BY seq")).map((r) => r.name)).toEqual(["first", "second"]);
+    } finally {
+      await probe.close();
+    }
   });
 
   test.if(WITH_POSTGRES)("its PostgreSQL store migrates, writes the item with its outbox event, and reads it back", async () => {

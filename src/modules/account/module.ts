@@ -5,6 +5,7 @@ import { createResolvers } from "./resolvers.ts";
 import { AccountService } from "./service.ts";
 import { openAccountDatabase } from "./storage/store.ts";
 import type { AccountStore } from "./storage/types.ts";
+import { ACCOUNT_MIGRATIONS } from "./storage/migrations.ts";
 
 export interface AccountModuleOptions {
   /**
@@ -38,6 +39,7 @@ export function createAccountModule(opts: AccountModuleOptions = {}): ModuleDefi
     dependsOn: [],
     typeDefs: ACCOUNT_SDL,
     contract: AccountContract,
+    storage: { migrations: ACCOUNT_MIGRATIONS },
     async start(ctx) {
       const jwtSecret = ctx.config.jwtSecret;
       if (jwtSecret === undefined) throw new Error("account module needs a JWT secret (JWT_SECRET) to issue tokens");

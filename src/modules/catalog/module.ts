@@ -9,6 +9,7 @@ import { seedDemoCatalog } from "./seed.ts";
 import { serveStock } from "./stock.ts";
 import { openCatalogDatabase } from "./storage/store.ts";
 import type { CatalogStore } from "./storage/types.ts";
+import { CATALOG_MIGRATIONS } from "./storage/migrations.ts";
 
 /** How often processed event ids older than the inbox retention (7 days) are deleted, ms. */
 const INBOX_PRUNE_INTERVAL_MS = 3_600_000;
@@ -35,6 +36,8 @@ export const catalogModule: ModuleDefinition<CatalogOptions> = defineModule({
   dependsOn: [],
   typeDefs: CATALOG_SDL,
   contract: CatalogContract,
+  // search_state is kept by triggers on products, with different columns per dialect.
+  storage: { migrations: CATALOG_MIGRATIONS, derived: ["search_state"] },
   consumes: [OrderEventTypes.statusChanged],
   async start(ctx) {
     const store = await openCatalogStore(ctx);

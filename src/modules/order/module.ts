@@ -8,6 +8,7 @@ import { CheckoutSagas } from "./saga.ts";
 import type { PendingLimit, SagaStore } from "./storage/saga.ts";
 import { orderLimitsOf } from "./limits.ts";
 import { orderOptions, type OrderOptions } from "./options.ts";
+import { ORDER_MIGRATIONS } from "./storage/migrations.ts";
 
 /** The saga store on the same database as `store` (SQLite or PostgreSQL), or undefined for other stores. */
 export function openSagaStore(store: OrderStore): SagaStore | undefined {
@@ -46,6 +47,7 @@ export function createOrderModule(opts: OrderModuleOptions = {}): ModuleDefiniti
     dependsOn: ["catalog", "payment"],
     typeDefs: ORDER_SDL,
     contract: OrderContract,
+    storage: { migrations: ORDER_MIGRATIONS },
     async start(ctx) {
       const store = await (opts.storeFactory ?? openOrderStore)(ctx);
       try {

@@ -6,6 +6,7 @@ import { PaymentService } from "./service.ts";
 import { openPaymentDatabase } from "./storage/store.ts";
 import type { PaymentStore } from "./storage/types.ts";
 import { paymentOptions, type PaymentOptions } from "./options.ts";
+import { PAYMENT_MIGRATIONS } from "./storage/migrations.ts";
 
 export interface PaymentModuleOptions {
   /** Opens the store; default {@link openPaymentStore}. */
@@ -35,6 +36,7 @@ export function createPaymentModule(opts: PaymentModuleOptions = {}): ModuleDefi
     dependsOn: [],
     typeDefs: PAYMENT_SDL,
     contract: PaymentContract,
+    storage: { migrations: PAYMENT_MIGRATIONS },
     async start(ctx) {
       const store = await (opts.storeFactory ?? openPaymentStore)(ctx);
       try {

@@ -5,6 +5,7 @@ import { migrate } from "../migrate.ts";
 import { ensureSchema } from "../resolve.ts";
 import { describeDatabase, openExisting } from "./endpoint.ts";
 import { TargetNotEmptyError } from "./errors.ts";
+import { type CopyLock, lockCopyTarget } from "./lock.ts";
 import { type AnyDb, introspect } from "./introspect.ts";
 import { planTables, type TablePlan } from "./plan.ts";
 import { clearProgress, ensureProgressTable, readProgress, saveProgress, type TableProgress } from "./progress.ts";
@@ -59,7 +60,7 @@ export interface PreparedCopy {
  * migrations (it is never migrated or written); the target is migrated (`migrate`) and its
  * tables match the source's (`planTables`); the target holds none of the module's data, or the
  * unfinished copy of the same source (resumed), or its finished copy (`done`: nothing to run),
- * or `replace` was asked.
+ * or `replace` was asked. The target stays locked for this copy until `close` (`lockCopyTarget`).
  *
  * @throws CopyError when a check fails; TargetNotEmptyError when the target has other data and
  *   `replace` is off; the driver's error when a database is unreachable. Both databases are
@@ -70,14 +71,18 @@ export async function prepareModuleCopy(spec: ModuleCopySpec, opts: ModuleCopyOp
   const sourceName = describeDatabase(spec.source);
   const src = openExisting(spec.source, `${module}: source`);
   let tgt: ModuleDb<unknown> | undefined;
+  let lock: CopyLock | undefined;
   const close = async (): Promise<void> => {
     await src.close();
     await tgt?.close();
+    await lock?.release();
   };
   try {
     const s = src.db as AnyDb;
     await checkSourceMigrations(s, module, storage.migrations, sourceName);
     await ensureSchema(spec.target);
+    // Held until close: a second copy into the same target is refused, not interleaved.
+    lock = await lockCopyTarget(spec.target, module);
     tgt = openDatabase<unknown>(spec.target);
     await migrate(tgt, storage.migrations);
     const t = tgt.db as AnyDb;

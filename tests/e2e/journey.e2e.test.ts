@@ -104,7 +104,7 @@ async function startMonolithOn(dataDir: string, env: Record<string, string> = {}
 
 /** Runs `switchyard data <args>` from source; resolves with its exit code and output. */
 async function data(...args: string[]): Promise<{ code: number | null; output: string }> {
-  const child = spawnChild([BUN, MAIN, "data", ...args, "--progress", "lines"], { LOG_LEVEL: "warn" });
+  const child = spawnChild([BUN, MAIN, "data", ...args, ...(args[0] === "copy" ? ["--progress", "lines"] : [])], { LOG_LEVEL: "warn" });
   const code = await child.proc.exited;
   await child.ended();
   return { code, output: child.output() };

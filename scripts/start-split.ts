@@ -35,14 +35,18 @@ let processCount = splitProcessCount();
 const stop = async (signal: string) => {
   if (stopping) return;
   stopping = true;
-  console.log(`${signal}: stopping the ${processCount} processes, then nats-server, etcd and PostgreSQL...`);
+  console.log(`${signal}: stopping the ${processCount} processes, then nats-server, etcd${databaseUrl ? "" : " and PostgreSQL"}...`);
   await stopTopology?.();
   console.log("stopped");
   process.exit(0);
 };
 // Installed before the start, so a Ctrl-C during it still stops what was started.
 for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(sig, () => void stop(sig));
-console.log(`starting nats-server, etcd, ${databaseUrl ? "" : "PostgreSQL "}and ${splitProcessCount()} processes...`);
+console.log(
+  databaseUrl
+    ? `starting nats-server, etcd and ${splitProcessCount()} processes on DATABASE_URL...`
+    : `starting nats-server, etcd, PostgreSQL and ${splitProcessCount()} processes...`,
+);
 const topology = await startSplit({
   port,
   ...(databaseUrl ? { databaseUrl } : {}),

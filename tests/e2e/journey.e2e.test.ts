@@ -473,6 +473,9 @@ describe.skipIf(!enabled)("switching modes with the data: monolith (SQLite) → 
   }, 180_000);
 
   test("the reverse move (PostgreSQL → SQLite) gives a monolith the same shop", async () => {
+    // The split wrote (P1 and P2 settled, events published): the monolith's files are now stale, and verify says so.
+    const stale = await data("verify", "--from", monolithDir, "--to", databaseUrl);
+    expect({ code: stale.code, output: stale.output }).toEqual({ code: 3, output: expect.stringContaining("payment_sagas") });
     const back = tempDir();
     const copied = await data("copy", "--from", databaseUrl, "--to", back);
     if (copied.code !== 0) throw new Error(`data copy exited ${copied.code}:\n${copied.output}`);

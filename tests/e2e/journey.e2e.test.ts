@@ -81,6 +81,12 @@ interface Reservation {
 interface Reads {
   orders: Record<string, MeView>;
   products: ProductNode[];
+  /**
+   * Ids the full-text search finds for a word of the renamed product and one of a description,
+   * sorted (the ranking differs between SQLite and PostgreSQL): the search index is derived,
+   * rebuilt on the target rather than copied.
+   */
+  found: string[];
 }
 
 /** A monolith process (MODULES=all, memory bus) on `dataDir`, with the e2e suite's production-like settings. */
@@ -156,7 +162,20 @@ async function loginAll(url: string, accounts: readonly Account[]): Promise<Reco
 async function readAll(url: string, tokens: Record<string, string>): Promise<Reads> {
   const orders: Record<string, MeView> = {};
   for (const [id, token] of Object.entries(tokens)) orders[id] = await client(url, token).request<MeView>(MY_ORDERS);
-  return { orders, products: await allProducts(url) };
+  const found: string[] = [];
+  for (const q of ["hammer pro", "made for the journey"]) {
+    const r = await client(url).request<{ products: { edges: { node: { id: string } }[] } }>(
+      `query($q: String!) { products(search: $q, first: 50) { edges { node { id } } } }`,
+      { q },
+    );
+    found.push(
+      `${q}: ${r.products.edges
+        .map((e) => e.node.id)
+        .sort()
+        .join(",")}`,
+    );
+  }
+  return { orders, products: await allProducts(url), found };
 }
 
 const stockOf = (products: readonly ProductNode[]): Map<string, number> => new Map(products.map((p) => [p.id, p.stock]));
@@ -310,6 +329,8 @@ describe.skipIf(!enabled)("switching modes with the data: monolith (SQLite) → 
       [hammer, 2],
     ]);
     beforeMove = await readAll(url, await loginAll(url, accounts));
+    // The renamed hammer by its new name; both products of the journey by their description.
+    expect(beforeMove.found.map((f) => f.split(": ")[1]?.split(",").length)).toEqual([1, 2]);
 
     // P2: the saga waits at AUTHORIZE for a provider that never answers.
     const p2Pay = postGraphql(url, PAY_ORDER, { orderId: p2.id, token: "tok_timeout" }, eve.token).catch((err: unknown) => err);
@@ -465,6 +486,7 @@ describe.skipIf(!enabled)("switching modes with the data: monolith (SQLite) → 
     for (const i of p2.items) expectedStock.set(i.product.id, (expectedStock.get(i.product.id) ?? 0) + i.quantity);
     expect(stockOf(onSplit.products)).toEqual(expectedStock);
     expect(onSplit.products.map((p) => ({ ...p, stock: 0 }))).toEqual(beforeMove.products.map((p) => ({ ...p, stock: 0 })));
+    expect(onSplit.found).toEqual(beforeMove.found);
     // Reservations: the same rows and items; only P1 (committed) and P2 (released) moved on.
     reservationsOnSplit = await withProbe(pg(databaseUrl, "catalog"), reservationsOf);
     const status = (id: string, s: string): string => (id === p1.id ? "committed" : id === p2.id ? "released" : s);

@@ -134,7 +134,7 @@ export async function startSplit(opts: SplitOptions = {}): Promise<SplitTopology
   };
   const databaseUrl = opts.databaseUrl;
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl))
-    throw new Error(`startSplit: databaseUrl must be a postgres:// URL, got ${databaseUrl.split("@").pop()}`);
+    throw new Error("startSplit: databaseUrl must be a postgres:// URL (every module gets its schema there)");
   const started = await Promise.allSettled([
     startNats({ config: natsConfig }),
     startEtcd(),

@@ -2,7 +2,9 @@
  * Launches the split topology on this machine: real nats-server (JetStream), etcd and
  * PostgreSQL from Debian's packages on free loopback ports in temp dirs, plus one process of
  * the binary per part (gateway, account, catalog, order, payment), each module on its own PostgreSQL
- * database. Used by `npm run start:split` and by the end-to-end suite's `split` topology.
+ * database — or, given `databaseUrl`, every module in its own schema of that existing database
+ * (e.g. where `switchyard data copy` moved a monolith's data). Used by `npm run start:split` and
+ * by the end-to-end suite's `split` topology.
  */
 import { startEtcd, startNats, startPostgres, type EtcdServer, type NatsServer, type PostgresServer } from "./devservers/index.ts";
 import { freePort, spawnServer, waitUntil, type ServerProcess } from "./devservers/proc.ts";
@@ -37,6 +39,13 @@ export interface SplitOptions {
   /** Called with each process's output lines (e.g. to print them prefixed). */
   onOutput?: (name: string, line: string) => void;
   cwd?: string;
+  /**
+   * An existing PostgreSQL database (`postgres://...`) for every module, passed as
+   * `DATABASE_URL`: each module in its own schema, as src/kernel/storage/resolve.ts maps it, so
+   * the data `switchyard data copy --to <this url>` moved is what the processes serve. No
+   * PostgreSQL is started then. Default: a throwaway server with one database per module.
+   */
+  databaseUrl?: string;
 }
 
 /** One process of the binary in the topology. */
@@ -51,7 +60,8 @@ export interface SplitProcess {
 export interface SplitTopology {
   nats: NatsServer;
   etcd: EtcdServer;
-  postgres: PostgresServer;
+  /** The PostgreSQL server this topology started; undefined when it runs on {@link SplitOptions.databaseUrl}. */
+  postgres: PostgresServer | undefined;
   processes: SplitProcess[];
   baseUrl: string;
   graphqlUrl: string;
@@ -122,25 +132,34 @@ export async function startSplit(opts: SplitOptions = {}): Promise<SplitTopology
     if (!u || typeof u.password !== "string" || u.parts === "unrestricted") throw new Error(`no NATS user for part "${part}"`);
     return { NATS_USER: u.user, NATS_PASS: u.password };
   };
-  const started = await Promise.allSettled([startNats({ config: natsConfig }), startEtcd(), startPostgres()]);
+  const databaseUrl = opts.databaseUrl;
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl))
+    throw new Error("startSplit: databaseUrl must be a postgres:// URL (every module gets its schema there)");
+  const started = await Promise.allSettled([
+    startNats({ config: natsConfig }),
+    startEtcd(),
+    databaseUrl === undefined ? startPostgres() : Promise.resolve(undefined),
+  ]);
   const failed = started.find((r): r is PromiseRejectedResult => r.status === "rejected");
   if (failed) {
     // Stop what did start, so a failed launch leaves no server behind.
-    await Promise.all(started.map((r) => (r.status === "fulfilled" ? r.value.stop() : undefined)));
+    await Promise.all(started.map((r) => (r.status === "fulfilled" ? r.value?.stop() : undefined)));
     throw failed.reason;
   }
-  const [nats, etcd, postgres] = started.map((r) => (r as PromiseFulfilledResult<NatsServer | EtcdServer | PostgresServer>).value) as [
-    NatsServer,
-    EtcdServer,
-    PostgresServer,
-  ];
+  const [nats, etcd, postgres] = started.map(
+    (r) => (r as PromiseFulfilledResult<NatsServer | EtcdServer | PostgresServer | undefined>).value,
+  ) as [NatsServer, EtcdServer, PostgresServer | undefined];
+  const infrastructure = [nats, etcd, ...(postgres ? [postgres] : [])];
   const dataDir = mkdtempSync(join(tmpdir(), "switchyard-split-"));
   const port = opts.port ?? (await freePort());
+  // Where the modules keep their data: one database each on the server started here, or the
+  // shared database given (the processes create their schemas at start: prepareDatabases).
   const dbUrls: Record<string, string> = {};
   try {
-    for (const m of SPLIT_MODULES) dbUrls[`${m.toUpperCase()}_DATABASE_URL`] = await postgres.createDatabase(m);
+    if (postgres) for (const m of SPLIT_MODULES) dbUrls[`${m.toUpperCase()}_DATABASE_URL`] = await postgres.createDatabase(m);
+    else dbUrls["DATABASE_URL"] = databaseUrl as string;
   } catch (err) {
-    await Promise.all([nats.stop(), etcd.stop(), postgres.stop()]);
+    await Promise.all(infrastructure.map((s) => s.stop()));
     rmSync(dataDir, { recursive: true, force: true });
     throw err;
   }
@@ -192,7 +211,7 @@ export async function startSplit(opts: SplitOptions = {}): Promise<SplitTopology
     },
     output: () => processes.map((p) => `--- ${p.name} ---\n${p.server.output().slice(-6000)}`).join("\n"),
     async stop() {
-      await stopInOrder(processes, [nats, etcd, postgres]);
+      await stopInOrder(processes, infrastructure);
       rmSync(dataDir, { recursive: true, force: true });
     },
   };

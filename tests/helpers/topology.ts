@@ -30,7 +30,7 @@ const BUN = process.execPath;
  * budget. Off unless a test's `env` sets them (the rate-limit tests do); the per-account budget
  * (RATE_LIMIT_MAX) keeps its default.
  */
-const PER_IP_LIMITS_OFF = { RATE_LIMIT_IP_MAX: "0", RATE_LIMIT_AUTH_MAX: "0" };
+export const PER_IP_LIMITS_OFF: Readonly<Record<string, string>> = { RATE_LIMIT_IP_MAX: "0", RATE_LIMIT_AUTH_MAX: "0" };
 
 /**
  * Settings every end-to-end topology gets unless the test passes its own: end-to-end suites

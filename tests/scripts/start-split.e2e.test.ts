@@ -6,10 +6,14 @@
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { SPLIT_MODULES, splitProcessCount, stopInOrder } from "../../scripts/split-topology.ts";
+import { verifyToken } from "../../src/kernel/auth/jwt.ts";
 import { freePort } from "../helpers/ports.ts";
 import { ROOT } from "../helpers/topology.ts";
 import { spawnChild } from "../helpers/process.ts";
 import { eventually, GiveUp } from "../helpers/eventually.ts";
+import { freshPostgresDatabase, openProbe, usePostgres, WITH_POSTGRES } from "../helpers/databases.ts";
+
+usePostgres();
 
 describe("split topology helpers", () => {
   test("process count: one per module instance plus the gateway", () => {
@@ -87,5 +91,78 @@ describe("npm run start:split, then Ctrl-C", () => {
         ),
       ).toBe("closed");
     group = undefined;
+  }, 200_000);
+});
+
+/**
+ * The one-machine journey of docs/switching-modes.md: `npm run start:split` on the PostgreSQL
+ * the monolith's data was copied to (`DATABASE_URL`), with the monolith's `JWT_SECRET`.
+ */
+describe.skipIf(!WITH_POSTGRES)("npm run start:split with DATABASE_URL and JWT_SECRET", () => {
+  test("DATABASE_URL that is not postgres://: refused with exit 2 before anything starts", async () => {
+    const child = spawnChild([process.execPath, "scripts/start-split.ts"], { DATABASE_URL: "sqlite:./data" }, ROOT);
+    expect(await child.proc.exited).toBe(2);
+    await child.ended();
+    expect(child.output()).toContain("DATABASE_URL must be a postgres:// URL");
+    expect(child.output()).not.toContain("starting nats-server");
+  });
+
+  test("every module runs on its schema of that database (no PostgreSQL of its own) and signs with that secret", async () => {
+    const databaseUrl = await freshPostgresDatabase();
+    const jwtSecret = "start-split-secret-start-split-secret-0123456789";
+    const port = await freePort();
+    const child = spawnChild(
+      [process.execPath, "scripts/start-split.ts"],
+      { PORT: String(port), DATABASE_URL: databaseUrl, JWT_SECRET: jwtSecret },
+      ROOT,
+      {
+        detached: true,
+      },
+    );
+    const proc = child.proc;
+    try {
+      await eventually(
+        "the split topology to be up",
+        () => {
+          if (proc.exitCode !== null) throw new GiveUp(`exited ${proc.exitCode}:\n${child.output()}`);
+          return child.output().includes("Ctrl-C stops everything.");
+        },
+        { timeoutMs: 120_000, intervalMs: 200 },
+      );
+      expect(child.output()).toContain(`starting nats-server, etcd and ${SPLIT_MODULES.length + 1} processes on DATABASE_URL`);
+      expect(child.output()).toContain("PostgreSQL DATABASE_URL, a schema per module");
+      const email = `start-split-${crypto.randomUUID()}@example.com`;
+      const res = await fetch(`http://127.0.0.1:${port}/graphql`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({
+          query: "mutation($input: RegisterInput!) { register(input: $input) { token account { id } } }",
+          variables: { input: { name: "Split", email, password: "correct horse battery staple" } },
+        }),
+      });
+      const body = (await res.json()) as { data?: { register: { token: string; account: { id: string } } } };
+      const registered = body.data?.register;
+      expect(registered?.account.id).toBeString();
+      // Signed with the JWT_SECRET given, not the topology's own.
+      expect((await verifyToken(jwtSecret, registered?.token as string)).accountId).toBe(registered?.account.id as string);
+      // Stored in the account schema of the database given.
+      const u = new URL(databaseUrl);
+      u.searchParams.set("search_path", "account");
+      const probe = openProbe({ kind: "postgres", url: u.toString(), poolMax: 1 });
+      try {
+        expect(await probe.get<{ id: string }>("SELECT id FROM accounts WHERE email = ?", email)).toEqual({
+          id: registered?.account.id as string,
+        });
+      } finally {
+        await probe.close();
+      }
+    } finally {
+      process.kill(-proc.pid, "SIGINT");
+      const timer = setTimeout(() => process.kill(-proc.pid, "SIGKILL"), 60_000);
+      const code = await proc.exited;
+      clearTimeout(timer);
+      expect(code).toBe(0);
+    }
+    expect(child.output()).toContain(`stopping the ${SPLIT_MODULES.length + 1} processes, then nats-server, etcd...`);
   }, 200_000);
 });

@@ -60,8 +60,9 @@ export const kernelOptions = defineOptions(
       env: "MODULES",
       flag: "--modules",
       default: "all",
-      allowed: (ctx) => `all | ${ctx.parts.join(",")} (comma list)`,
-      describe: "Which parts this process runs (modules and/or gateway).",
+      allowed: (ctx) => `all | all,-name[,-name...] (all but those) | ${ctx.parts.join(",")} (comma list)`,
+      describe:
+        "Which parts this process runs (modules and/or gateway). all,-catalog runs every part but catalog: the monolith once a module moved to a process of its own.",
       refine: (list, ctx) => checkParts(list, ctx.parts),
     }),
     port: option(int(0, 65535), {

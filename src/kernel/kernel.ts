@@ -29,6 +29,8 @@ import type { NatsConnection } from "nats";
 import { createCallPolicy, type CallPolicy } from "./policy/index.ts";
 import { instrumentEvents } from "./events/instrumented.ts";
 import { BusIdentity, resolveBusSigningKey } from "./bus-identity.ts";
+import { startOrder } from "./start-order.ts";
+import { ModuleControlError, type ModuleControl, type ModuleState, type ModuleStatus } from "./module-control.ts";
 
 export interface KernelOptions {
   bus: Bus;
@@ -58,34 +60,11 @@ interface Running {
   relays: OutboxRelay[];
 }
 
+export { startOrder };
+
 /** sha256 hex of an SDL string; what the registry stores as `sdlHash`. */
 export function sdlHash(sdl: string): string {
   return createHash("sha256").update(sdl).digest("hex");
-}
-
-/**
- * Orders definitions so that each comes after the ones it depends on. Dependencies not in the
- * list are ignored (they run in another process). Throws on a dependency cycle.
- * Algorithm: depth-first topological sort (Tarjan 1976), stable in input order.
- */
-export function startOrder(defs: readonly ModuleDefinition[]): ModuleDefinition[] {
-  const byName = new Map(defs.map((d) => [d.name, d]));
-  const out: ModuleDefinition[] = [];
-  const state = new Map<string, "visiting" | "done">();
-  const visit = (d: ModuleDefinition, path: string[]): void => {
-    const s = state.get(d.name);
-    if (s === "done") return;
-    if (s === "visiting") throw new Error(`module dependency cycle: ${[...path, d.name].join(" -> ")}`);
-    state.set(d.name, "visiting");
-    for (const dep of d.dependsOn) {
-      const next = byName.get(dep);
-      if (next) visit(next, [...path, d.name]);
-    }
-    state.set(d.name, "done");
-    out.push(d);
-  };
-  for (const d of defs) visit(d, []);
-  return out;
 }
 
 /**
@@ -116,6 +95,8 @@ export class Kernel {
   private readonly modules: ModuleDefinition[] = [];
   private readonly parts: PartDefinition[] = [];
   private running: Running[] = [];
+  /** Modules paused or being paused / resumed (module-control.ts); absent = running (or not started). */
+  private readonly transitions = new Map<string, Exclude<ModuleState, "running">>();
   private runningParts: { name: string; stop(): Promise<void> }[] = [];
   private state: "new" | "starting" | "started" | "stopping" | "stopped" = "new";
   /** The call policy of `ctx.call` per subject (breaker `subject:<subject>`). */
@@ -189,6 +170,7 @@ export class Kernel {
           supergraphStore: this.supergraphStore,
           natsConnection: this.natsConnection,
           busIdentity: this.busIdentity,
+          modules: this.modulesControl,
         });
         this.runningParts.push({ name: part.name, stop: () => handle.stop() });
       }
@@ -300,6 +282,97 @@ export class Kernel {
   }
 
   /**
+   * Pause and resume of this process's modules (module-control.ts), handed to parts
+   * (`PartContext.modules`: the gateway's operations listener) and to a module-only process's.
+   */
+  readonly modulesControl: ModuleControl = {
+    list: () => this.moduleStatuses(),
+    pause: (name) => this.pauseModule(name),
+    resume: (name) => this.resumeModule(name),
+  };
+
+  private moduleStatuses(): ModuleStatus[] {
+    return startOrder(this.modules).map((def) => {
+      const r = this.running.find((x) => x.def === def);
+      const state: ModuleState = this.transitions.get(def.name) ?? "running";
+      return { name: def.name, state, instanceId: state === "running" ? (r?.registration?.instance.instanceId ?? null) : null };
+    });
+  }
+
+  private statusOf(name: string): ModuleStatus {
+    return this.moduleStatuses().find((m) => m.name === name) as ModuleStatus;
+  }
+
+  /** The definition of local module `name`; throws unless the kernel is started and has it. */
+  private controllable(name: string): ModuleDefinition {
+    const def = this.modules.find((m) => m.name === name);
+    if (!def) throw new ModuleControlError("UNKNOWN_MODULE", `no module ${name} in this process (modules: ${this.moduleNames.join(", ")})`);
+    if (this.state !== "started")
+      throw new ModuleControlError("NOT_STARTED", `the process is ${this.state}: modules cannot be paused or resumed`);
+    return def;
+  }
+
+  /** See {@link ModuleControl.pause}: the stop sequence of one module, the process keeps running. */
+  private async pauseModule(name: string): Promise<ModuleStatus> {
+    this.controllable(name);
+    const t = this.transitions.get(name);
+    if (t !== undefined) throw new ModuleControlError(t === "resuming" ? "NOT_PAUSED" : "ALREADY_PAUSED", `module ${name} is ${t}`);
+    const r = this.running.find((x) => x.def.name === name);
+    if (!r) throw new ModuleControlError("ALREADY_PAUSED", `module ${name} is not running`);
+    this.transitions.set(name, "pausing");
+    this.running = this.running.filter((x) => x !== r);
+    this.logger.info({ module: name }, `pausing module ${name}: deregistering, draining requests and events, stopping its outbox relay`);
+    await this.stopRunning(r, "paused");
+    this.transitions.set(name, "paused");
+    return this.statusOf(name);
+  }
+
+  /** See {@link ModuleControl.resume}: the start sequence of one module again; on failure it stays paused. */
+  private async resumeModule(name: string): Promise<ModuleStatus> {
+    const def = this.controllable(name);
+    const t = this.transitions.get(name);
+    if (t !== "paused")
+      throw new ModuleControlError(t === "pausing" ? "ALREADY_PAUSED" : "NOT_PAUSED", `module ${name} is ${t ?? "running"}`);
+    this.transitions.set(name, "resuming");
+    try {
+      await this.startModule(def);
+    } catch (err) {
+      // What the failed start left running (startModule pushed it) is stopped again.
+      const left = this.running.find((x) => x.def === def);
+      if (left) {
+        this.running = this.running.filter((x) => x !== left);
+        await this.stopRunning(left, "stopped after a failed resume");
+      }
+      this.transitions.set(name, "paused");
+      throw err;
+    }
+    // Back in start order, so a later stop takes the modules down in reverse dependency order.
+    const order = startOrder(this.modules);
+    this.running.sort((a, b) => order.indexOf(a.def) - order.indexOf(b.def));
+    this.transitions.delete(name);
+    return this.statusOf(name);
+  }
+
+  /**
+   * Stops one running module: deregister, drain its subscriptions (request/reply and event
+   * consumers; in-flight work finishes, bounded by DRAIN_TIMEOUT_MS), stop its outbox relays
+   * (after their current pass), then the module's own `stop` (closes its store). Never throws.
+   */
+  private async stopRunning(r: Running, what = "stopped"): Promise<void> {
+    const log = this.logger.child({ module: r.def.name });
+    try {
+      await r.registration?.deregister();
+      await withTimeout(Promise.all(r.subscriptions.map((s) => s.drain())), this.config.drainTimeoutMs);
+      // After the subscriptions drained (no handler writes any more), before the database closes.
+      await Promise.all(r.relays.map((relay) => relay.stop()));
+      await r.instance.stop?.();
+      log.info(`module ${r.def.name} ${what}`);
+    } catch (err) {
+      log.error({ err }, `module ${r.def.name} could not be ${what} cleanly`);
+    }
+  }
+
+  /**
    * Stops parts, then modules in reverse start order: deregister, drain the module's
    * subscriptions (waiting for in-flight requests, bounded by DRAIN_TIMEOUT_MS), then the
    * module's own `stop`. Idempotent; never throws (failures are logged).
@@ -315,19 +388,7 @@ export class Kernel {
       }
     }
     this.runningParts = [];
-    for (const r of this.running.reverse()) {
-      const log = this.logger.child({ module: r.def.name });
-      try {
-        await r.registration?.deregister();
-        await withTimeout(Promise.all(r.subscriptions.map((s) => s.drain())), this.config.drainTimeoutMs);
-        // After the subscriptions drained (no handler writes any more), before the database closes.
-        await Promise.all(r.relays.map((relay) => relay.stop()));
-        await r.instance.stop?.();
-        log.info(`module ${r.def.name} stopped`);
-      } catch (err) {
-        log.error({ err }, "module stop failed");
-      }
-    }
+    for (const r of this.running.reverse()) await this.stopRunning(r);
     this.running = [];
     this.state = "stopped";
   }

@@ -215,6 +215,8 @@ export interface PartContext<O extends object = object> {
   readonly natsConnection?: import("nats").NatsConnection | undefined;
   /** Signs the caller identity the gateway forwards to subgraphs (the kernel's, one key per process). */
   readonly busIdentity: import("./bus-identity.ts").BusIdentity;
+  /** Pause and resume of this process's modules (the gateway serves them on its operations listener). */
+  readonly modules: import("./module-control.ts").ModuleControl;
 }
 
 /** Subject on which a module's subgraph executes GraphQL requests (request/reply). */

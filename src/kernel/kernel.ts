@@ -322,6 +322,12 @@ export class Kernel {
     this.transitions.set(name, "pausing");
     this.running = this.running.filter((x) => x !== r);
     this.logger.info({ module: name }, `pausing module ${name}: deregistering, draining requests and events, stopping its outbox relay`);
+    // The in-process event stream keeps nothing for a consumer that is away (JetStream does).
+    if (this.events.kind === "memory" && r.def.consumes.length > 0)
+      this.logger.warn(
+        { module: name, consumes: r.def.consumes },
+        `events published to ${name} while it is paused are lost: the memory event stream is not durable (hand over on NATS)`,
+      );
     await this.stopRunning(r, "paused");
     this.transitions.set(name, "paused");
     return this.statusOf(name);

@@ -287,4 +287,30 @@ describe("pause and resume in one process (memory bus)", () => {
       rmSync(dataDir, { recursive: true, force: true });
     }
   }, 60_000);
+
+  test("every module of the monolith can be paused and resumed, and stops cleanly after", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "switchyard-pause-all-"));
+    const bus = createMemoryBus();
+    const registry = createMemoryRegistry();
+    const kernel = new Kernel({ bus, registry, config: testConfig({ dataDir }), logger: createLogger({ level: "silent" }) });
+    for (const register of Object.values(MODULES)) register(kernel);
+    await kernel.start();
+    try {
+      for (const name of kernel.moduleNames) {
+        expect(await kernel.modulesControl.pause(name)).toEqual({ name, state: "paused", instanceId: null });
+        expect(await registry.list(name)).toEqual([]);
+        const resumed = await kernel.modulesControl.resume(name);
+        expect(resumed.state).toBe("running");
+        expect((await registry.list(name)).map((i) => i.instanceId)).toEqual([resumed.instanceId as string]);
+        // It serves again: its subgraph answers the federation SDL query.
+        const reply = await kernel.bus.request(`graphql.${name}`, encodeJson({ query: "{ _service { sdl } }" }), { timeoutMs: 5000 });
+        expect(reply.json<{ data?: { _service: { sdl: string } } }>().data?._service.sdl).toContain("type Query");
+      }
+      expect(kernel.modulesControl.list().map((m) => m.state)).toEqual(kernel.moduleNames.map(() => "running"));
+    } finally {
+      await kernel.stop();
+      await bus.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

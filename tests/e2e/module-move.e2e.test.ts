@@ -51,6 +51,7 @@ describe("move the catalog from the monolith's SQLite to a PostgreSQL process un
       BUS_TIMEOUTS: "catalog.stock.*=25000",
       SUBGRAPH_TIMEOUT_MS: "30000",
       RATE_LIMIT_MAX: "0",
+      BUS_SIGNING_KEY: "move-bus-key-move-bus-key-move-bus-key-0123",
     };
     monolith = await startMonolith({ env: { ...shared, DATA_DIR: dataDir } });
   }, 90_000);
@@ -137,5 +138,9 @@ describe("move the catalog from the monolith's SQLite to a PostgreSQL process un
     // Read through the gateway: served by the catalog process on PostgreSQL now.
     expect(await stockOf(url, productId)).toBe(INITIAL_STOCK - outcomes.length);
     expect(catalog?.output()).toContain("module catalog started");
+    // Checkouts did wait for the catalog during the switch (the test would prove nothing otherwise).
+    const metrics = await (await fetch(`${monolith.opsUrl}/metrics`)).text();
+    const waits = metrics.split("\n").find((l) => l.startsWith('switchyard_bus_no_responder_waits_total{subject="catalog.stock.reserve"}'));
+    expect(Number(waits?.split(" ").pop() ?? 0)).toBeGreaterThan(0);
   }, 180_000);
 });

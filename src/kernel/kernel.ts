@@ -30,7 +30,8 @@ import { createCallPolicy, type CallPolicy } from "./policy/index.ts";
 import { instrumentEvents } from "./events/instrumented.ts";
 import { BusIdentity, resolveBusSigningKey } from "./bus-identity.ts";
 import { startOrder } from "./start-order.ts";
-import { ModuleControlError, type ModuleControl, type ModuleState, type ModuleStatus } from "./module-control.ts";
+import type { ModuleControl } from "./module-control.ts";
+import { ModuleHandover } from "./module-handover.ts";
 
 export interface KernelOptions {
   bus: Bus;
@@ -95,8 +96,6 @@ export class Kernel {
   private readonly modules: ModuleDefinition[] = [];
   private readonly parts: PartDefinition[] = [];
   private running: Running[] = [];
-  /** Modules paused or being paused / resumed (module-control.ts); absent = running (or not started). */
-  private readonly transitions = new Map<string, Exclude<ModuleState, "running">>();
   private runningParts: { name: string; stop(): Promise<void> }[] = [];
   private state: "new" | "starting" | "started" | "stopping" | "stopped" = "new";
   /** The call policy of `ctx.call` per subject (breaker `subject:<subject>`). */
@@ -115,6 +114,7 @@ export class Kernel {
     this.events = instrumentEvents(opts.events ?? createMemoryEventStream(opts.bus, { logger: opts.logger }));
     this.migrateOnly = opts.migrateOnly ?? false;
     this.databaseFor = opts.databaseFor ?? ((m) => ({ kind: "sqlite", path: join(this.config.dataDir, `${m}.sqlite`) }));
+    this.modulesControl = this.handover();
   }
 
   private callPolicy(subject: string): CallPolicy {
@@ -285,78 +285,39 @@ export class Kernel {
    * Pause and resume of this process's modules (module-control.ts), handed to parts
    * (`PartContext.modules`: the gateway's operations listener) and to a module-only process's.
    */
-  readonly modulesControl: ModuleControl = {
-    list: () => this.moduleStatuses(),
-    pause: (name) => this.pauseModule(name),
-    resume: (name) => this.resumeModule(name),
-  };
+  readonly modulesControl: ModuleControl;
 
-  private moduleStatuses(): ModuleStatus[] {
-    return startOrder(this.modules).map((def) => {
-      const r = this.running.find((x) => x.def === def);
-      const state: ModuleState = this.transitions.get(def.name) ?? "running";
-      return { name: def.name, state, instanceId: state === "running" ? (r?.registration?.instance.instanceId ?? null) : null };
+  private handover(): ModuleHandover {
+    return new ModuleHandover({
+      modules: () => startOrder(this.modules),
+      state: () => this.state,
+      instanceId: (name) => {
+        const r = this.running.find((x) => x.def.name === name);
+        return r ? (r.registration?.instance.instanceId ?? null) : undefined;
+      },
+      stop: async (name) => {
+        const r = this.running.find((x) => x.def.name === name);
+        if (!r) return;
+        this.running = this.running.filter((x) => x !== r);
+        await this.stopRunning(r, "paused");
+      },
+      start: async (def) => {
+        try {
+          await this.startModule(def);
+        } catch (err) {
+          // What the failed start left running (startModule pushed it) is stopped again.
+          const left = this.running.find((x) => x.def === def);
+          this.running = this.running.filter((x) => x !== left);
+          if (left) await this.stopRunning(left, "stopped after a failed resume");
+          throw err;
+        }
+        // Back in start order, so a later stop takes the modules down in reverse dependency order.
+        const order = startOrder(this.modules);
+        this.running.sort((a, b) => order.indexOf(a.def) - order.indexOf(b.def));
+      },
+      eventsKind: this.events.kind,
+      logger: this.logger,
     });
-  }
-
-  private statusOf(name: string): ModuleStatus {
-    return this.moduleStatuses().find((m) => m.name === name) as ModuleStatus;
-  }
-
-  /** The definition of local module `name`; throws unless the kernel is started and has it. */
-  private controllable(name: string): ModuleDefinition {
-    const def = this.modules.find((m) => m.name === name);
-    if (!def) throw new ModuleControlError("UNKNOWN_MODULE", `no module ${name} in this process (modules: ${this.moduleNames.join(", ")})`);
-    if (this.state !== "started")
-      throw new ModuleControlError("NOT_STARTED", `the process is ${this.state}: modules cannot be paused or resumed`);
-    return def;
-  }
-
-  /** See {@link ModuleControl.pause}: the stop sequence of one module, the process keeps running. */
-  private async pauseModule(name: string): Promise<ModuleStatus> {
-    this.controllable(name);
-    const t = this.transitions.get(name);
-    if (t !== undefined) throw new ModuleControlError(t === "resuming" ? "NOT_PAUSED" : "ALREADY_PAUSED", `module ${name} is ${t}`);
-    const r = this.running.find((x) => x.def.name === name);
-    if (!r) throw new ModuleControlError("ALREADY_PAUSED", `module ${name} is not running`);
-    this.transitions.set(name, "pausing");
-    this.running = this.running.filter((x) => x !== r);
-    this.logger.info({ module: name }, `pausing module ${name}: deregistering, draining requests and events, stopping its outbox relay`);
-    // The in-process event stream keeps nothing for a consumer that is away (JetStream does).
-    if (this.events.kind === "memory" && r.def.consumes.length > 0)
-      this.logger.warn(
-        { module: name, consumes: r.def.consumes },
-        `events published to ${name} while it is paused are lost: the memory event stream is not durable (hand over on NATS)`,
-      );
-    await this.stopRunning(r, "paused");
-    this.transitions.set(name, "paused");
-    return this.statusOf(name);
-  }
-
-  /** See {@link ModuleControl.resume}: the start sequence of one module again; on failure it stays paused. */
-  private async resumeModule(name: string): Promise<ModuleStatus> {
-    const def = this.controllable(name);
-    const t = this.transitions.get(name);
-    if (t !== "paused")
-      throw new ModuleControlError(t === "pausing" ? "ALREADY_PAUSED" : "NOT_PAUSED", `module ${name} is ${t ?? "running"}`);
-    this.transitions.set(name, "resuming");
-    try {
-      await this.startModule(def);
-    } catch (err) {
-      // What the failed start left running (startModule pushed it) is stopped again.
-      const left = this.running.find((x) => x.def === def);
-      if (left) {
-        this.running = this.running.filter((x) => x !== left);
-        await this.stopRunning(left, "stopped after a failed resume");
-      }
-      this.transitions.set(name, "paused");
-      throw err;
-    }
-    // Back in start order, so a later stop takes the modules down in reverse dependency order.
-    const order = startOrder(this.modules);
-    this.running.sort((a, b) => order.indexOf(a.def) - order.indexOf(b.def));
-    this.transitions.delete(name);
-    return this.statusOf(name);
   }
 
   /**
@@ -368,7 +329,11 @@ export class Kernel {
     const log = this.logger.child({ module: r.def.name });
     try {
       await r.registration?.deregister();
-      await withTimeout(Promise.all(r.subscriptions.map((s) => s.drain())), this.config.drainTimeoutMs);
+      if (!(await withTimeout(Promise.all(r.subscriptions.map((s) => s.drain())), this.config.drainTimeoutMs)))
+        log.warn(
+          { drainTimeoutMs: this.config.drainTimeoutMs },
+          "requests or event handlers still running after DRAIN_TIMEOUT_MS; stopping anyway",
+        );
       // After the subscriptions drained (no handler writes any more), before the database closes.
       await Promise.all(r.relays.map((relay) => relay.stop()));
       await r.instance.stop?.();
@@ -400,8 +365,13 @@ export class Kernel {
   }
 }
 
-async function withTimeout(p: Promise<unknown>, ms: number): Promise<void> {
+/** Whether `p` settled within `ms` (it keeps running either way). */
+async function withTimeout(p: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: ReturnType<typeof setTimeout> | undefined;
-  await Promise.race([p, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  const settled = await Promise.race([
+    p.then(() => true),
+    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms))),
+  ]);
   clearTimeout(timer);
+  return settled;
 }

@@ -313,4 +313,32 @@ describe("pause and resume in one process (memory bus)", () => {
       rmSync(dataDir, { recursive: true, force: true });
     }
   }, 60_000);
+
+  test("refused before start and while a pause is running (stable codes)", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "switchyard-pause-state-"));
+    const bus = createMemoryBus();
+    const kernel = new Kernel({
+      bus,
+      registry: createMemoryRegistry(),
+      config: testConfig({ dataDir }),
+      logger: createLogger({ level: "silent" }),
+    });
+    MODULES["catalog"]?.(kernel);
+    try {
+      await expect(kernel.modulesControl.pause("catalog")).rejects.toMatchObject({ code: "NOT_STARTED" });
+      await kernel.start();
+      const pausing = kernel.modulesControl.pause("catalog");
+      expect(kernel.modulesControl.list()).toEqual([{ name: "catalog", state: "pausing", instanceId: null }]);
+      await expect(kernel.modulesControl.pause("catalog")).rejects.toMatchObject({ code: "ALREADY_PAUSED" });
+      await expect(kernel.modulesControl.resume("catalog")).rejects.toMatchObject({ code: "ALREADY_PAUSED" });
+      await pausing;
+      const resuming = kernel.modulesControl.resume("catalog");
+      await expect(kernel.modulesControl.pause("catalog")).rejects.toMatchObject({ code: "NOT_PAUSED" });
+      await resuming;
+    } finally {
+      await kernel.stop();
+      await bus.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
 });

@@ -315,6 +315,7 @@ export class Kernel {
         const order = startOrder(this.modules);
         this.running.sort((a, b) => order.indexOf(a.def) - order.indexOf(b.def));
       },
+      registered: async (name) => (await this.registry.list(name)).map((i) => i.instanceId),
       eventsKind: this.events.kind,
       logger: this.logger,
     });

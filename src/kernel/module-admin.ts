@@ -7,9 +7,10 @@ import { MODULE_CONTROL_STATUS, ModuleControlError, type ModuleControl } from ".
  * that runs modules (monolith, gateway with modules, module-only):
  * - `GET /admin/modules` → `{ modules: [{ name, state, instanceId }] }`;
  * - `POST /admin/modules/:name/pause` → 200 `{ module }` once the module is quiescent;
- * - `POST /admin/modules/:name/resume` → 200 `{ module }` once it runs and is registered again.
+ * - `POST /admin/modules/:name/resume[?force=true]` → 200 `{ module }` once it runs and is
+ *   registered again (refused while another instance serves the module, unless `force`).
  * Refusals answer `{ errors: [{ message, extensions: { code } }] }` (the shape of every admin
- * refusal) with 404 `UNKNOWN_MODULE` or 409 `ALREADY_PAUSED` / `NOT_PAUSED` / `NOT_STARTED`; a
+ * refusal) with 404 `UNKNOWN_MODULE` or 409 `ALREADY_PAUSED` / `NOT_PAUSED` / `NOT_STARTED` / `TAKEN_OVER`; a
  * resume whose start fails answers 500 `MODULE_START_FAILED` (the module stays paused), an
  * unexpected pause failure 500 `MODULE_PAUSE_FAILED`.
  */
@@ -19,7 +20,10 @@ export function moduleAdminRoutes(control: ModuleControl): (app: Hono) => void {
     const act = (verb: "pause" | "resume") =>
       app.post(`/admin/modules/:name/${verb}`, async (c) => {
         try {
-          return c.json({ module: await control[verb](c.req.param("name")) });
+          const name = c.req.param("name");
+          const module =
+            verb === "pause" ? await control.pause(name) : await control.resume(name, { force: c.req.query("force") === "true" });
+          return c.json({ module });
         } catch (err) {
           if (err instanceof ModuleControlError)
             return c.json({ errors: [{ message: err.message, extensions: { code: err.code } }] }, MODULE_CONTROL_STATUS[err.code]);

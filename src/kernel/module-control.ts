@@ -32,6 +32,8 @@ export const MODULE_CONTROL_STATUS = {
   NOT_PAUSED: 409,
   /** The process is not started (still starting, or stopping). */
   NOT_STARTED: 409,
+  /** Resuming a module another instance serves now (it took over; `force` resumes anyway). */
+  TAKEN_OVER: 409,
 } as const;
 
 /** Code of a {@link ModuleControlError}. */
@@ -66,9 +68,12 @@ export interface ModuleControl {
   /**
    * Starts a paused module again in this process (rollback of a hand-over before anything else
    * took over): as at start, its subscriptions, consumers and relay, then a new registration.
+   * Refused while another instance of the module is registered (it took over, maybe on another
+   * database: serving from both would split the module's data) unless `opts.force` (instances of
+   * one module on one shared database).
    * @returns the module's status (`running`).
-   * @throws ModuleControlError UNKNOWN_MODULE, NOT_PAUSED, NOT_STARTED; the module's start error
-   *   (it stays paused).
+   * @throws ModuleControlError UNKNOWN_MODULE, NOT_PAUSED, NOT_STARTED, TAKEN_OVER; the module's
+   *   start error (it stays paused).
    */
-  resume(name: string): Promise<ModuleStatus>;
+  resume(name: string, opts?: { force?: boolean }): Promise<ModuleStatus>;
 }

@@ -14,6 +14,8 @@ export interface HandoverHost {
   stop(name: string): Promise<void>;
   /** Starts `def` as at kernel start (subscriptions, consumers, relay, registration); on failure stops what it started and throws. */
   start(def: ModuleDefinition): Promise<void>;
+  /** Instance ids of module `name` registered now (by any process). */
+  registered(name: string): Promise<string[]>;
   /** Kind of the process's event stream (`memory` loses events sent to an absent consumer). */
   eventsKind: string;
   logger: Logger;
@@ -59,13 +61,19 @@ export class ModuleHandover implements ModuleControl {
     return this.#statusOf(name);
   }
 
-  async resume(name: string): Promise<ModuleStatus> {
+  async resume(name: string, opts: { force?: boolean } = {}): Promise<ModuleStatus> {
     const def = this.#controllable(name);
     const t = this.#transitions.get(name);
     if (t !== "paused")
       throw new ModuleControlError(t === "pausing" ? "ALREADY_PAUSED" : "NOT_PAUSED", `module ${name} is ${t ?? "running"}`);
     this.#transitions.set(name, "resuming");
     try {
+      const others = opts.force ? [] : await this.#host.registered(name);
+      if (others.length > 0)
+        throw new ModuleControlError(
+          "TAKEN_OVER",
+          `module ${name} is served by another instance now (${others.join(", ")}): stop it first, or resume with force when every instance shares one database`,
+        );
       await this.#host.start(def);
     } catch (err) {
       this.#transitions.set(name, "paused");

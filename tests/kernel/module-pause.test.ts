@@ -244,6 +244,9 @@ describe("pause and hand over the catalog on NATS + etcd (SQLite)", () => {
       consumedBefore;
     expect(consumed).toBe(reservations.length);
     expect(first.modulesControl.list()).toEqual([{ name: "catalog", state: "paused", instanceId: null }]);
+    // The rollback is refused once another instance took over (it may serve another database).
+    await expect(first.modulesControl.resume("catalog")).rejects.toMatchObject({ code: "TAKEN_OVER" });
+    expect(first.modulesControl.list()[0]?.state).toBe("paused");
     const secondId = second.modulesControl.list()[0]?.instanceId;
     expect((await client.registry.list("catalog")).map((i) => i.instanceId)).toEqual([secondId as string]);
   }, 120_000);

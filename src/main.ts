@@ -10,6 +10,7 @@ import { MODULE_DEFINITIONS, MODULES } from "./module-list.ts";
 import { runData } from "./cli/data.ts";
 import { createGatewayPart } from "./gateway/index.ts";
 import { createProbeApp, startOpsServer, type OpsServer } from "./kernel/ops-http.ts";
+import { moduleAdminRoutes } from "./kernel/module-admin.ts";
 import { createMemoryBus } from "./kernel/bus/memory.ts";
 import { createMemoryRegistry } from "./kernel/registry/memory.ts";
 import { initTracing } from "./kernel/tracing.ts";
@@ -127,7 +128,11 @@ async function main(): Promise<void> {
         jwtSecret: config.jwtSecret as string,
         health: async () => ({ role: "modules", modules: local, ...(await infrastructureHealth(kernel.bus, kernel.registry)) }),
         // Requests this instance served, by subject: shows how a queue group spreads the load.
-        routes: (app) => void app.get("/admin/stats", (c) => c.json({ modules: local, handled: Object.fromEntries(kernel.handled) })),
+        routes: (app) => {
+          app.get("/admin/stats", (c) => c.json({ modules: local, handled: Object.fromEntries(kernel.handled) }));
+          // Pause/resume of this process's modules for a hand-over (module-admin.ts).
+          moduleAdminRoutes(kernel.modulesControl)(app);
+        },
       });
     } catch (err) {
       logger.fatal({ err }, "start failed");

@@ -23,9 +23,12 @@ const resultOutcome = (result: unknown) => ((result as ExecutionResult).errors?.
  * Each request goes through the call policy (kernel/policy): the subgraph's circuit breaker
  * (`subgraph:<name>`; once open, fetches fail fast until a trial request after
  * BREAKER_RESET_MS finds the subgraph back), retries of queries only (never mutations) when an
- * instance dies mid-request (timeout) or none is subscribed for a moment (no responders) — NATS
- * routes the retry to another member of the module's queue group — and the
+ * instance dies mid-request (timeout) — NATS routes the retry to another member of the module's
+ * queue group — and the
  * `switchyard_subgraph_fetch_duration_seconds` metric.
+ * While no instance serves the subgraph (a module paused for a hand-over, a restart), a fetch,
+ * query or mutation, waits for one until its timeout on the bus (nothing received it, so this is
+ * safe for mutations; the breaker does not count it).
  * Transport failures become an `ExecutionResult` with a `SUBGRAPH_UNAVAILABLE` error so the
  * gateway still returns the other subgraphs' data.
  * @param timeoutMs per-request timeout in ms.

@@ -5,6 +5,7 @@ import { newId } from "../kernel/ids.ts";
 import type { Leadership } from "../kernel/supergraph-store/types.ts";
 import { createHttpApp, gatewayAdminRoutes, gatewayHealth } from "./http.ts";
 import { startOpsServer, type OpsServer } from "../kernel/ops-http.ts";
+import { moduleAdminRoutes } from "../kernel/module-admin.ts";
 import { isDevelopment } from "../kernel/config.ts";
 import type { Identity } from "../kernel/identity.ts";
 import { createGraphQLWsServer, type WsData } from "./ws.ts";
@@ -204,7 +205,11 @@ export function createGatewayPart(opts: {
               }
             : {}),
           health: async () => ({ ...gatewayHealth(status), ...(await infrastructureHealth(bus, registry)) }),
-          routes: gatewayAdminRoutes(status),
+          // The supergraph's status, and pause/resume of the modules this process runs (module-admin.ts).
+          routes: (app) => {
+            gatewayAdminRoutes(status)(app);
+            moduleAdminRoutes(ctx.modules)(app);
+          },
         });
       } catch (err) {
         await server.stop(true);

@@ -29,6 +29,9 @@ import type { NatsConnection } from "nats";
 import { createCallPolicy, type CallPolicy } from "./policy/index.ts";
 import { instrumentEvents } from "./events/instrumented.ts";
 import { BusIdentity, resolveBusSigningKey } from "./bus-identity.ts";
+import { startOrder } from "./start-order.ts";
+import type { ModuleControl } from "./module-control.ts";
+import { ModuleHandover } from "./module-handover.ts";
 
 export interface KernelOptions {
   bus: Bus;
@@ -58,34 +61,11 @@ interface Running {
   relays: OutboxRelay[];
 }
 
+export { startOrder };
+
 /** sha256 hex of an SDL string; what the registry stores as `sdlHash`. */
 export function sdlHash(sdl: string): string {
   return createHash("sha256").update(sdl).digest("hex");
-}
-
-/**
- * Orders definitions so that each comes after the ones it depends on. Dependencies not in the
- * list are ignored (they run in another process). Throws on a dependency cycle.
- * Algorithm: depth-first topological sort (Tarjan 1976), stable in input order.
- */
-export function startOrder(defs: readonly ModuleDefinition[]): ModuleDefinition[] {
-  const byName = new Map(defs.map((d) => [d.name, d]));
-  const out: ModuleDefinition[] = [];
-  const state = new Map<string, "visiting" | "done">();
-  const visit = (d: ModuleDefinition, path: string[]): void => {
-    const s = state.get(d.name);
-    if (s === "done") return;
-    if (s === "visiting") throw new Error(`module dependency cycle: ${[...path, d.name].join(" -> ")}`);
-    state.set(d.name, "visiting");
-    for (const dep of d.dependsOn) {
-      const next = byName.get(dep);
-      if (next) visit(next, [...path, d.name]);
-    }
-    state.set(d.name, "done");
-    out.push(d);
-  };
-  for (const d of defs) visit(d, []);
-  return out;
 }
 
 /**
@@ -134,6 +114,7 @@ export class Kernel {
     this.events = instrumentEvents(opts.events ?? createMemoryEventStream(opts.bus, { logger: opts.logger }));
     this.migrateOnly = opts.migrateOnly ?? false;
     this.databaseFor = opts.databaseFor ?? ((m) => ({ kind: "sqlite", path: join(this.config.dataDir, `${m}.sqlite`) }));
+    this.modulesControl = this.handover();
   }
 
   private callPolicy(subject: string): CallPolicy {
@@ -189,6 +170,7 @@ export class Kernel {
           supergraphStore: this.supergraphStore,
           natsConnection: this.natsConnection,
           busIdentity: this.busIdentity,
+          modules: this.modulesControl,
         });
         this.runningParts.push({ name: part.name, stop: () => handle.stop() });
       }
@@ -300,6 +282,69 @@ export class Kernel {
   }
 
   /**
+   * Pause and resume of this process's modules (module-control.ts), handed to parts
+   * (`PartContext.modules`: the gateway's operations listener) and to a module-only process's.
+   */
+  readonly modulesControl: ModuleControl;
+
+  private handover(): ModuleHandover {
+    return new ModuleHandover({
+      modules: () => startOrder(this.modules),
+      state: () => this.state,
+      instanceId: (name) => {
+        const r = this.running.find((x) => x.def.name === name);
+        return r ? (r.registration?.instance.instanceId ?? null) : undefined;
+      },
+      stop: async (name) => {
+        const r = this.running.find((x) => x.def.name === name);
+        if (!r) return;
+        this.running = this.running.filter((x) => x !== r);
+        await this.stopRunning(r, "paused");
+      },
+      start: async (def) => {
+        try {
+          await this.startModule(def);
+        } catch (err) {
+          // What the failed start left running (startModule pushed it) is stopped again.
+          const left = this.running.find((x) => x.def === def);
+          this.running = this.running.filter((x) => x !== left);
+          if (left) await this.stopRunning(left, "stopped after a failed resume");
+          throw err;
+        }
+        // Back in start order, so a later stop takes the modules down in reverse dependency order.
+        const order = startOrder(this.modules);
+        this.running.sort((a, b) => order.indexOf(a.def) - order.indexOf(b.def));
+      },
+      registered: async (name) => (await this.registry.list(name)).map((i) => i.instanceId),
+      eventsKind: this.events.kind,
+      logger: this.logger,
+    });
+  }
+
+  /**
+   * Stops one running module: deregister, drain its subscriptions (request/reply and event
+   * consumers; in-flight work finishes, bounded by DRAIN_TIMEOUT_MS), stop its outbox relays
+   * (after their current pass), then the module's own `stop` (closes its store). Never throws.
+   */
+  private async stopRunning(r: Running, what = "stopped"): Promise<void> {
+    const log = this.logger.child({ module: r.def.name });
+    try {
+      await r.registration?.deregister();
+      if (!(await withTimeout(Promise.all(r.subscriptions.map((s) => s.drain())), this.config.drainTimeoutMs)))
+        log.warn(
+          { drainTimeoutMs: this.config.drainTimeoutMs },
+          "requests or event handlers still running after DRAIN_TIMEOUT_MS; stopping anyway",
+        );
+      // After the subscriptions drained (no handler writes any more), before the database closes.
+      await Promise.all(r.relays.map((relay) => relay.stop()));
+      await r.instance.stop?.();
+      log.info(`module ${r.def.name} ${what}`);
+    } catch (err) {
+      log.error({ err }, `module ${r.def.name} could not be ${what} cleanly`);
+    }
+  }
+
+  /**
    * Stops parts, then modules in reverse start order: deregister, drain the module's
    * subscriptions (waiting for in-flight requests, bounded by DRAIN_TIMEOUT_MS), then the
    * module's own `stop`. Idempotent; never throws (failures are logged).
@@ -315,26 +360,19 @@ export class Kernel {
       }
     }
     this.runningParts = [];
-    for (const r of this.running.reverse()) {
-      const log = this.logger.child({ module: r.def.name });
-      try {
-        await r.registration?.deregister();
-        await withTimeout(Promise.all(r.subscriptions.map((s) => s.drain())), this.config.drainTimeoutMs);
-        // After the subscriptions drained (no handler writes any more), before the database closes.
-        await Promise.all(r.relays.map((relay) => relay.stop()));
-        await r.instance.stop?.();
-        log.info(`module ${r.def.name} stopped`);
-      } catch (err) {
-        log.error({ err }, "module stop failed");
-      }
-    }
+    for (const r of this.running.reverse()) await this.stopRunning(r);
     this.running = [];
     this.state = "stopped";
   }
 }
 
-async function withTimeout(p: Promise<unknown>, ms: number): Promise<void> {
+/** Whether `p` settled within `ms` (it keeps running either way). */
+async function withTimeout(p: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: ReturnType<typeof setTimeout> | undefined;
-  await Promise.race([p, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  const settled = await Promise.race([
+    p.then(() => true),
+    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms))),
+  ]);
   clearTimeout(timer);
+  return settled;
 }

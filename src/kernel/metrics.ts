@@ -75,6 +75,18 @@ export const busRequestDuration = new Histogram({
   registers: [metricsRegistry],
 });
 
+/**
+ * Bus requests that found no responder on their first attempt and waited for one (sent again with
+ * a backoff until their deadline: a module paused for a hand-over, an instance restarting), by
+ * subject pattern. Their final outcome is in `switchyard_bus_request_duration_seconds`.
+ */
+export const busNoResponderWaits = new Counter({
+  name: "switchyard_bus_no_responder_waits_total",
+  help: "Bus requests that found no responder and waited for one until their deadline, by subject pattern.",
+  labelNames: ["subject"] as const,
+  registers: [metricsRegistry],
+});
+
 /** Bus messages handled by this process's subscriptions; outcome `ok` | `error`; seconds. */
 export const busHandlerDuration = new Histogram({
   name: "switchyard_bus_handler_duration_seconds",

@@ -91,12 +91,13 @@ export interface ModuleContext<O extends object = object> {
   /**
    * Calls another module's command (JSON request/reply), through the subject's circuit breaker
    * (`subject:<subject>` at `/admin/health`); the reply is parsed against `command.reply`.
-   * `idempotent: true` retries transport failures
-   * (timeout, no responders) with exponential backoff and jitter: set it only for lookups and
-   * for commands whose body carries an idempotency key, never for other commands.
+   * `idempotent: true` retries a timeout with exponential backoff and jitter: set it only for
+   * lookups and for commands whose body carries an idempotency key, never for other commands.
+   * While nobody serves the subject, any call (idempotent or not) waits for a responder until
+   * its timeout (nothing received it; `bus/responder-wait.ts`).
    * @throws AppError with the responder's code (`BAD_REQUEST` when it refused the body's shape),
    *   or `BAD_REPLY` for a reply that does not match the contract; BusTimeoutError/NoRespondersError
-   *   from the bus; CircuitOpenError (a BusError) while the subject's breaker is open.
+   *   (nobody served it until the timeout) from the bus; CircuitOpenError (a BusError) while the subject's breaker is open.
    */
   call<Req, Res>(
     command: CommandDefinition<Req, Res>,
@@ -214,6 +215,8 @@ export interface PartContext<O extends object = object> {
   readonly natsConnection?: import("nats").NatsConnection | undefined;
   /** Signs the caller identity the gateway forwards to subgraphs (the kernel's, one key per process). */
   readonly busIdentity: import("./bus-identity.ts").BusIdentity;
+  /** Pause and resume of this process's modules (the gateway serves them on its operations listener). */
+  readonly modules: import("./module-control.ts").ModuleControl;
 }
 
 /** Subject on which a module's subgraph executes GraphQL requests (request/reply). */

@@ -38,7 +38,8 @@ export interface OpsAppOptions {
  * process (monolith, gateway, module): `GET /metrics` (Prometheus text of this process, open to
  * whoever reaches the listener: the scraper sends no token) and `/admin/*` (every route behind
  * an admin token, see auth/admin-token.ts): `GET /admin/health` plus the process's own routes
- * (`/admin/supergraph` of a gateway, `/admin/stats` of a module process).
+ * (`/admin/supergraph` of a gateway, `/admin/stats` of a module process, `/admin/modules` of
+ * every process running modules: module-admin.ts).
  */
 export function createOpsApp(opts: OpsAppOptions): Hono {
   const app = new Hono();

@@ -1,7 +1,9 @@
 /**
  * Subgraph outage at the gateway, in one process: the account module runs in its own kernel on
  * the shared memory bus and registry (as a separate process would on NATS and etcd); it stops
- * and comes back while the gateway keeps serving.
+ * and comes back while the gateway keeps serving. While no instance serves it, fetches wait for
+ * one until SUBGRAPH_TIMEOUT_MS (no responders never opens the breaker); an instance that takes
+ * requests and does not answer (timeouts) opens it.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Writable } from "node:stream";
@@ -21,6 +23,11 @@ import { adminJson } from "../helpers/admin.ts";
 import { eventually } from "../helpers/eventually.ts";
 
 const RESET_MS = 300;
+/**
+ * SUBGRAPH_TIMEOUT_MS of the gateway here: how long a fetch waits for an absent subgraph (short
+ * for the test, long enough for a registration's password hashing on a busy machine).
+ */
+const TIMEOUT_MS = 2000;
 let bus: Bus;
 let registry: Registry;
 let gatewayKernel: Kernel;
@@ -73,7 +80,7 @@ beforeAll(async () => {
   gatewayKernel = new Kernel({
     bus,
     registry,
-    config: testConfig({ dataDir, seed: true, port: 0 }),
+    config: testConfig({ dataDir, seed: true, port: 0, subgraphTimeoutMs: TIMEOUT_MS }),
     logger: createLogger({ level: "info", destination: capture() }),
   });
   MODULES["catalog"]?.(gatewayKernel);
@@ -112,14 +119,18 @@ describe("a subgraph goes down and comes back", () => {
     accountKernel = undefined;
   });
 
-  test("a mutation on the missing subgraph is not retried and answers SUBGRAPH_UNAVAILABLE", async () => {
+  test("a mutation on the missing subgraph waits for a responder until the timeout, then answers SUBGRAPH_UNAVAILABLE", async () => {
     const before = await metricsRegistry.metrics();
+    const started = performance.now();
     const r = await gql(`mutation { login(email: "nobody@example.com", password: "whatever-pass") { token } }`);
     expect(r.errors?.[0]?.extensions?.["code"]).toBe("SUBGRAPH_UNAVAILABLE");
+    expect(performance.now() - started).toBeGreaterThanOrEqual(TIMEOUT_MS - 50);
     const after = await metricsRegistry.metrics();
     const sent = (t: string) =>
       sample(t, "switchyard_bus_request_duration_seconds_count", { subject: "graphql.account", outcome: "no_responders" });
     expect(sent(after) - sent(before)).toBe(1);
+    const waits = (t: string) => sample(t, "switchyard_bus_no_responder_waits_total", { subject: "graphql.account" });
+    expect(waits(after) - waits(before)).toBe(1);
   });
 
   test("a query mixing subgraphs answers the others' data plus SUBGRAPH_UNAVAILABLE on the missing one's fields", async () => {
@@ -129,26 +140,55 @@ describe("a subgraph goes down and comes back", () => {
     const err = r.errors?.find((e) => e.extensions?.["code"] === "SUBGRAPH_UNAVAILABLE");
     expect(err).toBeDefined();
     expect(r.errors?.every((e) => e.extensions?.["code"] === "SUBGRAPH_UNAVAILABLE")).toBe(true);
+    // Waiting for a responder is no failure of the target: the breaker stays closed.
+    expect((await health()).breakers["subgraph:account"]).toBe("closed");
   });
 
-  test("the breaker opens: /admin/health and the gauge show it, fetches fail fast", async () => {
-    expect((await health()).breakers["subgraph:account"]).toBe("open");
-    const before = await metricsRegistry.metrics();
-    const r = await gql<{ categories: { name: string }[]; me: null }>(MIXED, {}, token);
-    expect(r.data?.categories.length).toBeGreaterThan(0);
-    expect(r.errors?.[0]?.extensions?.["code"]).toBe("SUBGRAPH_UNAVAILABLE");
-    const after = await metricsRegistry.metrics();
-    expect(sample(after, "switchyard_circuit_breaker_state", { target: "subgraph:account" })).toBe(2);
-    const fast = (t: string) =>
-      sample(t, "switchyard_subgraph_fetch_duration_seconds_count", { subgraph: "account", outcome: "circuit_open" });
-    expect(fast(after) - fast(before)).toBe(1);
-    // Nothing was sent to the bus for that fetch.
-    const sent = (t: string) =>
-      sample(t, "switchyard_bus_request_duration_seconds_count", { subject: "graphql.account", outcome: "no_responders" });
-    expect(sent(after)).toBe(sent(before));
+  test("a query waiting for the absent subgraph is answered by an instance that starts meanwhile", async () => {
+    const pending = gql<{ me: { name: string } | null }>(`query { me { name } }`, {}, token);
+    await Bun.sleep(100); // the query is waiting on the bus now
+    accountKernel = await startAccount();
+    const r = await pending;
+    expect(r.errors).toBeUndefined();
+    expect(r.data?.me?.name).toBe("Outage Olga");
+    await accountKernel.stop();
+    accountKernel = undefined;
   });
 
-  test("the module comes back: after the half-open trial the gateway answers in full again, breaker closed", async () => {
+  test("an instance that takes requests and never answers opens the breaker: /admin/health and the gauge show it, fetches fail fast", async () => {
+    // Serves graphql.account in the module's queue group, like a hung instance.
+    const hung = bus.subscribe("graphql.account", () => {}, { queue: "account" });
+    // Open until the test ends (each timeout takes TIMEOUT_MS: RESET_MS would half-open it meanwhile).
+    configureBreakers({ failures: 2, resetMs: 60_000 });
+    try {
+      await eventually(
+        "the breaker of subgraph:account open",
+        async () => {
+          await gql(MIXED, {}, token);
+          return (await health()).breakers["subgraph:account"] === "open";
+        },
+        { timeoutMs: 20_000 },
+      );
+      const before = await metricsRegistry.metrics();
+      const r = await gql<{ categories: { name: string }[]; me: null }>(MIXED, {}, token);
+      expect(r.data?.categories.length).toBeGreaterThan(0);
+      expect(r.errors?.[0]?.extensions?.["code"]).toBe("SUBGRAPH_UNAVAILABLE");
+      const after = await metricsRegistry.metrics();
+      expect(sample(after, "switchyard_circuit_breaker_state", { target: "subgraph:account" })).toBe(2);
+      const fast = (t: string) =>
+        sample(t, "switchyard_subgraph_fetch_duration_seconds_count", { subgraph: "account", outcome: "circuit_open" });
+      expect(fast(after) - fast(before)).toBe(1);
+      // Nothing was sent to the bus for that fetch.
+      const sent = (t: string) =>
+        sample(t, "switchyard_bus_request_duration_seconds_count", { subject: "graphql.account", outcome: "timeout" });
+      expect(sent(after)).toBe(sent(before));
+    } finally {
+      hung.unsubscribe();
+      configureBreakers({ failures: 2, resetMs: RESET_MS });
+    }
+  });
+
+  test("the module comes back: the gateway answers in full again, breaker closed", async () => {
     accountKernel = await startAccount();
     let last: Result<{ me: { name: string } | null }> | undefined;
     await eventually(

@@ -138,11 +138,13 @@ describe("session guard", () => {
     }
   });
 
-  test("the check runs through the call policy: failures open the breaker subject:account.session.check, which then fails fast (still 503)", async () => {
+  test("the check runs through the call policy: timeouts open the breaker subject:account.session.check, which then fails fast (still 503)", async () => {
     const { createMemoryBus } = await import("../../src/kernel/bus/memory.ts");
     const { breakers, configureBreakers, DEFAULT_BREAKER } = await import("../../src/kernel/policy/index.ts");
     configureBreakers({ failures: 2, resetMs: 60_000 });
     const empty = createMemoryBus();
+    // An account instance that takes the checks and never answers (hung): each check times out.
+    empty.subscribe(SESSION_SUBJECTS.check, () => {}, { queue: "account" });
     const g = createSessionGuard({ bus: empty, logger, ttlMs: 60_000, max: 10, timeoutMs: 200 });
     try {
       for (const accountId of ["a1", "a2"]) expect(await g.check({ accountId, roles: [] })).toMatchObject({ status: 503 });

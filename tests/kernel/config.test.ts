@@ -52,6 +52,23 @@ describe("config", () => {
     }
   });
 
+  test("MODULES=all minus exclusions: every part but the excluded ones, in declaration order", () => {
+    expect(load([], { MODULES: "all,-catalog" }).modules).toEqual(["account", "order", "gateway"]);
+    expect(load([], { MODULES: " all , -catalog,-gateway,-catalog" }).modules).toEqual(["account", "order"]);
+    expect(load(["--modules", "all,-order"]).modules).toEqual(["account", "catalog", "gateway"]);
+  });
+
+  test.each([
+    ["all,-billing", /^MODULES: invalid value "all,-billing"; allowed: .*unknown "billing"$/],
+    ["catalog,-order", /excludes only from "all"$/],
+    ["-catalog", /excludes only from "all"$/],
+    ["all,catalog", /"all" already names every part$/],
+    ["all,-account,-catalog,-order,-gateway", /every part excluded$/],
+  ])("MODULES=%p is a configuration error", (value, re) => {
+    expect(() => load([], { MODULES: value })).toThrow(ConfigError);
+    expect(() => load([], { MODULES: value })).toThrow(re);
+  });
+
   test("unknown flag and missing flag value", () => {
     expect(() => load(["--nope"])).toThrow(/unknown option --nope/);
     expect(() => load(["--port"])).toThrow(/--port needs a value/);

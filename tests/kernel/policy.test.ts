@@ -23,7 +23,7 @@ import {
 } from "../../src/kernel/policy/index.ts";
 
 const FAST_RETRY = { maxAttempts: 2, initialDelayMs: 1, maxDelayMs: 2 };
-const down = (subject = "t.down") => Promise.reject(new NoRespondersError(subject));
+const down = (subject = "t.down") => Promise.reject(new BusTimeoutError(subject, 10));
 
 afterEach(() => configureBreakers(DEFAULT_BREAKER));
 
@@ -66,9 +66,9 @@ describe("circuit breaker stage", () => {
   test("opens after N consecutive transport failures, fails fast, half-opens after the reset time and closes on success", async () => {
     const reg = configureBreakers({ failures: 3, resetMs: 80 });
     const policy = createCallPolicy({ target: "t:breaker" });
-    for (let i = 0; i < 2; i++) await expect(policy.execute(() => down())).rejects.toBeInstanceOf(NoRespondersError);
+    for (let i = 0; i < 2; i++) await expect(policy.execute(() => down())).rejects.toBeInstanceOf(BusTimeoutError);
     expect(reg.states()["t:breaker"]).toBe("closed");
-    await expect(policy.execute(() => down())).rejects.toBeInstanceOf(NoRespondersError);
+    await expect(policy.execute(() => down())).rejects.toBeInstanceOf(BusTimeoutError);
     expect(reg.states()["t:breaker"]).toBe("open");
     let called = 0;
     const err = await policy.execute(async () => void called++).catch((e: unknown) => e);
@@ -77,7 +77,7 @@ describe("circuit breaker stage", () => {
     expect(called).toBe(0);
     await Bun.sleep(120);
     // Half-open: one trial call goes through; its failure opens the breaker again at once.
-    await expect(policy.execute(() => down())).rejects.toBeInstanceOf(NoRespondersError);
+    await expect(policy.execute(() => down())).rejects.toBeInstanceOf(BusTimeoutError);
     expect(reg.states()["t:breaker"]).toBe("open");
     await Bun.sleep(120);
     expect(await policy.execute(async () => "back")).toBe("back");
@@ -87,11 +87,11 @@ describe("circuit breaker stage", () => {
   test("answers (error replies) and other errors do not count; an answer resets the count", async () => {
     const reg = configureBreakers({ failures: 2, resetMs: 5000 });
     const policy = createCallPolicy({ target: "t:answers", isAnswer: (e) => e instanceof AppError });
-    await expect(policy.execute(() => down())).rejects.toBeInstanceOf(NoRespondersError);
+    await expect(policy.execute(() => down())).rejects.toBeInstanceOf(BusTimeoutError);
     await expect(policy.execute(() => Promise.reject(new AppError("NOT_FOUND", "no such thing")))).rejects.toMatchObject({
       code: "NOT_FOUND",
     });
-    await expect(policy.execute(() => down())).rejects.toBeInstanceOf(NoRespondersError);
+    await expect(policy.execute(() => down())).rejects.toBeInstanceOf(BusTimeoutError);
     expect(reg.states()["t:answers"]).toBe("closed");
     await expect(policy.execute(() => Promise.reject(new BusClosedError()))).rejects.toBeInstanceOf(BusClosedError);
     expect(reg.states()["t:answers"]).toBe("closed");
@@ -102,16 +102,27 @@ describe("circuit breaker stage", () => {
     const reg = configureBreakers({ failures: 2, resetMs: 5000 });
     const policy = createCallPolicy({ target: "t:custom", isFailure: (e) => e instanceof Unreachable });
     // A bus failure is not a failure for this caller: passed through, not counted.
-    for (let i = 0; i < 3; i++) await expect(policy.execute(() => down())).rejects.toBeInstanceOf(NoRespondersError);
+    for (let i = 0; i < 3; i++) await expect(policy.execute(() => down())).rejects.toBeInstanceOf(BusTimeoutError);
     expect(reg.states()["t:custom"]).toBe("closed");
     for (let i = 0; i < 2; i++) await expect(policy.execute(() => Promise.reject(new Unreachable()))).rejects.toBeInstanceOf(Unreachable);
     expect(reg.states()["t:custom"]).toBe("open");
   });
 
+  test("no responders (the bus already waited for one until the deadline) neither trips the breaker nor is retried", async () => {
+    const reg = configureBreakers({ failures: 1, resetMs: 5000 });
+    const policy = createCallPolicy({ target: "t:absent", retry: FAST_RETRY });
+    let calls = 0;
+    const absent = () => (calls++, Promise.reject(new NoRespondersError("t.absent", 10)));
+    for (let i = 0; i < 3; i++) await expect(policy.execute(absent, { idempotent: true })).rejects.toBeInstanceOf(NoRespondersError);
+    expect(calls).toBe(3);
+    expect(reg.states()["t:absent"]).toBe("closed");
+    expect(await policy.execute(async () => "served")).toBe("served");
+  });
+
   test("configureBreakers applies to policies created before it", async () => {
     const policy = createCallPolicy({ target: "t:reconfigured" });
     configureBreakers({ failures: 1, resetMs: 5000 });
-    await expect(policy.execute(() => down())).rejects.toBeInstanceOf(NoRespondersError);
+    await expect(policy.execute(() => down())).rejects.toBeInstanceOf(BusTimeoutError);
     await expect(policy.execute(async () => 1)).rejects.toBeInstanceOf(CircuitOpenError);
   });
 });
@@ -120,10 +131,10 @@ describe("retry stage", () => {
   test("transport failures are retried only for idempotent calls, with the attempt index", async () => {
     const policy = createCallPolicy({ retry: FAST_RETRY });
     const indexes: number[] = [];
-    await expect(policy.execute((a) => (indexes.push(a.index), down()))).rejects.toBeInstanceOf(NoRespondersError);
+    await expect(policy.execute((a) => (indexes.push(a.index), down()))).rejects.toBeInstanceOf(BusTimeoutError);
     expect(indexes).toEqual([0]);
     indexes.length = 0;
-    await expect(policy.execute((a) => (indexes.push(a.index), down()), { idempotent: true })).rejects.toBeInstanceOf(NoRespondersError);
+    await expect(policy.execute((a) => (indexes.push(a.index), down()), { idempotent: true })).rejects.toBeInstanceOf(BusTimeoutError);
     expect(indexes).toEqual([0, 1, 2]);
     indexes.length = 0;
     expect(await policy.execute(async (a) => (indexes.push(a.index), a.index < 1 ? down() : "second"), { idempotent: true })).toBe(

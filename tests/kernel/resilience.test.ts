@@ -39,6 +39,7 @@ describe("BUS_TIMEOUTS", () => {
     const bus = instrumentBus(raw, {
       timeouts: [
         { pattern: "slow.*", timeoutMs: 50 },
+        { pattern: "nobody.*", timeoutMs: 80 },
         { pattern: ">", timeoutMs: 5000 },
       ],
     });
@@ -49,7 +50,10 @@ describe("BUS_TIMEOUTS", () => {
     const err = await bus.request("slow.never", undefined, { timeoutMs: 60_000 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BusTimeoutError);
     expect((err as BusTimeoutError).timeoutMs).toBe(50);
-    expect(await bus.request("nobody.home").catch((e: unknown) => e)).toBeInstanceOf(NoRespondersError);
+    // Nobody serves it: the request waits for a responder until its (per-subject) deadline.
+    const waited = await bus.request("nobody.home").catch((e: unknown) => e);
+    expect(waited).toBeInstanceOf(NoRespondersError);
+    expect((waited as NoRespondersError).waitedMs).toBeGreaterThanOrEqual(70);
     const after = await metricsRegistry.metrics();
     const d = (labels: Record<string, string>) =>
       sample(after, "switchyard_bus_request_duration_seconds_count", labels) -
@@ -74,13 +78,13 @@ describe("circuit breaker", () => {
   test("opens after N consecutive transport failures, fails fast, half-opens after resetMs and closes on success", async () => {
     const reg = configureBreakers({ failures: 2, resetMs: 100 });
     const target = "subject:test.breaker";
-    const fail = () => Promise.reject(new NoRespondersError("test.breaker"));
-    await expect(throughBreaker(target, fail)).rejects.toBeInstanceOf(NoRespondersError);
+    const fail = () => Promise.reject(new BusTimeoutError("test.breaker", 10));
+    await expect(throughBreaker(target, fail)).rejects.toBeInstanceOf(BusTimeoutError);
     // Any answer proves the target is up and resets the count.
     expect(await throughBreaker(target, async () => "an error reply")).toBe("an error reply");
-    await expect(throughBreaker(target, fail)).rejects.toBeInstanceOf(NoRespondersError);
+    await expect(throughBreaker(target, fail)).rejects.toBeInstanceOf(BusTimeoutError);
     expect(reg.states()[target]).toBe("closed");
-    await expect(throughBreaker(target, fail)).rejects.toBeInstanceOf(NoRespondersError);
+    await expect(throughBreaker(target, fail)).rejects.toBeInstanceOf(BusTimeoutError);
     expect(reg.states()[target]).toBe("open");
     let called = false;
     await expect(throughBreaker(target, async () => void (called = true))).rejects.toBeInstanceOf(CircuitOpenError);
@@ -130,18 +134,36 @@ describe("module calls: retries only when idempotent", () => {
     rmSync(kernel.config.dataDir, { recursive: true, force: true });
   });
 
+  /** Calls `subject`, served by a responder that never answers; returns how often it received the call. */
   const attempts = async (subject: string, idempotent: boolean): Promise<number> => {
-    const before = await metricsRegistry.metrics();
-    const err = await ctx?.call(anyCommand(subject), {}, { idempotent }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(NoRespondersError);
-    const after = await metricsRegistry.metrics();
-    const n = (t: string) => sample(t, "switchyard_bus_request_duration_seconds_count", { subject, outcome: "no_responders" });
-    return n(after) - n(before);
+    let received = 0;
+    const sub = kernel.bus.subscribe(subject, () => void received++);
+    const err = await ctx?.call(anyCommand(subject), {}, { idempotent, timeoutMs: 50 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BusTimeoutError);
+    sub.unsubscribe();
+    return received;
   };
 
   test("a non-idempotent command is sent once; an idempotent lookup is retried with backoff", async () => {
-    expect(await attempts("nobody.command", false)).toBe(1);
-    expect(await attempts("nobody.lookup", true)).toBe(3);
+    expect(await attempts("silent.command", false)).toBe(1);
+    expect(await attempts("silent.lookup", true)).toBe(3);
+  });
+
+  test("nobody serving the subject: a command (idempotent or not) waits for a responder and is handled once", async () => {
+    const before = await metricsRegistry.metrics();
+    const call = ctx?.call(anyCommand("late.command"), {}, { timeoutMs: 3000 });
+    await Bun.sleep(150); // the module serving it starts a moment later (a hand-over)
+    let handled = 0;
+    const sub = kernel.bus.subscribe("late.command", (m) => {
+      handled++;
+      m.respond(new TextEncoder().encode(JSON.stringify({ ok: true })));
+    });
+    expect(await call).toEqual({ ok: true });
+    expect(handled).toBe(1);
+    const after = await metricsRegistry.metrics();
+    const waits = (t: string) => sample(t, "switchyard_bus_no_responder_waits_total", { subject: "late.command" });
+    expect(waits(after) - waits(before)).toBe(1);
+    sub.unsubscribe();
   });
 
   test("a responder's error reply is never retried", async () => {

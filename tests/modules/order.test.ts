@@ -220,7 +220,8 @@ for (const db of DATABASES)
     beforeAll(async () => {
       h = await startModules(
         [createOrderModule({ storeFactory: async (ctx) => failingStore(await openOrderStore(ctx)) })],
-        {},
+        // A catalog call nobody serves waits for a responder this long (within the test's 5 s request to the order subgraph).
+        { busTimeouts: [{ pattern: "catalog.stock.*", timeoutMs: 1500 }] },
         { database: db },
       );
       probe = openProbe(h.database("order"));

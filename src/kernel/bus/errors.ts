@@ -19,10 +19,17 @@ export class BusTimeoutError extends BusError {
   }
 }
 
-/** A request was sent to a subject nobody listens on (NATS reports this as status 503). */
+/**
+ * A request was sent to a subject nobody listens on (NATS reports this as status 503). From the
+ * instrumented bus, only after waiting for a responder until the request's deadline (`waitedMs`).
+ */
 export class NoRespondersError extends BusError {
-  constructor(readonly subject: string) {
-    super("NO_RESPONDERS", `no responders for "${subject}"`);
+  constructor(
+    readonly subject: string,
+    /** How long the request waited for a responder, ms (undefined: it failed at once, a raw transport). */
+    readonly waitedMs?: number,
+  ) {
+    super("NO_RESPONDERS", `no responders for "${subject}"${waitedMs === undefined ? "" : ` (waited ${waitedMs} ms)`}`);
   }
 }
 

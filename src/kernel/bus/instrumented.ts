@@ -9,16 +9,19 @@
  * - the request id of a handled message (header `sy-request-id`) as the current request id,
  *   so the handler's log lines carry it;
  * - per-subject request timeouts (`BUS_TIMEOUTS`): the first matching pattern's timeout
- *   replaces the caller's (the timeout stage of the call policy, `policy/timeouts.ts`).
+ *   replaces the caller's (the timeout stage of the call policy, `policy/timeouts.ts`);
+ * - waiting for a responder: a request nobody serves is sent again with a backoff until its
+ *   deadline (`responder-wait.ts`), counted in `switchyard_bus_no_responder_waits_total`.
  * Decorating instead of editing both transports keeps them identical and contract-tested.
  */
 import { context, propagation, SpanKind } from "@opentelemetry/api";
-import { busHandlerDuration, busRequestDuration, secondsSince, subjectLabel } from "../metrics.ts";
+import { busHandlerDuration, busNoResponderWaits, busRequestDuration, secondsSince, subjectLabel } from "../metrics.ts";
 import { REQUEST_ID_HEADER } from "../identity.ts";
 import { runWithRequestId } from "../request-context.ts";
 import { markError, tracer } from "../tracing.ts";
 import { BusTimeoutError, NoRespondersError } from "./errors.ts";
 import { ERROR_HEADER } from "./rpc.ts";
+import { requestAwaitingResponder } from "./responder-wait.ts";
 import { requestTimeout, type SubjectTimeout } from "../policy/timeouts.ts";
 import type { Bus, Headers, Msg, MsgHandler, Payload, PublishOptions, RequestOptions, SubscribeOptions, Subscription } from "./types.ts";
 
@@ -128,7 +131,16 @@ class InstrumentedBus implements Bus {
         const headers: Headers = { ...opts?.headers };
         propagation.inject(context.active(), headers);
         try {
-          const reply = await this.inner.request(subject, data, { headers, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
+          const reply = await requestAwaitingResponder(
+            this.inner,
+            subject,
+            data,
+            { headers, ...(timeoutMs !== undefined ? { timeoutMs } : {}) },
+            () => {
+              busNoResponderWaits.inc({ subject: label });
+              span.addEvent("no responder: waiting for one until the deadline");
+            },
+          );
           const code = reply.headers[ERROR_HEADER];
           if (code) span.setAttribute("switchyard.error_code", code);
           busRequestDuration.observe({ subject: label, outcome: code ? "error" : "ok" }, secondsSince(start));

@@ -60,8 +60,9 @@ export const kernelOptions = defineOptions(
       env: "MODULES",
       flag: "--modules",
       default: "all",
-      allowed: (ctx) => `all | ${ctx.parts.join(",")} (comma list)`,
-      describe: "Which parts this process runs (modules and/or gateway).",
+      allowed: (ctx) => `all | all,-name[,-name...] (all but those) | ${ctx.parts.join(",")} (comma list)`,
+      describe:
+        "Which parts this process runs (modules and/or gateway). all,-catalog runs every part but catalog: the monolith once a module moved to a process of its own.",
       refine: (list, ctx) => checkParts(list, ctx.parts),
     }),
     port: option(int(0, 65535), {
@@ -208,14 +209,16 @@ export const kernelOptions = defineOptions(
       flag: "--bus-timeouts",
       default: "",
       allowed: "comma list of <subject pattern>=<ms>, e.g. catalog.stock.*=2000,graphql.*=10000",
-      describe: "Per-subject bus request timeouts (NATS wildcards; the first matching pattern wins over the caller's timeout).",
+      describe:
+        "Per-subject bus request timeouts (NATS wildcards; the first matching pattern wins over the caller's timeout, else 5000 ms or the caller's own, e.g. SUBGRAPH_TIMEOUT_MS). A request nobody serves (a module paused for a hand-over) waits for a responder within it.",
     }),
     breakerFailures: option(int(1, 1000), {
       env: "BREAKER_FAILURES",
       flag: "--breaker-failures",
       default: "5",
       allowed: "1-1000",
-      describe: "Consecutive timeouts / no-responders that open the circuit breaker of a subgraph or subject.",
+      describe:
+        "Consecutive request timeouts that open the circuit breaker of a subgraph or subject (a request that found no responder until its timeout does not count).",
     }),
     breakerResetMs: option(int(100, 600_000), {
       env: "BREAKER_RESET_MS",

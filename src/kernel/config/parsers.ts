@@ -95,12 +95,27 @@ export function parseTtls(raw: string): Record<string, number> {
   return out;
 }
 
-/** `all` or a comma list of known parts (`ctx.parts`); `all` expands to every part. */
+/**
+ * `all`, `all` minus exclusions (`all,-catalog,-payment`), or a comma list of known parts
+ * (`ctx.parts`). `all` expands to every part; each `-<part>` removes one (only after `all`: an
+ * exclusion from an explicit list means nothing). Order of the result: `ctx.parts` order for
+ * `all`, the list's order otherwise; duplicates dropped.
+ * @throws ConfigError naming the unknown part, an exclusion without `all`, or a list that
+ *   excludes every part.
+ */
 export function checkParts(list: readonly string[], parts: readonly string[]): string[] {
-  if (list.length === 0) throw new ConfigError(`"all" or a comma list of ${parts.join(", ")}`);
-  if (list.length === 1 && list[0] === "all") return [...parts];
-  for (const name of list) {
-    if (!parts.includes(name)) throw new ConfigError(`"all" or a comma list of ${parts.join(", ")}; unknown "${name}"`);
+  const allowed = `"all", "all,-name[,-name...]" or a comma list of ${parts.join(", ")}`;
+  if (list.length === 0) throw new ConfigError(allowed);
+  const unknown = list.map((n) => (n.startsWith("-") ? n.slice(1) : n)).find((n) => n !== "all" && !parts.includes(n));
+  if (unknown !== undefined) throw new ConfigError(`${allowed}; unknown "${unknown}"`);
+  const excluded = list.filter((n) => n.startsWith("-")).map((n) => n.slice(1));
+  const included = list.filter((n) => !n.startsWith("-"));
+  if (included.includes("all")) {
+    if (included.length > 1) throw new ConfigError(`${allowed}; "all" already names every part`);
+    const out = parts.filter((p) => !excluded.includes(p));
+    if (out.length === 0) throw new ConfigError(`${allowed}; every part excluded`);
+    return out;
   }
-  return [...new Set(list)];
+  if (excluded.length > 0) throw new ConfigError(`${allowed}; "-${excluded[0]}" excludes only from "all"`);
+  return [...new Set(included)];
 }

@@ -6,9 +6,10 @@
  *
  * - timeout: each attempt gets the call's timeout (ms) and hands it to the transport, which
  *   enforces it (a bus request drops its reply inbox; an HTTP fetch aborts). Bus requests get
- *   their per-subject timeout (`BUS_TIMEOUTS`) from the instrumented bus, see `timeouts.ts`;
+ *   their per-subject timeout (`BUS_TIMEOUTS`) from the instrumented bus, see `timeouts.ts`,
+ *   and wait within it for a responder when nobody serves the subject (`bus/responder-wait.ts`);
  * - circuit breaker: the process-wide breaker of `target` (`BREAKER_FAILURES` consecutive
- *   transport failures open it; after `BREAKER_RESET_MS` one trial call half-opens it). An open
+ *   transport failures (timeouts: see `failures.ts`) open it; after `BREAKER_RESET_MS` one trial call half-opens it). An open
  *   breaker fails fast with {@link CircuitOpenError}, which is not retried;
  * - retry: transport failures of calls marked idempotent (queries, lookups, commands carrying an
  *   idempotency key) are retried with exponential backoff and jitter; never other calls;
@@ -41,7 +42,7 @@ export interface CallPolicyOptions {
   target?: string;
   /** Timeout of each attempt, ms, handed to the attempt. */
   timeoutMs?: number;
-  /** Failures that trip the breaker and are retried (default: bus timeout / no responders). */
+  /** Failures that trip the breaker and are retried (default: a bus timeout; see failures.ts). */
   isFailure?: FailurePredicate;
   /** Errors that are the target's answer (e.g. an `AppError` reply): a success for breaker and retry. */
   isAnswer?: (err: unknown) => boolean;

@@ -5,6 +5,7 @@ import {
   handOver,
   limitExceeded,
   newId,
+  NoRespondersError,
   outboxEntry,
   REQUEST_ID_HEADER,
   type Headers,
@@ -159,9 +160,14 @@ export async function placeOrder(deps: CheckoutDeps, req: CheckoutRequest): Prom
   return order;
 }
 
-/** True when a failed reserve call may still have reserved (not a refusal by the catalog). */
+/**
+ * True when a failed reserve call may still have reserved: not a refusal by the catalog, and not
+ * "no responders" (nobody received the request during its whole wait for a catalog instance).
+ */
 const outcomeUnknown = (err: unknown): boolean =>
-  !(err instanceof AppError) || err.code === ErrorCode.INTERNAL || err.code === ErrorCode.SERVICE_UNAVAILABLE;
+  err instanceof AppError
+    ? err.code === ErrorCode.INTERNAL || err.code === ErrorCode.SERVICE_UNAVAILABLE
+    : !(err instanceof NoRespondersError);
 
 /**
  * Builds the order from the requested lines and the catalog's reservation (unit prices).

@@ -1,0 +1,38 @@
+import type { Hono } from "hono";
+import { MODULE_CONTROL_STATUS, ModuleControlError, type ModuleControl } from "./module-control.ts";
+
+/**
+ * The operations routes that pause and resume this process's modules (`module-control.ts`),
+ * added behind the admin-token check of the operations listener (ops-http.ts) of every process
+ * that runs modules (monolith, gateway with modules, module-only):
+ * - `GET /admin/modules` → `{ modules: [{ name, state, instanceId }] }`;
+ * - `POST /admin/modules/:name/pause` → 200 `{ module }` once the module is quiescent;
+ * - `POST /admin/modules/:name/resume[?force=true]` → 200 `{ module }` once it runs and is
+ *   registered again (refused while another instance serves the module, unless `force`).
+ * Refusals answer `{ errors: [{ message, extensions: { code } }] }` (the shape of every admin
+ * refusal) with 404 `UNKNOWN_MODULE` or 409 `ALREADY_PAUSED` / `NOT_PAUSED` / `NOT_STARTED` / `TAKEN_OVER`; a
+ * resume whose start fails answers 500 `MODULE_START_FAILED` (the module stays paused), an
+ * unexpected pause failure 500 `MODULE_PAUSE_FAILED`.
+ */
+export function moduleAdminRoutes(control: ModuleControl): (app: Hono) => void {
+  return (app) => {
+    app.get("/admin/modules", (c) => c.json({ modules: control.list() }));
+    const act = (verb: "pause" | "resume") =>
+      app.post(`/admin/modules/:name/${verb}`, async (c) => {
+        try {
+          const name = c.req.param("name");
+          const module =
+            verb === "pause" ? await control.pause(name) : await control.resume(name, { force: c.req.query("force") === "true" });
+          return c.json({ module });
+        } catch (err) {
+          if (err instanceof ModuleControlError)
+            return c.json({ errors: [{ message: err.message, extensions: { code: err.code } }] }, MODULE_CONTROL_STATUS[err.code]);
+          const message = err instanceof Error ? err.message : String(err);
+          const code = verb === "pause" ? "MODULE_PAUSE_FAILED" : "MODULE_START_FAILED";
+          return c.json({ errors: [{ message: `${verb} failed: ${message}`, extensions: { code } }] }, 500);
+        }
+      });
+    act("pause");
+    act("resume");
+  };
+}

@@ -1,0 +1,79 @@
+/**
+ * Pausing and resuming one module of a running process (the per-module hand-over): what the
+ * kernel offers its parts and the operations listener, the states a module goes through, and
+ * the errors with their stable codes. The mechanics are the kernel's (kernel.ts); the HTTP
+ * surface is `module-admin.ts`.
+ */
+
+/**
+ * State of a module of this process:
+ * - `running`: serving its requests, consuming its events, relaying its outbox, registered;
+ * - `pausing`: being handed over (deregistered, draining; see {@link ModuleControl.pause});
+ * - `paused`: quiescent: nothing served or consumed, relay stopped, store closed, not registered;
+ * - `resuming`: starting again (see {@link ModuleControl.resume}).
+ */
+export type ModuleState = "running" | "pausing" | "paused" | "resuming";
+
+/** One module of this process, as `GET /admin/modules` lists it. */
+export interface ModuleStatus {
+  name: string;
+  state: ModuleState;
+  /** The registry instance id while registered (running), else null. */
+  instanceId: string | null;
+}
+
+/** Stable codes of {@link ModuleControlError}, with the HTTP status the admin endpoints answer. */
+export const MODULE_CONTROL_STATUS = {
+  /** No module of that name runs in this process. */
+  UNKNOWN_MODULE: 404,
+  /** Pausing a module that is paused (or being paused). */
+  ALREADY_PAUSED: 409,
+  /** Resuming a module that is running (or being resumed). */
+  NOT_PAUSED: 409,
+  /** The process is not started (still starting, or stopping). */
+  NOT_STARTED: 409,
+  /** Resuming a module another instance serves now (it took over; `force` resumes anyway). */
+  TAKEN_OVER: 409,
+} as const;
+
+/** Code of a {@link ModuleControlError}. */
+export type ModuleControlCode = keyof typeof MODULE_CONTROL_STATUS;
+
+/** A pause or resume refused; `code` is stable (see {@link MODULE_CONTROL_STATUS}). */
+export class ModuleControlError extends Error {
+  override readonly name = "ModuleControlError";
+  constructor(
+    readonly code: ModuleControlCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Pause and resume of this process's modules (implemented by the kernel). */
+export interface ModuleControl {
+  /** Every module of this process, in start order. */
+  list(): ModuleStatus[];
+  /**
+   * Hands module `name` over: deregisters this instance, stops taking its requests (its
+   * request/reply subscriptions, `graphql.<name>` included, drained: in-flight requests finish,
+   * new ones wait on the bus for another responder), stops its event consumers (events not
+   * started go back to the stream, running handlers finish and ack), stops its outbox relay after
+   * the current pass, then stops the module (its store closes). Draining is bounded by
+   * DRAIN_TIMEOUT_MS, as at shutdown.
+   * @returns the module's status once it is quiescent (`paused`).
+   * @throws ModuleControlError UNKNOWN_MODULE, ALREADY_PAUSED, NOT_STARTED.
+   */
+  pause(name: string): Promise<ModuleStatus>;
+  /**
+   * Starts a paused module again in this process (rollback of a hand-over before anything else
+   * took over): as at start, its subscriptions, consumers and relay, then a new registration.
+   * Refused while another instance of the module is registered (it took over, maybe on another
+   * database: serving from both would split the module's data) unless `opts.force` (instances of
+   * one module on one shared database).
+   * @returns the module's status (`running`).
+   * @throws ModuleControlError UNKNOWN_MODULE, NOT_PAUSED, NOT_STARTED, TAKEN_OVER; the module's
+   *   start error (it stays paused).
+   */
+  resume(name: string, opts?: { force?: boolean }): Promise<ModuleStatus>;
+}

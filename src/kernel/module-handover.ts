@@ -1,0 +1,103 @@
+import type { Logger } from "./logger.ts";
+import type { ModuleDefinition } from "./module.ts";
+import { ModuleControlError, type ModuleControl, type ModuleState, type ModuleStatus } from "./module-control.ts";
+
+/** What {@link ModuleHandover} needs from the kernel that runs the modules. */
+export interface HandoverHost {
+  /** The process's module definitions, in start order. */
+  modules(): readonly ModuleDefinition[];
+  /** The kernel's lifecycle state; pause and resume need `started`. */
+  state(): string;
+  /** The registry instance id of running module `name` (null when not registered), undefined when it does not run. */
+  instanceId(name: string): string | null | undefined;
+  /** Takes running module `name` out of the running set and stops it (the kernel's stop sequence); never throws. */
+  stop(name: string): Promise<void>;
+  /** Starts `def` as at kernel start (subscriptions, consumers, relay, registration); on failure stops what it started and throws. */
+  start(def: ModuleDefinition): Promise<void>;
+  /** Instance ids of module `name` registered now (by any process). */
+  registered(name: string): Promise<string[]>;
+  /** Kind of the process's event stream (`memory` loses events sent to an absent consumer). */
+  eventsKind: string;
+  logger: Logger;
+}
+
+/**
+ * The kernel's {@link ModuleControl}: keeps each module's hand-over state and refuses what its
+ * state does not allow (module-control.ts codes); the mechanics of stopping and starting one
+ * module are the kernel's ({@link HandoverHost}).
+ */
+export class ModuleHandover implements ModuleControl {
+  /** Modules paused or being paused / resumed; absent = running. */
+  readonly #transitions = new Map<string, Exclude<ModuleState, "running">>();
+  readonly #host: HandoverHost;
+
+  constructor(host: HandoverHost) {
+    this.#host = host;
+  }
+
+  list(): ModuleStatus[] {
+    return this.#host.modules().map((def) => {
+      const state: ModuleState = this.#transitions.get(def.name) ?? "running";
+      return { name: def.name, state, instanceId: state === "running" ? (this.#host.instanceId(def.name) ?? null) : null };
+    });
+  }
+
+  async pause(name: string): Promise<ModuleStatus> {
+    const def = this.#controllable(name);
+    const t = this.#transitions.get(name);
+    if (t !== undefined || this.#host.instanceId(name) === undefined)
+      throw new ModuleControlError(t === "resuming" ? "NOT_PAUSED" : "ALREADY_PAUSED", `module ${name} is ${t ?? "not running"}`);
+    this.#transitions.set(name, "pausing");
+    const { logger } = this.#host;
+    logger.info({ module: name }, `pausing module ${name}: deregistering, draining requests and events, stopping its outbox relay`);
+    // The in-process event stream keeps nothing for a consumer that is away (JetStream does).
+    if (this.#host.eventsKind === "memory" && def.consumes.length > 0)
+      logger.warn(
+        { module: name, consumes: def.consumes },
+        `events published to ${name} while it is paused are lost: the memory event stream is not durable (hand over on NATS)`,
+      );
+    await this.#host.stop(name);
+    this.#transitions.set(name, "paused");
+    return this.#statusOf(name);
+  }
+
+  async resume(name: string, opts: { force?: boolean } = {}): Promise<ModuleStatus> {
+    const def = this.#controllable(name);
+    const t = this.#transitions.get(name);
+    if (t !== "paused")
+      throw new ModuleControlError(t === "pausing" ? "ALREADY_PAUSED" : "NOT_PAUSED", `module ${name} is ${t ?? "running"}`);
+    this.#transitions.set(name, "resuming");
+    try {
+      const others = opts.force ? [] : await this.#host.registered(name);
+      if (others.length > 0)
+        throw new ModuleControlError(
+          "TAKEN_OVER",
+          `module ${name} is served by another instance now (${others.join(", ")}): stop it first, or resume with force when every instance shares one database`,
+        );
+      await this.#host.start(def);
+    } catch (err) {
+      this.#transitions.set(name, "paused");
+      throw err;
+    }
+    this.#transitions.delete(name);
+    return this.#statusOf(name);
+  }
+
+  #statusOf(name: string): ModuleStatus {
+    return this.list().find((m) => m.name === name) as ModuleStatus;
+  }
+
+  /** The definition of local module `name`; throws unless the kernel is started and has it. */
+  #controllable(name: string): ModuleDefinition {
+    const modules = this.#host.modules();
+    const def = modules.find((m) => m.name === name);
+    if (!def)
+      throw new ModuleControlError(
+        "UNKNOWN_MODULE",
+        `no module ${name} in this process (modules: ${modules.map((m) => m.name).join(", ")})`,
+      );
+    const state = this.#host.state();
+    if (state !== "started") throw new ModuleControlError("NOT_STARTED", `the process is ${state}: modules cannot be paused or resumed`);
+    return def;
+  }
+}

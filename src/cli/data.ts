@@ -226,8 +226,11 @@ async function copy(args: DataArgs, modules: readonly Movable[], io: DataIo): Pr
         `switchyard data: ${p.module}: already copied from ${describeDatabase(moduleDatabase(args.from, p.module))}; --replace copies it again\n`,
       );
     // Only finished modules: the command was run once too often. Some left: a rerun after a failure goes on with those.
+    // A finished module's run only sets its identity sequences again (a kill may have come between).
+    for (const p of done) await p.run();
     if (done.length === prepared.length && done.length > 0) return DataExit.targetNotEmpty;
     for (const p of prepared) {
+      if (p.start === "done") continue;
       if (p.start === "resume") io.stderr.write(`${p.module}: resuming an interrupted copy\n`);
       if (p.start === "replace") io.stderr.write(`${p.module}: target emptied (--replace)\n`);
       await p.run();

@@ -39,8 +39,8 @@ describe("copy values", () => {
     const plan: TablePlan = {
       name: "t",
       columns: [
-        { name: "b", sourceType: "text", targetType: "text", compared: "text", identity: false },
-        { name: "a", sourceType: "integer", targetType: "integer", compared: "integer", identity: false },
+        { name: "b", sourceType: "text", targetType: "text", compared: "text", fractionDigits: 3, identity: false },
+        { name: "a", sourceType: "integer", targetType: "integer", compared: "integer", fractionDigits: 3, identity: false },
       ],
       sourceKey: [{ name: "a", type: "integer" }],
       targetKey: [{ name: "a", type: "integer" }],

@@ -42,6 +42,8 @@ export interface ModuleDb<DB> {
 export interface OpenDatabaseOptions {
   /** Receives PostgreSQL notices (debug level). */
   logger?: Logger;
+  /** PostgreSQL timestamps read with microseconds (see `OpenPostgresOptions.exactTimestamps`); the data copy's reads. */
+  exactTimestamps?: boolean;
 }
 
 /**
@@ -68,7 +70,11 @@ export function openDatabase<DB>(config: DatabaseConfig, opts: OpenDatabaseOptio
       close: () => db.destroy(),
     };
   }
-  const pool = openStorePool(config.url, { poolMax: config.poolMax, ...(opts.logger ? { logger: opts.logger } : {}) });
+  const pool = openStorePool(config.url, {
+    poolMax: config.poolMax,
+    ...(opts.logger ? { logger: opts.logger } : {}),
+    ...(opts.exactTimestamps ? { exactTimestamps: true } : {}),
+  });
   const db = new Kysely<DB>({ dialect: new PostgresJSDialect({ postgres: pool }) });
   return {
     db,

@@ -18,6 +18,13 @@ export interface OpenPostgresOptions {
   idleTimeoutS?: number;
   /** Seconds to wait for a connection; default 10. */
   connectTimeoutS?: number;
+  /**
+   * Timestamps read as ISO-8601 UTC with PostgreSQL's microseconds
+   * (`2026-01-02T03:04:05.678901Z`) instead of milliseconds: what the data copy reads with, so
+   * a PostgreSQL → PostgreSQL copy keeps `now()` stamps exactly. Default false (stores get ms,
+   * as SQLite stores them).
+   */
+  exactTimestamps?: boolean;
 }
 
 /**
@@ -79,6 +86,31 @@ const jsonText: postgres.PostgresType<string> = {
   parse: (raw: string) => raw,
 };
 
+/**
+ * timestamptz/timestamp → ISO-8601 UTC string with all six fraction digits PostgreSQL keeps
+ * (see {@link OpenPostgresOptions.exactTimestamps}); strings are written unchanged.
+ */
+const isoTimestampMicros: postgres.PostgresType<string> = {
+  ...isoTimestamp,
+  // A string goes as it is (PostgreSQL parses ISO-8601 with µs); a Date would keep ms only.
+  serialize: (v: string | Date) => (v instanceof Date ? v.toISOString() : v),
+  parse: (raw: string) => isoWithFraction(raw, 6) ?? raw,
+};
+
+/**
+ * `value` (an ISO-8601 or PostgreSQL timestamp text, or a Date) as ISO-8601 UTC with exactly
+ * `digits` fraction digits, truncated, never rounded (rounding could carry into the seconds).
+ * The fraction is taken from the text, since a JS Date keeps milliseconds only.
+ * @returns undefined when `value` is no timestamp.
+ */
+export function isoWithFraction(value: unknown, digits: 3 | 6): string | undefined {
+  const text = value instanceof Date ? value.toISOString() : String(value);
+  const fraction = /:\d\d\.(\d+)/.exec(text)?.[1] ?? "";
+  const seconds = new Date(text.replace(/(:\d\d)\.\d+/, "$1"));
+  if (Number.isNaN(seconds.getTime())) return undefined;
+  return `${seconds.toISOString().slice(0, 19)}.${fraction.padEnd(digits, "0").slice(0, digits)}Z`;
+}
+
 /** boolean: also accepts 1/0 on write (SQLite's booleans); reads stay JS booleans (SQLite gives 1/0). */
 const bool: postgres.PostgresType<boolean> = {
   to: 16,
@@ -99,7 +131,8 @@ const bool: postgres.PostgresType<boolean> = {
  * @throws the driver's error on a malformed URL (connection errors surface on first query).
  */
 export function openStorePool(url: string, opts: OpenPostgresOptions): PgSql {
-  const pool = openPool(url, opts, { bigint: int8, timestamp: isoTimestamp, json: jsonText, boolean: bool });
+  const timestamp = opts.exactTimestamps ? isoTimestampMicros : isoTimestamp;
+  const pool = openPool(url, opts, { bigint: int8, timestamp, json: jsonText, boolean: bool });
   return preparedStatements(instrumentPostgres(pool, postgresModuleLabel(url)));
 }
 

@@ -23,7 +23,7 @@ const MOD = 1n << 64n;
  */
 export function rowHash(row: Row, plan: TablePlan): bigint {
   const cols = [...plan.columns].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  const text = JSON.stringify(cols.map((c) => [c.name, canonical(row[c.name], c.compared)]));
+  const text = JSON.stringify(cols.map((c) => [c.name, canonical(row[c.name], c.compared, c.fractionDigits)]));
   return createHash("sha256").update(text).digest().readBigUInt64BE(0);
 }
 

@@ -83,25 +83,30 @@ export async function prepareModuleCopy(spec: ModuleCopySpec, opts: ModuleCopyOp
     await ensureSchema(spec.target);
     // Held until close: a second copy into the same target is refused, not interleaved.
     lock = await lockCopyTarget(spec.target, module);
-    tgt = openDatabase<unknown>(spec.target);
+    tgt = openDatabase<unknown>(spec.target, { exactTimestamps: true });
     await migrate(tgt, storage.migrations);
     const t = tgt.db as AnyDb;
     await ensureProgressTable(t);
     const tables = planTables(module, await introspect(s, src.dialect), await introspect(t, tgt.dialect), storage.derived);
     const start = await decideStart(t, module, tables, sourceName, opts.replace);
-    if (start === "replace") {
-      await t.transaction().execute(async (trx) => {
-        for (const plan of [...tables].reverse()) await sql`DELETE FROM ${sql.id(plan.name)}`.execute(trx);
-        await clearProgress(trx, module);
-      });
-    }
     const target = tgt;
     return {
       module,
       start,
       tables,
       run: async () => {
+        // Emptied only now: `run` is called once every selected module's checks passed, so a
+        // refused module cannot leave another's target emptied by --replace and nothing copied.
+        if (start === "replace") {
+          await t.transaction().execute(async (trx) => {
+            for (const plan of [...tables].reverse()) await sql`DELETE FROM ${sql.id(plan.name)}`.execute(trx);
+            await clearProgress(trx, module);
+          });
+        }
         if (start !== "done") await copyTables(module, src, target, tables, sourceName, opts);
+        // Every time, "done" included: a copy killed after its last batch but before this
+        // step left every table done and the sequences behind the copied ids (idempotent).
+        if (target.dialect === "postgres") await continueIdentities(t, tables);
       },
       close,
     };
@@ -183,14 +188,13 @@ async function copyTables(
       opts.reporter.tableDone(module, plan.name, p.rows);
     }
   });
-  if (tgt.dialect === "postgres") await continueIdentities(t, tables);
   opts.reporter.moduleDone(module);
 }
 
 /** One multi-row INSERT; identity columns keep the source's values (`OVERRIDING SYSTEM VALUE`). */
 async function insertRows(trx: AnyDb, dialect: ModuleDb<unknown>["dialect"], plan: TablePlan, rows: readonly Row[]): Promise<void> {
   const cols = plan.columns;
-  const values = rows.map((r) => sql`(${sql.join(cols.map((c) => sql`${toTarget(r[c.name], c.targetType, dialect)}`))})`);
+  const values = rows.map((r) => sql`(${sql.join(cols.map((c) => sql`${toTarget(r[c.name], c.targetType, dialect, c.fractionDigits)}`))})`);
   const override = dialect === "postgres" && cols.some((c) => c.identity) ? sql`OVERRIDING SYSTEM VALUE` : sql``;
   await sql`INSERT INTO ${sql.id(plan.name)} (${sql.join(cols.map((c) => sql.id(c.name)))}) ${override} VALUES ${sql.join(values)}`.execute(
     trx,

@@ -24,14 +24,14 @@ export function moduleDatabase(where: string, module: string): DatabaseConfig {
   }
 }
 
-/** `url` without its password, for messages and the progress table. */
+/** `url` without its password, for messages and the progress table (also when `new URL` refuses it, e.g. a bad port). */
 export function redact(url: string): string {
   try {
     const u = new URL(url);
     if (u.password) u.password = "***";
     return u.toString();
   } catch {
-    return url;
+    return url.replace(/^([a-z][\w+.-]*:\/\/[^:/@]*):[^@]*@/i, "$1:***@");
   }
 }
 
@@ -46,9 +46,10 @@ export function describeDatabase(db: DatabaseConfig): string {
 
 /**
  * Opens a database that must already exist: a SQLite file is never created (openDatabase would).
+ * PostgreSQL timestamps are read with their microseconds, so they are copied and compared exactly.
  * @throws CopyError when the SQLite file does not exist.
  */
 export function openExisting(db: DatabaseConfig, role: string): ModuleDb<unknown> {
   if (db.kind === "sqlite" && !existsSync(db.path)) throw new CopyError(`${role} database ${resolve(db.path)} does not exist`);
-  return openDatabase<unknown>(db);
+  return openDatabase<unknown>(db, { exactTimestamps: true });
 }

@@ -14,6 +14,13 @@ export interface PlannedColumn {
   readonly targetType: LogicalType;
   /** The type both sides' values are canonicalised by in the checksum. */
   readonly compared: LogicalType;
+  /**
+   * Fraction digits a timestamp is copied and compared with: 6 when both sides are PostgreSQL
+   * timestamps (exact to the microsecond), 3 when one side is SQLite, which stores what the
+   * code writes (ISO-8601 with milliseconds): a PostgreSQL `now()` stamp moved to SQLite keeps
+   * its milliseconds.
+   */
+  readonly fractionDigits: 3 | 6;
   /** A PostgreSQL identity column on the target (`OVERRIDING SYSTEM VALUE`, sequence set afterwards). */
   readonly identity: boolean;
 }
@@ -83,6 +90,7 @@ export function planTables(
         sourceType: sc.type,
         targetType: tc.type,
         compared: comparedType(sc.type, tc.type),
+        fractionDigits: sc.type === "timestamp" && tc.type === "timestamp" ? 6 : 3,
         identity: tc.identity,
       });
     }

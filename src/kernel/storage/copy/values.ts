@@ -1,4 +1,5 @@
 import type { SqlDialect } from "../database.ts";
+import { isoWithFraction } from "../postgres.ts";
 
 /**
  * What a column holds, whatever the dialect declares: SQLite keeps timestamps and JSON as TEXT,
@@ -27,8 +28,10 @@ export function postgresLogicalType(dataType: string): LogicalType {
       return "integer";
     case "real":
     case "double precision":
-    case "numeric":
       return "real";
+    // numeric: exact decimal text (the driver reads it as text); a double would round it.
+    case "numeric":
+      return "text";
     case "boolean":
       return "boolean";
     case "timestamp with time zone":
@@ -60,12 +63,15 @@ export function comparedType(a: LogicalType, b: LogicalType): LogicalType {
 
 /**
  * A value read from the source, as the target column takes it: JSON text ↔ PostgreSQL array,
- * JS booleans ↔ SQLite 0/1. Timestamps (ISO-8601 strings on both, see `openStorePool`),
- * integers, text and JSON text pass unchanged; NULL stays NULL.
+ * JS booleans ↔ SQLite 0/1, PostgreSQL timestamps (ISO-8601 with µs) → ms on SQLite. ISO
+ * timestamps otherwise, integers, text and JSON text pass unchanged; NULL stays NULL.
  * @throws SyntaxError when JSON text bound for an array column is not JSON.
  */
-export function toTarget(value: unknown, target: LogicalType, dialect: SqlDialect): unknown {
+export function toTarget(value: unknown, target: LogicalType, dialect: SqlDialect, fractionDigits: 3 | 6 = 3): unknown {
   if (value === null || value === undefined) return null;
+  // A PostgreSQL stamp (read with microseconds) into SQLite: ISO-8601 with ms, as the code writes them.
+  if (dialect === "sqlite" && fractionDigits === 3 && typeof value === "string" && /^\d{4}-\d\d-\d\dT[\d:]{8}\.\d{6}Z$/.test(value))
+    return isoWithFraction(value, 3);
   if (target === "array") return typeof value === "string" ? (JSON.parse(value) as unknown) : value;
   if (target === "boolean") {
     const b = value === true || value === 1 || value === "1" || value === "t" || value === "true";
@@ -90,11 +96,11 @@ export function stableJson(value: unknown): string {
 
 /**
  * The canonical text of a value for the checksum, by the column's compared type, so both
- * dialects give the same text for the same data: integer → decimal, boolean → `t`/`f`,
- * timestamp → ISO-8601 UTC with ms, JSON → parsed and key-sorted, text as is. NULL is `null`
+ * dialects give the same text for the same data: integer → decimal, boolean → `t`/`f` (other
+ * values as `raw:<value>`), timestamp → ISO-8601 UTC with `fractionDigits` digits (truncated), JSON → parsed and key-sorted, text as is. NULL is `null`
  * (distinct from the empty string `""`).
  */
-export function canonical(value: unknown, type: LogicalType): string | null {
+export function canonical(value: unknown, type: LogicalType, fractionDigits: 3 | 6 = 3): string | null {
   if (value === null || value === undefined) return null;
   switch (type) {
     case "integer":
@@ -102,11 +108,13 @@ export function canonical(value: unknown, type: LogicalType): string | null {
     case "real":
       return String(Number(value));
     case "boolean":
-      return value === true || value === 1 || value === "1" || value === "t" || value === "true" ? "t" : "f";
-    case "timestamp": {
-      const d = value instanceof Date ? value : new Date(String(value));
-      return Number.isNaN(d.getTime()) ? String(value) : d.toISOString();
-    }
+      // Only the values a boolean can be on either side; anything else compares as itself, so
+      // a stray SQLite value (2, "yes") cannot match the false it would be copied as.
+      if (value === true || value === 1 || value === "1" || value === "t" || value === "true") return "t";
+      if (value === false || value === 0 || value === "0" || value === "f" || value === "false") return "f";
+      return `raw:${String(value)}`;
+    case "timestamp":
+      return isoWithFraction(value, fractionDigits) ?? String(value);
     case "json":
     case "array":
       if (typeof value !== "string") return stableJson(value);

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CopyError } from "../../src/kernel/storage/copy/errors.ts";
@@ -35,17 +35,31 @@ describe("the copy target's lock", () => {
     await again.release();
   });
 
-  test("SQLite: a lock file refuses a second copy while its copier runs, is removed on release, and is taken over from a killed copier", async () => {
+  test("SQLite: a second copy is refused while the first holds the lock, in this process or another; a killed holder's lock is free again", async () => {
     const target = { kind: "sqlite" as const, path: join(dir, "nested", "catalog.sqlite") };
     const first = await lockCopyTarget(target, "catalog");
-    expect(existsSync(`${target.path}.copy-lock`)).toBe(true);
     await expect(lockCopyTarget(target, "catalog")).rejects.toThrow(/another data copy into sqlite:.*catalog\.sqlite is running/);
     await first.release();
-    expect(existsSync(`${target.path}.copy-lock`)).toBe(false);
+    const again = await lockCopyTarget(target, "catalog");
+    await again.release();
 
-    // A copier that was killed leaves its file with a pid that no longer runs.
-    const dead = Bun.spawnSync([process.execPath, "-e", "process.exit(0)"]).pid;
-    writeFileSync(`${target.path}.copy-lock`, String(dead));
+    // Another process takes the lock and is killed while holding it.
+    const holder = Bun.spawn(
+      [
+        process.execPath,
+        "-e",
+        `const { lockCopyTarget } = await import(${JSON.stringify(join(import.meta.dir, "../../src/kernel/storage/copy/lock.ts"))});
+         await lockCopyTarget(${JSON.stringify(target)}, "catalog");
+         console.log("locked");
+         setInterval(() => {}, 1000);`,
+      ],
+      { stdout: "pipe" },
+    );
+    const reader = holder.stdout.getReader();
+    expect(new TextDecoder().decode((await reader.read()).value)).toContain("locked");
+    await expect(lockCopyTarget(target, "catalog")).rejects.toThrow(/another data copy/);
+    holder.kill("SIGKILL");
+    await holder.exited;
     const taken = await lockCopyTarget(target, "catalog");
     await taken.release();
   });

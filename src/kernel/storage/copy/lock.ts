@@ -1,4 +1,5 @@
-import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from "node:fs";
+import { Database } from "bun:sqlite";
+import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import postgres from "postgres";
 import type { DatabaseConfig } from "../../module.ts";
@@ -17,8 +18,8 @@ export interface CopyLock {
  *
  * PostgreSQL: a session advisory lock keyed by the module's schema, held on a connection of
  * its own for the whole copy; the server releases it when that connection ends, so a killed
- * copy never leaves it behind. SQLite: a lock file `<file>.copy-lock` holding the copier's pid,
- * created exclusively; a file whose pid no longer runs (a killed copy) is taken over.
+ * copy never leaves it behind. SQLite: an exclusive transaction on a small lock database
+ * `<file>.copy-lock` beside the target (an OS file lock, released when the copier dies).
  *
  * @throws CopyError when another copy into the same target holds the lock; the driver's error
  *   when PostgreSQL is unreachable.
@@ -40,47 +41,23 @@ export async function lockCopyTarget(target: DatabaseConfig, module: string): Pr
 
 function lockFile(path: string, busy: () => CopyError): CopyLock {
   mkdirSync(dirname(path), { recursive: true });
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(path, "wx");
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      return {
-        release: async () => {
-          try {
-            unlinkSync(path);
-          } catch {
-            // Already gone: nothing to release.
-          }
-        },
-      };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-      if (holderAlive(path)) throw busy();
-      // Left by a copy that was killed: take it over.
-      try {
-        unlinkSync(path);
-      } catch {
-        // Another copier took it over first; the next attempt sees its file.
-      }
-    }
-  }
-  throw busy();
-}
-
-/** Whether the pid in a lock file is a running process (signal 0 checks without signalling). */
-function holderAlive(path: string): boolean {
-  let pid: number;
+  // The OS lock under an exclusive SQLite transaction: atomic, and released by the kernel when
+  // the holder dies, so a killed copy never leaves a stale lock behind (no pid files to judge).
+  const db = new Database(path, { create: true });
   try {
-    pid = Number(readFileSync(path, "utf8").trim());
-  } catch {
-    return false;
-  }
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
+    db.exec("PRAGMA busy_timeout = 0");
+    db.exec("BEGIN EXCLUSIVE");
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
+    db.close();
+    if ((err as { code?: string }).code?.startsWith("SQLITE_BUSY")) throw busy();
+    throw err;
   }
+  return {
+    // The file stays (removing it could let a third copier lock a new file while a second
+    // holds the unlinked one): an empty database beside the target.
+    release: async () => {
+      db.exec("ROLLBACK");
+      db.close();
+    },
+  };
 }

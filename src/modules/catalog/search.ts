@@ -1,5 +1,13 @@
 import { badInput } from "../../kernel/index.ts";
 
+/**
+ * Matches a search's `totalCount` counts exactly: above it, `totalCount` is this bound and
+ * `totalCountIsExact` false (counting every match of a broad term in a large catalog costs
+ * more than the page itself; nobody pages through 1,000 results).
+ */
+// The schema (contract/schema.ts, totalCount) states this number: change both together.
+export const SEARCH_COUNT_BOUND = 1000;
+
 /** Longest accepted search string, in characters (bounds the cost of a prefix query). */
 export const MAX_SEARCH_LENGTH = 200;
 

@@ -48,8 +48,14 @@ type Category @key(fields: "id") {
 type ProductConnection {
   edges: [ProductEdge!]!
   pageInfo: PageInfo!
-  "Number of products matching the filters (all pages)."
+  """
+  Number of products matching the filters (all pages). Exact for listings without \`search\`
+  and for searches matching at most 1,000 products; a search matching more returns 1,000, a
+  lower bound, with \`totalCountIsExact\` false (only the first 1,001 matches are counted).
+  """
   totalCount: Int!
+  "False when \`totalCount\` is a lower bound (a search matching more than 1,000 products), else true."
+  totalCountIsExact: Boolean!
 }
 
 type ProductEdge {

@@ -35,12 +35,20 @@ export async function postgresSearchPage(
   return rows;
 }
 
-/** Number of products matching every term of `f.terms` (non-empty) as a prefix, on PostgreSQL (GIN). */
-export async function postgresSearchCount(db: CatalogDb, f: ProductFilter): Promise<number> {
+/**
+ * Number of products matching every term of `f.terms` (non-empty) as a prefix, on PostgreSQL
+ * (GIN), counting at most `bound + 1` matches (exact when ≤ `bound`; `bound + 1` means "more").
+ * The LIMIT stops the bitmap heap scan early: a broad term visits `bound + 1` rows, not all.
+ * `bound` = Infinity: an exact count.
+ */
+export async function postgresSearchCount(db: CatalogDb, f: ProductFilter, bound = Number.POSITIVE_INFINITY): Promise<number> {
   const category = f.categoryId !== undefined ? sql`AND p.category_id = ${f.categoryId}` : sql``;
+  const limit = Number.isFinite(bound) ? sql`LIMIT ${bound + 1}` : sql``;
   const { rows } = await sql<{ n: number }>`
     WITH ${termCtes(f.terms ?? [])}
-    SELECT count(*) AS n FROM products p WHERE p.search @@ (SELECT tsq FROM query) ${category}`.execute(db);
+    SELECT count(*) AS n FROM (
+      SELECT 1 FROM products p WHERE p.search @@ (SELECT tsq FROM query) ${category} ${limit}
+    ) hits`.execute(db);
   return Number(rows[0]?.n ?? 0);
 }
 

@@ -3,7 +3,7 @@ import { type CatalogDb, PRODUCT_COLUMNS } from "./tables.ts";
 import type { ProductFilter, ProductPageQuery, ProductRecord } from "./types.ts";
 
 /** bm25 column weights (name, description): a name hit counts ten times a description hit. */
-const BM25 = sql.raw("bm25(products_fts, 10.0, 1.0)");
+const BM25 = sql.raw("bm25(products_search, 10.0, 1.0)");
 
 /**
  * Turns plain word tokens into an FTS5 MATCH expression: each becomes a quoted prefix query
@@ -26,22 +26,31 @@ export async function sqliteSearchPage(db: CatalogDb, q: ProductPageQuery, limit
   const after = q.after ? sql`WHERE (score, id) > (${q.after.key}, ${q.after.id})` : sql``;
   const { rows } = await sql<ProductRecord & { score: number }>`SELECT * FROM (
       SELECT ${PRODUCT_COLUMNS}, ${BM25} AS score
-      FROM products_fts JOIN products p ON p.seq = products_fts.rowid JOIN categories c ON c.id = p.category_id
-      WHERE products_fts MATCH ${toFtsQuery(terms)} ${category}
+      FROM products_search JOIN products p ON p.seq = products_search.rowid JOIN categories c ON c.id = p.category_id
+      WHERE products_search MATCH ${toFtsQuery(terms)} ${category}
     ) ${after}
     ORDER BY score, id LIMIT ${limit}`.execute(db);
   return rows;
 }
 
-/** Number of products matching every term of `f.terms` (non-empty) as a prefix, on SQLite (FTS5). */
-export async function sqliteSearchCount(db: CatalogDb, f: ProductFilter): Promise<number> {
+/**
+ * Number of products matching every term of `f.terms` (non-empty) as a prefix, on SQLite (FTS5),
+ * counting at most `bound + 1` matches: the result is exact when it is ≤ `bound`, and `bound + 1`
+ * means "more than `bound`". FTS5 walks its doclists lazily, so a broad term stops after
+ * `bound + 1` rows instead of counting every match. `bound` = Infinity: an exact count.
+ */
+export async function sqliteSearchCount(db: CatalogDb, f: ProductFilter, bound = Number.POSITIVE_INFINITY): Promise<number> {
   const match = toFtsQuery(f.terms ?? []);
+  // -1: no LIMIT in SQLite.
+  const limit = Number.isFinite(bound) ? bound + 1 : -1;
   // Without a category: the index alone. Its triggers keep it row for row in step with
   // products, and not visiting every match's product row makes a common word's count ~20x cheaper.
   const { rows } =
     f.categoryId === undefined
-      ? await sql<{ n: number }>`SELECT count(*) AS n FROM products_fts WHERE products_fts MATCH ${match}`.execute(db)
-      : await sql<{ n: number }>`SELECT count(*) AS n FROM products_fts JOIN products p ON p.seq = products_fts.rowid
-          WHERE products_fts MATCH ${match} AND p.category_id = ${f.categoryId}`.execute(db);
+      ? await sql<{ n: number }>`SELECT count(*) AS n FROM (
+          SELECT 1 FROM products_search WHERE products_search MATCH ${match} LIMIT ${limit})`.execute(db)
+      : await sql<{ n: number }>`SELECT count(*) AS n FROM (
+          SELECT 1 FROM products_search JOIN products p ON p.seq = products_search.rowid
+          WHERE products_search MATCH ${match} AND p.category_id = ${f.categoryId} LIMIT ${limit})`.execute(db);
   return Number(rows[0]?.n ?? 0);
 }

@@ -23,6 +23,7 @@ import { postgresSearchCount, postgresSearchPage } from "./search-postgres.ts";
 import { sqliteSearchCount, sqliteSearchPage } from "./search-sqlite.ts";
 import { type CatalogDb, type CatalogTables, PRODUCT_COLUMNS, selectProducts } from "./tables.ts";
 import type {
+  BoundedCount,
   CatalogEventOptions,
   CatalogStore,
   CategoryRecord,
@@ -145,6 +146,11 @@ export class SqlCatalogStore implements CatalogStore, SearchCacheSource {
     return f.terms?.length ? this.#searchCache.countProducts(f) : this.countProductsUncached(f);
   }
 
+  async countProductsBounded(f: ProductFilter, bound: number): Promise<BoundedCount> {
+    if (!f.terms?.length) return { count: await this.countProductsUncached(f), exact: true };
+    return this.#searchCache.countProductsBounded(f, bound);
+  }
+
   async searchGeneration(): Promise<number> {
     const [row] = (await this.#generation.execute(this.db, [])).rows;
     return Number(row?.generation ?? 0);
@@ -181,9 +187,12 @@ export class SqlCatalogStore implements CatalogStore, SearchCacheSource {
     return { items, hasNextPage: rows.length > q.first };
   }
 
-  /** A count straight from the database. */
-  async countProductsUncached(f: ProductFilter): Promise<number> {
-    if (f.terms?.length) return this.dialect === "postgres" ? postgresSearchCount(this.db, f) : sqliteSearchCount(this.db, f);
+  /**
+   * A count straight from the database; with `bound`, a search counts at most `bound + 1`
+   * matches (a result above `bound` means "more than `bound`").
+   */
+  async countProductsUncached(f: ProductFilter, bound?: number): Promise<number> {
+    if (f.terms?.length) return this.dialect === "postgres" ? postgresSearchCount(this.db, f, bound) : sqliteSearchCount(this.db, f, bound);
     const { categoryId } = f;
     const row = await this.db
       .selectFrom("products")

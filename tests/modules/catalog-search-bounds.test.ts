@@ -176,6 +176,61 @@ for (const kind of DATABASES)
       });
     });
 
+    describe("broad searches rank a bounded set of candidates", () => {
+      let config: DatabaseConfig;
+      let bounded: SqlCatalogStore;
+      let exact: SqlCatalogStore;
+      beforeAll(async () => {
+        config = await freshConfig(kind);
+        bounded = await openCatalogDatabase(config, { searchCacheEntries: 0 });
+        exact = await openCatalogDatabase(config, { searchCacheEntries: 0, searchRankCandidates: Number.POSITIVE_INFINITY });
+        await bounded.seedIfEmpty(BROAD);
+      });
+      afterAll(async () => {
+        await bounded.close();
+        await exact.close();
+      });
+      /** Every page of a search, `first` at a time: ids and positions. */
+      const pages = async (store: CatalogStore, terms: string[], first: number) => {
+        const out: { id: string; position: ProductPosition }[] = [];
+        let after: ProductPosition | undefined;
+        for (let i = 0; i < 300; i++) {
+          const page = await store.listProducts({ terms, first, ...(after ? { after } : {}) });
+          out.push(...page.items.map((it) => ({ id: it.product.id, position: it.position })));
+          if (!page.hasNextPage) return out;
+          after = page.items.at(-1)?.position;
+        }
+        throw new Error("pagination did not end");
+      };
+
+      test("up to the bound: the same pages and scores as ranking every match", async () => {
+        for (const q of ["widget 1", "gizmo", "widget 99", "small gadget 5"]) {
+          const terms = searchTerms(q);
+          expect(await bounded.countProducts({ terms })).toBeLessThanOrEqual(SEARCH_COUNT_BOUND);
+          expect({ q, pages: await pages(bounded, terms, 10) }).toEqual({ q, pages: await pages(exact, terms, 10) });
+        }
+      });
+
+      test("above it: the bound's number of distinct matches, in score order, each with its exact score, the same on every walk", async () => {
+        const terms = searchTerms("widget");
+        const all = new Map((await pages(exact, terms, 100)).map((r) => [r.id, r.position]));
+        expect(all.size).toBe(SEARCH_COUNT_BOUND + 6);
+        const walk = await pages(bounded, terms, 100);
+        expect(walk.length).toBe(SEARCH_COUNT_BOUND);
+        expect(new Set(walk.map((r) => r.id)).size).toBe(SEARCH_COUNT_BOUND);
+        for (const r of walk) expect(r.position).toEqual(all.get(r.id) as ProductPosition);
+        const keys = walk.map((r) => (r.position.order === "rank" ? [r.position.key, r.id] : []));
+        // Byte order of ids (SQLite BINARY, PostgreSQL "C"), as the stores sort ties.
+        const byId = (a: unknown, b: unknown): number => (String(a) < String(b) ? -1 : String(a) > String(b) ? 1 : 0);
+        const sorted = [...keys].sort((a, b) => (a[0] === b[0] ? byId(a[1], b[1]) : Number(a[0]) - Number(b[0])));
+        expect(keys).toEqual(sorted);
+        // Pages of another size, and a page cut from a deeper first page, agree.
+        expect((await pages(bounded, terms, 7)).map((r) => r.id)).toEqual(walk.map((r) => r.id));
+        const deep = await bounded.listProducts({ terms, first: 100 });
+        expect(deep.items.slice(0, 10).map((i) => i.product.id)).toEqual(walk.slice(0, 10).map((r) => r.id));
+      });
+    });
+
     describe("short prefixes", () => {
       let store: SqlCatalogStore;
       const all = DEMO.flatMap((c) => c.products);

@@ -18,16 +18,44 @@ export function toFtsQuery(terms: readonly string[]): string {
 /**
  * One search page on SQLite (FTS5): rows matching every term as a prefix, ordered by bm25
  * (lower is better, FTS5's sign) then id, strictly after `q.after`, at most `limit` rows.
+ *
+ * A broad search, matching more than `candidates` products (its totalCount is bounded too),
+ * ranks only its first `candidates` matches in index order (insertion order: the FTS5 rowid)
+ * instead of scoring and sorting every match: their scores are exact (same MATCH, same
+ * statistics), and the set is the same for every page of the search while the catalog does
+ * not change. A search matching at most `candidates` products is ranked over all of them,
+ * exactly as without the bound.
  * @param q `terms` non-empty; `after`, when set, a rank position.
+ * @param candidates integer ≥ 1, or Infinity (rank every match).
  */
-export async function sqliteSearchPage(db: CatalogDb, q: ProductPageQuery, limit: number): Promise<(ProductRecord & { score: number })[]> {
-  const terms = q.terms ?? [];
+export async function sqliteSearchPage(
+  db: CatalogDb,
+  q: ProductPageQuery,
+  limit: number,
+  candidates = Number.POSITIVE_INFINITY,
+): Promise<(ProductRecord & { score: number })[]> {
+  const match = toFtsQuery(q.terms ?? []);
   const category = q.categoryId !== undefined ? sql`AND p.category_id = ${q.categoryId}` : sql``;
+  let first: number[] | undefined;
+  if (Number.isFinite(candidates)) {
+    // At most candidates + 1 rows: FTS5 stops there, however broad the term.
+    const join = q.categoryId !== undefined ? sql`JOIN products p ON p.seq = products_search.rowid` : sql``;
+    const { rows } = await sql<{ seq: number }>`SELECT products_search.rowid AS seq FROM products_search ${join}
+      WHERE products_search MATCH ${match} ${category} ORDER BY products_search.rowid LIMIT ${candidates + 1}`.execute(db);
+    if (rows.length > candidates) first = rows.slice(0, candidates).map((r) => r.seq);
+  }
+  // A broad search: the candidates' rowid range bounds FTS5's scan (it seeks there), and each
+  // match in it is checked against the list (`+ 0`: an IN list pushed into FTS5 would restart
+  // the query, and bm25's statistics, once per candidate).
+  const only = first
+    ? sql`AND products_search.rowid BETWEEN ${first[0]} AND ${first.at(-1)}
+      AND products_search.rowid + 0 IN (SELECT value FROM json_each(${JSON.stringify(first)}))`
+    : sql``;
   const after = q.after ? sql`WHERE (score, id) > (${q.after.key}, ${q.after.id})` : sql``;
   const { rows } = await sql<ProductRecord & { score: number }>`SELECT * FROM (
       SELECT ${PRODUCT_COLUMNS}, ${BM25} AS score
       FROM products_search JOIN products p ON p.seq = products_search.rowid JOIN categories c ON c.id = p.category_id
-      WHERE products_search MATCH ${toFtsQuery(terms)} ${category}
+      WHERE products_search MATCH ${match} ${category} ${only}
     ) ${after}
     ORDER BY score, id LIMIT ${limit}`.execute(db);
   return rows;

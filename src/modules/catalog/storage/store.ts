@@ -16,6 +16,7 @@ import {
 } from "../../../kernel/index.ts";
 import { CatalogEvents, type ReleaseStockRequest, type ReserveStockRequest } from "../contract/index.ts";
 import { type CatalogOutboxEntry, productChangedEntry, stockChangedEntries } from "./events.ts";
+import { SEARCH_RANK_CANDIDATES } from "../search.ts";
 import { CATALOG_MIGRATIONS } from "./migrations.ts";
 import { ORDER_STATUS_CONSUMER, Reservations } from "./reservations.ts";
 import { DEFAULT_SEARCH_CACHE_ENTRIES, SearchCache, type SearchCacheSource } from "./search-cache.ts";
@@ -46,6 +47,11 @@ export interface CatalogStoreOptions {
   logger?: Logger;
   /** Searches whose ranking and count are cached (see {@link SearchCache}); 0 = no cache. Default {@link DEFAULT_SEARCH_CACHE_ENTRIES}. */
   searchCacheEntries?: number;
+  /**
+   * A search matching more products than this ranks this many candidates instead of every
+   * match (search-sqlite.ts). Default {@link SEARCH_RANK_CANDIDATES}; Infinity ranks every match.
+   */
+  searchRankCandidates?: number;
 }
 
 /**
@@ -64,7 +70,7 @@ export async function openCatalogDatabase(config: DatabaseConfig, opts: CatalogS
       if (m.dialect === "sqlite") await m.exec(m.db, `PRAGMA cache_size = -${32 * 1024}`);
     },
   });
-  return new SqlCatalogStore(mdb, opts.searchCacheEntries ?? DEFAULT_SEARCH_CACHE_ENTRIES);
+  return new SqlCatalogStore(mdb, opts.searchCacheEntries ?? DEFAULT_SEARCH_CACHE_ENTRIES, opts.searchRankCandidates);
 }
 
 /** Rows per INSERT when seeding: 8 parameters each stays far below both databases' parameter limits. */
@@ -96,8 +102,18 @@ export class SqlCatalogStore implements CatalogStore, SearchCacheSource {
   readonly #generation: Prepared<{ generation: number }>;
   readonly #byIds: Prepared<ProductRecord>;
 
-  /** @param searchCacheEntries searches whose ranking and count are cached; 0 = no cache. */
-  constructor(mdb: ModuleDb<CatalogTables>, searchCacheEntries: number = DEFAULT_SEARCH_CACHE_ENTRIES) {
+  readonly #rankCandidates: number;
+
+  /**
+   * @param searchCacheEntries searches whose ranking and count are cached; 0 = no cache.
+   * @param rankCandidates see {@link CatalogStoreOptions.searchRankCandidates}.
+   */
+  constructor(
+    mdb: ModuleDb<CatalogTables>,
+    searchCacheEntries: number = DEFAULT_SEARCH_CACHE_ENTRIES,
+    rankCandidates: number = SEARCH_RANK_CANDIDATES,
+  ) {
+    this.#rankCandidates = rankCandidates;
     this.#mdb = mdb;
     this.db = mdb.db;
     this.dialect = mdb.dialect;
@@ -162,7 +178,9 @@ export class SqlCatalogStore implements CatalogStore, SearchCacheSource {
     const limit = q.first + 1;
     if (q.terms?.length) {
       if (q.after && q.after.order !== "rank") throw new RangeError("a search page continues only from a rank position");
-      const rows = this.dialect === "postgres" ? await postgresSearchPage(this.db, q, limit) : await sqliteSearchPage(this.db, q, limit);
+      const n = this.#rankCandidates;
+      const rows =
+        this.dialect === "postgres" ? await postgresSearchPage(this.db, q, limit, n) : await sqliteSearchPage(this.db, q, limit, n);
       const items = rows.slice(0, q.first).map(({ score, ...product }) => ({
         product,
         position: { order: "rank" as const, key: score, id: product.id },

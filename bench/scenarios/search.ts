@@ -207,6 +207,18 @@ export async function searchScenario(ctx: ScenarioContext): Promise<ScenarioResu
       await loadGraphql({ ...load, connections: 10, durationS: Math.min(2, ctx.durationS), what: "search warm-up" });
       const one = await loadGraphql({ ...load, connections: 1, durationS: ctx.durationS, what: "search, 1 connection" });
       const many = await loadGraphql({ ...load, connections: 50, durationS: ctx.durationS, what: "search, 50 connections" });
+      // Uncached: distinct terms from the catalog's vocabulary, none of the 20 above, none
+      // repeated (one connection serves far fewer than 5,000 searches in the run), so every
+      // search ranks and counts in the database, as the long tail of real traffic does.
+      const repeated = new Set(SEARCH_TERMS);
+      const distinct = distinctSearchTerms(5000 + SEARCH_TERMS.length).filter((t) => !repeated.has(t.q));
+      const uncached = await loadGraphql({
+        ...load,
+        bodies: distinct.map((t) => JSON.stringify({ query: SEARCH, variables: { q: t.q } })),
+        connections: 1,
+        durationS: ctx.durationS,
+        what: "search, distinct terms, 1 connection",
+      });
       return {
         name: "search",
         describe: SEARCH_DESCRIBE,
@@ -217,6 +229,14 @@ export async function searchScenario(ctx: ScenarioContext): Promise<ScenarioResu
           { metric: "search p99, 1 connection", value: one.p99Ms, unit: "ms" },
           { metric: "search/s, 50 connections", value: many.rps, unit: "req/s" },
           { metric: "search p95, 50 connections", value: many.p95Ms, unit: "ms" },
+          { metric: "uncached search p50 (distinct terms), 1 connection", value: uncached.p50Ms, unit: "ms" },
+          {
+            metric: "uncached search p95 (distinct terms), 1 connection",
+            value: uncached.p95Ms,
+            unit: "ms",
+            goal: "≤ 10 ms",
+            met: uncached.p95Ms <= 10,
+          },
         ],
       };
     } finally {
@@ -227,4 +247,4 @@ export async function searchScenario(ctx: ScenarioContext): Promise<ScenarioResu
   }
 }
 
-export const SEARCH_DESCRIBE = `Full-text product search (SQLite FTS5, bm25) through the gateway over ${SEARCH_PRODUCTS.toLocaleString("en")} generated products: \`products(search:, first: 10) { totalCount edges { node { id name price } } }\`, 20 terms in turn (words, two-word queries, prefixes).`;
+export const SEARCH_DESCRIBE = `Full-text product search (SQLite FTS5, bm25) through the gateway over ${SEARCH_PRODUCTS.toLocaleString("en")} generated products: \`products(search:, first: 10) { totalCount edges { node { id name price } } }\`, 20 terms in turn (words, two-word queries, prefixes); then uncached: distinct terms of the catalog's vocabulary, never repeated, one connection.`;

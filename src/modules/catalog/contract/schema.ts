@@ -76,7 +76,9 @@ type Query {
   product(id: ID!): Product
   """
   Products, optionally filtered. Without \`search\` they are ordered by name; with it, by
-  relevance (name matches rank above description matches). Errors: BAD_USER_INPUT for
+  relevance (name matches rank above description matches). A search matching more than 1,000
+  products (\`totalCountIsExact\` false) ranks 1,000 of its matches, the first in the index, so
+  its pages end after 1,000 results. Errors: BAD_USER_INPUT for
   \`first\` outside 0..100, a malformed cursor, or a search longer than 200 characters.
   """
   products(

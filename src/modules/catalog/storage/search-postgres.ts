@@ -29,6 +29,15 @@ export async function postgresSearchPage(
   limit: number,
   candidates = Number.POSITIVE_INFINITY,
 ): Promise<(ProductRecord & { score: number })[]> {
+  return customPlans(db, (trx) => searchPage(trx, q, limit, candidates));
+}
+
+async function searchPage(
+  db: CatalogDb,
+  q: ProductPageQuery,
+  limit: number,
+  candidates = Number.POSITIVE_INFINITY,
+): Promise<(ProductRecord & { score: number })[]> {
   const m = await searchMatch(db, q.terms ?? []);
   if (!m) return [];
   const category = q.categoryId !== undefined ? sql`AND p.category_id = ${q.categoryId}` : sql``;
@@ -61,6 +70,24 @@ export async function postgresSearchPage(
  * `bound` = Infinity: an exact count.
  */
 export async function postgresSearchCount(db: CatalogDb, f: ProductFilter, bound = Number.POSITIVE_INFINITY): Promise<number> {
+  return customPlans(db, (trx) => searchCount(trx, f, bound));
+}
+
+/**
+ * Runs `f` in a transaction planned per execution (`plan_cache_mode = force_custom_plan`): the
+ * driver prepares every statement, and after five executions PostgreSQL would switch to a
+ * generic plan that knows nothing of the tsquery and takes every term for rare (500 rows), so
+ * a prefix matching half the catalog got a whole-bitmap GIN scan where a sequential scan with
+ * LIMIT finds its 1,001 rows at once. Planning a search costs far less than a wrong plan.
+ */
+async function customPlans<T>(db: CatalogDb, f: (trx: CatalogDb) => Promise<T>): Promise<T> {
+  return db.transaction().execute(async (trx) => {
+    await sql`SET LOCAL plan_cache_mode = force_custom_plan`.execute(trx);
+    return f(trx);
+  });
+}
+
+async function searchCount(db: CatalogDb, f: ProductFilter, bound: number): Promise<number> {
   const m = await searchMatch(db, f.terms ?? []);
   if (!m) return 0;
   const category = f.categoryId !== undefined ? sql`AND p.category_id = ${f.categoryId}` : sql``;

@@ -118,6 +118,46 @@ export function generateCatalog(count: number): NewCategory[] {
   return categories;
 }
 
+/** How a term of the uncached workload was made (for per-kind percentiles). */
+export type SearchTermKind = "word" | "prefix" | "two words";
+
+/**
+ * `count` distinct search strings drawn from the generated catalog's vocabulary, in a fixed
+ * shuffled order (no term twice), for measuring search without its cache (real traffic is a
+ * long tail of distinct queries): ~40% whole words (name words and description pseudo-words),
+ * ~30% prefixes of 2 characters up to one short of the word, ~30% two-word queries (a name word
+ * with a noun, a noun with a pseudo-word, a word with a prefix). Deterministic (seeded).
+ * @throws RangeError when the vocabulary cannot give `count` distinct strings (> ~100,000).
+ */
+export function distinctSearchTerms(count: number, seed = 7): { q: string; kind: SearchTermKind }[] {
+  const r = rng(seed);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)] as T;
+  const nameWords = [...ADJECTIVES, ...MATERIALS, ...NOUNS];
+  const pseudo = (): string => pick(SYLLABLES) + pick(SYLLABLES) + pick(SYLLABLES);
+  const word = (): string => (r() < 0.4 ? pick(nameWords) : pseudo());
+  const prefix = (w: string): string => w.slice(0, 2 + Math.floor(r() * Math.max(1, w.length - 2)));
+  const seen = new Set<string>();
+  const out: { q: string; kind: SearchTermKind }[] = [];
+  for (let tries = 0; out.length < count; tries++) {
+    if (tries > count * 50) throw new RangeError(`cannot draw ${count} distinct search terms`);
+    const x = r();
+    const [q, kind]: [string, SearchTermKind] =
+      x < 0.4
+        ? [word(), "word"]
+        : x < 0.7
+          ? [prefix(word()), "prefix"]
+          : r() < 0.5
+            ? [`${pick([...ADJECTIVES, ...MATERIALS])} ${pick(NOUNS)}`, "two words"]
+            : r() < 0.5
+              ? [`${pick(NOUNS)} ${pseudo()}`, "two words"]
+              : [`${word()} ${prefix(word())}`, "two words"];
+    if (seen.has(q)) continue;
+    seen.add(q);
+    out.push({ q, kind });
+  }
+  return out;
+}
+
 const SEARCH = "query($q: String!) { products(search: $q, first: 10) { totalCount edges { node { id name price { amount currency } } } } }";
 /** Search terms: whole words of several selectivities, two-word queries, prefixes. */
 export const SEARCH_TERMS: readonly string[] = [
@@ -167,6 +207,18 @@ export async function searchScenario(ctx: ScenarioContext): Promise<ScenarioResu
       await loadGraphql({ ...load, connections: 10, durationS: Math.min(2, ctx.durationS), what: "search warm-up" });
       const one = await loadGraphql({ ...load, connections: 1, durationS: ctx.durationS, what: "search, 1 connection" });
       const many = await loadGraphql({ ...load, connections: 50, durationS: ctx.durationS, what: "search, 50 connections" });
+      // Uncached: distinct terms from the catalog's vocabulary, none of the 20 above, none
+      // repeated (one connection serves far fewer than 5,000 searches in the run), so every
+      // search ranks and counts in the database, as the long tail of real traffic does.
+      const repeated = new Set(SEARCH_TERMS);
+      const distinct = distinctSearchTerms(5000 + SEARCH_TERMS.length).filter((t) => !repeated.has(t.q));
+      const uncached = await loadGraphql({
+        ...load,
+        bodies: distinct.map((t) => JSON.stringify({ query: SEARCH, variables: { q: t.q } })),
+        connections: 1,
+        durationS: ctx.durationS,
+        what: "search, distinct terms, 1 connection",
+      });
       return {
         name: "search",
         describe: SEARCH_DESCRIBE,
@@ -177,6 +229,14 @@ export async function searchScenario(ctx: ScenarioContext): Promise<ScenarioResu
           { metric: "search p99, 1 connection", value: one.p99Ms, unit: "ms" },
           { metric: "search/s, 50 connections", value: many.rps, unit: "req/s" },
           { metric: "search p95, 50 connections", value: many.p95Ms, unit: "ms" },
+          { metric: "uncached search p50 (distinct terms), 1 connection", value: uncached.p50Ms, unit: "ms" },
+          {
+            metric: "uncached search p95 (distinct terms), 1 connection",
+            value: uncached.p95Ms,
+            unit: "ms",
+            goal: "≤ 10 ms",
+            met: uncached.p95Ms <= 10,
+          },
         ],
       };
     } finally {
@@ -187,4 +247,4 @@ export async function searchScenario(ctx: ScenarioContext): Promise<ScenarioResu
   }
 }
 
-export const SEARCH_DESCRIBE = `Full-text product search (SQLite FTS5, bm25) through the gateway over ${SEARCH_PRODUCTS.toLocaleString("en")} generated products: \`products(search:, first: 10) { totalCount edges { node { id name price } } }\`, 20 terms in turn (words, two-word queries, prefixes).`;
+export const SEARCH_DESCRIBE = `Full-text product search (SQLite FTS5, bm25) through the gateway over ${SEARCH_PRODUCTS.toLocaleString("en")} generated products: \`products(search:, first: 10) { totalCount edges { node { id name price } } }\`, 20 terms in turn (words, two-word queries, prefixes); then uncached: distinct terms of the catalog's vocabulary, never repeated, one connection.`;

@@ -102,10 +102,10 @@ describe("migrations [sqlite]", () => {
     for (const t of [
       "categories",
       "products",
-      "products_fts",
-      "products_fts_insert",
-      "products_fts_update",
-      "products_fts_delete",
+      "products_search",
+      "products_search_insert",
+      "products_search_update",
+      "products_search_delete",
       "reservations",
       "reservation_items",
       "inbox",
@@ -114,6 +114,8 @@ describe("migrations [sqlite]", () => {
     }
     // Replaced by the kernel inbox (migrations 7 and 8).
     expect(tables).not.toContain("processed_events");
+    // Replaced by products_search, with prefix indexes (migration 9).
+    expect(tables).not.toContain("products_fts");
     db.close();
   });
 
@@ -269,7 +271,7 @@ for (const kind of DATABASES) {
         await sql`INSERT INTO processed_events (event_id, subject, processed_at) VALUES ('e1', 'order.status_changed', ${at}), ('e2', 'order.status_changed', ${at})`.execute(
           mdb.db,
         );
-        expect(await migrate(mdb, CATALOG_MIGRATIONS)).toEqual([7, 8]);
+        expect(await migrate(mdb, CATALOG_MIGRATIONS)).toEqual([7, 8, 9]);
         const { rows } = await sql<{
           consumer: string;
           event_id: string;
@@ -314,7 +316,7 @@ describe("full-text index [sqlite]", () => {
     await run("DELETE FROM products WHERE name = 'Moka Pot Deluxe'");
     expect(await find("moka")).toEqual([]);
     // FTS5's own consistency check compares the index with the content table.
-    await run("INSERT INTO products_fts (products_fts) VALUES ('integrity-check')");
+    await run("INSERT INTO products_search (products_search) VALUES ('integrity-check')");
     await store.close();
   });
 });

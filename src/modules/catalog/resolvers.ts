@@ -3,16 +3,18 @@ import { money, type Money, type Resolvers, type SubgraphContext } from "../../k
 import { BatchLoader } from "./loader.ts";
 import { decodeCursor, encodeCursor, pageSize } from "./pagination.ts";
 import { DateTimeScalar } from "../../kernel/graphql/scalars.ts";
-import { searchTerms } from "./search.ts";
+import { SEARCH_COUNT_BOUND, searchTerms } from "./search.ts";
 import { requireAdmin, type CatalogAdmin } from "./admin.ts";
 import type { CreateProductInput, UpdateProductInput } from "./validation.ts";
-import type { CatalogStore, CategoryRecord, ProductFilter, ProductRecord } from "./storage/types.ts";
+import type { BoundedCount, CatalogStore, CategoryRecord, ProductFilter, ProductRecord } from "./storage/types.ts";
 
 /** A `ProductConnection` as resolved; `filter` is kept for the lazy `totalCount`. */
 interface Connection {
   edges: { node: ProductRecord; cursor: string }[];
   pageInfo: { hasNextPage: boolean; endCursor: string | null };
   filter: ProductFilter;
+  /** The count, once asked for (`totalCount` and `totalCountIsExact` share one query). */
+  count?: Promise<BoundedCount>;
 }
 
 interface PageArgs {
@@ -58,6 +60,11 @@ export function createResolvers(store: CatalogStore, admin: CatalogAdmin): Resol
     return { edges, pageInfo: { hasNextPage: page.hasNextPage, endCursor: edges.at(-1)?.cursor ?? null }, filter };
   };
 
+  const countOf = (c: Connection): Promise<BoundedCount> => {
+    c.count ??= store.countProductsBounded(c.filter, SEARCH_COUNT_BOUND);
+    return c.count;
+  };
+
   return {
     DateTime: DateTimeScalar,
     Query: {
@@ -86,8 +93,9 @@ export function createResolvers(store: CatalogStore, admin: CatalogAdmin): Resol
       ),
     },
     ProductConnection: {
-      // Counted only when asked for: it is a second query.
-      totalCount: typed<Connection>((c) => store.countProducts(c.filter)),
+      // Counted only when asked for: it is a second query. A search counts up to SEARCH_COUNT_BOUND.
+      totalCount: typed<Connection>(async (c) => (await countOf(c)).count),
+      totalCountIsExact: typed<Connection>(async (c) => (await countOf(c)).exact),
     },
     Product: {
       __resolveReference: reference((ref, ctx) => loaders(ctx).products.load(ref.id)),

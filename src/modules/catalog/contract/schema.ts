@@ -48,8 +48,14 @@ type Category @key(fields: "id") {
 type ProductConnection {
   edges: [ProductEdge!]!
   pageInfo: PageInfo!
-  "Number of products matching the filters (all pages)."
+  """
+  Number of products matching the filters (all pages). Exact for listings without \`search\`
+  and for searches matching at most 1,000 products; a search matching more returns 1,000, a
+  lower bound, with \`totalCountIsExact\` false (only the first 1,001 matches are counted).
+  """
   totalCount: Int!
+  "False when \`totalCount\` is a lower bound (a search matching more than 1,000 products), else true."
+  totalCountIsExact: Boolean!
 }
 
 type ProductEdge {
@@ -70,7 +76,9 @@ type Query {
   product(id: ID!): Product
   """
   Products, optionally filtered. Without \`search\` they are ordered by name; with it, by
-  relevance (name matches rank above description matches). Errors: BAD_USER_INPUT for
+  relevance (name matches rank above description matches). A search matching more than 1,000
+  products (\`totalCountIsExact\` false) ranks 1,000 of its matches, the first in the index, so
+  its pages end after 1,000 results. Errors: BAD_USER_INPUT for
   \`first\` outside 0..100, a malformed cursor, or a search longer than 200 characters.
   """
   products(

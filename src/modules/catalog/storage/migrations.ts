@@ -284,4 +284,57 @@ export const CATALOG_MIGRATIONS: readonly Migration[] = [
       DROP TABLE processed_events;
     `,
   },
+  {
+    version: 9,
+    name: "search prefix index",
+    up: {
+      sqlite: `
+      -- The FTS5 index again, now with prefix indexes of 1, 2 and 3 characters: a short prefix
+      -- ("st"*) reads one prebuilt doclist instead of merging the doclist of every word that
+      -- starts with it (thousands for one letter), which made short prefixes the slowest
+      -- searches. Longer prefixes use the 3-character index to narrow the words to merge.
+      -- Same columns, tokenizer and content table: the same matches and bm25 scores. A new
+      -- table (FTS5 options cannot be changed in place), built from the products by 'rebuild'.
+      DROP TRIGGER products_fts_insert;
+      DROP TRIGGER products_fts_delete;
+      DROP TRIGGER products_fts_update;
+      DROP TABLE products_fts;
+      CREATE VIRTUAL TABLE products_search USING fts5(
+        name, description,
+        content = 'products', content_rowid = 'seq',
+        tokenize = 'unicode61 remove_diacritics 2',
+        prefix = '1 2 3'
+      );
+      CREATE TRIGGER products_search_insert AFTER INSERT ON products BEGIN
+        INSERT INTO products_search (rowid, name, description) VALUES (new.seq, new.name, new.description);
+      END;
+      CREATE TRIGGER products_search_delete AFTER DELETE ON products BEGIN
+        INSERT INTO products_search (products_search, rowid, name, description) VALUES ('delete', old.seq, old.name, old.description);
+      END;
+      -- Only on text changes: stock updates (the hot path) must not rewrite the index.
+      CREATE TRIGGER products_search_update AFTER UPDATE OF name, description ON products BEGIN
+        INSERT INTO products_search (products_search, rowid, name, description) VALUES ('delete', old.seq, old.name, old.description);
+        INSERT INTO products_search (rowid, name, description) VALUES (new.seq, new.name, new.description);
+      END;
+      INSERT INTO products_search (products_search) VALUES ('rebuild');
+    `,
+      postgres: `
+      -- The prefixes of 1 to 3 characters of every lexeme of a product's search vector, as
+      -- lexemes of their own, GIN-indexed: a short prefix (a term of up to 3 characters) is one
+      -- posting list to read, where 'st':* on search merges the posting lists of every word
+      -- starting so (FTS5's prefix indexes, migration 9 on SQLite, do the same). Generated, so
+      -- always in step with name and description; adding it rewrites the table once.
+      CREATE FUNCTION catalog_search_prefixes(v tsvector) RETURNS tsvector
+        LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+        AS $$ SELECT array_to_tsvector(coalesce(array_agg(DISTINCT left(u.lexeme, n.n)), '{}'))
+          FROM unnest(v) AS u CROSS JOIN generate_series(1, 3) AS n(n) WHERE char_length(u.lexeme) >= n.n $$;
+      ALTER TABLE products ADD COLUMN search_prefixes tsvector
+        GENERATED ALWAYS AS (catalog_search_prefixes(catalog_search_vector(name, description))) STORED;
+      CREATE INDEX products_search_prefixes ON products USING gin (search_prefixes);
+      -- Statistics of the new column at once: without them the planner takes every prefix for
+      -- rare and builds the whole bitmap of a term matching half the catalog to read 1,001 rows.
+      ANALYZE products;
+    `,
+    },
+  },
 ];

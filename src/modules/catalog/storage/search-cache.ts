@@ -1,4 +1,4 @@
-import type { ProductFilter, ProductPage, ProductPageQuery, ProductRecord } from "./types.ts";
+import type { BoundedCount, ProductFilter, ProductPage, ProductPageQuery, ProductRecord } from "./types.ts";
 
 /** One search hit of a cached ranking: its bm25 key (lower is better) and product id. */
 interface RankedHit {
@@ -12,6 +12,8 @@ interface CacheEntry {
   ranking?: { hits: RankedHit[]; complete: boolean };
   /** Exact number of matches. */
   count?: number;
+  /** A bounded count (`countProductsBounded`) and its bound. */
+  bounded?: BoundedCount & { bound: number };
 }
 
 /**
@@ -38,8 +40,8 @@ export interface SearchCacheSource {
   searchGeneration(): Promise<number>;
   /** The store's uncached search page (the source of truth for order and ties). */
   listProductsUncached(q: ProductPageQuery): Promise<ProductPage>;
-  /** The store's uncached count. */
-  countProductsUncached(f: ProductFilter): Promise<number>;
+  /** The store's uncached count; with `bound`, at most `bound + 1` matches are counted. */
+  countProductsUncached(f: ProductFilter, bound?: number): Promise<number>;
   /** Current product rows of these ids, any order. */
   productsByIds(ids: readonly string[]): Promise<ProductRecord[]>;
 }
@@ -105,6 +107,27 @@ export class SearchCache {
     const count = await this.source.countProductsUncached(f);
     this.update(gen, key, { count });
     return count;
+  }
+
+  /**
+   * Count of a search's matches (`f.terms` non-empty), exact up to `bound`, else
+   * `{ count: bound, exact: false }`; cached per generation (an exact count cached by
+   * {@link countProducts} answers it too).
+   */
+  async countProductsBounded(f: ProductFilter, bound: number): Promise<BoundedCount> {
+    const fromDb = async (): Promise<BoundedCount> => {
+      const n = await this.source.countProductsUncached(f, bound);
+      return n > bound ? { count: bound, exact: false } : { count: n, exact: true };
+    };
+    if (this.maxEntries === 0) return fromDb();
+    const gen = await this.source.searchGeneration();
+    const key = cacheKey(f);
+    const e = this.entry(gen, key);
+    if (e?.count !== undefined) return e.count > bound ? { count: bound, exact: false } : { count: e.count, exact: true };
+    if (e?.bounded?.bound === bound) return { count: e.bounded.count, exact: e.bounded.exact };
+    const result = await fromDb();
+    this.update(gen, key, { bounded: { ...result, bound } });
+    return result;
   }
 
   /** The page after `q.after` from a cached ranking, or undefined when the ranking is too short for it. */

@@ -16,6 +16,7 @@ import {
 } from "../../../kernel/index.ts";
 import { CatalogEvents, type ReleaseStockRequest, type ReserveStockRequest } from "../contract/index.ts";
 import { type CatalogOutboxEntry, productChangedEntry, stockChangedEntries } from "./events.ts";
+import { SEARCH_RANK_CANDIDATES } from "../search.ts";
 import { CATALOG_MIGRATIONS } from "./migrations.ts";
 import { ORDER_STATUS_CONSUMER, Reservations } from "./reservations.ts";
 import { DEFAULT_SEARCH_CACHE_ENTRIES, SearchCache, type SearchCacheSource } from "./search-cache.ts";
@@ -23,6 +24,7 @@ import { postgresSearchCount, postgresSearchPage } from "./search-postgres.ts";
 import { sqliteSearchCount, sqliteSearchPage } from "./search-sqlite.ts";
 import { type CatalogDb, type CatalogTables, PRODUCT_COLUMNS, selectProducts } from "./tables.ts";
 import type {
+  BoundedCount,
   CatalogEventOptions,
   CatalogStore,
   CategoryRecord,
@@ -45,6 +47,11 @@ export interface CatalogStoreOptions {
   logger?: Logger;
   /** Searches whose ranking and count are cached (see {@link SearchCache}); 0 = no cache. Default {@link DEFAULT_SEARCH_CACHE_ENTRIES}. */
   searchCacheEntries?: number;
+  /**
+   * A search matching more products than this ranks this many candidates instead of every
+   * match (search-sqlite.ts). Default {@link SEARCH_RANK_CANDIDATES}; Infinity ranks every match.
+   */
+  searchRankCandidates?: number;
 }
 
 /**
@@ -63,7 +70,7 @@ export async function openCatalogDatabase(config: DatabaseConfig, opts: CatalogS
       if (m.dialect === "sqlite") await m.exec(m.db, `PRAGMA cache_size = -${32 * 1024}`);
     },
   });
-  return new SqlCatalogStore(mdb, opts.searchCacheEntries ?? DEFAULT_SEARCH_CACHE_ENTRIES);
+  return new SqlCatalogStore(mdb, opts.searchCacheEntries ?? DEFAULT_SEARCH_CACHE_ENTRIES, opts.searchRankCandidates);
 }
 
 /** Rows per INSERT when seeding: 8 parameters each stays far below both databases' parameter limits. */
@@ -95,8 +102,18 @@ export class SqlCatalogStore implements CatalogStore, SearchCacheSource {
   readonly #generation: Prepared<{ generation: number }>;
   readonly #byIds: Prepared<ProductRecord>;
 
-  /** @param searchCacheEntries searches whose ranking and count are cached; 0 = no cache. */
-  constructor(mdb: ModuleDb<CatalogTables>, searchCacheEntries: number = DEFAULT_SEARCH_CACHE_ENTRIES) {
+  readonly #rankCandidates: number;
+
+  /**
+   * @param searchCacheEntries searches whose ranking and count are cached; 0 = no cache.
+   * @param rankCandidates see {@link CatalogStoreOptions.searchRankCandidates}.
+   */
+  constructor(
+    mdb: ModuleDb<CatalogTables>,
+    searchCacheEntries: number = DEFAULT_SEARCH_CACHE_ENTRIES,
+    rankCandidates: number = SEARCH_RANK_CANDIDATES,
+  ) {
+    this.#rankCandidates = rankCandidates;
     this.#mdb = mdb;
     this.db = mdb.db;
     this.dialect = mdb.dialect;
@@ -145,6 +162,11 @@ export class SqlCatalogStore implements CatalogStore, SearchCacheSource {
     return f.terms?.length ? this.#searchCache.countProducts(f) : this.countProductsUncached(f);
   }
 
+  async countProductsBounded(f: ProductFilter, bound: number): Promise<BoundedCount> {
+    if (!f.terms?.length) return { count: await this.countProductsUncached(f), exact: true };
+    return this.#searchCache.countProductsBounded(f, bound);
+  }
+
   async searchGeneration(): Promise<number> {
     const [row] = (await this.#generation.execute(this.db, [])).rows;
     return Number(row?.generation ?? 0);
@@ -156,7 +178,9 @@ export class SqlCatalogStore implements CatalogStore, SearchCacheSource {
     const limit = q.first + 1;
     if (q.terms?.length) {
       if (q.after && q.after.order !== "rank") throw new RangeError("a search page continues only from a rank position");
-      const rows = this.dialect === "postgres" ? await postgresSearchPage(this.db, q, limit) : await sqliteSearchPage(this.db, q, limit);
+      const n = this.#rankCandidates;
+      const rows =
+        this.dialect === "postgres" ? await postgresSearchPage(this.db, q, limit, n) : await sqliteSearchPage(this.db, q, limit, n);
       const items = rows.slice(0, q.first).map(({ score, ...product }) => ({
         product,
         position: { order: "rank" as const, key: score, id: product.id },
@@ -181,9 +205,12 @@ export class SqlCatalogStore implements CatalogStore, SearchCacheSource {
     return { items, hasNextPage: rows.length > q.first };
   }
 
-  /** A count straight from the database. */
-  async countProductsUncached(f: ProductFilter): Promise<number> {
-    if (f.terms?.length) return this.dialect === "postgres" ? postgresSearchCount(this.db, f) : sqliteSearchCount(this.db, f);
+  /**
+   * A count straight from the database; with `bound`, a search counts at most `bound + 1`
+   * matches (a result above `bound` means "more than `bound`").
+   */
+  async countProductsUncached(f: ProductFilter, bound?: number): Promise<number> {
+    if (f.terms?.length) return this.dialect === "postgres" ? postgresSearchCount(this.db, f, bound) : sqliteSearchCount(this.db, f, bound);
     const { categoryId } = f;
     const row = await this.db
       .selectFrom("products")

@@ -56,6 +56,13 @@ export interface ProductPage {
   hasNextPage: boolean;
 }
 
+/** A count that may stop early (see {@link CatalogStore.countProductsBounded}). */
+export interface BoundedCount {
+  /** The number of matches when `exact`, else a lower bound (there are more). */
+  count: number;
+  exact: boolean;
+}
+
 /** A product's stock after a committed change (what `catalog.stock_changed` announces). */
 export interface StockLevel {
   productId: string;
@@ -138,8 +145,15 @@ export interface CatalogStore {
   listCategories(): Promise<CategoryRecord[]>;
   /** A page of products: by name without terms, by relevance with terms. */
   listProducts(query: ProductPageQuery): Promise<ProductPage>;
-  /** Number of products matching the filter (all pages). */
+  /** Number of products matching the filter (all pages), exact (a broad search counts every match). */
   countProducts(filter: ProductFilter): Promise<number>;
+  /**
+   * Number of products matching the filter, exact up to `bound` matches: a search (`terms`)
+   * matching more returns `{ count: bound, exact: false }` (a lower bound) after counting only
+   * `bound + 1` matches. A listing without terms is always counted exactly.
+   * @param bound integer ≥ 0.
+   */
+  countProductsBounded(filter: ProductFilter, bound: number): Promise<BoundedCount>;
   /**
    * The transactional outbox: every change below writes its events in its own transaction
    * (`catalog.stock_changed` per product whose stock changed on reserve, release and setStock;

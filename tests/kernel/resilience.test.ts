@@ -167,6 +167,35 @@ describe("module calls: retries only when idempotent", () => {
     sub.unsubscribe();
   });
 
+  test("a module absent for good: each call waits its whole timeout once (not retried), BREAKER_FAILURES such waits open the breaker, then calls fail fast; a brief absence counts nothing", async () => {
+    const reg = configureBreakers({ failures: 2, resetMs: 60_000 });
+    try {
+      const target = "subject:gone.lookup";
+      // Brief absence: the responder arrives within the wait, the call is answered, nothing counts.
+      const brief = ctx?.call(anyCommand("gone.lookup"), {}, { idempotent: true, timeoutMs: 2000 });
+      await Bun.sleep(100);
+      const sub = kernel.bus.subscribe("gone.lookup", (m) => {
+        m.respond(new TextEncoder().encode("{}"));
+      });
+      expect(await brief).toEqual({});
+      sub.unsubscribe();
+      // Gone for good: two full waits (an idempotent lookup: still one attempt each).
+      for (let i = 0; i < 2; i++) {
+        expect(reg.states()[target]).toBe("closed");
+        const started = performance.now();
+        const err = await ctx?.call(anyCommand("gone.lookup"), {}, { idempotent: true, timeoutMs: 300 }).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(NoRespondersError);
+        expect(performance.now() - started).toBeLessThan(600);
+      }
+      expect(reg.states()[target]).toBe("open");
+      const started = performance.now();
+      await expect(ctx?.call(anyCommand("gone.lookup"), {}, { timeoutMs: 300 })).rejects.toBeInstanceOf(CircuitOpenError);
+      expect(performance.now() - started).toBeLessThan(50);
+    } finally {
+      configureBreakers(DEFAULT_BREAKER);
+    }
+  });
+
   test("a responder's error reply is never retried", async () => {
     let calls = 0;
     const sub = kernel.bus.subscribe("errs.lookup", (m) => {

@@ -9,10 +9,12 @@
  *   their per-subject timeout (`BUS_TIMEOUTS`) from the instrumented bus, see `timeouts.ts`,
  *   and wait within it for a responder when nobody serves the subject (`bus/responder-wait.ts`);
  * - circuit breaker: the process-wide breaker of `target` (`BREAKER_FAILURES` consecutive
- *   transport failures (timeouts: see `failures.ts`) open it; after `BREAKER_RESET_MS` one trial call half-opens it). An open
+ *   transport failures open it: timeouts, and requests nobody served during their whole wait,
+ *   see `failures.ts`; after `BREAKER_RESET_MS` one trial call half-opens it). An open
  *   breaker fails fast with {@link CircuitOpenError}, which is not retried;
- * - retry: transport failures of calls marked idempotent (queries, lookups, commands carrying an
- *   idempotency key) are retried with exponential backoff and jitter; never other calls;
+ * - retry: timeouts of calls marked idempotent (queries, lookups, commands carrying an
+ *   idempotency key) are retried with exponential backoff and jitter; never other calls, never
+ *   a request nobody served (its wait for a responder was the retry);
  * - metrics: one observation per call (all attempts), outcome `ok` | `error` | `unavailable` |
  *   `circuit_open`, in seconds.
  *
@@ -20,9 +22,9 @@
  * it counts as a success for the breaker and is never retried, then reaches the caller as thrown.
  */
 import { BrokenCircuitError, wrap, type IDefaultPolicyContext, type IPolicy, type RetryPolicy } from "cockatiel";
-import { BusError } from "../bus/errors.ts";
 import { breakers, type BreakerRegistry } from "./breakers.ts";
-import { CircuitOpenError, isTransportFailure, NotCounted } from "./failures.ts";
+import { BusError } from "../bus/errors.ts";
+import { CircuitOpenError, isResponderWaitExhausted, isTransportFailure, NotCounted } from "./failures.ts";
 import { DEFAULT_RETRY, transportRetry, type FailurePredicate, type RetrySettings } from "./stages.ts";
 
 /** Outcome label of a call, as metrics record it. */
@@ -42,7 +44,10 @@ export interface CallPolicyOptions {
   target?: string;
   /** Timeout of each attempt, ms, handed to the attempt. */
   timeoutMs?: number;
-  /** Failures that trip the breaker and are retried (default: a bus timeout; see failures.ts). */
+  /**
+   * Failures that trip the breaker and, for idempotent calls, are retried (default: a bus timeout
+   * or a request nobody served during its whole wait, see failures.ts; the latter is never retried).
+   */
   isFailure?: FailurePredicate;
   /** Errors that are the target's answer (e.g. an `AppError` reply): a success for breaker and retry. */
   isAnswer?: (err: unknown) => boolean;
@@ -90,7 +95,8 @@ class Answer {
 export function createCallPolicy(opts: CallPolicyOptions = {}): CallPolicy {
   const isFailure = opts.isFailure ?? isTransportFailure;
   const isUnavailable = opts.isUnavailable ?? ((err: unknown) => err instanceof BusError);
-  const retryPolicy: RetryPolicy = transportRetry(isFailure, opts.retry ?? DEFAULT_RETRY);
+  // A request nobody served already waited (and resent) until its deadline: no retry on top.
+  const retryPolicy: RetryPolicy = transportRetry((err) => isFailure(err) && !isResponderWaitExhausted(err), opts.retry ?? DEFAULT_RETRY);
   let composedFor: BreakerRegistry | undefined;
   let once: IPolicy | undefined;
   let retried: IPolicy | undefined;

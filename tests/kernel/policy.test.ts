@@ -132,6 +132,19 @@ describe("circuit breaker stage", () => {
     expect(raw.states()["t:absent"]).toBe("closed");
   });
 
+  test("a retry that finds nobody after a timeout throws the timeout: an earlier attempt may have been applied", async () => {
+    configureBreakers({ failures: 5, resetMs: 5000 });
+    const policy = createCallPolicy({ target: "t:maybe", retry: FAST_RETRY });
+    const seen: number[] = [];
+    const err = await policy
+      .execute((a) => (seen.push(a.index), a.index === 0 ? down() : Promise.reject(new NoRespondersError("t.maybe", 10))), {
+        idempotent: true,
+      })
+      .catch((e: unknown) => e);
+    expect(seen).toEqual([0, 1]);
+    expect(err).toBeInstanceOf(BusTimeoutError);
+  });
+
   test("configureBreakers applies to policies created before it", async () => {
     const policy = createCallPolicy({ target: "t:reconfigured" });
     configureBreakers({ failures: 1, resetMs: 5000 });

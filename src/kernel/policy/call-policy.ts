@@ -23,7 +23,7 @@
  */
 import { BrokenCircuitError, wrap, type IDefaultPolicyContext, type IPolicy, type RetryPolicy } from "cockatiel";
 import { breakers, type BreakerRegistry } from "./breakers.ts";
-import { BusError } from "../bus/errors.ts";
+import { BusError, NoRespondersError } from "../bus/errors.ts";
 import { CircuitOpenError, isResponderWaitExhausted, isTransportFailure, NotCounted } from "./failures.ts";
 import { DEFAULT_RETRY, transportRetry, type FailurePredicate, type RetrySettings } from "./stages.ts";
 
@@ -76,6 +76,10 @@ export interface CallPolicy {
    * @returns the attempt's value.
    * @throws CircuitOpenError while the target's breaker is open; the last attempt's error
    *   otherwise (a transport failure after the retries, an answer error, any other error).
+   *   `NoRespondersError` only when no attempt may have reached a responder: when a retry found
+   *   nobody after an earlier attempt timed out (that one may have been received and applied),
+   *   the earlier timeout is thrown instead, so a caller may take `NoRespondersError` as "not
+   *   applied" whether the call was retried or not.
    */
   execute<T>(attempt: (a: Attempt) => Promise<T>, opts?: CallOptions): Promise<T>;
 }
@@ -116,13 +120,18 @@ export function createCallPolicy(opts: CallPolicyOptions = {}): CallPolicy {
     async execute<T>(attempt: (a: Attempt) => Promise<T>, call: CallOptions = {}): Promise<T> {
       const start = performance.now();
       const timeoutMs = call.timeoutMs ?? opts.timeoutMs;
+      // The first failure of an attempt that may have reached a responder (a timeout).
+      let maybeDelivered: unknown;
       // Under a retry the context carries the attempt number (merged through `wrap`).
       const run = async (context: IDefaultPolicyContext & { attempt?: number }): Promise<T | Answer> => {
         try {
           return await attempt({ index: context.attempt ?? 0, timeoutMs });
         } catch (err) {
           if (opts.isAnswer?.(err)) return new Answer(err);
-          if (isFailure(err)) throw err;
+          if (isFailure(err)) {
+            if (!(err instanceof NoRespondersError)) maybeDelivered ??= err;
+            throw err;
+          }
           // Neither an answer nor a failure (a bug, a closed bus): the breaker must not count it.
           throw new NotCounted(err);
         }
@@ -137,6 +146,8 @@ export function createCallPolicy(opts: CallPolicyOptions = {}): CallPolicy {
         } catch (err) {
           if (err instanceof BrokenCircuitError) throw new CircuitOpenError(target);
           if (err instanceof NotCounted) throw err.error;
+          // Nobody received the last attempt, but an earlier one may have been applied.
+          if (err instanceof NoRespondersError && maybeDelivered !== undefined) throw maybeDelivered;
           throw err;
         }
         if (value instanceof Answer) throw value.err;

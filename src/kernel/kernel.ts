@@ -31,7 +31,7 @@ import { instrumentEvents } from "./events/instrumented.ts";
 import { BusIdentity, resolveBusSigningKey } from "./bus-identity.ts";
 import { startOrder } from "./start-order.ts";
 import type { ModuleControl } from "./module-control.ts";
-import { ModuleHandover } from "./module-handover.ts";
+import { ModuleHandover, type ModuleStopResult } from "./module-handover.ts";
 
 export interface KernelOptions {
   bus: Bus;
@@ -297,9 +297,9 @@ export class Kernel {
       },
       stop: async (name) => {
         const r = this.running.find((x) => x.def.name === name);
-        if (!r) return;
+        if (!r) return { drained: true, settled: Promise.resolve() };
         this.running = this.running.filter((x) => x !== r);
-        await this.stopRunning(r, "paused");
+        return this.stopRunning(r, "paused");
       },
       start: async (def) => {
         try {
@@ -325,12 +325,17 @@ export class Kernel {
    * Stops one running module: deregister, drain its subscriptions (request/reply and event
    * consumers; in-flight work finishes, bounded by DRAIN_TIMEOUT_MS), stop its outbox relays
    * (after their current pass), then the module's own `stop` (closes its store). Never throws.
+   * @returns whether the drain ended in time, and a promise of its end (late work included).
    */
-  private async stopRunning(r: Running, what = "stopped"): Promise<void> {
+  private async stopRunning(r: Running, what = "stopped"): Promise<ModuleStopResult> {
     const log = this.logger.child({ module: r.def.name });
+    let drain: Promise<unknown> = Promise.resolve();
+    let drained = true;
     try {
       await r.registration?.deregister();
-      if (!(await withTimeout(Promise.all(r.subscriptions.map((s) => s.drain())), this.config.drainTimeoutMs)))
+      drain = Promise.all(r.subscriptions.map((s) => s.drain()));
+      drained = await withTimeout(drain, this.config.drainTimeoutMs);
+      if (!drained)
         log.warn(
           { drainTimeoutMs: this.config.drainTimeoutMs },
           "requests or event handlers still running after DRAIN_TIMEOUT_MS; stopping anyway",
@@ -342,6 +347,7 @@ export class Kernel {
     } catch (err) {
       log.error({ err }, `module ${r.def.name} could not be ${what} cleanly`);
     }
+    return { drained, settled: drain.then(noop, noop) };
   }
 
   /**
@@ -365,6 +371,8 @@ export class Kernel {
     this.state = "stopped";
   }
 }
+
+const noop = (): void => {};
 
 /** Whether `p` settled within `ms` (it keeps running either way). */
 async function withTimeout(p: Promise<unknown>, ms: number): Promise<boolean> {

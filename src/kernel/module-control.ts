@@ -20,6 +20,13 @@ export interface ModuleStatus {
   state: ModuleState;
   /** The registry instance id while registered (running), else null. */
   instanceId: string | null;
+  /**
+   * False while work of the module may still run although its pause returned: the pause gave
+   * up waiting for in-flight requests or event handlers after DRAIN_TIMEOUT_MS and closed the
+   * store under them (also false while `pausing`). Do not copy the module's data then: it turns
+   * true once that work ended, or resume the module. True otherwise.
+   */
+  drained: boolean;
 }
 
 /** Stable codes of {@link ModuleControlError}, with the HTTP status the admin endpoints answer. */
@@ -60,8 +67,9 @@ export interface ModuleControl {
    * new ones wait on the bus for another responder), stops its event consumers (events not
    * started go back to the stream, running handlers finish and ack), stops its outbox relay after
    * the current pass, then stops the module (its store closes). Draining is bounded by
-   * DRAIN_TIMEOUT_MS, as at shutdown.
-   * @returns the module's status once it is quiescent (`paused`).
+   * DRAIN_TIMEOUT_MS, as at shutdown: past it the module is stopped anyway and the status says
+   * `drained: false` (work may still run; see {@link ModuleStatus.drained}).
+   * @returns the module's status once it is stopped (`paused`).
    * @throws ModuleControlError UNKNOWN_MODULE, ALREADY_PAUSED, NOT_STARTED.
    */
   pause(name: string): Promise<ModuleStatus>;

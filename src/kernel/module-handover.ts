@@ -2,6 +2,14 @@ import type { Logger } from "./logger.ts";
 import type { ModuleDefinition } from "./module.ts";
 import { ModuleControlError, type ModuleControl, type ModuleState, type ModuleStatus } from "./module-control.ts";
 
+/** How a module's stop went: drained in time or not, and when its late work ended. */
+export interface ModuleStopResult {
+  /** Whether in-flight requests and event handlers ended within DRAIN_TIMEOUT_MS. */
+  drained: boolean;
+  /** Settles (never rejects) once they ended, in time or late. */
+  settled: Promise<void>;
+}
+
 /** What {@link ModuleHandover} needs from the kernel that runs the modules. */
 export interface HandoverHost {
   /** The process's module definitions, in start order. */
@@ -11,7 +19,7 @@ export interface HandoverHost {
   /** The registry instance id of running module `name` (null when not registered), undefined when it does not run. */
   instanceId(name: string): string | null | undefined;
   /** Takes running module `name` out of the running set and stops it (the kernel's stop sequence); never throws. */
-  stop(name: string): Promise<void>;
+  stop(name: string): Promise<ModuleStopResult>;
   /** Starts `def` as at kernel start (subscriptions, consumers, relay, registration); on failure stops what it started and throws. */
   start(def: ModuleDefinition): Promise<void>;
   /** Instance ids of module `name` registered now (by any process). */
@@ -29,6 +37,8 @@ export interface HandoverHost {
 export class ModuleHandover implements ModuleControl {
   /** Modules paused or being paused / resumed; absent = running. */
   readonly #transitions = new Map<string, Exclude<ModuleState, "running">>();
+  /** Paused modules whose drain timed out, with the promise of their late work (see ModuleStatus.drained). */
+  readonly #undrained = new Map<string, Promise<void>>();
   readonly #host: HandoverHost;
 
   constructor(host: HandoverHost) {
@@ -38,7 +48,8 @@ export class ModuleHandover implements ModuleControl {
   list(): ModuleStatus[] {
     return this.#host.modules().map((def) => {
       const state: ModuleState = this.#transitions.get(def.name) ?? "running";
-      return { name: def.name, state, instanceId: state === "running" ? (this.#host.instanceId(def.name) ?? null) : null };
+      const instanceId = state === "running" ? (this.#host.instanceId(def.name) ?? null) : null;
+      return { name: def.name, state, instanceId, drained: state !== "pausing" && !this.#undrained.has(def.name) };
     });
   }
 
@@ -48,6 +59,11 @@ export class ModuleHandover implements ModuleControl {
     if (t !== undefined || this.#host.instanceId(name) === undefined)
       throw new ModuleControlError(t === "resuming" ? "NOT_PAUSED" : "ALREADY_PAUSED", `module ${name} is ${t ?? "not running"}`);
     this.#transitions.set(name, "pausing");
+    return this.#pause(def);
+  }
+
+  async #pause(def: ModuleDefinition): Promise<ModuleStatus> {
+    const { name } = def;
     const { logger } = this.#host;
     logger.info({ module: name }, `pausing module ${name}: deregistering, draining requests and events, stopping its outbox relay`);
     // The in-process event stream keeps nothing for a consumer that is away (JetStream does).
@@ -56,7 +72,16 @@ export class ModuleHandover implements ModuleControl {
         { module: name, consumes: def.consumes },
         `events published to ${name} while it is paused are lost: the memory event stream is not durable (hand over on NATS)`,
       );
-    await this.#host.stop(name);
+    const { drained, settled } = await this.#host.stop(name);
+    this.#undrained.delete(name);
+    if (!drained) {
+      // Reported until the late work ends (or the module is resumed): the data is not settled yet.
+      this.#undrained.set(name, settled);
+      void settled.then(() => {
+        if (this.#undrained.get(name) === settled) this.#undrained.delete(name);
+        logger.info({ module: name }, `module ${name}: the work still running after DRAIN_TIMEOUT_MS has ended`);
+      });
+    }
     this.#transitions.set(name, "paused");
     return this.#statusOf(name);
   }
@@ -67,6 +92,11 @@ export class ModuleHandover implements ModuleControl {
     if (t !== "paused")
       throw new ModuleControlError(t === "pausing" ? "ALREADY_PAUSED" : "NOT_PAUSED", `module ${name} is ${t ?? "running"}`);
     this.#transitions.set(name, "resuming");
+    return this.#resume(def, opts);
+  }
+
+  async #resume(def: ModuleDefinition, opts: { force?: boolean }): Promise<ModuleStatus> {
+    const { name } = def;
     try {
       const others = opts.force ? [] : await this.#host.registered(name);
       if (others.length > 0)
@@ -80,6 +110,7 @@ export class ModuleHandover implements ModuleControl {
       throw err;
     }
     this.#transitions.delete(name);
+    this.#undrained.delete(name);
     return this.#statusOf(name);
   }
 

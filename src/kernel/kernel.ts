@@ -30,7 +30,7 @@ import { createCallPolicy, type CallPolicy } from "./policy/index.ts";
 import { instrumentEvents } from "./events/instrumented.ts";
 import { BusIdentity, resolveBusSigningKey } from "./bus-identity.ts";
 import { startOrder } from "./start-order.ts";
-import type { ModuleControl } from "./module-control.ts";
+import { ModuleControlError, type ModuleControl } from "./module-control.ts";
 import { ModuleHandover, type ModuleStopResult } from "./module-handover.ts";
 
 export interface KernelOptions {
@@ -114,7 +114,8 @@ export class Kernel {
     this.events = instrumentEvents(opts.events ?? createMemoryEventStream(opts.bus, { logger: opts.logger }));
     this.migrateOnly = opts.migrateOnly ?? false;
     this.databaseFor = opts.databaseFor ?? ((m) => ({ kind: "sqlite", path: join(this.config.dataDir, `${m}.sqlite`) }));
-    this.modulesControl = this.handover();
+    this.handoverControl = this.handover();
+    this.modulesControl = this.handoverControl;
   }
 
   private callPolicy(subject: string): CallPolicy {
@@ -191,7 +192,8 @@ export class Kernel {
     return optionsFrom(def.options, this.config as unknown as Readonly<Record<string, unknown>>, ctx);
   }
 
-  private async startModule(def: ModuleDefinition): Promise<void> {
+  /** @param resuming a resume (after kernel start): refused once the kernel began stopping. */
+  private async startModule(def: ModuleDefinition, resuming = false): Promise<void> {
     const log = this.logger.child({ module: def.name });
     const queue = def.name;
     const database = this.databaseFor(def.name);
@@ -241,6 +243,12 @@ export class Kernel {
     }
     const subscriptions = [...messaging.subscriptions, ...(await Promise.all(messaging.pendingConsumers))];
     const running: Running = { def, instance, subscriptions, registration: undefined, relays };
+    // A resume racing the kernel's stop: once stop began (it waits for this resume), the module
+    // must not join `running` (already stopped, or about to be), so it is stopped here.
+    if (resuming && this.state !== "started") {
+      await this.stopRunning(running, "stopped again: the process is stopping");
+      throw new ModuleControlError("NOT_STARTED", `the process is ${this.state}: module ${def.name} stays paused`);
+    }
     this.running.push(running);
     // After `running` holds them, so a failed check stops the module and drains what it started.
     messaging.checkDeclared();
@@ -286,6 +294,7 @@ export class Kernel {
    * (`PartContext.modules`: the gateway's operations listener) and to a module-only process's.
    */
   readonly modulesControl: ModuleControl;
+  private readonly handoverControl: ModuleHandover;
 
   private handover(): ModuleHandover {
     return new ModuleHandover({
@@ -303,7 +312,7 @@ export class Kernel {
       },
       start: async (def) => {
         try {
-          await this.startModule(def);
+          await this.startModule(def, true);
         } catch (err) {
           // What the failed start left running (startModule pushed it) is stopped again.
           const left = this.running.find((x) => x.def === def);
@@ -358,6 +367,9 @@ export class Kernel {
   async stop(): Promise<void> {
     if (this.state === "stopping" || this.state === "stopped") return;
     this.state = "stopping";
+    // A pause or resume under way finishes first (new ones are refused now): its module is then
+    // either in `running` (stopped below) or stopped, and no drain outlives this stop.
+    await this.handoverControl.settled();
     for (const part of this.runningParts.reverse()) {
       try {
         await part.stop();

@@ -16,7 +16,8 @@ export const DRAIN_TIMEOUT = "DRAIN_TIMEOUT";
  * - `POST /admin/modules/:name/resume[?force=true]` → 200 `{ module }` once it runs and is
  *   registered again (refused while another instance serves the module, unless `force`).
  * Refusals answer `{ errors: [{ message, extensions: { code } }] }` (the shape of every admin
- * refusal) with 404 `UNKNOWN_MODULE` or 409 `ALREADY_PAUSED` / `NOT_PAUSED` / `NOT_STARTED` / `TAKEN_OVER`; a
+ * refusal) with 404 `UNKNOWN_MODULE` or 409 `ALREADY_PAUSED` / `NOT_PAUSED` / `IN_TRANSITION` /
+ * `NOT_STARTED` / `TAKEN_OVER` (module-control.ts `MODULE_CONTROL_STATUS`); a
  * resume whose start fails answers 500 `MODULE_START_FAILED` (the module stays paused), an
  * unexpected pause failure 500 `MODULE_PAUSE_FAILED`.
  */

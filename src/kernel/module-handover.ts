@@ -20,7 +20,11 @@ export interface HandoverHost {
   instanceId(name: string): string | null | undefined;
   /** Takes running module `name` out of the running set and stops it (the kernel's stop sequence); never throws. */
   stop(name: string): Promise<ModuleStopResult>;
-  /** Starts `def` as at kernel start (subscriptions, consumers, relay, registration); on failure stops what it started and throws. */
+  /**
+   * Starts `def` as at kernel start (subscriptions, consumers, relay, registration); on failure
+   * stops what it started and throws (ModuleControlError NOT_STARTED when the kernel began
+   * stopping before the module ran again).
+   */
   start(def: ModuleDefinition): Promise<void>;
   /** Instance ids of module `name` registered now (by any process). */
   registered(name: string): Promise<string[]>;
@@ -39,6 +43,8 @@ export class ModuleHandover implements ModuleControl {
   readonly #transitions = new Map<string, Exclude<ModuleState, "running">>();
   /** Paused modules whose drain timed out, with the promise of their late work (see ModuleStatus.drained). */
   readonly #undrained = new Map<string, Promise<void>>();
+  /** Pauses and resumes running now, so that a stopping kernel can wait for them. */
+  readonly #inFlight = new Set<Promise<unknown>>();
   readonly #host: HandoverHost;
 
   constructor(host: HandoverHost) {
@@ -56,10 +62,12 @@ export class ModuleHandover implements ModuleControl {
   async pause(name: string): Promise<ModuleStatus> {
     const def = this.#controllable(name);
     const t = this.#transitions.get(name);
-    if (t !== undefined || this.#host.instanceId(name) === undefined)
-      throw new ModuleControlError(t === "resuming" ? "NOT_PAUSED" : "ALREADY_PAUSED", `module ${name} is ${t ?? "not running"}`);
+    if (t === "pausing" || t === "resuming") throw this.#inTransition(name, t);
+    if (t === "paused" || this.#host.instanceId(name) === undefined)
+      throw new ModuleControlError("ALREADY_PAUSED", `module ${name} is ${t ?? "not running"}`);
+    // Set before any await: a second call made meanwhile sees the transition.
     this.#transitions.set(name, "pausing");
-    return this.#pause(def);
+    return this.#track(this.#pause(def));
   }
 
   async #pause(def: ModuleDefinition): Promise<ModuleStatus> {
@@ -89,10 +97,10 @@ export class ModuleHandover implements ModuleControl {
   async resume(name: string, opts: { force?: boolean } = {}): Promise<ModuleStatus> {
     const def = this.#controllable(name);
     const t = this.#transitions.get(name);
-    if (t !== "paused")
-      throw new ModuleControlError(t === "pausing" ? "ALREADY_PAUSED" : "NOT_PAUSED", `module ${name} is ${t ?? "running"}`);
+    if (t === "pausing" || t === "resuming") throw this.#inTransition(name, t);
+    if (t !== "paused") throw new ModuleControlError("NOT_PAUSED", `module ${name} is running`);
     this.#transitions.set(name, "resuming");
-    return this.#resume(def, opts);
+    return this.#track(this.#resume(def, opts));
   }
 
   async #resume(def: ModuleDefinition, opts: { force?: boolean }): Promise<ModuleStatus> {
@@ -112,6 +120,25 @@ export class ModuleHandover implements ModuleControl {
     this.#transitions.delete(name);
     this.#undrained.delete(name);
     return this.#statusOf(name);
+  }
+
+  /**
+   * Resolves once no pause or resume runs (their outcome does not matter here). The kernel's
+   * stop awaits it before stopping modules; new ones are refused by then (NOT_STARTED).
+   */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.#inFlight]);
+  }
+
+  #track(p: Promise<ModuleStatus>): Promise<ModuleStatus> {
+    this.#inFlight.add(p);
+    const done = () => void this.#inFlight.delete(p);
+    p.then(done, done);
+    return p;
+  }
+
+  #inTransition(name: string, t: "pausing" | "resuming"): ModuleControlError {
+    return new ModuleControlError("IN_TRANSITION", `module ${name} is ${t}: wait until that ends`);
   }
 
   #statusOf(name: string): ModuleStatus {

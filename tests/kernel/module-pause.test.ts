@@ -25,10 +25,11 @@ import { instrumentBus } from "../../src/kernel/bus/instrumented.ts";
 import type { Bus } from "../../src/kernel/bus/types.ts";
 import { newId } from "../../src/kernel/ids.ts";
 import { metricsRegistry } from "../../src/kernel/metrics.ts";
-import { ModuleControlError, type ModuleStatus } from "../../src/kernel/module-control.ts";
+import { MODULE_CONTROL_STATUS, ModuleControlError, type ModuleStatus } from "../../src/kernel/module-control.ts";
 import { DRAIN_TIMEOUT, moduleAdminRoutes } from "../../src/kernel/module-admin.ts";
 import type { ModuleDefinition } from "../../src/kernel/module.ts";
 import { defineCommand } from "../../src/kernel/contract/define.ts";
+import { NoRespondersError } from "../../src/kernel/bus/errors.ts";
 import { Hono } from "hono";
 import { z } from "zod";
 import { MODULES } from "../../src/module-list.ts";
@@ -322,7 +323,7 @@ describe("pause and resume in one process (memory bus)", () => {
     }
   }, 60_000);
 
-  test("refused before start and while a pause is running (stable codes)", async () => {
+  test("refused before start, and while a pause or resume runs (stable codes)", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "switchyard-pause-state-"));
     const bus = createMemoryBus();
     const kernel = new Kernel({
@@ -335,14 +336,18 @@ describe("pause and resume in one process (memory bus)", () => {
     try {
       await expect(kernel.modulesControl.pause("catalog")).rejects.toMatchObject({ code: "NOT_STARTED" });
       await kernel.start();
+      await expect(kernel.modulesControl.resume("catalog")).rejects.toMatchObject({ code: "NOT_PAUSED" });
       const pausing = kernel.modulesControl.pause("catalog");
       expect(kernel.modulesControl.list()).toEqual([{ name: "catalog", state: "pausing", instanceId: null, drained: false }]);
-      await expect(kernel.modulesControl.pause("catalog")).rejects.toMatchObject({ code: "ALREADY_PAUSED" });
-      await expect(kernel.modulesControl.resume("catalog")).rejects.toMatchObject({ code: "ALREADY_PAUSED" });
+      await expect(kernel.modulesControl.pause("catalog")).rejects.toMatchObject({ code: "IN_TRANSITION" });
+      await expect(kernel.modulesControl.resume("catalog")).rejects.toMatchObject({ code: "IN_TRANSITION" });
       await pausing;
+      await expect(kernel.modulesControl.pause("catalog")).rejects.toMatchObject({ code: "ALREADY_PAUSED" });
       const resuming = kernel.modulesControl.resume("catalog");
-      await expect(kernel.modulesControl.pause("catalog")).rejects.toMatchObject({ code: "NOT_PAUSED" });
+      await expect(kernel.modulesControl.pause("catalog")).rejects.toMatchObject({ code: "IN_TRANSITION" });
+      await expect(kernel.modulesControl.resume("catalog")).rejects.toMatchObject({ code: "IN_TRANSITION" });
       await resuming;
+      expect(MODULE_CONTROL_STATUS.IN_TRANSITION).toBe(409);
     } finally {
       await kernel.stop();
       await bus.close();
@@ -394,7 +399,7 @@ async function slowKernel(overrides: Partial<TestConfig> = {}) {
   return { kernel, bus, registry, open: () => open(), handling, cleanup };
 }
 
-describe("pause: drain timeout (memory bus)", () => {
+describe("pause: drain timeout and shutdown races (memory bus)", () => {
   test("a pause whose drain outlasts DRAIN_TIMEOUT_MS reports drained: false (admin: 500 DRAIN_TIMEOUT) until the late work ended", async () => {
     const k = await slowKernel({ drainTimeoutMs: 200 });
     try {
@@ -416,6 +421,42 @@ describe("pause: drain timeout (memory bus)", () => {
       const again = await app.request("/admin/modules/slow/pause", { method: "POST" });
       expect(again.status).toBe(200);
       expect(((await again.json()) as { module: ModuleStatus }).module.drained).toBe(true);
+    } finally {
+      await k.cleanup();
+    }
+  });
+
+  test("stop() during a pause waits for the pause's drain to end before it returns", async () => {
+    const k = await slowKernel({ drainTimeoutMs: 20_000 });
+    try {
+      const inFlight = k.kernel.bus.request("slow.work", encodeJson({}), { timeoutMs: 20_000 });
+      await k.handling;
+      const order: string[] = [];
+      const pausing = k.kernel.modulesControl.pause("slow").then(() => order.push("paused"));
+      const stopping = k.kernel.stop().then(() => order.push("stopped"));
+      setTimeout(k.open, 200); // the in-flight request ends a moment later
+      await Promise.all([pausing, stopping]);
+      expect(order).toEqual(["paused", "stopped"]);
+      expect((await inFlight).json()).toEqual({ done: true });
+    } finally {
+      await k.cleanup();
+    }
+  });
+
+  test("stop() during a resume leaves nothing running: the resume is refused (NOT_STARTED), no subscription, no registration", async () => {
+    const k = await slowKernel();
+    try {
+      await k.kernel.modulesControl.pause("slow");
+      const resuming = k.kernel.modulesControl.resume("slow").catch((e: unknown) => e);
+      await k.kernel.stop();
+      const err = await resuming;
+      expect(err).toBeInstanceOf(ModuleControlError);
+      expect((err as ModuleControlError).code).toBe("NOT_STARTED");
+      expect(k.kernel.modulesControl.list()[0]?.state).toBe("paused");
+      expect(await k.registry.list("slow")).toEqual([]);
+      // Nobody serves the module's subjects any more (the raw bus answers "no responders" at once).
+      for (const subject of ["slow.work", "graphql.slow"])
+        await expect(k.bus.request(subject, encodeJson({}), { timeoutMs: 1000 })).rejects.toBeInstanceOf(NoRespondersError);
     } finally {
       await k.cleanup();
     }

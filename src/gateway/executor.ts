@@ -28,7 +28,8 @@ const resultOutcome = (result: unknown) => ((result as ExecutionResult).errors?.
  * `switchyard_subgraph_fetch_duration_seconds` metric.
  * While no instance serves the subgraph (a module paused for a hand-over, a restart), a fetch,
  * query or mutation, waits for one until its timeout on the bus (nothing received it, so this is
- * safe for mutations; the breaker does not count it).
+ * safe for mutations). A fetch still unserved at its timeout is one breaker failure, not
+ * retried: after BREAKER_FAILURES of them fetches fail fast until the half-open trial.
  * Transport failures become an `ExecutionResult` with a `SUBGRAPH_UNAVAILABLE` error so the
  * gateway still returns the other subgraphs' data.
  * @param timeoutMs per-request timeout in ms.

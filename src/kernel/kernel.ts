@@ -30,8 +30,8 @@ import { createCallPolicy, type CallPolicy } from "./policy/index.ts";
 import { instrumentEvents } from "./events/instrumented.ts";
 import { BusIdentity, resolveBusSigningKey } from "./bus-identity.ts";
 import { startOrder } from "./start-order.ts";
-import type { ModuleControl } from "./module-control.ts";
-import { ModuleHandover } from "./module-handover.ts";
+import { ModuleControlError, type ModuleControl } from "./module-control.ts";
+import { ModuleHandover, type ModuleStopResult } from "./module-handover.ts";
 
 export interface KernelOptions {
   bus: Bus;
@@ -114,7 +114,8 @@ export class Kernel {
     this.events = instrumentEvents(opts.events ?? createMemoryEventStream(opts.bus, { logger: opts.logger }));
     this.migrateOnly = opts.migrateOnly ?? false;
     this.databaseFor = opts.databaseFor ?? ((m) => ({ kind: "sqlite", path: join(this.config.dataDir, `${m}.sqlite`) }));
-    this.modulesControl = this.handover();
+    this.handoverControl = this.handover();
+    this.modulesControl = this.handoverControl;
   }
 
   private callPolicy(subject: string): CallPolicy {
@@ -191,7 +192,8 @@ export class Kernel {
     return optionsFrom(def.options, this.config as unknown as Readonly<Record<string, unknown>>, ctx);
   }
 
-  private async startModule(def: ModuleDefinition): Promise<void> {
+  /** @param resuming a resume (after kernel start): refused once the kernel began stopping. */
+  private async startModule(def: ModuleDefinition, resuming = false): Promise<void> {
     const log = this.logger.child({ module: def.name });
     const queue = def.name;
     const database = this.databaseFor(def.name);
@@ -241,6 +243,12 @@ export class Kernel {
     }
     const subscriptions = [...messaging.subscriptions, ...(await Promise.all(messaging.pendingConsumers))];
     const running: Running = { def, instance, subscriptions, registration: undefined, relays };
+    // A resume racing the kernel's stop: once stop began (it waits for this resume), the module
+    // must not join `running` (already stopped, or about to be), so it is stopped here.
+    if (resuming && this.state !== "started") {
+      await this.stopRunning(running, "stopped again: the process is stopping");
+      throw new ModuleControlError("NOT_STARTED", `the process is ${this.state}: module ${def.name} stays paused`);
+    }
     this.running.push(running);
     // After `running` holds them, so a failed check stops the module and drains what it started.
     messaging.checkDeclared();
@@ -286,6 +294,7 @@ export class Kernel {
    * (`PartContext.modules`: the gateway's operations listener) and to a module-only process's.
    */
   readonly modulesControl: ModuleControl;
+  private readonly handoverControl: ModuleHandover;
 
   private handover(): ModuleHandover {
     return new ModuleHandover({
@@ -297,13 +306,13 @@ export class Kernel {
       },
       stop: async (name) => {
         const r = this.running.find((x) => x.def.name === name);
-        if (!r) return;
+        if (!r) return { drained: true, settled: Promise.resolve() };
         this.running = this.running.filter((x) => x !== r);
-        await this.stopRunning(r, "paused");
+        return this.stopRunning(r, "paused");
       },
       start: async (def) => {
         try {
-          await this.startModule(def);
+          await this.startModule(def, true);
         } catch (err) {
           // What the failed start left running (startModule pushed it) is stopped again.
           const left = this.running.find((x) => x.def === def);
@@ -325,12 +334,17 @@ export class Kernel {
    * Stops one running module: deregister, drain its subscriptions (request/reply and event
    * consumers; in-flight work finishes, bounded by DRAIN_TIMEOUT_MS), stop its outbox relays
    * (after their current pass), then the module's own `stop` (closes its store). Never throws.
+   * @returns whether the drain ended in time, and a promise of its end (late work included).
    */
-  private async stopRunning(r: Running, what = "stopped"): Promise<void> {
+  private async stopRunning(r: Running, what = "stopped"): Promise<ModuleStopResult> {
     const log = this.logger.child({ module: r.def.name });
+    let drain: Promise<unknown> = Promise.resolve();
+    let drained = true;
     try {
       await r.registration?.deregister();
-      if (!(await withTimeout(Promise.all(r.subscriptions.map((s) => s.drain())), this.config.drainTimeoutMs)))
+      drain = Promise.all(r.subscriptions.map((s) => s.drain()));
+      drained = await withTimeout(drain, this.config.drainTimeoutMs);
+      if (!drained)
         log.warn(
           { drainTimeoutMs: this.config.drainTimeoutMs },
           "requests or event handlers still running after DRAIN_TIMEOUT_MS; stopping anyway",
@@ -342,6 +356,7 @@ export class Kernel {
     } catch (err) {
       log.error({ err }, `module ${r.def.name} could not be ${what} cleanly`);
     }
+    return { drained, settled: drain.then(noop, noop) };
   }
 
   /**
@@ -352,6 +367,9 @@ export class Kernel {
   async stop(): Promise<void> {
     if (this.state === "stopping" || this.state === "stopped") return;
     this.state = "stopping";
+    // A pause or resume under way finishes first (new ones are refused now): its module is then
+    // either in `running` (stopped below) or stopped, and no drain outlives this stop.
+    await this.handoverControl.settled();
     for (const part of this.runningParts.reverse()) {
       try {
         await part.stop();
@@ -365,6 +383,8 @@ export class Kernel {
     this.state = "stopped";
   }
 }
+
+const noop = (): void => {};
 
 /** Whether `p` settled within `ms` (it keeps running either way). */
 async function withTimeout(p: Promise<unknown>, ms: number): Promise<boolean> {

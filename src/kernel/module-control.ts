@@ -20,17 +20,26 @@ export interface ModuleStatus {
   state: ModuleState;
   /** The registry instance id while registered (running), else null. */
   instanceId: string | null;
+  /**
+   * False while work of the module may still run although its pause returned: the pause gave
+   * up waiting for in-flight requests or event handlers after DRAIN_TIMEOUT_MS and closed the
+   * store under them (also false while `pausing`). Do not copy the module's data then: it turns
+   * true once that work ended, or resume the module. True otherwise.
+   */
+  drained: boolean;
 }
 
 /** Stable codes of {@link ModuleControlError}, with the HTTP status the admin endpoints answer. */
 export const MODULE_CONTROL_STATUS = {
   /** No module of that name runs in this process. */
   UNKNOWN_MODULE: 404,
-  /** Pausing a module that is paused (or being paused). */
+  /** Pausing a module that is paused. */
   ALREADY_PAUSED: 409,
-  /** Resuming a module that is running (or being resumed). */
+  /** Resuming a module that is running. */
   NOT_PAUSED: 409,
-  /** The process is not started (still starting, or stopping). */
+  /** Pausing or resuming a module while its pause or resume runs (`pausing`, `resuming`). */
+  IN_TRANSITION: 409,
+  /** The process is not started (still starting, or stopping; a resume under way when the process stops is refused so). */
   NOT_STARTED: 409,
   /** Resuming a module another instance serves now (it took over; `force` resumes anyway). */
   TAKEN_OVER: 409,
@@ -60,9 +69,13 @@ export interface ModuleControl {
    * new ones wait on the bus for another responder), stops its event consumers (events not
    * started go back to the stream, running handlers finish and ack), stops its outbox relay after
    * the current pass, then stops the module (its store closes). Draining is bounded by
-   * DRAIN_TIMEOUT_MS, as at shutdown.
-   * @returns the module's status once it is quiescent (`paused`).
-   * @throws ModuleControlError UNKNOWN_MODULE, ALREADY_PAUSED, NOT_STARTED.
+   * DRAIN_TIMEOUT_MS, as at shutdown: past it the module is stopped anyway and the status says
+   * `drained: false` (work may still run; see {@link ModuleStatus.drained}).
+   * A process stopping meanwhile waits for the pause to end before it closes anything.
+   * @returns the module's status once it is stopped (`paused`).
+   * @throws ModuleControlError UNKNOWN_MODULE (no such module here), NOT_STARTED (the process is
+   *   starting or stopping), ALREADY_PAUSED (it is paused), IN_TRANSITION (its pause or resume
+   *   runs now).
    */
   pause(name: string): Promise<ModuleStatus>;
   /**
@@ -71,9 +84,13 @@ export interface ModuleControl {
    * Refused while another instance of the module is registered (it took over, maybe on another
    * database: serving from both would split the module's data) unless `opts.force` (instances of
    * one module on one shared database).
+   * A process stopping meanwhile waits for the resume to end; a resume that finds the process
+   * stopping before the module runs again is refused (NOT_STARTED) and the module stays paused.
    * @returns the module's status (`running`).
-   * @throws ModuleControlError UNKNOWN_MODULE, NOT_PAUSED, NOT_STARTED, TAKEN_OVER; the module's
-   *   start error (it stays paused).
+   * @throws ModuleControlError UNKNOWN_MODULE (no such module here), NOT_STARTED (the process is
+   *   starting or stopping), NOT_PAUSED (it runs), IN_TRANSITION (its pause or resume runs now),
+   *   TAKEN_OVER (another instance is registered; `force` resumes anyway); the module's start
+   *   error (it stays paused).
    */
   resume(name: string, opts?: { force?: boolean }): Promise<ModuleStatus>;
 }

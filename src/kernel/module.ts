@@ -94,7 +94,8 @@ export interface ModuleContext<O extends object = object> {
    * `idempotent: true` retries a timeout with exponential backoff and jitter: set it only for
    * lookups and for commands whose body carries an idempotency key, never for other commands.
    * While nobody serves the subject, any call (idempotent or not) waits for a responder until
-   * its timeout (nothing received it; `bus/responder-wait.ts`).
+   * its timeout (nothing received it; `bus/responder-wait.ts`); a call still unserved then is
+   * one failure of the subject's breaker and is not retried.
    * @throws AppError with the responder's code (`BAD_REQUEST` when it refused the body's shape),
    *   or `BAD_REPLY` for a reply that does not match the contract; BusTimeoutError/NoRespondersError
    *   (nobody served it until the timeout) from the bus; CircuitOpenError (a BusError) while the subject's breaker is open.

@@ -67,7 +67,7 @@ describe("monolith: pause and resume the catalog through the admin endpoints", (
     expect((unknown.body as Refusal).errors?.[0]?.extensions?.code).toBe("UNKNOWN_MODULE");
 
     const paused = await admin(t, t.opsUrl, "POST", "/admin/modules/catalog/pause");
-    expect(paused).toEqual({ status: 200, body: { module: { name: "catalog", state: "paused", instanceId: null } } });
+    expect(paused).toEqual({ status: 200, body: { module: { name: "catalog", state: "paused", instanceId: null, drained: true } } });
     const again = await admin(t, t.opsUrl, "POST", "/admin/modules/catalog/pause");
     expect(again.status).toBe(409);
     expect((again.body as Refusal).errors?.[0]?.extensions?.code).toBe("ALREADY_PAUSED");
@@ -128,7 +128,7 @@ describe("split: a query to a paused subgraph waits and is answered by another i
     const catalog = t.split.processes.find((p) => p.part === "catalog") as SplitProcess;
     const ops = opsUrlOf(catalog);
     const paused = await admin(t, ops, "POST", "/admin/modules/catalog/pause");
-    expect(paused).toEqual({ status: 200, body: { module: { name: "catalog", state: "paused", instanceId: null } } });
+    expect(paused).toEqual({ status: 200, body: { module: { name: "catalog", state: "paused", instanceId: null, drained: true } } });
     const waiting = categories(t);
     await Bun.sleep(500);
     await t.split.spawn("catalog", "catalog-2");

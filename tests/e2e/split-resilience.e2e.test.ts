@@ -1,7 +1,8 @@
 /**
  * Resilience in split mode, with real processes: a module killed and restarted (partial
- * answers once fetches waited SUBGRAPH_TIMEOUT_MS for a responder, full answers again as soon
- * as an instance serves it; waiting for a responder never opens the breaker), and a module
+ * answers once fetches waited SUBGRAPH_TIMEOUT_MS for a responder; BREAKER_FAILURES such full
+ * waits open the breaker and fetches then fail fast; full answers again as soon as an instance
+ * serves it and a half-open trial finds it), and a module
  * stopped with SIGTERM under load (graceful drain: nothing in flight is lost).
  */
 import { adminJson } from "../helpers/admin.ts";
@@ -31,7 +32,15 @@ describe("split mode resilience (real processes)", () => {
   let t: SplitTopology;
   let url: string;
   beforeAll(async () => {
-    const top = await startSplitTopology({ env: { BREAKER_RESET_MS: "500", SUBGRAPH_TIMEOUT_MS: "3000" } });
+    const top = await startSplitTopology({
+      env: {
+        BREAKER_FAILURES: "2",
+        BREAKER_RESET_MS: "2000",
+        SUBGRAPH_TIMEOUT_MS: "3000",
+        // The tokens' session checks stay cached through the outage: each request's time is its fetch's.
+        SESSION_CHECK_TTL_MS: "60000",
+      },
+    });
     t = top.split;
     url = top.graphqlUrl;
     // The admin token of /admin/* is registered and seen active while the account module is up:
@@ -75,14 +84,19 @@ describe("split mode resilience (real processes)", () => {
     const later = await post(url, MIXED, acc.token);
     expect(later.data?.categories.length).toBeGreaterThan(0);
     expect(later.errors?.map((e) => e.extensions?.["code"])).toEqual(["SUBGRAPH_UNAVAILABLE"]);
-    // Nobody took those fetches (no responders): the target is absent, not hung, so the breaker
-    // stays closed and the next fetch waits for a responder again instead of failing fast.
+    // Nobody took those two fetches during their whole wait (BREAKER_FAILURES=2): the account is
+    // absent for longer than a caller can wait, so its breaker opened and the next fetch fails
+    // fast instead of waiting SUBGRAPH_TIMEOUT_MS again (sent at once: within BREAKER_RESET_MS).
+    const fast = await post(url, MIXED, acc.token);
+    expect(fast.data?.categories.length).toBeGreaterThan(0);
+    expect(fast.errors?.map((e) => e.extensions?.["code"])).toEqual(["SUBGRAPH_UNAVAILABLE"]);
+    expect(fast.errors?.[0]?.message).toContain("circuit breaker of subgraph:account is open");
     const health = await adminJson<{ breakers: Record<string, string> }>(
       t.opsUrl,
       { jwtSecret: t.sharedEnv["JWT_SECRET"] as string, graphqlUrl: t.graphqlUrl },
       "/admin/health",
     );
-    expect(health.breakers["subgraph:account"]).toBe("closed");
+    expect(health.breakers["subgraph:account"]).toBe("open");
 
     await t.spawn("account", "account-2");
     let answer: Answer | undefined;

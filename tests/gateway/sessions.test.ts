@@ -138,20 +138,31 @@ describe("session guard", () => {
     }
   });
 
-  test("the check runs through the call policy: timeouts open the breaker subject:account.session.check, which then fails fast (still 503)", async () => {
+  test("the check runs through the call policy: timeouts, and checks nobody served during their whole wait, open the breaker subject:account.session.check, which then fails fast (still 503)", async () => {
     const { createMemoryBus } = await import("../../src/kernel/bus/memory.ts");
+    const { instrumentBus } = await import("../../src/kernel/bus/instrumented.ts");
     const { breakers, configureBreakers, DEFAULT_BREAKER } = await import("../../src/kernel/policy/index.ts");
-    configureBreakers({ failures: 2, resetMs: 60_000 });
+    const target = `subject:${SESSION_SUBJECTS.check}`;
     const empty = createMemoryBus();
-    // An account instance that takes the checks and never answers (hung): each check times out.
-    empty.subscribe(SESSION_SUBJECTS.check, () => {}, { queue: "account" });
-    const g = createSessionGuard({ bus: empty, logger, ttlMs: 60_000, max: 10, timeoutMs: 200 });
     try {
+      // No account instance at all (crashed, not deployed): each check waits its timeout for one.
+      configureBreakers({ failures: 2, resetMs: 60_000 });
+      const absent = createSessionGuard({ bus: instrumentBus(empty), logger, ttlMs: 60_000, max: 10, timeoutMs: 200 });
+      for (const accountId of ["a1", "a2"]) expect(await absent.check({ accountId, roles: [] })).toMatchObject({ status: 503 });
+      expect(breakers().states()[target]).toBe("open");
+      const started = performance.now();
+      expect(await absent.check({ accountId: "a3", roles: [] })).toMatchObject({ ok: false, status: 503, code: "SERVICE_UNAVAILABLE" });
+      expect(performance.now() - started).toBeLessThan(100);
+      absent.stop();
+      // An account instance that takes the checks and never answers (hung): each check times out.
+      configureBreakers({ failures: 2, resetMs: 60_000 });
+      empty.subscribe(SESSION_SUBJECTS.check, () => {}, { queue: "account" });
+      const g = createSessionGuard({ bus: empty, logger, ttlMs: 60_000, max: 10, timeoutMs: 200 });
       for (const accountId of ["a1", "a2"]) expect(await g.check({ accountId, roles: [] })).toMatchObject({ status: 503 });
-      expect(breakers().states()[`subject:${SESSION_SUBJECTS.check}`]).toBe("open");
+      expect(breakers().states()[target]).toBe("open");
       expect(await g.check({ accountId: "a3", roles: [] })).toMatchObject({ ok: false, status: 503, code: "SERVICE_UNAVAILABLE" });
-    } finally {
       g.stop();
+    } finally {
       await empty.close();
       configureBreakers(DEFAULT_BREAKER);
     }

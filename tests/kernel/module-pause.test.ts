@@ -25,7 +25,13 @@ import { instrumentBus } from "../../src/kernel/bus/instrumented.ts";
 import type { Bus } from "../../src/kernel/bus/types.ts";
 import { newId } from "../../src/kernel/ids.ts";
 import { metricsRegistry } from "../../src/kernel/metrics.ts";
-import { ModuleControlError } from "../../src/kernel/module-control.ts";
+import { MODULE_CONTROL_STATUS, ModuleControlError, type ModuleStatus } from "../../src/kernel/module-control.ts";
+import { DRAIN_TIMEOUT, moduleAdminRoutes } from "../../src/kernel/module-admin.ts";
+import type { ModuleDefinition } from "../../src/kernel/module.ts";
+import { defineCommand } from "../../src/kernel/contract/define.ts";
+import { NoRespondersError } from "../../src/kernel/bus/errors.ts";
+import { Hono } from "hono";
+import { z } from "zod";
 import { MODULES } from "../../src/module-list.ts";
 import { startEtcd, startNats, type EtcdServer, type NatsServer } from "../../scripts/devservers/index.ts";
 import { testConfig, type TestConfig } from "../helpers/modules.ts";
@@ -173,7 +179,7 @@ describe("pause and hand over the catalog on NATS + etcd (SQLite)", () => {
     await reachedPausePoint;
 
     const paused = await first.modulesControl.pause("catalog");
-    expect(paused).toEqual({ name: "catalog", state: "paused", instanceId: null });
+    expect(paused).toEqual({ name: "catalog", state: "paused", instanceId: null, drained: true });
     expect(await client.registry.list("catalog")).toEqual([]);
     await expect(first.modulesControl.pause("catalog")).rejects.toMatchObject({ code: "ALREADY_PAUSED" });
     await expect(first.modulesControl.pause("billing")).rejects.toBeInstanceOf(ModuleControlError);
@@ -243,7 +249,7 @@ describe("pause and hand over the catalog on NATS + etcd (SQLite)", () => {
       (await sample("switchyard_events_consumed_total", { subject: "order.status_changed", consumer: "catalog", outcome: "ok" })) -
       consumedBefore;
     expect(consumed).toBe(reservations.length);
-    expect(first.modulesControl.list()).toEqual([{ name: "catalog", state: "paused", instanceId: null }]);
+    expect(first.modulesControl.list()).toEqual([{ name: "catalog", state: "paused", instanceId: null, drained: true }]);
     // The rollback is refused once another instance took over (it may serve another database).
     await expect(first.modulesControl.resume("catalog")).rejects.toMatchObject({ code: "TAKEN_OVER" });
     expect(first.modulesControl.list()[0]?.state).toBe("paused");
@@ -300,7 +306,7 @@ describe("pause and resume in one process (memory bus)", () => {
     await kernel.start();
     try {
       for (const name of kernel.moduleNames) {
-        expect(await kernel.modulesControl.pause(name)).toEqual({ name, state: "paused", instanceId: null });
+        expect(await kernel.modulesControl.pause(name)).toEqual({ name, state: "paused", instanceId: null, drained: true });
         expect(await registry.list(name)).toEqual([]);
         const resumed = await kernel.modulesControl.resume(name);
         expect(resumed.state).toBe("running");
@@ -317,7 +323,7 @@ describe("pause and resume in one process (memory bus)", () => {
     }
   }, 60_000);
 
-  test("refused before start and while a pause is running (stable codes)", async () => {
+  test("refused before start, and while a pause or resume runs (stable codes)", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "switchyard-pause-state-"));
     const bus = createMemoryBus();
     const kernel = new Kernel({
@@ -330,18 +336,129 @@ describe("pause and resume in one process (memory bus)", () => {
     try {
       await expect(kernel.modulesControl.pause("catalog")).rejects.toMatchObject({ code: "NOT_STARTED" });
       await kernel.start();
+      await expect(kernel.modulesControl.resume("catalog")).rejects.toMatchObject({ code: "NOT_PAUSED" });
       const pausing = kernel.modulesControl.pause("catalog");
-      expect(kernel.modulesControl.list()).toEqual([{ name: "catalog", state: "pausing", instanceId: null }]);
-      await expect(kernel.modulesControl.pause("catalog")).rejects.toMatchObject({ code: "ALREADY_PAUSED" });
-      await expect(kernel.modulesControl.resume("catalog")).rejects.toMatchObject({ code: "ALREADY_PAUSED" });
+      expect(kernel.modulesControl.list()).toEqual([{ name: "catalog", state: "pausing", instanceId: null, drained: false }]);
+      await expect(kernel.modulesControl.pause("catalog")).rejects.toMatchObject({ code: "IN_TRANSITION" });
+      await expect(kernel.modulesControl.resume("catalog")).rejects.toMatchObject({ code: "IN_TRANSITION" });
       await pausing;
+      await expect(kernel.modulesControl.pause("catalog")).rejects.toMatchObject({ code: "ALREADY_PAUSED" });
       const resuming = kernel.modulesControl.resume("catalog");
-      await expect(kernel.modulesControl.pause("catalog")).rejects.toMatchObject({ code: "NOT_PAUSED" });
+      await expect(kernel.modulesControl.pause("catalog")).rejects.toMatchObject({ code: "IN_TRANSITION" });
+      await expect(kernel.modulesControl.resume("catalog")).rejects.toMatchObject({ code: "IN_TRANSITION" });
       await resuming;
+      expect(MODULE_CONTROL_STATUS.IN_TRANSITION).toBe(409);
     } finally {
       await kernel.stop();
       await bus.close();
       rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+/** A module serving `slow.work`, whose handler runs until the test opens `gate`. */
+function slowModule(gate: Promise<void>, started: () => void): ModuleDefinition {
+  return {
+    name: "slow",
+    version: "1.0.0",
+    dependsOn: [],
+    typeDefs: `extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key"])\ntype Query { x: String }`,
+    subjects: ["slow.work"],
+    publishes: [],
+    consumes: [],
+    async start(ctx) {
+      ctx.serve(SLOW_WORK, async () => {
+        started();
+        await gate;
+        return { done: true };
+      });
+      return { resolvers: { Query: { x: () => "x" } } };
+    },
+  };
+}
+const SLOW_WORK = defineCommand("slow.work", { request: z.object({}), reply: z.object({ done: z.boolean() }) });
+
+/** A started kernel running {@link slowModule} on a memory bus; `open()` lets its handlers end. */
+async function slowKernel(overrides: Partial<TestConfig> = {}) {
+  const dataDir = mkdtempSync(join(tmpdir(), "switchyard-pause-slow-"));
+  const bus = createMemoryBus();
+  const registry = createMemoryRegistry();
+  let open: () => void = () => {};
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  let onStarted: () => void = () => {};
+  const handling = new Promise<void>((resolve) => (onStarted = resolve));
+  const kernel = new Kernel({ bus, registry, config: testConfig({ dataDir, ...overrides }), logger: createLogger({ level: "silent" }) });
+  kernel.addModule(slowModule(gate, () => onStarted()));
+  await kernel.start();
+  const cleanup = async () => {
+    open();
+    await kernel.stop();
+    await bus.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  return { kernel, bus, registry, open: () => open(), handling, cleanup };
+}
+
+describe("pause: drain timeout and shutdown races (memory bus)", () => {
+  test("a pause whose drain outlasts DRAIN_TIMEOUT_MS reports drained: false (admin: 500 DRAIN_TIMEOUT) until the late work ended", async () => {
+    const k = await slowKernel({ drainTimeoutMs: 200 });
+    try {
+      const inFlight = k.kernel.bus.request("slow.work", encodeJson({}), { timeoutMs: 20_000 });
+      await k.handling;
+      const app = new Hono();
+      moduleAdminRoutes(k.kernel.modulesControl)(app);
+      const res = await app.request("/admin/modules/slow/pause", { method: "POST" });
+      expect(res.status).toBe(500);
+      const body = (await res.json()) as { module: ModuleStatus; errors: { extensions: { code: string } }[] };
+      expect(body.errors[0]?.extensions.code).toBe(DRAIN_TIMEOUT);
+      expect(body.module).toEqual({ name: "slow", state: "paused", instanceId: null, drained: false });
+      expect(k.kernel.modulesControl.list()).toEqual([{ name: "slow", state: "paused", instanceId: null, drained: false }]);
+      k.open(); // the late handler ends
+      await inFlight.catch(() => undefined);
+      await eventually("the late work to end", async () => k.kernel.modulesControl.list()[0]?.drained === true, { timeoutMs: 5000 });
+      // A pause that drains in time answers 200 with drained: true.
+      await k.kernel.modulesControl.resume("slow");
+      const again = await app.request("/admin/modules/slow/pause", { method: "POST" });
+      expect(again.status).toBe(200);
+      expect(((await again.json()) as { module: ModuleStatus }).module.drained).toBe(true);
+    } finally {
+      await k.cleanup();
+    }
+  });
+
+  test("stop() during a pause waits for the pause's drain to end before it returns", async () => {
+    const k = await slowKernel({ drainTimeoutMs: 20_000 });
+    try {
+      const inFlight = k.kernel.bus.request("slow.work", encodeJson({}), { timeoutMs: 20_000 });
+      await k.handling;
+      const order: string[] = [];
+      const pausing = k.kernel.modulesControl.pause("slow").then(() => order.push("paused"));
+      const stopping = k.kernel.stop().then(() => order.push("stopped"));
+      setTimeout(k.open, 200); // the in-flight request ends a moment later
+      await Promise.all([pausing, stopping]);
+      expect(order).toEqual(["paused", "stopped"]);
+      expect((await inFlight).json()).toEqual({ done: true });
+    } finally {
+      await k.cleanup();
+    }
+  });
+
+  test("stop() during a resume leaves nothing running: the resume is refused (NOT_STARTED), no subscription, no registration", async () => {
+    const k = await slowKernel();
+    try {
+      await k.kernel.modulesControl.pause("slow");
+      const resuming = k.kernel.modulesControl.resume("slow").catch((e: unknown) => e);
+      await k.kernel.stop();
+      const err = await resuming;
+      expect(err).toBeInstanceOf(ModuleControlError);
+      expect((err as ModuleControlError).code).toBe("NOT_STARTED");
+      expect(k.kernel.modulesControl.list()[0]?.state).toBe("paused");
+      expect(await k.registry.list("slow")).toEqual([]);
+      // Nobody serves the module's subjects any more (the raw bus answers "no responders" at once).
+      for (const subject of ["slow.work", "graphql.slow"])
+        await expect(k.bus.request(subject, encodeJson({}), { timeoutMs: 1000 })).rejects.toBeInstanceOf(NoRespondersError);
+    } finally {
+      await k.cleanup();
     }
   });
 });

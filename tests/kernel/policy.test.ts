@@ -108,15 +108,41 @@ describe("circuit breaker stage", () => {
     expect(reg.states()["t:custom"]).toBe("open");
   });
 
-  test("no responders (the bus already waited for one until the deadline) neither trips the breaker nor is retried", async () => {
-    const reg = configureBreakers({ failures: 1, resetMs: 5000 });
+  test("a request nobody served during its whole wait counts once and is not retried; after N the breaker fails fast; a raw no-responders counts nothing", async () => {
+    const reg = configureBreakers({ failures: 2, resetMs: 80 });
     const policy = createCallPolicy({ target: "t:absent", retry: FAST_RETRY });
     let calls = 0;
     const absent = () => (calls++, Promise.reject(new NoRespondersError("t.absent", 10)));
-    for (let i = 0; i < 3; i++) await expect(policy.execute(absent, { idempotent: true })).rejects.toBeInstanceOf(NoRespondersError);
-    expect(calls).toBe(3);
+    await expect(policy.execute(absent, { idempotent: true })).rejects.toBeInstanceOf(NoRespondersError);
+    expect(calls).toBe(1);
     expect(reg.states()["t:absent"]).toBe("closed");
+    await expect(policy.execute(absent, { idempotent: true })).rejects.toBeInstanceOf(NoRespondersError);
+    expect(calls).toBe(2);
+    expect(reg.states()["t:absent"]).toBe("open");
+    // Open: the next calls fail fast instead of waiting their whole timeout again.
+    await expect(policy.execute(absent)).rejects.toBeInstanceOf(CircuitOpenError);
+    expect(calls).toBe(2);
+    await Bun.sleep(120);
     expect(await policy.execute(async () => "served")).toBe("served");
+    expect(reg.states()["t:absent"]).toBe("closed");
+    // An immediate no-responders of a raw transport (no wait happened) is passed through uncounted.
+    const raw = configureBreakers({ failures: 1, resetMs: 5000 });
+    for (let i = 0; i < 2; i++)
+      await expect(policy.execute(() => Promise.reject(new NoRespondersError("t.absent")))).rejects.toBeInstanceOf(NoRespondersError);
+    expect(raw.states()["t:absent"]).toBe("closed");
+  });
+
+  test("a retry that finds nobody after a timeout throws the timeout: an earlier attempt may have been applied", async () => {
+    configureBreakers({ failures: 5, resetMs: 5000 });
+    const policy = createCallPolicy({ target: "t:maybe", retry: FAST_RETRY });
+    const seen: number[] = [];
+    const err = await policy
+      .execute((a) => (seen.push(a.index), a.index === 0 ? down() : Promise.reject(new NoRespondersError("t.maybe", 10))), {
+        idempotent: true,
+      })
+      .catch((e: unknown) => e);
+    expect(seen).toEqual([0, 1]);
+    expect(err).toBeInstanceOf(BusTimeoutError);
   });
 
   test("configureBreakers applies to policies created before it", async () => {

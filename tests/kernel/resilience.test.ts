@@ -39,7 +39,7 @@ describe("BUS_TIMEOUTS", () => {
     const bus = instrumentBus(raw, {
       timeouts: [
         { pattern: "slow.*", timeoutMs: 50 },
-        { pattern: "nobody.*", timeoutMs: 80 },
+        { pattern: "nobody.*", timeoutMs: 300 },
         { pattern: ">", timeoutMs: 5000 },
       ],
     });
@@ -50,10 +50,11 @@ describe("BUS_TIMEOUTS", () => {
     const err = await bus.request("slow.never", undefined, { timeoutMs: 60_000 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BusTimeoutError);
     expect((err as BusTimeoutError).timeoutMs).toBe(50);
-    // Nobody serves it: the request waits for a responder until its (per-subject) deadline.
+    // Nobody serves it: the request waits for a responder until its (per-subject) deadline,
+    // less the last 100 ms in which no attempt is sent (attemptFloorMs).
     const waited = await bus.request("nobody.home").catch((e: unknown) => e);
     expect(waited).toBeInstanceOf(NoRespondersError);
-    expect((waited as NoRespondersError).waitedMs).toBeGreaterThanOrEqual(70);
+    expect((waited as NoRespondersError).waitedMs).toBeGreaterThanOrEqual(180);
     const after = await metricsRegistry.metrics();
     const d = (labels: Record<string, string>) =>
       sample(after, "switchyard_bus_request_duration_seconds_count", labels) -
@@ -164,6 +165,35 @@ describe("module calls: retries only when idempotent", () => {
     const waits = (t: string) => sample(t, "switchyard_bus_no_responder_waits_total", { subject: "late.command" });
     expect(waits(after) - waits(before)).toBe(1);
     sub.unsubscribe();
+  });
+
+  test("a module absent for good: each call waits its whole timeout once (not retried), BREAKER_FAILURES such waits open the breaker, then calls fail fast; a brief absence counts nothing", async () => {
+    const reg = configureBreakers({ failures: 2, resetMs: 60_000 });
+    try {
+      const target = "subject:gone.lookup";
+      // Brief absence: the responder arrives within the wait, the call is answered, nothing counts.
+      const brief = ctx?.call(anyCommand("gone.lookup"), {}, { idempotent: true, timeoutMs: 2000 });
+      await Bun.sleep(100);
+      const sub = kernel.bus.subscribe("gone.lookup", (m) => {
+        m.respond(new TextEncoder().encode("{}"));
+      });
+      expect(await brief).toEqual({});
+      sub.unsubscribe();
+      // Gone for good: two full waits (an idempotent lookup: still one attempt each).
+      for (let i = 0; i < 2; i++) {
+        expect(reg.states()[target]).toBe("closed");
+        const started = performance.now();
+        const err = await ctx?.call(anyCommand("gone.lookup"), {}, { idempotent: true, timeoutMs: 300 }).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(NoRespondersError);
+        expect(performance.now() - started).toBeLessThan(600);
+      }
+      expect(reg.states()[target]).toBe("open");
+      const started = performance.now();
+      await expect(ctx?.call(anyCommand("gone.lookup"), {}, { timeoutMs: 300 })).rejects.toBeInstanceOf(CircuitOpenError);
+      expect(performance.now() - started).toBeLessThan(50);
+    } finally {
+      configureBreakers(DEFAULT_BREAKER);
+    }
   });
 
   test("a responder's error reply is never retried", async () => {

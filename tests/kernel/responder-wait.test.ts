@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createMemoryBus } from "../../src/kernel/bus/memory.ts";
 import { createNatsBus } from "../../src/kernel/bus/nats.ts";
 import { instrumentBus } from "../../src/kernel/bus/instrumented.ts";
+import { attemptFloorMs } from "../../src/kernel/bus/responder-wait.ts";
 import { BusTimeoutError, NoRespondersError } from "../../src/kernel/bus/errors.ts";
 import { encodeJson } from "../../src/kernel/bus/codec.ts";
 import type { Bus } from "../../src/kernel/bus/types.ts";
@@ -78,16 +79,17 @@ describe.each(TRANSPORTS)("%s bus: a request with no responder waits", (_name, o
     }
   });
 
-  test("still nobody at the deadline: NoRespondersError after waiting the whole timeout; a silent responder: BusTimeoutError", async () => {
+  test("still nobody at the deadline: NoRespondersError after waiting the whole timeout but its last floor; a silent responder: BusTimeoutError", async () => {
     const [callerBus, responderBus, close] = await open();
     const caller = instrumentBus(callerBus);
     const subject = `wait.${crypto.randomUUID().slice(0, 8)}.none`;
     try {
       const started = performance.now();
-      const err = await caller.request(subject, undefined, { timeoutMs: 250 }).catch((e: unknown) => e);
+      // 500 ms: attempts are sent until 100 ms (attemptFloorMs) before the deadline.
+      const err = await caller.request(subject, undefined, { timeoutMs: 500 }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(NoRespondersError);
-      expect((err as NoRespondersError).waitedMs).toBeGreaterThanOrEqual(200);
-      expect(performance.now() - started).toBeGreaterThanOrEqual(240);
+      expect((err as NoRespondersError).waitedMs).toBeGreaterThanOrEqual(350);
+      expect(performance.now() - started).toBeGreaterThanOrEqual(390);
       expect(performance.now() - started).toBeLessThan(1000);
       // A responder appears during the wait and never answers: the request times out at the original deadline.
       const pending = caller.request(subject, undefined, { timeoutMs: 400 }).catch((e: unknown) => e);
@@ -96,6 +98,32 @@ describe.each(TRANSPORTS)("%s bus: a request with no responder waits", (_name, o
       const timedOut = await pending;
       expect(timedOut).toBeInstanceOf(BusTimeoutError);
       expect((timedOut as BusTimeoutError).timeoutMs).toBe(400);
+      sub.unsubscribe();
+    } finally {
+      await close();
+    }
+  });
+
+  test("no attempt is sent with less than the floor left: a responder arriving then never receives the request, the caller gets NoRespondersError", async () => {
+    const [callerBus, responderBus, close] = await open();
+    const caller = instrumentBus(callerBus);
+    const subject = `wait.${crypto.randomUUID().slice(0, 8)}.late`;
+    expect(attemptFloorMs(1000)).toBe(100);
+    expect(attemptFloorMs(5000)).toBe(500);
+    try {
+      const pending = caller.request(subject, undefined, { timeoutMs: 1000 }).catch((e: unknown) => e);
+      // 950 ms in: within the last 100 ms, after the last attempt the wait may send.
+      await Bun.sleep(950);
+      let received = 0;
+      // A slow responder: had it received an attempt this late, it would apply it after the caller timed out.
+      const sub = responderBus.subscribe(subject, (m) => {
+        received++;
+        setTimeout(() => m.respond(encodeJson({ applied: true })), 200);
+      });
+      await responderBus.flush();
+      const err = await pending;
+      expect(err).toBeInstanceOf(NoRespondersError);
+      expect(received).toBe(0);
       sub.unsubscribe();
     } finally {
       await close();

@@ -18,8 +18,16 @@ import type { Bus, Msg, Payload, RequestOptions } from "./types.ts";
  */
 export const RESPONDER_WAIT_BACKOFF = { initialDelayMs: 10, maxDelayMs: 250 } as const;
 
-/** An attempt needs this much of the deadline left to be worth sending (ms). */
-const MIN_ATTEMPT_MS = 5;
+/**
+ * The least time left before the deadline for which another attempt is sent (ms): 100 ms or a
+ * tenth of the timeout, whichever is more. A responder that arrived just before the deadline
+ * would otherwise take the request, maybe apply it, and the caller time out (BusTimeoutError: a
+ * breaker failure, an outcome unknown for a command); instead the caller gets a
+ * NoRespondersError, which means nothing received the request.
+ */
+export function attemptFloorMs(timeoutMs: number): number {
+  return Math.max(100, Math.ceil(timeoutMs / 10));
+}
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -29,8 +37,9 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
  * (`opts.timeoutMs`, default {@link DEFAULT_REQUEST_TIMEOUT_MS}, measured from this call).
  * @param onWait called once, when the first attempt found no responder (metrics, tracing).
  * @returns the first reply.
- * @throws NoRespondersError (with `waitedMs`) when still nobody serves the subject at the
- *   deadline; BusTimeoutError (with the whole timeout) when a responder took the request but did
+ * @throws NoRespondersError (with `waitedMs`) when still nobody serves the subject with less
+ *   than {@link attemptFloorMs} of the timeout left (no attempt is sent that late; nothing
+ *   received the request); BusTimeoutError (with the whole timeout) when a responder took the request but did
  *   not answer in time; anything else the transport throws (BusClosedError, ...) at once.
  */
 export async function requestAwaitingResponder(
@@ -41,6 +50,7 @@ export async function requestAwaitingResponder(
   onWait: () => void,
 ): Promise<Msg> {
   const timeoutMs = opts.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  const floorMs = attemptFloorMs(timeoutMs);
   const start = performance.now();
   const deadline = start + timeoutMs;
   let backoff: BackoffSchedule | undefined;
@@ -55,10 +65,12 @@ export async function requestAwaitingResponder(
         backoff = new BackoffSchedule(RESPONDER_WAIT_BACKOFF);
         onWait();
       }
-      const left = deadline - performance.now();
-      if (left < MIN_ATTEMPT_MS * 2) throw new NoRespondersError(subject, Math.round(performance.now() - start));
-      await sleep(Math.min(backoff.next(), left - MIN_ATTEMPT_MS));
-      attemptMs = Math.max(MIN_ATTEMPT_MS, Math.floor(deadline - performance.now()));
+      // The next attempt must still have at least the floor left once the backoff has passed
+      // (checked again after the sleep: a timer may fire late).
+      const spare = deadline - performance.now() - floorMs;
+      if (spare > 0) await sleep(Math.min(backoff.next(), spare));
+      attemptMs = Math.floor(deadline - performance.now());
+      if (spare <= 0 || attemptMs < floorMs) throw new NoRespondersError(subject, Math.round(performance.now() - start));
     }
   }
 }

@@ -218,7 +218,7 @@ export const kernelOptions = defineOptions(
       default: "5",
       allowed: "1-1000",
       describe:
-        "Consecutive request timeouts that open the circuit breaker of a subgraph or subject (a request that found no responder until its timeout does not count).",
+        "Consecutive failures that open the circuit breaker of a subgraph or subject: request timeouts, and requests that found no responder during their whole wait (a module down for longer than a caller waits; a shorter absence, e.g. a hand-over, counts nothing).",
     }),
     breakerResetMs: option(int(100, 600_000), {
       env: "BREAKER_RESET_MS",

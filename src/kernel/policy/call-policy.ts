@@ -9,10 +9,12 @@
  *   their per-subject timeout (`BUS_TIMEOUTS`) from the instrumented bus, see `timeouts.ts`,
  *   and wait within it for a responder when nobody serves the subject (`bus/responder-wait.ts`);
  * - circuit breaker: the process-wide breaker of `target` (`BREAKER_FAILURES` consecutive
- *   transport failures (timeouts: see `failures.ts`) open it; after `BREAKER_RESET_MS` one trial call half-opens it). An open
+ *   transport failures open it: timeouts, and requests nobody served during their whole wait,
+ *   see `failures.ts`; after `BREAKER_RESET_MS` one trial call half-opens it). An open
  *   breaker fails fast with {@link CircuitOpenError}, which is not retried;
- * - retry: transport failures of calls marked idempotent (queries, lookups, commands carrying an
- *   idempotency key) are retried with exponential backoff and jitter; never other calls;
+ * - retry: timeouts of calls marked idempotent (queries, lookups, commands carrying an
+ *   idempotency key) are retried with exponential backoff and jitter; never other calls, never
+ *   a request nobody served (its wait for a responder was the retry);
  * - metrics: one observation per call (all attempts), outcome `ok` | `error` | `unavailable` |
  *   `circuit_open`, in seconds.
  *
@@ -20,9 +22,9 @@
  * it counts as a success for the breaker and is never retried, then reaches the caller as thrown.
  */
 import { BrokenCircuitError, wrap, type IDefaultPolicyContext, type IPolicy, type RetryPolicy } from "cockatiel";
-import { BusError } from "../bus/errors.ts";
 import { breakers, type BreakerRegistry } from "./breakers.ts";
-import { CircuitOpenError, isTransportFailure, NotCounted } from "./failures.ts";
+import { BusError, NoRespondersError } from "../bus/errors.ts";
+import { CircuitOpenError, isResponderWaitExhausted, isTransportFailure, NotCounted } from "./failures.ts";
 import { DEFAULT_RETRY, transportRetry, type FailurePredicate, type RetrySettings } from "./stages.ts";
 
 /** Outcome label of a call, as metrics record it. */
@@ -42,7 +44,10 @@ export interface CallPolicyOptions {
   target?: string;
   /** Timeout of each attempt, ms, handed to the attempt. */
   timeoutMs?: number;
-  /** Failures that trip the breaker and are retried (default: a bus timeout; see failures.ts). */
+  /**
+   * Failures that trip the breaker and, for idempotent calls, are retried (default: a bus timeout
+   * or a request nobody served during its whole wait, see failures.ts; the latter is never retried).
+   */
   isFailure?: FailurePredicate;
   /** Errors that are the target's answer (e.g. an `AppError` reply): a success for breaker and retry. */
   isAnswer?: (err: unknown) => boolean;
@@ -71,6 +76,10 @@ export interface CallPolicy {
    * @returns the attempt's value.
    * @throws CircuitOpenError while the target's breaker is open; the last attempt's error
    *   otherwise (a transport failure after the retries, an answer error, any other error).
+   *   `NoRespondersError` only when no attempt may have reached a responder: when a retry found
+   *   nobody after an earlier attempt timed out (that one may have been received and applied),
+   *   the earlier timeout is thrown instead, so a caller may take `NoRespondersError` as "not
+   *   applied" whether the call was retried or not.
    */
   execute<T>(attempt: (a: Attempt) => Promise<T>, opts?: CallOptions): Promise<T>;
 }
@@ -90,7 +99,8 @@ class Answer {
 export function createCallPolicy(opts: CallPolicyOptions = {}): CallPolicy {
   const isFailure = opts.isFailure ?? isTransportFailure;
   const isUnavailable = opts.isUnavailable ?? ((err: unknown) => err instanceof BusError);
-  const retryPolicy: RetryPolicy = transportRetry(isFailure, opts.retry ?? DEFAULT_RETRY);
+  // A request nobody served already waited (and resent) until its deadline: no retry on top.
+  const retryPolicy: RetryPolicy = transportRetry((err) => isFailure(err) && !isResponderWaitExhausted(err), opts.retry ?? DEFAULT_RETRY);
   let composedFor: BreakerRegistry | undefined;
   let once: IPolicy | undefined;
   let retried: IPolicy | undefined;
@@ -110,13 +120,18 @@ export function createCallPolicy(opts: CallPolicyOptions = {}): CallPolicy {
     async execute<T>(attempt: (a: Attempt) => Promise<T>, call: CallOptions = {}): Promise<T> {
       const start = performance.now();
       const timeoutMs = call.timeoutMs ?? opts.timeoutMs;
+      // The first failure of an attempt that may have reached a responder (a timeout).
+      let maybeDelivered: unknown;
       // Under a retry the context carries the attempt number (merged through `wrap`).
       const run = async (context: IDefaultPolicyContext & { attempt?: number }): Promise<T | Answer> => {
         try {
           return await attempt({ index: context.attempt ?? 0, timeoutMs });
         } catch (err) {
           if (opts.isAnswer?.(err)) return new Answer(err);
-          if (isFailure(err)) throw err;
+          if (isFailure(err)) {
+            if (!(err instanceof NoRespondersError)) maybeDelivered ??= err;
+            throw err;
+          }
           // Neither an answer nor a failure (a bug, a closed bus): the breaker must not count it.
           throw new NotCounted(err);
         }
@@ -131,6 +146,8 @@ export function createCallPolicy(opts: CallPolicyOptions = {}): CallPolicy {
         } catch (err) {
           if (err instanceof BrokenCircuitError) throw new CircuitOpenError(target);
           if (err instanceof NotCounted) throw err.error;
+          // Nobody received the last attempt, but an earlier one may have been applied.
+          if (err instanceof NoRespondersError && maybeDelivered !== undefined) throw maybeDelivered;
           throw err;
         }
         if (value instanceof Answer) throw value.err;

@@ -118,6 +118,10 @@ export async function placeOrder(deps: CheckoutDeps, req: CheckoutRequest): Prom
       items: items.map((i) => ({ productId: i.productId, quantity: i.quantity })),
       maxTotalCents: limits.maxTotalCents,
     };
+    // Not idempotent (no retry): a NoRespondersError then means no catalog instance received
+    // this request, so nothing was reserved (outcomeUnknown). Were it ever marked idempotent, the
+    // call policy still keeps that true: a retry finding nobody after an attempt that timed out
+    // throws that timeout (call-policy.ts, `CallPolicy.execute`).
     reserved = await deps.call(CatalogCommands.reserveStock, handOver(body), { headers });
   } catch (err) {
     // A refusal (OUT_OF_STOCK, NOT_FOUND, ...) means the catalog reserved nothing. A transport
@@ -162,7 +166,8 @@ export async function placeOrder(deps: CheckoutDeps, req: CheckoutRequest): Prom
 
 /**
  * True when a failed reserve call may still have reserved: not a refusal by the catalog, and not
- * "no responders" (nobody received the request during its whole wait for a catalog instance).
+ * "no responders" (no attempt of the call reached a catalog instance during its whole wait; the
+ * call policy throws NoRespondersError only then, see the reserve call in placeOrder).
  */
 const outcomeUnknown = (err: unknown): boolean =>
   err instanceof AppError

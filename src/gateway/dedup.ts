@@ -1,7 +1,7 @@
 import { GraphQLError, OperationTypeNode, getOperationAST, type ExecutionResult } from "graphql";
 import type { ExecutionRequest, Executor } from "@graphql-tools/utils";
 import { SpanKind, trace, type SpanContext } from "@opentelemetry/api";
-import { subgraphFetchDeduplicated } from "../kernel/metrics.ts";
+import { deduplicatedFetchTally } from "../kernel/metrics.ts";
 import { tracer, unsampledActiveSpan } from "../kernel/tracing.ts";
 import type { GatewayContext } from "./context.ts";
 import { subgraphTimingsRequested } from "./plugins/subgraph-timings.ts";
@@ -58,13 +58,13 @@ interface InFlight {
  */
 export function withDeduplication(executor: Executor, subgraph: string): Executor {
   const inFlight = new Map<string, InFlight>();
-  const deduplicated = subgraphFetchDeduplicated.labels({ subgraph });
+  const deduplicated = deduplicatedFetchTally(subgraph);
   const deduplicating = (request: ExecutionRequest): ExecutionResult | Promise<ExecutionResult> | ReturnType<Executor> => {
     const key = dedupKey(request, subgraph);
     if (key === undefined) return executor(request);
     const running = inFlight.get(key);
     if (running) {
-      deduplicated.inc();
+      deduplicated.n++;
       return waitFor(running, subgraph, request);
     }
     const entry: InFlight = { waiters: [], leader: trace.getActiveSpan()?.spanContext() };

@@ -153,6 +153,20 @@ export function startActiveChildSpan<T>(name: string, options: () => SpanOptions
   return tracer().startActiveSpan(name, options(), fn);
 }
 
+/**
+ * {@link startActiveChildSpan} for a span whose parent is `parent` (a context extracted from
+ * message headers) rather than the active context: when `parent` holds a span of an unsampled
+ * trace, `fn` runs in `parent` (so log lines carry its trace id and further requests propagate
+ * it) with a span that records nothing; otherwise the span is started as a child of `parent`
+ * (a new root, with a new trace id, when `parent` holds no span).
+ */
+export function startActiveSpanIn<T>(parent: Context, name: string, options: () => SpanOptions, fn: (span: Span) => T): T {
+  const span = trace.getSpan(parent);
+  if (span !== undefined && (span.spanContext().traceFlags & TraceFlags.SAMPLED) === 0)
+    return context.with(parent, fn, undefined, UNRECORDED);
+  return tracer().startActiveSpan(name, options(), parent, fn);
+}
+
 /** A span that records nothing (the invalid span context): what {@link startActiveChildSpan} hands out instead of a child. */
 const UNRECORDED: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
 

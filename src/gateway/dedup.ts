@@ -1,8 +1,8 @@
 import { GraphQLError, OperationTypeNode, getOperationAST, type ExecutionResult } from "graphql";
 import type { ExecutionRequest, Executor } from "@graphql-tools/utils";
 import { SpanKind, trace, type SpanContext } from "@opentelemetry/api";
-import { subgraphFetchDeduplicated } from "../kernel/metrics.ts";
-import { tracer } from "../kernel/tracing.ts";
+import { deduplicatedFetchTally } from "../kernel/metrics.ts";
+import { tracer, unsampledActiveSpan } from "../kernel/tracing.ts";
 import type { GatewayContext } from "./context.ts";
 import { subgraphTimingsRequested } from "./plugins/subgraph-timings.ts";
 import { printRequestDocument } from "./print-request.ts";
@@ -58,13 +58,13 @@ interface InFlight {
  */
 export function withDeduplication(executor: Executor, subgraph: string): Executor {
   const inFlight = new Map<string, InFlight>();
-  const deduplicated = subgraphFetchDeduplicated.labels({ subgraph });
+  const deduplicated = deduplicatedFetchTally(subgraph);
   const deduplicating = (request: ExecutionRequest): ExecutionResult | Promise<ExecutionResult> | ReturnType<Executor> => {
     const key = dedupKey(request, subgraph);
     if (key === undefined) return executor(request);
     const running = inFlight.get(key);
     if (running) {
-      deduplicated.inc();
+      deduplicated.n++;
       return waitFor(running, subgraph, request);
     }
     const entry: InFlight = { waiters: [], leader: trace.getActiveSpan()?.spanContext() };
@@ -96,6 +96,9 @@ export function withDeduplication(executor: Executor, subgraph: string): Executo
 
 /** A waiter's answer: the shared fetch's result (a copy), inside a span of its own. */
 function waitFor(running: InFlight, subgraph: string, request: ExecutionRequest): Promise<ExecutionResult> {
+  const waiting = new Promise<ExecutionResult>((resolve, reject) => running.waiters.push({ resolve, reject }));
+  // An unsampled trace records no span of the wait (tracing.ts unsampledActiveSpan).
+  if (unsampledActiveSpan()) return waiting;
   const span = tracer().startSpan(`subgraph ${subgraph}`, {
     kind: SpanKind.CLIENT,
     attributes: {
@@ -107,7 +110,7 @@ function waitFor(running: InFlight, subgraph: string, request: ExecutionRequest)
   });
   const requestId = (request.context as Partial<GatewayContext> | undefined)?.requestId;
   if (requestId) span.setAttribute("switchyard.request_id", requestId);
-  return new Promise<ExecutionResult>((resolve, reject) => running.waiters.push({ resolve, reject })).finally(() => span.end());
+  return waiting.finally(() => span.end());
 }
 
 /**

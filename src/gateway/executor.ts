@@ -5,7 +5,7 @@ import { encodeJson, jsonPayload } from "../kernel/bus/codec.ts";
 import { BusError } from "../kernel/bus/errors.ts";
 import { breakers, createCallPolicy, subgraphUnavailableResult } from "../kernel/policy/index.ts";
 import { subgraphFetchDuration } from "../kernel/metrics.ts";
-import { SpanKind, markError, tracer } from "../kernel/tracing.ts";
+import { SpanKind, markError, startActiveChildSpan } from "../kernel/tracing.ts";
 import type { BusIdentity } from "../kernel/bus-identity.ts";
 import { subgraphSubject } from "../kernel/module.ts";
 import type { GatewayContext } from "./context.ts";
@@ -55,9 +55,12 @@ export function createBusExecutor(bus: Bus, name: string, timeoutMs: number, ide
       variables: request.variables ?? {},
       operationName: request.operationName,
     };
-    return tracer().startActiveSpan(
+    return startActiveChildSpan(
       `subgraph ${name}`,
-      { kind: SpanKind.CLIENT, attributes: { "switchyard.subgraph": name, "graphql.operation.type": request.operationType ?? "query" } },
+      () => ({
+        kind: SpanKind.CLIENT,
+        attributes: { "switchyard.subgraph": name, "graphql.operation.type": request.operationType ?? "query" },
+      }),
       async (span) => {
         try {
           const reply = await policy.execute(

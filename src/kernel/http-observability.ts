@@ -69,16 +69,19 @@ export function observeHttp(app: Hono, opts: ObserveHttpOptions): void {
             span.setAttribute("http.response.status_code", status);
             if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
             span.end();
-            const line = {
-              method,
-              path: c.req.path,
-              route,
-              status,
-              duration_ms: Math.round((performance.now() - start) * 100) / 100,
-              request_id: requestId,
-            };
-            if (QUIET.test(c.req.path)) opts.logger.debug(line, "request");
-            else opts.logger.info(line, "request");
+            // The line is only built when its level is on (LOG_LEVEL=warn in production skips it).
+            const level = QUIET.test(c.req.path) ? "debug" : "info";
+            if (opts.logger.isLevelEnabled(level)) {
+              const line = {
+                method,
+                path: c.req.path,
+                route,
+                status,
+                duration_ms: Math.round((performance.now() - start) * 100) / 100,
+                request_id: requestId,
+              };
+              opts.logger[level](line, "request");
+            }
           }
         },
       ),

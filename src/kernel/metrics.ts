@@ -58,12 +58,40 @@ export const subgraphFetchDuration = new Histogram({
   registers: [metricsRegistry],
 });
 
-/** Subgraph fetches answered by another caller's identical fetch in flight (gateway/dedup.ts, SUBGRAPH_DEDUP). */
+/** A running count, incremented on the hot path and read by a metric when it is collected. */
+export interface Tally {
+  /** The count so far (only ever incremented). */
+  n: number;
+}
+
+// Deduplicated fetches by subgraph: counted per fetch with one increment (most fetches under load
+// are deduplicated; prom-client's `inc` validates and hashes the labels on every call) and copied
+// into the counter when it is collected, as the response cache's totals are.
+const deduplicatedTallies = new Map<string, Tally>();
+
+/**
+ * The tally of the subgraph's deduplicated fetches (one per subgraph, shared by every executor of
+ * the process): `tally.n++` counts one in {@link subgraphFetchDeduplicated}.
+ */
+export function deduplicatedFetchTally(subgraph: string): Tally {
+  let tally = deduplicatedTallies.get(subgraph);
+  if (!tally) deduplicatedTallies.set(subgraph, (tally = { n: 0 }));
+  return tally;
+}
+
+/**
+ * Subgraph fetches answered by another caller's identical fetch in flight (gateway/dedup.ts,
+ * SUBGRAPH_DEDUP); counted through {@link deduplicatedFetchTally}, set from the tallies when read.
+ */
 export const subgraphFetchDeduplicated = new Counter({
   name: "switchyard_subgraph_fetch_deduplicated_total",
   help: "Gateway-to-subgraph query fetches that sent nothing: answered by an identical fetch already in flight (SUBGRAPH_DEDUP), by subgraph.",
   labelNames: ["subgraph"] as const,
   registers: [metricsRegistry],
+  collect() {
+    this.reset();
+    for (const [subgraph, tally] of deduplicatedTallies) this.inc({ subgraph }, tally.n);
+  },
 });
 
 /** Bus requests sent by this process; outcome `ok` | `timeout` | `no_responders` | `error`; seconds. */

@@ -14,7 +14,19 @@
  * With `OTEL_EXPORTER_OTLP_ENDPOINT` set, spans are batched to `<endpoint>/v1/traces` over
  * OTLP/HTTP with JSON bodies (`@opentelemetry/exporter-trace-otlp-http`).
  */
-import { context, propagation, trace, SpanKind, SpanStatusCode, type Context, type Span, type Tracer } from "@opentelemetry/api";
+import {
+  context,
+  propagation,
+  trace,
+  SpanKind,
+  SpanStatusCode,
+  TraceFlags,
+  INVALID_SPAN_CONTEXT,
+  type Context,
+  type Span,
+  type SpanOptions,
+  type Tracer,
+} from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { ExportResultCode, W3CTraceContextPropagator, type ExportResult } from "@opentelemetry/core";
 import { resourceFromAttributes } from "@opentelemetry/resources";
@@ -115,6 +127,48 @@ function lazyOtlpExporter(url: string): SpanExporter {
 export function tracer(): Tracer {
   return trace.getTracer(TRACER_NAME);
 }
+
+/**
+ * The active span when its trace is not sampled, else undefined (no active span, or a sampled
+ * one). The sampler is parent-based ({@link initTracing}), so a child of such a span would never
+ * record: callers on the per-request path run their work under it instead of starting a child
+ * span (the same rule as the SQL spans of storage/instrument.ts). What that saves per call: a
+ * span object, its random span id, its attributes and a context; what stays the same: the trace
+ * id of every log line and of the propagated `traceparent` (whose parent span id is then the
+ * outer span's — span ids of an unsampled trace are recorded nowhere).
+ */
+export function unsampledActiveSpan(): Span | undefined {
+  const span = trace.getActiveSpan();
+  return span !== undefined && (span.spanContext().traceFlags & TraceFlags.SAMPLED) === 0 ? span : undefined;
+}
+
+/**
+ * `tracer().startActiveSpan(name, options, fn)` when the span can be recorded; when the active
+ * span's trace is not sampled ({@link unsampledActiveSpan}), `fn` runs at once with a span that
+ * records nothing and is not the active span's (ending it ends nothing). `options` is a function,
+ * so its attributes are not even built then.
+ */
+export function startActiveChildSpan<T>(name: string, options: () => SpanOptions, fn: (span: Span) => T): T {
+  if (unsampledActiveSpan()) return fn(UNRECORDED);
+  return tracer().startActiveSpan(name, options(), fn);
+}
+
+/**
+ * {@link startActiveChildSpan} for a span whose parent is `parent` (a context extracted from
+ * message headers) rather than the active context: when `parent` holds a span of an unsampled
+ * trace, `fn` runs in `parent` (so log lines carry its trace id and further requests propagate
+ * it) with a span that records nothing; otherwise the span is started as a child of `parent`
+ * (a new root, with a new trace id, when `parent` holds no span).
+ */
+export function startActiveSpanIn<T>(parent: Context, name: string, options: () => SpanOptions, fn: (span: Span) => T): T {
+  const span = trace.getSpan(parent);
+  if (span !== undefined && (span.spanContext().traceFlags & TraceFlags.SAMPLED) === 0)
+    return context.with(parent, fn, undefined, UNRECORDED);
+  return tracer().startActiveSpan(name, options(), parent, fn);
+}
+
+/** A span that records nothing (the invalid span context): what {@link startActiveChildSpan} hands out instead of a child. */
+const UNRECORDED: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
 
 /** Trace id of the active span, or undefined when there is none. */
 export function activeTraceId(): string | undefined {

@@ -87,19 +87,22 @@ describe("observability in one process", () => {
   let spans: ReadableSpan[];
   const requestId = "obs-test-create-order-1";
   let metricsBefore: string;
+  let token: string;
+  let productId: string;
 
   beforeAll(async () => {
     metricsBefore = await metricsRegistry.metrics();
     const reg = await gql<{ register: { token: string } }>(`mutation($input: RegisterInput!) { register(input: $input) { token } }`, {
       input: { name: "Trace Tester", email: `trace-${Date.now()}@example.com`, password: "correct horse battery" },
     });
-    const token = reg.data?.register.token as string;
+    token = reg.data?.register.token as string;
     expect(token).toBeTruthy();
     const products = await gql<{ products: { edges: { node: { id: string; stock: number } }[] } }>(
       `{ products(first: 50) { edges { node { id stock } } } }`,
     );
     const p = products.data?.products.edges.map((e) => e.node).find((n) => n.stock > 2);
     expect(p).toBeDefined();
+    productId = p?.id as string;
     exporter.reset();
     const created = await gql<{ createOrder: { id: string } }>(
       `mutation CreateOrder($input: CreateOrderInput!) { createOrder(input: $input) { id } }`,
@@ -228,6 +231,34 @@ describe("observability in one process", () => {
     const after = await metricsRegistry.metrics();
     expect(healthCount(after) - healthCount(before)).toBe(1);
     expect(unmatched(after) - unmatched(before)).toBe(1);
+  });
+  test("an unsampled trace (traceparent flags 00) records no span; its trace id still reaches the modules' log lines", async () => {
+    // The per-request path starts no child span under an unsampled trace (tracing.ts
+    // startActiveChildSpan): the work must still run in the caller's trace context.
+    const unsampled = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const id = "obs-test-unsampled-1";
+    exporter.reset();
+    const res = await fetch(`${baseUrl}/graphql`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        authorization: `Bearer ${token}`,
+        "x-request-id": id,
+        traceparent: `00-${unsampled}-00f067aa0ba902b7-00`,
+      },
+      body: JSON.stringify({
+        query: `mutation CreateOrder($input: CreateOrderInput!) { createOrder(input: $input) { id } }`,
+        variables: { input: { items: [{ productId, quantity: 1 }] } },
+      }),
+    });
+    const body = (await res.json()) as { data?: { createOrder?: { id: string } }; errors?: unknown[] };
+    expect(body.errors).toBeUndefined();
+    expect(body.data?.createOrder?.id).toBeTruthy();
+    expect(exporter.getFinishedSpans().filter((s) => s.spanContext().traceId === unsampled)).toEqual([]);
+    const access = lines.find((l) => l["msg"] === "request" && l["request_id"] === id);
+    expect(access?.["trace_id"]).toBe(unsampled);
+    const reserved = lines.find((l) => l["msg"] === "stock reserved" && l["request_id"] === id);
+    expect(reserved?.["trace_id"]).toBe(unsampled);
   });
 });
 

@@ -1,10 +1,10 @@
 import { getOperationAST, type ExecutionResult, type GraphQLError } from "graphql";
-import { context, trace, type Span } from "@opentelemetry/api";
+import type { Span } from "@opentelemetry/api";
 import { isAsyncIterable } from "@graphql-tools/utils";
 import { Counter } from "prom-client";
 import { BoundedLabel, graphqlOperationDuration, graphqlOperationErrors, metricsRegistry, secondsSince } from "../../kernel/metrics.ts";
 import { responseCacheTotals } from "./response-cache.ts";
-import { SpanKind, SpanStatusCode, tracer } from "../../kernel/tracing.ts";
+import { SpanKind, SpanStatusCode, tracer, unsampledActiveSpan } from "../../kernel/tracing.ts";
 import type { GatewayPlugin } from "./types.ts";
 
 /**
@@ -52,15 +52,19 @@ export function useOperationMetrics(): GatewayPlugin {
   };
   return {
     instrumentation: {
+      // No span in an unsampled trace (tracing.ts unsampledActiveSpan): `span?.` below is then a no-op.
+      // startActiveSpan makes the span active for `wrapped` (and every subgraph fetch under it).
       execute: (payload, wrapped) =>
-        tracer().startActiveSpan("graphql.execute", { kind: SpanKind.INTERNAL }, async (span) => {
-          spans.set(payload.context, span);
-          try {
-            await context.with(trace.setSpan(context.active(), span), wrapped);
-          } finally {
-            span.end();
-          }
-        }),
+        unsampledActiveSpan()
+          ? wrapped()
+          : tracer().startActiveSpan("graphql.execute", { kind: SpanKind.INTERNAL }, async (span) => {
+              spans.set(payload.context, span);
+              try {
+                await wrapped();
+              } finally {
+                span.end();
+              }
+            }),
     },
     onValidate() {
       return ({ result }) => {

@@ -18,7 +18,7 @@ import { context, propagation, SpanKind } from "@opentelemetry/api";
 import { busHandlerDuration, busNoResponderWaits, busRequestDuration, secondsSince, subjectLabel } from "../metrics.ts";
 import { REQUEST_ID_HEADER } from "../identity.ts";
 import { runWithRequestId } from "../request-context.ts";
-import { markError, tracer } from "../tracing.ts";
+import { markError, startActiveChildSpan, startActiveSpanIn } from "../tracing.ts";
 import { BusTimeoutError, NoRespondersError } from "./errors.ts";
 import { ERROR_HEADER } from "./rpc.ts";
 import { requestAwaitingResponder } from "./responder-wait.ts";
@@ -90,13 +90,13 @@ class InstrumentedBus implements Bus {
           }
         : msg;
       const run = () =>
-        tracer().startActiveSpan(
+        startActiveSpanIn(
+          parent,
           `bus.handle ${label}`,
-          {
+          () => ({
             kind: msg.reply ? SpanKind.SERVER : SpanKind.CONSUMER,
             attributes: { "messaging.system": this.inner.transport, "messaging.destination.name": msg.subject },
-          },
-          parent,
+          }),
           async (span) => {
             let outcome = "ok";
             try {
@@ -124,9 +124,9 @@ class InstrumentedBus implements Bus {
     const label = subjectLabel(subject);
     const timeoutMs = requestTimeout(this.timeouts, subject, opts?.timeoutMs);
     const start = performance.now();
-    return tracer().startActiveSpan(
+    return startActiveChildSpan(
       `bus.request ${label}`,
-      { kind: SpanKind.CLIENT, attributes: { "messaging.system": this.inner.transport, "messaging.destination.name": subject } },
+      () => ({ kind: SpanKind.CLIENT, attributes: { "messaging.system": this.inner.transport, "messaging.destination.name": subject } }),
       async (span) => {
         const headers: Headers = { ...opts?.headers };
         propagation.inject(context.active(), headers);

@@ -213,6 +213,24 @@ describe.skipIf(!enabled)("switching modes with the data: monolith (SQLite) → 
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   }, 60_000);
 
+  /** Unsent outbox rows per module and the reservation statuses of P1 and P2, on the split's PostgreSQL. */
+  const settlementState = async (): Promise<{ unsent: Record<string, number>; p1?: string; p2?: string }> => {
+    const unsent: Record<string, number> = {};
+    for (const module of Object.keys(MODULES)) {
+      const n = await withProbe(pg(databaseUrl, module), (db) =>
+        db.get<{ n: number }>("SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL"),
+      );
+      unsent[module] = Number(n?.n);
+    }
+    const rs = await withProbe(pg(databaseUrl, "catalog"), reservationsOf);
+    return { unsent, p1: rs.find((r) => r.id === p1.id)?.status, p2: rs.find((r) => r.id === p2.id)?.status };
+  };
+  /** Rethrows a wait's failure with the split's warnings and errors, so a failure in CI says why. */
+  const withSplitState = (err: unknown): never => {
+    const lines = (split?.output() ?? "").split("\n").filter((l) => /"level":(40|50|60)|consumer|relay/.test(l));
+    throw new Error(`${err instanceof Error ? err.message : String(err)}\nsplit warnings:\n${lines.slice(-40).join("\n")}`, { cause: err });
+  };
+
   test("a monolith on SQLite takes accounts, catalog changes, orders and payments", async () => {
     const m = await startMonolithOn(monolithDir);
     running = m.child;
@@ -420,23 +438,22 @@ describe.skipIf(!enabled)("switching modes with the data: monolith (SQLite) → 
           return rows.length === 2 && Object.fromEntries(rows.map((r) => [r.order_id, r.status]));
         },
         { timeoutMs: 60_000, intervalMs: 200 },
-      ).then((done) => expect(done).toEqual({ [p1.id]: "SUCCEEDED", [p2.id]: "FAILED" }));
+      )
+        .catch(withSplitState)
+        .then((done) => expect(done).toEqual({ [p1.id]: "SUCCEEDED", [p2.id]: "FAILED" }));
     });
     // Every outbox drained, and the catalog consumed P1's PAID (committed) and P2's failure (released).
+    // Bounded by more than JetStream's ack wait (30 s): an event delivered to a consumer that went
+    // away unacked comes back only after it, which is late but not lost.
     await eventually(
       "outboxes drained and reservations settled",
       async () => {
-        for (const module of Object.keys(MODULES)) {
-          const n = await withProbe(pg(databaseUrl, module), (db) =>
-            db.get<{ n: number }>("SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL"),
-          );
-          if (Number(n?.n) !== 0) return false;
-        }
-        const rs = await withProbe(pg(databaseUrl, "catalog"), reservationsOf);
-        return rs.find((r) => r.id === p1.id)?.status === "committed" && rs.find((r) => r.id === p2.id)?.status === "released";
+        const state = await settlementState();
+        const drained = Object.values(state.unsent).every((n) => n === 0);
+        return (drained && state.p1 === "committed" && state.p2 === "released") || Promise.reject(new Error(JSON.stringify(state)));
       },
-      { timeoutMs: 30_000, intervalMs: 200 },
-    );
+      { timeoutMs: 75_000, intervalMs: 200 },
+    ).catch(withSplitState);
 
     // Each event the monolith left unsent is on JetStream exactly once; none it had sent is there.
     const published = new Map<string, number>();
@@ -494,7 +511,7 @@ describe.skipIf(!enabled)("switching modes with the data: monolith (SQLite) → 
 
     await split.stop();
     split = undefined;
-  }, 180_000);
+  }, 240_000);
 
   test("the reverse move (PostgreSQL → SQLite) gives a monolith the same shop", async () => {
     // The split wrote (P1 and P2 settled, events published): the monolith's files are now stale, and verify says so.

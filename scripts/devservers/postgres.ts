@@ -82,9 +82,10 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Po
   }
   const run = (cmd: string[]): string[] => (asRoot ? ["runuser", "-u", "postgres", "--", ...cmd] : cmd);
   // cp -a keeps the owner and the 0700 mode PostgreSQL insists on; --reflink shares blocks
-  // where the file system can (a 1M-product cluster is gigabytes).
+  // where the file system can (a 1M-product cluster is gigabytes). Run as ourselves, not as
+  // the server's user: `from` may sit below a directory only we can enter.
   const init = opts.from
-    ? Bun.spawnSync(run(["cp", "-a", "--reflink=auto", opts.from, join(dir, "data")]), { stdout: "pipe", stderr: "pipe" })
+    ? Bun.spawnSync(["cp", "-a", "--reflink=auto", opts.from, join(dir, "data")], { stdout: "pipe", stderr: "pipe" })
     : Bun.spawnSync(
         run([
           join(bin, "initdb"),

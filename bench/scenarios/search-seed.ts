@@ -105,13 +105,24 @@ export async function seededCatalog(
       const building = `${kept}.building-${process.pid}`;
       rmSync(building, { recursive: true, force: true });
       mkdirSync(building);
-      const categories = opts.generator.generate(products);
-      if (db === "sqlite") await seedSqlite(join(building, "catalog.sqlite"), categories);
-      else {
-        const pg = await seedPostgres(categories);
-        await pg.stop({ keepDataIn: join(building, "data") });
+      try {
+        const categories = opts.generator.generate(products);
+        if (db === "sqlite") await seedSqlite(join(building, "catalog.sqlite"), categories);
+        else {
+          const pg = await seedPostgres(categories);
+          await pg.stop({ keepDataIn: join(building, "data") });
+        }
+      } catch (err) {
+        rmSync(building, { recursive: true, force: true });
+        throw err;
       }
-      renameSync(building, kept);
+      try {
+        renameSync(building, kept);
+      } catch (err) {
+        // Another run kept the same catalog meanwhile: use that one.
+        rmSync(building, { recursive: true, force: true });
+        if (!existsSync(kept)) throw err;
+      }
     }
     utimesSync(kept, new Date(), new Date());
     if (db === "sqlite") {

@@ -15,6 +15,7 @@ import { latestJson, markdown, type RunInfo, type ScenarioResult } from "./lib/r
 import { PROFILE_DIR, TARGET_NAMES, ROOT, type TargetName } from "./targets.ts";
 import { summarizeProfile } from "./lib/profile.ts";
 import { SCENARIOS, SCENARIO_NAMES, type ScenarioName } from "./scenarios/index.ts";
+import { searchMatrix } from "./scenarios/search-uncached.ts";
 
 const num = (name: string, def: number): number => {
   const raw = process.env[name];
@@ -73,6 +74,15 @@ async function main(): Promise<number> {
   }
   const targets = (args.length ? TARGET_NAMES.filter((t) => args.includes(t)) : [...TARGET_NAMES]) as TargetName[];
   const scenarios = (args.length ? SCENARIO_NAMES.filter((s) => args.includes(s)) : [...SCENARIO_NAMES]) as ScenarioName[];
+  if (scenarios.includes("search")) {
+    // Bad search knobs fail now, not after the gateway targets' minutes of load.
+    try {
+      searchMatrix();
+    } catch (err) {
+      process.stderr.write(`bench: ${(err as Error).message}\n`);
+      return 2;
+    }
+  }
   const split = cpuSplit();
   const info: RunInfo = {
     date: new Date().toISOString().slice(0, 10),

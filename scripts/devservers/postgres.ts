@@ -1,4 +1,4 @@
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { chownSync, existsSync, mkdtempSync, readdirSync, renameSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import postgres from "postgres";
@@ -13,7 +13,43 @@ export interface PostgresServer {
   urlFor(name: string): string;
   /** Creates a database (no-op when it exists) and returns its URL. */
   createDatabase(name: string): Promise<string>;
-  stop(): Promise<void>;
+  /**
+   * Stops the server (fast shutdown: a clean data directory) and removes the temp dir.
+   * @param opts.keepDataIn moves the stopped cluster's data directory there first (a path that
+   *   does not exist yet), for a later `startPostgres({ from })`.
+   */
+  stop(opts?: { keepDataIn?: string }): Promise<void>;
+}
+
+/**
+ * Moves a stopped cluster's data directory `data` to `to` (a copy across file systems).
+ * @throws Error (after removing `tempDir`) when the server did not shut down cleanly
+ *   (`postmaster.pid` left behind) or the move fails.
+ */
+function keepData(data: string, to: string, tempDir: string): void {
+  try {
+    if (existsSync(join(data, "postmaster.pid"))) throw new Error(`postgres did not shut down cleanly: ${data} not kept`);
+    try {
+      renameSync(data, to);
+    } catch (err) {
+      if ((err as { code?: string }).code !== "EXDEV") throw err;
+      const cp = Bun.spawnSync(["cp", "-a", data, to], { stdout: "pipe", stderr: "pipe" });
+      if (cp.exitCode !== 0) throw new Error(`copy of ${data} to ${to} failed: ${cp.stderr.toString()}`);
+    }
+  } catch (err) {
+    rmSync(tempDir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/** Options of {@link startPostgres}. */
+export interface StartPostgresOptions {
+  /**
+   * A stopped cluster's data directory (as `stop({ keepDataIn })` leaves it) copied into the
+   * temp dir instead of running initdb: the server starts on a copy, the original stays as it
+   * is. Must come from the same PostgreSQL major version.
+   */
+  from?: string;
 }
 
 /** Finds Debian's PostgreSQL binaries (`/usr/lib/postgresql/<v>/bin`), newest version first. */
@@ -30,10 +66,12 @@ export function postgresBinDir(): string {
 
 /**
  * Starts a throwaway PostgreSQL cluster (initdb with trust auth for loopback, superuser
- * `postgres`) on a free loopback port with its data and socket in a temp dir. As root the
- * server runs as the `postgres` system user (PostgreSQL refuses to run as root).
+ * `postgres`; or a copy of `opts.from`) on a free loopback port with its data and socket in a
+ * temp dir. As root the server runs as the `postgres` system user (PostgreSQL refuses to run
+ * as root).
+ * @throws Error when initdb or the copy of `opts.from` fails, or the server is not up in 30 s.
  */
-export async function startPostgres(): Promise<PostgresServer> {
+export async function startPostgres(opts: StartPostgresOptions = {}): Promise<PostgresServer> {
   const bin = postgresBinDir();
   const dir = mkdtempSync(join(tmpdir(), "switchyard-pg-"));
   const asRoot = process.getuid?.() === 0;
@@ -43,11 +81,27 @@ export async function startPostgres(): Promise<PostgresServer> {
     chownSync(dir, uid, gid);
   }
   const run = (cmd: string[]): string[] => (asRoot ? ["runuser", "-u", "postgres", "--", ...cmd] : cmd);
-  const init = Bun.spawnSync(
-    run([join(bin, "initdb"), "-D", join(dir, "data"), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"]),
-    { stdout: "pipe", stderr: "pipe" },
-  );
-  if (init.exitCode !== 0) throw new Error(`initdb failed: ${init.stderr.toString()}`);
+  // cp -a keeps the owner and the 0700 mode PostgreSQL insists on; --reflink shares blocks
+  // where the file system can (a 1M-product cluster is gigabytes). Run as ourselves, not as
+  // the server's user: `from` may sit below a directory only we can enter.
+  const init = opts.from
+    ? Bun.spawnSync(["cp", "-a", "--reflink=auto", opts.from, join(dir, "data")], { stdout: "pipe", stderr: "pipe" })
+    : Bun.spawnSync(
+        run([
+          join(bin, "initdb"),
+          "-D",
+          join(dir, "data"),
+          "-U",
+          "postgres",
+          "--auth=trust",
+          "-E",
+          "UTF8",
+          "--locale=C.UTF-8",
+          "--no-sync",
+        ]),
+        { stdout: "pipe", stderr: "pipe" },
+      );
+  if (init.exitCode !== 0) throw new Error(`${opts.from ? `copy of ${opts.from}` : "initdb"} failed: ${init.stderr.toString()}`);
   const port = await freePort();
   const server: ServerProcess = spawnServer(
     run([
@@ -106,7 +160,7 @@ export async function startPostgres(): Promise<PostgresServer> {
       }
       return `${baseUrl}/${name}`;
     },
-    async stop() {
+    async stop(stopOpts = {}) {
       unregister();
       // pg_ctl as the server's user: runuser does not forward every signal to the server.
       Bun.spawnSync(run([join(bin, "pg_ctl"), "-D", join(dir, "data"), "stop", "-m", "fast", "-w", "-t", "10"]), {
@@ -116,6 +170,7 @@ export async function startPostgres(): Promise<PostgresServer> {
       const t = setTimeout(() => server.proc.kill("SIGKILL"), 10_000);
       await server.proc.exited;
       clearTimeout(t);
+      if (stopOpts.keepDataIn !== undefined) keepData(join(dir, "data"), stopOpts.keepDataIn, dir);
       rmSync(dir, { recursive: true, force: true });
     },
   };

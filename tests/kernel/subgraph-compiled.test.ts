@@ -95,3 +95,29 @@ describe("compiled subgraph execution (graphql-jit)", () => {
     expect(await ids(0)).toEqual([]);
   });
 });
+
+describe("compiled operations found by document object", () => {
+  test("one document with two operations runs each by its name, also after its text left the LRU", async () => {
+    const run = createCompiledExecutor(schema, 1);
+    const query = 'query A { node(id: "p1") { id } } query B { products(page: { first: 2 }) { id } }';
+    const document = parse(query);
+    const a = async () => plain(await run({ document, query, operationName: "A", contextValue: {} }));
+    const b = async () => plain(await run({ document, query, operationName: "B", contextValue: {} }));
+    expect(await a()).toEqual({ data: { node: { id: "p1" } } });
+    expect(await b()).toEqual({ data: { products: [{ id: "p1" }, { id: "p2" }] } });
+    // Another operation pushes A and B out of the (one-entry) text LRU.
+    const other = "{ failing }";
+    await run({ document: parse(other), query: other, contextValue: {} });
+    expect(await b()).toEqual({ data: { products: [{ id: "p1" }, { id: "p2" }] } });
+    expect(await a()).toEqual({ data: { node: { id: "p1" } } });
+  });
+
+  test("the same text in a new document object gives the same result", async () => {
+    const run = createCompiledExecutor(schema, 10);
+    const query = "query Q($n: Int!) { products(page: { first: $n }) { name } }";
+    const first = plain(await run({ document: parse(query), query, variables: { n: 1 }, contextValue: {} }));
+    const second = plain(await run({ document: parse(query), query, variables: { n: 1 }, contextValue: {} }));
+    expect(second).toEqual(first);
+    expect(first).toEqual({ data: { products: [{ name: "one" }] } });
+  });
+});

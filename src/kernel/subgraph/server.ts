@@ -65,6 +65,26 @@ export interface SubgraphServerOptions {
   heartbeatMs?: number;
 }
 
+/** The logger of one subgraph request, made on first use (see {@link requestLog}). */
+interface RequestLog {
+  readonly logger: Logger;
+}
+
+/**
+ * The module logger bound to `request_id` (a pino child), created only when something of the
+ * request logs: most fetches log nothing, and a child logger per fetch (bindings serialised,
+ * a new logger object) was measurable on the per-request path. The binding is the same when it
+ * is made, so lines name the right request even when several requests share an async context.
+ */
+function requestLog(base: Logger, requestId: string): RequestLog {
+  let child: Logger | undefined;
+  return {
+    get logger() {
+      return (child ??= base.child({ request_id: requestId }));
+    },
+  };
+}
+
 /**
  * Serves a subgraph schema over bus request/reply: the reply body is the JSON
  * `ExecutionResult`. Errors: `AppError` keeps its code; bus failures of nested calls become
@@ -93,23 +113,25 @@ export function serveSubgraph(opts: SubgraphServerOptions): Subscription {
 
   // Queries and mutations run compiled (graphql-jit); subscriptions and ftv1-traced requests on graphql-js.
   const run = createCompiledExecutor(opts.schema, opts.documentCacheSize ?? 1000);
-  const traced = createInlineTracer(opts.schema, (r, ctx) => formatResult(r, ctx.requestId, ctx.logger));
-  const contextFor = (identity: Identity | null, headers: Msg["headers"], requestId: string, logger: Logger): SubgraphContext => ({
+  const traced = createInlineTracer(opts.schema, (r, ctx) => formatResult(r, ctx.requestId, ctx));
+  const contextFor = (identity: Identity | null, headers: Msg["headers"], requestId: string, log: RequestLog): SubgraphContext => ({
     identity,
     requestId,
-    logger,
+    get logger() {
+      return log.logger;
+    },
     headers,
   });
   // The caller, or the refusal to answer instead of running the operation (a forged admin never runs).
   const callerOf = (
     headers: Msg["headers"],
     requestId: string,
-    logger: Logger,
+    log: RequestLog,
   ): { identity: Identity | null } | { refused: FormattedExecutionResult } => {
     const check = opts.identity.verify(headers[IDENTITY_HEADER], headers[REQUEST_ID_HEADER]);
     if (check.ok) return { identity: check.identity };
     busIdentityRefused.inc({ module: opts.queue, reason: check.reason });
-    logger.warn({ reason: check.reason }, "caller identity refused (sy-identity not validly signed); nothing executed");
+    log.logger.warn({ reason: check.reason }, "caller identity refused (sy-identity not validly signed); nothing executed");
     return {
       refused: {
         errors: [{ message: `caller identity refused: ${check.reason}`, extensions: { code: ErrorCode.UNAUTHENTICATED, requestId } }],
@@ -125,8 +147,8 @@ export function serveSubgraph(opts: SubgraphServerOptions): Subscription {
     async (req, meta): Promise<StreamOpen<FormattedExecutionResult>> => {
       opts.onRequest?.();
       const requestId = meta.headers[REQUEST_ID_HEADER] ?? newId();
-      const logger = opts.logger.child({ request_id: requestId });
-      const caller = callerOf(meta.headers, requestId, logger);
+      const log = requestLog(opts.logger, requestId);
+      const caller = callerOf(meta.headers, requestId, log);
       if ("refused" in caller) return { result: caller.refused };
       const doc = prepare(req.query);
       if (!("kind" in doc)) return { result: { errors: doc.map((e) => withCode(e, "GRAPHQL_VALIDATION_FAILED")) } };
@@ -135,15 +157,15 @@ export function serveSubgraph(opts: SubgraphServerOptions): Subscription {
         document: doc,
         variableValues: req.variables ?? undefined,
         operationName: req.operationName ?? undefined,
-        contextValue: contextFor(caller.identity, meta.headers, requestId, logger),
+        contextValue: contextFor(caller.identity, meta.headers, requestId, log),
       };
       if (getOperationAST(doc, req.operationName ?? undefined)?.operation !== "subscription") {
-        return { result: formatResult(await execute(args), requestId, logger) };
+        return { result: formatResult(await execute(args), requestId, log) };
       }
       const res = await subscribe(args);
-      if (!(Symbol.asyncIterator in res)) return { result: formatResult(res, requestId, logger) };
-      logger.debug({ operationName: req.operationName }, "subscription started");
-      return { stream: mapResults(res, (r) => formatResult(r, requestId, logger)) };
+      if (!(Symbol.asyncIterator in res)) return { result: formatResult(res, requestId, log) };
+      log.logger.debug({ operationName: req.operationName }, "subscription started");
+      return { stream: mapResults(res, (r) => formatResult(r, requestId, log)) };
     },
     {
       queue: opts.queue,
@@ -158,10 +180,10 @@ export function serveSubgraph(opts: SubgraphServerOptions): Subscription {
     async (msg: Msg) => {
       opts.onRequest?.();
       const requestId = msg.headers[REQUEST_ID_HEADER] ?? newId();
-      const logger = opts.logger.child({ request_id: requestId });
+      const log = requestLog(opts.logger, requestId);
       let result: ExecutionResult | FormattedExecutionResult;
       try {
-        const caller = callerOf(msg.headers, requestId, logger);
+        const caller = callerOf(msg.headers, requestId, log);
         if ("refused" in caller) {
           result = caller.refused;
         } else {
@@ -170,7 +192,7 @@ export function serveSubgraph(opts: SubgraphServerOptions): Subscription {
           if (!("kind" in doc)) {
             result = { errors: doc.map((e) => withCode(e, "GRAPHQL_VALIDATION_FAILED")) };
           } else {
-            const contextValue = contextFor(caller.identity, msg.headers, requestId, logger);
+            const contextValue = contextFor(caller.identity, msg.headers, requestId, log);
             // The gateway asked for an Apollo federated trace (ftv1): see inline-trace.ts.
             result =
               msg.headers[FTV1_HEADER] === FTV1
@@ -179,14 +201,14 @@ export function serveSubgraph(opts: SubgraphServerOptions): Subscription {
           }
         }
       } catch (err) {
-        logger.error({ err }, "subgraph request failed");
+        log.logger.error({ err }, "subgraph request failed");
         result = {
           errors: [new GraphQLError(`internal error (request ${requestId})`, { extensions: { code: ErrorCode.INTERNAL, requestId } })],
         };
       }
       // The result is this request's own (fresh from execute; errors copied by withCode/formatResult):
       // handed to the bus, not encoded in process.
-      msg.respond(jsonPayload(formatResult(result, requestId, logger)));
+      msg.respond(jsonPayload(formatResult(result, requestId, log)));
     },
     { queue: opts.queue },
   );
@@ -238,7 +260,7 @@ function withCode(err: GraphQLError, code: string): GraphQLFormattedError {
 }
 
 /** Maps resolver errors to stable codes and masks unexpected ones. */
-function formatResult(result: ExecutionResult | FormattedExecutionResult, requestId: string, logger: Logger): FormattedExecutionResult {
+function formatResult(result: ExecutionResult | FormattedExecutionResult, requestId: string, log: RequestLog): FormattedExecutionResult {
   if (!result.errors?.length) return result as FormattedExecutionResult;
   const errors = result.errors.map((e): GraphQLFormattedError => {
     if (!(e instanceof GraphQLError)) return e;
@@ -247,14 +269,14 @@ function formatResult(result: ExecutionResult | FormattedExecutionResult, reques
       return withCode(e, ErrorCode.BAD_USER_INPUT);
     }
     if (original instanceof BusError) {
-      logger.warn({ err: original, path: e.path }, "dependency unavailable");
+      log.logger.warn({ err: original, path: e.path }, "dependency unavailable");
       return {
         message: `a dependency is unavailable: ${original.message}`,
         path: e.path,
         extensions: { code: ErrorCode.SERVICE_UNAVAILABLE, requestId },
       };
     }
-    logger.error({ err: original, path: e.path }, "resolver failed");
+    log.logger.error({ err: original, path: e.path }, "resolver failed");
     return { message: `internal error (request ${requestId})`, path: e.path, extensions: { code: ErrorCode.INTERNAL, requestId } };
   });
   return { ...result, errors } as FormattedExecutionResult;

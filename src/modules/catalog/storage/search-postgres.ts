@@ -1,4 +1,5 @@
 import { type RawBuilder, sql } from "kysely";
+import { SEARCH_RANK_CANDIDATES } from "../search.ts";
 import { type CatalogDb, PRODUCT_COLUMNS } from "./tables.ts";
 import type { ProductFilter, ProductPageQuery, ProductRecord } from "./types.ts";
 
@@ -39,7 +40,7 @@ async function searchPage(
   limit: number,
   candidates = Number.POSITIVE_INFINITY,
 ): Promise<(ProductRecord & { score: number })[]> {
-  const m = await searchMatch(db, q.terms ?? []);
+  const m = await searchMatch(db, q.terms ?? [], Number.isFinite(candidates));
   if (!m) return [];
   const category = q.categoryId !== undefined ? sql`AND p.category_id = ${q.categoryId}` : sql``;
   // One statement: the matches (at most `candidates`: the scan stops there, however broad the
@@ -85,7 +86,7 @@ async function customPlans<T>(db: CatalogDb, f: (trx: CatalogDb) => Promise<T>):
 }
 
 async function searchCount(db: CatalogDb, f: ProductFilter, bound: number): Promise<number> {
-  const m = await searchMatch(db, f.terms ?? []);
+  const m = await searchMatch(db, f.terms ?? [], Number.isFinite(bound));
   if (!m) return 0;
   const category = f.categoryId !== undefined ? sql`AND p.category_id = ${f.categoryId}` : sql``;
   const limit = Number.isFinite(bound) ? sql`LIMIT ${bound + 1}` : sql``;
@@ -98,15 +99,14 @@ async function searchCount(db: CatalogDb, f: ProductFilter, bound: number): Prom
 const SHORT_PREFIX = 3;
 
 /**
- * A search whose rarest term matches at least this share of the catalog, and whose terms
- * together are expected (as if independent) to match at least {@link SCAN_MIN_EXPECTED}
- * products, is read by a sequential scan that stops at its LIMIT: a bitmap of the GIN index
- * would first collect every posting of every term (0.25-0.7 µs each: 128 ms for a 2-letter
- * prefix at 1M products), where the scan finds its matches among the first rows it reads.
+ * Cost of a sequential scan per row read, relative to a GIN posting read into a bitmap (both
+ * from EXPLAIN ANALYZE of the generated catalog: ~3 µs per row, a tsvector filter evaluated on
+ * each; ~0.3 µs per posting). A search is read by a scan that stops at its LIMIT when that
+ * reads fewer row-equivalents than the postings the bitmap of its indexed terms would collect:
+ * a bitmap is built whole before the first row comes out (128 ms for a 2-letter prefix at 1M
+ * products), while the scan finds a broad search's candidates among its first rows.
  */
-const SCAN_MIN_SHARE = 0.05;
-/** See {@link SCAN_MIN_SHARE}: expected matches (a search's candidates are 1,000). */
-const SCAN_MIN_EXPECTED = 2_000;
+const SCAN_ROW_COST = 10;
 /**
  * A term matching more than this many times as many products as the rarest term is checked
  * on the rows the index finds for the rarer terms, not looked up in the index: a bitmap AND
@@ -125,12 +125,13 @@ interface SearchMatch {
 /**
  * The terms run through the same tokenizer as the documents (`catalog_search_vector`, so case
  * and diacritics fold alike), each lexeme with the number of products it matches as a prefix
- * (`search_terms`, migration 10), in one statement. A term that yields no lexeme (only
+ * (`search_terms`, migration 10), in one statement. `limited`: the statement reading the
+ * matches has a LIMIT (it may stop early), see {@link matchCondition}. A term that yields no lexeme (only
  * combining marks) is dropped, as FTS5 ignores an empty phrase; with none left, or a lexeme no
  * product has, undefined: nothing matches, as in SQLite. Lexemes are alphanumeric
  * (punctuation was removed), so quoting them makes a valid tsquery.
  */
-async function searchMatch(db: CatalogDb, terms: readonly string[]): Promise<SearchMatch | undefined> {
+async function searchMatch(db: CatalogDb, terms: readonly string[], limited: boolean): Promise<SearchMatch | undefined> {
   const { rows } = await sql<{ ord: number; lexeme: string; docs: number; n: number }>`
     SELECT t.ord::int AS ord, v.lexeme, coalesce(s.docs, 0)::float8 AS docs,
       (SELECT products FROM search_state WHERE id = 1)::float8 AS n
@@ -139,7 +140,7 @@ async function searchMatch(db: CatalogDb, terms: readonly string[]): Promise<Sea
     LEFT JOIN search_terms s ON s.prefix = v.lexeme
     ORDER BY t.ord, v.lexeme`.execute(db);
   if (rows.length === 0 || rows.some((r) => r.docs === 0)) return undefined;
-  return { lexemes: rows.map(({ ord, lexeme }) => ({ ord, lexeme })), where: matchCondition(rows) };
+  return { lexemes: rows.map(({ ord, lexeme }) => ({ ord, lexeme })), where: matchCondition(rows, limited) };
 }
 
 /**
@@ -148,16 +149,23 @@ async function searchMatch(db: CatalogDb, terms: readonly string[]): Promise<Sea
  * of a prefix scan merging the posting lists of every word starting so). Which conditions the
  * planner may answer from the GIN indexes is chosen from the lexemes' exact frequencies: the
  * others are written as function calls (`ts_match_vq`, the `@@` operator's function, which no
- * index serves) and checked on the rows found, see {@link SCAN_MIN_SHARE} and {@link FILTER_RATIO}.
+ * index serves) and checked on the rows found, see {@link SCAN_ROW_COST} and {@link FILTER_RATIO}.
+ * Only a `limited` read (a LIMIT stops it) is sent to a sequential scan: an exact count reads
+ * every match anyway, and the indexes find them faster.
  * The planner's own estimates cannot make these choices: it does not know how often a prefix
  * occurs, nor that a LIMIT will stop a scan long before a bitmap of every posting is built.
  */
-function matchCondition(lexemes: readonly { lexeme: string; docs: number; n: number }[]): RawBuilder<unknown> {
+function matchCondition(lexemes: readonly { lexeme: string; docs: number; n: number }[], limited: boolean): RawBuilder<unknown> {
   const n = Math.max(1, lexemes[0]?.n ?? 1);
   const rarest = Math.min(...lexemes.map((l) => l.docs));
+  const byIndex = (docs: number): boolean => docs <= rarest * FILTER_RATIO;
+  const postings = lexemes.reduce((sum, l) => sum + (byIndex(l.docs) ? l.docs : 0), 0);
+  // Matches expected if the terms occur independently; the rows a scan reads to find the
+  // LIMIT's (a search's candidates or a bounded count: ~1,000) among them.
   const expected = lexemes.reduce((e, l) => (e * l.docs) / n, n);
-  const scan = rarest >= SCAN_MIN_SHARE * n && expected >= SCAN_MIN_EXPECTED;
-  const indexed = (docs: number): boolean => !scan && docs <= rarest * FILTER_RATIO;
+  const scanRows = expected > 0 ? Math.min(n, (SEARCH_RANK_CANDIDATES * n) / expected) : n;
+  const scan = limited && scanRows * SCAN_ROW_COST < postings;
+  const indexed = (docs: number): boolean => !scan && byIndex(docs);
   const quote = (l: string): string => `'${l.replaceAll("'", "''")}'`;
   const conds: RawBuilder<unknown>[] = [];
   for (const byIndex of [true, false]) {

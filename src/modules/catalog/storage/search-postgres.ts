@@ -217,8 +217,10 @@ const BM25 = sql.raw(`-(
     idf.idf * ((f.freq * (1.2::float8 + 1.0::float8)) / (f.freq + 1.2::float8 * (1.0::float8 - 0.75::float8 + 0.75::float8 * p.search_tokens / stats.avgdl)))
     ORDER BY idf.ord, idf.lexeme)
   FROM idf CROSS JOIN LATERAL (
-    SELECT coalesce(sum(CASE w WHEN 'A' THEN 10.0::float8 ELSE 1.0::float8 END), 0::float8) AS freq
-    FROM unnest(p.search) AS v CROSS JOIN LATERAL unnest(v.weights) AS w
+    -- 10 per name position ('A'), 1 per other: 9 * A-positions + all positions (integers,
+    -- exact in float8 in any order), without unnesting every lexeme's weights.
+    SELECT coalesce(sum(9.0::float8 * cardinality(array_positions(v.weights, 'A')) + cardinality(v.weights)), 0::float8) AS freq
+    FROM unnest(p.search) AS v
     WHERE starts_with(v.lexeme, idf.lexeme)
   ) f
 )`);

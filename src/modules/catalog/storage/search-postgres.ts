@@ -40,7 +40,9 @@ async function searchPage(
   limit: number,
   candidates = Number.POSITIVE_INFINITY,
 ): Promise<(ProductRecord & { score: number })[]> {
-  const m = await searchMatch(db, q.terms ?? [], Number.isFinite(candidates));
+  // A category filter: the frequencies are the whole catalog's, a scan would read ~50x the
+  // rows they predict before its LIMIT stops it, so the indexes (and the planner) decide.
+  const m = await searchMatch(db, q.terms ?? [], Number.isFinite(candidates) && q.categoryId === undefined);
   if (!m) return [];
   const category = q.categoryId !== undefined ? sql`AND p.category_id = ${q.categoryId}` : sql``;
   // One statement: the matches (at most `candidates`: the scan stops there, however broad the
@@ -86,7 +88,7 @@ async function customPlans<T>(db: CatalogDb, f: (trx: CatalogDb) => Promise<T>):
 }
 
 async function searchCount(db: CatalogDb, f: ProductFilter, bound: number): Promise<number> {
-  const m = await searchMatch(db, f.terms ?? [], Number.isFinite(bound));
+  const m = await searchMatch(db, f.terms ?? [], Number.isFinite(bound) && f.categoryId === undefined);
   if (!m) return 0;
   const category = f.categoryId !== undefined ? sql`AND p.category_id = ${f.categoryId}` : sql``;
   const limit = Number.isFinite(bound) ? sql`LIMIT ${bound + 1}` : sql``;

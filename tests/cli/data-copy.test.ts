@@ -60,6 +60,15 @@ describe("data copy SQLite → PostgreSQL", () => {
         catalog.db,
       );
       expect(Number(s.rows[0]?.products)).toBe(Number(s.rows[0]?.n));
+      // search_terms: the triggers counted every prefix of the copied products exactly (a
+      // recount from the products' search vectors).
+      const wrong = await sql<{ prefix: string }>`
+        WITH counted AS (SELECT t.prefix, count(*) AS n FROM products p, catalog_search_terms(p.search) AS t(prefix) GROUP BY t.prefix)
+        SELECT coalesce(s.prefix, c.prefix) AS prefix FROM search_terms s FULL JOIN counted c ON c.prefix = s.prefix
+        WHERE s.docs IS DISTINCT FROM c.n`.execute(catalog.db);
+      expect(wrong.rows).toEqual([]);
+      const kept = await sql<{ n: number }>`SELECT count(*)::int AS n FROM search_terms`.execute(catalog.db);
+      expect(Number(kept.rows[0]?.n)).toBeGreaterThan(0);
     } finally {
       await catalog.close();
     }

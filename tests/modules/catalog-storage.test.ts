@@ -271,7 +271,7 @@ for (const kind of DATABASES) {
         await sql`INSERT INTO processed_events (event_id, subject, processed_at) VALUES ('e1', 'order.status_changed', ${at}), ('e2', 'order.status_changed', ${at})`.execute(
           mdb.db,
         );
-        expect(await migrate(mdb, CATALOG_MIGRATIONS)).toEqual([7, 8, 9]);
+        expect(await migrate(mdb, CATALOG_MIGRATIONS)).toEqual([7, 8, 9, 10]);
         const { rows } = await sql<{
           consumer: string;
           event_id: string;

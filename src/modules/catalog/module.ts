@@ -36,8 +36,9 @@ export const catalogModule: ModuleDefinition<CatalogOptions> = defineModule({
   dependsOn: [],
   typeDefs: CATALOG_SDL,
   contract: CatalogContract,
-  // search_state is kept by triggers on products, with different columns per dialect.
-  storage: { migrations: CATALOG_MIGRATIONS, derived: ["search_state"] },
+  // search_state and search_terms are kept by triggers on products (search_terms on PostgreSQL
+  // only; search_state with different columns per dialect).
+  storage: { migrations: CATALOG_MIGRATIONS, derived: ["search_state", "search_terms"] },
   consumes: [OrderEventTypes.statusChanged],
   async start(ctx) {
     const store = await openCatalogStore(ctx);

@@ -1,4 +1,5 @@
 import { inboxMigration, type Migration, outboxMigration } from "../../../kernel/index.ts";
+import { SEARCH_TERMS_MIGRATION } from "./migration-search-terms.ts";
 
 /**
  * Versioned schema of the catalog database, per dialect where the DDL differs (versions 1-6 are
@@ -337,4 +338,5 @@ export const CATALOG_MIGRATIONS: readonly Migration[] = [
     `,
     },
   },
+  SEARCH_TERMS_MIGRATION,
 ];

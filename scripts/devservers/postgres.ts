@@ -50,6 +50,11 @@ export interface StartPostgresOptions {
    * is. Must come from the same PostgreSQL major version.
    */
   from?: string;
+  /**
+   * Server settings passed as `-c name=value` after the defaults (loopback only, fsync off,
+   * 200 connections), e.g. `{ shared_buffers: "2GB" }` for a benchmark sized for its data.
+   */
+  settings?: Readonly<Record<string, string>>;
 }
 
 /** Finds Debian's PostgreSQL binaries (`/usr/lib/postgresql/<v>/bin`), newest version first. */
@@ -122,6 +127,7 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Po
       "full_page_writes=off",
       "-c",
       "max_connections=200",
+      ...Object.entries(opts.settings ?? {}).flatMap(([k, v]) => ["-c", `${k}=${v}`]),
     ]),
   );
   // runuser does not pass SIGKILL on to postgres: stop it with pg_ctl if we die first.

@@ -160,6 +160,35 @@ for (const kind of DATABASES)
       await sameAsRebuilt();
     });
 
+    test("a seed of more than one chunk (counted once at the end on PostgreSQL) is exact, and later inserts still count", async () => {
+      const big = await openCatalogDatabase(await freshConfig(kind), { searchCacheEntries: 0 });
+      try {
+        const categoryId = newId();
+        const products = Array.from({ length: 1_234 }, (_, i) => ({
+          id: newId(),
+          name: `Seeded ${["steel", "steep", "stew", "oak"][i % 4]} item ${i}`,
+          description: `Bulk product number ${i}, word${i % 37}.`,
+          priceCents: 100 + i,
+          currency: "USD",
+          stock: 3,
+          createdAt: CREATED,
+        }));
+        expect(await big.seedIfEmpty([{ id: categoryId, name: "Bulk", products }])).toBe(1_234);
+        const later = { ...(products[0] as (typeof products)[number]), id: newId(), name: "Steeple after the seed" };
+        await big.createProduct({ ...later, categoryId });
+        if (kind === "postgres") {
+          expect(await termErrors(big.db)).toEqual([]);
+          const steel = await sql<{ docs: number }>`SELECT docs::int AS docs FROM search_terms WHERE prefix = 'steep'`.execute(big.db);
+          // 309 seeded "steep" names (i % 4 = 1) and the product written after the seed ("steeple").
+          expect(steel.rows[0]?.docs).toBe(310);
+        }
+        const found = await big.listProducts({ terms: searchTerms("steeple"), first: 5 });
+        expect(found.items.map((i) => i.product.name)).toEqual(["Steeple after the seed"]);
+      } finally {
+        await big.close();
+      }
+    });
+
     test("inserts, text changes (and unchanged text), stock changes and deletes keep it exact", async () => {
       const [first] = cats as [NewCategory];
       const a = await store.createProduct({

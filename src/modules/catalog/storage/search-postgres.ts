@@ -74,7 +74,8 @@ export async function postgresSearchCount(db: CatalogDb, f: ProductFilter, bound
 }
 
 /**
- * Runs `f` in a transaction planned per execution (`plan_cache_mode = force_custom_plan`): the
+ * Runs `f` in a transaction planned per execution (`plan_cache_mode = force_custom_plan`), whose
+ * sequential scans start at the table's first block (`synchronize_seqscans = off`): the
  * driver prepares every statement, and after five executions PostgreSQL would switch to a
  * generic plan that knows nothing of the tsquery and takes every term for rare (500 rows), so
  * a prefix matching half the catalog got a whole-bitmap GIN scan where a sequential scan with
@@ -83,6 +84,10 @@ export async function postgresSearchCount(db: CatalogDb, f: ProductFilter, bound
 async function customPlans<T>(db: CatalogDb, f: (trx: CatalogDb) => Promise<T>): Promise<T> {
   return db.transaction().execute(async (trx) => {
     await sql`SET LOCAL plan_cache_mode = force_custom_plan`.execute(trx);
+    // A broad search ranks its first 1,000 matches in scan order; with synchronized scans (on by
+    // default, for tables over a quarter of shared_buffers) a scan starts where a concurrent one
+    // is, so page 2 could rank another 1,000 than page 1 did. Off: every scan starts at block 0.
+    await sql`SET LOCAL synchronize_seqscans = off`.execute(trx);
     return f(trx);
   });
 }

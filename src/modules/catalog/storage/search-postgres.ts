@@ -83,11 +83,13 @@ export async function postgresSearchCount(db: CatalogDb, f: ProductFilter, bound
  */
 async function customPlans<T>(db: CatalogDb, f: (trx: CatalogDb) => Promise<T>): Promise<T> {
   return db.transaction().execute(async (trx) => {
-    await sql`SET LOCAL plan_cache_mode = force_custom_plan`.execute(trx);
-    // A broad search ranks its first 1,000 matches in scan order; with synchronized scans (on by
-    // default, for tables over a quarter of shared_buffers) a scan starts where a concurrent one
-    // is, so page 2 could rank another 1,000 than page 1 did. Off: every scan starts at block 0.
-    await sql`SET LOCAL synchronize_seqscans = off`.execute(trx);
+    // Both as SET LOCAL, in one round trip. synchronize_seqscans: a broad search ranks its first
+    // 1,000 matches in scan order; with synchronized scans (on by default, for tables over a
+    // quarter of shared_buffers) a scan starts where a concurrent one is, so page 2 could rank
+    // another 1,000 than page 1 did. Off: every scan starts at block 0.
+    await sql`SELECT set_config('plan_cache_mode', 'force_custom_plan', true), set_config('synchronize_seqscans', 'off', true)`.execute(
+      trx,
+    );
     return f(trx);
   });
 }

@@ -23,6 +23,7 @@ import { startPostgres } from "../scripts/devservers/postgres.ts";
 import { SEARCH_COUNT_BOUND, searchTerms } from "../src/modules/catalog/search.ts";
 import { openCatalogDatabase } from "../src/modules/catalog/storage/store.ts";
 import type { CatalogStore } from "../src/modules/catalog/storage/types.ts";
+import { percentile } from "./scenarios/search-uncached.ts";
 import { distinctSearchTerms, generateCatalog, SEARCH_PRODUCTS, SEARCH_TERMS, type SearchTermKind } from "./scenarios/search.ts";
 
 const products = Number(process.env.SEARCH_PRODUCTS ?? SEARCH_PRODUCTS);
@@ -48,12 +49,10 @@ if (fresh || url) {
   if (n) console.log(`seeded ${n} products in ${((performance.now() - t1) / 1000).toFixed(1)} s`);
 }
 
-const pct = (xs: number[], p: number): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] as number;
-};
 const summary = (xs: number[]): string =>
-  xs.length === 0 ? "no searches" : `p50 ${pct(xs, 50).toFixed(2)} ms, p95 ${pct(xs, 95).toFixed(2)} ms, p99 ${pct(xs, 99).toFixed(2)} ms`;
+  xs.length === 0
+    ? "no searches"
+    : `p50 ${percentile(xs, 50).toFixed(2)} ms, p95 ${percentile(xs, 95).toFixed(2)} ms, p99 ${percentile(xs, 99).toFixed(2)} ms`;
 
 async function once(q: string): Promise<number> {
   const terms = searchTerms(q);
@@ -74,7 +73,7 @@ if (workload === "repeat") {
     perTerm.set(q, [...(perTerm.get(q) ?? []), ms]);
   }
   console.log(`${label}: ${N} searches ${summary(all)}`);
-  for (const [q, xs] of perTerm) console.log(`  ${q.padEnd(18)} ${pct(xs, 50).toFixed(2)} ms`);
+  for (const [q, xs] of perTerm) console.log(`  ${q.padEnd(18)} ${percentile(xs, 50).toFixed(2)} ms`);
 } else {
   const terms = distinctSearchTerms(WARMUP + N);
   for (const { q } of terms.slice(0, WARMUP)) await once(q);
